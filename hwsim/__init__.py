@@ -1,0 +1,36 @@
+"""hwsim: cycles and energy of sparse-aware training accelerators, from real dithered-backprop gradients.
+
+The public API is re-exported here and imported lazily, so ``import hwsim`` stays cheap and
+the simulator can be used without PyTorch installed:
+
+* :func:`capture` — context manager that applies NSD/meProp to δz during real training and records a trace.
+* :func:`load_trace` — open and validate a trace directory.
+* :func:`load_arch` — YAML architecture → frozen, validated :class:`~hwsim.arch.Arch`.
+* :func:`synthesize` — synthetic traces with given densities (same format as captured ones).
+* :func:`simulate` — replay a trace on an architecture → :class:`~hwsim.results.SimResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "capture": ("hwsim.trace.capture", "capture"),
+    "load_trace": ("hwsim.trace.format", "load"),
+    "TraceError": ("hwsim.trace.format", "TraceError"),
+    "load_arch": ("hwsim.arch", "load_arch"),
+    "synthesize": ("hwsim.trace.synth", "synthesize"),
+    "simulate": ("hwsim.sim", "simulate"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'hwsim' has no attribute {name!r}")

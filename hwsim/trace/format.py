@@ -1,0 +1,568 @@
+"""The hwsim trace format: one directory per captured (or synthetic) training run.
+
+A trace is what the simulator replays, so it must rebuild *exactly* the operands of every
+GEMM of every sampled iteration: layer geometry, the integer levels of the quantized
+pre-activation gradient (δ̃z = Δ·k), the sparsity pattern of the layer input ``a``, and the
+weight density (or mask). Everything else (loss, accuracy, per-layer density and bit-width
+of every iteration, not only the sampled ones) is there for the reports.
+
+Layout (``FORMAT_VERSION`` = 1, documented field by field in ``traces/FORMAT.md``)::
+
+    trace_dir/
+      manifest.json          # metadata, layer table, per-iteration stats, sample index + sha256
+      samples/it000042.npz   # one file per sampled iteration, arrays keyed "<layer>/<field>"
+
+Masks are stored bit-packed (``np.packbits``) and only the non-zero levels are stored, in
+mask order; the arrays file is then compressed with LZMA, whose adaptive binary coder brings
+a 90 %-sparse mask close to its 0.47 bit/element entropy.
+
+Writes are atomic (temp file + ``os.replace``): the manifest only lists sample files that are
+complete on disk, so a run killed by Ctrl-C leaves a trace of the iterations that finished.
+This module imports numpy only (the simulator reads traces without torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import lzma
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_NAME = "hwsim-trace"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SAMPLES_DIR = "samples"
+LAYER_KINDS = ("linear", "conv2d")
+
+
+class TraceError(ValueError):
+    """A trace on disk is missing, truncated, corrupted or of another version.
+
+    The message always names the file and the field that failed.
+    """
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """Shape of one Linear/Conv2d call, in the (N, C, K, H, W, P, Q, R, S) notation of SCNN.
+
+    A Linear layer is a 1×1 convolution on a 1×1 image: H = W = P = Q = R = S = 1, and any
+    extra leading dimensions of its input (e.g. tokens) are folded into N.
+    ``N`` is the number of examples *stored* in the trace (see ``batch_size``).
+    """
+
+    name: str
+    kind: str
+    N: int
+    C: int
+    K: int
+    H: int = 1
+    W: int = 1
+    P: int = 1
+    Q: int = 1
+    R: int = 1
+    S: int = 1
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    batch_size: int = 0  # examples in the real mini-batch (≥ N); 0 means "same as N"
+
+    def __post_init__(self) -> None:
+        where = f"LayerGeometry({self.name!r})"
+        if self.kind not in LAYER_KINDS:
+            raise TraceError(f"{where}.kind: {self.kind!r} is not one of {LAYER_KINDS}")
+        for f in ("N", "C", "K", "H", "W", "P", "Q", "R", "S", "groups"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise TraceError(f"{where}.{f}: must be an integer >= 1, got {v!r}")
+        for f in ("stride", "padding", "dilation"):
+            v = tuple(int(x) for x in getattr(self, f))
+            if len(v) != 2 or min(v) < (0 if f == "padding" else 1):
+                raise TraceError(f"{where}.{f}: must be two integers (>= {0 if f == 'padding' else 1}), got {v!r}")
+            object.__setattr__(self, f, v)
+        if self.C % self.groups or self.K % self.groups:
+            raise TraceError(f"{where}.groups: {self.groups} must divide C={self.C} and K={self.K}")
+        if self.batch_size and self.batch_size < self.N:
+            raise TraceError(f"{where}.batch_size: {self.batch_size} < N={self.N}")
+        # Output size must follow from the convolution arithmetic.
+        for out, inp, k, st, pd, dl, nm in (
+            (self.P, self.H, self.R, self.stride[0], self.padding[0], self.dilation[0], "P"),
+            (self.Q, self.W, self.S, self.stride[1], self.padding[1], self.dilation[1], "Q"),
+        ):
+            want = (inp + 2 * pd - dl * (k - 1) - 1) // st + 1
+            if out != want:
+                raise TraceError(f"{where}.{nm}: {out} does not match the conv arithmetic (expected {want})")
+
+    # shapes ------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.N, self.C) if self.kind == "linear" else (self.N, self.C, self.H, self.W)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.N, self.K) if self.kind == "linear" else (self.N, self.K, self.P, self.Q)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        if self.kind == "linear":
+            return (self.K, self.C)
+        return (self.K, self.C // self.groups, self.R, self.S)
+
+    @property
+    def macs(self) -> int:
+        """Dense MACs of one GEMM (forward, backward-data and backward-weight all have this many)."""
+        return self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for f in ("stride", "padding", "dilation"):
+            d[f] = list(d[f])
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = "layer") -> LayerGeometry:
+        allowed = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - allowed
+        if unknown:
+            raise TraceError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        try:
+            kw = dict(d)
+            for f in ("stride", "padding", "dilation"):
+                if f in kw:
+                    kw[f] = tuple(kw[f])
+            return cls(**kw)
+        except TypeError as e:
+            raise TraceError(f"{where}: {e}") from None
+
+    def with_batch(self, n: int) -> LayerGeometry:
+        """The same layer with only ``n`` examples stored."""
+        d = asdict(self)
+        d["batch_size"] = self.batch_size or self.N
+        d["N"] = n
+        return LayerGeometry(**d)
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+@dataclass(frozen=True)
+class LayerSample:
+    """Operands of one layer in one sampled iteration, as the simulator needs them.
+
+    ``dz_levels`` are the integers k of δ̃z = Δ·k (output shape); for ``method="none"``
+    traces they are the float δz quantized at the recorded ``delta`` only for statistics —
+    see ``traces/FORMAT.md``. ``a_mask`` is True where the layer input is non-zero.
+    ``w_mask`` is optional: without it the simulator draws a seeded mask at ``w_density``.
+    ``w_bits``/``a_bits`` are the operand bit-widths of the forward pass (32 = float).
+    """
+
+    geometry: LayerGeometry
+    delta: float
+    dz_levels: np.ndarray
+    a_mask: np.ndarray
+    w_density: float = 1.0
+    w_mask: np.ndarray | None = None
+    w_bits: int = 32
+    a_bits: int = 32
+
+    def __post_init__(self) -> None:
+        g = self.geometry
+        where = f"LayerSample({g.name!r})"
+        if tuple(self.dz_levels.shape) != g.output_shape:
+            raise TraceError(f"{where}.dz_levels: shape {self.dz_levels.shape} != output shape {g.output_shape}")
+        if tuple(self.a_mask.shape) != g.input_shape:
+            raise TraceError(f"{where}.a_mask: shape {self.a_mask.shape} != input shape {g.input_shape}")
+        if self.w_mask is not None and tuple(self.w_mask.shape) != g.weight_shape:
+            raise TraceError(f"{where}.w_mask: shape {self.w_mask.shape} != weight shape {g.weight_shape}")
+        if not (0.0 <= self.w_density <= 1.0):
+            raise TraceError(f"{where}.w_density: {self.w_density} not in [0, 1]")
+        if not math.isfinite(self.delta) or self.delta < 0:
+            raise TraceError(f"{where}.delta: {self.delta} must be finite and >= 0")
+        if not np.issubdtype(self.dz_levels.dtype, np.integer):
+            raise TraceError(f"{where}.dz_levels: dtype {self.dz_levels.dtype} must be an integer type")
+
+    @property
+    def dz_mask(self) -> np.ndarray:
+        return self.dz_levels != 0
+
+    @property
+    def dz_density(self) -> float:
+        return float(np.count_nonzero(self.dz_levels)) / max(1, self.dz_levels.size)
+
+    @property
+    def a_density(self) -> float:
+        return float(np.count_nonzero(self.a_mask)) / max(1, self.a_mask.size)
+
+    @property
+    def max_bits(self) -> int:
+        return bit_width(int(np.abs(self.dz_levels).max(initial=0)))
+
+
+def bit_width(max_abs_level: int) -> int:
+    """Sign + magnitude bits of a signed integer level: 1 + ⌈log2(max|k|+1)⌉ (0 for all-zero)."""
+    if max_abs_level <= 0:
+        return 0
+    return 1 + int(max_abs_level).bit_length()
+
+
+def level_histogram(levels: np.ndarray, max_bits: int = 16) -> list[int]:
+    """Counts of non-zero levels by bit-width: entry b-2 counts levels needing b bits (b = 2..max_bits)."""
+    mag = np.abs(levels[levels != 0]).astype(np.int64)
+    if mag.size == 0:
+        return [0] * (max_bits - 1)
+    bits = 1 + np.floor(np.log2(mag)).astype(np.int64) + 1  # 1 sign + bit_length
+    bits = np.minimum(bits, max_bits)
+    return np.bincount(bits - 2, minlength=max_bits - 1).tolist()
+
+
+def entropy_bits(mask: np.ndarray, levels_nz: np.ndarray) -> float:
+    """Zeroth-order entropy (bits) of a sparse tensor: binary entropy of the mask + entropy of the non-zero levels."""
+    n = mask.size
+    nnz = int(np.count_nonzero(mask))
+    bits = 0.0
+    if 0 < nnz < n:
+        p = nnz / n
+        bits += n * (-p * math.log2(p) - (1 - p) * math.log2(1 - p))
+    if nnz:
+        _, counts = np.unique(levels_nz, return_counts=True)
+        q = counts / nnz
+        bits += float(-(counts * np.log2(q)).sum())
+    return bits
+
+
+# ----------------------------------------------------------------------------- io helpers
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _level_dtype(levels: np.ndarray) -> np.dtype:
+    m = int(np.abs(levels).max(initial=0))
+    for dt in (np.int8, np.int16, np.int32):
+        if m <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+def _encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any]]:
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict[str, Any] = {}
+    for s in samples:
+        nm = s.geometry.name
+        mask = s.dz_levels != 0
+        arrays[f"{nm}/dz_mask"] = np.packbits(mask.ravel())
+        nz = s.dz_levels[mask]
+        arrays[f"{nm}/dz_levels"] = nz.astype(_level_dtype(nz))
+        arrays[f"{nm}/a_mask"] = np.packbits(np.asarray(s.a_mask, dtype=bool).ravel())
+        if s.w_mask is not None:
+            arrays[f"{nm}/w_mask"] = np.packbits(np.asarray(s.w_mask, dtype=bool).ravel())
+        meta[nm] = {
+            "geometry": s.geometry.to_json(),
+            "delta": float(s.delta),
+            "w_density": float(s.w_density),
+            "w_bits": int(s.w_bits),
+            "a_bits": int(s.a_bits),
+            "has_w_mask": s.w_mask is not None,
+            "nnz": int(nz.size),
+        }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return lzma.compress(buf.getvalue(), preset=6), meta
+
+
+def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any]) -> dict[str, LayerSample]:
+    try:
+        raw = lzma.decompress(data)
+        npz = np.load(io.BytesIO(raw), allow_pickle=False)
+        arrays = {k: npz[k] for k in npz.files}
+    except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
+        raise TraceError(f"{path}: cannot decode sample arrays ({type(e).__name__}: {e})") from None
+    out: dict[str, LayerSample] = {}
+    for nm, m in meta.items():
+        g = LayerGeometry.from_json(m["geometry"], where=f"{path}: layer {nm!r} geometry")
+
+        def get(key: str, _nm: str = nm) -> np.ndarray:
+            k = f"{_nm}/{key}"
+            if k not in arrays:
+                raise TraceError(f"{path}: array {k!r} is missing")
+            return arrays[k]
+
+        def unpack(key: str, shape: tuple[int, ...]) -> np.ndarray:
+            packed = get(key)
+            n = int(np.prod(shape))
+            if packed.size != (n + 7) // 8:
+                raise TraceError(f"{path}: array '{nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} for shape {shape}")
+            return np.unpackbits(packed, count=n).astype(bool).reshape(shape)
+
+        mask = unpack("dz_mask", g.output_shape)
+        nz = get("dz_levels")
+        if nz.size != int(mask.sum()) or nz.size != int(m["nnz"]):
+            raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros")
+        if nz.size and np.any(nz == 0):
+            raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
+        levels = np.zeros(g.output_shape, dtype=np.int32)
+        levels[mask] = nz
+        w_mask = unpack("w_mask", g.weight_shape) if m.get("has_w_mask") else None
+        out[nm] = LayerSample(
+            geometry=g,
+            delta=float(m["delta"]),
+            dz_levels=levels,
+            a_mask=unpack("a_mask", g.input_shape),
+            w_density=float(m["w_density"]),
+            w_mask=w_mask,
+            w_bits=int(m.get("w_bits", 32)),
+            a_bits=int(m.get("a_bits", 32)),
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- writer
+
+
+def layer_stats(levels: np.ndarray) -> dict[str, Any]:
+    """Per-iteration statistics of one layer's δ̃z levels: density, max bit-width, bit histogram."""
+    mx = int(np.abs(levels).max(initial=0))
+    return {
+        "density": float(np.count_nonzero(levels)) / max(1, levels.size),
+        "max_bits": bit_width(mx),
+        "hist": level_histogram(levels),
+    }
+
+
+class TraceWriter:
+    """Writes a trace directory incrementally and atomically.
+
+    Use as a context manager; on an exception (including ``KeyboardInterrupt``) the manifest
+    is flushed with ``complete: false`` and ``status`` naming the exception, so the trace of
+    the finished iterations stays readable.
+
+    >>> with TraceWriter(out, meta={"model": "lenet5", "method": "dither", "s": 4.0}) as w:
+    ...     w.add_iteration(0, loss=2.3, acc=0.1, stats={"fc1": {...}}, samples=[...])
+    """
+
+    def __init__(self, path: str | os.PathLike, *, meta: Mapping[str, Any], overwrite: bool = False,
+                 flush_every_s: float = 2.0) -> None:
+        self.path = Path(path)
+        if (self.path / MANIFEST).exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: a trace already exists here (pass overwrite=True / --overwrite)")
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"{self.path}: exists and is not a directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if overwrite and (self.path / SAMPLES_DIR).exists():
+            for p in (self.path / SAMPLES_DIR).glob("*.npz.xz"):
+                p.unlink()
+        self._manifest: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "meta": dict(meta),
+            "layers": [],
+            "iterations": [],
+            "samples": [],
+            "complete": False,
+            "status": "running",
+        }
+        self._layer_names: set[str] = set()
+        self._flush_every_s = flush_every_s
+        self._last_flush = 0.0
+        self.flush()
+
+    # -- api -----------------------------------------------------------------------
+    def set_meta(self, **kv: Any) -> None:
+        self._manifest["meta"].update(kv)
+
+    def add_layer(self, geometry: LayerGeometry, **extra: Any) -> None:
+        """Declare a layer (order = execution order of the first forward pass)."""
+        if geometry.name in self._layer_names:
+            return
+        self._layer_names.add(geometry.name)
+        self._manifest["layers"].append({**geometry.to_json(), **extra})
+
+    def add_iteration(self, index: int, *, stats: Mapping[str, Mapping[str, Any]], loss: float | None = None,
+                      acc: float | None = None, epoch: int | None = None,
+                      samples: Sequence[LayerSample] | None = None, **extra: Any) -> None:
+        """Record one training iteration's statistics and, if given, its full operands."""
+        rec: dict[str, Any] = {"index": int(index), "epoch": epoch, "loss": _num(loss), "acc": _num(acc),
+                               "layers": {k: dict(v) for k, v in stats.items()}, **extra}
+        if samples:
+            for s in samples:
+                self.add_layer(s.geometry)
+            data, meta = _encode_sample(samples)
+            rel = f"{SAMPLES_DIR}/it{int(index):07d}.npz.xz"
+            _atomic_write_bytes(self.path / rel, data)
+            self._manifest["samples"] = [x for x in self._manifest["samples"] if x["iteration"] != int(index)]
+            self._manifest["samples"].append({
+                "iteration": int(index), "file": rel, "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(), "layers": meta,
+            })
+            rec["sampled"] = True
+        self._manifest["iterations"].append(rec)
+        now = time.monotonic()
+        if samples or now - self._last_flush >= self._flush_every_s:
+            self.flush()
+
+    def add_summary(self, **kv: Any) -> None:
+        """Attach run-level results (e.g. final test accuracy) to the manifest."""
+        self._manifest.setdefault("summary", {}).update(kv)
+
+    def flush(self) -> None:
+        _atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, indent=1).encode())
+        self._last_flush = time.monotonic()
+
+    def close(self, *, status: str = "complete") -> None:
+        self._manifest["complete"] = status == "complete"
+        self._manifest["status"] = status
+        self.flush()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(status=f"interrupted: {exc_type.__name__}: {exc}"[:500])
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# ----------------------------------------------------------------------------- reader
+
+
+@dataclass
+class Trace:
+    """A loaded trace: the manifest plus lazy access to the sampled iterations' operands."""
+
+    path: Path
+    manifest: dict[str, Any]
+    layers: list[LayerGeometry] = field(default_factory=list)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.manifest.get("meta", {})
+
+    @property
+    def iterations(self) -> list[dict[str, Any]]:
+        return self.manifest.get("iterations", [])
+
+    @property
+    def sampled_iterations(self) -> list[int]:
+        return [s["iteration"] for s in self.manifest.get("samples", [])]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete"))
+
+    def layer(self, name: str) -> LayerGeometry:
+        for g in self.layers:
+            if g.name == name:
+                return g
+        raise KeyError(f"{self.path}: no layer {name!r}; layers: {[g.name for g in self.layers]}")
+
+    def sample(self, iteration: int | None = None) -> dict[str, LayerSample]:
+        """Operands of one sampled iteration (default: the last one), keyed by layer name, in layer order."""
+        entries = self.manifest.get("samples", [])
+        if not entries:
+            raise TraceError(f"{self.path / MANIFEST}: field 'samples' is empty; this trace holds no operands")
+        if iteration is None:
+            ent = entries[-1]
+        else:
+            match = [e for e in entries if e["iteration"] == iteration]
+            if not match:
+                raise TraceError(f"{self.path}: iteration {iteration} was not sampled; sampled: {self.sampled_iterations}")
+            ent = match[0]
+        fpath = self.path / ent["file"]
+        try:
+            data = fpath.read_bytes()
+        except FileNotFoundError:
+            raise TraceError(f"{fpath}: sample file listed in manifest field 'samples' is missing") from None
+        if hashlib.sha256(data).hexdigest() != ent["sha256"]:
+            raise TraceError(f"{fpath}: checksum mismatch (manifest field 'samples[].sha256'); the file is corrupted or truncated")
+        return _decode_sample(fpath, data, ent["layers"])
+
+    def samples(self) -> Iterator[tuple[int, dict[str, LayerSample]]]:
+        for it in self.sampled_iterations:
+            yield it, self.sample(it)
+
+    def sample_bytes(self) -> int:
+        return sum(int(s["bytes"]) for s in self.manifest.get("samples", []))
+
+
+_REQUIRED = {"format": str, "version": int, "meta": dict, "layers": list, "iterations": list, "samples": list}
+
+
+def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
+    """Open and validate a trace directory.
+
+    Checks the format name and version, every manifest field's type, every layer's geometry,
+    and (``verify=True``) that every sample file exists with its recorded sha256. Errors are
+    :class:`TraceError` naming the file and the field.
+    """
+    root = Path(path)
+    mpath = root / MANIFEST
+    if not root.exists():
+        raise TraceError(f"{root}: no such trace directory")
+    if not mpath.exists():
+        raise TraceError(f"{mpath}: missing; {root} is not an hwsim trace directory")
+    try:
+        man = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TraceError(f"{mpath}: not valid JSON ({e}); the manifest is truncated or corrupted") from None
+    if not isinstance(man, dict):
+        raise TraceError(f"{mpath}: top level must be a JSON object")
+    for key, typ in _REQUIRED.items():
+        if key not in man:
+            raise TraceError(f"{mpath}: field {key!r} is missing")
+        if not isinstance(man[key], typ):
+            raise TraceError(f"{mpath}: field {key!r} must be {typ.__name__}, got {type(man[key]).__name__}")
+    if man["format"] != FORMAT_NAME:
+        raise TraceError(f"{mpath}: field 'format' is {man['format']!r}, expected {FORMAT_NAME!r}")
+    if man["version"] != FORMAT_VERSION:
+        raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION}")
+    layers = []
+    for i, d in enumerate(man["layers"]):
+        layers.append(LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'"))
+    for i, s in enumerate(man["samples"]):
+        for key in ("iteration", "file", "sha256", "layers"):
+            if key not in s:
+                raise TraceError(f"{mpath}: field 'samples[{i}].{key}' is missing")
+        if verify:
+            f = root / s["file"]
+            if not f.exists():
+                raise TraceError(f"{f}: sample file listed in field 'samples[{i}]' is missing")
+            if hashlib.sha256(f.read_bytes()).hexdigest() != s["sha256"]:
+                raise TraceError(f"{f}: checksum mismatch (field 'samples[{i}].sha256'); the file is corrupted or truncated")
+    return Trace(path=root, manifest=man, layers=layers)
