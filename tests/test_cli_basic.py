@@ -1,0 +1,40 @@
+"""The `hwsim` command as a user meets it: help, version, every sub-command's --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from hwsim.cli import COMMANDS, build_parser
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwsim", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_every_command():
+    out = run("--help")
+    assert out.returncode == 0
+    for name in COMMANDS:
+        assert name in out.stdout
+
+
+def test_every_command_is_registered_and_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS), "a sub-command module is missing"
+    for name in COMMANDS:
+        out = run(name, "--help")
+        assert out.returncode == 0, out.stderr
+        assert "usage: hwsim " + name in out.stdout
+
+
+def test_no_command_prints_help_and_fails():
+    out = run()
+    assert out.returncode == 2
+    assert "usage" in out.stdout
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0 and "hwsim" in out.stdout

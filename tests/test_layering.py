@@ -1,0 +1,44 @@
+"""Imports flow one way: the simulator never needs torch or matplotlib; reports never need the simulator."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def _modules_after_import(*mods: str) -> set[str]:
+    code = "import sys\n" + "".join(f"import {m}\n" for m in mods) + "print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_sim_arch_results_and_trace_format_do_not_import_torch_or_matplotlib():
+    loaded = _modules_after_import("hwsim.sim", "hwsim.arch", "hwsim.results", "hwsim.trace.format",
+                                   "hwsim.trace.synth")
+    assert "hwsim.sim" in loaded
+    assert not {m for m in loaded if m == "torch" or m.startswith("torch.")}
+    assert not {m for m in loaded if m == "matplotlib" or m.startswith("matplotlib.")}
+
+
+def test_report_does_not_import_sim_or_torch():
+    loaded = _modules_after_import("hwsim.report")
+    assert "hwsim.report" in loaded
+    assert not {m for m in loaded if m.startswith("hwsim.sim")}
+    assert "torch" not in loaded
+
+
+def test_cli_help_does_not_import_torch():
+    loaded = _modules_after_import("hwsim.cli")
+    loaded_help = subprocess.run([sys.executable, "-c", "import hwsim.cli as c; c.build_parser()"],
+                                 capture_output=True, text=True)
+    assert loaded_help.returncode == 0, loaded_help.stderr
+    assert "torch" not in loaded
+
+
+@pytest.mark.skipif(shutil.which("lint-imports") is None, reason="import-linter is a dev extra")
+def test_import_linter_contracts_hold():
+    out = subprocess.run(["lint-imports"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
