@@ -1,0 +1,397 @@
+"""Simulation results: frozen records that add up, with a JSON round-trip.
+
+One :class:`SimResult` holds, for every layer and pass (forward, backward-data,
+backward-weight), the cycles and energy of four variants of the same silicon:
+
+* ``sparse``      — the architecture as configured (zero skipping),
+* ``dense``       — same multipliers and buffers, no zero skipping (SCNN's DCNN),
+* ``dense_gated`` — dense dataflow, zero operands gate the multiplier and DRAM traffic is
+  compressed (SCNN's DCNN-opt: saves energy, not cycles),
+* ``ideal``       — effectual MACs / multipliers, the bound no real dataflow reaches.
+
+The records are *additive by construction*: ``cycles`` is the sum of the five cycle
+components and ``energy_pj`` the sum of the five energy components (both are computed, never
+stored separately), per-pass and whole-iteration figures are sums of layers. So a report can
+stack bars and trust that they add up to the totals it prints.
+
+This module is pure: it imports nothing from hwsim (``hwsim.report`` reads results without
+the simulator). The JSON layout is specified in ``docs/contracts.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
+VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal")
+CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall")
+ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram")
+RESULTS_VERSION = "0.1.0"
+
+
+class ResultsError(ValueError):
+    """A results file or mapping is malformed; the message names the file and the field."""
+
+
+# ----------------------------------------------------------------------------- breakdowns
+
+
+@dataclass(frozen=True)
+class CycleBreakdown:
+    """Where the cycles go. All integers; their sum is the variant's cycle count.
+
+    * ``compute`` — cycles in which every multiplier could do useful work (effectual MACs /
+      multipliers, rounded per tile),
+    * ``fragmentation`` — intra-PE: partly filled F×I multiplier rows (⌈nnz/F⌉ rounding) and,
+      for systolic arrays, partly used folds,
+    * ``imbalance`` — inter-PE: PEs idle at a barrier waiting for the slowest one,
+    * ``bank_conflict`` — products waiting for a busy accumulator bank,
+    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide.
+    """
+
+    compute: int = 0
+    fragmentation: int = 0
+    imbalance: int = 0
+    bank_conflict: int = 0
+    memory_stall: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.compute + self.fragmentation + self.imbalance + self.bank_conflict + self.memory_stall
+
+    def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
+        return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS))
+
+    def to_json(self) -> dict[str, int]:
+        return {f: int(getattr(self, f)) for f in CYCLE_PARTS}
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Where the picojoules go (Σ action counts × energy table); the sum is ``energy_pj``.
+
+    ``accumulator`` includes operand-register reads and accumulator read-modify-writes;
+    ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic.
+    """
+
+    mac: float = 0.0
+    accumulator: float = 0.0
+    sram: float = 0.0
+    crossbar: float = 0.0
+    dram: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.mac + self.accumulator + self.sram + self.crossbar + self.dram
+
+    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
+        return EnergyBreakdown(*(getattr(self, f) + getattr(other, f) for f in ENERGY_PARTS))
+
+    def to_json(self) -> dict[str, float]:
+        return {f: float(getattr(self, f)) for f in ENERGY_PARTS}
+
+
+# ----------------------------------------------------------------------------- variant
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """Cycles and energy of one variant (on one layer/pass, one pass, or the whole iteration).
+
+    ``macs`` are the multiplications the variant actually performs (dense: all of them,
+    including zeros; sparse: the effectual ones, times the operand passes for wide δ̃z);
+    ``multipliers`` the multipliers of the array, so ``utilization`` = macs / (cycles ×
+    multipliers). ``analytical_cycles`` is the closed-form estimate printed beside the
+    SimPy result.
+    """
+
+    cycle_breakdown: CycleBreakdown = field(default_factory=CycleBreakdown)
+    energy_breakdown: EnergyBreakdown = field(default_factory=EnergyBreakdown)
+    macs: int = 0
+    multipliers: int = 1
+    analytical_cycles: int = 0
+
+    @property
+    def cycles(self) -> int:
+        return self.cycle_breakdown.total
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy_breakdown.total
+
+    @property
+    def utilization(self) -> float:
+        denom = self.cycles * self.multipliers
+        return self.macs / denom if denom else 0.0
+
+    def __add__(self, other: VariantResult) -> VariantResult:
+        return VariantResult(
+            cycle_breakdown=self.cycle_breakdown + other.cycle_breakdown,
+            energy_breakdown=self.energy_breakdown + other.energy_breakdown,
+            macs=self.macs + other.macs,
+            multipliers=max(self.multipliers, other.multipliers),
+            analytical_cycles=self.analytical_cycles + other.analytical_cycles,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cycles": int(self.cycles),
+            "energy_pj": float(self.energy_pj),
+            "utilization": float(self.utilization),
+            "analytical_cycles": int(self.analytical_cycles),
+            "macs": int(self.macs),
+            "multipliers": int(self.multipliers),
+            "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = "variant") -> VariantResult:
+        try:
+            bd = d["breakdown"]
+            cyc = CycleBreakdown(**{k: int(bd["cycles"][k]) for k in CYCLE_PARTS})
+            en = EnergyBreakdown(**{k: float(bd["energy_pj"][k]) for k in ENERGY_PARTS})
+            v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
+                    multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)))
+        except KeyError as e:
+            raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
+        except (TypeError, ValueError) as e:
+            raise ResultsError(f"{where}: {e}") from None
+        if "cycles" in d and int(d["cycles"]) != v.cycles:
+            raise ResultsError(f"{where}.cycles: {d['cycles']} != sum of breakdown.cycles ({v.cycles})")
+        if "energy_pj" in d and not math.isclose(float(d["energy_pj"]), v.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
+            raise ResultsError(f"{where}.energy_pj: {d['energy_pj']} != sum of breakdown.energy_pj ({v.energy_pj})")
+        return v
+
+
+def sum_variants(items: Iterable[VariantResult]) -> VariantResult:
+    """Sum of variant results (cycles, energy, MACs add; the array size is shared)."""
+    total = VariantResult()
+    for v in items:
+        total = total + v
+    return total
+
+
+# ----------------------------------------------------------------------------- layer × pass
+
+
+@dataclass(frozen=True)
+class LayerPassResult:
+    """One GEMM of one layer: forward, backward-data or backward-weight, all four variants.
+
+    ``density`` holds the operand densities of this GEMM's roles: ``w`` (weights), ``a``
+    (layer input), ``dz`` (δ̃z), ``out`` (the output of the GEMM, before any activation).
+    ``dz_bits`` is the widest δ̃z level (sign + magnitude) and ``operand_passes`` how many
+    MAC passes it costs (⌈bits / mac_bits⌉; 1 for the forward pass).
+    """
+
+    name: str
+    pass_name: str
+    macs_dense: int
+    macs_effectual: int
+    sparse: VariantResult
+    dense: VariantResult
+    dense_gated: VariantResult
+    ideal: VariantResult
+    density: Mapping[str, float] = field(default_factory=dict)
+    dz_bits: int = 0
+    operand_passes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.pass_name not in PASSES:
+            raise ResultsError(f"layer {self.name!r}: pass {self.pass_name!r} is not one of {PASSES}")
+
+    def variant(self, name: str) -> VariantResult:
+        if name not in VARIANTS:
+            raise ResultsError(f"variant {name!r} is not one of {VARIANTS}")
+        return getattr(self, name)
+
+    def speedup(self, variant: str = "sparse") -> float:
+        """dense.cycles / variant.cycles."""
+        return _ratio(self.dense.cycles, self.variant(variant).cycles)
+
+    def energy_ratio(self, variant: str = "sparse") -> float:
+        """dense.energy / variant.energy (> 1 means the variant saves energy)."""
+        return _ratio(self.dense.energy_pj, self.variant(variant).energy_pj)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "pass": self.pass_name, "macs_dense": int(self.macs_dense),
+            "macs_effectual": int(self.macs_effectual), "density": {k: float(v) for k, v in self.density.items()},
+            "dz_bits": int(self.dz_bits), "operand_passes": int(self.operand_passes),
+        }
+        for v in VARIANTS:
+            d[v] = self.variant(v).to_json()
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = "layer") -> LayerPassResult:
+        try:
+            where = f"{where} ({d['name']!r}, {d['pass']!r})"
+            return cls(
+                name=str(d["name"]), pass_name=str(d["pass"]), macs_dense=int(d["macs_dense"]),
+                macs_effectual=int(d["macs_effectual"]), density=dict(d.get("density", {})),
+                dz_bits=int(d.get("dz_bits", 0)), operand_passes=int(d.get("operand_passes", 1)),
+                **{v: VariantResult.from_json(d[v], where=f"{where}.{v}") for v in VARIANTS},
+            )
+        except KeyError as e:
+            raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
+
+
+# ----------------------------------------------------------------------------- whole run
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A whole simulation: trace and arch provenance, and every layer × pass.
+
+    Per-pass and total figures are derived (sums of layers), so they always add up.
+    """
+
+    trace: Mapping[str, Any]
+    arch: Mapping[str, Any]
+    layers: tuple[LayerPassResult, ...]
+    run: Mapping[str, Any] = field(default_factory=dict)
+    hwsim_version: str = RESULTS_VERSION
+
+    # -- aggregation ------------------------------------------------------------------
+    def layer_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for lp in self.layers:
+            seen.setdefault(lp.name, None)
+        return list(seen)
+
+    def layer(self, name: str, pass_name: str = "forward") -> LayerPassResult:
+        for lp in self.layers:
+            if lp.name == name and lp.pass_name == pass_name:
+                return lp
+        raise KeyError(f"no layer {name!r} pass {pass_name!r}; layers: {self.layer_names()}")
+
+    def pass_total(self, pass_name: str, variant: str) -> VariantResult:
+        if pass_name not in PASSES:
+            raise ResultsError(f"pass {pass_name!r} is not one of {PASSES}")
+        return sum_variants(lp.variant(variant) for lp in self.layers if lp.pass_name == pass_name)
+
+    def total(self, variant: str) -> VariantResult:
+        return sum_variants(lp.variant(variant) for lp in self.layers)
+
+    @property
+    def passes(self) -> dict[str, dict[str, VariantResult]]:
+        return {p: {v: self.pass_total(p, v) for v in VARIANTS} for p in PASSES}
+
+    @property
+    def totals(self) -> dict[str, VariantResult]:
+        return {v: self.total(v) for v in VARIANTS}
+
+    def _select(self, variant: str, pass_name: str | None) -> tuple[VariantResult, VariantResult]:
+        if pass_name is None:
+            return self.total("dense"), self.total(variant)
+        return self.pass_total(pass_name, "dense"), self.pass_total(pass_name, variant)
+
+    def speedup(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
+        """dense cycles / variant cycles, for one pass or (default) the whole iteration."""
+        d, v = self._select(variant, pass_name)
+        return _ratio(d.cycles, v.cycles)
+
+    def energy_ratio(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
+        """dense energy / variant energy, for one pass or (default) the whole iteration."""
+        d, v = self._select(variant, pass_name)
+        return _ratio(d.energy_pj, v.energy_pj)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Flat rows (one per layer × pass × variant) for CSV / dataframes."""
+        rows = []
+        for lp in self.layers:
+            for v in VARIANTS:
+                vr = lp.variant(v)
+                row: dict[str, Any] = {"layer": lp.name, "pass": lp.pass_name, "variant": v,
+                                       "cycles": vr.cycles, "energy_pj": vr.energy_pj,
+                                       "utilization": vr.utilization, "macs": vr.macs,
+                                       "speedup": lp.speedup(v), "energy_ratio": lp.energy_ratio(v)}
+                row.update({f"cycles_{k}": x for k, x in vr.cycle_breakdown.to_json().items()})
+                row.update({f"energy_{k}": x for k, x in vr.energy_breakdown.to_json().items()})
+                rows.append(row)
+        return rows
+
+    # -- JSON -------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hwsim_version": self.hwsim_version,
+            "trace": dict(self.trace),
+            "arch": dict(self.arch),
+            "run": dict(self.run),
+            "layers": [lp.to_json() for lp in self.layers],
+            "passes": {p: {v: vr.to_json() for v, vr in d.items()} for p, d in self.passes.items()},
+            "total": {v: vr.to_json() for v, vr in self.totals.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = "results") -> SimResult:
+        """Rebuild from :meth:`to_json` output; ``passes``/``total`` are re-derived from the layers."""
+        if not isinstance(d, Mapping):
+            raise ResultsError(f"{where}: top level must be a JSON object")
+        for key in ("trace", "arch", "layers"):
+            if key not in d:
+                raise ResultsError(f"{where}: field {key!r} is missing")
+        if not isinstance(d["layers"], list):
+            raise ResultsError(f"{where}: field 'layers' must be a list")
+        layers = tuple(LayerPassResult.from_json(x, where=f"{where}: layers[{i}]") for i, x in enumerate(d["layers"]))
+        return cls(trace=dict(d["trace"]), arch=dict(d["arch"]), layers=layers, run=dict(d.get("run", {})),
+                   hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)))
+
+
+def _ratio(num: float, den: float) -> float:
+    if den == 0:
+        return math.inf if num else 1.0
+    return num / den
+
+
+def speedup(result: SimResult, variant: str = "sparse", *, pass_name: str | None = None) -> float:
+    """dense cycles / ``variant`` cycles of a result (whole iteration or one pass)."""
+    return result.speedup(variant, pass_name=pass_name)
+
+
+def energy_ratio(result: SimResult, variant: str = "sparse", *, pass_name: str | None = None) -> float:
+    """dense energy / ``variant`` energy of a result (whole iteration or one pass)."""
+    return result.energy_ratio(variant, pass_name=pass_name)
+
+
+def save_results(result: SimResult, path: str | os.PathLike) -> Path:
+    """Write ``results.json`` atomically (temp file + rename): a reader never sees half a file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(result.to_json(), indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_results(path: str | os.PathLike) -> SimResult:
+    """Read a ``results.json`` written by :func:`save_results` (errors name the file and field)."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{p}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultsError(f"{p}: not valid JSON ({e})") from None
+    return SimResult.from_json(d, where=str(p))
+
+
+__all__ = [
+    "PASSES", "VARIANTS", "CYCLE_PARTS", "ENERGY_PARTS", "ResultsError", "CycleBreakdown", "EnergyBreakdown",
+    "VariantResult", "LayerPassResult", "SimResult", "sum_variants", "speedup", "energy_ratio",
+    "save_results", "load_results",
+]
