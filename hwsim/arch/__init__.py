@@ -1,0 +1,39 @@
+"""Architectures: YAML → validator → frozen dataclasses, plus the energy table and dense baselines.
+
+numpy/yaml only (never torch or matplotlib): the simulator and the sweep import this.
+
+>>> arch = load_arch("scnn", overrides={"pe.mac_bits": 16})
+>>> arch.total_multipliers, arch.energy.mult_pj_for(arch.pe.mac_bits)
+(1024, 0.8)
+"""
+
+from hwsim.arch.energy import HOROWITZ_45NM, EnergyTable
+from hwsim.arch.errors import ArchError
+from hwsim.arch.loader import (
+    ARCH_DIR,
+    apply_overrides,
+    arch_from_dict,
+    load_arch,
+    parse_overrides,
+    resolve_arch_path,
+    shipped_arch_names,
+)
+from hwsim.arch.spec import (
+    ARCH_VERSION,
+    COMPRESSIONS,
+    DATAFLOWS,
+    SYSTOLIC_DATAFLOWS,
+    Arch,
+    MemoryConfig,
+    PEArray,
+    PEConfig,
+    ZeroSkip,
+)
+from hwsim.arch.variants import dense_gated_variant, dense_variant
+
+__all__ = [
+    "ARCH_DIR", "ARCH_VERSION", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM", "SYSTOLIC_DATAFLOWS",
+    "Arch", "ArchError", "EnergyTable", "MemoryConfig", "PEArray", "PEConfig", "ZeroSkip",
+    "apply_overrides", "arch_from_dict", "dense_gated_variant", "dense_variant", "load_arch",
+    "parse_overrides", "resolve_arch_path", "shipped_arch_names",
+]

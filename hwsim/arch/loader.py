@@ -1,0 +1,178 @@
+"""YAML file → structural check → frozen :class:`Arch`; dotted-path overrides; name resolution.
+
+Structure (unknown keys, missing keys, sections that are not mappings) is checked here, against the
+dataclass fields, so the message can name the file and full key path; values are checked by the
+dataclasses themselves and their errors are re-anchored to the file and section here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import hwsim
+from hwsim.arch.errors import ArchError
+from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
+from hwsim.arch.spec import Arch
+
+ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+_TOP_KEYS = [f.name for f in dataclasses.fields(Arch) if f.name != "source"]
+
+
+def shipped_arch_names() -> list[str]:
+    """Names of the architectures in ``arch_configs/`` (``load_arch(name)`` accepts these)."""
+    return sorted(p.stem for p in ARCH_DIR.glob("*.yaml")) if ARCH_DIR.is_dir() else []
+
+
+def resolve_arch_path(path_or_name: str | os.PathLike) -> Path:
+    """A path to a YAML file, or a shipped name like ``"scnn"`` → ``arch_configs/scnn.yaml``."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    for cand in (ARCH_DIR / p.name, ARCH_DIR / f"{p.name}.yaml"):
+        if p.parent == Path(".") and cand.is_file():
+            return cand
+    raise ArchError("no such architecture file or name", key="", file=str(path_or_name),
+                    allowed="a YAML path or one of " + ", ".join(shipped_arch_names()))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ArchError(f"not valid YAML ({' '.join(str(e).split())})", file=str(path),
+                        allowed="a YAML mapping as in arch_configs/scnn.yaml") from None
+    if not isinstance(raw, dict):
+        raise ArchError(f"top level must be a mapping, got {type(raw).__name__}", file=str(path),
+                        allowed="keys " + ", ".join(_TOP_KEYS))
+    return raw
+
+
+def _check_keys(section: Mapping[str, Any], cls: type, *, file: str, prefix: str) -> None:
+    names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+    hs = hints(cls)
+    for k in section:
+        if k not in names:
+            raise ArchError("unknown key", key=".".join(p for p in (prefix, str(k)) if p), file=file,
+                            allowed=", ".join(names))
+    for k in required_fields(cls):
+        if k not in section:
+            f = next(f for f in dataclasses.fields(cls) if f.name == k)
+            raise ArchError("missing required key", key=".".join(p for p in (prefix, k) if p), file=file,
+                            allowed=allowed_text(hs[k], f.metadata))
+
+
+def arch_from_dict(raw: Mapping[str, Any], *, source: str = "<dict>") -> Arch:
+    """Validate a YAML-shaped mapping and build the :class:`Arch` (errors name ``source`` + key path)."""
+    if not isinstance(raw, Mapping):
+        raise ArchError(f"top level must be a mapping, got {type(raw).__name__}", file=source,
+                        allowed="keys " + ", ".join(_TOP_KEYS))
+    _check_keys(raw, Arch, file=source, prefix="")
+    hs = hints(Arch)
+    kw: dict[str, Any] = {}
+    for k, v in raw.items():
+        cls = hs[k]
+        if dataclasses.is_dataclass(cls):
+            if not isinstance(v, Mapping):
+                raise ArchError(f"must be a mapping, got {type(v).__name__}", key=k, file=source,
+                                allowed="keys " + ", ".join(f.name for f in dataclasses.fields(cls)))
+            _check_keys(v, cls, file=source, prefix=k)
+            try:
+                kw[k] = cls(**v)
+            except ArchError as e:
+                raise e.located(file=source, prefix=k) from None
+        else:
+            kw[k] = v
+    try:
+        return Arch(**kw, source=source)
+    except ArchError as e:
+        raise e.located(file=source) from None
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None, *, file: str = "<dict>") -> dict:
+    """A deep copy of ``raw`` with dotted key paths set (``{"pe.mac_bits": 16, "energy.mult_pj.4": 0.05}``).
+
+    Paths are checked against the schema, not against the file, so a path that is valid but absent
+    from the file is added; an unknown path is an ArchError naming the path and the allowed keys.
+    """
+    out = copy.deepcopy(dict(raw))
+    for path, value in (overrides or {}).items():
+        parts = str(path).split(".")
+        cls: Any = Arch
+        node: dict[str, Any] = out
+        for i, part in enumerate(parts):
+            here = ".".join(parts[: i + 1])
+            last = i == len(parts) - 1
+            if cls is None:
+                raise ArchError("path goes below a scalar value", key=f"override {path}", file=file,
+                                allowed=".".join(parts[:i]))
+            if is_mapping_hint(cls):
+                key: Any = int(part) if part.isdigit() else part
+                if not isinstance(key, int):
+                    raise ArchError("unknown override path", key=here, file=file, allowed="an integer bit-width")
+                if not last:
+                    raise ArchError("path goes below a scalar value", key=here, file=file,
+                                    allowed=".".join(parts[: i + 1]))
+                node[key] = value
+                break
+            names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+            if part not in names:
+                raise ArchError("unknown override path", key=here, file=file, allowed=", ".join(names))
+            sub = hints(cls)[part]
+            if last:
+                node[part] = copy.deepcopy(value)
+                break
+            if dataclasses.is_dataclass(sub) or is_mapping_hint(sub):
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = dict(child) if isinstance(child, Mapping) else {}
+                    node[part] = child
+                node, cls = child, sub
+            else:
+                node, cls = {}, None
+    return out
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["pe.mac_bits=16", "memory.compression=none"]`` → ``{"pe.mac_bits": 16, ...}`` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ArchError("override must look like key.path=value", key=it, allowed="e.g. pe.mac_bits=16")
+        k, v = it.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v) if v.strip() else v
+    return out
+
+
+def load_arch(path_or_name: str | os.PathLike | Arch, overrides: Mapping[str, Any] | None = None) -> Arch:
+    """Load, override and validate an architecture. ``path_or_name`` is a YAML path, a shipped name or an Arch."""
+    if isinstance(path_or_name, Arch):
+        return path_or_name.with_overrides(overrides) if overrides else path_or_name
+    path = resolve_arch_path(path_or_name)
+    raw = read_yaml(path)
+    if overrides:
+        raw = apply_overrides(raw, overrides, file=str(path))
+    return arch_from_dict(raw, source=str(path))

@@ -1,0 +1,167 @@
+"""The architecture as typed, frozen, self-validating dataclasses (units in field names).
+
+Field names are the YAML keys (docs/contracts.md, "Architecture"), so ``Arch.to_dict()`` is the YAML
+mapping and a YAML file is just ``Arch`` written down. Fields with a default are optional in YAML;
+the contract's fields have none, so a file must say every number it relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hwsim.arch.energy import EnergyTable
+from hwsim.arch.errors import ArchError
+from hwsim.arch.fields import Validated, spec
+
+ARCH_VERSION = 1
+DATAFLOWS = ("cartesian", "systolic_ws", "systolic_os")
+SYSTOLIC_DATAFLOWS = ("systolic_ws", "systolic_os")
+COMPRESSIONS = ("bitmask", "run_length", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEArray(Validated):
+    """Grid of processing elements."""
+
+    rows: int = spec(ge=1, doc="PE rows")
+    cols: int = spec(ge=1, doc="PE columns")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEConfig(Validated):
+    """One PE: an F×I multiplier array, banked accumulators behind a crossbar, local buffers."""
+
+    mult_f: int = spec(ge=1, doc="F: non-zero weights per cycle")
+    mult_i: int = spec(ge=1, doc="I: non-zero activations per cycle (F×I Cartesian product)")
+    mac_bits: int = spec(ge=1, le=64, doc="multiplier operand width; wider operands take extra passes")
+    accumulator_bits: int = spec(ge=1, le=128, doc="accumulator width")
+    accumulator_banks: int = spec(ge=1, doc="banks products are scattered to (2·F·I in SCNN)")
+    bank_queue_depth: int = spec(ge=0, doc="per-bank queue entries absorbing conflict bursts")
+    input_buffer_bytes: int = spec(ge=1, doc="input activation RAM per PE (IARAM)")
+    output_buffer_bytes: int = spec(ge=1, doc="output activation RAM per PE (OARAM)")
+    weight_fifo_bytes: int = spec(ge=1, doc="weight FIFO per PE")
+    output_channel_group: int = spec(ge=1, doc="Kc: output channels per group; PEs barrier at group ends")
+    # Added (optional in YAML).
+    accumulator_bank_entries: int = spec(ge=1, default=32, doc="entries per accumulator bank (SCNN: 32)")
+
+    @property
+    def multipliers(self) -> int:
+        return self.mult_f * self.mult_i
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZeroSkip(Validated):
+    """Which operand roles the dataflow skips when zero (weights, activations a, gradients δ̃z)."""
+
+    weights: bool = spec(doc="skip zero weights")
+    activations: bool = spec(doc="skip zero activations")
+    gradients: bool = spec(doc="skip zero gradient levels")
+
+    @property
+    def any(self) -> bool:
+        return self.weights or self.activations or self.gradients
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryConfig(Validated):
+    """Shared on-chip buffer and the DRAM interface."""
+
+    global_buffer_bytes: int = spec(ge=1, doc="shared on-chip buffer")
+    dram_bytes_per_cycle: float = spec(gt=0, allow_inf=True, doc="DRAM bandwidth (.inf = unlimited)")
+    compression: str = spec(choices=COMPRESSIONS, doc="format of sparse operands in SRAM/DRAM")
+    run_length_bits: int = spec(ge=1, le=32, doc="index bits per non-zero for run_length")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arch(Validated):
+    """A whole accelerator. Build with :func:`hwsim.arch.load_arch` or directly (validated either way)."""
+
+    version: int = spec(choices=(ARCH_VERSION,), doc="architecture file format version")
+    name: str = spec(doc="short name used in reports")
+    clock_ghz: float = spec(gt=0, doc="clock frequency")
+    dataflow: str = spec(choices=DATAFLOWS, doc="cartesian = SCNN-like sparse; systolic_* = dense")
+    pe_array: PEArray = spec(doc="PE grid")
+    pe: PEConfig = spec(doc="one PE")
+    zero_skip: ZeroSkip = spec(doc="zero skipping per operand role")
+    memory: MemoryConfig = spec(doc="global buffer and DRAM")
+    energy: EnergyTable = spec(doc="pJ per action")
+    # Added (optional in YAML): zero operands gate the multiplier (no cycles saved, energy saved).
+    zero_gating: bool = spec(default=False, doc="gate multipliers on zero operands (DCNN-opt)")
+    source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
+
+    def _check(self) -> None:
+        def bad(field: str, problem: str, allowed: str) -> ArchError:
+            return ArchError(problem, key=f"Arch.{field}", field=field, allowed=allowed)
+
+        if self.dataflow in SYSTOLIC_DATAFLOWS:
+            for f in ("mult_f", "mult_i"):
+                if getattr(self.pe, f) != 1:
+                    raise bad(f"pe.{f}", f"{getattr(self.pe, f)} with dataflow {self.dataflow} "
+                              "(systolic PEs do one MAC per cycle)", "1")
+            for f in ("weights", "activations", "gradients"):
+                if getattr(self.zero_skip, f):
+                    raise bad(f"zero_skip.{f}", f"true with dense dataflow {self.dataflow}",
+                              "false (use dataflow: cartesian to skip zeros)")
+        if self.pe.accumulator_bits < self.pe.mac_bits:
+            raise bad("pe.accumulator_bits", f"{self.pe.accumulator_bits} is narrower than mac_bits="
+                      f"{self.pe.mac_bits}", f"integer >= {self.pe.mac_bits}")
+        if self.energy.max_mult_bits() < self.pe.mac_bits:
+            raise bad("energy.mult_pj", f"no entry covers mac_bits={self.pe.mac_bits} "
+                      f"(tabulated: {list(self.energy.mult_pj)})", f"a key >= {self.pe.mac_bits}")
+        if self.energy.max_add_bits() < self.pe.accumulator_bits:
+            raise bad("energy.add_pj", f"no entry covers accumulator_bits={self.pe.accumulator_bits} "
+                      f"(tabulated: {list(self.energy.add_pj)})", f"a key >= {self.pe.accumulator_bits}")
+
+    # derived -----------------------------------------------------------------------
+    @property
+    def num_pes(self) -> int:
+        return self.pe_array.rows * self.pe_array.cols
+
+    @property
+    def multipliers_per_pe(self) -> int:
+        return self.pe.mult_f * self.pe.mult_i
+
+    @property
+    def total_multipliers(self) -> int:
+        return self.num_pes * self.multipliers_per_pe
+
+    @property
+    def is_systolic(self) -> bool:
+        return self.dataflow in SYSTOLIC_DATAFLOWS
+
+    @property
+    def variant(self) -> str:
+        """sparse (skips some zeros), dense_gated (gates zeros, no skipping) or dense."""
+        if self.zero_skip.any:
+            return "sparse"
+        return "dense_gated" if self.zero_gating else "dense"
+
+    @property
+    def peak_macs_per_second(self) -> float:
+        return self.total_multipliers * self.clock_ghz * 1e9
+
+    # serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML mapping (without ``source``); ``arch_from_dict(a.to_dict()) == a``."""
+        d = super().to_dict()
+        d.pop("source")
+        return d
+
+    def content_hash(self) -> str:
+        """sha256 of the normalised mapping: same numbers, same hash, whatever the file or key order."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Arch:
+        """A copy with dotted-path overrides applied (``{"pe.mac_bits": 16}``), re-validated."""
+        from hwsim.arch.loader import apply_overrides, arch_from_dict
+
+        d = apply_overrides(self.to_dict(), overrides, file=self.source)
+        return arch_from_dict(d, source=self.source)
+
+    def __hash__(self) -> int:
+        return hash(self.content_hash())

@@ -1,0 +1,36 @@
+"""Baselines derived from an architecture: same silicon, different handling of zeros.
+
+SCNN compares against DCNN (dense, no sparse machinery) and DCNN-opt (zero operands gate the
+multiplier and DRAM traffic is compressed: energy saved, cycles not). Deriving them from the
+sparse config, instead of shipping separate files, guarantees the comparison changes nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwsim.arch.spec import Arch
+
+_NO_SKIP = {"zero_skip.weights": False, "zero_skip.activations": False, "zero_skip.gradients": False}
+
+
+def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
+    base = arch.name
+    for s in ("-dense_gated", "-dense"):
+        base = base.removesuffix(s)
+    return arch.with_overrides({**_NO_SKIP, "name": f"{base}-{suffix}", **extra})
+
+
+def dense_variant(arch: Arch) -> Arch:
+    """DCNN: same array and buffers, no zero skipping, no gating, uncompressed operands."""
+    return _derive(arch, "dense", {"zero_gating": False, "memory.compression": "none"})
+
+
+def dense_gated_variant(arch: Arch) -> Arch:
+    """DCNN-opt: no skipping (dense cycles), zero gating, compressed DRAM traffic.
+
+    Keeps the arch's compression format; an uncompressed arch gets ``bitmask`` (SCNN's DCNN-opt
+    compresses activations).
+    """
+    comp = arch.memory.compression if arch.memory.compression != "none" else "bitmask"
+    return _derive(arch, "dense_gated", {"zero_gating": True, "memory.compression": comp})
