@@ -1,0 +1,67 @@
+"""``hwsim validate FILE...``: check architecture YAML files and print what they describe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "check architecture YAML files and summarise them (PEs, multipliers, buffers, energy table)"
+DESCRIPTION = (
+    "Load each architecture file (or shipped name, e.g. 'scnn') through the same validator the simulator "
+    "uses and print a summary. Any error names the file, the key path and what is allowed; exit code 2."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="architecture YAML file or shipped name")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                        help="override a field before validation, e.g. pe.mac_bits=16 (repeatable)")
+    parser.add_argument("--hash", action="store_true", help="print only '<content hash>  <file>' per file")
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:g} KB" if n >= 1024 else f"{n} B"
+
+
+def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
+    """Multi-line human summary of an architecture."""
+    pe, mem, e = arch.pe, arch.memory, arch.energy
+    skip = [r for r in ("weights", "activations", "gradients") if getattr(arch.zero_skip, r)]
+    lines = [
+        f"{arch.name} ({arch.source}) — valid, version {arch.version}, hash {arch.content_hash()[:16]}",
+        f"  dataflow      {arch.dataflow} ({arch.variant}), {arch.clock_ghz:g} GHz",
+        f"  PEs           {arch.pe_array.rows}×{arch.pe_array.cols} = {arch.num_pes}",
+        f"  multipliers   {pe.mult_f}×{pe.mult_i} per PE, {arch.total_multipliers} total, {pe.mac_bits}-bit, "
+        f"{pe.accumulator_bits}-bit accumulators",
+        f"  accumulators  {pe.accumulator_banks} banks × {pe.accumulator_bank_entries} entries, "
+        f"queue depth {pe.bank_queue_depth}, Kc = {pe.output_channel_group}",
+        f"  zero skip     {', '.join(skip) or 'none'}; zero gating {'on' if arch.zero_gating else 'off'}",
+        f"  PE buffers    input {_kib(pe.input_buffer_bytes)}, output {_kib(pe.output_buffer_bytes)}, "
+        f"weight FIFO {_kib(pe.weight_fifo_bytes)}",
+        f"  global buffer {_kib(mem.global_buffer_bytes)}; DRAM {mem.dram_bytes_per_cycle:g} B/cycle; "
+        f"compression {mem.compression}" + (f" ({mem.run_length_bits}-bit runs)" if mem.compression == "run_length" else ""),
+        "  energy (pJ)",
+        f"    mult        {dict(e.mult_pj)} (at {pe.mac_bits} bits: {e.mult_pj_for(pe.mac_bits):g})",
+        f"    add         {dict(e.add_pj)} (at {pe.accumulator_bits} bits: {e.add_pj_for(pe.accumulator_bits):g})",
+        f"    accumulator {e.accumulator_access_pj:g}, register {e.register_pj:g}, crossbar {e.crossbar_pj_per_product:g}",
+        f"    SRAM/64b    small {e.sram_small_pj_per_64b:g} (≤ {_kib(e.sram_small_max_bytes)}), medium "
+        f"{e.sram_medium_pj_per_64b:g} (≤ {_kib(e.sram_medium_max_bytes)}), large {e.sram_large_pj_per_64b:g}",
+        f"    DRAM/64b    {e.dram_pj_per_64b:g}",
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwsim.arch import ArchError, load_arch, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    failed = 0
+    for f in args.files:
+        try:
+            arch = load_arch(f, overrides or None)
+        except ArchError as e:
+            print(f"hwsim validate: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{arch.content_hash()}  {arch.source}" if args.hash else summary(arch))
+    return 2 if failed else 0
