@@ -1,0 +1,214 @@
+"""Synthetic traces: chosen weight, activation and gradient densities on real layer shapes.
+
+Same format and writer as captured traces (``method: "synthetic"``), so the simulator, sweeps and
+reports have one path. Masks are i.i.d. Bernoulli from per-layer, per-role seeded streams, with
+the uniform draws shared across densities: at the same seed a lower-density mask is a subset of a
+higher-density one, so a density sweep changes only the density (monotone by construction).
+Non-zero δ̃z levels are ±m with m geometric (P(m) ∝ (1-p)^(m-1)) capped at ``max_level``, giving
+mostly ±1 like real dithered gradients and a worst case of 1 + bit_length(max_level) bits.
+i.i.d. masks have none of the spatial clustering of real ReLU maps; use captured traces for that.
+numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwsim.trace.format import LayerSample, TraceWriter, layer_stats
+from hwsim.trace.topology import LayerSpec, model_layers, read_scalesim_topology
+
+ROLES = ("w", "a", "dz")
+_CHUNK = 1 << 22  # elements per uniform draw: bounds temporary memory for huge fc weights
+_STREAM = {"w": 1, "a": 2, "dz": 3, "level": 4, "sign": 5}
+
+# Han et al., "Learning both weights and connections", NIPS 2015 (Table/Fig. as quoted by SCNN):
+HAN2015_WEIGHT_DENSITY = {"conv1": 0.84, "conv2": 0.38, "conv3": 0.35, "conv4": 0.37, "conv5": 0.37}
+HAN2015_OUTPUT_ACT_DENSITY = {"conv1": 0.88, "conv2": 0.52, "conv3": 0.37, "conv4": 0.40, "conv5": 0.34}
+
+
+def _rng(seed: int, name: str, role: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode()), _STREAM[role]])
+
+
+def _uniform(rng: np.random.Generator, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=np.float32)
+    for i in range(0, n, _CHUNK):
+        out[i:i + _CHUNK] = rng.random(min(_CHUNK, n - i), dtype=np.float32)
+    return out
+
+
+def bernoulli_mask(shape: tuple[int, ...], density: float, *, seed: int, name: str, role: str) -> np.ndarray:
+    """Seeded i.i.d. mask with P(True) = density; nested across densities for the same seed/name/role."""
+    n = int(np.prod(shape))
+    if density >= 1.0:
+        return np.ones(shape, dtype=bool)
+    if density <= 0.0:
+        return np.zeros(shape, dtype=bool)
+    return (_uniform(_rng(seed, name, role), n) < np.float32(density)).reshape(shape)
+
+
+def synth_levels(shape: tuple[int, ...], density: float, *, seed: int, name: str,
+                 level_p: float = 0.6, max_level: int = 15) -> np.ndarray:
+    """Integer δ̃z levels: non-zero with P = density, sign ±, magnitude geometric(level_p) capped at max_level."""
+    mask = bernoulli_mask(shape, density, seed=seed, name=name, role="dz")
+    levels = np.zeros(shape, dtype=np.int32)
+    nnz = int(mask.sum())
+    if nnz:
+        mag = np.minimum(_rng(seed, name, "level").geometric(level_p, size=nnz), max_level)
+        sign = np.where(_rng(seed, name, "sign").random(nnz) < 0.5, -1, 1)
+        levels[mask] = (sign * mag).astype(np.int32)
+    return levels
+
+
+def _check_density(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+        raise ValueError(f"{where}: density {v!r} is not allowed; allowed: a number in [0, 1]")
+    return float(v)
+
+
+def resolve_densities(specs: Sequence[LayerSpec], *, w_density: float, a_density: float, dz_density: float,
+                      per_layer: Mapping[str, Mapping[str, float]] | None,
+                      dense_first_input: bool) -> dict[str, dict[str, float]]:
+    """Density of each role for each layer: global values, first input dense, then per-layer overrides."""
+    names = [s.name for s in specs]
+    per_layer = dict(per_layer or {})
+    unknown = sorted(set(per_layer) - set(names))
+    if unknown:
+        raise ValueError(f"per_layer: unknown layer(s) {unknown}; allowed: {', '.join(names)}")
+    out: dict[str, dict[str, float]] = {}
+    for i, nm in enumerate(names):
+        d = {"w": _check_density(w_density, "w_density"), "a": _check_density(a_density, "a_density"),
+             "dz": _check_density(dz_density, "dz_density")}
+        if i == 0 and dense_first_input:
+            d["a"] = 1.0
+        for role, v in per_layer.get(nm, {}).items():
+            if role not in ROLES:
+                raise ValueError(f"per_layer.{nm}.{role}: unknown role; allowed: {', '.join(ROLES)}")
+            d[role] = _check_density(v, f"per_layer.{nm}.{role}")
+        out[nm] = d
+    return out
+
+
+def _layer_specs(model: str | None, layers: Sequence[LayerSpec] | None,
+                 scalesim_csv: str | os.PathLike | None) -> tuple[list[LayerSpec], str]:
+    given = [x is not None for x in (model, layers, scalesim_csv)]
+    if sum(given) != 1:
+        raise ValueError("synthesize: give exactly one of model=, layers= or scalesim_csv=")
+    if model is not None:
+        return model_layers(model), model
+    if layers is not None:
+        specs = list(layers)
+        if not specs or len({s.name for s in specs}) != len(specs):
+            raise ValueError("layers: must be a non-empty list of LayerSpec with unique names")
+        return specs, "custom"
+    return read_scalesim_topology(scalesim_csv), Path(scalesim_csv).stem  # type: ignore[arg-type]
+
+
+def synthesize(out: str | os.PathLike, *, model: str | None = None, layers: Sequence[LayerSpec] | None = None,
+               scalesim_csv: str | os.PathLike | None = None, w_density: float = 1.0, a_density: float = 1.0,
+               dz_density: float = 0.1, per_layer: Mapping[str, Mapping[str, float]] | None = None,
+               batch: int = 1, seed: int = 0, level_p: float = 0.6, max_level: int = 15,
+               operand_bits: int = 8, dense_first_input: bool = True, store_w_mask: bool = True,
+               delta: float = 1e-3, overwrite: bool = False, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write a one-iteration synthetic trace to ``out`` and return its path.
+
+    Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5), ``layers`` or
+    ``scalesim_csv``. Densities are global, with ``per_layer={name: {"w", "a", "dz"}}`` overrides; the
+    first layer's input is the dense image unless ``dense_first_input=False`` or per_layer says so.
+    ``w_mask`` is stored when the weight density is below 1 (``store_w_mask``); operands are
+    ``operand_bits`` wide (8: as on an int8 training accelerator); Δ = ``delta`` is nominal.
+    """
+    specs, model_name = _layer_specs(model, layers, scalesim_csv)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch: {batch!r} is not allowed; allowed: integer >= 1")
+    if not 0.0 < level_p <= 1.0:
+        raise ValueError(f"level_p: {level_p!r} is not allowed; allowed: 0 < level_p <= 1")
+    if isinstance(max_level, bool) or not isinstance(max_level, int) or max_level < 1:
+        raise ValueError(f"max_level: {max_level!r} is not allowed; allowed: integer >= 1")
+    dens = resolve_densities(specs, w_density=w_density, a_density=a_density, dz_density=dz_density,
+                             per_layer=per_layer, dense_first_input=dense_first_input)
+    geoms = [s.geometry(batch) for s in specs]  # validate every shape before writing anything
+    info = {"model": model_name, "dataset": "synthetic", "method": "synthetic", "s": None, "seed": int(seed),
+            "int8": operand_bits <= 8, "batch": int(batch),
+            "synthetic": {"densities": dens, "level_p": level_p, "max_level": max_level,
+                          "operand_bits": operand_bits, "dense_first_input": dense_first_input,
+                          "source": str(scalesim_csv) if scalesim_csv is not None else model_name},
+            **(meta or {})}
+    samples, stats = [], {}
+    for g in geoms:
+        d = dens[g.name]
+        w_mask = None
+        if d["w"] < 1.0 and store_w_mask:
+            w_mask = bernoulli_mask(g.weight_shape, d["w"], seed=seed, name=g.name, role="w")
+        w_dens = float(w_mask.mean()) if w_mask is not None else d["w"]
+        a_mask = bernoulli_mask(g.input_shape, d["a"], seed=seed, name=g.name, role="a")
+        levels = synth_levels(g.output_shape, d["dz"], seed=seed, name=g.name, level_p=level_p, max_level=max_level)
+        samples.append(LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=a_mask, w_density=w_dens,
+                                   w_mask=w_mask, w_bits=operand_bits, a_bits=operand_bits))
+        stats[g.name] = {**layer_stats(levels), "a_density": float(a_mask.mean()), "w_density": w_dens}
+    with TraceWriter(out, meta=info, overwrite=overwrite) as w:
+        for g in geoms:
+            w.add_layer(g)
+        w.add_iteration(0, stats=stats, samples=samples)
+    return Path(out)
+
+
+def alexnet_han2015(out: str | os.PathLike, seed: int = 0, *, dz_density: float = 0.1, batch: int = 1,
+                    overwrite: bool = False, **kw: Any) -> Path:
+    """AlexNet conv1–5 with the pruned densities of Han et al. 2015, as SCNN evaluated it.
+
+    Weights conv1..5: 0.84, 0.38, 0.35, 0.37, 0.37. Layer l's input activation density is the
+    *output* density of layer l−1 (0.88, 0.52, 0.37, 0.40; conv5's output 0.34 is not consumed):
+    conv1 reads the dense image. Geometry is the single-tower (ungrouped) 96/256/384/384/256 net at
+    227², as SCNN used; the max-pools between layers are not modelled, so their (small) densifying
+    effect is ignored. δ̃z has no published counterpart (inference pruning): ``dz_density`` sets it.
+    """
+    names = list(HAN2015_WEIGHT_DENSITY)
+    per_layer: dict[str, dict[str, float]] = {}
+    for i, nm in enumerate(names):
+        per_layer[nm] = {"w": HAN2015_WEIGHT_DENSITY[nm],
+                         "a": 1.0 if i == 0 else HAN2015_OUTPUT_ACT_DENSITY[names[i - 1]]}
+    return synthesize(out, model="alexnet_conv", per_layer=per_layer, dz_density=dz_density, batch=batch,
+                      seed=seed, overwrite=overwrite,
+                      meta={"model": "alexnet_han2015", "reference": "Han et al. 2015 densities via SCNN (ISCA 2017)",
+                            "output_act_density": HAN2015_OUTPUT_ACT_DENSITY}, **kw)
+
+
+DEFAULT_SWEEP = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
+
+
+def synthesize_density_sweep(out_dir: str | os.PathLike, model: str | None = "alexnet_conv", *,
+                             densities: Sequence[float] = DEFAULT_SWEEP, roles: Sequence[str] = ROLES,
+                             fixed: Mapping[str, float] | None = None, seed: int = 0,
+                             dense_first_input: bool = False, overwrite: bool = False, **kw: Any) -> list[Path]:
+    """One trace per density in ``out_dir/d<density>`` (SCNN's "performance vs density" figure).
+
+    Every role in ``roles`` (default w, a and dz) is set to the density; ``fixed`` pins the others.
+    The first input is at the swept density too unless ``dense_first_input``. Same seed for all
+    points, so masks are nested and only density changes. Writes ``out_dir/index.json``.
+    """
+    bad = [r for r in roles if r not in ROLES]
+    if bad or not roles:
+        raise ValueError(f"roles: {bad or roles!r} not allowed; allowed: a non-empty subset of {', '.join(ROLES)}")
+    root = Path(out_dir)
+    paths, index = [], []
+    for d in densities:
+        dd = _check_density(d, "densities")
+        vals = {"w": 1.0, "a": 1.0, "dz": 0.1, **(fixed or {})}
+        vals.update({r: dd for r in roles})
+        p = synthesize(root / f"d{dd:.2f}", model=model, w_density=vals["w"], a_density=vals["a"],
+                       dz_density=vals["dz"], seed=seed, dense_first_input=dense_first_input,
+                       overwrite=overwrite, **kw)
+        paths.append(p)
+        index.append({"density": dd, "path": p.name, **{f"{r}_density": vals[r] for r in ROLES}})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.json").write_text(json.dumps({"model": model, "roles": list(roles), "seed": seed,
+                                                 "traces": index}, indent=1))
+    return paths
