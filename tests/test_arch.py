@@ -285,3 +285,11 @@ def test_defaults_for_added_fields(raw):
     a = arch_from_dict(r)
     assert a.zero_gating is False and a.pe.accumulator_bank_entries == 32 and a.energy.fp_mult_pj_for(32) == 3.7
     assert isinstance(a, Arch)
+
+
+def test_pickle_and_deepcopy():
+    import pickle
+    a = load_arch("scnn")
+    b = pickle.loads(pickle.dumps(a))  # sweeps ship Arch objects to worker processes
+    assert b == a and b.source == a.source and b.content_hash() == a.content_hash()
+    assert copy.deepcopy(a) == a

@@ -137,8 +137,19 @@ def check_field(owner: str, name: str, hint: Any, md: Mapping[str, Any], value: 
     raise TypeError(f"{owner}.{name}: unsupported field type {hint!r}")  # programming error
 
 
+def _rebuild(cls: type, kw: dict[str, Any]) -> Any:
+    return cls(**kw)
+
+
 class Validated:
     """Mixin for frozen dataclasses: validate and normalise every field after construction."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle/deepcopy via the constructor (read-only mapping proxies cannot be pickled)."""
+        kw = {f.name: (dict(v) if isinstance(v, Mapping) else v)
+              for f in dataclasses.fields(self)  # type: ignore[arg-type]
+              for v in (getattr(self, f.name),)}
+        return (_rebuild, (type(self), kw))
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
