@@ -1,0 +1,109 @@
+"""Sweep points: one (config, trace, seed) to simulate, and its content-hash key.
+
+The key is what makes sweeps resumable and safe to extend: it hashes what determines the
+result — the *validated* architecture dict (not the override spelling, so ``pe.mac_bits: 8``
+on an 8-bit base is the same point as the base), the trace's manifest sha256, the iteration and
+the seed. A result stored under that key is valid for any sweep that contains the same point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+POINTS_DIR = "points"
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs to evaluate one point (picklable, no open files)."""
+
+    key: str
+    config_index: int
+    overrides: Mapping[str, Any]
+    arch: str
+    trace_label: str
+    trace_path: str
+    iteration: int
+    seed: int
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance stored beside the result: what this point is, in the sweep's terms."""
+        return {"key": self.key, "config": self.config_index, "overrides": dict(self.overrides),
+                "arch": self.arch, "trace": self.trace_label, "trace_path": self.trace_path,
+                "iteration": self.iteration, "seed": self.seed}
+
+
+def point_key(*, arch_dict: Mapping[str, Any], trace_sha: str, iteration: int, seed: int) -> str:
+    """Content hash of a point: sha256 over canonical JSON of arch dict, trace sha, iteration, seed."""
+    blob = json.dumps({"arch": arch_dict, "trace": trace_sha, "iteration": int(iteration), "seed": int(seed)},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+_VOLATILE = ("created",)
+
+
+def manifest_sha(trace_dir: str | os.PathLike) -> str:
+    """Content hash of a trace: sha256 of its manifest (which lists every sample file's sha256).
+
+    The creation timestamp is left out, so the same synthetic trace generated twice (e.g. in two
+    output directories) is the same trace and its points are shared.
+    """
+    man = json.loads((Path(trace_dir) / "manifest.json").read_text())
+    for k in _VOLATILE:
+        man.pop(k, None)
+    return hashlib.sha256(json.dumps(man, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def point_path(out: str | os.PathLike, key: str) -> Path:
+    return Path(out) / POINTS_DIR / f"{key}.json"
+
+
+def write_point(out: str | os.PathLike, task: PointTask, result: Mapping[str, Any]) -> Path:
+    """Store one point's result atomically (temp file + rename): a killed sweep leaves no half files."""
+    p = point_path(out, task.key)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"point": task.describe(), "result": dict(result)}, indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_point(path: str | os.PathLike) -> dict[str, Any]:
+    """A stored point: ``{"point": {...}, "result": results-JSON}``."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({e}); delete it to recompute this point") from None
+    if not isinstance(d, dict) or "point" not in d or "result" not in d:
+        raise ValueError(f"{p}: fields 'point' and 'result' are required; delete it to recompute this point")
+    return d
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a small text file atomically (used for the sweep summary files)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

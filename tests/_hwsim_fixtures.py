@@ -1,0 +1,93 @@
+"""Hand-built, schema-conforming results for report and sweep tests (never shipped).
+
+The numbers follow a simple closed form (cycles ∝ MACs × density + overheads) so tests can run
+the report and sweep machinery without the simulator; they are not simulation results.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwsim.results import (
+    PASSES,
+    CycleBreakdown,
+    EnergyBreakdown,
+    LayerPassResult,
+    SimResult,
+    VariantResult,
+)
+
+LAYERS = (("conv1", 117_600), ("conv2", 240_000), ("fc1", 48_000), ("fc2", 10_080), ("fc3", 840))
+
+
+def _variant(macs: int, density: float, *, mults: int, skip: bool, gate: bool, ideal: bool = False) -> VariantResult:
+    work = macs * (density if (skip or ideal) else 1.0)
+    compute = max(1, int(work / mults))
+    frag = 0 if ideal else int(compute * (0.15 if skip else 0.05))
+    imb = 0 if ideal else int(compute * (0.10 if skip else 0.0))
+    bank = 0 if ideal or not skip else int(compute * 0.05)
+    mem = 0 if ideal else int(compute * 0.02)
+    cyc = CycleBreakdown(compute=compute, fragmentation=frag, imbalance=imb, bank_conflict=bank, memory_stall=mem)
+    e_scale = density if (skip or gate or ideal) else 1.0
+    en = EnergyBreakdown(mac=0.23 * macs * e_scale, accumulator=1.1 * macs * e_scale, sram=0.4 * macs * (0.3 + e_scale),
+                         crossbar=(0.2 * macs * e_scale) if skip else 0.0, dram=3.0 * macs * (0.2 + 0.8 * e_scale))
+    return VariantResult(cycle_breakdown=cyc, energy_breakdown=en, macs=int(work), multipliers=mults,
+                         analytical_cycles=compute)
+
+
+def make_result(*, model: str = "lenet5", method: str = "dither", dz: float = 0.1, a: float = 0.5, w: float = 1.0,
+                mults: int = 1024, arch_name: str = "scnn", params: dict[str, Any] | None = None) -> SimResult:
+    layers = []
+    for name, macs in LAYERS:
+        for p in PASSES:
+            d = {"forward": w * a, "backward_data": w * dz, "backward_weight": dz * a}[p]
+            layers.append(LayerPassResult(
+                name=name, pass_name=p, macs_dense=macs, macs_effectual=int(macs * d),
+                sparse=_variant(macs, d, mults=mults, skip=True, gate=True),
+                dense=_variant(macs, d, mults=mults, skip=False, gate=False),
+                dense_gated=_variant(macs, d, mults=mults, skip=False, gate=True),
+                ideal=_variant(macs, d, mults=mults, skip=False, gate=False, ideal=True),
+                density={"w": w, "a": a, "dz": dz, "out": 0.5}, dz_bits=4 if p != "forward" else 0))
+    return SimResult(
+        trace={"path": f"traces/{model}_{method}", "model": model, "method": method, "s": 2.0, "iteration": 9,
+               "dataset": "digits"},
+        arch={"name": arch_name, "file": f"arch_configs/{arch_name}.yaml", "hash": "0" * 16,
+              "params": params or {"pe_array": {"rows": 8, "cols": 8}, "pe": {"mult_f": 4, "mult_i": 4, "mac_bits": 8}}},
+        layers=tuple(layers))
+
+
+def write_result(path: Path, **kw: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(make_result(**kw).to_json(), indent=1))
+    return path
+
+
+def write_trace_manifest(path: Path, *, model: str = "lenet5", method: str = "dither", iterations: int = 20) -> Path:
+    """A minimal trace directory: only the manifest (what reports read for training curves)."""
+    path.mkdir(parents=True, exist_ok=True)
+    its = []
+    for i in range(iterations):
+        its.append({"index": i, "epoch": i // 10, "loss": 2.3 / (1 + 0.2 * i), "acc": min(0.98, 0.1 + 0.05 * i),
+                    "layers": {n: {"density": 0.3 / (1 + 0.1 * i) * (k + 1) / 3, "max_bits": 3 + (i + k) % 4,
+                                   "hist": {}} for k, (n, _) in enumerate(LAYERS)}})
+    man = {"format": "hwsim-trace", "version": 1, "meta": {"model": model, "method": method, "s": 2.0,
+                                                          "dataset": "digits"},
+           "layers": [], "iterations": its, "samples": [], "complete": True, "status": "complete"}
+    (path / "manifest.json").write_text(json.dumps(man))
+    return path
+
+
+def fake_evaluate(task: Any) -> dict[str, Any]:
+    """A deterministic stand-in for the simulator: bigger arrays and lower densities go faster."""
+    ov = dict(task.overrides)
+    rows = int(ov.get("pe_array.rows", 8))
+    cols = int(ov.get("pe_array.cols", 8))
+    f = int(ov.get("pe.mult_f", 4))
+    i = int(ov.get("pe.mult_i", 4))
+    dz = 0.05 + 0.01 * (sum(map(ord, task.trace_label)) % 20) + 0.001 * task.seed
+    params = {"pe_array": {"rows": rows, "cols": cols}, "pe": {"mult_f": f, "mult_i": i,
+                                                                "mac_bits": int(ov.get("pe.mac_bits", 8))},
+              "memory": {"dram_bytes_per_cycle": float(ov.get("memory.dram_bytes_per_cycle", 16.0))}}
+    return make_result(dz=dz, mults=rows * cols * f * i, params=params).to_json()
