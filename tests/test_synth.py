@@ -117,6 +117,11 @@ def test_layer_specs_and_batch(tmp_path):
              LayerSpec(name="f", kind="linear", C=800, K=10)]
     s = load(synthesize(tmp_path / "t", layers=specs, batch=3, a_density=0.5)).sample()
     assert s["c"].geometry.output_shape == (3, 8, 10, 10) and s["f"].a_mask.shape == (3, 800)
+    d = load(synthesize(tmp_path / "d", layers=[{"name": "c", "C": 4, "K": 8, "H": 10, "W": 10, "R": 3, "S": 3,
+                                                 "stride": [2, 2]}])).sample()
+    assert d["c"].geometry.stride == (2, 2) and d["c"].geometry.P == 4
+    with pytest.raises(ValueError, match=r"layers\[0\]: unknown field\(s\) \['k'\]; allowed: name, kind, C, K"):
+        synthesize(tmp_path / "e", layers=[{"name": "c", "C": 4, "k": 8}])
 
 
 def test_scalesim_csv_parse():

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.trace.format import LayerSample, TraceWriter, layer_stats
-from hwsim.trace.topology import LayerSpec, model_layers, read_scalesim_topology
+from hwsim.trace.topology import LayerSpec, as_layer_spec, model_layers, read_scalesim_topology
 
 ROLES = ("w", "a", "dz")
 _CHUNK = 1 << 22  # elements per uniform draw: bounds temporary memory for huge fc weights
@@ -104,14 +104,15 @@ def _layer_specs(model: str | None, layers: Sequence[LayerSpec] | None,
     if model is not None:
         return model_layers(model), model
     if layers is not None:
-        specs = list(layers)
+        specs = [as_layer_spec(x, f"layers[{i}]") for i, x in enumerate(layers)]
         if not specs or len({s.name for s in specs}) != len(specs):
             raise ValueError("layers: must be a non-empty list of LayerSpec with unique names")
         return specs, "custom"
     return read_scalesim_topology(scalesim_csv), Path(scalesim_csv).stem  # type: ignore[arg-type]
 
 
-def synthesize(out: str | os.PathLike, *, model: str | None = None, layers: Sequence[LayerSpec] | None = None,
+def synthesize(out: str | os.PathLike, *, model: str | None = None,
+               layers: Sequence[LayerSpec | Mapping[str, Any]] | None = None,
                scalesim_csv: str | os.PathLike | None = None, w_density: float = 1.0, a_density: float = 1.0,
                dz_density: float = 0.1, per_layer: Mapping[str, Mapping[str, float]] | None = None,
                batch: int = 1, seed: int = 0, level_p: float = 0.6, max_level: int = 15,
@@ -119,8 +120,8 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None, layers: Sequ
                delta: float = 1e-3, overwrite: bool = False, meta: Mapping[str, Any] | None = None) -> Path:
     """Write a one-iteration synthetic trace to ``out`` and return its path.
 
-    Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5), ``layers`` or
-    ``scalesim_csv``. Densities are global, with ``per_layer={name: {"w", "a", "dz"}}`` overrides; the
+    Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5), ``layers`` (LayerSpec
+    or mappings of its fields) or ``scalesim_csv``. Densities are global, with ``per_layer={name: {"w", "a", "dz"}}`` overrides; the
     first layer's input is the dense image unless ``dense_first_input=False`` or per_layer says so.
     ``w_mask`` is stored when the weight density is below 1 (``store_w_mask``); operands are
     ``operand_bits`` wide (8: as on an int8 training accelerator); Δ = ``delta`` is nominal.

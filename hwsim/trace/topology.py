@@ -2,15 +2,18 @@
 
 Synthetic traces need only the shapes of the Linear/Conv2d calls, not a torch model, so the zoo
 here is plain data. Geometry follows the usual definitions (torchvision for ResNet-18 and VGG-16;
-single-tower AlexNet as SCNN evaluated it). numpy-free and torch-free.
+single-tower AlexNet as SCNN evaluated it). torch-free.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hwsim.trace.format import LayerGeometry, TraceError
 
@@ -49,6 +52,23 @@ class LayerSpec:
         Q = (self.W + 2 * pd[1] - self.S) // st[1] + 1
         return LayerGeometry(name=self.name, kind=self.kind, N=batch, C=self.C, K=self.K, H=self.H, W=self.W,
                              P=P, Q=Q, R=self.R, S=self.S, stride=st, padding=pd, groups=self.groups)
+
+
+def as_layer_spec(item: LayerSpec | Mapping[str, Any], where: str = "layers") -> LayerSpec:
+    """A LayerSpec, or a mapping of its fields (e.g. from YAML/JSON); bad keys raise ValueError."""
+    if isinstance(item, LayerSpec):
+        return item
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{where}: {item!r} is not a layer spec; allowed: LayerSpec or a mapping of its fields")
+    fields = [f.name for f in dataclasses.fields(LayerSpec)]
+    unknown = sorted(set(item) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {', '.join(fields)}")
+    try:
+        kw = {k: tuple(v) if k in ("stride", "padding") and isinstance(v, list) else v for k, v in item.items()}
+        return LayerSpec(**kw)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}; allowed: {', '.join(fields)}") from None
 
 
 def _conv(name: str, C: int, K: int, HW: int, RS: int, stride: int = 1, pad: int = 0) -> LayerSpec:
