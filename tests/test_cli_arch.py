@@ -74,3 +74,10 @@ def test_synth_bad_input_exit_2(tmp_path):
     bad.write_text("Layer, M, N, K\nL,1,2,3\n")
     out = run("synth", "--scalesim-csv", str(bad), "--out", str(tmp_path / "z"))
     assert out.returncode == 2 and "not a SCALE-Sim conv topology" in out.stderr
+
+
+def test_synth_han2015(tmp_path):
+    out = run("synth", "--han2015", "--out", str(tmp_path / "han"))
+    assert out.returncode == 0, out.stderr
+    assert "alexnet_han2015, 5 layers" in out.stdout
+    assert abs(load(tmp_path / "han").sample()["conv3"].a_density - 0.52) < 0.01
