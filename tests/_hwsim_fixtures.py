@@ -87,7 +87,11 @@ def fake_evaluate(task: Any) -> dict[str, Any]:
     f = int(ov.get("pe.mult_f", 4))
     i = int(ov.get("pe.mult_i", 4))
     dz = 0.05 + 0.01 * (sum(map(ord, task.trace_label)) % 20) + 0.001 * task.seed
+    dens = {"w": 1.0, "a": 0.5}
+    if "density=" in task.trace_label:  # a density sweep: w = a = dz = d
+        d = float(task.trace_label.split("density=")[1].split("]")[0].split(",")[0])
+        dz, dens = d, {"w": d, "a": d}
     params = {"pe_array": {"rows": rows, "cols": cols}, "pe": {"mult_f": f, "mult_i": i,
                                                                 "mac_bits": int(ov.get("pe.mac_bits", 8))},
               "memory": {"dram_bytes_per_cycle": float(ov.get("memory.dram_bytes_per_cycle", 16.0))}}
-    return make_result(dz=dz, mults=rows * cols * f * i, params=params).to_json()
+    return make_result(dz=dz, mults=rows * cols * f * i, params=params, **dens).to_json()

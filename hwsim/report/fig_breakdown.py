@@ -1,0 +1,92 @@
+"""Stacked cycle and energy breakdowns: where the time and the picojoules go.
+
+Left: the whole network, per pass × variant, so a reader sees *why* sparse is faster (compute
+shrinks) and what it pays for it (fragmentation, imbalance, bank conflicts). Right: per layer,
+sparse variant, whole iteration, to find the layer that dominates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.report.inputs import ResultEntry
+from hwsim.report.style import (
+    CYCLE_COLOR,
+    ENERGY_COLOR,
+    PART_LABEL,
+    PASS_LABEL,
+    Plot,
+    new_figure,
+    short_layer,
+)
+from hwsim.report.tables import breakdown_rows
+from hwsim.results import CYCLE_PARTS, ENERGY_PARTS, PASSES
+
+_VARIANTS = ("dense", "dense_gated", "sparse", "ideal")
+_SHORT = {"dense": "D", "dense_gated": "DG", "sparse": "S", "ideal": "I"}
+
+
+def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
+    """``kind`` is ``cycles`` or ``energy``."""
+    rows = breakdown_rows(entry)
+    parts, colors = (CYCLE_PARTS, CYCLE_COLOR) if kind == "cycles" else (ENERGY_PARTS, ENERGY_COLOR)
+    prefix = "cycles_" if kind == "cycles" else "energy_pj_"
+    scale, unit = _unit(kind, rows, prefix, parts)
+    layers = entry.result.layer_names()
+    fig = new_figure(width=min(16.0, 9.0 + 0.45 * len(layers)), height=4.8)
+    left, right = fig.subplots(1, 2, width_ratios=[12, max(3, len(layers))])
+    # Left: per pass × variant, network totals.
+    labels, x, pos = [], [], 0.0
+    groups = []
+    for p in PASSES:
+        start = pos
+        for v in _VARIANTS:
+            labels.append(_SHORT[v])
+            x.append(pos)
+            pos += 1
+        groups.append(((start + pos - 1) / 2, PASS_LABEL[p]))
+        pos += 0.7
+    bottom = np.zeros(len(x))
+    for part in parts:
+        vals = np.array([next(r[prefix + part] for r in rows if r["layer"] == "total" and r["scope"] == p
+                              and r["variant"] == v) for p in PASSES for v in _VARIANTS], dtype=float) * scale
+        left.bar(x, vals, 0.8, bottom=bottom, color=colors[part], label=PART_LABEL[part])
+        bottom += vals
+    left.set_xticks(x, labels)
+    for cx, text in groups:
+        left.annotate(text, xy=(cx, 0), xycoords=("data", "axes fraction"), xytext=(0, -22),
+                      textcoords="offset points", ha="center", va="top", fontsize=10)
+    left.set_ylabel(unit)
+    left.set_title("whole network, per pass (D dense, DG dense-gated, S sparse, I ideal)")
+    # Right: per layer, sparse, whole iteration.
+    xl = np.arange(len(layers))
+    bottom = np.zeros(len(layers))
+    for part in parts:
+        vals = np.array([next(r[prefix + part] for r in rows if r["layer"] == ln and r["variant"] == "sparse")
+                         for ln in layers], dtype=float) * scale
+        right.bar(xl, vals, 0.7, bottom=bottom, color=colors[part])
+        bottom += vals
+    right.set_xticks(xl, [short_layer(n) for n in layers], rotation=45 if len(layers) > 4 else 0,
+                     ha="right" if len(layers) > 4 else "center")
+    right.set_ylabel(unit)
+    right.set_title("sparse, per layer (3 passes)")
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=len(parts), frameon=False)
+    what = "Cycle" if kind == "cycles" else "Energy"
+    fig.suptitle(f"{what} breakdown — {entry.label}", fontsize=12)
+    caption = ("Cycles split into compute, intra-PE fragmentation, inter-PE imbalance, bank conflicts and memory "
+               "stall; the stacks add up to the simulated cycles." if kind == "cycles" else
+               "Energy split into MAC, registers/accumulators, SRAM, crossbar and DRAM (Σ actions × energy "
+               "table); the stacks add up to the simulated energy.")
+    return Plot(name=name, title=f"{what} breakdown — {entry.label}", caption=caption, figure=fig, rows=rows,
+                section=entry.label)
+
+
+def _unit(kind: str, rows, prefix: str, parts) -> tuple[float, str]:
+    peak = max((sum(r[prefix + p] for p in parts) for r in rows), default=0.0)
+    if kind == "energy":
+        if peak >= 1e6:
+            return 1e-6, "energy (µJ)"
+        return (1e-3, "energy (nJ)") if peak >= 1e3 else (1.0, "energy (pJ)")
+    if peak >= 1e6:
+        return 1e-6, "cycles (millions)"
+    return (1e-3, "cycles (thousands)") if peak >= 1e4 else (1.0, "cycles")

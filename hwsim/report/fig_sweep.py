@@ -1,0 +1,167 @@
+"""Sweep plots: speed-up, energy gain and latency against each swept parameter; cycles-vs-energy Pareto front.
+
+With a full grid the other parameters vary too, so each point is the median over them and the
+error bar their full range: the plot answers "how much does this knob matter, all else varying".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hwsim.report.inputs import SweepEntry
+from hwsim.report.style import Plot, new_figure, plain_log
+
+_TRACE_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_METRICS = (("speedup_sparse", "speed-up over dense (×)", False),
+            ("energy_ratio_sparse", "energy gain over dense (×)", False),
+            ("cycles_sparse", "sparse cycles (log)", True))
+
+
+def swept_axes(sweep: SweepEntry) -> list[tuple[str, list[Any]]]:
+    """(axis label, per-row values) for each parameter that takes ≥ 2 values; keys moved together merge."""
+    axes: list[tuple[str, list[Any]]] = []
+    for p in sweep.parameters:
+        vals = [r.get(p) for r in sweep.rows]
+        if len({_hashable(v) for v in vals}) < 2:
+            continue
+        for i, (lab, other) in enumerate(axes):
+            if [_hashable(v) for v in other] == [_hashable(v) for v in vals]:
+                axes[i] = (f"{lab} = {p}", other)
+                break
+        else:
+            axes.append((p, vals))
+    return axes
+
+
+def _hashable(v: Any) -> Any:
+    return repr(v) if isinstance(v, (list, dict)) else v
+
+
+def _numeric(vals: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals)
+
+
+def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
+    axes_def = swept_axes(sweep)
+    if not axes_def or not sweep.rows:
+        return None
+    traces = list(dict.fromkeys(r.get("trace") for r in sweep.rows))
+    n = len(axes_def)
+    fig = new_figure(width=min(18.0, 1.5 + 3.6 * n), height=8.2)
+    grid = np.atleast_2d(fig.subplots(len(_METRICS), n, squeeze=False))
+    stats: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for col, (label, vals) in enumerate(axes_def):
+        levels = sorted({_hashable(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
+        numeric = _numeric(levels)
+        xpos = {lv: (lv if numeric else i) for i, lv in enumerate(levels)}
+        for row, (metric, ylabel, logy) in enumerate(_METRICS):
+            ax = grid[row, col]
+            for k, tr in enumerate(traces):
+                xs, med, lo, hi = [], [], [], []
+                for lv in levels:
+                    ys = [float(r[metric]) for r, v in zip(sweep.rows, vals, strict=True)
+                          if _hashable(v) == lv and r.get("trace") == tr and r.get(metric) is not None]
+                    if not ys:
+                        continue
+                    xs.append(xpos[lv])
+                    med.append(float(np.median(ys)))
+                    lo.append(min(ys))
+                    hi.append(max(ys))
+                    stats.setdefault((label, lv, tr), {"parameter": label, "value": lv, "trace": tr,
+                                                       "points": len(ys)}).update(
+                        {f"{metric}_median": med[-1], f"{metric}_min": lo[-1], f"{metric}_max": hi[-1]})
+                if not xs:
+                    continue
+                err = np.array([np.subtract(med, lo), np.subtract(hi, med)])
+                ax.errorbar(xs, med, yerr=err if err.any() else None, marker="o", markersize=4, capsize=3,
+                            color=_TRACE_COLORS[k % len(_TRACE_COLORS)], label=str(tr))
+            if numeric:
+                if min(levels) > 0 and max(levels) / min(levels) >= 4:
+                    ax.set_xscale("log", base=2)
+                    ax.minorticks_off()
+                ax.set_xticks(levels, [f"{v:g}" for v in levels])
+            else:
+                ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+            if logy:
+                ax.set_yscale("log")
+                plain_log(ax)
+            elif metric != "cycles_sparse":
+                ax.axhline(1.0, color="black", linewidth=0.8)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            if row == len(_METRICS) - 1:
+                ax.set_xlabel(label)
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False,
+               title="trace")
+    fig.suptitle(f"Sweep '{sweep.label}': effect of each parameter", fontsize=12)
+    return Plot(name=name, title=f"Sweep '{sweep.label}': speed-up, energy and latency per parameter",
+                caption="Median over the other swept parameters (bars: min–max). Speed-up and energy gain are "
+                        "against the dense baseline of the same configuration; the bottom row is absolute "
+                        "sparse cycles per training iteration.", figure=fig, rows=list(stats.values()), section=f"Sweep {sweep.label}")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (minimise both), by ascending x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
+    rows = [r for r in sweep.rows if r.get("cycles_sparse") and r.get("energy_pj_sparse")]
+    if len(rows) < 2:
+        return None
+    traces = list(dict.fromkeys(r.get("trace") for r in rows))[:4]
+    axes_def = swept_axes(SweepEntry(label=sweep.label, source=sweep.source, parameters=sweep.parameters,
+                                     rows=tuple(rows), spec=sweep.spec))
+    fig = new_figure(width=min(16.0, 1.0 + 4.6 * len(traces)), height=4.8)
+    axs = np.atleast_1d(fig.subplots(1, len(traces), squeeze=False)[0])
+    data = []
+    for ax, tr in zip(axs, traces, strict=False):
+        idx = [i for i, r in enumerate(rows) if r.get("trace") == tr]
+        pts = [(float(rows[i]["cycles_sparse"]), float(rows[i]["energy_pj_sparse"]) * 1e-6) for i in idx]
+        dpts = [(float(rows[i]["cycles_dense"]), float(rows[i]["energy_pj_dense"]) * 1e-6) for i in idx]
+        front = pareto_front(pts)
+        ax.scatter([p[0] for p in dpts], [p[1] for p in dpts], s=14, color="#7f7f7f", marker="s", alpha=0.6,
+                   label="dense baseline of each config")
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color="#f4a582", label="sparse config")
+        fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
+        ax.plot(fx, fy, "-o", color="#d62728", markersize=5, label="Pareto front (sparse)")
+        for j in front:
+            lab = ", ".join(_short_value(vals[idx[j]]) for _, vals in axes_def)
+            ax.annotate(lab, (pts[j][0], pts[j][1]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        for j, i in enumerate(idx):
+            data.append({"trace": tr, "config": rows[i].get("config"), "cycles_sparse": pts[j][0],
+                         "energy_uj_sparse": pts[j][1], "on_front": j in front,
+                         **{lab: rows[i].get(lab.split(" = ")[0]) for lab, _ in axes_def}})
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        plain_log(ax, axis="x")
+        plain_log(ax, axis="y")
+        ax.set_xlabel("cycles per training iteration (log)")
+        ax.set_ylabel("energy per iteration (µJ, log)")
+        ax.set_title(str(tr), fontsize=10)
+    keys = " / ".join(lab for lab, _ in axes_def)
+    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    fig.suptitle(f"Sweep '{sweep.label}': cycles vs energy", fontsize=12)
+    return Plot(name=name, title=f"Sweep '{sweep.label}': cycles-vs-energy Pareto front", figure=fig, rows=data,
+                caption=f"Every configuration of the sweep (sparse, and its dense baseline in grey); the red line "
+                        f"joins the configurations no other beats on both cycles and energy. Front labels: {keys}.",
+                section=f"Sweep {sweep.label}")
+
+
+def _short_value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sweep_table_rows(sweep: SweepEntry) -> list[Mapping[str, Any]]:
+    return list(sweep.rows)

@@ -1,0 +1,164 @@
+"""What a report is made of: results files, sweep directories and trace directories.
+
+The report reads results through :mod:`hwsim.results` (never the simulator) and traces through
+their ``manifest.json`` only (per-iteration δ̃z density and bit-width statistics), so a report
+can be rebuilt on a laptop that has the JSON files but neither the trace arrays nor torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.results import ResultsError, SimResult, load_results
+
+
+class ReportInputError(ValueError):
+    """A path given to the report is not a results file, a sweep directory or a trace directory."""
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    label: str
+    source: Path
+    result: SimResult
+
+    @property
+    def model(self) -> str:
+        return str(self.result.trace.get("model") or "model")
+
+    @property
+    def method(self) -> str:
+        return str(self.result.trace.get("method") or "?")
+
+    @property
+    def arch_name(self) -> str:
+        return str(self.result.arch.get("name") or "arch")
+
+
+@dataclass(frozen=True)
+class SweepEntry:
+    label: str
+    source: Path
+    parameters: tuple[str, ...]
+    rows: tuple[Mapping[str, Any], ...]
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    label: str
+    source: Path
+    meta: Mapping[str, Any]
+    iterations: tuple[Mapping[str, Any], ...]
+    layer_order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    results: tuple[ResultEntry, ...] = ()
+    sweeps: tuple[SweepEntry, ...] = ()
+    traces: tuple[TraceEntry, ...] = ()
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.results or self.sweeps or self.traces)
+
+
+def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
+    """Classify and load every path; a directory of results files contributes each of them."""
+    results: list[ResultEntry] = []
+    sweeps: list[SweepEntry] = []
+    traces: list[TraceEntry] = []
+    sources = []
+    for raw in paths:
+        p = Path(raw)
+        sources.append(str(p))
+        if not p.exists():
+            raise ReportInputError(f"{p}: no such file or directory")
+        if p.is_dir():
+            if (p / "sweep.json").exists():
+                sweeps.append(_load_sweep(p / "sweep.json"))
+            elif (p / "manifest.json").exists():
+                traces.append(_load_trace(p))
+            elif (p / "results.json").exists():
+                results.append(_load_result(p / "results.json"))
+            else:
+                files = sorted(p.glob("*.json"))
+                if not files:
+                    raise ReportInputError(f"{p}: holds no sweep.json, manifest.json or *.json results; give "
+                                           "results.json files, sweep output directories or trace directories")
+                results.extend(_load_result(f) for f in files)
+        elif p.suffix == ".json":
+            doc = _read_json(p)
+            if isinstance(doc, Mapping) and "rows" in doc and "sweep" in doc:
+                sweeps.append(_load_sweep(p, doc=doc))
+            elif isinstance(doc, Mapping) and doc.get("format") == "hwsim-trace":
+                traces.append(_load_trace(p.parent))
+            else:
+                results.append(_load_result(p))
+        else:
+            raise ReportInputError(f"{p}: not a .json results file or a directory")
+    return ReportInputs(results=tuple(_unique_labels(results)), sweeps=tuple(sweeps), traces=tuple(traces),
+                        sources=tuple(sources))
+
+
+def _read_json(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ReportInputError(f"{p}: not valid JSON ({e})") from None
+
+
+def _load_result(p: Path) -> ResultEntry:
+    try:
+        r = load_results(p)
+    except ResultsError as e:
+        raise ReportInputError(str(e)) from None
+    t = r.trace
+    label = " ".join(str(x) for x in (t.get("model"), t.get("method")) if x) or p.stem
+    return ResultEntry(label=f"{label} @ {r.arch.get('name') or 'arch'}", source=p, result=r)
+
+
+def _unique_labels(entries: list[ResultEntry]) -> list[ResultEntry]:
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    out = []
+    for e in entries:
+        if counts[e.label] > 1:
+            e = ResultEntry(label=f"{e.label} [{e.source.parent.name}/{e.source.stem}]", source=e.source, result=e.result)
+        out.append(e)
+    return out
+
+
+def _load_sweep(p: Path, doc: Any = None) -> SweepEntry:
+    doc = _read_json(p) if doc is None else doc
+    for key in ("rows", "sweep", "parameters"):
+        if key not in doc:
+            raise ReportInputError(f"{p}: field {key!r} is missing; is this an 'hwsim sweep' summary?")
+    spec = doc["sweep"]
+    return SweepEntry(label=str(spec.get("name") or p.parent.name), source=p.parent,
+                      parameters=tuple(doc["parameters"]), rows=tuple(doc["rows"]), spec=spec)
+
+
+def _load_trace(p: Path) -> TraceEntry:
+    man = _read_json(p / "manifest.json")
+    if not isinstance(man, Mapping) or man.get("format") != "hwsim-trace":
+        raise ReportInputError(f"{p / 'manifest.json'}: field 'format' is not 'hwsim-trace'")
+    meta = man.get("meta", {}) or {}
+    its = tuple(it for it in man.get("iterations", []) if isinstance(it, Mapping))
+    order = [d.get("name") for d in man.get("layers", []) if isinstance(d, Mapping) and d.get("name")]
+    for it in its:
+        for name in (it.get("layers") or {}):
+            if name not in order:
+                order.append(name)
+    method = meta.get("method")
+    extra = f" s={meta['s']}" if method == "dither" and meta.get("s") is not None else ""
+    label = " ".join(str(x) for x in (meta.get("model"), method) if x) + extra
+    return TraceEntry(label=label or p.name, source=p, meta=meta, iterations=its, layer_order=tuple(order))

@@ -1,0 +1,176 @@
+"""The report's numbers: per-layer ratios, per-network summaries, CSV/JSON writers.
+
+Everything plotted is computed here first, as plain rows, so the figure modules only draw and
+every number in every figure is also written out as CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hwsim.report.inputs import ResultEntry
+from hwsim.results import PASSES, VARIANTS, SimResult, VariantResult, sum_variants
+
+SCOPES = (*PASSES, "iteration")
+
+
+def _ratio(num: float, den: float) -> float | None:
+    if not den:
+        return None
+    return num / den
+
+
+def layer_variant(result: SimResult, layer: str, scope: str, variant: str) -> VariantResult:
+    """A layer's variant for one pass, or summed over the three passes (scope ``iteration``)."""
+    passes = PASSES if scope == "iteration" else (scope,)
+    return sum_variants(lp.variant(variant) for lp in result.layers if lp.name == layer and lp.pass_name in passes)
+
+
+def scope_variant(result: SimResult, scope: str, variant: str) -> VariantResult:
+    return result.total(variant) if scope == "iteration" else result.pass_total(scope, variant)
+
+
+def layer_ratio_rows(entry: ResultEntry) -> list[dict[str, Any]]:
+    """Per layer (plus ``total``) × scope × variant: cycles, energy, speed-up and normalised energy."""
+    r = entry.result
+    rows = []
+    for scope in SCOPES:
+        names = [*r.layer_names(), "total"]
+        for name in names:
+            dense = scope_variant(r, scope, "dense") if name == "total" else layer_variant(r, name, scope, "dense")
+            for v in VARIANTS:
+                vr = scope_variant(r, scope, v) if name == "total" else layer_variant(r, name, scope, v)
+                rows.append({"result": entry.label, "layer": name, "scope": scope, "variant": v,
+                             "cycles": vr.cycles, "energy_pj": vr.energy_pj,
+                             "speedup_vs_dense": _ratio(dense.cycles, vr.cycles),
+                             "energy_norm_to_dense": _ratio(vr.energy_pj, dense.energy_pj),
+                             "utilization": vr.utilization})
+    return rows
+
+
+def breakdown_rows(entry: ResultEntry) -> list[dict[str, Any]]:
+    """Cycle and energy components per scope × variant and per layer (whole iteration)."""
+    r = entry.result
+    rows = []
+    for scope in SCOPES:
+        for v in VARIANTS:
+            vr = scope_variant(r, scope, v)
+            rows.append({"result": entry.label, "layer": "total", "scope": scope, "variant": v,
+                         **{f"cycles_{k}": x for k, x in vr.cycle_breakdown.to_json().items()},
+                         **{f"energy_pj_{k}": x for k, x in vr.energy_breakdown.to_json().items()}})
+    for name in r.layer_names():
+        for v in VARIANTS:
+            vr = layer_variant(r, name, "iteration", v)
+            rows.append({"result": entry.label, "layer": name, "scope": "iteration", "variant": v,
+                         **{f"cycles_{k}": x for k, x in vr.cycle_breakdown.to_json().items()},
+                         **{f"energy_pj_{k}": x for k, x in vr.energy_breakdown.to_json().items()}})
+    return rows
+
+
+def mean_density(result: SimResult, role: str, scope: str) -> float | None:
+    """MAC-weighted mean operand density of one role over the layers of a pass (or all passes)."""
+    num = den = 0.0
+    for lp in result.layers:
+        if scope != "iteration" and lp.pass_name != scope:
+            continue
+        d = lp.density.get(role)
+        if d is None:
+            continue
+        num += float(d) * lp.macs_dense
+        den += lp.macs_dense
+    return num / den if den else None
+
+
+def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
+    """One row per result × scope: the per-network summary table of the report."""
+    rows = []
+    for e in entries:
+        r = e.result
+        for scope in SCOPES:
+            dense, sparse = scope_variant(r, scope, "dense"), scope_variant(r, scope, "sparse")
+            gated, ideal = scope_variant(r, scope, "dense_gated"), scope_variant(r, scope, "ideal")
+            macs = sum(lp.macs_dense for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
+            eff = sum(lp.macs_effectual for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
+            rows.append({
+                "network": e.model, "method": e.method, "arch": e.arch_name, "result": e.label, "scope": scope,
+                "macs_dense": macs, "effectual_fraction": _ratio(eff, macs),
+                "dz_density": mean_density(r, "dz", scope),
+                "cycles_dense": dense.cycles, "cycles_sparse": sparse.cycles,
+                "speedup_sparse": _ratio(dense.cycles, sparse.cycles),
+                "speedup_ideal": _ratio(dense.cycles, ideal.cycles),
+                "energy_uj_dense": dense.energy_pj * 1e-6, "energy_uj_sparse": sparse.energy_pj * 1e-6,
+                "energy_ratio_sparse": _ratio(dense.energy_pj, sparse.energy_pj),
+                "energy_ratio_dense_gated": _ratio(dense.energy_pj, gated.energy_pj),
+                "utilization_dense": dense.utilization, "utilization_sparse": sparse.utilization,
+            })
+    return rows
+
+
+SUMMARY_COLUMNS = (
+    ("method", "method", "{}"), ("arch", "arch", "{}"), ("scope", "pass", "{}"),
+    ("effectual_fraction", "effectual MACs", "{:.1%}"), ("dz_density", "δ̃z density", "{:.1%}"),
+    ("cycles_dense", "dense cycles", "{:,}"), ("cycles_sparse", "sparse cycles", "{:,}"),
+    ("speedup_sparse", "speed-up sparse", "{:.2f}×"), ("speedup_ideal", "speed-up ideal", "{:.2f}×"),
+    ("energy_uj_dense", "dense energy (µJ)", "{:.3g}"), ("energy_uj_sparse", "sparse energy (µJ)", "{:.3g}"),
+    ("energy_ratio_sparse", "energy gain sparse", "{:.2f}×"),
+    ("energy_ratio_dense_gated", "energy gain gated", "{:.2f}×"),
+    ("utilization_dense", "dense util.", "{:.0%}"), ("utilization_sparse", "sparse util.", "{:.0%}"),
+)
+
+
+def fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    try:
+        return pattern.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]) -> tuple[
+        list[str], list[list[str]]]:
+    """Header and formatted cells for the Markdown/HTML tables."""
+    header = [c[1] for c in columns]
+    body = [[fmt(r.get(k), pat) for k, _, pat in columns] for r in rows]
+    return header, body
+
+
+def write_rows(rows: Sequence[Mapping[str, Any]], *, out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
+    """``name.csv`` and ``name.json`` with the same rows (None → empty CSV cell / JSON null)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cols: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            cols.setdefault(k, None)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(cols), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_cell(r.get(k)) for k in cols})
+    csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
+    csv_path.write_text(buf.getvalue())
+    json_path.write_text(json.dumps([{k: _json_cell(v) for k, v in r.items()} for r in rows], indent=1,
+                                    default=str))
+    return csv_path, json_path
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v, default=str)
+    return v
+
+
+def _json_cell(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
