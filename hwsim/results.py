@@ -117,6 +117,7 @@ class VariantResult:
     macs: int = 0
     multipliers: int = 1
     analytical_cycles: int = 0
+    actions: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def cycles(self) -> int:
@@ -138,6 +139,8 @@ class VariantResult:
             macs=self.macs + other.macs,
             multipliers=max(self.multipliers, other.multipliers),
             analytical_cycles=self.analytical_cycles + other.analytical_cycles,
+            actions={k: self.actions.get(k, 0) + other.actions.get(k, 0)
+                     for k in (*self.actions, *(x for x in other.actions if x not in self.actions))},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +151,7 @@ class VariantResult:
             "analytical_cycles": int(self.analytical_cycles),
             "macs": int(self.macs),
             "multipliers": int(self.multipliers),
+            "actions": {k: float(v) for k, v in self.actions.items()},
             "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
         }
 
@@ -158,7 +162,8 @@ class VariantResult:
             cyc = CycleBreakdown(**{k: int(bd["cycles"][k]) for k in CYCLE_PARTS})
             en = EnergyBreakdown(**{k: float(bd["energy_pj"][k]) for k in ENERGY_PARTS})
             v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
-                    multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)))
+                    multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)),
+                    actions={str(k): float(x) for k, x in d.get("actions", {}).items()})
         except KeyError as e:
             raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
         except (TypeError, ValueError) as e:

@@ -1,0 +1,217 @@
+"""One layer-pass on one architecture: operand roles, work, traffic, actions and SimPy timing.
+
+``run_pass`` is the single code path for every variant: the sparse architecture, its dense
+baseline and its dense-gated baseline differ only in their :class:`~hwsim.arch.Arch` fields
+(zero skipping per role, zero gating, compression), never in code.
+
+δ̃z levels wider than ``mac_bits`` are split into ⌈bits / mac_bits⌉ slices, each a full MAC
+pass (cycles, multiplies and accumulations multiply; nothing is truncated). Weights and
+activations are taken at ``mac_bits`` (the MAC width is the operand width, as in 8-bit
+training); a trace whose quantized forward operands are wider than the MAC is rejected upstream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hwsim.sim import banks, gemm, systolic, traffic, work
+from hwsim.sim.analytic import closed_form_cycles
+from hwsim.sim.model import simulate_intervals
+
+PASSES = ("forward", "backward_data", "backward_weight")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operands:
+    """Real masks of one layer (4-D even for Linear layers) and what the passes need besides."""
+
+    name: str
+    w: np.ndarray           # bool (K, C, R, S), grouped convs expanded block-diagonally
+    w_struct: np.ndarray    # bool, the connectivity (ones inside the groups)
+    a: np.ndarray           # bool (N, C, H, W)
+    dz: np.ndarray          # bool (N, K, P, Q)
+    dz_bits: int
+    groups: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_density: float      # density of the forward output as stored (next layer's input), 1 if unknown
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.w.shape[2], self.w.shape[3]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PassTiming:
+    """Timing and action counts of one layer-pass on one arch."""
+
+    mult_cycles: np.ndarray   # (intervals, PEs), all δ̃z slices included
+    conflict: np.ndarray      # (intervals, PEs)
+    makespan: int
+    analytical: int
+    actions: dict[str, float]
+
+
+def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
+    """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
+    if pass_name == "forward" or dz_bits <= mac_bits:
+        return 1
+    return math.ceil(dz_bits / mac_bits)
+
+
+def effectual_macs(ops: Operands, pass_name: str) -> int:
+    """Exact MACs with both operands non-zero that land on a valid output (one MAC pass)."""
+    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
+    if pass_name == "forward":
+        return work.effectual_macs_forward(ops.w, ops.a, out_hw=ops.dz.shape[2:], **geo)
+    if pass_name == "backward_data":
+        return work.effectual_macs_backward_data(ops.w, ops.dz, in_hw=ops.a.shape[2:], **geo)
+    return work.effectual_macs_backward_weight(ops.dz, ops.a, groups=ops.groups, kernel=ops.kernel, **geo)
+
+
+def role_operands(ops: Operands, skip) -> Operands:
+    """``ops`` as a dataflow with zero-skip flags ``skip`` sees them (unskipped roles all ones)."""
+    return replace(ops, w=ops.w if skip.weights else ops.w_struct,
+                   a=ops.a if skip.activations else np.ones_like(ops.a),
+                   dz=ops.dz if skip.gradients else np.ones_like(ops.dz))
+
+
+def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache: dict) -> int:
+    """MACs a variant counts as useful work (one MAC pass).
+
+    Cartesian arrays: the products of the operands they stream (zeros of unskipped roles
+    included) that land on a real output, padding excluded (the dataflow never multiplies
+    padding). Systolic arrays multiply the im2col matrices, padding included: the geometry's MACs.
+    """
+    if arch.is_systolic:
+        return macs_dense
+    z = arch.zero_skip
+    key = (pass_name, z.weights, z.activations, z.gradients)
+    if key not in cache:
+        cache[key] = effectual_macs(role_operands(ops, z), pass_name)
+    return cache[key]
+
+
+def _role_masks(ops: Operands, pass_name: str, skip) -> tuple[np.ndarray, np.ndarray]:
+    """(broadcast, streamed) masks as a dataflow sees them: real if the role is skipped, else ones.
+
+    ``skip`` is the arch's ``zero_skip`` (or ``None`` for the real masks of every role).
+    """
+    w = ops.w if skip is None or skip.weights else ops.w_struct
+    a = ops.a if skip is None or skip.activations else np.ones_like(ops.a)
+    dz = ops.dz if skip is None or skip.gradients else np.ones_like(ops.dz)
+    if pass_name == "forward":
+        return w, a
+    if pass_name == "backward_data":
+        return w, dz
+    return dz, a
+
+
+def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, float, float]:
+    """(streamed, broadcast, output) bytes in the arch's compression format."""
+    mem, mb = arch.memory, arch.pe.mac_bits
+    kw = dict(compression=mem.compression, rl_bits=mem.run_length_bits)
+    wb = traffic.mask_bytes(ops.w[ops.w_struct], value_bits=mb, **kw)
+    if pass_name == "forward":
+        out = traffic.density_bytes(density=ops.out_density, size=ops.dz.size, value_bits=mb, **kw)
+        return traffic.mask_bytes(ops.a, value_bits=mb, **kw), wb, out
+    dzb = traffic.mask_bytes(ops.dz, value_bits=mb * p, **kw)
+    if pass_name == "backward_data":
+        a_den = float(ops.a.mean()) if ops.a.size else 1.0
+        return dzb, wb, traffic.density_bytes(density=a_den, size=ops.a.size, value_bits=mb, **kw)
+    out = traffic.tensor_bytes(nnz=int(ops.w_struct.sum()), size=int(ops.w_struct.sum()),
+                               value_bits=arch.pe.accumulator_bits, compression="none")
+    return traffic.mask_bytes(ops.a, value_bits=mb, **kw), dzb, out
+
+
+def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.CartesianWork:
+    pe = arch.pe
+    bmask, smask = masks
+    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
+    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=pe.output_channel_group,
+                  f=pe.mult_f, i=pe.mult_i)
+    if pass_name == "backward_weight":
+        return gemm.weight_grad_work(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo, **common,
+                                     acc_entries=pe.accumulator_banks * pe.accumulator_bank_entries,
+                                     sample=sample, rng=rng)
+    if pass_name == "forward":
+        conv = work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
+    else:
+        conv = work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
+    return gemm.scatter_work(conv, **common, sample=sample, rng=rng)
+
+
+def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, macs_dense: int,
+             macs_effectual: int, timing: bool = True) -> PassTiming:
+    """Simulate one layer-pass on ``arch`` (any variant): SimPy makespan, closed form, actions.
+
+    ``timing=False`` counts the actions only (makespan and closed form 0): used for dense-gated,
+    whose cycles are the dense run's.
+    """
+    p = operand_passes(pass_name, ops.dz_bits, arch.pe.mac_bits)
+    s_bytes, b_bytes, o_bytes = _tensor_bytes(ops, pass_name, arch, p)
+    on_chip = arch.memory.global_buffer_bytes + arch.num_pes * arch.pe.input_buffer_bytes
+    rd, wr, _ = traffic.dram_traffic(stream_bytes=s_bytes, broadcast_bytes=b_bytes, out_bytes=o_bytes,
+                                     on_chip_bytes=on_chip)
+    gate = arch.zero_gating
+    acts: dict[str, float] = {"dram_bytes": rd + wr}
+    if arch.is_systolic:
+        mult_cycles, acts2 = _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes)
+        acts.update(acts2)
+        conflict = np.zeros_like(mult_cycles)
+    else:
+        cw = _cartesian(ops, pass_name, arch, rng, _role_masks(ops, pass_name, arch.zero_skip),
+                        sample=arch.zero_skip.any)
+        mult_cycles = cw.mult_cycles * p
+        rate = 0.0
+        if arch.zero_skip.any and cw.stall_units:
+            rate = banks.stall_rate(cw.stall_units, f=arch.pe.mult_f, i=arch.pe.mult_i,
+                                    banks=arch.pe.accumulator_banks, depth=arch.pe.bank_queue_depth)
+        conflict = banks.conflict_cycles(mult_cycles, rate)
+        issued = cw.products * p
+        if gate:  # zero gating: only products of two non-zero operands toggle the multiplier
+            toggled = _cartesian(ops, pass_name, arch, rng, _role_masks(ops, pass_name, None), sample=False).products * p
+        else:
+            toggled = issued
+        acts.update(mult=toggled + cw.partial_sums, add=toggled + cw.partial_sums,
+                    acc_access=toggled + cw.partial_sums, reg_read=issued,
+                    xbar=(issued + cw.partial_sums) if arch.zero_skip.any else 0.0,
+                    sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
+                    sram_output_bytes=o_bytes)
+    acts["sram_global_bytes"] = rd + wr + acts.pop("sram_global_bytes_extra", 0.0)
+    nb = mult_cycles.shape[0]
+    load = np.full(nb, rd / nb) if nb else np.zeros(0)
+    store = np.full(nb, wr / nb) if nb else np.zeros(0)
+    busy = mult_cycles + conflict
+    bw = arch.memory.dram_bytes_per_cycle
+    makespan = simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
+    analytical = closed_form_cycles(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
+    return PassTiming(mult_cycles=mult_cycles, conflict=conflict, makespan=makespan, analytical=analytical,
+                      actions={k: float(v) for k, v in acts.items()})
+
+
+def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes):
+    n, k, pp, qq = ops.dz.shape
+    c = ops.a.shape[1] // ops.groups
+    kk = k // ops.groups
+    r, s = ops.kernel
+    m, kr, ncol = systolic.gemm_dims(pass_name, n=n, k=kk, c=c, p=pp, q=qq, r=r, s=s)
+    plan = systolic.fold_plan(arch.dataflow, m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
+                              cols=arch.pe_array.cols, repeat=ops.groups)
+    mult_cycles = (plan.column_fold_cycles() * p)[:, None]
+    mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits
+    g = ops.groups
+    if arch.dataflow == "systolic_ws":   # A streamed per column fold, B loaded once, partial sums per row fold
+        a_el, b_el, o_el = plan.col_folds * m * kr, kr * ncol, plan.row_folds * m * ncol
+    else:                                # OS: A per column fold, B per row fold, outputs once
+        a_el, b_el, o_el = plan.col_folds * m * kr, plan.row_folds * kr * ncol, m * ncol
+    toggled = (macs_effectual if gate else macs_dense) * p
+    acts = dict(mult=toggled, add=toggled, acc_access=toggled, reg_read=macs_dense * p, xbar=macs_dense * p,
+                sram_input_bytes=0.0, sram_weight_bytes=0.0, sram_output_bytes=0.0)
+    # All operand traffic of a systolic array goes through its global buffer.
+    acts["sram_global_bytes_extra"] = g * (a_el * mb * p + b_el * mb + o_el * ab) / 8
+    return mult_cycles, acts

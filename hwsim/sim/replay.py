@@ -1,0 +1,171 @@
+"""Orchestration: every layer × pass × variant of one sampled iteration → :class:`SimResult`.
+
+Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pass`):
+
+* ``sparse``      — the architecture as given;
+* ``dense``       — :func:`hwsim.arch.dense_variant`: no skipping, no gating, uncompressed;
+* ``dense_gated`` — :func:`hwsim.arch.dense_gated_variant`: zero gating + compressed DRAM. Gating
+  saves energy, not cycles, so its cycles *are* the dense run's (its compressed DRAM traffic
+  would only shorten memory stalls, which SCNN's DCNN-opt does not claim); its actions are its own;
+* ``ideal``       — cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
+  MACs plus reading each operand and writing the output once, compressed.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
+from hwsim.sim import energy, traffic, work
+from hwsim.sim.analytic import cycle_breakdown
+from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
+
+
+class TraceArchMismatch(ValueError):
+    """The trace cannot run on this architecture; the message says which layer and field."""
+
+
+class _AllSkipArch:
+    """Stand-in arch that skips every role: its useful MACs are the effectual MACs."""
+
+    is_systolic = False
+
+    class zero_skip:  # noqa: N801 - mirrors Arch.zero_skip
+        weights = activations = gradients = True
+
+
+_ALL_SKIP = _AllSkipArch()
+
+
+def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Operands:
+    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded."""
+    g = sample.geometry
+    wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
+    if sample.w_mask is not None:
+        w = np.asarray(sample.w_mask, dtype=bool).reshape(wshape)
+    else:  # no stored mask: a seeded i.i.d. mask at the recorded density
+        rng = np.random.default_rng([seed, zlib.crc32(g.name.encode()), 11])
+        w = rng.random(wshape) < sample.w_density
+    return Operands(
+        name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
+        a=np.asarray(sample.a_mask, dtype=bool).reshape(g.N, g.C, g.H, g.W),
+        dz=(sample.dz_levels != 0).reshape(g.N, g.K, g.P, g.Q), dz_bits=sample.max_bits, groups=g.groups,
+        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+
+
+def _check(sample, arch, where: str) -> None:
+    mb = arch.pe.mac_bits
+    for f in ("w_bits", "a_bits"):
+        bits = getattr(sample, f)
+        if bits < 32 and bits > mb:  # quantized forward operands must fit the MAC; floats are quantized to it
+            raise TraceArchMismatch(f"{where}: layer {sample.geometry.name!r}: {f}={bits} is wider than the arch's "
+                                    f"pe.mac_bits={mb} ({arch.source}); allowed: {f} <= {mb} (only δ̃z levels "
+                                    f"are split into extra MAC passes)")
+
+
+def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | None = None) -> VariantResult:
+    cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
+                         multipliers=arch.total_multipliers, makespan=t.makespan)
+    acts = dict(actions if actions is not None else t.actions)
+    return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
+                         multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
+
+
+def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int) -> VariantResult:
+    mem = arch.memory
+    comp = mem.compression if mem.compression != "none" else "bitmask"
+    kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
+    tensors = {"forward": (ops.a, ops.w[ops.w_struct]), "backward_data": (ops.dz, ops.w[ops.w_struct]),
+               "backward_weight": (ops.a, ops.dz)}[pass_name]
+    in_bytes = sum(traffic.mask_bytes(t, **kw) for t in tensors)
+    out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(ops.a.sum()),
+                 "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
+    macs = eff * p
+    acts = {"mult": macs, "add": macs, "acc_access": macs, "reg_read": macs, "xbar": 0.0,
+            "sram_input_bytes": in_bytes, "sram_weight_bytes": 0.0, "sram_output_bytes": out_bytes,
+            "sram_global_bytes": in_bytes + out_bytes, "dram_bytes": in_bytes + out_bytes}
+    acts = {k: float(v) for k, v in acts.items()}
+    cyc = -(-macs // arch.total_multipliers)
+    return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
+                         macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
+
+
+def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
+    """Density of each layer's stored forward output: the next layer's input if shapes match, else 1."""
+    items = list(samples.values())
+    out = {}
+    for i, s in enumerate(items):
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        same = nxt is not None and nxt.geometry.input_shape == s.geometry.output_shape
+        out[s.geometry.name] = nxt.a_density if same else 1.0
+    return out
+
+
+def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+           progress: bool = False, where: str = "trace") -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines."""
+    from hwsim.arch import dense_gated_variant, dense_variant
+
+    dense, gated = dense_variant(arch), dense_gated_variant(arch)
+    passes = list(passes)
+    outd = _out_densities(samples)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(samples) * len(passes), desc=f"simulate {arch.name}", unit="gemm")
+    results = []
+    for li, (name, sample) in enumerate(samples.items()):
+        _check(sample, arch, where)
+        ops = layer_operands(sample, seed=seed, out_density=outd[name], where=where)
+        for pi, pname in enumerate(passes):
+            rng = np.random.default_rng([seed, li, pi])
+            p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
+            macs_dense = sample.geometry.macs
+            cache: dict = {}
+            eff = variant_macs(ops, pname, _ALL_SKIP, macs_dense=macs_dense, cache=cache)
+            m_s = variant_macs(ops, pname, arch, macs_dense=macs_dense, cache=cache)
+            m_d = variant_macs(ops, pname, dense, macs_dense=macs_dense, cache=cache)
+            t_s = run_pass(ops, pname, arch, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
+            t_d = run_pass(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
+            g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                              timing=False).actions
+            dens = {"w": float(ops.w[ops.w_struct].mean()), "a": float(ops.a.mean()),
+                    "dz": float(ops.dz.mean()), "out": ops.out_density if pname == "forward"
+                    else (float(ops.a.mean()) if pname == "backward_data" else 1.0)}
+            results.append(LayerPassResult(
+                name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
+                dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
+                sparse=_variant(t_s, arch, macs=m_s * p),
+                dense=_variant(t_d, dense, macs=m_d * p),
+                dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p)))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
+                   trace_path: str = "", arch_file: str = "") -> SimResult:
+    """Replay one sampled iteration of ``trace`` (a loaded :class:`~hwsim.trace.format.Trace`) on ``arch``."""
+    t0 = time.perf_counter()
+    samples = trace.sample(iteration)
+    known = {g.name for g in trace.layers}
+    missing = [n for n in samples if n not in known]
+    if missing:
+        raise TraceArchMismatch(f"{trace.path}: sampled layers {missing} are not in the manifest's layer table")
+    it = iteration if iteration is not None else trace.sampled_iterations[-1]
+    layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path))
+    meta = trace.meta
+    tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
+             "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
+    ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
+             "params": arch.to_dict()}
+    return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
+                     run={"seed": seed, "wall_s": round(time.perf_counter() - t0, 3)})

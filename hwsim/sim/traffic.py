@@ -1,0 +1,70 @@
+"""Bytes moved: compressed tensor sizes and DRAM traffic of one GEMM.
+
+Formats (``memory.compression``):
+
+* ``none`` — every element at its bit-width;
+* ``bitmask`` — one presence bit per element plus the non-zero values;
+* ``run_length`` — each non-zero carries an ``rl``-bit count of the zeros before it (SCNN);
+  a run longer than 2**rl − 1 needs a filler entry (a stored zero), counted exactly from the mask.
+
+DRAM traffic of a layer-pass: the broadcast operand and the streamed operand are read once and
+the output written once, if the streamed operand fits on chip (global buffer + all PE input
+buffers); otherwise it is processed in chunks that fit and the broadcast operand is re-read
+once per chunk (the cheaper of the two loop orders is not searched: SCNN keeps activations
+resident and streams weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def run_length_fillers(mask: np.ndarray, rl_bits: int) -> int:
+    """Filler entries a run-length code needs for zero runs longer than 2**rl − 1 (exact, from the mask)."""
+    flat = np.flatnonzero(np.asarray(mask).ravel())
+    n = np.asarray(mask).size
+    if n == 0:
+        return 0
+    bounds = np.concatenate([[-1], flat, [n]])
+    gaps = np.diff(bounds) - 1  # zeros before each non-zero, and trailing zeros
+    return int((gaps // (1 << rl_bits)).sum())
+
+
+def tensor_bytes(*, nnz: int, size: int, value_bits: int, compression: str, rl_bits: int = 4,
+                 fillers: int = 0) -> float:
+    """Bytes of a tensor with ``nnz`` non-zeros out of ``size`` elements in the given format."""
+    if compression == "none":
+        return size * value_bits / 8
+    if compression == "bitmask":
+        return size / 8 + nnz * value_bits / 8
+    if compression == "run_length":
+        return (nnz + fillers) * (value_bits + rl_bits) / 8
+    raise ValueError(f"compression: {compression!r} is not one of ('none', 'bitmask', 'run_length')")
+
+
+def mask_bytes(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: int) -> float:
+    """Bytes of a masked tensor in ``compression`` (fillers counted for run_length)."""
+    nnz = int(np.count_nonzero(mask))
+    fill = run_length_fillers(mask, rl_bits) if compression == "run_length" else 0
+    return tensor_bytes(nnz=nnz, size=int(np.asarray(mask).size), value_bits=value_bits,
+                        compression=compression, rl_bits=rl_bits, fillers=fill)
+
+
+def density_bytes(*, density: float, size: int, value_bits: int, compression: str, rl_bits: int) -> float:
+    """Bytes of a tensor known only by its density (outputs not in the trace)."""
+    nnz = int(round(density * size))
+    fill = 0
+    if compression == "run_length" and 0 < density < 1:
+        # Expected fillers of an i.i.d. mask: each non-zero's preceding run exceeds 2**rl − 1 w.p. (1−d)**2**rl.
+        fill = int(round(nnz * (1 - density) ** (1 << rl_bits)))
+    return tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression, rl_bits=rl_bits,
+                        fillers=fill)
+
+
+def dram_traffic(*, stream_bytes: float, broadcast_bytes: float, out_bytes: float,
+                 on_chip_bytes: int) -> tuple[float, float, int]:
+    """(bytes read, bytes written, chunks) for one GEMM given the on-chip capacity."""
+    chunks = max(1, math.ceil(stream_bytes / on_chip_bytes)) if on_chip_bytes > 0 else 1
+    return stream_bytes + broadcast_bytes * chunks, out_bytes, chunks

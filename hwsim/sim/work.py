@@ -1,0 +1,216 @@
+"""Per-tile effectual work from real sparsity masks (pure, vectorised numpy).
+
+The SCNN-like dataflow (planar-tiled, input-stationary Cartesian product) is described by a
+:class:`ScatterConv`: a *streamed* operand ``x`` (activations, or δ̃z in backward-data) planar-tiled
+over the PEs, and a *broadcast* operand ``w`` (weights) processed one output-channel group of
+``Kc`` channels at a time. For every reduction channel c, a PE multiplies each non-zero weight of
+the group with each non-zero activation of its tile (the Cartesian product, F weights × I
+activations per cycle) and scatters the products to the output coordinates they belong to. So the
+multiplier cycles of one tile are
+
+    Σ_c ⌈nnz_w[g, c] / F⌉ · ⌈nnz_x[tile, c] / I⌉
+
+which is one matrix product of two small count matrices: the whole layer costs two segment sums
+over the masks and one (groups × channels) @ (channels × tiles) product. Intra-PE fragmentation
+(partly filled F or I vectors) is therefore *measured*, not assumed.
+
+Strided forward convolutions are split into stride phases: an activation at row h only meets
+weights whose row r satisfies (h + pad − r·dil) ≡ 0 (mod stride), so each phase is its own
+Cartesian product (a product of mismatched phases would land between output pixels). In the
+transposed (backward-data) direction every product is valid and there is one phase.
+
+Products landing outside the output plane (image borders) are multiplier work that produces
+nothing; they are counted in the products and show up as fragmentation against the exact
+effectual MAC counts of :func:`effectual_macs_forward` & co.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def split_edges(n: int, parts: int) -> np.ndarray:
+    """``parts + 1`` boundaries splitting ``range(n)`` into near-equal contiguous pieces (some may be empty)."""
+    return (np.arange(parts + 1, dtype=np.int64) * n) // parts
+
+
+def segment_sum(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
+    """Sums of ``x`` over ``[edges[i], edges[i+1])`` along ``axis`` (empty segments give 0)."""
+    x = np.moveaxis(x, axis, -1)
+    cs = np.concatenate([np.zeros(x.shape[:-1] + (1,), dtype=np.int64), np.cumsum(x, axis=-1, dtype=np.int64)], axis=-1)
+    out = cs[..., edges[1:]] - cs[..., edges[:-1]]
+    return np.moveaxis(out, -1, axis)
+
+
+def expand_groups(w: np.ndarray, groups: int) -> np.ndarray:
+    """Grouped-conv weights (K, C/g, R, S) → block-diagonal (K, C, R, S) (zeros across groups)."""
+    if groups == 1:
+        return w
+    k, cg = w.shape[:2]
+    kg = k // groups
+    full = np.zeros((k, cg * groups) + w.shape[2:], dtype=w.dtype)
+    for gi in range(groups):
+        full[gi * kg:(gi + 1) * kg, gi * cg:(gi + 1) * cg] = w[gi * kg:(gi + 1) * kg]
+    return full
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScatterConv:
+    """One Cartesian-product GEMM: out[o, y] += w[o, c, r] · x[c, y + r] (conv arithmetic in ``mode``).
+
+    ``x``: bool (N, C, Hx, Wx), streamed and planar-tiled; ``w``: bool (O, C, R, S), broadcast
+    in groups of output channels. ``mode="down"`` is a forward convolution (output = (h + pad −
+    r·dil) / stride); ``mode="up"`` its transpose (output = h·stride + r·dil − pad), used for
+    backward-data with x = δ̃z and w = Wᵀ.
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    mode: str
+
+    @property
+    def phases(self) -> list[tuple[int, int]]:
+        if self.mode == "up":
+            return [(0, 0)]
+        return [(a, b) for a in range(self.stride[0]) for b in range(self.stride[1])]
+
+    def x_phase(self, ph: tuple[int, int]) -> tuple[int, int]:
+        """First row/col of ``x`` in phase ``ph`` (rows h with (h + pad) ≡ ph mod stride)."""
+        if self.mode == "up":
+            return 0, 0
+        return (ph[0] - self.padding[0]) % self.stride[0], (ph[1] - self.padding[1]) % self.stride[1]
+
+    def w_phase(self, ph: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel rows/cols r with r·dil ≡ ph (mod stride)."""
+        r = np.arange(self.w.shape[2])
+        s = np.arange(self.w.shape[3])
+        if self.mode == "up":
+            return r, s
+        return (r[(r * self.dilation[0]) % self.stride[0] == ph[0]],
+                s[(s * self.dilation[1]) % self.stride[1] == ph[1]])
+
+
+def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
+    """Non-zeros of ``x`` per (n, c, phase, tile): int64 (N, C, Φ, rows·cols)."""
+    n, c, hx, wx = conv.x.shape
+    eh, ew = split_edges(hx, rows), split_edges(wx, cols)
+    out = []
+    for ph in conv.phases:
+        h0, w0 = conv.x_phase(ph)
+        sh, sw = (1, 1) if conv.mode == "up" else conv.stride
+        sub = conv.x[:, :, h0::sh, w0::sw]
+        seh = np.clip(-(-(eh - h0) // sh), 0, sub.shape[2])
+        sew = np.clip(-(-(ew - w0) // sw), 0, sub.shape[3])
+        cnt = segment_sum(segment_sum(sub, seh, axis=2), sew, axis=3)
+        out.append(cnt.reshape(n, c, rows * cols))
+    return np.stack(out, axis=2)
+
+
+def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
+    """Non-zero weights per (group of ``kc`` output channels, c, phase): int64 (G, C, Φ)."""
+    o, c = conv.w.shape[:2]
+    g = -(-o // kc)
+    out = []
+    for ph in conv.phases:
+        r, s = conv.w_phase(ph)
+        per_o = conv.w[:, :, r][:, :, :, s].sum(axis=(2, 3), dtype=np.int64)  # (O, C)
+        pad = np.zeros((g * kc - o, c), dtype=np.int64)
+        out.append(np.concatenate([per_o, pad]).reshape(g, kc, c).sum(axis=1))
+    return np.stack(out, axis=2)
+
+
+def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplier cycles and products per (group, n, tile) from count arrays.
+
+    ``nw`` (G, C, Φ) and ``nx`` (N, C, Φ, T); cycles = Σ_{c,φ} ⌈nw/F⌉·⌈nx/I⌉, products = Σ nw·nx.
+    Exact in float64 (integers below 2**53), returned as int64 arrays (G, N, T).
+    """
+    g = nw.shape[0]
+    n, c, ph, t = nx.shape
+    a = nw.reshape(g, c * ph).astype(np.float64)
+    b = nx.transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.float64)
+    cyc = np.ceil(a / f) @ np.ceil(b / i)
+    prod = a @ b
+    return np.rint(cyc).astype(np.int64).reshape(g, n, t), np.rint(prod).astype(np.int64).reshape(g, n, t)
+
+
+# ----------------------------------------------------------------------------- exact effectual MACs
+
+
+def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+
+
+def shifted_windows(mask: np.ndarray, *, r: int, s: int, out_hw: tuple[int, int], stride: tuple[int, int],
+                    padding: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """The input pixels that kernel tap (r, s) reads for every output pixel: (N, C, P, Q) view (im2col column)."""
+    xp = _padded(mask, padding)
+    h0, w0 = r * dilation[0], s * dilation[1]
+    p, q = out_hw
+    return xp[:, :, h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
+
+
+def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw, stride, padding, dilation) -> int:
+    """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do."""
+    total = 0
+    wk = w_full.sum(axis=0, dtype=np.int64)  # (C, R, S): non-zero weights per tap and channel
+    for r in range(w_full.shape[2]):
+        for s in range(w_full.shape[3]):
+            col = shifted_windows(a, r=r, s=s, out_hw=out_hw, stride=stride, padding=padding, dilation=dilation)
+            total += int(col.sum(axis=(0, 2, 3), dtype=np.int64) @ wk[:, r, s])
+    return total
+
+
+def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw, stride, padding, dilation) -> int:
+    """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists."""
+    total = 0
+    n, k, p, q = dz.shape
+    wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S)
+    for r in range(w_full.shape[2]):
+        hp = np.arange(p) * stride[0] + r * dilation[0] - padding[0]
+        rv = (hp >= 0) & (hp < in_hw[0])
+        for s in range(w_full.shape[3]):
+            wq = np.arange(q) * stride[1] + s * dilation[1] - padding[1]
+            sv = (wq >= 0) & (wq < in_hw[1])
+            cnt = dz[:, :, rv][:, :, :, sv].sum(axis=(0, 2, 3), dtype=np.int64)  # (K,)
+            total += int(cnt @ wc[:, r, s])
+    return total
+
+
+def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int, stride, padding, dilation,
+                                   kernel: tuple[int, int]) -> int:
+    """Effectual MACs of δW = δ̃z ⋆ a: Σ_taps Σ_pixels nnz_k(δ̃z) · nnz_c(a at the tap), per conv group."""
+    n, k, p, q = dz.shape
+    c = a.shape[1]
+    total = 0
+    for gi in range(groups):
+        dzc = dz[:, gi * (k // groups):(gi + 1) * (k // groups)].sum(axis=1, dtype=np.int64)  # (N, P, Q)
+        ag = a[:, gi * (c // groups):(gi + 1) * (c // groups)].sum(axis=1, keepdims=True, dtype=np.int64)
+        for r in range(kernel[0]):
+            for s in range(kernel[1]):
+                col = shifted_windows(ag, r=r, s=s, out_hw=(p, q), stride=stride, padding=padding, dilation=dilation)
+                total += int((col[:, 0] * dzc).sum(dtype=np.int64))
+    return total
+
+
+def patch_counts(a: np.ndarray, *, chunk: int, out_hw, kernel, stride, padding, dilation) -> np.ndarray:
+    """Non-zero activations in each output pixel's receptive field, per channel chunk: (N, chunks, P, Q).
+
+    Backward-weight multiplies, for every output pixel, the non-zero δ̃z of that pixel with the
+    non-zero activations of its receptive field (an outer product into δW); the accumulators hold
+    ``chunk`` input channels' worth of δW at a time, so the field is counted per channel chunk.
+    """
+    n, c = a.shape[:2]
+    nch = -(-c // chunk)
+    pad = np.zeros((n, nch * chunk - c) + a.shape[2:], dtype=a.dtype)
+    per = np.concatenate([a, pad], axis=1).reshape(n, nch, chunk, *a.shape[2:]).sum(axis=2, dtype=np.int64)
+    out = np.zeros((n, nch) + tuple(out_hw), dtype=np.int64)
+    for r in range(kernel[0]):
+        for s in range(kernel[1]):
+            out += shifted_windows(per, r=r, s=s, out_hw=out_hw, stride=stride, padding=padding, dilation=dilation)
+    return out
