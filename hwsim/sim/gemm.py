@@ -76,12 +76,35 @@ def scatter_work(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: in
                          stream_reads=float(g), partial_sums=0)
 
 
+def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
+    """Up to MAX_UNITS random (g, n, c, φ, t) with work on both sides, without materialising all of them."""
+    g = nw.shape[0]
+    n, c, ph, t = nx.shape
+    shape = (g, n, c, ph, t)
+    total = g * n * c * ph * t
+    found: list[np.ndarray] = []
+    for _ in range(4):  # rejection sampling: cheap when work is not vanishingly rare
+        idx = rng.integers(0, total, size=16 * banks.MAX_UNITS)
+        gi, ni, ci, pi, ti = np.unravel_index(idx, shape)
+        ok = (nw[gi, ci, pi] > 0) & (nx[ni, ci, pi, ti] > 0)
+        found.extend(np.stack([gi, ni, ci, pi, ti])[:, ok].T)
+        if len(found) >= banks.MAX_UNITS:
+            break
+    if len(found) < banks.MAX_UNITS:  # rare work: enumerate
+        allw = np.argwhere((nw[:, None, :, :, None] > 0) & (nx[None] > 0))
+        if allw.shape[0] == 0:
+            return (np.zeros(0, dtype=np.int64),) * 5
+        found = list(allw[rng.permutation(allw.shape[0])])
+    sel = np.unique(np.array(found[:banks.MAX_UNITS * 4]), axis=0)[:banks.MAX_UNITS]
+    return tuple(sel.T)
+
+
 def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.ndarray]]:
     """Sample units (group, channel, phase, image, tile) and return their bank-address parts."""
-    gi, ni, ci, pi, ti = np.nonzero((nw[:, None, :, :, None] > 0) & (nx[None] > 0))
+    gi, ni, ci, pi, ti = _sample_where(nw, nx, rng)
     if gi.size == 0:
         return []
-    pick = rng.choice(gi.size, size=min(banks.MAX_UNITS, gi.size), replace=False)
+    pick = np.arange(gi.size)
     hx, wx = conv.x.shape[2:]
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
     r_, s_ = conv.w.shape[2:]

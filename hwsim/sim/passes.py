@@ -13,7 +13,7 @@ training); a trace whose quantized forward operands are wider than the MAC is re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class Operands:
     padding: tuple[int, int]
     dilation: tuple[int, int]
     out_density: float      # density of the forward output as stored (next layer's input), 1 if unknown
+    memo: dict = field(default_factory=dict, compare=False, repr=False)  # per-layer cache of mask statistics
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -91,6 +92,13 @@ def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache:
         return macs_dense
     z = arch.zero_skip
     key = (pass_name, z.weights, z.activations, z.gradients)
+    roles = {"forward": (z.weights, z.activations), "backward_data": (z.weights, z.gradients),
+             "backward_weight": (z.gradients, z.activations)}[pass_name]
+    if not any(roles) and key not in cache:
+        n, k, p, q = ops.dz.shape
+        cache[key] = work.dense_valid_macs(n=n, k=k, c_per_group=ops.a.shape[1] // ops.groups,
+                                           in_hw=ops.a.shape[2:], out_hw=(p, q), kernel=ops.kernel,
+                                           stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
     if key not in cache:
         cache[key] = effectual_macs(role_operands(ops, z), pass_name)
     return cache[key]
@@ -111,21 +119,33 @@ def _role_masks(ops: Operands, pass_name: str, skip) -> tuple[np.ndarray, np.nda
     return dz, a
 
 
+def _mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, rl_bits: int) -> float:
+    """Compressed bytes of a role's real mask, with the mask statistics cached per layer."""
+    key = ("stats", role, rl_bits if compression == "run_length" else 0)
+    if key not in ops.memo:
+        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+        fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
+        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size), fill)
+    nnz, size, fill = ops.memo[key]
+    return traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression,
+                                rl_bits=rl_bits, fillers=fill)
+
+
 def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, float, float]:
     """(streamed, broadcast, output) bytes in the arch's compression format."""
     mem, mb = arch.memory, arch.pe.mac_bits
     kw = dict(compression=mem.compression, rl_bits=mem.run_length_bits)
-    wb = traffic.mask_bytes(ops.w[ops.w_struct], value_bits=mb, **kw)
+    wb = _mask_bytes(ops, "w", value_bits=mb, **kw)
     if pass_name == "forward":
         out = traffic.density_bytes(density=ops.out_density, size=ops.dz.size, value_bits=mb, **kw)
-        return traffic.mask_bytes(ops.a, value_bits=mb, **kw), wb, out
-    dzb = traffic.mask_bytes(ops.dz, value_bits=mb * p, **kw)
+        return _mask_bytes(ops, "a", value_bits=mb, **kw), wb, out
+    dzb = _mask_bytes(ops, "dz", value_bits=mb * p, **kw)
     if pass_name == "backward_data":
         a_den = float(ops.a.mean()) if ops.a.size else 1.0
         return dzb, wb, traffic.density_bytes(density=a_den, size=ops.a.size, value_bits=mb, **kw)
-    out = traffic.tensor_bytes(nnz=int(ops.w_struct.sum()), size=int(ops.w_struct.sum()),
-                               value_bits=arch.pe.accumulator_bits, compression="none")
-    return traffic.mask_bytes(ops.a, value_bits=mb, **kw), dzb, out
+    nw = int(ops.w_struct.sum())
+    out = traffic.tensor_bytes(nnz=nw, size=nw, value_bits=arch.pe.accumulator_bits, compression="none")
+    return _mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
 def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.CartesianWork:

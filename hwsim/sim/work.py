@@ -116,9 +116,15 @@ def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
     o, c = conv.w.shape[:2]
     g = -(-o // kc)
     out = []
+    full = None
     for ph in conv.phases:
         r, s = conv.w_phase(ph)
-        per_o = conv.w[:, :, r][:, :, :, s].sum(axis=(2, 3), dtype=np.int64)  # (O, C)
+        if r.size == conv.w.shape[2] and s.size == conv.w.shape[3]:
+            if full is None:  # all taps in one phase (stride 1): no fancy-index copy
+                full = np.count_nonzero(conv.w.reshape(o, c, -1), axis=2).astype(np.int64)
+            per_o = full
+        else:
+            per_o = np.count_nonzero(conv.w[:, :, r][:, :, :, s].reshape(o, c, -1), axis=2).astype(np.int64)
         pad = np.zeros((g * kc - o, c), dtype=np.int64)
         out.append(np.concatenate([per_o, pad]).reshape(g, kc, c).sum(axis=1))
     return np.stack(out, axis=2)
@@ -128,15 +134,16 @@ def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.n
     """Multiplier cycles and products per (group, n, tile) from count arrays.
 
     ``nw`` (G, C, Φ) and ``nx`` (N, C, Φ, T); cycles = Σ_{c,φ} ⌈nw/F⌉·⌈nx/I⌉, products = Σ nw·nx.
-    Exact in float64 (integers below 2**53), returned as int64 arrays (G, N, T).
+    Integer arithmetic throughout (``einsum`` on int64: exact, and no BLAS threads to contend for
+    the cores), returned as int64 arrays (G, N, T).
     """
     g = nw.shape[0]
     n, c, ph, t = nx.shape
-    a = nw.reshape(g, c * ph).astype(np.float64)
-    b = nx.transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.float64)
-    cyc = np.ceil(a / f) @ np.ceil(b / i)
-    prod = a @ b
-    return np.rint(cyc).astype(np.int64).reshape(g, n, t), np.rint(prod).astype(np.int64).reshape(g, n, t)
+    a = nw.reshape(g, c * ph).astype(np.int64)
+    b = nx.transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.int64)
+    cyc = np.einsum("ij,jk->ik", (a + f - 1) // f, (b + i - 1) // i)
+    prod = np.einsum("ij,jk->ik", a, b)
+    return cyc.reshape(g, n, t), prod.reshape(g, n, t)
 
 
 # ----------------------------------------------------------------------------- exact effectual MACs
@@ -153,6 +160,21 @@ def shifted_windows(mask: np.ndarray, *, r: int, s: int, out_hw: tuple[int, int]
     h0, w0 = r * dilation[0], s * dilation[1]
     p, q = out_hw
     return xp[:, :, h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
+
+
+def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw, out_hw, kernel, stride, padding, dilation) -> int:
+    """MACs of a dense layer that read a real (non-padding) input: the same for all three passes.
+
+    Σ over taps of the output rows (columns) whose tap falls inside the input, times N·K·C/groups:
+    a Cartesian dataflow never multiplies padding, so this is its dense work.
+    """
+    def valid(o: int, size: int, kk: int, st: int, pd: int, dl: int) -> int:
+        pos = np.arange(o)[:, None] * st + np.arange(kk)[None, :] * dl - pd
+        return int(((pos >= 0) & (pos < size)).sum())
+
+    vh = valid(out_hw[0], in_hw[0], kernel[0], stride[0], padding[0], dilation[0])
+    vw = valid(out_hw[1], in_hw[1], kernel[1], stride[1], padding[1], dilation[1])
+    return n * k * c_per_group * vh * vw
 
 
 def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw, stride, padding, dilation) -> int:

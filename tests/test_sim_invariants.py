@@ -1,0 +1,144 @@
+"""Simulator invariants on small synthetic layers (fast: a few seconds in all)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.results import CYCLE_PARTS, PASSES, VARIANTS
+from hwsim.sim import simulate
+from hwsim.sim.energy import ACTIONS, buffer_sizes
+from hwsim.trace.synth import synthesize
+
+LAYERS = [
+    {"name": "c1", "C": 3, "K": 16, "H": 18, "W": 18, "R": 3, "S": 3, "stride": 2, "padding": 1},
+    {"name": "c2", "C": 16, "K": 24, "H": 9, "W": 9, "R": 3, "S": 3, "padding": 1},
+    {"name": "c3", "C": 24, "K": 16, "H": 9, "W": 9, "R": 3, "S": 3},
+    {"name": "fc", "kind": "linear", "C": 16 * 7 * 7, "K": 10},
+]
+
+
+def _trace(tmp_path, d: float, dz: float = 0.1, seed: int = 0, layers=LAYERS, **kw):
+    return synthesize(tmp_path / f"t_{d:.3f}_{dz:.3f}_{seed}", layers=layers, w_density=d, a_density=d,
+                      dz_density=dz, seed=seed, dense_first_input=False, overwrite=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def scnn():
+    return load_arch("scnn")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, scnn):
+    tp = tmp_path_factory.mktemp("inv")
+    return simulate(_trace(tp, 0.5), scnn)
+
+
+def test_breakdowns_add_up_and_sparse_not_below_ideal(base):
+    for lp in base.layers:
+        for v in VARIANTS:
+            vr = lp.variant(v)
+            assert vr.cycles == sum(getattr(vr.cycle_breakdown, k) for k in CYCLE_PARTS)
+            assert min(vr.cycle_breakdown.to_json().values()) >= 0
+        assert lp.sparse.cycles >= lp.ideal.cycles
+        assert lp.dense.cycles >= lp.ideal.cycles
+        assert lp.dense_gated.cycles == lp.dense.cycles          # gating saves energy, not cycles
+        assert lp.dense_gated.energy_pj <= lp.dense.energy_pj
+        assert lp.macs_effectual <= lp.macs_dense
+    assert {lp.pass_name for lp in base.layers} == set(PASSES)
+
+
+def test_energy_is_counts_times_table_exactly(base, scnn):
+    from hwsim.arch import dense_gated_variant, dense_variant
+
+    archs = {"sparse": scnn, "dense": dense_variant(scnn), "dense_gated": dense_gated_variant(scnn), "ideal": scnn}
+    for lp in base.layers:
+        for v, arch in archs.items():
+            vr = lp.variant(v)
+            a, e = vr.actions, arch.energy
+            assert set(a) <= set(ACTIONS)
+            mac = a["mult"] * e.mult_pj_for(arch.pe.mac_bits) + a["add"] * e.add_pj_for(arch.pe.accumulator_bits)
+            acc = a["acc_access"] * e.accumulator_access_pj + a["reg_read"] * e.register_pj
+            sram = sum(a[k] / 8 * e.sram_pj_per_64b(size) for k, size in buffer_sizes(arch).items())
+            want = {"mac": mac, "accumulator": acc, "sram": sram, "crossbar": a["xbar"] * e.crossbar_pj_per_product,
+                    "dram": a["dram_bytes"] / 8 * e.dram_pj_per_64b}
+            assert vr.energy_breakdown.to_json() == want
+            assert vr.energy_pj == sum(want.values())
+
+
+def test_same_seed_same_numbers(tmp_path, scnn, base):
+    again = simulate(_trace(tmp_path, 0.5), scnn)
+    assert [lp.to_json() for lp in again.layers] == [lp.to_json() for lp in base.layers]
+
+
+def test_dense_independent_of_density(tmp_path, scnn):
+    r1 = simulate(_trace(tmp_path, 0.9, dz=0.3), scnn)
+    r2 = simulate(_trace(tmp_path, 0.2, dz=0.05), scnn)
+    for a, b in zip(r1.layers, r2.layers, strict=True):
+        assert a.dense.cycles == b.dense.cycles, (a.name, a.pass_name)
+        assert a.dense.macs == b.dense.macs
+
+
+def test_density_one_sparse_not_faster_than_dense(tmp_path, scnn):
+    r = simulate(_trace(tmp_path, 1.0, dz=1.0), scnn)
+    for lp in r.layers:
+        assert lp.sparse.cycles >= lp.dense.cycles, (lp.name, lp.pass_name)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(d=st.sampled_from([0.15, 0.3, 0.5, 0.7, 0.9]), step=st.sampled_from([0.05, 0.1, 0.3]),
+       seed=st.integers(0, 3))
+def test_sparse_cycles_monotone_in_density(tmp_path, scnn, d, step, seed):
+    """Same seed → nested masks: more non-zeros never make the sparse engine faster."""
+    hi = min(1.0, d + step)
+    lo_r = simulate(_trace(tmp_path, d, dz=d, seed=seed, layers=LAYERS[1:3]), scnn)
+    hi_r = simulate(_trace(tmp_path, hi, dz=hi, seed=seed, layers=LAYERS[1:3]), scnn)
+    for a, b in zip(lo_r.layers, hi_r.layers, strict=True):
+        assert b.sparse.cycles >= a.sparse.cycles, (a.name, a.pass_name, d, hi)
+        assert b.macs_effectual >= a.macs_effectual
+
+
+def test_analytic_equals_simpy_with_unlimited_dram_no_conflicts(tmp_path):
+    arch = load_arch("scnn", overrides={"memory.dram_bytes_per_cycle": math.inf, "pe.bank_queue_depth": 10_000})
+    r = simulate(_trace(tmp_path, 0.4), arch)
+    for lp in r.layers:
+        for v in ("sparse", "dense"):
+            vr = lp.variant(v)
+            assert vr.analytical_cycles == vr.cycles, (lp.name, lp.pass_name, v)
+            assert vr.cycle_breakdown.memory_stall == 0
+            assert vr.cycle_breakdown.bank_conflict == 0
+
+
+def test_finite_dram_only_adds_memory_stall(tmp_path):
+    t = _trace(tmp_path, 0.4)
+    fast = simulate(t, load_arch("scnn", overrides={"memory.dram_bytes_per_cycle": math.inf}))
+    slow = simulate(t, load_arch("scnn", overrides={"memory.dram_bytes_per_cycle": 0.5}))
+    for a, b in zip(fast.layers, slow.layers, strict=True):
+        assert b.sparse.cycles >= a.sparse.cycles
+        assert b.sparse.cycles - b.sparse.cycle_breakdown.memory_stall == a.sparse.cycles
+
+
+def test_wide_gradient_levels_cost_extra_passes(tmp_path):
+    t = _trace(tmp_path, 0.5, dz=0.3, layers=LAYERS[1:2], max_level=200, level_p=0.01)  # 9-bit levels on 8-bit MACs
+    r = simulate(t, load_arch("scnn"))
+    bd = r.layer("c2", "backward_data")
+    assert bd.dz_bits > 8 and bd.operand_passes == 2
+    r16 = simulate(t, load_arch("scnn16"))
+    assert r16.layer("c2", "backward_data").operand_passes == 1
+    assert bd.dense.cycles > r16.layer("c2", "backward_data").dense.cycles
+
+
+def test_big_layer_is_tiled_not_rejected(tmp_path):
+    big = [{"name": "big", "C": 256, "K": 256, "H": 28, "W": 28, "R": 3, "S": 3, "padding": 1}]
+    r = simulate(_trace(tmp_path, 0.3, layers=big), load_arch("scnn"))
+    assert r.total("sparse").cycles > 0
+
+
+def test_trace_arch_mismatch_says_what(tmp_path):
+    t = _trace(tmp_path, 0.5, layers=LAYERS[1:2], operand_bits=16)
+    with pytest.raises(ValueError, match=r"c2.*w_bits=16.*mac_bits=8"):
+        simulate(t, load_arch("scnn"))
