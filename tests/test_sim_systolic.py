@@ -19,7 +19,8 @@ def test_conv3_1b_ws_matches_scalesim():
 
 def test_systolic_simulation_uses_fold_cycles(tmp_path):
     t = synthesize(tmp_path / "c31b", layers=[{"name": "Conv3_1b", "C": 128, "K": 128, "H": 28, "W": 28,
-                                               "R": 3, "S": 3}], a_density=0.5, dz_density=0.1)
+                                               "R": 3, "S": 3}], a_density=0.5, dz_density=0.1,
+                   dense_first_input=False)
     r = simulate(t, load_arch("systolic32", overrides={"memory.dram_bytes_per_cycle": float("inf")}))
     fw = r.layer("Conv3_1b", "forward")
     assert fw.dense.cycles == fw.sparse.cycles == 110_879
