@@ -251,6 +251,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; traces are meant to be shared/read by others
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -315,11 +316,11 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any]) -> dict[str
                 raise TraceError(f"{path}: array {k!r} is missing")
             return arrays[k]
 
-        def unpack(key: str, shape: tuple[int, ...]) -> np.ndarray:
-            packed = get(key)
+        def unpack(key: str, shape: tuple[int, ...], _nm: str = nm) -> np.ndarray:
+            packed = get(key, _nm)
             n = int(np.prod(shape))
             if packed.size != (n + 7) // 8:
-                raise TraceError(f"{path}: array '{nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} for shape {shape}")
+                raise TraceError(f"{path}: array '{_nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} for shape {shape}")
             return np.unpackbits(packed, count=n).astype(bool).reshape(shape)
 
         mask = unpack("dz_mask", g.output_shape)

@@ -1,0 +1,185 @@
+"""Datasets: an embedded real one that works offline, and MNIST / CIFAR from a user directory.
+
+``digits`` is scikit-learn's bundled copy of the UCI handwritten digits (1,797 real 8×8
+images, 10 classes): hwsim runs end-to-end with no download. MNIST (idx files, gzipped or
+not) and CIFAR-10/100 (the "python version" pickle batches) are read from ``data_dir`` in their
+standard distribution formats. Nothing is ever downloaded; a missing directory is an error
+that says where to get the files.
+
+Images are kept at their native size; :meth:`Dataset.batches` resizes each mini-batch to the
+model's ``image_size`` (bilinear), so a 224² ResNet on MNIST does not need 12 GB up front.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATASETS = ("digits", "mnist", "cifar10", "cifar100")
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 0  # fixed: the split never changes with the training seed
+
+HOW_TO_GET = {
+    "mnist": "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
+             "t10k-labels-idx1-ubyte.gz (e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) into DIR",
+    "cifar10": "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it in DIR "
+               "(giving DIR/cifar-10-batches-py/)",
+    "cifar100": "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and extract it in DIR "
+                "(giving DIR/cifar-100-python/)",
+}
+
+
+class DataError(ValueError):
+    """Unknown dataset, missing or malformed files: the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Normalised float images (N, C, H, W) and int64 labels, split into train and test."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_x.shape[1])
+
+    @property
+    def native_size(self) -> int:
+        return int(self.train_x.shape[-1])
+
+    def batches(self, *, split: str = "train", batch_size: int, image_size: int | None = None,
+                shuffle: bool = False, generator: torch.Generator | None = None,
+                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches (x resized to ``image_size``, y); ``limit`` keeps only the first examples."""
+        x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
+        n = len(y) if limit is None else min(limit, len(y))
+        order = torch.randperm(len(y), generator=generator)[:n] if shuffle else torch.arange(n)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            yield resize(x[idx], image_size), y[idx]
+
+
+def resize(x: torch.Tensor, image_size: int | None) -> torch.Tensor:
+    if image_size is None or x.shape[-1] == image_size:
+        return x
+    return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+
+
+def load_dataset(name: str, *, data_dir: str | Path | None = None) -> Dataset:
+    """Load ``name`` (one of :data:`DATASETS`); only ``digits`` works without ``data_dir``."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    if name == "digits":
+        return _digits()
+    if data_dir is None:
+        raise DataError(f"dataset {name!r} needs --data-dir DIR: {HOW_TO_GET[name]}")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist; for {name}: {HOW_TO_GET[name]}")
+    if name == "mnist":
+        return _mnist(root)
+    return _cifar(root, fine=name == "cifar100")
+
+
+def _standardize(train: np.ndarray, test: np.ndarray, *, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale by the train set's mean/std so every dataset enters the models alike."""
+    axes = (0, 2, 3) if per_channel else None
+    mean = train.mean(axis=axes, keepdims=per_channel)
+    std = train.std(axis=axes, keepdims=per_channel)
+    tr = torch.from_numpy(((train - mean) / std).astype(np.float32))
+    te = torch.from_numpy(((test - mean) / std).astype(np.float32))
+    return tr, te
+
+
+def _digits() -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images.astype(np.float64) / 16.0)[:, None]  # (1797, 1, 8, 8), values 0..1
+    y = d.target.astype(np.int64)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED,
+                                          stratify=y)
+    tr, te = _standardize(xtr, xte, per_channel=False)
+    return Dataset("digits", tr, torch.from_numpy(ytr), te, torch.from_numpy(yte), num_classes=10)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
+        raise DataError(f"{path}: not an MNIST idx file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise DataError(f"{path}: holds {data.size} bytes of data, header says {dims} (truncated?)")
+    return data.reshape(dims)
+
+
+def _find(root: Path, stem: str, dataset: str) -> Path:
+    for d in (root, root / "mnist", root / "MNIST" / "raw"):
+        for suffix in ("", ".gz"):
+            for sep in ("-", "."):  # some mirrors use t10k-images.idx3-ubyte
+                p = d / (stem.replace("-idx", f"{sep}idx") + suffix)
+                if p.is_file():
+                    return p
+    raise DataError(f"{root}: no {stem}[.gz] found (looked in {root}, {root / 'mnist'}, {root / 'MNIST/raw'}); "
+                    f"{HOW_TO_GET[dataset].replace('DIR', str(root))}")
+
+
+def _mnist(root: Path) -> Dataset:
+    arrays = {k: _read_idx(_find(root, f, "mnist")) for k, f in (
+        ("xtr", "train-images-idx3-ubyte"), ("ytr", "train-labels-idx1-ubyte"),
+        ("xte", "t10k-images-idx3-ubyte"), ("yte", "t10k-labels-idx1-ubyte"))}
+    xtr = arrays["xtr"].astype(np.float32)[:, None] / 255.0
+    xte = arrays["xte"].astype(np.float32)[:, None] / 255.0
+    tr, te = _standardize(xtr, xte, per_channel=False)
+    return Dataset("mnist", tr, torch.from_numpy(arrays["ytr"].astype(np.int64)), te,
+                   torch.from_numpy(arrays["yte"].astype(np.int64)), num_classes=10)
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            d = pickle.load(f, encoding="bytes")  # noqa: S301 - the official CIFAR distribution format
+    except (pickle.UnpicklingError, EOFError) as e:
+        raise DataError(f"{path}: not a CIFAR python batch ({e})") from None
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
+def _cifar(root: Path, *, fine: bool) -> Dataset:
+    name = "cifar100" if fine else "cifar10"
+    sub = "cifar-100-python" if fine else "cifar-10-batches-py"
+    base = root / sub if (root / sub).is_dir() else root
+    train_files = ["train"] if fine else [f"data_batch_{i}" for i in range(1, 6)]
+    for f in (*train_files, "test" if fine else "test_batch"):
+        if not (base / f).is_file():
+            raise DataError(f"{base / f}: missing; {HOW_TO_GET[name].replace('DIR', str(root))}")
+    label_key = "fine_labels" if fine else "labels"
+
+    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for f in files:
+            d = _unpickle(base / f)
+            if "data" not in d or label_key not in d:
+                raise DataError(f"{base / f}: field 'data' or {label_key!r} missing (not a {name} batch)")
+            xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[label_key], dtype=np.int64))
+        return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
+
+    xtr, ytr = read(train_files)
+    xte, yte = read(["test" if fine else "test_batch"])
+    tr, te = _standardize(xtr, xte, per_channel=True)
+    return Dataset(name, tr, torch.from_numpy(ytr), te, torch.from_numpy(yte), num_classes=100 if fine else 10)

@@ -1,0 +1,237 @@
+"""Quantizers of the pre-activation gradient δz: NSD (dithered backprop), meProp top-k, none.
+
+All three return a :class:`Quantized`: the tensor that really flows into both backward GEMMs,
+the integer levels the trace stores, and the step Δ. They run inside autograd's backward on
+every layer of every iteration, so they are written as a handful of in-place passes:
+
+* NSD, eq. 4 of the paper: δ̃z = Δ·⌊(δz + ν)/Δ + ½⌋ with ν ~ U(−Δ/2, Δ/2), Δ = s·std(δz).
+  Substituting ν = (u − ½)·Δ with u ~ U[0, 1) gives the same levels as ⌊δz/Δ + u⌋, which
+  costs one uniform draw, one fused multiply-add and one floor per element. Uniforms are
+  float32 ``torch.rand`` (24-bit resolution): measured fastest on CPU among the options that
+  keep the dither unbiased (``benchmarks/bench_capture.py`` prints the comparison).
+* meProp (Sun et al. 2017): keep the k largest |δz| of each example, zero the rest (biased).
+* none: δz unchanged.
+
+meProp and none keep float values; their ``levels`` are an int8-style view (Δ = max|δz|/127,
+every non-zero rounds to at least ±1) so the trace keeps the exact sparsity pattern.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from hwsim.trace.format import bit_width
+
+METHODS = ("dither", "meprop", "none")
+# s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
+# lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
+DEFAULT_S = 4.0
+DEFAULT_K = 20  # meProp: kept per example
+VIEW_LEVELS = 127  # int8 view of float gradients (meprop, none)
+_CHUNK = 1 << 23  # float32 sums of 0/1 are exact below 2^24 per chunk
+_BITS_MIN = 1 << 16  # below this, one torch.rand call beats the extra ops of the 64-bit route
+
+
+class NonFiniteError(FloatingPointError):
+    """δz holds NaN or Inf (detected through std / max, which are computed anyway)."""
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """δ̃z (what backprop uses), its integer levels (float tensor of integers) and the step Δ."""
+
+    values: torch.Tensor
+    levels: torch.Tensor
+    delta: float
+
+
+def nsd(dz: torch.Tensor, *, s: float, generator: torch.Generator | None = None) -> Quantized:
+    """Non-subtractive dithered quantization with Δ = s·std(δz) (Algorithm 1).
+
+    std is the population std over the whole tensor (all examples), so a one-element tensor
+    does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels.
+    """
+    if not s > 0:
+        raise ValueError(f"s must be > 0, got {s!r}")
+    x = _work_dtype(dz)
+    sigma = std(x)
+    if not math.isfinite(sigma):
+        raise NonFiniteError(_count_bad(x))
+    if sigma == 0.0:
+        z = torch.zeros_like(x)
+        return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
+    delta = s * sigma
+    levels = uniform(x, generator=generator).add_(x, alpha=1.0 / delta).floor_()  # ⌊δz/Δ + u⌋
+    return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta)
+
+
+def std(x: torch.Tensor) -> float:
+    """Population std; one BLAS dot + one sum (5× faster than ``torch.std`` on CPU).
+
+    Falls back to ``torch.std`` when the mean dominates (cancellation) or the sums overflow.
+    """
+    n = x.numel()
+    if n == 0:
+        return 0.0
+    flat = x.reshape(-1)
+    mean = float(flat.sum()) / n
+    ms = float(torch.dot(flat, flat)) / n
+    var = ms - mean * mean
+    if not (math.isfinite(ms) and math.isfinite(mean)) or var < 1e-3 * ms:
+        return float(flat.std(correction=0))
+    return math.sqrt(var)
+
+
+def uniform(like: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """U[0, 1) of ``like``'s shape and dtype: the dither of eq. 4 (ν = (u − ½)·Δ).
+
+    float32 (≥ 64k elements): two 32-bit uniforms from each full-range 64-bit ``random_`` draw,
+    scaled (≈1.5× faster than ``torch.rand`` on CPU; resolution ≥ 2^-24 like ``torch.rand``;
+    u rounds up to 1.0 with probability < 2^-26). Smaller tensors and float64: ``torch.rand``.
+    """
+    n = like.numel()
+    if like.dtype != torch.float32 or n < _BITS_MIN:
+        return torch.rand(like.shape, dtype=like.dtype, generator=generator)
+    bits = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), 2**63 - 1, generator=generator)
+    u = bits.view(torch.int32)[:n].to(torch.float32)  # uniform on [-2^31, 2^31)
+    return u.mul_(2.0**-32).add_(0.5).view(like.shape)
+
+
+def meprop(dz: torch.Tensor, *, k: int) -> Quantized:
+    """Keep the k largest |δz| of each example (dim 0), zero the rest.
+
+    "Example" is everything after dim 0 (for a conv: all channels and positions). If an
+    example has ≤ k elements everything is kept.
+    """
+    if not (isinstance(k, int) and k > 0):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    _check_finite(dz)
+    flat = dz.reshape(dz.shape[0], -1) if dz.dim() > 1 else dz.reshape(1, -1)
+    if k >= flat.shape[1]:
+        return passthrough(dz)
+    idx = flat.abs().topk(k, dim=1, sorted=False).indices
+    kept = torch.zeros_like(flat).scatter_(1, idx, flat.gather(1, idx)).reshape(dz.shape)
+    levels, delta = int_view(kept)
+    return Quantized(values=kept, levels=levels, delta=delta)
+
+
+def passthrough(dz: torch.Tensor) -> Quantized:
+    """Plain backprop: δz unchanged; levels are its int8 view (exact zero pattern)."""
+    levels, delta = int_view(dz)
+    return Quantized(values=dz, levels=levels, delta=delta)
+
+
+def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Symmetric int8-style levels of a float tensor: Δ = max|x|/127, non-zeros kept non-zero."""
+    x = _work_dtype(x)
+    mx = float(x.abs().amax()) if x.numel() else 0.0
+    if not math.isfinite(mx):
+        raise NonFiniteError(_count_bad(x))
+    if mx == 0.0:
+        return torch.zeros_like(x), 0.0
+    delta = mx / VIEW_LEVELS
+    mag = (x.abs() / delta).round_().clamp_(min=1.0) * (x != 0)
+    return mag * x.sign(), delta
+
+
+def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | None = None,
+             generator: torch.Generator | None = None) -> Quantized:
+    """Dispatch on ``method`` (one of :data:`METHODS`)."""
+    if method == "dither":
+        return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator)
+    if method == "meprop":
+        return meprop(dz, k=k)  # type: ignore[arg-type]
+    if method == "none":
+        return passthrough(dz)
+    raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
+
+
+def validate_params(*, method: str, s: float | None, k: int | None) -> None:
+    """Fail early (before training) on a bad method / s / k."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
+    if method == "dither" and (s is None or not float(s) > 0):
+        raise ValueError(f"s must be > 0 for method 'dither', got {s!r}")
+    if method == "meprop" and (k is None or isinstance(k, bool) or not isinstance(k, int) or k <= 0):
+        raise ValueError(f"k must be a positive integer for method 'meprop', got {k!r}")
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    """Per-call statistics of integer levels, computed in torch without gathering non-zeros."""
+
+    numel: int
+    nnz: int
+    max_abs: int
+    hist: list[int]  # entry b-2 counts non-zero levels that need b bits (sign + magnitude)
+
+    @property
+    def density(self) -> float:
+        return self.nnz / max(1, self.numel)
+
+    @property
+    def max_bits(self) -> int:
+        return bit_width(self.max_abs)
+
+    def to_json(self, *, delta: float) -> dict[str, float | int | list[int]]:
+        """The per-layer, per-iteration record of the trace manifest (``layer_stats`` + Δ)."""
+        return {"density": self.density, "max_bits": self.max_bits, "hist": self.hist, "delta": delta}
+
+
+def level_stats(levels: torch.Tensor, *, max_bits: int = 16) -> LevelStats:
+    """Density, max |level| and bit-width histogram (same layout as ``format.level_histogram``).
+
+    One ``bincount`` of |k| as uint8 gives all three (~1 ns/element; a boolean gather of the
+    non-zeros would cost more than the dither itself). Levels ≥ 256 (rare) are counted by
+    threshold passes.
+    """
+    a = levels.detach().reshape(-1).abs()
+    n = a.numel()
+    mx = int(a.amax()) if n else 0
+    hist = [0] * (max_bits - 1)
+    last = max_bits - 2
+    if mx == 0:
+        return LevelStats(numel=n, nnz=0, max_abs=0, hist=hist)
+    big = 0
+    if mx > 255:  # bit_length L >= 9: count(|k| >= 2^(L-1)) - count(|k| >= 2^L)
+        big = ge = _count_ge(a, 256)
+        for length in range(9, 64):
+            if length - 1 >= last:
+                hist[last] += ge
+                break
+            nxt = _count_ge(a, 1 << length) if mx >= (1 << length) else 0
+            hist[length - 1] += ge - nxt
+            ge = nxt
+        a = a.clamp(max=255.0)
+    counts = torch.bincount(a.to(torch.uint8), minlength=256).tolist()
+    for length in range(1, 9):  # |k| in [2^(L-1), 2^L) has bit_length L -> sign + L bits
+        hist[min(length - 1, last)] += sum(counts[1 << (length - 1):1 << length])
+    hist[min(7, last)] -= big  # the clamped levels sat in the 255 bin
+    return LevelStats(numel=n, nnz=n - counts[0], max_abs=mx, hist=hist)
+
+
+def _count_ge(a: torch.Tensor, t: int) -> int:
+    """#(a >= t) for non-negative integer-valued floats, exact (float32 0/1 sums per 2^23 chunk)."""
+    chunks = a.split(_CHUNK) if a.numel() > _CHUNK else (a,)
+    return int(sum(float((c - (t - 1)).clamp_(0.0, 1.0).sum()) for c in chunks))
+
+
+def _work_dtype(x: torch.Tensor) -> torch.Tensor:
+    """float32/float64 stay; half types are quantized in float32 (their mantissa is too short)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _check_finite(x: torch.Tensor) -> None:
+    if x.numel() and not math.isfinite(float(x.abs().amax())):
+        raise NonFiniteError(_count_bad(x))
+
+
+def _count_bad(x: torch.Tensor) -> str:
+    bad = int((~torch.isfinite(x)).sum())
+    return f"{bad} of {x.numel()} elements are NaN/Inf"

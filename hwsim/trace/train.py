@@ -1,0 +1,132 @@
+"""A small, paper-style training loop around :func:`hwsim.trace.capture.capture`.
+
+Used by ``hwsim trace`` and ``hwsim demo``: build a zoo model, train it with SGD (momentum 0.9,
+weight decay 5e-4, as the seed paper) under dithered backprop / meProp / plain backprop,
+record a trace and report the final test accuracy (also written to the manifest's summary).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from hwsim.data import load_dataset
+from hwsim.models import PREFERRED_SIZE, build_model
+from hwsim.trace import quant
+from hwsim.trace.capture import capture
+
+DEFAULT_S = quant.DEFAULT_S
+DEFAULT_K = quant.DEFAULT_K
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH = 64
+DEFAULT_LR = 0.05
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a capture run produced: the trace (None if not written) and the headline numbers."""
+
+    trace: Path | None
+    test_acc: float
+    train_loss: float | None
+    mean_density: float | None  # mean over (layer, iteration) of δ̃z density, as the paper's Table 1
+    weighted_density: float | None  # non-zeros / elements over all layers and iterations
+    max_bits: int
+    iterations: int
+    seconds: float
+
+
+def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
+                      method: str = "dither", s: float | None = None, k: int | None = None,
+                      epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
+                      momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
+                      max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
+                      overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
+                      progress: bool = False) -> TrainResult:
+    """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
+
+    ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
+    The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
+    trains on the first examples only (quick runs, tests). The last iteration is always sampled.
+    """
+    s = DEFAULT_S if (s is None and method == "dither") else s
+    k = DEFAULT_K if (k is None and method == "meprop") else k
+    quant.validate_params(method=method, s=s, k=k)
+    for nm, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{nm} must be a positive integer, got {v!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if out is not None and (Path(out) / "manifest.json").exists() and not overwrite:
+        raise FileExistsError(f"{out}: a trace already exists here (pass --overwrite to replace it)")
+    t0 = time.perf_counter()
+    data = load_dataset(dataset, data_dir=data_dir)
+    size = image_size or PREFERRED_SIZE.get(model) or data.native_size
+    torch.manual_seed(seed)
+    net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
+    per_epoch = math.ceil(n_train / batch_size)
+    total = epochs * per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
+    shuffle = torch.Generator().manual_seed(seed)
+    meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
+            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine"}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"{model}/{method}", unit="it", dynamic_ncols=True)
+    last_loss: float | None = None
+    with capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
+                 max_examples=max_examples, meta=meta, overwrite=overwrite) as cap:
+        it = 0
+        for epoch in range(epochs):
+            net.train()
+            loss_sum, n_seen = 0.0, 0
+            for x, y in data.batches(split="train", batch_size=batch_size, image_size=size, shuffle=True,
+                                     generator=shuffle, limit=limit_train):
+                if it == total - 1:
+                    cap.sample_next()
+                logits = net(x)
+                loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                lv = float(loss.detach())
+                acc = float((logits.argmax(1) == y).float().mean())
+                cap.step(loss=lv, acc=acc, epoch=epoch)
+                loss_sum += lv * len(y)
+                n_seen += len(y)
+                it += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{lv:.3f}", acc=f"{acc:.3f}", dens=f"{cap.last_density or 0:.3f}")
+            last_loss = loss_sum / max(1, n_seen)
+        test_acc = evaluate(net, data, image_size=size, batch_size=max(batch_size, 256))
+        summary = cap.summary()
+        cap.add_summary(test_acc=test_acc, train_loss=last_loss, seconds=time.perf_counter() - t0)
+    if bar is not None:
+        bar.close()
+    return TrainResult(trace=Path(out) if out is not None else None, test_acc=test_acc, train_loss=last_loss,
+                       mean_density=summary["mean_density"], weighted_density=summary["weighted_density"],
+                       max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]),
+                       seconds=time.perf_counter() - t0)
+
+
+def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 256) -> float:
+    """Test-set accuracy (eval mode, no grad: capture ignores these forwards)."""
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for x, y in data.batches(split="test", batch_size=batch_size, image_size=image_size):
+            correct += int((net(x).argmax(1) == y).sum())
+    net.train()
+    return correct / len(data.test_y)
