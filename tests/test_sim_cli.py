@@ -1,0 +1,33 @@
+"""``hwsim simulate`` end to end in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from hwsim.results import load_results
+from hwsim.trace.synth import synthesize
+
+
+def test_simulate_cli_writes_results_and_table(tmp_path):
+    t = synthesize(tmp_path / "t", layers=[{"name": "c1", "C": 8, "K": 16, "H": 12, "W": 12, "R": 3, "S": 3,
+                                            "padding": 1}, {"name": "fc", "kind": "linear", "C": 64, "K": 10}],
+                   w_density=0.5, a_density=0.5, dz_density=0.1)
+    out = tmp_path / "r" / "results.json"
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "c1" in p.stdout and "total" in p.stdout and "speed-up" in p.stdout
+    d = json.loads(out.read_text())
+    assert {x["pass"] for x in d["layers"]} == {"forward", "backward_data", "backward_weight"}
+    assert d["total"]["sparse"]["cycles"] == sum(x["sparse"]["cycles"] for x in d["layers"])
+    assert load_results(out).arch["name"] == "scnn"
+
+
+def test_simulate_cli_bad_arch_is_one_line_exit_2(tmp_path):
+    t = synthesize(tmp_path / "t", layers=[{"name": "fc", "kind": "linear", "C": 8, "K": 4}])
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--set",
+                        "pe.mult_f=0", "--out", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert "mult_f" in p.stderr and "Traceback" not in p.stderr
