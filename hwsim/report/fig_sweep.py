@@ -123,6 +123,8 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
     traces = list(dict.fromkeys(r.get("trace") for r in rows))[:4]
     axes_def = swept_axes(SweepEntry(label=sweep.label, source=sweep.source, parameters=sweep.parameters,
                                      rows=tuple(rows), spec=sweep.spec))
+    if not axes_def:  # one architecture (e.g. a density sweep): no trade-off to show
+        return None
     fig = new_figure(width=min(16.0, 1.0 + 4.6 * len(traces)), height=4.8)
     axs = np.atleast_1d(fig.subplots(1, len(traces), squeeze=False)[0])
     data = []

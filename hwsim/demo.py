@@ -1,0 +1,174 @@
+"""``hwsim demo``: the whole pipeline, offline, on the embedded digits dataset.
+
+1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop),
+2. simulate each on the SCNN-like architecture against its dense baselines,
+3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces,
+4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
+5. write the report.
+
+Intermediate files live in ``<out>/work/`` and are reused: traces whose manifest is complete are
+not recaptured, simulated points are keyed by content hash, so an interrupted demo resumes.
+``quick`` shrinks every step for CI (LeNet-5 only, fewer epochs, a 4-point sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO_SWEEPS = Path(__file__).resolve().parent.parent / "arch_configs" / "sweeps"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Sizes of every step: the full demo (< 5 min on 2 cores) or the CI quick mode (< 60 s)."""
+
+    models: tuple[str, ...]
+    methods: tuple[str, ...] = ("none", "dither")
+    epochs: int = 10
+    max_examples: int | None = None  # examples stored per sampled iteration (None: the whole mini-batch;
+                                     # a few examples misrepresent δ̃z, which concentrates on hard ones)
+    limit_train: int | None = None
+    sweep_grid: dict[str, Any] | None = None   # None: arch_configs/sweeps/demo.yaml as shipped
+    densities: tuple[float, ...] | None = None  # None: arch_configs/sweeps/density.yaml as shipped
+    sweep_models: tuple[str, ...] = ("lenet5",)
+    jobs: int = 2
+
+
+FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"))
+QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
+                 sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
+                 densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    out: Path
+    index_html: Path
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    accuracies: dict[str, float] = field(default_factory=dict)
+
+
+def _log(msg: str) -> None:
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    t0 = time.perf_counter()
+    _log(f"{name} ...")
+    value = fn()
+    timings[name] = time.perf_counter() - t0
+    _log(f"{name}: done in {timings[name]:.1f} s")
+    return value
+
+
+def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jobs: int | None = None,
+             progress: bool = True) -> DemoOutcome:
+    """Run the demo into ``out`` and return where the report is."""
+    plan = QUICK if quick else FULL
+    if jobs is not None:
+        plan = replace(plan, jobs=jobs)
+    root = Path(out)
+    work = root / "work" / ("quick" if quick else "full")
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    traces, accs = _timed(timings, "1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
+    results = _timed(timings, "2/5 simulate on scnn", lambda: _simulate(plan, traces, work, progress))
+    sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
+    dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
+    outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, dens_dir,
+                                                                   *traces.values()], progress))
+    total = time.perf_counter() - t0
+    (work / "timings.json").write_text(json.dumps({"quick": quick, "seconds": total, "steps": timings,
+                                                   "test_acc": accs}, indent=1))
+    _log(f"finished in {total:.0f} s: open {outcome.index_html}")
+    return DemoOutcome(out=root, index_html=outcome.index_html, seconds=total, timings=timings, accuracies=accs)
+
+
+def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
+    from hwsim.trace.train import train_and_capture
+
+    traces: dict[str, Path] = {}
+    accs: dict[str, float] = {}
+    for model in plan.models:
+        for method in plan.methods:
+            name = f"{model}_{method}"
+            path = tdir / name
+            man = path / "manifest.json"
+            if man.exists() and json.loads(man.read_text()).get("complete"):
+                _log(f"  {name}: reusing {path}")
+                accs[name] = float(json.loads(man.read_text()).get("summary", {}).get("test_acc", float("nan")))
+            else:
+                r = train_and_capture(model=model, method=method, dataset="digits", epochs=plan.epochs,
+                                      max_examples=plan.max_examples, limit_train=plan.limit_train,
+                                      sample_every=10**9, out=path, overwrite=True, progress=progress)
+                accs[name] = r.test_acc
+                _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
+                     f"worst-case {r.max_bits} bits, {r.iterations} iterations")
+            traces[name] = path
+    return traces, accs
+
+
+def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> list[Path]:
+    """One simulation per captured trace on scnn.yaml: a one-config sweep (resumable, parallel)."""
+    from hwsim.results import SimResult, save_results
+    from hwsim.sweep.points import point_path, read_point
+    from hwsim.sweep.runner import run_sweep
+    from hwsim.sweep.spec import parse_sweep
+
+    spec = parse_sweep({"version": 1, "name": "demo-scnn", "arch": "scnn", "list": [{}],
+                        "traces": [{"name": n, "path": str(p)} for n, p in traces.items()]})
+    outcome = run_sweep(spec, out=work / "simulate", jobs=plan.jobs, progress=progress)
+    paths = []
+    for task in outcome.tasks:
+        result = SimResult.from_json(read_point(point_path(outcome.out, task.key))["result"])
+        paths.append(save_results(result, work / "results" / f"{task.trace_label}.json"))
+    return paths
+
+
+def _arch_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> Path:
+    import yaml
+
+    from hwsim.sweep.runner import run_sweep
+    from hwsim.sweep.spec import parse_sweep
+
+    src = REPO_SWEEPS / "demo.yaml"
+    doc = yaml.safe_load(src.read_text())
+    if plan.sweep_grid is not None:
+        doc["grid"] = plan.sweep_grid
+    doc["traces"] = [{"name": n, "path": str(p)} for n, p in traces.items()
+                     if n.endswith("_dither") and n.split("_")[0] in plan.sweep_models]
+    spec = parse_sweep(doc, source=src)
+    run_sweep(spec, out=work / "sweep_demo", jobs=plan.jobs, progress=progress)
+    return work / "sweep_demo"
+
+
+def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:
+    import yaml
+
+    from hwsim.sweep.runner import run_sweep
+    from hwsim.sweep.spec import parse_sweep
+
+    src = REPO_SWEEPS / "density.yaml"
+    doc = yaml.safe_load(src.read_text())
+    if plan.densities is not None:
+        for t in doc["traces"]:
+            t["synthetic"]["density"] = list(plan.densities)
+    spec = parse_sweep(doc, source=src)
+    run_sweep(spec, out=work / "sweep_density", jobs=plan.jobs, progress=progress)
+    return work / "sweep_density"
+
+
+def _report(root: Path, inputs: Sequence[Path], progress: bool):
+    from hwsim.report import build_report
+
+    return build_report(inputs, out=root, title="hwsim demo: dithered backprop on an SCNN-like accelerator",
+                        progress=progress)
