@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.data import load_dataset
-from hwsim.models import PREFERRED_SIZE, build_model
+from hwsim.models import MODELS, PREFERRED_SIZE, build_model
 from hwsim.trace import quant
 from hwsim.trace.capture import capture
 
@@ -58,6 +58,8 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
     quant.validate_params(method=method, s=s, k=k)
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
     for nm, v in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{nm} must be a positive integer, got {v!r}")

@@ -1,0 +1,120 @@
+"""``hwsim inspect TRACE``: per-layer shapes, δ̃z density and bit-width, and how close the storage is to entropy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+HELP = "per-layer table of a trace: shape, δ̃z density, max bits, bytes on disk, bits/element vs entropy"
+DESCRIPTION = (
+    "Validate a trace (version, shapes, checksums) and print one row per layer: geometry, δ̃z density "
+    "(fraction of non-zero levels; mean over all recorded iterations, and in the inspected sample), worst-case "
+    "bit-width, input-activation density, bytes on disk and bits per stored element against the zeroth-order "
+    "entropy of the δ̃z mask + non-zero levels and of the input mask. Per-layer bytes are the layer's arrays "
+    "compressed alone (the file compresses all layers together; the summary uses the real file size)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE", help="trace directory")
+    parser.add_argument("--iteration", type=int, default=None, help="sampled iteration to inspect (default: last)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
+    """The numbers ``hwsim inspect`` prints, as a JSON-ready dict."""
+    import numpy as np
+
+    from hwsim.trace import format as fmt
+
+    tr = fmt.load(path)
+    its = tr.iterations
+    per_layer: dict[str, list[dict[str, Any]]] = {}
+    for rec in its:
+        for nm, st in rec.get("layers", {}).items():
+            per_layer.setdefault(nm, []).append(st)
+    sample = tr.sample(iteration) if tr.sampled_iterations else {}
+    it_used = (iteration if iteration is not None else tr.sampled_iterations[-1]) if sample else None
+    sample_bytes = next((int(s["bytes"]) for s in tr.manifest["samples"] if s["iteration"] == it_used), 0)
+    layers, tot_elems, tot_entropy, tot_nnz, tot_numel = [], 0, 0.0, 0, 0
+    for g in tr.layers:
+        stats = per_layer.get(g.name, [])
+        numel = int(np.prod(g.output_shape)) // g.N * (g.batch_size or g.N)
+        dens = [float(s["density"]) for s in stats]
+        row: dict[str, Any] = {
+            "name": g.name, "kind": g.kind, "input_shape": list(g.input_shape), "output_shape": list(g.output_shape),
+            "weight_shape": list(g.weight_shape), "macs": g.macs, "groups": g.groups,
+            "stride": list(g.stride), "padding": list(g.padding),
+            "density": float(np.mean(dens)) if dens else None,
+            "max_bits": max((int(s["max_bits"]) for s in stats), default=0),
+            "iterations": len(stats),
+        }
+        tot_nnz += int(round(sum(dens) * numel))
+        tot_numel += numel * len(dens)
+        s = sample.get(g.name)
+        if s is not None:
+            dz_mask = s.dz_levels != 0
+            h = fmt.entropy_bits(dz_mask, s.dz_levels[dz_mask]) + fmt.entropy_bits(s.a_mask, s.a_mask[s.a_mask])
+            elems = s.dz_levels.size + s.a_mask.size
+            if s.w_mask is not None:
+                h += fmt.entropy_bits(s.w_mask, s.w_mask[s.w_mask])
+                elems += s.w_mask.size
+            nbytes = len(fmt._encode_sample([s])[0])
+            row.update({"sample_iteration": it_used, "sample_density": s.dz_density, "sample_max_bits": s.max_bits,
+                        "delta": s.delta, "a_density": s.a_density, "w_density": s.w_density,
+                        "bytes": nbytes, "elements": elems, "bits_per_element": 8 * nbytes / elems,
+                        "entropy_bits_per_element": h / elems})
+            tot_elems += elems
+            tot_entropy += h
+        layers.append(row)
+    dens_all = [float(s["density"]) for v in per_layer.values() for s in v]
+    summary = {
+        "trace": str(tr.path), "model": tr.meta.get("model"), "dataset": tr.meta.get("dataset"),
+        "method": tr.meta.get("method"), "s": tr.meta.get("s"), "k": tr.meta.get("k"),
+        "complete": tr.complete, "status": tr.manifest.get("status"), "iterations": len(its),
+        "sampled_iterations": tr.sampled_iterations, "inspected_iteration": it_used,
+        "density": tot_nnz / tot_numel if tot_numel else None,
+        "mean_density": float(np.mean(dens_all)) if dens_all else None,
+        "max_bits": max((r["max_bits"] for r in layers), default=0),
+        "sample_bytes": sample_bytes, "total_sample_bytes": tr.sample_bytes(),
+        "manifest_bytes": (tr.path / fmt.MANIFEST).stat().st_size,
+        "bits_per_element": 8 * sample_bytes / tot_elems if tot_elems else None,
+        "entropy_bits_per_element": tot_entropy / tot_elems if tot_elems else None,
+        **{k: v for k, v in tr.manifest.get("summary", {}).items() if k in ("test_acc", "train_loss")},
+    }
+    if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
+        summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
+    return {"layers": layers, "summary": summary}
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = inspect_trace(args.trace, iteration=args.iteration)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    s = info["summary"]
+    print(f"{s['trace']}: model {s['model']}, dataset {s['dataset']}, method {s['method']}"
+          f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
+          f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
+    head = (f"{'layer':18s} {'kind':6s} {'output shape':>18s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
+            f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
+    print(head)
+    print("-" * len(head))
+    for r in info["layers"]:
+        print(f"{r['name'][:18]:18s} {r['kind']:6s} {'×'.join(map(str, r['output_shape'])):>18s} "
+              f"{_fmt(r['density'], '.4f'):>8s} {r['max_bits']:>8d} {_fmt(r.get('a_density'), '.3f'):>7s} "
+              f"{_fmt(r.get('bytes'), 'd'):>9s} {_fmt(r.get('bits_per_element'), '.3f'):>8s} "
+              f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}")
+    print("-" * len(head))
+    acc = f", test accuracy {s['test_acc']:.2%}" if s.get("test_acc") is not None else ""
+    print(f"δ̃z density {_fmt(s['density'], '.4f')} (element-weighted; mean over layers×iterations "
+          f"{_fmt(s['mean_density'], '.4f')}), max {s['max_bits']} bits{acc}")
+    print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
+          f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
+          f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B")
+    return 0
