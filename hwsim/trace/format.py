@@ -90,7 +90,10 @@ class LayerGeometry:
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise TraceError(f"{where}.{f}: must be an integer >= 1, got {v!r}")
         for f in ("stride", "padding", "dilation"):
-            v = tuple(int(x) for x in getattr(self, f))
+            try:
+                v = tuple(int(x) for x in getattr(self, f))
+            except (TypeError, ValueError):
+                raise TraceError(f"{where}.{f}: must be two integers, got {getattr(self, f)!r}") from None
             if len(v) != 2 or min(v) < (0 if f == "padding" else 1):
                 raise TraceError(f"{where}.{f}: must be two integers (>= {0 if f == 'padding' else 1}), got {v!r}")
             object.__setattr__(self, f, v)
@@ -135,6 +138,8 @@ class LayerGeometry:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, where: str = "layer") -> LayerGeometry:
+        if not isinstance(d, Mapping):
+            raise TraceError(f"{where}: must be an object with fields {sorted(cls.__dataclass_fields__)}, got {d!r}")
         allowed = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - allowed
         if unknown:
@@ -145,7 +150,7 @@ class LayerGeometry:
                 if f in kw:
                     kw[f] = tuple(kw[f])
             return cls(**kw)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # TraceError from __post_init__ included: prefix the file/field
             raise TraceError(f"{where}: {e}") from None
 
     def with_batch(self, n: int) -> LayerGeometry:
@@ -299,7 +304,21 @@ def _encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any
     return lzma.compress(buf.getvalue(), preset=6), meta
 
 
-def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any]) -> dict[str, LayerSample]:
+def _meta(m: Any, key: str, conv: Any, where: str, default: Any = ...) -> Any:
+    """One field of a sample's per-layer manifest entry, converted, or a TraceError naming it."""
+    if not isinstance(m, Mapping):
+        raise TraceError(f"{where}: must be an object, got {m!r}")
+    if key not in m:
+        if default is not ...:
+            return default
+        raise TraceError(f"{where}.{key}: missing")
+    try:
+        return conv(m[key])
+    except (TypeError, ValueError) as e:
+        raise TraceError(f"{where}.{key}: invalid value {m[key]!r} ({e})") from None
+
+
+def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: str = "manifest") -> dict[str, LayerSample]:
     try:
         raw = lzma.decompress(data)
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -307,8 +326,17 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any]) -> dict[str
     except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
         raise TraceError(f"{path}: cannot decode sample arrays ({type(e).__name__}: {e})") from None
     out: dict[str, LayerSample] = {}
+    if not isinstance(meta, Mapping):
+        raise TraceError(f"{where}: must be an object {{layer: {{...}}}}")
     for nm, m in meta.items():
-        g = LayerGeometry.from_json(m["geometry"], where=f"{path}: layer {nm!r} geometry")
+        mw = f"{where}.{nm}"
+        g = LayerGeometry.from_json(_meta(m, "geometry", lambda v: v, mw), where=f"{mw}.geometry")
+        delta = _meta(m, "delta", float, mw)
+        w_density = _meta(m, "w_density", float, mw)
+        w_bits = _meta(m, "w_bits", int, mw, 32)
+        a_bits = _meta(m, "a_bits", int, mw, 32)
+        nnz = _meta(m, "nnz", int, mw)
+        has_w_mask = _meta(m, "has_w_mask", bool, mw, False)
 
         def get(key: str, _nm: str = nm) -> np.ndarray:
             k = f"{_nm}/{key}"
@@ -325,23 +353,20 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any]) -> dict[str
 
         mask = unpack("dz_mask", g.output_shape)
         nz = get("dz_levels")
-        if nz.size != int(mask.sum()) or nz.size != int(m["nnz"]):
+        if nz.size != int(mask.sum()) or nz.size != nnz:
             raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros")
         if nz.size and np.any(nz == 0):
             raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
         levels = np.zeros(g.output_shape, dtype=np.int32)
         levels[mask] = nz
-        w_mask = unpack("w_mask", g.weight_shape) if m.get("has_w_mask") else None
-        out[nm] = LayerSample(
-            geometry=g,
-            delta=float(m["delta"]),
-            dz_levels=levels,
-            a_mask=unpack("a_mask", g.input_shape),
-            w_density=float(m["w_density"]),
-            w_mask=w_mask,
-            w_bits=int(m.get("w_bits", 32)),
-            a_bits=int(m.get("a_bits", 32)),
-        )
+        if not np.issubdtype(nz.dtype, np.integer):
+            raise TraceError(f"{path}: array '{nm}/dz_levels' has dtype {nz.dtype}, expected integers")
+        w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
+        try:
+            out[nm] = LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
+                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits)
+        except TraceError as e:
+            raise TraceError(f"{mw}: {e}") from None
     return out
 
 
@@ -512,7 +537,8 @@ class Trace:
             raise TraceError(f"{fpath}: sample file listed in manifest field 'samples' is missing") from None
         if hashlib.sha256(data).hexdigest() != ent["sha256"]:
             raise TraceError(f"{fpath}: checksum mismatch (manifest field 'samples[].sha256'); the file is corrupted or truncated")
-        return _decode_sample(fpath, data, ent["layers"])
+        idx = entries.index(ent)
+        return _decode_sample(fpath, data, ent["layers"], where=f"{self.path / MANIFEST}: field 'samples[{idx}].layers'")
 
     def samples(self) -> Iterator[tuple[int, dict[str, LayerSample]]]:
         for it in self.sampled_iterations:
@@ -557,9 +583,13 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
     for i, d in enumerate(man["layers"]):
         layers.append(LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'"))
     for i, s in enumerate(man["samples"]):
-        for key in ("iteration", "file", "sha256", "layers"):
+        if not isinstance(s, dict):
+            raise TraceError(f"{mpath}: field 'samples[{i}]' must be an object, got {s!r}")
+        for key, typ in (("iteration", int), ("file", str), ("sha256", str), ("layers", dict)):
             if key not in s:
                 raise TraceError(f"{mpath}: field 'samples[{i}].{key}' is missing")
+            if not isinstance(s[key], typ):
+                raise TraceError(f"{mpath}: field 'samples[{i}].{key}' must be {typ.__name__}, got {s[key]!r}")
         if verify:
             f = root / s["file"]
             if not f.exists():
