@@ -177,10 +177,7 @@ class VariantResult:
 
 def sum_variants(items: Iterable[VariantResult]) -> VariantResult:
     """Sum of variant results (cycles, energy, MACs add; the array size is shared)."""
-    total = VariantResult()
-    for v in items:
-        total = total + v
-    return total
+    return sum(items, VariantResult())
 
 
 # ----------------------------------------------------------------------------- layer × pass
@@ -395,8 +392,6 @@ def load_results(path: str | os.PathLike) -> SimResult:
     return SimResult.from_json(d, where=str(p))
 
 
-__all__ = [
-    "PASSES", "VARIANTS", "CYCLE_PARTS", "ENERGY_PARTS", "ResultsError", "CycleBreakdown", "EnergyBreakdown",
-    "VariantResult", "LayerPassResult", "SimResult", "sum_variants", "speedup", "energy_ratio",
-    "save_results", "load_results",
-]
+__all__ = ["PASSES", "VARIANTS", "CYCLE_PARTS", "ENERGY_PARTS", "ResultsError", "CycleBreakdown",
+           "EnergyBreakdown", "VariantResult", "LayerPassResult", "SimResult", "sum_variants", "speedup",
+           "energy_ratio", "save_results", "load_results"]
