@@ -33,8 +33,8 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
     prefix = "cycles_" if kind == "cycles" else "energy_pj_"
     scale, unit = _unit(kind, rows, prefix, parts)
     layers = entry.result.layer_names()
-    fig = new_figure(width=min(16.0, 9.0 + 0.45 * len(layers)), height=4.8)
-    left, right = fig.subplots(1, 2, width_ratios=[12, max(3, len(layers))])
+    fig = new_figure(width=min(15.0, 10.0 + 0.45 * len(layers)), height=5.0)
+    left, right = fig.subplots(1, 2, width_ratios=[12, max(5, len(layers))])
     # Left: per pass × variant, network totals.
     labels, x, pos = [], [], 0.0
     groups = []
@@ -57,7 +57,7 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
         left.annotate(text, xy=(cx, 0), xycoords=("data", "axes fraction"), xytext=(0, -22),
                       textcoords="offset points", ha="center", va="top", fontsize=10)
     left.set_ylabel(unit)
-    left.set_title("whole network, per pass (D dense, DG dense-gated, S sparse, I ideal)")
+    left.set_title("per pass: D dense, DG dense-gated, S sparse, I ideal")
     # Right: per layer, sparse, whole iteration.
     xl = np.arange(len(layers))
     bottom = np.zeros(len(layers))
@@ -69,7 +69,7 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
     right.set_xticks(xl, [short_layer(n) for n in layers], rotation=45 if len(layers) > 4 else 0,
                      ha="right" if len(layers) > 4 else "center")
     right.set_ylabel(unit)
-    right.set_title("sparse, per layer (3 passes)")
+    right.set_title("sparse, per layer, 3 passes")
     fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=len(parts), frameon=False)
     what = "Cycle" if kind == "cycles" else "Energy"
     fig.suptitle(f"{what} breakdown — {entry.label}", fontsize=12)

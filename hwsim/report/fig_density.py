@@ -8,6 +8,7 @@ equal the dense baseline's, found by linear interpolation between the swept dens
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,9 @@ def density_groups(sweep: SweepEntry) -> list[tuple[str, str, list[Mapping[str, 
         order = np.argsort(xs, kind="stable")
         rows_sorted = [rows[i] for i in order]
         params = ", ".join(f"{p}={rows[0].get(p)}" for p in sweep.parameters)
-        title = f"{model} on {sweep.label}" + (f" (config {cfg}: {params})" if params else "")
+        arch = Path(str(sweep.spec.get("arch", "arch"))).stem
+        title = (f"{model}, synthetic density sweep '{sweep.label}' on {arch}"
+                 + (f" (config {cfg}: {params})" if params else ""))
         out.append((title, label, rows_sorted, [xs[i] for i in order]))
     return out
 
@@ -77,7 +80,8 @@ def density_figure(sweep: SweepEntry, group: tuple[str, str, list[Mapping[str, A
             y = [float(r[f"{metric}_{v}"]) / float(r[f"{metric}_dense"]) for r in rows]
             norm[metric][v] = y
             ax.plot(xs, y, marker="o", markersize=4, color=VARIANT_COLOR[v], label=VARIANT_LABEL[v],
-                    linestyle="--" if v == "ideal" else "-")
+                    linestyle="--" if v == "ideal" else "-", linewidth=4.0 if v == "dense" else 1.6,
+                    alpha=0.6 if v == "dense" else 1.0, zorder=1 if v == "dense" else 2)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_xlim(0, max(1.0, max(xs)) * 1.02)

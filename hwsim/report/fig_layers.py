@@ -43,6 +43,12 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
             y = np.array([np.nan if val is None else val for val in vals], dtype=float)
             ax.bar(x + (j - 1.5) * width, y, width, color=VARIANT_COLOR[v], label=VARIANT_LABEL[v],
                    edgecolor="white", linewidth=0.3)
+            if metric == "speedup_vs_dense":  # zero cycles (no effectual work): mark, do not drop silently
+                for i, ln in enumerate(layers):
+                    row = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == v)
+                    if row["cycles"] == 0:
+                        ax.annotate("∞", (x[i] + (j - 1.5) * width, 1.0), xytext=(0, 2), textcoords="offset points",
+                                    ha="center", va="bottom", fontsize=9, color=VARIANT_COLOR[v])
             finite = y[np.isfinite(y) & (y > 0)]
             if finite.size:
                 vmax, vmin = max(vmax, float(finite.max())), min(vmin, float(finite.min()))
@@ -74,7 +80,8 @@ def speedup_bars(entry: ResultEntry, *, name: str) -> Plot:
     return _bars(entry, metric="speedup_vs_dense", name=name, title="Per-layer speed-up over dense",
                  ylabel="speed-up over dense (×, log)", log=True,
                  caption="Dense cycles ÷ variant cycles per layer and pass; 'total' is the whole network. "
-                         "Dense-gated saves energy, not cycles, so it sits at 1×; ideal = effectual MACs ÷ multipliers.")
+                         "Dense-gated saves energy, not cycles, so it sits at 1×; ideal = effectual MACs ÷ multipliers "
+                         "(∞: no effectual MAC at all in this GEMM).")
 
 
 def energy_bars(entry: ResultEntry, *, name: str) -> Plot:

@@ -51,13 +51,13 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         return None
     traces = list(dict.fromkeys(r.get("trace") for r in sweep.rows))
     n = len(axes_def)
-    fig = new_figure(width=min(18.0, 1.5 + 3.6 * n), height=8.2)
+    fig = new_figure(width=min(13.0, 1.6 + 3.0 * n), height=8.6)
     grid = np.atleast_2d(fig.subplots(len(_METRICS), n, squeeze=False))
     stats: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for col, (label, vals) in enumerate(axes_def):
         levels = sorted({_hashable(v) for v in vals}, key=lambda v: (isinstance(v, str), v))
-        numeric = _numeric(levels)
-        xpos = {lv: (lv if numeric else i) for i, lv in enumerate(levels)}
+        # Evenly spaced positions labelled with the values: sweeps are usually geometric (4, 8, 16).
+        xpos = {lv: float(i) for i, lv in enumerate(levels)}
         for row, (metric, ylabel, logy) in enumerate(_METRICS):
             ax = grid[row, col]
             for k, tr in enumerate(traces):
@@ -67,7 +67,7 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
                           if _hashable(v) == lv and r.get("trace") == tr and r.get(metric) is not None]
                     if not ys:
                         continue
-                    xs.append(xpos[lv])
+                    xs.append(xpos[lv] + 0.06 * (k - (len(traces) - 1) / 2))  # keep bars apart
                     med.append(float(np.median(ys)))
                     lo.append(min(ys))
                     hi.append(max(ys))
@@ -79,13 +79,8 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
                 err = np.array([np.subtract(med, lo), np.subtract(hi, med)])
                 ax.errorbar(xs, med, yerr=err if err.any() else None, marker="o", markersize=4, capsize=3,
                             color=_TRACE_COLORS[k % len(_TRACE_COLORS)], label=str(tr))
-            if numeric:
-                if min(levels) > 0 and max(levels) / min(levels) >= 4:
-                    ax.set_xscale("log", base=2)
-                    ax.minorticks_off()
-                ax.set_xticks(levels, [f"{v:g}" for v in levels])
-            else:
-                ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+            ax.set_xticks(range(len(levels)), [f"{v:g}" if _numeric([v]) else str(v) for v in levels])
+            ax.set_xlim(-0.4, len(levels) - 0.6)
             if logy:
                 ax.set_yscale("log")
                 plain_log(ax)
@@ -94,7 +89,7 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
             if col == 0:
                 ax.set_ylabel(ylabel)
             if row == len(_METRICS) - 1:
-                ax.set_xlabel(label)
+                ax.set_xlabel(label.replace(" = ", " =\n") if len(label) > 28 else label)
     handles, labels = grid[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False,
                title="trace")

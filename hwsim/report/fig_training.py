@@ -33,9 +33,9 @@ def density_over_training(traces: Sequence[TraceEntry], *, name: str) -> Plot | 
     if not traces:
         return None
     n = len(traces)
-    cols = min(3, n)
+    cols = min(2, n)
     nrows = (n + cols - 1) // cols
-    fig = new_figure(width=4.6 * cols + 0.6, height=3.6 * nrows + 0.6)
+    fig = new_figure(width=5.6 * cols + 0.6, height=3.8 * nrows + 0.6)
     axs = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False, sharey=True).ravel())
     rows = []
     for ax, t in zip(axs, traces, strict=False):
@@ -65,38 +65,50 @@ def density_over_training(traces: Sequence[TraceEntry], *, name: str) -> Plot | 
 
 
 def worst_case_bits(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
-    traces = [t for t in traces if any(_series(t, ln, "max_bits")[0] for ln in t.layer_order)][:6]
+    traces = [t for t in traces if any(_series(t, ln, "max_bits")[0] for ln in t.layer_order)][:8]
     if not traces:
         return None
-    layers = list(dict.fromkeys(ln for t in traces for ln in t.layer_order))
-    fig = new_figure(width=min(16.0, 4.0 + 0.6 * len(layers) * max(1, len(traces)) / 2), height=4.2)
-    ax = fig.subplots()
-    x = np.arange(len(layers))
-    width = 0.8 / len(traces)
+    models = list(dict.fromkeys(str(t.meta.get("model") or t.label) for t in traces))
+    by_model = {m: [t for t in traces if str(t.meta.get("model") or t.label) == m] for m in models}
+    widths = [max(2, len(by_model[m][0].layer_order)) for m in models]
+    fig = new_figure(width=min(14.0, 2.0 + 1.1 * sum(widths)), height=4.4)
+    axs = np.atleast_1d(fig.subplots(1, len(models), sharey=True, width_ratios=widths, squeeze=False)[0])
     rows = []
-    top = 0
-    for j, t in enumerate(traces):
-        vals = []
-        for ln in layers:
-            _, ys = _series(t, ln, "max_bits")
-            worst = int(max(ys)) if ys else np.nan
-            vals.append(worst)
-            if ys:
-                rows.append({"trace": t.label, "layer": ln, "worst_case_bits": worst,
-                             "median_bits": float(np.median(ys)), "iterations": len(ys)})
-                top = max(top, worst)
-        bars = ax.bar(x + (j - (len(traces) - 1) / 2) * width, vals, width, color=_COLORS[j % len(_COLORS)],
-                      label=t.label)
-        ax.bar_label(bars, labels=[f"{v:.0f}" if np.isfinite(v) else "" for v in vals], fontsize=7, padding=1)
-    ax.axhline(8, color="black", linestyle="--", linewidth=0.9)
-    ax.annotate("8-bit MAC", xy=(1.0, 8), xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                textcoords="offset points", ha="right", fontsize=8)
-    ax.set_xticks(x, [short_layer(n) for n in layers], rotation=45 if len(layers) > 6 else 0,
-                  ha="right" if len(layers) > 6 else "center")
-    ax.set_ylabel("worst-case δ̃z bit-width (bits, incl. sign)")
-    ax.set_ylim(0, max(top, 8) * 1.18)
-    ax.legend(loc="upper left", fontsize=8, ncol=min(3, len(traces)))
-    ax.set_title("Worst-case δ̃z bit-width per layer over training (cf. seed paper Fig. 8)")
+    top = 8
+    color_of = {t.label: _COLORS[j % len(_COLORS)] for j, t in enumerate(traces)}
+    for ax, m in zip(axs, models, strict=True):
+        group = by_model[m]
+        layers = list(dict.fromkeys(ln for t in group for ln in t.layer_order))
+        x = np.arange(len(layers))
+        width = 0.8 / len(group)
+        for j, t in enumerate(group):
+            vals = []
+            for ln in layers:
+                _, ys = _series(t, ln, "max_bits")
+                worst = int(max(ys)) if ys else np.nan
+                vals.append(worst)
+                if ys:
+                    rows.append({"trace": t.label, "model": m, "layer": ln, "worst_case_bits": worst,
+                                 "median_bits": float(np.median(ys)), "iterations": len(ys)})
+                    top = max(top, worst)
+            bars = ax.bar(x + (j - (len(group) - 1) / 2) * width, vals, width, color=color_of[t.label],
+                          label=t.label)
+            ax.bar_label(bars, labels=[f"{v:.0f}" if np.isfinite(v) else "" for v in vals], fontsize=9, padding=1)
+        ax.axhline(8, color="black", linestyle="--", linewidth=0.9, label="8-bit MAC width" if m == models[0] else None)
+        ax.set_xticks(x, [short_layer(n) for n in layers], rotation=30 if len(layers) > 4 else 0,
+                      ha="right" if len(layers) > 4 else "center")
+        ax.set_title(m)
+    axs[0].set_ylabel("worst-case δ̃z bits (incl. sign)")
+    axs[0].set_ylim(0, top * 1.3)
+    handles, labels = [], []
+    for ax in axs:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(labels)), frameon=False)
+    fig.suptitle("Worst-case δ̃z bit-width per layer over training (cf. seed paper Fig. 8)", fontsize=12)
     return Plot(name=name, title="Worst-case δ̃z bit-width per layer", figure=fig, rows=rows, section="Training",
                 caption="Largest sign+magnitude bit-width of the non-zero δ̃z levels over all recorded iterations; "
-                        "above the dashed line an 8-bit datapath needs more than one MAC pass.")
+                        "above the dashed line an 8-bit datapath needs more than one MAC pass. For method 'none' "
+                        "the float δz is binned at the recorded Δ only for these statistics.")

@@ -33,8 +33,8 @@ PART_LABEL = {"compute": "compute", "fragmentation": "intra-PE fragmentation", "
               "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM"}
 
 RC = {
-    "font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 100, "savefig.dpi": 150,
+    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
+    "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 100, "savefig.dpi": 150,
     "axes.grid": True, "grid.alpha": 0.3, "axes.axisbelow": True, "axes.spines.top": False,
     "axes.spines.right": False, "svg.fonttype": "none", "svg.hashsalt": "hwsim",
 }
@@ -98,11 +98,23 @@ def short_layer(name: str, limit: int = 14) -> str:
     return tail if len(tail) <= limit else "…" + name[-(limit - 1):]
 
 
+def plain_number(v: float) -> str:
+    """1500000 → 1.5M, 20000 → 20k, 0.05 → 0.05: short tick labels a reader can say aloud."""
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:g}G"
+    if a >= 1e6:
+        return f"{v / 1e6:g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:g}k"
+    return f"{v:g}"
+
+
 def plain_log(ax: Any, *, axis: str = "y") -> None:
     """Log axis with plain numbers (0.1, 2, 30) instead of 10^x / 2×10^0 tick labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
+    fmt = FuncFormatter(lambda v, _pos: plain_number(v))
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())
     target.set_major_formatter(fmt)
