@@ -7,7 +7,7 @@ numpy/yaml only (never torch or matplotlib): the simulator and the sweep import 
 (1024, 0.8)
 """
 
-from hwsim.arch.energy import HOROWITZ_45NM, EnergyTable
+from hwsim.arch.energy import BIT_OP_PJ, HOROWITZ_45NM, EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.loader import (
     ARCH_DIR,
@@ -20,8 +20,10 @@ from hwsim.arch.loader import (
 )
 from hwsim.arch.spec import (
     ARCH_VERSION,
+    BIT_SERIAL_MODES,
     COMPRESSIONS,
     DATAFLOWS,
+    MAC_KINDS,
     SYSTOLIC_DATAFLOWS,
     Arch,
     MemoryConfig,
@@ -32,7 +34,8 @@ from hwsim.arch.spec import (
 from hwsim.arch.variants import dense_gated_variant, dense_variant
 
 __all__ = [
-    "ARCH_DIR", "ARCH_VERSION", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM", "SYSTOLIC_DATAFLOWS",
+    "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
+    "MAC_KINDS", "SYSTOLIC_DATAFLOWS",
     "Arch", "ArchError", "EnergyTable", "MemoryConfig", "PEArray", "PEConfig", "ZeroSkip",
     "apply_overrides", "arch_from_dict", "dense_gated_variant", "dense_variant", "load_arch",
     "parse_overrides", "resolve_arch_path", "shipped_arch_names",

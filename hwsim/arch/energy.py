@@ -31,6 +31,10 @@ HOROWITZ_45NM: dict[str, Any] = {
     "sram_large_pj_per_64b": 100.0,   # 1 MB
     "dram_pj_per_64b": 1300.0,        # 1300–2600 in the paper; the low end
 }
+# One 1-bit × 1-bit partial product (AND + full-adder cell): an 8×8 array multiplier is 64 of them,
+# so Horowitz's int8 multiply gives 0.2 / 64 pJ. A bit-serial lane step (1 bit × 8 bits) is 8
+# bit-ops, a 2×2 BitBrick 4: every multiplier kind is priced from the same measured figure.
+BIT_OP_PJ = HOROWITZ_45NM["mult_pj"][8] / 64
 
 
 def _covering(table: Mapping[int, float], bits: int, *, key: str) -> float:
@@ -62,6 +66,8 @@ class EnergyTable(Validated):
         dict(HOROWITZ_45NM["fp_mult_pj"])), doc="float multiply by bits (fp16, fp32)")
     fp_add_pj: Mapping[int, float] = spec(default_factory=lambda: MappingProxyType(
         dict(HOROWITZ_45NM["fp_add_pj"])), doc="float add by bits (fp16, fp32)")
+    bit_op_pj: float = spec(ge=0, default=BIT_OP_PJ, omit_default=True,
+                            doc="one 1b×1b partial product of a bit_serial / bit_fusion multiplier")
 
     def _check(self) -> None:
         if self.sram_medium_max_bytes < self.sram_small_max_bytes:

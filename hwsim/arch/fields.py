@@ -21,9 +21,16 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 def spec(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
          choices: tuple[Any, ...] | None = None, allow_inf: bool = False, default: Any = dataclasses.MISSING,
-         default_factory: Any = dataclasses.MISSING, compare: bool = True, doc: str = "") -> Any:
-    """A dataclass field with validation metadata (range, choices) and a one-line doc."""
-    md = {"ge": ge, "gt": gt, "le": le, "choices": choices, "allow_inf": allow_inf, "doc": doc}
+         default_factory: Any = dataclasses.MISSING, compare: bool = True, omit_default: bool = False,
+         doc: str = "") -> Any:
+    """A dataclass field with validation metadata (range, choices) and a one-line doc.
+
+    ``omit_default``: ``to_dict`` leaves the field out while it holds its default, so adding an
+    optional feature to the schema does not change the content hash of configs that do not use it
+    (sweep caches and stored ``results.json`` hashes stay valid).
+    """
+    md = {"ge": ge, "gt": gt, "le": le, "choices": choices, "allow_inf": allow_inf, "doc": doc,
+          "omit_default": omit_default}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, compare=compare, metadata=md)
     return dataclasses.field(default=default, compare=compare, metadata=md)
@@ -37,6 +44,11 @@ def hints(cls: type) -> dict[str, Any]:
 
 def is_mapping_hint(hint: Any) -> bool:
     return typing.get_origin(hint) in (Mapping, dict, typing.Mapping)
+
+
+def is_int_tuple_hint(hint: Any) -> bool:
+    """``tuple[int, ...]`` (a YAML list of integers, e.g. ``pe.bit_fusion_widths``)."""
+    return typing.get_origin(hint) is tuple and typing.get_args(hint) == (int, Ellipsis)
 
 
 def required_fields(cls: type) -> list[str]:
@@ -66,6 +78,8 @@ def allowed_text(hint: Any, md: Mapping[str, Any]) -> str:
         return "number" + bound + (" (.inf allowed)" if md.get("allow_inf") else "")
     if hint is str:
         return "non-empty string"
+    if is_int_tuple_hint(hint):
+        return "non-empty list of distinct integers in ascending order" + bound
     if is_mapping_hint(hint):
         return "mapping {bits: pJ} with integer bits >= 1 and numbers" + (bound or " >= 0")
     return str(hint)
@@ -119,6 +133,16 @@ def check_field(owner: str, name: str, hint: Any, md: Mapping[str, Any], value: 
             raise fail(f"must be finite, got {value!r}")
         in_range(value)
         return value
+    if is_int_tuple_hint(hint):
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)) or not value:
+            raise fail(f"must be a non-empty list of integers, got {value!r} ({_tname(value)})")
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise fail(f"element {v!r} ({_tname(v)}) is not an integer")
+            in_range(v, "element ")
+        if list(value) != sorted(set(value)):
+            raise fail(f"{list(value)!r} is not strictly ascending")
+        return tuple(int(v) for v in value)
     if is_mapping_hint(hint):
         if not isinstance(value, Mapping) or not value:
             raise fail(f"must be a non-empty mapping, got {value!r} ({_tname(value)})")
@@ -167,9 +191,13 @@ class Validated:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
+            if f.metadata.get("omit_default") and v == f.default:
+                continue
             if isinstance(v, Validated):
                 v = v.to_dict()
             elif isinstance(v, Mapping):
                 v = dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
             out[f.name] = v
         return out

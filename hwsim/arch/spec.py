@@ -21,6 +21,8 @@ ARCH_VERSION = 1
 DATAFLOWS = ("cartesian", "systolic_ws", "systolic_os")
 SYSTOLIC_DATAFLOWS = ("systolic_ws", "systolic_os")
 COMPRESSIONS = ("bitmask", "run_length", "none")
+MAC_KINDS = ("parallel", "bit_serial", "bit_fusion")
+BIT_SERIAL_MODES = ("magnitude", "essential_bits")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,10 +49,50 @@ class PEConfig(Validated):
     output_channel_group: int = spec(ge=1, doc="Kc: output channels per group; PEs barrier at group ends")
     # Added (optional in YAML).
     accumulator_bank_entries: int = spec(ge=1, default=32, doc="entries per accumulator bank (SCNN: 32)")
+    # Precision-exploiting multipliers (issue 6; optional, omitted from to_dict/hash at their defaults).
+    # Every kind has the area of F×I mac_bits-bit multipliers: bit_serial = F·I·mac_bits one-bit lanes
+    # (Stripes), bit_fusion = F·I fusion units of (mac_bits/b)² b-bit BitBricks (Bit Fusion, b = the
+    # smallest width). See hwsim/sim/bitserial.py for the cycle model.
+    mac: str = spec(choices=MAC_KINDS, default="parallel", omit_default=True,
+                    doc="parallel mac_bits MACs | bit_serial lanes | bit_fusion fusable bricks")
+    bit_serial_mode: str = spec(choices=BIT_SERIAL_MODES, default="magnitude", omit_default=True,
+                                doc="bit_serial cycles per value: magnitude bits (Stripes) | essential "
+                                    "(non-zero) bits (Bit-Pragmatic)")
+    serial_sign_cycle: bool = spec(default=True, omit_default=True,
+                                   doc="bit_serial spends a cycle on the sign (two's complement, Stripes); "
+                                       "false = sign-magnitude lanes, sign for free")
+    bit_fusion_widths: tuple[int, ...] = spec(ge=1, default=(2, 4, 8), omit_default=True,
+                                              doc="operand widths a fusion unit supports (powers of two, "
+                                                  "largest = mac_bits)")
+    serial_lanes: int = spec(ge=0, default=0, omit_default=True,
+                             doc="serial-operand values in lock-step per PE (0 = the serial side's F or I)")
 
     @property
     def multipliers(self) -> int:
         return self.mult_f * self.mult_i
+
+    @property
+    def brick_bits(self) -> int:
+        """Bit Fusion: width of one BitBrick (the smallest supported width)."""
+        return self.bit_fusion_widths[0]
+
+    def _check(self) -> None:
+        def bad(field: str, problem: str, allowed: str) -> ArchError:
+            return ArchError(problem, key=f"PEConfig.{field}", field=field, allowed=allowed)
+
+        ws = self.bit_fusion_widths
+        if any(w & (w - 1) for w in ws):
+            raise bad("bit_fusion_widths", f"{list(ws)} has a width that is not a power of two",
+                      "ascending powers of two, e.g. [2, 4, 8]")
+        if self.mac == "bit_fusion" and ws[-1] != self.mac_bits:
+            raise bad("bit_fusion_widths", f"largest width {ws[-1]} != mac_bits={self.mac_bits} "
+                      "(a fusion unit fused whole is one mac_bits multiplier)",
+                      f"ascending powers of two ending in {self.mac_bits}")
+        lanes, what = ((self.multipliers * self.mac_bits, "one-bit lanes (mult_f·mult_i·mac_bits)")
+                       if self.mac == "bit_serial" else (self.multipliers, "multipliers (mult_f·mult_i)"))
+        if self.mac != "parallel" and self.serial_lanes and lanes % self.serial_lanes:
+            raise bad("serial_lanes", f"{self.serial_lanes} does not divide the PE's {lanes} {what}",
+                      f"0 (auto) or a divisor of {lanes}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,6 +154,9 @@ class Arch(Validated):
         if self.energy.max_mult_bits() < self.pe.mac_bits:
             raise bad("energy.mult_pj", f"no entry covers mac_bits={self.pe.mac_bits} "
                       f"(tabulated: {list(self.energy.mult_pj)})", f"a key >= {self.pe.mac_bits}")
+        if self.pe.mac != "parallel" and self.dataflow != "cartesian":
+            raise bad("pe.mac", f"{self.pe.mac} with dataflow {self.dataflow} (only the Cartesian "
+                      "dataflow models precision-exploiting multipliers)", "parallel")
         if self.energy.max_add_bits() < self.pe.accumulator_bits:
             raise bad("energy.add_pj", f"no entry covers accumulator_bits={self.pe.accumulator_bits} "
                       f"(tabulated: {list(self.energy.add_pj)})", f"a key >= {self.pe.accumulator_bits}")

@@ -23,6 +23,16 @@ def _kib(n: int) -> str:
     return f"{n / 1024:g} KB" if n >= 1024 else f"{n} B"
 
 
+def _mac_line(pe) -> str:  # noqa: ANN001 - hwsim.arch.PEConfig
+    lanes = pe.serial_lanes or ("F or I" if pe.mult_f != pe.mult_i else pe.mult_f)
+    if pe.mac == "bit_serial":
+        sign = "sign cycle" if pe.serial_sign_cycle else "free sign"
+        return (f"  mac           bit_serial ({pe.bit_serial_mode}, {sign}): {pe.multipliers * pe.mac_bits} "
+                f"one-bit lanes per PE, {lanes} serial values in lock-step")
+    return (f"  mac           bit_fusion: {pe.multipliers} units of {(pe.mac_bits // pe.brick_bits) ** 2} "
+            f"{pe.brick_bits}-bit bricks, widths {list(pe.bit_fusion_widths)}, {lanes} serial values in lock-step")
+
+
 def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
     """Multi-line human summary of an architecture."""
     pe, mem, e = arch.pe, arch.memory, arch.energy
@@ -33,6 +43,7 @@ def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
         f"  PEs           {arch.pe_array.rows}×{arch.pe_array.cols} = {arch.num_pes}",
         f"  multipliers   {pe.mult_f}×{pe.mult_i} per PE, {arch.total_multipliers} total, {pe.mac_bits}-bit, "
         f"{pe.accumulator_bits}-bit accumulators",
+        *([_mac_line(pe)] if pe.mac != "parallel" else []),
         f"  accumulators  {pe.accumulator_banks} banks × {pe.accumulator_bank_entries} entries, "
         f"queue depth {pe.bank_queue_depth}, Kc = {pe.output_channel_group}",
         f"  zero skip     {', '.join(skip) or 'none'}; zero gating {'on' if arch.zero_gating else 'off'}",
@@ -47,6 +58,7 @@ def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
         f"    SRAM/64b    small {e.sram_small_pj_per_64b:g} (≤ {_kib(e.sram_small_max_bytes)}), medium "
         f"{e.sram_medium_pj_per_64b:g} (≤ {_kib(e.sram_medium_max_bytes)}), large {e.sram_large_pj_per_64b:g}",
         f"    DRAM/64b    {e.dram_pj_per_64b:g}",
+        *([f"    bit-op      {e.bit_op_pj:g} (1b×1b partial product)"] if pe.mac != "parallel" else []),
     ]
     return "\n".join(lines)
 
