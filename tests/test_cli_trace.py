@@ -1,0 +1,115 @@
+"""`hwsim trace` / `hwsim inspect` as a user runs them: tiny real runs, JSON keys, bad input, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hwsim.cli import main
+from hwsim.trace.format import load
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _hwsim(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hwsim", *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+
+
+def test_trace_then_inspect_json(tmp_path):
+    out = tmp_path / "t"
+    r = _hwsim("trace", "--model", "lenet300", "--epochs", "2", "--limit-train", "256", "--batch-size", "32",
+               "--sample-every", "5", "--out", str(out), "--quiet", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout and "δ̃z density" in r.stdout
+    tr = load(out)
+    assert tr.complete and tr.meta["model"] == "lenet300" and tr.meta["s"] == 4.0 and tr.meta["dataset"] == "digits"
+    assert len(tr.iterations) == 16 and tr.sampled_iterations == [0, 5, 10, 15]
+    assert 0 <= tr.manifest["summary"]["test_acc"] <= 1
+    r = _hwsim("inspect", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert [x["name"] for x in info["layers"]] == ["net.1", "net.3", "net.5"]
+    for row in info["layers"]:
+        assert {"name", "kind", "density", "max_bits", "bytes", "bits_per_element",
+                "entropy_bits_per_element"} <= set(row)
+    s = info["summary"]
+    assert {"density", "max_bits", "bits_per_element", "entropy_bits_per_element"} <= set(s)
+    assert 0 < s["density"] < 0.5 and 2 <= s["max_bits"] <= 8
+    assert s["bits_per_element"] <= 1.5 * s["entropy_bits_per_element"]
+    r = _hwsim("trace", "--model", "lenet300", "--epochs", "1", "--out", str(out), "--quiet")
+    assert r.returncode == 2 and "already exists" in r.stderr and "--overwrite" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "resnet50"], "unknown model 'resnet50'; choose one of: mlp500, lenet300, lenet5"),
+    (["--model", "lenet5", "--dataset", "svhn"], "unknown dataset 'svhn'; choose one of: digits, mnist"),
+    (["--model", "lenet5", "--dataset", "mnist"], "needs --data-dir DIR: download"),
+    (["--model", "lenet5", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "does not exist; for cifar10: download"),
+    (["--model", "lenet5", "--s", "0"], "s must be > 0"),
+    (["--model", "lenet5", "--s", "-2"], "s must be > 0"),
+    (["--model", "lenet5", "--method", "meprop", "--k", "0"], "k must be a positive integer"),
+    (["--model", "lenet5", "--epochs", "0"], "epochs must be a positive integer"),
+])
+def test_bad_trace_input_is_one_clear_line(tmp_path, capsys, args, message):
+    assert main(["trace", *args, "--out", str(tmp_path / "t"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_bad_input_exit_code_from_a_real_process(tmp_path):
+    r = _hwsim("trace", "--model", "nope", "--out", str(tmp_path / "t"))
+    assert r.returncode == 2 and "choose one of" in r.stderr and "Traceback" not in r.stderr
+    r = _hwsim("inspect", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "no such trace directory" in r.stderr
+
+
+def test_sigint_mid_capture_leaves_readable_trace(tmp_path):
+    out = tmp_path / "t"
+    p = subprocess.Popen([sys.executable, "-m", "hwsim", "trace", "--model", "mlp500", "--epochs", "200",
+                          "--sample-every", "3", "--out", str(out), "--quiet", "--threads", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if len(load(out, verify=False).iterations) >= 5:
+                    break
+            except Exception:  # noqa: BLE001 - not written yet
+                pass
+            time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130 and "interrupted" in err
+    tr = load(out)  # verifies every listed sample's checksum
+    assert not tr.complete and tr.manifest["status"].startswith("interrupted: KeyboardInterrupt")
+    assert len(tr.iterations) >= 5 and tr.sampled_iterations[:2] == [0, 3]
+    assert set(tr.sample()) == {"net.1", "net.3", "net.5"}
+
+
+def test_cli_defaults_match_the_python_api():
+    from hwsim.commands import trace as cmd
+    from hwsim.trace import train
+
+    assert (cmd.DEFAULT_S, cmd.DEFAULT_K, cmd.DEFAULT_EPOCHS, cmd.DEFAULT_BATCH, cmd.DEFAULT_LR) == (
+        train.DEFAULT_S, train.DEFAULT_K, train.DEFAULT_EPOCHS, train.DEFAULT_BATCH, train.DEFAULT_LR)
+
+
+def test_inspect_table(tmp_path, capsys):
+    from hwsim.trace.train import train_and_capture
+
+    r = train_and_capture(model="lenet5", epochs=1, limit_train=64, batch_size=32, out=tmp_path / "t",
+                          max_examples=8)
+    assert r.trace == tmp_path / "t" and r.iterations == 2 and 0 <= r.test_acc <= 1
+    assert main(["inspect", str(tmp_path / "t")]) == 0
+    out = capsys.readouterr().out
+    assert "features.0" in out and "8×6×28×28" in out and "bits/element vs entropy" in out
