@@ -13,6 +13,7 @@ from hwsim.arch import (
     HOROWITZ_45NM,
     ArchError,
     arch_from_dict,
+    dense_gated_variant,
     dense_variant,
     load_arch,
     parse_overrides,
@@ -76,7 +77,16 @@ def test_overrides_and_round_trip():
     d = a.to_dict()
     assert d["pe"]["bit_fusion_widths"] == [1, 2, 4, 8] and d["pe"]["mac"] == "bit_fusion"
     assert arch_from_dict(d) == a
-    assert dense_variant(a).pe == a.pe   # derived baselines keep the multiplier kind (same silicon)
+
+
+@pytest.mark.parametrize("name", ["scnn_bitserial", "scnn_pragmatic", "scnn_bitfusion"])
+def test_baselines_are_the_8bit_parallel_dcnn(name):
+    """Every multiplier kind is compared with the same dense 8-bit DCNN / DCNN-opt as scnn.yaml."""
+    a, base = load_arch(name), load_arch("scnn")
+    for derive in (dense_variant, dense_gated_variant):
+        d, ref = derive(a), derive(base)
+        assert d.pe == ref.pe and d.pe.mac == "parallel" and d.name == ref.name.replace("scnn", name)
+        assert d.to_dict() | {"name": ""} == ref.to_dict() | {"name": ""}
 
 
 @pytest.mark.parametrize("overrides,key,match", [

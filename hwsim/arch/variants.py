@@ -12,22 +12,27 @@ from typing import Any
 from hwsim.arch.spec import Arch
 
 _NO_SKIP = {"zero_skip.weights": False, "zero_skip.activations": False, "zero_skip.gradients": False}
+# Baselines use today's parallel mac_bits MACs whatever the arch's multiplier kind (same area by
+# construction, see PEConfig.mac): so a bit-serial or bit-fusion arch is measured against the very
+# same dense 8-bit DCNN as scnn.yaml, and speed-ups of different multiplier kinds share one denominator.
+_PARALLEL = {"pe.mac": "parallel", "pe.bit_serial_mode": "magnitude", "pe.serial_sign_cycle": True,
+             "pe.bit_fusion_widths": [2, 4, 8], "pe.serial_lanes": 0}
 
 
 def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
     base = arch.name
     for s in ("-dense_gated", "-dense"):
         base = base.removesuffix(s)
-    return arch.with_overrides({**_NO_SKIP, "name": f"{base}-{suffix}", **extra})
+    return arch.with_overrides({**_NO_SKIP, **_PARALLEL, "name": f"{base}-{suffix}", **extra})
 
 
 def dense_variant(arch: Arch) -> Arch:
-    """DCNN: same array and buffers, no zero skipping, no gating, uncompressed operands."""
+    """DCNN: same array and buffers, parallel MACs, no zero skipping, no gating, uncompressed operands."""
     return _derive(arch, "dense", {"zero_gating": False, "memory.compression": "none"})
 
 
 def dense_gated_variant(arch: Arch) -> Arch:
-    """DCNN-opt: no skipping (dense cycles), zero gating, compressed DRAM traffic.
+    """DCNN-opt: parallel MACs, no skipping (dense cycles), zero gating, compressed DRAM traffic.
 
     Keeps the arch's compression format; an uncompressed arch gets ``bitmask`` (SCNN's DCNN-opt
     compresses activations).

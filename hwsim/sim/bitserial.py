@@ -277,12 +277,13 @@ def channel_histogram(cls: np.ndarray, *, group: int, lanes: int, skip_zeros: bo
 # ----------------------------------------------------------------------------- cycles and bit-ops
 
 
-def scatter_cycles(nw: np.ndarray, hist: GroupHistogram, model: MacModel) -> tuple[np.ndarray, int, int]:
-    """Cartesian-product cycles with a serial *streamed* operand: (cycles (G, N, T), products, bit-ops).
+def scatter_cycles(nw: np.ndarray, hist: GroupHistogram, model: MacModel) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cartesian-product cycles with a serial *streamed* operand: (cycles, products, bit-ops).
 
     ``nw`` (G, C, Φ) non-zero parallel operands per output-channel group, channel and phase;
     ``hist`` from :func:`tile_histogram` per phase, stacked as (K, N, C, Φ, T). Cycles =
     Σ_{c,φ} Σ_groups ⌈nw / divisor(class)⌉ · multiplier(class) — one small matrix product per class.
+    Cycles and products are per (G, N, T) tile; bit-ops are the total.
     """
     g = nw.shape[0]
     k, n, c, ph, t = hist.groups.shape
@@ -297,28 +298,30 @@ def scatter_cycles(nw: np.ndarray, hist: GroupHistogram, model: MacModel) -> tup
         cyc += (np.ceil(a / div[j]) * mult[j]) @ gr
         members += mb
         bitops += float(bops[j]) * float(a.sum(axis=0) @ mb.sum(axis=1))
-    products = float(a.sum(axis=0) @ members.sum(axis=1))
-    return np.rint(cyc).astype(np.int64).reshape(g, n, t), int(round(products)), int(round(bitops))
+    products = a @ members
+    return (np.rint(cyc).astype(np.int64).reshape(g, n, t), np.rint(products).astype(np.int64).reshape(g, n, t),
+            int(round(bitops)))
 
 
-def pixel_cycles(field: np.ndarray, hist: GroupHistogram, model: MacModel) -> tuple[np.ndarray, int, int]:
+def pixel_cycles(field: np.ndarray, hist: GroupHistogram, model: MacModel) -> tuple[np.ndarray, np.ndarray, int]:
     """Outer-product cycles with a serial *per-pixel* operand (backward-weight): (cycles, products, bit-ops).
 
     ``field`` (N, chunks, P, Q) non-zero parallel operands per receptive-field chunk; ``hist`` from
-    :func:`channel_histogram` (K, N, G, P, Q). Returns cycles per (N, G, P, Q) pixel and group.
+    :func:`channel_histogram` (K, N, G, P, Q). Cycles and products per (N, G, P, Q) pixel and group.
     """
     div, mult, bops = model.group_terms(hist.classes)
     y = field.astype(np.float64)
     cyc = np.zeros(hist.groups.shape[1:])
+    prod = np.zeros(hist.groups.shape[1:])
     ysum = y.sum(axis=1)[:, None]                                             # (N, 1, P, Q)
-    products = bitops = 0.0
+    bitops = 0.0
     for j in range(hist.classes.size):
         per_pix = (np.ceil(y / div[j]) * mult[j]).sum(axis=1)[:, None]         # (N, 1, P, Q)
         cyc += per_pix * hist.groups[j]
-        pj = float((ysum * hist.members[j]).sum())
-        products += pj
-        bitops += pj * float(bops[j])
-    return np.rint(cyc).astype(np.int64), int(round(products)), int(round(bitops))
+        pj = ysum * hist.members[j]
+        prod += pj
+        bitops += float(pj.sum()) * float(bops[j])
+    return np.rint(cyc).astype(np.int64), np.rint(prod).astype(np.int64), int(round(bitops))
 
 
 def value_bitops(cls: np.ndarray, model: MacModel) -> np.ndarray:
