@@ -19,12 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results.json files, directories of them, sweep directories or trace directories")
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/NAME")
     parser.add_argument("--title", default=None, help="page title")
+    parser.add_argument("--dpi", type=int, default=150, help="PNG resolution (100 keeps a committed report small)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.report import build_report
 
-    outcome = build_report(args.inputs, out=args.out, title=args.title, progress=not args.quiet)
+    if not 50 <= args.dpi <= 600:
+        raise ValueError(f"--dpi: {args.dpi} is outside 50..600")
+    outcome = build_report(args.inputs, out=args.out, title=args.title, progress=not args.quiet, dpi=args.dpi)
     print(f"report: {len(outcome.plots)} figures, {len(outcome.tables)} tables -> {outcome.index_html}")
     return 0

@@ -42,8 +42,12 @@ def slug(text: str) -> str:
 
 
 def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str | os.PathLike,
-                 title: str | None = None, progress: bool = False) -> ReportOutcome:
-    """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``."""
+                 title: str | None = None, progress: bool = False, dpi: int = 150) -> ReportOutcome:
+    """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``.
+
+    ``dpi`` sets the PNG resolution (and so the size of the self-contained HTML): 150 for
+    reading, ~100 for a report meant to be committed or mailed.
+    """
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
     if inputs.empty:
@@ -90,7 +94,7 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     for i, p in enumerate(plots):
         if progress:
             print(f"report: figure {i + 1}/{len(plots)} {p.name}", flush=True)
-        saved.append(_save(p, root))
+        saved.append(_save(p, root, dpi))
         p.figure.clf()
     page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables)
     md = write_markdown(page, out=root)
@@ -98,8 +102,8 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
 
 
-def _save(p: Plot, root: Path) -> SavedPlot:
-    png, svg = save_figure(p.figure, out_dir=root / FIGURES, name=p.name)
+def _save(p: Plot, root: Path, dpi: int) -> SavedPlot:
+    png, svg = save_figure(p.figure, out_dir=root / FIGURES, name=p.name, dpi=dpi)
     csv_path = json_path = None
     if p.rows:
         csv_path, json_path = write_rows(p.rows, out_dir=root / DATA, name=p.name)

@@ -74,15 +74,32 @@ def apply_style() -> None:
     plt.rcParams.update(RC)
 
 
-def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str) -> tuple[Path, Path]:
-    """Write ``name.png`` (150 dpi) and ``name.svg`` (metadata stripped so reruns are byte-stable)."""
+def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int = 150) -> tuple[Path, Path]:
+    """Write ``name.png`` (``dpi``) and ``name.svg`` (metadata stripped so reruns are byte-stable)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
     with plt.rc_context(RC):
-        fig.savefig(png, metadata={"Software": None})
+        fig.savefig(png, dpi=dpi, metadata={"Software": None})
         fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    _palettise(png)
     return png, svg
+
+
+def _palettise(path: Path) -> None:
+    """Re-encode a plot PNG with a 256-colour palette: ~3× smaller (and so is the HTML), same look.
+
+    Plots are flat colours plus anti-aliasing, which a median-cut palette keeps; the result
+    is what makes a self-contained index.html with a dozen figures small enough to mail.
+    """
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow ships with matplotlib; keep the RGBA file if it is missing
+        return
+    with Image.open(path) as im:
+        rgb = Image.new("RGB", im.size, "white")
+        rgb.paste(im, mask=im.getchannel("A") if im.mode == "RGBA" else None)
+    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def short_layer(name: str, limit: int = 14) -> str:
