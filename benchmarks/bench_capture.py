@@ -6,8 +6,9 @@ sample_every=50)`` (statistics + operands written every 50 steps) to plain train
 Targets: ≤ 1.15× and ≤ 1.25×. Configurations are interleaved in rounds of ``sample_every``
 steps so that load from other processes hits all of them alike; ratios are medians over rounds.
 
-Then it compares ways of drawing the dither's uniforms (the known CPU cost of NSD) and prints
-how many random bits each keeps: the bias of ⌊x/Δ + u⌋ is at most one grid step of u.
+Times are CPU time of the training thread (robust when other processes share the cores), with
+wall-clock ratios in parentheses. Then it compares ways of drawing the dither's uniforms (the
+known CPU cost of NSD): the bias of ⌊x/Δ + u⌋ is at most one grid step of u.
 
     python benchmarks/bench_capture.py [--rounds 3] [--quick]
 """
@@ -21,29 +22,33 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hwsim.models import build_model
+from hwsim.trace import quant
 from hwsim.trace.capture import capture
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "dither", "dither+record")
 
 
-def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, n: int) -> float:
-    t0 = time.perf_counter()
+def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+           n: int) -> tuple[float, float]:
+    """Mean (CPU seconds of this thread, wall seconds) per training step."""
+    c0, w0 = time.thread_time(), time.perf_counter()
     for _ in range(n):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return (time.perf_counter() - t0) / n
+    return (time.thread_time() - c0) / n, (time.perf_counter() - w0) / n
 
 
 def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int, steps: int,
                 tmp: Path) -> dict[str, float]:
-    """Median over rounds of (config step time / plain step time)."""
+    """Median over rounds of (config step time / plain step time), CPU time and wall time."""
     torch.manual_seed(0)
     x = torch.randn(batch, channels, size, size)
     y = torch.randint(0, 10, (batch,))
@@ -53,22 +58,21 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
     opts = {c: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for c, m in models.items()}
     for c in CONFIGS:  # warm-up (allocator, kernels)
         _steps(models[c], opts[c], x, y, 3)
-    ratios: dict[str, list[float]] = {"dither": [], "dither+record": []}
-    times: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    ratios: dict[str, list[float]] = {f"{c}/{k}": [] for c in CONFIGS[1:] for k in ("cpu", "wall")}
+    plain: list[float] = []
     for r in range(rounds):
-        t: dict[str, float] = {}
-        t["plain"] = _steps(models["plain"], opts["plain"], x, y, steps)
+        t = {"plain": _steps(models["plain"], opts["plain"], x, y, steps)}
         with capture(models["dither"], method="dither", s=4.0, seed=r):
             t["dither"] = _steps(models["dither"], opts["dither"], x, y, steps)
         with capture(models["dither+record"], method="dither", s=4.0, seed=r, out=tmp / f"{name}-{r}",
                      sample_every=SAMPLE_EVERY, overwrite=True):
             t["dither+record"] = _steps(models["dither+record"], opts["dither+record"], x, y, steps)
-        for c in CONFIGS:
-            times[c].append(t[c])
-        for c in ratios:
-            ratios[c].append(t[c] / t["plain"])
-    out = {c: statistics.median(v) for c, v in ratios.items()}
-    out["plain_ms"] = 1e3 * statistics.median(times["plain"])
+        plain.append(t["plain"][0])
+        for c in CONFIGS[1:]:
+            ratios[f"{c}/cpu"].append(t[c][0] / t["plain"][0])
+            ratios[f"{c}/wall"].append(t[c][1] / t["plain"][1])
+    out = {k: statistics.median(v) for k, v in ratios.items()}
+    out["plain_ms"] = 1e3 * statistics.median(plain)
     return out
 
 
@@ -76,38 +80,48 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
 
 
 def _ns_per_elem(fn: Callable[[], object], n: int, reps: int) -> float:
+    """Best of 5 runs of ``reps`` calls, CPU time of this thread, ns per element."""
     fn()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps / n * 1e9
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.thread_time()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.thread_time() - t0) / reps / n * 1e9)
+    return best
 
 
-def bench_rng(n: int = 1_000_000, reps: int = 30) -> list[tuple[str, float, str]]:
-    """ns/element of uniform draws and of the whole NSD level computation, with the u resolution kept."""
+def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]]:
+    """ns/element of uniform draws and of the whole NSD level computation, with what keeps them unbiased."""
     g = torch.Generator().manual_seed(0)
+    pcg = np.random.default_rng(0)
+    sfc = quant.new_generator(0)
     x = torch.randn(n)
-    buf = torch.empty(n)
     inv = 1.0 / 4.0
 
-    def bits64() -> torch.Tensor:  # one 64-bit draw → two 32-bit uniforms
+    def bits64() -> torch.Tensor:  # one torch 64-bit draw → two 32-bit uniforms
         r = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), 2**63 - 1, generator=g)
-        return r.view(torch.int32)[:n].to(torch.float32)
+        return r.view(torch.int32)[:n].to(torch.float32).mul_(2**-32).add_(0.5)
 
+    iid = "i.i.d., unbiased to 2^-24"
     rows = [
-        ("torch.rand f32 (global generator)", lambda: torch.rand(n), "24 bits"),
-        ("torch.rand_like f32", lambda: torch.rand_like(x), "24 bits"),
-        ("torch.rand f32, own Generator", lambda: torch.rand(n, generator=g), "24 bits"),
-        ("uniform_ into reused buffer", lambda: buf.uniform_(generator=g), "24 bits"),
-        ("torch.rand f16", lambda: torch.rand(n, dtype=torch.float16, generator=g), "11 bits: biased ≤ 2^-11 Δ"),
-        ("torch.rand bf16", lambda: torch.rand(n, dtype=torch.bfloat16, generator=g), "8 bits: biased ≤ 2^-8 Δ"),
-        ("torch.rand f64", lambda: torch.rand(n, dtype=torch.float64, generator=g), "53 bits"),
-        ("int32 random_ → f32", lambda: torch.empty(n, dtype=torch.int32).random_(generator=g).float(), "31 bits"),
-        ("int64 random_ split in 2×int32 → f32", bits64, "32 bits"),
-        ("NSD levels, f32 rand (hwsim)", lambda: torch.rand(n, generator=g).add_(x, alpha=inv).floor_(), "24 bits"),
-        ("NSD levels, int64 bits", lambda: bits64().mul_(2**-32).add_(x, alpha=inv).add_(0.5).floor_(), "32 bits"),
-        ("NSD levels, f16 rand", lambda: torch.rand(n, dtype=torch.float16, generator=g).float()
-         .add_(x, alpha=inv).floor_(), "11 bits: biased"),
+        ("torch.rand f32 (global generator)", lambda: torch.rand(n), iid),
+        ("torch.rand_like f32", lambda: torch.rand_like(x), iid),
+        ("torch.rand f32, own Generator", lambda: torch.rand(n, generator=g), iid),
+        ("torch.rand f16", lambda: torch.rand(n, dtype=torch.float16, generator=g), "11-bit grid: bias up to 2^-11 Δ"),
+        ("torch.rand bf16", lambda: torch.rand(n, dtype=torch.bfloat16, generator=g), "8-bit grid: bias up to 2^-8 Δ"),
+        ("torch.rand f64", lambda: torch.rand(n, dtype=torch.float64, generator=g), "i.i.d., 53 bits"),
+        ("torch int32 random_ → f32", lambda: torch.empty(n, dtype=torch.int32).random_(generator=g).float(),
+         "31 bits (needs 2 more ops to scale)"),
+        ("torch int64 random_ → 2× f32", bits64, "i.i.d., can round to 1.0 (p≈2^-26)"),
+        ("numpy PCG64 random(float32)", lambda: pcg.random(n, dtype=np.float32), iid),
+        ("numpy SFC64 random(float32)", lambda: sfc.random(n, dtype=np.float32), iid),
+        ("hwsim uniform(): SFC64 raw → mantissa", lambda: quant.uniform(x, generator=sfc),
+         "i.i.d., cell midpoints: mean exactly ½"),
+        ("NSD levels, torch.rand", lambda: torch.rand(n, generator=g).add_(x, alpha=inv).floor_(), iid),
+        ("NSD levels, hwsim uniform()", lambda: quant.uniform(x, generator=sfc).add_(x, alpha=inv).floor_(), iid),
+        ("whole quant.nsd (std, levels, values)", lambda: quant.nsd(x, s=4.0, generator=sfc), ""),
+        ("quant.level_stats (density, bits, hist)", lambda: quant.level_stats(quant.nsd(x, s=4.0).levels), ""),
     ]
     return [(nm, _ns_per_elem(fn, n, reps), note) for nm, fn, note in rows]
 
@@ -117,21 +131,27 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer/smaller steps (smoke test, numbers not meaningful)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models", nargs="+", default=["lenet5", "resnet18_cifar"])
+    ap.add_argument("--resnet-batch", type=int, default=16)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     steps = 10 if args.quick else SAMPLE_EVERY
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {steps} steps per round, "
           f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}")
-    print(f"{'model':16s} {'batch':>5s} {'plain ms/step':>14s} {'dither/plain':>13s} {'dither+record/plain':>20s}")
+    print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} {'dither/plain':>20s} {'dither+record/plain':>20s}")
+    print(f"{'':16s} {'':5s} {'':18s} {'CPU (wall)':>20s} {'CPU (wall)':>20s}")
     with tempfile.TemporaryDirectory() as d:
-        for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else 32, 32)):
+        for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else args.resnet_batch, 32)):
+            if name not in args.models:
+                continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,
                             rounds=args.rounds, steps=steps, tmp=Path(d))
-            print(f"{name:16s} {batch:5d} {r['plain_ms']:14.1f} {r['dither']:12.3f}× {r['dither+record']:19.3f}×",
+            cell = {c: f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)" for c in CONFIGS[1:]}
+            print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cell['dither']:>20s} {cell['dither+record']:>20s}",
                   flush=True)
-    print("\nRNG for the dither (1M float32 elements, ns/element; lower is faster):")
-    for nm, ns, note in bench_rng(reps=5 if args.quick else 30):
-        print(f"  {nm:40s} {ns:6.2f}   u resolution: {note}")
+    print("\nRandom numbers for the dither (1M float32 elements, CPU ns/element, best of 5; lower is faster):")
+    for nm, ns, note in bench_rng(reps=3 if args.quick else 20):
+        print(f"  {nm:42s} {ns:6.2f}   {note}")
 
 
 if __name__ == "__main__":

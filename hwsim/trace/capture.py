@@ -43,6 +43,7 @@ class _Site:
     name: str
     module: nn.Module
     geometry: LayerGeometry | None = None
+    shape_key: tuple[Any, ...] | None = None  # (input shape, output shape, kept examples) of ``geometry``
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Capture:
             raise ValueError(f"max_examples must be >= 1 or None, got {max_examples!r}")
         self.model, self.method, self.s, self.k = model, method, s, k
         self.sample_every, self.seed, self.max_examples = int(sample_every), int(seed), max_examples
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = quant.new_generator(int(seed))  # the dither's uniforms
         self.out = Path(out) if out is not None else None
         self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
                       "k": k if method == "meprop" else None, "seed": int(seed), "int8": False,
@@ -200,10 +201,14 @@ class Capture:
         batched = x.dim() > (1 if isinstance(module, nn.Linear) else 3)
         batch = x.shape[0] if batched else 1
         keep = min(batch, self.max_examples or batch)
-        geom = _geometry(name, module, x, output, keep=keep, batch=batch)
-        if site.geometry is None and self.writer is not None:
-            self.writer.add_layer(geom)
-        site.geometry = geom
+        key = (x.shape, output.shape, keep)
+        if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change
+            geom = _geometry(name, module, x, output, keep=keep, batch=batch)
+            if site.geometry is None and self.writer is not None:
+                self.writer.add_layer(geom)
+            site.geometry, site.shape_key = geom, key
+        geom = site.geometry
+        assert geom is not None
         if it.sampled:
             w = module.weight.detach()
             nnz_w = int(torch.count_nonzero(w))
@@ -216,14 +221,15 @@ class Capture:
     def _backward(self, call: _Call, g: torch.Tensor) -> torch.Tensor:
         name = call.site.name
         try:
-            q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self.generator)
+            q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self.generator,
+                               lazy_values=True)
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
         self._phase = "backward"
         it = self._it
         if it is None or it.index != call.iteration:  # a backward for an iteration already finished
-            return q.values
+            return q.take_values()
         st = quant.level_stats(q.levels)
         it.stats[name] = st.to_json(delta=q.delta)
         it.numel += st.numel
@@ -236,7 +242,7 @@ class Capture:
                 geometry=geom, delta=q.delta,
                 dz_levels=levels.reshape(geom.output_shape).to(torch.int32).numpy(),
                 a_mask=a_mask.numpy(), w_density=w_density, w_mask=w_mask)
-        return q.values
+        return q.take_values()  # levels are scaled in place: use them before this line
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                 **extra: Any) -> None:

@@ -7,8 +7,8 @@ every layer of every iteration, so they are written as a handful of in-place pas
 * NSD, eq. 4 of the paper: δ̃z = Δ·⌊(δz + ν)/Δ + ½⌋ with ν ~ U(−Δ/2, Δ/2), Δ = s·std(δz).
   Substituting ν = (u − ½)·Δ with u ~ U[0, 1) gives the same levels as ⌊δz/Δ + u⌋, which
   costs one uniform draw, one fused multiply-add and one floor per element. Uniforms are
-  float32 ``torch.rand`` (24-bit resolution): measured fastest on CPU among the options that
-  keep the dither unbiased (``benchmarks/bench_capture.py`` prints the comparison).
+  i.i.d. from raw numpy SFC64 bits (see :func:`uniform`): measured fastest on CPU among the
+  options that keep the dither unbiased (``benchmarks/bench_capture.py``).
 * meProp (Sun et al. 2017): keep the k largest |δz| of each example, zero the rest (biased).
 * none: δz unchanged.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from hwsim.trace.format import bit_width
@@ -32,7 +33,9 @@ DEFAULT_S = 4.0
 DEFAULT_K = 20  # meProp: kept per example
 VIEW_LEVELS = 127  # int8 view of float gradients (meprop, none)
 _CHUNK = 1 << 23  # float32 sums of 0/1 are exact below 2^24 per chunk
-_BITS_MIN = 1 << 16  # below this, one torch.rand call beats the extra ops of the 64-bit route
+_NUMPY_MAX = 1 << 15  # statistics of smaller tensors run in numpy (fewer µs per op than torch)
+_RAW_MIN = 1 << 12  # below this one Generator.random call beats the raw-bits route
+Rng = np.random.Generator | torch.Generator | None
 
 
 class NonFiniteError(FloatingPointError):
@@ -41,14 +44,25 @@ class NonFiniteError(FloatingPointError):
 
 @dataclass(frozen=True)
 class Quantized:
-    """δ̃z (what backprop uses), its integer levels (float tensor of integers) and the step Δ."""
+    """δ̃z (what backprop uses), its integer levels (float tensor of integers) and the step Δ.
 
-    values: torch.Tensor
+    ``values`` is None when NSD was asked for ``lazy_values``: then :meth:`take_values` scales
+    the levels *in place* (saving an allocation and a pass in the backward hook), after which
+    ``levels`` must not be used any more.
+    """
+
+    values: torch.Tensor | None
     levels: torch.Tensor
     delta: float
+    dtype: torch.dtype | None = None
+
+    def take_values(self) -> torch.Tensor:
+        if self.values is not None:
+            return self.values
+        return self.levels.mul_(self.delta).to(self.dtype or self.levels.dtype)
 
 
-def nsd(dz: torch.Tensor, *, s: float, generator: torch.Generator | None = None) -> Quantized:
+def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool = False) -> Quantized:
     """Non-subtractive dithered quantization with Δ = s·std(δz) (Algorithm 1).
 
     std is the population std over the whole tensor (all examples), so a one-element tensor
@@ -65,6 +79,8 @@ def nsd(dz: torch.Tensor, *, s: float, generator: torch.Generator | None = None)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
     delta = s * sigma
     levels = uniform(x, generator=generator).add_(x, alpha=1.0 / delta).floor_()  # ⌊δz/Δ + u⌋
+    if lazy_values:
+        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype)
     return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta)
 
 
@@ -85,21 +101,31 @@ def std(x: torch.Tensor) -> float:
     return math.sqrt(var)
 
 
-def uniform(like: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """U(0, 1) of ``like``'s shape and dtype: the dither of eq. 4 (ν = (u − ½)·Δ).
+def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
+    """U(0, 1) of ``like``'s shape and dtype, i.i.d.: the dither of eq. 4 (ν = (u − ½)·Δ).
 
-    float32 (≥ 64k elements): each full-range 64-bit ``random_`` draw gives two uniforms; 23
-    random mantissa bits under the exponent of 1.0 make a float in [1, 2), shifted to the cell
-    midpoints (j + ½)/2^23 — symmetric about ½, never 0 or 1, no extra allocation, and ≈1.5×
-    faster than ``torch.rand`` on CPU (``benchmarks/bench_capture.py``). Smaller tensors and
-    float64 use ``torch.rand`` (24 and 53 bits).
+    float32: raw 64-bit words of a numpy ``SFC64`` generator, split in two, 23 random bits put
+    under the exponent of 1.0 → a float in [1, 2) → shifted to the cell midpoints (j + ½)/2^23:
+    symmetric about ½ (mean exactly ½), never 0 or 1, no float conversion. The fastest unbiased
+    option measured on CPU: ~2× ``torch.rand`` (``benchmarks/bench_capture.py``). float64 (tests)
+    and small tensors use ``Generator.random``; a ``torch.Generator`` selects ``torch.rand``.
     """
-    n = like.numel()
-    if like.dtype != torch.float32 or n < _BITS_MIN:
+    if isinstance(generator, torch.Generator):
         return torch.rand(like.shape, dtype=like.dtype, generator=generator)
-    bits = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), 2**63 - 1, generator=generator)
-    b32 = bits.view(torch.int32)[:n].bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000)
-    return b32.view(torch.float32).sub_(1.0 - 2.0**-24).view(like.shape)
+    rng = generator if generator is not None else new_generator()
+    n = like.numel()
+    if like.dtype == torch.float64 or n < _RAW_MIN:
+        dt = np.float64 if like.dtype == torch.float64 else np.float32
+        return torch.from_numpy(rng.random(like.shape, dtype=dt))
+    words = rng.bit_generator.random_raw((n + 1) // 2)  # uint64
+    b = torch.from_numpy(words.view(np.int32)[:n])
+    b.bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000)
+    return b.view(torch.float32).sub_(1.0 - 2.0**-24).view(like.shape)
+
+
+def new_generator(seed: int | None = None) -> np.random.Generator:
+    """The dither's random source: numpy SFC64 (fast, passes BigCrush/PractRand)."""
+    return np.random.Generator(np.random.SFC64(seed))
 
 
 def meprop(dz: torch.Tensor, *, k: int) -> Quantized:
@@ -140,10 +166,10 @@ def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | None = None,
-             generator: torch.Generator | None = None) -> Quantized:
+             generator: Rng = None, lazy_values: bool = False) -> Quantized:
     """Dispatch on ``method`` (one of :data:`METHODS`)."""
     if method == "dither":
-        return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator)
+        return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values)
     if method == "meprop":
         return meprop(dz, k=k)  # type: ignore[arg-type]
     if method == "none":
@@ -189,33 +215,42 @@ class LevelStats:
 def level_stats(levels: torch.Tensor, *, max_bits: int = 16) -> LevelStats:
     """Density, max |level| and bit-width histogram (same layout as ``format.level_histogram``).
 
-    One ``bincount`` of |k| as uint8 gives all three (~1 ns/element; a boolean gather of the
-    non-zeros would cost more than the dither itself). Levels ≥ 256 (rare) are counted by
-    threshold passes.
+    |k| as int8 (levels are small), then one clamp-and-sum per bit-width class up to the largest
+    level: ~0.2 ns/element per class (``bincount`` is 1.4, a boolean gather of the non-zeros
+    more than the dither itself). Levels beyond ±127 (rare) use float threshold passes.
     """
-    a = levels.detach().reshape(-1).abs()
-    n = a.numel()
-    mx = int(a.amax()) if n else 0
+    flat = levels.detach().reshape(-1)
+    n = flat.numel()
     hist = [0] * (max_bits - 1)
     last = max_bits - 2
+    if n == 0:
+        return LevelStats(numel=0, nnz=0, max_abs=0, hist=hist)
+    if n <= _NUMPY_MAX:
+        a = np.abs(flat.numpy())
+        mx = int(a.max())
+        ge = [int(np.count_nonzero(a >= (1 << b))) for b in range(mx.bit_length())] + [0]
+        for b in range(len(ge) - 1):
+            hist[min(b, last)] += ge[b] - ge[b + 1]
+        return LevelStats(numel=n, nnz=ge[0], max_abs=mx, hist=hist)
+    lo, hi = torch.aminmax(flat)
+    mx = int(max(-float(lo), float(hi)))
     if mx == 0:
         return LevelStats(numel=n, nnz=0, max_abs=0, hist=hist)
-    big = 0
-    if mx > 255:  # bit_length L >= 9: count(|k| >= 2^(L-1)) - count(|k| >= 2^L)
-        big = ge = _count_ge(a, 256)
-        for length in range(9, 64):
-            if length - 1 >= last:
-                hist[last] += ge
-                break
-            nxt = _count_ge(a, 1 << length) if mx >= (1 << length) else 0
-            hist[length - 1] += ge - nxt
-            ge = nxt
-        a = a.clamp(max=255.0)
-    counts = torch.bincount(a.to(torch.uint8), minlength=256).tolist()
-    for length in range(1, 9):  # |k| in [2^(L-1), 2^L) has bit_length L -> sign + L bits
-        hist[min(length - 1, last)] += sum(counts[1 << (length - 1):1 << length])
-    hist[min(7, last)] -= big  # the clamped levels sat in the 255 bin
-    return LevelStats(numel=n, nnz=n - counts[0], max_abs=mx, hist=hist)
+    if mx <= 127:
+        a8 = flat.to(torch.int8).abs_()
+        ge = [_sum(a8.clamp(max=1))]  # ge[b] = #|k| >= 2^b
+        ge += [_sum((a8 >> b).clamp_(max=1)) for b in range(1, mx.bit_length())]
+    else:
+        a = flat.abs()
+        ge = [_count_ge(a, 1 << b) for b in range(mx.bit_length())]
+    ge.append(0)
+    for b in range(len(ge) - 1):  # bit_length b + 1 -> sign + (b + 1) bits -> hist entry b
+        hist[min(b, last)] += ge[b] - ge[b + 1]
+    return LevelStats(numel=n, nnz=ge[0], max_abs=mx, hist=hist)
+
+
+def _sum(t: torch.Tensor) -> int:
+    return int(t.sum(dtype=torch.int64 if t.numel() >= 2**31 else torch.int32))
 
 
 def _count_ge(a: torch.Tensor, t: int) -> int:
