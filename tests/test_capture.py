@@ -194,3 +194,26 @@ def test_capture_without_output_and_bad_arguments():
         capture(net, method="meprop", k=0)
     with pytest.raises(ValueError, match="no nn.Linear or nn.Conv2d"):
         capture(nn.ReLU())
+
+
+def test_failed_write_surfaces_and_marks_trace(tmp_path, monkeypatch):
+    from hwsim.trace.format import TraceWriter
+
+    calls = {"n": 0}
+    orig = TraceWriter.add_iteration
+
+    def flaky(self, index, **kw):
+        calls["n"] += 1
+        if index == 2:
+            raise OSError("disk full")
+        return orig(self, index, **kw)
+
+    monkeypatch.setattr(TraceWriter, "add_iteration", flaky)
+    net = nn.Linear(3, 2)
+    with pytest.raises(OSError, match="disk full"):
+        with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=1) as cap:
+            for _ in range(5):
+                net(torch.randn(4, 3)).sum().backward()
+                cap.step()
+    tr = load(tmp_path / "t")
+    assert [it["index"] for it in tr.iterations] == [0, 1] and "OSError: disk full" in tr.manifest["status"]

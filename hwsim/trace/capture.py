@@ -17,7 +17,8 @@ also stores the operands (δ̃z levels, input mask, weight density) through ``Tr
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,40 @@ class _Iteration:
     nnz: int = 0
 
 
+class _BackgroundWriter:
+    """Runs the TraceWriter's calls in order on one worker thread.
+
+    Encoding a sample (bit-packing, LZMA, which releases the GIL) and rewriting the manifest
+    then overlap with training instead of stalling it. At most one sampled iteration is in
+    flight; a failed write is re-raised in the training thread at the next call or at exit.
+    """
+
+    def __init__(self, writer: TraceWriter) -> None:
+        self.writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwsim-trace-writer")
+        self._pending: list[Future] = []
+
+    def submit(self, fn: Callable[..., Any], *args: Any, wait_first: bool = False, **kw: Any) -> None:
+        if wait_first:
+            self.drain()
+        self._raise_failed()
+        self._pending.append(self._pool.submit(fn, *args, **kw))
+
+    def drain(self) -> None:
+        for f in self._pending:
+            f.result()
+        self._pending.clear()
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class _QuantizeGrad(torch.autograd.Function):
     """Identity in forward; in backward δz → δ̃z (what the layer's GEMMs then consume)."""
 
@@ -106,6 +141,7 @@ class Capture:
                       "torch_version": torch.__version__, **(meta or {})}
         self._overwrite = overwrite
         self.writer: TraceWriter | None = None
+        self._bg: _BackgroundWriter | None = None
         self._names = {m: (n or type(m).__name__.lower()) for n, m in model.named_modules() if isinstance(m, HOOKED)}
         if not self._names:
             raise ValueError(f"{type(model).__name__}: no nn.Linear or nn.Conv2d layer to capture")
@@ -129,6 +165,7 @@ class Capture:
     def __enter__(self) -> Capture:
         if self.out is not None:
             self.writer = TraceWriter(self.out, meta=self._meta, overwrite=self._overwrite)
+            self._bg = _BackgroundWriter(self.writer)
         for m in self._names:
             self._handles.append(m.register_forward_hook(self._forward_hook))
         return self
@@ -141,9 +178,24 @@ class Capture:
             if exc_type is None and self._phase == "backward":
                 self._finish()
         finally:
-            if self.writer is not None:
-                self.writer.add_summary(**self.summary())
-                self.writer.__exit__(exc_type, exc, tb)
+            if self._bg is not None:
+                bg, self._bg = self._bg, None
+                bg.shutdown()  # every submitted write finishes (also after Ctrl-C)
+                err: BaseException | None = None
+                if exc_type is None:
+                    try:
+                        bg.drain()
+                    except Exception as e:  # noqa: BLE001 - a failed write: close with its status, then raise
+                        err = e
+                if err is not None:
+                    self._close_writer(type(err), err, err.__traceback__)
+                    raise err
+                self._close_writer(exc_type, exc, tb)
+
+    def _close_writer(self, exc_type, exc, tb) -> None:
+        assert self.writer is not None
+        self.writer.add_summary(**self.summary())
+        self.writer.__exit__(exc_type, exc, tb)
 
     # -- public ----------------------------------------------------------------------
     def step(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
@@ -162,7 +214,9 @@ class Capture:
 
     def add_summary(self, **kv: Any) -> None:
         """Run-level results (e.g. final test accuracy) for the manifest's ``summary``."""
-        if self.writer is not None:
+        if self._bg is not None:
+            self._bg.submit(self._bg.writer.add_summary, **kv)
+        elif self.writer is not None:
             self.writer.add_summary(**kv)
 
     def summary(self) -> dict[str, Any]:
@@ -186,7 +240,7 @@ class Capture:
             idx = self._next_index
             sampled = self._force_sample or (self.sample_every > 0 and idx % self.sample_every == 0)
             self._force_sample = False
-            self._it = _Iteration(index=idx, sampled=sampled and self.writer is not None)
+            self._it = _Iteration(index=idx, sampled=sampled and self._bg is not None)
             self._phase = "forward"
         it = self._it
         assert it is not None
@@ -204,8 +258,8 @@ class Capture:
         key = (x.shape, output.shape, keep)
         if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change
             geom = _geometry(name, module, x, output, keep=keep, batch=batch)
-            if site.geometry is None and self.writer is not None:
-                self.writer.add_layer(geom)
+            if site.geometry is None and self._bg is not None:
+                self._bg.submit(self._bg.writer.add_layer, geom)
             site.geometry, site.shape_key = geom, key
         geom = site.geometry
         assert geom is not None
@@ -257,9 +311,9 @@ class Capture:
         order = [n for n in self._sites if n in it.stats]
         stats = {n: it.stats[n] for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
-        if self.writer is not None:
-            self.writer.add_iteration(it.index, stats=stats, loss=loss, acc=acc, epoch=epoch,
-                                      samples=samples or None, **extra)
+        if self._bg is not None:
+            self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats, loss=loss, acc=acc, epoch=epoch,
+                            samples=samples or None, wait_first=bool(samples), **extra)
         self.iterations_done += 1
         self.last_stats = stats
         self.last_density = it.nnz / it.numel if it.numel else None
