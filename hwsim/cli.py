@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from hwsim import __version__
 
 # Order = order in `hwsim --help`.
-COMMANDS = ("demo", "trace", "inspect", "synth", "validate", "simulate", "sweep", "report", "experiment")
+COMMANDS = ("demo", "trace", "inspect", "synth", "validate", "simulate", "compare", "sweep", "report", "experiment")
 
 
 class UserError(Exception):

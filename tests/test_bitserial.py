@@ -76,6 +76,10 @@ def test_group_terms():
     div, mult, bops = model("bit_serial").group_terms(np.array([0, 1, 5]))
     assert div.tolist() == [32] * 3 and mult.tolist() == [1, 1, 5] and bops.tolist() == [8, 8, 40]
     assert model("parallel").bitops_per_cycle == model("bit_serial").bitops_per_cycle == 16 * 64
+    # more serial values in lock-step leave fewer parallel lanes behind each (area stays F·I·mac_bits)
+    assert model("bit_serial", lanes=32).group_terms(np.array([3]))[0].tolist() == [4]
+    assert model("bit_serial", lanes=128).group_terms(np.array([3]))[0].tolist() == [1]
+    assert model("bit_fusion", lanes=16).group_terms(np.array([2, 8]))[0].tolist() == [4, 1]
 
 
 def test_mac_model_from_arch():
@@ -194,7 +198,8 @@ def test_never_faster_than_the_ideal(kind, mode, seed):
     rng = np.random.default_rng(seed)
     lv = random_levels(rng, (2, 4, 13, 7), rng.uniform(0.05, 0.9), int(rng.integers(1, 300)))
     nw = rng.integers(0, 50, size=(3, 4, 1))
-    m = model(kind, mode)
+    lanes = [4, 1, 2, 8, 16][seed] if kind != "bit_serial" or seed < 3 else [32, 128][seed - 3]
+    m = model(kind, mode, lanes=lanes)
     (cyc, _, bops), eh, ew = scatter(lv, nw, m)
     # Ideal per tile: bit-ops of every product at its own class over one PE's bit-op capacity.
     vb = bs.value_bitops(m.classes(lv), m)

@@ -157,6 +157,9 @@ class Arch(Validated):
         if self.pe.mac != "parallel" and self.dataflow != "cartesian":
             raise bad("pe.mac", f"{self.pe.mac} with dataflow {self.dataflow} (only the Cartesian "
                       "dataflow models precision-exploiting multipliers)", "parallel")
+        if self.pe.mac != "parallel" and self.zero_gating:
+            raise bad("zero_gating", f"true with pe.mac {self.pe.mac} (gating of bit-serial/bit-fusion "
+                      "multipliers is not modelled; the dense_gated baseline uses parallel MACs)", "false")
         if self.energy.max_add_bits() < self.pe.accumulator_bits:
             raise bad("energy.add_pj", f"no entry covers accumulator_bits={self.pe.accumulator_bits} "
                       f"(tabulated: {list(self.energy.add_pj)})", f"a key >= {self.pe.accumulator_bits}")

@@ -155,13 +155,14 @@ class MacModel:
         occupies one issue slot at the smallest class.
         """
         c = np.asarray(cls, dtype=np.int64)
-        per_value = self.side * self.other // self.lanes          # multipliers (units) behind a serial value
+        # parallel operands one serial value meets per cycle: the PE's lanes (or units) over the group size
+        per_value = self.side * self.other * self.unit_lanes // self.lanes
         if self.kind == "parallel":
             c = np.maximum(c, 1)
             return np.full(c.shape, per_value, np.int64), c, c * self.mac_bits * self.mac_bits
         if self.kind == "bit_serial":
             c = np.maximum(c, 1)
-            return np.full(c.shape, per_value * self.mac_bits, np.int64), c, c * self.mac_bits
+            return np.full(c.shape, per_value, np.int64), c, c * self.mac_bits
         c = np.maximum(c, self.widths[0])
         passes = -(-c // self.mac_bits)
         per_unit = np.maximum(1, self.mac_bits // c)             # (mac_bits/ws)·(mac_bits/wp), wp = mac_bits
@@ -287,20 +288,21 @@ def scatter_cycles(nw: np.ndarray, hist: GroupHistogram, model: MacModel) -> tup
     """
     g = nw.shape[0]
     k, n, c, ph, t = hist.groups.shape
-    a = nw.reshape(g, c * ph).astype(np.float64)
+    a = nw.reshape(g, c * ph).astype(np.int64)
     div, mult, bops = model.group_terms(hist.classes)
-    cyc = np.zeros((g, n * t))
-    members = np.zeros((c * ph, n * t))
-    bitops = 0.0
+    cyc = np.zeros((g, n * t), dtype=np.int64)
+    members = np.zeros((c * ph, n * t), dtype=np.int64)
+    bitops = 0
+    a_tot = a.sum(axis=0)
     for j in range(k):
-        gr = hist.groups[j].transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.float64)
-        mb = hist.members[j].transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.float64)
-        cyc += (np.ceil(a / div[j]) * mult[j]) @ gr
+        # integer einsum: exact, and no BLAS threads (as work.cartesian_work)
+        gr = hist.groups[j].transpose(1, 2, 0, 3).reshape(c * ph, n * t)
+        mb = hist.members[j].transpose(1, 2, 0, 3).reshape(c * ph, n * t)
+        cyc += np.einsum("ij,jk->ik", (a + div[j] - 1) // div[j] * mult[j], gr)
         members += mb
-        bitops += float(bops[j]) * float(a.sum(axis=0) @ mb.sum(axis=1))
-    products = a @ members
-    return (np.rint(cyc).astype(np.int64).reshape(g, n, t), np.rint(products).astype(np.int64).reshape(g, n, t),
-            int(round(bitops)))
+        bitops += int(bops[j]) * int(a_tot @ mb.sum(axis=1))
+    products = np.einsum("ij,jk->ik", a, members)
+    return cyc.reshape(g, n, t), products.reshape(g, n, t), bitops
 
 
 def pixel_cycles(field: np.ndarray, hist: GroupHistogram, model: MacModel) -> tuple[np.ndarray, np.ndarray, int]:
@@ -310,18 +312,18 @@ def pixel_cycles(field: np.ndarray, hist: GroupHistogram, model: MacModel) -> tu
     :func:`channel_histogram` (K, N, G, P, Q). Cycles and products per (N, G, P, Q) pixel and group.
     """
     div, mult, bops = model.group_terms(hist.classes)
-    y = field.astype(np.float64)
-    cyc = np.zeros(hist.groups.shape[1:])
-    prod = np.zeros(hist.groups.shape[1:])
+    y = field.astype(np.int64)
+    cyc = np.zeros(hist.groups.shape[1:], dtype=np.int64)
+    prod = np.zeros(hist.groups.shape[1:], dtype=np.int64)
     ysum = y.sum(axis=1)[:, None]                                             # (N, 1, P, Q)
-    bitops = 0.0
+    bitops = 0
     for j in range(hist.classes.size):
-        per_pix = (np.ceil(y / div[j]) * mult[j]).sum(axis=1)[:, None]         # (N, 1, P, Q)
+        per_pix = ((y + div[j] - 1) // div[j] * mult[j]).sum(axis=1)[:, None]  # (N, 1, P, Q)
         cyc += per_pix * hist.groups[j]
         pj = ysum * hist.members[j]
         prod += pj
-        bitops += float(pj.sum()) * float(bops[j])
-    return np.rint(cyc).astype(np.int64), np.rint(prod).astype(np.int64), int(round(bitops))
+        bitops += int(pj.sum()) * int(bops[j])
+    return cyc, prod, bitops
 
 
 def value_bitops(cls: np.ndarray, model: MacModel) -> np.ndarray:

@@ -8,6 +8,7 @@ counts stored in ``results.json``.
 action             counted per                                             category
 =================  ======================================================  ==================
 mult               multiply actually toggled (skipped/gated ones excluded) mac
+bit_ops            1b×1b partial product of a bit_serial/bit_fusion PE     mac
 add                accumulation of a product (accumulator width)            mac
 acc_access         accumulator read-modify-write                            accumulator
 reg_read           operand-register read feeding a multiplier              accumulator
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 
 from hwsim.results import EnergyBreakdown
 
-ACTIONS: tuple[str, ...] = ("mult", "add", "acc_access", "reg_read", "xbar", "sram_input_bytes",
+ACTIONS: tuple[str, ...] = ("mult", "bit_ops", "add", "acc_access", "reg_read", "xbar", "sram_input_bytes",
                             "sram_weight_bytes", "sram_output_bytes", "sram_global_bytes", "dram_bytes")
 
 
@@ -47,7 +48,8 @@ def price(actions: Mapping[str, float], arch) -> EnergyBreakdown:
     sizes = buffer_sizes(arch)
     sram = sum(a[k] / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
     return EnergyBreakdown(
-        mac=a["mult"] * e.mult_pj_for(arch.pe.mac_bits) + a["add"] * e.add_pj_for(arch.pe.accumulator_bits),
+        mac=a["mult"] * e.mult_pj_for(arch.pe.mac_bits) + a["bit_ops"] * e.bit_op_pj
+        + a["add"] * e.add_pj_for(arch.pe.accumulator_bits),
         accumulator=a["acc_access"] * e.accumulator_access_pj + a["reg_read"] * e.register_pj,
         sram=sram,
         crossbar=a["xbar"] * e.crossbar_pj_per_product,

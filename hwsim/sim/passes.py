@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from hwsim.sim import banks, gemm, systolic, traffic, work
+from hwsim.sim import banks, gemm, precision, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 
@@ -39,6 +39,7 @@ class Operands:
     padding: tuple[int, int]
     dilation: tuple[int, int]
     out_density: float      # density of the forward output as stored (next layer's input), 1 if unknown
+    dz_levels: np.ndarray | None = None  # int (N, K, P, Q) levels k of δ̃z (pe.mac bit_serial / bit_fusion)
     memo: dict = field(default_factory=dict, compare=False, repr=False)  # per-layer cache of mask statistics
 
     @property
@@ -202,6 +203,14 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
                     xbar=(issued + cw.partial_sums) if arch.zero_skip.any else 0.0,
                     sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
                     sram_output_bytes=o_bytes)
+        if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
+            pw = precision.precision_work(ops, pass_name, arch, _role_masks(ops, pass_name, arch.zero_skip))
+            mult_cycles, conflict = precision.busy_split(pw, rate)
+            # a product is multiplied once, however wide its level (no MAC passes); the δ̃z partial
+            # sums reduced across PEs are additions, not multiplies
+            acts.update(mult=0.0, bit_ops=pw.bit_ops, add=pw.products + cw.partial_sums,
+                        acc_access=pw.products + cw.partial_sums, reg_read=pw.products,
+                        xbar=(pw.products + cw.partial_sums) if arch.zero_skip.any else 0.0)
     acts["sram_global_bytes"] = rd + wr + acts.pop("sram_global_bytes_extra", 0.0)
     nb = mult_cycles.shape[0]
     load = np.full(nb, rd / nb) if nb else np.zeros(0)

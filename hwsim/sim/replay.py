@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
-from hwsim.sim import energy, traffic, work
+from hwsim.sim import energy, precision, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
 
@@ -55,6 +55,7 @@ def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Oper
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
         a=np.asarray(sample.a_mask, dtype=bool).reshape(g.N, g.C, g.H, g.W),
         dz=(sample.dz_levels != 0).reshape(g.N, g.K, g.P, g.Q), dz_bits=sample.max_bits, groups=g.groups,
+        dz_levels=np.asarray(sample.dz_levels).reshape(g.N, g.K, g.P, g.Q),
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
 
 
@@ -76,7 +77,7 @@ def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | N
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
 
-def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int) -> VariantResult:
+def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int, bit_ops: int | None = None) -> VariantResult:
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
@@ -89,6 +90,9 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int) -> VariantR
     acts = {"mult": macs, "add": macs, "acc_access": macs, "reg_read": macs, "xbar": 0.0,
             "sram_input_bytes": in_bytes, "sram_weight_bytes": 0.0, "sram_output_bytes": out_bytes,
             "sram_global_bytes": in_bytes + out_bytes, "dram_bytes": in_bytes + out_bytes}
+    if bit_ops is not None:  # bit_serial / bit_fusion: each effectual product once, at its own bits
+        acts.update(mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
+        macs = bit_ops // arch.pe.mac_bits ** 2  # work in mac_bits MAC-equivalents
     acts = {k: float(v) for k, v in acts.items()}
     cyc = -(-macs // arch.total_multipliers)
     return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
@@ -130,6 +134,10 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
             eff = variant_macs(ops, pname, _ALL_SKIP, macs_dense=macs_dense, cache=cache)
             m_s = variant_macs(ops, pname, arch, macs_dense=macs_dense, cache=cache)
             m_d = variant_macs(ops, pname, dense, macs_dense=macs_dense, cache=cache)
+            bits_ideal = None
+            if arch.pe.mac != "parallel":  # work in mac_bits MAC-equivalents (hwsim.sim.precision)
+                m_s = precision.useful_bit_ops(ops, pname, arch, real_only=False)[1] // arch.pe.mac_bits ** 2
+                bits_ideal = precision.useful_bit_ops(ops, pname, arch, real_only=True)[1]
             t_s = run_pass(ops, pname, arch, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
             t_d = run_pass(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
@@ -140,10 +148,10 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
             results.append(LayerPassResult(
                 name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
                 dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
-                sparse=_variant(t_s, arch, macs=m_s * p),
+                sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
-                ideal=_ideal(ops, pname, arch, eff=eff, p=p)))
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p, bit_ops=bits_ideal)))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
