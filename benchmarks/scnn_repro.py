@@ -6,7 +6,10 @@
    speed-up at 0.1 (paper 24×).
 
 Each figure comes with its loss breakdown (where the sparse cycles go). Parameters are the
-SCNN paper's (scnn16.yaml); nothing here is tuned to hit the paper's numbers.
+SCNN paper's (scnn16.yaml); nothing here is tuned to hit the paper's numbers. SCNN is an
+inference accelerator, so the replay is inference (``training=False``: forward only, no
+activation stash to DRAM); activations stay on chip between layers when they fit the PEs'
+IARAM/OARAM (``memory.inter_layer_residency``, the default), as in SCNN.
 
     python benchmarks/scnn_repro.py [--out DIR]
 """
@@ -28,8 +31,8 @@ DENSITIES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
 
 def forward_totals(trace_dir: Path, arch) -> dict[str, VariantResult]:
-    """Forward-pass totals of every variant for one trace."""
-    layers = replay(load(trace_dir).sample(), arch, passes=("forward",))
+    """Forward-pass (inference) totals of every variant for one trace."""
+    layers = replay(load(trace_dir).sample(), arch, passes=("forward",), training=False)
     return {v: sum_variants(lp.variant(v) for lp in layers) for v in ("sparse", "dense", "dense_gated", "ideal")}
 
 
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = sweep(work, arch)
     be = break_even(rows)
     at01 = next(r for r in rows if abs(r["density"] - 0.1) < 1e-9)
-    print("SCNN reproduction on scnn16.yaml (forward pass, AlexNet conv1-5)\n")
+    print("SCNN reproduction on scnn16.yaml (inference: forward pass, no stash; AlexNet conv1-5; "
+          f"inter_layer_residency={arch.memory.inter_layer_residency})\n")
     print(f"{'figure':<34}{'hwsim':>9}{'paper':>9}{'off':>8}")
     for name, ours, paper in (("AlexNet (Han 2015) speed-up", a["speedup"], PAPER["alexnet_speedup"]),
                               ("break-even density (w = a)", be, PAPER["break_even"]),

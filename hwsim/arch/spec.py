@@ -116,6 +116,12 @@ class MemoryConfig(Validated):
     dram_bytes_per_cycle: float = spec(gt=0, allow_inf=True, doc="DRAM bandwidth (.inf = unlimited)")
     compression: str = spec(choices=COMPRESSIONS, doc="format of sparse operands in SRAM/DRAM")
     run_length_bits: int = spec(ge=1, le=32, doc="index bits per non-zero for run_length")
+    # Added (optional in YAML; kept in to_dict, so configs hash differently from the pre-residency model and
+    # sweep caches of the old traffic model are not reused). See hwsim/sim/residency.py.
+    inter_layer_residency: bool = spec(default=True, doc="a layer's output stays on chip as the next GEMM's "
+                                       "input when it fits (SCNN: OARAM -> IARAM); δ̃z reused by both backward GEMMs")
+    residency_in_global_buffer: bool = spec(default=False, doc="resident tensors may also use the global buffer "
+                                            "(default: only the PEs' input/output RAMs, as in SCNN)")
 
 
 @dataclass(frozen=True, kw_only=True)

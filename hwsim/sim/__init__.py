@@ -22,13 +22,16 @@ __all__ = ["simulate"]
 
 
 def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = None, seed: int = 0,
-             progress: bool = False) -> SimResult:
+             progress: bool = False, training: bool = True) -> SimResult:
     """Replay one sampled iteration of a trace on an architecture and its dense baselines.
 
     ``trace_or_path``: a loaded :class:`~hwsim.trace.format.Trace` or a trace directory;
     ``arch_or_path``: an :class:`~hwsim.arch.Arch`, a YAML path or a shipped name ("scnn").
     ``iteration``: a sampled iteration (default: the last). Deterministic for a given ``seed``
     (it seeds weight masks a trace does not store and the bank-conflict sample).
+    ``training``: replay a training iteration (all three passes; forward activations stashed to
+    DRAM for backward-weight); ``False`` = inference, forward pass only, no stash (for comparisons
+    with inference accelerators such as SCNN). See :mod:`hwsim.sim.residency`.
     """
     from hwsim.arch import Arch, load_arch
     from hwsim.sim.replay import simulate_trace
@@ -37,4 +40,4 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
     return simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
-                          trace_path=str(trace.path), arch_file=arch.source)
+                          trace_path=str(trace.path), arch_file=arch.source, training=training)

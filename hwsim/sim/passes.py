@@ -167,17 +167,19 @@ def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.Cartes
 
 
 def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, macs_dense: int,
-             macs_effectual: int, timing: bool = True) -> PassTiming:
+             macs_effectual: int, timing: bool = True,
+             residency: traffic.Residency = traffic.NO_RESIDENCY) -> PassTiming:
     """Simulate one layer-pass on ``arch`` (any variant): SimPy makespan, closed form, actions.
 
     ``timing=False`` counts the actions only (makespan and closed form 0): used for dense-gated,
-    whose cycles are the dense run's.
+    whose cycles are the dense run's. ``residency``: which operands are already on chip and what
+    the output writes to DRAM (planned by :mod:`hwsim.sim.residency`; default: all through DRAM).
     """
     p = operand_passes(pass_name, ops.dz_bits, arch.pe.mac_bits)
     s_bytes, b_bytes, o_bytes = _tensor_bytes(ops, pass_name, arch, p)
     on_chip = arch.memory.global_buffer_bytes + arch.num_pes * arch.pe.input_buffer_bytes
     rd, wr, _ = traffic.dram_traffic(stream_bytes=s_bytes, broadcast_bytes=b_bytes, out_bytes=o_bytes,
-                                     on_chip_bytes=on_chip)
+                                     on_chip_bytes=on_chip, residency=residency)
     gate = arch.zero_gating
     acts: dict[str, float] = {"dram_bytes": rd + wr}
     if arch.is_systolic:

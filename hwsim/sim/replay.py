@@ -8,7 +8,14 @@ Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pa
   saves energy, not cycles, so its cycles *are* the dense run's (its compressed DRAM traffic
   would only shorten memory stalls, which SCNN's DCNN-opt does not claim); its actions are its own;
 * ``ideal``       — cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
-  MACs plus reading each operand and writing the output once, compressed.
+  MACs plus reading each operand and writing the output once, compressed (operands the sparse
+  run finds on chip are not read, and the output write is the sparse run's plan: see below).
+
+DRAM traffic follows the layer chains of a training iteration (:mod:`hwsim.sim.residency`): with
+``memory.inter_layer_residency`` a GEMM's output that the next GEMM of its chain consumes stays on
+chip if it fits; ``training=True`` adds the forward-activation stash (written in forward, read by
+backward-weight). ``training=False`` models inference: forward only, no stash. Each variant plans
+with its own arch (the dense baseline's uncompressed tensors may not fit where the sparse ones do).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
-from hwsim.sim import energy, precision, traffic, work
+from hwsim.sim import energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
 
@@ -77,19 +84,24 @@ def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | N
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
 
-def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int, bit_ops: int | None = None) -> VariantResult:
+def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
+           res: traffic.Residency = traffic.NO_RESIDENCY, bit_ops: int | None = None) -> VariantResult:
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
     tensors = {"forward": (ops.a, ops.w[ops.w_struct]), "backward_data": (ops.dz, ops.w[ops.w_struct]),
                "backward_weight": (ops.a, ops.dz)}[pass_name]
-    in_bytes = sum(traffic.mask_bytes(t, **kw) for t in tensors)
+    t_bytes = [traffic.mask_bytes(t, **kw) for t in tensors]
+    in_bytes = sum(t_bytes)
     out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(ops.a.sum()),
                  "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
+    on_chip = (res.stream_on_chip, res.broadcast_on_chip)  # tensors = (streamed, broadcast)
+    dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
+        (out_bytes if res.out_bytes is None else res.out_bytes)
     macs = eff * p
     acts = {"mult": macs, "add": macs, "acc_access": macs, "reg_read": macs, "xbar": 0.0,
             "sram_input_bytes": in_bytes, "sram_weight_bytes": 0.0, "sram_output_bytes": out_bytes,
-            "sram_global_bytes": in_bytes + out_bytes, "dram_bytes": in_bytes + out_bytes}
+            "sram_global_bytes": dram, "dram_bytes": dram}
     if bit_ops is not None:  # bit_serial / bit_fusion: each effectual product once, at its own bits
         acts.update(mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
         macs = bit_ops // arch.pe.mac_bits ** 2  # work in mac_bits MAC-equivalents
@@ -111,22 +123,34 @@ def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
 
 
 def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-           progress: bool = False, where: str = "trace") -> list[LayerPassResult]:
-    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines."""
+           progress: bool = False, where: str = "trace", training: bool = True) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
+
+    ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
+    δ̃z chain); ``False`` = inference, forward pass only (module doc).
+    """
     from hwsim.arch import dense_gated_variant, dense_variant
 
     dense, gated = dense_variant(arch), dense_gated_variant(arch)
     passes = list(passes)
+    if not training and passes != ["forward"]:
+        raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
+                         "backward passes)")
     outd = _out_densities(samples)
+    for sample in samples.values():
+        _check(sample, arch, where)
+    layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
+    geos = [s.geometry for s in samples.values()]
+    plans = {v: residency.plan(layers, geos, a, training=training)
+             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(samples) * len(passes), desc=f"simulate {arch.name}", unit="gemm")
     results = []
-    for li, (name, sample) in enumerate(samples.items()):
-        _check(sample, arch, where)
-        ops = layer_operands(sample, seed=seed, out_density=outd[name], where=where)
+    for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
         for pi, pname in enumerate(passes):
+            res = {v: pl[(name, pname)] for v, pl in plans.items()}
             rng = np.random.default_rng([seed, li, pi])
             p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
             macs_dense = sample.geometry.macs
@@ -138,10 +162,12 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
             if arch.pe.mac != "parallel":  # work in mac_bits MAC-equivalents (hwsim.sim.precision)
                 m_s = precision.useful_bit_ops(ops, pname, arch, real_only=False)[1] // arch.pe.mac_bits ** 2
                 bits_ideal = precision.useful_bit_ops(ops, pname, arch, real_only=True)[1]
-            t_s = run_pass(ops, pname, arch, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
-            t_d = run_pass(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff)
+            t_s = run_pass(ops, pname, arch, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["sparse"])
+            t_d = run_pass(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["dense"])
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
-                              timing=False).actions
+                              timing=False, residency=res["dense_gated"]).actions
             dens = {"w": float(ops.w[ops.w_struct].mean()), "a": float(ops.a.mean()),
                     "dz": float(ops.dz.mean()), "out": ops.out_density if pname == "forward"
                     else (float(ops.a.mean()) if pname == "backward_data" else 1.0)}
@@ -151,7 +177,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
-                ideal=_ideal(ops, pname, arch, eff=eff, p=p, bit_ops=bits_ideal)))
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal)))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -160,8 +186,11 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
 
 
 def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
-                   trace_path: str = "", arch_file: str = "") -> SimResult:
-    """Replay one sampled iteration of ``trace`` (a loaded :class:`~hwsim.trace.format.Trace`) on ``arch``."""
+                   trace_path: str = "", arch_file: str = "", training: bool = True) -> SimResult:
+    """Replay one sampled iteration of ``trace`` (a loaded :class:`~hwsim.trace.format.Trace`) on ``arch``.
+
+    ``training=False``: inference (forward pass only, no activation stash).
+    """
     t0 = time.perf_counter()
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
@@ -169,11 +198,12 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     if missing:
         raise TraceArchMismatch(f"{trace.path}: sampled layers {missing} are not in the manifest's layer table")
     it = iteration if iteration is not None else trace.sampled_iterations[-1]
-    layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path))
+    layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
+                    passes=PASSES if training else ("forward",))
     meta = trace.meta
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict()}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
-                     run={"seed": seed, "wall_s": round(time.perf_counter() - t0, 3)})
+                     run={"seed": seed, "training": training, "wall_s": round(time.perf_counter() - t0, 3)})

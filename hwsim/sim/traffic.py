@@ -12,11 +12,17 @@ the output written once, if the streamed operand fits on chip (global buffer + a
 buffers); otherwise it is processed in chunks that fit and the broadcast operand is re-read
 once per chunk (the cheaper of the two loop orders is not searched: SCNN keeps activations
 resident and streams weights).
+
+A :class:`Residency` (planned by :mod:`hwsim.sim.residency` from the layer chain) changes that:
+an operand already on chip is not read (and, being whole on chip, needs no chunking), and the
+output's DRAM write is what the chain needs (0 if it stays on chip for the next GEMM and no
+training stash is due, else the stash / spill bytes).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,8 +69,32 @@ def density_bytes(*, density: float, size: int, value_bits: int, compression: st
                         fillers=fill)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Residency:
+    """Where one layer-pass finds its operands and what it must write off chip.
+
+    ``stream_on_chip`` / ``broadcast_on_chip``: the operand is already on chip (produced there by
+    the previous GEMM of the chain, or left there by the other backward GEMM of the layer), so it
+    costs no DRAM read. ``out_bytes``: DRAM bytes written for the output (``None``: the pass's own
+    output size, as without residency).
+    """
+
+    stream_on_chip: bool = False
+    broadcast_on_chip: bool = False
+    out_bytes: float | None = None
+
+
+NO_RESIDENCY = Residency()
+
+
 def dram_traffic(*, stream_bytes: float, broadcast_bytes: float, out_bytes: float,
-                 on_chip_bytes: int) -> tuple[float, float, int]:
-    """(bytes read, bytes written, chunks) for one GEMM given the on-chip capacity."""
-    chunks = max(1, math.ceil(stream_bytes / on_chip_bytes)) if on_chip_bytes > 0 else 1
-    return stream_bytes + broadcast_bytes * chunks, out_bytes, chunks
+                 on_chip_bytes: int, residency: Residency = NO_RESIDENCY) -> tuple[float, float, int]:
+    """(bytes read, bytes written, chunks) for one GEMM given the on-chip capacity and residency."""
+    if residency.stream_on_chip:
+        chunks = 1  # the whole streamed operand is on chip: the broadcast one is read once
+    else:
+        chunks = max(1, math.ceil(stream_bytes / on_chip_bytes)) if on_chip_bytes > 0 else 1
+    rd = (0.0 if residency.stream_on_chip else stream_bytes) + \
+        (0.0 if residency.broadcast_on_chip else broadcast_bytes * chunks)
+    wr = out_bytes if residency.out_bytes is None else residency.out_bytes
+    return rd, wr, chunks
