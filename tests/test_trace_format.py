@@ -175,3 +175,16 @@ def test_interrupted_writer_leaves_readable_trace(tmp_path):
     tr = load(tmp_path / "t")
     assert not tr.complete and tr.manifest["status"].startswith("interrupted: KeyboardInterrupt")
     assert set(tr.sample()) == {"conv1", "fc#1"}
+
+
+def test_committed_sample_trace_is_readable():
+    """traces/samples/ holds a real capture (lenet5, digits, dither) that other tests and users can replay."""
+    tr = load(Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither")
+    assert tr.complete and tr.meta["method"] == "dither" and tr.meta["s"] == 4.0
+    assert [g.name for g in tr.layers] == ["features.0", "features.4", "classifier.1", "classifier.3", "classifier.5"]
+    for it, layers in tr.samples():
+        s = layers["features.0"]
+        assert s.geometry.N == 8 and s.geometry.batch_size == 64 and s.dz_levels.shape == (8, 6, 28, 28)
+        assert 0 < s.dz_density < 0.5 and s.delta > 0
+        stats = next(r for r in tr.iterations if r["index"] == it)["layers"]
+        assert set(stats) == set(layers)
