@@ -184,7 +184,7 @@ def test_committed_sample_trace_is_readable():
     assert [g.name for g in tr.layers] == ["features.0", "features.4", "classifier.1", "classifier.3", "classifier.5"]
     for it, layers in tr.samples():
         s = layers["features.0"]
-        assert s.geometry.N == 8 and s.geometry.batch_size == 64 and s.dz_levels.shape == (8, 6, 28, 28)
+        assert s.geometry.N == 8 and s.geometry.batch_size in (64, 29) and s.dz_levels.shape == (8, 6, 28, 28)
         assert 0 < s.dz_density < 0.5 and s.delta > 0
         stats = next(r for r in tr.iterations if r["index"] == it)["layers"]
         assert set(stats) == set(layers)
