@@ -18,9 +18,24 @@ activations of the pixel's receptive field (I side) into δW partial sums; accum
 Kc × (C_chunk·R·S) sums, so the field is split into channel chunks that fit. Partial δW of all
 PEs are reduced at the end of a group (counted as accumulator and crossbar actions).
 
-When the plane is smaller than the PE grid (Linear layers, 1×1 feature maps) the PEs take
-different output-channel groups instead (channel-parallel): the interval is then a round of
-``num_pes`` groups.
+Mapping (:func:`tile_grid`, :func:`_intervals`): the plane (streamed operand's H×W; output P×Q in
+backward-weight) is tiled over ``tr × tc`` PEs, ``tr ≤ min(rows, H)``, ``tc ≤ min(cols, W)``, and
+the array holds ``(rows // tr) · (cols // tc)`` such *clusters*. Clusters take different
+output-channel groups in parallel (an interval = a round of up to ``clusters`` groups, barrier at
+its end); when a round has fewer groups than clusters, each group's images of the batch are split
+over ``clusters // groups`` clusters (contiguous, near-equal shares; in backward-weight their δW
+partial sums are reduced across PEs). ``tr × tc`` is chosen per GEMM by :func:`mapping_cost`, a
+structural estimate (shapes, Kc groups, batch, I and the streamed operand's scalar density; never
+the mask pattern), among the candidates for a plane smaller than the grid; a plane that covers the
+grid keeps SCNN's planar tiling (``tr × tc = rows × cols``, one cluster, one group per interval).
+Chosen for small planes: smaller planar tiles on many clusters when groups and images allow
+(LeNet-5's 14² conv2 input on 16×16: 64 clusters of 2×2 PEs, 7² pixels each, over 2 groups × the
+batch's images; before: 2 of 256 PEs busy); whole-plane tiles on many clusters (channel-parallel, the old behaviour for every plane
+smaller than the grid) when 1-pixel tiles would leave the I lanes empty (ResNet's 7² planes: 64
+groups on 64 PEs). Guarantees (tested): the estimate of the chosen mapping never grows with the
+grid (a larger grid has every smaller-grid candidate with at least as many clusters); doubling the
+grid refines every tile (``split_edges`` nests), so when the two chosen mappings nest (same
+cluster structure, or one cluster on the smaller grid) Σ_interval max_PE cycles never grows.
 
 An operand role that the architecture does not skip is streamed in full (mask of ones within
 the layer's structural — e.g. grouped — connectivity): that is how the dense baseline runs
@@ -49,30 +64,117 @@ class CartesianWork:
     partial_sums: int           # partial sums reduced across PEs (backward-weight)
 
 
-def _intervals(per_g_n_t: np.ndarray, planar: bool, num_pes: int) -> np.ndarray:
-    """(G, N, T) cycles → (intervals, PEs): a group per interval (planar) or rounds of groups."""
-    if planar:
-        return per_g_n_t.sum(axis=1)
-    per_g = per_g_n_t.sum(axis=(1, 2))
-    rounds = -(-per_g.size // num_pes)
-    out = np.zeros(rounds * num_pes, dtype=np.int64)
-    out[:per_g.size] = per_g
-    return out.reshape(rounds, num_pes)
+def _round_factor(groups: int, images: int, clusters: int) -> int:
+    """Σ over rounds of the largest image share (in images) of the cluster mapping."""
+    cg = max(1, min(clusters, groups))
+    full, rem = divmod(groups, cg)
+    out = full * -(-images // max(1, min(clusters // cg, images)))
+    if rem:
+        out += -(-images // max(1, min(clusters // rem, images)))
+    return out
+
+
+def mapping_cost(rows: int, cols: int, h: int, w: int, tr: int, tc: int, *, groups: int, images: int,
+                 i: int, density: float) -> float:
+    """Structural estimate of a tile grid's barrier-interval cycles per (reduction channel × F-vector).
+
+    Per PE and channel, a tile of ``px`` pixels at density d costs about d·px/I vectors plus half a
+    vector of rounding when it holds any non-zero (``i = 1``: d·px, per-pixel work as in
+    backward-weight); times the rounds and image shares of :func:`_round_factor`. Uses shapes and
+    one scalar density only — what a mapper knows before the masks — never the mask pattern.
+    """
+    px = -(-h // tr) * -(-w // tc)
+    d = min(max(density, 0.0), 1.0)
+    per = d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
+    return per * _round_factor(groups, images, (rows // tr) * (cols // tc))
+
+
+def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: int = 1, i: int = 1,
+              density: float = 1.0) -> tuple[int, int, int]:
+    """(tile rows, tile cols, clusters) of an ``h × w`` plane on a ``rows × cols`` PE grid (module doc).
+
+    Every ``tr ≤ min(rows, h)``, ``tc ≤ min(cols, w)`` is a candidate; the one with the lowest
+    :func:`mapping_cost` wins (ties: more PEs per cluster). A plane at least as large as the grid
+    with few groups gets the full grid (SCNN's planar tiling); a small plane with many groups may
+    get whole-plane tiles on many clusters (channel-parallel), where 1-pixel tiles would leave the
+    I activation lanes empty. A plane that covers the grid always gets SCNN's mapping (full grid, one
+    cluster), which is what the SCNN reproduction measures.
+    """
+    if h >= rows and w >= cols:
+        return rows, cols, 1
+    best = None
+    for tr in range(1, max(1, min(rows, h)) + 1):
+        for tc in range(1, max(1, min(cols, w)) + 1):
+            key = (mapping_cost(rows, cols, h, w, tr, tc, groups=groups, images=images, i=i, density=density),
+                   -tr * tc)
+            if best is None or key < best[0]:
+                best = (key, tr, tc)
+    _, tr, tc = best
+    return tr, tc, (rows // tr) * (cols // tc)
+
+
+def _rounds(g: int, n: int, clusters: int) -> list[tuple[int, int, int]]:
+    """Rounds of the cluster mapping as (first group, groups, image shares per group)."""
+    cg = max(1, min(clusters, g))
+    out = []
+    for g0 in range(0, g, cg):
+        gr = min(cg, g - g0)
+        out.append((g0, gr, max(1, min(clusters // gr, n))))
+    return out
+
+
+def _intervals(per_g_n_t: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
+    """(G, N, T) cycles → (intervals, PEs) under the cluster mapping (module doc).
+
+    ``clusters = 1``: one group per interval, every PE its tile of all images (SCNN's planar
+    mapping). More clusters: rounds of up to ``clusters`` groups, each group's images split into
+    contiguous shares over the clusters a round leaves free. Unused PEs get 0 cycles.
+    """
+    g, n, t = per_g_n_t.shape
+    if g == 0:
+        return np.zeros((0, num_pes), dtype=np.int64)
+    rounds = _rounds(g, n, clusters)
+    out = np.zeros((len(rounds), num_pes), dtype=np.int64)
+    g0, gr, lanes = rounds[0]
+    full = sum(1 for r in rounds if r[1] == gr)  # every round but possibly the last has gr groups
+    blk = per_g_n_t[:full * gr].reshape(full, gr, n, t)
+    seg = work.segment_sum(blk, work.split_edges(n, lanes), axis=2)          # (full, gr, lanes, T)
+    out[:full, :gr * lanes * t] = seg.reshape(full, -1)
+    if full < len(rounds):
+        g0, gl, ll = rounds[-1]
+        seg = work.segment_sum(per_g_n_t[g0:], work.split_edges(n, ll), axis=1)  # (gl, ll, T)
+        out[-1, :gl * ll * t] = seg.reshape(-1)
+    return out
+
+
+def _group_pes(g: int, n: int, t: int, clusters: int) -> np.ndarray:
+    """PEs that work on each output-channel group under the cluster mapping: int64 (G,)."""
+    out = np.zeros(g, dtype=np.int64)
+    for g0, gr, lanes in _rounds(g, n, clusters):
+        out[g0:g0 + gr] = lanes * t
+    return out
+
+
+def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int) -> dict:
+    """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with precision.py)."""
+    return dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
+                density=float(conv.x.mean()) if conv.x.size else 1.0)
 
 
 def scatter_work(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int,
                  sample: bool, rng: np.random.Generator) -> CartesianWork:
     """Work of a forward / backward-data GEMM on the Cartesian array."""
     hx, wx = conv.x.shape[2:]
-    planar = hx >= rows and wx >= cols
-    tr, tc = (rows, cols) if planar else (1, 1)
+    tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i))
     nx = work.planar_counts(conv, tr, tc)
     nw = work.group_weight_counts(conv, kc)
     cyc, prod = work.cartesian_work(nw, nx, f, i)
     units = _scatter_units(conv, nw, nx, tr, tc, kc, rng) if sample else []
     g = nw.shape[0]
-    return CartesianWork(mult_cycles=_intervals(cyc, planar, rows * cols), products=int(prod.sum()), groups=g,
-                         stall_units=units, broadcast_reads=float(rows * cols if planar else 1),
+    # every PE working on a group reads that group's weights once
+    pes = _group_pes(g, cyc.shape[1], tr * tc, clusters)
+    return CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=int(prod.sum()), groups=g,
+                         stall_units=units, broadcast_reads=float(pes.mean()) if g else 0.0,
                          stream_reads=float(g), partial_sums=0)
 
 
@@ -153,8 +255,7 @@ def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stri
     kg, cg = k // groups, c // groups
     rs = kernel[0] * kernel[1]
     chunk = max(1, min(cg, acc_entries // max(1, kc * rs)))
-    planar = p >= rows and q >= cols
-    tr, tc = (rows, cols) if planar else (1, 1)
+    tr, tc, clusters = tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # per-pixel work: i = 1
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.
@@ -175,9 +276,12 @@ def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stri
         prod += int((xg[:, ks] * y.sum(axis=1)[:, None]).sum())
     units = _weight_grad_units(dz, a, ys, kc=kc, chunk=chunk, kernel=kernel, stride=stride, padding=padding,
                                dilation=dilation, groups=groups, rng=rng) if sample else []
-    return CartesianWork(mult_cycles=_intervals(cyc, planar, rows * cols), products=prod, groups=gk,
+    # δW partial sums of a group are reduced across the PEs that worked on it (tiles and image shares)
+    k_in_group = np.minimum(kc, k - np.arange(gk) * kc)
+    pes = _group_pes(gk, n, tr * tc, clusters)
+    return CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=gk,
                          stall_units=units, broadcast_reads=1.0, stream_reads=float(rs * gk),
-                         partial_sums=(rows * cols - 1) * k * cg * rs if planar else 0)
+                         partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs)
 
 
 def _weight_grad_units(dz, a, ys, *, kc, chunk, kernel, stride, padding, dilation, groups, rng):

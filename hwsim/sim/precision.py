@@ -2,7 +2,7 @@
 
 The parallel path (:mod:`hwsim.sim.gemm`) counts ⌈nnz_w/F⌉·⌈nnz_x/I⌉ per tile from the masks;
 this module is its twin for ``pe.mac: bit_serial | bit_fusion`` and mirrors the same tiling
-(planar tiles or channel-parallel rounds, output-channel groups of Kc, stride phases, receptive-
+(planar tiles, cluster rounds of groups and image shares, output-channel groups of Kc, stride phases, receptive-
 field chunks), replacing the ⌈·/I⌉ (or ⌈·/F⌉) of the serial operand by the lock-step groups of
 :mod:`hwsim.sim.bitserial`. Everything downstream — SimPy barriers (inter-PE imbalance), DRAM,
 the cycle breakdown — is the parallel path's, so the kinds differ only where the hardware does.
@@ -59,16 +59,15 @@ def serial_classes(model: bs.MacModel, pass_name: str, *, levels: np.ndarray, a_
     return model.classes(levels)
 
 
-def _intervals(per_tile: np.ndarray, planar: bool, num_pes: int) -> np.ndarray:
-    return gemm._intervals(per_tile, planar, num_pes)  # the parallel path's interval mapping, shared on purpose
+def _intervals(per_tile: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
+    return gemm._intervals(per_tile, clusters, num_pes)  # the parallel path's interval mapping, shared on purpose
 
 
 def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, *, rows: int, cols: int, kc: int,
                       model: bs.MacModel, skip_zeros: bool, banks: int) -> PrecisionWork:
     """Forward / backward-data: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
     hx, wx = conv.x.shape[2:]
-    planar = hx >= rows and wx >= cols
-    tr, tc = (rows, cols) if planar else (1, 1)
+    tr, tc, clusters = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, model.side))
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
     hists = []
     for ph in conv.phases:  # same phase split as work.planar_counts
@@ -81,8 +80,8 @@ def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, *, rows: int, col
     nw = work.group_weight_counts(conv, kc)
     cyc, prod, bops = bs.scatter_cycles(nw, bs.stack_phases(hists), model)
     floor = -(-prod // banks)
-    return PrecisionWork(mult_cycles=_intervals(cyc, planar, rows * cols),
-                         accumulator_floor=_intervals(floor, planar, rows * cols),
+    return PrecisionWork(mult_cycles=_intervals(cyc, clusters, rows * cols),
+                         accumulator_floor=_intervals(floor, clusters, rows * cols),
                          products=int(prod.sum()), bit_ops=bops)
 
 
@@ -94,8 +93,7 @@ def weight_grad_precision(cls: np.ndarray, a: np.ndarray, *, groups: int, kernel
     c = a.shape[1]
     kg, cg = k // groups, c // groups
     chunk = max(1, min(cg, acc_entries // max(1, kc * kernel[0] * kernel[1])))
-    planar = p >= rows and q >= cols
-    tr, tc = (rows, cols) if planar else (1, 1)
+    tr, tc, clusters = gemm.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # as the parallel path
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     hist = bs.channel_histogram(cls, group=kc, lanes=model.lanes, skip_zeros=skip_zeros)  # (K, N, G, P, Q)
@@ -117,8 +115,8 @@ def weight_grad_precision(cls: np.ndarray, a: np.ndarray, *, groups: int, kernel
         prod[ks] += tiles(p_pix)
         bops += b
     floor = -(-prod // banks)
-    return PrecisionWork(mult_cycles=_intervals(cyc, planar, rows * cols),
-                         accumulator_floor=_intervals(floor, planar, rows * cols),
+    return PrecisionWork(mult_cycles=_intervals(cyc, clusters, rows * cols),
+                         accumulator_floor=_intervals(floor, clusters, rows * cols),
                          products=int(prod.sum()), bit_ops=bops)
 
 

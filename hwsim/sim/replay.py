@@ -122,12 +122,34 @@ def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
+    """Does the first layer (trace order) of a trace with this meta need its input gradient δa?
+
+    Captures record no per-layer flag, and the first layer of a captured model reads the network
+    input, which does not require grad: so ``False`` unless the meta says otherwise —
+    ``meta["first_layer_input_grad"]`` if present; else, for synthetic traces, ``True`` when the
+    first input is *not* the dense image (``synthetic.dense_first_input: false``: a slice of
+    layers whose first input is some earlier layer's activation).
+    """
+    flag = meta.get("first_layer_input_grad")
+    if flag is not None:
+        return bool(flag)
+    syn = meta.get("synthetic")
+    if isinstance(syn, Mapping) and "dense_first_input" in syn:
+        return not syn["dense_first_input"]
+    return False
+
+
 def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-           progress: bool = False, where: str = "trace", training: bool = True) -> list[LayerPassResult]:
+           progress: bool = False, where: str = "trace", training: bool = True,
+           first_input_grad: bool = False) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
-    δ̃z chain); ``False`` = inference, forward pass only (module doc).
+    δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
+    the first layer's input need a gradient? ``False`` (default): it is the network input, so the
+    first layer has no backward-data GEMM and that layer-pass is left out of the results
+    (:func:`first_layer_input_grad` decides it from a trace's meta).
     """
     from hwsim.arch import dense_gated_variant, dense_variant
 
@@ -141,15 +163,19 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
         _check(sample, arch, where)
     layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
     geos = [s.geometry for s in samples.values()]
-    plans = {v: residency.plan(layers, geos, a, training=training)
+    plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
              for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
+    skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(samples) * len(passes), desc=f"simulate {arch.name}", unit="gemm")
+        bar = tqdm(total=len(samples) * len(passes) - sum(p == "backward_data" for p in passes) * len(skip),
+                   desc=f"simulate {arch.name}", unit="gemm")
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
         for pi, pname in enumerate(passes):
+            if (name, pname) in skip:  # the network input needs no gradient: no such GEMM in training
+                continue
             res = {v: pl[(name, pname)] for v, pl in plans.items()}
             rng = np.random.default_rng([seed, li, pi])
             p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
@@ -198,12 +224,14 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     if missing:
         raise TraceArchMismatch(f"{trace.path}: sampled layers {missing} are not in the manifest's layer table")
     it = iteration if iteration is not None else trace.sampled_iterations[-1]
-    layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
-                    passes=PASSES if training else ("forward",))
     meta = trace.meta
+    in_grad = first_layer_input_grad(meta)
+    layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
+                    passes=PASSES if training else ("forward",), first_input_grad=in_grad)
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict()}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
-                     run={"seed": seed, "training": training, "wall_s": round(time.perf_counter() - t0, 3)})
+                     run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
+                          "wall_s": round(time.perf_counter() - t0, 3)})

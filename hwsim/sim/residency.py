@@ -22,9 +22,11 @@ after the forward chain has overwritten the on-chip buffers, so forward writes i
 compressed, whether or not it stays on chip for layer l+1 (one write: a spill *is* the stash), and
 backward-weight reads a_l back from DRAM. The ReLU derivative mask backward-data needs is the
 mask of that same a_l (no extra traffic). The network input a_1 is already in DRAM (read by
-forward and again by backward-weight), and the last layer's forward output (the logits) and the
-first layer's δa (no consumer) are written as before. Inference (``training=False``) runs the
-forward chain only and writes no stash.
+forward and again by backward-weight), and the last layer's forward output (the logits) is
+written as before. The first layer has no backward-data GEMM (the network input needs no gradient)
+unless ``first_input_grad`` (then its δa, which has no consumer, is written); without it, that
+layer's δ̃z is on chip for its backward-weight only if the layer after it left it there.
+Inference (``training=False``) runs the forward chain only and writes no stash.
 
 Which consecutive layers form a chain is read off their shapes (:func:`chained`): same batch,
 input channels = output channels (conv → conv, spatial size equal or pooled down) or a flatten
@@ -87,10 +89,12 @@ def role_bytes(ops: Operands, role: str, arch) -> float:
     return _mask_bytes(ops, role, value_bits=bits, compression=mem.compression, rl_bits=mem.run_length_bits)
 
 
-def plan(layers: Sequence[Operands], geometries: Sequence, arch, *, training: bool = True) -> dict:
+def plan(layers: Sequence[Operands], geometries: Sequence, arch, *, training: bool = True,
+         first_input_grad: bool = True) -> dict:
     """``{(layer name, pass): Residency}`` for every layer and pass of one iteration on ``arch``.
 
-    ``layers`` / ``geometries``: the layers in execution order.
+    ``layers`` / ``geometries``: the layers in execution order. ``first_input_grad``: does the first
+    layer run backward-data (module doc)?
     """
     n = len(layers)
     cap = capacity_bytes(arch)
@@ -114,5 +118,7 @@ def plan(layers: Sequence[Operands], geometries: Sequence, arch, *, training: bo
         bd_out = (0.0 if fits(dz_b[i - 1]) else dz_b[i - 1]) if fed else None
         out[(ops.name, "backward_data")] = Residency(stream_on_chip=feeds and fits(dz_b[i]), out_bytes=bd_out)
         # δ̃z_i is on chip for backward-data (resident or loaded): it stays for backward-weight if it fits.
-        out[(ops.name, "backward_weight")] = Residency(broadcast_on_chip=fits(dz_b[i]))
+        # Without a backward-data GEMM (first layer) it is on chip only if the next layer produced it there.
+        has_bd = i > 0 or first_input_grad
+        out[(ops.name, "backward_weight")] = Residency(broadcast_on_chip=fits(dz_b[i]) and (has_bd or feeds))
     return out

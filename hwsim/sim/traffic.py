@@ -7,6 +7,16 @@ Formats (``memory.compression``):
 * ``run_length`` — each non-zero carries an ``rl``-bit count of the zeros before it (SCNN);
   a run longer than 2**rl − 1 needs a filler entry (a stored zero), counted exactly from the mask.
 
+Dense fallback: a compressed format costs more than the plain values on dense-ish tensors
+(run-length with 8-bit values and 4-bit runs: 12 bits per non-zero, so above density 2/3 it loses
+to 8 bits per element; bitmask above 1 − 1/bits). The compressor that writes a tensor knows its
+non-zero count, so — as compressed-memory engines do (e.g. a per-block "uncompressed" flag) —
+each tensor is stored in the cheaper of its compressed and its plain form plus one format-flag
+bit (:func:`tensor_bytes`). The readers (the PEs' sequencers) decode either: plain values carry
+their coordinates implicitly. The choice is per tensor, not per tile (a per-tile flag would save a
+little more on tensors whose density varies across tiles; not modelled). ``compression: none``
+is plain only (no flag): the dense baseline.
+
 DRAM traffic of a layer-pass: the broadcast operand and the streamed operand are read once and
 the output written once, if the streamed operand fits on chip (global buffer + all PE input
 buffers); otherwise it is processed in chunks that fit and the broadcast operand is re-read
@@ -40,14 +50,21 @@ def run_length_fillers(mask: np.ndarray, rl_bits: int) -> int:
 
 def tensor_bytes(*, nnz: int, size: int, value_bits: int, compression: str, rl_bits: int = 4,
                  fillers: int = 0) -> float:
-    """Bytes of a tensor with ``nnz`` non-zeros out of ``size`` elements in the given format."""
+    """Bytes of a tensor with ``nnz`` non-zeros out of ``size`` elements in the given format.
+
+    A compressed format falls back to the plain values when those are smaller, plus a 1-bit
+    format flag per tensor (module doc).
+    """
+    plain = size * value_bits / 8
     if compression == "none":
-        return size * value_bits / 8
+        return plain
     if compression == "bitmask":
-        return size / 8 + nnz * value_bits / 8
-    if compression == "run_length":
-        return (nnz + fillers) * (value_bits + rl_bits) / 8
-    raise ValueError(f"compression: {compression!r} is not one of ('none', 'bitmask', 'run_length')")
+        packed = size / 8 + nnz * value_bits / 8
+    elif compression == "run_length":
+        packed = (nnz + fillers) * (value_bits + rl_bits) / 8
+    else:
+        raise ValueError(f"compression: {compression!r} is not one of ('none', 'bitmask', 'run_length')")
+    return min(packed, plain) + 1 / 8
 
 
 def mask_bytes(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: int) -> float:
