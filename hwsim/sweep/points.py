@@ -3,11 +3,14 @@
 The key is what makes sweeps resumable and safe to extend: it hashes what determines the
 result — the *validated* architecture dict (not the override spelling, so ``pe.mac_bits: 8``
 on an 8-bit base is the same point as the base), the trace's manifest sha256, the iteration and
-the seed. A result stored under that key is valid for any sweep that contains the same point.
+the seed — and a fingerprint of the simulator's own source, so a point cached by an older
+simulator is recomputed rather than silently reused. A result stored under that key is valid for
+any sweep that contains the same point.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -40,9 +43,26 @@ class PointTask:
                 "iteration": self.iteration, "seed": self.seed}
 
 
+@functools.lru_cache(maxsize=1)
+def simulator_fingerprint() -> str:
+    """sha256 of the simulator's source (``hwsim/sim``, ``hwsim/arch``, ``hwsim/results.py``).
+
+    Cached results are only as valid as the code that produced them: a fix in the simulator must
+    invalidate them, which a version number bumped by hand would not reliably do.
+    """
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    files = sorted([*(root / "sim").glob("*.py"), *(root / "arch").glob("*.py"), root / "results.py"])
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def point_key(*, arch_dict: Mapping[str, Any], trace_sha: str, iteration: int, seed: int) -> str:
-    """Content hash of a point: sha256 over canonical JSON of arch dict, trace sha, iteration, seed."""
-    blob = json.dumps({"arch": arch_dict, "trace": trace_sha, "iteration": int(iteration), "seed": int(seed)},
+    """Content hash of a point: sha256 over arch dict, trace sha, iteration, seed and simulator fingerprint."""
+    blob = json.dumps({"arch": arch_dict, "trace": trace_sha, "iteration": int(iteration), "seed": int(seed),
+                       "simulator": simulator_fingerprint()},
                       sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
