@@ -58,12 +58,25 @@ def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Oper
     else:  # no stored mask: a seeded i.i.d. mask at the recorded density
         rng = np.random.default_rng([seed, zlib.crc32(g.name.encode()), 11])
         w = rng.random(wshape) < sample.w_density
+    a = np.asarray(sample.a_mask, dtype=bool).reshape(g.N, g.C, g.H, g.W)
+    levels = np.asarray(sample.dz_levels).reshape(g.N, g.K, g.P, g.Q)
+    if g.kind == "linear":
+        # A Linear layer's GEMM has no plane; its batch is the natural one. Fold N into the width
+        # (a 1×N "image", 1×1 kernel) so PEs tile the batch and the I activation slots of a PE
+        # hold different examples instead of one value each. The GEMM and its effectual MACs are
+        # unchanged: out[k, n] = Σ_c w[k, c]·a[c, n].
+        a = _batch_as_width(a)
+        levels = _batch_as_width(levels)
     return Operands(
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
-        a=np.asarray(sample.a_mask, dtype=bool).reshape(g.N, g.C, g.H, g.W),
-        dz=(sample.dz_levels != 0).reshape(g.N, g.K, g.P, g.Q), dz_bits=sample.max_bits, groups=g.groups,
-        dz_levels=np.asarray(sample.dz_levels).reshape(g.N, g.K, g.P, g.Q),
+        a=a, dz=levels != 0, dz_bits=sample.max_bits, groups=g.groups, dz_levels=levels,
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+
+
+def _batch_as_width(x: np.ndarray) -> np.ndarray:
+    """(N, C, 1, 1) → (1, C, 1, N): the batch of a Linear layer as the width of one image."""
+    n, c = x.shape[:2]
+    return np.ascontiguousarray(x.reshape(n, c).T).reshape(1, c, 1, n)
 
 
 def _check(sample, arch, where: str) -> None:
