@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s", type=float, default=DEFAULT_S, help="dither step Δ = s·std(δz) (method dither)")
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="values kept per example (method meprop)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default 1)")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="initial learning rate (cosine to 0)")
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
@@ -44,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR", help="trace directory (default: traces/MODEL-DATASET-METHOD)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing trace at --out")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--int8", action="store_true",
+                        help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
+    g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
+    g.add_argument("--distributed", action="store_true",
+                   help="DDP over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
+    g.add_argument("--s-rule", default="sqrt", choices=("sqrt", "linear", "const"),
+                   help="s on each of N nodes: s·√N (same averaged dither noise as 1 node), s·N, or s")
+    g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
+                   help="BatchNorm per node: own-batch stats (eval mode where 1 value/channel), "
+                        "running stats, or SyncBatchNorm (GPU only)")
+    g.add_argument("--backend", default=None, help="torch.distributed backend (default: nccl with CUDA, else gloo)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,16 +65,46 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.distributed:
+        return _run_distributed(args)
+    batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}"
     r = train_and_capture(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
         s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        epochs=args.epochs, batch_size=batch, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
         image_size=args.image_size, limit_train=args.limit_train, seed=args.seed, out=out,
-        overwrite=args.overwrite, progress=not args.quiet)
+        overwrite=args.overwrite, progress=not args.quiet, int8=args.int8)
     dens = r.mean_density if r.mean_density is not None else float("nan")
     print(f"trace: {r.trace} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
           f"δ̃z density {dens:.4f} (sparsity {1 - dens:.2%}, mean over layers and iterations); "
           f"max {r.max_bits} bits")
+    return 0
+
+
+def _run_distributed(args: argparse.Namespace) -> int:
+    """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
+    import torch.distributed as dist
+
+    from hwsim.trace.distributed import train_distributed
+
+    out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
+    try:
+        r = train_distributed(
+            model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
+            s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
+            s_rule=args.s_rule, epochs=args.epochs, batch_size=args.batch_size or 1, lr=args.lr,
+            momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every,
+            max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
+            seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
+            progress=not args.quiet)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if r.rank == 0:
+        dens = r.mean_density if r.mean_density is not None else float("nan")
+        print(f"traces: {out}/rank0..{r.world_size - 1} ({r.iterations} iterations, {r.seconds:.0f} s); "
+              f"test accuracy {r.test_acc:.2%}; rank 0: s {r.s}, δ̃z density {dens:.4f} "
+              f"(sparsity {1 - dens:.2%}), max {r.max_bits} bits")
     return 0

@@ -136,7 +136,8 @@ class Capture:
         self.generator = quant.new_generator(int(seed))  # the dither's uniforms
         self.out = Path(out) if out is not None else None
         self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
-                      "k": k if method == "meprop" else None, "seed": int(seed), "int8": False,
+                      "k": k if method == "meprop" else None, "seed": int(seed),
+                      "int8": any(getattr(m, "hwsim_w_bits", 32) <= 8 for m in model.modules()),
                       "sample_every": int(sample_every), "max_examples": max_examples,
                       "torch_version": torch.__version__, **(meta or {})}
         self._overwrite = overwrite
@@ -295,7 +296,10 @@ class Capture:
             it.samples[name] = LayerSample(
                 geometry=geom, delta=q.delta,
                 dz_levels=levels.reshape(geom.output_shape).to(torch.int32).numpy(),
-                a_mask=a_mask.numpy(), w_density=w_density, w_mask=w_mask)
+                a_mask=a_mask.numpy(), w_density=w_density, w_mask=w_mask,
+                # operand widths of the forward pass: 8 where hwsim.trace.int8 tagged the layer
+                w_bits=int(getattr(call.site.module, "hwsim_w_bits", 32)),
+                a_bits=int(getattr(call.site.module, "hwsim_a_bits", 32)))
         return q.take_values()  # levels are scaled in place: use them before this line
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,

@@ -48,12 +48,13 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                       momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
                       max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
                       overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
-                      progress: bool = False) -> TrainResult:
+                      progress: bool = False, int8: bool = False) -> TrainResult:
     """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
 
     ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
     The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
     trains on the first examples only (quick runs, tests). The last iteration is always sampled.
+    ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.trace.int8`).
     """
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
@@ -72,6 +73,10 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     size = image_size or PREFERRED_SIZE.get(model) or data.native_size
     torch.manual_seed(seed)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
+    if int8:
+        from hwsim.trace.int8 import quantize_model
+
+        quantize_model(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
     per_epoch = math.ceil(n_train / batch_size)

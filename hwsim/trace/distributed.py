@@ -1,0 +1,228 @@
+"""Synchronous data-parallel training with dithered backprop on N nodes (seed paper §3.6, §4.3).
+
+Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``. Every rank (node)
+runs the forward and the *dithered* backward of its own mini-batch (1 example by default, as in
+the paper), so NSD is applied per node, inside autograd, before ``DistributedDataParallel``
+all-reduces the parameter gradients; DDP then averages the N per-node NSD gradients (the
+parameter server of the paper) and every node applies the same SGD step.
+
+Why s grows with N: each node's NSD noise is unbiased with variance ≤ Δ²/4 per element and the
+N nodes draw independent dither, so the averaged gradient carries Δ²/(4N). :func:`scale_s` keeps
+that averaged dither noise at the single-node level by Δ ∝ √N, i.e. ``s_N = s·√N`` (rule
+``sqrt``, default); ``linear`` (s·N, stronger) and ``const`` are there to compare.
+
+BatchNorm at batch 1 per node (``bn``):
+
+* ``local`` (default): each node normalises with the statistics of its own batch — what DDP does
+  without SyncBatchNorm. A BatchNorm2d over an H×W map has H·W values per channel even at batch 1;
+  BN layers that would see a single value per channel (BatchNorm1d, 1×1 maps; PyTorch raises on
+  them) are found by one dry forward and kept in eval mode (running statistics) for the whole run.
+* ``frozen``: every BN layer in eval mode (running statistics; affine parameters still train).
+* ``sync``: ``SyncBatchNorm`` across nodes — PyTorch supports it for GPU tensors only (it raises
+  on CPU), so this needs CUDA + nccl.
+
+Every rank writes its own trace to ``out/rank{r}`` (dither seed = seed + rank: independent noise);
+rank 0 also writes ``out/run.json`` with every rank's summary.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from hwsim.data import load_dataset, resize
+from hwsim.models import MODELS, PREFERRED_SIZE, build_model
+from hwsim.trace import quant
+from hwsim.trace.capture import capture
+from hwsim.trace.train import evaluate
+
+S_RULES = ("sqrt", "linear", "const")
+BN_MODES = ("local", "frozen", "sync")
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def scale_s(s: float, nodes: int, rule: str = "sqrt") -> float:
+    """s used on each of ``nodes`` nodes for a single-node ``s`` (see the module docstring)."""
+    if rule not in S_RULES:
+        raise ValueError(f"s rule {rule!r} is unknown; choose one of {S_RULES}")
+    return s * {"sqrt": math.sqrt(nodes), "linear": float(nodes), "const": 1.0}[rule]
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """One node's headline numbers (also its trace's summary)."""
+
+    rank: int
+    world_size: int
+    s: float | None
+    test_acc: float
+    mean_density: float | None
+    weighted_density: float | None
+    max_bits: int
+    iterations: int
+    seconds: float
+    trace: str | None
+
+
+def single_value_bn_layers(net: nn.Module, *, batch: int, in_channels: int, image_size: int) -> list[str]:
+    """Names of BN layers that see one value per channel at ``batch`` (they would raise in training)."""
+    probe = copy.deepcopy(net).train()
+    found: list[str] = []
+
+    def pre(name: str):
+        def hook(m: nn.Module, args: tuple) -> None:
+            x = args[0]
+            if x.numel() // max(1, x.shape[1]) <= 1:
+                found.append(name)
+                m.eval()
+        return hook
+
+    for name, m in probe.named_modules():
+        if isinstance(m, _BN):
+            m.register_forward_pre_hook(pre(name))
+    with torch.no_grad():
+        probe(torch.zeros(batch, in_channels, image_size, image_size))
+    return found
+
+
+def _set_train(net: nn.Module, eval_bn: set[str]) -> None:
+    net.train()
+    for name, m in net.named_modules():
+        if name in eval_bn:
+            m.eval()
+
+
+def init_from_env(backend: str | None = None) -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment; (rank, world size)."""
+    if not dist.is_initialized():
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+            raise ValueError("--distributed needs torchrun (RANK/WORLD_SIZE unset): "
+                             "torchrun --nproc-per-node N -m hwsim trace ... --distributed")
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
+                      method: str = "dither", s: float | None = None, k: int | None = None, s_rule: str = "sqrt",
+                      epochs: int = 1, batch_size: int = 1, lr: float = 0.01, momentum: float = 0.9,
+                      weight_decay: float = 5e-4, sample_every: int = 50, max_examples: int | None = None,
+                      seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
+                      image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
+                      bn: str = "local", backend: str | None = None, progress: bool = False) -> RankResult:
+    """Train on every rank of the torchrun job; ``batch_size`` is per node, ``s`` the single-node s.
+
+    All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
+    (an epoch drops the remainder so ranks stay in lock-step). ``lr`` is used as given (no scaling
+    with N). Returns this rank's numbers; the process group is left initialised for the caller.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    if bn not in BN_MODES:
+        raise ValueError(f"bn {bn!r} is unknown; choose one of {BN_MODES}")
+    base_s = quant.DEFAULT_S if (s is None and method == "dither") else s
+    k = quant.DEFAULT_K if (k is None and method == "meprop") else k
+    quant.validate_params(method=method, s=base_s, k=k)
+    for nm, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{nm} must be a positive integer, got {v!r}")
+    rank, world = init_from_env(backend)
+    node_s = scale_s(float(base_s), world, s_rule) if method == "dither" else None
+    rank_out = Path(out) / f"rank{rank}" if out is not None else None
+    if rank_out is not None and (rank_out / "manifest.json").exists() and not overwrite:
+        raise FileExistsError(f"{rank_out}: a trace already exists here (pass --overwrite to replace it)")
+    t0 = time.perf_counter()
+    data = load_dataset(dataset, data_dir=data_dir)
+    size = image_size or PREFERRED_SIZE.get(model) or data.native_size
+    torch.manual_seed(seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
+    net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
+    if int8:
+        from hwsim.trace.int8 import quantize_model
+
+        quantize_model(net)
+    eval_bn: set[str] = set()
+    if bn == "frozen":
+        eval_bn = {n for n, m in net.named_modules() if isinstance(m, _BN)}
+    elif bn == "sync":
+        if not torch.cuda.is_available():
+            raise ValueError("--bn sync: SyncBatchNorm supports GPU tensors only (CUDA + nccl); "
+                             "on CPU use --bn local or --bn frozen")
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    else:
+        eval_bn = set(single_value_bn_layers(net, batch=batch_size, in_channels=data.in_channels,
+                                             image_size=size))
+    ddp = DistributedDataParallel(net)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
+    per_epoch = n_train // (world * batch_size)
+    if per_epoch < 1:
+        raise ValueError(f"{n_train} training examples < {world} nodes × batch {batch_size}")
+    total = epochs * per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
+    shuffle = torch.Generator().manual_seed(seed)
+    meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
+            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine",
+            "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": s_rule,
+            "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend()}
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=f"{model}/{method} ×{world}", unit="it", dynamic_ncols=True)
+    with capture(net, method=method, s=node_s, k=k, out=rank_out, sample_every=sample_every, seed=seed + rank,
+                 max_examples=max_examples, meta=meta, overwrite=overwrite) as cap:
+        it = 0
+        for epoch in range(epochs):
+            _set_train(net, eval_bn)
+            order = torch.randperm(len(data.train_y), generator=shuffle)[:n_train]
+            for i in range(per_epoch):
+                glob = order[i * world * batch_size:(i + 1) * world * batch_size]
+                idx = glob[rank::world]
+                x, y = data.train_x[idx], data.train_y[idx]
+                x = resize(x, size)
+                if it == total - 1:
+                    cap.sample_next()
+                logits = ddp(x)
+                loss = F.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()  # δ̃z per node (capture), then DDP averages the parameter gradients
+                opt.step()
+                sched.step()
+                lv = float(loss.detach())
+                cap.step(loss=lv, acc=float((logits.argmax(1) == y).float().mean()), epoch=epoch)
+                it += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{lv:.3f}", dens=f"{cap.last_density or 0:.3f}")
+        test_acc = evaluate(net, data, image_size=size, batch_size=256)
+        summary = cap.summary()
+        seconds = time.perf_counter() - t0
+        cap.add_summary(test_acc=test_acc, seconds=seconds)
+    if bar is not None:
+        bar.close()
+    res = RankResult(rank=rank, world_size=world, s=node_s, test_acc=test_acc,
+                     mean_density=summary["mean_density"], weighted_density=summary["weighted_density"],
+                     max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]), seconds=seconds,
+                     trace=str(rank_out) if rank_out is not None else None)
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, asdict(res))
+    if rank == 0 and out is not None:
+        run = {"world_size": world, "s_base": base_s, "s_rule": s_rule, "s_node": node_s, "method": method,
+               "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
+               "int8": int8, "bn": bn, "ranks": gathered}
+        tmp = Path(out) / "run.json.tmp"
+        tmp.write_text(json.dumps(run, indent=1))
+        tmp.replace(Path(out) / "run.json")
+    return res
