@@ -460,7 +460,7 @@ class TraceWriter:
         self._manifest.setdefault("summary", {}).update(kv)
 
     def flush(self) -> None:
-        _atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, indent=1).encode())
+        _atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, separators=(",", ":")).encode())
         self._last_flush = time.monotonic()
 
     def close(self, *, status: str = "complete") -> None:
