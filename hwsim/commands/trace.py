@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="where mnist/cifar files are (never downloaded)")
     parser.add_argument("--method", default="dither", choices=("dither", "meprop", "none"),
                         help="what to do to δz: NSD dither, meProp top-k, or plain backprop")
-    parser.add_argument("--s", type=float, default=DEFAULT_S, help="dither step Δ = s·std(δz) (method dither)")
+    parser.add_argument("--s", "--scale", dest="s", type=float, default=DEFAULT_S,
+                        help="dither step Δ = s·std(δz) (method dither); under torchrun write --scale "
+                             "(torchrun reads --s as an ambiguous option of its own)")
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="values kept per example (method meprop)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=None,
@@ -55,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
                    help="BatchNorm per node: own-batch stats (eval mode where 1 value/channel), "
                         "running stats, or SyncBatchNorm (GPU only)")
+    g.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="train exactly N iterations (instead of --epochs); same SGD steps for every N")
     g.add_argument("--backend", default=None, help="torch.distributed backend (default: nccl with CUDA, else gloo)")
 
 
@@ -98,7 +102,7 @@ def _run_distributed(args: argparse.Namespace) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every,
             max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
             seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
-            progress=not args.quiet)
+            steps=args.steps, progress=not args.quiet)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

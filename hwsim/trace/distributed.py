@@ -121,11 +121,13 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
                       weight_decay: float = 5e-4, sample_every: int = 50, max_examples: int | None = None,
                       seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
                       image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
-                      bn: str = "local", backend: str | None = None, progress: bool = False) -> RankResult:
+                      bn: str = "local", backend: str | None = None, steps: int | None = None,
+                      progress: bool = False) -> RankResult:
     """Train on every rank of the torchrun job; ``batch_size`` is per node, ``s`` the single-node s.
 
     All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
-    (an epoch drops the remainder so ranks stay in lock-step). ``lr`` is used as given (no scaling
+    (an epoch drops the remainder so ranks stay in lock-step). ``steps`` trains exactly that many
+    iterations (as many epochs as needed) instead of ``epochs``; ``lr`` is used as given (no scaling
     with N). Returns this rank's numbers; the process group is left initialised for the caller.
     """
     if model not in MODELS:
@@ -169,13 +171,17 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     per_epoch = n_train // (world * batch_size)
     if per_epoch < 1:
         raise ValueError(f"{n_train} training examples < {world} nodes × batch {batch_size}")
-    total = epochs * per_epoch
+    if steps is not None:
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        epochs = math.ceil(steps / per_epoch)
+    total = steps if steps is not None else epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
     meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine",
             "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": s_rule,
-            "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend()}
+            "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend(), "steps": total}
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
@@ -187,7 +193,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
         for epoch in range(epochs):
             _set_train(net, eval_bn)
             order = torch.randperm(len(data.train_y), generator=shuffle)[:n_train]
-            for i in range(per_epoch):
+            for i in range(min(per_epoch, total - it)):
                 glob = order[i * world * batch_size:(i + 1) * world * batch_size]
                 idx = glob[rank::world]
                 x, y = data.train_x[idx], data.train_y[idx]
@@ -221,7 +227,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     if rank == 0 and out is not None:
         run = {"world_size": world, "s_base": base_s, "s_rule": s_rule, "s_node": node_s, "method": method,
                "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
-               "int8": int8, "bn": bn, "ranks": gathered}
+               "steps": total, "int8": int8, "bn": bn, "ranks": gathered}
         tmp = Path(out) / "run.json.tmp"
         tmp.write_text(json.dumps(run, indent=1))
         tmp.replace(Path(out) / "run.json")
