@@ -46,7 +46,12 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
             if metric == "speedup_vs_dense":  # zero cycles (no effectual work): mark, do not drop silently
                 for i, ln in enumerate(layers):
                     row = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == v)
-                    if row["cycles"] == 0:
+                    dense = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == "dense")
+                    if dense["cycles"] == 0:  # the pass does not exist (first layer: no input gradient)
+                        if j == 0:
+                            ax.annotate("n/a", (x[i], 1.0), xytext=(0, 4), textcoords="offset points",
+                                        ha="center", va="bottom", fontsize=10, color="dimgray")
+                    elif row["cycles"] == 0:
                         ax.annotate("∞", (x[i] + (j - 1.5) * width, 1.0), xytext=(0, 2), textcoords="offset points",
                                     ha="center", va="bottom", fontsize=9, color=VARIANT_COLOR[v])
             finite = y[np.isfinite(y) & (y > 0)]
@@ -55,8 +60,9 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.axvline(len(layers) - 1.5, color="black", linewidth=0.6, linestyle=":")
         ax.set_title(PASS_LABEL[scope])
-        ax.set_xticks(x, [short_layer(n) for n in layers], rotation=45 if len(layers) > 6 else 0,
-                      ha="right" if len(layers) > 6 else "center")
+        labels = [short_layer(n) for n in layers]
+        crowded = len(layers) > 6 or sum(len(lb) + 2 for lb in labels) > 48  # labels would touch
+        ax.set_xticks(x, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
         if ax in (axes[0], axes[2]):
             ax.set_ylabel(ylabel)
     if log:
