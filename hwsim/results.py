@@ -23,11 +23,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hwsim._io import atomic_write_text
 
 PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal")
@@ -367,16 +368,7 @@ def energy_ratio(result: SimResult, variant: str = "sparse", *, pass_name: str |
 def save_results(result: SimResult, path: str | os.PathLike) -> Path:
     """Write ``results.json`` atomically (temp file + rename): a reader never sees half a file."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(result.to_json(), indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(p, json.dumps(result.to_json(), indent=1))
     return p
 
 

@@ -14,11 +14,12 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from hwsim._io import atomic_write_text
 
 POINTS_DIR = "points"
 
@@ -89,16 +90,7 @@ def point_path(out: str | os.PathLike, key: str) -> Path:
 def write_point(out: str | os.PathLike, task: PointTask, result: Mapping[str, Any]) -> Path:
     """Store one point's result atomically (temp file + rename): a killed sweep leaves no half files."""
     p = point_path(out, task.key)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"point": task.describe(), "result": dict(result)}, indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(p, json.dumps({"point": task.describe(), "result": dict(result)}, indent=1))
     return p
 
 
@@ -114,16 +106,3 @@ def read_point(path: str | os.PathLike) -> dict[str, Any]:
     return d
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a small text file atomically (used for the sweep summary files)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p

@@ -74,7 +74,7 @@ def run_sweep(spec: SweepSpec, *, out: str | os.PathLike, jobs: int = 1, schedul
     """
     import json
 
-    from hwsim.sweep.points import atomic_write_text
+    from hwsim._io import atomic_write_text
 
     if jobs < 1:
         raise SweepError(f"--jobs: {jobs} must be >= 1")

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hwsim._io import atomic_write_text
 from hwsim.results import PASSES, VARIANTS, SimResult
-from hwsim.sweep.points import PointTask, atomic_write_text, point_path, read_point
+from hwsim.sweep.points import PointTask, point_path, read_point
 from hwsim.sweep.spec import SweepSpec
 
 SUMMARY_JSON = "sweep.json"

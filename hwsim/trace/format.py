@@ -29,7 +29,6 @@ import json
 import lzma
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hwsim._io import atomic_write_bytes
 
 FORMAT_NAME = "hwsim-trace"
 FORMAT_VERSION = 1
@@ -252,24 +253,6 @@ def entropy_bits(mask: np.ndarray, levels_nz: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- io helpers
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; traces are meant to be shared/read by others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _level_dtype(levels: np.ndarray) -> np.dtype:
     m = int(np.abs(levels).max(initial=0))
     for dt in (np.int8, np.int16, np.int32):
@@ -443,7 +426,7 @@ class TraceWriter:
                 self.add_layer(s.geometry)
             data, meta = _encode_sample(samples)
             rel = f"{SAMPLES_DIR}/it{int(index):07d}.npz.xz"
-            _atomic_write_bytes(self.path / rel, data)
+            atomic_write_bytes(self.path / rel, data)
             self._manifest["samples"] = [x for x in self._manifest["samples"] if x["iteration"] != int(index)]
             self._manifest["samples"].append({
                 "iteration": int(index), "file": rel, "bytes": len(data),
@@ -460,7 +443,7 @@ class TraceWriter:
         self._manifest.setdefault("summary", {}).update(kv)
 
     def flush(self) -> None:
-        _atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, separators=(",", ":")).encode())
+        atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, separators=(",", ":")).encode())
         self._last_flush = time.monotonic()
 
     def close(self, *, status: str = "complete") -> None:
