@@ -20,7 +20,7 @@ measured on a seeded sample of units (reduction channel × output group × PE ti
 the real masks and applied to every tile's multiplier cycles (rounded up). The sample caps the
 cost at a few milliseconds per layer and pass.
 
-Why the SCNN-like defaults (B = 2·F·I = 32 banks, D = 4) give ≈ 0 conflicts (checked 2026-11-24
+Why the SCNN-like defaults (B = 2·F·I = 32 banks, D = 4) give ≈ 0 conflicts (checked 2026-11-23
 on the LeNet-5 / MLP demo traces: carrying the queues across consecutive units and lifting the
 96-cycle cap change the rate by < 0.01, so neither the sampling nor the truncation hides stalls):
 16 products a cycle over 32 banks load a bank 0.5 per cycle on average, so queues drain, and the
