@@ -178,7 +178,7 @@ def plot(summary: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path:
             if key == "max_bits":
                 ax.errorbar([p["nodes"] for p in pts], [p["iter_bits_mean"] for p in pts],
                             yerr=[p["iter_bits_std"] for p in pts], color=color, marker="x", ls=":", capsize=3,
-                            lw=1.2, label="mean per-iteration worst case")
+                            lw=1.2, label="mean per-iteration worst case (0 = all zero)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(nodes)
         ax.set_xticklabels([_node_label(summary, n) for n in nodes], fontsize=9)
