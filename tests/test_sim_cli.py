@@ -31,3 +31,17 @@ def test_simulate_cli_bad_arch_is_one_line_exit_2(tmp_path):
                         "pe.mult_f=0", "--out", str(tmp_path / "x.json")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert "mult_f" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_simulate_cli_inference_replays_the_forward_pass_only(tmp_path):
+    t = synthesize(tmp_path / "t", layers=[{"name": "c1", "C": 4, "K": 8, "H": 8, "W": 8, "R": 3, "S": 3},
+                                           {"name": "fc", "kind": "linear", "C": 288, "K": 10}],
+                   w_density=0.5, a_density=0.5, dz_density=0.1)
+    out = tmp_path / "inf.json"
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--inference",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    assert {x["pass"] for x in d["layers"]} == {"forward"}
+    total_line = next(ln for ln in p.stdout.splitlines() if ln.startswith("total"))
+    assert total_line.count("-") == 4  # backward columns are not made up

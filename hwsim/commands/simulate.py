@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override an arch field, e.g. pe.mac_bits=16 (repeatable)")
     parser.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last)")
     parser.add_argument("--seed", type=int, default=0, help="seed for masks the trace does not store")
+    parser.add_argument("--inference", action="store_true",
+                        help="replay the forward pass only, without the training stash of activations "
+                             "(for comparisons with inference accelerators such as SCNN)")
     parser.add_argument("--out", default="results.json", help="results file to write (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
@@ -30,19 +33,24 @@ def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
     head = f"{'layer':<14}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
     lines = [head, "-" * len(head)]
+    ran: set[str] = set()
     for name in result.layer_names():
         row = f"{name:<14}"
         for p in PASSES:
             try:
                 lp = result.layer(name, p)
                 row += f"{lp.speedup():>19.2f}×{lp.energy_ratio():>8.2f}×"
+                ran.add(p)
             except KeyError:
                 row += f"{'-':>20}{'-':>9}"
         lines.append(row)
     lines.append("-" * len(head))
     row = f"{'total':<14}"
     for p in PASSES:
-        row += f"{result.speedup(pass_name=p):>19.2f}×{result.energy_ratio(pass_name=p):>8.2f}×"
+        if p in ran:
+            row += f"{result.speedup(pass_name=p):>19.2f}×{result.energy_ratio(pass_name=p):>8.2f}×"
+        else:  # e.g. --inference: no backward pass was replayed
+            row += f"{'-':>20}{'-':>9}"
     lines.append(row)
     ideal = result.speedup("ideal")
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
@@ -56,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.sim import simulate
 
     arch = load_arch(args.arch, overrides=parse_overrides(args.overrides) if args.overrides else None)
-    result = simulate(args.trace, arch, iteration=args.iteration, seed=args.seed, progress=not args.quiet)
+    result = simulate(args.trace, arch, iteration=args.iteration, seed=args.seed, progress=not args.quiet,
+                      training=not args.inference)
     path = save_results(result, args.out)
     if not args.quiet:
         print(table(result))
