@@ -73,6 +73,17 @@ def free_port() -> int:
 
 def launch(config: DistributedConfig, *, nodes: int, method: str, seed: int, out: Path) -> subprocess.CompletedProcess:
     """Run one torchrun job writing ``out/rank{r}`` and ``out/run.json``; raise RuntimeError on failure."""
+    r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)
+    if r.returncode != 0 and "address already in use" in r.stderr.lower():
+        r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)  # the free port was taken: once more
+    if r.returncode != 0:
+        raise RuntimeError(f"torchrun with {nodes} nodes ({method}, seed {seed}) failed with exit code "
+                           f"{r.returncode}:\n{r.stderr[-2000:]}")
+    return r
+
+
+def _torchrun(config: DistributedConfig, *, nodes: int, method: str, seed: int,
+              out: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nodes),
            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
            "-m", "hwsim", "trace", "--distributed", "--model", config.model, "--dataset", config.dataset,
@@ -82,11 +93,7 @@ def launch(config: DistributedConfig, *, nodes: int, method: str, seed: int, out
     if config.data_dir:
         cmd += ["--data-dir", str(config.data_dir)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=config.timeout_s)
-    if r.returncode != 0:
-        raise RuntimeError(f"torchrun with {nodes} nodes ({method}, seed {seed}) failed with exit code "
-                           f"{r.returncode}:\n{r.stderr[-2000:]}")
-    return r
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=config.timeout_s)
 
 
 def collect(out: Path, *, method: str, seed: int) -> NodeRun:
