@@ -6,8 +6,6 @@ every number in every figure is also written out as CSV and JSON.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -15,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.report.inputs import ResultEntry
 from hwsim.results import PASSES, VARIANTS, SimResult, VariantResult, sum_variants
 
@@ -146,29 +145,12 @@ def write_rows(rows: Sequence[Mapping[str, Any]], *, out_dir: str | os.PathLike,
     """``name.csv`` and ``name.json`` with the same rows (None → empty CSV cell / JSON null)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cols: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            cols.setdefault(k, None)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(cols), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _csv_cell(r.get(k)) for k in cols})
     csv_path, json_path = out / f"{name}.csv", out / f"{name}.json"
-    csv_path.write_text(buf.getvalue())
+    atomic_write_text(csv_path, rows_to_csv(rows))
     # One row per line: diff-able and about half the size of an indented dump.
-    json_path.write_text("[\n" + ",\n".join(json.dumps({k: _json_cell(v) for k, v in r.items()}, default=str)
+    atomic_write_text(json_path, "[\n" + ",\n".join(json.dumps({k: _json_cell(v) for k, v in r.items()}, default=str)
                                              for r in rows) + "\n]\n")
     return csv_path, json_path
-
-
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, (dict, list, tuple)):
-        return json.dumps(v, default=str)
-    return v
 
 
 def _json_cell(v: Any) -> Any:

@@ -9,8 +9,6 @@ sweep that leaves a key at its base value still gets a number in that column. Sp
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -18,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hwsim._io import atomic_write_text
+from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.results import PASSES, VARIANTS, SimResult
 from hwsim.sweep.points import PointTask, point_path, read_point
 from hwsim.sweep.spec import SweepSpec
@@ -104,17 +102,3 @@ def write_summary(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.
     atomic_write_text(Path(out) / SUMMARY_JSON, json.dumps(doc, indent=1, default=str))
     atomic_write_text(Path(out) / SUMMARY_CSV, rows_to_csv(rows))
     return rows
-
-
-def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """CSV text with the union of the rows' columns, in first-seen order."""
-    cols: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            cols.setdefault(k, None)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(cols), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    return buf.getvalue()
