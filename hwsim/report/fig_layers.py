@@ -43,17 +43,16 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
             y = np.array([np.nan if val is None else val for val in vals], dtype=float)
             ax.bar(x + (j - 1.5) * width, y, width, color=VARIANT_COLOR[v], label=VARIANT_LABEL[v],
                    edgecolor="white", linewidth=0.3)
-            if metric == "speedup_vs_dense":  # zero cycles (no effectual work): mark, do not drop silently
-                for i, ln in enumerate(layers):
-                    row = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == v)
-                    dense = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == "dense")
-                    if dense["cycles"] == 0:  # the pass does not exist (first layer: no input gradient)
-                        if j == 0:
-                            ax.annotate("n/a", (x[i], 1.0), xytext=(0, 4), textcoords="offset points",
-                                        ha="center", va="bottom", fontsize=10, color="dimgray")
-                    elif row["cycles"] == 0:
-                        ax.annotate("∞", (x[i] + (j - 1.5) * width, 1.0), xytext=(0, 2), textcoords="offset points",
-                                    ha="center", va="bottom", fontsize=9, color=VARIANT_COLOR[v])
+            for i, ln in enumerate(layers):  # mark what has no bar instead of dropping it silently
+                row = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == v)
+                dense = next(r for r in rows if r["layer"] == ln and r["scope"] == scope and r["variant"] == "dense")
+                if dense["cycles"] == 0:  # the pass does not exist (first layer: no input gradient)
+                    if j == 0:
+                        ax.annotate("n/a", (x[i], 1.0 if log else 0.0), xytext=(0, 4), textcoords="offset points",
+                                    ha="center", va="bottom", fontsize=10, color="dimgray")
+                elif metric == "speedup_vs_dense" and row["cycles"] == 0:  # no effectual work at all
+                    ax.annotate("∞", (x[i] + (j - 1.5) * width, 1.0), xytext=(0, 2), textcoords="offset points",
+                                ha="center", va="bottom", fontsize=9, color=VARIANT_COLOR[v])
             finite = y[np.isfinite(y) & (y > 0)]
             if finite.size:
                 vmax, vmin = max(vmax, float(finite.max())), min(vmin, float(finite.min()))
