@@ -96,9 +96,11 @@ def test_std_fast_path_and_fallback():
     assert quant.std(y) == pytest.approx(float(y.double().std(correction=0)), rel=1e-3)
 
 
-def test_uniform_bits_route_is_uniform_on_open_interval():
-    n = 4_000_001  # odd, float32: the 64-bit draw route
-    u = quant.uniform(torch.empty(n), generator=torch.Generator().manual_seed(4)).double()
+@pytest.mark.parametrize("numpy_rng", [False, True])
+def test_uniform_bits_route_is_uniform_on_open_interval(numpy_rng):
+    n = 4_000_001  # odd, float32: the 64-bit draw route (raw SFC64 words with the numpy generator)
+    gen = quant.new_generator(4) if numpy_rng else torch.Generator().manual_seed(4)
+    u = quant.uniform(torch.empty(n), generator=gen).double()
     assert u.dtype == torch.float64 and float(u.min()) > 0 and float(u.max()) < 1
     for part in (u, u[0::2], u[1::2]):  # both 32-bit halves of each 64-bit draw
         k = part.numel()
@@ -107,6 +109,36 @@ def test_uniform_bits_route_is_uniform_on_open_interval():
     counts = torch.histc(u, bins=64, min=0, max=1)
     chi2 = float(((counts - n / 64) ** 2 / (n / 64)).sum())
     assert chi2 < 63 + Z * math.sqrt(2 * 63)
+
+
+@pytest.mark.parametrize("n", [3_000, 6_000, 60_000])  # Generator.random, raw bits in numpy, raw bits + torch
+def test_nsd_numpy_generator_routes_are_unbiased(n):
+    # fractional parts 0.1 .. 0.9 of Δ = 1, re-drawn until each group has 400k samples
+    ys = torch.tensor([0.1, -0.3, 0.5, 1.7, -2.9, 0.0], dtype=torch.float64)
+    x = ys.repeat_interleave(n // len(ys)).float()
+    s = 1.0 / float(x.double().std(correction=0))
+    gen = quant.new_generator(7)
+    draws = -(-400_000 // (n // len(ys)))
+    qs = [quant.nsd(x, s=s, generator=gen) for _ in range(draws)]
+    assert qs[0].delta == pytest.approx(1.0, rel=1e-5)
+    err = torch.stack([q.levels.double() - x.double() / q.delta for q in qs]).view(draws, len(ys), -1)
+    for j in range(len(ys)):
+        e = err[:, j].reshape(-1)
+        f = float(ys[j]) - math.floor(float(ys[j]))
+        if f * (1 - f) < 1e-4:
+            assert float(e.abs().max()) < 1e-4
+            continue
+        assert abs(float(e.mean())) <= Z * math.sqrt(f * (1 - f) / e.numel()), (float(ys[j]), float(e.mean()))
+
+
+def test_level_stats_bound_path_matches_checked_path():
+    g = torch.Generator().manual_seed(8)
+    for n, scale in ((5_000, 1.0), (300_000, 1.0), (300_000, 40.0)):  # int8 and int16 routes
+        x = torch.randn(n, generator=g)
+        x[::997] *= scale
+        q = quant.nsd(x, s=4.0, generator=quant.new_generator(9))
+        assert q.bound >= float(q.levels.abs().max())
+        assert quant.level_stats(q.levels, bound=q.bound) == quant.level_stats(q.levels)
 
 
 def test_meprop_keeps_exactly_k_largest_per_example():

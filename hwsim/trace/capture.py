@@ -285,7 +285,7 @@ class Capture:
         it = self._it
         if it is None or it.index != call.iteration:  # a backward for an iteration already finished
             return q.take_values()
-        st = quant.level_stats(q.levels)
+        st = quant.level_stats(q.levels, bound=q.bound)
         it.stats[name] = st.to_json(delta=q.delta)
         it.numel += st.numel
         it.nnz += st.nnz

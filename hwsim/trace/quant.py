@@ -32,9 +32,12 @@ METHODS = ("dither", "meprop", "none")
 DEFAULT_S = 4.0
 DEFAULT_K = 20  # meProp: kept per example
 VIEW_LEVELS = 127  # int8 view of float gradients (meprop, none)
-_CHUNK = 1 << 23  # float32 sums of 0/1 are exact below 2^24 per chunk
-_NUMPY_MAX = 1 << 15  # statistics of smaller tensors run in numpy (fewer µs per op than torch)
+_SMALL = 1 << 13  # below this numpy beats torch (fewer µs per call)
+_ONES_F32 = np.ones(_SMALL, np.float32)  # Σx of small tensors as a dot
+_DOT_CHUNK = 1 << 16  # Σx² as float32 BLAS dots of this many elements, added in float64
 _RAW_MIN = 1 << 12  # below this one Generator.random call beats the raw-bits route
+_MANTISSAS = np.uint64(0x007FFFFF_007FFFFF)  # the 23 low bits of each 32-bit half
+_ONES = np.uint64(0x3F800000_3F800000)  # 1.0f in each half
 Rng = np.random.Generator | torch.Generator | None
 
 
@@ -48,18 +51,24 @@ class Quantized:
 
     ``values`` is None when NSD was asked for ``lazy_values``: then :meth:`take_values` scales
     the levels *in place* (saving an allocation and a pass in the backward hook), after which
-    ``levels`` must not be used any more.
+    ``levels`` must not be used any more. ``bound`` is an upper bound on |levels| known without
+    looking at them (NSD: √(Σδz²)/Δ + 1), which lets :func:`level_stats` skip a min/max pass.
     """
 
     values: torch.Tensor | None
     levels: torch.Tensor
     delta: float
     dtype: torch.dtype | None = None
+    bound: float = math.inf
 
     def take_values(self) -> torch.Tensor:
         if self.values is not None:
             return self.values
-        return self.levels.mul_(self.delta).to(self.dtype or self.levels.dtype)
+        if self.levels.is_cpu:  # numpy: fewer µs per call than torch's mul_
+            np.multiply(self.levels.numpy(), self.delta, out=self.levels.numpy())
+        else:
+            self.levels.mul_(self.delta)
+        return self.levels.to(self.dtype or self.levels.dtype)
 
 
 def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool = False) -> Quantized:
@@ -71,34 +80,58 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
     if not s > 0:
         raise ValueError(f"s must be > 0, got {s!r}")
     x = _work_dtype(dz)
-    sigma = std(x)
+    sigma, rms = _std_rms(x)
     if not math.isfinite(sigma):
         raise NonFiniteError(_count_bad(x))
     if sigma == 0.0:
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
     delta = s * sigma
-    levels = uniform(x, generator=generator).add_(x, alpha=1.0 / delta).floor_()  # ⌊δz/Δ + u⌋
+    n = x.numel()
+    bound = math.sqrt(n) * rms / delta * (1 + 1e-5) + 2.0  # |⌊x/Δ + u⌋| <= |x|/Δ + 1, max|x| <= √Σx²
+    if n <= _SMALL and x.is_cpu and not isinstance(generator, torch.Generator):  # numpy: fewer µs per call
+        a = x.detach().reshape(-1).numpy()
+        lv = a * a.dtype.type(1.0 / delta)
+        lv += _uniform_np(n, a.dtype.type, generator if generator is not None else new_generator())
+        levels = torch.from_numpy(np.floor(lv, out=lv)).view(x.shape)  # ⌊δz/Δ + u⌋
+    else:
+        levels = uniform(x, generator=generator).add_(x, alpha=1.0 / delta).floor_()  # ⌊δz/Δ + u⌋
     if lazy_values:
-        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype)
-    return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta)
+        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, bound=bound)
+    return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta, bound=bound)
 
 
 def std(x: torch.Tensor) -> float:
     """Population std from Σx and Σx² (≈5× faster than ``torch.std``'s Welford pass on CPU).
 
+    Σx is torch's cascade sum (a BLAS dot with ones below ``_SMALL``: fewer µs); Σx² is a BLAS
+    dot per chunk of ``_DOT_CHUNK`` elements added in float64: one pass without a temporary,
+    ~1e-7 relative (one dot over a whole large tensor drifts to ~1e-6..1e-5 on 1 thread).
     Falls back to ``torch.std`` when the mean dominates (cancellation) or the sums overflow.
     """
+    return _std_rms(x)[0]
+
+
+def _std_rms(x: torch.Tensor) -> tuple[float, float]:
+    """(population std, root mean square) of :func:`std`."""
     n = x.numel()
     if n == 0:
-        return 0.0
-    flat = x.reshape(-1)
-    mean = float(flat.sum()) / n
-    ms = float(flat.square().sum()) / n  # cascade sum: ~1e-7 relative (a BLAS dot drifts to ~3e-5 on 1 thread)
+        return 0.0, 0.0
+    flat = x.detach().reshape(-1)
+    a = flat.cpu().numpy()
+    if n > _SMALL:
+        mean = float(flat.sum()) / n
+    else:  # a BLAS dot with ones: the cheapest numpy call (``a.sum()`` runs the ufunc machinery)
+        mean = float(np.dot(a, _ONES_F32[:n]) if a.dtype == np.float32 else a.sum()) / n
+    ms = sum(float(np.dot(c, c)) for c in _chunks(a, _DOT_CHUNK)) / n
     var = ms - mean * mean
     if not (math.isfinite(ms) and math.isfinite(mean)) or var < 1e-3 * ms:
-        return float(flat.std(correction=0))
-    return math.sqrt(var)
+        return float(flat.std(correction=0)), math.sqrt(ms)
+    return math.sqrt(var), math.sqrt(ms)
+
+
+def _chunks(a: np.ndarray, size: int) -> list[np.ndarray]:
+    return [a] if a.size <= size else [a[i:i + size] for i in range(0, a.size, size)]
 
 
 def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
@@ -113,14 +146,19 @@ def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
     if isinstance(generator, torch.Generator):
         return torch.rand(like.shape, dtype=like.dtype, generator=generator)
     rng = generator if generator is not None else new_generator()
-    n = like.numel()
-    if like.dtype == torch.float64 or n < _RAW_MIN:
-        dt = np.float64 if like.dtype == torch.float64 else np.float32
-        return torch.from_numpy(rng.random(like.shape, dtype=dt))
-    words = rng.bit_generator.random_raw((n + 1) // 2)  # uint64
-    b = torch.from_numpy(words.view(np.int32)[:n])
-    b.bitwise_and_(0x007FFFFF).bitwise_or_(0x3F800000)
-    return b.view(torch.float32).sub_(1.0 - 2.0**-24).view(like.shape)
+    dt = np.float64 if like.dtype == torch.float64 else np.float32
+    return torch.from_numpy(_uniform_np(like.numel(), dt, rng)).view(like.shape)
+
+
+def _uniform_np(n: int, dt: type, rng: np.random.Generator) -> np.ndarray:
+    """:func:`uniform`'s numbers as a flat numpy array (bit operations on whole 64-bit words)."""
+    if dt is np.float64 or n < _RAW_MIN:
+        return rng.random(n, dtype=dt)
+    words = rng.bit_generator.random_raw((n + 1) // 2)  # two float32 mantissas per word
+    np.bitwise_and(words, _MANTISSAS, out=words)
+    np.bitwise_or(words, _ONES, out=words)
+    u = words.view(np.float32)[:n]
+    return np.subtract(u, np.float32(1.0 - 2.0**-24), out=u)
 
 
 def new_generator(seed: int | None = None) -> np.random.Generator:
@@ -212,12 +250,15 @@ class LevelStats:
         return {"density": self.density, "max_bits": self.max_bits, "hist": self.hist, "delta": delta}
 
 
-def level_stats(levels: torch.Tensor, *, max_bits: int = 16) -> LevelStats:
+def level_stats(levels: torch.Tensor, *, max_bits: int = 16, bound: float = math.inf) -> LevelStats:
     """Density, max |level| and bit-width histogram (same layout as ``format.level_histogram``).
 
-    |k| as int8 (levels are small), then one clamp-and-sum per bit-width class up to the largest
-    level: ~0.2 ns/element per class (``bincount`` is 1.4, a boolean gather of the non-zeros
-    more than the dither itself). Levels beyond ±127 (rare) use float threshold passes.
+    In numpy (a few µs less per call than torch, which adds up on every layer of every
+    iteration): |k| as int8 (int16 beyond 127) and ``ge[b] = #|k| >= 2^b`` as one count of a
+    small-integer comparison per bit-width class up to the largest level (``bincount`` costs
+    ~1.4 ns/element, a boolean gather of the non-zeros more than the dither itself). Without a
+    ``bound`` on |k| below 2^15 (:attr:`Quantized.bound`), a min/max pass first checks that
+    they fit; larger levels (rare) use float comparisons.
     """
     flat = levels.detach().reshape(-1)
     n = flat.numel()
@@ -225,38 +266,26 @@ def level_stats(levels: torch.Tensor, *, max_bits: int = 16) -> LevelStats:
     last = max_bits - 2
     if n == 0:
         return LevelStats(numel=0, nnz=0, max_abs=0, hist=hist)
-    if n <= _NUMPY_MAX:
-        a = np.abs(flat.numpy())
-        mx = int(a.max())
-        ge = [int(np.count_nonzero(a >= (1 << b))) for b in range(mx.bit_length())] + [0]
-        for b in range(len(ge) - 1):
-            hist[min(b, last)] += ge[b] - ge[b + 1]
-        return LevelStats(numel=n, nnz=ge[0], max_abs=mx, hist=hist)
-    lo, hi = torch.aminmax(flat)
-    mx = int(max(-float(lo), float(hi)))
-    if mx == 0:
-        return LevelStats(numel=n, nnz=0, max_abs=0, hist=hist)
-    if mx <= 127:
-        a8 = flat.to(torch.int8).abs_()
-        ge = [_sum(a8.clamp(max=1))]  # ge[b] = #|k| >= 2^b
-        ge += [_sum((a8 >> b).clamp_(max=1)) for b in range(1, mx.bit_length())]
+    a = flat.cpu().numpy()
+    if bound >= 1 << 15:
+        if n <= _SMALL:
+            bound = max(-float(a.min()), float(a.max()))
+        else:  # one pass instead of two
+            lo, hi = torch.aminmax(flat)
+            bound = max(-float(lo), float(hi))
+    if bound < 1 << 15:
+        ak = a.astype(np.int8 if bound <= 127 else np.int16)
+        ge = [int(np.count_nonzero(ak))]  # ge[b] = #|k| >= 2^b
+        mx = int(np.abs(ak, out=ak).max()) if ge[0] else 0
+        ge += [int(np.count_nonzero(ak >= (1 << b))) for b in range(1, mx.bit_length())]
     else:
-        a = flat.abs()
-        ge = [_count_ge(a, 1 << b) for b in range(mx.bit_length())]
+        mx = int(bound)
+        a = np.abs(a)
+        ge = [int(np.count_nonzero(a >= (1 << b))) for b in range(mx.bit_length())]
     ge.append(0)
     for b in range(len(ge) - 1):  # bit_length b + 1 -> sign + (b + 1) bits -> hist entry b
         hist[min(b, last)] += ge[b] - ge[b + 1]
     return LevelStats(numel=n, nnz=ge[0], max_abs=mx, hist=hist)
-
-
-def _sum(t: torch.Tensor) -> int:
-    return int(t.sum(dtype=torch.int64 if t.numel() >= 2**31 else torch.int32))
-
-
-def _count_ge(a: torch.Tensor, t: int) -> int:
-    """#(a >= t) for non-negative integer-valued floats, exact (float32 0/1 sums per 2^23 chunk)."""
-    chunks = a.split(_CHUNK) if a.numel() > _CHUNK else (a,)
-    return int(sum(float((c - (t - 1)).clamp_(0.0, 1.0).sum()) for c in chunks))
 
 
 def _work_dtype(x: torch.Tensor) -> torch.Tensor:
