@@ -1,0 +1,231 @@
+"""What a trace holds, independent of how it is stored: layer geometry, per-layer operands, level math.
+
+:class:`LayerGeometry` and :class:`LayerSample` validate themselves on construction (errors name the
+class and field), so the writer, the reader, synthetic traces and the simulator share one definition
+of a well-formed layer. Numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+LAYER_KINDS = ("linear", "conv2d")
+
+
+class TraceError(ValueError):
+    """A trace on disk is missing, truncated, corrupted or of another version.
+
+    The message always names the file and the field that failed.
+    """
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """Shape of one Linear/Conv2d call, in the (N, C, K, H, W, P, Q, R, S) notation of SCNN.
+
+    A Linear layer is a 1×1 convolution on a 1×1 image: H = W = P = Q = R = S = 1, and any
+    extra leading dimensions of its input (e.g. tokens) are folded into N.
+    ``N`` is the number of examples *stored* in the trace (see ``batch_size``).
+    """
+
+    name: str
+    kind: str
+    N: int
+    C: int
+    K: int
+    H: int = 1
+    W: int = 1
+    P: int = 1
+    Q: int = 1
+    R: int = 1
+    S: int = 1
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    batch_size: int = 0  # examples in the real mini-batch (≥ N); 0 means "same as N"
+
+    def __post_init__(self) -> None:
+        where = f"LayerGeometry({self.name!r})"
+        if self.kind not in LAYER_KINDS:
+            raise TraceError(f"{where}.kind: {self.kind!r} is not one of {LAYER_KINDS}")
+        for f in ("N", "C", "K", "H", "W", "P", "Q", "R", "S", "groups"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise TraceError(f"{where}.{f}: must be an integer >= 1, got {v!r}")
+        for f in ("stride", "padding", "dilation"):
+            try:
+                v = tuple(int(x) for x in getattr(self, f))
+            except (TypeError, ValueError):
+                raise TraceError(f"{where}.{f}: must be two integers, got {getattr(self, f)!r}") from None
+            if len(v) != 2 or min(v) < (0 if f == "padding" else 1):
+                raise TraceError(f"{where}.{f}: must be two integers (>= {0 if f == 'padding' else 1}), got {v!r}")
+            object.__setattr__(self, f, v)
+        if self.C % self.groups or self.K % self.groups:
+            raise TraceError(f"{where}.groups: {self.groups} must divide C={self.C} and K={self.K}")
+        if self.batch_size and self.batch_size < self.N:
+            raise TraceError(f"{where}.batch_size: {self.batch_size} < N={self.N}")
+        # Output size must follow from the convolution arithmetic.
+        for out, inp, k, st, pd, dl, nm in (
+            (self.P, self.H, self.R, self.stride[0], self.padding[0], self.dilation[0], "P"),
+            (self.Q, self.W, self.S, self.stride[1], self.padding[1], self.dilation[1], "Q"),
+        ):
+            want = (inp + 2 * pd - dl * (k - 1) - 1) // st + 1
+            if out != want:
+                raise TraceError(f"{where}.{nm}: {out} does not match the conv arithmetic (expected {want})")
+
+    # shapes ------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.N, self.C) if self.kind == "linear" else (self.N, self.C, self.H, self.W)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.N, self.K) if self.kind == "linear" else (self.N, self.K, self.P, self.Q)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        if self.kind == "linear":
+            return (self.K, self.C)
+        return (self.K, self.C // self.groups, self.R, self.S)
+
+    @property
+    def macs(self) -> int:
+        """Dense MACs of one GEMM (forward, backward-data and backward-weight all have this many)."""
+        return self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for f in ("stride", "padding", "dilation"):
+            d[f] = list(d[f])
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, where: str = "layer") -> LayerGeometry:
+        if not isinstance(d, Mapping):
+            raise TraceError(f"{where}: must be an object with fields {sorted(cls.__dataclass_fields__)}, got {d!r}")
+        allowed = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - allowed
+        if unknown:
+            raise TraceError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        try:
+            kw = dict(d)
+            for f in ("stride", "padding", "dilation"):
+                if f in kw:
+                    kw[f] = tuple(kw[f])
+            return cls(**kw)
+        except (TypeError, ValueError) as e:  # TraceError from __post_init__ included: prefix the file/field
+            raise TraceError(f"{where}: {e}") from None
+
+    def with_batch(self, n: int) -> LayerGeometry:
+        """The same layer with only ``n`` examples stored."""
+        d = asdict(self)
+        d["batch_size"] = self.batch_size or self.N
+        d["N"] = n
+        return LayerGeometry(**d)
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+@dataclass(frozen=True)
+class LayerSample:
+    """Operands of one layer in one sampled iteration, as the simulator needs them.
+
+    ``dz_levels`` are the integers k of δ̃z = Δ·k (output shape); for ``method="none"``
+    traces they are the float δz quantized at the recorded ``delta`` only for statistics —
+    see ``traces/FORMAT.md``. ``a_mask`` is True where the layer input is non-zero.
+    ``w_mask`` is optional: without it the simulator draws a seeded mask at ``w_density``.
+    ``w_bits``/``a_bits`` are the operand bit-widths of the forward pass (32 = float).
+    """
+
+    geometry: LayerGeometry
+    delta: float
+    dz_levels: np.ndarray
+    a_mask: np.ndarray
+    w_density: float = 1.0
+    w_mask: np.ndarray | None = None
+    w_bits: int = 32
+    a_bits: int = 32
+
+    def __post_init__(self) -> None:
+        g = self.geometry
+        where = f"LayerSample({g.name!r})"
+        if tuple(self.dz_levels.shape) != g.output_shape:
+            raise TraceError(f"{where}.dz_levels: shape {self.dz_levels.shape} != output shape {g.output_shape}")
+        if tuple(self.a_mask.shape) != g.input_shape:
+            raise TraceError(f"{where}.a_mask: shape {self.a_mask.shape} != input shape {g.input_shape}")
+        if self.w_mask is not None and tuple(self.w_mask.shape) != g.weight_shape:
+            raise TraceError(f"{where}.w_mask: shape {self.w_mask.shape} != weight shape {g.weight_shape}")
+        if not (0.0 <= self.w_density <= 1.0):
+            raise TraceError(f"{where}.w_density: {self.w_density} not in [0, 1]")
+        if not math.isfinite(self.delta) or self.delta < 0:
+            raise TraceError(f"{where}.delta: {self.delta} must be finite and >= 0")
+        if not np.issubdtype(self.dz_levels.dtype, np.integer):
+            raise TraceError(f"{where}.dz_levels: dtype {self.dz_levels.dtype} must be an integer type")
+
+    @property
+    def dz_mask(self) -> np.ndarray:
+        return self.dz_levels != 0
+
+    @property
+    def dz_density(self) -> float:
+        return float(np.count_nonzero(self.dz_levels)) / max(1, self.dz_levels.size)
+
+    @property
+    def a_density(self) -> float:
+        return float(np.count_nonzero(self.a_mask)) / max(1, self.a_mask.size)
+
+    @property
+    def max_bits(self) -> int:
+        return bit_width(int(np.abs(self.dz_levels).max(initial=0)))
+
+
+def bit_width(max_abs_level: int) -> int:
+    """Sign + magnitude bits of a signed integer level: 1 + ⌈log2(max|k|+1)⌉ (0 for all-zero)."""
+    if max_abs_level <= 0:
+        return 0
+    return 1 + int(max_abs_level).bit_length()
+
+
+def level_histogram(levels: np.ndarray, max_bits: int = 16) -> list[int]:
+    """Counts of non-zero levels by bit-width: entry b-2 counts levels needing b bits (b = 2..max_bits)."""
+    mag = np.abs(levels[levels != 0]).astype(np.int64)
+    if mag.size == 0:
+        return [0] * (max_bits - 1)
+    bits = 1 + np.floor(np.log2(mag)).astype(np.int64) + 1  # 1 sign + bit_length
+    bits = np.minimum(bits, max_bits)
+    return np.bincount(bits - 2, minlength=max_bits - 1).tolist()
+
+
+def entropy_bits(mask: np.ndarray, levels_nz: np.ndarray) -> float:
+    """Zeroth-order entropy (bits) of a sparse tensor: binary entropy of the mask + entropy of the non-zero levels."""
+    n = mask.size
+    nnz = int(np.count_nonzero(mask))
+    bits = 0.0
+    if 0 < nnz < n:
+        p = nnz / n
+        bits += n * (-p * math.log2(p) - (1 - p) * math.log2(1 - p))
+    if nnz:
+        _, counts = np.unique(levels_nz, return_counts=True)
+        q = counts / nnz
+        bits += float(-(counts * np.log2(q)).sum())
+    return bits
+
+
+def layer_stats(levels: np.ndarray) -> dict[str, Any]:
+    """Per-iteration statistics of one layer's δ̃z levels: density, max bit-width, bit histogram."""
+    mx = int(np.abs(levels).max(initial=0))
+    return {
+        "density": float(np.count_nonzero(levels)) / max(1, levels.size),
+        "max_bits": bit_width(mx),
+        "hist": level_histogram(levels),
+    }
