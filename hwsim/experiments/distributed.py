@@ -24,7 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.experiments.output import markdown_table, mean_std, pm, write_csv, write_json, write_text
+from hwsim.experiments.output import (
+    markdown_table,
+    mean_std,
+    pm,
+    save_figure,
+    write_csv,
+    write_json,
+    write_text,
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,15 @@ def launch(config: DistributedConfig, *, nodes: int, method: str, seed: int, out
         r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)  # the free port was taken: once more
     if r.returncode != 0:
         raise RuntimeError(f"torchrun with {nodes} nodes ({method}, seed {seed}) failed with exit code "
-                           f"{r.returncode}:\n{r.stderr[-2000:]}")
+                           f"{r.returncode}:\n{_failure_excerpt(r.stderr)}")
     return r
+
+
+def _failure_excerpt(stderr: str, limit: int = 2000) -> str:
+    """The failing rank's own traceback (torchrun prints it before its summary), then the summary's tail."""
+    first = stderr.find("Traceback (most recent call last)")
+    head = stderr[first:first + limit] + "\n...\n" if 0 <= first < len(stderr) - limit else ""
+    return head + stderr[-limit:]
 
 
 def _torchrun(config: DistributedConfig, *, nodes: int, method: str, seed: int,
@@ -194,11 +209,7 @@ def plot(summary: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8.5)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(rows: Sequence[NodeRun], config: DistributedConfig, out: str | os.PathLike) -> Path:

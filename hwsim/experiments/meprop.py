@@ -16,7 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.experiments.output import markdown_table, mean_std, pm, write_csv, write_json, write_text
+from hwsim.experiments.output import (
+    markdown_table,
+    mean_std,
+    pm,
+    save_figure,
+    write_csv,
+    write_json,
+    write_text,
+)
 
 
 @dataclass(frozen=True)
@@ -154,11 +162,7 @@ def plot(summary: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path:
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9.5, loc="lower left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_report(rows: Sequence[RunRow], config: MepropConfig, out: str | os.PathLike) -> Path:

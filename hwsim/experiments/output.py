@@ -6,23 +6,19 @@ training measurements, and a half-written file must never look like a finished r
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hwsim._io import atomic_write_bytes, atomic_write_text, rows_to_csv
+
 
 def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file and rename (atomic on one file system)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write ``text`` to ``path`` atomically (the project's one atomic-write helper)."""
+    return atomic_write_text(path, text)
 
 
 def write_json(path: Path, obj: Any) -> Path:
@@ -30,16 +26,19 @@ def write_json(path: Path, obj: Any) -> Path:
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Rows with the union of their keys as columns (first-seen order)."""
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _cell(v) for k, v in r.items()})
-    return write_text(path, buf.getvalue())
+    """Rows with the union of their keys as columns (first-seen order); floats to 6 significant digits."""
+    return atomic_write_text(path, rows_to_csv([{k: _cell(v) for k, v in r.items()} for r in rows]))
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, render and write a matplotlib figure atomically, then free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
