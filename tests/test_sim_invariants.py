@@ -142,3 +142,23 @@ def test_trace_arch_mismatch_says_what(tmp_path):
     t = _trace(tmp_path, 0.5, layers=LAYERS[1:2], operand_bits=16)
     with pytest.raises(ValueError, match=r"c2.*w_bits=16.*mac_bits=8"):
         simulate(t, load_arch("scnn"))
+
+
+def test_simulate_checks_the_checksum_of_the_sample_it_replays(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    import hwsim
+    from hwsim.trace.format import TraceError
+
+    src = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    t = tmp_path / "t"
+    shutil.copytree(src, t)
+    last = sorted((t / "samples").iterdir())[-1]  # the default iteration replayed
+    data = bytearray(last.read_bytes())
+    data[100] ^= 1
+    last.write_bytes(bytes(data))
+    with pytest.raises(TraceError, match="checksum mismatch"):
+        hwsim.simulate(t, "scnn")

@@ -37,7 +37,9 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
     from hwsim.sim.replay import simulate_trace
     from hwsim.trace.format import Trace, load
 
-    trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path)
+    # Manifest validated here; only the sample replayed is read, and its sha256 is checked as it is read
+    # (Trace.sample): verifying every sample file up front would read the whole trace to use one iteration.
+    trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
     return simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
                           trace_path=str(trace.path), arch_file=arch.source, training=training)
