@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwsim.capture import quant
+from hwsim.capture.session import capture
 from hwsim.models import build_model
-from hwsim.trace import quant
-from hwsim.trace.capture import capture
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "dither", "dither+record")

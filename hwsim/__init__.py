@@ -18,7 +18,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "capture": ("hwsim.trace.capture", "capture"),
+    "capture": ("hwsim.capture.session", "capture"),
     "load_trace": ("hwsim.trace.format", "load"),
     "TraceError": ("hwsim.trace.format", "TraceError"),
     "load_arch": ("hwsim.arch", "load_arch"),

@@ -94,7 +94,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
 
 
 def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
-    from hwsim.trace.train import train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}

@@ -4,7 +4,7 @@ Checks, on every rank, that DDP's averaged gradient is the mean of the per-rank 
 a comm hook copies each bucket's local gradients before the allreduce; the local bias gradients
 (= δ̃z at batch 1) are integer multiples of that rank's Δ (so NSD ran before the allreduce); a rerun
 under ``no_sync`` with the same dither seed reproduces the local gradients bit for bit. Then it
-trains with :func:`hwsim.trace.distributed.train_distributed` to write ``OUT/rank{r}``.
+trains with :func:`hwsim.capture.distributed.train_distributed` to write ``OUT/rank{r}``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from hwsim.capture.distributed import train_distributed
+from hwsim.capture.session import capture
 from hwsim.models import build_model
-from hwsim.trace.capture import capture
-from hwsim.trace.distributed import train_distributed
 
 
 def main(out: str) -> None:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwsim.trace.capture import NonFiniteGradientError, capture
+from hwsim.capture.session import NonFiniteGradientError, capture
 from hwsim.trace.format import load
 
 

@@ -97,15 +97,15 @@ def test_sigint_mid_capture_leaves_readable_trace(tmp_path):
 
 
 def test_cli_defaults_match_the_python_api():
+    from hwsim.capture import train
     from hwsim.commands import trace as cmd
-    from hwsim.trace import train
 
     assert (cmd.DEFAULT_S, cmd.DEFAULT_K, cmd.DEFAULT_EPOCHS, cmd.DEFAULT_BATCH, cmd.DEFAULT_LR) == (
         train.DEFAULT_S, train.DEFAULT_K, train.DEFAULT_EPOCHS, train.DEFAULT_BATCH, train.DEFAULT_LR)
 
 
 def test_inspect_table(tmp_path, capsys):
-    from hwsim.trace.train import train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     r = train_and_capture(model="lenet5", epochs=1, limit_train=64, batch_size=32, out=tmp_path / "t",
                           max_examples=8)

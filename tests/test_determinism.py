@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import hwsim
-from hwsim.trace.train import train_and_capture
+from hwsim.capture.train import train_and_capture
 
 
 def _run(tmp_path, name: str, seed: int):

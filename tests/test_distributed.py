@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 def test_scale_s_rules():
-    from hwsim.trace.distributed import scale_s
+    from hwsim.capture.distributed import scale_s
 
     assert scale_s(4.0, 4, "sqrt") == 8.0 and scale_s(4.0, 4, "linear") == 16.0 and scale_s(4.0, 4, "const") == 4.0
     with pytest.raises(ValueError, match="s rule 'cube' is unknown"):

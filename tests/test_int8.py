@@ -1,4 +1,4 @@
-"""8-bit forward operands (hwsim.trace.int8): error bounds, zero preservation, STE, accuracy, trace bit-widths."""
+"""8-bit forward operands (hwsim.capture.int8): error bounds, zero preservation, STE, accuracy, trace bit-widths."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from hwsim.cli import main
-from hwsim.trace.format import load
-from hwsim.trace.int8 import (
+from hwsim.capture.int8 import (
     ActivationQuant,
     operand_bits,
     quantize_activation,
     quantize_model,
     quantize_weight,
 )
-from hwsim.trace.train import train_and_capture
+from hwsim.capture.train import train_and_capture
+from hwsim.cli import main
+from hwsim.trace.format import load
 
 
 def test_weight_quantizer_per_channel_half_step_bound():

@@ -15,9 +15,10 @@ def _modules_after_import(*mods: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_sim_arch_results_and_trace_format_do_not_import_torch_or_matplotlib():
-    loaded = _modules_after_import("hwsim.sim", "hwsim.arch", "hwsim.results", "hwsim.trace.format",
-                                   "hwsim.trace.synth")
+def test_sim_arch_results_and_trace_do_not_import_torch_or_matplotlib():
+    loaded = _modules_after_import("hwsim.sim", "hwsim.arch", "hwsim.results", "hwsim.trace",
+                                   "hwsim.trace.format", "hwsim.trace.schema", "hwsim.trace.synth",
+                                   "hwsim.trace.topology")
     assert "hwsim.sim" in loaded
     assert not {m for m in loaded if m == "torch" or m.startswith("torch.")}
     assert not {m for m in loaded if m == "matplotlib" or m.startswith("matplotlib.")}
@@ -42,3 +43,15 @@ def test_cli_help_does_not_import_torch():
 def test_import_linter_contracts_hold():
     out = subprocess.run(["lint-imports"], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_capture_package_is_also_the_capture_function():
+    """``hwsim.capture(model, ...)`` keeps working after ``import hwsim.capture.session`` binds the package."""
+    code = ("import hwsim, hwsim.capture.session, torch\n"
+            "m = torch.nn.Linear(3, 2)\n"
+            "with hwsim.capture(m, method='none') as cap:\n"
+            "    m(torch.ones(4, 3)).sum().backward(); cap.step()\n"
+            "print(type(cap).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Capture"

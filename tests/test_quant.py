@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.trace import quant
+from hwsim.capture import quant
 from hwsim.trace.format import layer_stats
 
 Z = 5.0  # sigmas

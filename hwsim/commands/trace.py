@@ -16,7 +16,7 @@ DESCRIPTION = (
 )
 
 MODELS = "mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18"
-# Same values as hwsim.trace.train (kept here so 'hwsim --help' does not import torch; a test checks them).
+# Same values as hwsim.capture.train (kept here so 'hwsim --help' does not import torch; a test checks them).
 DEFAULT_S, DEFAULT_K, DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR = 4.0, 20, 20, 64, 0.05
 
 
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from hwsim.trace.train import train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,7 +91,7 @@ def _run_distributed(args: argparse.Namespace) -> int:
     """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
     import torch.distributed as dist
 
-    from hwsim.trace.distributed import train_distributed
+    from hwsim.capture.distributed import train_distributed
 
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
     try:

@@ -4,7 +4,7 @@ For every N of ``nodes`` (and every seed and method) this launches
 ``python -m torch.distributed.run --nproc-per-node N -m hwsim trace --distributed ...`` on this
 machine (gloo over localhost, a free port per job), reads every rank's trace and reports, against
 N: the final test accuracy, the **per-node** δ̃z sparsity and the worst-case bit-width of the
-non-zero levels. s grows with N by the rule of :func:`hwsim.trace.distributed.scale_s`
+non-zero levels. s grows with N by the rule of :func:`hwsim.capture.distributed.scale_s`
 (default s·√N: the averaged dither noise stays at the single-node level).
 
 Every N runs the same number of SGD steps (``steps``) at the same learning rate, so larger N

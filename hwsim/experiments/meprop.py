@@ -68,7 +68,7 @@ class RunRow:
 
 def run_all(config: MepropConfig, *, progress: Callable[[str], None] | None = None) -> list[RunRow]:
     """Train every (method, parameter, seed) of ``config`` in this process, one after another."""
-    from hwsim.trace.train import train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     rows = []
     for method, param, seed in config.runs():

@@ -1,7 +1,7 @@
 """The seed paper's Table 1 columns: accuracy and δz sparsity for four training methods.
 
 Methods: baseline (plain backprop), dithered backprop (NSD on δz), 8-bit training (8-bit forward
-weights/inputs, :mod:`hwsim.trace.int8`) and 8-bit + dithered. Sparsity is the paper's measure:
+weights/inputs, :mod:`hwsim.capture.int8`) and 8-bit + dithered. Sparsity is the paper's measure:
 1 − mean δ̃z density over all layers and training iterations. Every cell is a real training run.
 """
 
@@ -53,7 +53,7 @@ class Cell:
 
 
 def run_all(config: Table1Config, *, progress: Callable[[str], None] | None = None) -> list[Cell]:
-    from hwsim.trace.train import train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     cells = []
     for model in config.models:

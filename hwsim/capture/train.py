@@ -1,4 +1,4 @@
-"""A small, paper-style training loop around :func:`hwsim.trace.capture.capture`.
+"""A small, paper-style training loop around :func:`hwsim.capture.session.capture`.
 
 Used by ``hwsim trace`` and ``hwsim demo``: build a zoo model, train it with SGD (momentum 0.9,
 weight decay 5e-4, as the seed paper) under dithered backprop / meProp / plain backprop,
@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hwsim.capture import quant
+from hwsim.capture.session import capture
 from hwsim.data import load_dataset
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
-from hwsim.trace import quant
-from hwsim.trace.capture import capture
 
 DEFAULT_S = quant.DEFAULT_S
 DEFAULT_K = quant.DEFAULT_K
@@ -54,7 +54,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
     The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
     trains on the first examples only (quick runs, tests). The last iteration is always sampled.
-    ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.trace.int8`).
+    ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.capture.int8`).
     """
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
@@ -74,7 +74,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     torch.manual_seed(seed)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
     if int8:
-        from hwsim.trace.int8 import quantize_model
+        from hwsim.capture.int8 import quantize_model
 
         quantize_model(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)

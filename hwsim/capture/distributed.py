@@ -42,11 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from hwsim.capture import quant
+from hwsim.capture.session import capture
+from hwsim.capture.train import evaluate
 from hwsim.data import load_dataset, resize
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
-from hwsim.trace import quant
-from hwsim.trace.capture import capture
-from hwsim.trace.train import evaluate
 
 S_RULES = ("sqrt", "linear", "const")
 BN_MODES = ("local", "frozen", "sync")
@@ -151,7 +151,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     torch.manual_seed(seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
     if int8:
-        from hwsim.trace.int8 import quantize_model
+        from hwsim.capture.int8 import quantize_model
 
         quantize_model(net)
     eval_bn: set[str] = set()

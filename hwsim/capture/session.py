@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwsim.trace import quant
+from hwsim.capture import quant
 from hwsim.trace.format import LayerGeometry, LayerSample, TraceWriter
 
 HOOKED = (nn.Linear, nn.Conv2d)
@@ -297,7 +297,7 @@ class Capture:
                 geometry=geom, delta=q.delta,
                 dz_levels=levels.reshape(geom.output_shape).to(torch.int32).numpy(),
                 a_mask=a_mask.numpy(), w_density=w_density, w_mask=w_mask,
-                # operand widths of the forward pass: 8 where hwsim.trace.int8 tagged the layer
+                # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer
                 w_bits=int(getattr(call.site.module, "hwsim_w_bits", 32)),
                 a_bits=int(getattr(call.site.module, "hwsim_a_bits", 32)))
         return q.take_values()  # levels are scaled in place: use them before this line

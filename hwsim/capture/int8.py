@@ -18,7 +18,7 @@ place, for every ``nn.Linear`` / ``nn.Conv2d``:
 δz itself is not quantized here: for "8-bit" alone the backward keeps float δz (the trace stores its
 int8 view, as for plain backprop); with dither the δ̃z levels are the integers of NSD. BatchNorm stays
 float (Banner et al.'s Range BN is not reproduced). Modules are tagged ``hwsim_w_bits`` /
-``hwsim_a_bits`` so :mod:`hwsim.trace.capture` writes ``w_bits`` / ``a_bits`` = 8 into every sample.
+``hwsim_a_bits`` so :mod:`hwsim.capture.session` writes ``w_bits`` / ``a_bits`` = 8 into every sample.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def quantize_model(model: nn.Module, *, bits: int = DEFAULT_BITS, momentum: floa
     """Make every Linear/Conv2d of ``model`` compute with ``bits``-bit weights and inputs (in place).
 
     Call before building the optimizer (the float weights move into the parametrization but stay
-    the same Parameter objects) and before :func:`hwsim.trace.capture.capture`. Returns the names
+    the same Parameter objects) and before :func:`hwsim.capture.session.capture`. Returns the names
     of the quantized layers. A model quantized twice raises ``ValueError``.
     """
     if not 2 <= bits <= 16:
