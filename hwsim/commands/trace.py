@@ -89,11 +89,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_distributed(args: argparse.Namespace) -> int:
     """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
-    import torch.distributed as dist
-
-    from hwsim.capture.distributed import train_distributed
+    from hwsim.capture.distributed import shutdown, train_distributed
 
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
+    ok = False
     try:
         r = train_distributed(
             model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
@@ -103,9 +102,9 @@ def _run_distributed(args: argparse.Namespace) -> int:
             max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
             seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
             steps=args.steps, progress=not args.quiet)
+        ok = True
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown(ok=ok)  # gc + barrier before destroy_process_group: no Gloo thread left at exit
     if r.rank == 0:
         dens = r.mean_density if r.mean_density is not None else float("nan")
         print(f"traces: {out}/rank0..{r.world_size - 1} ({r.iterations} iterations, {r.seconds:.0f} s); "
