@@ -81,8 +81,7 @@ def main(out: str) -> None:
         if world > 1:
             assert not torch.equal(parts[0], parts[1]) or not g.any(), "ranks computed identical gradients"
     assert all(st["density"] < 1.0 for st in cap.last_stats.values())
-    r = train_distributed(model="lenet300", epochs=1, limit_train=64, lr=0.01, sample_every=8, out=out,
-                          seed=3)
+    r = train_distributed(model="lenet300", epochs=1, limit_train=64, sample_every=8, out=out, seed=3)  # lr: rule
     assert r.world_size == world and r.iterations == 64 // world
     shutdown()
     print(f"rank {rank}: ok", flush=True)

@@ -30,6 +30,24 @@ def test_scale_s_rules():
         scale_s(4.0, 2, "cube")
 
 
+def test_distributed_learning_rate_scales_linearly_with_the_global_batch(capsys):
+    from hwsim.capture import train
+    from hwsim.capture.distributed import BASE_BATCH, BASE_LR, scaled_lr
+    from hwsim.cli import main
+
+    assert (BASE_LR, BASE_BATCH) == (train.DEFAULT_LR, train.DEFAULT_BATCH)  # anchored at the single-node default
+    assert scaled_lr(64) == pytest.approx(0.05)
+    assert scaled_lr(2) == pytest.approx(0.0015625)  # 2 nodes × batch 1: the README's distributed command
+    assert scaled_lr(8 * 4) == pytest.approx(0.025) and scaled_lr(128) == pytest.approx(0.1)
+    assert scaled_lr(2, base_lr=0.1, base_batch=32) == pytest.approx(0.00625)
+    with pytest.raises(ValueError, match="global batch must be >= 1"):
+        scaled_lr(0)
+    with pytest.raises(SystemExit):
+        main(["trace", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "linear scaling with the global batch" in helptext and "0.05·nodes·batch/64" in helptext
+
+
 def test_port_collision_is_recognised_only_from_its_own_messages():
     from hwsim.experiments.distributed import port_collision
 
@@ -67,6 +85,8 @@ def test_two_rank_explicit_average_equals_ddp_and_writes_rank_traces(tmp_path):
         assert tr.meta["s"] == pytest.approx(4.0 * 2**0.5) and tr.meta["seed"] == 3 + i
         assert len(tr.iterations) == 32 and tr.layers[0].batch_size == 1
         assert tr.sample()  # the last iteration's operands decode
+        assert tr.meta["lr"] == pytest.approx(0.05 * 2 / 64) and tr.meta["lr_rule"].startswith("linear")
+        assert tr.meta["global_batch"] == 2
     a, b = (t.iterations[0]["layers"]["net.1"] for t in traces)
     assert a != b  # different data and dither on each node
     run = json.loads((tmp_path / "run.json").read_text())

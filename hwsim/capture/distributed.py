@@ -56,6 +56,7 @@ from hwsim.data import load_dataset, resize
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
 
 S_RULES = ("sqrt", "linear", "const")
+BASE_LR, BASE_BATCH = 0.05, 64  # hwsim trace's single-node defaults (hwsim.capture.train)
 BN_MODES = ("local", "frozen", "sync")
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -65,6 +66,18 @@ def scale_s(s: float, nodes: int, rule: str = "sqrt") -> float:
     if rule not in S_RULES:
         raise ValueError(f"s rule {rule!r} is unknown; choose one of {S_RULES}")
     return s * {"sqrt": math.sqrt(nodes), "linear": float(nodes), "const": 1.0}[rule]
+
+
+def scaled_lr(global_batch: int, *, base_lr: float = BASE_LR, base_batch: int = BASE_BATCH) -> float:
+    """Learning rate for a global batch by the linear scaling rule (Goyal et al. 2017).
+
+    ``base_lr`` trains ``base_batch`` (0.05 at 64 on the embedded digits); a global batch of
+    N nodes × b per node takes ``base_lr · N·b / base_batch``. The batch-64 rate at batch 1 per
+    node (2 nodes: 32× too large a step per example) diverges to NaN within ~25 iterations.
+    """
+    if global_batch < 1:
+        raise ValueError(f"global batch must be >= 1, got {global_batch!r}")
+    return base_lr * global_batch / base_batch
 
 
 @dataclass(frozen=True)
@@ -172,7 +185,7 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
 
 def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
                       method: str = "dither", s: float | None = None, k: int | None = None, s_rule: str = "sqrt",
-                      epochs: int = 1, batch_size: int = 1, lr: float = 0.01, momentum: float = 0.9,
+                      epochs: int = 1, batch_size: int = 1, lr: float | None = None, momentum: float = 0.9,
                       weight_decay: float = 5e-4, sample_every: int = 50, max_examples: int | None = None,
                       seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
                       image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
@@ -182,8 +195,9 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
 
     All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
     (an epoch drops the remainder so ranks stay in lock-step). ``steps`` trains exactly that many
-    iterations (as many epochs as needed) instead of ``epochs``; ``lr`` is used as given (no scaling
-    with N). Returns this rank's numbers; the process group is left initialised for the caller.
+    iterations (as many epochs as needed) instead of ``epochs``. ``lr`` is used as given; None
+    (default) takes :func:`scaled_lr` of the global batch N·``batch_size`` (linear scaling from
+    0.05 at 64); the manifest's meta records ``lr`` and ``lr_rule``. Returns this rank's numbers; the process group is left initialised for the caller.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
@@ -197,6 +211,12 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
             raise ValueError(f"{nm} must be a positive integer, got {v!r}")
     rank, world = init_from_env(backend)
     node_s = scale_s(float(base_s), world, s_rule) if method == "dither" else None
+    if lr is None:
+        lr, lr_rule = scaled_lr(world * batch_size), f"linear: {BASE_LR:g}·global batch/{BASE_BATCH}"
+    else:
+        lr_rule = "given"
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
     rank_out = Path(out) / f"rank{rank}" if out is not None else None
     if rank_out is not None and (rank_out / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{rank_out}: a trace already exists here (pass --overwrite to replace it)")
@@ -235,7 +255,8 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
     meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine",
+            "lr": lr, "lr_rule": lr_rule, "global_batch": world * batch_size, "momentum": momentum,
+            "weight_decay": weight_decay, "optimizer": "sgd+cosine",
             "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": s_rule,
             "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend(), "steps": total}
     bar = None
@@ -287,6 +308,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     if rank == 0 and out is not None:
         run = {"world_size": world, "s_base": base_s, "s_rule": s_rule, "s_node": node_s, "method": method,
                "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
+               "lr_rule": lr_rule,
                "steps": total, "int8": int8, "bn": bn, "ranks": gathered}
         tmp = Path(out) / "run.json.tmp"
         tmp.write_text(json.dumps(run, indent=1))

@@ -33,7 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default 1)")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="initial learning rate (cosine to 0)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"initial learning rate, cosine to 0 (default {DEFAULT_LR} at batch {DEFAULT_BATCH}; "
+                             f"with --distributed: linear scaling with the global batch, "
+                             f"{DEFAULT_LR}·nodes·batch/{DEFAULT_BATCH}, e.g. {DEFAULT_LR * 2 / DEFAULT_BATCH:g} "
+                             "for 2 nodes × 1; recorded in the trace's meta as lr and lr_rule)")
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--sample-every", type=int, default=50, metavar="N",
@@ -76,9 +80,9 @@ def run(args: argparse.Namespace) -> int:
     r = train_and_capture(
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
         s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-        epochs=args.epochs, batch_size=batch, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
-        image_size=args.image_size, limit_train=args.limit_train, seed=args.seed, out=out,
+        epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
+        momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every,
+        max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train, seed=args.seed, out=out,
         overwrite=args.overwrite, progress=not args.quiet, int8=args.int8)
     dens = r.mean_density if r.mean_density is not None else float("nan")
     print(f"trace: {r.trace} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
