@@ -329,7 +329,7 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
         g = LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'")
         check_geometry_size(g, f"{mpath}: field 'layers[{i}]'")
         layers.append(g)
-    check_iterations(man["iterations"], f"{mpath}: field 'iterations'")
+    check_iterations(man["iterations"], str(mpath))
     for i, s in enumerate(man["samples"]):
         if not isinstance(s, dict):
             raise TraceError(f"{mpath}: field 'samples[{i}]' must be an object, got {s!r}")

@@ -215,36 +215,37 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def check_iterations(its: Any, where: str) -> None:
+def check_iterations(its: Any, file: str, field: str = "iterations") -> None:
     """Validate per-iteration records: objects whose ``index``, ``loss``, ``acc`` and per-layer
-    ``density``/``max_bits``/``hist`` have the documented types (``where`` names file and field)."""
+    ``density``/``max_bits``/``hist`` have the documented types (errors name ``file`` and the field)."""
     if not isinstance(its, list):
-        raise TraceError(f"{where}: must be a list of objects, got {type(its).__name__}")
+        raise TraceError(f"{file}: field '{field}' must be a list of objects, got {type(its).__name__}")
     for i, it in enumerate(its):
-        w = f"{where}[{i}]"
+        w = f"{file}: field '{field}[{i}]"
         if not isinstance(it, Mapping):
-            raise TraceError(f"{w}: must be an object, got {type(it).__name__} {str(it)[:40]!r}")
+            raise TraceError(f"{w}' must be an object, got {type(it).__name__} {str(it)[:40]!r}")
         if "index" in it and (not isinstance(it["index"], int) or isinstance(it["index"], bool)):
-            raise TraceError(f"{w}.index: must be an integer, got {it['index']!r}")
+            raise TraceError(f"{w}.index' must be an integer, got {it['index']!r}")
         for key in ("loss", "acc", "epoch"):
             if it.get(key) is not None and not _is_number(it[key]):
-                raise TraceError(f"{w}.{key}: must be a number or null, got {it[key]!r}")
+                raise TraceError(f"{w}.{key}' must be a number or null, got {it[key]!r}")
         layers = it.get("layers", {})
         if not isinstance(layers, Mapping):
-            raise TraceError(f"{w}.layers: must be an object {{layer: {{density, max_bits, hist}}}}, got {layers!r}")
+            raise TraceError(f"{w}.layers' must be an object {{layer: {{density, max_bits, hist}}}}, got {layers!r}")
         for nm, st in layers.items():
             lw = f"{w}.layers.{nm}"
             if not isinstance(st, Mapping):
-                raise TraceError(f"{lw}: must be an object {{density, max_bits, hist}}, got {st!r}")
+                raise TraceError(f"{lw}' must be an object {{density, max_bits, hist}}, got {st!r}")
             d = st.get("density")
             if d is not None and (not _is_number(d) or not 0.0 <= d <= 1.0):
-                raise TraceError(f"{lw}.density: {d!r} is not allowed; allowed: a number in [0, 1]")
+                raise TraceError(f"{lw}.density': {d!r} is not allowed; allowed: a number in [0, 1]")
             b = st.get("max_bits")
             if b is not None and (not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= 64):
-                raise TraceError(f"{lw}.max_bits: {b!r} is not allowed; allowed: an integer in 0..64")
+                raise TraceError(f"{lw}.max_bits': {b!r} is not allowed; allowed: an integer in 0..64")
             h = st.get("hist")
-            if h is not None and (not isinstance(h, list) or not all(_is_number(x) for x in h)):
-                raise TraceError(f"{lw}.hist: must be a list of counts, got {str(h)[:40]}")
+            counts = h.values() if isinstance(h, Mapping) else h if isinstance(h, list) else None
+            if h is not None and (counts is None or not all(_is_number(x) for x in counts)):
+                raise TraceError(f"{lw}.hist' must be a list of counts, got {str(h)[:40]}")
 
 
 def _check_meta(meta: Mapping[str, Any], where: str) -> None:
