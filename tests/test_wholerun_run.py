@@ -100,7 +100,7 @@ def test_cli_whole_run_resumes_from_its_points(tmp_path, capsys):
     from hwsim.cli import main
 
     out = tmp_path / "run.json"
-    args = ["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--out", str(out), "--quiet"]
+    args = ["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--out", str(out), "--quiet", "--overwrite"]
     assert main(args) == 0
     first = json.loads(out.read_text())
     points = sorted((tmp_path / "run.points" / "points").glob("*.json"))
@@ -114,7 +114,7 @@ def test_cli_whole_run_resumes_from_its_points(tmp_path, capsys):
     second = json.loads(out.read_text())
     assert second["total"]["sparse"]["cycles"] != first["total"]["sparse"]["cycles"]
     assert main(["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--inference",
-                 "--out", str(out)]) == 2
+                 "--out", str(out), "--overwrite"]) == 2
     assert "--inference" in capsys.readouterr().err
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import OVERWRITE_HELP, int_range
+
 HELP = "replay a trace on an architecture: cycles and energy per layer and pass vs dense"
 DESCRIPTION = (
     "Simulate one sampled iteration of TRACE on the architecture (sparse) and its derived baselines "
@@ -17,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, metavar="FILE", help="architecture YAML or shipped name (scnn)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override an arch field, e.g. pe.mac_bits=16 (repeatable)")
-    parser.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for masks the trace does not store")
+    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last)")
+    parser.add_argument("--seed", type=int_range(0), default=0, help="seed for masks the trace does not store")
     parser.add_argument("--inference", action="store_true",
                         help="replay the forward pass only, without the training stash of activations "
                              "(for comparisons with inference accelerators such as SCNN)")
@@ -27,14 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(each replayed iteration stands for the iterations up to the next one): all, last, "
                              "every:N (every N-th sampled iteration and the last) or a list like 0,100,450; "
                              "writes per-iteration records, the whole-run total and the spread")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", "-j", type=int_range(1), default=1, metavar="N",
                         help="with --iterations: local worker processes (as hwsim sweep)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="with --iterations: run on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--cache", metavar="DIR", default=None,
                         help="with --iterations: store each replayed iteration in DIR as it finishes, so an "
                              "interrupted run resumes (default: OUT without .json + '.points')")
-    parser.add_argument("--out", default="results.json", help="results file to write (atomically)")
+    parser.add_argument("--out", default="results.json", metavar="FILE", help="results file to write (atomically)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
@@ -90,10 +93,12 @@ def run_table(run) -> str:  # noqa: ANN001 - hwsim.run_results.RunResult
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim._io import check_output
     from hwsim.arch import load_arch, parse_overrides
     from hwsim.results import save_results
     from hwsim.sim import simulate
 
+    check_output(args.out, overwrite=args.overwrite)  # before simulating: an existing or unwritable --out fails now
     if args.iterations is not None:
         return _run_whole(args)
     if args.jobs != 1 or args.scheduler or args.cache:
