@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.report import fig_breakdown, fig_density, fig_layers, fig_summary, fig_sweep, fig_training
+from hwsim.report import fig_breakdown, fig_density, fig_layers, fig_run, fig_summary, fig_sweep, fig_training
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, TraceEntry, load_inputs
 from hwsim.report.page import Page, Table, write_html, write_markdown
 from hwsim.report.style import Plot, SavedPlot, save_figure
@@ -75,6 +75,9 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
             add(fig_layers.energy_bars(e, name=f"{s}_layer_energy"))
             add(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"))
             add(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"))
+            run = fig_run.load_run(e)  # whole-run results (hwsim simulate --iterations): cost over training
+            add(fig_run.cost_over_training(e, name=f"{s}_run_cost", run=run))
+            add(fig_run.whole_run_summary(e, name=f"{s}_run_summary", run=run))
     for sw in inputs.sweeps:
         s = slug(sw.label)
         for k, group in enumerate(fig_density.density_groups(sw)[:3]):
