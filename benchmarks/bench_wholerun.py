@@ -32,11 +32,15 @@ import time  # noqa: E402
 EVERY = (2, 5, 10, 23, 50)
 OLD_ONE = """
 import json, sys, time
+t0, c0 = time.perf_counter(), time.process_time()
 from hwsim.arch import load_arch
 from hwsim.sim.replay import simulate_trace
 from hwsim.trace.format import load
-tr = load(sys.argv[1]); arch = load_arch(sys.argv[2]); it = tr.sampled_iterations[0]  # a full batch (the last may be partial)
-t0 = time.perf_counter(); simulate_trace(tr, arch, iteration=it); print(json.dumps({"one_s": time.perf_counter() - t0}))
+tr = load(sys.argv[1]); arch = load_arch(sys.argv[2]); it = tr.sampled_iterations[0]  # a full batch
+t1, c1 = time.perf_counter(), time.process_time()
+simulate_trace(tr, arch, iteration=it)
+print(json.dumps({"one_s": time.perf_counter() - t1, "one_cpu_s": time.process_time() - c1,
+                  "cmd_s": time.perf_counter() - t0, "cmd_cpu_s": time.process_time() - c0}))
 """
 
 
@@ -82,20 +86,27 @@ def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> None:
 
 
 def timing(trace_path: str, arch: str, old: str | None) -> None:
+    """Wall and CPU (process) time: on a shared machine the CPU time is the figure that does not depend on load."""
+    t0, c0 = time.perf_counter(), time.process_time()
     from hwsim.sim import simulate_run
     from hwsim.trace.format import load
 
     trace = load(trace_path, verify=False)
-    t0 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     run = simulate_run(trace, arch, iterations="all", jobs=1, progress=False)
-    new_all = time.perf_counter() - t0
-    print(f"{trace_path}: all {len(run.iterations)} sampled iterations replayed in-process: {new_all:.2f} s")
+    new_s, new_cpu = time.perf_counter() - t1, time.process_time() - c1
+    cmd_s, cmd_cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"{trace_path}: all {len(run.iterations)} sampled iterations replayed in-process (jobs=1): "
+          f"{new_s:.2f} s wall, {new_cpu:.2f} s CPU (with imports + manifest: {cmd_s:.2f} s wall, {cmd_cpu:.2f} s CPU)")
     if old:
         out = subprocess.run([sys.executable, "-c", OLD_ONE, trace_path, arch], capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": old}, check=True).stdout
-        one = json.loads(out.strip().splitlines()[-1])["one_s"]
-        print(f"  old code ({old}), one (first, full-batch) iteration: {one:.2f} s; 5 × = {5 * one:.2f} s → whole run / (5 × old one) "
-              f"= {new_all / (5 * one):.2f} (target < 1)")
+        m = json.loads(out.strip().splitlines()[-1])
+        print(f"  old code ({old}), one full-batch iteration: {m['one_s']:.2f} s wall, {m['one_cpu_s']:.2f} s CPU "
+              f"(with imports + manifest: {m['cmd_s']:.2f} s wall, {m['cmd_cpu_s']:.2f} s CPU)")
+        print(f"  whole run ÷ (5 × old one): replay {new_s / (5 * m['one_s']):.2f} wall, "
+              f"{new_cpu / (5 * m['one_cpu_s']):.2f} CPU; with imports + manifest {cmd_s / (5 * m['cmd_s']):.2f} wall, "
+              f"{cmd_cpu / (5 * m['cmd_cpu_s']):.2f} CPU (target < 1)")
 
 
 def max_examples(trace_path: str, arch_name: str, keep: int) -> None:
