@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import atexit
+    import gc
+
+    # At interpreter exit, skip the cyclic-GC passes over torch's ~10⁶ objects (1.3 s of CPU, most of
+    # the time from Ctrl-C to exit; benchmarks/bench_sigint.py): the trace is closed by then and the
+    # OS frees the memory. Registered once, also when called in-process.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     import torch
 
     from hwsim.capture.train import train_and_capture
