@@ -12,6 +12,11 @@ plus the final write-back, is the memory stall.
 
 The work inside a tile comes precomputed from vectorised numpy (``busy``), so the event count is
 (intervals × PEs) + 2·intervals, never one per MAC.
+
+``log=[]`` records what happened as ``(cycle, kind, interval, pe)`` tuples in SimPy's execution
+order — kinds ``load_start``/``load_end`` and ``store_start``/``store_end`` (a DRAM transfer holding
+the channel; pe = -1), ``tile_start``/``tile_end`` (PE ``pe`` on its tile of ``interval``) and
+``barrier`` (the last PE of the interval arrived; pe = -1). Off (None) it costs one test per event.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> int:
 
 
 def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np.ndarray, *,
-                       dram_bytes_per_cycle: float) -> int:
+                       dram_bytes_per_cycle: float, log: list[tuple[int, str, int, int]] | None = None) -> int:
     """Makespan (cycles) of one layer-pass: SimPy run of PEs, barriers and the shared DRAM channel.
 
     ``busy``: (intervals, PEs) cycles per tile; ``load_bytes``/``store_bytes``: (intervals,) DRAM
-    bytes read before / written after each interval.
+    bytes read before / written after each interval. ``log``: a list to append events to (see the
+    module docstring).
     """
     nb, npe = busy.shape
     if nb == 0:
@@ -57,7 +63,11 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
             if load_t[b]:
                 with dram.request() as req:
                     yield req
+                    if log is not None:
+                        log.append((int(env.now), "load_start", b, -1))
                     yield env.timeout(load_t[b])
+                    if log is not None:
+                        log.append((int(env.now), "load_end", b, -1))
             loaded[b].succeed()
 
     def coordinator():
@@ -71,10 +81,16 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
         for b in range(nb):
             yield start[b]
             t = busy_l[b][p]
+            if log is not None:
+                log.append((int(env.now), "tile_start", b, p))
             if t:
                 yield env.timeout(t)
+            if log is not None:
+                log.append((int(env.now), "tile_end", b, p))
             arrivals[b] += 1
             if arrivals[b] == npe:
+                if log is not None:
+                    log.append((int(env.now), "barrier", b, -1))
                 done[b].succeed()
 
     def writer():
@@ -83,7 +99,11 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
             if store_t[b]:
                 with dram.request() as req:
                     yield req
+                    if log is not None:
+                        log.append((int(env.now), "store_start", b, -1))
                     yield env.timeout(store_t[b])
+                    if log is not None:
+                        log.append((int(env.now), "store_end", b, -1))
         finished.succeed()
 
     env.process(loader())
