@@ -114,7 +114,11 @@ def one_run(phase: str, work: Path, rng: random.Random) -> dict:
             p.wait()
     err = log.read_text(errors="replace")
     state = _trace_state(out)
-    ok = exit_s < 5 and state in ("complete", "interrupted", "absent") and p.returncode in (0, 130, -2)
+    # 130: hwsim's "interrupted"; -2: killed by SIGINT before Python's handler existed; 1 (startup only):
+    # Python's own exit code for a KeyboardInterrupt raised while `python -m` is still importing the
+    # package, before any hwsim code runs (nothing written).
+    codes = (0, 130, -2) + ((1,) if state == "absent" and err.rstrip().endswith("KeyboardInterrupt") else ())
+    ok = exit_s < 5 and state in ("complete", "interrupted", "absent") and p.returncode in codes
     if "Traceback" in err and p.returncode != -2:
         note += " traceback: " + err.strip().splitlines()[-1][:120]
     return {"phase": phase, "exit_s": exit_s, "cpu_s": cpu1 - cpu0, "rc": p.returncode, "state": state, "ok": ok,
