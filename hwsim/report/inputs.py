@@ -155,7 +155,7 @@ def _check_result_doc(d: Any, p: Path) -> None:
     if not isinstance(layers, list):
         raise ReportInputError(f"{p}: field 'layers' must be a list, got {type(layers).__name__}")
     for i, lay in enumerate(layers):
-        w = f"{p}: field 'layers[{i}]'"
+        w = f"{p}: field layers[{i}]"
         if not isinstance(lay, Mapping):
             raise ReportInputError(f"{w}: must be an object, got {type(lay).__name__}")
         if not isinstance(lay.get("name"), str) or not isinstance(lay.get("pass"), str):
