@@ -147,3 +147,21 @@ def test_effectual_macs_with_the_batch_summed_first():
         geo = dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))
         out_hw = ((7 + 2 - 2 - 1) // 2 + 1, (6 - 4 - 1) // 1 + 1)
         assert work.effectual_macs_forward(w, a, out_hw=out_hw, **geo) == _brute_forward(w, a, out_hw=out_hw, **geo)
+
+
+def test_run_length_fillers_from_packed_bytes_equal_counting_every_run():
+    from hwsim.sim.traffic import run_length_fillers
+
+    def every_run(m, rl):
+        flat = np.flatnonzero(m.ravel())
+        gaps = np.diff(np.concatenate([[-1], flat, [m.size]])) - 1
+        return int((gaps // (1 << rl)).sum())
+
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        n = int(rng.integers(1, 200))
+        m = rng.random(n) < float(rng.choice([0.0, 0.01, 0.05, 0.3, 0.9]))
+        for rl in (2, 3, 4, 5):
+            assert run_length_fillers(m, rl) == every_run(m, rl), (trial, rl)
+    levels = np.array([0, 0, 3, 0, -1] + [0] * 40)   # non-bool masks: non-zeros count
+    assert run_length_fillers(levels, 4) == every_run(levels != 0, 4)

@@ -193,7 +193,7 @@ def scatter_counts(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: 
     g = nw.shape[0]
     # every PE working on a group reads that group's weights once
     pes = _group_pes(g, cyc.shape[1], tr * tc, clusters)
-    cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=int(prod.sum()), groups=g,
+    cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=g,
                        stall_units=[], broadcast_reads=float(pes.mean()) if g else 0.0,
                        stream_reads=float(g), partial_sums=0)
     return Counted(cw, lambda rng: _scatter_units(conv, nw, nx, tr, tc, kc, rng))

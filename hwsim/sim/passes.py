@@ -129,8 +129,11 @@ def role_density(ops: Operands, role: str) -> float:
     """Density of a role's real mask (``w`` within its connectivity), counted once per layer."""
     key = ("nnz", role)
     if key not in ops.memo:
-        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
-        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size))
+        stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
+        if stats is None:
+            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+            stats = (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = stats[:2]
     nnz, size = ops.memo[key]
     return nnz / size if size else float("nan")  # == mask.mean() exactly (an exact count, one rounding)
 
@@ -141,7 +144,8 @@ def _mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, 
     if key not in ops.memo:
         m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
         fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
-        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size), fill)
+        nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = (*nnz, fill)
     nnz, size, fill = ops.memo[key]
     return traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression,
                                 rl_bits=rl_bits, fillers=fill)

@@ -41,6 +41,7 @@ from hwsim.sim.passes import (
     run_pass,
     variant_macs,
 )
+from hwsim.trace.schema import bit_width
 
 
 class TraceArchMismatch(ValueError):
@@ -79,8 +80,15 @@ def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Oper
         levels = _batch_as_width(levels)
     return Operands(
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
-        a=a, dz=levels != 0, dz_bits=sample.max_bits, groups=g.groups, dz_levels=levels,
+        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=g.groups, dz_levels=levels,
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+
+
+def _max_bits(levels: np.ndarray) -> int:
+    """``LayerSample.max_bits`` (sign + magnitude bits of the widest level) without an ``abs`` copy."""
+    if levels.size == 0:
+        return 0
+    return bit_width(max(int(levels.max()), -int(levels.min())))
 
 
 def _batch_as_width(x: np.ndarray) -> np.ndarray:
@@ -167,16 +175,34 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     return False
 
 
-def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-           progress: bool = False, where: str = "trace", training: bool = True,
-           first_input_grad: bool = False) -> list[LayerPassResult]:
+def _one_blas_thread():
+    """A context that keeps BLAS on one thread (the count products are small; threads would only contend
+    with the other replays of a pool for the cores). A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def replay(samples: Mapping[str, Any], arch, **kw) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (see :func:`_replay`)."""
+    with _one_blas_thread():
+        return _replay(samples, arch, **kw)
+
+
+def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+            progress: bool = False, where: str = "trace", training: bool = True,
+            first_input_grad: bool = False, bar=None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
     the first layer's input need a gradient? ``False`` (default): it is the network input, so the
     first layer has no backward-data GEMM and that layer-pass is left out of the results
-    (:func:`first_layer_input_grad` decides it from a trace's meta).
+    (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
+    one per GEMM instead of a bar of its own.
     """
     from hwsim.arch import dense_gated_variant, dense_variant
 
@@ -193,8 +219,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
              for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
     skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
-    bar = None
-    if progress:
+    own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
+    if own_bar:
         from tqdm import tqdm
         bar = tqdm(total=len(samples) * len(passes) - sum(p == "backward_data" for p in passes) * len(skip),
                    desc=f"simulate {arch.name}", unit="gemm")
@@ -234,7 +260,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
-    if bar is not None:
+    if own_bar:
         bar.close()
     return results
 
