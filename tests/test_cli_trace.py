@@ -52,10 +52,10 @@ def test_trace_then_inspect_json(tmp_path):
     (["--model", "lenet5", "--dataset", "svhn"], "unknown dataset 'svhn'; choose one of: digits, mnist"),
     (["--model", "lenet5", "--dataset", "mnist"], "needs --data-dir DIR: download"),
     (["--model", "lenet5", "--dataset", "cifar10", "--data-dir", "/nonexistent"], "does not exist; for cifar10: download"),
-    (["--model", "lenet5", "--s", "0"], "s must be > 0"),
-    (["--model", "lenet5", "--s", "-2"], "s must be > 0"),
-    (["--model", "lenet5", "--method", "meprop", "--k", "0"], "k must be a positive integer"),
-    (["--model", "lenet5", "--epochs", "0"], "epochs must be a positive integer"),
+    (["--model", "lenet5", "--s", "0"], "argument --s/--scale: 0 is out of range"),
+    (["--model", "lenet5", "--s", "-2"], "argument --s/--scale: -2 is out of range"),
+    (["--model", "lenet5", "--method", "meprop", "--k", "0"], "argument --k: 0 is out of range"),
+    (["--model", "lenet5", "--epochs", "0"], "argument --epochs: 0 is out of range"),
 ])
 def test_bad_trace_input_is_one_clear_line(tmp_path, capsys, args, message):
     assert main(["trace", *args, "--out", str(tmp_path / "t"), "--quiet"]) == 2
