@@ -72,6 +72,8 @@ def _cpu_s(pid: int) -> float:
 
 def _wait(p: subprocess.Popen, timeout: float) -> tuple[int, float]:
     """Reap ``p`` within ``timeout`` s (else kill it): (exit code, its total CPU seconds)."""
+    if p.returncode is not None:  # already reaped (it ended before the signal)
+        return p.returncode, float("nan")
     deadline = time.monotonic() + timeout
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -119,7 +121,9 @@ def one_run(phase: str, work: Path, rng: random.Random) -> dict:
     # package, before any hwsim code runs (nothing written).
     codes = (0, 130, -2) + ((1,) if state == "absent" and err.rstrip().endswith("KeyboardInterrupt") else ())
     ok = exit_s < 5 and state in ("complete", "interrupted", "absent") and p.returncode in codes
-    if "Traceback" in err and p.returncode != -2:
+    if "already exited" in note:
+        note += " | " + " / ".join(err.strip().splitlines()[-2:])[:200]
+    elif "Traceback" in err and p.returncode != -2:
         note += " traceback: " + err.strip().splitlines()[-1][:120]
     return {"phase": phase, "exit_s": exit_s, "cpu_s": cpu1 - cpu0, "rc": p.returncode, "state": state, "ok": ok,
             "note": note.strip()}
