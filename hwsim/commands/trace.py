@@ -37,7 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int_range(1), default=DEFAULT_EPOCHS, help="passes over the training set")
     parser.add_argument("--batch-size", type=int_range(1), default=None,
                         help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default 1)")
-    parser.add_argument("--lr", type=float_range(0, lo_open=True), default=DEFAULT_LR, help="initial learning rate (cosine to 0)")
+    parser.add_argument("--lr", type=float_range(0, lo_open=True), default=None,
+                        help=f"initial learning rate, cosine to 0 (default {DEFAULT_LR} at batch {DEFAULT_BATCH}; "
+                             f"with --distributed: linear scaling with the global batch, "
+                             f"{DEFAULT_LR}·nodes·batch/{DEFAULT_BATCH}, e.g. {DEFAULT_LR * 2 / DEFAULT_BATCH:g} "
+                             "for 2 nodes × 1; recorded in the trace's meta as lr and lr_rule)")
     parser.add_argument("--momentum", type=float_range(0, 1, hi_open=True), default=0.9, help="SGD momentum")
     parser.add_argument("--weight-decay", type=float_range(0), default=5e-4, help="SGD weight decay (L2)")
     parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
     kw = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
               s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-              epochs=args.epochs, batch_size=batch, lr=args.lr, momentum=args.momentum,
+              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum,
               weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
               image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
               progress=not args.quiet, int8=args.int8)
@@ -113,14 +117,14 @@ def run(args: argparse.Namespace) -> int:
 def _run_distributed(args: argparse.Namespace) -> int:
     """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
     import torch
-    import torch.distributed as dist
 
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from hwsim.capture.distributed import train_distributed
+    from hwsim.capture.distributed import shutdown, train_distributed
 
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
+    ok = False
     try:
         r = train_distributed(
             model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
@@ -130,9 +134,9 @@ def _run_distributed(args: argparse.Namespace) -> int:
             max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
             seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
             steps=args.steps, progress=not args.quiet)
+        ok = True
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown(ok=ok)  # gc + barrier before destroy_process_group: no Gloo thread left at exit
     if r.rank == 0:
         dens = r.mean_density if r.mean_density is not None else float("nan")
         print(f"traces: {out}/rank0..{r.world_size - 1} ({r.iterations} iterations, {r.seconds:.0f} s); "
