@@ -125,7 +125,7 @@ def _read_json(p: Path) -> Any:
             raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
         if st.st_size > MAX_JSON_BYTES:
             raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
-        data = os.read(fd, MAX_JSON_BYTES + 1)
+        data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
     try:
