@@ -172,7 +172,7 @@ def read_text(path: str | os.PathLike, *, what: str = "file", limit: int = MAX_B
             raise YAMLInputError(f"is not a regular file (a FIFO or a device); give a {what}", file=str(p))
         if st.st_size > limit:
             raise YAMLInputError(f"{st.st_size:,} bytes, more than the limit of {limit:,} for a {what}", file=str(p))
-        data = os.read(fd, limit + 1)
+        data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
     try:

@@ -34,6 +34,9 @@ def resolve_arch_path(path_or_name: str | os.PathLike) -> Path:
     p = Path(path_or_name)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise ArchError("is a directory", key="", file=str(p), allowed="an architecture YAML file or a shipped name ("
+                        + ", ".join(shipped_arch_names()) + ")")
     for cand in (ARCH_DIR / p.name, ARCH_DIR / f"{p.name}.yaml"):
         if p.parent == Path(".") and cand.is_file():
             return cand

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(each replayed iteration stands for the iterations up to the next one): all, last, "
                              "every:N (every N-th sampled iteration and the last) or a list like 0,100,450; "
                              "writes per-iteration records, the whole-run total and the spread")
-    parser.add_argument("--jobs", "-j", type=int_range(1), default=1, metavar="N",
+    parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=1, metavar="N",
                         help="with --iterations: local worker processes (as hwsim sweep)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="with --iterations: run on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")

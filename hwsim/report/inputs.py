@@ -125,7 +125,7 @@ def _read_json(p: Path) -> Any:
             raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
         if st.st_size > MAX_JSON_BYTES:
             raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
-        data = os.read(fd, MAX_JSON_BYTES + 1)
+        data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
     try:
@@ -155,7 +155,7 @@ def _check_result_doc(d: Any, p: Path) -> None:
     if not isinstance(layers, list):
         raise ReportInputError(f"{p}: field 'layers' must be a list, got {type(layers).__name__}")
     for i, lay in enumerate(layers):
-        w = f"{p}: field 'layers[{i}]'"
+        w = f"{p}: field layers[{i}]"
         if not isinstance(lay, Mapping):
             raise ReportInputError(f"{w}: must be an object, got {type(lay).__name__}")
         if not isinstance(lay.get("name"), str) or not isinstance(lay.get("pass"), str):

@@ -272,7 +272,7 @@ def _read_regular(path: Path, limit: int, what: str) -> bytes:
             raise TraceError(f"{path}: {what} is {st.st_size:,} bytes, more than the limit of {limit:,} bytes")
         chunks, left = [], limit + 1
         while left > 0:
-            b = os.read(fd, min(left, 1 << 24))
+            b = os.read(fd, min(left, 1 << 20))
             if not b:
                 break
             chunks.append(b)
