@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwsim.arch.area import AreaTable
+from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
@@ -139,6 +141,11 @@ class Arch(Validated):
     energy: EnergyTable = spec(doc="pJ per action")
     # Added (optional in YAML): zero operands gate the multiplier (no cycles saved, energy saved).
     zero_gating: bool = spec(default=False, doc="gate multipliers on zero operands (DCNN-opt)")
+    # Added (issue 10, training-only costs; optional sections with stated defaults, see costs.py / area.py).
+    reduction: ReductionConfig = spec(default_factory=ReductionConfig,
+                                      doc="cross-PE reduction of backward-weight partial sums")
+    quantizer: QuantizerConfig = spec(default_factory=QuantizerConfig, doc="the NSD unit (δz quantizer)")
+    area: AreaTable = spec(default_factory=AreaTable, doc="unit areas (µm², 45 nm) and leakage")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
 
     def _check(self) -> None:

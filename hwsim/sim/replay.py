@@ -23,12 +23,13 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
-from hwsim.sim import energy, precision, residency, traffic, work
+from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
 
@@ -92,6 +93,7 @@ def _check(sample, arch, where: str) -> None:
 def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | None = None) -> VariantResult:
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
+    cb = replace(cb, reduction=t.reduction_cycles)
     acts = dict(actions if actions is not None else t.actions)
     return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
@@ -155,18 +157,21 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
 
 def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
-           first_input_grad: bool = False) -> list[LayerPassResult]:
+           first_input_grad: bool = False, method: str | None = None, k: int | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
     the first layer's input need a gradient? ``False`` (default): it is the network input, so the
     first layer has no backward-data GEMM and that layer-pass is left out of the results
-    (:func:`first_layer_input_grad` decides it from a trace's meta).
+    (:func:`first_layer_input_grad` decides it from a trace's meta). ``method`` (trace meta
+    ``method``: dither | synthetic | meprop | none) and ``k`` (meProp) pick the quantizer cost the
+    sparse run pays (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor and
+    the ``dense_systolic`` baseline (:func:`hwsim.arch.dense_systolic_variant`) are always added.
     """
-    from hwsim.arch import dense_gated_variant, dense_variant
+    from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant
 
-    dense, gated = dense_variant(arch), dense_gated_variant(arch)
+    dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -177,7 +182,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
     geos = [s.geometry for s in samples.values()]
     plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
+             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic))}
     skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
     bar = None
     if progress:
@@ -207,6 +212,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                            residency=res["dense"])
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                               timing=False, residency=res["dense_gated"]).actions
+            t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["dense_systolic"])
             dens = {"w": float(ops.w[ops.w_struct].mean()), "a": float(ops.a.mean()),
                     "dz": float(ops.dz.mean()), "out": ops.out_density if pname == "forward"
                     else (float(ops.a.mean()) if pname == "backward_data" else 1.0)}
@@ -216,12 +223,14 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
-                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal)))
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
+                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p)))
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
-    return results
+    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic}
+    return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
 def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
@@ -240,7 +249,8 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     meta = trace.meta
     in_grad = first_layer_input_grad(meta)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
-                    passes=PASSES if training else ("forward",), first_input_grad=in_grad)
+                    passes=PASSES if training else ("forward",), first_input_grad=in_grad,
+                    method=meta.get("method"), k=meta.get("k"))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
