@@ -239,7 +239,10 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
+    from hwsim.arch import area_mm2, dense_systolic_variant, leakage_mw
+
     t0 = time.perf_counter()
+    systolic = dense_systolic_variant(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
@@ -254,7 +257,9 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
-             "params": arch.to_dict()}
+             "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
+             "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,
+                                                                          systolic.pe_array.cols]}}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3)})
