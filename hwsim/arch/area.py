@@ -39,8 +39,8 @@ HOROWITZ_AREA_UM2 = {"mult": {8: 282.0, 16: 1128.0, 32: 3495.0}, "add": {8: 36.0
 # array efficiency (cells / macro area) assumed 30 % for ≤ 8 KB, 50 % for ≤ 32 KB, 70 % for ~1 MB macros
 # (periphery amortised over larger arrays; hwsim estimate, CACTI trend).
 _CELL_UM2_PER_KB = 0.346 * 8192
-SRAM_UM2_PER_KB = {"small": round(_CELL_UM2_PER_KB / 0.3), "medium": round(_CELL_UM2_PER_KB / 0.5),
-                   "large": round(_CELL_UM2_PER_KB / 0.7)}
+SRAM_UM2_PER_KB = {k: round(_CELL_UM2_PER_KB / eff, -1) for k, eff in (("small", 0.3), ("medium", 0.5),
+                                                                         ("large", 0.7))}  # 9450, 5670, 4050
 # Accumulator banks are multi-ported register files read-modified-written every cycle: latch/flop
 # storage ≈ 3× a small SRAM per bit (hwsim estimate).
 ACCUMULATOR_UM2_PER_KB = 3 * SRAM_UM2_PER_KB["small"]

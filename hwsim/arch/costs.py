@@ -35,9 +35,9 @@ _H = HOROWITZ_45NM
 #   uniform dither: ~2 mul + 2 add + modulo (LCG on rng_bits integers;
 #     a power-of-two modulus is a truncation, free)                     = 2·0.8 + 2·0.05     = 1.7 pJ
 #   quantize: 1 add + 1 mul + truncation (x + ν, then · 1/Δ, fp16)      = 0.4 + 1.1          = 1.5 pJ
-STD_PJ = _H["fp_mult_pj"][16] + _H["fp_add_pj"][16]
-RNG_PJ = 2 * _H["mult_pj"][16] + 2 * _H["add_pj"][16]
-QUANTIZE_PJ = _H["fp_add_pj"][16] + _H["fp_mult_pj"][16]
+STD_PJ = round(_H["fp_mult_pj"][16] + _H["fp_add_pj"][16], 6)
+RNG_PJ = round(2 * _H["mult_pj"][16] + 2 * _H["add_pj"][16], 6)
+QUANTIZE_PJ = round(_H["fp_add_pj"][16] + _H["fp_mult_pj"][16], 6)
 COMPARE_PJ = _H["fp_add_pj"][16]   # meProp top-k: one fp16 magnitude comparison ~ one fp16 add
 
 
