@@ -197,3 +197,17 @@ def test_shipped_configs_state_the_new_sections_at_their_documented_defaults():
             for line in lines[1:]:
                 if line.startswith("  ") and ":" in line:
                     assert "#" in line, (name, line)
+
+
+def test_sensitivity_table_moves_one_assumption_at_a_time(trace):
+    from hwsim.sim.sensitivity import sensitivity, table
+
+    rows = sensitivity(trace, load_arch("scnn"))
+    assert [r["setting"] for r in rows] == ["queue depth 0", "queue depth 1", "queue depth 4 (arch)", "DRAM 8 B/cycle",
+                                            "DRAM 16 B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle"]
+    by = {r["setting"]: r for r in rows}
+    assert by["queue depth 4 (arch)"]["speedup_vs_dense"] == by["DRAM 16 B/cycle (arch)"]["speedup_vs_dense"]
+    assert by["queue depth 0"]["speedup_vs_dense"] <= by["queue depth 4 (arch)"]["speedup_vs_dense"]
+    assert all(r["speedup_vs_dense_systolic"] > 0 and 0 < r["fraction_of_ideal"] <= 1 for r in rows)
+    text = table(rows)
+    assert text.count("\n") == len(rows) + 1 and "vs dense systolic" in text
