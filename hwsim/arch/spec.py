@@ -68,6 +68,10 @@ class PEConfig(Validated):
                                                   "largest = mac_bits)")
     serial_lanes: int = spec(ge=0, default=0, omit_default=True,
                              doc="serial-operand values in lock-step per PE (0 = the serial side's F or I)")
+    # Issue 10: systolic_os fold (hwsim/sim/systolic.py); omitted from to_dict/hash at its default.
+    systolic_os_drain: str = spec(choices=("scalesim", "serial"), default="scalesim", omit_default=True,
+                                  doc="systolic_os: outputs drain during the next fold's skew (SCALE-Sim v3) | "
+                                      "in R extra cycles per fold")
 
     @property
     def multipliers(self) -> int:

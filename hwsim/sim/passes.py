@@ -233,7 +233,7 @@ def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes
     r, s = ops.kernel
     m, kr, ncol = systolic.gemm_dims(pass_name, n=n, k=kk, c=c, p=pp, q=qq, r=r, s=s)
     plan = systolic.fold_plan(arch.dataflow, m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
-                              cols=arch.pe_array.cols, repeat=ops.groups)
+                              cols=arch.pe_array.cols, repeat=ops.groups, os_drain=arch.pe.systolic_os_drain)
     mult_cycles = (plan.column_fold_cycles() * p)[:, None]
     mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits
     g = ops.groups
