@@ -20,17 +20,20 @@ from matplotlib.figure import Figure  # noqa: E402
 
 VARIANT_ORDER = ("dense", "dense_gated", "sparse", "ideal")
 VARIANT_LABEL = {"dense": "dense (DCNN)", "dense_gated": "dense, zero-gated (DCNN-opt)",
-                 "sparse": "sparse (zero-skipping)", "ideal": "ideal (effectual MACs)"}
-VARIANT_COLOR = {"dense": "#7f7f7f", "dense_gated": "#9ecae1", "sparse": "#d62728", "ideal": "#2ca02c"}
+                 "sparse": "sparse (zero-skipping)", "ideal": "ideal (effectual MACs)",
+                 "dense_systolic": "dense systolic, equal multipliers"}
+VARIANT_COLOR = {"dense": "#7f7f7f", "dense_gated": "#9ecae1", "sparse": "#d62728", "ideal": "#2ca02c",
+                 "dense_systolic": "#393b79"}
 PASS_LABEL = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
               "iteration": "whole iteration"}
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
-               "bank_conflict": "#9467bd", "memory_stall": "#8c564b"}
+               "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
-                "dram": "#8c564b"}
+                "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "leakage": "#c7c7c7"}
 PART_LABEL = {"compute": "compute", "fragmentation": "intra-PE fragmentation", "imbalance": "inter-PE imbalance",
               "bank_conflict": "bank conflicts", "memory_stall": "memory stall", "mac": "MAC",
-              "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM"}
+              "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM",
+              "reduction": "δW cross-PE reduction", "nsd": "NSD unit (δz quantizer)", "leakage": "leakage"}
 
 RC = {
     "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,

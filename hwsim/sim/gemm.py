@@ -44,7 +44,7 @@ through the same code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -62,6 +62,11 @@ class CartesianWork:
     broadcast_reads: float      # SRAM reads of the broadcast operand, in units of the whole operand
     stream_reads: float         # SRAM reads of the streamed operand, in units of the whole operand
     partial_sums: int           # partial sums reduced across PEs (backward-weight)
+    # backward-weight, per output-channel group: PEs holding partial δW, δW values per PE, barrier
+    # interval (hwsim.sim.reduction); empty for forward / backward-data
+    group_pes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    group_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    group_interval: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _round_factor(groups: int, images: int, clusters: int) -> int:
@@ -144,6 +149,14 @@ def _intervals(per_g_n_t: np.ndarray, clusters: int, num_pes: int) -> np.ndarray
         g0, gl, ll = rounds[-1]
         seg = work.segment_sum(per_g_n_t[g0:], work.split_edges(n, ll), axis=1)  # (gl, ll, T)
         out[-1, :gl * ll * t] = seg.reshape(-1)
+    return out
+
+
+def group_intervals(g: int, n: int, clusters: int) -> np.ndarray:
+    """Barrier interval (round) of each output-channel group under the cluster mapping: int64 (G,)."""
+    out = np.zeros(g, dtype=np.int64)
+    for r, (g0, gr, _) in enumerate(_rounds(g, n, clusters)):
+        out[g0:g0 + gr] = r
     return out
 
 
@@ -324,7 +337,9 @@ def weight_grad_counts(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, st
     pes = _group_pes(gk, n, tr * tc, clusters)
     cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=gk,
                        stall_units=[], broadcast_reads=1.0, stream_reads=float(rs * gk),
-                       partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs)
+                       partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs,
+                       group_pes=pes, group_values=k_in_group.astype(np.int64) * cg * rs,
+                       group_interval=group_intervals(gk, n, clusters))
     return Counted(cw, lambda rng: _weight_grad_units(dz, a, xg, kc=kc, chunk=chunk, kernel=kernel, stride=stride,
                                                       padding=padding, dilation=dilation, groups=groups, rng=rng))
 

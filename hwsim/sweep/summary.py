@@ -73,6 +73,8 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
         row[f"energy_ratio_{v}"] = _finite(result.energy_ratio(v))
     for p in PASSES:
         row[f"speedup_sparse_{p}"] = _finite(result.speedup("sparse", pass_name=p))
+    row["area_mm2"] = result.arch.get("area_mm2") if isinstance(result.arch, Mapping) else None
+    row["speedup_sparse_vs_dense_systolic"] = _finite(result.speedup("sparse", baseline="dense_systolic"))
     row["utilization_sparse"] = result.total("sparse").utilization
     row["utilization_dense"] = result.total("dense").utilization
     return row
