@@ -41,5 +41,11 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
     # (Trace.sample): verifying every sample file up front would read the whole trace to use one iteration.
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
-    return simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
-                          trace_path=str(trace.path), arch_file=arch.source, training=training)
+    from dataclasses import replace
+
+    from hwsim.provenance import for_simulation
+
+    result = simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
+                            trace_path=str(trace.path), arch_file=arch.source, training=training)
+    prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training)
+    return replace(result, provenance=prov)
