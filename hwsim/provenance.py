@@ -178,8 +178,9 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
     examples = None
     for ent in manifest.get("samples") or []:
         if isinstance(ent, Mapping) and ent.get("iteration") in replayed:
-            ns = [lay.get("N") or (lay.get("geometry") or {}).get("N") for lay in ent.get("layers") or []
-                  if isinstance(lay, Mapping)]
+            lays = ent.get("layers") or []
+            lays = list(lays.values()) if isinstance(lays, Mapping) else list(lays)
+            ns = [lay.get("N") or (lay.get("geometry") or {}).get("N") for lay in lays if isinstance(lay, Mapping)]
             ns = [int(n) for n in ns if n]
             if ns:
                 examples = max(ns)
@@ -192,12 +193,28 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
         "batch_size": meta.get("batch_size"), "iterations": len(manifest.get("iterations") or []) or None,
         "replayed_iterations": replayed, "replayed_examples": examples,
         "test_acc": summary.get("test_acc"), "path": path,
+        "layers": {str(g["name"]): layer_description(g) for g in manifest.get("layers") or []
+                   if isinstance(g, Mapping) and g.get("name")},
     }
     if meta.get("coverage") is not None:
         out["coverage"] = meta["coverage"]
     elif summary.get("coverage") is not None:
         out["coverage"] = summary["coverage"]
     return out
+
+
+def layer_description(g: Mapping[str, Any]) -> str:
+    """'conv 6→16 5×5 @14×14' or 'linear 400→120': a layer's kind and shape for figure labels."""
+    kind = str(g.get("kind") or "")
+    c, k = g.get("C"), g.get("K")
+    if kind == "linear":
+        return f"linear {c}→{k}"
+    if kind == "conv2d":
+        text = f"conv {c}→{k} {g.get('R')}×{g.get('S')}"
+        if g.get("groups", 1) not in (1, None):
+            text += f" g{g['groups']}"
+        return text + f" @{g.get('H')}×{g.get('W')}"
+    return f"{kind} {c}→{k}".strip()
 
 
 def hwsim_version() -> str:
@@ -265,11 +282,9 @@ def _short_key(key: str) -> str:
     return parts[-1] if parts[0] in ("memory", "pe") else key
 
 
-def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """(label, value) lines for a page: what was replayed, on what, with which tables, by which command."""
-    if not prov:
-        return []
-    t, a = prov.get("trace") or {}, prov.get("arch") or {}
+def describe_trace(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines of the trace part: what was trained, how, and which iteration was replayed."""
+    t = (prov or {}).get("trace") or {}
     lines: list[tuple[str, str]] = []
     run = []
     for label, key in (("model", "model"), ("dataset", "dataset"), ("method", "method")):
@@ -288,26 +303,39 @@ def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         lines.append(("trace", ", ".join(run)))
     rep = t.get("replayed_iterations") or []
     if rep:
-        what = prov.get("mode") or "iteration"
+        what = (prov or {}).get("mode") or "iteration"
         n = t.get("replayed_examples")
         lines.append(("replayed", f"{what} {', '.join(map(str, rep))}" + (f" of {t['iterations']}" if t.get(
             "iterations") else "") + (f", batch of {n}" if n else "")))
     cov = coverage_note(prov)
     if cov:
         lines.append(("coverage", cov))
-    if a:
-        head = f"{a.get('name')}"
-        if a.get("file"):
-            head += f" ({short_path(a['file'])})"
-        if a.get("hash"):
-            head += f", hash {str(a['hash'])[:12]}"
-        lines.append(("architecture", head))
-        ov = override_label(prov)
-        lines.append(("overrides", ov or "none"))
-        if a.get("key"):
-            lines.append(("parameters", "; ".join(f"{k} {v}" for k, v in a["key"].items())))
-        if a.get("energy_source"):
-            lines.append(("energy table", str(a["energy_source"])))
+    return lines
+
+
+def describe_arch(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines of the arch part: file and hash, overrides, key parameters, energy table."""
+    a = (prov or {}).get("arch") or {}
+    if not a:
+        return []
+    head = f"{a.get('name')}"
+    if a.get("file"):
+        head += f" ({short_path(a['file'])})"
+    if a.get("hash"):
+        head += f", hash {str(a['hash'])[:12]}"
+    lines = [("architecture", head), ("overrides", override_label(prov) or "none")]
+    if a.get("key"):
+        lines.append(("parameters", "; ".join(f"{k} {v}" for k, v in a["key"].items())))
+    if a.get("energy_source"):
+        lines.append(("energy table", str(a["energy_source"])))
+    return lines
+
+
+def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines for a page: what was replayed, on what, with which tables, by which command."""
+    if not prov:
+        return []
+    lines = [*describe_trace(prov), *describe_arch(prov)]
     if prov.get("hwsim_version"):
         lines.append(("hwsim", str(prov["hwsim_version"])))
     if prov.get("command"):
@@ -316,4 +344,4 @@ def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 __all__ = ["KEY_PARAMETERS", "arch_provenance", "build", "coverage_note", "describe", "diff_overrides",
-           "for_simulation", "key_parameters", "override_label", "trace_provenance"]
+           "describe_arch", "describe_trace", "for_simulation", "key_parameters", "override_label", "trace_provenance"]
