@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last)")
     parser.add_argument("--seed", type=int, default=0, help="seed for masks the trace does not store")
     parser.add_argument("--csv", default=None, metavar="FILE", help="write all rows as CSV")
+    parser.add_argument("--plot", default=None, metavar="FILE",
+                        help="write a figure (cycles and energy per pass and arch; .png or .svg)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,4 +42,30 @@ def run(args: argparse.Namespace) -> int:
             w.writeheader()
             w.writerows(rows)
         print(f"wrote {args.csv}")
+    if args.plot:
+        print(f"wrote {write_plot(cmp, args.plot)}")
     return 0
+
+
+def write_plot(cmp, path: str):
+    """The compare figure, titled with the trace, its replayed iteration and the overrides."""
+    from pathlib import Path
+
+    from hwsim import provenance
+    from hwsim.report.fig_compare import compare_figure
+    from hwsim.report.style import save_figure
+
+    out = Path(path)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise ValueError(f"--plot: {path} must end in .png or .svg")
+    prov = cmp.results[0].provenance or {}
+    t = prov.get("trace") or {}
+    what = " ".join(str(t[k]) for k in ("model", "method") if t.get(k)) or str(cmp.results[0].trace.get("path"))
+    rep = ", ".join(v for k, v in provenance.describe_trace(prov) if k == "replayed")
+    ov = provenance.override_label(prov)
+    title = f"{what}: {' vs '.join(cmp.names)}" + (f" [{ov}]" if ov else "") + (f"\n{rep}" if rep else "")
+    plot = compare_figure(cmp.rows(), title=title, name=out.stem)
+    png, svg = save_figure(plot.figure, out_dir=out.parent, name=out.stem)
+    keep, drop = (png, svg) if out.suffix.lower() == ".png" else (svg, png)
+    drop.unlink(missing_ok=True)
+    return keep

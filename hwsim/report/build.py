@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from hwsim import provenance
-from hwsim.report import fig_breakdown, fig_density, fig_layers, fig_summary, fig_sweep, fig_training
+from hwsim.report import (
+    fig_breakdown,
+    fig_density,
+    fig_layers,
+    fig_memory,
+    fig_summary,
+    fig_sweep,
+    fig_training,
+)
 from hwsim.report.fig_sweep import pareto_front
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, TraceEntry, load_inputs
 from hwsim.report.page import Page, Table, write_html, write_markdown
@@ -79,6 +87,8 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
             add(fig_layers.energy_bars(e, name=f"{s}_layer_energy"))
             add(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"))
             add(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"))
+            add(fig_memory.bandwidth_figure(e, name=f"{s}_bandwidth"))
+            add(fig_memory.utilisation_figure(e, name=f"{s}_utilisation"))
     for sw in inputs.sweeps:
         s = slug(sw.label)
         for k, group in enumerate(fig_density.density_groups(sw)[:3]):

@@ -126,7 +126,7 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
                                      rows=tuple(rows), spec=sweep.spec))
     if not axes_def:  # one architecture (e.g. a density sweep): no trade-off to show
         return None
-    fig = new_figure(width=min(16.0, 1.0 + 4.6 * len(traces)), height=4.8)
+    fig = new_figure(width=min(16.0, max(6.4, 1.0 + 4.6 * len(traces))), height=4.8)
     axs = np.atleast_1d(fig.subplots(1, len(traces), squeeze=False)[0])
     data = []
     fronts: dict[str, list[str]] = {}
@@ -160,7 +160,8 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         ax.set_xlabel("cycles per training iteration (log)")
         ax.set_ylabel("energy per iteration (µJ, log)")
         ax.set_title(str(tr), fontsize=10)
-    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
+    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncol=3 if len(traces) > 1 else 2,
+               frameon=False)
     fig.suptitle(f"Sweep '{sweep.label}': cycles vs energy per training iteration", fontsize=12)
     listing = "; ".join(f"{tr}: " + ", ".join(f"[{x}]" for x in lines) for tr, lines in fronts.items())
     return Plot(name=name, title=f"Sweep '{sweep.label}': cycles-vs-energy Pareto front", figure=fig, rows=data,
