@@ -30,7 +30,18 @@ import numpy as np
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
-from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
+from hwsim.sim.passes import (
+    PASSES,
+    Operands,
+    PassTiming,
+    _mask_bytes,
+    drop_work_cache,
+    operand_passes,
+    role_density,
+    run_pass,
+    variant_macs,
+)
+from hwsim.trace.schema import bit_width
 
 
 class TraceArchMismatch(ValueError):
@@ -69,8 +80,15 @@ def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Oper
         levels = _batch_as_width(levels)
     return Operands(
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
-        a=a, dz=levels != 0, dz_bits=sample.max_bits, groups=g.groups, dz_levels=levels,
+        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=g.groups, dz_levels=levels,
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+
+
+def _max_bits(levels: np.ndarray) -> int:
+    """``LayerSample.max_bits`` (sign + magnitude bits of the widest level) without an ``abs`` copy."""
+    if levels.size == 0:
+        return 0
+    return bit_width(max(int(levels.max()), -int(levels.min())))
 
 
 def _batch_as_width(x: np.ndarray) -> np.ndarray:
@@ -102,11 +120,10 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
-    tensors = {"forward": (ops.a, ops.w[ops.w_struct]), "backward_data": (ops.dz, ops.w[ops.w_struct]),
-               "backward_weight": (ops.a, ops.dz)}[pass_name]
-    t_bytes = [traffic.mask_bytes(t, **kw) for t in tensors]
+    roles = {"forward": ("a", "w"), "backward_data": ("dz", "w"), "backward_weight": ("a", "dz")}[pass_name]
+    t_bytes = [_mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
     in_bytes = sum(t_bytes)
-    out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(ops.a.sum()),
+    out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(_nnz(ops, "a")),
                  "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)  # tensors = (streamed, broadcast)
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
@@ -122,6 +139,11 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     cyc = -(-macs // arch.total_multipliers)
     return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
                          macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
+
+
+def _nnz(ops: Operands, role: str) -> int:
+    role_density(ops, role)
+    return ops.memo[("nnz", role)][0]
 
 
 def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
@@ -153,16 +175,34 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     return False
 
 
-def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-           progress: bool = False, where: str = "trace", training: bool = True,
-           first_input_grad: bool = False) -> list[LayerPassResult]:
+def _one_blas_thread():
+    """A context that keeps BLAS on one thread (the count products are small; threads would only contend
+    with the other replays of a pool for the cores). A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def replay(samples: Mapping[str, Any], arch, **kw) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (see :func:`_replay`)."""
+    with _one_blas_thread():
+        return _replay(samples, arch, **kw)
+
+
+def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+            progress: bool = False, where: str = "trace", training: bool = True,
+            first_input_grad: bool = False, bar=None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
     the first layer's input need a gradient? ``False`` (default): it is the network input, so the
     first layer has no backward-data GEMM and that layer-pass is left out of the results
-    (:func:`first_layer_input_grad` decides it from a trace's meta).
+    (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
+    one per GEMM instead of a bar of its own.
     """
     from hwsim.arch import dense_gated_variant, dense_variant
 
@@ -179,8 +219,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
              for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
     skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
-    bar = None
-    if progress:
+    own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
+    if own_bar:
         from tqdm import tqdm
         bar = tqdm(total=len(samples) * len(passes) - sum(p == "backward_data" for p in passes) * len(skip),
                    desc=f"simulate {arch.name}", unit="gemm")
@@ -207,9 +247,9 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                            residency=res["dense"])
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                               timing=False, residency=res["dense_gated"]).actions
-            dens = {"w": float(ops.w[ops.w_struct].mean()), "a": float(ops.a.mean()),
-                    "dz": float(ops.dz.mean()), "out": ops.out_density if pname == "forward"
-                    else (float(ops.a.mean()) if pname == "backward_data" else 1.0)}
+            dens = {"w": role_density(ops, "w"), "a": role_density(ops, "a"),
+                    "dz": role_density(ops, "dz"), "out": ops.out_density if pname == "forward"
+                    else (role_density(ops, "a") if pname == "backward_data" else 1.0)}
             results.append(LayerPassResult(
                 name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
                 dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
@@ -219,7 +259,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal)))
             if bar is not None:
                 bar.update(1)
-    if bar is not None:
+        drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
+    if own_bar:
         bar.close()
     return results
 
