@@ -20,7 +20,11 @@ from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
 from hwsim.arch.spec import Arch
 
-ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+# The shipped configs are package data (hwsim/arch/configs/, in the repo a symlink to arch_configs/, the
+# place to edit them); a source checkout reads arch_configs/ itself so paths in messages stay short.
+PACKAGE_ARCH_DIR = Path(__file__).resolve().parent / "configs"
+_REPO_ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+ARCH_DIR = _REPO_ARCH_DIR if _REPO_ARCH_DIR.is_dir() else PACKAGE_ARCH_DIR
 _TOP_KEYS = [f.name for f in dataclasses.fields(Arch) if f.name != "source"]
 
 
