@@ -1,4 +1,4 @@
-"""2-process torchrun on CPU (gloo, localhost): DDP averages the per-rank NSD gradients; rank traces load."""
+"""2-process torchrun on CPU (gloo, localhost): the explicit all-reduce average equals DDP's; rank traces load."""
 
 from __future__ import annotations
 

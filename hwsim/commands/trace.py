@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
-                   help="DDP over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
+                   help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
     g.add_argument("--s-rule", default="sqrt", choices=("sqrt", "linear", "const"),
                    help="s on each of N nodes: s·√N (same averaged dither noise as 1 node), s·N, or s")
     g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_distributed(args: argparse.Namespace) -> int:
-    """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
+    """One rank of a torchrun job: train data-parallel, write OUT/rank{r}; rank 0 prints the summary."""
     import torch
 
     if args.threads:
