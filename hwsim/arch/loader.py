@@ -177,7 +177,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         try:
             out[k.strip()] = parse_scalar(v, flag=f"--set {k.strip()}") if v.strip() else v
         except YAMLInputError as e:
-            raise ArchError(e.problem, key=f"override {k.strip()}",
+            raise ArchError(e.problem, key=e.file,
                             allowed="a plain YAML value such as 16, 0.5, .inf, none, [2, 4] or {8: 0.2}") from None
     return out
 
