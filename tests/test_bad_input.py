@@ -543,6 +543,19 @@ def c_sweep_override_typo(d):
     return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["pe.mac_bitz", "did you mean 'mac_bits'"]
 
 
+def c_scalesim_csv_devzero(d):
+    return ["synth", "--scalesim-csv", "/dev/zero", "--out", "s"], ["/dev/zero", "not a regular file"]
+
+
+def c_arch_devzero(d):
+    return ["simulate", "t", "--arch", "/dev/zero", "--out", "r.json"], ["/dev/zero", "not a regular file"]
+
+
+def c_per_layer_json_fifo(d):
+    os.mkfifo(d / "p.json")
+    return ["synth", "--model", "lenet5", "--per-layer-json", "p.json", "--out", "s"], ["--per-layer-json", "p.json"]
+
+
 # ----------------------------------------------------------------------------- --set values
 
 

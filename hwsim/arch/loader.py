@@ -34,12 +34,13 @@ def resolve_arch_path(path_or_name: str | os.PathLike) -> Path:
     p = Path(path_or_name)
     if p.is_file():
         return p
-    if p.is_dir():
-        raise ArchError("is a directory", key="", file=str(p), allowed="an architecture YAML file or a shipped name ("
-                        + ", ".join(shipped_arch_names()) + ")")
     for cand in (ARCH_DIR / p.name, ARCH_DIR / f"{p.name}.yaml"):
         if p.parent == Path(".") and cand.is_file():
             return cand
+    if p.exists():
+        kind = "is a directory" if p.is_dir() else "is not a regular file (a FIFO or a device)"
+        raise ArchError(kind, key="", file=str(p), allowed="an architecture YAML file or a shipped name ("
+                        + ", ".join(shipped_arch_names()) + ")")
     raise ArchError("no such architecture file or name" + did_you_mean(p.name, shipped_arch_names()), key="",
                     file=str(path_or_name),
                     allowed="a YAML path or one of " + ", ".join(shipped_arch_names()))
