@@ -556,6 +556,15 @@ def c_per_layer_json_fifo(d):
     return ["synth", "--model", "lenet5", "--per-layer-json", "p.json", "--out", "s"], ["--per-layer-json", "p.json"]
 
 
+def c_synth_batch_too_big(d):
+    return ["synth", "--model", "vgg16", "--batch", "60000", "--out", "s"], ["vgg16", "exceeds the limit"]
+
+
+def c_sweep_synthetic_batch_too_big(d):
+    (d / "s.yaml").write_text(_sweep_text().replace("traces: [t]", "traces: [{synthetic: {model: resnet18, batch: 50000}}]"))
+    return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["s.yaml", "resnet18", "exceeds the limit"]
+
+
 # ----------------------------------------------------------------------------- --set values
 
 
