@@ -72,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import atexit
+    import gc
+
+    # At interpreter exit, skip the cyclic-GC passes over torch's ~10⁶ objects (1.3 s of CPU, most of
+    # the time from Ctrl-C to exit; benchmarks/bench_sigint.py): the trace is closed by then and the
+    # OS frees the memory. Registered once, also when called in-process.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     from hwsim._io import check_output, mark_status_in_place, replacing_dir
 
     if args.distributed:
@@ -89,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
     kw = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
               s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum,
-              weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
+              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
+              momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
               image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
               progress=not args.quiet, int8=args.int8)
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
