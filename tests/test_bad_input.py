@@ -543,6 +543,28 @@ def c_sweep_override_typo(d):
     return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["pe.mac_bitz", "did you mean 'mac_bits'"]
 
 
+def c_scalesim_csv_devzero(d):
+    return ["synth", "--scalesim-csv", "/dev/zero", "--out", "s"], ["/dev/zero", "not a regular file"]
+
+
+def c_arch_devzero(d):
+    return ["simulate", "t", "--arch", "/dev/zero", "--out", "r.json"], ["/dev/zero", "not a regular file"]
+
+
+def c_per_layer_json_fifo(d):
+    os.mkfifo(d / "p.json")
+    return ["synth", "--model", "lenet5", "--per-layer-json", "p.json", "--out", "s"], ["--per-layer-json", "p.json"]
+
+
+def c_synth_batch_too_big(d):
+    return ["synth", "--model", "vgg16", "--batch", "60000", "--out", "s"], ["vgg16", "exceeds the limit"]
+
+
+def c_sweep_synthetic_batch_too_big(d):
+    (d / "s.yaml").write_text(_sweep_text().replace("traces: [t]", "traces: [{synthetic: {model: resnet18, batch: 50000}}]"))
+    return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["s.yaml", "resnet18", "exceeds the limit"]
+
+
 # ----------------------------------------------------------------------------- --set values
 
 
@@ -897,3 +919,29 @@ def test_lzma_bomb_is_never_inflated(tmp_path, tiny_trace):
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20, peak
+
+
+def test_ctrl_c_during_trace_overwrite_keeps_the_old_trace(work):
+    """SIGINT while the replacement is being captured: exit 130, the old trace byte-identical, no leftovers."""
+    import time
+
+    before = snapshot(work / "t")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "hwsim", "trace", "--model", "lenet300", "--epochs", "50",
+                          "--limit-train", "256", "--batch-size", "32", "--threads", "1", "--quiet", "--overwrite",
+                          "--out", "t"], cwd=work, env=env, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_preexec(8 << 30))
+    try:
+        deadline = time.monotonic() + 240
+        while not list(work.glob(".t.new-*/manifest.json")) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.2)
+        assert p.poll() is None, p.stderr.read()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert "existing trace t was kept" in err
+    assert snapshot(work / "t") == before
+    assert [x.name for x in work.iterdir() if x.name.startswith(".")] == []
