@@ -77,7 +77,6 @@ def test_dry_run_lists_points(tmp_path):
 @pytest.mark.slow
 def test_demo_quick(tmp_path):
     pytest.importorskip("torch")
-    t0 = time.monotonic()
     r = hwsim("demo", "--quick", "--out", "demo", "--quiet", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     out = tmp_path / "demo"
@@ -91,4 +90,3 @@ def test_demo_quick(tmp_path):
     timings = json.loads((out / "work" / "quick" / "timings.json").read_text())
     # Wall time is recorded, not asserted: a timed unit test is flaky on a shared 2-core box.
     assert timings["seconds"] > 0 and set(timings["steps"]) >= {"1/5 capture traces"}, timings
-    assert time.monotonic() - t0 < 180
