@@ -54,7 +54,9 @@ def figures(tmp_path_factory):
     res = tmp / "results"
     res.mkdir()
     (res / "a.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), _prov(16))))
-    (res / "b.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), _prov(64))))
+    p64 = _prov(64)
+    p64["trace"]["coverage"] = {"forward": 0.93, "backward_data": 0.93, "backward_weight": 0.93, "missed": ["attn.bmm"]}
+    (res / "b.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), p64)))
     t1 = _trace(tmp / "t_dither")
     t2 = _trace(tmp / "t_none", method="none")
     grid = parse_sweep({"version": 1, "name": "grid", "arch": "scnn",
@@ -121,6 +123,14 @@ def test_new_views_are_in_the_report(figures):
     html = outcome.index_html.read_text()
     assert "Provenance" in html and "dram_bytes_per_cycle=64" in html and "dram_bytes_per_cycle=16" in html
     assert "test accuracy" in html and "97.22%" in html or "97.2%" in html
+
+
+def test_partial_coverage_is_shown_beside_whole_model_figures(figures):
+    outcome, _ = figures
+    caps = {p.name: p.caption for p in outcome.plots}
+    assert "attn.bmm" in caps["lenet5_dither_scnn_dram_bytes_per_cycle_64_layer_speedup"]
+    assert "attn.bmm" in caps["overview_speedup_energy"]
+    assert "Partial coverage" not in caps["lenet5_dither_scnn_dram_bytes_per_cycle_16_layer_speedup"]
 
 
 def test_results_that_differ_only_in_overrides_get_different_labels(figures):

@@ -17,7 +17,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +81,16 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     if inputs.results:
         sections.append("Overview")
         tables.extend(_summary_tables(inputs, root))
-        add(fig_summary.overview(inputs.results, name="overview_speedup_energy"))
+        partial = [f"{e.label}: {provenance.coverage_note(e.provenance)}" for e in inputs.results
+                   if provenance.coverage_note(e.provenance)]
+        add(_with_coverage(fig_summary.overview(inputs.results, name="overview_speedup_energy"), partial))
         for e in inputs.results:
             s = slug(e.label)
-            add(fig_layers.speedup_bars(e, name=f"{s}_layer_speedup"))
-            add(fig_layers.energy_bars(e, name=f"{s}_layer_energy"))
-            add(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"))
-            add(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"))
+            cov = [provenance.coverage_note(e.provenance)] if provenance.coverage_note(e.provenance) else []
+            add(_with_coverage(fig_layers.speedup_bars(e, name=f"{s}_layer_speedup"), cov))
+            add(_with_coverage(fig_layers.energy_bars(e, name=f"{s}_layer_energy"), cov))
+            add(_with_coverage(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"), cov))
+            add(_with_coverage(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"), cov))
             run = fig_run.load_run(e)  # whole-run results (hwsim simulate --iterations): cost over training
             add(fig_run.cost_over_training(e, name=f"{s}_run_cost", run=run))
             add(fig_run.whole_run_summary(e, name=f"{s}_run_summary", run=run))
@@ -121,6 +124,20 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
+
+
+def _with_coverage(p: Plot | None, notes: list[str]) -> Plot | None:
+    """Whole-model figures of a trace that does not cover every GEMM of the model say so, on the figure too."""
+    if p is None or not notes:
+        return p
+    text = "Partial coverage — " + "; ".join(notes)
+    st = getattr(p.figure, "_suptitle", None)  # a second title line: constrained layout makes room for it
+    warn = "⚠ " + (text if len(text) <= 110 else text[:109] + "…")
+    if st is not None and st.get_text():
+        st.set_text(f"{st.get_text()}\n{warn}")
+    else:
+        p.figure.suptitle(warn, fontsize=10)
+    return replace(p, caption=f"{p.caption} {text}.")
 
 
 def _save(p: Plot, root: Path, dpi: int) -> SavedPlot:
