@@ -30,6 +30,7 @@ import numpy as np
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
+from hwsim.sim.mapping import machine_samples
 from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
 
 
@@ -171,6 +172,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
                          "backward passes)")
+    samples = machine_samples(samples)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
     outd = _out_densities(samples)
     for sample in samples.values():
         _check(sample, arch, where)
@@ -243,6 +245,8 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad)
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
+    if meta.get("coverage") is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
+        tinfo["coverage"] = meta["coverage"]
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict()}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
