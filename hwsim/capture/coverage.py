@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hwsim.trace.schema import coverage_line as describe  # noqa: F401 - re-exported
+
 PASSES = ("forward", "backward_data", "backward_weight")
 
 
@@ -66,15 +68,3 @@ class Coverage:
     @property
     def complete(self) -> bool:
         return all(o.captured for o in self.ops.values())
-
-
-def describe(cov: dict[str, Any]) -> str:
-    """One line for logs and the CLI: per-pass fractions and what was missed."""
-    fr = ", ".join(f"{p.replace('_', '-')} {cov.get(p, 1.0):.1%}" for p in PASSES)
-    line = f"GEMM-MAC coverage: {fr} ({cov.get('captured_macs', 0)} of {cov.get('total_macs', 0)} MACs)"
-    missed = cov.get("missed") or []
-    if missed:
-        names = "; ".join(f"{m['op']} in {m['module'] or '<model>'} ({m['why']})" for m in missed[:5])
-        more = f" and {len(missed) - 5} more" if len(missed) > 5 else ""
-        line += f"; not captured: {names}{more}"
-    return line

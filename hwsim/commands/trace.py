@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--int8", action="store_true",
                         help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
+    parser.add_argument("--dither-attention", action="store_true",
+                        help="also dither δz of attention's activation×activation products (QKᵀ, P·V); by default "
+                             "they are recorded with plain δz (traces/FORMAT.md)")
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
                    help="DDP over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=batch, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
         image_size=args.image_size, limit_train=args.limit_train, seed=args.seed, out=out,
-        overwrite=args.overwrite, progress=not args.quiet, int8=args.int8)
+        overwrite=args.overwrite, progress=not args.quiet, int8=args.int8,
+        dither_attention=args.dither_attention)
     dens = r.mean_density if r.mean_density is not None else float("nan")
     print(f"trace: {r.trace} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
           f"δ̃z density {dens:.4f} (sparsity {1 - dens:.2%}, mean over layers and iterations); "

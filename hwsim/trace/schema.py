@@ -300,3 +300,18 @@ def layer_stats(levels: np.ndarray) -> dict[str, Any]:
         "max_bits": bit_width(mx),
         "hist": level_histogram(levels),
     }
+
+
+def coverage_line(cov: Mapping[str, Any] | None) -> str:
+    """One line for logs and the CLI from a trace meta's ``coverage`` (see traces/FORMAT.md)."""
+    if not cov:
+        return "GEMM-MAC coverage: not recorded (synthetic or version-1 trace)"
+    fr = ", ".join(f"{p.replace('_', '-')} {float(cov.get(p, 1.0)):.1%}"
+                   for p in ("forward", "backward_data", "backward_weight"))
+    line = f"GEMM-MAC coverage: {fr} ({cov.get('captured_macs', 0)} of {cov.get('total_macs', 0)} MACs)"
+    missed = cov.get("missed") or []
+    if missed:
+        names = "; ".join(f"{m.get('op')} in {m.get('module') or '<model>'} ({m.get('why')})" for m in missed[:5])
+        more = f" and {len(missed) - 5} more" if len(missed) > 5 else ""
+        line += f"; NOT captured: {names}{more}"
+    return line
