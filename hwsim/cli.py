@@ -1,47 +1,202 @@
-"""The ``hwsim`` command: a thin layer over the Python API (one module per sub-command)."""
+"""The ``hwsim`` command: a thin layer over the Python API (one module per sub-command).
+
+Conventions every sub-command follows (helpers here, so they are the same everywhere):
+
+- options are never abbreviated (``--epoch`` is refused, not read as ``--epochs``); a mistyped
+  command or option gets a "did you mean" (``hwsim simualte``, ``--arhc``);
+- every option has help text and its default shown once (:class:`HelpFormatter`);
+- numeric options are range-checked by argparse types (:func:`int_range`, :func:`float_range`);
+- an output that exists is replaced only with ``--overwrite``, and only once the new one is
+  complete (:mod:`hwsim._io`);
+- a user error — bad input, a full, read-only or forbidden output location — is one line on
+  stderr naming the file, field or flag, and exit code 2; never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.util
+import math
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from hwsim import __version__
 
 # Order = order in `hwsim --help`.
 COMMANDS = ("demo", "trace", "inspect", "synth", "validate", "simulate", "compare", "sweep", "report", "experiment")
 
+OVERWRITE_HELP = ("replace an existing output; without it hwsim refuses to touch one. The new output is written "
+                  "aside and swapped in only once complete, so a failed run leaves the old one intact")
+
 
 class UserError(Exception):
     """A problem with the user's input: printed as one clear line, exit code 2, no traceback."""
 
 
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows ``(default: X)`` once, only when there is a default worth showing and the help does not state it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (d is None or d is False or d == [] or d is argparse.SUPPRESS or action.option_strings == []
+                or "default" in text.lower() or "%(default)" in text):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """No abbreviations, one-line errors with "did you mean", the shared formatter for sub-parsers."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("allow_abbrev", False)
+        kw.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kw)
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            message = f"{message}{_did_you_mean(m.group(1), choices)}"
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # noqa: ANN401
+        argv = list(sys.argv[1:] if args is None else args)
+        _check_unknown_options(self, argv)
+        return super().parse_known_args(argv, namespace)
+
+
+def _subparsers(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return dict(a.choices)
+    return {}
+
+
+def _check_unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse an unknown ``--option`` before argparse reports a missing required one instead (``--arhc``)."""
+    p = parser
+    for tok in argv:
+        if tok == "--":
+            return
+        if tok.startswith("--"):
+            name = tok.split("=", 1)[0]
+            if name not in p._option_string_actions:
+                opts = [o for o in p._option_string_actions if o.startswith("--")]
+                p.error(f"unrecognized option {name}{_did_you_mean(name, opts)}")
+        elif not tok.startswith("-"):
+            subs = _subparsers(p)
+            if tok in subs:
+                p = subs[tok]
+
+
+# ----------------------------------------------------------------------------- argument types
+
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Any:  # noqa: ANN401 - an argparse type
+    """argparse type: an integer in [lo, hi] (either bound optional)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is out of range; allowed: {_range_text(lo, hi, 'an integer')}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                hi_open: bool = False) -> Any:  # noqa: ANN401 - an argparse type
+    """argparse type: a finite number in [lo, hi] ((lo, hi] with ``lo_open``, [lo, hi) with ``hi_open``)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        bad = not math.isfinite(v)
+        bad |= lo is not None and (v <= lo if lo_open else v < lo)
+        bad |= hi is not None and (v >= hi if hi_open else v > hi)
+        if bad:
+            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}" \
+                  f"{')' if hi_open or hi is None else ']'}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: a finite number in {rng}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+
+def _range_text(lo: int | None, hi: int | None, kind: str) -> str:
+    if lo is not None and hi is not None:
+        return f"{kind} in {lo}..{hi}"
+    if lo is not None:
+        return f"{kind} >= {lo}"
+    return f"{kind} <= {hi}"
+
+
+# ----------------------------------------------------------------------------- parser and main
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hwsim",
         description="Cycles and energy of sparse-aware DNN training accelerators, measured on real "
         "dithered-backprop gradients. Capture a trace, simulate it on YAML architectures, sweep and report.",
-        epilog="Run 'hwsim demo' for the whole pipeline on the embedded dataset; 'hwsim COMMAND --help' for details.",
+        epilog="Run 'hwsim demo' for the whole pipeline on the embedded dataset; 'hwsim COMMAND --help' for details. "
+        "Outputs that exist are replaced only with --overwrite.",
     )
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         modname = f"hwsim.commands.{name}"
         if importlib.util.find_spec(modname) is None:
             continue
         mod = importlib.import_module(modname)
-        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+_OS_HINTS = {
+    errno.ENOSPC: "no space left on the device; free space or choose another output location",
+    errno.EDQUOT: "disk quota exceeded; free space or choose another output location",
+    errno.EROFS: "read-only file system; choose a writable output location",
+    errno.EACCES: "permission denied; choose a location you can write to",
+    errno.EPERM: "operation not permitted; choose a location you can write to",
+    errno.ENOTDIR: "a component of the path is a file, not a directory",
+    errno.EISDIR: "is a directory; give a file path",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EMFILE: "too many open files",
+}
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line for an OSError: the path, what happened, what to do."""
+    hint = _OS_HINTS.get(e.errno or -1, e.strerror or str(e))
+    where = e.filename if e.filename is not None else None
+    return f"{where}: {hint}" if where else f"{hint} ({e.strerror or e})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help/--version (0) or a usage error already printed as one line (2)
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -50,10 +205,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
-    except (UserError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (UserError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, ValueError) as e:
         # Validation errors (TraceError, ArchError, ...) are ValueErrors whose message names file and field.
-        print(f"hwsim {args.command}: error: {e}", file=sys.stderr)
+        print(f"hwsim {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except OSError as e:  # full, read-only or forbidden output locations, ...
+        print(f"hwsim {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"hwsim {args.command}: error: out of memory; the input is larger than this machine can hold",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None:
+        if isinstance(e, (FileNotFoundError, FileExistsError)):
+            return f"{e.filename}: {e.strerror}"
+        return describe_os_error(e)
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

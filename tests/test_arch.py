@@ -95,7 +95,7 @@ def test_horowitz_defaults_and_lookups():
 def test_unknown_key(tmp_path, raw):
     raw["pe"]["mult_g"] = 4
     msg = error_of(tmp_path, raw)
-    assert "pe.mult_g: unknown key; allowed: mult_f, mult_i, mac_bits" in msg
+    assert "pe.mult_g: unknown key (did you mean 'mult_i'?); allowed: mult_f, mult_i, mac_bits" in msg
 
 
 def test_unknown_top_level_key(tmp_path, raw):
@@ -248,7 +248,7 @@ def test_overrides():
 
 
 def test_bad_overrides(raw):
-    with pytest.raises(ArchError, match=r"scnn\.yaml: pe\.mult_g: unknown override path; allowed: mult_f, mult_i"):
+    with pytest.raises(ArchError, match=r"scnn\.yaml: pe\.mult_g: unknown override path \(did you mean 'mult_i'\?\); allowed: mult_f, mult_i"):
         load_arch("scnn", overrides={"pe.mult_g": 1})
     with pytest.raises(ArchError, match=r"clock_ghz\.x: unknown override path|path goes below a scalar"):
         apply_overrides(raw, {"clock_ghz.x": 1})

@@ -33,7 +33,7 @@ class _Odd(nn.Module):
 
 def test_unsupported_ops_are_reported_by_name_with_lower_coverage(tmp_path):
     net = _Odd()
-    with pytest.warns(UserWarning, match=r"GEMM-MAC coverage: forward .*not captured: tensordot"):
+    with pytest.warns(UserWarning, match=r"GEMM-MAC coverage: forward .*NOT captured: tensordot"):
         with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=1):
             for _ in range(2):
                 net(torch.randn(4, 6)).sum().backward()
@@ -43,6 +43,8 @@ def test_unsupported_ops_are_reported_by_name_with_lower_coverage(tmp_path):
     assert set(missed) == {"tensordot", "conv3d"}
     assert "not supported" in missed["tensordot"]["why"] and missed["tensordot"]["macs"] == 4 * 6 * 6
     assert "3-D" in missed["conv3d"]["why"] and missed["conv3d"]["module"] == "vol"
+    assert missed["conv3d"]["macs"] == 4 * 2 * 1 * 8  # N·K·(output 1×1×1)·C·kernel
+    assert cov["forward"] == pytest.approx(144 / (144 + 144 + 64))
 
 
 def test_a_failing_handler_never_breaks_training(tmp_path, monkeypatch):

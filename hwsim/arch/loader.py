@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import hwsim
+from hwsim._yaml import YAMLInputError, did_you_mean, load_file, parse_scalar
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
 from hwsim.arch.spec import Arch
@@ -38,33 +37,17 @@ def resolve_arch_path(path_or_name: str | os.PathLike) -> Path:
     for cand in (ARCH_DIR / p.name, ARCH_DIR / f"{p.name}.yaml"):
         if p.parent == Path(".") and cand.is_file():
             return cand
-    raise ArchError("no such architecture file or name", key="", file=str(path_or_name),
+    raise ArchError("no such architecture file or name" + did_you_mean(p.name, shipped_arch_names()), key="",
+                    file=str(path_or_name),
                     allowed="a YAML path or one of " + ", ".join(shipped_arch_names()))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping of an architecture YAML file (size, depth, alias and duplicate-key limits of hwsim._yaml)."""
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ArchError(f"not valid YAML ({' '.join(str(e).split())})", file=str(path),
-                        allowed="a YAML mapping as in arch_configs/scnn.yaml") from None
+        raw = load_file(path, what="architecture YAML file")
+    except YAMLInputError as e:
+        raise ArchError(e.problem, file=str(path), allowed="a YAML mapping as in arch_configs/scnn.yaml") from None
     if not isinstance(raw, dict):
         raise ArchError(f"top level must be a mapping, got {type(raw).__name__}", file=str(path),
                         allowed="keys " + ", ".join(_TOP_KEYS))
@@ -76,8 +59,8 @@ def _check_keys(section: Mapping[str, Any], cls: type, *, file: str, prefix: str
     hs = hints(cls)
     for k in section:
         if k not in names:
-            raise ArchError("unknown key", key=".".join(p for p in (prefix, str(k)) if p), file=file,
-                            allowed=", ".join(names))
+            raise ArchError("unknown key" + did_you_mean(k, names), key=".".join(p for p in (prefix, str(k)) if p),
+                            file=file, allowed=", ".join(names))
     for k in required_fields(cls):
         if k not in section:
             f = next(f for f in dataclasses.fields(cls) if f.name == k)
@@ -107,9 +90,31 @@ def arch_from_dict(raw: Mapping[str, Any], *, source: str = "<dict>") -> Arch:
         else:
             kw[k] = v
     try:
-        return Arch(**kw, source=source)
+        arch = Arch(**kw, source=source)
     except ArchError as e:
         raise e.located(file=source) from None
+    _check_bounds(arch, source)
+    return arch
+
+
+# Sizes beyond these are typos (or hostile), not designs: the simulator allocates per PE, per multiplier
+# and per bank, so an absurd value would end in MemoryError instead of a message.
+MAX_PES = 1 << 16  # 256 × 256
+MAX_MULT_SIDE = 256  # mult_f, mult_i
+MAX_BANKS = 1 << 16
+MAX_BANK_ENTRIES = 1 << 20
+
+
+def _check_bounds(arch: Arch, source: str) -> None:
+    pa, pe = arch.pe_array, arch.pe
+    if pa.rows * pa.cols > MAX_PES:
+        raise ArchError(f"{pa.rows}×{pa.cols} = {pa.rows * pa.cols:,} PEs exceeds the limit of {MAX_PES:,}",
+                        key="pe_array", file=source, allowed=f"rows × cols <= {MAX_PES:,}")
+    for key, v, lim in (("pe.mult_f", pe.mult_f, MAX_MULT_SIDE), ("pe.mult_i", pe.mult_i, MAX_MULT_SIDE),
+                        ("pe.accumulator_banks", pe.accumulator_banks, MAX_BANKS),
+                        ("pe.accumulator_bank_entries", pe.accumulator_bank_entries, MAX_BANK_ENTRIES)):
+        if v > lim:
+            raise ArchError(f"{v:,} exceeds the limit of {lim:,}", key=key, file=source, allowed=f"1..{lim:,}")
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None, *, file: str = "<dict>") -> dict:
@@ -140,7 +145,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None,
                 break
             names = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
             if part not in names:
-                raise ArchError("unknown override path", key=here, file=file, allowed=", ".join(names))
+                raise ArchError("unknown override path" + did_you_mean(part, names), key=here, file=file,
+                                allowed=", ".join(names))
             sub = hints(cls)[part]
             if last:
                 node[part] = copy.deepcopy(value)
@@ -163,7 +169,13 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         if "=" not in it:
             raise ArchError("override must look like key.path=value", key=it, allowed="e.g. pe.mac_bits=16")
         k, v = it.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v) if v.strip() else v
+        if not k.strip():
+            raise ArchError("override has an empty key path", key=it, allowed="e.g. pe.mac_bits=16")
+        try:
+            out[k.strip()] = parse_scalar(v, flag=f"--set {k.strip()}") if v.strip() else v
+        except YAMLInputError as e:
+            raise ArchError(e.problem, key=f"override {k.strip()}",
+                            allowed="a plain YAML value such as 16, 0.5, .inf, none, [2, 4] or {8: 0.2}") from None
     return out
 
 

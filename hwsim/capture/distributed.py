@@ -2,9 +2,16 @@
 
 Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``. Every rank (node)
 runs the forward and the *dithered* backward of its own mini-batch (1 example by default, as in
-the paper), so NSD is applied per node, inside autograd, before ``DistributedDataParallel``
-all-reduces the parameter gradients; DDP then averages the N per-node NSD gradients (the
-parameter server of the paper) and every node applies the same SGD step.
+the paper), so NSD is applied per node, inside autograd, before the parameter gradients are
+all-reduced: :func:`average_gradients` averages the N per-node NSD gradients (the parameter
+server of the paper) and every node applies the same SGD step.
+
+No ``DistributedDataParallel`` wrapper: it did the same average (divide by N, all-reduce sum;
+``tests/ddp_grad_worker.py`` checks the two agree) and broadcast rank 0's buffers before every
+forward (:func:`broadcast_state` does that here), but its reducer kept Gloo threads alive until
+interpreter exit, where ~4 % of runs aborted with SIGABRT ("terminate called without an active
+exception") after both ranks had finished. :func:`shutdown` collects garbage and waits at a
+barrier before ``destroy_process_group()``.
 
 Why s grows with N: each node's NSD noise is unbiased with variance ≤ Δ²/4 per element and the
 N nodes draw independent dither, so the averaged gradient carries Δ²/(4N). :func:`scale_s` keeps
@@ -28,6 +35,7 @@ rank 0 also writes ``out/run.json`` with every rank's summary.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -40,15 +48,15 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from hwsim.capture import quant
 from hwsim.capture.session import capture
-from hwsim.capture.train import evaluate
+from hwsim.capture.train import evaluate, interrupt_safe
 from hwsim.data import load_dataset, resize
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
 
 S_RULES = ("sqrt", "linear", "const")
+BASE_LR, BASE_BATCH = 0.05, 64  # hwsim trace's single-node defaults (hwsim.capture.train)
 BN_MODES = ("local", "frozen", "sync")
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -58,6 +66,18 @@ def scale_s(s: float, nodes: int, rule: str = "sqrt") -> float:
     if rule not in S_RULES:
         raise ValueError(f"s rule {rule!r} is unknown; choose one of {S_RULES}")
     return s * {"sqrt": math.sqrt(nodes), "linear": float(nodes), "const": 1.0}[rule]
+
+
+def scaled_lr(global_batch: int, *, base_lr: float = BASE_LR, base_batch: int = BASE_BATCH) -> float:
+    """Learning rate for a global batch by the linear scaling rule (Goyal et al. 2017).
+
+    ``base_lr`` trains ``base_batch`` (0.05 at 64 on the embedded digits); a global batch of
+    N nodes × b per node takes ``base_lr · N·b / base_batch``. The batch-64 rate at batch 1 per
+    node (2 nodes: 32× too large a step per example) diverges to NaN within ~25 iterations.
+    """
+    if global_batch < 1:
+        raise ValueError(f"global batch must be >= 1, got {global_batch!r}")
+    return base_lr * global_batch / base_batch
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,54 @@ def _set_train(net: nn.Module, eval_bn: set[str]) -> None:
             m.eval()
 
 
+def average_gradients(params: list[nn.Parameter], world: int) -> None:
+    """Replace every ``p.grad`` by the mean over ranks (as DDP: divide by N, then all-reduce sum).
+
+    One flat all-reduce for all parameters; a parameter without a gradient on this rank
+    contributes zeros (every rank must reduce the same shapes).
+    """
+    if world == 1:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads]).div_(world)
+    dist.all_reduce(flat)
+    o = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[o:o + n].view_as(p)
+        o += n
+
+
+def broadcast_state(net: nn.Module, *, params: bool = False) -> None:
+    """Rank 0's buffers (BatchNorm running statistics), and parameters if ``params``, on every rank."""
+    tensors = list(net.buffers()) + ([p for p in net.parameters()] if params else [])
+    groups: dict[torch.dtype, list[torch.Tensor]] = {}
+    for t in tensors:
+        groups.setdefault(t.dtype, []).append(t)
+    with torch.no_grad():
+        for group in groups.values():  # one collective per dtype
+            flat = torch.cat([t.reshape(-1) for t in group])
+            dist.broadcast(flat, src=0)
+            o = 0
+            for t in group:
+                t.copy_(flat[o:o + t.numel()].view_as(t))
+                o += t.numel()
+
+
+def shutdown(*, ok: bool = True) -> None:
+    """Leave the process group cleanly: free collected objects, wait for every rank, destroy.
+
+    ``ok=False`` (this rank failed) skips the barrier: the other ranks may never reach it.
+    """
+    if not dist.is_initialized():
+        return
+    gc.collect()
+    if ok:
+        dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()
+
+
 def init_from_env(backend: str | None = None) -> tuple[int, int]:
     """Join the process group torchrun describes in the environment; (rank, world size)."""
     if not dist.is_initialized():
@@ -117,7 +185,7 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
 
 def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
                       method: str = "dither", s: float | None = None, k: int | None = None, s_rule: str = "sqrt",
-                      epochs: int = 1, batch_size: int = 1, lr: float = 0.01, momentum: float = 0.9,
+                      epochs: int = 1, batch_size: int = 1, lr: float | None = None, momentum: float = 0.9,
                       weight_decay: float = 5e-4, sample_every: int = 50, max_examples: int | None = None,
                       seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
                       image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
@@ -127,8 +195,9 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
 
     All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
     (an epoch drops the remainder so ranks stay in lock-step). ``steps`` trains exactly that many
-    iterations (as many epochs as needed) instead of ``epochs``; ``lr`` is used as given (no scaling
-    with N). Returns this rank's numbers; the process group is left initialised for the caller.
+    iterations (as many epochs as needed) instead of ``epochs``. ``lr`` is used as given; None
+    (default) takes :func:`scaled_lr` of the global batch N·``batch_size`` (linear scaling from
+    0.05 at 64); the manifest's meta records ``lr`` and ``lr_rule``. Returns this rank's numbers; the process group is left initialised for the caller.
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
@@ -142,13 +211,19 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
             raise ValueError(f"{nm} must be a positive integer, got {v!r}")
     rank, world = init_from_env(backend)
     node_s = scale_s(float(base_s), world, s_rule) if method == "dither" else None
+    if lr is None:
+        lr, lr_rule = scaled_lr(world * batch_size), f"linear: {BASE_LR:g}·global batch/{BASE_BATCH}"
+    else:
+        lr_rule = "given"
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
     rank_out = Path(out) / f"rank{rank}" if out is not None else None
     if rank_out is not None and (rank_out / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{rank_out}: a trace already exists here (pass --overwrite to replace it)")
     t0 = time.perf_counter()
     data = load_dataset(dataset, data_dir=data_dir)
     size = image_size or PREFERRED_SIZE.get(model) or data.native_size
-    torch.manual_seed(seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
+    torch.manual_seed(seed)  # same initial weights everywhere (rank 0's are also broadcast)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
     if int8:
         from hwsim.capture.int8 import quantize_model
@@ -165,8 +240,9 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     else:
         eval_bn = set(single_value_bn_layers(net, batch=batch_size, in_channels=data.in_channels,
                                              image_size=size))
-    ddp = DistributedDataParallel(net)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    broadcast_state(net, params=True)  # identical start everywhere (the seeds already agree)
+    params = list(net.parameters())
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
     per_epoch = n_train // (world * batch_size)
     if per_epoch < 1:
@@ -179,7 +255,8 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
     meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine",
+            "lr": lr, "lr_rule": lr_rule, "global_batch": world * batch_size, "momentum": momentum,
+            "weight_decay": weight_decay, "optimizer": "sgd+cosine",
             "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": s_rule,
             "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend(), "steps": total}
     bar = None
@@ -187,8 +264,9 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"{model}/{method} ×{world}", unit="it", dynamic_ncols=True)
-    with capture(net, method=method, s=node_s, k=k, out=rank_out, sample_every=sample_every, seed=seed + rank,
-                 max_examples=max_examples, meta=meta, overwrite=overwrite) as cap:
+    with interrupt_safe(capture(net, method=method, s=node_s, k=k, out=rank_out, sample_every=sample_every,
+                                seed=seed + rank, max_examples=max_examples, meta=meta,
+                                overwrite=overwrite)) as cap:
         it = 0
         for epoch in range(epochs):
             _set_train(net, eval_bn)
@@ -200,10 +278,12 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
                 x = resize(x, size)
                 if it == total - 1:
                     cap.sample_next()
-                logits = ddp(x)
+                broadcast_state(net)  # rank 0's BN statistics before every forward, as DDP did
+                logits = net(x)
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()  # δ̃z per node (capture), then DDP averages the parameter gradients
+                loss.backward()  # δ̃z per node (capture) ...
+                average_gradients(params, world)  # ... then the mean over nodes
                 opt.step()
                 sched.step()
                 lv = float(loss.detach())
@@ -212,6 +292,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{lv:.3f}", dens=f"{cap.last_density or 0:.3f}")
+        broadcast_state(net)  # every rank evaluates the same model
         test_acc = evaluate(net, data, image_size=size, batch_size=256)
         summary = cap.summary()
         seconds = time.perf_counter() - t0
@@ -227,6 +308,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     if rank == 0 and out is not None:
         run = {"world_size": world, "s_base": base_s, "s_rule": s_rule, "s_node": node_s, "method": method,
                "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
+               "lr_rule": lr_rule,
                "steps": total, "int8": int8, "bn": bn, "ranks": gathered}
         tmp = Path(out) / "run.json.tmp"
         tmp.write_text(json.dumps(run, indent=1))

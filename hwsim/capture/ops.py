@@ -214,9 +214,6 @@ def _tuple(v: Any, n: int) -> tuple[int, ...]:
 def _conv(nd: int, transposed: bool, args: tuple, kwargs: dict) -> Gemm:
     x, w = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "weight")
     name = f"conv{'_transpose' if transposed else ''}{nd}d"
-    if nd not in (1, 2):
-        macs = x.numel() * w.numel() // max(1, w.shape[0 if not transposed else 1])
-        raise Unsupported(f"{name}: the simulator has no 3-D mapping (reshape it as a conv2d to capture it)", macs)
     batched = x.dim() == nd + 2
     xb = x if batched else x.unsqueeze(0)
     stride = _tuple(_arg(args, kwargs, 3, "stride", 1), nd)
@@ -246,6 +243,11 @@ def _conv(nd: int, transposed: bool, args: tuple, kwargs: dict) -> Gemm:
     else:
         outsp = tuple((i + p[0] + p[1] - d * (kk - 1) - 1) // s + 1
                       for i, s, p, d, kk in zip(insp, stride, pads, dil, kernel, strict=True))
+    n = xb.shape[0]
+    spatial = math.prod(insp if transposed else outsp)
+    macs = n * spatial * (c // groups) * k * math.prod(kernel)
+    if nd not in (1, 2):
+        raise Unsupported(f"{name}: the simulator has no 3-D mapping (reshape it as a conv2d to capture it)", macs)
     if nd == 1:  # a conv2d with H = P = R = 1
         fields = {"C": c, "K": k, "W": insp[0], "Q": outsp[0], "S": kernel[0], "stride": (1, stride[0]),
                   "padding": (0, 0, *pads[0]), "dilation": (1, dil[0]), "groups": groups}
@@ -254,9 +256,6 @@ def _conv(nd: int, transposed: bool, args: tuple, kwargs: dict) -> Gemm:
                   "S": kernel[1], "stride": stride, "padding": (*pads[0], *pads[1]), "dilation": dil, "groups": groups}
     if transposed:
         fields["output_padding"] = out_pad if nd == 2 else (0, out_pad[0])
-    n = xb.shape[0]
-    spatial = math.prod(insp if transposed else outsp)
-    macs = n * spatial * (c // groups) * k * math.prod(kernel)
     return Gemm(op=name, kind=name, macs=macs, fields=fields, a=lambda: xb, b=lambda: w,
                 z=lambda t: t if batched else t.unsqueeze(0), b_tensor=w, rows=n, batch=n, a_grad=_grad(x),
                 b_grad=_grad(w), key=(name, tuple(x.shape), tuple(w.shape)))

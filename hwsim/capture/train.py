@@ -7,9 +7,13 @@ record a trace and report the final test accuracy (also written to the manifest'
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.capture import quant
-from hwsim.capture.session import capture
+from hwsim.capture.session import Capture, capture
 from hwsim.data import load_dataset
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
 
@@ -92,8 +96,9 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
 
         bar = tqdm(total=total, desc=f"{model}/{method}", unit="it", dynamic_ncols=True)
     last_loss: float | None = None
-    with capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                 max_examples=max_examples, meta=meta, overwrite=overwrite, dither_attention=dither_attention) as cap:
+    with interrupt_safe(capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
+                                max_examples=max_examples, meta=meta, overwrite=overwrite,
+                                dither_attention=dither_attention)) as cap:
         it = 0
         for epoch in range(epochs):
             net.train()
@@ -127,6 +132,52 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                        mean_density=summary["mean_density"], weighted_density=summary["weighted_density"],
                        max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]),
                        seconds=time.perf_counter() - t0)
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """While active, Ctrl-C (SIGINT) is remembered instead of raised; it is raised on leaving.
+
+    Only in the main thread and only when SIGINT has Python's default handler (an ignored or
+    custom handler is left alone).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    hits: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if hits:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupt_safe(cap: Capture) -> Iterator[Capture]:
+    """``with cap:`` whose opening and closing cannot be cut short by Ctrl-C.
+
+    A SIGINT during training raises KeyboardInterrupt in the loop as usual, and the capture
+    closes the trace with ``status: interrupted: KeyboardInterrupt``. One that arrives while the
+    trace is being opened or closed (pending sample writes, final manifest) is held until the
+    manifest is final, then raised — so the trace on disk always says ``complete`` or
+    ``interrupted``, never ``running``.
+    """
+    entered = False
+    try:
+        with sigint_deferred():  # a held Ctrl-C is raised below, once the trace is open
+            cap.__enter__()
+            entered = True
+        yield cap
+    except BaseException as e:
+        if entered:
+            with sigint_deferred():
+                cap.__exit__(type(e), e, e.__traceback__)
+        raise
+    with sigint_deferred():
+        cap.__exit__(None, None, None)
 
 
 def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 256) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import OVERWRITE_HELP, int_range
+
 HELP = "several architectures (e.g. 8-bit vs bit-serial/bit-fusion MACs) side by side on one trace"
 DESCRIPTION = (
     "Simulate one sampled iteration of TRACE on every --arch and print, per pass, for the backward passes "
@@ -19,25 +21,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="architecture YAML or shipped name; repeat; the first is the reference")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a field of every arch, e.g. memory.dram_bytes_per_cycle=.inf (repeatable)")
-    parser.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for masks the trace does not store")
-    parser.add_argument("--csv", default=None, metavar="FILE", help="write all rows as CSV")
+    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last)")
+    parser.add_argument("--seed", type=int_range(0), default=0, help="seed for masks the trace does not store")
+    parser.add_argument("--csv", default=None, metavar="FILE", help="write all rows as CSV (default: print only)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
-
+    from hwsim._io import atomic_write_text, check_output, rows_to_csv
     from hwsim.arch import parse_overrides
     from hwsim.sim.compare import compare
 
+    if args.csv:
+        check_output(args.csv, overwrite=args.overwrite, flag="--csv")
     cmp = compare(args.trace, args.arch, iteration=args.iteration, seed=args.seed,
                   overrides=parse_overrides(args.overrides) or None)
     print(cmp.table())
     if args.csv:
-        rows = cmp.rows()
-        with open(args.csv, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        atomic_write_text(args.csv, rows_to_csv(cmp.rows()))
         print(f"wrote {args.csv}")
     return 0

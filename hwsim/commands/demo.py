@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import int_range
+
 HELP = "run the whole pipeline offline on the embedded digits dataset and write reports/demo/"
 DESCRIPTION = (
     "Capture LeNet-5 and an MLP trained on scikit-learn's embedded handwritten digits with plain and dithered "
@@ -16,8 +18,10 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="small run for CI: LeNet-5 only, 4-point sweep")
-    parser.add_argument("--out", default="reports/demo", metavar="DIR", help="report folder")
-    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+    parser.add_argument("--out", default="reports/demo", metavar="DIR",
+                        help="report folder; the demo is regenerated output, so a rerun reuses DIR/work and rebuilds "
+                             "the report in place (no --overwrite needed)")
+    parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=None, metavar="N",
                         help="worker processes for the simulations (default: 2, quick: 1)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import float_range, int_range
+
 HELP = "run the seed paper's experiments: meProp comparison, distributed N-node training, Table 1 columns"
 DESCRIPTION = (
     "Real training runs aggregated into a report folder (index.md, PNG, CSV, JSON). "
@@ -16,59 +18,72 @@ DESCRIPTION = (
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
+    one = float_range(0, lo_open=True)
+    vals = tuple(one(x) for x in text.split(",") if x.strip())
+    if not vals:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers > 0")
+    return vals
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+    one = int_range(1)
+    vals = tuple(one(x) for x in text.split(",") if x.strip())
+    if not vals:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers >= 1")
+    return vals
 
 
 def _seeds(text: str) -> tuple[int, ...]:
     """'3' = seeds 0, 1, 2; '0,5' = those seeds."""
-    return _ints(text) if "," in text else tuple(range(int(text)))
+    if "," in text:
+        return tuple(int_range(0)(x) for x in text.split(",") if x.strip())
+    return tuple(range(int_range(1, 1000)(text)))
 
 
 def _common(p: argparse.ArgumentParser, *, out: str) -> None:
-    p.add_argument("--dataset", default=None, metavar="D", help="digits (embedded), mnist, cifar10, cifar100")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="where mnist/cifar files are (never downloaded)")
-    p.add_argument("--seeds", type=_seeds, default=None, metavar="N|a,b", help="number of seeds, or a list")
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--dataset", default=None, metavar="D",
+                   help="digits (embedded), mnist, cifar10, cifar100 (default: the experiment's, digits)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="where mnist/cifar files are (never downloaded; default: none)")
+    p.add_argument("--seeds", type=_seeds, default=None, metavar="N|a,b",
+                   help="number of seeds, or a list (default: the experiment's)")
+    p.add_argument("--lr", type=float_range(0, lo_open=True), default=None,
+                   help="learning rate (default: the experiment's)")
     p.add_argument("--quick", action="store_true", help="a tiny configuration (smoke test, seconds)")
     p.add_argument("--out", default=out, metavar="DIR", help="report folder")
-    p.add_argument("--threads", type=int, default=1, help="torch threads in this process")
+    p.add_argument("--threads", type=int_range(1, 1024), default=1, help="torch threads in this process")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-run lines")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
-    p = sub.add_parser("meprop", help="dithered backprop vs meProp: accuracy against δz sparsity (Fig. 5)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("meprop", help="dithered backprop vs meProp: accuracy against δz sparsity (Fig. 5)")
     _common(p, out="reports/meprop")
-    p.add_argument("--model", default=None, help="default mlp500 (2 × 500 hidden, as the paper)")
-    p.add_argument("--s", dest="s_values", type=_floats, default=None, metavar="S,S,...", help="dither scales")
-    p.add_argument("--k", dest="k_values", type=_ints, default=None, metavar="K,K,...", help="meProp top-k values")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p = sub.add_parser("distributed", help="N nodes at batch 1 per node: accuracy, per-node sparsity, bits vs N",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default=None, help="default: mlp500 (2 × 500 hidden, as the paper)")
+    p.add_argument("--s", dest="s_values", type=_floats, default=None, metavar="S,S,...",
+                   help="dither scales (default: the experiment's)")
+    p.add_argument("--k", dest="k_values", type=_ints, default=None, metavar="K,K,...",
+                   help="meProp top-k values (default: the experiment's)")
+    p.add_argument("--epochs", type=int_range(1), default=None, help="training epochs (default: the experiment's)")
+    p.add_argument("--batch-size", type=int_range(1), default=None, help="mini-batch (default: the experiment's)")
+    p = sub.add_parser("distributed", help="N nodes at batch 1 per node: accuracy, per-node sparsity, bits vs N")
     _common(p, out="reports/distributed")
-    p.add_argument("--nodes", type=_ints, default=None, metavar="N,N,...", help="default 1,2,4,8")
-    p.add_argument("--model", default=None, help="default lenet300; the paper used alexnet_cifar on cifar10")
-    p.add_argument("--s", dest="s", type=float, default=None, help="single-node s (default 2)")
-    p.add_argument("--s-rule", default=None, choices=("sqrt", "linear", "const"), help="s per node (default sqrt)")
-    p.add_argument("--steps", type=int, default=None, help="SGD steps for every N (default 400)")
-    p.add_argument("--batch-per-node", type=int, default=None)
+    p.add_argument("--nodes", type=_ints, default=None, metavar="N,N,...", help="default: 1,2,4,8")
+    p.add_argument("--model", default=None, help="default: lenet300; the paper used alexnet_cifar on cifar10")
+    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help="single-node s (default: 2)")
+    p.add_argument("--s-rule", default=None, choices=("sqrt", "linear", "const"), help="s per node (default: sqrt)")
+    p.add_argument("--steps", type=int_range(1), default=None, help="SGD steps for every N (default: 400)")
+    p.add_argument("--batch-per-node", type=int_range(1), default=None, help="examples per node (default: 1)")
     p.add_argument("--methods", type=lambda t: tuple(t.split(",")), default=None, metavar="M,M",
-                   help="dither,none (none = plain-backprop reference at every N)")
+                   help="dither,none (none = plain-backprop reference at every N; default: the experiment's)")
     p.add_argument("--keep-traces", action="store_true", help="keep the rank traces under OUT/traces")
-    p = sub.add_parser("table1", help="accuracy and sparsity: baseline, dithered, 8-bit, 8-bit + dithered",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser("table1", help="accuracy and sparsity: baseline, dithered, 8-bit, 8-bit + dithered")
     _common(p, out="reports/table1")
     p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=None, metavar="M,M",
-                   help="default mlp500,lenet300,lenet5")
-    p.add_argument("--s", dest="s", type=float, default=None, help="dither scale (default 4)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+                   help="default: mlp500,lenet300,lenet5")
+    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help="dither scale (default: 4)")
+    p.add_argument("--epochs", type=int_range(1), default=None, help="training epochs (default: the experiment's)")
+    p.add_argument("--batch-size", type=int_range(1), default=None, help="mini-batch (default: the experiment's)")
 
 
 def _config(args: argparse.Namespace, base, quick, fields: tuple[str, ...]):

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from hwsim.cli import int_range
+
 HELP = "per-layer table of a trace: shape, δ̃z density, max bits, bytes on disk, bits/element vs entropy"
 DESCRIPTION = (
     "Validate a trace (version, shapes, checksums) and print one row per layer: geometry, δ̃z density "
@@ -18,7 +20,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace", metavar="TRACE", help="trace directory")
-    parser.add_argument("--iteration", type=int, default=None, help="sampled iteration to inspect (default: last)")
+    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration to inspect (default: last)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

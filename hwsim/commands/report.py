@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import int_range
+
 HELP = "SCNN-style report (figures, tables, index.md/html) from results, sweeps and traces"
 DESCRIPTION = (
     "Build a report folder from results.json files, sweep output directories (hwsim sweep --out DIR) and, "
@@ -18,16 +20,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="RESULTS",
                         help="results.json files, directories of them, sweep directories or trace directories")
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/NAME")
-    parser.add_argument("--title", default=None, help="page title")
-    parser.add_argument("--dpi", type=int, default=150, help="PNG resolution (100 keeps a committed report small)")
+    parser.add_argument("--title", default=None, help="page title (default: 'hwsim report')")
+    parser.add_argument("--dpi", type=int_range(50, 600), default=150,
+                        help="PNG resolution (100 keeps a committed report small)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing report folder; without it hwsim refuses to touch one. The report is "
+                             "built in a fresh folder beside --out and swapped in once complete: no stale figures, "
+                             "and a failed run leaves the previous report intact")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.report import build_report
+    from pathlib import Path
 
-    if not 50 <= args.dpi <= 600:
-        raise ValueError(f"--dpi: {args.dpi} is outside 50..600")
-    outcome = build_report(args.inputs, out=args.out, title=args.title, progress=not args.quiet, dpi=args.dpi)
-    print(f"report: {len(outcome.plots)} figures, {len(outcome.tables)} tables -> {outcome.index_html}")
+    from hwsim._io import check_output, replacing_dir
+    from hwsim.report import build_report
+    from hwsim.report.inputs import load_inputs
+
+    check_output(args.out, overwrite=args.overwrite, kind="directory")
+    inputs = load_inputs(args.inputs)  # validated before anything is written
+    with replacing_dir(args.out, overwrite=args.overwrite) as tmp:
+        outcome = build_report(inputs, out=tmp, title=args.title, progress=not args.quiet, dpi=args.dpi)
+    index = Path(args.out) / outcome.index_html.relative_to(tmp)
+    print(f"report: {len(outcome.plots)} figures, {len(outcome.tables)} tables -> {index}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import OVERWRITE_HELP, int_range
+
 HELP = "replay a trace on an architecture: cycles and energy per layer and pass vs dense"
 DESCRIPTION = (
     "Simulate one sampled iteration of TRACE on the architecture (sparse) and its derived baselines "
@@ -17,12 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, metavar="FILE", help="architecture YAML or shipped name (scnn)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override an arch field, e.g. pe.mac_bits=16 (repeatable)")
-    parser.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for masks the trace does not store")
+    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last)")
+    parser.add_argument("--seed", type=int_range(0), default=0, help="seed for masks the trace does not store")
     parser.add_argument("--inference", action="store_true",
                         help="replay the forward pass only, without the training stash of activations "
                              "(for comparisons with inference accelerators such as SCNN)")
-    parser.add_argument("--out", default="results.json", help="results file to write (atomically)")
+    parser.add_argument("--out", default="results.json", metavar="FILE", help="results file to write (atomically)")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
@@ -64,10 +67,12 @@ def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim._io import check_output
     from hwsim.arch import load_arch, parse_overrides
     from hwsim.results import save_results
     from hwsim.sim import simulate
 
+    check_output(args.out, overwrite=args.overwrite)  # before simulating: an existing or unwritable --out fails now
     arch = load_arch(args.arch, overrides=parse_overrides(args.overrides) if args.overrides else None)
     result = simulate(args.trace, arch, iteration=args.iteration, seed=args.seed, progress=not args.quiet,
                       training=not args.inference)

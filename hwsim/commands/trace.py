@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from hwsim.cli import OVERWRITE_HELP, float_range, int_range
 
 HELP = "train a model with dithered backprop (NSD on δz), meProp or plain backprop and record a trace"
 DESCRIPTION = (
@@ -23,29 +27,34 @@ DEFAULT_S, DEFAULT_K, DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR = 4.0, 20, 20, 6
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="M", help=MODELS)
     parser.add_argument("--dataset", default="digits", metavar="D", help="digits (embedded), mnist, cifar10, cifar100")
-    parser.add_argument("--data-dir", metavar="DIR", help="where mnist/cifar files are (never downloaded)")
+    parser.add_argument("--data-dir", metavar="DIR", help="where mnist/cifar files are (never downloaded; default: none)")
     parser.add_argument("--method", default="dither", choices=("dither", "meprop", "none"),
                         help="what to do to δz: NSD dither, meProp top-k, or plain backprop")
-    parser.add_argument("--s", "--scale", dest="s", type=float, default=DEFAULT_S,
+    parser.add_argument("--s", "--scale", dest="s", type=float_range(0, lo_open=True), default=DEFAULT_S,
                         help="dither step Δ = s·std(δz) (method dither); under torchrun write --scale "
                              "(torchrun reads --s as an ambiguous option of its own)")
-    parser.add_argument("--k", type=int, default=DEFAULT_K, help="values kept per example (method meprop)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--k", type=int_range(1), default=DEFAULT_K, help="values kept per example (method meprop)")
+    parser.add_argument("--epochs", type=int_range(1), default=DEFAULT_EPOCHS, help="passes over the training set")
+    parser.add_argument("--batch-size", type=int_range(1), default=None,
                         help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default 1)")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help="initial learning rate (cosine to 0)")
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--sample-every", type=int, default=50, metavar="N",
+    parser.add_argument("--lr", type=float_range(0, lo_open=True), default=None,
+                        help=f"initial learning rate, cosine to 0 (default {DEFAULT_LR} at batch {DEFAULT_BATCH}; "
+                             f"with --distributed: linear scaling with the global batch, "
+                             f"{DEFAULT_LR}·nodes·batch/{DEFAULT_BATCH}, e.g. {DEFAULT_LR * 2 / DEFAULT_BATCH:g} "
+                             "for 2 nodes × 1; recorded in the trace's meta as lr and lr_rule)")
+    parser.add_argument("--momentum", type=float_range(0, 1, hi_open=True), default=0.9, help="SGD momentum")
+    parser.add_argument("--weight-decay", type=float_range(0), default=5e-4, help="SGD weight decay (L2)")
+    parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
                         help="store full operands every N iterations (0: only the last)")
-    parser.add_argument("--max-examples", type=int, default=None, metavar="N",
-                        help="store only the first N examples of each batch in sampled iterations")
-    parser.add_argument("--image-size", type=int, default=None, help="resize images (default: what the model expects)")
-    parser.add_argument("--limit-train", type=int, default=None, metavar="N", help="train on the first N examples only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--max-examples", type=int_range(1), default=None, metavar="N",
+                        help="store only the first N examples of each batch in sampled iterations (default: all)")
+    parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects)")
+    parser.add_argument("--limit-train", type=int_range(1), default=None, metavar="N",
+                        help="train on the first N examples only (default: all)")
+    parser.add_argument("--seed", type=int_range(0), default=0, help="seed of weights, data order and dither")
+    parser.add_argument("--threads", type=int_range(1, 1024), default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", default=None, metavar="DIR", help="trace directory (default: traces/MODEL-DATASET-METHOD)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing trace at --out")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--int8", action="store_true",
                         help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
@@ -60,32 +69,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
                    help="BatchNorm per node: own-batch stats (eval mode where 1 value/channel), "
                         "running stats, or SyncBatchNorm (GPU only)")
-    g.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="train exactly N iterations (instead of --epochs); same SGD steps for every N")
+    g.add_argument("--steps", type=int_range(1), default=None, metavar="N",
+                   help="train exactly N iterations (instead of --epochs); same SGD steps for every N (default: epochs)")
     g.add_argument("--backend", default=None, help="torch.distributed backend (default: nccl with CUDA, else gloo)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim._io import check_output, mark_status_in_place, replacing_dir
+
+    if args.distributed:
+        return _run_distributed(args)
+    out = Path(args.out or f"traces/{args.model}-{args.dataset}-{args.method}")
+    replacing = out.is_dir() and any(out.iterdir())
+    check_output(out, overwrite=args.overwrite, kind="directory")  # before torch is imported: fail fast
+
     import torch
 
     from hwsim.capture.train import train_and_capture
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.distributed:
-        return _run_distributed(args)
     batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
-    out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}"
-    r = train_and_capture(
-        model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
-        s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-        epochs=args.epochs, batch_size=batch, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
-        image_size=args.image_size, limit_train=args.limit_train, seed=args.seed, out=out,
-        overwrite=args.overwrite, progress=not args.quiet, int8=args.int8,
-        dither_attention=args.dither_attention)
+    kw = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
+              s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
+              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum,
+              weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
+              image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
+              progress=not args.quiet, int8=args.int8,
+              dither_attention=args.dither_attention)
+    if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
+        try:
+            with replacing_dir(out, overwrite=True) as tmp:
+                r = train_and_capture(out=tmp, **kw)
+        except KeyboardInterrupt:
+            print(f"hwsim trace: interrupted; the existing trace {out} was kept", file=sys.stderr)
+            raise
+    else:
+        try:
+            r = train_and_capture(out=out, **kw)
+        except BaseException:
+            # e.g. ENOSPC: the writer could not record why it stopped; say so without needing new disk space.
+            mark_status_in_place(out / "manifest.json")
+            raise
     dens = r.mean_density if r.mean_density is not None else float("nan")
-    print(f"trace: {r.trace} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
+    print(f"trace: {out} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
           f"δ̃z density {dens:.4f} (sparsity {1 - dens:.2%}, mean over layers and iterations); "
           f"max {r.max_bits} bits")
     return 0
@@ -93,11 +120,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_distributed(args: argparse.Namespace) -> int:
     """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
-    import torch.distributed as dist
+    import torch
 
-    from hwsim.capture.distributed import train_distributed
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from hwsim.capture.distributed import shutdown, train_distributed
 
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
+    ok = False
     try:
         r = train_distributed(
             model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
@@ -107,9 +138,9 @@ def _run_distributed(args: argparse.Namespace) -> int:
             max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
             seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
             steps=args.steps, progress=not args.quiet)
+        ok = True
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown(ok=ok)  # gc + barrier before destroy_process_group: no Gloo thread left at exit
     if r.rank == 0:
         dens = r.mean_density if r.mean_density is not None else float("nan")
         print(f"traces: {out}/rank0..{r.world_size - 1} ({r.iterations} iterations, {r.seconds:.0f} s); "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,12 +83,21 @@ def free_port() -> int:
 def launch(config: DistributedConfig, *, nodes: int, method: str, seed: int, out: Path) -> subprocess.CompletedProcess:
     """Run one torchrun job writing ``out/rank{r}`` and ``out/run.json``; raise RuntimeError on failure."""
     r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)
-    if r.returncode != 0 and "address already in use" in r.stderr.lower():
-        r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)  # the free port was taken: once more
+    if r.returncode != 0 and port_collision(r.stdout + r.stderr):
+        # The free port was taken before torchrun bound it: once more, in a fresh folder. Any other
+        # failure is reported as it is (no retry could hide it).
+        shutil.rmtree(out, ignore_errors=True)
+        r = _torchrun(config, nodes=nodes, method=method, seed=seed, out=out)
     if r.returncode != 0:
         raise RuntimeError(f"torchrun with {nodes} nodes ({method}, seed {seed}) failed with exit code "
                            f"{r.returncode}:\n{_failure_excerpt(r.stderr)}")
     return r
+
+
+def port_collision(output: str) -> bool:
+    """True if a torchrun job's output says its rendezvous port was already taken (EADDRINUSE)."""
+    low = output.lower()
+    return "eaddrinuse" in low or "address already in use" in low
 
 
 def _failure_excerpt(stderr: str, limit: int = 2000) -> str:
@@ -245,7 +255,6 @@ def write_report(rows: Sequence[NodeRun], config: DistributedConfig, out: str | 
 def run_experiment(config: DistributedConfig, out: str | os.PathLike, *, keep_traces: bool = False,
                    progress: Callable[[str], None] | None = None) -> Path:
     """Run every job, write the report to ``out``; rank traces stay in ``out/traces`` if ``keep_traces``."""
-    import shutil
     import tempfile
 
     out = Path(out)

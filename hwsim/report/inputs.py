@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwsim.results import ResultsError, SimResult, load_results
+from hwsim.results import VARIANTS, ResultsError, SimResult
+
+MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
+_SWEEP_NUMERIC = ("cycles_", "energy_pj_", "speedup_", "energy_ratio_", "utilization_")
 
 
 class ReportInputError(ValueError):
@@ -109,17 +112,84 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
 
 
 def _read_json(p: Path) -> Any:
+    """A JSON document from a regular file of bounded size (a FIFO or a device is refused unread)."""
+    import stat
+
     try:
-        return json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ReportInputError(f"{p}: cannot open ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
+        if st.st_size > MAX_JSON_BYTES:
+            raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
+        data = os.read(fd, MAX_JSON_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ReportInputError(f"{p}: not UTF-8 text (byte offset {e.start}); not an hwsim JSON file") from None
+    except json.JSONDecodeError as e:
         raise ReportInputError(f"{p}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise ReportInputError(f"{p}: JSON nested too deeply; not an hwsim JSON file") from None
+
+
+def _num_ok(v: Any, *, nullable: bool = False) -> bool:
+    if v is None:
+        return nullable
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+
+def _check_result_doc(d: Any, p: Path) -> None:
+    """Structure and value types of a results.json (before :meth:`SimResult.from_json` sums anything)."""
+    if not isinstance(d, Mapping):
+        raise ReportInputError(f"{p}: top level must be a JSON object (an 'hwsim simulate' results file)")
+    for key in ("trace", "arch"):
+        if key in d and not isinstance(d[key], Mapping):
+            raise ReportInputError(f"{p}: field {key!r} must be an object, got {type(d[key]).__name__}")
+    layers = d.get("layers")
+    if not isinstance(layers, list):
+        raise ReportInputError(f"{p}: field 'layers' must be a list, got {type(layers).__name__}")
+    for i, lay in enumerate(layers):
+        w = f"{p}: field 'layers[{i}]'"
+        if not isinstance(lay, Mapping):
+            raise ReportInputError(f"{w}: must be an object, got {type(lay).__name__}")
+        if not isinstance(lay.get("name"), str) or not isinstance(lay.get("pass"), str):
+            raise ReportInputError(f"{w}: 'name' and 'pass' must be strings")
+        for key in ("macs_dense", "macs_effectual"):
+            if key in lay and not _num_ok(lay[key]):
+                raise ReportInputError(f"{w}.{key}: {lay[key]!r} is not allowed; allowed: a number >= 0")
+        dens = lay.get("density", {})
+        if not isinstance(dens, Mapping) or not all(_num_ok(v, nullable=True) for v in dens.values()):
+            raise ReportInputError(f"{w}.density: must be an object of numbers in [0, 1], got {dens!r}"[:300])
+        for var in VARIANTS:
+            if var not in lay:
+                continue
+            v = lay[var]
+            if not isinstance(v, Mapping):
+                raise ReportInputError(f"{w}.{var}: must be an object, got {type(v).__name__}")
+            for key in ("cycles", "energy_pj"):
+                if key in v and not _num_ok(v[key]):
+                    raise ReportInputError(f"{w}.{var}.{key}: {v[key]!r} is not allowed; allowed: a number >= 0")
+            bd = v.get("breakdown", {})
+            if not isinstance(bd, Mapping) or not all(
+                    isinstance(x, Mapping) and all(_num_ok(y) for y in x.values()) for x in bd.values()):
+                raise ReportInputError(f"{w}.{var}.breakdown: must map 'cycles'/'energy_pj' to objects of numbers >= 0")
 
 
 def _load_result(p: Path) -> ResultEntry:
+    d = _read_json(p)
+    _check_result_doc(d, p)
     try:
-        r = load_results(p)
+        r = SimResult.from_json(d, where=str(p))
     except ResultsError as e:
         raise ReportInputError(str(e)) from None
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        raise ReportInputError(f"{p}: malformed results file ({type(e).__name__}: {e})") from None
     t = r.trace
     label = " ".join(str(x) for x in (t.get("model"), t.get("method")) if x) or p.stem
     return ResultEntry(label=f"{label} @ {r.arch.get('name') or 'arch'}", source=p, result=r)
@@ -139,21 +209,40 @@ def _unique_labels(entries: list[ResultEntry]) -> list[ResultEntry]:
 
 def _load_sweep(p: Path, doc: Any = None) -> SweepEntry:
     doc = _read_json(p) if doc is None else doc
+    if not isinstance(doc, Mapping):
+        raise ReportInputError(f"{p}: top level must be a JSON object (an 'hwsim sweep' summary)")
     for key in ("rows", "sweep", "parameters"):
         if key not in doc:
             raise ReportInputError(f"{p}: field {key!r} is missing; is this an 'hwsim sweep' summary?")
-    spec = doc["sweep"]
+    spec, params, rows = doc["sweep"], doc["parameters"], doc["rows"]
+    if not isinstance(spec, Mapping):
+        raise ReportInputError(f"{p}: field 'sweep' must be an object, got {type(spec).__name__}")
+    if not isinstance(params, list) or not all(isinstance(x, str) for x in params):
+        raise ReportInputError(f"{p}: field 'parameters' must be a list of key paths (strings), got {params!r}"[:300])
+    if not isinstance(rows, list):
+        raise ReportInputError(f"{p}: field 'rows' must be a list of objects, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ReportInputError(f"{p}: field 'rows[{i}]' must be an object, got {type(row).__name__}")
+        for k, v in row.items():
+            if str(k).startswith(_SWEEP_NUMERIC) and not _num_ok(v, nullable=True):
+                raise ReportInputError(f"{p}: field 'rows[{i}].{k}': {v!r} is not allowed; allowed: a number >= 0 "
+                                       "or null")
     return SweepEntry(label=str(spec.get("name") or p.parent.name), source=p.parent,
-                      parameters=tuple(doc["parameters"]), rows=tuple(doc["rows"]), spec=spec)
+                      parameters=tuple(params), rows=tuple(rows), spec=spec)
 
 
 def _load_trace(p: Path) -> TraceEntry:
-    man = _read_json(p / "manifest.json")
-    if not isinstance(man, Mapping) or man.get("format") != "hwsim-trace":
-        raise ReportInputError(f"{p / 'manifest.json'}: field 'format' is not 'hwsim-trace'")
+    from hwsim.trace.format import TraceError, load  # numpy only; validates the manifest, reads no sample
+
+    try:
+        tr = load(p, verify=False)
+    except TraceError as e:
+        raise ReportInputError(str(e)) from None
+    man = tr.manifest
     meta = man.get("meta", {}) or {}
-    its = tuple(it for it in man.get("iterations", []) if isinstance(it, Mapping))
-    order = [d.get("name") for d in man.get("layers", []) if isinstance(d, Mapping) and d.get("name")]
+    its = tuple(it for it in tr.iterations if isinstance(it, Mapping))
+    order = [g.name for g in tr.layers]
     for it in its:
         for name in (it.get("layers") or {}):
             if name not in order:

@@ -44,7 +44,7 @@ through the same code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -155,27 +155,55 @@ def _group_pes(g: int, n: int, t: int, clusters: int) -> np.ndarray:
     return out
 
 
+def _density(x: np.ndarray) -> float:
+    """``x.mean()`` of a mask, exactly (an exact count and one correctly rounded division), without a float pass."""
+    if work.is_broadcast_ones(x):
+        return 1.0
+    return int(np.count_nonzero(x)) / x.size
+
+
 def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int) -> dict:
     """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with precision.py)."""
     return dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
-                density=float(conv.x.mean()) if conv.x.size else 1.0)
+                density=_density(conv.x) if conv.x.size else 1.0)
 
 
-def scatter_work(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int,
-                 sample: bool, rng: np.random.Generator) -> CartesianWork:
-    """Work of a forward / backward-data GEMM on the Cartesian array."""
+@dataclass(frozen=True)
+class Counted:
+    """The work of one GEMM counted from its masks (no bank-conflict sample yet) and how to sample it.
+
+    Computed once per layer, pass and set of role masks (:func:`hwsim.sim.passes._cartesian` caches it):
+    every variant that streams the same masks on the same array shares it.
+    """
+
+    work: CartesianWork
+    sampler: object  # rng -> sampled units
+
+    def sample_units(self, rng: np.random.Generator) -> list:
+        return self.sampler(rng)
+
+
+def scatter_counts(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int) -> Counted:
+    """Work of a forward / backward-data GEMM on the Cartesian array, units not yet sampled."""
     hx, wx = conv.x.shape[2:]
     tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i))
     nx = work.planar_counts(conv, tr, tc)
     nw = work.group_weight_counts(conv, kc)
     cyc, prod = work.cartesian_work(nw, nx, f, i)
-    units = _scatter_units(conv, nw, nx, tr, tc, kc, rng) if sample else []
     g = nw.shape[0]
     # every PE working on a group reads that group's weights once
     pes = _group_pes(g, cyc.shape[1], tr * tc, clusters)
-    return CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=int(prod.sum()), groups=g,
-                         stall_units=units, broadcast_reads=float(pes.mean()) if g else 0.0,
-                         stream_reads=float(g), partial_sums=0)
+    cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=int(prod.sum()), groups=g,
+                       stall_units=[], broadcast_reads=float(pes.mean()) if g else 0.0,
+                       stream_reads=float(g), partial_sums=0)
+    return Counted(cw, lambda rng: _scatter_units(conv, nw, nx, tr, tc, kc, rng))
+
+
+def scatter_work(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int,
+                 sample: bool, rng: np.random.Generator) -> CartesianWork:
+    """Work of a forward / backward-data GEMM on the Cartesian array."""
+    c = scatter_counts(conv, rows=rows, cols=cols, kc=kc, f=f, i=i)
+    return replace(c.work, stall_units=c.sample_units(rng)) if sample else c.work
 
 
 def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
@@ -246,10 +274,9 @@ def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.n
     return units
 
 
-def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
-                     rows: int, cols: int, kc: int, f: int, i: int, acc_entries: int,
-                     sample: bool, rng: np.random.Generator) -> CartesianWork:
-    """Work of backward-weight (outer product per output pixel) on the Cartesian array."""
+def weight_grad_counts(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
+                       rows: int, cols: int, kc: int, f: int, i: int, acc_entries: int) -> Counted:
+    """Work of backward-weight (outer product per output pixel) on the Cartesian array, units not yet sampled."""
     n, k, p, q = dz.shape
     c = a.shape[1]
     kg, cg = k // groups, c // groups
@@ -259,41 +286,57 @@ def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stri
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.
-    padk = np.zeros((n, gk * kc - k, p, q), dtype=np.int64)
-    xg = np.concatenate([dz.astype(np.int64), padk], axis=1).reshape(n, gk, kc, p, q).sum(axis=2)  # (N, G, P, Q)
+    xg = work.segment_sum(dz, np.minimum(np.arange(gk + 1, dtype=np.int64) * kc, k), axis=1)  # (N, G, P, Q)
     cyc = np.zeros((gk, n, tr * tc), dtype=np.int64)
     prod = 0
-    ys = []
     for gi in range(groups):
         y = work.patch_counts(a[:, gi * cg:(gi + 1) * cg], chunk=chunk, out_hw=(p, q), kernel=kernel,
                               stride=stride, padding=padding, dilation=dilation)  # (N, chunks, P, Q)
-        ys.append(y)
         ks = slice((gi * kg) // kc, -(-((gi + 1) * kg) // kc))
-        ceil_y = np.ceil(y / i).sum(axis=1)                      # (N, P, Q)
-        per_pix = np.ceil(xg[:, ks] / f) * ceil_y[:, None]       # (N, g, P, Q)
-        tiles = work.segment_sum(work.segment_sum(per_pix.astype(np.int64), eh, axis=2), ew, axis=3)
+        ceil_y = (-(-y // i)).sum(axis=1)                        # (N, P, Q)
+        per_pix = -(-xg[:, ks] // f) * ceil_y[:, None]           # (N, g, P, Q)
+        tiles = work.segment_sum(work.segment_sum(per_pix, eh, axis=2), ew, axis=3)
         cyc[ks] += tiles.reshape(n, -1, tr * tc).transpose(1, 0, 2)
         prod += int((xg[:, ks] * y.sum(axis=1)[:, None]).sum())
-    units = _weight_grad_units(dz, a, ys, kc=kc, chunk=chunk, kernel=kernel, stride=stride, padding=padding,
-                               dilation=dilation, groups=groups, rng=rng) if sample else []
     # δW partial sums of a group are reduced across the PEs that worked on it (tiles and image shares)
     k_in_group = np.minimum(kc, k - np.arange(gk) * kc)
     pes = _group_pes(gk, n, tr * tc, clusters)
-    return CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=gk,
-                         stall_units=units, broadcast_reads=1.0, stream_reads=float(rs * gk),
-                         partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs)
+    cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=gk,
+                       stall_units=[], broadcast_reads=1.0, stream_reads=float(rs * gk),
+                       partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs)
+    return Counted(cw, lambda rng: _weight_grad_units(dz, a, xg, kc=kc, chunk=chunk, kernel=kernel, stride=stride,
+                                                      padding=padding, dilation=dilation, groups=groups, rng=rng))
 
 
-def _weight_grad_units(dz, a, ys, *, kc, chunk, kernel, stride, padding, dilation, groups, rng):
+def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
+                     rows: int, cols: int, kc: int, f: int, i: int, acc_entries: int,
+                     sample: bool, rng: np.random.Generator) -> CartesianWork:
+    """Work of backward-weight (outer product per output pixel) on the Cartesian array."""
+    c = weight_grad_counts(dz, a, groups=groups, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                           rows=rows, cols=cols, kc=kc, f=f, i=i, acc_entries=acc_entries)
+    return replace(c.work, stall_units=c.sample_units(rng)) if sample else c.work
+
+
+def _field(a: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a[:, h][:, :, w]`` with zeros where a row/column falls in the padding (no padded copy of ``a``)."""
+    vh = (h >= 0) & (h < a.shape[1])
+    vw = (w >= 0) & (w < a.shape[2])
+    out = np.zeros((a.shape[0], h.size, w.size), dtype=a.dtype)
+    out[np.ix_(np.arange(a.shape[0]), np.flatnonzero(vh), np.flatnonzero(vw))] = \
+        a[np.ix_(np.arange(a.shape[0]), h[vh], w[vw])]
+    return out
+
+
+def _weight_grad_units(dz, a, xg, *, kc, chunk, kernel, stride, padding, dilation, groups, rng):
+    """``xg``: non-zero δ̃z per (image, Kc group, pixel), as counted by :func:`weight_grad_counts`."""
     n, k, p, q = dz.shape
     kg, cg = k // groups, a.shape[1] // groups
     rs = kernel[0] * kernel[1]
-    xn = dz.reshape(n, -1, kc, p, q).sum(axis=2) if k % kc == 0 else None
+    xn = xg if k % kc == 0 else None
     cand = np.argwhere(xn > 0) if xn is not None else np.argwhere(dz.any(axis=1, keepdims=True))
     if cand.shape[0] == 0:
         return []
     pick = rng.choice(cand.shape[0], size=min(banks.MAX_UNITS, cand.shape[0]), replace=False)
-    apad = np.pad(a, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
     units = []
     for u in pick:
         nn, gg, pp, qq = (int(v) for v in cand[u])
@@ -303,7 +346,7 @@ def _weight_grad_units(dz, a, ys, *, kc, chunk, kernel, stride, padding, dilatio
         gi = min((gg * kc) // kg, groups - 1)
         h = pp * stride[0] + np.arange(kernel[0]) * dilation[0]
         w = qq * stride[1] + np.arange(kernel[1]) * dilation[1]
-        field = apad[nn, gi * cg:gi * cg + min(chunk, cg)][:, h][:, :, w]
+        field = _field(a[nn, gi * cg:gi * cg + min(chunk, cg)], h - padding[0], w - padding[1])
         cc, rr, ss = np.nonzero(field)
         units.append((kk * (chunk * rs), cc * rs + rr * kernel[1] + ss))
     return units

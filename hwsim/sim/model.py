@@ -10,8 +10,9 @@ share the single DRAM channel (a ``simpy.Resource``) at ``dram_bytes_per_cycle``
 x bytes holds it ⌈x / bandwidth⌉ cycles. PEs that find their input not yet loaded wait: that,
 plus the final write-back, is the memory stall.
 
-The work inside a tile comes precomputed from vectorised numpy (``busy``), so the event count is
-(intervals × PEs) + 2·intervals, never one per MAC.
+The work inside a tile comes precomputed from vectorised numpy (``busy``); the PEs of an interval
+share one barrier, so their tiles are one timeout of the slowest tile's cycles (the makespan only
+sees the barrier). The event count is a few per interval, never one per MAC.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     nb, npe = busy.shape
     if nb == 0:
         return 0
-    busy_l = busy.tolist()
+    span = busy.max(axis=1).tolist() if npe else [0] * nb
     load_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in load_bytes.tolist()]
     store_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in store_bytes.tolist()]
     env = simpy.Environment()
@@ -48,7 +49,6 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     done = [env.event() for _ in range(nb)]
     start = [env.event() for _ in range(nb)]
     finished = env.event()
-    arrivals = [0] * nb
 
     def loader():
         for b in range(nb):
@@ -67,15 +67,16 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
                 yield done[b - 1]
             start[b].succeed()
 
-    def pe(p: int):
+    def array():
+        # The PEs of one interval start together at its barrier and the barrier releases when the
+        # slowest is done: one timeout of max_p busy[b, p] per interval stands for the PEs' tiles.
+        # It is created at the point where the per-PE timeouts were (on start[b]), so events that
+        # tie with it in time are ordered as before (results identical, tests/test_wholerun_golden.py).
         for b in range(nb):
             yield start[b]
-            t = busy_l[b][p]
-            if t:
-                yield env.timeout(t)
-            arrivals[b] += 1
-            if arrivals[b] == npe:
-                done[b].succeed()
+            if span[b]:
+                yield env.timeout(span[b])
+            done[b].succeed()
 
     def writer():
         for b in range(nb):
@@ -88,8 +89,7 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
 
     env.process(loader())
     env.process(coordinator())
-    for p in range(npe):
-        env.process(pe(p))
+    env.process(array())
     env.process(writer())
     env.run(until=finished)
     return int(env.now)

@@ -105,19 +105,34 @@ def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache:
     return cache[key]
 
 
-def _role_masks(ops: Operands, pass_name: str, skip) -> tuple[np.ndarray, np.ndarray]:
+def _role_masks(ops: Operands, pass_name: str, skip, *, lazy: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(broadcast, streamed) masks as a dataflow sees them: real if the role is skipped, else ones.
 
     ``skip`` is the arch's ``zero_skip`` (or ``None`` for the real masks of every role).
+    ``lazy``: the ones are a read-only broadcast view (:func:`hwsim.sim.work.ones_view`), which
+    the parallel path counts from the geometry instead of reading.
     """
+    def ones(x: np.ndarray) -> np.ndarray:
+        return work.ones_view(x.shape) if lazy else np.ones_like(x)
+
     w = ops.w if skip is None or skip.weights else ops.w_struct
-    a = ops.a if skip is None or skip.activations else np.ones_like(ops.a)
-    dz = ops.dz if skip is None or skip.gradients else np.ones_like(ops.dz)
+    a = ops.a if skip is None or skip.activations else ones(ops.a)
+    dz = ops.dz if skip is None or skip.gradients else ones(ops.dz)
     if pass_name == "forward":
         return w, a
     if pass_name == "backward_data":
         return w, dz
     return dz, a
+
+
+def role_density(ops: Operands, role: str) -> float:
+    """Density of a role's real mask (``w`` within its connectivity), counted once per layer."""
+    key = ("nnz", role)
+    if key not in ops.memo:
+        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size))
+    nnz, size = ops.memo[key]
+    return nnz / size if size else float("nan")  # == mask.mean() exactly (an exact count, one rounding)
 
 
 def _mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, rl_bits: int) -> float:
@@ -142,7 +157,7 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
         return _mask_bytes(ops, "a", value_bits=mb, **kw), wb, out
     dzb = _mask_bytes(ops, "dz", value_bits=mb * p, **kw)
     if pass_name == "backward_data":
-        a_den = float(ops.a.mean()) if ops.a.size else 1.0
+        a_den = role_density(ops, "a") if ops.a.size else 1.0
         return dzb, wb, traffic.density_bytes(density=a_den, size=ops.a.size, value_bits=mb, **kw)
     nw = int(ops.w_struct.sum())
     out = traffic.tensor_bytes(nnz=nw, size=nw, value_bits=arch.pe.accumulator_bits, compression="none")
@@ -150,6 +165,7 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
 
 
 def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.CartesianWork:
+    """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached)."""
     pe = arch.pe
     bmask, smask = masks
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
@@ -164,6 +180,41 @@ def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.Cartes
     else:
         conv = work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
     return gemm.scatter_work(conv, **common, sample=sample, rng=rng)
+
+
+def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool) -> gemm.CartesianWork:
+    """Work of one GEMM with the role masks ``skip`` sees (``None``: all real), cached per layer.
+
+    The counts depend only on the masks and the mapping, so variants that stream the same masks on
+    the same array (dense and dense-gated; the sparse run and the gated run's toggled products)
+    share them; only the bank-conflict sample (``sample``, which draws from ``rng``) is per call.
+    """
+    pe = arch.pe
+    roles = (True, True, True) if skip is None else (skip.weights, skip.activations, skip.gradients)
+    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
+    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=pe.output_channel_group,
+                  f=pe.mult_f, i=pe.mult_i)
+    acc = pe.accumulator_banks * pe.accumulator_bank_entries
+    key = ("cw", pass_name, roles, tuple(common.values()), acc if pass_name == "backward_weight" else 0)
+    if key not in ops.memo:
+        bmask, smask = _role_masks(ops, pass_name, skip, lazy=True)
+        if pass_name == "backward_weight":
+            ops.memo[key] = gemm.weight_grad_counts(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo,
+                                                    **common, acc_entries=acc)
+        else:
+            conv = (work.ScatterConv(x=smask, w=bmask, mode="down", **geo) if pass_name == "forward" else
+                    work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo))
+            ops.memo[key] = gemm.scatter_counts(conv, **common)
+    counted = ops.memo[key]
+    if not sample:
+        return counted.work
+    return replace(counted.work, stall_units=counted.sample_units(rng))
+
+
+def drop_work_cache(ops: Operands) -> None:
+    """Forget the cached GEMM work of a layer (its count arrays) once all its passes ran."""
+    for k in [k for k in ops.memo if k[0] == "cw"]:
+        del ops.memo[k]
 
 
 def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, macs_dense: int,
@@ -187,8 +238,7 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
         acts.update(acts2)
         conflict = np.zeros_like(mult_cycles)
     else:
-        cw = _cartesian(ops, pass_name, arch, rng, _role_masks(ops, pass_name, arch.zero_skip),
-                        sample=arch.zero_skip.any)
+        cw = _cartesian_cached(ops, pass_name, arch, rng, arch.zero_skip, sample=arch.zero_skip.any)
         mult_cycles = cw.mult_cycles * p
         rate = 0.0
         if arch.zero_skip.any and cw.stall_units:
@@ -197,7 +247,7 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
         conflict = banks.conflict_cycles(mult_cycles, rate)
         issued = cw.products * p
         if gate:  # zero gating: only products of two non-zero operands toggle the multiplier
-            toggled = _cartesian(ops, pass_name, arch, rng, _role_masks(ops, pass_name, None), sample=False).products * p
+            toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False).products * p
         else:
             toggled = issued
         acts.update(mult=toggled + cw.partial_sums, add=toggled + cw.partial_sums,

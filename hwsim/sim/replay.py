@@ -31,7 +31,17 @@ from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantRes
 from hwsim.sim import energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
-from hwsim.sim.passes import PASSES, Operands, PassTiming, operand_passes, run_pass, variant_macs
+from hwsim.sim.passes import (
+    PASSES,
+    Operands,
+    PassTiming,
+    _mask_bytes,
+    drop_work_cache,
+    operand_passes,
+    role_density,
+    run_pass,
+    variant_macs,
+)
 
 
 class TraceArchMismatch(ValueError):
@@ -103,11 +113,10 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
-    tensors = {"forward": (ops.a, ops.w[ops.w_struct]), "backward_data": (ops.dz, ops.w[ops.w_struct]),
-               "backward_weight": (ops.a, ops.dz)}[pass_name]
-    t_bytes = [traffic.mask_bytes(t, **kw) for t in tensors]
+    roles = {"forward": ("a", "w"), "backward_data": ("dz", "w"), "backward_weight": ("a", "dz")}[pass_name]
+    t_bytes = [_mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
     in_bytes = sum(t_bytes)
-    out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(ops.a.sum()),
+    out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(_nnz(ops, "a")),
                  "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)  # tensors = (streamed, broadcast)
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
@@ -123,6 +132,11 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     cyc = -(-macs // arch.total_multipliers)
     return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
                          macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
+
+
+def _nnz(ops: Operands, role: str) -> int:
+    role_density(ops, role)
+    return ops.memo[("nnz", role)][0]
 
 
 def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
@@ -209,9 +223,9 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                            residency=res["dense"])
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                               timing=False, residency=res["dense_gated"]).actions
-            dens = {"w": float(ops.w[ops.w_struct].mean()), "a": float(ops.a.mean()),
-                    "dz": float(ops.dz.mean()), "out": ops.out_density if pname == "forward"
-                    else (float(ops.a.mean()) if pname == "backward_data" else 1.0)}
+            dens = {"w": role_density(ops, "w"), "a": role_density(ops, "a"),
+                    "dz": role_density(ops, "dz"), "out": ops.out_density if pname == "forward"
+                    else (role_density(ops, "a") if pname == "backward_data" else 1.0)}
             results.append(LayerPassResult(
                 name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
                 dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
@@ -221,6 +235,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal)))
             if bar is not None:
                 bar.update(1)
+        drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
     if bar is not None:
         bar.close()
     return results

@@ -37,11 +37,59 @@ def split_edges(n: int, parts: int) -> np.ndarray:
 
 
 def segment_sum(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
-    """Sums of ``x`` over ``[edges[i], edges[i+1])`` along ``axis`` (empty segments give 0)."""
-    x = np.moveaxis(x, axis, -1)
-    cs = np.concatenate([np.zeros(x.shape[:-1] + (1,), dtype=np.int64), np.cumsum(x, axis=-1, dtype=np.int64)], axis=-1)
-    out = cs[..., edges[1:]] - cs[..., edges[:-1]]
-    return np.moveaxis(out, -1, axis)
+    """Sums of ``x`` over ``[edges[i], edges[i+1])`` along ``axis`` (empty segments give 0), int64.
+
+    Bool masks (the hot path) are summed segment by segment in ``uint8``/``uint16`` (a segment
+    of at most 255 / 65535 elements cannot overflow them) and widened after the reduction: one
+    pass over the mask, no int64 copy of it. Other inputs use ``np.add.reduceat`` in int64.
+    """
+    edges = np.asarray(edges, dtype=np.int64)
+    nseg = edges.size - 1
+    axis = axis % x.ndim
+    out_shape = x.shape[:axis] + (nseg,) + x.shape[axis + 1:]
+    lens = np.diff(edges)
+    if nseg == 0 or not lens.any():
+        return np.zeros(out_shape, dtype=np.int64)
+    if is_broadcast_ones(x):  # counts are segment lengths: sum one line, broadcast
+        line = tuple(slice(None) if d == axis else slice(0, 1) for d in range(x.ndim))
+        return np.broadcast_to(segment_sum(np.ones(x[line].shape, dtype=bool), edges, axis), out_shape)
+    if x.dtype == bool:
+        return _bool_segments(x, edges, axis).astype(np.int64)
+    if x.dtype.kind == "f":
+        x = x.astype(np.int64)  # as an int64 accumulation casts each element
+    nonempty = lens > 0
+    ix = [slice(None)] * x.ndim
+    ix[axis] = slice(int(edges[0]), int(edges[-1]))
+    res = np.add.reduceat(x[tuple(ix)], (edges[:-1] - edges[0])[nonempty], axis=axis, dtype=np.int64)
+    if nonempty.all():
+        return res
+    out = np.zeros(out_shape, dtype=np.int64)
+    ix[axis] = np.flatnonzero(nonempty)
+    out[tuple(ix)] = res
+    return out
+
+
+def _bool_segments(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`segment_sum` of a bool mask in the narrowest unsigned type that cannot overflow."""
+    lens = np.diff(edges)
+    acc = np.uint8 if lens.max() <= 255 else (np.uint16 if lens.max() <= 65535 else np.int64)
+    u = x.view(np.uint8)
+    ix = [slice(None)] * x.ndim
+    parts = []
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        ix[axis] = slice(lo, hi)
+        parts.append(u[tuple(ix)].sum(axis=axis, dtype=acc))
+    return np.stack(parts, axis=axis)
+
+
+def is_broadcast_ones(x: np.ndarray) -> bool:
+    """Is ``x`` a read-only all-true view of one element (:func:`ones_view`)? Then its statistics are geometry."""
+    return x.ndim > 0 and x.size > 0 and not any(x.strides) and bool(x.flat[0])
+
+
+def ones_view(shape: tuple[int, ...]) -> np.ndarray:
+    """An all-true bool mask of ``shape`` that costs no memory (a broadcast view; read-only)."""
+    return np.broadcast_to(np.True_, shape)
 
 
 def expand_groups(w: np.ndarray, groups: int) -> np.ndarray:
@@ -96,8 +144,16 @@ class ScatterConv:
 
 
 def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
-    """Non-zeros of ``x`` per (n, c, phase, tile): int64 (N, C, Φ, rows·cols)."""
+    """Non-zeros of ``x`` per (n, c, phase, tile): int64 (N, C, Φ, rows·cols).
+
+    An all-ones ``x`` (:func:`ones_view`, the streamed operand of a role that is not skipped) is
+    counted on one (image, channel) plane and broadcast: the counts are the tile sizes.
+    """
     n, c, hx, wx = conv.x.shape
+    if is_broadcast_ones(conv.x):
+        one = planar_counts(ScatterConv(x=np.ones((1, 1, hx, wx), dtype=bool), w=conv.w, stride=conv.stride,
+                                        padding=conv.padding, dilation=conv.dilation, mode=conv.mode), rows, cols)
+        return np.broadcast_to(one, (n, c) + one.shape[2:])
     eh, ew = split_edges(hx, rows), split_edges(wx, cols)
     out = []
     for ph in conv.phases:
@@ -106,7 +162,12 @@ def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
         sub = conv.x[:, :, h0::sh, w0::sw]
         seh = np.clip(-(-(eh - h0) // sh), 0, sub.shape[2])
         sew = np.clip(-(-(ew - w0) // sw), 0, sub.shape[3])
-        cnt = segment_sum(segment_sum(sub, seh, axis=2), sew, axis=3)
+        # rows first: it shrinks the mask most while it is still bool (column sums then run on counts)
+        if sub.size == 0:
+            cnt = np.zeros((n, c, rows, cols), dtype=np.int64)
+        else:
+            rows_first = _bool_segments(sub, seh, 2) if sub.dtype == bool else segment_sum(sub, seh, axis=2)
+            cnt = segment_sum(rows_first, sew, axis=3)
         out.append(cnt.reshape(n, c, rows * cols))
     return np.stack(out, axis=2)
 
@@ -153,13 +214,24 @@ def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
     return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
+def _taps(xp: np.ndarray, *, r: int, s: int, out_hw, stride, dilation) -> np.ndarray:
+    """Tap (r, s) of an already padded (…, H + 2·pad, W + 2·pad) array: the (…, P, Q) im2col column."""
+    h0, w0 = r * dilation[0], s * dilation[1]
+    p, q = out_hw
+    return xp[..., h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
+
+
 def shifted_windows(mask: np.ndarray, *, r: int, s: int, out_hw: tuple[int, int], stride: tuple[int, int],
                     padding: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
     """The input pixels that kernel tap (r, s) reads for every output pixel: (N, C, P, Q) view (im2col column)."""
-    xp = _padded(mask, padding)
-    h0, w0 = r * dilation[0], s * dilation[1]
-    p, q = out_hw
-    return xp[:, :, h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
+    return _taps(_padded(mask, padding), r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
+
+
+def batch_sum(x: np.ndarray) -> np.ndarray:
+    """Σ over axis 0 (the batch), int64 — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images."""
+    if x.dtype == bool and x.shape[0] <= 65535:
+        return x.view(np.uint8).sum(axis=0, dtype=np.uint8 if x.shape[0] <= 255 else np.uint16).astype(np.int64)
+    return x.sum(axis=0, dtype=np.int64)
 
 
 def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw, out_hw, kernel, stride, padding, dilation) -> int:
@@ -178,13 +250,17 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw, out_hw, kernel,
 
 
 def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw, stride, padding, dilation) -> int:
-    """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do."""
+    """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do.
+
+    The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
+    """
     total = 0
     wk = w_full.sum(axis=0, dtype=np.int64)  # (C, R, S): non-zero weights per tap and channel
+    ap = _padded(batch_sum(a)[None], padding)[0]   # (C, H + 2·pad, W + 2·pad)
     for r in range(w_full.shape[2]):
         for s in range(w_full.shape[3]):
-            col = shifted_windows(a, r=r, s=s, out_hw=out_hw, stride=stride, padding=padding, dilation=dilation)
-            total += int(col.sum(axis=(0, 2, 3), dtype=np.int64) @ wk[:, r, s])
+            col = _taps(ap, r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
+            total += int(col.sum(axis=(1, 2), dtype=np.int64) @ wk[:, r, s])
     return total
 
 
@@ -193,13 +269,14 @@ def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw, s
     total = 0
     n, k, p, q = dz.shape
     wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S)
+    dn = batch_sum(dz)                       # (K, P, Q): the batch summed once for all taps
     for r in range(w_full.shape[2]):
         hp = np.arange(p) * stride[0] + r * dilation[0] - padding[0]
         rv = (hp >= 0) & (hp < in_hw[0])
         for s in range(w_full.shape[3]):
             wq = np.arange(q) * stride[1] + s * dilation[1] - padding[1]
             sv = (wq >= 0) & (wq < in_hw[1])
-            cnt = dz[:, :, rv][:, :, :, sv].sum(axis=(0, 2, 3), dtype=np.int64)  # (K,)
+            cnt = dn[:, rv][:, :, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
             total += int(cnt @ wc[:, r, s])
     return total
 
@@ -213,10 +290,11 @@ def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int
     for gi in range(groups):
         dzc = dz[:, gi * (k // groups):(gi + 1) * (k // groups)].sum(axis=1, dtype=np.int64)  # (N, P, Q)
         ag = a[:, gi * (c // groups):(gi + 1) * (c // groups)].sum(axis=1, keepdims=True, dtype=np.int64)
+        agp = _padded(ag, padding)[:, 0]
         for r in range(kernel[0]):
             for s in range(kernel[1]):
-                col = shifted_windows(ag, r=r, s=s, out_hw=(p, q), stride=stride, padding=padding, dilation=dilation)
-                total += int((col[:, 0] * dzc).sum(dtype=np.int64))
+                col = _taps(agp, r=r, s=s, out_hw=(p, q), stride=stride, dilation=dilation)
+                total += int((col * dzc).sum(dtype=np.int64))
     return total
 
 
@@ -228,11 +306,16 @@ def patch_counts(a: np.ndarray, *, chunk: int, out_hw, kernel, stride, padding, 
     ``chunk`` input channels' worth of δW at a time, so the field is counted per channel chunk.
     """
     n, c = a.shape[:2]
+    if is_broadcast_ones(a) and n > 1:  # the same field counts for every image
+        one = patch_counts(a[:1], chunk=chunk, out_hw=out_hw, kernel=kernel, stride=stride, padding=padding,
+                           dilation=dilation)
+        return np.broadcast_to(one, (n,) + one.shape[1:])
     nch = -(-c // chunk)
-    pad = np.zeros((n, nch * chunk - c) + a.shape[2:], dtype=a.dtype)
-    per = np.concatenate([a, pad], axis=1).reshape(n, nch, chunk, *a.shape[2:]).sum(axis=2, dtype=np.int64)
+    edges = np.minimum(np.arange(nch + 1, dtype=np.int64) * chunk, c)  # the last chunk may be short
+    per = segment_sum(a, edges, axis=1)      # (N, chunks, H, W) non-zeros per channel chunk
     out = np.zeros((n, nch) + tuple(out_hw), dtype=np.int64)
+    pp = _padded(per, padding)
     for r in range(kernel[0]):
         for s in range(kernel[1]):
-            out += shifted_windows(per, r=r, s=s, out_hw=out_hw, stride=stride, padding=padding, dilation=dilation)
+            out += _taps(pp, r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
     return out

@@ -24,15 +24,19 @@ Relative paths are resolved against the current directory first, then the sweep 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hwsim._yaml import YAMLInputError, did_you_mean, load_file
 
 SWEEP_VERSION = 1
+# Points (configs × traces × seeds) a sweep may have unless the caller raises the bound knowingly
+# (``hwsim sweep --max-points N``); counted before anything is expanded.
+MAX_POINTS = 10_000
 _TOP_KEYS = ("version", "name", "description", "arch", "grid", "list", "traces", "seeds", "iteration")
 _SYNTH_KEYS = ("model", "scalesim_csv", "density", "w_density", "a_density", "dz_density", "per_layer", "batch",
                "seed", "level_p", "max_level", "operand_bits", "dense_first_input")
@@ -115,30 +119,31 @@ class SweepSpec:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_sweep(path: str | os.PathLike, *, validate_arch: bool = True) -> SweepSpec:
+def load_sweep(path: str | os.PathLike, *, validate_arch: bool = True, max_points: int = MAX_POINTS) -> SweepSpec:
     """Read, expand and validate a sweep YAML file.
 
     ``validate_arch`` runs every config through ``load_arch(base, overrides)`` so an override key
     the architecture schema lacks (or an out-of-range value) fails here, naming the point.
+    ``max_points`` bounds configs × traces × seeds, computed before anything is expanded.
     """
     src = Path(path)
-    if not src.exists():
-        raise SweepError(f"{src}: no such sweep file")
     try:
-        doc = yaml.safe_load(src.read_text())
-    except yaml.YAMLError as e:
-        raise SweepError(f"{src}: not valid YAML ({e})") from None
-    return parse_sweep(doc, source=src, validate_arch=validate_arch)
+        doc = load_file(src, what="sweep file")
+    except YAMLInputError as e:
+        raise SweepError(str(e)) from None
+    return parse_sweep(doc, source=src, validate_arch=validate_arch, max_points=max_points)
 
 
-def parse_sweep(doc: Any, *, source: Path | None = None, validate_arch: bool = True) -> SweepSpec:
+def parse_sweep(doc: Any, *, source: Path | None = None, validate_arch: bool = True,
+                max_points: int = MAX_POINTS) -> SweepSpec:
     """Validate and expand an already-parsed sweep mapping (see :func:`load_sweep`)."""
     where = str(source) if source else "<sweep>"
     if not isinstance(doc, Mapping):
         raise SweepError(f"{where}: top level must be a mapping with keys {list(_TOP_KEYS)}")
-    unknown = sorted(set(doc) - set(_TOP_KEYS))
+    unknown = sorted(set(doc) - set(_TOP_KEYS), key=str)
     if unknown:
-        raise SweepError(f"{where}: unknown field(s) {unknown}; allowed: {list(_TOP_KEYS)}")
+        raise SweepError(f"{where}: unknown field(s) {unknown}{did_you_mean(unknown[0], _TOP_KEYS)}; "
+                         f"allowed: {list(_TOP_KEYS)}")
     if doc.get("version") != SWEEP_VERSION:
         raise SweepError(f"{where}: version: {doc.get('version')!r} is not supported; allowed: {SWEEP_VERSION}")
     base = source.parent if source else Path.cwd()
@@ -148,26 +153,61 @@ def parse_sweep(doc: Any, *, source: Path | None = None, validate_arch: bool = T
     arch = _resolve_arch(arch, base)
     if ("grid" in doc) == ("list" in doc):
         raise SweepError(f"{where}: give exactly one of 'grid' (cartesian product) or 'list' (explicit points)")
-    if "grid" in doc:
-        mode, parameters, configs = "grid", *_expand_grid(doc["grid"], where)
-    else:
-        mode, parameters, configs = "list", *_expand_list(doc["list"], where)
-    traces = _expand_traces(doc.get("traces"), where, base)
     seeds = doc.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise SweepError(f"{where}: seeds: must be a non-empty list of integers, got {seeds!r}")
+    seeds = list(dict.fromkeys(seeds))
+    n_configs = _grid_size(doc["grid"], where) if "grid" in doc else _list_size(doc["list"], where)
+    n_traces = _traces_size(doc.get("traces"), where)
+    total = n_configs * n_traces * len(seeds)
+    if total > max_points:
+        raise SweepError(f"{where}: {n_configs:,} configs × {n_traces:,} traces × {len(seeds)} seeds = {total:,} points "
+                         f"exceeds the limit of {max_points:,}; shrink the grid or raise the bound knowingly "
+                         "(hwsim sweep --max-points N)")
+    if "grid" in doc:
+        mode, parameters, configs = "grid", *_expand_grid(doc["grid"], where)
+    else:
+        mode, parameters, configs = "list", *_expand_list(doc["list"], where)
+    traces = _expand_traces(doc.get("traces"), where, base)
     iteration = doc.get("iteration")
     if iteration is not None and (not isinstance(iteration, int) or isinstance(iteration, bool)):
         raise SweepError(f"{where}: iteration: must be an integer or null, got {iteration!r}")
     name = str(doc.get("name") or (source.stem if source else "sweep"))
     spec = SweepSpec(name=name, source=source, arch=arch, mode=mode, parameters=parameters,
-                     configs=tuple(configs), traces=tuple(traces), seeds=tuple(dict.fromkeys(seeds)),
+                     configs=tuple(configs), traces=tuple(traces), seeds=tuple(seeds),
                      iteration=iteration, description=str(doc.get("description") or ""))
     if validate_arch:
         validate_configs(spec, where=where)
     return spec
+
+
+def _grid_size(grid: Any, where: str) -> int:
+    """Configs a grid expands to, computed from the value-list lengths (nothing expanded)."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise SweepError(f"{where}: grid: is empty; give at least one 'dotted.key: [values...]'")
+    return math.prod(len(v) if isinstance(v, list) else 1 for v in grid.values())
+
+
+def _list_size(items: Any, where: str) -> int:
+    if not isinstance(items, list) or not items:
+        raise SweepError(f"{where}: list: is empty; give at least one mapping of overrides ({{}} = base arch)")
+    return len(items)
+
+
+def _traces_size(items: Any, where: str) -> int:
+    """Traces the ``traces:`` list expands to (synthetic value lists multiply), computed without expanding."""
+    if not isinstance(items, list) or not items:
+        return 1  # _expand_traces reports the error with its full message
+    n = 0
+    for item in items:
+        syn = item.get("synthetic") if isinstance(item, Mapping) else None
+        if isinstance(syn, Mapping):
+            n += math.prod(len(syn[k]) if isinstance(syn.get(k), list) else 1 for k in _SYNTH_LISTABLE)
+        else:
+            n += 1
+    return n
 
 
 def validate_configs(spec: SweepSpec, *, where: str = "<sweep>") -> None:
@@ -272,9 +312,10 @@ def _expand_traces(items: Any, where: str, base: Path) -> list[TraceSpec]:
         if not isinstance(item, Mapping):
             raise SweepError(f"{w}: must be a path or a mapping with 'path' or 'synthetic'")
         allowed = {"path", "synthetic", "name", "iteration"}
-        unknown = sorted(set(item) - allowed)
+        unknown = sorted(set(item) - allowed, key=str)
         if unknown:
-            raise SweepError(f"{w}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+            raise SweepError(f"{w}: unknown field(s) {unknown}{did_you_mean(unknown[0], allowed)}; "
+                             f"allowed: {sorted(allowed)}")
         iteration = item.get("iteration")
         if ("path" in item) == ("synthetic" in item):
             raise SweepError(f"{w}: give exactly one of 'path' or 'synthetic'")
@@ -293,9 +334,10 @@ def _expand_traces(items: Any, where: str, base: Path) -> list[TraceSpec]:
 def _expand_synthetic(syn: Any, where: str, name: Any, iteration: Any) -> list[TraceSpec]:
     if not isinstance(syn, Mapping):
         raise SweepError(f"{where}.synthetic: must be a mapping with keys {list(_SYNTH_KEYS)}")
-    unknown = sorted(set(syn) - set(_SYNTH_KEYS))
+    unknown = sorted(set(syn) - set(_SYNTH_KEYS), key=str)
     if unknown:
-        raise SweepError(f"{where}.synthetic: unknown field(s) {unknown}; allowed: {list(_SYNTH_KEYS)}")
+        raise SweepError(f"{where}.synthetic: unknown field(s) {unknown}{did_you_mean(unknown[0], _SYNTH_KEYS)}; "
+                         f"allowed: {list(_SYNTH_KEYS)}")
     if ("model" in syn) == ("scalesim_csv" in syn):
         raise SweepError(f"{where}.synthetic: give exactly one of 'model' (e.g. lenet5, alexnet, resnet18, vgg16) "
                          "or 'scalesim_csv' (a SCALE-Sim topology file)")

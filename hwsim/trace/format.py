@@ -38,6 +38,21 @@ from typing import Any
 import numpy as np
 
 from hwsim._io import atomic_write_bytes
+from hwsim.trace.reading import (  # bounded, confined reading and validation
+    MAX_MANIFEST_BYTES,
+    MAX_TENSOR_ELEMENTS,
+    SAMPLES_DIR,
+    _array_budget,
+    _check_meta,
+    _decode_sample,
+    _file_limit,
+    _layer_entries,
+    _raw_limit,
+    _read_regular,
+    check_geometry_size,
+    check_iterations,
+    sample_file_path,
+)
 from hwsim.trace.schema import (  # re-exported: the format's public names, defined by concept in schema.py
     LAYER_KINDS,
     LayerGeometry,
@@ -49,14 +64,15 @@ from hwsim.trace.schema import (  # re-exported: the format's public names, defi
     level_histogram,
 )
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LAYER_KINDS", "LayerGeometry", "LayerSample", "Trace", "TraceError",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LAYER_KINDS", "MAX_MANIFEST_BYTES", "MAX_TENSOR_ELEMENTS",
+           "LayerGeometry", "LayerSample", "Trace", "TraceError",
            "TraceWriter", "bit_width", "entropy_bits", "layer_stats", "level_histogram", "load"]
 
 FORMAT_NAME = "hwsim-trace"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # v1: linear and conv2d only, symmetric padding
 MANIFEST = "manifest.json"
-SAMPLES_DIR = "samples"
+
 
 
 # ----------------------------------------------------------------------------- io helpers
@@ -94,72 +110,6 @@ def _encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return lzma.compress(buf.getvalue(), preset=6), meta
-
-
-def _meta(m: Any, key: str, conv: Any, where: str, default: Any = ...) -> Any:
-    """One field of a sample's per-layer manifest entry, converted, or a TraceError naming it."""
-    if not isinstance(m, Mapping):
-        raise TraceError(f"{where}: must be an object, got {m!r}")
-    if key not in m:
-        if default is not ...:
-            return default
-        raise TraceError(f"{where}.{key}: missing")
-    try:
-        return conv(m[key])
-    except (TypeError, ValueError) as e:
-        raise TraceError(f"{where}.{key}: invalid value {m[key]!r} ({e})") from None
-
-
-def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: str = "manifest") -> dict[str, LayerSample]:
-    try:
-        raw = lzma.decompress(data)
-        npz = np.load(io.BytesIO(raw), allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
-    except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
-        raise TraceError(f"{path}: cannot decode sample arrays ({type(e).__name__}: {e})") from None
-    out: dict[str, LayerSample] = {}
-    if not isinstance(meta, Mapping):
-        raise TraceError(f"{where}: must be an object {{layer: {{...}}}}")
-    for nm, m in meta.items():
-        mw = f"{where}.{nm}"
-        g = LayerGeometry.from_json(_meta(m, "geometry", lambda v: v, mw), where=f"{mw}.geometry")
-        delta = _meta(m, "delta", float, mw)
-        w_density = _meta(m, "w_density", float, mw)
-        w_bits = _meta(m, "w_bits", int, mw, 32)
-        a_bits = _meta(m, "a_bits", int, mw, 32)
-        nnz = _meta(m, "nnz", int, mw)
-        has_w_mask = _meta(m, "has_w_mask", bool, mw, False)
-
-        def get(key: str, _nm: str = nm) -> np.ndarray:
-            k = f"{_nm}/{key}"
-            if k not in arrays:
-                raise TraceError(f"{path}: array {k!r} is missing")
-            return arrays[k]
-
-        def unpack(key: str, shape: tuple[int, ...], _nm: str = nm) -> np.ndarray:
-            packed = get(key, _nm)
-            n = int(np.prod(shape))
-            if packed.size != (n + 7) // 8:
-                raise TraceError(f"{path}: array '{_nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} for shape {shape}")
-            return np.unpackbits(packed, count=n).astype(bool).reshape(shape)
-
-        mask = unpack("dz_mask", g.output_shape)
-        nz = get("dz_levels")
-        if nz.size != int(mask.sum()) or nz.size != nnz:
-            raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros")
-        if nz.size and np.any(nz == 0):
-            raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
-        levels = np.zeros(g.output_shape, dtype=np.int32)
-        levels[mask] = nz
-        if not np.issubdtype(nz.dtype, np.integer):
-            raise TraceError(f"{path}: array '{nm}/dz_levels' has dtype {nz.dtype}, expected integers")
-        w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
-        try:
-            out[nm] = LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
-                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits)
-        except TraceError as e:
-            raise TraceError(f"{mw}: {e}") from None
-    return out
 
 
 # ----------------------------------------------------------------------------- writer
@@ -312,15 +262,10 @@ class Trace:
             if not match:
                 raise TraceError(f"{self.path}: iteration {iteration} was not sampled; sampled: {self.sampled_iterations}")
             ent = match[0]
-        fpath = self.path / ent["file"]
-        try:
-            data = fpath.read_bytes()
-        except FileNotFoundError:
-            raise TraceError(f"{fpath}: sample file listed in manifest field 'samples' is missing") from None
-        if hashlib.sha256(data).hexdigest() != ent["sha256"]:
-            raise TraceError(f"{fpath}: checksum mismatch (manifest field 'samples[].sha256'); the file is corrupted or truncated")
         idx = entries.index(ent)
-        return _decode_sample(fpath, data, ent["layers"], where=f"{self.path / MANIFEST}: field 'samples[{idx}].layers'")
+        where = f"{self.path / MANIFEST}: field 'samples[{idx}].layers'"
+        fpath, data = _read_sample(self.path, ent, idx)
+        return _decode_sample(fpath, data, ent["layers"], where=where)
 
     def samples(self) -> Iterator[tuple[int, dict[str, LayerSample]]]:
         for it in self.sampled_iterations:
@@ -333,23 +278,41 @@ class Trace:
 _REQUIRED = {"format": str, "version": int, "meta": dict, "layers": list, "iterations": list, "samples": list}
 
 
+def _read_sample(root: Path, ent: Mapping[str, Any], idx: int) -> tuple[Path, bytes]:
+    """Read and checksum one sample file, bounded by the shapes its manifest entry declares."""
+    mpath = root / MANIFEST
+    where = f"{mpath}: field 'samples[{idx}].layers'"
+    limit = _file_limit(_raw_limit(_array_budget(_layer_entries(ent["layers"], where), where)))
+    fpath = sample_file_path(root, ent["file"], f"samples[{idx}]")
+    data = _read_regular(fpath, limit, f"sample file (declared shapes in {where} allow at most {limit:,} bytes)")
+    if hashlib.sha256(data).hexdigest() != ent["sha256"]:
+        raise TraceError(f"{fpath}: checksum mismatch (field 'samples[{idx}].sha256'); the file is corrupted or truncated")
+    return fpath, data
+
+
 def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
     """Open and validate a trace directory.
 
-    Checks the format name and version, every manifest field's type, every layer's geometry,
-    and (``verify=True``) that every sample file exists with its recorded sha256. Errors are
-    :class:`TraceError` naming the file and the field.
+    Checks the format name and version, every manifest field's type, every layer's geometry
+    (and its size against :data:`MAX_TENSOR_ELEMENTS`), the per-iteration records, and
+    (``verify=True``) that every sample file is a regular file inside ``samples/`` with its
+    recorded sha256. Errors are :class:`TraceError` naming the file and the field.
     """
     root = Path(path)
     mpath = root / MANIFEST
     if not root.exists():
         raise TraceError(f"{root}: no such trace directory")
+    if not root.is_dir():
+        raise TraceError(f"{root}: is not a directory; a trace is a directory holding {MANIFEST}")
     if not mpath.exists():
         raise TraceError(f"{mpath}: missing; {root} is not an hwsim trace directory")
+    text = _read_regular(mpath, MAX_MANIFEST_BYTES, "the manifest")
     try:
-        man = json.loads(mpath.read_text())
+        man = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise TraceError(f"{mpath}: not valid JSON ({e}); the manifest is truncated or corrupted") from None
+    except RecursionError:
+        raise TraceError(f"{mpath}: JSON nested too deeply; not an hwsim manifest") from None
     if not isinstance(man, dict):
         raise TraceError(f"{mpath}: top level must be a JSON object")
     for key, typ in _REQUIRED.items():
@@ -362,9 +325,13 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
     if man["version"] not in READABLE_VERSIONS:
         raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION} "
                          f"(and the older {READABLE_VERSIONS[:-1]})")
+    _check_meta(man["meta"], f"{mpath}: field 'meta'")
     layers = []
     for i, d in enumerate(man["layers"]):
-        layers.append(LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'"))
+        g = LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'")
+        check_geometry_size(g, f"{mpath}: field 'layers[{i}]'")
+        layers.append(g)
+    check_iterations(man["iterations"], str(mpath))
     for i, s in enumerate(man["samples"]):
         if not isinstance(s, dict):
             raise TraceError(f"{mpath}: field 'samples[{i}]' must be an object, got {s!r}")
@@ -373,10 +340,7 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
                 raise TraceError(f"{mpath}: field 'samples[{i}].{key}' is missing")
             if not isinstance(s[key], typ):
                 raise TraceError(f"{mpath}: field 'samples[{i}].{key}' must be {typ.__name__}, got {s[key]!r}")
+        sample_file_path(root, s["file"], f"samples[{i}]")
         if verify:
-            f = root / s["file"]
-            if not f.exists():
-                raise TraceError(f"{f}: sample file listed in field 'samples[{i}]' is missing")
-            if hashlib.sha256(f.read_bytes()).hexdigest() != s["sha256"]:
-                raise TraceError(f"{f}: checksum mismatch (field 'samples[{i}].sha256'); the file is corrupted or truncated")
+            _read_sample(root, s, i)
     return Trace(path=root, manifest=man, layers=layers)

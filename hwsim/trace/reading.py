@@ -1,0 +1,311 @@
+"""Reading a trace safely: every byte read is confined to the trace and bounded by its declared shapes.
+
+A trace is input from anywhere (a colleague, a download, a fuzzer), so the reader trusts nothing:
+
+- sample files must be plain names inside the trace's ``samples/`` folder (no ``..``, no absolute
+  paths, no symlinks leading out) and regular files (a FIFO or ``/dev/zero`` is refused before it is
+  read);
+- every layer's tensors are bounded by :data:`MAX_TENSOR_ELEMENTS`, the manifest by
+  :data:`MAX_MANIFEST_BYTES`;
+- a sample file may hold at most the bytes its manifest entry's shapes need: its size is checked
+  before it is read, the LZMA stream is decoded with that limit, and every ``.npy`` header is
+  checked against its layer's shape before the array is read;
+- per-iteration records and numeric meta keys are type-checked.
+
+Errors are :class:`TraceError` naming the file and the field. Numpy only.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import os
+import stat
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.lib.format as npformat
+
+from hwsim.trace.schema import LayerGeometry, LayerSample, TraceError
+
+SAMPLES_DIR = "samples"
+# Bounds on what a reader accepts, so a crafted trace fails fast instead of exhausting memory.
+# Largest real tensor of the zoo: VGG-16 conv1 output at batch 64 = 64·64·224·224 ≈ 2.1e8 elements.
+MAX_TENSOR_ELEMENTS = 1 << 28  # per stored tensor (δ̃z, layer input, weights) of one layer
+MAX_MANIFEST_BYTES = 256 << 20  # manifest.json
+
+
+def _meta(m: Any, key: str, conv: Any, where: str, default: Any = ...) -> Any:
+    """One field of a sample's per-layer manifest entry, converted, or a TraceError naming it."""
+    if not isinstance(m, Mapping):
+        raise TraceError(f"{where}: must be an object, got {m!r}")
+    if key not in m:
+        if default is not ...:
+            return default
+        raise TraceError(f"{where}.{key}: missing")
+    try:
+        return conv(m[key])
+    except (TypeError, ValueError) as e:
+        raise TraceError(f"{where}.{key}: invalid value {m[key]!r} ({e})") from None
+
+
+def _layer_entries(meta: Any, where: str) -> list[tuple[str, LayerGeometry, Mapping[str, Any]]]:
+    """The per-layer entries of one sample, geometry validated and size-bounded (no array read yet)."""
+    if not isinstance(meta, Mapping):
+        raise TraceError(f"{where}: must be an object {{layer: {{...}}}}, got {type(meta).__name__}")
+    out = []
+    for nm, m in meta.items():
+        mw = f"{where}.{nm}"
+        g = LayerGeometry.from_json(_meta(m, "geometry", lambda v: v, mw), where=f"{mw}.geometry")
+        check_geometry_size(g, f"{mw}.geometry")
+        out.append((str(nm), g, m))
+    return out
+
+
+def _array_budget(entries: list[tuple[str, LayerGeometry, Mapping[str, Any]]], where: str) -> dict[str, int]:
+    """Most bytes each stored array may hold, from the declared shapes (and ``nnz``) alone."""
+    budget: dict[str, int] = {}
+    for nm, g, m in entries:
+        n_out = math.prod(g.output_shape)
+        nnz = _meta(m, "nnz", int, f"{where}.{nm}")
+        if not 0 <= nnz <= n_out:
+            raise TraceError(f"{where}.{nm}.nnz: {nnz} is outside 0..{n_out} (the output's elements)")
+        budget[f"{nm}/dz_mask"] = (n_out + 7) // 8
+        budget[f"{nm}/dz_levels"] = nnz * 8
+        budget[f"{nm}/a_mask"] = (math.prod(g.input_shape) + 7) // 8
+        if _meta(m, "has_w_mask", bool, f"{where}.{nm}", False):
+            budget[f"{nm}/w_mask"] = (math.prod(g.weight_shape) + 7) // 8
+    return budget
+
+
+def _raw_limit(budget: Mapping[str, int]) -> int:
+    """Bytes of the .npz holding arrays of at most these sizes (per member: zip headers + .npy header)."""
+    return sum(v + 1024 + 3 * len(k) for k, v in budget.items()) + 4096
+
+
+def _file_limit(raw_limit: int) -> int:
+    """Most bytes an LZMA stream of ``raw_limit`` bytes can take on disk (incompressible data grows < 1 %)."""
+    return raw_limit + raw_limit // 64 + 65536
+
+
+def _npz_arrays(path: Path, raw: bytes, budget: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """Parse an .npz held in memory, refusing any array larger than its declared shape allows.
+
+    Every .npy header is read and checked before the array's bytes are touched, so a header
+    declaring 10¹² elements costs nothing.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise TraceError(f"{path}: cannot decode sample arrays (not an .npz archive: {e})") from None
+    with zf:
+        for info in zf.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if key not in budget:
+                raise TraceError(f"{path}: array {key!r} is not declared by the manifest; allowed: {sorted(budget)}")
+            if key in arrays:
+                raise TraceError(f"{path}: array {key!r} is stored twice")
+            limit = budget[key]
+            if info.file_size > limit + 1024:
+                raise TraceError(f"{path}: array {key!r} holds {info.file_size:,} bytes, more than the {limit:,} "
+                                 "its declared shape allows")
+            try:
+                with zf.open(info) as fp:
+                    version = npformat.read_magic(fp)
+                    reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    shape, fortran, dtype = reader(fp)
+                    if dtype.hasobject:
+                        raise TraceError(f"{path}: array {key!r} has dtype {dtype} (objects are not allowed)")
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if nbytes > limit:
+                        raise TraceError(f"{path}: array {key!r} declares shape {shape} ({nbytes:,} bytes), more than "
+                                         f"the {limit:,} bytes its layer's declared shape allows")
+                    data = fp.read(nbytes)
+            except TraceError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any decoding failure is a corrupt file
+                raise TraceError(f"{path}: cannot decode array {key!r} ({type(e).__name__}: {e})") from None
+            if len(data) != nbytes:
+                raise TraceError(f"{path}: array {key!r} is truncated ({len(data)} of {nbytes} bytes)")
+            arrays[key] = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return arrays
+
+
+def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: str = "manifest") -> dict[str, LayerSample]:
+    entries = _layer_entries(meta, where)
+    budget = _array_budget(entries, where)
+    limit = _raw_limit(budget)
+    dec = lzma.LZMADecompressor()
+    try:
+        raw = dec.decompress(data, max_length=limit + 1)
+    except lzma.LZMAError as e:
+        raise TraceError(f"{path}: cannot decode sample arrays (LZMAError: {e})") from None
+    if len(raw) > limit:
+        raise TraceError(f"{path}: decompresses to more than {limit:,} bytes, the most the shapes declared in "
+                         f"{where} need; refused")
+    if not dec.eof:
+        raise TraceError(f"{path}: cannot decode sample arrays (the LZMA stream is truncated)")
+    arrays = _npz_arrays(path, raw, budget)
+    out: dict[str, LayerSample] = {}
+    for nm, g, m in entries:
+        mw = f"{where}.{nm}"
+        delta = _meta(m, "delta", float, mw)
+        w_density = _meta(m, "w_density", float, mw)
+        w_bits = _meta(m, "w_bits", int, mw, 32)
+        a_bits = _meta(m, "a_bits", int, mw, 32)
+        nnz = _meta(m, "nnz", int, mw)
+        has_w_mask = _meta(m, "has_w_mask", bool, mw, False)
+
+        def get(key: str, _nm: str = nm) -> np.ndarray:
+            k = f"{_nm}/{key}"
+            if k not in arrays:
+                raise TraceError(f"{path}: array {k!r} is missing")
+            return arrays[k]
+
+        def unpack(key: str, shape: tuple[int, ...], _nm: str = nm) -> np.ndarray:
+            packed = get(key, _nm)
+            n = int(np.prod(shape))
+            if packed.dtype != np.uint8:
+                raise TraceError(f"{path}: array '{_nm}/{key}' has dtype {packed.dtype}, expected uint8 (packed bits)")
+            if packed.size != (n + 7) // 8:
+                raise TraceError(f"{path}: array '{_nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} "
+                                 f"for shape {shape}")
+            return np.unpackbits(packed.ravel(), count=n).astype(bool).reshape(shape)
+
+        mask = unpack("dz_mask", g.output_shape)
+        nz = get("dz_levels")
+        if not np.issubdtype(nz.dtype, np.integer):
+            raise TraceError(f"{path}: array '{nm}/dz_levels' has dtype {nz.dtype}, expected integers")
+        if nz.size != int(mask.sum()) or nz.size != nnz:
+            raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros")
+        if nz.size and np.any(nz == 0):
+            raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
+        levels = np.zeros(g.output_shape, dtype=np.int32)
+        levels[mask] = nz.ravel()
+        w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
+        try:
+            out[nm] = LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
+                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits)
+        except TraceError as e:
+            raise TraceError(f"{mw}: {e}") from None
+    return out
+
+
+# meta keys readers use as numbers (null allowed): a string there would fail far from the file.
+_META_NUMBERS = ("s", "k", "seed", "epochs", "batch_size", "lr", "momentum", "weight_decay", "batch", "world_size",
+                 "rank", "sample_every", "max_examples", "steps", "image_size")
+
+
+def check_geometry_size(g: LayerGeometry, where: str) -> None:
+    """Refuse a geometry whose tensors exceed :data:`MAX_TENSOR_ELEMENTS` (names the field and the limit)."""
+    for role, shape in (("output (δ̃z) N·K·P·Q", g.output_shape), ("input N·C·H·W", g.input_shape),
+                        ("weight K·C/groups·R·S", g.weight_shape)):
+        n = math.prod(shape)
+        if n > MAX_TENSOR_ELEMENTS:
+            raise TraceError(f"{where}: {role} = {n:,} elements (shape {shape}) exceeds the limit of "
+                             f"{MAX_TENSOR_ELEMENTS:,} elements per tensor")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_iterations(its: Any, file: str, field: str = "iterations") -> None:
+    """Validate per-iteration records: objects whose ``index``, ``loss``, ``acc`` and per-layer
+    ``density``/``max_bits``/``hist`` have the documented types (errors name ``file`` and the field)."""
+    if not isinstance(its, list):
+        raise TraceError(f"{file}: field '{field}' must be a list of objects, got {type(its).__name__}")
+    for i, it in enumerate(its):
+        w = f"{file}: field '{field}[{i}]"
+        if not isinstance(it, Mapping):
+            raise TraceError(f"{w}' must be an object, got {type(it).__name__} {str(it)[:40]!r}")
+        if "index" in it and (not isinstance(it["index"], int) or isinstance(it["index"], bool)):
+            raise TraceError(f"{w}.index' must be an integer, got {it['index']!r}")
+        for key in ("loss", "acc", "epoch"):
+            if it.get(key) is not None and not _is_number(it[key]):
+                raise TraceError(f"{w}.{key}' must be a number or null, got {it[key]!r}")
+        layers = it.get("layers", {})
+        if not isinstance(layers, Mapping):
+            raise TraceError(f"{w}.layers' must be an object {{layer: {{density, max_bits, hist}}}}, got {layers!r}")
+        for nm, st in layers.items():
+            lw = f"{w}.layers.{nm}"
+            if not isinstance(st, Mapping):
+                raise TraceError(f"{lw}' must be an object {{density, max_bits, hist}}, got {st!r}")
+            d = st.get("density")
+            if d is not None and (not _is_number(d) or not 0.0 <= d <= 1.0):
+                raise TraceError(f"{lw}.density': {d!r} is not allowed; allowed: a number in [0, 1]")
+            b = st.get("max_bits")
+            if b is not None and (not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= 64):
+                raise TraceError(f"{lw}.max_bits': {b!r} is not allowed; allowed: an integer in 0..64")
+            h = st.get("hist")
+            counts = h.values() if isinstance(h, Mapping) else h if isinstance(h, list) else None
+            if h is not None and (counts is None or not all(_is_number(x) for x in counts)):
+                raise TraceError(f"{lw}.hist' must be a list of counts, got {str(h)[:40]}")
+
+
+def _check_meta(meta: Mapping[str, Any], where: str) -> None:
+    for key in _META_NUMBERS:
+        v = meta.get(key)
+        if v is not None and not _is_number(v):
+            raise TraceError(f"{where}.{key}: must be a number or null, got {v!r}")
+
+
+def _read_regular(path: Path, limit: int, what: str) -> bytes:
+    """Bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and oversize files are refused
+    before anything is read (the open does not block on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise TraceError(f"{path}: {what} is missing") from None
+    except OSError as e:
+        raise TraceError(f"{path}: cannot open {what} ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise TraceError(f"{path}: {what} is not a regular file (a FIFO, device or directory); refused")
+        if st.st_size > limit:
+            raise TraceError(f"{path}: {what} is {st.st_size:,} bytes, more than the limit of {limit:,} bytes")
+        chunks, left = [], limit + 1
+        while left > 0:
+            b = os.read(fd, min(left, 1 << 24))
+            if not b:
+                break
+            chunks.append(b)
+            left -= len(b)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise TraceError(f"{path}: {what} grew beyond the limit of {limit:,} bytes while being read")
+        return data
+    finally:
+        os.close(fd)
+
+
+def sample_file_path(root: Path, rel: Any, field: str) -> Path:
+    """The sample file that manifest field ``field`` (e.g. ``samples[0]``) names, confined to ``root/samples/``.
+
+    Only a plain file name inside ``samples/`` is accepted (no ``..``, no absolute path, no
+    sub-folder); a symlink is followed only if it stays inside the trace's own ``samples/``.
+    """
+    where = f"{root / 'manifest.json'}: field '{field}.file'"
+    allowed = f"allowed: a plain file name inside {SAMPLES_DIR}/, e.g. {SAMPLES_DIR}/it0000042.npz.xz"
+    if not isinstance(rel, str):
+        raise TraceError(f"{where}: must be a string; {allowed}")
+    parts = rel.split("/")
+    if (len(parts) != 2 or parts[0] != SAMPLES_DIR or not parts[1] or parts[1] in (".", "..")
+            or "\\" in rel or "\x00" in rel or os.path.isabs(rel)):
+        raise TraceError(f"{where}: {rel!r} is not allowed; {allowed}")
+    path = root / SAMPLES_DIR / parts[1]
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise TraceError(f"{path}: sample file listed in field '{field}' is missing") from None
+    except (OSError, RuntimeError) as e:
+        raise TraceError(f"{path}: cannot resolve the sample file listed in field '{field}' ({e})") from None
+    if real.parent != root.resolve() / SAMPLES_DIR:
+        raise TraceError(f"{path}: resolves to {real}, outside the trace's {SAMPLES_DIR}/ folder ({where}); refused")
+    return real

@@ -1,0 +1,149 @@
+"""The simulator's fast paths equal the straightforward computations they replace (exactly).
+
+The golden test (test_wholerun_golden.py) pins whole results; these pin the pieces on random inputs,
+including the corner cases the golden traces may not reach (ties in the SimPy event order, empty
+segments, segments longer than a uint8 counter, all-ones broadcast masks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import simpy
+
+from hwsim.sim import gemm, work
+from hwsim.sim.model import simulate_intervals, transfer_cycles
+
+
+def _per_pe_reference(busy, load_bytes, store_bytes, *, dram_bytes_per_cycle):
+    """The former model: one SimPy process and one timeout per PE and interval."""
+    nb, npe = busy.shape
+    if nb == 0:
+        return 0
+    busy_l = busy.tolist()
+    load_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in load_bytes.tolist()]
+    store_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in store_bytes.tolist()]
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    loaded, done, start = ([env.event() for _ in range(nb)] for _ in range(3))
+    finished = env.event()
+    arrivals = [0] * nb
+
+    def loader():
+        for b in range(nb):
+            if b >= 2:
+                yield done[b - 2]
+            if load_t[b]:
+                with dram.request() as req:
+                    yield req
+                    yield env.timeout(load_t[b])
+            loaded[b].succeed()
+
+    def coordinator():
+        for b in range(nb):
+            yield loaded[b]
+            if b:
+                yield done[b - 1]
+            start[b].succeed()
+
+    def pe(p):
+        for b in range(nb):
+            yield start[b]
+            if busy_l[b][p]:
+                yield env.timeout(busy_l[b][p])
+            arrivals[b] += 1
+            if arrivals[b] == npe:
+                done[b].succeed()
+
+    def writer():
+        for b in range(nb):
+            yield done[b]
+            if store_t[b]:
+                with dram.request() as req:
+                    yield req
+                    yield env.timeout(store_t[b])
+        finished.succeed()
+
+    env.process(loader())
+    env.process(coordinator())
+    for p in range(npe):
+        env.process(pe(p))
+    env.process(writer())
+    env.run(until=finished)
+    return int(env.now)
+
+
+def test_one_barrier_timeout_per_interval_gives_the_per_pe_makespan():
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        nb, npe = int(rng.integers(1, 7)), int(rng.integers(1, 6))
+        busy = rng.integers(0, 4, (nb, npe)) * int(rng.integers(1, 3))   # small values: many ties
+        load = rng.integers(0, 4, nb) * 16.0
+        store = rng.integers(0, 4, nb) * 16.0
+        bw = float(rng.choice([16.0, 8.0, np.inf]))
+        assert simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw) == \
+            _per_pe_reference(busy, load, store, dram_bytes_per_cycle=bw), trial
+
+
+def _cumsum_segments(x, edges, axis):
+    x = np.moveaxis(x, axis, -1)
+    cs = np.concatenate([np.zeros(x.shape[:-1] + (1,), np.int64), np.cumsum(x, axis=-1, dtype=np.int64)], axis=-1)
+    return np.moveaxis(cs[..., edges[1:]] - cs[..., edges[:-1]], -1, axis)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int64, np.int32])
+def test_segment_sum_matches_prefix_sums(dtype):
+    rng = np.random.default_rng(1)
+    for n, parts in ((7, 3), (5, 8), (300, 2), (70000, 1), (1, 4)):
+        x = rng.random((2, n, 3)) < 0.9 if dtype is bool else rng.integers(0, 50, (2, n, 3)).astype(dtype)
+        edges = work.split_edges(n, parts)
+        got = work.segment_sum(x, edges, axis=1)
+        assert got.dtype == np.int64 and np.array_equal(got, _cumsum_segments(x, edges, 1))
+    x = rng.random((4, 9)) < 0.5
+    inner = np.array([2, 2, 5, 5, 7])   # empty segments and edges not covering the axis
+    assert np.array_equal(work.segment_sum(x, inner, axis=1), _cumsum_segments(x, inner, 1))
+
+
+def test_all_ones_views_count_like_materialised_ones():
+    rng = np.random.default_rng(2)
+    w = rng.random((12, 5, 3, 3)) < 0.6
+    for mode, stride in (("down", (2, 2)), ("down", (1, 1)), ("up", (2, 2))):
+        lazy = work.ScatterConv(x=work.ones_view((3, 5, 11, 9)), w=w, stride=stride, padding=(1, 1),
+                                dilation=(1, 1), mode=mode)
+        real = work.ScatterConv(x=np.ones((3, 5, 11, 9), bool), w=w, stride=stride, padding=(1, 1),
+                                dilation=(1, 1), mode=mode)
+        assert np.array_equal(work.planar_counts(lazy, 4, 3), work.planar_counts(real, 4, 3))
+        kw = dict(rows=4, cols=4, kc=4, f=4, i=4)
+        assert gemm.scatter_counts(lazy, **kw).work.products == gemm.scatter_counts(real, **kw).work.products
+    geo = dict(out_hw=(5, 4), kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    assert np.array_equal(work.patch_counts(work.ones_view((3, 7, 9, 8)), chunk=3, **geo),
+                          work.patch_counts(np.ones((3, 7, 9, 8), bool), chunk=3, **geo))
+    dz = rng.random((3, 12, 5, 4)) < 0.3
+    a = work.ones_view((3, 6, 9, 8))
+    kw = dict(groups=1, kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), rows=4, cols=4, kc=8,
+              f=4, i=4, acc_entries=64)
+    lazy_w, real_w = gemm.weight_grad_counts(dz, a, **kw).work, gemm.weight_grad_counts(dz, np.ones(a.shape, bool),
+                                                                                      **kw).work
+    assert lazy_w.products == real_w.products and np.array_equal(lazy_w.mult_cycles, real_w.mult_cycles)
+
+
+def _brute_forward(w, a, *, out_hw, stride, padding, dilation):
+    total = 0
+    ap = np.pad(a, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    for r in range(w.shape[2]):
+        for s in range(w.shape[3]):
+            h0, w0 = r * dilation[0], s * dilation[1]
+            col = ap[:, :, h0:h0 + (out_hw[0] - 1) * stride[0] + 1:stride[0],
+                     w0:w0 + (out_hw[1] - 1) * stride[1] + 1:stride[1]]
+            total += int(col.sum(axis=(0, 2, 3), dtype=np.int64) @ w.sum(axis=0, dtype=np.int64)[:, r, s])
+    return total
+
+
+def test_effectual_macs_with_the_batch_summed_first():
+    rng = np.random.default_rng(3)
+    for n in (1, 3, 300):  # 300 images: more than a uint8 counter holds
+        w = rng.random((4, 3, 3, 3)) < 0.5
+        a = rng.random((n, 3, 7, 6)) < 0.5
+        geo = dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))
+        out_hw = ((7 + 2 - 2 - 1) // 2 + 1, (6 - 4 - 1) // 1 + 1)
+        assert work.effectual_macs_forward(w, a, out_hw=out_hw, **geo) == _brute_forward(w, a, out_hw=out_hw, **geo)
