@@ -69,6 +69,11 @@ def test_traced_transformer_block_simulates_end_to_end(tmp_path):
     assert {lp.pass_name for lp in r.layers if lp.name == "attn:qk"} == {"forward", "backward_data",
                                                                        "backward_weight"}
     assert r.speedup() > 0
+    from hwsim.commands.inspect import inspect_trace
+    from hwsim.commands.simulate import table
+
+    assert inspect_trace(str(tmp_path / "t"))["summary"]["coverage"]["forward"] == 1.0
+    assert "GEMM-MAC coverage: forward 100.0%" in table(r)
 
 
 def _sample(g: LayerGeometry, seed: int = 0, *, levels: bool = True) -> LayerSample:
