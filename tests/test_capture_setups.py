@@ -185,3 +185,22 @@ def test_errors_name_layer_and_iteration_for_new_kinds(tmp_path):
                 net(torch.randn(2, 3, 4), float("nan") if i == 1 else 1.0).backward()
                 cap.step()
     assert len(load(tmp_path / "t").iterations) == 1
+
+
+def test_a_failing_record_names_layer_and_iteration_and_training_goes_on(tmp_path, monkeypatch):
+    from hwsim.capture import session
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    real = session.LayerSample
+
+    def flaky(**kw):
+        if kw["geometry"].name == "2":
+            raise ValueError("bad sample")
+        return real(**kw)
+
+    monkeypatch.setattr(session, "LayerSample", flaky)
+    with pytest.warns(UserWarning, match=r"layer '2', iteration 0: could not record \(ValueError: bad sample\)"):
+        with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=1) as cap:
+            net(torch.randn(5, 3)).sum().backward()
+    assert net[0].weight.grad is not None and not cap.coverage.complete
+    assert set(load(tmp_path / "t").sample()) == {"0"}

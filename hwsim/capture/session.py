@@ -304,6 +304,20 @@ class Capture(Interceptor):
         it = self._it
         if it is None or it.index != call.iteration:  # a backward for an iteration already finished
             return q.take_values()
+        try:
+            self._record(call, it, q)
+            if call.after is not None:
+                call.after(g)
+        except Exception as e:  # noqa: BLE001 - recording never breaks training: say which layer, which iteration
+            self._warn(f"record:{name}", f"hwsim capture: layer {name!r}, iteration {call.iteration}: could not "
+                       f"record ({type(e).__name__}: {e}); training goes on, the layer counts as not captured")
+            op = self.coverage.ops.get(name)
+            if op is not None:
+                op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
+        return q.take_values()  # levels are scaled in place: use them before this line
+
+    def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
+        name = call.site.name
         st = quant.level_stats(q.levels, bound=q.bound)
         it.add(name, st, q.delta)
         if call.masks is not None and name not in it.samples:
@@ -316,9 +330,6 @@ class Capture(Interceptor):
                 a_mask=a_mask, w_density=w_density, w_mask=w_mask,
                 # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer
                 w_bits=call.site.w_bits, a_bits=call.site.a_bits)
-        if call.after is not None:
-            call.after(g)
-        return q.take_values()  # levels are scaled in place: use them before this line
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                 **extra: Any) -> None:
