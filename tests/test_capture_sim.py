@@ -74,6 +74,9 @@ def test_traced_transformer_block_simulates_end_to_end(tmp_path):
 
     assert inspect_trace(str(tmp_path / "t"))["summary"]["coverage"]["forward"] == 1.0
     assert "GEMM-MAC coverage: forward 100.0%" in table(r)
+    rs = hwsim.simulate(tr, "systolic32")  # the other dataflow: dense MACs = the recorded GEMMs' too
+    assert rs.layer_names() == names
+    assert all(lp.macs_dense == geo[lp.name].macs * lp.operand_passes for lp in rs.layers)
 
 
 def _sample(g: LayerGeometry, seed: int = 0, *, levels: bool = True) -> LayerSample:
