@@ -4,6 +4,9 @@
    dense (paper: 2.37× speed-up; 2.3× energy on average over its networks).
 2. Density sweep, weights = activations = 1.0 → 0.1: break-even density (paper ≈ 0.85) and
    speed-up at 0.1 (paper 24×).
+3. Sensitivity of (1) to the assumptions SCNN does not state: accumulator-bank queue depth
+   {0, 1, 4} and DRAM bandwidth {8, 16, 64, ∞} B/cycle, against both dense baselines (the same
+   silicon without skipping, and a systolic array of equal multipliers).
 
 Each figure comes with its loss breakdown (where the sparse cycles go). Parameters are the
 SCNN paper's (scnn16.yaml); nothing here is tuned to hit the paper's numbers. SCNN is an
@@ -23,6 +26,7 @@ from pathlib import Path
 from hwsim.arch import load_arch
 from hwsim.results import CYCLE_PARTS, VariantResult, sum_variants
 from hwsim.sim.replay import replay
+from hwsim.sim.sensitivity import sensitivity, table
 from hwsim.trace.format import load
 from hwsim.trace.synth import alexnet_han2015, synthesize_density_sweep
 
@@ -33,12 +37,13 @@ DENSITIES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 def forward_totals(trace_dir: Path, arch) -> dict[str, VariantResult]:
     """Forward-pass (inference) totals of every variant for one trace."""
     layers = replay(load(trace_dir).sample(), arch, passes=("forward",), training=False)
-    return {v: sum_variants(lp.variant(v) for lp in layers) for v in ("sparse", "dense", "dense_gated", "ideal")}
+    return {v: sum_variants(lp.variant(v) for lp in layers)
+            for v in ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")}
 
 
 def shares(v: VariantResult) -> str:
     cb = v.cycle_breakdown.to_json()
-    return " ".join(f"{k}={cb[k] / v.cycles:5.1%}" for k in CYCLE_PARTS)
+    return " ".join(f"{k}={cb[k] / v.cycles:5.1%}" for k in CYCLE_PARTS if k not in ("reduction", "nsd"))
 
 
 def alexnet(work: Path, arch) -> dict:
@@ -46,7 +51,9 @@ def alexnet(work: Path, arch) -> dict:
     return {"speedup": t["dense"].cycles / t["sparse"].cycles,
             "energy": t["dense"].energy_pj / t["sparse"].energy_pj,
             "gated_energy": t["dense"].energy_pj / t["dense_gated"].energy_pj,
-            "ideal": t["dense"].cycles / t["ideal"].cycles, "totals": t}
+            "ideal": t["dense"].cycles / t["ideal"].cycles,
+            "speedup_systolic": t["dense_systolic"].cycles / t["sparse"].cycles,
+            "energy_systolic": t["dense_systolic"].energy_pj / t["sparse"].energy_pj, "totals": t}
 
 
 def sweep(work: Path, arch, densities=DENSITIES) -> list[dict]:
@@ -56,19 +63,20 @@ def sweep(work: Path, arch, densities=DENSITIES) -> list[dict]:
     for d, p in zip(densities, paths, strict=True):
         t = forward_totals(p, arch)
         rows.append({"density": d, "speedup": t["dense"].cycles / t["sparse"].cycles,
+                     "speedup_systolic": t["dense_systolic"].cycles / t["sparse"].cycles,
                      "ideal": t["dense"].cycles / t["ideal"].cycles,
                      "energy": t["dense"].energy_pj / t["sparse"].energy_pj, "totals": t})
     return rows
 
 
-def break_even(rows: list[dict]) -> float:
-    """Density where the sparse speed-up crosses 1 (linear interpolation; 1.0 if never below)."""
+def break_even(rows: list[dict], key: str = "speedup") -> float:
+    """Density where the sparse speed-up (``key``) crosses 1 (linear interpolation; 1.0 if never below)."""
     rows = sorted(rows, key=lambda r: r["density"])
     for lo, hi in zip(rows, rows[1:], strict=False):
-        if lo["speedup"] >= 1.0 > hi["speedup"]:
-            f = (lo["speedup"] - 1.0) / (lo["speedup"] - hi["speedup"])
+        if lo[key] >= 1.0 > hi[key]:
+            f = (lo[key] - 1.0) / (lo[key] - hi[key])
             return lo["density"] + f * (hi["density"] - lo["density"])
-    return 1.0 if rows[-1]["speedup"] >= 1.0 else rows[0]["density"]
+    return 1.0 if rows[-1][key] >= 1.0 else rows[0]["density"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.out or tmp)
         a = alexnet(work, arch)
+        sens = sensitivity(load(work / "alexnet_han2015"), arch, training=False)
         rows = sweep(work, arch)
     be = break_even(rows)
     at01 = next(r for r in rows if abs(r["density"] - 0.1) < 1e-9)
@@ -90,14 +99,20 @@ def main(argv: list[str] | None = None) -> int:
                               ("speed-up at density 0.1", at01["speedup"], PAPER["speedup_at_0.1"])):
         print(f"{name:<34}{ours:>8.2f}{'×' if 'speed' in name else ' '}{paper:>8.2f}{'×' if 'speed' in name else ' '}"
               f"{(ours / paper - 1):>+8.0%}")
-    print(f"\nAlexNet: energy {a['energy']:.2f}× vs dense, dense-gated {a['gated_energy']:.2f}×, "
+    print(f"\nbreak-even density against the dense systolic array of equal multipliers: "
+          f"{break_even(rows, 'speedup_systolic'):.2f}")
+    print(f"AlexNet: energy {a['energy']:.2f}× vs dense, dense-gated {a['gated_energy']:.2f}×, "
           f"ideal speed-up {a['ideal']:.2f}×")
+    print(f"AlexNet vs the dense systolic array of equal multipliers: speed-up {a['speedup_systolic']:.2f}×, "
+          f"energy {a['energy_systolic']:.2f}×")
     print(f"  sparse cycles: {shares(a['totals']['sparse'])}")
     print(f"  dense cycles:  {shares(a['totals']['dense'])}")
     print(f"\n{'density':>8}{'speed-up':>10}{'ideal':>8}{'energy':>8}   sparse cycle breakdown")
     for r in rows:
         print(f"{r['density']:>8.2f}{r['speedup']:>9.2f}×{r['ideal']:>7.2f}×{r['energy']:>7.2f}×   "
               f"{shares(r['totals']['sparse'])}")
+    print("\nSensitivity of the AlexNet headline to the assumptions SCNN does not state (one moved at a time):\n")
+    print(table(sens))
     return 0
 
 

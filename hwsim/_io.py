@@ -118,6 +118,12 @@ def replacing_dir(final: str | os.PathLike, *, overwrite: bool, flag: str = "--o
     try:
         yield tmp
         swap_dir(tmp, dst)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        name = str(e.filename or "")
+        if name.startswith(str(tmp)):  # name the output the user asked for, not the temporary folder
+            raise type(e)(e.errno, e.strerror, str(dst) + name[len(str(tmp)):]) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

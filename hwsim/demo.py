@@ -22,7 +22,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-REPO_SWEEPS = Path(__file__).resolve().parent.parent / "arch_configs" / "sweeps"
+
+def _sweeps_dir() -> Path:
+    from hwsim.arch.loader import ARCH_DIR  # arch_configs/ in a checkout, the package data when installed
+
+    return ARCH_DIR / "sweeps"
+
+
+REPO_SWEEPS = _sweeps_dir()
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     timings: dict[str, float] = {}
     traces, accs = _timed(timings, "1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
     results = _timed(timings, "2/5 simulate on scnn", lambda: _simulate(plan, traces, work, progress))
+    _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(traces, root))
     sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
     dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
     outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, dens_dir,
@@ -132,6 +140,27 @@ def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: boo
         result = SimResult.from_json(read_point(point_path(outcome.out, task.key))["result"])
         paths.append(save_results(result, work / "results" / f"{task.trace_label}.json"))
     return paths
+
+
+def _sensitivity(traces: dict[str, Path], root: Path) -> Path:
+    """The headline (whole-iteration sparse speed-up and energy vs both dense baselines) of each dithered
+    trace under bank queue depth {0, 1, 4} and DRAM {8, 16, 64, ∞} B/cycle: ``<out>/sensitivity.md``."""
+    from hwsim._io import atomic_write_text
+    from hwsim.arch import load_arch
+    from hwsim.sim.sensitivity import sensitivity, table
+    from hwsim.trace.format import load
+
+    arch = load_arch("scnn")
+    parts = ["# Sensitivity of the headline to unstated assumptions (scnn.yaml, whole training iteration)\n"]
+    for name, path in traces.items():
+        if "dither" not in name:
+            continue
+        text = table(sensitivity(load(path, verify=False), arch))
+        parts.append(f"## {name}\n\n{text}\n")
+        _log(f"sensitivity of {name} (scnn.yaml; one assumption moved at a time):\n{text}")
+    out = root / "sensitivity.md"
+    atomic_write_text(out, "\n".join(parts))
+    return out
 
 
 def _arch_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> Path:

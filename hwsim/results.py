@@ -31,9 +31,13 @@ from typing import Any
 from hwsim._io import atomic_write_text
 
 PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
-VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal")
-CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall")
-ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram")
+VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
+CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
+                                "reduction", "nsd")
+ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "leakage")
+# Added in issue 10: results written before it lack these keys and load with zeros.
+OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
+OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage"})
 RESULTS_VERSION = "0.1.0"
 
 
@@ -54,7 +58,9 @@ class CycleBreakdown:
       for systolic arrays, partly used folds,
     * ``imbalance`` — inter-PE: PEs idle at a barrier waiting for the slowest one,
     * ``bank_conflict`` — products waiting for a busy accumulator bank,
-    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide.
+    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide,
+    * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
+    * ``nsd`` — the NSD unit's passes over dense δz (or meProp's top-k), hwsim.sim.nsd_unit.
     """
 
     compute: int = 0
@@ -62,10 +68,12 @@ class CycleBreakdown:
     imbalance: int = 0
     bank_conflict: int = 0
     memory_stall: int = 0
+    reduction: int = 0
+    nsd: int = 0
 
     @property
     def total(self) -> int:
-        return self.compute + self.fragmentation + self.imbalance + self.bank_conflict + self.memory_stall
+        return sum(getattr(self, f) for f in CYCLE_PARTS)
 
     def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
         return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS))
@@ -79,7 +87,9 @@ class EnergyBreakdown:
     """Where the picojoules go (Σ action counts × energy table); the sum is ``energy_pj``.
 
     ``accumulator`` includes operand-register reads and accumulator read-modify-writes;
-    ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic.
+    ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic; ``reduction``
+    the cross-PE δW reduction (adds, accumulator accesses, links); ``nsd`` the NSD unit (or meProp
+    top-k); ``leakage`` static power × cycles.
     """
 
     mac: float = 0.0
@@ -87,10 +97,13 @@ class EnergyBreakdown:
     sram: float = 0.0
     crossbar: float = 0.0
     dram: float = 0.0
+    reduction: float = 0.0
+    nsd: float = 0.0
+    leakage: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.mac + self.accumulator + self.sram + self.crossbar + self.dram
+        return sum(getattr(self, f) for f in ENERGY_PARTS)
 
     def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
         return EnergyBreakdown(*(getattr(self, f) + getattr(other, f) for f in ENERGY_PARTS))
@@ -160,8 +173,8 @@ class VariantResult:
     def from_json(cls, d: Mapping[str, Any], *, where: str = "variant") -> VariantResult:
         try:
             bd = d["breakdown"]
-            cyc = CycleBreakdown(**{k: int(bd["cycles"][k]) for k in CYCLE_PARTS})
-            en = EnergyBreakdown(**{k: float(bd["energy_pj"][k]) for k in ENERGY_PARTS})
+            cyc = CycleBreakdown(**{k: int(_part(bd["cycles"], k)) for k in CYCLE_PARTS})
+            en = EnergyBreakdown(**{k: float(_part(bd["energy_pj"], k)) for k in ENERGY_PARTS})
             v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
                     multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)),
                     actions={str(k): float(x) for k, x in d.get("actions", {}).items()})
@@ -174,6 +187,11 @@ class VariantResult:
         if "energy_pj" in d and not math.isclose(float(d["energy_pj"]), v.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
             raise ResultsError(f"{where}.energy_pj: {d['energy_pj']} != sum of breakdown.energy_pj ({v.energy_pj})")
         return v
+
+
+def _part(d: Mapping[str, Any], k: str) -> Any:
+    """A breakdown component; the parts added in issue 10 default to 0 in older files."""
+    return d.get(k, 0) if k in OPTIONAL_PARTS else d[k]
 
 
 def sum_variants(items: Iterable[VariantResult]) -> VariantResult:
@@ -205,6 +223,11 @@ class LayerPassResult:
     density: Mapping[str, float] = field(default_factory=dict)
     dz_bits: int = 0
     operand_passes: int = 1
+    # Added (issue 10): the best dense design of equal multipliers (a systolic array derived from the
+    # arch, hwsim.arch.dense_systolic_variant) and the bandwidth floor (the ideal variant's minimum DRAM
+    # bytes / DRAM bandwidth, cycles). Older results load with a zero variant and a zero floor.
+    dense_systolic: VariantResult = field(default_factory=VariantResult)
+    bandwidth_floor_cycles: int = 0
 
     def __post_init__(self) -> None:
         if self.pass_name not in PASSES:
@@ -215,19 +238,20 @@ class LayerPassResult:
             raise ResultsError(f"variant {name!r} is not one of {VARIANTS}")
         return getattr(self, name)
 
-    def speedup(self, variant: str = "sparse") -> float:
-        """dense.cycles / variant.cycles."""
-        return _ratio(self.dense.cycles, self.variant(variant).cycles)
+    def speedup(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
+        """baseline.cycles / variant.cycles (baseline: ``dense`` or ``dense_systolic``)."""
+        return _ratio(self.variant(baseline).cycles, self.variant(variant).cycles)
 
-    def energy_ratio(self, variant: str = "sparse") -> float:
-        """dense.energy / variant.energy (> 1 means the variant saves energy)."""
-        return _ratio(self.dense.energy_pj, self.variant(variant).energy_pj)
+    def energy_ratio(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
+        """baseline.energy / variant.energy (> 1 means the variant saves energy)."""
+        return _ratio(self.variant(baseline).energy_pj, self.variant(variant).energy_pj)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "name": self.name, "pass": self.pass_name, "macs_dense": int(self.macs_dense),
             "macs_effectual": int(self.macs_effectual), "density": {k: float(v) for k, v in self.density.items()},
             "dz_bits": int(self.dz_bits), "operand_passes": int(self.operand_passes),
+            "bandwidth_floor_cycles": int(self.bandwidth_floor_cycles),
         }
         for v in VARIANTS:
             d[v] = self.variant(v).to_json()
@@ -241,7 +265,9 @@ class LayerPassResult:
                 name=str(d["name"]), pass_name=str(d["pass"]), macs_dense=int(d["macs_dense"]),
                 macs_effectual=int(d["macs_effectual"]), density=dict(d.get("density", {})),
                 dz_bits=int(d.get("dz_bits", 0)), operand_passes=int(d.get("operand_passes", 1)),
-                **{v: VariantResult.from_json(d[v], where=f"{where}.{v}") for v in VARIANTS},
+                bandwidth_floor_cycles=int(d.get("bandwidth_floor_cycles", 0)),
+                **{v: VariantResult.from_json(d[v], where=f"{where}.{v}") for v in VARIANTS
+                   if v in d or v not in OPTIONAL_VARIANTS},
             )
         except KeyError as e:
             raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
@@ -262,6 +288,9 @@ class SimResult:
     layers: tuple[LayerPassResult, ...]
     run: Mapping[str, Any] = field(default_factory=dict)
     hwsim_version: str = RESULTS_VERSION
+    # What produced this result (hwsim.provenance): trace meta, arch key parameters and overrides,
+    # energy table, version, command line. Optional: older files have none.
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     # -- aggregation ------------------------------------------------------------------
     def layer_names(self) -> list[str]:
@@ -292,20 +321,34 @@ class SimResult:
     def totals(self) -> dict[str, VariantResult]:
         return {v: self.total(v) for v in VARIANTS}
 
-    def _select(self, variant: str, pass_name: str | None) -> tuple[VariantResult, VariantResult]:
+    def _select(self, variant: str, pass_name: str | None, baseline: str = "dense") -> tuple[VariantResult, VariantResult]:
         if pass_name is None:
-            return self.total("dense"), self.total(variant)
-        return self.pass_total(pass_name, "dense"), self.pass_total(pass_name, variant)
+            return self.total(baseline), self.total(variant)
+        return self.pass_total(pass_name, baseline), self.pass_total(pass_name, variant)
 
-    def speedup(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
-        """dense cycles / variant cycles, for one pass or (default) the whole iteration."""
-        d, v = self._select(variant, pass_name)
+    def speedup(self, variant: str = "sparse", *, pass_name: str | None = None, baseline: str = "dense") -> float:
+        """baseline cycles / variant cycles, for one pass or (default) the whole iteration.
+
+        ``baseline``: ``dense`` (same silicon, no skipping) or ``dense_systolic`` (best dense design of
+        equal multipliers)."""
+        d, v = self._select(variant, pass_name, baseline)
         return _ratio(d.cycles, v.cycles)
 
-    def energy_ratio(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
-        """dense energy / variant energy, for one pass or (default) the whole iteration."""
-        d, v = self._select(variant, pass_name)
+    def energy_ratio(self, variant: str = "sparse", *, pass_name: str | None = None,
+                     baseline: str = "dense") -> float:
+        """baseline energy / variant energy, for one pass or (default) the whole iteration."""
+        d, v = self._select(variant, pass_name, baseline)
         return _ratio(d.energy_pj, v.energy_pj)
+
+    def bandwidth_floor(self, pass_name: str | None = None) -> int:
+        """Σ layers' bandwidth floor (minimum DRAM bytes / bandwidth), one pass or the whole iteration."""
+        return sum(lp.bandwidth_floor_cycles for lp in self.layers if pass_name in (None, lp.pass_name))
+
+    def fraction_of_ideal(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
+        """Compute-only ideal cycles / variant cycles (1 = the variant reaches effectual MACs / multipliers)."""
+        _, v = self._select(variant, pass_name)
+        _, ideal = self._select("ideal", pass_name)
+        return _ratio(ideal.cycles, v.cycles)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per layer × pass × variant) for CSV / dataframes."""
@@ -332,6 +375,7 @@ class SimResult:
             "layers": [lp.to_json() for lp in self.layers],
             "passes": {p: {v: vr.to_json() for v, vr in d.items()} for p, d in self.passes.items()},
             "total": {v: vr.to_json() for v, vr in self.totals.items()},
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
     @classmethod
@@ -346,7 +390,8 @@ class SimResult:
             raise ResultsError(f"{where}: field 'layers' must be a list")
         layers = tuple(LayerPassResult.from_json(x, where=f"{where}: layers[{i}]") for i, x in enumerate(d["layers"]))
         return cls(trace=dict(d["trace"]), arch=dict(d["arch"]), layers=layers, run=dict(d.get("run", {})),
-                   hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)))
+                   hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)),
+                   provenance=dict(d.get("provenance") or {}))
 
 
 def _ratio(num: float, den: float) -> float:

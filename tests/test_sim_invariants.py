@@ -66,8 +66,10 @@ def test_energy_is_counts_times_table_exactly(base, scnn):
             sram = sum(a[k] / 8 * e.sram_pj_per_64b(size) for k, size in buffer_sizes(arch).items())
             want = {"mac": mac, "accumulator": acc, "sram": sram, "crossbar": a["xbar"] * e.crossbar_pj_per_product,
                     "dram": a["dram_bytes"] / 8 * e.dram_pj_per_64b}
-            assert vr.energy_breakdown.to_json() == want
-            assert vr.energy_pj == sum(want.values())
+            got = vr.energy_breakdown.to_json()
+            assert {k: got[k] for k in want} == want
+            # issue 10 categories (reduction, NSD unit, leakage): tests/test_sim_costs*.py check their prices
+            assert math.isclose(vr.energy_pj, sum(want.values()) + got["reduction"] + got["nsd"] + got["leakage"])
 
 
 def test_same_seed_same_numbers(tmp_path, scnn, base):

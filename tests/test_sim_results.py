@@ -60,7 +60,7 @@ def test_json_round_trip(tmp_path):
     assert set(d) >= {"hwsim_version", "trace", "arch", "layers", "passes", "total"}
     assert d["layers"][0]["pass"] == "forward"
     assert set(d["layers"][0]["sparse"]["breakdown"]["cycles"]) == {
-        "compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall"}
+        "compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall", "reduction", "nsd"}
     r2 = load_results(p)
     assert r2 == r
     assert r2.to_json() == r.to_json()

@@ -33,4 +33,7 @@ def test_os_dataflow_folds():
     m, kr, ncol = gemm_dims("forward", n=1, k=128, c=128, p=26, q=26, r=3, s=3)
     plan = fold_plan("systolic_os", m=m, kr=kr, ncol=ncol, rows=32, cols=32)
     assert plan.folds == 22 * 4                         # ⌈676/32⌉ · ⌈128/32⌉
-    assert plan.compute_cycles == 88 * (64 + 32 + 1152 - 2) - 1
+    # SCALE-Sim v3: the outputs drain during the next fold's skew, R + C + T − 2 per fold (issue 10)
+    assert plan.compute_cycles == 88 * (32 + 32 + 1152 - 2) - 1
+    serial = fold_plan("systolic_os", m=m, kr=kr, ncol=ncol, rows=32, cols=32, os_drain="serial")
+    assert serial.compute_cycles == 88 * (64 + 32 + 1152 - 2) - 1   # hwsim's earlier serial drain

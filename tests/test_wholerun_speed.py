@@ -147,3 +147,39 @@ def test_effectual_macs_with_the_batch_summed_first():
         geo = dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))
         out_hw = ((7 + 2 - 2 - 1) // 2 + 1, (6 - 4 - 1) // 1 + 1)
         assert work.effectual_macs_forward(w, a, out_hw=out_hw, **geo) == _brute_forward(w, a, out_hw=out_hw, **geo)
+
+
+def test_run_length_fillers_from_packed_bytes_equal_counting_every_run():
+    from hwsim.sim.traffic import run_length_fillers
+
+    def every_run(m, rl):
+        flat = np.flatnonzero(m.ravel())
+        gaps = np.diff(np.concatenate([[-1], flat, [m.size]])) - 1
+        return int((gaps // (1 << rl)).sum())
+
+    rng = np.random.default_rng(4)
+    for trial in range(300):
+        n = int(rng.integers(1, 200))
+        m = rng.random(n) < float(rng.choice([0.0, 0.01, 0.05, 0.3, 0.9]))
+        for rl in (2, 3, 4, 5):
+            assert run_length_fillers(m, rl) == every_run(m, rl), (trial, rl)
+    levels = np.array([0, 0, 3, 0, -1] + [0] * 40)   # non-bool masks: non-zeros count
+    assert run_length_fillers(levels, 4) == every_run(levels != 0, 4)
+
+
+def test_vectorised_bank_stall_rate_equals_the_per_unit_model():
+    from hwsim.sim import banks
+
+    def per_unit(units, **kw):
+        loads = [banks.unit_bank_loads(ax, ay, f=kw["f"], i=kw["i"], banks=kw["banks"], max_cycles=kw["max_cycles"])
+                 for ax, ay in units]
+        st, cyc = banks.queue_stalls(loads, depth=kw["depth"])
+        return st / cyc if cyc else 0.0
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        units = [(rng.integers(0, 40, int(rng.integers(0, 30))), rng.integers(0, 40, int(rng.integers(0, 60))))
+                 for _ in range(int(rng.integers(0, 8)))]
+        kw = dict(f=int(rng.integers(1, 5)), i=int(rng.integers(1, 5)), banks=int(rng.choice([4, 8, 32])),
+                  depth=int(rng.integers(0, 5)), max_cycles=int(rng.choice([5, 96])))
+        assert banks.stall_rate(units, **kw) == per_unit(units, **kw), trial

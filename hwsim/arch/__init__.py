@@ -7,6 +7,8 @@ numpy/yaml only (never torch or matplotlib): the simulator and the sweep import 
 (1024, 0.8)
 """
 
+from hwsim.arch.area import AreaTable, area_breakdown_um2, area_mm2, leakage_mw
+from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import BIT_OP_PJ, HOROWITZ_45NM, EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.loader import (
@@ -31,11 +33,13 @@ from hwsim.arch.spec import (
     PEConfig,
     ZeroSkip,
 )
-from hwsim.arch.variants import dense_gated_variant, dense_variant
+from hwsim.arch.variants import dense_gated_variant, dense_systolic_variant, dense_variant, systolic_shape
 
 __all__ = [
     "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
     "MAC_KINDS", "SYSTOLIC_DATAFLOWS",
+    "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_systolic_variant",
+    "leakage_mw", "systolic_shape",
     "Arch", "ArchError", "EnergyTable", "MemoryConfig", "PEArray", "PEConfig", "ZeroSkip",
     "apply_overrides", "arch_from_dict", "dense_gated_variant", "dense_variant", "load_arch",
     "parse_overrides", "resolve_arch_path", "shipped_arch_names",

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwsim.arch.area import AreaTable
+from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
@@ -66,6 +68,10 @@ class PEConfig(Validated):
                                                   "largest = mac_bits)")
     serial_lanes: int = spec(ge=0, default=0, omit_default=True,
                              doc="serial-operand values in lock-step per PE (0 = the serial side's F or I)")
+    # Issue 10: systolic_os fold (hwsim/sim/systolic.py); omitted from to_dict/hash at its default.
+    systolic_os_drain: str = spec(choices=("scalesim", "serial"), default="scalesim", omit_default=True,
+                                  doc="systolic_os: outputs drain during the next fold's skew (SCALE-Sim v3) | "
+                                      "in R extra cycles per fold")
 
     @property
     def multipliers(self) -> int:
@@ -139,6 +145,11 @@ class Arch(Validated):
     energy: EnergyTable = spec(doc="pJ per action")
     # Added (optional in YAML): zero operands gate the multiplier (no cycles saved, energy saved).
     zero_gating: bool = spec(default=False, doc="gate multipliers on zero operands (DCNN-opt)")
+    # Added (issue 10, training-only costs; optional sections with stated defaults, see costs.py / area.py).
+    reduction: ReductionConfig = spec(default_factory=ReductionConfig,
+                                      doc="cross-PE reduction of backward-weight partial sums")
+    quantizer: QuantizerConfig = spec(default_factory=QuantizerConfig, doc="the NSD unit (δz quantizer)")
+    area: AreaTable = spec(default_factory=AreaTable, doc="unit areas (µm², 45 nm) and leakage")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
 
     def _check(self) -> None:

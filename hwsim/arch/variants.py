@@ -7,6 +7,7 @@ sparse config, instead of shipping separate files, guarantees the comparison cha
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hwsim.arch.spec import Arch
@@ -21,7 +22,7 @@ _PARALLEL = {"pe.mac": "parallel", "pe.bit_serial_mode": "magnitude", "pe.serial
 
 def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
     base = arch.name
-    for s in ("-dense_gated", "-dense"):
+    for s in ("-dense_gated", "-dense_systolic", "-dense"):
         base = base.removesuffix(s)
     return arch.with_overrides({**_NO_SKIP, **_PARALLEL, "name": f"{base}-{suffix}", **extra})
 
@@ -39,3 +40,26 @@ def dense_gated_variant(arch: Arch) -> Arch:
     """
     comp = arch.memory.compression if arch.memory.compression != "none" else "bitmask"
     return _derive(arch, "dense_gated", {"zero_gating": True, "memory.compression": comp})
+
+
+def systolic_shape(multipliers: int) -> tuple[int, int]:
+    """rows × cols = ``multipliers`` with rows the largest divisor <= √multipliers (1,024 → 32 × 32)."""
+    rows = max(d for d in range(1, math.isqrt(multipliers) + 1) if multipliers % d == 0)
+    return rows, multipliers // rows
+
+
+def dense_systolic_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
+    """The best dense design of equal multipliers: a weight-stationary systolic array (TPU-like).
+
+    ``systolic_shape(arch.total_multipliers)`` one-MAC PEs, the arch's MAC and accumulator widths,
+    global buffer, DRAM and energy table; no skipping, no gating, uncompressed operands. Run through
+    the same simulator (:mod:`hwsim.sim.systolic`), so speed-ups can be stated against what a dense
+    designer would build, as SCNN did against DCNN, beside the same-silicon ``dense`` baseline.
+    """
+    rows, cols = systolic_shape(arch.total_multipliers)
+    base = arch.name
+    for s in ("-dense_gated", "-dense_systolic", "-dense"):
+        base = base.removesuffix(s)
+    return arch.with_overrides({**_NO_SKIP, **_PARALLEL, "name": f"{base}-dense_systolic", "dataflow": dataflow,
+                                "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
+                                "zero_gating": False, "memory.compression": "none"})

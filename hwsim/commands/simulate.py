@@ -24,6 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inference", action="store_true",
                         help="replay the forward pass only, without the training stash of activations "
                              "(for comparisons with inference accelerators such as SCNN)")
+    parser.add_argument("--iterations", default=None, metavar="all|last|LIST|every:N",
+                        help="replay many sampled iterations and integrate their cost over the whole training run "
+                             "(each replayed iteration stands for the iterations up to the next one): all, last, "
+                             "every:N (every N-th sampled iteration and the last) or a list like 0,100,450; "
+                             "writes per-iteration records, the whole-run total and the spread")
+    parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=1, metavar="N",
+                        help="with --iterations: local worker processes (as hwsim sweep)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="with --iterations: run on a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--cache", metavar="DIR", default=None,
+                        help="with --iterations: store each replayed iteration in DIR as it finishes, so an "
+                             "interrupted run resumes (default: OUT without .json + '.points')")
     parser.add_argument("--out", default="results.json", metavar="FILE", help="results file to write (atomically)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -66,6 +78,25 @@ def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
     return "\n".join(lines)
 
 
+def run_table(run) -> str:  # noqa: ANN001 - hwsim.run_results.RunResult
+    """Whole run vs last iteration: speed-up and energy gain per pass, with the spread over iterations."""
+    from hwsim.results import PASSES
+
+    whole, last, sp = run.integrated, run.last, run.spread()
+    lines = [f"{'pass':<16}{'whole-run speed-up':>20}{'last it.':>10}{'spread p10–p90 [min, max]':>30}"
+             f"{'whole-run energy':>18}{'last it.':>10}"]
+    for p in (*PASSES, None):
+        if p is not None and not any(lp.pass_name == p for lp in whole.layers):
+            continue
+        s = (sp["passes"][p] if p else sp["iteration"])["speedup"]
+        lines.append(f"{p or 'iteration':<16}{whole.speedup(pass_name=p):>19.2f}×{last.speedup(pass_name=p):>9.2f}×"
+                     f"{s['p10']:>12.2f}–{s['p90']:.2f} [{s['min']:.2f}, {s['max']:.2f}]"
+                     f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
+    lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
+                 f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from hwsim._io import check_output
     from hwsim.arch import load_arch, parse_overrides
@@ -73,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.sim import simulate
 
     check_output(args.out, overwrite=args.overwrite)  # before simulating: an existing or unwritable --out fails now
+    if args.iterations is not None:
+        return _run_whole(args)
+    if args.jobs != 1 or args.scheduler or args.cache:
+        from hwsim.cli import UserError
+        raise UserError("--jobs/--scheduler/--cache: only with --iterations (one iteration runs in-process)")
     arch = load_arch(args.arch, overrides=parse_overrides(args.overrides) if args.overrides else None)
     result = simulate(args.trace, arch, iteration=args.iteration, seed=args.seed, progress=not args.quiet,
                       training=not args.inference)
@@ -80,4 +116,31 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(table(result))
     print(f"wrote {path}")
+    return 0
+
+
+def _run_whole(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hwsim.arch import load_arch, parse_overrides
+    from hwsim.cli import UserError
+    from hwsim.run_results import save_run_results
+    from hwsim.sim import simulate_run
+    from hwsim.trace.format import load
+
+    if args.inference:
+        raise UserError("--inference: a whole-run replay (--iterations) replays training iterations; drop one of them")
+    if args.iteration is not None:
+        raise UserError("--iteration and --iterations: give one of them")
+    overrides = parse_overrides(args.overrides) if args.overrides else {}
+    load_arch(args.arch, overrides=overrides or None)  # validate before any work
+    out = Path(args.out)
+    cache = args.cache or str(out.with_suffix("")) + ".points"
+    result = simulate_run(load(args.trace, verify=False), args.arch, iterations=args.iterations, seed=args.seed,
+                          progress=not args.quiet, jobs=args.jobs, scheduler=args.scheduler, cache_dir=cache,
+                          overrides=overrides)
+    path = save_run_results(result, out)
+    if not args.quiet:
+        print(run_table(result))
+    print(f"wrote {path} (per-iteration records in it; replayed points cached in {cache})")
     return 0

@@ -33,6 +33,24 @@ def _mac_line(pe) -> str:  # noqa: ANN001 - hwsim.arch.PEConfig
             f"{pe.brick_bits}-bit bricks, widths {list(pe.bit_fusion_widths)}, {lanes} serial values in lock-step")
 
 
+def _cost_lines(arch) -> list[str]:  # noqa: ANN001 - hwsim.arch.Arch
+    """Area, leakage, δW reduction network and NSD unit (issue 10)."""
+    from hwsim.arch import area_breakdown_um2, area_mm2, leakage_mw
+
+    parts = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in area_breakdown_um2(arch).items() if v)
+    r, q = arch.reduction, arch.quantizer
+    lines = [
+        f"  area          {area_mm2(arch):.2f} mm² (45 nm table: {parts}); leakage {leakage_mw(arch):.1f} mW "
+        f"({arch.area.leakage_mw_per_mm2:g} mW/mm²)",
+        f"  δW reduction  {r.network}, {r.adders_per_pe} adders/PE, links {r.link_bytes_per_cycle:g} B/cycle, "
+        f"global port {r.global_bytes_per_cycle:g} B/cycle, {r.link_pj_per_byte:g} pJ/B",
+        f"  NSD unit      {q.lanes_per_pe * arch.num_pes} lanes ({q.lanes_per_pe}/PE), {q.rng} {q.rng_bits}-bit RNG; "
+        f"pJ/element std {q.std_pj_per_element:g}, rng {q.rng_pj_per_element:g}, quantize "
+        f"{q.quantize_pj_per_element:g}; top-k compare {q.compare_pj:g}",
+    ]
+    return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
+
+
 def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
     """Multi-line human summary of an architecture."""
     pe, mem, e = arch.pe, arch.memory, arch.energy
@@ -59,6 +77,7 @@ def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
         f"{e.sram_medium_pj_per_64b:g} (≤ {_kib(e.sram_medium_max_bytes)}), large {e.sram_large_pj_per_64b:g}",
         f"    DRAM/64b    {e.dram_pj_per_64b:g}",
         *([f"    bit-op      {e.bit_op_pj:g} (1b×1b partial product)"] if pe.mac != "parallel" else []),
+        *_cost_lines(arch),
     ]
     return "\n".join(lines)
 

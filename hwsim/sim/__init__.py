@@ -18,12 +18,14 @@ from typing import Any
 
 from hwsim.results import SimResult
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "simulate_run"]
 
 
 def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = None, seed: int = 0,
-             progress: bool = False, training: bool = True) -> SimResult:
-    """Replay one sampled iteration of a trace on an architecture and its dense baselines.
+             progress: bool = False, training: bool = True, iterations: Any = None, jobs: int = 1,
+             scheduler: str | None = None, cache_dir: Any = None) -> SimResult | Any:
+    """Replay one sampled iteration of a trace — or, with ``iterations``, many — on an architecture and its
+    dense baselines.
 
     ``trace_or_path``: a loaded :class:`~hwsim.trace.format.Trace` or a trace directory;
     ``arch_or_path``: an :class:`~hwsim.arch.Arch`, a YAML path or a shipped name ("scnn").
@@ -32,6 +34,12 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
     ``training``: replay a training iteration (all three passes; forward activations stashed to
     DRAM for backward-weight); ``False`` = inference, forward pass only, no stash (for comparisons
     with inference accelerators such as SCNN). See :mod:`hwsim.sim.residency`.
+
+    ``iterations``: ``"all"``, ``"last"``, ``"every:N"``, ``"0,10,45"`` or a list of sampled
+    iterations → a :class:`hwsim.run_results.RunResult` (per-iteration results and their integral
+    over the training run; training replays only). They run through the sweep executors:
+    ``jobs`` local processes or a Dask ``scheduler`` address; ``cache_dir`` stores each replayed
+    iteration as it finishes so an interrupted run resumes (:mod:`hwsim.sweep.replays`).
     """
     from hwsim.arch import Arch, load_arch
     from hwsim.sim.replay import simulate_trace
@@ -40,6 +48,75 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
     # Manifest validated here; only the sample replayed is read, and its sha256 is checked as it is read
     # (Trace.sample): verifying every sample file up front would read the whole trace to use one iteration.
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
+    if iterations is not None:
+        if not training:
+            raise ValueError("iterations: whole-run replays are training replays; allowed with training=False: "
+                             "iterations=None (one iteration)")
+        if iteration is not None:
+            raise ValueError("iteration and iterations: give one of them")
+        return simulate_run(trace, arch_or_path, iterations=iterations, seed=seed, progress=progress, jobs=jobs,
+                            scheduler=scheduler, cache_dir=cache_dir)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
-    return simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
-                          trace_path=str(trace.path), arch_file=arch.source, training=training)
+    from dataclasses import replace
+
+    from hwsim.provenance import for_simulation
+
+    result = simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
+                            trace_path=str(trace.path), arch_file=arch.source, training=training)
+    prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training)
+    return replace(result, provenance=prov)
+
+
+def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int = 0, progress: bool = False,
+                 jobs: int = 1, scheduler: str | None = None, cache_dir: Any = None, overrides: Any = None):
+    """Replay the chosen sampled iterations of ``trace`` and integrate them over the run (:func:`simulate`)."""
+    import time
+
+    from hwsim.arch import Arch, load_arch
+    from hwsim.run_results import RunResult
+    from hwsim.sweep.replays import gemms_per_iteration, replay_tasks, run_replays, select_iterations
+
+    t0 = time.perf_counter()
+    its = select_iterations(trace.sampled_iterations, iterations)
+    if isinstance(arch_or_path, Arch):
+        if not arch_or_path.source:
+            raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
+        arch_ref, ov = arch_or_path.source, {}
+        if arch_or_path != load_arch(arch_ref):
+            ov = _diff_overrides(arch_or_path)
+    else:
+        arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
+    tasks = replay_tasks(trace.path, [(arch_ref, ov)], its, seed=seed)
+    done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
+                       progress=progress)
+    stats = trace.iterations
+    total = max([int(s.get("index", k)) for k, s in enumerate(stats)] + [its[-1]]) + 1
+    training = [{"iteration": int(s.get("index", k)), "epoch": s.get("epoch"), "loss": s.get("loss"),
+                 "dz_density": _mean_density(s), "sampled": bool(s.get("sampled"))} for k, s in enumerate(stats)]
+    return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
+                           run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
+                                "jobs": jobs, "scheduler": scheduler,
+                                "wall_s": round(time.perf_counter() - t0, 3)})
+
+
+def _mean_density(stats) -> float | None:
+    d = [float(v["density"]) for v in (stats.get("layers") or {}).values()
+         if isinstance(v, dict) and v.get("density") is not None]
+    return sum(d) / len(d) if d else None
+
+
+def _diff_overrides(arch) -> dict:
+    """Dotted overrides that turn the arch's YAML file into ``arch`` (for workers that reload it)."""
+    from hwsim.arch import load_arch
+
+    base = load_arch(arch.source).to_dict()
+    out: dict = {}
+
+    def walk(a, b, prefix):
+        for k, v in b.items():
+            if isinstance(v, dict) and isinstance(a.get(k), dict):
+                walk(a[k], v, f"{prefix}{k}.")
+            elif a.get(k) != v:
+                out[f"{prefix}{k}"] = v
+    walk(base, arch.to_dict(), "")
+    return out

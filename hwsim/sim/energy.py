@@ -15,17 +15,33 @@ reg_read           operand-register read feeding a multiplier              accum
 xbar               product routed through the crossbar (or systolic hop)   crossbar
 sram_*_bytes       bytes read/written in each on-chip buffer               sram (by size class)
 dram_bytes         bytes moved off chip                                    dram
+red_add            cross-PE δW reduction add (accumulator width)           reduction
+red_acc            accumulator access of the reduction                     reduction
+red_link_bytes     bytes over PE-to-PE links (reduction.link_pj_per_byte)  reduction
+red_sram_bytes     global-buffer bytes of accumulate_in_place              reduction
+nsd_std            dense δz element through the std reduction              nsd
+nsd_rng            dither sample drawn                                     nsd
+nsd_quantize       element quantized                                       nsd
+nsd_compare        meProp top-k magnitude comparison                       nsd
+nsd_sram_bytes     dense δz bytes read by the NSD unit (PE output RAM)     nsd
+leak_cycles        cycles of the variant (× leakage power / clock)         leakage
 =================  ======================================================  ==================
+
+Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; leakage power:
+:func:`hwsim.arch.area.leakage_mw` (area × mW/mm²; mW × ns = pJ).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hwsim.arch.area import leakage_mw
 from hwsim.results import EnergyBreakdown
 
 ACTIONS: tuple[str, ...] = ("mult", "bit_ops", "add", "acc_access", "reg_read", "xbar", "sram_input_bytes",
-                            "sram_weight_bytes", "sram_output_bytes", "sram_global_bytes", "dram_bytes")
+                            "sram_weight_bytes", "sram_output_bytes", "sram_global_bytes", "dram_bytes",
+                            "red_add", "red_acc", "red_link_bytes", "red_sram_bytes", "nsd_std", "nsd_rng",
+                            "nsd_quantize", "nsd_compare", "nsd_sram_bytes", "leak_cycles")
 
 
 def buffer_sizes(arch) -> dict[str, int]:
@@ -40,7 +56,7 @@ def buffer_sizes(arch) -> dict[str, int]:
 
 def price(actions: Mapping[str, float], arch) -> EnergyBreakdown:
     """Energy of ``actions`` on ``arch`` (pJ), by category."""
-    e = arch.energy
+    e, q = arch.energy, arch.quantizer
     unknown = set(actions) - set(ACTIONS)
     if unknown:
         raise ValueError(f"actions: unknown {sorted(unknown)}; allowed: {ACTIONS}")
@@ -54,4 +70,11 @@ def price(actions: Mapping[str, float], arch) -> EnergyBreakdown:
         sram=sram,
         crossbar=a["xbar"] * e.crossbar_pj_per_product,
         dram=a["dram_bytes"] / 8 * e.dram_pj_per_64b,
+        reduction=a["red_add"] * e.add_pj_for(arch.pe.accumulator_bits) + a["red_acc"] * e.accumulator_access_pj
+        + a["red_link_bytes"] * arch.reduction.link_pj_per_byte
+        + a["red_sram_bytes"] / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
+        nsd=a["nsd_std"] * q.std_pj_per_element + a["nsd_rng"] * q.rng_pj_per_element
+        + a["nsd_quantize"] * q.quantize_pj_per_element + a["nsd_compare"] * q.compare_pj
+        + a["nsd_sram_bytes"] / 8 * e.sram_pj_per_64b(arch.pe.output_buffer_bytes),
+        leakage=a["leak_cycles"] * leakage_mw(arch) / arch.clock_ghz if a["leak_cycles"] else 0.0,
     )

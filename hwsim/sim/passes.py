@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from hwsim.sim import banks, gemm, precision, systolic, traffic, work
+from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 
@@ -56,6 +56,7 @@ class PassTiming:
     makespan: int
     analytical: int
     actions: dict[str, float]
+    reduction_cycles: int = 0  # backward-weight cross-PE δW reduction, after the SimPy makespan (reduction.py)
 
 
 def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
@@ -129,8 +130,11 @@ def role_density(ops: Operands, role: str) -> float:
     """Density of a role's real mask (``w`` within its connectivity), counted once per layer."""
     key = ("nnz", role)
     if key not in ops.memo:
-        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
-        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size))
+        stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
+        if stats is None:
+            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+            stats = (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = stats[:2]
     nnz, size = ops.memo[key]
     return nnz / size if size else float("nan")  # == mask.mean() exactly (an exact count, one rounding)
 
@@ -141,7 +145,8 @@ def _mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, 
     if key not in ops.memo:
         m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
         fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
-        ops.memo[key] = (int(np.count_nonzero(m)), int(m.size), fill)
+        nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = (*nnz, fill)
     nnz, size, fill = ops.memo[key]
     return traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression,
                                 rl_bits=rl_bits, fillers=fill)
@@ -164,36 +169,33 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
     return _mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
-def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool) -> gemm.CartesianWork:
-    """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached)."""
+def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
+    """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached); ``kc`` default: sized to fit."""
     pe = arch.pe
+    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
     bmask, smask = masks
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=pe.output_channel_group,
-                  f=pe.mult_f, i=pe.mult_i)
+    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
     if pass_name == "backward_weight":
         return gemm.weight_grad_work(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo, **common,
                                      acc_entries=pe.accumulator_banks * pe.accumulator_bank_entries,
                                      sample=sample, rng=rng)
-    if pass_name == "forward":
-        conv = work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
-    else:
-        conv = work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
-    return gemm.scatter_work(conv, **common, sample=sample, rng=rng)
+    return gemm.scatter_work(capacity.scatter_conv(ops, pass_name, masks), **common, sample=sample, rng=rng)
 
 
-def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool) -> gemm.CartesianWork:
+def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
     """Work of one GEMM with the role masks ``skip`` sees (``None``: all real), cached per layer.
 
     The counts depend only on the masks and the mapping, so variants that stream the same masks on
     the same array (dense and dense-gated; the sparse run and the gated run's toggled products)
     share them; only the bank-conflict sample (``sample``, which draws from ``rng``) is per call.
+    ``kc``: the output-channel group (default: sized to the accumulators, :mod:`hwsim.sim.capacity`).
     """
     pe = arch.pe
     roles = (True, True, True) if skip is None else (skip.weights, skip.activations, skip.gradients)
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=pe.output_channel_group,
-                  f=pe.mult_f, i=pe.mult_i)
+    kc = kc or capacity.group_kc(ops, pass_name, arch, _role_masks(ops, pass_name, skip, lazy=True))
+    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
     acc = pe.accumulator_banks * pe.accumulator_bank_entries
     key = ("cw", pass_name, roles, tuple(common.values()), acc if pass_name == "backward_weight" else 0)
     if key not in ops.memo:
@@ -233,12 +235,15 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
                                      on_chip_bytes=on_chip, residency=residency)
     gate = arch.zero_gating
     acts: dict[str, float] = {"dram_bytes": rd + wr}
+    red_cycles = 0
     if arch.is_systolic:
         mult_cycles, acts2 = _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes)
         acts.update(acts2)
         conflict = np.zeros_like(mult_cycles)
     else:
-        cw = _cartesian_cached(ops, pass_name, arch, rng, arch.zero_skip, sample=arch.zero_skip.any)
+        masks = _role_masks(ops, pass_name, arch.zero_skip, lazy=True)
+        kc = capacity.group_kc(ops, pass_name, arch, masks)
+        cw = _cartesian_cached(ops, pass_name, arch, rng, arch.zero_skip, sample=arch.zero_skip.any, kc=kc)
         mult_cycles = cw.mult_cycles * p
         rate = 0.0
         if arch.zero_skip.any and cw.stall_units:
@@ -247,22 +252,23 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
         conflict = banks.conflict_cycles(mult_cycles, rate)
         issued = cw.products * p
         if gate:  # zero gating: only products of two non-zero operands toggle the multiplier
-            toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False).products * p
+            toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False, kc=kc).products * p
         else:
             toggled = issued
-        acts.update(mult=toggled + cw.partial_sums, add=toggled + cw.partial_sums,
-                    acc_access=toggled + cw.partial_sums, reg_read=issued,
-                    xbar=(issued + cw.partial_sums) if arch.zero_skip.any else 0.0,
+        # the δW partial sums reduced across PEs are priced by the reduction network (below), not here
+        acts.update(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued,
+                    xbar=issued if arch.zero_skip.any else 0.0,
                     sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
                     sram_output_bytes=o_bytes)
         if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
-            pw = precision.precision_work(ops, pass_name, arch, _role_masks(ops, pass_name, arch.zero_skip))
+            pw = precision.precision_work(ops, pass_name, arch, _role_masks(ops, pass_name, arch.zero_skip), kc=kc)
             mult_cycles, conflict = precision.busy_split(pw, rate)
-            # a product is multiplied once, however wide its level (no MAC passes); the δ̃z partial
-            # sums reduced across PEs are additions, not multiplies
-            acts.update(mult=0.0, bit_ops=pw.bit_ops, add=pw.products + cw.partial_sums,
-                        acc_access=pw.products + cw.partial_sums, reg_read=pw.products,
-                        xbar=(pw.products + cw.partial_sums) if arch.zero_skip.any else 0.0)
+            # a product is multiplied once, however wide its level (no MAC passes)
+            acts.update(mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
+                        reg_read=pw.products, xbar=pw.products if arch.zero_skip.any else 0.0)
+        if pass_name == "backward_weight":
+            red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
+            acts.update(red_acts)
     acts["sram_global_bytes"] = rd + wr + acts.pop("sram_global_bytes_extra", 0.0)
     nb = mult_cycles.shape[0]
     load = np.full(nb, rd / nb) if nb else np.zeros(0)
@@ -270,9 +276,9 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
     busy = mult_cycles + conflict
     bw = arch.memory.dram_bytes_per_cycle
     makespan = simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
-    analytical = closed_form_cycles(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
+    analytical = closed_form_cycles(busy, load, store, dram_bytes_per_cycle=bw) + red_cycles if timing else 0
     return PassTiming(mult_cycles=mult_cycles, conflict=conflict, makespan=makespan, analytical=analytical,
-                      actions={k: float(v) for k, v in acts.items()})
+                      actions={k: float(v) for k, v in acts.items()}, reduction_cycles=red_cycles if timing else 0)
 
 
 def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes):
@@ -282,7 +288,7 @@ def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes
     r, s = ops.kernel
     m, kr, ncol = systolic.gemm_dims(pass_name, n=n, k=kk, c=c, p=pp, q=qq, r=r, s=s)
     plan = systolic.fold_plan(arch.dataflow, m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
-                              cols=arch.pe_array.cols, repeat=ops.groups)
+                              cols=arch.pe_array.cols, repeat=ops.groups, os_drain=arch.pe.systolic_os_drain)
     mult_cycles = (plan.column_fold_cycles() * p)[:, None]
     mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits
     g = ops.groups

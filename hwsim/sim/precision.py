@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.sim import bitserial as bs
-from hwsim.sim import gemm, work
+from hwsim.sim import capacity, gemm, work
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +120,8 @@ def weight_grad_precision(cls: np.ndarray, a: np.ndarray, *, groups: int, kernel
                          products=int(prod.sum()), bit_ops=bops)
 
 
-def precision_work(ops, pass_name: str, arch, masks: tuple[np.ndarray, np.ndarray]) -> PrecisionWork:  # noqa: ANN001
+def precision_work(ops, pass_name: str, arch, masks: tuple[np.ndarray, np.ndarray], *,  # noqa: ANN001
+                   kc: int | None = None) -> PrecisionWork:
     """Work of one layer-pass of ``ops`` (:class:`~hwsim.sim.passes.Operands`) on a bit_serial/bit_fusion ``arch``.
 
     ``masks`` are the (broadcast, streamed) role masks the parallel path uses (real where the role
@@ -132,7 +133,7 @@ def precision_work(ops, pass_name: str, arch, masks: tuple[np.ndarray, np.ndarra
     model = serial_model(arch, pass_name)
     bmask, smask = masks
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=pe.output_channel_group, model=model,
+    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc or capacity.group_kc(ops, pass_name, arch, masks), model=model,
                   banks=pe.accumulator_banks)
     if pass_name == "backward_weight":
         cls = serial_classes(model, pass_name, levels=ops.dz_levels, a_mask=smask)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
-from hwsim.sim import energy, precision, residency, traffic, work
+from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.passes import (
@@ -42,6 +43,7 @@ from hwsim.sim.passes import (
     run_pass,
     variant_macs,
 )
+from hwsim.trace.schema import bit_width
 
 
 class TraceArchMismatch(ValueError):
@@ -80,8 +82,15 @@ def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Oper
         levels = _batch_as_width(levels)
     return Operands(
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
-        a=a, dz=levels != 0, dz_bits=sample.max_bits, groups=g.groups, dz_levels=levels,
+        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=g.groups, dz_levels=levels,
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+
+
+def _max_bits(levels: np.ndarray) -> int:
+    """``LayerSample.max_bits`` (sign + magnitude bits of the widest level) without an ``abs`` copy."""
+    if levels.size == 0:
+        return 0
+    return bit_width(max(int(levels.max()), -int(levels.min())))
 
 
 def _batch_as_width(x: np.ndarray) -> np.ndarray:
@@ -103,6 +112,7 @@ def _check(sample, arch, where: str) -> None:
 def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | None = None) -> VariantResult:
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
+    cb = replace(cb, reduction=t.reduction_cycles)
     acts = dict(actions if actions is not None else t.actions)
     return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
@@ -168,20 +178,42 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     return False
 
 
-def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-           progress: bool = False, where: str = "trace", training: bool = True,
-           first_input_grad: bool = False) -> list[LayerPassResult]:
+def _one_blas_thread():
+    """A context that keeps BLAS on one thread (the count products are small; threads would only contend
+    with the other replays of a pool for the cores). A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def replay(samples: Mapping[str, Any], arch, **kw) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (see :func:`_replay`)."""
+    with _one_blas_thread():
+        return _replay(samples, arch, **kw)
+
+
+def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+            progress: bool = False, where: str = "trace", training: bool = True,
+            first_input_grad: bool = False, bar=None, method: str | None = None,
+            k: int | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
     the first layer's input need a gradient? ``False`` (default): it is the network input, so the
     first layer has no backward-data GEMM and that layer-pass is left out of the results
-    (:func:`first_layer_input_grad` decides it from a trace's meta).
+    (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
+    one per GEMM instead of a bar of its own. ``method`` (trace meta ``method``: dither | synthetic |
+    meprop | none) and ``k`` (meProp) pick the quantizer cost the sparse run pays
+    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor and the
+    ``dense_systolic`` baseline (:func:`hwsim.arch.dense_systolic_variant`) are always added.
     """
-    from hwsim.arch import dense_gated_variant, dense_variant
+    from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant
 
-    dense, gated = dense_variant(arch), dense_gated_variant(arch)
+    dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -193,10 +225,10 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
     geos = [s.geometry for s in samples.values()]
     plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated))}
+             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic))}
     skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
-    bar = None
-    if progress:
+    own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
+    if own_bar:
         from tqdm import tqdm
         bar = tqdm(total=len(samples) * len(passes) - sum(p == "backward_data" for p in passes) * len(skip),
                    desc=f"simulate {arch.name}", unit="gemm")
@@ -223,6 +255,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                            residency=res["dense"])
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                               timing=False, residency=res["dense_gated"]).actions
+            t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["dense_systolic"])
             dens = {"w": role_density(ops, "w"), "a": role_density(ops, "a"),
                     "dz": role_density(ops, "dz"), "out": ops.out_density if pname == "forward"
                     else (role_density(ops, "a") if pname == "backward_data" else 1.0)}
@@ -232,13 +266,15 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
-                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal)))
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
+                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p)))
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
-    if bar is not None:
+    if own_bar:
         bar.close()
-    return results
+    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic}
+    return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
 def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
@@ -247,7 +283,10 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
+    from hwsim.arch import area_mm2, dense_systolic_variant, leakage_mw
+
     t0 = time.perf_counter()
+    systolic = dense_systolic_variant(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
@@ -257,13 +296,16 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     meta = trace.meta
     in_grad = first_layer_input_grad(meta)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
-                    passes=PASSES if training else ("forward",), first_input_grad=in_grad)
+                    passes=PASSES if training else ("forward",), first_input_grad=in_grad,
+                    method=meta.get("method"), k=meta.get("k"))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
     if meta.get("coverage") is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
         tinfo["coverage"] = meta["coverage"]
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
-             "params": arch.to_dict()}
+             "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
+             "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,
+                                                                          systolic.pe_array.cols]}}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3)})

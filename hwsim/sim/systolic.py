@@ -6,11 +6,14 @@ A GEMM out (M × Ncol) = A (M × Kr) · B (Kr × Ncol) is mapped onto an R × C 
   T = M rows of A past them;
 * **OS** keeps an M × Ncol block of outputs: Sr = M, Sc = Ncol, and streams T = Kr operands.
 
-The operand is split into ⌈Sr/R⌉·⌈Sc/C⌉ *folds*. One fold costs R cycles to load the stationary
-operand (WS weights; OS drains its outputs for the same time), T cycles of streaming, and
-R + C − 2 cycles of skew (fill and drain of the diagonal wavefront):
+The operand is split into ⌈Sr/R⌉·⌈Sc/C⌉ *folds*. A WS fold costs R cycles to load the stationary
+weights, T cycles of streaming, and R + C − 2 cycles of skew (fill and drain of the diagonal
+wavefront); an OS fold has no weights to load — SCALE-Sim v3 drains its outputs during the next
+fold's skew (``pe.systolic_os_drain: scalesim``, the default); ``serial`` charges R more cycles for
+a drain that does not overlap (hwsim's model before issue 10):
 
-    cycles per fold = 2R + C + T − 2,   compute cycles = folds · (2R + C + T − 2) − 1
+    WS: cycles per fold = 2R + C + T − 2,   OS: R + C + T − 2 (+ R if serial),
+    compute cycles = folds · cycles per fold − 1
 
 The final −1: SCALE-Sim reports the index of the last busy cycle (it counts from cycle 0). On
 ResNet-18 Conv3_1b (28×28×128 input, 3×3, 128 filters, stride 1, no pad → 26×26) on 32×32 WS:
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+OS_DRAINS = ("scalesim", "serial")
+
 
 @dataclass(frozen=True, kw_only=True)
 class FoldPlan:
@@ -38,6 +43,7 @@ class FoldPlan:
     rows: int
     cols: int
     repeat: int = 1
+    load: int = -1       # cycles to load the stationary operand per fold (-1: rows, i.e. WS / serial OS drain)
 
     @property
     def row_folds(self) -> int:
@@ -53,7 +59,8 @@ class FoldPlan:
 
     @property
     def cycles_per_fold(self) -> int:
-        return 2 * self.rows + self.cols + self.t - 2
+        load = self.rows if self.load < 0 else self.load
+        return load + self.rows + self.cols + self.t - 2
 
     @property
     def compute_cycles(self) -> int:
@@ -83,10 +90,14 @@ def gemm_dims(pass_name: str, *, n: int, k: int, c: int, p: int, q: int, r: int,
     raise ValueError(f"pass {pass_name!r} is not one of forward, backward_data, backward_weight")
 
 
-def fold_plan(dataflow: str, *, m: int, kr: int, ncol: int, rows: int, cols: int, repeat: int = 1) -> FoldPlan:
-    """Fold plan of a GEMM for ``systolic_ws`` or ``systolic_os``."""
+def fold_plan(dataflow: str, *, m: int, kr: int, ncol: int, rows: int, cols: int, repeat: int = 1,
+              os_drain: str = "scalesim") -> FoldPlan:
+    """Fold plan of a GEMM for ``systolic_ws`` or ``systolic_os`` (``os_drain``: scalesim | serial, module doc)."""
     if dataflow == "systolic_ws":
         return FoldPlan(sr=kr, sc=ncol, t=m, rows=rows, cols=cols, repeat=repeat)
     if dataflow == "systolic_os":
-        return FoldPlan(sr=m, sc=ncol, t=kr, rows=rows, cols=cols, repeat=repeat)
+        if os_drain not in OS_DRAINS:
+            raise ValueError(f"os_drain {os_drain!r} is not one of {OS_DRAINS}")
+        return FoldPlan(sr=m, sc=ncol, t=kr, rows=rows, cols=cols, repeat=repeat,
+                        load=0 if os_drain == "scalesim" else rows)
     raise ValueError(f"dataflow {dataflow!r} is not systolic (systolic_ws | systolic_os)")

@@ -69,17 +69,19 @@ def segment_sum(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _bool_segments(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
-    """:func:`segment_sum` of a bool mask in the narrowest unsigned type that cannot overflow."""
-    lens = np.diff(edges)
-    acc = np.uint8 if lens.max() <= 255 else (np.uint16 if lens.max() <= 65535 else np.int64)
-    u = x.view(np.uint8)
+def _bool_segments(x: np.ndarray, edges: np.ndarray, axis: int, vmax: int = 1) -> np.ndarray:
+    """:func:`segment_sum` of a bool mask (or of small unsigned counts ≤ ``vmax``) in the narrowest
+    unsigned type that cannot overflow (no int64 copy of the input)."""
+    worst = int(np.diff(edges).max()) * vmax
+    acc = np.uint8 if worst <= 255 else (np.uint16 if worst <= 65535 else (np.uint32 if worst < 2**32 else np.int64))
+    u = x.view(np.uint8) if x.dtype == bool else x
+    out = np.empty(x.shape[:axis] + (edges.size - 1,) + x.shape[axis + 1:], dtype=acc)
     ix = [slice(None)] * x.ndim
-    parts = []
-    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
-        ix[axis] = slice(lo, hi)
-        parts.append(u[tuple(ix)].sum(axis=axis, dtype=acc))
-    return np.stack(parts, axis=axis)
+    ox = [slice(None)] * x.ndim
+    for j, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)):
+        ix[axis], ox[axis] = slice(lo, hi), j
+        np.sum(u[tuple(ix)], axis=axis, dtype=acc, out=out[tuple(ox)])
+    return out
 
 
 def is_broadcast_ones(x: np.ndarray) -> bool:
@@ -166,45 +168,63 @@ def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
         if sub.size == 0:
             cnt = np.zeros((n, c, rows, cols), dtype=np.int64)
         else:
-            rows_first = _bool_segments(sub, seh, 2) if sub.dtype == bool else segment_sum(sub, seh, axis=2)
-            cnt = segment_sum(rows_first, sew, axis=3)
+            if sub.dtype == bool:  # rows, then columns of the row counts, both in narrow counters
+                rows_first = _bool_segments(sub, seh, 2)
+                cnt = _bool_segments(rows_first, sew, 3, vmax=int(np.diff(seh).max())).astype(np.int64)
+            else:
+                cnt = segment_sum(segment_sum(sub, seh, axis=2), sew, axis=3)
         out.append(cnt.reshape(n, c, rows * cols))
     return np.stack(out, axis=2)
+
+
+def _tap_counts(w: np.ndarray, rs: np.ndarray, ss: np.ndarray) -> np.ndarray:
+    """Σ over taps (r, s) ∈ rs × ss of the (O, C) planes ``w[:, :, r, s]``: int64, one pass, no copy of ``w``."""
+    acc_t = np.uint8 if rs.size * ss.size <= 255 and w.dtype == bool else np.int64
+    acc = np.zeros(w.shape[:2], dtype=acc_t)
+    for r in rs.tolist():
+        for s in ss.tolist():
+            acc += w[:, :, r, s]
+    return acc.astype(np.int64)
 
 
 def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
     """Non-zero weights per (group of ``kc`` output channels, c, phase): int64 (G, C, Φ)."""
     o, c = conv.w.shape[:2]
     g = -(-o // kc)
+    edges = np.minimum(np.arange(g + 1, dtype=np.int64) * kc, o)
     out = []
-    full = None
     for ph in conv.phases:
         r, s = conv.w_phase(ph)
-        if r.size == conv.w.shape[2] and s.size == conv.w.shape[3]:
-            if full is None:  # all taps in one phase (stride 1): no fancy-index copy
-                full = np.count_nonzero(conv.w.reshape(o, c, -1), axis=2).astype(np.int64)
-            per_o = full
-        else:
-            per_o = np.count_nonzero(conv.w[:, :, r][:, :, :, s].reshape(o, c, -1), axis=2).astype(np.int64)
-        pad = np.zeros((g * kc - o, c), dtype=np.int64)
-        out.append(np.concatenate([per_o, pad]).reshape(g, kc, c).sum(axis=1))
+        out.append(segment_sum(_tap_counts(conv.w, r, s), edges, axis=0))   # (G, C)
     return np.stack(out, axis=2)
 
 
-def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """Multiplier cycles and products per (group, n, tile) from count arrays.
+def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.ndarray, int]:
+    """Multiplier cycles per (group, n, tile) and the total products, from count arrays.
 
-    ``nw`` (G, C, Φ) and ``nx`` (N, C, Φ, T); cycles = Σ_{c,φ} ⌈nw/F⌉·⌈nx/I⌉, products = Σ nw·nx.
-    Integer arithmetic throughout (``einsum`` on int64: exact, and no BLAS threads to contend for
-    the cores), returned as int64 arrays (G, N, T).
+    ``nw`` (G, C, Φ) and ``nx`` (N, C, Φ, T); cycles = Σ_{c,φ} ⌈nw/F⌉·⌈nx/I⌉ (int64 (G, N, T)),
+    products = Σ nw·nx = (Σ_g nw) · (Σ_{n,t} nx). The cycle product runs as a float64 matrix
+    product (one BLAS call) when every partial sum is an integer below
+    2**53 — then it is exact whatever the summation order, and ⌈x/I⌉ of an integer x < 2**53 is
+    exact in float64 too — else as an int64 ``einsum``.
     """
     g = nw.shape[0]
     n, c, ph, t = nx.shape
     a = nw.reshape(g, c * ph).astype(np.int64)
-    b = nx.transpose(1, 2, 0, 3).reshape(c * ph, n * t).astype(np.int64)
-    cyc = np.einsum("ij,jk->ik", (a + f - 1) // f, (b + i - 1) // i)
-    prod = np.einsum("ij,jk->ik", a, b)
-    return cyc.reshape(g, n, t), prod.reshape(g, n, t)
+    ca = (a + f - 1) // f
+    b = nx.reshape(n, c * ph, t)
+    prod = int(a.sum(axis=0) @ b.sum(axis=(0, 2), dtype=np.int64)) if a.size and b.size else 0
+    bx = int(b.max(initial=0))
+    bound = int(ca.max(initial=0)) * -(-bx // i) * c * ph
+    if bound < 2 ** 53 and b.size:
+        cb = np.empty((c * ph, n, t), dtype=np.float64)
+        cb[...] = b.transpose(1, 0, 2)               # transpose and widen in one copy
+        np.divide(cb, i, out=cb)
+        np.ceil(cb, out=cb)
+        cyc = np.rint(ca.astype(np.float64) @ cb.reshape(c * ph, n * t)).astype(np.int64)
+        return cyc.reshape(g, n, t), prod
+    cb = (b.transpose(1, 0, 2).reshape(c * ph, n * t).astype(np.int64) + i - 1) // i
+    return np.einsum("ij,jk->ik", ca, cb).reshape(g, n, t), prod
 
 
 # ----------------------------------------------------------------------------- exact effectual MACs

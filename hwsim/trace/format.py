@@ -263,7 +263,7 @@ class Trace:
                 raise TraceError(f"{self.path}: iteration {iteration} was not sampled; sampled: {self.sampled_iterations}")
             ent = match[0]
         idx = entries.index(ent)
-        where = f"{self.path / MANIFEST}: field 'samples[{idx}].layers'"
+        where = f"{self.path / MANIFEST}: field samples[{idx}].layers"
         fpath, data = _read_sample(self.path, ent, idx)
         return _decode_sample(fpath, data, ent["layers"], where=where)
 
@@ -281,7 +281,7 @@ _REQUIRED = {"format": str, "version": int, "meta": dict, "layers": list, "itera
 def _read_sample(root: Path, ent: Mapping[str, Any], idx: int) -> tuple[Path, bytes]:
     """Read and checksum one sample file, bounded by the shapes its manifest entry declares."""
     mpath = root / MANIFEST
-    where = f"{mpath}: field 'samples[{idx}].layers'"
+    where = f"{mpath}: field samples[{idx}].layers"
     limit = _file_limit(_raw_limit(_array_budget(_layer_entries(ent["layers"], where), where)))
     fpath = sample_file_path(root, ent["file"], f"samples[{idx}]")
     data = _read_regular(fpath, limit, f"sample file (declared shapes in {where} allow at most {limit:,} bytes)")
@@ -325,7 +325,7 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
     if man["version"] not in READABLE_VERSIONS:
         raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION} "
                          f"(and the older {READABLE_VERSIONS[:-1]})")
-    _check_meta(man["meta"], f"{mpath}: field 'meta'")
+    _check_meta(man["meta"], f"{mpath}: field meta")
     layers = []
     for i, d in enumerate(man["layers"]):
         g = LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'")

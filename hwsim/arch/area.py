@@ -1,0 +1,119 @@
+"""Silicon area and leakage of an architecture (the ``area:`` YAML section).
+
+Area is a sum of components, each a count × a tabulated unit area (µm², 45 nm):
+
+=============  ==============================================================================
+multipliers    total multipliers × ``mult_um2`` at ``pe.mac_bits`` (bit-serial / bit-fusion PEs
+               have the area of F×I mac_bits multipliers by construction, see ``PEConfig.mac``)
+adders         Cartesian: one accumulator adder per bank per PE; systolic: one per PE (the MAC)
+accumulators   Cartesian: banks × entries × accumulator_bits per PE, at ``accumulator_um2_per_kb``
+crossbar       Cartesian: (F·I) × banks crosspoints per PE, 2·mac_bits wide (a product)
+pe_sram        Cartesian: input + output buffer + weight FIFO per PE, per KB by SRAM size class
+               (systolic PEs hold registers only: no per-PE SRAM)
+global_sram    the global buffer, per KB by size class
+quantizer      Cartesian: ``quantizer.lanes_per_pe`` NSD lanes per PE (the dense baselines are the
+               same silicon, so they carry it too; a systolic design has none)
+=============  ==============================================================================
+
+Wires of the reduction network and control are not counted. Leakage power = total area ×
+``leakage_mw_per_mm2``; leakage energy of a run = power × cycles / clock (mW · ns = pJ), charged
+to every variant on its own silicon (:mod:`hwsim.sim.leakage`), so energy grows with cycles — a
+bandwidth-starved or larger array pays for its idle time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from hwsim.arch.energy import _covering
+from hwsim.arch.fields import Validated, spec
+
+# Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm (µm²): int8/16/32 add 36/67/137,
+# int8/32 mult 282/3495 (int16 mult not given: 282·(16/8)² = 1128, quadratic as for its energy),
+# fp16 add 1360, fp16 mult 1640.
+HOROWITZ_AREA_UM2 = {"mult": {8: 282.0, 16: 1128.0, 32: 3495.0}, "add": {8: 36.0, 16: 67.0, 32: 137.0},
+                     "fp16_add": 1360.0, "fp16_mult": 1640.0}
+# 45 nm 6T SRAM bit cell 0.346 µm² (Intel 45 nm, Mistry et al., IEDM 2007) = 2,834 µm² of cells per KB;
+# array efficiency (cells / macro area) assumed 30 % for ≤ 8 KB, 50 % for ≤ 32 KB, 70 % for ~1 MB macros
+# (periphery amortised over larger arrays; hwsim estimate, CACTI trend).
+_CELL_UM2_PER_KB = 0.346 * 8192
+SRAM_UM2_PER_KB = {k: round(_CELL_UM2_PER_KB / eff, -1) for k, eff in (("small", 0.3), ("medium", 0.5),
+                                                                         ("large", 0.7))}  # 9450, 5670, 4050
+# Accumulator banks are multi-ported register files read-modified-written every cycle: latch/flop
+# storage ≈ 3× a small SRAM per bit (hwsim estimate).
+ACCUMULATOR_UM2_PER_KB = 3 * SRAM_UM2_PER_KB["small"]
+# One crosspoint bit ≈ one 2:1 mux (Nangate 45 nm open cell library MUX2_X1: 1.862 µm²).
+CROSSBAR_UM2_PER_BIT = 1.862
+# One NSD lane: fp16 mult + fp16 add (std and quantize passes share them) + an int16 mult + add (LCG).
+QUANTIZER_LANE_UM2 = (HOROWITZ_AREA_UM2["fp16_mult"] + HOROWITZ_AREA_UM2["fp16_add"]
+                      + HOROWITZ_AREA_UM2["mult"][16] + HOROWITZ_AREA_UM2["add"][16])
+# Leakage: Nangate 45 nm open cell library, typical corner, NAND2_X1 ≈ 17 nW in 0.798 µm² ≈ 20 mW/mm²
+# (logic; hwsim applies it to SRAM too — a high-performance 45 nm process, order of magnitude).
+LEAKAGE_MW_PER_MM2 = 20.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AreaTable(Validated):
+    """Unit areas (µm², 45 nm) and leakage power density (module doc)."""
+
+    mult_um2: Mapping[int, float] = spec(default_factory=lambda: MappingProxyType(dict(HOROWITZ_AREA_UM2["mult"])),
+                                         doc="integer multiplier by operand bits")
+    add_um2: Mapping[int, float] = spec(default_factory=lambda: MappingProxyType(dict(HOROWITZ_AREA_UM2["add"])),
+                                        doc="integer adder by bits")
+    sram_small_um2_per_kb: float = spec(ge=0, default=SRAM_UM2_PER_KB["small"], doc="SRAM <= sram_small_max_bytes")
+    sram_medium_um2_per_kb: float = spec(ge=0, default=SRAM_UM2_PER_KB["medium"],
+                                         doc="SRAM <= sram_medium_max_bytes")
+    sram_large_um2_per_kb: float = spec(ge=0, default=SRAM_UM2_PER_KB["large"], doc="larger SRAM")
+    accumulator_um2_per_kb: float = spec(ge=0, default=ACCUMULATOR_UM2_PER_KB, doc="accumulator bank storage")
+    crossbar_um2_per_bit: float = spec(ge=0, default=CROSSBAR_UM2_PER_BIT, doc="one crosspoint, one bit wide")
+    quantizer_lane_um2: float = spec(ge=0, default=QUANTIZER_LANE_UM2, doc="one NSD lane")
+    leakage_mw_per_mm2: float = spec(ge=0, default=LEAKAGE_MW_PER_MM2, doc="leakage power per mm²")
+
+    def __hash__(self) -> int:
+        return hash(tuple(tuple(v.items()) if isinstance(v, Mapping) else v for v in self.to_dict().values()))
+
+    def sram_um2_per_kb(self, buffer_bytes: int, energy) -> float:  # noqa: ANN001 - EnergyTable (size classes)
+        if buffer_bytes <= energy.sram_small_max_bytes:
+            return self.sram_small_um2_per_kb
+        if buffer_bytes <= energy.sram_medium_max_bytes:
+            return self.sram_medium_um2_per_kb
+        return self.sram_large_um2_per_kb
+
+
+def area_breakdown_um2(arch) -> dict[str, float]:  # noqa: ANN001 - hwsim.arch.Arch
+    """Area of ``arch`` by component, µm² (module doc)."""
+    t, pe, npe = arch.area, arch.pe, arch.num_pes
+    mult = _covering(t.mult_um2, pe.mac_bits, key="area.mult_um2")
+    add = _covering(t.add_um2, pe.accumulator_bits, key="area.add_um2")
+    kb = 1024.0
+    gb = arch.memory.global_buffer_bytes
+    out = {"multipliers": arch.total_multipliers * mult,
+           "global_sram": gb / kb * t.sram_um2_per_kb(gb, arch.energy)}
+    if arch.is_systolic:
+        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, pe_sram=0.0, quantizer=0.0)
+        return out
+    bufs = (pe.input_buffer_bytes, pe.output_buffer_bytes, pe.weight_fifo_bytes)
+    acc_bytes = pe.accumulator_banks * pe.accumulator_bank_entries * pe.accumulator_bits / 8
+    out.update(adders=npe * pe.accumulator_banks * add,
+               accumulators=npe * acc_bytes / kb * t.accumulator_um2_per_kb,
+               crossbar=npe * pe.multipliers * pe.accumulator_banks * 2 * pe.mac_bits * t.crossbar_um2_per_bit,
+               pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
+               quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)
+    return out
+
+
+def area_mm2(arch) -> float:  # noqa: ANN001
+    """Total area of ``arch`` (mm²)."""
+    return sum(area_breakdown_um2(arch).values()) / 1e6
+
+
+def leakage_mw(arch) -> float:  # noqa: ANN001
+    """Leakage power of ``arch`` (mW) = area × ``area.leakage_mw_per_mm2``."""
+    return area_mm2(arch) * arch.area.leakage_mw_per_mm2
+
+
+def leakage_pj(arch, cycles: int) -> float:  # noqa: ANN001
+    """Leakage energy over ``cycles`` (pJ): mW × ns."""
+    return leakage_mw(arch) * cycles / arch.clock_ghz

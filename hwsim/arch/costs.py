@@ -1,0 +1,71 @@
+"""Training-only units of the architecture: the δW reduction network and the δz quantizer (NSD unit).
+
+Both are optional top-level YAML sections (``reduction:``, ``quantizer:``) whose defaults are stated
+here with their source or reason; the shipped configs write them out with the same comments. The
+cycle and energy models that use them are :mod:`hwsim.sim.reduction` and :mod:`hwsim.sim.nsd_unit`.
+
+Reduction (backward-weight): every PE of a group holds a different spatial tile of the same δW
+block (Kc output channels × C_chunk·R·S), so the PEs' partial sums must be added across PEs before
+the δW write-back. ``network`` picks how:
+
+* ``ring`` — reduce-scatter over a ring of the group's P PEs: P − 1 steps, each moving and adding
+  ⌈block / P⌉ values per PE (bandwidth-optimal; the reduced δW ends up spread over the PEs, which
+  write it back);
+* ``tree`` — pairwise tree: ⌈log2 P⌉ levels, each moving and adding the whole block;
+* ``accumulate_in_place`` — every PE adds its block into one δW copy in the global buffer
+  (read-modify-write through the global buffer port of ``global_bytes_per_cycle``).
+
+A step moves ``min(adders_per_pe, link_bytes_per_cycle / value bytes)`` values per cycle per PE;
+values are accumulator-width (``pe.accumulator_bits``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.arch.energy import HOROWITZ_45NM
+from hwsim.arch.fields import Validated, spec
+
+REDUCTION_NETWORKS = ("ring", "tree", "accumulate_in_place")
+RNG_KINDS = ("lcg", "lfsr")
+
+_H = HOROWITZ_45NM
+# Seed paper §3.4 (Algorithm 1), per dense δz element, priced with Horowitz 45 nm fp16 / int16 figures:
+#   std reduction: 1 mul + 1 add (square and accumulate, fp16)          = 1.1 + 0.4          = 1.5 pJ
+#   uniform dither: ~2 mul + 2 add + modulo (LCG on rng_bits integers;
+#     a power-of-two modulus is a truncation, free)                     = 2·0.8 + 2·0.05     = 1.7 pJ
+#   quantize: 1 add + 1 mul + truncation (x + ν, then · 1/Δ, fp16)      = 0.4 + 1.1          = 1.5 pJ
+STD_PJ = round(_H["fp_mult_pj"][16] + _H["fp_add_pj"][16], 6)
+RNG_PJ = round(2 * _H["mult_pj"][16] + 2 * _H["add_pj"][16], 6)
+QUANTIZE_PJ = round(_H["fp_add_pj"][16] + _H["fp_mult_pj"][16], 6)
+COMPARE_PJ = _H["fp_add_pj"][16]   # meProp top-k: one fp16 magnitude comparison ~ one fp16 add
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReductionConfig(Validated):
+    """Cross-PE reduction of backward-weight partial sums (module doc)."""
+
+    network: str = spec(choices=REDUCTION_NETWORKS, default="ring",
+                        doc="ring reduce-scatter | pairwise tree | accumulate_in_place in the global buffer")
+    adders_per_pe: int = spec(ge=1, default=16, doc="adds per cycle per PE during the reduction (the PE's "
+                              "F·I accumulation adders, idle while the multipliers wait)")
+    link_bytes_per_cycle: float = spec(gt=0, allow_inf=True, default=16.0,
+                                       doc="PE-to-PE link width (.inf = free data movement)")
+    global_bytes_per_cycle: float = spec(gt=0, allow_inf=True, default=64.0,
+                                         doc="global-buffer read-modify-write port (accumulate_in_place)")
+    link_pj_per_byte: float = spec(ge=0, default=0.8, doc="moving one byte one PE-to-PE hop")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizerConfig(Validated):
+    """The NSD unit: std reduction, dither RNG and quantization of dense δz (seed paper Algorithm 1)."""
+
+    lanes_per_pe: int = spec(ge=1, default=1, doc="δz elements per cycle per PE (one lane in each PE's "
+                             "post-processing unit)")
+    rng: str = spec(choices=RNG_KINDS, default="lcg", doc="dither source: linear congruential | LFSR")
+    rng_bits: int = spec(ge=1, le=64, default=16, doc="bits of one uniform dither sample")
+    std_pj_per_element: float = spec(ge=0, default=STD_PJ, doc="std reduction: 1 mul + 1 add (fp16)")
+    rng_pj_per_element: float = spec(ge=0, default=RNG_PJ, doc="one dither sample: 2 mul + 2 add (+ free "
+                                     "power-of-two modulo) at rng_bits")
+    quantize_pj_per_element: float = spec(ge=0, default=QUANTIZE_PJ, doc="x + ν, · 1/Δ, truncate (fp16)")
+    compare_pj: float = spec(ge=0, default=COMPARE_PJ, doc="meProp top-k: one magnitude comparison")

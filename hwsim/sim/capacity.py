@@ -1,0 +1,94 @@
+"""Accumulator capacity: the output-channel group Kc of each layer-pass is sized so its partial outputs fit.
+
+A PE's accumulator banks hold ``pe.accumulator_banks × pe.accumulator_bank_entries`` partial sums.
+One output channel of a group needs, per PE (the Cartesian dataflow, SCNN §IV):
+
+* forward (``mode="down"``): the outputs its input tile ``th × tw`` reaches, halo included —
+  (⌈th / stride⌉ + ⌈(R − 1)·dil / stride⌉) × (same for columns), the accumulator address space of
+  :func:`hwsim.sim.gemm._scatter_units`;
+* backward-data (``mode="up"``, x = δ̃z): (th·stride + (R − 1)·dil) × (tw·stride + (S − 1)·dil);
+* backward-weight: R·S sums for at least one input channel (the receptive field is split into
+  channel chunks that fit, :func:`hwsim.sim.gemm.weight_grad_work`).
+
+Kc = min(``pe.output_channel_group``, ⌊capacity / per-channel entries⌋): the configured value is
+the largest group a layer may use (SCNN sizes Kc per layer to fit the accumulator buffer). The
+tile depends on the mapping, which depends on the number of groups (:func:`hwsim.sim.gemm.tile_grid`),
+so Kc is lowered until the chosen mapping fits. A layer whose single output channel does not fit
+raises :class:`AccumulatorOverflow` naming the layer and pass. Only the Cartesian dataflow is
+checked: systolic arrays accumulate in the PEs / global buffer (SCALE-Sim's model).
+"""
+
+from __future__ import annotations
+
+from hwsim.sim import gemm, work
+
+
+class AccumulatorOverflow(ValueError):
+    """A layer-pass whose partial outputs cannot fit the accumulator banks even with Kc = 1."""
+
+
+def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
+    """Accumulator entries one output channel needs per PE for a ``tr × tc`` tiling (module doc)."""
+    hx, wx = conv.x.shape[2:]
+    th, tw = -(-hx // tr), -(-wx // tc)
+    r, s = conv.w.shape[2:]
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
+    if conv.mode == "up":
+        return (th * sh + (r - 1) * dh) * (tw * sw + (s - 1) * dw)
+    return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
+
+
+def _overflow(name: str, pass_name: str, need: int, arch, what: str) -> AccumulatorOverflow:  # noqa: ANN001
+    pe = arch.pe
+    cap = pe.accumulator_banks * pe.accumulator_bank_entries
+    return AccumulatorOverflow(
+        f"layer {name!r} pass {pass_name}: one output channel needs {need} accumulator entries per PE "
+        f"({what}) but {arch.source} has pe.accumulator_banks × pe.accumulator_bank_entries = "
+        f"{pe.accumulator_banks} × {pe.accumulator_bank_entries} = {cap}; allowed: a capacity >= {need} "
+        f"(more banks or entries) or a larger PE grid (smaller tiles)")
+
+
+def scatter_kc(conv: work.ScatterConv, arch, *, name: str, pass_name: str) -> int:  # noqa: ANN001
+    """Kc of a forward / backward-data GEMM on the Cartesian ``arch`` (module doc)."""
+    pe = arch.pe
+    cap = pe.accumulator_banks * pe.accumulator_bank_entries
+    rows, cols = arch.pe_array.rows, arch.pe_array.cols
+    hx, wx = conv.x.shape[2:]
+    kc = pe.output_channel_group
+    while True:
+        tr, tc, _ = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, pe.mult_i))
+        need = scatter_entries(conv, tr, tc)
+        if need > cap:
+            raise _overflow(name, pass_name, need, arch, f"a {-(-hx // tr)}×{-(-wx // tc)} tile of {hx}×{wx} "
+                            f"on {tr}×{tc} PEs, halo included")
+        fit = cap // need
+        if fit >= kc:
+            return kc
+        kc = fit
+
+
+def weight_grad_kc(kernel: tuple[int, int], arch, *, name: str) -> int:  # noqa: ANN001
+    """Kc of a backward-weight GEMM: at least one input channel's R·S sums per output channel must fit."""
+    pe = arch.pe
+    cap = pe.accumulator_banks * pe.accumulator_bank_entries
+    rs = kernel[0] * kernel[1]
+    if rs > cap:
+        raise _overflow(name, "backward_weight", rs, arch, f"an {kernel[0]}×{kernel[1]} kernel of one input channel")
+    return min(pe.output_channel_group, cap // rs)
+
+
+def scatter_conv(ops, pass_name: str, masks) -> work.ScatterConv:  # noqa: ANN001 - passes.Operands
+    """The forward (``down``) or backward-data (``up``, x = δ̃z, w = Wᵀ) GEMM of ``ops`` as a ScatterConv."""
+    bmask, smask = masks
+    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
+    if pass_name == "forward":
+        return work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
+    return work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
+
+
+def group_kc(ops, pass_name: str, arch, masks) -> int:  # noqa: ANN001 - passes.Operands, Arch
+    """Kc of one layer-pass: the largest <= ``pe.output_channel_group`` whose partial outputs fit the
+    accumulator banks, for the (broadcast, streamed) ``masks`` the dataflow sees (module doc)."""
+    if pass_name == "backward_weight":
+        return weight_grad_kc(ops.kernel, arch, name=ops.name)
+    return scatter_kc(scatter_conv(ops, pass_name, masks), arch, name=ops.name, pass_name=pass_name)

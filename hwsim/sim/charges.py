@@ -1,0 +1,59 @@
+"""Charges applied to finished layer-passes: the NSD unit, leakage and the bandwidth floor.
+
+Run after every variant of a layer-pass has its cycles (so leakage sees the final cycles):
+
+1. NSD unit (:mod:`hwsim.sim.nsd_unit`): the sparse variant's backward-weight entry of each layer
+   gains cycle cause and energy category ``nsd``;
+2. leakage (:mod:`hwsim.arch.area`): every variant gains ``leak_cycles`` = its cycles, priced at
+   its own arch's area × ``area.leakage_mw_per_mm2`` (category ``leakage``);
+3. bandwidth floor: ⌈ideal DRAM bytes / DRAM bandwidth⌉, the memory bound beside the compute-only
+   ideal (``LayerPassResult.bandwidth_floor_cycles``).
+
+Energies are re-priced from the action counts (:func:`hwsim.sim.energy.price`), so results stay
+Σ counts × table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from hwsim.results import LayerPassResult, VariantResult
+from hwsim.sim import energy, nsd_unit
+from hwsim.sim.model import transfer_cycles
+
+
+def _add(vr: VariantResult, arch, *, cycles: Mapping[str, int] | None = None,  # noqa: ANN001
+         actions: Mapping[str, float] | None = None) -> VariantResult:
+    acts = dict(vr.actions)
+    for k, v in (actions or {}).items():
+        acts[k] = acts.get(k, 0.0) + float(v)
+    cb = vr.cycle_breakdown
+    if cycles:
+        cb = replace(cb, **{k: getattr(cb, k) + int(v) for k, v in cycles.items()})
+    extra = sum((cycles or {}).values())
+    return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,
+                   analytical_cycles=vr.analytical_cycles + extra)
+
+
+def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs: Mapping[str, Any], *,
+           method: str | None = None, k: int | None = None) -> list[LayerPassResult]:
+    """``results`` with NSD, leakage and bandwidth floor charged (module doc). ``archs``: variant → Arch."""
+    sparse = archs["sparse"]
+    out = []
+    for lp in results:
+        variants = {v: getattr(lp, v) for v in archs}
+        if lp.pass_name == "backward_weight":
+            el, ex = nsd_unit.dense_dz_elements(geometries[lp.name])
+            cyc, acts = nsd_unit.layer_cost(el, ex, sparse, method, k)
+            if cyc or acts:
+                variants["sparse"] = _add(variants["sparse"], sparse, cycles={"nsd": cyc}, actions=acts)
+        for v, arch in archs.items():
+            vr = variants[v]
+            if v == "dense_systolic" and not vr.multipliers:
+                continue
+            variants[v] = _add(vr, arch, actions={"leak_cycles": vr.cycles})
+        floor = transfer_cycles(lp.ideal.actions.get("dram_bytes", 0.0), sparse.memory.dram_bytes_per_cycle)
+        out.append(replace(lp, bandwidth_floor_cycles=floor, **variants))
+    return out

@@ -1,0 +1,67 @@
+"""SCALE-Sim v3 conventions, and hwsim's: output size of strided layers and the OS fold.
+
+Two conventions differ between SCALE-Sim v3 (Samajdar et al.; ``scalesim`` 3.0.0 on PyPI) and
+hwsim's conv arithmetic:
+
+* **Output size.** SCALE-Sim topologies are unpadded, and SCALE-Sim computes
+  ``ofmap = ⌈(H − R + stride) / stride⌉`` (its ``topology_utils.topo_calc_hyperparams``), one more
+  than conv arithmetic ``⌊(H − R) / stride⌋ + 1`` whenever ``stride`` does not divide ``H − R``
+  (every stride-2 layer of ResNet-18: conv1 110 vs 109, Conv3_1a 28 vs 27, the 1×1 shortcuts 29
+  vs 28). hwsim uses conv arithmetic by default (a trace's geometry is what the framework ran);
+  :func:`topology_layers` with ``conventions="scalesim"`` pads each layer so that conv arithmetic
+  gives SCALE-Sim's output size (padding ⌈(stride − (H − R) mod stride) / 2⌉ per axis).
+* **OS fold.** SCALE-Sim v3 drains an output-stationary fold's outputs during the next fold's skew:
+  R + C + T − 2 cycles per fold. hwsim now does the same by default (``pe.systolic_os_drain:
+  scalesim``); ``serial`` keeps hwsim's earlier extra R-cycle drain (+ up to 16 % on ResNet-18).
+
+WS folds were already SCALE-Sim's (2R + C + T − 2). :func:`layer_compute_cycles` is the per-layer
+number SCALE-Sim reports as total cycles with no memory stalls (= its demand-matrix length − 1),
+checked against SCALE-Sim v3 itself on ResNet-18, 32×32, WS and OS: ``tests/data/scalesim_v3/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+from hwsim.sim.systolic import fold_plan, gemm_dims
+
+CONVENTIONS = ("conv", "scalesim")
+
+
+def scalesim_ofmap(h: int, r: int, stride: int) -> int:
+    """SCALE-Sim v3's output size of an unpadded layer: ⌈(H − R + stride) / stride⌉."""
+    return math.ceil((h - r + stride) / stride)
+
+
+def scalesim_padding(h: int, r: int, stride: int) -> int:
+    """Symmetric padding for which conv arithmetic gives :func:`scalesim_ofmap` (0 when stride divides H − R)."""
+    rem = (h - r) % stride
+    return 0 if rem == 0 else -(-(stride - rem) // 2)
+
+
+def topology_layers(path: str | os.PathLike, conventions: str = "conv") -> list:
+    """Layers of a SCALE-Sim topology CSV as ``LayerSpec``: unpadded (``conv``, hwsim's default) or padded
+    so their output sizes are SCALE-Sim's (``scalesim``)."""
+    from hwsim.trace.topology import read_scalesim_topology
+
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions {conventions!r} is not one of {CONVENTIONS}")
+    specs = read_scalesim_topology(path)
+    if conventions == "conv":
+        return specs
+    out = []
+    for s in specs:
+        st = (s.stride, s.stride) if isinstance(s.stride, int) else tuple(s.stride)
+        out.append(replace(s, padding=(scalesim_padding(s.H, s.R, st[0]), scalesim_padding(s.W, s.S, st[1]))))
+    return out
+
+
+def layer_compute_cycles(spec, dataflow: str, rows: int, cols: int, *, batch: int = 1,  # noqa: ANN001 - LayerSpec
+                         pass_name: str = "forward", os_drain: str = "scalesim") -> int:
+    """Compute cycles of one layer-pass on a ``rows × cols`` systolic array (fold model, :mod:`hwsim.sim.systolic`)."""
+    g = spec.geometry(batch)
+    m, kr, ncol = gemm_dims(pass_name, n=g.N, k=g.K // g.groups, c=g.C // g.groups, p=g.P, q=g.Q, r=g.R, s=g.S)
+    return fold_plan(dataflow, m=m, kr=kr, ncol=ncol, rows=rows, cols=cols, repeat=g.groups,
+                     os_drain=os_drain).compute_cycles

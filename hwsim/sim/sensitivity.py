@@ -1,0 +1,66 @@
+"""The headline under the assumptions the papers do not state: one small table.
+
+SCNN states no accumulator-bank queue depth and no DRAM bandwidth; hwsim assumes 4 entries and
+16 B/cycle (arch YAML). This module re-simulates one trace with each of those assumptions moved
+(the others at the arch's values) and reports the sparse speed-up and energy ratio against both
+dense baselines: ``dense`` (same silicon, no skipping) and ``dense_systolic`` (a systolic array of
+equal multipliers, :func:`hwsim.arch.dense_systolic_variant`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+QUEUE_DEPTHS = (0, 1, 4)
+DRAM_BYTES_PER_CYCLE = (8.0, 16.0, 64.0, math.inf)
+
+
+def settings(depths: Sequence[int] = QUEUE_DEPTHS,
+             dram: Sequence[float] = DRAM_BYTES_PER_CYCLE) -> list[tuple[str, dict[str, Any]]]:
+    """(label, overrides) of every row: each queue depth, then each DRAM bandwidth."""
+    rows = [(f"queue depth {d}", {"pe.bank_queue_depth": d}) for d in depths]
+    rows += [(f"DRAM {'∞' if math.isinf(b) else f'{b:g}'} B/cycle", {"memory.dram_bytes_per_cycle": b}) for b in dram]
+    return rows
+
+
+def sensitivity(trace, arch, *, training: bool = True, seed: int = 0,  # noqa: ANN001 - Trace, Arch
+                rows: Sequence[tuple[str, dict[str, Any]]] | None = None,
+                pass_name: str | None = None) -> list[dict[str, Any]]:
+    """Sparse speed-up and energy ratio vs both dense baselines for each setting (module doc)."""
+    from hwsim.sim import simulate
+
+    out = []
+    for label, over in rows if rows is not None else settings():
+        a = arch.with_overrides(over)
+        r = simulate(trace, a, training=training, seed=seed)
+        default = all(_same(_get(arch.to_dict(), k), v) for k, v in over.items())
+        out.append({"setting": label + (" (arch)" if default else ""), "overrides": dict(over),
+                    "speedup_vs_dense": r.speedup(pass_name=pass_name),
+                    "speedup_vs_dense_systolic": r.speedup(pass_name=pass_name, baseline="dense_systolic"),
+                    "energy_vs_dense": r.energy_ratio(pass_name=pass_name),
+                    "energy_vs_dense_systolic": r.energy_ratio(pass_name=pass_name, baseline="dense_systolic"),
+                    "fraction_of_ideal": r.fraction_of_ideal(pass_name=pass_name)})
+    return out
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as one Markdown table."""
+    lines = ["| setting | speed-up vs dense | vs dense systolic | energy vs dense | vs dense systolic | "
+             "fraction of ideal |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['setting']} | {r['speedup_vs_dense']:.2f}× | {r['speedup_vs_dense_systolic']:.2f}× | "
+                     f"{r['energy_vs_dense']:.2f}× | {r['energy_vs_dense_systolic']:.2f}× | "
+                     f"{r['fraction_of_ideal']:.1%} |")
+    return "\n".join(lines)
+
+
+def _get(d: dict, path: str) -> Any:
+    for p in path.split("."):
+        d = d[p]
+    return d
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isinf(a) and math.isinf(b))
