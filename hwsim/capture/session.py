@@ -1,157 +1,128 @@
 """Dithered backprop on any ``nn.Module``, recorded as an hwsim trace.
 
-``capture(model, method="dither", s=..., out=...)`` puts a forward hook on every ``nn.Linear``
-and ``nn.Conv2d``. The hook passes the layer output z through an identity autograd Function
-whose *backward* receives δz, quantizes it (NSD / meProp / none) and returns δ̃z, so the
-layer's own backward computes both GEMMs (δa = Wᵀδ̃z and δW = δ̃z·aᵀ, and the bias sum) from
-δ̃z. The Function marks z dirty (an in-place identity), so in-place ReLU right after the conv,
-BatchNorm in between, residual ``out += x`` and repeated calls all keep working — unlike
-``register_full_backward_pre_hook`` (pytorch issue 61519).
+``capture(model, method="dither", s=..., out=...)`` intercepts every GEMM-like *operation* the
+model's training forward issues (:mod:`hwsim.capture.ops`: ``F.linear``, ``addmm``, matmuls,
+convolutions, transposed convolutions, attention), not only ``nn.Linear``/``nn.Conv2d`` modules.
+A ``TorchFunctionMode`` is active only inside the model's forward (module pre-hooks push it and
+name the GEMMs by the issuing module path). Each GEMM output z passes through an identity autograd
+Function whose *backward* receives δz, quantizes it (NSD / meProp / none) and returns δ̃z, so the
+op's own backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z. The Function marks z
+dirty (an in-place identity), so in-place ReLU right after the conv, BatchNorm in between, residual
+``out += x`` and repeated calls all keep working — unlike ``register_full_backward_pre_hook``
+(pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
+their operand masks; their δz is dithered only with ``dither_attention=True``.
 
-Iterations: a forward after a backward starts a new one (nothing to add to the user's loop);
-``cap.step(loss=, acc=)`` or ``cap.mark_iteration()`` end one explicitly. Every iteration
-records per-layer density / max bit-width / level histogram / Δ; every ``sample_every``-th
-also stores the operands (δ̃z levels, input mask, weight density) through ``TraceWriter``.
+Names: a weight GEMM is named by the module that owns the weight (``fc1``, ``attn.out_proj``; the
+root module by its class name), other GEMMs by the issuing module and op (``blocks.0.attn:qk``);
+repeated calls within one forward get ``#1``, ``#2``. Forwards in eval mode or under no_grad are
+not captured and never rename anything.
+
+Iterations: by default a training forward after a backward starts a new one. With gradient
+accumulation pass ``optimizer=`` (its step ends the iteration) or ``iteration="step"`` (only
+``cap.step()`` ends it); the first ``cap.step()`` also switches to explicit boundaries. Micro-batch
+statistics are merged; the sampled operands are those of the first micro-batch. Every iteration
+records per-GEMM density / max bit-width / level histogram / Δ; every ``sample_every``-th also
+stores the operands through ``TraceWriter``. The trace meta gets ``coverage``
+(:mod:`hwsim.capture.coverage`); capture warns when it is below 100 %.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+import warnings
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from hwsim.capture import quant
-from hwsim.trace.format import LayerGeometry, LayerSample, TraceWriter
+from hwsim.capture import ops, quant
+from hwsim.capture.coverage import Coverage, describe
+from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
+from hwsim.capture.records import Call, Iteration, Site
+from hwsim.capture.writer import BackgroundWriter
+from hwsim.trace.format import LayerSample, TraceWriter
 
-HOOKED = (nn.Linear, nn.Conv2d)
+log = logging.getLogger("hwsim.capture")
+_ACTIVE: weakref.WeakKeyDictionary[nn.Module, Capture] = weakref.WeakKeyDictionary()  # modules under a capture
 
 
 class NonFiniteGradientError(ValueError):
     """δz of a layer holds NaN/Inf (learning rate too high?). The trace so far is kept."""
 
 
-@dataclass
-class _Site:
-    """One call position of a hooked module (``name``, ``name#1``, … for repeated calls)."""
-
-    name: str
-    module: nn.Module
-    geometry: LayerGeometry | None = None
-    shape_key: tuple[Any, ...] | None = None  # (input shape, output shape, kept examples) of ``geometry``
+class CaptureSetupError(ValueError):
+    """A set-up capture cannot work with (compiled model, nested capture); the message names the fix."""
 
 
-@dataclass(frozen=True)
-class _Call:
-    """What a forward call hands to its backward: where, which iteration, what to keep."""
-
-    site: _Site
-    iteration: int
-    sampled: bool
-    keep: int  # examples (dim 0) kept for the sample
-    batch: int
-    geometry: LayerGeometry
+def _compiled(model: nn.Module) -> str | None:
+    for n, m in model.named_modules():
+        if type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None:
+            return n or type(model).__name__
+    return None
 
 
-@dataclass
-class _Iteration:
-    index: int
-    sampled: bool
-    calls: dict[str, int] = field(default_factory=dict)
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    a_masks: dict[str, tuple[torch.Tensor, float, np.ndarray | None]] = field(default_factory=dict)
-    samples: dict[str, LayerSample] = field(default_factory=dict)
-    numel: int = 0
-    nnz: int = 0
-
-
-class _BackgroundWriter:
-    """Runs the TraceWriter's calls in order on one worker thread.
-
-    Encoding a sample (bit-packing, LZMA, which releases the GIL) and rewriting the manifest
-    then overlap with training instead of stalling it. At most one sampled iteration is in
-    flight; a failed write is re-raised in the training thread at the next call or at exit.
-    """
-
-    def __init__(self, writer: TraceWriter) -> None:
-        self.writer = writer
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hwsim-trace-writer")
-        self._pending: list[Future] = []
-
-    def submit(self, fn: Callable[..., Any], *args: Any, wait_first: bool = False, **kw: Any) -> None:
-        if wait_first:
-            self.drain()
-        self._raise_failed()
-        self._pending.append(self._pool.submit(fn, *args, **kw))
-
-    def drain(self) -> None:
-        for f in self._pending:
-            f.result()
-        self._pending.clear()
-
-    def _raise_failed(self) -> None:
-        done = [f for f in self._pending if f.done()]
-        self._pending = [f for f in self._pending if not f.done()]
-        for f in done:
-            f.result()
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-class _QuantizeGrad(torch.autograd.Function):
-    """Identity in forward; in backward δz → δ̃z (what the layer's GEMMs then consume)."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, call: _Call, cap: Capture) -> torch.Tensor:  # type: ignore[override]
-        ctx.call, ctx.cap = call, cap
-        ctx.mark_dirty(z)
-        return z
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
-        return ctx.cap._backward(ctx.call, g), None, None
-
-
-class Capture:
+class Capture(Interceptor):
     """Context manager returned by :func:`capture`; see the module docstring."""
 
     def __init__(self, model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
                  out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
                  max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
+                 iteration: str = "auto") -> None:
         quant.validate_params(method=method, s=s, k=k)
         if sample_every is None or sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0 = never), got {sample_every!r}")
         if max_examples is not None and max_examples < 1:
             raise ValueError(f"max_examples must be >= 1 or None, got {max_examples!r}")
+        if iteration not in ("auto", "step"):
+            raise ValueError(f"iteration must be 'auto' or 'step', got {iteration!r}")
+        where = _compiled(model)
+        if where is not None:
+            raise CaptureSetupError(
+                f"{type(model).__name__}: module {where!r} was compiled with torch.compile before capture; a compiled "
+                "forward skips capture's hooks. Capture the uncompiled model (with hwsim.capture(model, ...) first), "
+                "compile nothing, or compile only after the capture block")
+        if not any(True for _ in model.parameters()):
+            raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
         self.model, self.method, self.s, self.k = model, method, s, k
         self.sample_every, self.seed, self.max_examples = int(sample_every), int(seed), max_examples
+        self.dither_attention = bool(dither_attention)
         self.generator = quant.new_generator(int(seed))  # the dither's uniforms
         self.out = Path(out) if out is not None else None
         self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
                       "k": k if method == "meprop" else None, "seed": int(seed),
                       "int8": any(getattr(m, "hwsim_w_bits", 32) <= 8 for m in model.modules()),
                       "sample_every": int(sample_every), "max_examples": max_examples,
+                      "dither_attention": self.dither_attention,
                       "torch_version": torch.__version__, **(meta or {})}
         self._overwrite = overwrite
         self.writer: TraceWriter | None = None
-        self._bg: _BackgroundWriter | None = None
-        self._names = {m: (n or type(m).__name__.lower()) for n, m in model.named_modules() if isinstance(m, HOOKED)}
-        if not self._names:
-            raise ValueError(f"{type(model).__name__}: no nn.Linear or nn.Conv2d layer to capture")
-        self._sites: dict[str, _Site] = {}
+        self._bg: BackgroundWriter | None = None
+        self._paths = {m: n for n, m in model.named_modules()}
+        self._by_path = {n: m for m, n in self._paths.items()}
+        self._owner = {id(p): n.rpartition(".")[0] for n, p in model.named_parameters(remove_duplicate=False)}
+        self._root_label = type(model).__name__.lower()
+        self._mode = ops.GemmMode(self._on_gemm)
+        self._stack: list[tuple[str, bool]] = []
+        self._fwd_calls: dict[str, int] = {}
+        self._mha: list[str] = []  # labels for the bmm products inside nn.MultiheadAttention
+        self._sites: dict[str, Site] = {}
         self._handles: list[Any] = []
+        self._explicit = iteration == "step" or optimizer is not None
+        self._optimizer = optimizer
+        self._step_pending = False
         self._phase = "idle"  # idle -> forward -> backward -> (next forward or step) idle
-        self._it: _Iteration | None = None
+        self._it: Iteration | None = None
         self._next_index = 0
         self._force_sample = False
+        self.coverage = Coverage()
+        self._coverage_reported: dict[str, Any] | None = None
+        self._warned: set[str] = set()
+        self.eval_forwards = 0
         # run-level aggregates (over all finished iterations)
         self.iterations_done = 0
         self.last_density: float | None = None
@@ -164,20 +135,37 @@ class Capture:
 
     # -- context ---------------------------------------------------------------------
     def __enter__(self) -> Capture:
+        for m in self.model.modules():
+            if m in _ACTIVE:
+                raise CaptureSetupError(f"{type(self.model).__name__}: module {self._paths.get(m, '?')!r} is already "
+                                        "inside an active hwsim capture; nested captures would quantize δz twice — "
+                                        "use one capture around the whole model")
         if self.out is not None:
             self.writer = TraceWriter(self.out, meta=self._meta, overwrite=self._overwrite)
-            self._bg = _BackgroundWriter(self.writer)
-        for m in self._names:
-            self._handles.append(m.register_forward_hook(self._forward_hook))
+            self._bg = BackgroundWriter(self.writer)
+        for m in self.model.modules():
+            _ACTIVE[m] = self
+        ops.install()
+        for m in self.model.modules():
+            self._handles.append(m.register_forward_pre_hook(self._pre_hook))
+            self._handles.append(m.register_forward_hook(self._post_hook, always_call=True))
+        if self._optimizer is not None:
+            self._handles.append(self._optimizer.register_step_post_hook(self._optimizer_stepped))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        ops.uninstall()
+        for m in self.model.modules():
+            if _ACTIVE.get(m) is self:
+                del _ACTIVE[m]
         try:
-            if exc_type is None and self._phase == "backward":
+            if exc_type is None and self._it is not None and self._it.acc:
                 self._finish()
+            if exc_type is None:
+                self._report_coverage(final=True)
         finally:
             if self._bg is not None:
                 bg, self._bg = self._bg, None
@@ -192,17 +180,37 @@ class Capture:
                     self._close_writer(type(err), err, err.__traceback__)
                     raise err
                 self._close_writer(exc_type, exc, tb)
+            elif exc_type is None and self.iterations_done == 0:
+                self._warn("empty", self._empty_message())
+
+    def _empty_message(self) -> str:
+        why = (f" ({self.eval_forwards} forward(s) ran in eval mode: call model.train() for training)"
+               if self.eval_forwards else "")
+        return (f"hwsim capture of {type(self.model).__name__}: 0 iterations recorded — no training forward + "
+                f"backward ran inside the capture block{why}")
 
     def _close_writer(self, exc_type, exc, tb) -> None:
         assert self.writer is not None
         self.writer.add_summary(**self.summary())
+        if exc_type is None and self.iterations_done == 0:
+            msg = self._empty_message()
+            self._warn("empty", msg)
+            self.writer.close(status=f"empty: {msg}"[:500])
+            return
         self.writer.__exit__(exc_type, exc, tb)
+
+    def _warn(self, key: str, msg: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(msg)
+            warnings.warn(msg, stacklevel=3)
 
     # -- public ----------------------------------------------------------------------
     def step(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
              **extra: Any) -> None:
         """End the current iteration (call after ``backward``/``optimizer.step``) with its loss/accuracy."""
-        if self._phase != "idle":
+        self._explicit = True
+        if self._it is not None:
             self._finish(loss=loss, acc=acc, epoch=epoch, **extra)
 
     def mark_iteration(self) -> None:
@@ -229,55 +237,66 @@ class Capture:
             "max_bits": self._max_bits,
         }
 
-    # -- hooks -----------------------------------------------------------------------
-    def _forward_hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
-        if not (torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad):
-            return None
+    def coverage_meta(self) -> dict[str, Any]:
+        """The trace meta's ``coverage`` entry as of now (see :mod:`hwsim.capture.coverage`)."""
+        return self.coverage.meta()
+
+    # -- forwards and iterations ---------------------------------------------------------
+    def _optimizer_stepped(self, *_: Any) -> None:
+        self._step_pending = True  # finished at the next forward, cap.step() or exit (which may add loss)
+
+    def _pre_hook(self, module: nn.Module, args: Any) -> None:
+        push = not self._stack and self._begin_forward(module)
+        self._stack.append((self._paths.get(module, ""), push))
+        if push:
+            self._mode.__enter__()
+
+    def _post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._stack:
+            _, pushed = self._stack.pop()
+            if pushed:
+                self._mode.__exit__(None, None, None)
+
+    def _begin_forward(self, module: nn.Module) -> bool:
+        """An outermost module call: is it a training forward to capture? Starts iterations."""
+        if not torch.is_grad_enabled():
+            return False
         if torch._C._current_autograd_node() is not None:  # recomputation inside backward (checkpointing)
-            return None
-        if self._phase == "backward":
+            if any(o.why == NO_GRAD_WHY for o in self.coverage.ops.values()):
+                self._warn("reentrant", f"hwsim capture: module {self._paths.get(module, '?')!r} is recomputed inside "
+                           "backward after a no_grad forward (reentrant gradient checkpointing): its GEMMs are neither "
+                           "quantized nor recorded; use torch.utils.checkpoint.checkpoint(..., use_reentrant=False)")
+                for o in self.coverage.ops.values():
+                    if o.why == NO_GRAD_WHY:
+                        o.passes = (True, True, True)
+            return False
+        if torch.compiler.is_compiling():
+            raise CaptureSetupError("hwsim capture: the model is being compiled with torch.compile inside capture; "
+                                    "capture's hooks and TorchFunctionMode cannot be compiled — run the captured "
+                                    "training uncompiled")
+        if not self.model.training:
+            self.eval_forwards += 1  # validation: not captured, no new names, iteration untouched
+            return False
+        if self._step_pending or (self._phase == "backward" and not self._explicit):
             self._finish()
-        if self._phase == "idle":
+        if self._it is None:
             idx = self._next_index
             sampled = self._force_sample or (self.sample_every > 0 and idx % self.sample_every == 0)
             self._force_sample = False
-            self._it = _Iteration(index=idx, sampled=sampled and self._bg is not None)
-            self._phase = "forward"
-        it = self._it
-        assert it is not None
-        base = self._names[module]
-        n_call = it.calls.get(base, 0)
-        it.calls[base] = n_call + 1
-        name = base if n_call == 0 else f"{base}#{n_call}"
-        site = self._sites.get(name)
-        if site is None:
-            site = self._sites[name] = _Site(name=name, module=module)
-        x = inputs[0]
-        batched = x.dim() > (1 if isinstance(module, nn.Linear) else 3)
-        batch = x.shape[0] if batched else 1
-        keep = min(batch, self.max_examples or batch)
-        key = (x.shape, output.shape, keep)
-        if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change
-            geom = _geometry(name, module, x, output, keep=keep, batch=batch)
-            if site.geometry is None and self._bg is not None:
-                self._bg.submit(self._bg.writer.add_layer, geom)
-            site.geometry, site.shape_key = geom, key
-        geom = site.geometry
-        assert geom is not None
-        if it.sampled:
-            w = module.weight.detach()
-            nnz_w = int(torch.count_nonzero(w))
-            w_mask = (w != 0).numpy() if nnz_w < w.numel() else None
-            a = x.detach()[:keep] if batched else x.detach()
-            it.a_masks[name] = (a.reshape(geom.input_shape) != 0, nnz_w / w.numel(), w_mask)
-        call = _Call(site=site, iteration=it.index, sampled=it.sampled, keep=keep, batch=batch, geometry=geom)
-        return _QuantizeGrad.apply(output, call, self)
+            self._it = Iteration(index=idx, sampled=sampled and self._bg is not None)
+        self._phase = "forward"
+        self._fwd_calls = {}
+        return True
 
-    def _backward(self, call: _Call, g: torch.Tensor) -> torch.Tensor:
+    # -- backward ----------------------------------------------------------------------
+    def _backward(self, call: Call, g: torch.Tensor) -> torch.Tensor:
         name = call.site.name
         try:
-            q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self.generator,
-                               lazy_values=True)
+            if call.dither:
+                q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self.generator,
+                                   lazy_values=True)
+            else:
+                q = quant.passthrough(g)
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
@@ -285,83 +304,95 @@ class Capture:
         it = self._it
         if it is None or it.index != call.iteration:  # a backward for an iteration already finished
             return q.take_values()
+        try:
+            self._record(call, it, q)
+            if call.after is not None:
+                call.after(g)
+        except Exception as e:  # noqa: BLE001 - recording never breaks training: say which layer, which iteration
+            self._warn(f"record:{name}", f"hwsim capture: layer {name!r}, iteration {call.iteration}: could not "
+                       f"record ({type(e).__name__}: {e}); training goes on, the layer counts as not captured")
+            op = self.coverage.ops.get(name)
+            if op is not None:
+                op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
+        return q.take_values()  # levels are scaled in place: use them before this line
+
+    def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
+        name = call.site.name
         st = quant.level_stats(q.levels, bound=q.bound)
-        it.stats[name] = st.to_json(delta=q.delta)
-        it.numel += st.numel
-        it.nnz += st.nnz
-        if call.sampled and name in it.a_masks:
-            a_mask, w_density, w_mask = it.a_masks.pop(name)
-            geom = call.geometry
-            levels = q.levels[: call.keep] if call.keep < call.batch else q.levels
+        it.add(name, st, q.delta)
+        if call.masks is not None and name not in it.samples:
+            a_mask, w_density, w_mask = call.masks
+            geom, gm = call.geometry, call.gemm
+            levels = gm.keep_rows(gm.z(q.levels), call.keep)
             it.samples[name] = LayerSample(
                 geometry=geom, delta=q.delta,
-                dz_levels=levels.reshape(geom.output_shape).to(torch.int32).numpy(),
-                a_mask=a_mask.numpy(), w_density=w_density, w_mask=w_mask,
+                dz_levels=levels.reshape(geom.output_shape).to(torch.int32).cpu().numpy(),
+                a_mask=a_mask, w_density=w_density, w_mask=w_mask,
                 # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer
-                w_bits=int(getattr(call.site.module, "hwsim_w_bits", 32)),
-                a_bits=int(getattr(call.site.module, "hwsim_a_bits", 32)))
-        return q.take_values()  # levels are scaled in place: use them before this line
+                w_bits=call.site.w_bits, a_bits=call.site.a_bits)
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                 **extra: Any) -> None:
         it = self._it
         self._phase = "idle"
         self._it = None
+        self._step_pending = False
         if it is None:
             return
         self._next_index = it.index + 1
-        if not it.stats:
+        if not it.acc:
             return
-        order = [n for n in self._sites if n in it.stats]
-        stats = {n: it.stats[n] for n in order}
+        order = [n for n in self._sites if n in it.acc]
+        stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
         if self._bg is not None:
             self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats, loss=loss, acc=acc, epoch=epoch,
                             samples=samples or None, wait_first=bool(samples), **extra)
         self.iterations_done += 1
         self.last_stats = stats
-        self.last_density = it.nnz / it.numel if it.numel else None
-        self._nnz += it.nnz
-        self._numel += it.numel
+        numel = sum(it.acc[n][0] for n in order)
+        nnz = sum(it.acc[n][1] for n in order)
+        self.last_density = nnz / numel if numel else None
+        self._nnz += nnz
+        self._numel += numel
         for st in stats.values():
             self._dens_sum += st["density"]
             self._dens_n += 1
             self._max_bits = max(self._max_bits, int(st["max_bits"]))
+        self._report_coverage()
+
+    def _report_coverage(self, *, final: bool = False) -> None:
+        """After the first iteration (and whenever new ops appear): meta ``coverage``, warn if < 100 %."""
+        if not self.coverage.ops:
+            return
+        cov = self.coverage.meta()
+        if cov == self._coverage_reported:
+            return
+        self._coverage_reported = cov
+        if self._bg is not None:
+            self._bg.submit(self._bg.writer.set_meta, coverage=cov)
+        elif self.writer is not None:
+            self.writer.set_meta(coverage=cov)
+        if not self.coverage.complete:
+            self._warn("coverage:" + ",".join(m["module"] + m["op"] for m in cov["missed"]),
+                       f"hwsim capture of {type(self.model).__name__}: {describe(cov)}")
 
 
 def capture(model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
             max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
-            overwrite: bool = False) -> Capture:
+            overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
+            iteration: str = "auto") -> Capture:
     """Make training of ``model`` use δ̃z (NSD with Δ = s·std(δz), meProp top-k or none) and record it.
 
     ``out=None`` records nothing (statistics stay available on the returned object).
     ``max_examples`` stores only the first examples of each mini-batch in sampled iterations
     (statistics always cover the whole batch). ``meta`` adds manifest fields (model, dataset...).
+    ``dither_attention``: also dither δz of attention's activation×activation products (QKᵀ, P·V).
+    ``optimizer`` / ``iteration="step"``: iteration boundaries for gradient accumulation (module doc).
     """
     if method == "dither" and s is None:
         s = quant.DEFAULT_S
     return Capture(model, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                   max_examples=max_examples, meta=meta, overwrite=overwrite)
-
-
-def _geometry(name: str, module: nn.Module, x: torch.Tensor, out: torch.Tensor, *, keep: int,
-              batch: int) -> LayerGeometry:
-    """LayerGeometry of one call; ``N`` counts stored examples, ``batch_size`` the real ones."""
-    if isinstance(module, nn.Linear):
-        c, kk = module.in_features, module.out_features
-        rows = x.numel() // c  # extra leading dims (tokens) fold into N
-        per = rows // batch
-        return LayerGeometry(name=name, kind="linear", N=keep * per, C=c, K=kk, batch_size=rows)
-    assert isinstance(module, nn.Conv2d)
-    h, w = x.shape[-2:]
-    p, q = out.shape[-2:]
-    r, s = module.kernel_size
-    dil = tuple(module.dilation)
-    if isinstance(module.padding, str):
-        pad = (0, 0) if module.padding == "valid" else (dil[0] * (r - 1) // 2, dil[1] * (s - 1) // 2)
-    else:
-        pad = tuple(module.padding)
-    return LayerGeometry(name=name, kind="conv2d", N=keep, C=module.in_channels, K=module.out_channels,
-                         H=h, W=w, P=p, Q=q, R=r, S=s, stride=tuple(module.stride), padding=pad,
-                         dilation=dil, groups=module.groups, batch_size=batch)
+                   max_examples=max_examples, meta=meta, overwrite=overwrite, dither_attention=dither_attention,
+                   optimizer=optimizer, iteration=iteration)

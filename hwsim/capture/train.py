@@ -52,13 +52,14 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                       momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
                       max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
                       overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
-                      progress: bool = False, int8: bool = False) -> TrainResult:
+                      progress: bool = False, int8: bool = False, dither_attention: bool = False) -> TrainResult:
     """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
 
     ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
     The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
     trains on the first examples only (quick runs, tests). The last iteration is always sampled.
     ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.capture.int8`).
+    ``dither_attention`` also dithers δz of attention's activation×activation products (QKᵀ, P·V).
     """
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
@@ -96,7 +97,8 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         bar = tqdm(total=total, desc=f"{model}/{method}", unit="it", dynamic_ncols=True)
     last_loss: float | None = None
     with interrupt_safe(capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                                max_examples=max_examples, meta=meta, overwrite=overwrite)) as cap:
+                                max_examples=max_examples, meta=meta, overwrite=overwrite,
+                                dither_attention=dither_attention)) as cap:
         it = 0
         for epoch in range(epochs):
             net.train()

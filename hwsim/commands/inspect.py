@@ -84,6 +84,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
         "bits_per_element": 8 * sample_bytes / tot_elems if tot_elems else None,
         "entropy_bits_per_element": tot_entropy / tot_elems if tot_elems else None,
         **{k: v for k, v in tr.manifest.get("summary", {}).items() if k in ("test_acc", "train_loss")},
+        "coverage": tr.meta.get("coverage"),
     }
     if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
         summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
@@ -95,6 +96,8 @@ def _fmt(v: Any, spec: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.trace import schema as fmt
+
     info = inspect_trace(args.trace, iteration=args.iteration)
     if args.json:
         print(json.dumps(info, indent=1))
@@ -116,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     acc = f", test accuracy {s['test_acc']:.2%}" if s.get("test_acc") is not None else ""
     print(f"δ̃z density {_fmt(s['density'], '.4f')} (element-weighted; mean over layers×iterations "
           f"{_fmt(s['mean_density'], '.4f')}), max {s['max_bits']} bits{acc}")
+    print(fmt.coverage_line(s["coverage"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
           f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B")

@@ -70,6 +70,11 @@ def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
     ideal = result.speedup("ideal")
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (ideal {ideal:.2f}×; dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
+    from hwsim.trace.schema import coverage_line
+
+    cov = result.trace.get("coverage")
+    lines.append(coverage_line(cov) + (" — whole-model figures cover the captured GEMMs only"
+                                       if cov and cov.get("missed") else ""))
     return "\n".join(lines)
 
 

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.add_argument("--int8", action="store_true",
                         help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
+    parser.add_argument("--dither-attention", action="store_true",
+                        help="also dither δz of attention's activation×activation products (QKᵀ, P·V); by default "
+                             "they are recorded with plain δz (traces/FORMAT.md)")
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
                    help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
               epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
               momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
               image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
-              progress=not args.quiet, int8=args.int8)
+              progress=not args.quiet, int8=args.int8,
+              dither_attention=args.dither_attention)
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
         try:
             with replacing_dir(out, overwrite=True) as tmp:

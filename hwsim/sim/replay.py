@@ -31,6 +31,7 @@ import numpy as np
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
+from hwsim.sim.mapping import machine_samples
 from hwsim.sim.passes import (
     PASSES,
     Operands,
@@ -217,6 +218,7 @@ def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
                          "backward passes)")
+    samples = machine_samples(samples)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
     outd = _out_densities(samples)
     for sample in samples.values():
         _check(sample, arch, where)
@@ -298,6 +300,8 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
                     method=meta.get("method"), k=meta.get("k"))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
              "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
+    if meta.get("coverage") is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
+        tinfo["coverage"] = meta["coverage"]
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,

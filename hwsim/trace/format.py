@@ -6,7 +6,7 @@ pre-activation gradient (δ̃z = Δ·k), the sparsity pattern of the layer input
 weight density (or mask). Everything else (loss, accuracy, per-layer density and bit-width
 of every iteration, not only the sampled ones) is there for the reports.
 
-Layout (``FORMAT_VERSION`` = 1, documented field by field in ``traces/FORMAT.md``)::
+Layout (``FORMAT_VERSION`` = 2 written, 1 and 2 read, documented field by field in ``traces/FORMAT.md``)::
 
     trace_dir/
       manifest.json          # metadata, layer table, per-iteration stats, sample index + sha256
@@ -69,7 +69,8 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LAYER_KINDS", "MAX_MANIFEST_BYTES",
            "TraceWriter", "bit_width", "entropy_bits", "layer_stats", "level_histogram", "load"]
 
 FORMAT_NAME = "hwsim-trace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # v1: linear and conv2d only, symmetric padding
 MANIFEST = "manifest.json"
 
 
@@ -321,8 +322,9 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
             raise TraceError(f"{mpath}: field {key!r} must be {typ.__name__}, got {type(man[key]).__name__}")
     if man["format"] != FORMAT_NAME:
         raise TraceError(f"{mpath}: field 'format' is {man['format']!r}, expected {FORMAT_NAME!r}")
-    if man["version"] != FORMAT_VERSION:
-        raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION}")
+    if man["version"] not in READABLE_VERSIONS:
+        raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION} "
+                         f"(and the older {READABLE_VERSIONS[:-1]})")
     _check_meta(man["meta"], f"{mpath}: field meta")
     layers = []
     for i, d in enumerate(man["layers"]):

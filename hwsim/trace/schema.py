@@ -14,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
-LAYER_KINDS = ("linear", "conv2d")
+LAYER_KINDS = ("linear", "conv2d", "conv1d", "conv_transpose1d", "conv_transpose2d", "matmul")
+CONV_KINDS = ("conv2d", "conv1d")
+TRANSPOSED_KINDS = ("conv_transpose1d", "conv_transpose2d")
+ROLES = ("weight", "activation")
 
 
 class TraceError(ValueError):
@@ -29,11 +32,24 @@ class TraceError(ValueError):
 
 @dataclass(frozen=True)
 class LayerGeometry:
-    """Shape of one Linear/Conv2d call, in the (N, C, K, H, W, P, Q, R, S) notation of SCNN.
+    """Shape of one GEMM-like call (format v2), in the (N, C, K, H, W, P, Q, R, S) notation of SCNN.
 
-    A Linear layer is a 1×1 convolution on a 1×1 image: H = W = P = Q = R = S = 1, and any
-    extra leading dimensions of its input (e.g. tokens) are folded into N.
-    ``N`` is the number of examples *stored* in the trace (see ``batch_size``).
+    ``kind`` (``LAYER_KINDS``) says how the fields read; :attr:`gemm` gives the GEMM (M, N, K, batch):
+
+    * ``linear`` — a 1×1 convolution on a 1×1 image: H = W = P = Q = R = S = 1; leading dimensions of
+      the input (batch × sequence) are folded into N (rows). Weight (K, C).
+    * ``conv2d`` — input (N, C, H, W), output (N, K, P, Q), weight (K, C/groups, R, S).
+    * ``conv1d`` — a conv2d with H = P = R = 1: input (N, C, W), output (N, K, Q), weight (K, C/groups, S).
+    * ``conv_transpose2d`` / ``conv_transpose1d`` — input (N, C, H, W) / (N, C, W), output (N, K, P, Q) /
+      (N, K, Q), weight (C, K/groups, R, S) (torch's layout); ``output_padding`` as torch's.
+    * ``matmul`` — ``groups`` independent products (rows N) × (C/groups) @ (C/groups) × (K/groups):
+      input (groups, N, C/groups), output (groups, N, K/groups), second operand (groups, C/groups, K/groups).
+
+    ``padding`` is two integers (rows, columns; symmetric) or four (top, bottom, left, right) for
+    asymmetric padding such as an even kernel's ``padding="same"``. ``w_role`` is the second operand's
+    role: ``weight`` (a parameter) or ``activation`` (attention's Kᵀ and V: it streams from its producer
+    and both backward GEMMs produce activation gradients). ``N`` is the number of examples (rows for
+    linear/matmul) *stored* in the trace (see ``batch_size``).
     """
 
     name: str
@@ -48,10 +64,12 @@ class LayerGeometry:
     R: int = 1
     S: int = 1
     stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
+    padding: tuple[int, ...] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     batch_size: int = 0  # examples in the real mini-batch (≥ N); 0 means "same as N"
+    output_padding: tuple[int, int] = (0, 0)  # transposed convolutions only
+    w_role: str = ""  # "" = the kind's default: "activation" for matmul, else "weight"
 
     def __post_init__(self) -> None:
         where = f"LayerGeometry({self.name!r})"
@@ -61,51 +79,104 @@ class LayerGeometry:
             v = getattr(self, f)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise TraceError(f"{where}.{f}: must be an integer >= 1, got {v!r}")
-        for f in ("stride", "padding", "dilation"):
+        for f, lo, sizes in (("stride", 1, (2,)), ("padding", 0, (2, 4)), ("dilation", 1, (2,)),
+                             ("output_padding", 0, (2,))):
             try:
                 v = tuple(int(x) for x in getattr(self, f))
             except (TypeError, ValueError):
-                raise TraceError(f"{where}.{f}: must be two integers, got {getattr(self, f)!r}") from None
-            if len(v) != 2 or min(v) < (0 if f == "padding" else 1):
-                raise TraceError(f"{where}.{f}: must be two integers (>= {0 if f == 'padding' else 1}), got {v!r}")
+                raise TraceError(f"{where}.{f}: must be {' or '.join(map(str, sizes))} integers, "
+                                 f"got {getattr(self, f)!r}") from None
+            if len(v) not in sizes or min(v) < lo:
+                raise TraceError(f"{where}.{f}: must be {' or '.join(map(str, sizes))} integers (>= {lo}), got {v!r}")
+            if f == "padding" and len(v) == 4 and v[0] == v[1] and v[2] == v[3]:
+                v = (v[0], v[2])  # symmetric: the v1 form
             object.__setattr__(self, f, v)
+        role = self.w_role or ("activation" if self.kind == "matmul" else "weight")
+        if role not in ROLES:
+            raise TraceError(f"{where}.w_role: {self.w_role!r} is not one of {ROLES}")
+        object.__setattr__(self, "w_role", role)
         if self.C % self.groups or self.K % self.groups:
             raise TraceError(f"{where}.groups: {self.groups} must divide C={self.C} and K={self.K}")
         if self.batch_size and self.batch_size < self.N:
             raise TraceError(f"{where}.batch_size: {self.batch_size} < N={self.N}")
+        flat = ("H", "W", "P", "Q", "R", "S") if self.kind in ("linear", "matmul") else \
+            ("H", "P", "R") if self.kind in ("conv1d", "conv_transpose1d") else ()
+        for f in flat:
+            if getattr(self, f) != 1:
+                raise TraceError(f"{where}.{f}: must be 1 for kind {self.kind!r}, got {getattr(self, f)}")
+        if self.kind not in TRANSPOSED_KINDS and self.output_padding != (0, 0):
+            raise TraceError(f"{where}.output_padding: only transposed convolutions have one, got {self.output_padding}")
+        t, b, le, ri = self.pads
         # Output size must follow from the convolution arithmetic.
-        for out, inp, k, st, pd, dl, nm in (
-            (self.P, self.H, self.R, self.stride[0], self.padding[0], self.dilation[0], "P"),
-            (self.Q, self.W, self.S, self.stride[1], self.padding[1], self.dilation[1], "Q"),
+        for out, inp, k, st, pd, dl, op, nm in (
+            (self.P, self.H, self.R, self.stride[0], t + b, self.dilation[0], self.output_padding[0], "P"),
+            (self.Q, self.W, self.S, self.stride[1], le + ri, self.dilation[1], self.output_padding[1], "Q"),
         ):
-            want = (inp + 2 * pd - dl * (k - 1) - 1) // st + 1
+            if self.kind in TRANSPOSED_KINDS:
+                want = (inp - 1) * st - pd + dl * (k - 1) + op + 1
+            else:
+                want = (inp + pd - dl * (k - 1) - 1) // st + 1
             if out != want:
                 raise TraceError(f"{where}.{nm}: {out} does not match the conv arithmetic (expected {want})")
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """Padding as (top, bottom, left, right)."""
+        p = self.padding
+        return (p[0], p[0], p[1], p[1]) if len(p) == 2 else (p[0], p[1], p[2], p[3])
 
     # shapes ------------------------------------------------------------------------
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.N, self.C) if self.kind == "linear" else (self.N, self.C, self.H, self.W)
+        if self.kind == "linear":
+            return (self.N, self.C)
+        if self.kind == "matmul":
+            return (self.groups, self.N, self.C // self.groups)
+        if self.kind in ("conv1d", "conv_transpose1d"):
+            return (self.N, self.C, self.W)
+        return (self.N, self.C, self.H, self.W)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return (self.N, self.K) if self.kind == "linear" else (self.N, self.K, self.P, self.Q)
+        if self.kind == "linear":
+            return (self.N, self.K)
+        if self.kind == "matmul":
+            return (self.groups, self.N, self.K // self.groups)
+        if self.kind in ("conv1d", "conv_transpose1d"):
+            return (self.N, self.K, self.Q)
+        return (self.N, self.K, self.P, self.Q)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
-        if self.kind == "linear":
-            return (self.K, self.C)
-        return (self.K, self.C // self.groups, self.R, self.S)
+        """Shape of the second operand (a weight, or an activation for ``w_role="activation"``)."""
+        g = self.groups
+        return {"linear": (self.K, self.C), "matmul": (g, self.C // g, self.K // g),
+                "conv2d": (self.K, self.C // g, self.R, self.S), "conv1d": (self.K, self.C // g, self.S),
+                "conv_transpose2d": (self.C, self.K // g, self.R, self.S),
+                "conv_transpose1d": (self.C, self.K // g, self.S)}[self.kind]
+
+    @property
+    def gemm(self) -> dict[str, int]:
+        """The forward GEMM: ``batch`` independent (M × K) @ (K × N) products (groups of a conv = batch)."""
+        g = self.groups
+        if self.kind in TRANSPOSED_KINDS:  # each input pixel times the kernel, scattered (col2im)
+            return {"M": self.N * self.H * self.W, "N": self.K // g * self.R * self.S, "K": self.C // g, "batch": g}
+        return {"M": self.N * self.P * self.Q, "N": self.K // g, "K": self.C // g * self.R * self.S, "batch": g}
 
     @property
     def macs(self) -> int:
         """Dense MACs of one GEMM (forward, backward-data and backward-weight all have this many)."""
-        return self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+        d = self.gemm
+        return d["M"] * d["N"] * d["K"] * d["batch"]
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for f in ("stride", "padding", "dilation"):
+        for f in ("stride", "padding", "dilation", "output_padding"):
             d[f] = list(d[f])
+        if self.kind not in TRANSPOSED_KINDS:
+            del d["output_padding"]
+        if d["w_role"] == ("activation" if self.kind == "matmul" else "weight"):
+            del d["w_role"]  # the kind's default
         return d
 
     @classmethod
@@ -118,7 +189,7 @@ class LayerGeometry:
             raise TraceError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         try:
             kw = dict(d)
-            for f in ("stride", "padding", "dilation"):
+            for f in ("stride", "padding", "dilation", "output_padding"):
                 if f in kw:
                     kw[f] = tuple(kw[f])
             return cls(**kw)
@@ -229,3 +300,18 @@ def layer_stats(levels: np.ndarray) -> dict[str, Any]:
         "max_bits": bit_width(mx),
         "hist": level_histogram(levels),
     }
+
+
+def coverage_line(cov: Mapping[str, Any] | None) -> str:
+    """One line for logs and the CLI from a trace meta's ``coverage`` (see traces/FORMAT.md)."""
+    if not cov:
+        return "GEMM-MAC coverage: not recorded (synthetic or version-1 trace)"
+    fr = ", ".join(f"{p.replace('_', '-')} {float(cov.get(p, 1.0)):.1%}"
+                   for p in ("forward", "backward_data", "backward_weight"))
+    line = f"GEMM-MAC coverage: {fr} ({cov.get('captured_macs', 0)} of {cov.get('total_macs', 0)} MACs)"
+    missed = cov.get("missed") or []
+    if missed:
+        names = "; ".join(f"{m.get('op')} in {m.get('module') or '<model>'} ({m.get('why')})" for m in missed[:5])
+        more = f" and {len(missed) - 5} more" if len(missed) > 5 else ""
+        line += f"; NOT captured: {names}{more}"
+    return line

@@ -1,0 +1,172 @@
+"""Which GEMM a torch op is, what it is called, and the identity Function that hands its δz to capture.
+
+:class:`Interceptor` is the half of :class:`hwsim.capture.session.Capture` the ``TorchFunctionMode``
+calls during a training forward: it describes the op (:mod:`hwsim.capture.ops`), names it by the
+module path that issued it, notes it in the coverage, keeps the operand masks on sampled iterations
+and wraps the output in :class:`QuantizeGrad`. Attention: SDPA runs fused (its QKᵀ gradient is
+recomputed for the record) or, with ``dither_attention``, as explicit products
+(:mod:`hwsim.capture.attention`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from hwsim.capture import attention, ops
+from hwsim.capture.records import Call, Site
+
+log = logging.getLogger("hwsim.capture")
+WEIGHT_OPS = ("linear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
+NO_GRAD_WHY = ("ran under torch.no_grad inside a training forward: reentrant gradient checkpointing "
+               "(use torch.utils.checkpoint.checkpoint(..., use_reentrant=False)) or a frozen part")
+
+
+class QuantizeGrad(torch.autograd.Function):
+    """Identity in forward; in backward δz → δ̃z (what the op's GEMMs then consume)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, call: Call, cap: Any, dirty: bool) -> torch.Tensor:  # type: ignore[override]
+        ctx.call, ctx.cap = call, cap
+        if not dirty:  # the op saved its output for its backward (SDPA): a view keeps its version
+            return z.view_as(z)
+        ctx.mark_dirty(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # type: ignore[override]
+        return ctx.cap._backward(ctx.call, g), None, None, None
+
+
+class Interceptor:
+    """GEMM interception; mixed into :class:`~hwsim.capture.session.Capture` (which owns the state)."""
+
+    # -- GEMMs -------------------------------------------------------------------------
+    def _on_gemm(self, func: Callable, handler: Callable | None, args: tuple, kwargs: dict, *,
+                 label: str | None = None) -> Any:
+        """Called by the mode for every GEMM-like op of a training forward."""
+        path = self._stack[-1][0] if self._stack else ""
+        if func is ops.MHA:
+            self._mha = ["pv", "qk"]
+            try:
+                return ops.reenter(self._mode, func, args, kwargs)
+            finally:
+                self._mha = []
+        if func is ops.SDPA:
+            return self._sdpa(func, args, kwargs, path)
+        opname = getattr(func, "__name__", str(func))
+        try:
+            g = handler(args, kwargs) if handler is not None else None
+        except ops.Unsupported as e:
+            self._missed(f"{path}:{opname}", opname, path, e.macs, e.why, backward=torch.is_grad_enabled())
+            return func(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - an op capture cannot read never breaks training
+            self._missed(f"{path}:{opname}", opname, path, 0, f"capture could not read this op ({type(e).__name__}: {e})")
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if g is None:
+            return out
+        if label is not None:
+            g.op = label
+        elif self._mha and opname in ("bmm", "baddbmm"):
+            g.op = self._mha.pop()
+        if not torch.is_grad_enabled():
+            self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
+            return out
+        if not (isinstance(out, torch.Tensor) and out.requires_grad):
+            return out  # nothing of it is trained: no backward GEMMs, not counted
+        try:
+            return self._attach(out, g, path, dither=self.dither_attention or not g.attention)
+        except Exception as e:  # noqa: BLE001
+            self._missed(f"{path}:{g.op}", g.op, path, g.macs, f"capture failed on it ({type(e).__name__}: {e})",
+                         backward=True)
+            return out
+
+    def _missed(self, key: str, op: str, module: str, macs: int, why: str, *, backward: bool = False) -> None:
+        if self.coverage.miss(key, op=op, module=module, macs=macs, why=why, backward=backward):
+            log.info("hwsim capture: not captured: %s in %r (%s)", op, module, why)
+
+    def _name(self, g: ops.Gemm, path: str) -> tuple[str, nn.Module | None]:
+        owner: str | None = None
+        if g.w_role == "weight":
+            t = g.b_tensor
+            owner = self._owner.get(id(t._base if t._base is not None else t))
+            if owner is None and g.op in WEIGHT_OPS:
+                owner = path  # e.g. a parametrized (int8) weight: the module's own GEMM
+        base = (owner or self._root_label) if owner is not None else (f"{path}:{g.op}" if path else g.op)
+        n = self._fwd_calls.get(base, 0)
+        self._fwd_calls[base] = n + 1
+        return (base if n == 0 else f"{base}#{n}"), self._by_path.get(owner if owner is not None else path)
+
+    def _attach(self, out: torch.Tensor, g: ops.Gemm, path: str, *, dither: bool,
+                after: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
+        # in place (mark_dirty) unless the op saved its output for backward (SDPA)
+        return QuantizeGrad.apply(out, self._make_call(g, path, dither=dither, after=after), self, after is None)
+
+    def _make_call(self, g: ops.Gemm, path: str, *, dither: bool,
+                   after: Callable[[torch.Tensor], None] | None = None) -> Call:
+        it = self._it
+        assert it is not None
+        name, mod = self._name(g, path)
+        site = self._sites.get(name)
+        if site is None:
+            site = self._sites[name] = Site(name=name, w_bits=int(getattr(mod, "hwsim_w_bits", 32)),
+                                             a_bits=int(getattr(mod, "hwsim_a_bits", 32)))
+        self.coverage.seen(name, op=g.op, module=path, macs=g.macs, a_grad=g.a_grad, b_grad=g.b_grad)
+        keep = min(g.batch, self.max_examples or g.batch)
+        key = (g.key, keep)
+        if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change
+            geom = g.geometry(name, keep)
+            if site.geometry is None and self._bg is not None:
+                self._bg.submit(self._bg.writer.add_layer, geom)
+            site.geometry, site.shape_key = geom, key
+        geom = site.geometry
+        assert geom is not None
+        masks = None
+        if it.sampled and name not in it.masked:
+            it.masked.add(name)
+            with torch.no_grad():
+                a = g.keep_rows(g.a(), keep).detach()
+                b = g.b().detach()
+                nnz_b = int(torch.count_nonzero(b))
+                b_mask = (b != 0).cpu().numpy() if nnz_b < b.numel() or g.w_role == "activation" else None
+                masks = ((a != 0).reshape(geom.input_shape).cpu().numpy(), nnz_b / max(1, b.numel()), b_mask)
+        g.a = g.b = None  # type: ignore[assignment]  # drop the operand references
+        g.b_tensor = None  # type: ignore[assignment]
+        return Call(site=site, iteration=it.index, gemm=g, geometry=geom, keep=keep, dither=dither, masks=masks,
+                     after=after)
+
+    def _sdpa(self, func: Callable, args: tuple, kwargs: dict, path: str) -> Any:
+        p = attention.params(args, kwargs)
+        try:
+            qk, pv = attention.products(p)
+        except ops.Unsupported as e:
+            self._missed(f"{path}:sdpa", "scaled_dot_product_attention", path, e.macs, e.why, backward=True)
+            return func(*args, **kwargs)
+        if not torch.is_grad_enabled():
+            for g in (qk, pv):
+                self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
+            return func(*args, **kwargs)
+        if self.dither_attention:  # explicit products, intercepted (and dithered) like any matmul
+            return attention.math(p, lambda op, a, b: self._on_gemm(torch.matmul, ops.matmul, (a, b), {}, label=op))
+        if p["dropout_p"] > 0:
+            for g in (qk, pv):
+                self._missed(f"{path}:{g.op}", g.op, path, g.macs, "scaled_dot_product_attention with dropout: the "
+                             "attention matrix is internal to the fused kernel; pass dither_attention=True "
+                             "(--dither-attention), which computes SDPA with explicit products", backward=True)
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if not out.requires_grad:
+            return out
+        shape = (pv.fields["groups"], pv.rows, -1) if pv.kind == "matmul" else (pv.rows, -1)
+        pv.a = lambda: attention.probs(p).reshape(shape)
+        qk_call = self._make_call(qk, path, dither=False)
+
+        def after(d_out: torch.Tensor) -> None:  # the QKᵀ gradient, recomputed on sampled iterations
+            if qk_call.masks is not None:
+                self._backward(qk_call, attention.grad_scores(p, d_out))
+        return self._attach(out, pv, path, dither=False, after=after)

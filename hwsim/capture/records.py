@@ -1,0 +1,63 @@
+"""What capture keeps per GEMM call site, per forward call and per iteration (micro-batches merged)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hwsim.capture import ops, quant
+from hwsim.trace.format import LayerGeometry, LayerSample
+
+
+@dataclass
+class Site:
+    """One GEMM call position (``name``, ``name#1``, … for repeated calls within one forward)."""
+
+    name: str
+    w_bits: int = 32
+    a_bits: int = 32
+    geometry: LayerGeometry | None = None
+    shape_key: tuple[Any, ...] | None = None
+
+
+@dataclass
+class Call:
+    """What a forward call hands to its backward: where, which iteration, what to keep."""
+
+    site: Site
+    iteration: int
+    gemm: ops.Gemm  # operand closures dropped after the forward; ``z`` and the row counts stay
+    geometry: LayerGeometry
+    keep: int
+    dither: bool
+    masks: tuple[Any, float, Any] | None = None  # (a_mask, w_density, w_mask) on sampled calls
+    after: Callable[[torch.Tensor], None] | None = None  # SDPA: record QKᵀ from the output gradient
+
+
+@dataclass
+class Iteration:
+    index: int
+    sampled: bool
+    acc: dict[str, list[Any]] = field(default_factory=dict)  # name -> [numel, nnz, max_bits, hist, Σδ·numel]
+    samples: dict[str, LayerSample] = field(default_factory=dict)
+    masked: set[str] = field(default_factory=set)
+
+    def add(self, name: str, st: quant.LevelStats, delta: float) -> None:
+        a = self.acc.get(name)
+        if a is None:
+            self.acc[name] = [st.numel, st.nnz, st.max_bits, list(st.hist), delta * st.numel, st.to_json(delta=delta)]
+            return
+        a[0] += st.numel
+        a[1] += st.nnz
+        a[2] = max(a[2], st.max_bits)
+        a[3] = [x + y for x, y in zip(a[3], st.hist, strict=True)]
+        a[4] += delta * st.numel
+        a[5] = None  # merged micro-batches
+
+    def stats(self, name: str) -> dict[str, Any]:
+        n, nnz, mb, hist, dsum, single = self.acc[name]
+        return single if single is not None else {"density": nnz / max(1, n), "max_bits": mb, "hist": hist,
+                                                  "delta": dsum / max(1, n)}
