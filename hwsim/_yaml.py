@@ -172,7 +172,7 @@ def read_text(path: str | os.PathLike, *, what: str = "file", limit: int = MAX_B
             raise YAMLInputError(f"is not a regular file (a FIFO or a device); give a {what}", file=str(p))
         if st.st_size > limit:
             raise YAMLInputError(f"{st.st_size:,} bytes, more than the limit of {limit:,} for a {what}", file=str(p))
-        data = os.read(fd, limit + 1)
+        data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
     try:
@@ -189,16 +189,17 @@ def load_file(path: str | os.PathLike, *, what: str = "YAML file") -> Any:
 
 def parse_scalar(text: str, *, flag: str = "--set") -> Any:
     """A ``--set`` value: YAML flow syntax (``16``, ``.inf``, ``none``, ``[2, 4]``, ``{8: 0.2}``), no tags,
-    anchors or aliases. Raises :class:`YAMLInputError` naming ``flag`` and the value."""
+    anchors or aliases. Raises :class:`YAMLInputError` whose ``file`` is ``flag`` and ``problem`` names the value."""
     try:
         tokens = list(yaml.scan(text))
     except yaml.YAMLError as e:
-        raise YAMLInputError(f"{flag}: value {text!r} is not valid YAML ({' '.join(str(e).split())})") from None
+        raise YAMLInputError(f"value {text!r} is not valid YAML ({' '.join(str(e).split())})", file=flag) from None
     for tok in tokens:
         if isinstance(tok, (yaml.TagToken, yaml.AnchorToken, yaml.AliasToken)):
-            raise YAMLInputError(f"{flag}: value {text!r} uses a YAML {type(tok).__name__[:-5].lower()}; allowed: a "
-                                 "plain value such as 16, 0.5, .inf, none, [2, 4] or {8: 0.2}")
+            kind = type(tok).__name__[:-5].lower()
+            raise YAMLInputError(f"value {text!r} uses a YAML {kind} (tags, anchors and aliases are not allowed)",
+                                 file=flag)
     try:
-        return loads(text, file=f"{flag} value {text!r}")
+        return loads(text, file=flag)
     except YAMLInputError as e:
-        raise YAMLInputError(f"{flag}: value {text!r}: {e.problem}") from None
+        raise YAMLInputError(f"value {text!r}: {e.problem}", file=flag) from None

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-REPO_SWEEPS = Path(__file__).resolve().parent.parent / "arch_configs" / "sweeps"
+
+def _sweeps_dir() -> Path:
+    from hwsim.arch.loader import ARCH_DIR  # arch_configs/ in a checkout, the package data when installed
+
+    return ARCH_DIR / "sweeps"
+
+
+REPO_SWEEPS = _sweeps_dir()
 
 
 @dataclass(frozen=True)

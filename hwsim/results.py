@@ -288,6 +288,9 @@ class SimResult:
     layers: tuple[LayerPassResult, ...]
     run: Mapping[str, Any] = field(default_factory=dict)
     hwsim_version: str = RESULTS_VERSION
+    # What produced this result (hwsim.provenance): trace meta, arch key parameters and overrides,
+    # energy table, version, command line. Optional: older files have none.
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     # -- aggregation ------------------------------------------------------------------
     def layer_names(self) -> list[str]:
@@ -372,6 +375,7 @@ class SimResult:
             "layers": [lp.to_json() for lp in self.layers],
             "passes": {p: {v: vr.to_json() for v, vr in d.items()} for p, d in self.passes.items()},
             "total": {v: vr.to_json() for v, vr in self.totals.items()},
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
     @classmethod
@@ -386,7 +390,8 @@ class SimResult:
             raise ResultsError(f"{where}: field 'layers' must be a list")
         layers = tuple(LayerPassResult.from_json(x, where=f"{where}: layers[{i}]") for i, x in enumerate(d["layers"]))
         return cls(trace=dict(d["trace"]), arch=dict(d["arch"]), layers=layers, run=dict(d.get("run", {})),
-                   hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)))
+                   hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)),
+                   provenance=dict(d.get("provenance") or {}))
 
 
 def _ratio(num: float, den: float) -> float:

@@ -15,6 +15,7 @@ How faults are simulated (also in notes/hostile.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -176,6 +177,7 @@ def _npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
     return b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr
 
 
+@functools.lru_cache(maxsize=2)
 def _big_zeros_xz(nbytes: int) -> bytes:
     c = lzma.LZMACompressor(preset=0)
     chunk = bytes(1 << 22)
@@ -541,6 +543,28 @@ def c_sweep_override_typo(d):
     return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["pe.mac_bitz", "did you mean 'mac_bits'"]
 
 
+def c_scalesim_csv_devzero(d):
+    return ["synth", "--scalesim-csv", "/dev/zero", "--out", "s"], ["/dev/zero", "not a regular file"]
+
+
+def c_arch_devzero(d):
+    return ["simulate", "t", "--arch", "/dev/zero", "--out", "r.json"], ["/dev/zero", "not a regular file"]
+
+
+def c_per_layer_json_fifo(d):
+    os.mkfifo(d / "p.json")
+    return ["synth", "--model", "lenet5", "--per-layer-json", "p.json", "--out", "s"], ["--per-layer-json", "p.json"]
+
+
+def c_synth_batch_too_big(d):
+    return ["synth", "--model", "vgg16", "--batch", "60000", "--out", "s"], ["vgg16", "exceeds the limit"]
+
+
+def c_sweep_synthetic_batch_too_big(d):
+    (d / "s.yaml").write_text(_sweep_text().replace("traces: [t]", "traces: [{synthetic: {model: resnet18, batch: 50000}}]"))
+    return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["s.yaml", "resnet18", "exceeds the limit"]
+
+
 # ----------------------------------------------------------------------------- --set values
 
 
@@ -824,3 +848,100 @@ def test_mark_status_in_place_needs_no_new_space(tmp_path):
     assert mark_status_in_place(p) and p.stat().st_size == size
     assert json.loads(p.read_text())["status"] == "failed"
     assert not mark_status_in_place(p)  # already marked: nothing to do
+
+
+# ----------------------------------------------------------------------------- the CLI's own conventions (in-process)
+
+
+def _all_parsers():
+    from hwsim.cli import _subparsers, build_parser
+
+    stack, out = [build_parser()], []
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(_subparsers(p).values())
+    return out
+
+
+def test_every_option_has_help_a_visible_default_and_no_abbreviations():
+    import argparse
+
+    from hwsim.cli import HelpFormatter
+
+    parsers = _all_parsers()
+    assert len(parsers) >= 13  # hwsim, 10 commands, 3 experiments
+    for p in parsers:
+        assert p.allow_abbrev is False, p.prog
+        text = p.format_help()
+        assert "default: None" not in text and "(default: [])" not in text, p.prog
+        fmt = HelpFormatter(p.prog)
+        for a in p._actions:
+            if not a.option_strings or a.help == argparse.SUPPRESS or isinstance(a, argparse._HelpAction):
+                continue
+            assert a.help, f"{p.prog} {a.option_strings[0]}: no help text"
+            shown = fmt._get_help_string(a)
+            assert shown.count("(default:") <= 1, (p.prog, a.option_strings, shown)
+            if a.default not in (None, False, [], argparse.SUPPRESS):
+                assert "default" in shown.lower(), (p.prog, a.option_strings, shown)
+
+
+def test_every_writing_command_has_overwrite():
+    writers = {"trace", "synth", "simulate", "compare", "sweep", "report"}
+    names = {p.prog.split()[-1]: p for p in _all_parsers()}
+    for w in writers:
+        assert "--overwrite" in names[w]._option_string_actions, w
+    for w in ("meprop", "distributed", "table1"):
+        assert "--overwrite" in names[w]._option_string_actions, w
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--help"], 0), (["simulate", "--help"], 0), (["--version"], 0),
+                                            (["simulate"], 2), (["nope"], 2)])
+def test_main_returns_exit_codes(argv, code, capsys):
+    from hwsim.cli import main
+
+    assert main(argv) == code
+
+
+def test_lzma_bomb_is_never_inflated(tmp_path, tiny_trace):
+    """The sample is decoded with a byte limit: peak memory stays far below the 64 MB the bomb inflates to."""
+    import tracemalloc
+
+    from hwsim.trace.format import TraceError, load
+
+    shutil.copytree(tiny_trace, tmp_path / "t")
+    _set_sample(tmp_path, _big_zeros_xz(64 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(TraceError, match="decompresses to more than"):
+            load(tmp_path / "t", verify=False).sample()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak
+
+
+def test_ctrl_c_during_trace_overwrite_keeps_the_old_trace(work):
+    """SIGINT while the replacement is being captured: exit 130, the old trace byte-identical, no leftovers."""
+    import time
+
+    before = snapshot(work / "t")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "hwsim", "trace", "--model", "lenet300", "--epochs", "50",
+                          "--limit-train", "256", "--batch-size", "32", "--threads", "1", "--quiet", "--overwrite",
+                          "--out", "t"], cwd=work, env=env, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_preexec(8 << 30))
+    try:
+        deadline = time.monotonic() + 240
+        while not list(work.glob(".t.new-*/manifest.json")) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.2)
+        assert p.poll() is None, p.stderr.read()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert "existing trace t was kept" in err
+    assert snapshot(work / "t") == before
+    assert [x.name for x in work.iterdir() if x.name.startswith(".")] == []

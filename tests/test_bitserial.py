@@ -102,12 +102,17 @@ def test_group_segments_by_hand():
 
 
 def test_tile_histogram_order_is_row_major_inside_a_tile():
-    # one 2×4 plane split into two 2×2 tiles; tile 0 holds (row-major) 1, 5, 1, 1 → one group of class 5 with lanes=4,
-    # two groups (5, 1) with lanes=2 — a column-major or whole-row order would pair them differently.
-    cls = np.array([[[[1, 5, 2, 2], [1, 1, 2, 2]]]])
+    # one 2×4 plane split into two 2×2 tiles, lanes = 2 (groups of two consecutive streamed values).
+    # Tile 0 is [[1, 1], [5, 5]]: row-major streams 1, 1 | 5, 5 → one group of class 1, one of class 5;
+    # column-major would stream 1, 5 | 1, 5 → two groups of class 5 (and none of class 1).
+    # Tile 1 is [[2, 3], [2, 3]]: row-major 2, 3 | 2, 3 → two class-3 groups; column-major 2, 2 | 3, 3 →
+    # one class-2 and one class-3 group. A whole-row order (ignoring tiles) would mix the two tiles.
+    cls = np.array([[[[1, 1, 2, 3], [5, 5, 2, 3]]]])
     h = bs.tile_histogram(cls, row_edges=np.array([0, 2]), col_edges=np.array([0, 2, 4]), lanes=2, skip_zeros=True)
     got = {int(c): h.groups[k, 0, 0].tolist() for k, c in enumerate(h.classes)}
-    assert got == {2: [0, 2], 5: [1, 0], 1: [1, 0]}
+    assert got == {1: [1, 0], 3: [0, 2], 5: [1, 0]}  # classes with no group are not listed
+    mem = {int(c): h.members[k, 0, 0].tolist() for k, c in enumerate(h.classes)}
+    assert mem == {1: [2, 0], 3: [0, 4], 5: [2, 0]}  # values carried by those groups
 
 
 def test_zeros_are_packed_when_skipped_and_occupy_lanes_when_not():

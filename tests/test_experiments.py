@@ -54,4 +54,4 @@ def test_table1_quick_report(tmp_path):
 
 def test_bad_nodes_is_one_clear_line(tmp_path, capsys):
     assert main(["experiment", "distributed", "--nodes", "0,2", "--out", str(tmp_path)]) == 2
-    assert "--nodes: every N must be >= 1" in capsys.readouterr().err
+    assert "argument --nodes: 0 is out of range; allowed: an integer >= 1" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def test_every_figure_is_written_as_png_and_svg_with_its_numbers(report):
 def test_tables_summary_per_network_sweep_and_training(report):
     titles = [t.title for t in report.tables]
     assert "Summary — lenet5" in titles and "Summary — mlp500" in titles
-    assert "Sweep 'grid' points" in titles and "Training runs" in titles
+    assert "Sweep 'grid' points, ranked" in titles and "Training runs" in titles
     summary = json.loads((report.out / "data" / "summary.json").read_text())
     assert {r["scope"] for r in summary} == {"forward", "backward_data", "backward_weight", "iteration"}
     assert len(summary) == 2 * 4

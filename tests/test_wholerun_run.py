@@ -100,7 +100,7 @@ def test_cli_whole_run_resumes_from_its_points(tmp_path, capsys):
     from hwsim.cli import main
 
     out = tmp_path / "run.json"
-    args = ["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--out", str(out), "--quiet"]
+    args = ["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--out", str(out), "--quiet", "--overwrite"]
     assert main(args) == 0
     first = json.loads(out.read_text())
     points = sorted((tmp_path / "run.points" / "points").glob("*.json"))
@@ -114,7 +114,7 @@ def test_cli_whole_run_resumes_from_its_points(tmp_path, capsys):
     second = json.loads(out.read_text())
     assert second["total"]["sparse"]["cycles"] != first["total"]["sparse"]["cycles"]
     assert main(["simulate", str(SAMPLE), "--arch", "scnn", "--iterations", "every:3", "--inference",
-                 "--out", str(out)]) == 2
+                 "--out", str(out), "--overwrite"]) == 2
     assert "--inference" in capsys.readouterr().err
 
 
@@ -131,3 +131,17 @@ def test_dask_local_cluster_matches_in_process(tmp_path, trace):
     assert len(list((tmp_path / "points").glob("*.json"))) == 2
     r = RunResult.build([(t.iteration, dask[t.key]) for t in tasks], total_iterations=46)
     assert [x.weight for x in r.iterations] == [45, 1]
+
+
+def test_report_shows_cost_over_training_only_for_run_files(tmp_path, run):
+    from hwsim.report.build import build_report
+
+    p = save_run_results(run, tmp_path / "run.json")
+    single = save_results(run.last, tmp_path / "single" / "results.json")
+    out = build_report([p, single], out=tmp_path / "rep", dpi=60)
+    names = [s.name for s in out.plots]
+    assert sum(n.endswith("_run_cost") for n in names) == 1 and sum(n.endswith("_run_summary") for n in names) == 1
+    rows = json.loads(next(s.json for s in out.plots if s.name.endswith("_run_summary")).read_text())
+    it = next(r for r in rows if r["pass"] == "iteration" and r["figure"] == "speedup")
+    assert it["whole_run"] == pytest.approx(run.integrated.speedup())
+    assert it["last_iteration"] == pytest.approx(run.last.speedup())

@@ -165,3 +165,21 @@ def test_run_length_fillers_from_packed_bytes_equal_counting_every_run():
             assert run_length_fillers(m, rl) == every_run(m, rl), (trial, rl)
     levels = np.array([0, 0, 3, 0, -1] + [0] * 40)   # non-bool masks: non-zeros count
     assert run_length_fillers(levels, 4) == every_run(levels != 0, 4)
+
+
+def test_vectorised_bank_stall_rate_equals_the_per_unit_model():
+    from hwsim.sim import banks
+
+    def per_unit(units, **kw):
+        loads = [banks.unit_bank_loads(ax, ay, f=kw["f"], i=kw["i"], banks=kw["banks"], max_cycles=kw["max_cycles"])
+                 for ax, ay in units]
+        st, cyc = banks.queue_stalls(loads, depth=kw["depth"])
+        return st / cyc if cyc else 0.0
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        units = [(rng.integers(0, 40, int(rng.integers(0, 30))), rng.integers(0, 40, int(rng.integers(0, 60))))
+                 for _ in range(int(rng.integers(0, 8)))]
+        kw = dict(f=int(rng.integers(1, 5)), i=int(rng.integers(1, 5)), banks=int(rng.choice([4, 8, 32])),
+                  depth=int(rng.integers(0, 5)), max_cycles=int(rng.choice([5, 96])))
+        assert banks.stall_rate(units, **kw) == per_unit(units, **kw), trial

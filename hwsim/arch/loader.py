@@ -20,7 +20,11 @@ from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
 from hwsim.arch.spec import Arch
 
-ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+# The shipped configs are package data (hwsim/arch/configs/, in the repo a symlink to arch_configs/, the
+# place to edit them); a source checkout reads arch_configs/ itself so paths in messages stay short.
+PACKAGE_ARCH_DIR = Path(__file__).resolve().parent / "configs"
+_REPO_ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+ARCH_DIR = _REPO_ARCH_DIR if _REPO_ARCH_DIR.is_dir() else PACKAGE_ARCH_DIR
 _TOP_KEYS = [f.name for f in dataclasses.fields(Arch) if f.name != "source"]
 
 
@@ -34,12 +38,13 @@ def resolve_arch_path(path_or_name: str | os.PathLike) -> Path:
     p = Path(path_or_name)
     if p.is_file():
         return p
-    if p.is_dir():
-        raise ArchError("is a directory", key="", file=str(p), allowed="an architecture YAML file or a shipped name ("
-                        + ", ".join(shipped_arch_names()) + ")")
     for cand in (ARCH_DIR / p.name, ARCH_DIR / f"{p.name}.yaml"):
         if p.parent == Path(".") and cand.is_file():
             return cand
+    if p.exists():
+        kind = "is a directory" if p.is_dir() else "is not a regular file (a FIFO or a device)"
+        raise ArchError(kind, key="", file=str(p), allowed="an architecture YAML file or a shipped name ("
+                        + ", ".join(shipped_arch_names()) + ")")
     raise ArchError("no such architecture file or name" + did_you_mean(p.name, shipped_arch_names()), key="",
                     file=str(path_or_name),
                     allowed="a YAML path or one of " + ", ".join(shipped_arch_names()))
@@ -177,7 +182,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         try:
             out[k.strip()] = parse_scalar(v, flag=f"--set {k.strip()}") if v.strip() else v
         except YAMLInputError as e:
-            raise ArchError(e.problem, key=f"override {k.strip()}",
+            raise ArchError(e.problem, key=e.file,
                             allowed="a plain YAML value such as 16, 0.5, .inf, none, [2, 4] or {8: 0.2}") from None
     return out
 

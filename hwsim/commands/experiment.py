@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import float_range, int_range
+from hwsim.cli import OVERWRITE_HELP, float_range, int_range
 
 HELP = "run the seed paper's experiments: meProp comparison, distributed N-node training, Table 1 columns"
 DESCRIPTION = (
@@ -51,6 +51,7 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
                    help="learning rate (default: the experiment's)")
     p.add_argument("--quick", action="store_true", help="a tiny configuration (smoke test, seconds)")
     p.add_argument("--out", default=out, metavar="DIR", help="report folder")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--threads", type=int_range(1, 1024), default=1, help="torch threads in this process")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-run lines")
 
@@ -95,6 +96,20 @@ def _config(args: argparse.Namespace, base, quick, fields: tuple[str, ...]):
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hwsim._io import check_output, replacing_dir
+
+    final = Path(args.out)
+    check_output(final, overwrite=args.overwrite, kind="directory")  # before hours of training
+    with replacing_dir(final, overwrite=args.overwrite) as tmp:
+        args.out = str(tmp)
+        _run(args)
+    print(f"report: {final}/index.md")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
@@ -105,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = _config(args, ex.MepropConfig(), ex.QUICK, common + ("model", "s_values", "k_values", "epochs",
                                                                   "batch_size"))
-        out = ex.run_experiment(cfg, args.out, progress=progress)
+        ex.run_experiment(cfg, args.out, progress=progress)
     elif args.experiment == "distributed":
         from hwsim.experiments import distributed as ex
 
@@ -113,12 +128,10 @@ def run(args: argparse.Namespace) -> int:
                                                                         "batch_per_node", "methods"))
         if any(n < 1 for n in cfg.nodes):
             raise ValueError(f"--nodes: every N must be >= 1, got {cfg.nodes}")
-        out = ex.run_experiment(cfg, args.out, keep_traces=args.keep_traces, progress=progress)
+        ex.run_experiment(cfg, args.out, keep_traces=args.keep_traces, progress=progress)
     else:
         from hwsim.experiments import table1 as ex
 
         quick = ex.Table1Config(models=("lenet300",), epochs=2)
         cfg = _config(args, ex.Table1Config(), quick, common + ("models", "s", "epochs", "batch_size"))
-        out = ex.run_experiment(cfg, args.out, progress=progress)
-    print(f"report: {out}/index.md")
-    return 0
+        ex.run_experiment(cfg, args.out, progress=progress)

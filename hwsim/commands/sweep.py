@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
                         progress=not args.quiet, connect_timeout_s=args.timeout)
     print(f"sweep {spec.name}: {outcome.evaluated} points computed, {outcome.skipped} reused; "
           f"summary in {outcome.out / 'sweep.csv'}", file=sys.stderr)
-    best = max(outcome.rows, key=lambda r: r.get("speedup_sparse") or 0.0, default=None)
-    if best is not None:
-        params = ", ".join(f"{p}={best.get(p)}" for p in spec.parameters) or "base"
-        print(f"best sparse speed-up {best['speedup_sparse']:.2f}× ({params}; trace {best['trace']})")
+    from hwsim.sweep.summary import ranking_lines
+
+    for line in ranking_lines(outcome.rows, spec.parameters):  # by absolute cycles / energy, and Pareto front
+        print(line)
     return 0
 
 

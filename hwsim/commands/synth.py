@@ -70,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
     final = args.out
     per_layer = _per_layer(args.per_layer_json)  # validated before anything is written
+    if args.model and not args.sweep:
+        from hwsim.trace.reading import check_synthetic_size
+
+        check_synthetic_size(args.model, args.batch, "--model/--batch")
+    if args.scalesim_csv:  # a regular file of bounded size (a FIFO or /dev/zero would hang or exhaust memory)
+        from hwsim._yaml import read_text
+
+        read_text(args.scalesim_csv, what="SCALE-Sim topology CSV")
     with replacing_dir(final, overwrite=args.overwrite) as tmp:  # swapped in only once complete
         args.out = tmp
         _synth(args, per_layer)

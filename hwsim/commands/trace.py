@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="8-bit forward weights (per output channel) and inputs (running range), Banner et al. 2018")
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
-                   help="DDP over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
+                   help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
     g.add_argument("--s-rule", default="sqrt", choices=("sqrt", "linear", "const"),
                    help="s on each of N nodes: s·√N (same averaged dither noise as 1 node), s·N, or s")
     g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
@@ -72,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import atexit
+    import gc
+
+    # At interpreter exit, skip the cyclic-GC passes over torch's ~10⁶ objects (1.3 s of CPU, most of
+    # the time from Ctrl-C to exit; benchmarks/bench_sigint.py): the trace is closed by then and the
+    # OS frees the memory. Registered once, also when called in-process.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     from hwsim._io import check_output, mark_status_in_place, replacing_dir
 
     if args.distributed:
@@ -89,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
     kw = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
               s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum,
-              weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
+              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
+              momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
               image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
               progress=not args.quiet, int8=args.int8)
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
@@ -115,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_distributed(args: argparse.Namespace) -> int:
-    """One rank of a torchrun job: train with DDP, write OUT/rank{r}; rank 0 prints the summary."""
+    """One rank of a torchrun job: train data-parallel, write OUT/rank{r}; rank 0 prints the summary."""
     import torch
 
     if args.threads:

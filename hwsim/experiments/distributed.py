@@ -240,7 +240,7 @@ def write_report(rows: Sequence[NodeRun], config: DistributedConfig, out: str | 
           pm(p["max_bits_mean"], p["max_bits_std"], scale=1, digits=1),
           pm(p["iter_bits_mean"], p["iter_bits_std"], scale=1, digits=2), p["seeds"]] for p in summary])
     text = (f"# Distributed dithered backprop — {config.model} on {config.dataset}\n\n"
-            f"Seed paper §4.3 / Figs. 6–8. N nodes (torchrun, gloo, DDP), batch {config.batch_per_node} per node, "
+            f"Seed paper §4.3 / Figs. 6–8. N nodes (torchrun, gloo, gradients all-reduced), batch {config.batch_per_node} per node, "
             f"NSD on every node before the gradient allreduce, gradients averaged; {config.steps} SGD steps at "
             f"lr {config.lr} for every N; s per node = {config.s:g}·{_rule_text(config.s_rule)}; seeds "
             f"{list(config.seeds)}. Sparsity and bits are per node (each rank's own trace), averaged over ranks; "

@@ -16,8 +16,8 @@ from hwsim.report.style import (
     PART_LABEL,
     PASS_LABEL,
     Plot,
+    energy_unit,
     new_figure,
-    short_layer,
 )
 from hwsim.report.tables import breakdown_rows
 from hwsim.results import CYCLE_PARTS, ENERGY_PARTS, PASSES
@@ -66,13 +66,13 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
                          for ln in layers], dtype=float) * scale
         right.bar(xl, vals, 0.7, bottom=bottom, color=colors[part])
         bottom += vals
-    right.set_xticks(xl, [short_layer(n) for n in layers], rotation=45 if len(layers) > 4 else 0,
-                     ha="right" if len(layers) > 4 else "center")
+    right.set_xticks(xl, [entry.layer_label(n) for n in layers], rotation=35 if len(layers) > 3 else 0,
+                     ha="right" if len(layers) > 3 else "center", fontsize=8)
     right.set_ylabel(unit)
     right.set_title("sparse, per layer, 3 passes")
     fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=len(parts), frameon=False)
     what = "Cycle" if kind == "cycles" else "Energy"
-    fig.suptitle(f"{what} breakdown — {entry.label}", fontsize=12)
+    fig.suptitle(f"{what} breakdown — {entry.label}\n{entry.batch_text}", fontsize=11)
     caption = ("Cycles split into compute, intra-PE fragmentation, inter-PE imbalance, bank conflicts and memory "
                "stall; the stacks add up to the simulated cycles." if kind == "cycles" else
                "Energy split into MAC, registers/accumulators, SRAM, crossbar and DRAM (Σ actions × energy "
@@ -84,9 +84,8 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
 def _unit(kind: str, rows, prefix: str, parts) -> tuple[float, str]:
     peak = max((sum(r[prefix + p] for p in parts) for r in rows), default=0.0)
     if kind == "energy":
-        if peak >= 1e6:
-            return 1e-6, "energy (µJ)"
-        return (1e-3, "energy (nJ)") if peak >= 1e3 else (1.0, "energy (pJ)")
+        scale, unit = energy_unit(peak)
+        return scale, f"energy ({unit})"
     if peak >= 1e6:
         return 1e-6, "cycles (millions)"
     return (1e-3, "cycles (thousands)") if peak >= 1e4 else (1.0, "cycles")

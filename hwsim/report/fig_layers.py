@@ -17,22 +17,21 @@ from hwsim.report.style import (
     Plot,
     new_figure,
     plain_log,
-    short_layer,
 )
 from hwsim.report.tables import SCOPES, layer_ratio_rows
 
 
 def _panel_grid(n_layers: int):
-    width = min(16.0, max(8.0, 2.2 + 0.55 * (n_layers + 1) * 2))
-    fig = new_figure(width=width, height=6.4)
+    width = min(16.0, max(9.0, 2.2 + 0.62 * (n_layers + 1) * 2))
+    fig = new_figure(width=width, height=7.2)
     axes = fig.subplots(2, 2, sharey=True)
-    return fig, axes.ravel()
+    return fig, axes.ravel(), width
 
 
 def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str, log: bool, caption: str) -> Plot:
     rows = layer_ratio_rows(entry)
     layers = [*entry.result.layer_names(), "total"]
-    fig, axes = _panel_grid(len(layers))
+    fig, axes, fig_width = _panel_grid(len(layers))
     x = np.arange(len(layers))
     width = 0.8 / len(VARIANT_ORDER)
     vmax, vmin = 1.0, 1.0
@@ -59,9 +58,12 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.axvline(len(layers) - 1.5, color="black", linewidth=0.6, linestyle=":")
         ax.set_title(PASS_LABEL[scope])
-        labels = [short_layer(n) for n in layers]
-        crowded = len(layers) > 6 or sum(len(lb) + 2 for lb in labels) > 48  # labels would touch
-        ax.set_xticks(x, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+        labels = [entry.layer_label(n) if n != "total" else "total" for n in layers]
+        longest = max(len(part) for lb in labels for part in lb.split("\n"))
+        crowded = longest * 0.075 > fig_width / 2 / len(layers)  # ~0.075 in per character at 10 pt
+        ax.set_xticks(x, labels, rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                      fontsize=8 if "\n" in "".join(labels) else 10)
+        ax.set_xlim(-0.6, len(layers) - 0.4)
         if ax in (axes[0], axes[2]):
             ax.set_ylabel(ylabel)
     if log:
@@ -73,8 +75,8 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
     else:
         axes[0].set_ylim(0, vmax * 1.12)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, frameon=False)
-    fig.suptitle(f"{title} — {entry.label}", fontsize=12)
+    fig.legend(handles, labels, loc="outside lower center", ncol=4 if fig_width >= 12 else 2, frameon=False)
+    fig.suptitle(f"{title} — {entry.label}\n{entry.batch_text}", fontsize=11)
     data = [r for r in rows]
     return Plot(name=name, title=f"{title} — {entry.label}", caption=caption, figure=fig, rows=data,
                 section=entry.label)

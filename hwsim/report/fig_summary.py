@@ -11,16 +11,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from hwsim.report.inputs import ResultEntry
-from hwsim.report.style import PASS_LABEL, Plot, new_figure
+from hwsim.report.style import PASS_COLOR, PASS_LABEL, Plot, new_figure, times
 from hwsim.report.tables import SCOPES, summary_rows
-
-_SCOPE_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight": "#55a868", "iteration": "#222222"}
 
 
 def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:
     rows = summary_rows(entries)
     labels = [e.label for e in entries]
-    fig = new_figure(width=min(16.0, 5.0 + 1.6 * len(labels)), height=4.6)
+    fig = new_figure(width=min(16.0, 5.0 + 1.8 * len(labels)), height=5.2)
     ax_s, ax_e = fig.subplots(1, 2)
     x = np.arange(len(labels))
     width = 0.8 / len(SCOPES)
@@ -31,17 +29,21 @@ def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:
               for lab in labels]
         for ax, vals in ((ax_s, sp), (ax_e, en)):
             y = np.array([np.nan if v is None else v for v in vals], dtype=float)
-            bars = ax.bar(x + (j - 1.5) * width, y, width, color=_SCOPE_COLOR[scope], label=PASS_LABEL[scope])
+            bars = ax.bar(x + (j - 1.5) * width, y, width, color=PASS_COLOR[scope], label=PASS_LABEL[scope])
             if scope == "iteration":
-                ax.bar_label(bars, labels=[f"{v:.2f}×" if np.isfinite(v) else "" for v in y], fontsize=8, padding=2)
+                ax.bar_label(bars, labels=[times(v) if np.isfinite(v) else "" for v in y], fontsize=8, padding=2)
     for ax, what in ((ax_s, "speed-up over dense (×)"), (ax_e, "energy gain over dense (×)")):
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(x, _wrap(labels), rotation=0)
+        crowded = len(labels) > 6
+        ax.set_xticks(x, _wrap(labels), rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                      fontsize=8 if crowded else 9)
         ax.set_ylabel(what)
         ax.margins(y=0.12)
     ax_s.set_title("sparse vs dense: cycles")
     ax_e.set_title("sparse vs dense: energy")
     fig.legend(*ax_s.get_legend_handles_labels(), loc="outside lower center", ncol=4, frameon=False)
+    fig.suptitle("Sparse vs dense per results file — one training iteration each (iteration and batch in "
+                 "the provenance block)", fontsize=11)
     return Plot(name=name, title="Speed-up and energy gain per network", figure=fig, rows=rows,
                 caption="Sparse (zero-skipping) accelerator against the dense baseline built from the same "
                         "architecture file: dense cycles ÷ sparse cycles and dense energy ÷ sparse energy, per pass "
@@ -49,4 +51,4 @@ def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:
 
 
 def _wrap(labels: Sequence[str]) -> list[str]:
-    return [lab.replace(" @ ", "\n@ ") for lab in labels]
+    return [lab.replace(" @ ", "\n@ ").replace(" [", "\n[") for lab in labels]

@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from hwsim.report.inputs import SweepEntry
-from hwsim.report.style import Plot, new_figure, plain_log
+from hwsim.report.style import Plot, new_figure, param_display, param_label, plain_log, series_style
 
-_TRACE_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-_METRICS = (("speedup_sparse", "speed-up over dense (×)", False),
-            ("energy_ratio_sparse", "energy gain over dense (×)", False),
-            ("cycles_sparse", "sparse cycles (log)", True))
+_METRICS = (("cycles_sparse", "sparse cycles per iteration (log)", True),
+            ("energy_pj_sparse", "sparse energy per iteration (µJ)", False),
+            ("speedup_sparse", "speed-up over own dense (×)", False))
 
 
 def swept_axes(sweep: SweepEntry) -> list[tuple[str, list[Any]]]:
@@ -50,6 +49,9 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
     if not axes_def or not sweep.rows:
         return None
     traces = list(dict.fromkeys(r.get("trace") for r in sweep.rows))
+    first = {tr: next(r for r in sweep.rows if r.get("trace") == tr) for tr in traces}
+    models = list(dict.fromkeys(first[tr].get("model") for tr in traces))
+    styles = {tr: series_style(first[tr].get("method"), first[tr].get("model"), models) for tr in traces}
     n = len(axes_def)
     fig = new_figure(width=min(13.0, 1.6 + 3.0 * n), height=8.6)
     grid = np.atleast_2d(fig.subplots(len(_METRICS), n, squeeze=False))
@@ -61,9 +63,11 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         for row, (metric, ylabel, logy) in enumerate(_METRICS):
             ax = grid[row, col]
             for k, tr in enumerate(traces):
+                st = styles[tr]
                 xs, med, lo, hi = [], [], [], []
                 for lv in levels:
-                    ys = [float(r[metric]) for r, v in zip(sweep.rows, vals, strict=True)
+                    scale = 1e-6 if metric.startswith("energy_pj") else 1.0
+                    ys = [float(r[metric]) * scale for r, v in zip(sweep.rows, vals, strict=True)
                           if _hashable(v) == lv and r.get("trace") == tr and r.get(metric) is not None]
                     if not ys:
                         continue
@@ -77,27 +81,29 @@ def parameter_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
                 if not xs:
                     continue
                 err = np.array([np.subtract(med, lo), np.subtract(hi, med)])
-                ax.errorbar(xs, med, yerr=err if err.any() else None, marker="o", markersize=4, capsize=3,
-                            color=_TRACE_COLORS[k % len(_TRACE_COLORS)], label=str(tr))
+                ax.errorbar(xs, med, yerr=err if err.any() else None, marker=st["marker"], markersize=4, capsize=3,
+                            color=st["color"], linestyle=st["linestyle"], label=str(tr))
             ax.set_xticks(range(len(levels)), [f"{v:g}" if _numeric([v]) else str(v) for v in levels])
             ax.set_xlim(-0.4, len(levels) - 0.6)
             if logy:
                 ax.set_yscale("log")
                 plain_log(ax)
-            elif metric != "cycles_sparse":
+            elif metric.startswith("speedup"):
                 ax.axhline(1.0, color="black", linewidth=0.8)
             if col == 0:
                 ax.set_ylabel(ylabel)
             if row == len(_METRICS) - 1:
-                ax.set_xlabel(label.replace(" = ", " =\n") if len(label) > 28 else label)
+                text = param_label(label)
+                ax.set_xlabel(text.replace(" = ", " =\n") if len(text) > 26 else text)
     handles, labels = grid[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False,
                title="trace")
     fig.suptitle(f"Sweep '{sweep.label}': effect of each parameter", fontsize=12)
     return Plot(name=name, title=f"Sweep '{sweep.label}': speed-up, energy and latency per parameter",
-                caption="Median over the other swept parameters (bars: min–max). Speed-up and energy gain are "
-                        "against the dense baseline of the same configuration; the bottom row is absolute "
-                        "sparse cycles per training iteration.", figure=fig, rows=list(stats.values()), section=f"Sweep {sweep.label}")
+                caption="Median over the other swept parameters (bars: min–max). Top rows: absolute sparse cycles "
+                        "and energy per training iteration (what ranks designs); bottom row: speed-up over the dense "
+                        "baseline of the same configuration (a small array can skip well relative to its own slow "
+                        "dense run and still be slow). Colour = method, marker = model.", figure=fig, rows=list(stats.values()), section=f"Sweep {sweep.label}")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -120,9 +126,10 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
                                      rows=tuple(rows), spec=sweep.spec))
     if not axes_def:  # one architecture (e.g. a density sweep): no trade-off to show
         return None
-    fig = new_figure(width=min(16.0, 1.0 + 4.6 * len(traces)), height=4.8)
+    fig = new_figure(width=min(16.0, max(6.4, 1.0 + 4.6 * len(traces))), height=4.8)
     axs = np.atleast_1d(fig.subplots(1, len(traces), squeeze=False)[0])
     data = []
+    fronts: dict[str, list[str]] = {}
     for ax, tr in zip(axs, traces, strict=False):
         idx = [i for i, r in enumerate(rows) if r.get("trace") == tr]
         pts = [(float(rows[i]["cycles_sparse"]), float(rows[i]["energy_pj_sparse"]) * 1e-6) for i in idx]
@@ -133,12 +140,18 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color="#f4a582", label="sparse config")
         fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
         ax.plot(fx, fy, "-o", color="#d62728", markersize=5, label="Pareto front (sparse)")
-        for j in front:
-            lab = ", ".join(_short_value(vals[idx[j]]) for _, vals in axes_def)
-            ax.annotate(lab, (pts[j][0], pts[j][1]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        # Numbers on the plot (labels of nearby points would collide); the configs are in the caption and table.
+        legend_lines = []
+        for n, j in enumerate(front, 1):
+            dy = 6 if n % 2 else -12
+            ax.annotate(str(n), (pts[j][0], pts[j][1]), xytext=(3, dy), textcoords="offset points", fontsize=8,
+                        fontweight="bold", color="#d62728")
+            legend_lines.append(f"{n}: {config_text(rows[idx[j]], axes_def, idx[j])}")
+        fronts[str(tr)] = legend_lines
         for j, i in enumerate(idx):
             data.append({"trace": tr, "config": rows[i].get("config"), "cycles_sparse": pts[j][0],
                          "energy_uj_sparse": pts[j][1], "on_front": j in front,
+                         "front_number": front.index(j) + 1 if j in front else None,
                          **{lab: rows[i].get(lab.split(" = ")[0]) for lab, _ in axes_def}})
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -147,13 +160,26 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         ax.set_xlabel("cycles per training iteration (log)")
         ax.set_ylabel("energy per iteration (µJ, log)")
         ax.set_title(str(tr), fontsize=10)
-    keys = " / ".join(lab for lab, _ in axes_def)
-    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
-    fig.suptitle(f"Sweep '{sweep.label}': cycles vs energy", fontsize=12)
+    fig.legend(*axs[0].get_legend_handles_labels(), loc="outside lower center", ncol=3 if len(traces) > 1 else 2,
+               frameon=False)
+    fig.suptitle(f"Sweep '{sweep.label}': cycles vs energy per training iteration", fontsize=12)
+    listing = "; ".join(f"{tr}: " + ", ".join(f"[{x}]" for x in lines) for tr, lines in fronts.items())
     return Plot(name=name, title=f"Sweep '{sweep.label}': cycles-vs-energy Pareto front", figure=fig, rows=data,
-                caption=f"Every configuration of the sweep (sparse, and its dense baseline in grey); the red line "
-                        f"joins the configurations no other beats on both cycles and energy. Front labels: {keys}.",
+                caption="Every configuration of the sweep (sparse, and its dense baseline in grey); the red line "
+                        "joins the configurations no other beats on both cycles and energy, numbered by cycles "
+                        f"(the 'Pareto front' column of the table below). Front: {listing}.",
                 section=f"Sweep {sweep.label}")
+
+
+def config_text(row: Mapping[str, Any], axes_def: Sequence[tuple[str, Sequence[Any]]], i: int) -> str:
+    """'PE rows = PE columns 16, MAC width 8 bit, DRAM bandwidth 64 B/cycle' for row ``i`` of a sweep."""
+    parts = []
+    for lab, vals in axes_def:
+        names = " = ".join(dict.fromkeys(param_display(k.strip())[0] for k in lab.split(" = ")))
+        unit = param_display(lab.split(" = ")[0].strip())[1]
+        unit = "" if unit in ("PEs", "per PE") else unit
+        parts.append(f"{names} {_short_value(vals[i])}{(' ' + unit) if unit else ''}")
+    return ", ".join(parts)
 
 
 def _short_value(v: Any) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwsim import provenance as prov_mod
 from hwsim.results import VARIANTS, ResultsError, SimResult
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
@@ -29,6 +30,7 @@ class ResultEntry:
     label: str
     source: Path
     result: SimResult
+    layers: Mapping[str, str] = field(default_factory=dict)  # name -> kind and shape
 
     @property
     def model(self) -> str:
@@ -42,6 +44,50 @@ class ResultEntry:
     def arch_name(self) -> str:
         return str(self.result.arch.get("name") or "arch")
 
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """The result's provenance block; for older files, what can be rebuilt from its trace/arch fields."""
+        return result_provenance(self.result)
+
+    @property
+    def overrides(self) -> str:
+        return prov_mod.override_label(self.provenance)
+
+    def layer_label(self, name: str, *, limit: int = 14) -> str:
+        """Short module name plus kind and shape on a second line: 'features.3\nconv 6→16 5×5 @14×14'."""
+        from hwsim.report.style import short_layer
+
+        desc = self.layers.get(name)
+        return f"{short_layer(name, limit)}\n{desc}" if desc else short_layer(name, limit)
+
+    @property
+    def batch_text(self) -> str:
+        """'training iteration 229 of 230, batch 64' (or what is known of it)."""
+        t = self.provenance.get("trace") or {}
+        mode = self.provenance.get("mode") or ("training iteration" if self.result.run.get("training", True)
+                                               else "inference")
+        rep = t.get("replayed_iterations") or [self.result.trace.get("iteration")]
+        text = f"{mode} {', '.join(str(x) for x in rep if x is not None)}".strip()
+        if t.get("iterations"):
+            text += f" of {t['iterations']}"
+        n = t.get("replayed_examples")
+        return text + (f", batch {n}" if n else "")
+
+
+def result_provenance(r: SimResult) -> dict[str, Any]:
+    if r.provenance:
+        return dict(r.provenance)
+    params = r.arch.get("params") or {}
+    arch = prov_mod.arch_provenance(params, name=r.arch.get("name"), file=r.arch.get("file"),
+                                    content_hash=r.arch.get("hash"), overrides=None, base=None) if params else {}
+    if arch:
+        arch["overrides"] = {}
+        arch["note"] = "overrides unknown (results written before provenance was recorded)"
+    t = r.trace
+    trace = {k: t.get(k) for k in ("model", "dataset", "method", "s", "path")}
+    trace["replayed_iterations"] = [t.get("iteration")] if t.get("iteration") is not None else []
+    return {"trace": trace, "arch": arch, "hwsim_version": r.hwsim_version}
+
 
 @dataclass(frozen=True)
 class SweepEntry:
@@ -50,6 +96,7 @@ class SweepEntry:
     parameters: tuple[str, ...]
     rows: tuple[Mapping[str, Any], ...]
     spec: Mapping[str, Any]
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -59,6 +106,21 @@ class TraceEntry:
     meta: Mapping[str, Any]
     iterations: tuple[Mapping[str, Any], ...]
     layer_order: tuple[str, ...]
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    layers: Mapping[str, str] = field(default_factory=dict)  # name -> kind and shape
+
+    @property
+    def method(self) -> str:
+        return str(self.meta.get("method") or "?")
+
+    @property
+    def model(self) -> str:
+        return str(self.meta.get("model") or self.label)
+
+    @property
+    def has_levels(self) -> bool:
+        """False for method 'none': float δz has no level bit-width (its statistics are binned at Δ only)."""
+        return self.method not in ("none", "?")
 
 
 @dataclass(frozen=True)
@@ -125,7 +187,7 @@ def _read_json(p: Path) -> Any:
             raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
         if st.st_size > MAX_JSON_BYTES:
             raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
-        data = os.read(fd, MAX_JSON_BYTES + 1)
+        data = os.read(fd, st.st_size + 1)
     finally:
         os.close(fd)
     try:
@@ -192,7 +254,23 @@ def _load_result(p: Path) -> ResultEntry:
         raise ReportInputError(f"{p}: malformed results file ({type(e).__name__}: {e})") from None
     t = r.trace
     label = " ".join(str(x) for x in (t.get("model"), t.get("method")) if x) or p.stem
-    return ResultEntry(label=f"{label} @ {r.arch.get('name') or 'arch'}", source=p, result=r)
+    ov = prov_mod.override_label(result_provenance(r))
+    label = f"{label} @ {r.arch.get('name') or 'arch'}" + (f" [{ov}]" if ov else "")
+    return ResultEntry(label=label, source=p, result=r, layers=_layer_descriptions(r))
+
+
+def _layer_descriptions(r: SimResult) -> dict[str, str]:
+    """Kind and shape per layer: from the provenance, else from the trace manifest if it is still there."""
+    known = (r.provenance.get("trace") or {}).get("layers") if r.provenance else None
+    if known:
+        return dict(known)
+    man = Path(str(r.trace.get("path") or "")) / "manifest.json"
+    try:
+        doc = json.loads(man.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(g["name"]): prov_mod.layer_description(g) for g in doc.get("layers", [])
+            if isinstance(g, Mapping) and g.get("name")}
 
 
 def _unique_labels(entries: list[ResultEntry]) -> list[ResultEntry]:
@@ -202,7 +280,8 @@ def _unique_labels(entries: list[ResultEntry]) -> list[ResultEntry]:
     out = []
     for e in entries:
         if counts[e.label] > 1:
-            e = ResultEntry(label=f"{e.label} [{e.source.parent.name}/{e.source.stem}]", source=e.source, result=e.result)
+            e = ResultEntry(label=f"{e.label} [{e.source.parent.name}/{e.source.stem}]", source=e.source,
+                            result=e.result, layers=e.layers)
         out.append(e)
     return out
 
@@ -229,7 +308,8 @@ def _load_sweep(p: Path, doc: Any = None) -> SweepEntry:
                 raise ReportInputError(f"{p}: field 'rows[{i}].{k}': {v!r} is not allowed; allowed: a number >= 0 "
                                        "or null")
     return SweepEntry(label=str(spec.get("name") or p.parent.name), source=p.parent,
-                      parameters=tuple(params), rows=tuple(rows), spec=spec)
+                      parameters=tuple(doc["parameters"]), rows=tuple(doc["rows"]), spec=spec,
+                      provenance=dict(doc.get("provenance") or {}))
 
 
 def _load_trace(p: Path) -> TraceEntry:
@@ -248,6 +328,10 @@ def _load_trace(p: Path) -> TraceEntry:
             if name not in order:
                 order.append(name)
     method = meta.get("method")
-    extra = f" s={meta['s']}" if method == "dither" and meta.get("s") is not None else ""
+    extra = f" s={float(meta['s']):g}" if method == "dither" and meta.get("s") is not None else ""
+    extra += f" k={meta['k']}" if method == "meprop" and meta.get("k") is not None else ""
     label = " ".join(str(x) for x in (meta.get("model"), method) if x) + extra
-    return TraceEntry(label=label or p.name, source=p, meta=meta, iterations=its, layer_order=tuple(order))
+    layers = {str(g["name"]): prov_mod.layer_description(g) for g in man.get("layers", [])
+              if isinstance(g, Mapping) and g.get("name")}
+    return TraceEntry(label=label or p.name, source=p, meta=meta, iterations=its, layer_order=tuple(order),
+                      summary=dict(man.get("summary") or {}), layers=layers)

@@ -36,6 +36,8 @@ class Page:
     sections: list[str]
     plots: Sequence[SavedPlot]
     tables: Sequence[Table]
+    # What produced every input: (heading, [(label, value), ...]) blocks, shown before the first section.
+    provenance: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ()
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -45,6 +47,12 @@ def _rel(p: Path, root: Path) -> str:
 def write_markdown(page: Page, *, out: Path) -> Path:
     lines = [f"# {page.title}", ""]
     lines += [*page.intro, ""]
+    if page.provenance:
+        lines += ["## Provenance", ""]
+        for head, items in page.provenance:
+            lines += [f"**{head}**", ""]
+            lines += [f"- {k}: {v}" for k, v in items]
+            lines.append("")
     for sec in page.sections:
         lines += [f"## {sec}", ""]
         for t in (t for t in page.tables if t.section == sec):
@@ -83,6 +91,10 @@ td:first-child,th:first-child{text-align:left}
 code{background:#f6f6f6;padding:0 3px}
 .files{font-size:.8em;color:#666}
 nav ul{columns:2}
+.prov{font-size:.85em;background:#fafafa;border:1px solid #eee;padding:.4em .8em;margin:1em 0}
+.prov h4{margin:.6em 0 .2em 0}
+.prov dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}
+.prov dt{color:#555}.prov dd{margin:0;overflow-wrap:anywhere}
 """
 
 
@@ -92,6 +104,12 @@ def write_html(page: Page, *, out: Path) -> Path:
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f"<title>{e(page.title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(page.title)}</h1>"]
     parts += [f"<p>{e(p)}</p>" for p in page.intro]
+    if page.provenance:
+        parts.append("<details open class=\"prov\"><summary>Provenance: what produced these results</summary>")
+        for head, items in page.provenance:
+            parts.append(f"<h4>{e(head)}</h4><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
+                         + "</dl>")
+        parts.append("</details>")
     parts.append("<nav><ul>" + "".join(f"<li><a href=\"#{anchor[s]}\">{e(s)}</a></li>" for s in page.sections)
                  + "</ul></nav>")
     for sec in page.sections:

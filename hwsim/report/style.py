@@ -26,6 +26,14 @@ VARIANT_COLOR = {"dense": "#7f7f7f", "dense_gated": "#9ecae1", "sparse": "#d6272
                  "dense_systolic": "#393b79"}
 PASS_LABEL = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
               "iteration": "whole iteration"}
+PASS_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight": "#55a868", "iteration": "#222222"}
+# One colour per gradient method in every figure (training curves, histograms, sweeps, overview).
+METHOD_COLOR = {"none": "#1f77b4", "dither": "#ff7f0e", "meprop": "#9467bd", "synthetic": "#8c564b",
+                "int8": "#17becf"}
+METHOD_LABEL = {"none": "none (float δz)", "dither": "dither (NSD δ̃z)", "meprop": "meProp (top-k δz)",
+                "synthetic": "synthetic"}
+_EXTRA_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#17becf", "#aec7e8", "#ffbb78")
+MODEL_MARKER = ("o", "s", "^", "D", "v", "P", "X", "*")
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
                "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
@@ -84,7 +92,11 @@ def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int 
     png, svg = out / f"{name}.png", out / f"{name}.svg"
     with plt.rc_context(RC):
         fig.savefig(png, dpi=dpi, metadata={"Software": None})
+        engine = fig.get_layout_engine()
+        fig.set_layout_engine("none")  # positions from the PNG's layout pass: the SVG does not redo it
         fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        if engine is not None:
+            fig.set_layout_engine(engine)
     _palettise(png)
     return png, svg
 
@@ -132,14 +144,168 @@ def plain_number(v: float) -> str:
 
 def plain_log(ax: Any, *, axis: str = "y") -> None:
     """Log axis with plain numbers (0.1, 2, 30) instead of 10^x / 2×10^0 tick labels."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     fmt = FuncFormatter(lambda v, _pos: plain_number(v))
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())
     target.set_major_formatter(fmt)
-    if lo > 0 and hi / lo < 20:  # less than ~1 decade: label 2, 3, 5 too
+    import math
+
+    majors = math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1 if lo > 0 and hi > 0 else 2
+    if lo > 0 and hi / lo < 4:  # a narrow range: evenly spaced round numbers, several of them
+        target.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+        target.set_minor_formatter(NullFormatter())
+    elif lo > 0 and (hi / lo < 20 or majors < 2):  # fewer than two labelled decades: label 2, 3, 5 too
         target.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
         target.set_minor_formatter(fmt)
     else:
         target.set_minor_formatter(NullFormatter())
+
+
+def method_color(method: Any) -> str:
+    """The method's colour; unknown methods get a stable colour from their name."""
+    m = str(method or "").lower()
+    if m in METHOD_COLOR:
+        return METHOD_COLOR[m]
+    return _EXTRA_COLORS[sum(map(ord, m)) % len(_EXTRA_COLORS)]
+
+
+def series_style(method: Any, model: Any, models: list[Any]) -> dict[str, Any]:
+    """Colour by method, marker (and line style) by model: a trace looks the same in every figure."""
+    k = models.index(model) if model in models else 0
+    return {"color": method_color(method), "marker": MODEL_MARKER[k % len(MODEL_MARKER)],
+            "linestyle": ("-", "--", ":", "-.")[k % 4]}
+
+
+# Display name and unit of every YAML key a sweep can move (axis labels never show raw dotted keys).
+PARAM_DISPLAY: dict[str, tuple[str, str]] = {
+    "clock_ghz": ("clock", "GHz"),
+    "dataflow": ("dataflow", ""),
+    "pe_array.rows": ("PE rows", "PEs"),
+    "pe_array.cols": ("PE columns", "PEs"),
+    "pe.mult_f": ("multipliers F (weights)", "per PE"),
+    "pe.mult_i": ("multipliers I (activations)", "per PE"),
+    "pe.mac": ("MAC kind", ""),
+    "pe.mac_bits": ("MAC width", "bit"),
+    "pe.accumulator_bits": ("accumulator width", "bit"),
+    "pe.accumulator_banks": ("accumulator banks", "banks"),
+    "pe.accumulator_bank_entries": ("entries per bank", "entries"),
+    "pe.bank_queue_depth": ("bank queue depth", "products"),
+    "pe.input_buffer_bytes": ("input buffer", "B"),
+    "pe.output_buffer_bytes": ("output buffer", "B"),
+    "pe.weight_fifo_bytes": ("weight FIFO", "B"),
+    "pe.output_channel_group": ("output-channel group Kc", "channels"),
+    "zero_skip.weights": ("skip zero weights", ""),
+    "zero_skip.activations": ("skip zero activations", ""),
+    "zero_skip.gradients": ("skip zero δ̃z", ""),
+    "zero_gating": ("zero gating", ""),
+    "memory.global_buffer_bytes": ("global buffer", "B"),
+    "memory.dram_bytes_per_cycle": ("DRAM bandwidth", "B/cycle"),
+    "memory.compression": ("DRAM compression", ""),
+    "memory.run_length_bits": ("run-length index", "bit"),
+    "memory.inter_layer_residency": ("inter-layer residency", ""),
+}
+_SUFFIX_UNITS = (("_bytes_per_cycle", "B/cycle"), ("_pj_per_64b", "pJ/64 bit"), ("_pj_per_product", "pJ"),
+                 ("_pj", "pJ"), ("_bytes", "B"), ("_bits", "bit"), ("_ghz", "GHz"), ("_mm2", "mm²"))
+
+
+def param_display(key: str) -> tuple[str, str]:
+    """(display name, unit) of a dotted YAML key; unknown keys get a readable name and a unit from the suffix."""
+    if key in PARAM_DISPLAY:
+        return PARAM_DISPLAY[key]
+    leaf = key.split(".")[-1]
+    for suffix, unit in _SUFFIX_UNITS:
+        if leaf.endswith(suffix):
+            return leaf[: -len(suffix)].replace("_", " "), unit
+    if key.startswith("energy."):
+        return key.split(".", 1)[1].replace("_", " ").replace(".", " "), "pJ"
+    return leaf.replace("_", " "), ""
+
+
+def param_label(key: str) -> str:
+    """Axis label of a swept key (or keys moved together, joined by ' = '): 'DRAM bandwidth (B/cycle)'."""
+    parts = [param_display(k.strip()) for k in key.split(" = ")]
+    names = " = ".join(dict.fromkeys(n for n, _ in parts))
+    units = list(dict.fromkeys(u for _, u in parts if u))
+    return f"{names} ({', '.join(units)})" if units else names
+
+
+def times(x: Any) -> str:
+    """A ratio without false precision: 300×, 30.1×, 2.61×."""
+    if x is None:
+        return "–"
+    x = float(x)
+    if x != x or x in (float("inf"), float("-inf")):
+        return "∞" if x == float("inf") else "–"
+    if abs(x) >= 100:
+        return f"{x:.0f}×"
+    return f"{x:.1f}×" if abs(x) >= 10 else f"{x:.2f}×"
+
+
+def percent(x: Any) -> str:
+    """0.004 → '<1%', 0 → '0%', 0.253 → '25%': no 'util. 0 %' for something that is not zero."""
+    if x is None:
+        return "–"
+    x = float(x)
+    if x != x:
+        return "–"
+    if 0 < x < 0.01:
+        return "<1%"
+    return f"{x:.0%}"
+
+
+def energy_unit(peak_pj: float) -> tuple[float, str]:
+    """(scale from pJ, unit) so the largest value reads 1–999: one SI family (pJ, nJ, µJ, mJ) everywhere."""
+    for scale, unit in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+        if abs(peak_pj) >= scale:
+            return 1.0 / scale, unit
+    return 1.0, "pJ"
+
+
+def energy_text(pj: Any) -> str:
+    if pj is None:
+        return "–"
+    scale, unit = energy_unit(float(pj))
+    return f"{float(pj) * scale:.3g} {unit}"
+
+
+def canvas_overflow(fig: Figure, *, tolerance_px: float = 1.0) -> list[str]:
+    """What of ``fig`` sticks out of the canvas (a reader would see it clipped): [] when nothing does.
+
+    Compares matplotlib's tight bounding box (every drawn axis, tick label, title, legend and text)
+    with the figure's own box, then names the offending parts (axes, figure legends, figure texts).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # a bare Figure has no renderer: attach the Agg canvas the PNG is drawn with
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+
+    def outside(bb) -> bool:
+        return (bb.x0 < box.x0 - tolerance_px or bb.y0 < box.y0 - tolerance_px or bb.x1 > box.x1 + tolerance_px
+                or bb.y1 > box.y1 + tolerance_px)
+
+    tight = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    if not outside(tight):
+        return []
+    out = []
+    for i, ax in enumerate(fig.axes):
+        if ax.get_visible():
+            bb = ax.get_tightbbox(renderer)
+            if bb is not None and outside(bb):
+                out.append(f"axes {i} ({ax.get_title() or ax.get_xlabel() or 'untitled'}) at {_bounds(bb)}")
+    for leg in fig.legends:
+        bb = leg.get_window_extent(renderer)
+        if outside(bb):
+            out.append(f"figure legend at {_bounds(bb)}")
+    for t in fig.texts:
+        if t.get_visible() and t.get_text().strip() and outside(t.get_window_extent(renderer)):
+            out.append(f"text {t.get_text()!r} at {_bounds(t.get_window_extent(renderer))}")
+    return out or [f"figure content at {_bounds(tight)} outside the canvas {_bounds(box)}"]
+
+
+def _bounds(bb) -> str:
+    return f"x {bb.x0:.0f}..{bb.x1:.0f}, y {bb.y0:.0f}..{bb.y1:.0f} px"

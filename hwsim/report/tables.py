@@ -15,6 +15,7 @@ from typing import Any
 
 from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.report.inputs import ResultEntry
+from hwsim.report.style import PASS_LABEL, percent, times
 from hwsim.results import PASSES, VARIANTS, SimResult, VariantResult, sum_variants
 
 SCOPES = (*PASSES, "iteration")
@@ -98,7 +99,8 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
             macs = sum(lp.macs_dense for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
             eff = sum(lp.macs_effectual for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
             rows.append({
-                "network": e.model, "method": e.method, "arch": e.arch_name, "result": e.label, "scope": scope,
+                "network": e.model, "method": e.method, "arch": e.arch_name, "overrides": e.overrides,
+                "result": e.label, "scope": scope,
                 "macs_dense": macs, "effectual_fraction": _ratio(eff, macs),
                 "dz_density": mean_density(r, "dz", scope),
                 "cycles_dense": dense.cycles, "cycles_sparse": sparse.cycles,
@@ -108,23 +110,30 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
                 "energy_ratio_sparse": _ratio(dense.energy_pj, sparse.energy_pj),
                 "energy_ratio_dense_gated": _ratio(dense.energy_pj, gated.energy_pj),
                 "utilization_dense": dense.utilization, "utilization_sparse": sparse.utilization,
+                "pj_per_effectual_mac_sparse": _ratio(sparse.energy_pj, eff),
+                "pj_per_effectual_mac_dense": _ratio(dense.energy_pj, eff),
+                "test_acc": (e.provenance.get("trace") or {}).get("test_acc"),
             })
     return rows
 
 
 SUMMARY_COLUMNS = (
-    ("method", "method", "{}"), ("arch", "arch", "{}"), ("scope", "pass", "{}"),
+    ("method", "method", "{}"), ("arch", "arch", "{}"), ("overrides", "overrides", "{}"), ("scope", "pass", lambda v: PASS_LABEL.get(v, v)),
     ("effectual_fraction", "effectual MACs", "{:.1%}"), ("dz_density", "δ̃z density", "{:.1%}"),
     ("cycles_dense", "dense cycles", "{:,}"), ("cycles_sparse", "sparse cycles", "{:,}"),
-    ("speedup_sparse", "speed-up sparse", "{:.2f}×"), ("speedup_ideal", "speed-up ideal", "{:.2f}×"),
+    ("speedup_sparse", "speed-up sparse", times), ("speedup_ideal", "speed-up ideal", times),
     ("energy_uj_dense", "dense energy (µJ)", "{:.3g}"), ("energy_uj_sparse", "sparse energy (µJ)", "{:.3g}"),
-    ("energy_ratio_sparse", "energy gain sparse", "{:.2f}×"),
-    ("energy_ratio_dense_gated", "energy gain gated", "{:.2f}×"),
-    ("utilization_dense", "dense util.", "{:.0%}"), ("utilization_sparse", "sparse util.", "{:.0%}"),
+    ("energy_ratio_sparse", "energy gain sparse", times),
+    ("energy_ratio_dense_gated", "energy gain gated", times),
+    ("pj_per_effectual_mac_sparse", "sparse pJ / effectual MAC", "{:.3g}"),
+    ("utilization_dense", "dense util.", percent), ("utilization_sparse", "sparse util.", percent),
 )
 
 
-def fmt(value: Any, pattern: str) -> str:
+def fmt(value: Any, pattern: Any) -> str:
+    """Format a cell: ``pattern`` is a ``str.format`` pattern or a function (``style.times``, ``style.percent``)."""
+    if callable(pattern):
+        return pattern(value) if value is not None else "–"
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     try:

@@ -57,8 +57,14 @@ def simulate(trace_or_path: Any, arch_or_path: Any, *, iteration: int | None = N
         return simulate_run(trace, arch_or_path, iterations=iterations, seed=seed, progress=progress, jobs=jobs,
                             scheduler=scheduler, cache_dir=cache_dir)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
-    return simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
-                          trace_path=str(trace.path), arch_file=arch.source, training=training)
+    from dataclasses import replace
+
+    from hwsim.provenance import for_simulation
+
+    result = simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
+                            trace_path=str(trace.path), arch_file=arch.source, training=training)
+    prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training)
+    return replace(result, provenance=prov)
 
 
 def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int = 0, progress: bool = False,

@@ -94,10 +94,58 @@ def queue_stalls(loads: Sequence[np.ndarray], *, depth: int) -> tuple[int, int]:
 
 def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int, depth: int,
                max_cycles: int = MAX_CYCLES) -> float:
-    """Stall cycles per multiplier cycle over sampled units ``[(ax, ay), ...]`` (0 if no work)."""
-    loads = [unit_bank_loads(ax, ay, f=f, i=i, banks=banks, max_cycles=max_cycles) for ax, ay in units]
-    stalls, cycles = queue_stalls(loads, depth=depth)
-    return stalls / cycles if cycles else 0.0
+    """Stall cycles per multiplier cycle over sampled units ``[(ax, ay), ...]`` (0 if no work).
+
+    Equal to running :func:`unit_bank_loads` per unit and :func:`queue_stalls` on them; the per-cycle
+    bank loads of all units are built in one vectorised pass (:func:`bank_load_stack`).
+    """
+    stack, cycles = bank_load_stack(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
+    if not cycles:
+        return 0.0
+    q = np.zeros((stack.shape[0], banks), dtype=np.int64)
+    stalls = np.zeros(stack.shape[0], dtype=np.int64)
+    cap = depth + 1
+    for c in range(stack.shape[1]):
+        lc = stack[:, c]
+        st = np.maximum((q + lc).max(axis=1) - cap, 0)
+        stalls += st
+        q = np.maximum(q - st[:, None], 0)
+        q = np.maximum(q + lc - 1, 0)
+    return int(stalls.sum()) / cycles
+
+
+def bank_load_stack(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int,
+                    max_cycles: int) -> tuple[np.ndarray, int]:
+    """(units, cycles, banks) product counts of every unit (zero rows past a unit's cycles), and Σ cycles.
+
+    Row u, cycle t is :func:`unit_bank_loads` of unit u at t: weight chunk ⌊t / n_act_chunks⌋ × activation
+    chunk t mod n_act_chunks, each product to bank (ax + ay) mod B.
+    """
+    nu = len(units)
+    lx = np.array([ax.size for ax, _ in units], dtype=np.int64)
+    ly = np.array([ay.size for _, ay in units], dtype=np.int64)
+    nwc, nac = -(-lx // f), -(-ly // i)
+    ncyc = np.minimum(nwc * nac, max_cycles)
+    t_max = int(ncyc.max(initial=0))
+    if nu == 0 or t_max == 0:
+        return np.zeros((nu, 0, banks), dtype=np.int64), 0
+    axp = np.full((nu, int(nwc.max()) * f), -1, dtype=np.int64)
+    ayp = np.full((nu, int(nac.max()) * i), -1, dtype=np.int64)
+    for u, (ax, ay) in enumerate(units):
+        axp[u, :ax.size] = ax
+        ayp[u, :ay.size] = ay
+    uu = np.repeat(np.arange(nu), ncyc)                                  # one row per (unit, cycle)
+    tt = np.arange(uu.size) - np.repeat(np.cumsum(ncyc) - ncyc, ncyc)
+    wc, ac = tt // nac[uu], tt % nac[uu]
+    wx = axp[uu[:, None], wc[:, None] * f + np.arange(f)]                # (rows, f)
+    wy = ayp[uu[:, None], ac[:, None] * i + np.arange(i)]                # (rows, i)
+    addr = wx[:, :, None] + wy[:, None, :]
+    valid = (wx[:, :, None] >= 0) & (wy[:, None, :] >= 0)
+    row = np.broadcast_to(np.arange(uu.size)[:, None, None], addr.shape)
+    counts = np.bincount(row[valid] * banks + np.mod(addr[valid], banks), minlength=uu.size * banks)
+    stack = np.zeros((nu, t_max, banks), dtype=np.int64)
+    stack[uu, tt] = counts.reshape(uu.size, banks)
+    return stack, int(ncyc.sum())
 
 
 def conflict_cycles(mult_cycles: np.ndarray, rate: float) -> np.ndarray:

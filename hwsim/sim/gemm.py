@@ -260,30 +260,51 @@ def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.n
     else:
         hh = -(-th // st[0]) + -(-(r_ - 1) * dl[0] // st[0])
         wh = -(-tw // st[1]) + -(-(s_ - 1) * dl[1] // st[1])
-    units = []
+    # All sampled units at once (same per-unit arrays, in the same order, as one nonzero() per unit).
     phases = conv.phases
-    for u in pick:
-        gg, cc, pp, nn, tt = (int(v[u]) for v in (gi, ci, pi, ni, ti))
-        ph = phases[pp]
+    nu = pick.size
+    o = conv.w.shape[0]
+    tapmask = np.zeros((len(phases), r_, s_), dtype=bool)
+    for p_i, ph in enumerate(phases):
         rr, ss = conv.w_phase(ph)
-        k, rix, six = np.nonzero(conv.w[gg * kc:(gg + 1) * kc, cc][:, rr][:, :, ss])
-        r, s = rr[rix], ss[six]
-        y0, x0 = divmod(tt, tc)
-        h0, w0 = conv.x_phase(ph)
-        hs = np.arange(eh[y0], eh[y0 + 1])
-        ws = np.arange(ew[x0], ew[x0 + 1])
-        hs = hs[(hs - h0) % st[0] == 0]
-        ws = ws[(ws - w0) % st[1] == 0]
-        yy, xx = np.nonzero(conv.x[nn, cc][np.ix_(hs, ws)])
-        h, w = hs[yy], ws[xx]
-        if conv.mode == "up":
-            ax = k * hh * wh + r * dl[0] * wh + s * dl[1]
-            ay = h * conv.stride[0] * wh + w * conv.stride[1]
-        else:
-            ax = k * hh * wh - ((r * dl[0] - ph[0]) // st[0]) * wh - (s * dl[1] - ph[1]) // st[1]
-            ay = ((h + pd[0] - ph[0]) // st[0]) * wh + (w + pd[1] - ph[1]) // st[1]
-        off = -min(int(ax.min()), 0)
-        units.append((ax + off, ay - int(ay.min()) if ay.size else ay))
+        tapmask[p_i][np.ix_(rr, ss)] = True
+    oi = gi[:, None] * kc + np.arange(kc)                                # (U, kc) output channels of the group
+    slab = conv.w[np.minimum(oi, o - 1), ci[:, None]] & (oi < o)[:, :, None, None] & tapmask[pi][:, None]
+    wu, k, r, s = np.nonzero(slab)                                       # per unit in (k, r, s) order
+    y0, x0 = np.divmod(ti, tc)
+    ph_h = np.array([conv.x_phase(ph)[0] for ph in phases])[pi]
+    ph_w = np.array([conv.x_phase(ph)[1] for ph in phases])[pi]
+
+    def coords(edges, first, start, step):  # the tile's rows (cols) of this phase, padded with -1
+        lo, hi = edges[first], edges[first + 1]
+        span = int((hi - lo).max(initial=0))
+        c = lo[:, None] + np.arange(span)
+        ok = (c < hi[:, None]) & ((c - start[:, None]) % step == 0)
+        # keep the valid ones first, in increasing order (as the per-unit filter does)
+        order = np.argsort(~ok, axis=1, kind="stable")
+        return np.take_along_axis(np.where(ok, c, -1), order, axis=1)
+
+    hs = coords(eh, y0, ph_h, st[0])
+    ws = coords(ew, x0, ph_w, st[1])
+    vals = conv.x[ni[:, None, None], ci[:, None, None], np.maximum(hs, 0)[:, :, None], np.maximum(ws, 0)[:, None, :]]
+    vals &= (hs >= 0)[:, :, None] & (ws >= 0)[:, None, :]
+    au, yy, xx = np.nonzero(vals)
+    h, w = hs[au, yy], ws[au, xx]
+    phr = np.array([ph[0] for ph in phases])
+    phc = np.array([ph[1] for ph in phases])
+    if conv.mode == "up":
+        ax = k * hh * wh + r * dl[0] * wh + s * dl[1]
+        ay = h * conv.stride[0] * wh + w * conv.stride[1]
+    else:
+        pr, pc = phr[pi[wu]], phc[pi[wu]]
+        ax = k * hh * wh - ((r * dl[0] - pr) // st[0]) * wh - (s * dl[1] - pc) // st[1]
+        ay = ((h + pd[0] - phr[pi[au]]) // st[0]) * wh + (w + pd[1] - phc[pi[au]]) // st[1]
+    axs = np.split(ax, np.cumsum(np.bincount(wu, minlength=nu))[:-1])
+    ays = np.split(ay, np.cumsum(np.bincount(au, minlength=nu))[:-1])
+    units = []
+    for a_x, a_y in zip(axs, ays, strict=True):
+        off = -min(int(a_x.min()), 0) if a_x.size else 0
+        units.append((a_x + off, a_y - int(a_y.min()) if a_y.size else a_y))
     return units
 
 
@@ -332,16 +353,6 @@ def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stri
     return replace(c.work, stall_units=c.sample_units(rng)) if sample else c.work
 
 
-def _field(a: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``a[:, h][:, :, w]`` with zeros where a row/column falls in the padding (no padded copy of ``a``)."""
-    vh = (h >= 0) & (h < a.shape[1])
-    vw = (w >= 0) & (w < a.shape[2])
-    out = np.zeros((a.shape[0], h.size, w.size), dtype=a.dtype)
-    out[np.ix_(np.arange(a.shape[0]), np.flatnonzero(vh), np.flatnonzero(vw))] = \
-        a[np.ix_(np.arange(a.shape[0]), h[vh], w[vw])]
-    return out
-
-
 def _weight_grad_units(dz, a, xg, *, kc, chunk, kernel, stride, padding, dilation, groups, rng):
     """``xg``: non-zero δ̃z per (image, Kc group, pixel), as counted by :func:`weight_grad_counts`."""
     n, k, p, q = dz.shape
@@ -352,16 +363,23 @@ def _weight_grad_units(dz, a, xg, *, kc, chunk, kernel, stride, padding, dilatio
     if cand.shape[0] == 0:
         return []
     pick = rng.choice(cand.shape[0], size=min(banks.MAX_UNITS, cand.shape[0]), replace=False)
-    units = []
-    for u in pick:
-        nn, gg, pp, qq = (int(v) for v in cand[u])
-        if xn is None:
-            gg = 0
-        kk = np.nonzero(dz[nn, gg * kc:(gg + 1) * kc, pp, qq])[0]
-        gi = min((gg * kc) // kg, groups - 1)
-        h = pp * stride[0] + np.arange(kernel[0]) * dilation[0]
-        w = qq * stride[1] + np.arange(kernel[1]) * dilation[1]
-        field = _field(a[nn, gi * cg:gi * cg + min(chunk, cg)], h - padding[0], w - padding[1])
-        cc, rr, ss = np.nonzero(field)
-        units.append((kk * (chunk * rs), cc * rs + rr * kernel[1] + ss))
-    return units
+    # All picked units at once (the same arrays, in the same order, as one nonzero() per unit).
+    nn, gg, pp, qq = (cand[pick, j] for j in range(4))
+    if xn is None:
+        gg = np.zeros_like(gg)
+    ko = gg[:, None] * kc + np.arange(kc)                                  # (U, kc)
+    dk = dz[nn[:, None], np.minimum(ko, k - 1), pp[:, None], qq[:, None]] & (ko < k)
+    ku, kk = np.nonzero(dk)
+    gi = np.minimum((gg * kc) // kg, groups - 1)
+    ch = gi[:, None] * cg + np.arange(min(chunk, cg))                     # (U, chunk)
+    h = pp[:, None] * stride[0] + np.arange(kernel[0]) * dilation[0] - padding[0]   # (U, R)
+    w = qq[:, None] * stride[1] + np.arange(kernel[1]) * dilation[1] - padding[1]   # (U, S)
+    hv = (h >= 0) & (h < a.shape[2])
+    wv = (w >= 0) & (w < a.shape[3])
+    field = a[nn[:, None, None, None], ch[:, :, None, None], np.clip(h, 0, a.shape[2] - 1)[:, None, :, None],
+              np.clip(w, 0, a.shape[3] - 1)[:, None, None, :]] & hv[:, None, :, None] & wv[:, None, None, :]
+    fu, cc, rr, ss = np.nonzero(field)
+    nu = pick.size
+    kks = np.split(kk * (chunk * rs), np.cumsum(np.bincount(ku, minlength=nu))[:-1])
+    ays = np.split(cc * rs + rr * kernel[1] + ss, np.cumsum(np.bincount(fu, minlength=nu))[:-1])
+    return list(zip(kks, ays, strict=True))

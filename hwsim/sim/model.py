@@ -13,6 +13,13 @@ plus the final write-back, is the memory stall.
 The work inside a tile comes precomputed from vectorised numpy (``busy``); the PEs of an interval
 share one barrier, so their tiles are one timeout of the slowest tile's cycles (the makespan only
 sees the barrier). The event count is a few per interval, never one per MAC.
+
+``log=[]`` records what happened as ``(cycle, kind, interval, pe)`` tuples, sorted by cycle (events
+of one cycle in execution order, an interval's tiles in PE order) — kinds ``load_start``/``load_end``
+and ``store_start``/``store_end`` (a DRAM transfer holding the channel; pe = -1), ``tile_start``/
+``tile_end`` (PE ``pe`` on its tile of ``interval``: start + busy[interval, pe]; written from
+``busy`` when the interval starts and ends, not SimPy events) and ``barrier`` (the slowest PE is
+done; pe = -1). Off (None, the default) it costs one test per SimPy event.
 """
 
 from __future__ import annotations
@@ -31,11 +38,12 @@ def transfer_cycles(nbytes: float, bytes_per_cycle: float) -> int:
 
 
 def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np.ndarray, *,
-                       dram_bytes_per_cycle: float) -> int:
+                       dram_bytes_per_cycle: float, log: list[tuple[int, str, int, int]] | None = None) -> int:
     """Makespan (cycles) of one layer-pass: SimPy run of PEs, barriers and the shared DRAM channel.
 
     ``busy``: (intervals, PEs) cycles per tile; ``load_bytes``/``store_bytes``: (intervals,) DRAM
-    bytes read before / written after each interval.
+    bytes read before / written after each interval. ``log``: a list to append events to (see the
+    module docstring).
     """
     nb, npe = busy.shape
     if nb == 0:
@@ -49,6 +57,8 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     done = [env.event() for _ in range(nb)]
     start = [env.event() for _ in range(nb)]
     finished = env.event()
+    n0 = len(log) if log is not None else 0
+    busy_l = busy.tolist() if log is not None else None
 
     def loader():
         for b in range(nb):
@@ -57,7 +67,11 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
             if load_t[b]:
                 with dram.request() as req:
                     yield req
+                    if log is not None:
+                        log.append((int(env.now), "load_start", b, -1))
                     yield env.timeout(load_t[b])
+                    if log is not None:
+                        log.append((int(env.now), "load_end", b, -1))
             loaded[b].succeed()
 
     def coordinator():
@@ -74,8 +88,14 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
         # tie with it in time are ordered as before (results identical, tests/test_wholerun_golden.py).
         for b in range(nb):
             yield start[b]
+            t0 = int(env.now)
+            if log is not None:
+                log.extend((t0, "tile_start", b, p) for p in range(npe))
             if span[b]:
                 yield env.timeout(span[b])
+            if log is not None:
+                log.extend((t0 + int(busy_l[b][p]), "tile_end", b, p) for p in range(npe))
+                log.append((int(env.now), "barrier", b, -1))
             done[b].succeed()
 
     def writer():
@@ -84,7 +104,11 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
             if store_t[b]:
                 with dram.request() as req:
                     yield req
+                    if log is not None:
+                        log.append((int(env.now), "store_start", b, -1))
                     yield env.timeout(store_t[b])
+                    if log is not None:
+                        log.append((int(env.now), "store_end", b, -1))
         finished.succeed()
 
     env.process(loader())
@@ -92,4 +116,6 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     env.process(array())
     env.process(writer())
     env.run(until=finished)
+    if log is not None:  # tile ends were written at their barrier: put every event at its cycle
+        log[n0:] = sorted(log[n0:], key=lambda e: e[0])
     return int(env.now)

@@ -357,6 +357,13 @@ def _expand_synthetic(syn: Any, where: str, name: Any, iteration: Any) -> list[T
             v = d.get(k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v <= 1.0):
                 raise SweepError(f"{where}.synthetic.{k}: {v!r} must be a number in (0, 1]")
+        if isinstance(d.get("model"), str):
+            from hwsim.trace.reading import check_synthetic_size
+
+            try:
+                check_synthetic_size(d["model"], d.get("batch", 1), f"{where}.synthetic")
+            except ValueError as e:  # unknown model or batch, or tensors over the limit
+                raise SweepError(str(e)) from None
         tag = ",".join(f"{k}={combo[j]}" for j, k in enumerate(listed))
         model = d.get("model") or Path(str(d["scalesim_csv"])).stem
         label = str(name or f"{model}-synth") + (f"[{tag}]" if tag else "")

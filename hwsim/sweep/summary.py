@@ -77,6 +77,12 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
     row["speedup_sparse_vs_dense_systolic"] = _finite(result.speedup("sparse", baseline="dense_systolic"))
     row["utilization_sparse"] = result.total("sparse").utilization
     row["utilization_dense"] = result.total("dense").utilization
+    prov = dict(result.provenance or {})
+    tprov = prov.get("trace") or {}
+    row["overrides"] = ", ".join(f"{k}={v}" for k, v in task.overrides.items())
+    row["test_acc"] = tprov.get("test_acc")
+    row["epochs"] = tprov.get("epochs")
+    row["dataset"] = tprov.get("dataset")
     return row
 
 
@@ -96,11 +102,117 @@ def collect_rows(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.P
     return rows
 
 
+def sweep_provenance(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> dict[str, Any]:
+    """The sweep's provenance: base arch (key parameters, energy table), version, command, and per trace label
+    the trace part of its points' provenance (model, dataset, method, epochs, seed, test accuracy...)."""
+    from hwsim import provenance
+
+    base_arch: dict[str, Any] = {}
+    traces: dict[str, Any] = {}
+    for t in tasks:
+        p = point_path(out, t.key)
+        if not p.exists():
+            continue
+        prov = (read_point(p).get("result") or {}).get("provenance") or {}
+        if prov.get("trace") and t.trace_label not in traces:
+            traces[t.trace_label] = prov["trace"]
+        if not base_arch and not t.overrides and prov.get("arch"):
+            base_arch = dict(prov["arch"])
+    if not base_arch:
+        try:
+            from hwsim.arch import load_arch
+
+            a = load_arch(spec.arch)
+            base_arch = provenance.arch_provenance(a.to_dict(), name=a.name, file=a.source,
+                                                   content_hash=a.content_hash(), overrides={})
+        except ValueError:
+            base_arch = {"file": str(spec.arch)}
+    return provenance.build(arch=base_arch, extra={"traces": traces})
+
+
 def write_summary(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> list[dict[str, Any]]:
     """Write ``sweep.json`` (spec + rows) and ``sweep.csv`` (rows) for the finished points."""
     rows = collect_rows(spec, tasks=tasks, out=out)
     doc = {"sweep": spec.to_json(), "parameters": list(spec.parameters), "points_total": len(tasks),
-           "points_done": len(rows), "rows": rows}
+           "points_done": len(rows), "provenance": sweep_provenance(spec, tasks=tasks, out=out), "rows": rows}
     atomic_write_text(Path(out) / SUMMARY_JSON, json.dumps(doc, indent=1, default=str))
     atomic_write_text(Path(out) / SUMMARY_CSV, rows_to_csv(rows))
     return rows
+
+
+# ----------------------------------------------------------------------------- rankings
+
+RANK_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("cycles_sparse", "fewest cycles", "{:,.0f} cycles"),
+    ("energy_pj_sparse", "least energy", "{}"),
+)
+
+
+def pareto_indices(points: Sequence[tuple[float, ...]]) -> list[int]:
+    """Indices of the points no other point matches or beats on every axis (minimise all), by ascending first axis."""
+    front = []
+    for i, p in enumerate(points):
+        dominated = any(all(q[d] <= p[d] for d in range(len(p))) and any(q[d] < p[d] for d in range(len(p)))
+                        for j, q in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def area_key(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The sparse-variant area column of the rows, once the simulator reports area; else None."""
+    keys = {k for r in rows for k in r if k.startswith("area") and k.endswith("sparse")}
+    return sorted(keys)[0] if keys else None
+
+
+def ranking_lines(rows: Sequence[Mapping[str, Any]], parameters: Sequence[str]) -> list[str]:
+    """Per trace: the config with the fewest absolute cycles, the least energy (and area), and the Pareto front.
+
+    Speed-up over a config's *own* dense baseline is printed beside each, never used to rank: a small
+    array that skips well relative to its own slow dense run is not the fast design.
+    """
+    lines = []
+    akey = area_key(rows)
+    metrics = [*RANK_METRICS, *(((akey, "smallest area", "{:.3g} mm²"),) if akey else ())]
+    for tr in dict.fromkeys(r.get("trace") for r in rows):
+        sub = [r for r in rows if r.get("trace") == tr and r.get("cycles_sparse") is not None]
+        if not sub:
+            continue
+        lines.append(f"trace {tr} ({len(sub)} points):")
+        for key, what, pat in metrics:
+            cand = [r for r in sub if r.get(key) is not None]
+            if not cand:
+                continue
+            best = min(cand, key=lambda r, k=key: (float(r[k]), float(r["cycles_sparse"])))
+            value = format_energy(float(best[key])) if key.startswith("energy") else pat.format(float(best[key]))
+            lines.append(f"  {what}: {value} — {_config_text(best, parameters)} "
+                         f"(speed-up over its own dense {_times(best.get('speedup_sparse'))})")
+        axes = ["cycles_sparse", "energy_pj_sparse", *([akey] if akey else [])]
+        pts_rows = [r for r in sub if all(r.get(a) is not None for a in axes)]
+        front = pareto_indices([tuple(float(r[a]) for a in axes) for r in pts_rows])
+        lines.append(f"  Pareto front ({' / '.join(a.replace('_sparse', '').replace('_pj', '') for a in axes)}): "
+                     f"{len(front)} of {len(pts_rows)} points")
+        for i in front:
+            r = pts_rows[i]
+            lines.append(f"    {float(r['cycles_sparse']):,.0f} cycles, {format_energy(float(r['energy_pj_sparse']))}"
+                         f" — {_config_text(r, parameters)}")
+    return lines
+
+
+def _config_text(row: Mapping[str, Any], parameters: Sequence[str]) -> str:
+    return ", ".join(f"{p}={row.get(p)}" for p in parameters) or "base arch"
+
+
+def _times(x: Any) -> str:
+    if x is None:
+        return "–"
+    x = float(x)
+    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
+
+
+def format_energy(pj: float) -> str:
+    """One unit family for energy everywhere: pJ, nJ, µJ or mJ, three significant digits."""
+    for scale, unit in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+        if abs(pj) >= scale:
+            return f"{pj / scale:.3g} {unit}"
+    return f"{pj:.3g} pJ"

@@ -272,7 +272,7 @@ def _read_regular(path: Path, limit: int, what: str) -> bytes:
             raise TraceError(f"{path}: {what} is {st.st_size:,} bytes, more than the limit of {limit:,} bytes")
         chunks, left = [], limit + 1
         while left > 0:
-            b = os.read(fd, min(left, 1 << 24))
+            b = os.read(fd, min(left, 1 << 20))
             if not b:
                 break
             chunks.append(b)
@@ -309,3 +309,13 @@ def sample_file_path(root: Path, rel: Any, field: str) -> Path:
     if real.parent != root.resolve() / SAMPLES_DIR:
         raise TraceError(f"{path}: resolves to {real}, outside the trace's {SAMPLES_DIR}/ folder ({where}); refused")
     return real
+
+
+def check_synthetic_size(model: str, batch: int, where: str) -> None:
+    """Refuse a synthetic trace whose layers would exceed :data:`MAX_TENSOR_ELEMENTS` (before any array exists)."""
+    from hwsim.trace.topology import model_layers
+
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
+    for spec in model_layers(model):
+        check_geometry_size(spec.geometry(batch), f"{where}: model {model}, layer {spec.name} at batch {batch}")

@@ -1,0 +1,347 @@
+"""What produced a result: trace meta, architecture parameters and overrides, energy table, version, command.
+
+A provenance block is a plain JSON mapping stored in every ``results.json`` (``SimResult.provenance``)
+and every ``sweep.json`` (per point, under ``provenance``), and shown on every report page, so a
+reader can tell two results apart (e.g. DRAM 16 vs 64 B/cycle) and rebuild them. numpy/torch-free:
+it reads the trace manifest mapping and the architecture's YAML-shaped mapping (``Arch.to_dict()``).
+
+Layout (every key optional for a reader; older files have none)::
+
+    {"trace": {"model", "dataset", "method", "s", "k", "epochs", "seed", "batch_size", "iterations",
+               "replayed_iterations", "replayed_examples", "test_acc", "coverage", "path"},
+     "arch": {"name", "file", "hash", "overrides": {dotted.key: value}, "key": {display key: value},
+              "energy_source": str},
+     "hwsim_version": str, "command": [argv...]}
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# The arch parameters a reader needs to tell two designs apart, as (label, dotted key, unit).
+KEY_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("dataflow", "dataflow", ""),
+    ("PEs", "pe_array.rows×pe_array.cols", ""),
+    ("multipliers per PE (F×I)", "pe.mult_f×pe.mult_i", ""),
+    ("MAC", "pe.mac", ""),
+    ("MAC bits", "pe.mac_bits", "bit"),
+    ("accumulator banks", "pe.accumulator_banks", ""),
+    ("bank queue depth", "pe.bank_queue_depth", ""),
+    ("input buffer", "pe.input_buffer_bytes", "B"),
+    ("output buffer", "pe.output_buffer_bytes", "B"),
+    ("weight FIFO", "pe.weight_fifo_bytes", "B"),
+    ("global buffer", "memory.global_buffer_bytes", "B"),
+    ("DRAM bandwidth", "memory.dram_bytes_per_cycle", "B/cycle"),
+    ("DRAM compression", "memory.compression", ""),
+    ("clock", "clock_ghz", "GHz"),
+)
+
+# Energy entries taken from Horowitz (ISSCC 2014, 45 nm); the others are hwsim estimates.
+_HOROWITZ_KEYS = ("mult_pj", "add_pj", "fp_mult_pj", "fp_add_pj", "sram_small_pj_per_64b",
+                  "sram_medium_pj_per_64b", "sram_large_pj_per_64b", "dram_pj_per_64b")
+HOROWITZ_SOURCE = "Horowitz, ISSCC 2014, 45 nm"
+
+
+def dotted_get(d: Any, key: str) -> Any:
+    cur = d
+    for part in key.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, Mapping) and part.isdigit() and int(part) in cur:
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (lists and scalars are leaves)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def diff_overrides(params: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Dotted keys whose value in ``params`` differs from ``base`` (the architecture file as written)."""
+    if base is None:
+        return {}
+    a, b = flatten(params), flatten(base)
+    return {k: a.get(k) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        if v == float("inf"):
+            return "∞"
+        return f"{v:g}"
+    return str(v)
+
+
+def _bytes(n: float) -> str:
+    for scale, unit in ((2**20, "MiB"), (2**10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n:g} B"
+
+
+def short_path(path: str | None) -> str:
+    """A shipped or repo file from ``arch_configs/`` on; other paths as given."""
+    if not path:
+        return ""
+    text = str(path).replace("\\", "/")
+    for anchor in ("arch_configs/", "hwsim/arch/configs/"):
+        if anchor in text:
+            return "arch_configs/" + text.split(anchor, 1)[1]
+    return text
+
+
+def key_parameters(params: Mapping[str, Any]) -> dict[str, str]:
+    """Display label → value with unit, for the parameters present in ``params``."""
+    out: dict[str, str] = {}
+    for label, key, unit in KEY_PARAMETERS:
+        parts = [dotted_get(params, k) for k in key.split("×")]
+        if any(p is None for p in parts):
+            continue
+        if unit == "B" and len(parts) == 1 and isinstance(parts[0], (int, float)):
+            out[label] = _bytes(parts[0])
+            continue
+        text = "×".join(_num(p) for p in parts)
+        out[label] = f"{text} {unit}".strip() if unit else text
+    return out
+
+
+def energy_source(params: Mapping[str, Any]) -> str:
+    """Which table priced the actions: Horowitz's 45 nm figures, or which entries differ from them."""
+    try:
+        from hwsim.arch.energy import HOROWITZ_45NM
+    except ImportError:  # pragma: no cover - hwsim.arch is always importable
+        return "energy table in the architecture file"
+    energy = params.get("energy") if isinstance(params, Mapping) else None
+    if not isinstance(energy, Mapping):
+        return "unknown"
+    changed = []
+    for k in _HOROWITZ_KEYS:
+        v, ref = energy.get(k), HOROWITZ_45NM.get(k)
+        if v is None or ref is None:
+            continue
+        if isinstance(ref, Mapping):
+            v = {int(b): float(x) for b, x in dict(v).items()}
+            if any(v.get(int(b)) != float(x) for b, x in ref.items() if int(b) in v):
+                changed.append(k)
+        elif float(v) != float(ref):
+            changed.append(k)
+    estimates = [k for k in energy if k not in _HOROWITZ_KEYS and k not in ("sram_small_max_bytes",
+                                                                            "sram_medium_max_bytes")]
+    text = HOROWITZ_SOURCE
+    if changed:
+        text += f" except {', '.join(changed)} (set in the architecture file)"
+    if estimates:
+        text += f"; hwsim estimates for {', '.join(estimates)}"
+    return text
+
+
+def arch_provenance(params: Mapping[str, Any], *, name: str | None = None, file: str | None = None,
+                    content_hash: str | None = None, base: Mapping[str, Any] | None = None,
+                    overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The arch part: name, file, hash, overrides (given, or the difference from ``base``), key parameters."""
+    ov = dict(overrides) if overrides is not None else diff_overrides(params, base)
+    return {"name": name or params.get("name"), "file": file, "hash": content_hash, "overrides": ov,
+            "key": key_parameters(params), "energy_source": energy_source(params)}
+
+
+def base_params_for(file: str | None) -> dict[str, Any] | None:
+    """The architecture file as written (validated, normalised), to diff overrides against; None if unreadable."""
+    if not file or not Path(file).is_file():
+        return None
+    try:
+        from hwsim.arch.loader import arch_from_dict, read_yaml
+
+        return arch_from_dict(read_yaml(Path(file)), source=str(file)).to_dict()
+    except (ValueError, OSError):
+        return None
+
+
+def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (), path: str | None = None
+                     ) -> dict[str, Any]:
+    """The trace part, from a manifest mapping (``Trace.manifest``)."""
+    meta = manifest.get("meta") or {}
+    summary = manifest.get("summary") or {}
+    replayed = [int(i) for i in replayed]
+    examples = None
+    for ent in manifest.get("samples") or []:
+        if isinstance(ent, Mapping) and ent.get("iteration") in replayed:
+            lays = ent.get("layers") or []
+            lays = list(lays.values()) if isinstance(lays, Mapping) else list(lays)
+            ns = [lay.get("N") or (lay.get("geometry") or {}).get("N") for lay in lays if isinstance(lay, Mapping)]
+            ns = [int(n) for n in ns if n]
+            if ns:
+                examples = max(ns)
+    if examples is None:
+        ns = [int(g["N"]) for g in manifest.get("layers") or [] if isinstance(g, Mapping) and g.get("N")]
+        examples = max(ns) if ns else None
+    out = {
+        "model": meta.get("model"), "dataset": meta.get("dataset"), "method": meta.get("method"),
+        "s": meta.get("s"), "k": meta.get("k"), "epochs": meta.get("epochs"), "seed": meta.get("seed"),
+        "batch_size": meta.get("batch_size"), "iterations": len(manifest.get("iterations") or []) or None,
+        "replayed_iterations": replayed, "replayed_examples": examples,
+        "test_acc": summary.get("test_acc"), "path": path,
+        "layers": {str(g["name"]): layer_description(g) for g in manifest.get("layers") or []
+                   if isinstance(g, Mapping) and g.get("name")},
+    }
+    if meta.get("coverage") is not None:
+        out["coverage"] = meta["coverage"]
+    elif summary.get("coverage") is not None:
+        out["coverage"] = summary["coverage"]
+    return out
+
+
+def layer_description(g: Mapping[str, Any]) -> str:
+    """'conv 6→16 5×5 @14×14' or 'linear 400→120': a layer's kind and shape for figure labels."""
+    kind = str(g.get("kind") or "")
+    c, k = g.get("C"), g.get("K")
+    if kind == "linear":
+        return f"linear {c}→{k}"
+    if kind == "conv2d":
+        text = f"conv {c}→{k} {g.get('R')}×{g.get('S')}"
+        if g.get("groups", 1) not in (1, None):
+            text += f" g{g['groups']}"
+        return text + f" @{g.get('H')}×{g.get('W')}"
+    return f"{kind} {c}→{k}".strip()
+
+
+def hwsim_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("hwsim")
+        except PackageNotFoundError:
+            pass
+    except ImportError:  # pragma: no cover
+        pass
+    import hwsim
+
+    return str(getattr(hwsim, "__version__", "unknown"))
+
+
+def command_line() -> list[str]:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("__main__.py", "/hwsim")):
+        argv[0] = "hwsim"
+    return argv
+
+
+def build(*, trace: Mapping[str, Any] | None = None, arch: Mapping[str, Any] | None = None,
+          extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"trace": dict(trace or {}), "arch": dict(arch or {}), "hwsim_version": hwsim_version(),
+                           "command": command_line()}
+    out.update(extra or {})
+    return out
+
+
+def for_simulation(trace: Any, arch: Any, *, iteration: int, overrides: Mapping[str, Any] | None = None,
+                   training: bool = True) -> dict[str, Any]:
+    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch)."""
+    params = arch.to_dict()
+    base = None if overrides is not None else base_params_for(getattr(arch, "source", None))
+    a = arch_provenance(params, name=arch.name, file=getattr(arch, "source", None),
+                        content_hash=arch.content_hash(), base=base, overrides=overrides)
+    t = trace_provenance(trace.manifest, replayed=[iteration], path=str(trace.path))
+    return build(trace=t, arch=a, extra={"mode": "training iteration" if training else "inference (forward)"})
+
+
+def coverage_note(prov: Mapping[str, Any] | None) -> str | None:
+    """'covers 93 % of forward MACs (missed: attn.matmul)' when a trace does not cover the whole model."""
+    cov = ((prov or {}).get("trace") or {}).get("coverage")
+    if not isinstance(cov, Mapping):
+        return None
+    fr = {k: cov.get(k) for k in ("forward", "backward_data", "backward_weight") if isinstance(cov.get(k), (int, float))}
+    if not fr or all(v >= 1.0 for v in fr.values()):
+        return None
+    parts = ", ".join(f"{k.replace('_', '-')} {v:.0%}" for k, v in fr.items())
+    missed = cov.get("missed") or []
+    return f"covers {parts} of the model's MACs" + (f" (missed: {', '.join(map(str, missed))})" if missed else "")
+
+
+def override_label(prov: Mapping[str, Any] | None) -> str:
+    """Short text of the overrides, e.g. 'dram_bytes_per_cycle=64, pe_array.rows=16' ('' when none)."""
+    ov = ((prov or {}).get("arch") or {}).get("overrides") or {}
+    return ", ".join(f"{_short_key(k)}={_num(v)}" for k, v in ov.items())
+
+
+def _short_key(key: str) -> str:
+    parts = key.split(".")
+    return parts[-1] if parts[0] in ("memory", "pe") else key
+
+
+def describe_trace(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines of the trace part: what was trained, how, and which iteration was replayed."""
+    t = (prov or {}).get("trace") or {}
+    lines: list[tuple[str, str]] = []
+    run = []
+    for label, key in (("model", "model"), ("dataset", "dataset"), ("method", "method")):
+        if t.get(key) is not None:
+            run.append(f"{label} {t[key]}")
+    if t.get("s") is not None:
+        run.append(f"s = {_num(t['s'])}")
+    if t.get("k") is not None:
+        run.append(f"k = {t['k']}")
+    for label, key in (("epochs", "epochs"), ("seed", "seed"), ("batch", "batch_size")):
+        if t.get(key) is not None:
+            run.append(f"{label} {t[key]}")
+    if t.get("test_acc") is not None:
+        run.append(f"test accuracy {float(t['test_acc']):.2%}")
+    if run:
+        lines.append(("trace", ", ".join(run)))
+    rep = t.get("replayed_iterations") or []
+    if rep:
+        what = (prov or {}).get("mode") or "iteration"
+        n = t.get("replayed_examples")
+        lines.append(("replayed", f"{what} {', '.join(map(str, rep))}" + (f" of {t['iterations']}" if t.get(
+            "iterations") else "") + (f", batch of {n}" if n else "")))
+    cov = coverage_note(prov)
+    if cov:
+        lines.append(("coverage", cov))
+    return lines
+
+
+def describe_arch(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines of the arch part: file and hash, overrides, key parameters, energy table."""
+    a = (prov or {}).get("arch") or {}
+    if not a:
+        return []
+    head = f"{a.get('name')}"
+    if a.get("file"):
+        head += f" ({short_path(a['file'])})"
+    if a.get("hash"):
+        head += f", hash {str(a['hash'])[:12]}"
+    lines = [("architecture", head), ("overrides", override_label(prov) or "none")]
+    if a.get("key"):
+        lines.append(("parameters", "; ".join(f"{k} {v}" for k, v in a["key"].items())))
+    if a.get("energy_source"):
+        lines.append(("energy table", str(a["energy_source"])))
+    return lines
+
+
+def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) lines for a page: what was replayed, on what, with which tables, by which command."""
+    if not prov:
+        return []
+    lines = [*describe_trace(prov), *describe_arch(prov)]
+    if prov.get("hwsim_version"):
+        lines.append(("hwsim", str(prov["hwsim_version"])))
+    if prov.get("command"):
+        lines.append(("command", " ".join(str(x) for x in prov["command"])))
+    return lines
+
+
+__all__ = ["KEY_PARAMETERS", "arch_provenance", "build", "coverage_note", "describe", "diff_overrides",
+           "describe_arch", "describe_trace", "for_simulation", "key_parameters", "override_label", "trace_provenance"]

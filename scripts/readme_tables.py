@@ -1,0 +1,168 @@
+"""Generate the README's result tables from committed results, so the README cannot drift from them.
+
+Each table lives between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in README.md and is
+rebuilt from a committed data file, with the command that produced that file printed under it:
+
+* ``real-gradients`` — from ``reports/example/data/summary.json``, the summary of the example report
+  that ``--regenerate`` makes with ``hwsim demo`` + ``hwsim report``.
+
+Usage::
+
+    python scripts/readme_tables.py              # rewrite the tables in README.md from the committed data
+    python scripts/readme_tables.py --check      # exit 1 (and show the difference) if README.md disagrees
+    python scripts/readme_tables.py --regenerate # rerun the demo, rebuild reports/example, then rewrite
+
+``tests/test_readme_tables.py`` runs ``--check``'s logic, so CI fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+EXAMPLE = ROOT / "reports" / "example"
+SUMMARY = EXAMPLE / "data" / "summary.json"
+TITLE = "hwsim example: the demo (LeNet-5 and mlp500 on digits, plain and dithered backprop) on an SCNN-like array"
+
+
+def regenerate_commands(work: str) -> list[list[str]]:
+    """The commands that make reports/example (the demo's results, sweeps and traces → the example report)."""
+    w = f"{work}/work/full"
+    inputs = [f"{w}/results/{n}.json" for n in ("lenet5_none", "lenet5_dither", "mlp500_none", "mlp500_dither")]
+    inputs += [f"{w}/sweep_demo", f"{w}/sweep_density"]
+    inputs += [f"{w}/traces/{n}" for n in ("lenet5_none", "lenet5_dither", "mlp500_none", "mlp500_dither")]
+    return [["hwsim", "demo", "--out", work, "--quiet"],
+            ["hwsim", "report", *inputs, "--out", "reports/example", "--overwrite", "--dpi", "100", "--title", TITLE]]
+
+
+def _times(x: Any) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "–"
+    x = float(x)
+    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
+
+
+def _pct(digits: int) -> Callable[[Any], str]:
+    def f(x: Any) -> str:
+        if x is None:
+            return "–"
+        x = float(x)
+        if 0 < x < 10 ** -(digits + 2):
+            return f"<{10 ** -digits:g} %"
+        return f"{x * 100:.{digits}f} %"
+    return f
+
+
+_PASS = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
+         "iteration": "iteration"}
+_ROWS = (("none", "iteration"), ("dither", "forward"), ("dither", "backward_data"), ("dither", "backward_weight"),
+         ("dither", "iteration"))
+
+
+def real_gradients_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The 'Real gradients' table: per network, plain backprop's iteration and dithered backprop's passes."""
+    cols: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
+        ("network", lambda r: str(r["network"])),
+        ("method", lambda r: str(r["method"])),
+        ("pass", lambda r: _PASS[r["scope"]]),
+        ("test acc", lambda r: _pct(2)(r.get("test_acc"))),
+        ("δ̃z density", lambda r: _pct(1)(r.get("dz_density"))),
+        ("speed-up (sparse)", lambda r: _times(r.get("speedup_sparse"))),
+        ("ideal (effectual MACs)", lambda r: _times(r.get("speedup_ideal"))),
+        ("fraction of ideal", lambda r: _pct(1)(_div(r.get("speedup_sparse"), r.get("speedup_ideal")))),
+        ("energy gain (sparse)", lambda r: _times(r.get("energy_ratio_sparse"))),
+        ("energy gain (dense-gated)", lambda r: _times(r.get("energy_ratio_dense_gated"))),
+        ("sparse pJ / effectual MAC", lambda r: _num3(r.get("pj_per_effectual_mac_sparse"))),
+        ("dense utilisation", lambda r: _pct(0)(r.get("utilization_dense"))),
+    ]
+    lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for net in dict.fromkeys(r["network"] for r in rows):
+        for method, scope in _ROWS:
+            r = next((x for x in rows if x["network"] == net and x["method"] == method and x["scope"] == scope
+                      and not x.get("overrides")), None)
+            if r is not None:
+                lines.append("| " + " | ".join(f(r) for _, f in cols) + " |")
+    return lines
+
+
+def _div(a: Any, b: Any) -> float | None:
+    return float(a) / float(b) if a is not None and b else None
+
+
+def _num3(x: Any) -> str:
+    return "–" if x is None else f"{float(x):.3g}"
+
+
+def tables(root: Path = ROOT) -> dict[str, list[str]]:
+    """NAME → the lines between the markers (table, blank line, source line)."""
+    summary = root / SUMMARY.relative_to(ROOT)
+    rows = json.loads(summary.read_text())
+    cmds = regenerate_commands("DIR")
+    source = (f"<sub>Generated by `python scripts/readme_tables.py` from `{summary.relative_to(root)}`, which "
+              f"`python scripts/readme_tables.py --regenerate` makes with `{' '.join(cmds[0])}` then "
+              f"`hwsim report DIR/work/full/{{results/*.json,sweep_demo,sweep_density,traces/*}} --out reports/example "
+              f"--overwrite --dpi 100`. Do not edit by hand: `tests/test_readme_tables.py` fails when this table and "
+              f"the committed results disagree.</sub>")
+    return {"real-gradients": [*real_gradients_table(rows), "", source]}
+
+
+_BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+
+
+def render(text: str, generated: Mapping[str, list[str]]) -> str:
+    """``text`` with every marked table replaced by its generated content (unknown names are an error)."""
+    def repl(m: re.Match) -> str:
+        name = m.group("name")
+        if name not in generated:
+            raise SystemExit(f"README.md: no generator for <!-- table:{name} -->; known: {', '.join(generated)}")
+        return m.group(1) + "\n".join(generated[name]) + "\n" + m.group(4)
+    return _BLOCK.sub(repl, text)
+
+
+def marked_names(text: str) -> list[str]:
+    return [m.group("name") for m in _BLOCK.finditer(text)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md differs from the committed results")
+    ap.add_argument("--regenerate", action="store_true",
+                    help="rerun the demo and rebuild reports/example first (minutes), then rewrite the tables")
+    ap.add_argument("--work", default=None, help="demo folder for --regenerate (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    if args.regenerate:
+        with tempfile.TemporaryDirectory(prefix="hwsim-readme-") as tmp:
+            work = args.work or tmp
+            for cmd in regenerate_commands(work):
+                print("$", " ".join(cmd), file=sys.stderr)
+                subprocess.run([sys.executable, "-m", "hwsim", *cmd[1:]], cwd=ROOT, check=True)
+    text = README.read_text()
+    new = render(text, tables())
+    if args.check:
+        if new != text:
+            sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True), "README.md",
+                                                       "README.md (generated)"))
+            return 1
+        print(f"README.md tables agree with the committed results ({', '.join(marked_names(text))})")
+        return 0
+    if new != text:
+        README.write_text(new)
+        print("README.md: tables rewritten")
+    else:
+        print("README.md: tables already up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
