@@ -1,16 +1,19 @@
 """Simulation results: frozen records that add up, with a JSON round-trip.
 
 One :class:`SimResult` holds, for every layer and pass (forward, backward-data,
-backward-weight), the cycles and energy of four variants of the same silicon:
+backward-weight), the cycles and energy of four variants of the same silicon and one more design:
 
 * ``sparse``      — the architecture as configured (zero skipping),
 * ``dense``       — same multipliers and buffers, no zero skipping (SCNN's DCNN),
 * ``dense_gated`` — dense dataflow, zero operands gate the multiplier and DRAM traffic is
   compressed (SCNN's DCNN-opt: saves energy, not cycles),
-* ``ideal``       — effectual MACs / multipliers, the bound no real dataflow reaches.
+* ``ideal``       — effectual MACs / multipliers, the compute bound no real dataflow reaches
+  (``LayerPassResult.bandwidth_floor_cycles`` is the memory bound beside it),
+* ``dense_systolic`` — the best dense design of equal multipliers (a systolic array; zero in
+  results written before issue 10).
 
-The records are *additive by construction*: ``cycles`` is the sum of the five cycle
-components and ``energy_pj`` the sum of the five energy components (both are computed, never
+The records are *additive by construction*: ``cycles`` is the sum of the cycle components
+(:data:`CYCLE_PARTS`) and ``energy_pj`` the sum of the energy components (both are computed, never
 stored separately), per-pass and whole-iteration figures are sums of layers. So a report can
 stack bars and trust that they add up to the totals it prints.
 

@@ -76,6 +76,9 @@ def test_nsd_unit_scales_with_lanes_and_prices(trace):
         assert a.sparse.energy_breakdown.nsd - b.sparse.energy_breakdown.nsd == pytest.approx(e * 1.7)
     none = replay(trace.sample(), load_arch("scnn"), passes=("backward_weight",), method="none")
     assert all(lp.sparse.cycle_breakdown.nsd == 0 and lp.sparse.energy_breakdown.nsd == 0 for lp in none)
+    # an arch that does not skip zero gradients has no use for the quantizer: a dense design pays nothing
+    dense = replay(trace.sample(), load_arch("systolic32"), passes=("backward_weight",), method="dither")
+    assert all(lp.sparse.cycle_breakdown.nsd == 0 and lp.sparse.energy_breakdown.nsd == 0 for lp in dense)
 
 
 def test_meprop_pays_top_k_comparisons(trace):
