@@ -34,7 +34,7 @@ def _trace(path: Path, **kw) -> Path:
     for it in man["iterations"]:
         for st in it["layers"].values():
             st["hist"] = [100, 30, 5, 1] + [0] * 11
-    man["layers"] = [{"name": "conv1", "kind": "conv2d", "N": 8, "C": 1, "K": 6, "H": 28, "W": 28, "R": 5, "S": 5},
+    man["layers"] = [{"name": "conv1", "kind": "conv2d", "N": 8, "C": 1, "K": 6, "H": 28, "W": 28, "P": 24, "Q": 24, "R": 5, "S": 5},
                      {"name": "fc1", "kind": "linear", "N": 8, "C": 400, "K": 120}]
     (p / "manifest.json").write_text(json.dumps(man))
     return p

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import textwrap
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -132,11 +133,15 @@ def _with_coverage(p: Plot | None, notes: list[str]) -> Plot | None:
         return p
     text = "Partial coverage — " + "; ".join(notes)
     st = getattr(p.figure, "_suptitle", None)  # a second title line: constrained layout makes room for it
-    warn = "⚠ " + (text if len(text) <= 110 else text[:109] + "…")
+    # Wrap to the figure's width (about 0.6 em per character) so the warning never leaves the canvas.
+    width = max(40, int(p.figure.get_figwidth() * 72 / (10 * 0.6)))
+    warn = "⚠ " + (text if len(text) <= 2 * width else text[: 2 * width - 1] + "…")
+    lines = [st.get_text()] if st is not None and st.get_text() else []
+    wrapped = "\n".join(textwrap.fill(line, width) for line in "\n".join([*lines, warn]).split("\n"))
     if st is not None and st.get_text():
-        st.set_text(f"{st.get_text()}\n{warn}")
+        st.set_text(wrapped)
     else:
-        p.figure.suptitle(warn, fontsize=10)
+        p.figure.suptitle(wrapped, fontsize=10)
     return replace(p, caption=f"{p.caption} {text}.")
 
 

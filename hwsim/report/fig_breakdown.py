@@ -70,7 +70,7 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
                      ha="right" if len(layers) > 3 else "center", fontsize=8)
     right.set_ylabel(unit)
     right.set_title("sparse, per layer, 3 passes")
-    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=len(parts), frameon=False)
+    fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(parts), 5), frameon=False)
     what = "Cycle" if kind == "cycles" else "Energy"
     fig.suptitle(f"{what} breakdown — {entry.label}\n{entry.batch_text}", fontsize=11)
     caption = ("Cycles split into compute, intra-PE fragmentation, inter-PE imbalance, bank conflicts and memory "
