@@ -49,9 +49,10 @@ class DemoPlan:
     sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
 
 
-# The full demo stores operands every 20 iterations (about once per epoch on the digits) and replays them all:
-# its results are whole-run costs (hwsim.run_results), with the last iteration beside them.
-FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=20)
+# The full demo stores operands every 23 iterations — the iterations per epoch of the digits' 1,437 training
+# images at batch 64, so every sample is an epoch's first, full batch (a sampled partial batch would stand for
+# full ones: simulate_run warns) — and replays them all: its results are whole-run costs (hwsim.run_results).
+FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=23)
 QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
                  sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
                  densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
