@@ -48,6 +48,7 @@ from hwsim.results import (
     ResultsError,
     SimResult,
     VariantResult,
+    read_results_json,
 )
 
 RUN_KIND = "hwsim-run"
@@ -261,14 +262,7 @@ def save_run_results(result: RunResult, path: str | os.PathLike) -> Path:
 
 
 def load_run_results(path: str | os.PathLike) -> RunResult:
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{p}: no such results file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: not valid JSON ({e})") from None
-    return RunResult.from_json(d, where=str(p))
+    return RunResult.from_json(read_results_json(path), where=str(path))
 
 
 __all__ = ["RUN_KIND", "ESTIMATOR", "hold_weights", "scale_variant", "integrate", "stats", "spread",

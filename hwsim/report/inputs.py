@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim import provenance as prov_mod
+from hwsim._io import read_regular
 from hwsim.results import VARIANTS, ResultsError, SimResult
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
@@ -175,21 +176,7 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
 
 def _read_json(p: Path) -> Any:
     """A JSON document from a regular file of bounded size (a FIFO or a device is refused unread)."""
-    import stat
-
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise ReportInputError(f"{p}: cannot open ({e.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
-        if st.st_size > MAX_JSON_BYTES:
-            raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
-        data = os.read(fd, st.st_size + 1)
-    finally:
-        os.close(fd)
+    data = read_regular(p, MAX_JSON_BYTES, "JSON input", ReportInputError)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as e:
