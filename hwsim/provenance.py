@@ -247,14 +247,16 @@ def build(*, trace: Mapping[str, Any] | None = None, arch: Mapping[str, Any] | N
     return out
 
 
-def for_simulation(trace: Any, arch: Any, *, iteration: int, overrides: Mapping[str, Any] | None = None,
-                   training: bool = True) -> dict[str, Any]:
-    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch)."""
+def for_simulation(trace: Any, arch: Any, *, iteration: int | Iterable[int],
+                   overrides: Mapping[str, Any] | None = None, training: bool = True) -> dict[str, Any]:
+    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch); ``iteration``:
+    the replayed iteration, or several for a whole-run replay."""
     params = arch.to_dict()
     base = None if overrides is not None else base_params_for(getattr(arch, "source", None))
     a = arch_provenance(params, name=arch.name, file=getattr(arch, "source", None),
                         content_hash=arch.content_hash(), base=base, overrides=overrides)
-    t = trace_provenance(trace.manifest, replayed=[iteration], path=str(trace.path))
+    replayed = [iteration] if isinstance(iteration, int) else list(iteration)
+    t = trace_provenance(trace.manifest, replayed=replayed, path=str(trace.path))
     return build(trace=t, arch=a, extra={"mode": "training iteration" if training else "inference (forward)"})
 
 

@@ -161,3 +161,12 @@ def test_a_replayed_partial_batch_standing_for_full_ones_is_a_caveat():
     stats[5], stats[0] = it(5, 64), it(0, 128)  # the first stands for 0..4, whose typical batch is half its own
     (c,) = _batch_caveats(stats, [0, 5], 10)
     assert "iteration 0" in c and "200%" in c and "overestimated" in c
+
+
+def test_run_results_carry_the_provenance_of_the_whole_replay(tmp_path, run):
+    p = save_run_results(run, tmp_path / "run.json")
+    prov = json.loads(p.read_text())["provenance"]
+    assert prov["trace"]["replayed_iterations"] == [0, 20, 45]
+    assert prov["arch"]["name"] == "scnn" and len(prov["arch"]["hash"]) == 64
+    assert prov["mode"].startswith("whole training run")
+    assert load_run_results(p).provenance == prov  # read back with the records

@@ -97,10 +97,15 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     caveats = _batch_caveats(stats, its, total)
     for c in caveats:
         warnings.warn(f"{trace.path}: {c}", stacklevel=2)
+    from hwsim.provenance import for_simulation
+
+    arch_obj = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(arch_ref, overrides=ov or None)
+    prov = for_simulation(trace, arch_obj, iteration=its, overrides=ov or None)
+    prov["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
     return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
                            run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
                                 "jobs": jobs, "scheduler": scheduler, "caveats": caveats,
-                                "wall_s": round(time.perf_counter() - t0, 3)})
+                                "wall_s": round(time.perf_counter() - t0, 3)}, provenance=prov)
 
 
 def _elements(stats) -> int | None:
