@@ -67,12 +67,16 @@ class ResultEntry:
         t = self.provenance.get("trace") or {}
         mode = self.provenance.get("mode") or ("training iteration" if self.result.run.get("training", True)
                                                else "inference")
-        rep = t.get("replayed_iterations") or [self.result.trace.get("iteration")]
-        text = f"{mode} {', '.join(str(x) for x in rep if x is not None)}".strip()
-        if t.get("iterations"):
-            text += f" of {t['iterations']}"
-        n = t.get("replayed_examples")
-        return text + (f", batch {n}" if n else "")
+        rep = [x for x in (t.get("replayed_iterations") or [self.result.trace.get("iteration")]) if x is not None]
+        if len(rep) > 3:  # a whole-run replay: how many, not which (the provenance block lists them)
+            total = f" of {t['iterations']}" if t.get("iterations") else ""
+            text = f"whole training run: {len(rep)} replayed iterations{total} (left-hold estimator)"
+        else:
+            text = f"{mode} {', '.join(str(x) for x in rep)}".strip()
+            if t.get("iterations"):
+                text += f" of {t['iterations']}"
+        n, n0 = t.get("replayed_examples"), t.get("replayed_examples_min")
+        return text + (f", batches {n0}–{n}" if n and n0 else (f", batch {n}" if n else ""))
 
 
 def result_provenance(r: SimResult) -> dict[str, Any]:
