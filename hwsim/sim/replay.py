@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.actions import Actions
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
@@ -109,11 +110,12 @@ def _check(sample, arch, where: str) -> None:
                                     f"are split into extra MAC passes)")
 
 
-def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | None = None) -> VariantResult:
+def _variant(t: PassTiming, arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
+    """The result of timing ``t`` on ``arch``; ``actions`` (default: ``t``'s) are priced on ``arch``."""
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
     cb = replace(cb, reduction=t.reduction_cycles)
-    acts = dict(actions if actions is not None else t.actions)
+    acts = t.actions if actions is None else actions
     return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
@@ -132,13 +134,11 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
         (out_bytes if res.out_bytes is None else res.out_bytes)
     macs = eff * p
-    acts = {"mult": macs, "add": macs, "acc_access": macs, "reg_read": macs, "xbar": 0.0,
-            "sram_input_bytes": in_bytes, "sram_weight_bytes": 0.0, "sram_output_bytes": out_bytes,
-            "sram_global_bytes": dram, "dram_bytes": dram}
+    acts = Actions(mult=macs, add=macs, acc_access=macs, reg_read=macs, xbar=0.0, sram_input_bytes=in_bytes,
+                   sram_weight_bytes=0.0, sram_output_bytes=out_bytes, sram_global_bytes=dram, dram_bytes=dram)
     if bit_ops is not None:  # bit_serial / bit_fusion: each effectual product once, at its own bits
-        acts.update(mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
+        acts = replace(acts, mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
         macs = bit_ops // arch.pe.mac_bits ** 2  # work in mac_bits MAC-equivalents
-    acts = {k: float(v) for k, v in acts.items()}
     cyc = -(-macs // arch.total_multipliers)
     return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
                          macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
