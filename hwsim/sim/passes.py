@@ -170,18 +170,17 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
     return _mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
+def _counts(ops: Operands, pass_name: str, arch, masks, kc: int) -> gemm.Counted:
+    """The GEMM of ``pass_name`` on the (broadcast, streamed) ``masks``, counted on the Cartesian ``arch``."""
+    if pass_name == "backward_weight":
+        return gemm.weight_grad_counts(capacity.outer_product(ops, masks), arch, kc=kc)
+    return gemm.scatter_counts(capacity.scatter_conv(ops, pass_name, masks), arch, kc=kc)
+
+
 def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
     """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached); ``kc`` default: sized to fit."""
-    pe = arch.pe
-    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
-    bmask, smask = masks
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
-    if pass_name == "backward_weight":
-        return gemm.weight_grad_work(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo, **common,
-                                     acc_entries=pe.accumulator_banks * pe.accumulator_bank_entries,
-                                     sample=sample, rng=rng)
-    return gemm.scatter_work(capacity.scatter_conv(ops, pass_name, masks), **common, sample=sample, rng=rng)
+    counted = _counts(ops, pass_name, arch, masks, kc or capacity.group_kc(ops, pass_name, arch, masks))
+    return replace(counted.work, stall_units=counted.sample_units(rng)) if sample else counted.work
 
 
 def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
@@ -194,20 +193,13 @@ def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int 
     """
     pe = arch.pe
     roles = (True, True, True) if skip is None else (skip.weights, skip.activations, skip.gradients)
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    kc = kc or capacity.group_kc(ops, pass_name, arch, _role_masks(ops, pass_name, skip, lazy=True))
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
+    masks = _role_masks(ops, pass_name, skip, lazy=True)
+    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
     acc = pe.accumulator_banks * pe.accumulator_bank_entries
-    key = ("cw", pass_name, roles, tuple(common.values()), acc if pass_name == "backward_weight" else 0)
+    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i),
+           acc if pass_name == "backward_weight" else 0)
     if key not in ops.memo:
-        bmask, smask = _role_masks(ops, pass_name, skip, lazy=True)
-        if pass_name == "backward_weight":
-            ops.memo[key] = gemm.weight_grad_counts(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo,
-                                                    **common, acc_entries=acc)
-        else:
-            conv = (work.ScatterConv(x=smask, w=bmask, mode="down", **geo) if pass_name == "forward" else
-                    work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo))
-            ops.memo[key] = gemm.scatter_counts(conv, **common)
+        ops.memo[key] = _counts(ops, pass_name, arch, masks, kc)
     counted = ops.memo[key]
     if not sample:
         return counted.work
