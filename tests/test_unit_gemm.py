@@ -50,9 +50,11 @@ def test_weight_grad_products_are_exactly_the_effectual_macs():
     rng = np.random.default_rng(2)
     dz = rng.random((3, 8, 6, 6)) < 0.3
     a = rng.random((3, 4, 6, 6)) < 0.5
-    for groups in (1, 2):
+    # 1024 accumulator entries hold a pixel's whole field; 36 only one channel of it (chunks of 1)
+    for groups, entries in ((1, 32), (2, 32), (1, 36), (2, 36)):
         op = work.PixelOuterProduct(dz=dz, a=a, groups=groups, kernel=(3, 3), stride=(1, 1), **GEO)
-        cw = gemm.weight_grad_counts(op, cartesian_arch(4, 4), kc=4).work
+        arch = cartesian_arch(4, 4, banks=32 if entries == 32 else 1, bank_entries=entries)
+        cw = gemm.weight_grad_counts(op, arch, kc=4).work
         assert cw.products == work.effectual_macs_backward_weight(dz, a, groups=groups, kernel=(3, 3),
                                                                   stride=(1, 1), **GEO)
         assert len(cw.group_pes) == len(cw.group_values) == len(cw.group_interval) == cw.groups == 2
