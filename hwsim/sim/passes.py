@@ -87,23 +87,28 @@ def role_operands(ops: Operands, skip) -> Operands:
 def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache: dict) -> int:
     """MACs a variant counts as useful work (one MAC pass).
 
-    Cartesian arrays: the products of the operands they stream (zeros of unskipped roles
-    included) that land on a real output, padding excluded (the dataflow never multiplies
-    padding). Systolic arrays multiply the im2col matrices, padding included: the geometry's MACs.
+    Cartesian arrays: :func:`streamed_macs` of the roles the arch skips. Systolic arrays multiply
+    the im2col matrices, padding included: the geometry's MACs (``macs_dense``).
     """
     if arch.is_systolic:
         return macs_dense
-    z = arch.zero_skip
-    key = (pass_name, z.weights, z.activations, z.gradients)
-    roles = {"forward": (z.weights, z.activations), "backward_data": (z.weights, z.gradients),
-             "backward_weight": (z.gradients, z.activations)}[pass_name]
+    return streamed_macs(ops, pass_name, arch.zero_skip, cache=cache)
+
+
+def streamed_macs(ops: Operands, pass_name: str, skip, *, cache: dict) -> int:  # noqa: ANN001 - ZeroSkip
+    """Products a Cartesian dataflow that skips the zeros of ``skip``'s roles streams and that land on a
+    real output, padding excluded (the dataflow never multiplies padding); zeros of unskipped roles
+    included. Skipping every role gives the effectual MACs. ``cache``: per layer-pass, keyed by the roles."""
+    key = (pass_name, skip.weights, skip.activations, skip.gradients)
+    roles = {"forward": (skip.weights, skip.activations), "backward_data": (skip.weights, skip.gradients),
+             "backward_weight": (skip.gradients, skip.activations)}[pass_name]
     if not any(roles) and key not in cache:
         n, k, p, q = ops.dz.shape
         cache[key] = work.dense_valid_macs(n=n, k=k, c_per_group=ops.a.shape[1] // ops.groups,
                                            in_hw=ops.a.shape[2:], out_hw=(p, q), kernel=ops.kernel,
                                            stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
     if key not in cache:
-        cache[key] = effectual_macs(role_operands(ops, z), pass_name)
+        cache[key] = effectual_macs(role_operands(ops, skip), pass_name)
     return cache[key]
 
 

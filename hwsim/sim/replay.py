@@ -20,15 +20,17 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from hwsim.actions import Actions
+from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
@@ -42,6 +44,7 @@ from hwsim.sim.passes import (
     operand_passes,
     role_density,
     run_pass,
+    streamed_macs,
     variant_macs,
 )
 from hwsim.trace.schema import bit_width
@@ -51,16 +54,7 @@ class TraceArchMismatch(ValueError):
     """The trace cannot run on this architecture; the message says which layer and field."""
 
 
-class _AllSkipArch:
-    """Stand-in arch that skips every role: its useful MACs are the effectual MACs."""
-
-    is_systolic = False
-
-    class zero_skip:  # noqa: N801 - mirrors Arch.zero_skip
-        weights = activations = gradients = True
-
-
-_ALL_SKIP = _AllSkipArch()
+SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
 
 
 def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Operands:
@@ -178,28 +172,25 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     return False
 
 
-def _one_blas_thread():
-    """A context that keeps BLAS on one thread (the count products are small; threads would only contend
-    with the other replays of a pool for the cores). A no-op without threadpoolctl."""
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Keep BLAS on one thread (the count products are small; threads would only contend with the other
+    replays of a pool for the cores). A no-op without threadpoolctl. Also a decorator (one limit per call)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
-def replay(samples: Mapping[str, Any], arch, **kw) -> list[LayerPassResult]:
-    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (see :func:`_replay`)."""
-    with _one_blas_thread():
-        return _replay(samples, arch, **kw)
-
-
-def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-            progress: bool = False, where: str = "trace", training: bool = True,
-            first_input_grad: bool = False, bar=None, method: str | None = None,
-            k: int | None = None) -> list[LayerPassResult]:
-    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
+@_one_blas_thread()
+def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+           progress: bool = False, where: str = "trace", training: bool = True,
+           first_input_grad: bool = False, bar=None, method: str | None = None,
+           k: int | None = None) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
@@ -242,7 +233,7 @@ def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable
             p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
             macs_dense = sample.geometry.macs
             cache: dict = {}
-            eff = variant_macs(ops, pname, _ALL_SKIP, macs_dense=macs_dense, cache=cache)
+            eff = streamed_macs(ops, pname, SKIP_ALL, cache=cache)
             m_s = variant_macs(ops, pname, arch, macs_dense=macs_dense, cache=cache)
             m_d = variant_macs(ops, pname, dense, macs_dense=macs_dense, cache=cache)
             bits_ideal = None
