@@ -102,3 +102,18 @@ def test_cost_uses_the_accumulator_width():
     vb = arch.pe.accumulator_bits / 8
     assert acts["red_link_bytes"] == 3 * 64 * vb
     assert cyc == reduction.interval_cycles([4], [64], [0], arch.reduction, vb)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_event_log_keeps_double_buffering_and_the_barriers_in_order(seed):
+    rng = np.random.default_rng(seed)
+    busy = rng.integers(1, 30, (6, 3))
+    log: list = []
+    span = simulate_intervals(busy, rng.random(6) * 20, rng.random(6) * 20, dram_bytes_per_cycle=1.0, log=log)
+    at = {(kind, b): t for t, kind, b, _ in log if kind in ("load_start", "load_end", "barrier")}
+    for b in range(6):
+        if b >= 2 and ("load_start", b) in at:   # the buffer of interval b − 2 is free only after its barrier
+            assert at[("load_start", b)] >= at[("barrier", b - 2)], b
+        if b:
+            assert at[("barrier", b)] - at[("barrier", b - 1)] >= busy[b].max()
+    assert max(t for t, *_ in log) == span
