@@ -69,8 +69,10 @@ def test_ring_tree_and_in_place_cycles_by_hand():
     assert reduction.group_cycles(pes, vals, _cfg(network="tree"), 4.0).tolist() == [2 * math.ceil(100 / 4)]
     assert reduction.group_cycles(pes, vals, _cfg(network="accumulate_in_place"), 4.0).tolist() == \
         [math.ceil(4 * 100 * 4 / 64)]
-    # a single PE holds the only copy: nothing to reduce
+    # a single PE holds the only copy: nothing to reduce; two PEs: one step of half the block
     assert reduction.group_cycles(np.array([1]), vals, _cfg(), 4.0).tolist() == [0]
+    assert reduction.group_cycles(np.array([2]), vals, _cfg(network="ring"), 4.0).tolist() == [math.ceil(50 / 4)]
+    assert reduction.group_cycles(np.array([2]), vals, _cfg(network="tree"), 4.0).tolist() == [math.ceil(100 / 4)]
 
 
 def test_reduction_actions_by_hand_and_adds_independent_of_the_network():

@@ -117,3 +117,21 @@ def test_precision_path_without_levels_names_the_layer():
     ops = _ops()
     with pytest.raises(ValueError, match=r"layer 'conv': pe.mac=bit_serial needs the δ̃z levels"):
         precision.precision_work(ops, "forward", arch, (ops.w, ops.a))
+
+
+@pytest.mark.parametrize("name", ["systolic32", "systolic32_os"])
+def test_systolic_global_buffer_bytes_by_hand(name):
+    """Forward 3×3 conv (16 × 8 channels, 4 × 10 × 10) on a 32×32 array: M = 400 pixels, Kr = 72, N = 16.
+
+    WS: A (M×Kr) streamed once per column fold, B (Kr×N) loaded once, partial sums per row fold;
+    OS: A per column fold, B per row fold (M / rows of them), outputs once.
+    """
+    arch = load_arch(name)
+    a = _run(_ops(), "forward", arch).actions
+    mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits
+    m, kr, ncol = 400, 72, 16
+    if arch.dataflow == "systolic_ws":      # rows hold Kr (3 folds of 32), columns N (1 fold)
+        els = (1 * m * kr * mb, kr * ncol * mb, 3 * m * ncol * ab)
+    else:                                   # rows hold M (13 folds of 32), columns N (1 fold)
+        els = (1 * m * kr * mb, 13 * kr * ncol * mb, m * ncol * ab)
+    assert a["sram_global_bytes"] - a["dram_bytes"] == pytest.approx(sum(els) / 8, rel=1e-12)
