@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"sim": "hwsim/sim", "trace": "hwsim/trace"}
 TESTS = {
-    "sim": ["tests/test_sim_*.py", "tests/test_bitserial.py", "tests/test_bitserial_sim.py",
+    "sim": ["tests/test_sim_*.py", "tests/test_unit_*.py", "tests/test_bitserial.py", "tests/test_bitserial_sim.py",
             "tests/test_wholerun_golden.py"],
     "trace": ["tests/test_trace_format.py", "tests/test_synth.py", "tests/test_sim_invariants.py"],
 }

@@ -17,8 +17,8 @@ The records are *additive by construction*: ``cycles`` is the sum of the cycle c
 stored separately), per-pass and whole-iteration figures are sums of layers. So a report can
 stack bars and trust that they add up to the totals it prints.
 
-This module is pure: it imports nothing from hwsim (``hwsim.report`` reads results without
-the simulator). The JSON layout is specified in ``docs/contracts.md``.
+This module is pure: it imports nothing from hwsim but the :class:`~hwsim.actions.Actions` record
+(``hwsim.report`` reads results without the simulator). The JSON layout is specified in ``docs/contracts.md``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim._io import atomic_write_text
+from hwsim.actions import Actions
 
 PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
@@ -134,7 +135,11 @@ class VariantResult:
     macs: int = 0
     multipliers: int = 1
     analytical_cycles: int = 0
-    actions: Mapping[str, float] = field(default_factory=dict)
+    actions: Actions = field(default_factory=Actions)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.actions, Actions):  # a plain {action: count} mapping is accepted
+            object.__setattr__(self, "actions", Actions.from_mapping(self.actions))
 
     @property
     def cycles(self) -> int:
@@ -156,8 +161,7 @@ class VariantResult:
             macs=self.macs + other.macs,
             multipliers=max(self.multipliers, other.multipliers),
             analytical_cycles=self.analytical_cycles + other.analytical_cycles,
-            actions={k: self.actions.get(k, 0) + other.actions.get(k, 0)
-                     for k in (*self.actions, *(x for x in other.actions if x not in self.actions))},
+            actions=self.actions + other.actions,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -168,7 +172,7 @@ class VariantResult:
             "analytical_cycles": int(self.analytical_cycles),
             "macs": int(self.macs),
             "multipliers": int(self.multipliers),
-            "actions": {k: float(v) for k, v in self.actions.items()},
+            "actions": self.actions.to_json(),
             "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
         }
 
@@ -180,7 +184,8 @@ class VariantResult:
             en = EnergyBreakdown(**{k: float(_part(bd["energy_pj"], k)) for k in ENERGY_PARTS})
             v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
                     multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)),
-                    actions={str(k): float(x) for k, x in d.get("actions", {}).items()})
+                    actions=Actions.from_mapping({str(k): float(x) for k, x in d.get("actions", {}).items()},
+                                                 where="actions"))
         except KeyError as e:
             raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
         except (TypeError, ValueError) as e:

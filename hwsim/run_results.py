@@ -82,7 +82,7 @@ def scale_variant(v: VariantResult, k: int) -> VariantResult:
         cycle_breakdown=CycleBreakdown(*(getattr(v.cycle_breakdown, f) * k for f in CYCLE_PARTS)),
         energy_breakdown=EnergyBreakdown(*(getattr(v.energy_breakdown, f) * k for f in ENERGY_PARTS)),
         macs=v.macs * k, multipliers=v.multipliers, analytical_cycles=v.analytical_cycles * k,
-        actions={a: x * k for a, x in v.actions.items()})
+        actions=v.actions.scaled(k))
 
 
 def integrate(results: Sequence[SimResult], weights: Sequence[int], *, run: Mapping[str, Any] | None = None,

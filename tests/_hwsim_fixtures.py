@@ -95,3 +95,12 @@ def fake_evaluate(task: Any) -> dict[str, Any]:
                                                                 "mac_bits": int(ov.get("pe.mac_bits", 8))},
               "memory": {"dram_bytes_per_cycle": float(ov.get("memory.dram_bytes_per_cycle", 16.0))}}
     return make_result(dz=dz, mults=rows * cols * f * i, params=params, **dens).to_json()
+
+
+def cartesian_arch(rows: int, cols: int, *, f: int = 4, i: int = 4, banks: int = 32, bank_entries: int = 32):
+    """The shipped ``scnn`` arch on a ``rows × cols`` grid of F×I PEs with ``banks × bank_entries`` accumulators."""
+    from hwsim.arch import load_arch
+
+    return load_arch("scnn").with_overrides({"pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": f,
+                                             "pe.mult_i": i, "pe.accumulator_banks": banks,
+                                             "pe.accumulator_bank_entries": bank_entries})

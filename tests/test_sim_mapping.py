@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _hwsim_fixtures import cartesian_arch
 
 from hwsim.arch import load_arch
 from hwsim.sim import banks, gemm, simulate, traffic, work
@@ -81,7 +82,7 @@ def test_doubling_the_grid_never_adds_work_when_the_mapping_nests(hw, stride, mo
     conv = work.ScatterConv(x=x, w=w, stride=(stride, stride), padding=(pad, pad), dilation=(1, 1), mode=mode)
 
     def barrier_sum(n: int) -> int:
-        cw = gemm.scatter_work(conv, rows=n, cols=n, kc=8, f=4, i=4, sample=False, rng=rng)
+        cw = gemm.scatter_work(conv, cartesian_arch(n, n), kc=8)
         return int(cw.mult_cycles.max(axis=1).sum())
 
     # 2→4→8 (planes ≥ grid or one cluster on the smaller grid); 1×1: 4, 16, 64 clusters over 4 groups × 8 images
@@ -93,10 +94,9 @@ def test_weight_grad_on_small_planes_uses_the_array_and_reduces_partials():
     rng = np.random.default_rng(3)
     dz = rng.random((8, 16, 4, 4)) < 0.2
     a = rng.random((8, 6, 8, 8)) < 0.5
-    kw = dict(groups=1, kernel=(5, 5), stride=(1, 1), padding=(0, 0), dilation=(1, 1), kc=8, f=4, i=4,
-              acc_entries=1024, sample=False, rng=rng)
-    small = gemm.weight_grad_work(dz, a, rows=4, cols=4, **kw)
-    big = gemm.weight_grad_work(dz, a, rows=16, cols=16, **kw)
+    op = work.PixelOuterProduct(dz=dz, a=a, groups=1, kernel=(5, 5), stride=(1, 1), padding=(0, 0), dilation=(1, 1))
+    small = gemm.weight_grad_work(op, cartesian_arch(4, 4), kc=8)          # 32 × 32 = 1024 accumulator entries
+    big = gemm.weight_grad_work(op, cartesian_arch(16, 16), kc=8)
     assert small.products == big.products
     assert big.mult_cycles.max(axis=1).sum() <= small.mult_cycles.max(axis=1).sum()
     # 16 PEs per group on 4×4, 16 clusters × 16 PEs over 2 groups on 16×16: more partial δW to reduce
@@ -146,7 +146,7 @@ def _conv_units(kernel: int, depth: int, nbanks: int = 32) -> float:
     w = np.ones((8, 4, kernel, kernel), bool)
     p = kernel // 2
     conv = work.ScatterConv(x=x, w=w, stride=(1, 1), padding=(p, p), dilation=(1, 1), mode="down")
-    cw = gemm.scatter_work(conv, rows=2, cols=2, kc=8, f=4, i=4, sample=True, rng=rng)
+    cw = gemm.scatter_work(conv, cartesian_arch(2, 2), kc=8, rng=rng)
     return banks.stall_rate(cw.stall_units, f=4, i=4, banks=nbanks, depth=depth)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from _hwsim_fixtures import cartesian_arch
 
 from hwsim.sim import gemm, work
 from hwsim.sim.model import simulate_intervals, transfer_cycles
@@ -113,17 +114,17 @@ def test_all_ones_views_count_like_materialised_ones():
         real = work.ScatterConv(x=np.ones((3, 5, 11, 9), bool), w=w, stride=stride, padding=(1, 1),
                                 dilation=(1, 1), mode=mode)
         assert np.array_equal(work.planar_counts(lazy, 4, 3), work.planar_counts(real, 4, 3))
-        kw = dict(rows=4, cols=4, kc=4, f=4, i=4)
-        assert gemm.scatter_counts(lazy, **kw).work.products == gemm.scatter_counts(real, **kw).work.products
+        arch = cartesian_arch(4, 4)
+        assert gemm.scatter_counts(lazy, arch, kc=4).work.products == gemm.scatter_counts(real, arch, kc=4).work.products
     geo = dict(out_hw=(5, 4), kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
     assert np.array_equal(work.patch_counts(work.ones_view((3, 7, 9, 8)), chunk=3, **geo),
                           work.patch_counts(np.ones((3, 7, 9, 8), bool), chunk=3, **geo))
     dz = rng.random((3, 12, 5, 4)) < 0.3
     a = work.ones_view((3, 6, 9, 8))
-    kw = dict(groups=1, kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), rows=4, cols=4, kc=8,
-              f=4, i=4, acc_entries=64)
-    lazy_w, real_w = gemm.weight_grad_counts(dz, a, **kw).work, gemm.weight_grad_counts(dz, np.ones(a.shape, bool),
-                                                                                      **kw).work
+    geo = dict(groups=1, kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    arch = cartesian_arch(4, 4, banks=2)                                  # 2 × 32 = 64 accumulator entries
+    lazy_w = gemm.weight_grad_counts(work.PixelOuterProduct(dz=dz, a=a, **geo), arch, kc=8).work
+    real_w = gemm.weight_grad_counts(work.PixelOuterProduct(dz=dz, a=np.ones(a.shape, bool), **geo), arch, kc=8).work
     assert lazy_w.products == real_w.products and np.array_equal(lazy_w.mult_cycles, real_w.mult_cycles)
 
 

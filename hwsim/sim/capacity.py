@@ -86,6 +86,13 @@ def scatter_conv(ops, pass_name: str, masks) -> work.ScatterConv:  # noqa: ANN00
     return work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
 
 
+def outer_product(ops, masks) -> work.PixelOuterProduct:  # noqa: ANN001 - passes.Operands
+    """The backward-weight GEMM of ``ops`` on the (broadcast δ̃z, streamed a) ``masks``."""
+    dz, a = masks
+    return work.PixelOuterProduct(dz=dz, a=a, groups=ops.groups, kernel=ops.kernel, stride=ops.stride,
+                                  padding=ops.padding, dilation=ops.dilation)
+
+
 def group_kc(ops, pass_name: str, arch, masks) -> int:  # noqa: ANN001 - passes.Operands, Arch
     """Kc of one layer-pass: the largest <= ``pe.output_channel_group`` whose partial outputs fit the
     accumulator banks, for the (broadcast, streamed) ``masks`` the dataflow sees (module doc)."""

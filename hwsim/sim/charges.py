@@ -19,22 +19,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from hwsim.actions import Actions
 from hwsim.results import LayerPassResult, VariantResult
 from hwsim.sim import energy, nsd_unit
 from hwsim.sim.model import transfer_cycles
 
 
-def _add(vr: VariantResult, arch, *, cycles: Mapping[str, int] | None = None,  # noqa: ANN001
-         actions: Mapping[str, float] | None = None) -> VariantResult:
-    acts = dict(vr.actions)
-    for k, v in (actions or {}).items():
-        acts[k] = acts.get(k, 0.0) + float(v)
-    cb = vr.cycle_breakdown
-    if cycles:
-        cb = replace(cb, **{k: getattr(cb, k) + int(v) for k, v in cycles.items()})
-    extra = sum((cycles or {}).values())
+def _add(vr: VariantResult, arch, actions: Actions, *, nsd_cycles: int = 0) -> VariantResult:  # noqa: ANN001
+    """``vr`` with ``actions`` added (re-priced on ``arch``) and ``nsd_cycles`` added to its ``nsd`` cause."""
+    acts = vr.actions + actions
+    cb = replace(vr.cycle_breakdown, nsd=vr.cycle_breakdown.nsd + int(nsd_cycles)) if nsd_cycles else vr.cycle_breakdown
     return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,
-                   analytical_cycles=vr.analytical_cycles + extra)
+                   analytical_cycles=vr.analytical_cycles + nsd_cycles)
 
 
 def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs: Mapping[str, Any], *,
@@ -48,12 +44,12 @@ def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs:
             el, ex = nsd_unit.dense_dz_elements(geometries[lp.name])
             cyc, acts = nsd_unit.layer_cost(el, ex, sparse, method, k)
             if cyc or acts:
-                variants["sparse"] = _add(variants["sparse"], sparse, cycles={"nsd": cyc}, actions=acts)
+                variants["sparse"] = _add(variants["sparse"], sparse, acts, nsd_cycles=cyc)
         for v, arch in archs.items():
             vr = variants[v]
             if v == "dense_systolic" and not vr.multipliers:
                 continue
-            variants[v] = _add(vr, arch, actions={"leak_cycles": vr.cycles})
-        floor = transfer_cycles(lp.ideal.actions.get("dram_bytes", 0.0), sparse.memory.dram_bytes_per_cycle)
+            variants[v] = _add(vr, arch, Actions(leak_cycles=vr.cycles))
+        floor = transfer_cycles(lp.ideal.actions.count("dram_bytes"), sparse.memory.dram_bytes_per_cycle)
         out.append(replace(lp, bandwidth_floor_cycles=floor, **variants))
     return out

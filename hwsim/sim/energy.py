@@ -1,7 +1,7 @@
 """Energy = Σ action counts × energy table, exactly, split into the five report categories.
 
-The simulator never computes picojoules directly: it counts actions (:data:`ACTIONS`) and this
-module prices them with the architecture's table, so a test can recompute every figure from the
+The simulator never computes picojoules directly: it counts actions (an
+:class:`~hwsim.actions.Actions` record, one field per row below) and this module prices them with the architecture's table, so a test can recompute every figure from the
 counts stored in ``results.json``.
 
 =================  ======================================================  ==================
@@ -35,13 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hwsim.actions import ACTIONS, Actions
 from hwsim.arch.area import leakage_mw
 from hwsim.results import EnergyBreakdown
 
-ACTIONS: tuple[str, ...] = ("mult", "bit_ops", "add", "acc_access", "reg_read", "xbar", "sram_input_bytes",
-                            "sram_weight_bytes", "sram_output_bytes", "sram_global_bytes", "dram_bytes",
-                            "red_add", "red_acc", "red_link_bytes", "red_sram_bytes", "nsd_std", "nsd_rng",
-                            "nsd_quantize", "nsd_compare", "nsd_sram_bytes", "leak_cycles")
+__all__ = ["ACTIONS", "Actions", "buffer_sizes", "price"]
 
 
 def buffer_sizes(arch) -> dict[str, int]:
@@ -54,27 +52,24 @@ def buffer_sizes(arch) -> dict[str, int]:
     }
 
 
-def price(actions: Mapping[str, float], arch) -> EnergyBreakdown:
-    """Energy of ``actions`` on ``arch`` (pJ), by category."""
+def price(actions: Actions | Mapping[str, float], arch) -> EnergyBreakdown:
+    """Energy of ``actions`` on ``arch`` (pJ), by category (a plain ``{action: count}`` mapping is accepted)."""
     e, q = arch.energy, arch.quantizer
-    unknown = set(actions) - set(ACTIONS)
-    if unknown:
-        raise ValueError(f"actions: unknown {sorted(unknown)}; allowed: {ACTIONS}")
-    a = {k: float(actions.get(k, 0.0)) for k in ACTIONS}
+    n = Actions.from_mapping(actions).count
     sizes = buffer_sizes(arch)
-    sram = sum(a[k] / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
+    sram = sum(n(k) / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
     return EnergyBreakdown(
-        mac=a["mult"] * e.mult_pj_for(arch.pe.mac_bits) + a["bit_ops"] * e.bit_op_pj
-        + a["add"] * e.add_pj_for(arch.pe.accumulator_bits),
-        accumulator=a["acc_access"] * e.accumulator_access_pj + a["reg_read"] * e.register_pj,
+        mac=n("mult") * e.mult_pj_for(arch.pe.mac_bits) + n("bit_ops") * e.bit_op_pj
+        + n("add") * e.add_pj_for(arch.pe.accumulator_bits),
+        accumulator=n("acc_access") * e.accumulator_access_pj + n("reg_read") * e.register_pj,
         sram=sram,
-        crossbar=a["xbar"] * e.crossbar_pj_per_product,
-        dram=a["dram_bytes"] / 8 * e.dram_pj_per_64b,
-        reduction=a["red_add"] * e.add_pj_for(arch.pe.accumulator_bits) + a["red_acc"] * e.accumulator_access_pj
-        + a["red_link_bytes"] * arch.reduction.link_pj_per_byte
-        + a["red_sram_bytes"] / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
-        nsd=a["nsd_std"] * q.std_pj_per_element + a["nsd_rng"] * q.rng_pj_per_element
-        + a["nsd_quantize"] * q.quantize_pj_per_element + a["nsd_compare"] * q.compare_pj
-        + a["nsd_sram_bytes"] / 8 * e.sram_pj_per_64b(arch.pe.output_buffer_bytes),
-        leakage=a["leak_cycles"] * leakage_mw(arch) / arch.clock_ghz if a["leak_cycles"] else 0.0,
+        crossbar=n("xbar") * e.crossbar_pj_per_product,
+        dram=n("dram_bytes") / 8 * e.dram_pj_per_64b,
+        reduction=n("red_add") * e.add_pj_for(arch.pe.accumulator_bits) + n("red_acc") * e.accumulator_access_pj
+        + n("red_link_bytes") * arch.reduction.link_pj_per_byte
+        + n("red_sram_bytes") / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
+        nsd=n("nsd_std") * q.std_pj_per_element + n("nsd_rng") * q.rng_pj_per_element
+        + n("nsd_quantize") * q.quantize_pj_per_element + n("nsd_compare") * q.compare_pj
+        + n("nsd_sram_bytes") / 8 * e.sram_pj_per_64b(arch.pe.output_buffer_bytes),
+        leakage=n("leak_cycles") * leakage_mw(arch) / arch.clock_ghz if n("leak_cycles") else 0.0,
     )

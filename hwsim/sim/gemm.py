@@ -196,8 +196,9 @@ class Counted:
         return self.sampler(rng)
 
 
-def scatter_counts(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int) -> Counted:
-    """Work of a forward / backward-data GEMM on the Cartesian array, units not yet sampled."""
+def scatter_counts(conv: work.ScatterConv, arch, *, kc: int) -> Counted:  # noqa: ANN001 - hwsim.arch.Arch
+    """Work of a forward / backward-data GEMM on the Cartesian ``arch`` in groups of ``kc``, units not yet sampled."""
+    rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
     hx, wx = conv.x.shape[2:]
     tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i))
     nx = work.planar_counts(conv, tr, tc)
@@ -212,11 +213,11 @@ def scatter_counts(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: 
     return Counted(cw, lambda rng: _scatter_units(conv, nw, nx, tr, tc, kc, rng))
 
 
-def scatter_work(conv: work.ScatterConv, *, rows: int, cols: int, kc: int, f: int, i: int,
-                 sample: bool, rng: np.random.Generator) -> CartesianWork:
-    """Work of a forward / backward-data GEMM on the Cartesian array."""
-    c = scatter_counts(conv, rows=rows, cols=cols, kc=kc, f=f, i=i)
-    return replace(c.work, stall_units=c.sample_units(rng)) if sample else c.work
+def scatter_work(conv: work.ScatterConv, arch, *, kc: int,  # noqa: ANN001 - hwsim.arch.Arch
+                 rng: np.random.Generator | None = None) -> CartesianWork:
+    """Work of a forward / backward-data GEMM on the Cartesian ``arch``; with ``rng``, bank-conflict units sampled."""
+    c = scatter_counts(conv, arch, kc=kc)
+    return c.work if rng is None else replace(c.work, stall_units=c.sample_units(rng))
 
 
 def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
@@ -308,24 +309,22 @@ def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.n
     return units
 
 
-def weight_grad_counts(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
-                       rows: int, cols: int, kc: int, f: int, i: int, acc_entries: int) -> Counted:
-    """Work of backward-weight (outer product per output pixel) on the Cartesian array, units not yet sampled."""
-    n, k, p, q = dz.shape
-    c = a.shape[1]
-    kg, cg = k // groups, c // groups
-    rs = kernel[0] * kernel[1]
-    chunk = max(1, min(cg, acc_entries // max(1, kc * rs)))
+def weight_grad_counts(op: work.PixelOuterProduct, arch, *, kc: int) -> Counted:  # noqa: ANN001 - hwsim.arch.Arch
+    """Work of backward-weight (outer product per output pixel) on the Cartesian ``arch``, units not yet sampled."""
+    rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
+    n, k, p, q = op.dz.shape
+    kg, cg = k // op.groups, op.a.shape[1] // op.groups
+    rs = op.kernel[0] * op.kernel[1]
+    chunk = op.field_chunk(kc, arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries)
     tr, tc, clusters = tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # per-pixel work: i = 1
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.
-    xg = work.segment_sum(dz, np.minimum(np.arange(gk + 1, dtype=np.int64) * kc, k), axis=1)  # (N, G, P, Q)
+    xg = work.segment_sum(op.dz, np.minimum(np.arange(gk + 1, dtype=np.int64) * kc, k), axis=1)  # (N, G, P, Q)
     cyc = np.zeros((gk, n, tr * tc), dtype=np.int64)
     prod = 0
-    for gi in range(groups):
-        y = work.patch_counts(a[:, gi * cg:(gi + 1) * cg], chunk=chunk, out_hw=(p, q), kernel=kernel,
-                              stride=stride, padding=padding, dilation=dilation)  # (N, chunks, P, Q)
+    for gi in range(op.groups):
+        y = op.field_counts(gi, chunk=chunk)                     # (N, chunks, P, Q)
         ks = slice((gi * kg) // kc, -(-((gi + 1) * kg) // kc))
         ceil_y = (-(-y // i)).sum(axis=1)                        # (N, P, Q)
         per_pix = -(-xg[:, ks] // f) * ceil_y[:, None]           # (N, g, P, Q)
@@ -340,21 +339,21 @@ def weight_grad_counts(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, st
                        partial_sums=int(((pes - 1) * k_in_group).sum()) * cg * rs,
                        group_pes=pes, group_values=k_in_group.astype(np.int64) * cg * rs,
                        group_interval=group_intervals(gk, n, clusters))
-    return Counted(cw, lambda rng: _weight_grad_units(dz, a, xg, kc=kc, chunk=chunk, kernel=kernel, stride=stride,
-                                                      padding=padding, dilation=dilation, groups=groups, rng=rng))
+    return Counted(cw, lambda rng: _weight_grad_units(op, xg, kc=kc, chunk=chunk, rng=rng))
 
 
-def weight_grad_work(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
-                     rows: int, cols: int, kc: int, f: int, i: int, acc_entries: int,
-                     sample: bool, rng: np.random.Generator) -> CartesianWork:
-    """Work of backward-weight (outer product per output pixel) on the Cartesian array."""
-    c = weight_grad_counts(dz, a, groups=groups, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
-                           rows=rows, cols=cols, kc=kc, f=f, i=i, acc_entries=acc_entries)
-    return replace(c.work, stall_units=c.sample_units(rng)) if sample else c.work
+def weight_grad_work(op: work.PixelOuterProduct, arch, *, kc: int,  # noqa: ANN001 - hwsim.arch.Arch
+                     rng: np.random.Generator | None = None) -> CartesianWork:
+    """Work of backward-weight on the Cartesian ``arch``; with ``rng``, bank-conflict units sampled."""
+    c = weight_grad_counts(op, arch, kc=kc)
+    return c.work if rng is None else replace(c.work, stall_units=c.sample_units(rng))
 
 
-def _weight_grad_units(dz, a, xg, *, kc, chunk, kernel, stride, padding, dilation, groups, rng):
-    """``xg``: non-zero δ̃z per (image, Kc group, pixel), as counted by :func:`weight_grad_counts`."""
+def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, chunk: int,
+                       rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Sampled bank-address parts; ``xg``: non-zero δ̃z per (image, Kc group, pixel), as :func:`weight_grad_counts`."""
+    dz, a, groups, kernel = op.dz, op.a, op.groups, op.kernel
+    stride, padding, dilation = op.stride, op.padding, op.dilation
     n, k, p, q = dz.shape
     kg, cg = k // groups, a.shape[1] // groups
     rs = kernel[0] * kernel[1]

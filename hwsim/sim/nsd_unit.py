@@ -29,29 +29,31 @@ from __future__ import annotations
 
 import math
 
+from hwsim.actions import Actions
+
 NSD_METHODS = ("dither", "synthetic")
 
 
 def layer_cost(elements: int, examples: int, arch, method: str | None, k: int | None = None  # noqa: ANN001
-               ) -> tuple[int, dict[str, float]]:
+               ) -> tuple[int, Actions]:
     """(cycles, actions) of quantizing one layer's dense δz of ``elements`` over ``examples`` examples."""
     if method is None or elements <= 0 or not arch.zero_skip.gradients:
-        return 0, {}
+        return 0, Actions()
     q = arch.quantizer
     lanes = q.lanes_per_pe * arch.num_pes
     vb = arch.pe.accumulator_bits / 8
     if method in NSD_METHODS:
-        return 2 * -(-elements // lanes), {"nsd_std": float(elements), "nsd_rng": float(elements),
-                                           "nsd_quantize": float(elements), "nsd_sram_bytes": 2.0 * elements * vb}
+        return 2 * -(-elements // lanes), Actions(nsd_std=elements, nsd_rng=elements, nsd_quantize=elements,
+                                                  nsd_sram_bytes=2.0 * elements * vb)
     if method == "meprop":
         if k is None or k < 1:
             raise ValueError(f"method meprop: trace meta key 'k' is {k!r}; allowed: a positive integer")
         per_example = elements // max(1, examples)
         if per_example <= k:
-            return 0, {}
+            return 0, Actions()
         comps = elements * (1 + math.ceil(math.log2(k)))
-        return -(-comps // lanes), {"nsd_compare": float(comps), "nsd_sram_bytes": float(elements) * vb}
-    return 0, {}
+        return -(-comps // lanes), Actions(nsd_compare=comps, nsd_sram_bytes=float(elements) * vb)
+    return 0, Actions()
 
 
 def dense_dz_elements(geometry) -> tuple[int, int]:  # noqa: ANN001 - hwsim.trace.schema.LayerGeometry

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hwsim.actions import Actions
 from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
@@ -55,7 +56,7 @@ class PassTiming:
     conflict: np.ndarray      # (intervals, PEs)
     makespan: int
     analytical: int
-    actions: dict[str, float]
+    actions: Actions
     reduction_cycles: int = 0  # backward-weight cross-PE δW reduction, after the SimPy makespan (reduction.py)
 
 
@@ -86,23 +87,28 @@ def role_operands(ops: Operands, skip) -> Operands:
 def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache: dict) -> int:
     """MACs a variant counts as useful work (one MAC pass).
 
-    Cartesian arrays: the products of the operands they stream (zeros of unskipped roles
-    included) that land on a real output, padding excluded (the dataflow never multiplies
-    padding). Systolic arrays multiply the im2col matrices, padding included: the geometry's MACs.
+    Cartesian arrays: :func:`streamed_macs` of the roles the arch skips. Systolic arrays multiply
+    the im2col matrices, padding included: the geometry's MACs (``macs_dense``).
     """
     if arch.is_systolic:
         return macs_dense
-    z = arch.zero_skip
-    key = (pass_name, z.weights, z.activations, z.gradients)
-    roles = {"forward": (z.weights, z.activations), "backward_data": (z.weights, z.gradients),
-             "backward_weight": (z.gradients, z.activations)}[pass_name]
+    return streamed_macs(ops, pass_name, arch.zero_skip, cache=cache)
+
+
+def streamed_macs(ops: Operands, pass_name: str, skip, *, cache: dict) -> int:  # noqa: ANN001 - ZeroSkip
+    """Products a Cartesian dataflow that skips the zeros of ``skip``'s roles streams and that land on a
+    real output, padding excluded (the dataflow never multiplies padding); zeros of unskipped roles
+    included. Skipping every role gives the effectual MACs. ``cache``: per layer-pass, keyed by the roles."""
+    key = (pass_name, skip.weights, skip.activations, skip.gradients)
+    roles = {"forward": (skip.weights, skip.activations), "backward_data": (skip.weights, skip.gradients),
+             "backward_weight": (skip.gradients, skip.activations)}[pass_name]
     if not any(roles) and key not in cache:
         n, k, p, q = ops.dz.shape
         cache[key] = work.dense_valid_macs(n=n, k=k, c_per_group=ops.a.shape[1] // ops.groups,
                                            in_hw=ops.a.shape[2:], out_hw=(p, q), kernel=ops.kernel,
                                            stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
     if key not in cache:
-        cache[key] = effectual_macs(role_operands(ops, z), pass_name)
+        cache[key] = effectual_macs(role_operands(ops, skip), pass_name)
     return cache[key]
 
 
@@ -169,18 +175,17 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
     return _mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
+def _counts(ops: Operands, pass_name: str, arch, masks, kc: int) -> gemm.Counted:
+    """The GEMM of ``pass_name`` on the (broadcast, streamed) ``masks``, counted on the Cartesian ``arch``."""
+    if pass_name == "backward_weight":
+        return gemm.weight_grad_counts(capacity.outer_product(ops, masks), arch, kc=kc)
+    return gemm.scatter_counts(capacity.scatter_conv(ops, pass_name, masks), arch, kc=kc)
+
+
 def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
     """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached); ``kc`` default: sized to fit."""
-    pe = arch.pe
-    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
-    bmask, smask = masks
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
-    if pass_name == "backward_weight":
-        return gemm.weight_grad_work(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo, **common,
-                                     acc_entries=pe.accumulator_banks * pe.accumulator_bank_entries,
-                                     sample=sample, rng=rng)
-    return gemm.scatter_work(capacity.scatter_conv(ops, pass_name, masks), **common, sample=sample, rng=rng)
+    counted = _counts(ops, pass_name, arch, masks, kc or capacity.group_kc(ops, pass_name, arch, masks))
+    return replace(counted.work, stall_units=counted.sample_units(rng)) if sample else counted.work
 
 
 def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
@@ -193,20 +198,13 @@ def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int 
     """
     pe = arch.pe
     roles = (True, True, True) if skip is None else (skip.weights, skip.activations, skip.gradients)
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    kc = kc or capacity.group_kc(ops, pass_name, arch, _role_masks(ops, pass_name, skip, lazy=True))
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc, f=pe.mult_f, i=pe.mult_i)
+    masks = _role_masks(ops, pass_name, skip, lazy=True)
+    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
     acc = pe.accumulator_banks * pe.accumulator_bank_entries
-    key = ("cw", pass_name, roles, tuple(common.values()), acc if pass_name == "backward_weight" else 0)
+    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i),
+           acc if pass_name == "backward_weight" else 0)
     if key not in ops.memo:
-        bmask, smask = _role_masks(ops, pass_name, skip, lazy=True)
-        if pass_name == "backward_weight":
-            ops.memo[key] = gemm.weight_grad_counts(bmask, smask, groups=ops.groups, kernel=ops.kernel, **geo,
-                                                    **common, acc_entries=acc)
-        else:
-            conv = (work.ScatterConv(x=smask, w=bmask, mode="down", **geo) if pass_name == "forward" else
-                    work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo))
-            ops.memo[key] = gemm.scatter_counts(conv, **common)
+        ops.memo[key] = _counts(ops, pass_name, arch, masks, kc)
     counted = ops.memo[key]
     if not sample:
         return counted.work
@@ -229,47 +227,19 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
     the output writes to DRAM (planned by :mod:`hwsim.sim.residency`; default: all through DRAM).
     """
     p = operand_passes(pass_name, ops.dz_bits, arch.pe.mac_bits)
-    s_bytes, b_bytes, o_bytes = _tensor_bytes(ops, pass_name, arch, p)
+    tensor_bytes = _tensor_bytes(ops, pass_name, arch, p)
+    s_bytes, b_bytes, o_bytes = tensor_bytes
     on_chip = arch.memory.global_buffer_bytes + arch.num_pes * arch.pe.input_buffer_bytes
     rd, wr, _ = traffic.dram_traffic(stream_bytes=s_bytes, broadcast_bytes=b_bytes, out_bytes=o_bytes,
                                      on_chip_bytes=on_chip, residency=residency)
-    gate = arch.zero_gating
-    acts: dict[str, float] = {"dram_bytes": rd + wr}
-    red_cycles = 0
     if arch.is_systolic:
-        mult_cycles, acts2 = _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes)
-        acts.update(acts2)
-        conflict = np.zeros_like(mult_cycles)
+        mult_cycles, acts, operand_bytes = _systolic(ops, pass_name, arch, p, macs_dense=macs_dense,
+                                                     macs_effectual=macs_effectual)
+        conflict, red_cycles = np.zeros_like(mult_cycles), 0
     else:
-        masks = _role_masks(ops, pass_name, arch.zero_skip, lazy=True)
-        kc = capacity.group_kc(ops, pass_name, arch, masks)
-        cw = _cartesian_cached(ops, pass_name, arch, rng, arch.zero_skip, sample=arch.zero_skip.any, kc=kc)
-        mult_cycles = cw.mult_cycles * p
-        rate = 0.0
-        if arch.zero_skip.any and cw.stall_units:
-            rate = banks.stall_rate(cw.stall_units, f=arch.pe.mult_f, i=arch.pe.mult_i,
-                                    banks=arch.pe.accumulator_banks, depth=arch.pe.bank_queue_depth)
-        conflict = banks.conflict_cycles(mult_cycles, rate)
-        issued = cw.products * p
-        if gate:  # zero gating: only products of two non-zero operands toggle the multiplier
-            toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False, kc=kc).products * p
-        else:
-            toggled = issued
-        # the δW partial sums reduced across PEs are priced by the reduction network (below), not here
-        acts.update(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued,
-                    xbar=issued if arch.zero_skip.any else 0.0,
-                    sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
-                    sram_output_bytes=o_bytes)
-        if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
-            pw = precision.precision_work(ops, pass_name, arch, _role_masks(ops, pass_name, arch.zero_skip), kc=kc)
-            mult_cycles, conflict = precision.busy_split(pw, rate)
-            # a product is multiplied once, however wide its level (no MAC passes)
-            acts.update(mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
-                        reg_read=pw.products, xbar=pw.products if arch.zero_skip.any else 0.0)
-        if pass_name == "backward_weight":
-            red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
-            acts.update(red_acts)
-    acts["sram_global_bytes"] = rd + wr + acts.pop("sram_global_bytes_extra", 0.0)
+        mult_cycles, conflict, acts, red_cycles = _cartesian_pass(ops, pass_name, arch, rng, p, tensor_bytes)
+        operand_bytes = 0.0  # the PEs' own buffers feed the multipliers; the global buffer stages DRAM tiles
+    acts = replace(acts, dram_bytes=rd + wr, sram_global_bytes=rd + wr + operand_bytes)
     nb = mult_cycles.shape[0]
     load = np.full(nb, rd / nb) if nb else np.zeros(0)
     store = np.full(nb, wr / nb) if nb else np.zeros(0)
@@ -278,10 +248,57 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
     makespan = simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
     analytical = closed_form_cycles(busy, load, store, dram_bytes_per_cycle=bw) + red_cycles if timing else 0
     return PassTiming(mult_cycles=mult_cycles, conflict=conflict, makespan=makespan, analytical=analytical,
-                      actions={k: float(v) for k, v in acts.items()}, reduction_cycles=red_cycles if timing else 0)
+                      actions=acts, reduction_cycles=red_cycles if timing else 0)
 
 
-def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes, b_bytes):
+def _cartesian_pass(ops: Operands, pass_name: str, arch, rng: np.random.Generator, p: int,
+                    tensor_bytes: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, Actions, int]:
+    """(multiplier cycles, conflict cycles, actions, reduction cycles) of one GEMM on the Cartesian ``arch``.
+
+    ``p``: MAC passes; ``tensor_bytes``: (streamed, broadcast, output) bytes in the arch's format.
+    The actions leave DRAM and global-buffer bytes uncounted (:func:`run_pass` adds them).
+    """
+    s_bytes, b_bytes, o_bytes = tensor_bytes
+    skip = arch.zero_skip
+    masks = _role_masks(ops, pass_name, skip, lazy=True)
+    kc = capacity.group_kc(ops, pass_name, arch, masks)
+    cw = _cartesian_cached(ops, pass_name, arch, rng, skip, sample=skip.any, kc=kc)
+    mult_cycles = cw.mult_cycles * p
+    rate = 0.0
+    if skip.any and cw.stall_units:
+        pe = arch.pe
+        rate = banks.stall_rate(cw.stall_units, f=pe.mult_f, i=pe.mult_i, banks=pe.accumulator_banks,
+                                depth=pe.bank_queue_depth)
+    conflict = banks.conflict_cycles(mult_cycles, rate)
+    issued = cw.products * p
+    if arch.zero_gating:  # zero gating: only products of two non-zero operands toggle the multiplier
+        toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False, kc=kc).products * p
+    else:
+        toggled = issued
+    # the δW partial sums reduced across PEs are priced by the reduction network (below), not here
+    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued, xbar=issued if skip.any else 0.0,
+                   sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
+                   sram_output_bytes=o_bytes)
+    if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
+        pw = precision.precision_work(ops, pass_name, arch, _role_masks(ops, pass_name, skip), kc=kc)
+        mult_cycles, conflict = precision.busy_split(pw, rate)
+        # a product is multiplied once, however wide its level (no MAC passes)
+        acts = replace(acts, mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
+                       reg_read=pw.products, xbar=pw.products if skip.any else 0.0)
+    red_cycles = 0
+    if pass_name == "backward_weight":
+        red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
+        acts = acts + red_acts
+    return mult_cycles, conflict, acts, red_cycles
+
+
+def _systolic(ops: Operands, pass_name: str, arch, p: int, *, macs_dense: int,
+              macs_effectual: int) -> tuple[np.ndarray, Actions, float]:
+    """(multiplier cycles (folds, 1), actions, global-buffer operand bytes) of one GEMM on a systolic ``arch``.
+
+    All operand traffic of a systolic array goes through its global buffer (SCALE-Sim's model):
+    the returned bytes are added to the DRAM staging bytes by :func:`run_pass`.
+    """
     n, k, pp, qq = ops.dz.shape
     c = ops.a.shape[1] // ops.groups
     kk = k // ops.groups
@@ -296,9 +313,7 @@ def _systolic(ops, pass_name, arch, p, macs_dense, macs_effectual, gate, s_bytes
         a_el, b_el, o_el = plan.col_folds * m * kr, kr * ncol, plan.row_folds * m * ncol
     else:                                # OS: A per column fold, B per row fold, outputs once
         a_el, b_el, o_el = plan.col_folds * m * kr, plan.row_folds * kr * ncol, m * ncol
-    toggled = (macs_effectual if gate else macs_dense) * p
-    acts = dict(mult=toggled, add=toggled, acc_access=toggled, reg_read=macs_dense * p, xbar=macs_dense * p,
-                sram_input_bytes=0.0, sram_weight_bytes=0.0, sram_output_bytes=0.0)
-    # All operand traffic of a systolic array goes through its global buffer.
-    acts["sram_global_bytes_extra"] = g * (a_el * mb * p + b_el * mb + o_el * ab) / 8
-    return mult_cycles, acts
+    toggled = (macs_effectual if arch.zero_gating else macs_dense) * p
+    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=macs_dense * p, xbar=macs_dense * p,
+                   sram_input_bytes=0.0, sram_weight_bytes=0.0, sram_output_bytes=0.0)
+    return mult_cycles, acts, g * (a_el * mb * p + b_el * mb + o_el * ab) / 8

@@ -63,9 +63,10 @@ def _intervals(per_tile: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
     return gemm._intervals(per_tile, clusters, num_pes)  # the parallel path's interval mapping, shared on purpose
 
 
-def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, *, rows: int, cols: int, kc: int,
-                      model: bs.MacModel, skip_zeros: bool, banks: int) -> PrecisionWork:
-    """Forward / backward-data: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
+def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch, *, kc: int,  # noqa: ANN001 - Arch
+                      model: bs.MacModel, skip_zeros: bool) -> PrecisionWork:
+    """Forward / backward-data on ``arch``: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
+    rows, cols, banks = arch.pe_array.rows, arch.pe_array.cols, arch.pe.accumulator_banks
     hx, wx = conv.x.shape[2:]
     tr, tc, clusters = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, model.side))
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
@@ -85,14 +86,14 @@ def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, *, rows: int, col
                          products=int(prod.sum()), bit_ops=bops)
 
 
-def weight_grad_precision(cls: np.ndarray, a: np.ndarray, *, groups: int, kernel, stride, padding, dilation,
-                          rows: int, cols: int, kc: int, acc_entries: int, model: bs.MacModel, skip_zeros: bool,
-                          banks: int) -> PrecisionWork:
-    """Backward-weight: ``cls`` (N, K, P, Q) δ̃z classes, ``a`` the (role) activation mask; as gemm.weight_grad_work."""
+def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch, *, kc: int,  # noqa: ANN001 - Arch
+                          model: bs.MacModel, skip_zeros: bool) -> PrecisionWork:
+    """Backward-weight on ``arch`` as :func:`hwsim.sim.gemm.weight_grad_counts`: ``cls`` (N, K, P, Q) are the
+    δ̃z classes of ``op.dz``, ``op.a`` the (role) activation mask."""
+    rows, cols, banks = arch.pe_array.rows, arch.pe_array.cols, arch.pe.accumulator_banks
     n, k, p, q = cls.shape
-    c = a.shape[1]
-    kg, cg = k // groups, c // groups
-    chunk = max(1, min(cg, acc_entries // max(1, kc * kernel[0] * kernel[1])))
+    kg = k // op.groups
+    chunk = op.field_chunk(kc, arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries)
     tr, tc, clusters = gemm.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # as the parallel path
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
@@ -105,9 +106,8 @@ def weight_grad_precision(cls: np.ndarray, a: np.ndarray, *, groups: int, kernel
         t = work.segment_sum(work.segment_sum(x, eh, axis=2), ew, axis=3)
         return t.reshape(n, x.shape[1], tr * tc).transpose(1, 0, 2)
 
-    for gi in range(groups):
-        y = work.patch_counts(a[:, gi * cg:(gi + 1) * cg], chunk=chunk, out_hw=(p, q), kernel=kernel,
-                              stride=stride, padding=padding, dilation=dilation)   # (N, chunks, P, Q)
+    for gi in range(op.groups):
+        y = op.field_counts(gi, chunk=chunk)                     # (N, chunks, P, Q)
         ks = slice((gi * kg) // kc, -(-((gi + 1) * kg) // kc))
         sub = bs.GroupHistogram(classes=hist.classes, groups=hist.groups[:, :, ks], members=hist.members[:, :, ks])
         c_pix, p_pix, b = bs.pixel_cycles(y, sub, model)
@@ -129,24 +129,16 @@ def precision_work(ops, pass_name: str, arch, masks: tuple[np.ndarray, np.ndarra
     """
     if ops.dz_levels is None:
         raise ValueError(f"layer {ops.name!r}: pe.mac={arch.pe.mac} needs the δ̃z levels (Operands.dz_levels)")
-    pe, z = arch.pe, arch.zero_skip
     model = serial_model(arch, pass_name)
-    bmask, smask = masks
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
-    common = dict(rows=arch.pe_array.rows, cols=arch.pe_array.cols, kc=kc or capacity.group_kc(ops, pass_name, arch, masks), model=model,
-                  banks=pe.accumulator_banks)
+    kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
+    cls = serial_classes(model, pass_name, levels=ops.dz_levels, a_mask=masks[1])
     if pass_name == "backward_weight":
-        cls = serial_classes(model, pass_name, levels=ops.dz_levels, a_mask=smask)
-        return weight_grad_precision(cls, smask, groups=ops.groups, kernel=ops.kernel, **geo, **common,
-                                     acc_entries=pe.accumulator_banks * pe.accumulator_bank_entries,
-                                     skip_zeros=z.gradients)
-    if pass_name == "forward":
-        conv = work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
-        cls = serial_classes(model, pass_name, levels=ops.dz_levels, a_mask=smask)
-        return scatter_precision(conv, cls, **common, skip_zeros=True)  # unskipped a: smask is all ones
-    conv = work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
-    cls = serial_classes(model, pass_name, levels=ops.dz_levels, a_mask=smask)
-    return scatter_precision(conv, cls, **common, skip_zeros=z.gradients)
+        return weight_grad_precision(capacity.outer_product(ops, masks), cls, arch, kc=kc, model=model,
+                                     skip_zeros=arch.zero_skip.gradients)
+    # forward: an unskipped a is all ones, so skipping zero classes changes nothing
+    skip_zeros = True if pass_name == "forward" else arch.zero_skip.gradients
+    return scatter_precision(capacity.scatter_conv(ops, pass_name, masks), cls, arch, kc=kc, model=model,
+                             skip_zeros=skip_zeros)
 
 
 def busy_split(pw: PrecisionWork, conflict_rate: float) -> tuple[np.ndarray, np.ndarray]:

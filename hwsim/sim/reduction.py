@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from hwsim.actions import Actions
+
 ACTIONS: tuple[str, ...] = ("red_add", "red_acc", "red_link_bytes", "red_sram_bytes")
 
 
@@ -74,7 +76,7 @@ def interval_cycles(pes, values, interval, cfg, value_bytes: float) -> int:  # n
     return int(per.sum())
 
 
-def actions(pes, values, cfg, value_bytes: float) -> dict[str, float]:  # noqa: ANN001
+def actions(pes, values, cfg, value_bytes: float) -> Actions:  # noqa: ANN001
     """Action counts of the reduction of every group (module doc)."""
     p = np.asarray(pes, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
@@ -83,12 +85,12 @@ def actions(pes, values, cfg, value_bytes: float) -> dict[str, float]:  # noqa: 
     adds = float(((p - 1) * v).sum())
     if cfg.network == "accumulate_in_place":
         moved = float((p * v).sum())
-        return {"red_add": adds, "red_acc": moved, "red_link_bytes": moved * value_bytes,
-                "red_sram_bytes": 2 * moved * value_bytes}
-    return {"red_add": adds, "red_acc": 2 * adds, "red_link_bytes": adds * value_bytes, "red_sram_bytes": 0.0}
+        return Actions(red_add=adds, red_acc=moved, red_link_bytes=moved * value_bytes,
+                       red_sram_bytes=2 * moved * value_bytes)
+    return Actions(red_add=adds, red_acc=2 * adds, red_link_bytes=adds * value_bytes, red_sram_bytes=0.0)
 
 
-def cost(group_pes, group_values, group_interval, arch) -> tuple[int, dict[str, float]]:  # noqa: ANN001
+def cost(group_pes, group_values, group_interval, arch) -> tuple[int, Actions]:  # noqa: ANN001
     """(cycles, actions) of reducing one backward-weight GEMM's groups on ``arch``."""
     vb = arch.pe.accumulator_bits / 8
     return (interval_cycles(group_pes, group_values, group_interval, arch.reduction, vb),

@@ -20,14 +20,17 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from hwsim.actions import Actions
+from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
@@ -41,6 +44,7 @@ from hwsim.sim.passes import (
     operand_passes,
     role_density,
     run_pass,
+    streamed_macs,
     variant_macs,
 )
 from hwsim.trace.schema import bit_width
@@ -50,16 +54,7 @@ class TraceArchMismatch(ValueError):
     """The trace cannot run on this architecture; the message says which layer and field."""
 
 
-class _AllSkipArch:
-    """Stand-in arch that skips every role: its useful MACs are the effectual MACs."""
-
-    is_systolic = False
-
-    class zero_skip:  # noqa: N801 - mirrors Arch.zero_skip
-        weights = activations = gradients = True
-
-
-_ALL_SKIP = _AllSkipArch()
+SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
 
 
 def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Operands:
@@ -109,11 +104,12 @@ def _check(sample, arch, where: str) -> None:
                                     f"are split into extra MAC passes)")
 
 
-def _variant(t: PassTiming, arch, *, macs: int, actions: Mapping[str, float] | None = None) -> VariantResult:
+def _variant(t: PassTiming, arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
+    """The result of timing ``t`` on ``arch``; ``actions`` (default: ``t``'s) are priced on ``arch``."""
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
     cb = replace(cb, reduction=t.reduction_cycles)
-    acts = dict(actions if actions is not None else t.actions)
+    acts = t.actions if actions is None else actions
     return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
@@ -132,13 +128,11 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
         (out_bytes if res.out_bytes is None else res.out_bytes)
     macs = eff * p
-    acts = {"mult": macs, "add": macs, "acc_access": macs, "reg_read": macs, "xbar": 0.0,
-            "sram_input_bytes": in_bytes, "sram_weight_bytes": 0.0, "sram_output_bytes": out_bytes,
-            "sram_global_bytes": dram, "dram_bytes": dram}
+    acts = Actions(mult=macs, add=macs, acc_access=macs, reg_read=macs, xbar=0.0, sram_input_bytes=in_bytes,
+                   sram_weight_bytes=0.0, sram_output_bytes=out_bytes, sram_global_bytes=dram, dram_bytes=dram)
     if bit_ops is not None:  # bit_serial / bit_fusion: each effectual product once, at its own bits
-        acts.update(mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
+        acts = replace(acts, mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
         macs = bit_ops // arch.pe.mac_bits ** 2  # work in mac_bits MAC-equivalents
-    acts = {k: float(v) for k, v in acts.items()}
     cyc = -(-macs // arch.total_multipliers)
     return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
                          macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
@@ -178,28 +172,25 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     return False
 
 
-def _one_blas_thread():
-    """A context that keeps BLAS on one thread (the count products are small; threads would only contend
-    with the other replays of a pool for the cores). A no-op without threadpoolctl."""
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Keep BLAS on one thread (the count products are small; threads would only contend with the other
+    replays of a pool for the cores). A no-op without threadpoolctl. Also a decorator (one limit per call)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
-def replay(samples: Mapping[str, Any], arch, **kw) -> list[LayerPassResult]:
-    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (see :func:`_replay`)."""
-    with _one_blas_thread():
-        return _replay(samples, arch, **kw)
-
-
-def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
-            progress: bool = False, where: str = "trace", training: bool = True,
-            first_input_grad: bool = False, bar=None, method: str | None = None,
-            k: int | None = None) -> list[LayerPassResult]:
-    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines.
+@_one_blas_thread()
+def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+           progress: bool = False, where: str = "trace", training: bool = True,
+           first_input_grad: bool = False, bar=None, method: str | None = None,
+           k: int | None = None) -> list[LayerPassResult]:
+    """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
     δ̃z chain); ``False`` = inference, forward pass only (module doc). ``first_input_grad``: does
@@ -242,7 +233,7 @@ def _replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable
             p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
             macs_dense = sample.geometry.macs
             cache: dict = {}
-            eff = variant_macs(ops, pname, _ALL_SKIP, macs_dense=macs_dense, cache=cache)
+            eff = streamed_macs(ops, pname, SKIP_ALL, cache=cache)
             m_s = variant_macs(ops, pname, arch, macs_dense=macs_dense, cache=cache)
             m_d = variant_macs(ops, pname, dense, macs_dense=macs_dense, cache=cache)
             bits_ideal = None

@@ -145,6 +145,36 @@ class ScatterConv:
                 s[(s * self.dilation[1]) % self.stride[1] == ph[1]])
 
 
+@dataclass(frozen=True, kw_only=True)
+class PixelOuterProduct:
+    """One backward-weight GEMM: δW[k, c, r, s] += Σ_{n,p,q} dz[n, k, p, q] · a[n, c, tap_r(p), tap_s(q)].
+
+    ``dz``: bool (N, K, P, Q), the broadcast operand (F side); ``a``: bool (N, C, H, W), the streamed
+    one, read through each output pixel's receptive field (I side); conv geometry as the forward
+    layer's (``groups`` splits K and C alike). The twin of :class:`ScatterConv` for
+    :func:`hwsim.sim.gemm.weight_grad_counts`.
+    """
+
+    dz: np.ndarray
+    a: np.ndarray
+    groups: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+
+    def field_chunk(self, kc: int, acc_entries: int) -> int:
+        """Input channels per receptive-field chunk: Kc × chunk × R·S partial sums fill ``acc_entries``."""
+        cg = self.a.shape[1] // self.groups
+        return max(1, min(cg, acc_entries // max(1, kc * self.kernel[0] * self.kernel[1])))
+
+    def field_counts(self, group: int, *, chunk: int) -> np.ndarray:
+        """:func:`patch_counts` of conv group ``group``'s activations: int64 (N, chunks, P, Q)."""
+        cg = self.a.shape[1] // self.groups
+        return patch_counts(self.a[:, group * cg:(group + 1) * cg], chunk=chunk, out_hw=self.dz.shape[2:],
+                            kernel=self.kernel, stride=self.stride, padding=self.padding, dilation=self.dilation)
+
+
 def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
     """Non-zeros of ``x`` per (n, c, phase, tile): int64 (N, C, Φ, rows·cols).
 
