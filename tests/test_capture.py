@@ -104,7 +104,7 @@ def test_awkward_model_captures_and_uses_dz_tilde(tmp_path):
     names = ["stem.0", "body.0.0", "body.1", "fc", "fc#1", "head"]
     assert [g.name for g in tr.layers] == names
     assert len(tr.iterations) == 3 and cap.iterations_done == 3  # boundaries found without step()
-    assert all(set(it["layers"]) == set(names) for it in tr.iterations)
+    assert all(set(it.layers) == set(names) for it in tr.iterations)
     # the first conv's weight gradient is δ̃z ⋆ a (its input needs no grad)
     dzt = _dz_tilde(tmp_path / "t", "stem.0", 2)
     want = torch.nn.grad.conv2d_weight(x, net.stem[0].weight.shape, dzt, padding=1)
@@ -124,9 +124,9 @@ def test_steps_sampling_max_examples_and_eval_forwards(tmp_path):
                 net(x)  # evaluation forwards are ignored
             cap.step(loss=float(loss.detach()), acc=0.5, epoch=i // 4)
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == list(range(7))
+    assert [it.index for it in tr.iterations] == list(range(7))
     assert tr.sampled_iterations == [0, 3, 6]
-    assert tr.iterations[5]["epoch"] == 1 and tr.iterations[5]["acc"] == 0.5
+    assert tr.iterations[5].epoch == 1 and tr.iterations[5].acc == 0.5
     s = tr.sample(3)["1"]
     assert s.geometry.N == 4 and s.geometry.batch_size == 10 and s.dz_levels.shape == (4, 16)
     assert s.a_mask.shape == (4, 12)
@@ -177,7 +177,7 @@ def test_keyboard_interrupt_mid_capture_leaves_readable_trace(tmp_path):
                     raise KeyboardInterrupt
                 cap.step(loss=0.1 * i)
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == [0, 1, 2, 3, 4]
+    assert [it.index for it in tr.iterations] == [0, 1, 2, 3, 4]
     assert tr.manifest["status"].startswith("interrupted: KeyboardInterrupt")
     assert tr.sampled_iterations == [0, 2, 4] and set(tr.sample(4)) == {"0", "3"}
     assert not net[0]._forward_hooks  # hooks removed
@@ -216,4 +216,4 @@ def test_failed_write_surfaces_and_marks_trace(tmp_path, monkeypatch):
                 net(torch.randn(4, 3)).sum().backward()
                 cap.step()
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == [0, 1] and "OSError: disk full" in tr.manifest["status"]
+    assert [it.index for it in tr.iterations] == [0, 1] and "OSError: disk full" in tr.manifest["status"]

@@ -57,7 +57,7 @@ def test_round_trip_is_bit_exact(trace_dir):
     assert tr.complete and tr.meta["s"] == 2.0 and tr.manifest["summary"]["test_acc"] == 0.5
     assert [g.name for g in tr.layers] == ["conv1", "fc#1"]
     assert tr.layers[0] == samples[0].geometry
-    assert tr.iterations[0]["loss"] == 1.5 and tr.iterations[1]["loss"] is None  # NaN is stored as null
+    assert tr.iterations[0].loss == 1.5 and tr.iterations[1].loss is None  # NaN is stored as null
     got = tr.sample()  # iteration 0 is the only sampled one
     for s in samples:
         g = got[s.geometry.name]
@@ -186,5 +186,5 @@ def test_committed_sample_trace_is_readable():
         s = layers["features.0"]
         assert s.geometry.N == 8 and s.geometry.batch_size in (64, 29) and s.dz_levels.shape == (8, 6, 28, 28)
         assert 0 < s.dz_density < 0.5 and s.delta > 0
-        stats = next(r for r in tr.iterations if r["index"] == it)["layers"]
+        stats = next(r for r in tr.iterations if r.index == it).layers
         assert set(stats) == set(layers)

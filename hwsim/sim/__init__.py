@@ -90,19 +90,13 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
                        progress=progress)
     stats = trace.iterations
-    total = max([int(s.get("index", k)) for k, s in enumerate(stats)] + [its[-1]]) + 1
-    training = [{"iteration": int(s.get("index", k)), "epoch": s.get("epoch"), "loss": s.get("loss"),
-                 "dz_density": _mean_density(s), "sampled": bool(s.get("sampled"))} for k, s in enumerate(stats)]
+    total = max([s.index for s in stats] + [its[-1]]) + 1
+    training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
+                 "sampled": s.sampled} for s in stats]
     return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
                            run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
                                 "jobs": jobs, "scheduler": scheduler,
                                 "wall_s": round(time.perf_counter() - t0, 3)})
-
-
-def _mean_density(stats) -> float | None:
-    d = [float(v["density"]) for v in (stats.get("layers") or {}).values()
-         if isinstance(v, dict) and v.get("density") is not None]
-    return sum(d) / len(d) if d else None
 
 
 def _diff_overrides(arch) -> dict:
