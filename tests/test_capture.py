@@ -133,6 +133,25 @@ def test_steps_sampling_max_examples_and_eval_forwards(tmp_path):
     assert tr.manifest["summary"]["iterations"] == 7
 
 
+def test_stats_every_keeps_every_nth_and_every_sampled_iteration(tmp_path):
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(5, 6), torch.randint(0, 3, (5,))
+    with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=4, stats_every=3) as cap:
+        for _ in range(8):
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            cap.step(loss=float(loss.detach()))
+    tr = load(tmp_path / "t")
+    assert tr.meta.stats_every == 3 and [it.index for it in tr.iterations] == list(range(8))
+    assert all(it.loss is not None for it in tr.iterations)  # loss of every iteration is kept
+    assert [it.index for it in tr.iterations if it.has_stats] == [0, 3, 4, 6]  # every 3rd + sampled 0, 4
+    assert set(tr.iterations[4].layers) == {"0", "2"} and tr.iterations[4].sampled
+    assert tr.summary["iterations"] == 8 == cap.summary()["iterations"]  # the summary covers all iterations
+    with pytest.raises(ValueError, match="stats_every must be an integer >= 1"):
+        capture(net, stats_every=0)
+
+
 def test_meprop_and_none_in_training(tmp_path):
     torch.manual_seed(4)
     net = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 5))

@@ -131,6 +131,9 @@ def read_iteration_log(root: Path, entry: Any, *, mpath: Path, complete: bool) -
                 h.update(line)
                 declared_lines += 1
             pos += len(line)
+            if declared and not line.endswith(b"\n") and pos < nbytes:
+                raise TraceError(f"{path}: ends inside line {n}, before the {nbytes:,} bytes ({lines} lines) the "
+                                 "manifest's field 'iteration_log' declares; the file is truncated")
             if declared and pos > nbytes:
                 raise TraceError(f"{path}: line {n} crosses the end of the {nbytes:,} bytes the manifest's field "
                                  "'iteration_log.bytes' declares; the file was altered")
@@ -142,6 +145,8 @@ def read_iteration_log(root: Path, entry: Any, *, mpath: Path, complete: bool) -
                 if not line.endswith(b"\n"):
                     raise ValueError("no line end: the write was cut short")
                 doc = json.loads(line)
+                if not isinstance(doc, dict) and last:
+                    raise ValueError(f"a JSON {type(doc).__name__}, not an object")
             except (ValueError, RecursionError) as e:
                 if last:
                     warnings.warn(f"{path}: line {n} is torn or unreadable ({str(e)[:80]}); the run was interrupted "
@@ -150,10 +155,6 @@ def read_iteration_log(root: Path, entry: Any, *, mpath: Path, complete: bool) -
                     break
                 raise TraceError(f"{path}: line {n} is not a JSON object ({str(e)[:80]}); the file is corrupted") \
                     from None
-            if not isinstance(doc, dict) and last:
-                warnings.warn(f"{path}: line {n} is not a JSON object; ignored as the torn last line, "
-                              f"{len(out)} iterations read", TraceWarning, stacklevel=3)
-                break
             out.append(IterationRecord.from_json(doc, file=f"{path}: line {n}", position=n - 1))
     if pos < nbytes or declared_lines != lines:
         raise TraceError(f"{path}: holds {min(pos, nbytes):,} bytes ({declared_lines} lines), not the {nbytes:,} bytes ({lines} "
