@@ -230,7 +230,7 @@ def test_v3_iterations_are_read_lazily_without_verify(tmp_path):
     (path / ITERATION_LOG).write_bytes(b"garbage\n")
     tr = load(path, verify=False)  # the manifest alone
     with pytest.raises(TraceError, match="iterations.jsonl: line 1"):
-        tr.iterations
+        _ = tr.iterations
     with pytest.raises(TraceError, match="iterations.jsonl: line 1"):
         load(path)
 
