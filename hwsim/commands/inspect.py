@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     s = info["summary"]
     print(f"{s['trace']}: model {s['model']}, dataset {s['dataset']}, method {s['method']}"
           f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
+          f"{'(statistics of every ' + str(s['stats_every']) + 'th and the sampled ones) ' if s['stats_every'] > 1 else ''}"
           f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
     head = (f"{'layer':18s} {'kind':6s} {'output shape':>18s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
             f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
@@ -124,5 +125,6 @@ def run(args: argparse.Namespace) -> int:
     print(fmt.coverage_line(s["coverage"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
-          f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B")
+          f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B, "
+          f"iterations.jsonl {s['iteration_log_bytes']} B")
     return 0
