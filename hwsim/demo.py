@@ -114,10 +114,10 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
         for method in plan.methods:
             name = f"{model}_{method}"
             path = tdir / name
-            man = path / "manifest.json"
-            if man.exists() and json.loads(man.read_text()).get("complete"):
+            done = _complete_trace(path)
+            if done is not None:
                 _log(f"  {name}: reusing {path}")
-                accs[name] = float(json.loads(man.read_text()).get("summary", {}).get("test_acc", float("nan")))
+                accs[name] = float(done.summary.get("test_acc", float("nan")))
             else:
                 r = train_and_capture(model=model, method=method, dataset="digits", epochs=plan.epochs,
                                       max_examples=plan.max_examples, limit_train=plan.limit_train,
@@ -127,6 +127,19 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
                      f"worst-case {r.max_bits} bits, {r.iterations} iterations")
             traces[name] = path
     return traces, accs
+
+
+def _complete_trace(path: Path) -> Any:
+    """The trace at ``path`` if a previous demo run finished it (a valid, complete trace), else None."""
+    from hwsim.trace.format import TraceError, load
+
+    if not (path / "manifest.json").exists():
+        return None
+    try:
+        tr = load(path, verify=False)
+    except TraceError:
+        return None  # half-written or foreign: captured again (overwrite)
+    return tr if tr.complete else None
 
 
 def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> list[Path]:

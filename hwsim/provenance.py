@@ -172,7 +172,8 @@ def base_params_for(file: str | None) -> dict[str, Any] | None:
 
 def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (), path: str | None = None
                      ) -> dict[str, Any]:
-    """The trace part, from a manifest mapping (``Trace.manifest``)."""
+    """The trace part, from a manifest-shaped mapping: ``meta``, ``summary``, ``samples``, ``layers`` and
+    ``iterations`` (anything with a length: the records of ``Trace.iterations``)."""
     meta = manifest.get("meta") or {}
     summary = manifest.get("summary") or {}
     replayed = [int(i) for i in replayed]
@@ -259,7 +260,9 @@ def for_simulation(trace: Any, arch: Any, *, iteration: int | Iterable[int],
     a = arch_provenance(params, name=arch.name, file=getattr(arch, "source", None),
                         content_hash=arch.content_hash(), base=base, overrides=overrides)
     replayed = [iteration] if isinstance(iteration, int) else list(iteration)
-    t = trace_provenance(trace.manifest, replayed=replayed, path=str(trace.path))
+    man = {"meta": trace.meta, "summary": trace.summary, "samples": trace.manifest.get("samples"),
+           "layers": trace.manifest.get("layers"), "iterations": trace.iterations}
+    t = trace_provenance(man, replayed=replayed, path=str(trace.path))
     return build(trace=t, arch=a, extra={"mode": "training iteration" if training else "inference (forward)"})
 
 

@@ -370,19 +370,131 @@ def c_mult_absurd(d):
 # ----------------------------------------------------------------------------- malformed manifests / results / sweeps
 
 
-def c_iterations_not_objects(d):
+def _log(d: Path) -> list[bytes]:
+    return (d / "t" / "iterations.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def _save_log(d: Path, lines: list[bytes], *, declare: bool = True) -> None:
+    """Write iterations.jsonl; ``declare``: make the manifest's iteration_log entry match (so the checksum passes)."""
+    data = b"".join(lines)
+    (d / "t" / "iterations.jsonl").write_bytes(data)
+    if declare:
+        _edit(d, lambda m: m.__setitem__("iteration_log", {"file": "iterations.jsonl", "lines": len(lines),
+                                                            "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+
+
+def _edit_record(d: Path, i: int, fn: Callable[[dict], object]) -> None:
+    lines = _log(d)
+    rec = json.loads(lines[i])
+    fn(rec)
+    lines[i] = json.dumps(rec).encode() + b"\n"
+    _save_log(d, lines)
+
+
+def _to_v2(d: Path) -> None:
+    """Rewrite the (version 3) tiny trace in the version 2 layout: iterations inside the manifest."""
+    its = [json.loads(x) for x in _log(d)]
+    (d / "t" / "iterations.jsonl").unlink()
+    man = _man(d)
+    man.pop("iteration_log")
+    man.update(version=2, iterations=its)
+    _save_man(d, man)
+
+
+def c_v2_iterations_not_objects(d):
+    _to_v2(d)
     _edit(d, lambda m: m.__setitem__("iterations", [1, 2]))
     return ["inspect", "t"], ["manifest.json", "field 'iterations[0]'", "must be an object"]
 
 
-def c_density_abc(d):
+def c_v2_density_abc(d):
+    _to_v2(d)
     _edit(d, lambda m: m["iterations"][0]["layers"]["c1"].__setitem__("density", "abc"))
     return ["inspect", "t"], ["manifest.json", "iterations[0].layers.c1.density", "'abc'"]
 
 
-def c_density_abc_report(d):
+def c_v2_density_abc_report(d):
+    _to_v2(d)
     _edit(d, lambda m: m["iterations"][0]["layers"]["c1"].__setitem__("density", "abc"))
     return ["report", "t", "--out", "rep"], ["manifest.json", "iterations[0].layers.c1.density"]
+
+
+def c_log_density_abc(d):
+    _edit_record(d, 0, lambda r: r["layers"]["c1"].__setitem__("density", "abc"))
+    return ["inspect", "t"], ["iterations.jsonl: line 1", "field 'layers.c1.density'", "'abc'"]
+
+
+def c_log_density_abc_report(d):
+    _edit_record(d, 0, lambda r: r["layers"]["c1"].__setitem__("density", "abc"))
+    return ["report", "t", "--out", "rep"], ["iterations.jsonl: line 1", "layers.c1.density"]
+
+
+def c_log_line_not_object(d):
+    _save_log(d, [b"[1, 2]\n"])
+    return ["inspect", "t"], ["iterations.jsonl: line 1", "must be an object"]
+
+
+def c_log_line_not_json(d):
+    _save_log(d, [b'{"index": 0, "loss\n'])
+    return ["inspect", "t"], ["iterations.jsonl: line 1", "not a JSON object"]
+
+
+def c_log_torn_line_of_complete_trace(d):
+    lines = _log(d)
+    _save_log(d, lines, declare=True)
+    (d / "t" / "iterations.jsonl").write_bytes(b"".join(lines) + lines[0][:20])  # a tail the manifest never declared
+    return ["inspect", "t"], ["iterations.jsonl", "holds more than the 1 lines", "complete trace"]
+
+
+def c_log_huge_line(d):
+    with open(d / "t" / "iterations.jsonl", "ab") as f:
+        f.write(b'{"index": 1, "x": "' + b"x" * (17 << 20))  # no line end: bounded read, not a 17 MB parse
+    _edit(d, lambda m: m.__setitem__("complete", False))
+    return ["inspect", "t"], ["iterations.jsonl: line 2 is longer than the limit"]
+
+
+def c_log_truncated(d):
+    data = (d / "t" / "iterations.jsonl").read_bytes()
+    (d / "t" / "iterations.jsonl").write_bytes(data[: len(data) // 2])
+    return ["inspect", "t"], ["iterations.jsonl", "truncated"]
+
+
+def c_log_checksum(d):
+    p = d / "t" / "iterations.jsonl"
+    p.write_bytes(p.read_bytes().replace(b'"index":0', b'"index":7'))
+    return ["inspect", "t"], ["iterations.jsonl", "checksum mismatch", "iteration_log.sha256"]
+
+
+def c_log_missing(d):
+    (d / "t" / "iterations.jsonl").unlink()
+    return ["inspect", "t"], ["iterations.jsonl", "missing"]
+
+
+def c_log_fifo(d):
+    (d / "t" / "iterations.jsonl").unlink()
+    os.mkfifo(d / "t" / "iterations.jsonl")
+    return ["report", "t", "--out", "rep"], ["iterations.jsonl", "not a regular file"]
+
+
+def c_log_symlink_devzero(d):
+    (d / "t" / "iterations.jsonl").unlink()
+    os.symlink("/dev/zero", d / "t" / "iterations.jsonl")
+    return ["inspect", "t"], ["iterations.jsonl", "symlinks are refused"]
+
+
+def c_log_entry_lines_abc(d):
+    _edit(d, lambda m: m["iteration_log"].__setitem__("lines", "abc"))
+    return ["inspect", "t"], ["manifest.json", "iteration_log.lines", "'abc'"]
+
+
+def c_log_entry_elsewhere(d):
+    _edit(d, lambda m: m["iteration_log"].__setitem__("file", "../../etc/passwd"))
+    return ["inspect", "t"], ["manifest.json", "iteration_log.file", "not allowed"]
+
+
+def c_log_entry_missing(d):
+    _edit(d, lambda m: m.pop("iteration_log"))
+    return ["inspect", "t"], ["manifest.json", "'iteration_log' is missing"]
 
 
 def c_future_version_inspect(d):
@@ -402,7 +514,7 @@ def c_w_density_abc(d):
 
 def c_meta_s_abc(d):
     _edit(d, lambda m: m["meta"].__setitem__("s", "abc"))
-    return ["inspect", "t"], ["field meta.s", "'abc'"]
+    return ["inspect", "t"], ["manifest.json", "field 'meta.s'", "'abc'"]
 
 
 def c_manifest_not_json(d):

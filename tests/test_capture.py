@@ -104,7 +104,7 @@ def test_awkward_model_captures_and_uses_dz_tilde(tmp_path):
     names = ["stem.0", "body.0.0", "body.1", "fc", "fc#1", "head"]
     assert [g.name for g in tr.layers] == names
     assert len(tr.iterations) == 3 and cap.iterations_done == 3  # boundaries found without step()
-    assert all(set(it["layers"]) == set(names) for it in tr.iterations)
+    assert all(set(it.layers) == set(names) for it in tr.iterations)
     # the first conv's weight gradient is δ̃z ⋆ a (its input needs no grad)
     dzt = _dz_tilde(tmp_path / "t", "stem.0", 2)
     want = torch.nn.grad.conv2d_weight(x, net.stem[0].weight.shape, dzt, padding=1)
@@ -124,13 +124,32 @@ def test_steps_sampling_max_examples_and_eval_forwards(tmp_path):
                 net(x)  # evaluation forwards are ignored
             cap.step(loss=float(loss.detach()), acc=0.5, epoch=i // 4)
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == list(range(7))
+    assert [it.index for it in tr.iterations] == list(range(7))
     assert tr.sampled_iterations == [0, 3, 6]
-    assert tr.iterations[5]["epoch"] == 1 and tr.iterations[5]["acc"] == 0.5
+    assert tr.iterations[5].epoch == 1 and tr.iterations[5].acc == 0.5
     s = tr.sample(3)["1"]
     assert s.geometry.N == 4 and s.geometry.batch_size == 10 and s.dz_levels.shape == (4, 16)
     assert s.a_mask.shape == (4, 12)
     assert tr.manifest["summary"]["iterations"] == 7
+
+
+def test_stats_every_keeps_every_nth_and_every_sampled_iteration(tmp_path):
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(5, 6), torch.randint(0, 3, (5,))
+    with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=4, stats_every=3) as cap:
+        for _ in range(8):
+            loss = F.cross_entropy(net(x), y)
+            loss.backward()
+            cap.step(loss=float(loss.detach()))
+    tr = load(tmp_path / "t")
+    assert tr.meta.stats_every == 3 and [it.index for it in tr.iterations] == list(range(8))
+    assert all(it.loss is not None for it in tr.iterations)  # loss of every iteration is kept
+    assert [it.index for it in tr.iterations if it.has_stats] == [0, 3, 4, 6]  # every 3rd + sampled 0, 4
+    assert set(tr.iterations[4].layers) == {"0", "2"} and tr.iterations[4].sampled
+    assert tr.summary["iterations"] == 8 == cap.summary()["iterations"]  # the summary covers all iterations
+    with pytest.raises(ValueError, match="stats_every must be an integer >= 1"):
+        capture(net, stats_every=0)
 
 
 def test_meprop_and_none_in_training(tmp_path):
@@ -177,7 +196,7 @@ def test_keyboard_interrupt_mid_capture_leaves_readable_trace(tmp_path):
                     raise KeyboardInterrupt
                 cap.step(loss=0.1 * i)
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == [0, 1, 2, 3, 4]
+    assert [it.index for it in tr.iterations] == [0, 1, 2, 3, 4]
     assert tr.manifest["status"].startswith("interrupted: KeyboardInterrupt")
     assert tr.sampled_iterations == [0, 2, 4] and set(tr.sample(4)) == {"0", "3"}
     assert not net[0]._forward_hooks  # hooks removed
@@ -216,4 +235,4 @@ def test_failed_write_surfaces_and_marks_trace(tmp_path, monkeypatch):
                 net(torch.randn(4, 3)).sum().backward()
                 cap.step()
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == [0, 1] and "OSError: disk full" in tr.manifest["status"]
+    assert [it.index for it in tr.iterations] == [0, 1] and "OSError: disk full" in tr.manifest["status"]

@@ -92,7 +92,7 @@ def test_every_op_of_the_zoo_is_recorded_with_its_geometry(tmp_path):
     assert set(s) == set(ZOO_NAMES)
     assert s["pv"].w_mask is not None and s["pv"].a_density < 1.0  # causal P: zeros above the diagonal
     assert s["c_fc"].dz_density < 1.0 and s["mha:qk"].dz_density > 0.9  # attention δz not dithered by default
-    assert tr.iterations[1]["layers"]["qk"]["density"] > 0.5  # causal: δS = 0 above the diagonal
+    assert tr.iterations[1].layers["qk"].density > 0.5  # causal: δS = 0 above the diagonal
 
 
 def _train(net: nn.Module, steps: int = 2, **cap_kw) -> list[torch.Tensor]:

@@ -127,11 +127,11 @@ def test_gradient_accumulation_iteration_is_an_optimizer_step(tmp_path, mode):
             if mode == "step":
                 cap.step(loss=float(i))
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.iterations] == [0, 1, 2] and cap.iterations_done == 3
+    assert [it.index for it in tr.iterations] == [0, 1, 2] and cap.iterations_done == 3
     assert [g.name for g in tr.layers] == ["0", "2"]
     for it in tr.iterations:  # statistics merged over the 4 micro-batches: the histogram counts all non-zeros
-        st = it["layers"]["2"]
-        assert sum(st["hist"]) == pytest.approx(st["density"] * 4 * 5 * 3)
+        st = it.layers["2"]
+        assert sum(st.hist) == pytest.approx(st.density * 4 * 5 * 3)
     assert tr.sample(1)["2"].dz_levels.shape == (5, 3)  # the first micro-batch's operands
 
 

@@ -138,8 +138,10 @@ def test_geometry_v2_validation_and_v1_traces_still_load(tmp_path):
     with TraceWriter(tmp_path / "t", meta={"model": "m", "method": "dither"}) as w:
         w.add_iteration(0, stats={"fc": {"density": 1.0}}, samples=[_sample(g)])
     man = json.loads((tmp_path / "t" / "manifest.json").read_text())
-    assert man["version"] == 2 and "w_role" not in man["layers"][0]  # defaults are left out
-    man["version"] = 1
+    assert man["version"] == 3 and "w_role" not in man["layers"][0]  # defaults are left out
+    log = tmp_path / "t" / man.pop("iteration_log")["file"]  # the v1 layout: iterations inside the manifest
+    man.update(version=1, iterations=[json.loads(x) for x in log.read_text().splitlines()])
+    log.unlink()
     (tmp_path / "t" / "manifest.json").write_text(json.dumps(man))
     tr = load(tmp_path / "t")
     assert tr.layers == [g] and tr.sample()["fc"].geometry == g

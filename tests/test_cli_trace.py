@@ -47,7 +47,23 @@ def test_trace_then_inspect_json(tmp_path):
     assert r.returncode == 2 and "already exists" in r.stderr and "--overwrite" in r.stderr
 
 
+def test_trace_stats_every(tmp_path):
+    out = tmp_path / "t"
+    r = _hwsim("trace", "--model", "lenet300", "--epochs", "1", "--limit-train", "256", "--batch-size", "32",
+               "--sample-every", "5", "--stats-every", "3", "--out", str(out), "--quiet", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    tr = load(out)
+    assert tr.meta.stats_every == 3 and len(tr.iterations) == 8 and tr.sampled_iterations == [0, 5, 7]
+    assert [it.index for it in tr.iterations if it.has_stats] == [0, 3, 5, 6, 7]  # every 3rd + sampled (7: last)
+    r = _hwsim("inspect", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["summary"]["stats_every"] == 3 and info["summary"]["iterations"] == 8
+    assert {row["iterations"] for row in info["layers"]} == {5}  # per-layer statistics of 5 iterations
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--model", "lenet5", "--stats-every", "0"], "argument --stats-every: 0 is out of range"),
     (["--model", "resnet50"], "unknown model 'resnet50'; choose one of: mlp500, lenet300, lenet5"),
     (["--model", "lenet5", "--dataset", "svhn"], "unknown dataset 'svhn'; choose one of: digits, mnist"),
     (["--model", "lenet5", "--dataset", "mnist"], "needs --data-dir DIR: download"),

@@ -89,7 +89,7 @@ def test_two_rank_explicit_average_equals_ddp_and_writes_rank_traces(tmp_path):
         assert tr.sample()  # the last iteration's operands decode
         assert tr.meta["lr"] == pytest.approx(0.05 * 2 / 64) and tr.meta["lr_rule"].startswith("linear")
         assert tr.meta["global_batch"] == 2
-    a, b = (t.iterations[0]["layers"]["net.1"] for t in traces)
+    a, b = (t.iterations[0].layers["net.1"] for t in traces)
     assert a != b  # different data and dither on each node
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["world_size"] == 2 and [x["rank"] for x in run["ranks"]] == [0, 1]

@@ -41,7 +41,7 @@ def test_densities_within_tolerance(tmp_path):
         assert abs(x.dz_density - 0.15) < tol(n_dz) + 0.02, name
         assert x.w_bits == x.a_bits == 8
         assert 2 <= x.max_bits <= 5
-    assert t.iterations[0]["layers"]["conv2"]["density"] == pytest.approx(s["conv2"].dz_density)
+    assert t.iterations[0].layers["conv2"].density == pytest.approx(s["conv2"].dz_density)
 
 
 def test_levels_small_and_signed():

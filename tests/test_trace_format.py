@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,14 @@ import pytest
 
 from hwsim.trace.format import (
     FORMAT_VERSION,
+    ITERATION_LOG,
+    MANIFEST,
     LayerGeometry,
     LayerSample,
+    LayerStats,
     TraceError,
+    TraceMeta,
+    TraceWarning,
     TraceWriter,
     layer_stats,
     load,
@@ -57,7 +63,7 @@ def test_round_trip_is_bit_exact(trace_dir):
     assert tr.complete and tr.meta["s"] == 2.0 and tr.manifest["summary"]["test_acc"] == 0.5
     assert [g.name for g in tr.layers] == ["conv1", "fc#1"]
     assert tr.layers[0] == samples[0].geometry
-    assert tr.iterations[0]["loss"] == 1.5 and tr.iterations[1]["loss"] is None  # NaN is stored as null
+    assert tr.iterations[0].loss == 1.5 and tr.iterations[1].loss is None  # NaN is stored as null
     got = tr.sample()  # iteration 0 is the only sampled one
     for s in samples:
         g = got[s.geometry.name]
@@ -186,5 +192,126 @@ def test_committed_sample_trace_is_readable():
         s = layers["features.0"]
         assert s.geometry.N == 8 and s.geometry.batch_size in (64, 29) and s.dz_levels.shape == (8, 6, 28, 28)
         assert 0 < s.dz_density < 0.5 and s.delta > 0
-        stats = next(r for r in tr.iterations if r["index"] == it)["layers"]
+        stats = next(r for r in tr.iterations if r.index == it).layers
         assert set(stats) == set(layers)
+
+
+# ----------------------------------------------------------------------------- version 3: iterations.jsonl
+
+
+def _stats(density: float) -> dict:
+    return {"fc": {"density": density, "max_bits": 3, "hist": [2, 1] + [0] * 13, "delta": 0.5}}
+
+
+def test_v3_layout_appends_iterations_and_keeps_the_manifest_small(tmp_path):
+    """The manifest does not grow with the iterations (v2 rewrote them all into it every flush)."""
+    path = tmp_path / "t"
+    sizes = []
+    with TraceWriter(path, meta={"model": "toy"}, flush_every_s=0.0) as w:  # flush after every iteration
+        for i in range(300):
+            w.add_iteration(i, stats=_stats(0.5), loss=1.0 / (i + 1), acc=0.5, epoch=i // 100)
+            sizes.append((path / MANIFEST).stat().st_size)
+            assert w.iterations_written == i + 1
+    man = json.loads((path / MANIFEST).read_text())
+    assert man["version"] == FORMAT_VERSION == 3 and "iterations" not in man
+    assert man["iteration_log"]["lines"] == 300 and man["iteration_log"]["file"] == ITERATION_LOG
+    assert max(sizes) - min(sizes) < 16  # only the line/byte counts and the digest change
+    assert len((path / ITERATION_LOG).read_bytes().splitlines()) == 300
+    tr = load(path)
+    assert [r.index for r in tr.iterations] == list(range(300))
+    assert tr.iterations[7].loss == pytest.approx(1 / 8) and tr.iterations[250].epoch == 2
+    assert tr.iterations[0].layers["fc"] == LayerStats(density=0.5, max_bits=3, hist=(2, 1) + (0,) * 13, delta=0.5)
+
+
+def test_v3_iterations_are_read_lazily_without_verify(tmp_path):
+    path = tmp_path / "t"
+    with TraceWriter(path, meta={}) as w:
+        w.add_iteration(0, stats=_stats(0.5))
+    (path / ITERATION_LOG).write_bytes(b"garbage\n")
+    tr = load(path, verify=False)  # the manifest alone
+    with pytest.raises(TraceError, match="iterations.jsonl: line 1"):
+        _ = tr.iterations
+    with pytest.raises(TraceError, match="iterations.jsonl: line 1"):
+        load(path)
+
+
+def test_records_without_stats_and_extra_keys(tmp_path):
+    path = tmp_path / "t"
+    with TraceWriter(path, meta={"model": "toy", "stats_every": 2, "lr": 0.1, "custom": [1]}) as w:
+        w.add_iteration(0, stats=_stats(0.5), loss=2.0, lr_now=0.1)
+        w.add_iteration(1, stats=None, loss=1.5)
+    tr = load(path)
+    a, b = tr.iterations
+    assert a.has_stats and not b.has_stats and b.layers == {} and b.loss == 1.5
+    assert a.extra == {"lr_now": 0.1} and a.mean_density() == 0.5 and b.mean_density() is None
+    m = tr.meta
+    assert isinstance(m, TraceMeta) and m.model == "toy" and m.stats_every == 2
+    assert m.extra == {"lr": 0.1, "custom": [1]} and m["lr"] == 0.1 and m.get("nope") is None
+    assert dict(m) == m.to_json() == {"model": "toy", "stats_every": 2, "lr": 0.1, "custom": [1]}
+
+
+def _interrupted(path: Path, tail: bytes) -> None:
+    """A run killed after 3 flushed and 2 unflushed iterations, with ``tail`` half-written."""
+    w = TraceWriter(path, meta={"model": "toy"}, flush_every_s=1e9)
+    for i in range(3):
+        w.add_iteration(i, stats=_stats(0.5), loss=1.0)
+    w.flush()
+    for i in range(3, 5):
+        w.add_iteration(i, stats=_stats(0.25), loss=0.5)
+    w._log._fp.write(tail)  # killed inside the write of iteration 5: no close, manifest says 'running'
+    w._log._fp.close()
+
+
+@pytest.mark.parametrize("tail", [b'{"index":5,"epoch":null,"lo', b'[5]\n', b'{"index":5,"loss":"x"}'])
+def test_torn_last_line_after_a_crash_is_skipped_with_a_warning(tmp_path, tail):
+    _interrupted(tmp_path / "t", tail)
+    man = json.loads((tmp_path / "t" / MANIFEST).read_text())
+    assert man["status"] == "running" and man["iteration_log"]["lines"] == 3
+    with pytest.warns(TraceWarning, match=r"iterations\.jsonl: line 6 .*ignored, 5 iterations read"):
+        tr = load(tmp_path / "t")
+    assert [r.index for r in tr.iterations] == [0, 1, 2, 3, 4]  # also the 2 whole lines written after the flush
+    assert tr.iterations[4].layers["fc"].density == 0.25 and not tr.complete
+
+
+def test_a_bad_line_before_the_last_is_an_error(tmp_path):
+    _interrupted(tmp_path / "t", b"not json\n" + b'{"index":6}\n')
+    with pytest.raises(TraceError, match=r"iterations\.jsonl: line 6 is not a JSON object"):
+        load(tmp_path / "t")
+
+
+def test_v2_manifest_fixture_still_loads():
+    """tests/data/trace_v2: a hand-written version 2 manifest (iterations inside it)."""
+    tr = load(Path(__file__).parent / "data" / "trace_v2")
+    assert tr.version == 2 and tr.complete and tr.sampled_iterations == []
+    assert tr.meta.model == "toy" and tr.meta.s == 2.0 and tr.meta.stats_every == 1 and tr.meta.int8 is False
+    assert tr.meta.coverage["forward"] == 1.0 and tr.meta.extra["lr"] == 0.05
+    a, b = tr.iterations
+    assert (a.index, a.epoch, a.loss, a.acc) == (0, 0, 2.25, 0.5) and b.loss is None and b.extra == {"lr_now": 0.04}
+    assert a.layers["fc"].hist[:2] == (1, 1) and b.layers["fc"].max_bits == 2 and tr.summary["test_acc"] == 0.5
+    assert [g.name for g in tr.layers] == ["fc"]
+
+
+@pytest.mark.parametrize(("key", "value", "field"), [
+    ("model", 3, "meta.model"), ("s", "x", "meta.s"), ("stats_every", 0, "meta.stats_every"),
+    ("int8", "yes", "meta.int8"), ("coverage", [1], "meta.coverage"), ("lr", "fast", "meta.lr"),
+])
+def test_typed_meta_names_the_field(tmp_path, key, value, field):
+    with TraceWriter(tmp_path / "t", meta={"model": "toy", key: value}) as w:
+        w.add_iteration(0, stats=_stats(0.5))
+    with pytest.raises(TraceError, match=rf"manifest\.json: field '{field}'"):
+        load(tmp_path / "t")
+
+
+@pytest.mark.parametrize(("rec", "field"), [
+    ({"index": -1}, "index"), ({"index": 0, "epoch": "one"}, "epoch"), ({"index": 0, "sampled": 1}, "sampled"),
+    ({"index": 0, "layers": {"fc": {"max_bits": 99}}}, "layers.fc.max_bits"),
+    ({"index": 0, "layers": {"fc": {"hist": "many"}}}, "layers.fc.hist"),
+    ({"index": 0, "layers": [1]}, "layers"),
+])
+def test_typed_iteration_records_name_line_and_field(tmp_path, rec, field):
+    path = tmp_path / "t"
+    with TraceWriter(path, meta={}) as w:
+        w.add_iteration(0, stats=_stats(0.5))
+        w._log.append(rec)  # a record the writer's API would not produce
+    with pytest.raises(TraceError, match=rf"iterations\.jsonl: line 2: field '{re.escape(field)}'"):
+        load(path)

@@ -186,8 +186,8 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
 def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
                       method: str = "dither", s: float | None = None, k: int | None = None, s_rule: str = "sqrt",
                       epochs: int = 1, batch_size: int = 1, lr: float | None = None, momentum: float = 0.9,
-                      weight_decay: float = 5e-4, sample_every: int = 50, max_examples: int | None = None,
-                      seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
+                      weight_decay: float = 5e-4, sample_every: int = 50, stats_every: int = 1,
+                      max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
                       image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
                       bn: str = "local", backend: str | None = None, steps: int | None = None,
                       progress: bool = False) -> RankResult:
@@ -265,7 +265,7 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
 
         bar = tqdm(total=total, desc=f"{model}/{method} ×{world}", unit="it", dynamic_ncols=True)
     with interrupt_safe(capture(net, method=method, s=node_s, k=k, out=rank_out, sample_every=sample_every,
-                                seed=seed + rank, max_examples=max_examples, meta=meta,
+                                stats_every=stats_every, seed=seed + rank, max_examples=max_examples, meta=meta,
                                 overwrite=overwrite)) as cap:
         it = 0
         for epoch in range(epochs):

@@ -21,7 +21,8 @@ Iterations: by default a training forward after a backward starts a new one. Wit
 accumulation pass ``optimizer=`` (its step ends the iteration) or ``iteration="step"`` (only
 ``cap.step()`` ends it); the first ``cap.step()`` also switches to explicit boundaries. Micro-batch
 statistics are merged; the sampled operands are those of the first micro-batch. Every iteration
-records per-GEMM density / max bit-width / level histogram / Δ; every ``sample_every``-th also
+records per-GEMM density / max bit-width / level histogram / Δ (written for every ``stats_every``-th
+and every sampled iteration); every ``sample_every``-th also
 stores the operands through ``TraceWriter``. The trace meta gets ``coverage``
 (:mod:`hwsim.capture.coverage`); capture warns when it is below 100 %.
 """
@@ -72,10 +73,12 @@ class Capture(Interceptor):
                  out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
                  max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
                  overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
-                 iteration: str = "auto") -> None:
+                 iteration: str = "auto", stats_every: int = 1) -> None:
         quant.validate_params(method=method, s=s, k=k)
         if sample_every is None or sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0 = never), got {sample_every!r}")
+        if not isinstance(stats_every, int) or isinstance(stats_every, bool) or stats_every < 1:
+            raise ValueError(f"stats_every must be an integer >= 1 (1 = every iteration), got {stats_every!r}")
         if max_examples is not None and max_examples < 1:
             raise ValueError(f"max_examples must be >= 1 or None, got {max_examples!r}")
         if iteration not in ("auto", "step"):
@@ -90,13 +93,14 @@ class Capture(Interceptor):
             raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
         self.model, self.method, self.s, self.k = model, method, s, k
         self.sample_every, self.seed, self.max_examples = int(sample_every), int(seed), max_examples
+        self.stats_every = stats_every
         self.dither_attention = bool(dither_attention)
         self.generator = quant.new_generator(int(seed))  # the dither's uniforms
         self.out = Path(out) if out is not None else None
         self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
                       "k": k if method == "meprop" else None, "seed": int(seed),
                       "int8": any(getattr(m, "hwsim_w_bits", 32) <= 8 for m in model.modules()),
-                      "sample_every": int(sample_every), "max_examples": max_examples,
+                      "sample_every": int(sample_every), "stats_every": stats_every, "max_examples": max_examples,
                       "dither_attention": self.dither_attention,
                       "torch_version": torch.__version__, **(meta or {})}
         self._overwrite = overwrite
@@ -346,8 +350,9 @@ class Capture(Interceptor):
         stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
         if self._bg is not None:
-            self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats, loss=loss, acc=acc, epoch=epoch,
-                            samples=samples or None, wait_first=bool(samples), **extra)
+            keep = bool(samples) or it.index % self.stats_every == 0  # sampled iterations always keep theirs
+            self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats if keep else None, loss=loss,
+                            acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)
         self.iterations_done += 1
         self.last_stats = stats
         numel = sum(it.acc[n][0] for n in order)
@@ -382,7 +387,7 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
             max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
             overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
-            iteration: str = "auto") -> Capture:
+            iteration: str = "auto", stats_every: int = 1) -> Capture:
     """Make training of ``model`` use δ̃z (NSD with Δ = s·std(δz), meProp top-k or none) and record it.
 
     ``out=None`` records nothing (statistics stay available on the returned object).
@@ -390,9 +395,12 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
     (statistics always cover the whole batch). ``meta`` adds manifest fields (model, dataset...).
     ``dither_attention``: also dither δz of attention's activation×activation products (QKᵀ, P·V).
     ``optimizer`` / ``iteration="step"``: iteration boundaries for gradient accumulation (module doc).
+    ``stats_every``: write per-layer statistics (density, max bits, histogram, Δ) of every this
+    many iterations (and of every sampled one); loss/accuracy records and the run summary
+    (``summary()``, ``last_stats``) still cover every iteration. Recorded as ``meta.stats_every``.
     """
     if method == "dither" and s is None:
         s = quant.DEFAULT_S
     return Capture(model, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
                    max_examples=max_examples, meta=meta, overwrite=overwrite, dither_attention=dither_attention,
-                   optimizer=optimizer, iteration=iteration)
+                   optimizer=optimizer, iteration=iteration, stats_every=stats_every)

@@ -50,7 +50,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                       method: str = "dither", s: float | None = None, k: int | None = None,
                       epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
                       momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
-                      max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
+                      stats_every: int = 1, max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
                       overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
                       progress: bool = False, int8: bool = False, dither_attention: bool = False) -> TrainResult:
     """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
@@ -60,6 +60,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     trains on the first examples only (quick runs, tests). The last iteration is always sampled.
     ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.capture.int8`).
     ``dither_attention`` also dithers δz of attention's activation×activation products (QKᵀ, P·V).
+    ``stats_every``: keep per-layer statistics every this many iterations (see :func:`hwsim.capture.capture`).
     """
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
@@ -97,7 +98,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         bar = tqdm(total=total, desc=f"{model}/{method}", unit="it", dynamic_ncols=True)
     last_loss: float | None = None
     with interrupt_safe(capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                                max_examples=max_examples, meta=meta, overwrite=overwrite,
+                                stats_every=stats_every, max_examples=max_examples, meta=meta, overwrite=overwrite,
                                 dither_attention=dither_attention)) as cap:
         it = 0
         for epoch in range(epochs):

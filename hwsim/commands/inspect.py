@@ -32,24 +32,24 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
 
     tr = fmt.load(path)
     its = tr.iterations
-    per_layer: dict[str, list[dict[str, Any]]] = {}
+    per_layer: dict[str, list[fmt.LayerStats]] = {}
     for rec in its:
-        for nm, st in rec.get("layers", {}).items():
+        for nm, st in rec.layers.items():
             per_layer.setdefault(nm, []).append(st)
     sample = tr.sample(iteration) if tr.sampled_iterations else {}
     it_used = (iteration if iteration is not None else tr.sampled_iterations[-1]) if sample else None
-    sample_bytes = next((int(s["bytes"]) for s in tr.manifest["samples"] if s["iteration"] == it_used), 0)
+    sample_bytes = tr.sample_entry_bytes(it_used)
     layers, tot_elems, tot_entropy, tot_nnz, tot_numel = [], 0, 0.0, 0, 0
     for g in tr.layers:
         stats = per_layer.get(g.name, [])
         numel = int(np.prod(g.output_shape)) // g.N * (g.batch_size or g.N)
-        dens = [float(s["density"]) for s in stats]
+        dens = [s.density for s in stats if s.density is not None]
         row: dict[str, Any] = {
             "name": g.name, "kind": g.kind, "input_shape": list(g.input_shape), "output_shape": list(g.output_shape),
             "weight_shape": list(g.weight_shape), "macs": g.macs, "groups": g.groups,
             "stride": list(g.stride), "padding": list(g.padding),
             "density": float(np.mean(dens)) if dens else None,
-            "max_bits": max((int(s["max_bits"]) for s in stats), default=0),
+            "max_bits": max((s.max_bits for s in stats if s.max_bits is not None), default=0),
             "iterations": len(stats),
         }
         tot_nnz += int(round(sum(dens) * numel))
@@ -70,21 +70,23 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
             tot_elems += elems
             tot_entropy += h
         layers.append(row)
-    dens_all = [float(s["density"]) for v in per_layer.values() for s in v]
+    dens_all = [s.density for v in per_layer.values() for s in v if s.density is not None]
     summary = {
-        "trace": str(tr.path), "model": tr.meta.get("model"), "dataset": tr.meta.get("dataset"),
-        "method": tr.meta.get("method"), "s": tr.meta.get("s"), "k": tr.meta.get("k"),
-        "complete": tr.complete, "status": tr.manifest.get("status"), "iterations": len(its),
+        "trace": str(tr.path), "model": tr.meta.model, "dataset": tr.meta.dataset,
+        "method": tr.meta.method, "s": tr.meta.s, "k": tr.meta.k,
+        "complete": tr.complete, "status": tr.status, "iterations": len(its),
+        "stats_every": tr.meta.stats_every,
         "sampled_iterations": tr.sampled_iterations, "inspected_iteration": it_used,
         "density": tot_nnz / tot_numel if tot_numel else None,
         "mean_density": float(np.mean(dens_all)) if dens_all else None,
         "max_bits": max((r["max_bits"] for r in layers), default=0),
         "sample_bytes": sample_bytes, "total_sample_bytes": tr.sample_bytes(),
         "manifest_bytes": (tr.path / fmt.MANIFEST).stat().st_size,
+        "iteration_log_bytes": (tr.path / fmt.ITERATION_LOG).stat().st_size if tr.version >= 3 else 0,
         "bits_per_element": 8 * sample_bytes / tot_elems if tot_elems else None,
         "entropy_bits_per_element": tot_entropy / tot_elems if tot_elems else None,
-        **{k: v for k, v in tr.manifest.get("summary", {}).items() if k in ("test_acc", "train_loss")},
-        "coverage": tr.meta.get("coverage"),
+        **{k: v for k, v in tr.summary.items() if k in ("test_acc", "train_loss")},
+        "coverage": tr.meta.coverage,
     }
     if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
         summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     s = info["summary"]
     print(f"{s['trace']}: model {s['model']}, dataset {s['dataset']}, method {s['method']}"
           f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
+          f"{'(statistics of every ' + str(s['stats_every']) + 'th and the sampled ones) ' if s['stats_every'] > 1 else ''}"
           f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
     head = (f"{'layer':18s} {'kind':6s} {'output shape':>18s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
             f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
@@ -122,5 +125,6 @@ def run(args: argparse.Namespace) -> int:
     print(fmt.coverage_line(s["coverage"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
-          f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B")
+          f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B, "
+          f"iterations.jsonl {s['iteration_log_bytes']} B")
     return 0

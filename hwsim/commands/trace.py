@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float_range(0), default=5e-4, help="SGD weight decay (L2)")
     parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
                         help="store full operands every N iterations (0: only the last)")
+    parser.add_argument("--stats-every", type=int_range(1), default=1, metavar="N",
+                        help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
+                             "iterations always keep them, loss and accuracy are kept for every iteration, the run "
+                             "summary covers all (default 1: every iteration; e.g. 10 for long runs)")
     parser.add_argument("--max-examples", type=int_range(1), default=None, metavar="N",
                         help="store only the first N examples of each batch in sampled iterations (default: all)")
     parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects)")
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
               s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
               epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
               momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
-              image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
+              stats_every=args.stats_every, image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
               progress=not args.quiet, int8=args.int8,
               dither_attention=args.dither_attention)
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
@@ -143,7 +147,7 @@ def _run_distributed(args: argparse.Namespace) -> int:
             s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
             s_rule=args.s_rule, epochs=args.epochs, batch_size=args.batch_size or 1, lr=args.lr,
             momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every,
-            max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
+            stats_every=args.stats_every, max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
             seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
             steps=args.steps, progress=not args.quiet)
         ok = True

@@ -132,16 +132,17 @@ def collect(out: Path, *, method: str, seed: int) -> NodeRun:
     for r in range(n):
         tr = load(out / f"rank{r}")
         kind = {g.name: g.kind for g in tr.layers}
-        dens = [st["density"] for it in tr.iterations for st in it["layers"].values()]
+        with_stats = [it for it in tr.iterations if it.layers]
+        dens = [st.density for it in with_stats for st in it.layers.values()]
         sparsity.append(1.0 - sum(dens) / len(dens))
-        per_it = [max(st["max_bits"] for st in it["layers"].values()) for it in tr.iterations]
+        per_it = [max(st.max_bits for st in it.layers.values()) for it in with_stats]
         mean_iter_bits.append(sum(per_it) / len(per_it))
         max_bits = max(max_bits, max(per_it))
-        for it in tr.iterations:
-            for name, st in it["layers"].items():
+        for it in with_stats:
+            for name, st in it.layers.items():
                 k = kinds.setdefault(kind.get(name, "?"), {"dens": [], "bits": 0})
-                k["dens"].append(st["density"])
-                k["bits"] = max(k["bits"], int(st["max_bits"]))
+                k["dens"].append(st.density)
+                k["bits"] = max(k["bits"], int(st.max_bits))
     sp, sp_sd = mean_std(sparsity)
     if len({x["test_acc"] for x in run["ranks"]}) != 1:
         raise RuntimeError(f"{out}/run.json: ranks report different test accuracies — their weights diverged")

@@ -300,15 +300,14 @@ def _training_table(traces: Sequence[TraceEntry], root: Path) -> Table:
     rows = []
     for t in traces:
         its = t.iterations
-        last = its[-1] if its else {}
-        tail = its[-max(1, len(its) // 10):] if its else []
-        dens = [float(st["density"]) for it in tail for st in (it.get("layers") or {}).values()
-                if isinstance(st, dict) and st.get("density") is not None]
-        bits = [int(st["max_bits"]) for it in its for st in (it.get("layers") or {}).values()
-                if isinstance(st, dict) and st.get("max_bits") is not None]
-        rows.append({"trace": t.label, "model": t.meta.get("model"), "method": t.meta.get("method"),
-                     "s": t.meta.get("s"), "epochs": t.meta.get("epochs"), "iterations": len(its),
-                     "train_loss_last_epoch": t.summary.get("train_loss", last.get("loss")),
+        last_loss = its[-1].loss if its else None
+        with_stats = [it for it in its if it.layers]  # stats_every > 1: only some iterations have them
+        tail = with_stats[-max(1, len(with_stats) // 10):] if with_stats else []
+        dens = [st.density for it in tail for st in it.layers.values() if st.density is not None]
+        bits = [st.max_bits for it in its for st in it.layers.values() if st.max_bits is not None]
+        rows.append({"trace": t.label, "model": t.meta.model, "method": t.meta.method,
+                     "s": t.meta.s, "epochs": t.meta.get("epochs"), "iterations": len(its),
+                     "train_loss_last_epoch": t.summary.get("train_loss", last_loss),
                      "test_acc": t.summary.get("test_acc"),
                      "dz_density_last10pct": sum(dens) / len(dens) if dens else None,
                      # float δz has no level bit-width: its 'bits' only bin it at Δ for statistics

@@ -21,10 +21,11 @@ _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 def _series(trace: TraceEntry, layer: str, field: str) -> tuple[list[int], list[float]]:
     xs, ys = [], []
     for it in trace.iterations:
-        st = (it.get("layers") or {}).get(layer)
-        if isinstance(st, dict) and st.get(field) is not None:
-            xs.append(int(it.get("index", len(xs))))
-            ys.append(float(st[field]))
+        st = it.layers.get(layer)
+        v = getattr(st, field) if st is not None else None
+        if v is not None:
+            xs.append(it.index)
+            ys.append(float(v))
     return xs, ys
 
 
@@ -118,7 +119,7 @@ def worst_case_bits(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
 
 def training_curves(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
     """Training loss per iteration (and per-epoch mean) and accuracy: mini-batch per epoch, test at the end."""
-    traces = [t for t in traces if any(it.get("loss") is not None for it in t.iterations)][:8]
+    traces = [t for t in traces if any(it.loss is not None for it in t.iterations)][:8]
     if not traces:
         return None
     models = list(dict.fromkeys(t.model for t in traces))
@@ -127,16 +128,16 @@ def training_curves(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
     rows = []
     for t in traces:
         st = series_style(t.method, t.model, models)
-        its = [it for it in t.iterations if it.get("loss") is not None]
-        xs = [int(it.get("index", i)) for i, it in enumerate(its)]
-        loss = [float(it["loss"]) for it in its]
+        its = [it for it in t.iterations if it.loss is not None]
+        xs = [it.index for it in its]
+        loss = [float(it.loss) for it in its]
         ax_l.plot(xs, loss, color=st["color"], linewidth=0.6, alpha=0.35)
         epochs: dict[int, list[int]] = {}
         for i, it in enumerate(its):
-            epochs.setdefault(int(it.get("epoch", 0)), []).append(i)
+            epochs.setdefault(it.epoch or 0, []).append(i)
         ex = [float(np.mean([xs[i] for i in idx])) for idx in epochs.values()]
         el = [float(np.mean([loss[i] for i in idx])) for idx in epochs.values()]
-        ea = [float(np.mean([float(its[i]["acc"]) for i in idx if its[i].get("acc") is not None] or [np.nan]))
+        ea = [float(np.mean([float(its[i].acc) for i in idx if its[i].acc is not None] or [np.nan]))
               for idx in epochs.values()]
         ax_l.plot(ex, el, color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markersize=4,
                   linewidth=1.6, label=t.label)
@@ -170,8 +171,7 @@ def training_curves(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
 
 def level_histograms(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
     """How wide the non-zero δ̃z levels are: share of non-zeros per bit-width, summed over the recorded run."""
-    traces = [t for t in traces if t.has_levels and any(isinstance(st, dict) and st.get("hist")
-                                                        for it in t.iterations for st in (it.get("layers") or {}).values())]
+    traces = [t for t in traces if t.has_levels and any(st.hist for it in t.iterations for st in it.layers.values())]
     if not traces:
         return None
     models = list(dict.fromkeys(t.model for t in traces))
@@ -185,9 +185,9 @@ def level_histograms(traces: Sequence[TraceEntry], *, name: str) -> Plot | None:
         for j, t in enumerate(group):
             total = np.zeros(15)
             for it in t.iterations:
-                for st in (it.get("layers") or {}).values():
-                    if isinstance(st, dict) and st.get("hist"):
-                        h = np.asarray(st["hist"], dtype=float)[:15]
+                for st in it.layers.values():
+                    if st.hist:
+                        h = np.asarray(st.hist, dtype=float)[:15]
                         total[: len(h)] += h
             share = total / total.sum() if total.sum() else total
             bits = np.arange(2, 17)

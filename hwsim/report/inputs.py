@@ -1,7 +1,8 @@
 """What a report is made of: results files, sweep directories and trace directories.
 
 The report reads results through :mod:`hwsim.results` (never the simulator) and traces through
-their ``manifest.json`` only (per-iteration δ̃z density and bit-width statistics), so a report
+:func:`hwsim.trace.format.load` — their ``manifest.json`` and per-iteration records (δ̃z density and
+bit-width statistics), never the sample arrays — so a report
 can be rebuilt on a laptop that has the JSON files but neither the trace arrays nor torch.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from hwsim import provenance as prov_mod
 from hwsim._io import read_regular
 from hwsim.results import VARIANTS, ResultsError, SimResult
+from hwsim.trace.records import IterationRecord, TraceMeta
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
 _SWEEP_NUMERIC = ("cycles_", "energy_pj_", "speedup_", "energy_ratio_", "utilization_")
@@ -108,19 +110,19 @@ class SweepEntry:
 class TraceEntry:
     label: str
     source: Path
-    meta: Mapping[str, Any]
-    iterations: tuple[Mapping[str, Any], ...]
+    meta: TraceMeta
+    iterations: tuple[IterationRecord, ...]
     layer_order: tuple[str, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
     layers: Mapping[str, str] = field(default_factory=dict)  # name -> kind and shape
 
     @property
     def method(self) -> str:
-        return str(self.meta.get("method") or "?")
+        return str(self.meta.method or "?")
 
     @property
     def model(self) -> str:
-        return str(self.meta.get("model") or self.label)
+        return str(self.meta.model or self.label)
 
     @property
     def has_levels(self) -> bool:
@@ -251,17 +253,20 @@ def _load_result(p: Path) -> ResultEntry:
 
 
 def _layer_descriptions(r: SimResult) -> dict[str, str]:
-    """Kind and shape per layer: from the provenance, else from the trace manifest if it is still there."""
+    """Kind and shape per layer: from the provenance, else from the trace if it is still there (and valid)."""
+    from hwsim.trace.format import load  # numpy only; validates the manifest, reads no sample
+
     known = (r.provenance.get("trace") or {}).get("layers") if r.provenance else None
     if known:
         return dict(known)
-    man = Path(str(r.trace.get("path") or "")) / "manifest.json"
-    try:
-        doc = json.loads(man.read_text())
-    except (OSError, ValueError):
+    path = r.trace.get("path")
+    if not path:
         return {}
-    return {str(g["name"]): prov_mod.layer_description(g) for g in doc.get("layers", [])
-            if isinstance(g, Mapping) and g.get("name")}
+    try:
+        tr = load(str(path), verify=False)
+    except (OSError, ValueError):  # TraceError is a ValueError: the trace moved or changed; no descriptions
+        return {}
+    return {g.name: prov_mod.layer_description(g.to_json()) for g in tr.layers}
 
 
 def _unique_labels(entries: list[ResultEntry]) -> list[ResultEntry]:
@@ -308,21 +313,19 @@ def _load_trace(p: Path) -> TraceEntry:
 
     try:
         tr = load(p, verify=False)
+        its = tr.iterations
     except TraceError as e:
         raise ReportInputError(str(e)) from None
-    man = tr.manifest
-    meta = man.get("meta", {}) or {}
-    its = tuple(it for it in tr.iterations if isinstance(it, Mapping))
+    meta = tr.meta
     order = [g.name for g in tr.layers]
     for it in its:
-        for name in (it.get("layers") or {}):
+        for name in it.layers:
             if name not in order:
                 order.append(name)
-    method = meta.get("method")
-    extra = f" s={float(meta['s']):g}" if method == "dither" and meta.get("s") is not None else ""
-    extra += f" k={meta['k']}" if method == "meprop" and meta.get("k") is not None else ""
-    label = " ".join(str(x) for x in (meta.get("model"), method) if x) + extra
-    layers = {str(g["name"]): prov_mod.layer_description(g) for g in man.get("layers", [])
-              if isinstance(g, Mapping) and g.get("name")}
+    method = meta.method
+    extra = f" s={meta.s:g}" if method == "dither" and meta.s is not None else ""
+    extra += f" k={meta.k}" if method == "meprop" and meta.k is not None else ""
+    label = " ".join(str(x) for x in (meta.model, method) if x) + extra
+    layers = {g.name: prov_mod.layer_description(g.to_json()) for g in tr.layers}
     return TraceEntry(label=label or p.name, source=p, meta=meta, iterations=its, layer_order=tuple(order),
-                      summary=dict(man.get("summary") or {}), layers=layers)
+                      summary=dict(tr.summary), layers=layers)

@@ -91,9 +91,9 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
                        progress=progress)
     stats = trace.iterations
-    total = max([int(s.get("index", k)) for k, s in enumerate(stats)] + [its[-1]]) + 1
-    training = [{"iteration": int(s.get("index", k)), "epoch": s.get("epoch"), "loss": s.get("loss"),
-                 "dz_density": _mean_density(s), "sampled": bool(s.get("sampled"))} for k, s in enumerate(stats)]
+    total = max([s.index for s in stats] + [its[-1]]) + 1
+    training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
+                 "sampled": s.sampled} for s in stats]
     caveats = _batch_caveats(stats, its, total)
     for c in caveats:
         warnings.warn(f"{trace.path}: {c}", stacklevel=2)
@@ -110,8 +110,7 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
 
 def _elements(stats) -> int | None:
     """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch."""
-    n = [sum(v["hist"]) / float(v["density"]) for v in (stats.get("layers") or {}).values()
-         if isinstance(v, dict) and v.get("hist") and isinstance(v.get("density"), int | float) and v["density"] > 0]
+    n = [sum(v.hist) / float(v.density) for v in stats.layers.values() if v.hist and v.density]
     return round(sum(n)) if n else None
 
 
@@ -120,7 +119,7 @@ def _batch_caveats(stats, its: list[int], total: int) -> list[str]:
     partial batch): the left-hold estimator counts them as they are, so the whole-run cost is biased."""
     from hwsim.run_results import hold_weights
 
-    by_index = {int(s.get("index", k)): _elements(s) for k, s in enumerate(stats)}
+    by_index = {s.index: _elements(s) for s in stats}
     out = []
     for it, w in zip(its, hold_weights(its, total), strict=True):
         mine = by_index.get(it)
@@ -135,12 +134,6 @@ def _batch_caveats(stats, its: list[int], total: int) -> list[str]:
                        f"cost is {'under' if mine < typical else 'over'}estimated — sample other iterations "
                        f"(sample_every a multiple of the iterations per epoch) or replay every iteration")
     return out
-
-
-def _mean_density(stats) -> float | None:
-    d = [float(v["density"]) for v in (stats.get("layers") or {}).values()
-         if isinstance(v, dict) and v.get("density") is not None]
-    return sum(d) / len(d) if d else None
 
 
 def _diff_overrides(arch) -> dict:

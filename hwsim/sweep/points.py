@@ -75,11 +75,18 @@ def manifest_sha(trace_dir: str | os.PathLike) -> str:
     """Content hash of a trace: sha256 of its manifest (which lists every sample file's sha256).
 
     The creation timestamp is left out, so the same synthetic trace generated twice (e.g. in two
-    output directories) is the same trace and its points are shared.
+    output directories) is the same trace and its points are shared. A version-3 manifest holds
+    the sha256 of ``iterations.jsonl`` (field ``iteration_log``), so the hash covers it too. The
+    manifest is read and validated by :func:`hwsim.trace.format.load` (no sample file is read).
     """
-    man = json.loads((Path(trace_dir) / "manifest.json").read_text())
-    for k in _VOLATILE:
-        man.pop(k, None)
+    from hwsim.trace.format import load
+
+    return trace_sha(load(trace_dir, verify=False))
+
+
+def trace_sha(trace: Any) -> str:
+    """:func:`manifest_sha` of an already loaded :class:`hwsim.trace.format.Trace`."""
+    man = {k: v for k, v in trace.manifest.items() if k not in _VOLATILE}
     return hashlib.sha256(json.dumps(man, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

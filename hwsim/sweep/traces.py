@@ -35,7 +35,7 @@ class ReadyTrace:
 
 def prepare_traces(spec: SweepSpec, *, out: str | os.PathLike) -> list[ReadyTrace]:
     """Generate missing synthetic traces and validate every trace; one ReadyTrace per TraceSpec."""
-    from hwsim.sweep.points import manifest_sha
+    from hwsim.sweep.points import trace_sha
     from hwsim.trace.format import load
 
     ready = []
@@ -57,7 +57,7 @@ def prepare_traces(spec: SweepSpec, *, out: str | os.PathLike) -> list[ReadyTrac
             it = sampled[-1]
         elif it not in sampled:
             raise SweepError(f"{where}: iteration {it} was not sampled; sampled: {sampled}")
-        ready.append(ReadyTrace(spec=t, path=path, sha=manifest_sha(path), iteration=int(it), meta=dict(tr.meta)))
+        ready.append(ReadyTrace(spec=t, path=path, sha=trace_sha(tr), iteration=int(it), meta=dict(tr.meta)))
     return ready
 
 

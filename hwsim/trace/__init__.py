@@ -2,13 +2,18 @@
 
 from hwsim.trace.format import (
     FORMAT_VERSION,
+    IterationRecord,
     LayerGeometry,
     LayerSample,
+    LayerStats,
     Trace,
     TraceError,
+    TraceMeta,
+    TraceWarning,
     TraceWriter,
     bit_width,
     load,
 )
 
-__all__ = ["FORMAT_VERSION", "LayerGeometry", "LayerSample", "Trace", "TraceError", "TraceWriter", "bit_width", "load"]
+__all__ = ["FORMAT_VERSION", "IterationRecord", "LayerGeometry", "LayerSample", "LayerStats", "Trace", "TraceError",
+           "TraceMeta", "TraceWarning", "TraceWriter", "bit_width", "load"]

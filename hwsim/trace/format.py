@@ -6,18 +6,25 @@ pre-activation gradient (δ̃z = Δ·k), the sparsity pattern of the layer input
 weight density (or mask). Everything else (loss, accuracy, per-layer density and bit-width
 of every iteration, not only the sampled ones) is there for the reports.
 
-Layout (``FORMAT_VERSION`` = 2 written, 1 and 2 read, documented field by field in ``traces/FORMAT.md``)::
+Layout (``FORMAT_VERSION`` = 3 written, 1, 2 and 3 read, documented field by field in ``traces/FORMAT.md``)::
 
     trace_dir/
-      manifest.json          # metadata, layer table, per-iteration stats, sample index + sha256
+      manifest.json          # metadata, layer table, sample index + sha256, summary (small)
+      iterations.jsonl       # one line per training iteration: loss, accuracy, per-layer statistics
       samples/it000042.npz   # one file per sampled iteration, arrays keyed "<layer>/<field>"
+
+Versions 1 and 2 kept the per-iteration records in the manifest (``iterations``), which a long run
+rewrote whole every few seconds; version 3 appends them to ``iterations.jsonl`` (O(1) per step,
+nothing kept in memory; :mod:`hwsim.trace.iterlog`). :func:`load` returns the same typed records
+(:mod:`hwsim.trace.records`) for all three.
 
 Masks are stored bit-packed (``np.packbits``) and only the non-zero levels are stored, in
 mask order; the arrays file is then compressed with LZMA, whose adaptive binary coder brings
 a 90 %-sparse mask close to its 0.47 bit/element entropy.
 
 Writes are atomic (temp file + ``os.replace``): the manifest only lists sample files that are
-complete on disk, so a run killed by Ctrl-C leaves a trace of the iterations that finished.
+complete on disk and declares only iteration lines already fsync'ed, so a run killed by Ctrl-C
+(or SIGKILL) leaves a trace of the iterations that finished.
 This module imports numpy only (the simulator reads traces without torch).
 """
 
@@ -38,21 +45,21 @@ from typing import Any
 import numpy as np
 
 from hwsim._io import atomic_write_bytes
+from hwsim.trace.iterlog import ITERATION_LOG, IterationLog, read_iteration_log
 from hwsim.trace.reading import (  # bounded, confined reading and validation
     MAX_MANIFEST_BYTES,
     MAX_TENSOR_ELEMENTS,
     SAMPLES_DIR,
     _array_budget,
-    _check_meta,
     _decode_sample,
     _file_limit,
     _layer_entries,
     _raw_limit,
     _read_regular,
     check_geometry_size,
-    check_iterations,
     sample_file_path,
 )
+from hwsim.trace.records import IterationRecord, LayerStats, TraceMeta, TraceWarning, iterations_from_manifest
 from hwsim.trace.schema import (  # re-exported: the format's public names, defined by concept in schema.py
     LAYER_KINDS,
     LayerGeometry,
@@ -64,15 +71,16 @@ from hwsim.trace.schema import (  # re-exported: the format's public names, defi
     level_histogram,
 )
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "LAYER_KINDS", "MAX_MANIFEST_BYTES", "MAX_TENSOR_ELEMENTS",
-           "LayerGeometry", "LayerSample", "Trace", "TraceError",
-           "TraceWriter", "bit_width", "entropy_bits", "layer_stats", "level_histogram", "load"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ITERATION_LOG", "LAYER_KINDS", "MAX_MANIFEST_BYTES",
+           "MAX_TENSOR_ELEMENTS", "IterationRecord", "LayerGeometry", "LayerSample", "LayerStats", "Trace",
+           "TraceError", "TraceMeta", "TraceWarning", "TraceWriter", "bit_width", "entropy_bits", "layer_stats",
+           "level_histogram", "load"]
 
 FORMAT_NAME = "hwsim-trace"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # v1: linear and conv2d only, symmetric padding
+FORMAT_VERSION = 3
+# v1: linear and conv2d only, symmetric padding; v1 and v2: iterations inside the manifest
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
-
 
 
 # ----------------------------------------------------------------------------- io helpers
@@ -122,6 +130,11 @@ class TraceWriter:
     is flushed with ``complete: false`` and ``status`` naming the exception, so the trace of
     the finished iterations stays readable.
 
+    Each :meth:`add_iteration` appends one line to ``iterations.jsonl`` (O(1), nothing kept in
+    memory); the manifest — meta, layers, the sample index, summary — is rewritten after every
+    sampled iteration, at most every ``flush_every_s`` seconds otherwise, and on close, each time
+    after fsync'ing the iteration log it declares.
+
     >>> with TraceWriter(out, meta={"model": "lenet5", "method": "dither", "s": 4.0}) as w:
     ...     w.add_iteration(0, loss=2.3, acc=0.1, stats={"fc1": {...}}, samples=[...])
     """
@@ -143,14 +156,15 @@ class TraceWriter:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "meta": dict(meta),
             "layers": [],
-            "iterations": [],
-            "samples": [],
             "complete": False,
             "status": "running",
         }
+        # the sample index, each entry JSON-encoded once: a flush joins them instead of re-encoding
+        self._samples: dict[int, str] = {}
         self._layer_names: set[str] = set()
         self._flush_every_s = flush_every_s
         self._last_flush = 0.0
+        self._log = IterationLog(self.path)
         self.flush()
 
     # -- api -----------------------------------------------------------------------
@@ -164,25 +178,31 @@ class TraceWriter:
         self._layer_names.add(geometry.name)
         self._manifest["layers"].append({**geometry.to_json(), **extra})
 
-    def add_iteration(self, index: int, *, stats: Mapping[str, Mapping[str, Any]], loss: float | None = None,
-                      acc: float | None = None, epoch: int | None = None,
+    def add_iteration(self, index: int, *, stats: Mapping[str, Mapping[str, Any]] | None,
+                      loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                       samples: Sequence[LayerSample] | None = None, **extra: Any) -> None:
-        """Record one training iteration's statistics and, if given, its full operands."""
-        rec: dict[str, Any] = {"index": int(index), "epoch": epoch, "loss": _num(loss), "acc": _num(acc),
-                               "layers": {k: dict(v) for k, v in stats.items()}, **extra}
+        """Record one training iteration and, if given, its full operands.
+
+        ``stats=None`` writes the record without per-layer statistics (``layers`` absent: an
+        iteration whose statistics are not kept, see ``Capture(stats_every=...)``).
+        """
+        rec: dict[str, Any] = {"index": int(index), "epoch": epoch, "loss": _num(loss), "acc": _num(acc)}
+        if stats is not None:
+            rec["layers"] = {k: dict(v) for k, v in stats.items()}
+        rec.update(extra)
         if samples:
             for s in samples:
                 self.add_layer(s.geometry)
             data, meta = _encode_sample(samples)
             rel = f"{SAMPLES_DIR}/it{int(index):07d}.npz.xz"
             atomic_write_bytes(self.path / rel, data)
-            self._manifest["samples"] = [x for x in self._manifest["samples"] if x["iteration"] != int(index)]
-            self._manifest["samples"].append({
+            self._samples.pop(int(index), None)
+            self._samples[int(index)] = json.dumps({
                 "iteration": int(index), "file": rel, "bytes": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(), "layers": meta,
-            })
+            }, separators=(",", ":"))
             rec["sampled"] = True
-        self._manifest["iterations"].append(rec)
+        self._log.append(rec)
         now = time.monotonic()
         if samples or now - self._last_flush >= self._flush_every_s:
             self.flush()
@@ -191,14 +211,23 @@ class TraceWriter:
         """Attach run-level results (e.g. final test accuracy) to the manifest."""
         self._manifest.setdefault("summary", {}).update(kv)
 
+    @property
+    def iterations_written(self) -> int:
+        """Lines appended to ``iterations.jsonl`` so far."""
+        return self._log.lines
+
     def flush(self) -> None:
-        atomic_write_bytes(self.path / MANIFEST, json.dumps(self._manifest, separators=(",", ":")).encode())
+        """fsync the iteration log, then atomically rewrite the manifest declaring it."""
+        head = json.dumps({**self._manifest, "iteration_log": self._log.sync()}, separators=(",", ":"))
+        text = f'{head[:-1]},"samples":[{",".join(self._samples.values())}]}}'
+        atomic_write_bytes(self.path / MANIFEST, text.encode())
         self._last_flush = time.monotonic()
 
     def close(self, *, status: str = "complete") -> None:
         self._manifest["complete"] = status == "complete"
         self._manifest["status"] = status
         self.flush()
+        self._log.close()
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -220,21 +249,41 @@ def _num(x: float | None) -> float | None:
 # ----------------------------------------------------------------------------- reader
 
 
-@dataclass
+@dataclass(eq=False)
 class Trace:
-    """A loaded trace: the manifest plus lazy access to the sampled iterations' operands."""
+    """A loaded trace: typed meta and iteration records, the layer table, lazy access to the sampled operands.
+
+    ``manifest`` is the validated manifest document as written (for versions 1 and 2 it still holds
+    the raw ``iterations`` list); read the typed attributes instead. ``iterations`` of a version-3
+    trace are read from ``iterations.jsonl`` when :func:`load` verifies the trace, else on first use.
+    """
 
     path: Path
     manifest: dict[str, Any]
     layers: list[LayerGeometry] = field(default_factory=list)
+    meta: TraceMeta = field(default_factory=TraceMeta)
+    _iterations: tuple[IterationRecord, ...] | None = field(default=None, repr=False)
 
     @property
-    def meta(self) -> dict[str, Any]:
-        return self.manifest.get("meta", {})
+    def iterations(self) -> tuple[IterationRecord, ...]:
+        """Every recorded iteration, in order (validated; errors name the file and line or field)."""
+        if self._iterations is None:
+            self._iterations = _read_iterations(self.path, self.manifest)
+        return self._iterations
 
     @property
-    def iterations(self) -> list[dict[str, Any]]:
-        return self.manifest.get("iterations", [])
+    def version(self) -> int:
+        return int(self.manifest["version"])
+
+    @property
+    def status(self) -> str:
+        """``running``, ``complete``, ``interrupted: …``, ``failed`` or ``empty: …``."""
+        return str(self.manifest.get("status", ""))
+
+    @property
+    def summary(self) -> Mapping[str, Any]:
+        """Run-level results (``test_acc``, ``mean_density``, …); empty if the run wrote none."""
+        return self.manifest.get("summary") or {}
 
     @property
     def sampled_iterations(self) -> list[int]:
@@ -274,8 +323,20 @@ class Trace:
     def sample_bytes(self) -> int:
         return sum(int(s["bytes"]) for s in self.manifest.get("samples", []))
 
+    def sample_entry_bytes(self, iteration: int | None) -> int:
+        """Size of the sample file of ``iteration`` (0 if it was not sampled)."""
+        return next((int(s["bytes"]) for s in self.manifest.get("samples", []) if s["iteration"] == iteration), 0)
 
-_REQUIRED = {"format": str, "version": int, "meta": dict, "layers": list, "iterations": list, "samples": list}
+
+def _read_iterations(root: Path, man: Mapping[str, Any]) -> tuple[IterationRecord, ...]:
+    mpath = root / MANIFEST
+    if man["version"] < 3:
+        return iterations_from_manifest(man["iterations"], str(mpath))
+    return read_iteration_log(root, man["iteration_log"], mpath=mpath, complete=bool(man.get("complete")))
+
+
+_REQUIRED = {"format": str, "version": int, "meta": dict, "layers": list, "samples": list}
+_REQUIRED_BY_VERSION = {1: {"iterations": list}, 2: {"iterations": list}, 3: {"iteration_log": dict}}
 
 
 def _read_sample(root: Path, ent: Mapping[str, Any], idx: int) -> tuple[Path, bytes]:
@@ -293,10 +354,13 @@ def _read_sample(root: Path, ent: Mapping[str, Any], idx: int) -> tuple[Path, by
 def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
     """Open and validate a trace directory.
 
-    Checks the format name and version, every manifest field's type, every layer's geometry
-    (and its size against :data:`MAX_TENSOR_ELEMENTS`), the per-iteration records, and
-    (``verify=True``) that every sample file is a regular file inside ``samples/`` with its
-    recorded sha256. Errors are :class:`TraceError` naming the file and the field.
+    Checks the format name and version, every manifest field's type, the meta keys, every
+    layer's geometry (and its size against :data:`MAX_TENSOR_ELEMENTS`), and the per-iteration
+    records. With ``verify=True`` it also checks that every sample file is a regular file inside
+    ``samples/`` with its recorded sha256, and reads ``iterations.jsonl`` (version 3) now rather
+    than on first use of ``Trace.iterations``. Errors are :class:`TraceError` naming the file and
+    the field (or line); a torn last line of an interrupted run's iteration log is skipped with a
+    :class:`TraceWarning`.
     """
     root = Path(path)
     mpath = root / MANIFEST
@@ -315,23 +379,20 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
         raise TraceError(f"{mpath}: JSON nested too deeply; not an hwsim manifest") from None
     if not isinstance(man, dict):
         raise TraceError(f"{mpath}: top level must be a JSON object")
-    for key, typ in _REQUIRED.items():
-        if key not in man:
-            raise TraceError(f"{mpath}: field {key!r} is missing")
-        if not isinstance(man[key], typ):
-            raise TraceError(f"{mpath}: field {key!r} must be {typ.__name__}, got {type(man[key]).__name__}")
+    _check_fields(man, _REQUIRED, mpath)
     if man["format"] != FORMAT_NAME:
         raise TraceError(f"{mpath}: field 'format' is {man['format']!r}, expected {FORMAT_NAME!r}")
-    if man["version"] not in READABLE_VERSIONS:
+    if man["version"] not in READABLE_VERSIONS or isinstance(man["version"], bool):
         raise TraceError(f"{mpath}: field 'version' is {man['version']}, this hwsim reads version {FORMAT_VERSION} "
                          f"(and the older {READABLE_VERSIONS[:-1]})")
-    _check_meta(man["meta"], f"{mpath}: field meta")
+    _check_fields(man, _REQUIRED_BY_VERSION[man["version"]], mpath)
+    meta = TraceMeta.from_json(man["meta"], file=str(mpath))
     layers = []
     for i, d in enumerate(man["layers"]):
         g = LayerGeometry.from_json(d, where=f"{mpath}: field 'layers[{i}]'")
         check_geometry_size(g, f"{mpath}: field 'layers[{i}]'")
         layers.append(g)
-    check_iterations(man["iterations"], str(mpath))
+    iterations = _read_iterations(root, man) if verify or man["version"] < 3 else None
     for i, s in enumerate(man["samples"]):
         if not isinstance(s, dict):
             raise TraceError(f"{mpath}: field 'samples[{i}]' must be an object, got {s!r}")
@@ -343,4 +404,12 @@ def load(path: str | os.PathLike, *, verify: bool = True) -> Trace:
         sample_file_path(root, s["file"], f"samples[{i}]")
         if verify:
             _read_sample(root, s, i)
-    return Trace(path=root, manifest=man, layers=layers)
+    return Trace(path=root, manifest=man, layers=layers, meta=meta, _iterations=iterations)
+
+
+def _check_fields(man: Mapping[str, Any], required: Mapping[str, type], mpath: Path) -> None:
+    for key, typ in required.items():
+        if key not in man:
+            raise TraceError(f"{mpath}: field {key!r} is missing")
+        if not isinstance(man[key], typ):
+            raise TraceError(f"{mpath}: field {key!r} must be {typ.__name__}, got {type(man[key]).__name__}")

@@ -10,7 +10,8 @@ A trace is input from anywhere (a colleague, a download, a fuzzer), so the reade
 - a sample file may hold at most the bytes its manifest entry's shapes need: its size is checked
   before it is read, the LZMA stream is decoded with that limit, and every ``.npy`` header is
   checked against its layer's shape before the array is read;
-- per-iteration records and numeric meta keys are type-checked.
+- per-iteration records and meta keys are type-checked (:mod:`hwsim.trace.records`), the
+  iteration log line by line (:mod:`hwsim.trace.iterlog`).
 
 Errors are :class:`TraceError` naming the file and the field. Numpy only.
 """
@@ -196,11 +197,6 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
     return out
 
 
-# meta keys readers use as numbers (null allowed): a string there would fail far from the file.
-_META_NUMBERS = ("s", "k", "seed", "epochs", "batch_size", "lr", "momentum", "weight_decay", "batch", "world_size",
-                 "rank", "sample_every", "max_examples", "steps", "image_size")
-
-
 def check_geometry_size(g: LayerGeometry, where: str) -> None:
     """Refuse a geometry whose tensors exceed :data:`MAX_TENSOR_ELEMENTS` (names the field and the limit)."""
     for role, shape in (("output (δ̃z) N·K·P·Q", g.output_shape), ("input N·C·H·W", g.input_shape),
@@ -209,50 +205,6 @@ def check_geometry_size(g: LayerGeometry, where: str) -> None:
         if n > MAX_TENSOR_ELEMENTS:
             raise TraceError(f"{where}: {role} = {n:,} elements (shape {shape}) exceeds the limit of "
                              f"{MAX_TENSOR_ELEMENTS:,} elements per tensor")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def check_iterations(its: Any, file: str, field: str = "iterations") -> None:
-    """Validate per-iteration records: objects whose ``index``, ``loss``, ``acc`` and per-layer
-    ``density``/``max_bits``/``hist`` have the documented types (errors name ``file`` and the field)."""
-    if not isinstance(its, list):
-        raise TraceError(f"{file}: field '{field}' must be a list of objects, got {type(its).__name__}")
-    for i, it in enumerate(its):
-        w = f"{file}: field '{field}[{i}]"
-        if not isinstance(it, Mapping):
-            raise TraceError(f"{w}' must be an object, got {type(it).__name__} {str(it)[:40]!r}")
-        if "index" in it and (not isinstance(it["index"], int) or isinstance(it["index"], bool)):
-            raise TraceError(f"{w}.index' must be an integer, got {it['index']!r}")
-        for key in ("loss", "acc", "epoch"):
-            if it.get(key) is not None and not _is_number(it[key]):
-                raise TraceError(f"{w}.{key}' must be a number or null, got {it[key]!r}")
-        layers = it.get("layers", {})
-        if not isinstance(layers, Mapping):
-            raise TraceError(f"{w}.layers' must be an object {{layer: {{density, max_bits, hist}}}}, got {layers!r}")
-        for nm, st in layers.items():
-            lw = f"{w}.layers.{nm}"
-            if not isinstance(st, Mapping):
-                raise TraceError(f"{lw}' must be an object {{density, max_bits, hist}}, got {st!r}")
-            d = st.get("density")
-            if d is not None and (not _is_number(d) or not 0.0 <= d <= 1.0):
-                raise TraceError(f"{lw}.density': {d!r} is not allowed; allowed: a number in [0, 1]")
-            b = st.get("max_bits")
-            if b is not None and (not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= 64):
-                raise TraceError(f"{lw}.max_bits': {b!r} is not allowed; allowed: an integer in 0..64")
-            h = st.get("hist")
-            counts = h.values() if isinstance(h, Mapping) else h if isinstance(h, list) else None
-            if h is not None and (counts is None or not all(_is_number(x) for x in counts)):
-                raise TraceError(f"{lw}.hist' must be a list of counts, got {str(h)[:40]}")
-
-
-def _check_meta(meta: Mapping[str, Any], where: str) -> None:
-    for key in _META_NUMBERS:
-        v = meta.get(key)
-        if v is not None and not _is_number(v):
-            raise TraceError(f"{where}.{key}: must be a number or null, got {v!r}")
 
 
 def _read_regular(path: Path, limit: int, what: str) -> bytes:
