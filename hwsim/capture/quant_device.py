@@ -120,13 +120,14 @@ def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> t
     """(head, level statistics), brought to the host as one small tensor (the call's only sync).
 
     The statistics are None when the levels hold NaN/Inf (the caller raises NonFiniteError).
-    Bit lengths from ``frexp`` (exact for integers: |k| ∈ [2^(L−1), 2^L) has exponent L, 0 has 0),
-    clamped to ``max_bits − 1`` (the histogram's last entry collects the wider levels) and counted
-    by ``histc`` in float64 (exact counts up to 2^53; unlike ``bincount`` it needs no sync).
+    Bit lengths read from the float's exponent field (exact for integers: |k| ∈ [2^(L−1), 2^L) has
+    biased exponent L + bias − 1, 0 has 0), clamped to ``max_bits − 1`` (the histogram's last entry
+    collects the wider levels) and counted by ``histc`` in float64 (exact counts up to 2^53; unlike
+    ``bincount`` it needs no sync).
     """
     flat = levels.reshape(-1)
     lo, hi = torch.aminmax(flat)
-    lengths = torch.frexp(flat).exponent.clamp_(0, max_bits - 1)
+    lengths = _exponent(flat).clamp_(0, max_bits - 1)
     counts = torch.histc(lengths.to(torch.float64), bins=max_bits, min=-0.5, max=max_bits - 0.5)
     packed = torch.cat((torch.stack((head.to(torch.float64), -lo.to(torch.float64), hi.to(torch.float64))), counts))
     v = packed.tolist()  # the one device → host transfer
@@ -134,6 +135,13 @@ def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> t
         return v[0], None
     n = flat.numel()
     return v[0], LevelStats(numel=n, nnz=n - int(v[3]), max_abs=int(max(v[1], v[2])), hist=[int(c) for c in v[4:]])
+
+
+def _exponent(flat: torch.Tensor) -> torch.Tensor:
+    """⌊log2|k|⌋ + 1 for integer-valued k ≠ 0 (≤ 0 for k = 0), from the exponent bits (a view, no float math)."""
+    if flat.dtype == torch.float64:
+        return (flat.view(torch.int64) >> 52).bitwise_and_(0x7FF).sub_(1022)
+    return (flat.view(torch.int32) >> 23).bitwise_and_(0xFF).sub_(126)
 
 
 def _empty_stats(max_bits: int = 16) -> LevelStats:
