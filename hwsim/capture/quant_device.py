@@ -128,8 +128,9 @@ def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> t
     flat = levels.reshape(-1)
     lo, hi = torch.aminmax(flat)
     lengths = _exponent(flat).clamp_(0, max_bits - 1)
-    counts = torch.histc(lengths.to(torch.float64), bins=max_bits, min=-0.5, max=max_bits - 0.5)
-    packed = torch.cat((torch.stack((head.to(torch.float64), -lo.to(torch.float64), hi.to(torch.float64))), counts))
+    cdt = torch.float32 if flat.device.type == "mps" else torch.float64  # MPS has no float64 (counts exact < 2^24)
+    counts = torch.histc(lengths.to(cdt), bins=max_bits, min=-0.5, max=max_bits - 0.5)
+    packed = torch.cat((torch.stack((head.to(cdt), -lo.to(cdt), hi.to(cdt))), counts))
     v = packed.tolist()  # the one device → host transfer
     if not (math.isfinite(v[1]) and math.isfinite(v[2])):
         return v[0], None
