@@ -82,6 +82,9 @@ def break_even(rows: list[dict], key: str = "speedup") -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="keep the synthetic traces here (default: a temp dir)")
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the figures as JSON (the README's SCNN tables are generated from "
+                         "benchmarks/results/scnn_repro.json by scripts/readme_tables.py)")
     args = ap.parse_args(argv)
     arch = load_arch("scnn16")
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +116,35 @@ def main(argv: list[str] | None = None) -> int:
               f"{shares(r['totals']['sparse'])}")
     print("\nSensitivity of the AlexNet headline to the assumptions SCNN does not state (one moved at a time):\n")
     print(table(sens))
+    if args.json:
+        _write_json(Path(args.json), a=a, rows=rows, sens=sens, be=be, at01=at01)
+        print(f"\nwrote {args.json}")
     return 0
+
+
+def _write_json(path: Path, *, a: dict, rows: list[dict], sens: list[dict], be: float, at01: dict) -> None:
+    """The printed figures as one JSON document (cycle-breakdown shares as fractions of the sparse cycles)."""
+    import json
+
+    from hwsim._io import atomic_write_text
+
+    def parts(v: VariantResult) -> dict[str, float]:
+        cb = v.cycle_breakdown.to_json()
+        return {k: cb.get(k, 0) / max(1, v.cycles) for k in CYCLE_PARTS}
+
+    doc = {"command": "python benchmarks/scnn_repro.py --json benchmarks/results/scnn_repro.json",
+           "arch": "scnn16", "paper": PAPER,
+           "alexnet": {"speedup": a["speedup"], "energy": a["energy"], "gated_energy": a["gated_energy"],
+                       "ideal": a["ideal"], "speedup_systolic": a["speedup_systolic"],
+                       "energy_systolic": a["energy_systolic"], "sparse_cycle_shares": parts(a["totals"]["sparse"])},
+           "break_even": be, "break_even_systolic": break_even(rows, "speedup_systolic"),
+           "at_0_1": {"speedup": at01["speedup"], "sparse_cycle_shares": parts(at01["totals"]["sparse"])},
+           "density_sweep": [{"density": r["density"], "speedup": r["speedup"], "ideal": r["ideal"],
+                              "energy": r["energy"], "sparse_cycle_shares": parts(r["totals"]["sparse"])}
+                             for r in rows],
+           "sensitivity": sens}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(doc, indent=1, default=float))
 
 
 if __name__ == "__main__":

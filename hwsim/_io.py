@@ -159,6 +159,39 @@ def mark_status_in_place(path: str | os.PathLike, old: str = "running", new: str
     return True
 
 
+
+def read_regular(path: str | os.PathLike, limit: int, what: str, error: type[Exception] = ValueError) -> bytes:
+    """Bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and oversize files are refused
+    before anything is read (the open does not block on a FIFO). Failures raise ``error`` with a message
+    that names the file and says what ``what`` is (e.g. "sample file")."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} is missing") from None
+    except OSError as e:
+        raise error(f"{path}: cannot open {what} ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: {what} is not a regular file (a FIFO, device or directory); refused")
+        if st.st_size > limit:
+            raise error(f"{path}: {what} is {st.st_size:,} bytes, more than the limit of {limit:,} bytes")
+        chunks, left = [], limit + 1
+        while left > 0:
+            b = os.read(fd, min(left, 1 << 20))
+            if not b:
+                break
+            chunks.append(b)
+            left -= len(b)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise error(f"{path}: {what} grew beyond the limit of {limit:,} bytes while being read")
+        return data
+    finally:
+        os.close(fd)
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))

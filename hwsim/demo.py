@@ -46,9 +46,13 @@ class DemoPlan:
     densities: tuple[float, ...] | None = None  # None: arch_configs/sweeps/density.yaml as shipped
     sweep_models: tuple[str, ...] = ("lenet5",)
     jobs: int = 2
+    sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
 
 
-FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"))
+# The full demo stores operands every 23 iterations — the iterations per epoch of the digits' 1,437 training
+# images at batch 64, so every sample is an epoch's first, full batch (a sampled partial batch would stand for
+# full ones: simulate_run warns) — and replays them all: its results are whole-run costs (hwsim.run_results).
+FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=23)
 QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
                  sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
                  densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
@@ -88,7 +92,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     traces, accs = _timed(timings, "1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
-    results = _timed(timings, "2/5 simulate on scnn", lambda: _simulate(plan, traces, work, progress))
+    results = _timed(timings, "2/5 simulate on scnn (every sampled iteration)", lambda: _simulate(plan, traces, work, progress))
     _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(traces, root))
     sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
     dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
@@ -117,7 +121,7 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
             else:
                 r = train_and_capture(model=model, method=method, dataset="digits", epochs=plan.epochs,
                                       max_examples=plan.max_examples, limit_train=plan.limit_train,
-                                      sample_every=10**9, out=path, overwrite=True, progress=progress)
+                                      sample_every=plan.sample_every, out=path, overwrite=True, progress=progress)
                 accs[name] = r.test_acc
                 _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
                      f"worst-case {r.max_bits} bits, {r.iterations} iterations")
@@ -126,19 +130,17 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
 
 
 def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> list[Path]:
-    """One simulation per captured trace on scnn.yaml: a one-config sweep (resumable, parallel)."""
-    from hwsim.results import SimResult, save_results
-    from hwsim.sweep.points import point_path, read_point
-    from hwsim.sweep.runner import run_sweep
-    from hwsim.sweep.spec import parse_sweep
+    """Every sampled iteration of every captured trace replayed on scnn.yaml and integrated over the training
+    run (``hwsim simulate TRACE --iterations all``): resumable (points cached per trace), parallel."""
+    from hwsim.run_results import save_run_results
+    from hwsim.sim import simulate_run
+    from hwsim.trace.format import load
 
-    spec = parse_sweep({"version": 1, "name": "demo-scnn", "arch": "scnn", "list": [{}],
-                        "traces": [{"name": n, "path": str(p)} for n, p in traces.items()]})
-    outcome = run_sweep(spec, out=work / "simulate", jobs=plan.jobs, progress=progress)
     paths = []
-    for task in outcome.tasks:
-        result = SimResult.from_json(read_point(point_path(outcome.out, task.key))["result"])
-        paths.append(save_results(result, work / "results" / f"{task.trace_label}.json"))
+    for name, path in traces.items():
+        run = simulate_run(load(path, verify=False), "scnn", iterations="all", jobs=plan.jobs, progress=progress,
+                           cache_dir=work / "simulate" / name)
+        paths.append(save_run_results(run, work / "results" / f"{name}.json"))
     return paths
 
 

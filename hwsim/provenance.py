@@ -8,7 +8,8 @@ it reads the trace manifest mapping and the architecture's YAML-shaped mapping (
 Layout (every key optional for a reader; older files have none)::
 
     {"trace": {"model", "dataset", "method", "s", "k", "epochs", "seed", "batch_size", "iterations",
-               "replayed_iterations", "replayed_examples", "test_acc", "coverage", "path"},
+               "replayed_iterations", "replayed_examples" (the largest replayed batch),
+               "replayed_examples_min" (when replayed batches differ), "test_acc", "coverage", "path"},
      "arch": {"name", "file", "hash", "overrides": {dotted.key: value}, "key": {display key: value},
               "energy_source": str},
      "hwsim_version": str, "command": [argv...]}
@@ -175,15 +176,16 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
     meta = manifest.get("meta") or {}
     summary = manifest.get("summary") or {}
     replayed = [int(i) for i in replayed]
-    examples = None
+    examples = examples_min = None
     for ent in manifest.get("samples") or []:
         if isinstance(ent, Mapping) and ent.get("iteration") in replayed:
             lays = ent.get("layers") or []
             lays = list(lays.values()) if isinstance(lays, Mapping) else list(lays)
             ns = [lay.get("N") or (lay.get("geometry") or {}).get("N") for lay in lays if isinstance(lay, Mapping)]
             ns = [int(n) for n in ns if n]
-            if ns:
-                examples = max(ns)
+            if ns:  # the largest layer batch of this iteration; over iterations, the range
+                examples = max(ns) if examples is None else max(examples, max(ns))
+                examples_min = max(ns) if examples_min is None else min(examples_min, max(ns))
     if examples is None:
         ns = [int(g["N"]) for g in manifest.get("layers") or [] if isinstance(g, Mapping) and g.get("N")]
         examples = max(ns) if ns else None
@@ -192,6 +194,7 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
         "s": meta.get("s"), "k": meta.get("k"), "epochs": meta.get("epochs"), "seed": meta.get("seed"),
         "batch_size": meta.get("batch_size"), "iterations": len(manifest.get("iterations") or []) or None,
         "replayed_iterations": replayed, "replayed_examples": examples,
+        **({"replayed_examples_min": examples_min} if examples_min not in (None, examples) else {}),
         "test_acc": summary.get("test_acc"), "path": path,
         "layers": {str(g["name"]): layer_description(g) for g in manifest.get("layers") or []
                    if isinstance(g, Mapping) and g.get("name")},
@@ -247,14 +250,16 @@ def build(*, trace: Mapping[str, Any] | None = None, arch: Mapping[str, Any] | N
     return out
 
 
-def for_simulation(trace: Any, arch: Any, *, iteration: int, overrides: Mapping[str, Any] | None = None,
-                   training: bool = True) -> dict[str, Any]:
-    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch)."""
+def for_simulation(trace: Any, arch: Any, *, iteration: int | Iterable[int],
+                   overrides: Mapping[str, Any] | None = None, training: bool = True) -> dict[str, Any]:
+    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch); ``iteration``:
+    the replayed iteration, or several for a whole-run replay."""
     params = arch.to_dict()
     base = None if overrides is not None else base_params_for(getattr(arch, "source", None))
     a = arch_provenance(params, name=arch.name, file=getattr(arch, "source", None),
                         content_hash=arch.content_hash(), base=base, overrides=overrides)
-    t = trace_provenance(trace.manifest, replayed=[iteration], path=str(trace.path))
+    replayed = [iteration] if isinstance(iteration, int) else list(iteration)
+    t = trace_provenance(trace.manifest, replayed=replayed, path=str(trace.path))
     return build(trace=t, arch=a, extra={"mode": "training iteration" if training else "inference (forward)"})
 
 
@@ -304,9 +309,10 @@ def describe_trace(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     rep = t.get("replayed_iterations") or []
     if rep:
         what = (prov or {}).get("mode") or "iteration"
-        n = t.get("replayed_examples")
+        n, n0 = t.get("replayed_examples"), t.get("replayed_examples_min")
+        batch = f", batches of {n0}–{n}" if n and n0 else (f", batch of {n}" if n else "")
         lines.append(("replayed", f"{what} {', '.join(map(str, rep))}" + (f" of {t['iterations']}" if t.get(
-            "iterations") else "") + (f", batch of {n}" if n else "")))
+            "iterations") else "") + batch))
     cov = coverage_note(prov)
     if cov:
         lines.append(("coverage", cov))

@@ -420,16 +420,20 @@ def save_results(result: SimResult, path: str | os.PathLike) -> Path:
     return p
 
 
-def load_results(path: str | os.PathLike) -> SimResult:
-    """Read a ``results.json`` written by :func:`save_results` (errors name the file and field)."""
+def read_results_json(path: str | os.PathLike) -> Any:
+    """The JSON document of a results file (errors name the file)."""
     p = Path(path)
     try:
-        d = json.loads(p.read_text())
+        return json.loads(p.read_text())
     except FileNotFoundError:
         raise ResultsError(f"{p}: no such results file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultsError(f"{p}: not valid JSON ({e})") from None
-    return SimResult.from_json(d, where=str(p))
+
+
+def load_results(path: str | os.PathLike) -> SimResult:
+    """Read a ``results.json`` written by :func:`save_results` (errors name the file and field)."""
+    return SimResult.from_json(read_results_json(path), where=str(path))
 
 
 __all__ = ["PASSES", "VARIANTS", "CYCLE_PARTS", "ENERGY_PARTS", "ResultsError", "CycleBreakdown",

@@ -32,7 +32,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from hwsim.results import (
     ResultsError,
     SimResult,
     VariantResult,
+    read_results_json,
 )
 
 RUN_KIND = "hwsim-run"
@@ -184,15 +185,17 @@ class RunResult:
     total_iterations: int
     training: tuple[Mapping[str, Any], ...] = ()   # per-iteration trace statistics (every iteration)
     run: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # hwsim.provenance of the whole replay
 
     @classmethod
     def build(cls, records: Iterable[tuple[int, SimResult]], *, total_iterations: int,
-              training: Sequence[Mapping[str, Any]] = (), run: Mapping[str, Any] | None = None) -> RunResult:
+              training: Sequence[Mapping[str, Any]] = (), run: Mapping[str, Any] | None = None,
+              provenance: Mapping[str, Any] | None = None) -> RunResult:
         recs = sorted(records, key=lambda x: x[0])
         w = hold_weights([i for i, _ in recs], total_iterations)
         return cls(iterations=tuple(IterationRecord(i, wi, r) for (i, r), wi in zip(recs, w, strict=True)),
                    total_iterations=max(int(total_iterations), recs[-1][0] + 1), training=tuple(training),
-                   run=dict(run or {}))
+                   run=dict(run or {}), provenance=dict(provenance or {}))
 
     @property
     def replayed(self) -> list[int]:
@@ -209,8 +212,9 @@ class RunResult:
         first = self.iterations[0].result
         trace = {**first.trace, "iteration": "run", "iterations": self.replayed,
                  "total_iterations": self.total_iterations}
-        return integrate([r.result for r in self.iterations], [r.weight for r in self.iterations],
-                         trace=trace, run={**first.run, **self.run})
+        total = integrate([r.result for r in self.iterations], [r.weight for r in self.iterations],
+                          trace=trace, run={**first.run, **self.run})
+        return replace(total, provenance=dict(self.provenance)) if self.provenance else total
 
     def spread(self) -> dict[str, Any]:
         return spread([r.result for r in self.iterations])
@@ -246,7 +250,7 @@ class RunResult:
         est = d.get("estimator") or {}
         return cls(iterations=tuple(recs), total_iterations=int(est.get("total_iterations", sum(r.weight for r in recs))),
                    training=tuple(d.get("training") or ()),
-                   run={k: v for k, v in base.run.items()})
+                   run={k: v for k, v in base.run.items()}, provenance=dict(base.provenance))
 
 
 def is_run_json(d: Any) -> bool:
@@ -261,14 +265,7 @@ def save_run_results(result: RunResult, path: str | os.PathLike) -> Path:
 
 
 def load_run_results(path: str | os.PathLike) -> RunResult:
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{p}: no such results file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: not valid JSON ({e})") from None
-    return RunResult.from_json(d, where=str(p))
+    return RunResult.from_json(read_results_json(path), where=str(path))
 
 
 __all__ = ["RUN_KIND", "ESTIMATOR", "hold_weights", "scale_variant", "integrate", "stats", "spread",

@@ -4,7 +4,11 @@ Each table lives between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in
 rebuilt from a committed data file, with the command that produced that file printed under it:
 
 * ``real-gradients`` — from ``reports/example/data/summary.json``, the summary of the example report
-  that ``--regenerate`` makes with ``hwsim demo`` + ``hwsim report``.
+  that ``--regenerate`` makes with ``hwsim demo`` + ``hwsim report``;
+* ``whole-run`` — from ``reports/example/data/*_run_summary.json`` (the same report's whole-run figures);
+* ``scnn``, ``sensitivity`` — from ``benchmarks/results/scnn_repro.json`` (``benchmarks/scnn_repro.py --json``);
+* ``cost-shares`` — from ``benchmarks/results/cost_shares.json`` (``benchmarks/cost_shares.py --json``);
+* ``coverage`` — from ``benchmarks/results/coverage_table.json`` (``benchmarks/coverage_table.py``).
 
 Usage::
 
@@ -104,17 +108,117 @@ def _num3(x: Any) -> str:
     return "–" if x is None else f"{float(x):.3g}"
 
 
+def _sub(text: str) -> str:
+    return f"<sub>{text} Do not edit by hand: `tests/test_readme_tables.py` fails when this table and its data disagree.</sub>"
+
+
+def _parts(shares: Mapping[str, float]) -> str:
+    return " / ".join(f"{shares.get(k, 0) * 100:.2g}" for k in _CYCLE_PARTS) + " %"
+
+
+_CYCLE_PARTS = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall", "reduction", "nsd")
+
+
+def scnn_table(doc: Mapping[str, Any]) -> list[str]:
+    """SCNN reproduction headline: hwsim vs the paper, with where the sparse cycles go."""
+    p, a = doc["paper"], doc["alexnet"]
+    rows = [("AlexNet speed-up vs dense", _times(a["speedup"]), f"{p['alexnet_speedup']:.2f}×",
+             _parts(a["sparse_cycle_shares"])),
+            ("AlexNet energy vs dense", _times(a["energy"]), "2.19×", ""),
+            ("AlexNet vs a dense systolic array of equal multipliers", _times(a["speedup_systolic"]), "–", ""),
+            ("break-even density (same silicon, no skipping)", f"{doc['break_even']:.2f}", f"≈ {p['break_even']:.2f}",
+             ""),
+            ("break-even density (vs dense systolic)", f"{doc['break_even_systolic']:.2f}", "–", ""),
+            ("speed-up at density 0.1", _times(doc["at_0_1"]["speedup"]), f"{p['speedup_at_0.1']:.0f}×",
+             _parts(doc["at_0_1"]["sparse_cycle_shares"]))]
+    lines = ["| figure | hwsim | SCNN paper | sparse cycles: compute / fragmentation / imbalance / bank / memory / reduction / NSD |",
+             "|---|---|---|---|"]
+    lines += [f"| {a_} | {b} | {c} | {d} |" for a_, b, c, d in rows]
+    return lines
+
+
+def sensitivity_table(doc: Mapping[str, Any]) -> list[str]:
+    """The AlexNet headline under the assumptions SCNN does not state, one moved at a time."""
+    lines = ["| setting (AlexNet, scnn16, inference) | speed-up vs dense | vs dense systolic | energy vs dense | "
+             "vs dense systolic | fraction of ideal |", "|---|---|---|---|---|---|"]
+    for r in doc["sensitivity"]:
+        lines.append(f"| {r['setting']} | {_times(r['speedup_vs_dense'])} | {_times(r['speedup_vs_dense_systolic'])} | "
+                     f"{_times(r['energy_vs_dense'])} | {_times(r['energy_vs_dense_systolic'])} | "
+                     f"{_pct(1)(r['fraction_of_ideal'])} |")
+    return lines
+
+
+def cost_shares_table(doc: Mapping[str, Any]) -> list[str]:
+    """Share of each pass's sparse cycles and energy that the training-only costs take."""
+    lines = ["| trace | pass | cycles: δW reduction | cycles: NSD unit | energy: δW reduction | energy: NSD unit | "
+             "energy: leakage |", "|---|---|---|---|---|---|---|"]
+    for t in doc["traces"]:
+        name = f"{t.get('model')} {t.get('method')}"
+        for x in t["passes"]:
+            lines.append(f"| {name} | {_PASS[x['pass']]} | {_pct(1)(x['cyc_reduction'])} | {_pct(1)(x['cyc_nsd'])} | "
+                         f"{_pct(1)(x['en_reduction'])} | {_pct(1)(x['en_nsd'])} | {_pct(1)(x['en_leakage'])} |")
+    return lines
+
+
+def whole_run_table(docs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[str]:
+    """Whole-run cost (every sampled iteration replayed, left-hold estimator) against the last iteration alone."""
+    lines = ["| network | method | pass | speed-up: whole run | last iteration | p10–p90 over iterations | "
+             "energy gain: whole run | last iteration | p10–p90 |", "|---|---|---|---|---|---|---|---|---|"]
+    for _name, rows in docs:
+        for scope in ("backward_data", "backward_weight", "iteration"):
+            sp = next((r for r in rows if r["pass"] == scope and r["figure"] == "speedup"), None)
+            en = next((r for r in rows if r["pass"] == scope and r["figure"] == "energy_ratio"), None)
+            if sp is None or en is None:
+                continue
+            net, _, rest = str(sp["run"]).partition(" ")
+            method = rest.split(" @")[0]
+            lines.append(f"| {net} | {method} | {_PASS[scope]} | {_times(sp['whole_run'])} | "
+                         f"{_times(sp['last_iteration'])} | {_times(sp['p10'])}–{_times(sp['p90'])} | "
+                         f"{_times(en['whole_run'])} | {_times(en['last_iteration'])} | "
+                         f"{_times(en['p10'])}–{_times(en['p90'])} |")
+    return lines
+
+
+def coverage_table(doc: Mapping[str, Any]) -> list[str]:
+    """GEMM-MAC coverage of op-level capture on stand-ins of the models users train."""
+    cols = doc["columns"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in doc["rows"]]
+    return lines
+
+
+BENCH = ROOT / "benchmarks" / "results"
+
+
 def tables(root: Path = ROOT) -> dict[str, list[str]]:
     """NAME → the lines between the markers (table, blank line, source line)."""
     summary = root / SUMMARY.relative_to(ROOT)
     rows = json.loads(summary.read_text())
+    training = summary.parent / "training_summary.json"  # test accuracy of each trace, from its manifest
+    if training.exists():
+        acc = {(t["model"], t["method"]): t.get("test_acc") for t in json.loads(training.read_text())}
+        rows = [{**r, "test_acc": r.get("test_acc") or acc.get((r["network"], r["method"]))} for r in rows]
     cmds = regenerate_commands("DIR")
-    source = (f"<sub>Generated by `python scripts/readme_tables.py` from `{summary.relative_to(root)}`, which "
-              f"`python scripts/readme_tables.py --regenerate` makes with `{' '.join(cmds[0])}` then "
-              f"`hwsim report DIR/work/full/{{results/*.json,sweep_demo,sweep_density,traces/*}} --out reports/example "
-              f"--overwrite --dpi 100`. Do not edit by hand: `tests/test_readme_tables.py` fails when this table and "
-              f"the committed results disagree.</sub>")
-    return {"real-gradients": [*real_gradients_table(rows), "", source]}
+    source = _sub(f"Generated by `python scripts/readme_tables.py` from `{summary.relative_to(root)}`, which "
+                  f"`python scripts/readme_tables.py --regenerate` makes with `{' '.join(cmds[0])}` then "
+                  f"`hwsim report DIR/work/full/{{results/*.json,sweep_demo,sweep_density,traces/*}} "
+                  f"--out reports/example --overwrite --dpi 100`.")
+    out = {"real-gradients": [*real_gradients_table(rows), "", source]}
+    runs = sorted((root / SUMMARY.relative_to(ROOT)).parent.glob("*_run_summary.json"))
+    if runs:
+        out["whole-run"] = [*whole_run_table([(p.stem, json.loads(p.read_text())) for p in runs]), "",
+                            _sub(f"Generated from `{runs[0].parent.relative_to(root)}/*_run_summary.json` (the "
+                                 "example report's whole-run figures; same commands as above).")]
+    bench = root / BENCH.relative_to(ROOT)
+    for name, fn, gen in (("scnn", "scnn_repro.json", scnn_table), ("sensitivity", "scnn_repro.json",
+                          sensitivity_table), ("cost-shares", "cost_shares.json", cost_shares_table),
+                          ("coverage", "coverage_table.json", coverage_table)):
+        f = bench / fn
+        if f.exists():
+            doc = json.loads(f.read_text())
+            out[name] = [*gen(doc), "", _sub(f"Generated from `{f.relative_to(root)}`, made by "
+                                             f"`{doc.get('command', '?')}`.")]
+    return out
 
 
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)

@@ -55,6 +55,9 @@ def figures(tmp_path_factory):
     res.mkdir()
     (res / "a.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), _prov(16))))
     p64 = _prov(64)
+    p64["trace"]["replayed_iterations"] = list(range(0, 2300, 23))  # a whole-run replay: its label must fit too
+    p64["trace"]["replayed_examples_min"] = 29
+    p64["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
     p64["trace"]["coverage"] = {"forward": 0.93, "backward_data": 0.93, "backward_weight": 0.93, "missed": ["attn.bmm"]}
     (res / "b.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), p64)))
     t1 = _trace(tmp / "t_dither")

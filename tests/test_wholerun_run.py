@@ -145,3 +145,28 @@ def test_report_shows_cost_over_training_only_for_run_files(tmp_path, run):
     it = next(r for r in rows if r["pass"] == "iteration" and r["figure"] == "speedup")
     assert it["whole_run"] == pytest.approx(run.integrated.speedup())
     assert it["last_iteration"] == pytest.approx(run.last.speedup())
+
+
+def test_a_replayed_partial_batch_standing_for_full_ones_is_a_caveat():
+    from hwsim.sim import _batch_caveats
+
+    def it(i, n):  # n non-zeros at density 0.5 → 2n δz elements
+        return {"index": i, "layers": {"fc": {"density": 0.5, "hist": [n, 0]}}}
+
+    stats = [it(i, 64) for i in range(10)]
+    assert _batch_caveats(stats, [0, 5], 10) == []
+    stats[5] = it(5, 29)  # the replayed iteration 5 is a partial batch standing for 5..9
+    (c,) = _batch_caveats(stats, [0, 5], 10)
+    assert "iteration 5" in c and "45%" in c and "underestimated" in c
+    stats[5], stats[0] = it(5, 64), it(0, 128)  # the first stands for 0..4, whose typical batch is half its own
+    (c,) = _batch_caveats(stats, [0, 5], 10)
+    assert "iteration 0" in c and "200%" in c and "overestimated" in c
+
+
+def test_run_results_carry_the_provenance_of_the_whole_replay(tmp_path, run):
+    p = save_run_results(run, tmp_path / "run.json")
+    prov = json.loads(p.read_text())["provenance"]
+    assert prov["trace"]["replayed_iterations"] == [0, 20, 45]
+    assert prov["arch"]["name"] == "scnn" and len(prov["arch"]["hash"]) == 64
+    assert prov["mode"].startswith("whole training run")
+    assert load_run_results(p).provenance == prov  # read back with the records

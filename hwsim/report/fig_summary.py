@@ -42,8 +42,8 @@ def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:
     ax_s.set_title("sparse vs dense: cycles")
     ax_e.set_title("sparse vs dense: energy")
     fig.legend(*ax_s.get_legend_handles_labels(), loc="outside lower center", ncol=4, frameon=False)
-    fig.suptitle("Sparse vs dense per results file — one training iteration each (iteration and batch in "
-                 "the provenance block)", fontsize=11)
+    fig.suptitle("Sparse vs dense per results file — one training iteration, or a whole run for whole-run "
+                 "results (what was replayed: provenance block)", fontsize=11)
     return Plot(name=name, title="Speed-up and energy gain per network", figure=fig, rows=rows,
                 caption="Sparse (zero-skipping) accelerator against the dense baseline built from the same "
                         "architecture file: dense cycles ÷ sparse cycles and dense energy ÷ sparse energy, per pass "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim import provenance as prov_mod
+from hwsim._io import read_regular
 from hwsim.results import VARIANTS, ResultsError, SimResult
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
@@ -66,12 +67,16 @@ class ResultEntry:
         t = self.provenance.get("trace") or {}
         mode = self.provenance.get("mode") or ("training iteration" if self.result.run.get("training", True)
                                                else "inference")
-        rep = t.get("replayed_iterations") or [self.result.trace.get("iteration")]
-        text = f"{mode} {', '.join(str(x) for x in rep if x is not None)}".strip()
-        if t.get("iterations"):
-            text += f" of {t['iterations']}"
-        n = t.get("replayed_examples")
-        return text + (f", batch {n}" if n else "")
+        rep = [x for x in (t.get("replayed_iterations") or [self.result.trace.get("iteration")]) if x is not None]
+        if len(rep) > 3:  # a whole-run replay: how many, not which (the provenance block lists them)
+            total = f" of {t['iterations']}" if t.get("iterations") else ""
+            text = f"whole training run: {len(rep)} replayed iterations{total} (left-hold estimator)"
+        else:
+            text = f"{mode} {', '.join(str(x) for x in rep)}".strip()
+            if t.get("iterations"):
+                text += f" of {t['iterations']}"
+        n, n0 = t.get("replayed_examples"), t.get("replayed_examples_min")
+        return text + (f", batches {n0}–{n}" if n and n0 else (f", batch {n}" if n else ""))
 
 
 def result_provenance(r: SimResult) -> dict[str, Any]:
@@ -175,21 +180,7 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
 
 def _read_json(p: Path) -> Any:
     """A JSON document from a regular file of bounded size (a FIFO or a device is refused unread)."""
-    import stat
-
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as e:
-        raise ReportInputError(f"{p}: cannot open ({e.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ReportInputError(f"{p}: not a regular file (a FIFO, device or directory); give a .json file")
-        if st.st_size > MAX_JSON_BYTES:
-            raise ReportInputError(f"{p}: {st.st_size:,} bytes, more than the limit of {MAX_JSON_BYTES:,}")
-        data = os.read(fd, st.st_size + 1)
-    finally:
-        os.close(fd)
+    data = read_regular(p, MAX_JSON_BYTES, "JSON input", ReportInputError)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as e:

@@ -122,12 +122,24 @@ SUMMARY_COLUMNS = (
     ("effectual_fraction", "effectual MACs", "{:.1%}"), ("dz_density", "δ̃z density", "{:.1%}"),
     ("cycles_dense", "dense cycles", "{:,}"), ("cycles_sparse", "sparse cycles", "{:,}"),
     ("speedup_sparse", "speed-up sparse", times), ("speedup_ideal", "speed-up ideal", times),
-    ("energy_uj_dense", "dense energy (µJ)", "{:.3g}"), ("energy_uj_sparse", "sparse energy (µJ)", "{:.3g}"),
+    ("energy_uj_dense", "dense energy (µJ)", lambda v: _sig3(v)), ("energy_uj_sparse", "sparse energy (µJ)",
+                                                                     lambda v: _sig3(v)),
     ("energy_ratio_sparse", "energy gain sparse", times),
     ("energy_ratio_dense_gated", "energy gain gated", times),
     ("pj_per_effectual_mac_sparse", "sparse pJ / effectual MAC", "{:.3g}"),
     ("utilization_dense", "dense util.", percent), ("utilization_sparse", "sparse util.", percent),
 )
+
+
+def _sig3(v: Any) -> str:
+    """Three significant digits without an exponent: 28,900 and 0.0123, never 2.89e+04."""
+    if v is None or not math.isfinite(float(v)):
+        return "–"
+    x = float(v)
+    if x == 0:
+        return "0"
+    digits = 2 - int(math.floor(math.log10(abs(x))))
+    return f"{round(x, digits):,.{max(0, digits)}f}"
 
 
 def fmt(value: Any, pattern: Any) -> str:

@@ -14,6 +14,7 @@ arch), ``model`` (SimPy: PEs, barriers, DRAM), ``analytic`` (closed form and cyc
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from hwsim.results import SimResult
@@ -93,10 +94,47 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     total = max([int(s.get("index", k)) for k, s in enumerate(stats)] + [its[-1]]) + 1
     training = [{"iteration": int(s.get("index", k)), "epoch": s.get("epoch"), "loss": s.get("loss"),
                  "dz_density": _mean_density(s), "sampled": bool(s.get("sampled"))} for k, s in enumerate(stats)]
+    caveats = _batch_caveats(stats, its, total)
+    for c in caveats:
+        warnings.warn(f"{trace.path}: {c}", stacklevel=2)
+    from hwsim.provenance import for_simulation
+
+    arch_obj = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(arch_ref, overrides=ov or None)
+    prov = for_simulation(trace, arch_obj, iteration=its, overrides=ov or None)
+    prov["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
     return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
                            run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
-                                "jobs": jobs, "scheduler": scheduler,
-                                "wall_s": round(time.perf_counter() - t0, 3)})
+                                "jobs": jobs, "scheduler": scheduler, "caveats": caveats,
+                                "wall_s": round(time.perf_counter() - t0, 3)}, provenance=prov)
+
+
+def _elements(stats) -> int | None:
+    """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch."""
+    n = [sum(v["hist"]) / float(v["density"]) for v in (stats.get("layers") or {}).values()
+         if isinstance(v, dict) and v.get("hist") and isinstance(v.get("density"), int | float) and v["density"] > 0]
+    return round(sum(n)) if n else None
+
+
+def _batch_caveats(stats, its: list[int], total: int) -> list[str]:
+    """Replayed iterations whose mini-batch differs from the iterations they stand for (e.g. an epoch's last,
+    partial batch): the left-hold estimator counts them as they are, so the whole-run cost is biased."""
+    from hwsim.run_results import hold_weights
+
+    by_index = {int(s.get("index", k)): _elements(s) for k, s in enumerate(stats)}
+    out = []
+    for it, w in zip(its, hold_weights(its, total), strict=True):
+        mine = by_index.get(it)
+        start = 0 if it == its[0] else it  # the first also stands for the iterations before it
+        others = sorted(e for j in range(start, start + w) if (e := by_index.get(j)) is not None)
+        if not mine or not others:
+            continue
+        typical = others[len(others) // 2]
+        if abs(mine - typical) > 0.01 * typical:
+            out.append(f"replayed iteration {it} has {mine / typical:.0%} of the δz elements of the typical iteration "
+                       f"it stands for (a partial mini-batch?); it is counted for {w} iteration(s), so the whole-run "
+                       f"cost is {'under' if mine < typical else 'over'}estimated — sample other iterations "
+                       f"(sample_every a multiple of the iterations per epoch) or replay every iteration")
+    return out
 
 
 def _mean_density(stats) -> float | None:

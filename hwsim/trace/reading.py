@@ -21,7 +21,6 @@ import io
 import lzma
 import math
 import os
-import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.lib.format as npformat
 
+from hwsim._io import read_regular
 from hwsim.trace.schema import LayerGeometry, LayerSample, TraceError
 
 SAMPLES_DIR = "samples"
@@ -256,33 +256,8 @@ def _check_meta(meta: Mapping[str, Any], where: str) -> None:
 
 
 def _read_regular(path: Path, limit: int, what: str) -> bytes:
-    """Bytes of a regular file of at most ``limit`` bytes; FIFOs, devices and oversize files are refused
-    before anything is read (the open does not block on a FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise TraceError(f"{path}: {what} is missing") from None
-    except OSError as e:
-        raise TraceError(f"{path}: cannot open {what} ({e.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise TraceError(f"{path}: {what} is not a regular file (a FIFO, device or directory); refused")
-        if st.st_size > limit:
-            raise TraceError(f"{path}: {what} is {st.st_size:,} bytes, more than the limit of {limit:,} bytes")
-        chunks, left = [], limit + 1
-        while left > 0:
-            b = os.read(fd, min(left, 1 << 20))
-            if not b:
-                break
-            chunks.append(b)
-            left -= len(b)
-        data = b"".join(chunks)
-        if len(data) > limit:
-            raise TraceError(f"{path}: {what} grew beyond the limit of {limit:,} bytes while being read")
-        return data
-    finally:
-        os.close(fd)
+    """Bytes of a regular file of at most ``limit`` bytes (:func:`hwsim._io.read_regular`), errors as TraceError."""
+    return read_regular(path, limit, what, TraceError)
 
 
 def sample_file_path(root: Path, rel: Any, field: str) -> Path:
