@@ -10,7 +10,13 @@ Times are CPU time of the training thread (robust when other processes share the
 wall-clock ratios in parentheses. Then it compares ways of drawing the dither's uniforms (the
 known CPU cost of NSD): the bias of ⌊x/Δ + u⌋ is at most one grid step of u.
 
-    python benchmarks/bench_capture.py [--rounds 3] [--quick]
+``--device cuda`` (machines with a GPU) runs the same comparison with model, data and δz on the
+GPU, where capture quantizes in torch on the device (:mod:`hwsim.capture.quant_device`: one small
+host transfer per layer and iteration); CPU time then means little, so read the wall-clock
+ratios, and the dither rows time the device quantizer (wall, synchronized). A device this machine
+does not have is a clear error naming ``--device``.
+
+    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -26,35 +32,45 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.capture import quant
+from hwsim.capture import quant, quant_device
 from hwsim.capture.session import capture
+from hwsim.capture.train import resolve_device
 from hwsim.models import build_model
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "dither", "dither+record")
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for queued GPU work (timings of asynchronous devices would stop too early)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
            n: int) -> tuple[float, float]:
     """Mean (CPU seconds of this thread, wall seconds) per training step."""
+    _sync(x.device)
     c0, w0 = time.thread_time(), time.perf_counter()
     for _ in range(n):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    _sync(x.device)
     return (time.thread_time() - c0) / n, (time.perf_counter() - w0) / n
 
 
 def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int, steps: int,
-                tmp: Path) -> dict[str, float]:
+                tmp: Path, device: torch.device = torch.device("cpu")) -> dict[str, float]:
     """Median over rounds of (config step time / plain step time), CPU time and wall time."""
     torch.manual_seed(0)
-    x = torch.randn(batch, channels, size, size)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, channels, size, size).to(device)
+    y = torch.randint(0, 10, (batch,)).to(device)
     models = {c: build_model(name, in_channels=channels, num_classes=10, image_size=size) for c in CONFIGS}
     for m in models.values():
         m.load_state_dict(models["plain"].state_dict())
+        m.to(device)
     opts = {c: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for c, m in models.items()}
     for c in CONFIGS:  # warm-up (allocator, kernels)
         _steps(models[c], opts[c], x, y, 3)
@@ -79,16 +95,35 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
 # ----------------------------------------------------------------------------- RNG alternatives
 
 
-def _ns_per_elem(fn: Callable[[], object], n: int, reps: int) -> float:
-    """Best of 5 runs of ``reps`` calls, CPU time of this thread, ns per element."""
+def _ns_per_elem(fn: Callable[[], object], n: int, reps: int,
+                 device: torch.device = torch.device("cpu")) -> float:
+    """Best of 5 runs of ``reps`` calls, ns per element: CPU time of this thread (wall, synchronized, on a GPU)."""
+    clock = time.thread_time if device.type == "cpu" else time.perf_counter
     fn()
     best = float("inf")
     for _ in range(5):
-        t0 = time.thread_time()
+        _sync(device)
+        t0 = clock()
         for _ in range(reps):
             fn()
-        best = min(best, (time.thread_time() - t0) / reps / n * 1e9)
+        _sync(device)
+        best = min(best, (clock() - t0) / reps / n * 1e9)
     return best
+
+
+def bench_device_quant(device: torch.device, n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]]:
+    """ns/element of the torch-on-the-device quantizer (what capture runs for δz on ``device``)."""
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(n, device=device)
+    rows = [
+        ("torch.rand f32 on the device", lambda: torch.rand(n, generator=g, device=device), "i.i.d."),
+        ("quant_device.uniform (2^23 midpoints)", lambda: quant_device.uniform(x, generator=g),
+         "i.i.d., cell midpoints: mean exactly ½"),
+        ("whole quant_device.nsd (+ level stats, 1 sync)", lambda: quant_device.nsd(x, s=4.0, generator=g), ""),
+        ("whole quant_device.nsd, bf16 δz", lambda: quant_device.nsd(x.bfloat16(), s=4.0, generator=g),
+         "in float32, values cast back"),
+    ]
+    return [(nm, _ns_per_elem(fn, n, reps, device), note) for nm, fn, note in rows]
 
 
 def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]]:
@@ -122,6 +157,8 @@ def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]
         ("NSD levels, hwsim uniform()", lambda: quant.uniform(x, generator=sfc).add_(x, alpha=inv).floor_(), iid),
         ("whole quant.nsd (std, levels, values)", lambda: quant.nsd(x, s=4.0, generator=sfc), ""),
         ("quant.level_stats (density, bits, hist)", lambda: quant.level_stats(quant.nsd(x, s=4.0).levels), ""),
+        ("device path on CPU: quant_device.nsd + stats", lambda: quant_device.nsd(x, s=4.0, generator=g),
+         "what a GPU runs (HWSIM_QUANT_PATH=torch)"),
     ]
     return [(nm, _ns_per_elem(fn, n, reps), note) for nm, fn, note in rows]
 
@@ -133,11 +170,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--models", nargs="+", default=["lenet5", "resnet18_cifar"])
     ap.add_argument("--resnet-batch", type=int, default=16)
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N on a machine with a GPU")
     args = ap.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        ap.error(str(e))
     torch.set_num_threads(args.threads)
     steps = 10 if args.quick else SAMPLE_EVERY
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {steps} steps per round, "
-          f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}")
+          f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}, device {device}")
+    if device.type != "cpu":
+        print("(on a GPU the CPU-time ratios count only the host's share: read the wall-clock ones)")
     print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} {'dither/plain':>20s} {'dither+record/plain':>20s}")
     print(f"{'':16s} {'':5s} {'':18s} {'CPU (wall)':>20s} {'CPU (wall)':>20s}")
     with tempfile.TemporaryDirectory() as d:
@@ -145,13 +189,18 @@ def main() -> None:
             if name not in args.models:
                 continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,
-                            rounds=args.rounds, steps=steps, tmp=Path(d))
+                            rounds=args.rounds, steps=steps, tmp=Path(d), device=device)
             cell = {c: f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)" for c in CONFIGS[1:]}
             print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cell['dither']:>20s} {cell['dither+record']:>20s}",
                   flush=True)
+    if device.type != "cpu":
+        print(f"\nNSD on {device} (1M float32 elements, wall ns/element, synchronized, best of 5):")
+        for nm, ns, note in bench_device_quant(device, reps=3 if args.quick else 20):
+            print(f"  {nm:46s} {ns:6.2f}   {note}")
+        return
     print("\nRandom numbers for the dither (1M float32 elements, CPU ns/element, best of 5; lower is faster):")
     for nm, ns, note in bench_rng(reps=3 if args.quick else 20):
-        print(f"  {nm:42s} {ns:6.2f}   {note}")
+        print(f"  {nm:46s} {ns:6.2f}   {note}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,16 @@ NO_GRAD_WHY = ("ran under torch.no_grad inside a training forward: reentrant gra
                "(use torch.utils.checkpoint.checkpoint(..., use_reentrant=False)) or a frozen part")
 
 
+def operand_bits(out: torch.Tensor) -> int:
+    """Width of a GEMM's operands, read from its output's dtype: 16 for bf16/fp16, 32 for float32/64.
+
+    The output has the dtype the GEMM computed in, also under autocast (which casts the operands
+    inside the op, after the mode sees them); float8 outputs give 8.
+    """
+    dt = out.dtype
+    return dt.itemsize * 8 if dt.is_floating_point and dt.itemsize < 4 else 32
+
+
 class QuantizeGrad(torch.autograd.Function):
     """Identity in forward; in backward δz → δ̃z (what the op's GEMMs then consume)."""
 
@@ -105,9 +115,10 @@ class Interceptor:
     def _attach(self, out: torch.Tensor, g: ops.Gemm, path: str, *, dither: bool,
                 after: Callable[[torch.Tensor], None] | None = None) -> torch.Tensor:
         # in place (mark_dirty) unless the op saved its output for backward (SDPA)
-        return QuantizeGrad.apply(out, self._make_call(g, path, dither=dither, after=after), self, after is None)
+        call = self._make_call(g, path, dither=dither, after=after, operand_bits=operand_bits(out))
+        return QuantizeGrad.apply(out, call, self, after is None)
 
-    def _make_call(self, g: ops.Gemm, path: str, *, dither: bool,
+    def _make_call(self, g: ops.Gemm, path: str, *, dither: bool, operand_bits: int,
                    after: Callable[[torch.Tensor], None] | None = None) -> Call:
         it = self._it
         assert it is not None
@@ -138,7 +149,7 @@ class Interceptor:
         g.a = g.b = None  # type: ignore[assignment]  # drop the operand references
         g.b_tensor = None  # type: ignore[assignment]
         return Call(site=site, iteration=it.index, gemm=g, geometry=geom, keep=keep, dither=dither, masks=masks,
-                     after=after)
+                    after=after, operand_bits=operand_bits)
 
     def _sdpa(self, func: Callable, args: tuple, kwargs: dict, path: str) -> Any:
         p = attention.params(args, kwargs)
@@ -164,7 +175,7 @@ class Interceptor:
             return out
         shape = (pv.fields["groups"], pv.rows, -1) if pv.kind == "matmul" else (pv.rows, -1)
         pv.a = lambda: attention.probs(p).reshape(shape)
-        qk_call = self._make_call(qk, path, dither=False)
+        qk_call = self._make_call(qk, path, dither=False, operand_bits=operand_bits(out))
 
         def after(d_out: torch.Tensor) -> None:  # the QKᵀ gradient, recomputed on sampled iterations
             if qk_call.masks is not None:

@@ -14,24 +14,33 @@ every layer of every iteration, so they are written as a handful of in-place pas
 
 meProp and none keep float values; their ``levels`` are an int8-style view (Δ = max|δz|/127,
 every non-zero rounds to at least ±1) so the trace keeps the exact sparsity pattern.
+
+Devices: the numpy code here is the CPU path. δz on any other device (CUDA, MPS, …) goes to
+:mod:`hwsim.capture.quant_device`: the same quantizers in torch on δz's device, with the level
+statistics computed there too and one small host transfer per call. A ``torch.Generator``
+selects that path on CPU as well (:func:`torch_path`); capture uses it on CPU when the
+environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: numpy on CPU), which
+is how CPU tests pin the device path. The two paths draw from different random streams: the same
+seed gives statistically equal, not bit-identical, traces on CPU and on a GPU.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
 
 import numpy as np
 import torch
 
-from hwsim.trace.format import bit_width
+from hwsim.capture import quant_device
+from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
 
 METHODS = ("dither", "meprop", "none")
 # s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
 # lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
 DEFAULT_S = 4.0
 DEFAULT_K = 20  # meProp: kept per example
-VIEW_LEVELS = 127  # int8 view of float gradients (meprop, none)
+VIEW_LEVELS = quant_device.VIEW_LEVELS  # int8 view of float gradients (meprop, none): 127
 _SMALL = 1 << 13  # below this numpy beats torch (fewer µs per call)
 _ONES_F32 = np.ones(_SMALL, np.float32)  # Σx of small tensors as a dot
 _DOT_CHUNK = 1 << 16  # Σx² as float32 BLAS dots of this many elements, added in float64
@@ -41,48 +50,39 @@ _ONES = np.uint64(0x3F800000_3F800000)  # 1.0f in each half
 Rng = np.random.Generator | torch.Generator | None
 
 
-class NonFiniteError(FloatingPointError):
-    """δz holds NaN or Inf (detected through std / max, which are computed anyway)."""
+def torch_path(t: torch.Tensor, generator: Rng = None) -> bool:
+    """Whether ``t`` is quantized by :mod:`hwsim.capture.quant_device` (not on CPU, or a torch generator)."""
+    return not t.is_cpu or isinstance(generator, torch.Generator)
 
 
-@dataclass(frozen=True)
-class Quantized:
-    """δ̃z (what backprop uses), its integer levels (float tensor of integers) and the step Δ.
+QUANT_PATH_ENV = "HWSIM_QUANT_PATH"
+QUANT_PATHS = ("auto", "torch")
 
-    ``values`` is None when NSD was asked for ``lazy_values``: then :meth:`take_values` scales
-    the levels *in place* (saving an allocation and a pass in the backward hook), after which
-    ``levels`` must not be used any more. ``bound`` is an upper bound on |levels| known without
-    looking at them (NSD: √(Σδz²)/Δ + 1), which lets :func:`level_stats` skip a min/max pass.
-    """
 
-    values: torch.Tensor | None
-    levels: torch.Tensor
-    delta: float
-    dtype: torch.dtype | None = None
-    bound: float = math.inf
-
-    def take_values(self) -> torch.Tensor:
-        if self.values is not None:
-            return self.values
-        if self.levels.is_cpu:  # numpy: fewer µs per call than torch's mul_
-            np.multiply(self.levels.numpy(), self.delta, out=self.levels.numpy())
-        else:
-            self.levels.mul_(self.delta)
-        return self.levels.to(self.dtype or self.levels.dtype)
+def quant_path_from_env() -> str:
+    """``HWSIM_QUANT_PATH``: ``auto`` (numpy on CPU, torch on other devices) or ``torch`` (torch everywhere)."""
+    v = os.environ.get(QUANT_PATH_ENV, "auto").strip().lower() or "auto"
+    if v not in QUANT_PATHS:
+        raise ValueError(f"environment variable {QUANT_PATH_ENV}={v!r} is not allowed; use one of {QUANT_PATHS}")
+    return v
 
 
 def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool = False) -> Quantized:
     """Non-subtractive dithered quantization with Δ = s·std(δz) (Algorithm 1).
 
     std is the population std over the whole tensor (all examples), so a one-element tensor
-    does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels.
+    does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels. Half-precision
+    δz (bf16, fp16) is quantized in float32; ``values`` are cast back to δz's dtype.
     """
     if not s > 0:
         raise ValueError(f"s must be > 0, got {s!r}")
-    x = _work_dtype(dz)
+    if torch_path(dz, generator):
+        return quant_device.nsd(dz, s=s, generator=generator if isinstance(generator, torch.Generator) else None,
+                                lazy_values=lazy_values)
+    x = work_dtype(dz)
     sigma, rms = _std_rms(x)
     if not math.isfinite(sigma):
-        raise NonFiniteError(_count_bad(x))
+        raise NonFiniteError(count_bad(x))
     if sigma == 0.0:
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
@@ -109,6 +109,8 @@ def std(x: torch.Tensor) -> float:
     ~1e-7 relative (one dot over a whole large tensor drifts to ~1e-6..1e-5 on 1 thread).
     Falls back to ``torch.std`` when the mean dominates (cancellation) or the sums overflow.
     """
+    if not x.is_cpu:
+        return quant_device.std(x)
     return _std_rms(x)[0]
 
 
@@ -141,10 +143,11 @@ def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
     under the exponent of 1.0 → a float in [1, 2) → shifted to the cell midpoints (j + ½)/2^23:
     symmetric about ½ (mean exactly ½), never 0 or 1, no float conversion. The fastest unbiased
     option measured on CPU: ~2× ``torch.rand`` (``benchmarks/bench_capture.py``). float64 (tests)
-    and small tensors use ``Generator.random``; a ``torch.Generator`` selects ``torch.rand``.
+    and small tensors use ``Generator.random``. A ``torch.Generator`` or a non-CPU ``like`` selects
+    :func:`hwsim.capture.quant_device.uniform` (the same 2^23 midpoints, from torch integer bits).
     """
-    if isinstance(generator, torch.Generator):
-        return torch.rand(like.shape, dtype=like.dtype, generator=generator)
+    if torch_path(like, generator):
+        return quant_device.uniform(like, generator=generator if isinstance(generator, torch.Generator) else None)
     rng = generator if generator is not None else new_generator()
     dt = np.float64 if like.dtype == torch.float64 else np.float32
     return torch.from_numpy(_uniform_np(like.numel(), dt, rng)).view(like.shape)
@@ -166,36 +169,42 @@ def new_generator(seed: int | None = None) -> np.random.Generator:
     return np.random.Generator(np.random.SFC64(seed))
 
 
-def meprop(dz: torch.Tensor, *, k: int) -> Quantized:
+def meprop(dz: torch.Tensor, *, k: int, generator: Rng = None) -> Quantized:
     """Keep the k largest |δz| of each example (dim 0), zero the rest.
 
     "Example" is everything after dim 0 (for a conv: all channels and positions). If an
-    example has ≤ k elements everything is kept.
+    example has ≤ k elements everything is kept. Deterministic: ``generator`` only selects the
+    torch path (:func:`torch_path`).
     """
     if not (isinstance(k, int) and k > 0):
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    if torch_path(dz, generator):
+        return quant_device.meprop(dz, k=k)
     _check_finite(dz)
-    flat = dz.reshape(dz.shape[0], -1) if dz.dim() > 1 else dz.reshape(1, -1)
-    if k >= flat.shape[1]:
+    kept = quant_device.topk_kept(dz, k=k)
+    if kept is None:
         return passthrough(dz)
-    idx = flat.abs().topk(k, dim=1, sorted=False).indices
-    kept = torch.zeros_like(flat).scatter_(1, idx, flat.gather(1, idx)).reshape(dz.shape)
     levels, delta = int_view(kept)
     return Quantized(values=kept, levels=levels, delta=delta)
 
 
-def passthrough(dz: torch.Tensor) -> Quantized:
-    """Plain backprop: δz unchanged; levels are its int8 view (exact zero pattern)."""
+def passthrough(dz: torch.Tensor, *, generator: Rng = None) -> Quantized:
+    """Plain backprop: δz unchanged; levels are its int8 view (exact zero pattern).
+
+    ``generator`` is not drawn from; a ``torch.Generator`` selects the torch path (:func:`torch_path`).
+    """
+    if torch_path(dz, generator):
+        return quant_device.passthrough(dz)
     levels, delta = int_view(dz)
     return Quantized(values=dz, levels=levels, delta=delta)
 
 
 def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Symmetric int8-style levels of a float tensor: Δ = max|x|/127, non-zeros kept non-zero."""
-    x = _work_dtype(x)
+    x = work_dtype(x)
     mx = float(x.abs().amax()) if x.numel() else 0.0
     if not math.isfinite(mx):
-        raise NonFiniteError(_count_bad(x))
+        raise NonFiniteError(count_bad(x))
     if mx == 0.0:
         return torch.zeros_like(x), 0.0
     delta = mx / VIEW_LEVELS
@@ -209,9 +218,9 @@ def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | 
     if method == "dither":
         return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values)
     if method == "meprop":
-        return meprop(dz, k=k)  # type: ignore[arg-type]
+        return meprop(dz, k=k, generator=generator)  # type: ignore[arg-type]
     if method == "none":
-        return passthrough(dz)
+        return passthrough(dz, generator=generator)
     raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
 
 
@@ -228,28 +237,6 @@ def validate_params(*, method: str, s: float | None, k: int | None) -> None:
 # ----------------------------------------------------------------------------- statistics
 
 
-@dataclass(frozen=True)
-class LevelStats:
-    """Per-call statistics of integer levels, computed in torch without gathering non-zeros."""
-
-    numel: int
-    nnz: int
-    max_abs: int
-    hist: list[int]  # entry b-2 counts non-zero levels that need b bits (sign + magnitude)
-
-    @property
-    def density(self) -> float:
-        return self.nnz / max(1, self.numel)
-
-    @property
-    def max_bits(self) -> int:
-        return bit_width(self.max_abs)
-
-    def to_json(self, *, delta: float) -> dict[str, float | int | list[int]]:
-        """The per-layer, per-iteration record of the trace manifest (``layer_stats`` + Δ)."""
-        return {"density": self.density, "max_bits": self.max_bits, "hist": self.hist, "delta": delta}
-
-
 def level_stats(levels: torch.Tensor, *, max_bits: int = 16, bound: float = math.inf) -> LevelStats:
     """Density, max |level| and bit-width histogram (same layout as ``format.level_histogram``).
 
@@ -258,8 +245,11 @@ def level_stats(levels: torch.Tensor, *, max_bits: int = 16, bound: float = math
     small-integer comparison per bit-width class up to the largest level (``bincount`` costs
     ~1.4 ns/element, a boolean gather of the non-zeros more than the dither itself). Without a
     ``bound`` on |k| below 2^15 (:attr:`Quantized.bound`), a min/max pass first checks that
-    they fit; larger levels (rare) use float comparisons.
+    they fit; larger levels (rare) use float comparisons. Levels on another device are counted
+    there (:func:`hwsim.capture.quant_device.level_stats`).
     """
+    if not levels.is_cpu:
+        return quant_device.level_stats(levels, max_bits=max_bits)
     flat = levels.detach().reshape(-1)
     n = flat.numel()
     hist = [0] * (max_bits - 1)
@@ -288,16 +278,6 @@ def level_stats(levels: torch.Tensor, *, max_bits: int = 16, bound: float = math
     return LevelStats(numel=n, nnz=ge[0], max_abs=mx, hist=hist)
 
 
-def _work_dtype(x: torch.Tensor) -> torch.Tensor:
-    """float32/float64 stay; half types are quantized in float32 (their mantissa is too short)."""
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
 def _check_finite(x: torch.Tensor) -> None:
     if x.numel() and not math.isfinite(float(x.abs().amax())):
-        raise NonFiniteError(_count_bad(x))
-
-
-def _count_bad(x: torch.Tensor) -> str:
-    bad = int((~torch.isfinite(x)).sum())
-    return f"{bad} of {x.numel()} elements are NaN/Inf"
+        raise NonFiniteError(count_bad(x))

@@ -35,6 +35,7 @@ class Call:
     dither: bool
     masks: tuple[Any, float, Any] | None = None  # (a_mask, w_density, w_mask) on sampled calls
     after: Callable[[torch.Tensor], None] | None = None  # SDPA: record QKᵀ from the output gradient
+    operand_bits: int = 32  # width of the GEMM's operands as computed: 16 for bf16/fp16, 32 for float32/64
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Iteration:
     masked: set[str] = field(default_factory=set)
 
     def add(self, name: str, st: quant.LevelStats, delta: float) -> None:
+        """Merge one call's level statistics (plain Python numbers: nothing here touches a device)."""
         a = self.acc.get(name)
         if a is None:
             self.acc[name] = [st.numel, st.nnz, st.max_bits, list(st.hist), delta * st.numel, st.to_json(delta=delta)]

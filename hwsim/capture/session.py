@@ -91,18 +91,26 @@ class Capture(Interceptor):
                 "compile nothing, or compile only after the capture block")
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
+        self.generator = quant.new_generator(int(seed))  # the dither's uniforms for CPU δz (numpy path)
+        self._torch_only = quant.quant_path_from_env() == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
+        self._device_generators: dict[torch.device, torch.Generator] = {}  # other devices: torch, on the device
         self.model, self.method, self.s, self.k = model, method, s, k
         self.sample_every, self.seed, self.max_examples = int(sample_every), int(seed), max_examples
         self.stats_every = stats_every
         self.dither_attention = bool(dither_attention)
-        self.generator = quant.new_generator(int(seed))  # the dither's uniforms
         self.out = Path(out) if out is not None else None
         self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
                       "k": k if method == "meprop" else None, "seed": int(seed),
                       "int8": any(getattr(m, "hwsim_w_bits", 32) <= 8 for m in model.modules()),
                       "sample_every": int(sample_every), "stats_every": stats_every, "max_examples": max_examples,
                       "dither_attention": self.dither_attention,
-                      "torch_version": torch.__version__, **(meta or {})}
+                      "torch_version": torch.__version__}
+        dev = next(model.parameters()).device
+        if dev.type != "cpu":  # δz is quantized there, with a torch generator (CPU traces keep their meta)
+            self._meta["device"] = str(dev)
+        if self._torch_only:
+            self._meta["quant_path"] = "torch"
+        self._meta.update(meta or {})
         self._overwrite = overwrite
         self.writer: TraceWriter | None = None
         self._bg: BackgroundWriter | None = None
@@ -297,10 +305,10 @@ class Capture(Interceptor):
         name = call.site.name
         try:
             if call.dither:
-                q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self.generator,
+                q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self._generator_for(g),
                                    lazy_values=True)
             else:
-                q = quant.passthrough(g)
+                q = quant.passthrough(g, generator=self._generator_for(g))
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
@@ -320,9 +328,22 @@ class Capture(Interceptor):
                 op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
         return q.take_values()  # levels are scaled in place: use them before this line
 
+    def _generator_for(self, g: torch.Tensor) -> quant.Rng:
+        """The dither's random source for δz ``g``: numpy SFC64 on CPU, a seeded torch generator on g's device.
+
+        Each device has its own stream (seed + 7919·device index), so a seed fixes every stream.
+        """
+        if g.is_cpu and not self._torch_only:
+            return self.generator
+        gen = self._device_generators.get(g.device)
+        if gen is None:
+            gen = self._device_generators[g.device] = torch.Generator(device=g.device)
+            gen.manual_seed(self.seed + 7919 * (g.device.index or 0))
+        return gen
+
     def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
         name = call.site.name
-        st = quant.level_stats(q.levels, bound=q.bound)
+        st = q.stats if q.stats is not None else quant.level_stats(q.levels, bound=q.bound)
         it.add(name, st, q.delta)
         if call.masks is not None and name not in it.samples:
             a_mask, w_density, w_mask = call.masks
@@ -332,8 +353,9 @@ class Capture(Interceptor):
                 geometry=geom, delta=q.delta,
                 dz_levels=levels.reshape(geom.output_shape).to(torch.int32).cpu().numpy(),
                 a_mask=a_mask, w_density=w_density, w_mask=w_mask,
-                # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer
-                w_bits=call.site.w_bits, a_bits=call.site.a_bits)
+                # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer,
+                # 16 where the GEMM ran in bf16/fp16 (model.to(torch.bfloat16), autocast)
+                w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits))
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                 **extra: Any) -> None:

@@ -52,7 +52,8 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                       momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
                       stats_every: int = 1, max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
                       overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
-                      progress: bool = False, int8: bool = False, dither_attention: bool = False) -> TrainResult:
+                      progress: bool = False, int8: bool = False, dither_attention: bool = False,
+                      device: str = "cpu") -> TrainResult:
     """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
 
     ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
@@ -61,6 +62,8 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
     ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.capture.int8`).
     ``dither_attention`` also dithers δz of attention's activation×activation products (QKᵀ, P·V).
     ``stats_every``: keep per-layer statistics every this many iterations (see :func:`hwsim.capture.capture`).
+    ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) holds the model and each batch; NSD and its
+    statistics then run there too (:mod:`hwsim.capture.quant_device`).
     """
     s = DEFAULT_S if (s is None and method == "dither") else s
     k = DEFAULT_K if (k is None and method == "meprop") else k
@@ -74,6 +77,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if out is not None and (Path(out) / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{out}: a trace already exists here (pass --overwrite to replace it)")
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     data = load_dataset(dataset, data_dir=data_dir)
     size = image_size or PREFERRED_SIZE.get(model) or data.native_size
@@ -83,6 +87,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         from hwsim.capture.int8 import quantize_model
 
         quantize_model(net)
+    net.to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
     per_epoch = math.ceil(n_train / batch_size)
@@ -108,6 +113,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                                      generator=shuffle, limit=limit_train):
                 if it == total - 1:
                     cap.sample_next()
+                x, y = x.to(dev), y.to(dev)
                 logits = net(x)
                 loss = F.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
@@ -124,7 +130,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                     bar.update(1)
                     bar.set_postfix(loss=f"{lv:.3f}", acc=f"{acc:.3f}", dens=f"{cap.last_density or 0:.3f}")
             last_loss = loss_sum / max(1, n_seen)
-        test_acc = evaluate(net, data, image_size=size, batch_size=max(batch_size, 256))
+        test_acc = evaluate(net, data, image_size=size, batch_size=max(batch_size, 256), device=dev)
         summary = cap.summary()
         cap.add_summary(test_acc=test_acc, train_loss=last_loss, seconds=time.perf_counter() - t0)
     if bar is not None:
@@ -181,12 +187,40 @@ def interrupt_safe(cap: Capture) -> Iterator[Capture]:
         cap.__exit__(None, None, None)
 
 
-def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 256) -> float:
+def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 256,
+             device: torch.device | None = None) -> float:
     """Test-set accuracy (eval mode, no grad: capture ignores these forwards)."""
     net.eval()
     correct = 0
     with torch.no_grad():
         for x, y in data.batches(split="test", batch_size=batch_size, image_size=image_size):
+            if device is not None:
+                x, y = x.to(device), y.to(device)
             correct += int((net(x).argmax(1) == y).sum())
     net.train()
     return correct / len(data.test_y)
+
+
+def resolve_device(name: str, *, flag: str = "--device") -> torch.device:
+    """``name`` as a torch device this machine has; a ValueError naming ``flag`` and the choices otherwise."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{flag} {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"{flag} {name}: CUDA is not available here (torch {torch.__version__}, "
+                             f"torch.cuda.is_available() is False); use {flag} cpu")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"{flag} {name}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+        return dev
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{flag} {name}: MPS is not available here; use {flag} cpu")
+    try:
+        torch.empty(1, device=dev)
+    except (RuntimeError, NotImplementedError) as e:
+        raise ValueError(f"{flag} {name}: cannot allocate on this device ({e}); use {flag} cpu") from None
+    return dev

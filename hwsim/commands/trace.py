@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train on the first N examples only (default: all)")
     parser.add_argument("--seed", type=int_range(0), default=0, help="seed of weights, data order and dither")
     parser.add_argument("--threads", type=int_range(1, 1024), default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", metavar="DEV",
+                        help="where the model trains and NSD runs: cpu (default), cuda, cuda:N, mps; a GPU keeps δz "
+                             "and its statistics on the device (operands reach the host only on sampled iterations); "
+                             "the dither's random stream differs from the CPU one (same statistics, other bits)")
     parser.add_argument("--out", default=None, metavar="DIR", help="trace directory (default: traces/MODEL-DATASET-METHOD)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -90,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from hwsim._io import check_output, mark_status_in_place, replacing_dir
 
     if args.distributed:
+        if args.device != "cpu":
+            raise ValueError(f"--device {args.device}: --distributed trains on the CPU (one process per node); "
+                             "drop --device or --distributed")
         return _run_distributed(args)
     out = Path(args.out or f"traces/{args.model}-{args.dataset}-{args.method}")
     replacing = out.is_dir() and any(out.iterdir())
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
               momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
               stats_every=args.stats_every, image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
               progress=not args.quiet, int8=args.int8,
-              dither_attention=args.dither_attention)
+              dither_attention=args.dither_attention, device=args.device)
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
         try:
             with replacing_dir(out, overwrite=True) as tmp:

@@ -101,7 +101,8 @@ def _check(sample, arch, where: str) -> None:
         if bits < 32 and bits > mb:  # quantized forward operands must fit the MAC; floats are quantized to it
             raise TraceArchMismatch(f"{where}: layer {sample.geometry.name!r}: {f}={bits} is wider than the arch's "
                                     f"pe.mac_bits={mb} ({arch.source}); allowed: {f} <= {mb} (only δ̃z levels "
-                                    f"are split into extra MAC passes)")
+                                    f"are split into extra MAC passes); a {bits}-bit capture (e.g. bf16/fp16 "
+                                    f"training) needs an arch with pe.mac_bits >= {bits}: --set pe.mac_bits={bits}")
 
 
 def _variant(t: PassTiming, arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
