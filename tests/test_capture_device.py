@@ -211,9 +211,9 @@ def test_pinned_device_path_copies_no_tensor_to_host_on_non_sampled_iterations(m
         else:
             assert large == 0 and small == 3, seen  # one small transfer per layer (3 GEMMs), nothing else
     tr = load(tmp_path / "t")
-    assert [it["index"] for it in tr.manifest["iterations"] if it.get("sampled")] == [0, 3]
-    st = tr.manifest["iterations"][4]["layers"]["fc1"]
-    assert 0 < st["density"] <= 1 and sum(st["hist"]) == round(st["density"] * 16 * 32)
+    assert [it.index for it in tr.iterations if it.sampled] == [0, 3]
+    st = tr.iterations[4].layers["fc1"]
+    assert 0 < st.density <= 1 and sum(st.hist) == round(st.density * 16 * 32)
 
 
 def test_numpy_path_is_still_the_default_on_cpu(monkeypatch):
