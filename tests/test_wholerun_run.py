@@ -149,7 +149,6 @@ def test_report_shows_cost_over_training_only_for_run_files(tmp_path, run):
 
 def test_a_replayed_partial_batch_standing_for_full_ones_is_a_caveat():
     from hwsim.sim import _batch_caveats
-
     from hwsim.trace.records import IterationRecord, LayerStats
 
     def it(i, n):  # n non-zeros at density 0.5 → 2n δz elements
