@@ -74,6 +74,7 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     import time
 
     from hwsim.arch import Arch, load_arch
+    from hwsim.provenance import for_simulation
     from hwsim.run_results import RunResult
     from hwsim.sweep.replays import gemms_per_iteration, replay_tasks, run_replays, select_iterations
 
@@ -82,11 +83,12 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     if isinstance(arch_or_path, Arch):
         if not arch_or_path.source:
             raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
-        arch_ref, ov = arch_or_path.source, {}
+        arch, arch_ref, ov = arch_or_path, arch_or_path.source, {}
         if arch_or_path != load_arch(arch_ref):
             ov = _diff_overrides(arch_or_path)
     else:
         arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
+        arch = load_arch(arch_ref, overrides=ov or None)  # validated here, before any replay
     tasks = replay_tasks(trace.path, [(arch_ref, ov)], its, seed=seed)
     done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
                        progress=progress)
@@ -97,10 +99,7 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
     caveats = _batch_caveats(stats, its, total)
     for c in caveats:
         warnings.warn(f"{trace.path}: {c}", stacklevel=2)
-    from hwsim.provenance import for_simulation
-
-    arch_obj = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(arch_ref, overrides=ov or None)
-    prov = for_simulation(trace, arch_obj, iteration=its, overrides=ov or None)
+    prov = for_simulation(trace, arch, iteration=its, overrides=ov or None)
     prov["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
     return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
                            run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
