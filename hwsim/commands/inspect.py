@@ -29,6 +29,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
     import numpy as np
 
     from hwsim.trace import format as fmt
+    from hwsim.trace.writer import encode_sample
 
     tr = fmt.load(path)
     its = tr.iterations
@@ -62,7 +63,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
             if s.w_mask is not None:
                 h += fmt.entropy_bits(s.w_mask, s.w_mask[s.w_mask])
                 elems += s.w_mask.size
-            nbytes = len(fmt._encode_sample([s])[0])
+            nbytes = len(encode_sample([s])[0])
             row.update({"sample_iteration": it_used, "sample_density": s.dz_density, "sample_max_bits": s.max_bits,
                         "delta": s.delta, "a_density": s.a_density, "w_density": s.w_density,
                         "bytes": nbytes, "elements": elems, "bits_per_element": 8 * nbytes / elems,
