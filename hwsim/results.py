@@ -26,185 +26,27 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwsim._io import atomic_write_text
-from hwsim.actions import Actions
+from hwsim.breakdown import (  # re-exported: one variant's record and its parts
+    CYCLE_PARTS,
+    ENERGY_PARTS,
+    CycleBreakdown,
+    EnergyBreakdown,
+    ResultsError,
+    VariantResult,
+    sum_variants,
+)
 
 PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
-CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
-                                "reduction", "nsd")
-ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "leakage")
 # Added in issue 10: results written before it lack these keys and load with zeros.
 OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
-OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage"})
 RESULTS_VERSION = "0.1.0"
-
-
-class ResultsError(ValueError):
-    """A results file or mapping is malformed; the message names the file and the field."""
-
-
-# ----------------------------------------------------------------------------- breakdowns
-
-
-@dataclass(frozen=True)
-class CycleBreakdown:
-    """Where the cycles go. All integers; their sum is the variant's cycle count.
-
-    * ``compute`` — cycles in which every multiplier could do useful work (effectual MACs /
-      multipliers, rounded per tile),
-    * ``fragmentation`` — intra-PE: partly filled F×I multiplier rows (⌈nnz/F⌉ rounding) and,
-      for systolic arrays, partly used folds,
-    * ``imbalance`` — inter-PE: PEs idle at a barrier waiting for the slowest one,
-    * ``bank_conflict`` — products waiting for a busy accumulator bank,
-    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide,
-    * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
-    * ``nsd`` — the NSD unit's passes over dense δz (or meProp's top-k), hwsim.sim.nsd_unit.
-    """
-
-    compute: int = 0
-    fragmentation: int = 0
-    imbalance: int = 0
-    bank_conflict: int = 0
-    memory_stall: int = 0
-    reduction: int = 0
-    nsd: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(getattr(self, f) for f in CYCLE_PARTS)
-
-    def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
-        return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS))
-
-    def to_json(self) -> dict[str, int]:
-        return {f: int(getattr(self, f)) for f in CYCLE_PARTS}
-
-
-@dataclass(frozen=True)
-class EnergyBreakdown:
-    """Where the picojoules go (Σ action counts × energy table); the sum is ``energy_pj``.
-
-    ``accumulator`` includes operand-register reads and accumulator read-modify-writes;
-    ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic; ``reduction``
-    the cross-PE δW reduction (adds, accumulator accesses, links); ``nsd`` the NSD unit (or meProp
-    top-k); ``leakage`` static power × cycles.
-    """
-
-    mac: float = 0.0
-    accumulator: float = 0.0
-    sram: float = 0.0
-    crossbar: float = 0.0
-    dram: float = 0.0
-    reduction: float = 0.0
-    nsd: float = 0.0
-    leakage: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return sum(getattr(self, f) for f in ENERGY_PARTS)
-
-    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
-        return EnergyBreakdown(*(getattr(self, f) + getattr(other, f) for f in ENERGY_PARTS))
-
-    def to_json(self) -> dict[str, float]:
-        return {f: float(getattr(self, f)) for f in ENERGY_PARTS}
-
-
-# ----------------------------------------------------------------------------- variant
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """Cycles and energy of one variant (on one layer/pass, one pass, or the whole iteration).
-
-    ``macs`` are the multiplications the variant actually performs (dense: all of them,
-    including zeros; sparse: the effectual ones, times the operand passes for wide δ̃z);
-    ``multipliers`` the multipliers of the array, so ``utilization`` = macs / (cycles ×
-    multipliers). ``analytical_cycles`` is the closed-form estimate printed beside the
-    SimPy result.
-    """
-
-    cycle_breakdown: CycleBreakdown = field(default_factory=CycleBreakdown)
-    energy_breakdown: EnergyBreakdown = field(default_factory=EnergyBreakdown)
-    macs: int = 0
-    multipliers: int = 1
-    analytical_cycles: int = 0
-    actions: Actions = field(default_factory=Actions)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.actions, Actions):  # a plain {action: count} mapping is accepted
-            object.__setattr__(self, "actions", Actions.from_mapping(self.actions))
-
-    @property
-    def cycles(self) -> int:
-        return self.cycle_breakdown.total
-
-    @property
-    def energy_pj(self) -> float:
-        return self.energy_breakdown.total
-
-    @property
-    def utilization(self) -> float:
-        denom = self.cycles * self.multipliers
-        return self.macs / denom if denom else 0.0
-
-    def __add__(self, other: VariantResult) -> VariantResult:
-        return VariantResult(
-            cycle_breakdown=self.cycle_breakdown + other.cycle_breakdown,
-            energy_breakdown=self.energy_breakdown + other.energy_breakdown,
-            macs=self.macs + other.macs,
-            multipliers=max(self.multipliers, other.multipliers),
-            analytical_cycles=self.analytical_cycles + other.analytical_cycles,
-            actions=self.actions + other.actions,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "cycles": int(self.cycles),
-            "energy_pj": float(self.energy_pj),
-            "utilization": float(self.utilization),
-            "analytical_cycles": int(self.analytical_cycles),
-            "macs": int(self.macs),
-            "multipliers": int(self.multipliers),
-            "actions": self.actions.to_json(),
-            "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any], *, where: str = "variant") -> VariantResult:
-        try:
-            bd = d["breakdown"]
-            cyc = CycleBreakdown(**{k: int(_part(bd["cycles"], k)) for k in CYCLE_PARTS})
-            en = EnergyBreakdown(**{k: float(_part(bd["energy_pj"], k)) for k in ENERGY_PARTS})
-            v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
-                    multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)),
-                    actions=Actions.from_mapping({str(k): float(x) for k, x in d.get("actions", {}).items()},
-                                                 where="actions"))
-        except KeyError as e:
-            raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
-        except (TypeError, ValueError) as e:
-            raise ResultsError(f"{where}: {e}") from None
-        if "cycles" in d and int(d["cycles"]) != v.cycles:
-            raise ResultsError(f"{where}.cycles: {d['cycles']} != sum of breakdown.cycles ({v.cycles})")
-        if "energy_pj" in d and not math.isclose(float(d["energy_pj"]), v.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
-            raise ResultsError(f"{where}.energy_pj: {d['energy_pj']} != sum of breakdown.energy_pj ({v.energy_pj})")
-        return v
-
-
-def _part(d: Mapping[str, Any], k: str) -> Any:
-    """A breakdown component; the parts added in issue 10 default to 0 in older files."""
-    return d.get(k, 0) if k in OPTIONAL_PARTS else d[k]
-
-
-def sum_variants(items: Iterable[VariantResult]) -> VariantResult:
-    """Sum of variant results (cycles, energy, MACs add; the array size is shared)."""
-    return sum(items, VariantResult())
 
 
 # ----------------------------------------------------------------------------- layer × pass

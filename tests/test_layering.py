@@ -18,7 +18,7 @@ def _modules_after_import(*mods: str) -> set[str]:
 def test_sim_arch_results_and_trace_do_not_import_torch_or_matplotlib():
     loaded = _modules_after_import("hwsim.sim", "hwsim.arch", "hwsim.results", "hwsim.trace",
                                    "hwsim.trace.format", "hwsim.trace.schema", "hwsim.trace.synth",
-                                   "hwsim.trace.topology")
+                                   "hwsim.trace.topology", "hwsim.trace.writer", "hwsim.breakdown")
     assert "hwsim.sim" in loaded
     assert not {m for m in loaded if m == "torch" or m.startswith("torch.")}
     assert not {m for m in loaded if m == "matplotlib" or m.startswith("matplotlib.")}
