@@ -248,8 +248,11 @@ def max_examples_table(doc: Mapping[str, Any]) -> list[str]:
                      f"{_spct(_rel(c['energy_ratio'], f['energy_ratio']))} | {_bw(f)} → {_bw(c)} |")
     t = doc["trace"]
     said = []
+    full_batch = max(r["batch"] for r in doc["rows"])  # the summary leaves out an epoch's short last batch
     for keep in sorted({r["keep"] for r in doc["rows"]}):
-        rs = [r for r in doc["rows"] if r["keep"] == keep]
+        rs = [r for r in doc["rows"] if r["keep"] == keep and r["batch"] == full_batch]
+        if not rs:
+            continue
         sp = [_rel(r["sample"]["speedup"], r["full"]["speedup"]) for r in rs]
         en = [_rel(r["sample"]["energy_ratio"], r["full"]["energy_ratio"]) for r in rs]
         said.append(f"keeping {keep} of {rs[0]['batch']} examples changes the speed-up by {_spct(min(sp))} to "

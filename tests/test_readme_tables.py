@@ -78,6 +78,8 @@ def _max_doc() -> dict:
              "sample": _figs(420, 820, 210, 410)}]
     trace = {"model": "resnet18_cifar", "method": "dither", "dataset": "digits", "image_size": 32, "batch_size": 128,
              "epochs": 1}
+    rows.append({"iteration": 9, "batch": 29, "keep": 8, "full": _figs(400, 800, 200, 400),   # a short last batch
+                 "sample": _figs(300, 300, 150, 150)})
     rows[0]["full"]["speedup_passes"] = {"backward_weight": 4.0}
     rows[0]["sample"]["speedup_passes"] = {"backward_weight": 1.7}
     return {"command": "python benchmarks/bench_wholerun.py --max-examples T", "arch": "scnn", "trace": trace,
@@ -106,6 +108,8 @@ def test_max_examples_table_scales_the_sample_to_the_batch():
     assert "| +40.0 % | +10.0 % | +40.0 % |" in row, row   # 16 × 140 = 2240 cycles against 1600
     assert "| 2.00× → 1.57× | -21.4 % |" in row and row.endswith("| 4.00× → 1.70× |"), row
     assert "keeping 8 of 128 examples" in lines[-1] and "keeping 32 of 128" in lines[-1]
+    assert any(x.startswith("| 9 | 29 → 8 |") for x in lines) and "-50.0 %" not in lines[-1]  # shown, not summarised
+    assert "speed-up by -21.4 % to -21.4 %" in lines[-1], lines[-1]
     doc["rows"][0]["sample"]["dense_cycles"] = 200
     assert mod.max_examples_table(doc) != lines
 
