@@ -7,13 +7,18 @@
 2. ``--timing TRACE [--old PATH]``: wall time of replaying all sampled iterations of TRACE in-process
    (``jobs=1``) against 5 × the time one iteration took on the code at ``--old`` (e.g. a checkout of the
    pre-speed-up simulator), both measured now on this machine.
-
-    python benchmarks/bench_wholerun.py --error traces/lenet5-se1 --arch scnn
-    python benchmarks/bench_wholerun.py --timing traces/lenet5-dither --old /path/to/old/checkout
-    python benchmarks/bench_wholerun.py --max-examples traces/resnet18c-b128 --keep 8
-
 3. ``--max-examples TRACE``: for each sampled iteration of a full-batch trace, cycles and energy of the
    whole batch against its first ``--keep`` examples (what ``max_examples`` stores) scaled to the batch.
+
+``--json PATH`` writes what ``--error`` / ``--max-examples`` measured (raw figures, not only the errors) with
+the command line, the trace's meta and ``--capture`` (how the trace was made) — the committed results
+``benchmarks/results/wholerun_error.json`` and ``max_examples.json`` that ``scripts/readme_tables.py`` turns
+into the README's ``estimator-error`` and ``max-examples`` tables::
+
+    python benchmarks/bench_wholerun.py --error traces/lenet5-se1 --arch scnn --json benchmarks/results/wholerun_error.json
+    python benchmarks/bench_wholerun.py --timing traces/lenet5-dither --old /path/to/old/checkout
+    python benchmarks/bench_wholerun.py --max-examples traces/resnet18c-digits32-b128 --keep 8 32 \
+        --json benchmarks/results/max_examples.json
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-EVERY = (2, 5, 10, 23, 50)
+EVERY = (2, 5, 10, 20, 23, 50, 100)
+PASSES = ("forward", "backward_data", "backward_weight")
+META = ("model", "dataset", "image_size", "method", "s", "epochs", "batch_size", "seed", "sample_every",
+        "max_examples")
 OLD_ONE = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
@@ -48,7 +57,27 @@ def _err(est: float, true: float) -> float:
     return (est - true) / true * 100 if true else float("nan")
 
 
-def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> None:
+def figures(res) -> dict:  # noqa: ANN001
+    """The raw figures a row of the committed JSON keeps (totals over the three passes, per-pass speed-up)."""
+    return {"sparse_cycles": res.total("sparse").cycles, "dense_cycles": res.total("dense").cycles,
+            "sparse_energy_pj": res.total("sparse").energy_pj, "dense_energy_pj": res.total("dense").energy_pj,
+            "speedup": res.speedup(), "energy_ratio": res.energy_ratio(),
+            "speedup_passes": {p: res.speedup(pass_name=p) for p in PASSES}}
+
+
+_ERR_KEYS = ("sparse_cycles", "dense_cycles", "sparse_energy_pj", "speedup", "energy_ratio")
+
+
+def _row(label: str, est: dict, truth: dict) -> str:
+    return f"| {label} | " + " | ".join(f"{_err(est[k], truth[k]):+.2f} %" for k in _ERR_KEYS) + " |"
+
+
+def _trace_meta(trace) -> dict:  # noqa: ANN001
+    return {k: trace.meta.get(k) for k in META}
+
+
+def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> dict:
+    """Every iteration replayed (the truth) against the left-hold estimator over every N-th one (module doc)."""
     from hwsim.run_results import RunResult
     from hwsim.sim import simulate_run
     from hwsim.trace.format import load
@@ -57,32 +86,39 @@ def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> None:
     full = simulate_run(trace, arch, iterations="all", jobs=jobs, cache_dir=cache or trace_path.rstrip("/") + ".points")
     if any(r.weight != 1 for r in full.iterations):
         print(f"note: {trace_path} is not sampled at every iteration; the truth below is itself an estimate")
-    truth = full.integrated
+    truth = figures(full.integrated)
     recs = [(r.iteration, r.result) for r in full.iterations]
     T = full.total_iterations
+    its = [i for i, _ in recs]
 
-    def row(label: str, est) -> str:  # noqa: ANN001
-        figs = []
-        for v in ("sparse", "dense"):
-            figs.append(_err(est.total(v).cycles, truth.total(v).cycles))
-        figs.append(_err(est.total("sparse").energy_pj, truth.total("sparse").energy_pj))
-        figs.append(_err(est.speedup(), truth.speedup()))
-        figs.append(_err(est.energy_ratio(), truth.energy_ratio()))
-        return f"| {label} | " + " | ".join(f"{x:+.2f} %" for x in figs) + " |"
+    def estimate(sub: set[int]) -> dict:
+        return figures(RunResult.build([(i, r) for i, r in recs if i in sub], total_iterations=T).integrated)
 
     print(f"{trace_path}: {T} iterations, all replayed on {arch}; truth = Σ over every iteration: "
-          f"speed-up {truth.speedup():.4f}×, energy gain {truth.energy_ratio():.4f}×")
+          f"speed-up {truth['speedup']:.4f}×, energy gain {truth['energy_ratio']:.4f}×")
     print("| replayed | sparse cycles | dense cycles | sparse energy | speed-up | energy gain |")
     print("|---|---|---|---|---|---|")
-    its = [i for i, _ in recs]
+    rows = []
     for n in EVERY:
+        if n >= len(its):
+            continue
         sub = sorted(set(its[::n]) | {its[-1]})
-        est = RunResult.build([(i, r) for i, r in recs if i in sub], total_iterations=T).integrated
-        print(row(f"every {n} ({len(sub)} its)", est))
-    last = RunResult.build([recs[-1]], total_iterations=T).integrated
-    print(row("last iteration × T (single-iteration practice)", last))
-    first = RunResult.build([(0, recs[0][1])], total_iterations=T).integrated
-    print(row("first iteration × T", first))
+        est = estimate(set(sub))
+        # the same N started at every other phase o = 1 … N−1 (iterations o, o+N, …, and the last): how much the
+        # error depends on where the samples fall (capture always starts at 0)
+        phases = [estimate(set(its[o::n]) | {its[-1]}) for o in range(1, n)]
+        worst = {k: max(abs(_err(e[k], truth[k])) for e in [est, *phases]) for k in ("speedup", "energy_ratio")}
+        rows.append({"kind": "every", "every": n, "replayed": len(sub), "estimate": est, "phases": len(phases) + 1,
+                     "worst_abs_err_pct": worst})
+        print(_row(f"every {n} ({len(sub)} its)", est, truth)
+              + f"  worst over {n} phases: speed-up ±{worst['speedup']:.2f} %, energy gain ±{worst['energy_ratio']:.2f} %")
+    for kind, rec in (("last", recs[-1]), ("first", (0, recs[0][1]))):
+        est = figures(RunResult.build([rec], total_iterations=T).integrated)
+        rows.append({"kind": kind, "replayed": 1, "estimate": est})
+        print(_row(f"{kind} iteration × T", est, truth))
+    return {"mode": "error", "arch": arch, "trace": {**_trace_meta(trace), "path": trace_path, "iterations": T,
+                                                    "test_acc": trace.summary.get("test_acc")},
+            "truth": truth, "rows": rows}
 
 
 def timing(trace_path: str, arch: str, old: str | None) -> None:
@@ -109,7 +145,7 @@ def timing(trace_path: str, arch: str, old: str | None) -> None:
               f"{cmd_cpu / (5 * m['cmd_cpu_s']):.2f} CPU (target < 1)")
 
 
-def max_examples(trace_path: str, arch_name: str, keep: int) -> None:
+def max_examples(trace_path: str, arch_name: str, keeps: list[int]) -> dict:
     """Cycles/energy of each sampled full batch vs its first ``keep`` examples (what ``max_examples`` stores)."""
     from dataclasses import replace
 
@@ -121,25 +157,33 @@ def max_examples(trace_path: str, arch_name: str, keep: int) -> None:
     trace = load(trace_path, verify=False)
     arch = load_arch(arch_name)
     grad = first_layer_input_grad(trace.meta)
-    print(f"{trace_path} on {arch_name}: full batch vs its first {keep} examples (scaled by batch / {keep})")
-    print("| iteration | batch | sparse cycles | dense cycles | sparse energy | speed-up (full → sample) "
+
+    def run(sample) -> dict:  # noqa: ANN001
+        return figures(SimResult(trace={}, arch={}, layers=tuple(replay(sample, arch, first_input_grad=grad))))
+
+    print(f"{trace_path} on {arch_name}: full batch vs its first {keeps} examples (cycles, energy scaled by batch / keep)")
+    print("| iteration | batch → kept | sparse cycles | dense cycles | sparse energy | speed-up (full → sample) "
           "| energy gain (full → sample) |")
     print("|---|---|---|---|---|---|---|")
+    rows = []
     for it in trace.sampled_iterations:
         full = trace.sample(it)
         n = next(iter(full.values())).geometry.N
-        if n <= keep:
+        if n <= min(keeps):
             continue
-        cut = {k: replace(s, geometry=replace(s.geometry, N=keep), a_mask=s.a_mask[:keep],
-                          dz_levels=s.dz_levels[:keep]) for k, s in full.items()}
-        res = [SimResult(trace={}, arch={}, layers=tuple(replay(x, arch, first_input_grad=grad)))
-               for x in (full, cut)]
-        f, c = res
-        scale = n / keep
-        e = [_err(scale * c.total(v).cycles, f.total(v).cycles) for v in ("sparse", "dense")]
-        e.append(_err(scale * c.total("sparse").energy_pj, f.total("sparse").energy_pj))
-        print(f"| {it} | {n} | " + " | ".join(f"{x:+.1f} %" for x in e)
-              + f" | {f.speedup():.3f}× → {c.speedup():.3f}× | {f.energy_ratio():.3f}× → {c.energy_ratio():.3f}× |")
+        f = run(full)
+        for keep in (k for k in keeps if k < n):
+            cut = {k: replace(s, geometry=replace(s.geometry, N=keep), a_mask=s.a_mask[:keep],
+                              dz_levels=s.dz_levels[:keep]) for k, s in full.items()}
+            c = run(cut)
+            rows.append({"iteration": it, "batch": n, "keep": keep, "full": f, "sample": c})
+            scale = n / keep
+            e = [_err(scale * c[k], f[k]) for k in ("sparse_cycles", "dense_cycles", "sparse_energy_pj")]
+            print(f"| {it} | {n} → {keep} | " + " | ".join(f"{x:+.1f} %" for x in e)
+                  + f" | {f['speedup']:.3f}× → {c['speedup']:.3f}× | {f['energy_ratio']:.3f}× → {c['energy_ratio']:.3f}× |")
+    return {"mode": "max_examples", "arch": arch_name,
+            "trace": {**_trace_meta(trace), "path": trace_path, "iterations": len(trace.iterations),
+                      "test_acc": trace.summary.get("test_acc")}, "rows": rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,18 +191,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--error", metavar="TRACE")
     ap.add_argument("--timing", metavar="TRACE")
     ap.add_argument("--max-examples", metavar="TRACE", help="full-batch trace: error of keeping only --keep examples")
-    ap.add_argument("--keep", type=int, default=8)
+    ap.add_argument("--keep", type=int, nargs="+", default=[8], help="examples kept (one or more; default 8)")
     ap.add_argument("--arch", default="scnn")
     ap.add_argument("--old", metavar="PATH", help="PYTHONPATH of the old simulator for --timing")
     ap.add_argument("--cache", metavar="DIR")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", metavar="PATH", help="write the --error / --max-examples measurements here")
+    ap.add_argument("--capture", metavar="CMD", help="the command that made TRACE, recorded in --json")
     a = ap.parse_args(argv)
+    if a.json and bool(a.error) == bool(a.max_examples):
+        ap.error("--json needs exactly one of --error, --max-examples")
+    if any(k < 1 for k in a.keep):
+        ap.error(f"--keep: {a.keep} must all be ≥ 1")
+    doc = None
     if a.error:
-        error(a.error, a.arch, a.cache, a.jobs)
+        doc = error(a.error, a.arch, a.cache, a.jobs)
     if a.timing:
         timing(a.timing, a.arch, a.old)
     if a.max_examples:
-        max_examples(a.max_examples, a.arch, a.keep)
+        doc = max_examples(a.max_examples, a.arch, sorted(set(a.keep)))
+    if a.json and doc is not None:
+        argv_ = list(sys.argv[1:] if argv is None else argv)
+        if a.capture:  # recorded on its own: the command without it makes the same measurements
+            i = next(j for j, x in enumerate(argv_) if x == "--capture" or x.startswith("--capture="))
+            del argv_[i:i + (1 if "=" in argv_[i] else 2)]
+        doc = {"command": "python benchmarks/bench_wholerun.py " + shlex.join(argv_), "capture": a.capture, **doc}
+        with open(a.json, "w") as fh:
+            json.dump(doc, fh, indent=1)
+            fh.write("\n")
+        print(f"wrote {a.json}")
     return 0
 
 

@@ -8,7 +8,9 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``whole-run`` — from ``reports/example/data/*_run_summary.json`` (the same report's whole-run figures);
 * ``scnn``, ``sensitivity`` — from ``benchmarks/results/scnn_repro.json`` (``benchmarks/scnn_repro.py --json``);
 * ``cost-shares`` — from ``benchmarks/results/cost_shares.json`` (``benchmarks/cost_shares.py --json``);
-* ``coverage`` — from ``benchmarks/results/coverage_table.json`` (``benchmarks/coverage_table.py``).
+* ``coverage`` — from ``benchmarks/results/coverage_table.json`` (``benchmarks/coverage_table.py``);
+* ``estimator-error`` — from ``benchmarks/results/wholerun_error.json`` (``benchmarks/bench_wholerun.py --error``);
+* ``max-examples`` — from ``benchmarks/results/max_examples.json`` (``benchmarks/bench_wholerun.py --max-examples``).
 
 Usage::
 
@@ -187,6 +189,83 @@ def coverage_table(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _rel(est: Any, true: Any) -> float:
+    return (float(est) - float(true)) / float(true)
+
+
+def _spct(x: float) -> str:
+    return "0.0 %" if round(x * 100, 1) == 0 else f"{x * 100:+.1f} %"
+
+
+ERROR_BOUND = 0.02  # the estimator-error sentence names the largest every:N whose error stays within this
+
+
+def estimator_error_table(doc: Mapping[str, Any]) -> list[str]:
+    """Left-hold estimator over every N-th iteration (and one iteration × T) against replaying every iteration."""
+    t, truth = doc["trace"], doc["truth"]
+    keys = ("sparse_cycles", "dense_cycles", "sparse_energy_pj", "speedup", "energy_ratio")
+    lines = [f"| replayed (of {t['iterations']}) | iterations | sparse cycles | dense cycles | sparse energy | speed-up | "
+             "energy gain | speed-up, worst phase | energy gain, worst phase |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        label = f"every:{r['every']}" if r["kind"] == "every" else f"{r['kind']} iteration × {t['iterations']}"
+        w = r.get("worst_abs_err_pct")
+        worst = [f"±{w[k]:.1f} %" if w else "–" for k in ("speedup", "energy_ratio")]
+        lines.append(f"| {label} | {r['replayed']} | " + " | ".join(_spct(_rel(r["estimate"][k], truth[k])) for k in keys)
+                     + f" | {worst[0]} | {worst[1]} |")
+    every = sorted((r for r in doc["rows"] if r["kind"] == "every"), key=lambda r: r["every"])
+    ok = []
+    for r in every:
+        if max(r["worst_abs_err_pct"].values()) > ERROR_BOUND * 100:
+            break
+        ok.append(r)
+    last = next((r for r in doc["rows"] if r["kind"] == "last"), None)
+    said = (f"Of the N tested, replaying every N-th iteration for N ≤ {ok[-1]['every']} keeps the whole-run speed-up and energy gain "
+            f"within ±{ERROR_BOUND * 100:g} % at every phase (worst ±"
+            f"{max(max(r['worst_abs_err_pct'].values()) for r in ok):.1f} %)" if ok else
+            f"No every:N keeps both within ±{ERROR_BOUND * 100:g} % at every phase")
+    if last is not None:
+        said += (f"; the last iteration alone is off by {_spct(_rel(last['estimate']['speedup'], truth['speedup']))} "
+                 f"(speed-up) and {_spct(_rel(last['estimate']['energy_ratio'], truth['energy_ratio']))} (energy gain)")
+    truth_line = (f"Truth: all {t['iterations']} iterations of {t['model']} {t['method']} on {t['dataset']} "
+                  f"(batch {t['batch_size']}, {t['epochs']} epochs) replayed on {doc['arch']}: speed-up "
+                  f"{_times(truth['speedup'])}, energy gain {_times(truth['energy_ratio'])}. Errors are estimate − truth "
+                  "(capture samples from iteration 0; *worst phase* is the largest |error| over the N start offsets).")
+    return [*lines, "", truth_line + " " + said + "."]
+
+
+def max_examples_table(doc: Mapping[str, Any]) -> list[str]:
+    """A full batch against its first ``keep`` examples (what ``max_examples`` stores), cycles/energy scaled."""
+    lines = ["| iteration | batch → kept | sparse cycles × batch/kept | dense cycles × batch/kept | "
+             "sparse energy × batch/kept | speed-up: full → kept | error | energy gain: full → kept | error | "
+             "backward-weight speed-up: full → kept |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        f, c, k = r["full"], r["sample"], r["batch"] / r["keep"]
+        lines.append(f"| {r['iteration']} | {r['batch']} → {r['keep']} | "
+                     + " | ".join(_spct(_rel(k * c[x], f[x])) for x in ("sparse_cycles", "dense_cycles",
+                                                                          "sparse_energy_pj"))
+                     + f" | {_times(f['speedup'])} → {_times(c['speedup'])} | {_spct(_rel(c['speedup'], f['speedup']))} | "
+                     f"{_times(f['energy_ratio'])} → {_times(c['energy_ratio'])} | "
+                     f"{_spct(_rel(c['energy_ratio'], f['energy_ratio']))} | {_bw(f)} → {_bw(c)} |")
+    t = doc["trace"]
+    said = []
+    full_batch = max(r["batch"] for r in doc["rows"])  # the summary leaves out an epoch's short last batch
+    for keep in sorted({r["keep"] for r in doc["rows"]}):
+        rs = [r for r in doc["rows"] if r["keep"] == keep and r["batch"] == full_batch]
+        if not rs:
+            continue
+        sp = [_rel(r["sample"]["speedup"], r["full"]["speedup"]) for r in rs]
+        en = [_rel(r["sample"]["energy_ratio"], r["full"]["energy_ratio"]) for r in rs]
+        said.append(f"keeping {keep} of {rs[0]['batch']} examples changes the speed-up by {_spct(min(sp))} to "
+                    f"{_spct(max(sp))} and the energy gain by {_spct(min(en))} to {_spct(max(en))}")
+    acc = f", test accuracy {_pct(1)(t['test_acc'])}" if t.get("test_acc") is not None else ""
+    return [*lines, "", f"{t['model']} {t['method']} on {t['dataset']} at {t['image_size']}², batch {t['batch_size']}, "
+            f"{t['epochs']} epochs{acc}, on {doc['arch']}: " + "; ".join(said) + "."]
+
+
+def _bw(figs: Mapping[str, Any]) -> str:
+    return _times(figs.get("speedup_passes", {}).get("backward_weight"))
+
+
 BENCH = ROOT / "benchmarks" / "results"
 
 
@@ -212,12 +291,15 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
     bench = root / BENCH.relative_to(ROOT)
     for name, fn, gen in (("scnn", "scnn_repro.json", scnn_table), ("sensitivity", "scnn_repro.json",
                           sensitivity_table), ("cost-shares", "cost_shares.json", cost_shares_table),
-                          ("coverage", "coverage_table.json", coverage_table)):
+                          ("coverage", "coverage_table.json", coverage_table),
+                          ("estimator-error", "wholerun_error.json", estimator_error_table),
+                          ("max-examples", "max_examples.json", max_examples_table)):
         f = bench / fn
         if f.exists():
             doc = json.loads(f.read_text())
+            made = f" from a trace made by `{doc['capture']}`" if doc.get("capture") else ""
             out[name] = [*gen(doc), "", _sub(f"Generated from `{f.relative_to(root)}`, made by "
-                                             f"`{doc.get('command', '?')}`.")]
+                                             f"`{doc.get('command', '?')}`{made}.")]
     return out
 
 

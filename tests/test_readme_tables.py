@@ -51,3 +51,75 @@ def test_unknown_table_marker_is_an_error():
     mod = _module()
     with pytest.raises(SystemExit, match="no generator"):
         mod.render("<!-- table:nope -->\nx\n<!-- /table:nope -->\n", mod.tables())
+
+
+def _figs(sc: float, dc: float, se: float, de: float) -> dict:
+    return {"sparse_cycles": sc, "dense_cycles": dc, "sparse_energy_pj": se, "dense_energy_pj": de,
+            "speedup": dc / sc, "energy_ratio": de / se, "speedup_passes": {}}
+
+
+def _error_doc() -> dict:
+    truth = _figs(1000, 2000, 500, 800)
+    rows = [{"kind": "every", "every": 2, "replayed": 6, "estimate": _figs(1010, 2000, 505, 800), "phases": 2,
+             "worst_abs_err_pct": {"speedup": 1.0, "energy_ratio": 1.0}},
+            {"kind": "every", "every": 5, "replayed": 3, "estimate": _figs(1100, 2100, 520, 810), "phases": 5,
+             "worst_abs_err_pct": {"speedup": 1.0, "energy_ratio": 2.5}},
+            {"kind": "last", "replayed": 1, "estimate": _figs(600, 1300, 300, 450)}]
+    trace = {"model": "lenet5", "method": "dither", "dataset": "digits", "batch_size": 64, "epochs": 1,
+             "iterations": 11}
+    return {"command": "python benchmarks/bench_wholerun.py --error T", "capture": "hwsim trace ...", "arch": "scnn",
+            "trace": trace, "truth": truth, "rows": rows}
+
+
+def _max_doc() -> dict:
+    rows = [{"iteration": 0, "batch": 128, "keep": 8, "full": _figs(1600, 3200, 800, 1600),
+             "sample": _figs(140, 220, 70, 110)},
+            {"iteration": 5, "batch": 128, "keep": 32, "full": _figs(1600, 3200, 800, 1600),
+             "sample": _figs(420, 820, 210, 410)}]
+    trace = {"model": "resnet18_cifar", "method": "dither", "dataset": "digits", "image_size": 32, "batch_size": 128,
+             "epochs": 1}
+    rows.append({"iteration": 9, "batch": 29, "keep": 8, "full": _figs(400, 800, 200, 400),   # a short last batch
+                 "sample": _figs(300, 300, 150, 150)})
+    rows[0]["full"]["speedup_passes"] = {"backward_weight": 4.0}
+    rows[0]["sample"]["speedup_passes"] = {"backward_weight": 1.7}
+    return {"command": "python benchmarks/bench_wholerun.py --max-examples T", "arch": "scnn", "trace": trace,
+            "rows": rows}
+
+
+def test_estimator_error_table_reads_its_numbers_from_the_json():
+    mod = _module()
+    doc = _error_doc()
+    lines = mod.estimator_error_table(doc)
+    every2 = next(x for x in lines if x.startswith("| every:2 |"))
+    assert "| +1.0 % | 0.0 % | +1.0 % | -1.0 % | -1.0 % | ±1.0 % | ±1.0 % |" in every2, every2
+    assert "N ≤ 2 " in lines[-1] and "±2 %" in lines[-1]   # every:5: energy gain (2.5 %) is beyond the 2 % bound
+    doc["rows"][1]["worst_abs_err_pct"] = {"speedup": 1.5, "energy_ratio": 1.9}  # now every:5 is within it
+    assert "N ≤ 5 " in mod.estimator_error_table(doc)[-1]
+    doc2 = _error_doc()
+    doc2["rows"][0]["estimate"]["sparse_cycles"] = 1030
+    assert mod.estimator_error_table(doc2) != lines
+
+
+def test_max_examples_table_scales_the_sample_to_the_batch():
+    mod = _module()
+    doc = _max_doc()
+    lines = mod.max_examples_table(doc)
+    row = next(x for x in lines if x.startswith("| 0 | 128 → 8 |"))
+    assert "| +40.0 % | +10.0 % | +40.0 % |" in row, row   # 16 × 140 = 2240 cycles against 1600
+    assert "| 2.00× → 1.57× | -21.4 % |" in row and row.endswith("| 4.00× → 1.70× |"), row
+    assert "keeping 8 of 128 examples" in lines[-1] and "keeping 32 of 128" in lines[-1]
+    assert any(x.startswith("| 9 | 29 → 8 |") for x in lines) and "-50.0 %" not in lines[-1]  # shown, not summarised
+    assert "speed-up by -21.4 % to -21.4 %" in lines[-1], lines[-1]
+    doc["rows"][0]["sample"]["dense_cycles"] = 200
+    assert mod.max_examples_table(doc) != lines
+
+
+def test_the_new_tables_are_rendered_from_their_json(tmp_path):
+    mod = _module()
+    shutil.copytree(ROOT / "reports" / "example" / "data", tmp_path / "reports" / "example" / "data")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "wholerun_error.json").write_text(json.dumps(_error_doc()))
+    (tmp_path / "benchmarks" / "results" / "max_examples.json").write_text(json.dumps(_max_doc()))
+    out = mod.tables(tmp_path)
+    assert "from a trace made by `hwsim trace ...`" in out["estimator-error"][-1]
+    assert out["max-examples"][0].startswith("| iteration | batch → kept |")

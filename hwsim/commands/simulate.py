@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replay many sampled iterations and integrate their cost over the whole training run "
                              "(each replayed iteration stands for the iterations up to the next one): all, last, "
                              "every:N (every N-th sampled iteration and the last) or a list like 0,100,450; "
-                             "writes per-iteration records, the whole-run total and the spread")
+                             "writes per-iteration records, the whole-run total and the spread (the estimator's "
+                             "measured error: the README's estimator-error table)")
     parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=1, metavar="N",
                         help="with --iterations: local worker processes (as hwsim sweep)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,

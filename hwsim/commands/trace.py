@@ -45,13 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float_range(0, 1, hi_open=True), default=0.9, help="SGD momentum")
     parser.add_argument("--weight-decay", type=float_range(0), default=5e-4, help="SGD weight decay (L2)")
     parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
-                        help="store full operands every N iterations (0: only the last)")
+                        help="store full operands every N iterations (0: only the last); the whole-run "
+                             "estimate's error against storing every iteration is the README's estimator-error table "
+                             "(avoid N = iterations per epoch)")
     parser.add_argument("--stats-every", type=int_range(1), default=1, metavar="N",
                         help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
                              "iterations always keep them, loss and accuracy are kept for every iteration, the run "
                              "summary covers all (default 1: every iteration; e.g. 10 for long runs)")
     parser.add_argument("--max-examples", type=int_range(1), default=None, metavar="N",
-                        help="store only the first N examples of each batch in sampled iterations (default: all)")
+                        help="store only the first N examples of each batch in sampled iterations (default: all). "
+                             "simulate then replays an N-example batch, which understates the speed-up and energy "
+                             "gain (per-layer costs weigh more); measured error in the README's max_examples table "
+                             "(benchmarks/results/max_examples.json)")
     parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects)")
     parser.add_argument("--limit-train", type=int_range(1), default=None, metavar="N",
                         help="train on the first N examples only (default: all)")
