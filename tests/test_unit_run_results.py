@@ -214,6 +214,10 @@ def test_total_iterations_defaults_to_the_sum_of_weights():
     (lambda d: d.update(iterations=[]), r"^r: field 'iterations' is empty$"),
     (lambda d: d["iterations"][1].pop("weight"), r"^r: iterations\[1\]: field 'weight' is missing or malformed$"),
     (lambda d: d["iterations"][0].pop("layers"), r"^r: iterations\[0\]: field 'layers' is missing or malformed$"),
+    (lambda d: d["iterations"].__setitem__(0, 5), r"^r: iterations\[0\] must be an object, got int$"),
+    (lambda d: d["iterations"][1].update(weight="x"), r"^r: iterations\[1\]: invalid literal for int\(\)"),
+    (lambda d: d["iterations"][0]["layers"][0].pop("pass"),
+     r"^r: iterations\[0\]: layers\[0\]: field 'pass' is missing$"),      # the inner error is kept
 ])
 def test_from_json_errors_name_the_field(edit, msg):
     d = json.loads(json.dumps(_run().to_json()))
