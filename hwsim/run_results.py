@@ -238,6 +238,8 @@ class RunResult:
         base = SimResult.from_json(d, where=where)
         recs = []
         for k, it in enumerate(d.get("iterations") or []):
+            if not isinstance(it, Mapping):
+                raise ResultsError(f"{where}: iterations[{k}] must be an object, got {type(it).__name__}")
             try:
                 r = SimResult.from_json({"trace": it.get("trace", base.trace), "arch": base.arch,
                                          "layers": it["layers"], "run": it.get("run", {})},
@@ -245,6 +247,10 @@ class RunResult:
                 recs.append(IterationRecord(int(it["iteration"]), int(it["weight"]), r))
             except (KeyError, TypeError) as e:
                 raise ResultsError(f"{where}: iterations[{k}]: field {e} is missing or malformed") from None
+            except ValueError as e:
+                if isinstance(e, ResultsError):
+                    raise
+                raise ResultsError(f"{where}: iterations[{k}]: {e}") from None
         if not recs:
             raise ResultsError(f"{where}: field 'iterations' is empty")
         est = d.get("estimator") or {}

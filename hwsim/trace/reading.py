@@ -183,7 +183,8 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
         if not np.issubdtype(nz.dtype, np.integer):
             raise TraceError(f"{path}: array '{nm}/dz_levels' has dtype {nz.dtype}, expected integers")
         if nz.size != int(mask.sum()) or nz.size != nnz:
-            raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros")
+            raise TraceError(f"{path}: array '{nm}/dz_levels' has {nz.size} values, mask has {int(mask.sum())} non-zeros, "
+                             f"{mw}.nnz declares {nnz}")
         if nz.size and np.any(nz == 0):
             raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
         levels = np.zeros(g.output_shape, dtype=np.int32)
