@@ -176,6 +176,12 @@ class IterationRecord:
     weight: int
     result: SimResult
 
+    def __post_init__(self) -> None:
+        if self.iteration < 0:
+            raise ValueError(f"field 'iteration' must be >= 0, got {self.iteration}")
+        if self.weight < 1:
+            raise ValueError(f"field 'weight' (training iterations this one stands for) must be >= 1, got {self.weight}")
+
 
 @dataclass(frozen=True)
 class RunResult:

@@ -224,3 +224,11 @@ def test_from_json_errors_name_the_field(edit, msg):
     edit(d)
     with pytest.raises(ResultsError, match=msg):
         RunResult.from_json(d, where="r")
+
+
+@pytest.mark.parametrize(("field", "value"), [("weight", 0), ("weight", -3), ("iteration", -1)])
+def test_a_run_file_with_a_non_positive_weight_or_negative_iteration_names_the_record(field, value):
+    d = json.loads(json.dumps(_run().to_json()))
+    d["iterations"][1][field] = value
+    with pytest.raises(ResultsError, match=rf"^run.json: iterations\[1\]: field '{field}' .*must be >= [01], got {value}$"):
+        RunResult.from_json(d, where="run.json")
