@@ -60,6 +60,7 @@ class ViTDigits(nn.Module):
         if image_size % patch:
             raise ValueError(f"vit_digits: image_size {image_size} is not a multiple of the patch size {patch}")
         tokens = (image_size // patch) ** 2 + 1
+        self.tokens_per_example = tokens  # Linear layers run over batch × tokens rows (trace meta, FORMAT.md)
         self.patch = nn.Conv2d(in_channels, d, patch, stride=patch)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         self.pos = nn.Parameter(torch.empty(1, tokens, d).normal_(0.0, 0.02))
@@ -124,7 +125,7 @@ class GPTChar(nn.Module):
 
     def __init__(self, *, vocab: int, context: int, d: int = 64, heads: int = 4, depth: int = 2) -> None:
         super().__init__()
-        self.context = context
+        self.context = self.tokens_per_example = context
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(context, d)
         nn.init.normal_(self.wte.weight, 0.0, 0.02)
         nn.init.normal_(self.wpe.weight, 0.0, 0.02)

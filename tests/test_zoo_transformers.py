@@ -183,3 +183,21 @@ def test_fit_rule_leaves_fitting_choices_alone():
         base = gemm.tile_grid(8, 8, h, w, groups=groups)
         assert gemm.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: True) == base
         assert gemm.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: False) == base  # none fits: as before
+
+
+def test_replayed_batch_of_a_transformer_is_counted_in_examples_not_tokens():
+    from hwsim.provenance import trace_provenance
+
+    layers = [{"name": "patch", "N": 64}, {"name": "blocks.0.attn", "N": 64 * 17}, {"name": "head", "N": 64}]
+    manifest = {"meta": {"model": "vit_digits", "tokens_per_example": 17}, "layers": layers,
+                "samples": [{"iteration": 5, "layers": {g["name"]: {"geometry": g} for g in layers}}]}
+    assert trace_provenance(manifest, replayed=[5])["replayed_examples"] == 64
+    manifest["meta"] = {"model": "lenet5"}
+    assert trace_provenance(manifest, replayed=[5])["replayed_examples"] == 64 * 17  # unchanged without the key
+
+
+def test_full_demo_includes_one_transformer_and_quick_does_not():
+    from hwsim.demo import FULL, QUICK
+
+    assert [(e.model, e.method) for e in FULL.extra] == [("vit_digits", "dither")]
+    assert QUICK.extra == () and "vit_digits" not in QUICK.models

@@ -99,7 +99,9 @@ def train_and_capture(*, model: str, dataset: str | None = None, data_dir: str |
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
     meta = {"model": model, "dataset": dataset, ("context" if data.kind == "text" else "image_size"): size,
-            **({"dataset_info": data.info} if data.info else {}), "epochs": epochs, "batch_size": batch_size,
+            **({"dataset_info": data.info} if data.info else {}),
+            **({"tokens_per_example": int(net.tokens_per_example)} if hasattr(net, "tokens_per_example") else {}),
+            "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine"}
     bar = None
     if progress:
