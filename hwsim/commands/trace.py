@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "summary covers all (default 1: every iteration; e.g. 10 for long runs)")
     parser.add_argument("--max-examples", type=int_range(1), default=None, metavar="N",
                         help="store only the first N examples of each batch in sampled iterations (default: all)")
-    parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects)")
+    parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects); for gpt_char: its context in tokens "
+                             "(default 32)")
     parser.add_argument("--limit-train", type=int_range(1), default=None, metavar="N",
                         help="train on the first N examples only (default: all)")
     parser.add_argument("--seed", type=int_range(0), default=0, help="seed of weights, data order and dither")
