@@ -14,11 +14,12 @@ not recaptured, simulated points are keyed by content hash, so an interrupted de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class ExtraTrace:
     method: str = "dither"
     epochs: int = 10
     sample_every: int = 115  # 5 epochs of 23 iterations: iterations 0, 115 and the last are replayed
+    threads: int | None = 1  # torch threads while it trains: its GEMMs are tiny, and a second thread spinning on a
+                             # shared 2-core box made this capture ~10× slower (CPU time) than one thread
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,9 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}
-    runs = [(m, meth, plan.epochs, plan.sample_every) for m in plan.models for meth in plan.methods]
-    runs += [(e.model, e.method, e.epochs, e.sample_every) for e in plan.extra]
-    for model, method, epochs, sample_every in runs:
+    runs = [(m, meth, plan.epochs, plan.sample_every, None) for m in plan.models for meth in plan.methods]
+    runs += [(e.model, e.method, e.epochs, e.sample_every, e.threads) for e in plan.extra]
+    for model, method, epochs, sample_every, threads in runs:
         name = f"{model}_{method}"
         path = tdir / name
         done = _complete_trace(path)
@@ -136,14 +139,31 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
             _log(f"  {name}: reusing {path}")
             accs[name] = float(done.summary.get("test_acc", float("nan")))
         else:
-            r = train_and_capture(model=model, method=method, dataset="digits", epochs=epochs,
-                                  max_examples=plan.max_examples, limit_train=plan.limit_train,
-                                  sample_every=sample_every, out=path, overwrite=True, progress=progress)
+            with _torch_threads(threads):
+                r = train_and_capture(model=model, method=method, dataset="digits", epochs=epochs,
+                                      max_examples=plan.max_examples, limit_train=plan.limit_train,
+                                      sample_every=sample_every, out=path, overwrite=True, progress=progress)
             accs[name] = r.test_acc
             _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
                  f"worst-case {r.max_bits} bits, {r.iterations} iterations")
         traces[name] = path
     return traces, accs
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _complete_trace(path: Path) -> Any:
