@@ -1,6 +1,7 @@
 """Step-time cost of dithered backprop capture on CPU, and of the dither's random numbers.
 
-Prints, for lenet5 and resnet18_cifar, the ratio of the mean training-step time under
+Prints, for lenet5, resnet18_cifar and the zoo's character-level transformer gpt_char (batch 64 × 32 tokens,
+HF-style Conv1D projections, explicit attention products), the ratio of the mean training-step time under
 ``capture(method="dither")`` (statistics only) and under ``capture(..., out=dir,
 sample_every=50)`` (statistics + operands written every 50 steps) to plain training.
 Targets: ≤ 1.15× and ≤ 1.25×. Configurations are interleaved in rounds of ``sample_every``
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from hwsim.capture import quant, quant_device
 from hwsim.capture.session import capture
 from hwsim.capture.train import resolve_device
-from hwsim.models import build_model
+from hwsim.models import KIND, build_model
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "dither", "dither+record")
@@ -53,7 +54,8 @@ def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
     _sync(x.device)
     c0, w0 = time.thread_time(), time.perf_counter()
     for _ in range(n):
-        loss = F.cross_entropy(model(x), y)
+        out = model(x)
+        loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -63,11 +65,19 @@ def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
 
 def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int, steps: int,
                 tmp: Path, device: torch.device = torch.device("cpu")) -> dict[str, float]:
-    """Median over rounds of (config step time / plain step time), CPU time and wall time."""
+    """Median over rounds of (config step time / plain step time), CPU time and wall time.
+
+    A text model (``KIND`` "text") gets ``batch`` sequences of ``size`` tokens of a 128-symbol vocabulary."""
     torch.manual_seed(0)
-    x = torch.randn(batch, channels, size, size).to(device)
-    y = torch.randint(0, 10, (batch,)).to(device)
-    models = {c: build_model(name, in_channels=channels, num_classes=10, image_size=size) for c in CONFIGS}
+    classes = 10
+    if KIND[name] == "text":
+        classes = 128
+        x = torch.randint(0, classes, (batch, size)).to(device)
+        y = torch.randint(0, classes, (batch, size)).to(device)
+    else:
+        x = torch.randn(batch, channels, size, size).to(device)
+        y = torch.randint(0, classes, (batch,)).to(device)
+    models = {c: build_model(name, in_channels=channels, num_classes=classes, image_size=size) for c in CONFIGS}
     for m in models.values():
         m.load_state_dict(models["plain"].state_dict())
         m.to(device)
@@ -168,7 +178,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer/smaller steps (smoke test, numbers not meaningful)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--models", nargs="+", default=["lenet5", "resnet18_cifar"])
+    ap.add_argument("--models", nargs="+", default=["lenet5", "resnet18_cifar", "gpt_char"])
     ap.add_argument("--resnet-batch", type=int, default=16)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N on a machine with a GPU")
     args = ap.parse_args()
@@ -185,7 +195,8 @@ def main() -> None:
     print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} {'dither/plain':>20s} {'dither+record/plain':>20s}")
     print(f"{'':16s} {'':5s} {'':18s} {'CPU (wall)':>20s} {'CPU (wall)':>20s}")
     with tempfile.TemporaryDirectory() as d:
-        for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else args.resnet_batch, 32)):
+        for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else args.resnet_batch, 32),
+                                  ("gpt_char", 64, 32)):
             if name not in args.models:
                 continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,

@@ -6,16 +6,21 @@ MobileNet-style net (in-place ReLU6, depthwise + pointwise inverted residuals), 
 matmul attention, and a BERT-style encoder (separate Linear q/k/v, ``torch.matmul`` scores). Vision models train on
 the embedded digits (8×8, upsampled to 16×16); the language models on characters of a CPython standard-library
 source file (next-character loss). Each runs ``--steps`` SGD iterations under ``capture(method="dither")``, then
-the last sampled iteration is simulated on the shipped ``scnn`` architecture.
+the last sampled iteration is simulated on the shipped ``scnn`` architecture. Two more rows are hwsim's own zoo
+transformers, as ``hwsim trace`` builds them: ``vit_digits`` on the 8×8 digits and ``gpt_char`` on the embedded
+``pystdlib`` corpus (context 32). Writes ``benchmarks/results/coverage_table.json`` (the README's coverage table,
+``scripts/readme_tables.py``).
 
-    python benchmarks/coverage_table.py [--steps 20] [--models resnet mobilenet vit gpt2 bert]
+    python benchmarks/coverage_table.py [--steps 20] [--models resnet mobilenet vit gpt2 bert vit_digits gpt_char]
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import math
+import sys
 import tempfile
 import textwrap
 import time
@@ -173,6 +178,15 @@ def _text_batches(batch: int, t: int, steps: int):
         yield x, lambda out, y=y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
 
 
+def _zoo_batches(dataset: str, batch: int, size: int, steps: int):
+    d = load_dataset(dataset)
+    for i, (x, y) in enumerate(d.batches(split="train", batch_size=batch, image_size=size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))):
+        if i >= steps:
+            return
+        yield x, lambda out, y=y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+
 def _image_batches(batch: int, steps: int):
     d = load_dataset("digits")
     for i, (x, y) in enumerate(d.batches(split="train", batch_size=batch, image_size=16, shuffle=True,
@@ -182,7 +196,18 @@ def _image_batches(batch: int, steps: int):
         yield x, lambda out, y=y: F.cross_entropy(out, y)
 
 
+ROWS = {"resnet": "ResNet-18 (hwsim resnet18_cifar)", "mobilenet": "MobileNet-style (in-place ReLU6, depthwise)",
+        "vit": "ViT, nn.MultiheadAttention", "gpt2": "GPT-2-style, HF-style Conv1D", "bert": "BERT-style encoder",
+        "vit_digits": "zoo: vit_digits (on digits)", "gpt_char": "zoo: gpt_char (on pystdlib)"}
+COLUMNS = ["model", "GEMMs", "GEMM-MAC coverage (forward / backward-data / backward-weight)", "δ̃z density",
+           "max bits", "scnn iteration speed-up"]
+
+
 def build(name: str) -> tuple[nn.Module, str]:
+    if name == "vit_digits":
+        return build_model(name, in_channels=1, num_classes=10, image_size=8), "digits"
+    if name == "gpt_char":
+        return build_model(name, in_channels=1, num_classes=128, image_size=32), "pystdlib"
     if name == "resnet":
         return build_model("resnet18_cifar", in_channels=1, num_classes=10, image_size=16), "image"
     return {"mobilenet": (MobileNetish(10), "image"), "vit": (ViT(10), "image"), "gpt2": (GPT2ish(), "text"),
@@ -193,7 +218,10 @@ def run(name: str, steps: int, workdir: Path) -> dict:
     torch.manual_seed(0)
     net, kind = build(name)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    batches = _image_batches(8, steps) if kind == "image" else _text_batches(8, 16, steps)
+    if kind in ("digits", "pystdlib"):
+        batches = _zoo_batches(kind, 8, 8 if kind == "digits" else 32, steps)
+    else:
+        batches = _image_batches(8, steps) if kind == "image" else _text_batches(8, 16, steps)
     out = workdir / name
     t0 = time.perf_counter()
     with capture(net, method="dither", out=out, sample_every=max(1, steps // 2), optimizer=opt) as cap:
@@ -208,6 +236,7 @@ def run(name: str, steps: int, workdir: Path) -> dict:
     r = hwsim.simulate(tr, "scnn")
     return {"model": name, "gemms": len(tr.layers), "coverage": min(cov[p] for p in ("forward", "backward_data",
                                                                                        "backward_weight")),
+            "passes": [cov[p] for p in ("forward", "backward_data", "backward_weight")],
             "missed": cov["missed"], "density": cap.summary()["weighted_density"], "max_bits": cap.summary()["max_bits"],
             "speedup": r.speedup(), "capture_s": t_cap, "sim_s": time.perf_counter() - t0}
 
@@ -215,17 +244,28 @@ def run(name: str, steps: int, workdir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--models", nargs="+", default=["resnet", "mobilenet", "vit", "gpt2", "bert"])
+    ap.add_argument("--models", nargs="+", default=list(ROWS))
+    ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "coverage_table.json"),
+                    help="where to write the table (default: benchmarks/results/coverage_table.json; '' for none)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print("| model | GEMMs | GEMM-MAC coverage (min over passes) | δ̃z density | max bits | scnn iteration speed-up |")
     print("|---|---|---|---|---|---|")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             r = run(name, args.steps, Path(tmp))
             print(f"| {name} | {r['gemms']} | {r['coverage']:.1%} | {r['density']:.3f} | {r['max_bits']} | "
                   f"{r['speedup']:.2f}× |  <!-- capture {r['capture_s']:.1f} s, sim {r['sim_s']:.1f} s"
                   f"{', missed: ' + str(r['missed']) if r['missed'] else ''} -->", flush=True)
+            rows.append(dict(zip(COLUMNS, [ROWS.get(name, name), str(r["gemms"]),
+                                           " / ".join(f"{c:.1%}" for c in r["passes"]), f"{r['density']:.3f}",
+                                           str(r["max_bits"]), f"{r['speedup']:.2f}×"], strict=True)))
+    if args.json:
+        cmd = "python benchmarks/coverage_table.py" + "".join(f" {a}" for a in sys.argv[1:])
+        doc = {"command": cmd, "steps": args.steps, "torch": torch.__version__, "columns": COLUMNS, "rows": rows}
+        Path(args.json).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Datasets: an embedded real one that works offline, and MNIST / CIFAR from a user directory.
+"""Datasets: embedded real ones that work offline, and MNIST / CIFAR from a user directory.
 
 ``digits`` is scikit-learn's bundled copy of the UCI handwritten digits (1,797 real 8×8
-images, 10 classes): hwsim runs end-to-end with no download. MNIST (idx files, gzipped or
+images, 10 classes): hwsim runs end-to-end with no download. ``pystdlib`` is real text for the
+language models: the characters of a fixed list of CPython standard-library source files
+(:func:`pystdlib`). MNIST (idx files, gzipped or
 not) and CIFAR-10/100 (the "python version" pickle batches) are read from ``data_dir`` in their
 standard distribution formats. Nothing is ever downloaded; a missing directory is an error
 that says where to get the files.
@@ -13,16 +15,22 @@ model's ``image_size`` (bilinear), so a 224² ResNet on MNIST does not need 12 G
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
+import sys
+import sysconfig
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100")
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "pystdlib")
+# what a dataset's batches hold: "image" (x (B, C, H, W) float, y (B,) class) or "text" (x, y (B, T) int64
+# tokens, y the next token of x); a model reads one kind (hwsim.models.KIND)
+DATASET_KIND = {name: "text" if name == "pystdlib" else "image" for name in DATASETS}
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # fixed: the split never changes with the training seed
 
@@ -50,6 +58,12 @@ class Dataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    kind = "image"
+    info: dict = field(default_factory=dict)  # recorded in the trace meta as "dataset_info"
+
+    def size(self, split: str = "train", context: int | None = None) -> int:
+        """Examples in ``split`` (``context`` is for text datasets; ignored)."""
+        return len(self.train_y if split == "train" else self.test_y)
 
     @property
     def in_channels(self) -> int:
@@ -71,18 +85,36 @@ class Dataset:
             yield resize(x[idx], image_size), y[idx]
 
 
+def dataset_for(model: str, dataset: str | None) -> str:
+    """The dataset ``model`` trains on: ``dataset``, or the default of its kind (digits for an image model,
+    pystdlib for a language model); a dataset of the other kind is a :class:`DataError` naming both flags."""
+    from hwsim.models import KIND
+
+    kind = KIND.get(model, "image")
+    if dataset is None:
+        return "pystdlib" if kind == "text" else "digits"
+    if dataset in DATASET_KIND and DATASET_KIND[dataset] != kind:
+        allowed = ", ".join(d for d, k in DATASET_KIND.items() if k == kind)
+        what = "a language model (token sequences)" if kind == "text" else "an image model"
+        raise DataError(f"--model {model} is {what}; --dataset {dataset} holds {'text' if DATASET_KIND[dataset] == 'text' else 'images'}. "
+                        f"Use --dataset {allowed.replace(', ', ' or ')} (or drop --dataset for the default)")
+    return dataset
+
+
 def resize(x: torch.Tensor, image_size: int | None) -> torch.Tensor:
     if image_size is None or x.shape[-1] == image_size:
         return x
     return F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
 
 
-def load_dataset(name: str, *, data_dir: str | Path | None = None) -> Dataset:
+def load_dataset(name: str, *, data_dir: str | Path | None = None) -> Dataset | TextDataset:
     """Load ``name`` (one of :data:`DATASETS`); only ``digits`` works without ``data_dir``."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if name == "digits":
         return _digits()
+    if name == "pystdlib":
+        return pystdlib()
     if data_dir is None:
         raise DataError(f"dataset {name!r} needs --data-dir DIR: {HOW_TO_GET[name]}")
     root = Path(data_dir)
@@ -183,3 +215,77 @@ def _cifar(root: Path, *, fine: bool) -> Dataset:
     xte, yte = read(["test" if fine else "test_batch"])
     tr, te = _standardize(xtr, xte, per_channel=True)
     return Dataset(name, tr, torch.from_numpy(ytr), te, torch.from_numpy(yte), num_classes=100 if fine else 10)
+
+
+# ----------------------------------------------------------------------------- text: pystdlib
+
+# The corpus: these standard-library modules' source, concatenated in this order (present in CPython ≥ 3.9).
+PYSTDLIB_FILES = ("difflib", "textwrap", "heapq", "shlex", "fnmatch", "bisect", "string", "colorsys", "queue",
+                  "sched")
+PYSTDLIB_TEST_FRACTION = 0.1  # the last 10 % of the characters (by position) are the test split
+VOCAB = 128  # bytes 0..127 are themselves; every byte ≥ 128 (non-ASCII UTF-8) becomes 127
+DEFAULT_CONTEXT = 32
+
+
+@dataclass(frozen=True)
+class TextDataset:
+    """A character corpus as int64 tokens < ``num_classes``, split by position into train and test.
+
+    An example is a window of ``T + 1`` consecutive tokens (non-overlapping, stride ``T``): x its
+    first ``T``, y its last ``T`` (the next token of each position).
+    """
+
+    name: str
+    train_tokens: torch.Tensor
+    test_tokens: torch.Tensor
+    num_classes: int
+    info: dict = field(default_factory=dict)  # recorded in the trace meta as "dataset_info"
+    kind = "text"
+    in_channels = 1
+    native_size = DEFAULT_CONTEXT  # tokens per example unless the model says otherwise
+
+    def size(self, split: str = "train", context: int = DEFAULT_CONTEXT) -> int:
+        """Examples (windows of ``context`` + 1 tokens) in ``split``."""
+        tokens = self.train_tokens if split == "train" else self.test_tokens
+        return max(0, (len(tokens) - 1) // context)
+
+    def batches(self, *, split: str = "train", batch_size: int, image_size: int | None = None,
+                shuffle: bool = False, generator: torch.Generator | None = None,
+                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Mini-batches (x, y) of shape (B, T), T = ``image_size`` (the context; the name is the image
+        datasets' so one training loop serves both); ``limit`` keeps only the first windows."""
+        t = image_size or self.native_size
+        tokens = self.train_tokens if split == "train" else self.test_tokens
+        total = self.size(split, t)
+        n = total if limit is None else min(limit, total)
+        order = torch.randperm(total, generator=generator)[:n] if shuffle else torch.arange(n)
+        offsets = torch.arange(t + 1)
+        for i in range(0, n, batch_size):
+            win = tokens[order[i:i + batch_size, None] * t + offsets]
+            yield win[:, :-1], win[:, 1:]
+
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def pystdlib(files: tuple[str, ...] = PYSTDLIB_FILES, root: Path | None = None) -> TextDataset:
+    """The ``pystdlib`` corpus from this interpreter's standard library (``root``: its directory).
+
+    The text depends on the Python version; ``info`` records it with a sha256 of the corpus bytes.
+    """
+    root = stdlib_dir() if root is None else Path(root)
+    missing = [f"{m}.py" for m in files if not (root / f"{m}.py").is_file()]
+    if missing:
+        raise DataError(f"dataset 'pystdlib': standard-library source file(s) {', '.join(missing)} not found in "
+                        f"{root} (this Python installation ships without .py sources; install them, e.g. the "
+                        "distribution's python3-dev / libpython3-stdlib package, or use --dataset digits with an "
+                        "image model)")
+    raw = b"".join((root / f"{m}.py").read_bytes() for m in files)
+    data = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+    data = np.minimum(data, VOCAB - 1)
+    cut = int(round(len(data) * (1 - PYSTDLIB_TEST_FRACTION)))
+    info = {"python": sys.version.split()[0], "sha256": hashlib.sha256(raw).hexdigest(), "files": list(files),
+            "chars": len(data), "train_chars": cut, "vocab": VOCAB, "split": "by position: last 10 % is test"}
+    return TextDataset("pystdlib", torch.from_numpy(data[:cut].copy()), torch.from_numpy(data[cut:].copy()),
+                       num_classes=VOCAB, info=info)

@@ -1,6 +1,7 @@
 """``hwsim demo``: the whole pipeline, offline, on the embedded digits dataset.
 
-1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop),
+1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop; in the full
+   demo also a small Vision Transformer, ``vit_digits``, dithered only),
 2. simulate each on the SCNN-like architecture against its dense baselines,
 3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces,
 4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
@@ -13,11 +14,12 @@ not recaptured, simulated points are keyed by content hash, so an interrupted de
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,18 @@ def _sweeps_dir() -> Path:
 
 
 REPO_SWEEPS = _sweeps_dir()
+
+
+@dataclass(frozen=True)
+class ExtraTrace:
+    """One more capture beside the plan's models × methods (simulated and reported; not swept)."""
+
+    model: str
+    method: str = "dither"
+    epochs: int = 10
+    sample_every: int = 115  # 5 epochs of 23 iterations: iterations 0, 115 and the last are replayed
+    threads: int | None = 1  # torch threads while it trains: its GEMMs are tiny, and a second thread spinning on a
+                             # shared 2-core box made this capture ~10× slower (CPU time) than one thread
 
 
 @dataclass(frozen=True)
@@ -47,12 +61,16 @@ class DemoPlan:
     sweep_models: tuple[str, ...] = ("lenet5",)
     jobs: int = 2
     sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
+    extra: tuple[ExtraTrace, ...] = ()
 
 
 # The full demo stores operands every 23 iterations — the iterations per epoch of the digits' 1,437 training
 # images at batch 64, so every sample is an epoch's first, full batch (a sampled partial batch would stand for
 # full ones: simulate_run warns) — and replays them all: its results are whole-run costs (hwsim.run_results).
-FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=23)
+# The transformer (vit_digits: nn.MultiheadAttention, its QKᵀ and P·V products) is captured dithered only and
+# sampled rarely, to keep the demo's cost small.
+FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=23,
+                extra=(ExtraTrace("vit_digits"),))
 QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
                  sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
                  densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
@@ -93,7 +111,8 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     timings: dict[str, float] = {}
     traces, accs = _timed(timings, "1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
     results = _timed(timings, "2/5 simulate on scnn (every sampled iteration)", lambda: _simulate(plan, traces, work, progress))
-    _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(traces, root))
+    core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
+    _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(core, root))
     sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
     dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
     outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, dens_dir,
@@ -110,23 +129,41 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}
-    for model in plan.models:
-        for method in plan.methods:
-            name = f"{model}_{method}"
-            path = tdir / name
-            done = _complete_trace(path)
-            if done is not None:
-                _log(f"  {name}: reusing {path}")
-                accs[name] = float(done.summary.get("test_acc", float("nan")))
-            else:
-                r = train_and_capture(model=model, method=method, dataset="digits", epochs=plan.epochs,
+    runs = [(m, meth, plan.epochs, plan.sample_every, None) for m in plan.models for meth in plan.methods]
+    runs += [(e.model, e.method, e.epochs, e.sample_every, e.threads) for e in plan.extra]
+    for model, method, epochs, sample_every, threads in runs:
+        name = f"{model}_{method}"
+        path = tdir / name
+        done = _complete_trace(path)
+        if done is not None:
+            _log(f"  {name}: reusing {path}")
+            accs[name] = float(done.summary.get("test_acc", float("nan")))
+        else:
+            with _torch_threads(threads):
+                r = train_and_capture(model=model, method=method, dataset="digits", epochs=epochs,
                                       max_examples=plan.max_examples, limit_train=plan.limit_train,
-                                      sample_every=plan.sample_every, out=path, overwrite=True, progress=progress)
-                accs[name] = r.test_acc
-                _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
-                     f"worst-case {r.max_bits} bits, {r.iterations} iterations")
-            traces[name] = path
+                                      sample_every=sample_every, out=path, overwrite=True, progress=progress)
+            accs[name] = r.test_acc
+            _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
+                 f"worst-case {r.max_bits} bits, {r.iterations} iterations")
+        traces[name] = path
     return traces, accs
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _complete_trace(path: Path) -> Any:
@@ -189,7 +226,7 @@ def _arch_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: b
     if plan.sweep_grid is not None:
         doc["grid"] = plan.sweep_grid
     doc["traces"] = [{"name": n, "path": str(p)} for n, p in traces.items()
-                     if n.endswith("_dither") and n.split("_")[0] in plan.sweep_models]
+                     if n in {f"{m}_dither" for m in plan.sweep_models}]
     spec = parse_sweep(doc, source=src)
     run_sweep(spec, out=work / "sweep_demo", jobs=plan.jobs, progress=progress)
     return work / "sweep_demo"

@@ -2,7 +2,9 @@
 
 LeNet-5, VGG11 and the ResNets use BatchNorm (that is why their plain-backprop δz is dense in
 the paper's Table 1); AlexNet and the MLPs do not. The ResNet blocks use in-place ReLU and an
-in-place residual ``out += identity`` on purpose: capture must handle both.
+in-place residual ``out += identity`` on purpose: capture must handle both. Two small
+transformers, ``vit_digits`` and the character-level ``gpt_char``, live in
+:mod:`hwsim.models_transformer` and are registered here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from hwsim.models_transformer import GPTChar, ViTDigits
 
 
 def _flat_dim(features: nn.Module, in_channels: int, image_size: int) -> int:
@@ -160,11 +164,19 @@ MODELS: dict[str, Builder] = {
     "vgg11_cifar": lambda c, n, s: VGG11Cifar(in_channels=c, num_classes=n, image_size=s),
     "resnet18_cifar": lambda c, n, s: ResNet18(in_channels=c, num_classes=n, imagenet=False),
     "resnet18": lambda c, n, s: ResNet18(in_channels=c, num_classes=n, imagenet=True),
+    "vit_digits": lambda c, n, s: ViTDigits(in_channels=c, num_classes=n, image_size=s),
+    # a language model: num_classes is the vocabulary, image_size the context (tokens per example)
+    "gpt_char": lambda c, n, s: GPTChar(vocab=n, context=s),
 }
+
+# What each model reads: "image" (N, C, H, W) floats → class logits, or "text" (N, T) token ids → (N, T, vocab)
+# next-token logits. Datasets have the same kinds (hwsim.data.DATASET_KIND).
+KIND = {name: "text" if name == "gpt_char" else "image" for name in MODELS}
 
 # Image side each model is built for when the dataset allows resizing (digits are 8×8).
 PREFERRED_SIZE = {"mlp500": None, "lenet300": None, "lenet5": 28, "alexnet_cifar": 32, "vgg11_cifar": 32,
-                  "resnet18_cifar": 32, "resnet18": 224}
+                  "resnet18_cifar": 32, "resnet18": 224, "vit_digits": None, "gpt_char": 32}
+# (for a text model: the context length in tokens)
 
 
 def build_model(name: str, *, in_channels: int, num_classes: int, image_size: int) -> nn.Module:

@@ -8,7 +8,8 @@ it reads the trace manifest mapping and the architecture's YAML-shaped mapping (
 Layout (every key optional for a reader; older files have none)::
 
     {"trace": {"model", "dataset", "method", "s", "k", "epochs", "seed", "batch_size", "iterations",
-               "replayed_iterations", "replayed_examples" (the largest replayed batch),
+               "replayed_iterations", "replayed_examples" (the largest replayed batch, in examples:
+               a transformer's token rows ÷ meta "tokens_per_example"),
                "replayed_examples_min" (when replayed batches differ), "test_acc", "coverage", "path"},
      "arch": {"name", "file", "hash", "overrides": {dotted.key: value}, "key": {display key: value},
               "energy_source": str},
@@ -190,6 +191,10 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
     if examples is None:
         ns = [int(g["N"]) for g in manifest.get("layers") or [] if isinstance(g, Mapping) and g.get("N")]
         examples = max(ns) if ns else None
+    tokens = meta.get("tokens_per_example")
+    if isinstance(tokens, int) and tokens > 1:  # a transformer: its largest GEMM runs over examples × tokens rows
+        examples = examples // tokens if examples else examples
+        examples_min = examples_min // tokens if examples_min else examples_min
     out = {
         "model": meta.get("model"), "dataset": meta.get("dataset"), "method": meta.get("method"),
         "s": meta.get("s"), "k": meta.get("k"), "epochs": meta.get("epochs"), "seed": meta.get("seed"),

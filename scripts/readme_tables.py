@@ -39,15 +39,17 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 EXAMPLE = ROOT / "reports" / "example"
 SUMMARY = EXAMPLE / "data" / "summary.json"
-TITLE = "hwsim example: the demo (LeNet-5 and mlp500 on digits, plain and dithered backprop) on an SCNN-like array"
+TITLE = ("hwsim example: the demo (LeNet-5 and mlp500 on digits, plain and dithered backprop; a small ViT, dithered) "
+         "on an SCNN-like array")
 
 
 def regenerate_commands(work: str) -> list[list[str]]:
     """The commands that make reports/example (the demo's results, sweeps and traces → the example report)."""
     w = f"{work}/work/full"
-    inputs = [f"{w}/results/{n}.json" for n in ("lenet5_none", "lenet5_dither", "mlp500_none", "mlp500_dither")]
+    names = ("lenet5_none", "lenet5_dither", "mlp500_none", "mlp500_dither", "vit_digits_dither")
+    inputs = [f"{w}/results/{n}.json" for n in names]
     inputs += [f"{w}/sweep_demo", f"{w}/sweep_density"]
-    inputs += [f"{w}/traces/{n}" for n in ("lenet5_none", "lenet5_dither", "mlp500_none", "mlp500_dither")]
+    inputs += [f"{w}/traces/{n}" for n in names]
     return [["hwsim", "demo", "--out", work, "--quiet"],
             ["hwsim", "report", *inputs, "--out", "reports/example", "--overwrite", "--dpi", "100", "--title", TITLE]]
 

@@ -171,3 +171,18 @@ def test_run_results_carry_the_provenance_of_the_whole_replay(tmp_path, run):
     assert prov["arch"]["name"] == "scnn" and len(prov["arch"]["hash"]) == 64
     assert prov["mode"].startswith("whole training run")
     assert load_run_results(p).provenance == prov  # read back with the records
+
+
+def test_layers_recorded_on_sampled_iterations_only_do_not_look_like_a_larger_batch():
+    """Fused attention's QKᵀ has statistics on sampled iterations only: no partial-batch caveat from that."""
+    from hwsim.sim import _batch_caveats
+    from hwsim.trace.records import IterationRecord, LayerStats
+
+    def it(i, sampled):
+        layers = {"fc": LayerStats(density=0.5, hist=(64, 0))}
+        if sampled:
+            layers["attn:qk"] = LayerStats(density=0.5, hist=(32, 0))
+        return IterationRecord(index=i, layers=layers)
+
+    stats = [it(i, i in (0, 5)) for i in range(10)]
+    assert _batch_caveats(stats, [0, 5], 10) == []

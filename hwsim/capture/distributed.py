@@ -53,7 +53,7 @@ from hwsim.capture import quant
 from hwsim.capture.session import capture
 from hwsim.capture.train import evaluate, interrupt_safe
 from hwsim.data import load_dataset, resize
-from hwsim.models import MODELS, PREFERRED_SIZE, build_model
+from hwsim.models import KIND, MODELS, PREFERRED_SIZE, build_model
 
 S_RULES = ("sqrt", "linear", "const")
 BASE_LR, BASE_BATCH = 0.05, 64  # hwsim trace's single-node defaults (hwsim.capture.train)
@@ -201,6 +201,9 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    if KIND[model] != "image":
+        raise ValueError(f"--model {model}: --distributed trains image models only (the language model's "
+                         "token batches are not sharded yet); drop --distributed")
     if bn not in BN_MODES:
         raise ValueError(f"bn {bn!r} is unknown; choose one of {BN_MODES}")
     base_s = quant.DEFAULT_S if (s is None and method == "dither") else s

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from hwsim.capture import quant
 from hwsim.capture.session import Capture, capture
-from hwsim.data import load_dataset
+from hwsim.data import dataset_for, load_dataset
 from hwsim.models import MODELS, PREFERRED_SIZE, build_model
 
 DEFAULT_S = quant.DEFAULT_S
@@ -46,7 +46,7 @@ class TrainResult:
     seconds: float
 
 
-def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
+def train_and_capture(*, model: str, dataset: str | None = None, data_dir: str | os.PathLike | None = None,
                       method: str = "dither", s: float | None = None, k: int | None = None,
                       epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
                       momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
@@ -56,6 +56,9 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                       device: str = "cpu") -> TrainResult:
     """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
 
+    ``dataset`` defaults to the model's kind: ``digits`` for image models, ``pystdlib`` for the language
+    model ``gpt_char`` (whose loss is cross-entropy over every token, accuracy next-token accuracy, and
+    ``image_size`` its context in tokens).
     ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
     The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
     trains on the first examples only (quick runs, tests). The last iteration is always sampled.
@@ -77,6 +80,7 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if out is not None and (Path(out) / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{out}: a trace already exists here (pass --overwrite to replace it)")
+    dataset = dataset_for(model, dataset)
     dev = resolve_device(device)
     t0 = time.perf_counter()
     data = load_dataset(dataset, data_dir=data_dir)
@@ -89,12 +93,15 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
         quantize_model(net)
     net.to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
+    n_train = data.size("train", size) if limit_train is None else min(limit_train, data.size("train", size))
     per_epoch = math.ceil(n_train / batch_size)
     total = epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
-    meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
+    meta = {"model": model, "dataset": dataset, ("context" if data.kind == "text" else "image_size"): size,
+            **({"dataset_info": data.info} if data.info else {}),
+            **({"tokens_per_example": int(net.tokens_per_example)} if hasattr(net, "tokens_per_example") else {}),
+            "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine"}
     bar = None
     if progress:
@@ -115,16 +122,16 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                     cap.sample_next()
                 x, y = x.to(dev), y.to(dev)
                 logits = net(x)
-                loss = F.cross_entropy(logits, y)
+                loss = _loss(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 lv = float(loss.detach())
-                acc = float((logits.argmax(1) == y).float().mean())
+                acc = float((logits.argmax(-1) == y).float().mean())
                 cap.step(loss=lv, acc=acc, epoch=epoch)
-                loss_sum += lv * len(y)
-                n_seen += len(y)
+                loss_sum += lv * y.numel()
+                n_seen += y.numel()
                 it += 1
                 if bar is not None:
                     bar.update(1)
@@ -139,6 +146,11 @@ def train_and_capture(*, model: str, dataset: str = "digits", data_dir: str | os
                        mean_density=summary["mean_density"], weighted_density=summary["weighted_density"],
                        max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]),
                        seconds=time.perf_counter() - t0)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over every prediction: per example (B, classes) or per token (B, T, vocab)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 @contextlib.contextmanager
@@ -189,16 +201,17 @@ def interrupt_safe(cap: Capture) -> Iterator[Capture]:
 
 def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 256,
              device: torch.device | None = None) -> float:
-    """Test-set accuracy (eval mode, no grad: capture ignores these forwards)."""
+    """Test-set accuracy (eval mode, no grad: capture ignores these forwards); next-token accuracy for text."""
     net.eval()
-    correct = 0
+    correct = total = 0
     with torch.no_grad():
         for x, y in data.batches(split="test", batch_size=batch_size, image_size=image_size):
             if device is not None:
                 x, y = x.to(device), y.to(device)
-            correct += int((net(x).argmax(1) == y).sum())
+            correct += int((net(x).argmax(-1) == y).sum())
+            total += y.numel()
     net.train()
-    return correct / len(data.test_y)
+    return correct / max(1, total)
 
 
 def resolve_device(name: str, *, flag: str = "--device") -> torch.device:

@@ -15,18 +15,24 @@ DESCRIPTION = (
     "pre-activation gradient δz of every Linear/Conv2d — the quantized δ̃z really drives both backward GEMMs — "
     "and write a trace directory: per-iteration loss/accuracy and per-layer δ̃z density, bit-width and level "
     "histogram, plus the full operands (δ̃z levels, input masks) every --sample-every iterations and at the "
-    "last one. The embedded dataset 'digits' (scikit-learn, 1,797 real images) needs no download. "
+    "last one. The embedded dataset 'digits' (scikit-learn, 1,797 real images) needs no download; "
+    "nor does 'pystdlib' (the characters of CPython standard-library source files), the default of the "
+    "language model gpt_char. "
     "Inspect the result with 'hwsim inspect OUT'."
 )
 
-MODELS = "mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18"
+MODELS = ("mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18, vit_digits (a small ViT), "
+          "gpt_char (a character-level GPT-2-style language model)")
+TEXT_MODELS = ("gpt_char",)  # = the "text" models of hwsim.models.KIND (here so --help needs no torch; a test checks)
 # Same values as hwsim.capture.train (kept here so 'hwsim --help' does not import torch; a test checks them).
 DEFAULT_S, DEFAULT_K, DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR = 4.0, 20, 20, 64, 0.05
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="M", help=MODELS)
-    parser.add_argument("--dataset", default="digits", metavar="D", help="digits (embedded), mnist, cifar10, cifar100")
+    parser.add_argument("--dataset", default=None, metavar="D",
+                        help="image models: digits (embedded, the default), mnist, cifar10, cifar100; the language "
+                             "model gpt_char: pystdlib (embedded, the default: CPython standard-library source text)")
     parser.add_argument("--data-dir", metavar="DIR", help="where mnist/cifar files are (never downloaded; default: none)")
     parser.add_argument("--method", default="dither", choices=("dither", "meprop", "none"),
                         help="what to do to δz: NSD dither, meProp top-k, or plain backprop")
@@ -47,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
                         help="store full operands every N iterations (0: only the last); the whole-run "
                              "estimate's error against storing every iteration is the README's estimator-error table "
-                             "(avoid N = iterations per epoch)")
+                             "(N = iterations per epoch samples the same batch of every epoch: the first, full one "
+                             "as the demo does, but never the short last one)")
     parser.add_argument("--stats-every", type=int_range(1), default=1, metavar="N",
                         help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
                              "iterations always keep them, loss and accuracy are kept for every iteration, the run "
@@ -57,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "simulate then replays an N-example batch, which understates the speed-up and energy "
                              "gain (per-layer costs weigh more); measured error in the README's max_examples table "
                              "(benchmarks/results/max_examples.json)")
-    parser.add_argument("--image-size", type=int_range(1, 4096), default=None, help="resize images (default: what the model expects)")
+    parser.add_argument("--image-size", type=int_range(1, 4096), default=None,
+                        help="resize images (default: what the model expects); for gpt_char: its context in tokens "
+                             "(default 32)")
     parser.add_argument("--limit-train", type=int_range(1), default=None, metavar="N",
                         help="train on the first N examples only (default: all)")
     parser.add_argument("--seed", type=int_range(0), default=0, help="seed of weights, data order and dither")
@@ -98,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     atexit.register(gc.freeze)
     from hwsim._io import check_output, mark_status_in_place, replacing_dir
 
+    if args.dataset is None:
+        args.dataset = "pystdlib" if args.model in TEXT_MODELS else "digits"
     if args.distributed:
         if args.device != "cpu":
             raise ValueError(f"--device {args.device}: --distributed trains on the CPU (one process per node); "

@@ -107,23 +107,32 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
                                 "wall_s": round(time.perf_counter() - t0, 3)}, provenance=prov)
 
 
-def _elements(stats) -> int | None:
-    """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch."""
-    n = [sum(v.hist) / float(v.density) for v in stats.layers.values() if v.hist and v.density]
+def _elements(stats, names=None) -> int | None:  # noqa: ANN001 - IterationRecord, set of layer names
+    """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch.
+    ``names``: count only these layers."""
+    n = [sum(v.hist) / float(v.density) for k, v in stats.layers.items()
+         if v.hist and v.density and (names is None or k in names)]
     return round(sum(n)) if n else None
 
 
 def _batch_caveats(stats, its: list[int], total: int) -> list[str]:
     """Replayed iterations whose mini-batch differs from the iterations they stand for (e.g. an epoch's last,
-    partial batch): the left-hold estimator counts them as they are, so the whole-run cost is biased."""
+    partial batch): the left-hold estimator counts them as they are, so the whole-run cost is biased.
+
+    Only layers with statistics in all the compared iterations count: some are recorded on sampled
+    iterations only (fused attention's QKᵀ), which says nothing about the batch."""
     from hwsim.run_results import hold_weights
 
-    by_index = {s.index: _elements(s) for s in stats}
+    by_index = {s.index: s for s in stats}
     out = []
     for it, w in zip(its, hold_weights(its, total), strict=True):
-        mine = by_index.get(it)
         start = 0 if it == its[0] else it  # the first also stands for the iterations before it
-        others = sorted(e for j in range(start, start + w) if (e := by_index.get(j)) is not None)
+        window = [by_index[j] for j in range(start, start + w) if j in by_index]
+        if it not in by_index or not window:
+            continue
+        names = set(by_index[it].layers).intersection(*(s.layers for s in window))
+        mine = _elements(by_index[it], names)
+        others = sorted(e for s in window if (e := _elements(s, names)) is not None)
         if not mine or not others:
             continue
         typical = others[len(others) // 2]

@@ -13,7 +13,8 @@ One output channel of a group needs, per PE (the Cartesian dataflow, SCNN §IV):
 Kc = min(``pe.output_channel_group``, ⌊capacity / per-channel entries⌋): the configured value is
 the largest group a layer may use (SCNN sizes Kc per layer to fit the accumulator buffer). The
 tile depends on the mapping, which depends on the number of groups (:func:`hwsim.sim.gemm.tile_grid`),
-so Kc is lowered until the chosen mapping fits. A layer whose single output channel does not fit
+so Kc is lowered until the chosen mapping fits; the mapper considers only tilings that fit
+(:func:`hwsim.sim.gemm.tile_grid`'s ``fits``), so a long token row is split over PEs. A layer whose single output channel does not fit
 raises :class:`AccumulatorOverflow` naming the layer and pass. Only the Cartesian dataflow is
 checked: systolic arrays accumulate in the PEs / global buffer (SCALE-Sim's model).
 """
@@ -27,15 +28,7 @@ class AccumulatorOverflow(ValueError):
     """A layer-pass whose partial outputs cannot fit the accumulator banks even with Kc = 1."""
 
 
-def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
-    """Accumulator entries one output channel needs per PE for a ``tr × tc`` tiling (module doc)."""
-    hx, wx = conv.x.shape[2:]
-    th, tw = -(-hx // tr), -(-wx // tc)
-    r, s = conv.w.shape[2:]
-    (sh, sw), (dh, dw) = conv.stride, conv.dilation
-    if conv.mode == "up":
-        return (th * sh + (r - 1) * dh) * (tw * sw + (s - 1) * dw)
-    return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
+scatter_entries = gemm.scatter_entries  # accumulator entries of one output channel per PE for a tiling
 
 
 def _overflow(name: str, pass_name: str, need: int, arch, what: str) -> AccumulatorOverflow:  # noqa: ANN001
@@ -56,7 +49,7 @@ def scatter_kc(conv: work.ScatterConv, arch, *, name: str, pass_name: str) -> in
     hx, wx = conv.x.shape[2:]
     kc = pe.output_channel_group
     while True:
-        tr, tc, _ = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, pe.mult_i))
+        tr, tc, _ = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, pe.mult_i, arch))
         need = scatter_entries(conv, tr, tc)
         if need > cap:
             raise _overflow(name, pass_name, need, arch, f"a {-(-hx // tr)}×{-(-wx // tc)} tile of {hx}×{wx} "

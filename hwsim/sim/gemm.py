@@ -44,6 +44,7 @@ through the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -95,7 +96,7 @@ def mapping_cost(rows: int, cols: int, h: int, w: int, tr: int, tc: int, *, grou
 
 
 def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: int = 1, i: int = 1,
-              density: float = 1.0) -> tuple[int, int, int]:
+              density: float = 1.0, fits: Callable[[int, int], bool] | None = None) -> tuple[int, int, int]:
     """(tile rows, tile cols, clusters) of an ``h × w`` plane on a ``rows × cols`` PE grid (module doc).
 
     Every ``tr ≤ min(rows, h)``, ``tc ≤ min(cols, w)`` is a candidate; the one with the lowest
@@ -103,18 +104,23 @@ def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: 
     with few groups gets the full grid (SCNN's planar tiling); a small plane with many groups may
     get whole-plane tiles on many clusters (channel-parallel), where 1-pixel tiles would leave the
     I activation lanes empty. A plane that covers the grid always gets SCNN's mapping (full grid, one
-    cluster), which is what the SCNN reproduction measures.
+    cluster), which is what the SCNN reproduction measures. ``fits(tr, tc)``: whether a tiling's
+    partial sums fit the PE's accumulators; tilings that do not are skipped (e.g. a Linear over 2,048
+    tokens, a 1×2048 plane, gets tiles of the token row instead of the whole row on one PE), unless
+    none fits (the caller then reports the overflow).
     """
     if h >= rows and w >= cols:
         return rows, cols, 1
-    best = None
+    best = best_fit = None
     for tr in range(1, max(1, min(rows, h)) + 1):
         for tc in range(1, max(1, min(cols, w)) + 1):
             key = (mapping_cost(rows, cols, h, w, tr, tc, groups=groups, images=images, i=i, density=density),
                    -tr * tc)
             if best is None or key < best[0]:
                 best = (key, tr, tc)
-    _, tr, tc = best
+            if fits is not None and (best_fit is None or key < best_fit[0]) and fits(tr, tc):
+                best_fit = (key, tr, tc)
+    _, tr, tc = best_fit or best
     return tr, tc, (rows // tr) * (cols // tc)
 
 
@@ -175,10 +181,26 @@ def _density(x: np.ndarray) -> float:
     return int(np.count_nonzero(x)) / x.size
 
 
-def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int) -> dict:
-    """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with precision.py)."""
-    return dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
-                density=_density(conv.x) if conv.x.size else 1.0)
+def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
+    """Accumulator entries one output channel needs per PE for a ``tr × tc`` tiling (:mod:`hwsim.sim.capacity`)."""
+    hx, wx = conv.x.shape[2:]
+    th, tw = -(-hx // tr), -(-wx // tc)
+    r, s = conv.w.shape[2:]
+    (sh, sw), (dh, dw) = conv.stride, conv.dilation
+    if conv.mode == "up":
+        return (th * sh + (r - 1) * dh) * (tw * sw + (s - 1) * dw)
+    return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
+
+
+def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch=None) -> dict:  # noqa: ANN001 - Arch
+    """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with capacity.py and
+    precision.py); with ``arch``, only tilings whose partial sums fit its accumulators qualify."""
+    kw: dict = dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
+                    density=_density(conv.x) if conv.x.size else 1.0)
+    if arch is not None:
+        cap = arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries
+        kw["fits"] = lambda tr, tc: scatter_entries(conv, tr, tc) <= cap
+    return kw
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ def scatter_counts(conv: work.ScatterConv, arch, *, kc: int) -> Counted:  # noqa
     """Work of a forward / backward-data GEMM on the Cartesian ``arch`` in groups of ``kc``, units not yet sampled."""
     rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
     hx, wx = conv.x.shape[2:]
-    tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i))
+    tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i, arch))
     nx = work.planar_counts(conv, tr, tc)
     nw = work.group_weight_counts(conv, kc)
     cyc, prod = work.cartesian_work(nw, nx, f, i)

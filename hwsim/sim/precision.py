@@ -68,7 +68,7 @@ def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch, *, kc: int,
     """Forward / backward-data on ``arch``: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
     rows, cols, banks = arch.pe_array.rows, arch.pe_array.cols, arch.pe.accumulator_banks
     hx, wx = conv.x.shape[2:]
-    tr, tc, clusters = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, model.side))
+    tr, tc, clusters = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, model.side, arch))
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
     hists = []
     for ph in conv.phases:  # same phase split as work.planar_counts

@@ -90,7 +90,7 @@ class _Where:
 # meta keys readers use as numbers (null allowed) although they are not typed attributes: a string
 # there would fail far from the file.
 _EXTRA_NUMBERS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "batch", "world_size", "rank", "steps",
-                  "image_size")
+                  "image_size", "context", "tokens_per_example")
 _META_FIELDS = ("model", "dataset", "method", "s", "k", "seed", "int8", "sample_every", "stats_every",
                 "max_examples", "torch_version", "dither_attention", "coverage")
 
