@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
                         help="store full operands every N iterations (0: only the last); the whole-run "
                              "estimate's error against storing every iteration is the README's estimator-error table "
-                             "(N = iterations per epoch samples the same batch of every epoch: the first, full one "
-                             "as the demo does, but never the short last one)")
+                             "(with N = iterations per epoch every sample falls at the same place of its epoch: the "
+                             "demo's start-of-epoch full batches, say, never the short last batch but the run's end)")
     parser.add_argument("--stats-every", type=int_range(1), default=1, metavar="N",
                         help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
                              "iterations always keep them, loss and accuracy are kept for every iteration, the run "
