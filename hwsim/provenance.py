@@ -213,17 +213,25 @@ def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (
 
 
 def layer_description(g: Mapping[str, Any]) -> str:
-    """'conv 6→16 5×5 @14×14' or 'linear 400→120': a layer's kind and shape for figure labels."""
+    """A GEMM's kind and shape for figure labels: 'conv 6→16 5×5 @14×14', 'linear 400→120',
+    'conv1d 8→16 k3 @32', 'convT 16→8 4×4 @7×7', 'matmul 17×12·12×17 ×256' (rows × inner · inner × cols,
+    times the independent products, e.g. batch × heads of attention's QKᵀ)."""
     kind = str(g.get("kind") or "")
-    c, k = g.get("C"), g.get("K")
+    c, k, groups = g.get("C"), g.get("K"), g.get("groups") or 1
+    gtext = f" g{groups}" if groups != 1 else ""
     if kind == "linear":
         return f"linear {c}→{k}"
-    if kind == "conv2d":
-        text = f"conv {c}→{k} {g.get('R')}×{g.get('S')}"
-        if g.get("groups", 1) not in (1, None):
-            text += f" g{g['groups']}"
-        return text + f" @{g.get('H')}×{g.get('W')}"
-    return f"{kind} {c}→{k}".strip()
+    if kind in ("conv2d", "conv_transpose2d"):
+        name = "conv" if kind == "conv2d" else "convT"
+        return f"{name} {c}→{k} {g.get('R')}×{g.get('S')}{gtext} @{g.get('H')}×{g.get('W')}"
+    if kind in ("conv1d", "conv_transpose1d"):
+        name = "conv1d" if kind == "conv1d" else "convT1d"
+        return f"{name} {c}→{k} k{g.get('S')}{gtext} @{g.get('W')}"
+    n = g.get("N")
+    if kind == "matmul" and all(isinstance(x, int) and x > 0 for x in (n, c, k, groups)):
+        text = f"matmul {n}×{c // groups}·{c // groups}×{k // groups}"
+        return text + (f" ×{groups}" if groups != 1 else "")
+    return f"{kind} {c}→{k}".strip() if c is not None and k is not None else kind
 
 
 def hwsim_version() -> str:
