@@ -18,6 +18,8 @@ Layout (every key optional for a reader; older files have none)::
 
 from __future__ import annotations
 
+import copy
+import functools
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -160,13 +162,28 @@ def arch_provenance(params: Mapping[str, Any], *, name: str | None = None, file:
 
 
 def base_params_for(file: str | None) -> dict[str, Any] | None:
-    """The architecture file as written (validated, normalised), to diff overrides against; None if unreadable."""
-    if not file or not Path(file).is_file():
+    """The architecture file as written (validated, normalised), to diff overrides against; None if unreadable.
+
+    Parsed once per file version (path, size, mtime): a whole-run replay or a sweep asks for it once per
+    replayed point, and YAML parsing was a fifth of a small model's replay time."""
+    if not file:
+        return None
+    try:
+        st = Path(file).stat()
+    except OSError:
+        return None
+    params = _base_params(str(file), st.st_size, st.st_mtime_ns)
+    return copy.deepcopy(params) if params is not None else None
+
+
+@functools.lru_cache(maxsize=32)
+def _base_params(file: str, size: int, mtime_ns: int) -> dict[str, Any] | None:  # size, mtime: cache key only
+    if not Path(file).is_file():
         return None
     try:
         from hwsim.arch.loader import arch_from_dict, read_yaml
 
-        return arch_from_dict(read_yaml(Path(file)), source=str(file)).to_dict()
+        return arch_from_dict(read_yaml(Path(file)), source=file).to_dict()
     except (ValueError, OSError):
         return None
 

@@ -1,4 +1,4 @@
-"""Figure labels of every GEMM kind (hwsim.provenance.layer_description), from real geometries."""
+"""Provenance helpers: figure labels of every GEMM kind (layer_description), the base-arch cache."""
 
 from __future__ import annotations
 
@@ -32,3 +32,22 @@ def test_unknown_or_partial_geometry_still_gets_a_label():
     assert layer_description({"kind": "matmul", "C": 6, "K": 4}) == "matmul 6→4"  # no groups: treated as one
     assert layer_description({"kind": "einsum", "C": 2, "K": 3}) == "einsum 2→3"
     assert layer_description({}) == ""
+
+
+def test_base_params_are_parsed_once_per_file_version(tmp_path, monkeypatch):
+    import hwsim.arch.loader as loader
+    from hwsim.arch.loader import ARCH_DIR
+    from hwsim.provenance import base_params_for
+
+    f = tmp_path / "a.yaml"
+    f.write_text((ARCH_DIR / "scnn.yaml").read_text())
+    calls = []
+    real = loader.read_yaml
+    monkeypatch.setattr(loader, "read_yaml", lambda p: calls.append(p) or real(p))
+    first = base_params_for(str(f))
+    first["name"] = "mutated by a caller"          # a caller's edit must not leak into the cache
+    again = base_params_for(str(f))
+    assert len(calls) == 1 and again["name"] != "mutated by a caller"
+    f.write_text(f.read_text().replace("name: scnn", "name: scnn-edited", 1) + "\n")  # a new version: re-read
+    assert base_params_for(str(f))["name"] == "scnn-edited" and len(calls) == 2
+    assert base_params_for(str(tmp_path / "missing.yaml")) is None and base_params_for(None) is None
