@@ -26,9 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from hwsim.arch.energy import _covering
+from hwsim.arch.energy import EnergyTable, _covering
 from hwsim.arch.fields import Validated, spec
+
+if TYPE_CHECKING:
+    from hwsim.arch.spec import Arch
 
 # Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm (µm²): int8/16/32 add 36/67/137,
 # int8/32 mult 282/3495 (int16 mult not given: 282·(16/8)² = 1128, quadratic as for its energy),
@@ -74,7 +78,7 @@ class AreaTable(Validated):
     def __hash__(self) -> int:
         return hash(tuple(tuple(v.items()) if isinstance(v, Mapping) else v for v in self.to_dict().values()))
 
-    def sram_um2_per_kb(self, buffer_bytes: int, energy) -> float:  # noqa: ANN001 - EnergyTable (size classes)
+    def sram_um2_per_kb(self, buffer_bytes: int, energy: EnergyTable) -> float:
         if buffer_bytes <= energy.sram_small_max_bytes:
             return self.sram_small_um2_per_kb
         if buffer_bytes <= energy.sram_medium_max_bytes:
@@ -82,7 +86,7 @@ class AreaTable(Validated):
         return self.sram_large_um2_per_kb
 
 
-def area_breakdown_um2(arch) -> dict[str, float]:  # noqa: ANN001 - hwsim.arch.Arch
+def area_breakdown_um2(arch: Arch) -> dict[str, float]:
     """Area of ``arch`` by component, µm² (module doc)."""
     t, pe, npe = arch.area, arch.pe, arch.num_pes
     mult = _covering(t.mult_um2, pe.mac_bits, key="area.mult_um2")
@@ -104,16 +108,16 @@ def area_breakdown_um2(arch) -> dict[str, float]:  # noqa: ANN001 - hwsim.arch.A
     return out
 
 
-def area_mm2(arch) -> float:  # noqa: ANN001
+def area_mm2(arch: Arch) -> float:
     """Total area of ``arch`` (mm²)."""
     return sum(area_breakdown_um2(arch).values()) / 1e6
 
 
-def leakage_mw(arch) -> float:  # noqa: ANN001
+def leakage_mw(arch: Arch) -> float:
     """Leakage power of ``arch`` (mW) = area × ``area.leakage_mw_per_mm2``."""
     return area_mm2(arch) * arch.area.leakage_mw_per_mm2
 
 
-def leakage_pj(arch, cycles: int) -> float:  # noqa: ANN001
+def leakage_pj(arch: Arch, cycles: int) -> float:
     """Leakage energy over ``cycles`` (pJ): mW × ns."""
     return leakage_mw(arch) * cycles / arch.clock_ghz

@@ -300,7 +300,8 @@ class GemmMode(torch.overrides.TorchFunctionMode):
         super().__init__()
         self.on_gemm = on_gemm
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_function__(self, func: Callable, types: tuple[type, ...], args: tuple = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         h = HANDLERS.get(func)
         if h is None and func not in SPECIAL:
             return func(*args, **(kwargs or {}))

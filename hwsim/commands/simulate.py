@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.cli import OVERWRITE_HELP, int_range
+
+if TYPE_CHECKING:
+    from hwsim.results import SimResult
+    from hwsim.run_results import RunResult
 
 HELP = "replay a trace on an architecture: cycles and energy per layer and pass vs dense"
 DESCRIPTION = (
@@ -42,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
 
-def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
+def table(result: SimResult) -> str:
     """Per-layer speed-up and energy ratio of the sparse variant vs dense, per pass, plus totals."""
     from hwsim.results import PASSES
 
@@ -79,7 +84,7 @@ def table(result) -> str:  # noqa: ANN001 - hwsim.results.SimResult
     return "\n".join(lines)
 
 
-def run_table(run) -> str:  # noqa: ANN001 - hwsim.run_results.RunResult
+def run_table(run: RunResult) -> str:
     """Whole run vs last iteration: speed-up and energy gain per pass, with the spread over iterations."""
     from hwsim.results import PASSES
 

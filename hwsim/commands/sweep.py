@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.cli import float_range, int_range
+
+if TYPE_CHECKING:
+    from hwsim.sweep.spec import SweepSpec
 
 HELP = "run an architecture sweep (configs × traces), resumable, locally or on a Dask cluster"
 DESCRIPTION = (
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_out(spec, out: str, *, overwrite: bool) -> None:  # noqa: ANN001 - hwsim.sweep.spec.SweepSpec
+def _check_out(spec: SweepSpec, out: str, *, overwrite: bool) -> None:
     """DIR may be new, empty, or hold this same sweep (resume); another sweep's DIR needs --overwrite."""
     import json
     from pathlib import Path

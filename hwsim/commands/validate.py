@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch, PEConfig
 
 HELP = "check architecture YAML files and summarise them (PEs, multipliers, buffers, energy table)"
 DESCRIPTION = (
@@ -23,7 +27,7 @@ def _kib(n: int) -> str:
     return f"{n / 1024:g} KB" if n >= 1024 else f"{n} B"
 
 
-def _mac_line(pe) -> str:  # noqa: ANN001 - hwsim.arch.PEConfig
+def _mac_line(pe: PEConfig) -> str:
     lanes = pe.serial_lanes or ("F or I" if pe.mult_f != pe.mult_i else pe.mult_f)
     if pe.mac == "bit_serial":
         sign = "sign cycle" if pe.serial_sign_cycle else "free sign"
@@ -33,7 +37,7 @@ def _mac_line(pe) -> str:  # noqa: ANN001 - hwsim.arch.PEConfig
             f"{pe.brick_bits}-bit bricks, widths {list(pe.bit_fusion_widths)}, {lanes} serial values in lock-step")
 
 
-def _cost_lines(arch) -> list[str]:  # noqa: ANN001 - hwsim.arch.Arch
+def _cost_lines(arch: Arch) -> list[str]:
     """Area, leakage, δW reduction network and NSD unit (issue 10)."""
     from hwsim.arch import area_breakdown_um2, area_mm2, leakage_mw
 
@@ -51,7 +55,7 @@ def _cost_lines(arch) -> list[str]:  # noqa: ANN001 - hwsim.arch.Arch
     return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
 
 
-def summary(arch) -> str:  # noqa: ANN001 - hwsim.arch.Arch, imported lazily
+def summary(arch: Arch) -> str:
     """Multi-line human summary of an architecture."""
     pe, mem, e = arch.pe, arch.memory, arch.energy
     skip = [r for r in ("weights", "activations", "gradients") if getattr(arch.zero_skip, r)]

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.results import SimResult
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from hwsim.trace.records import IterationRecord
 
 __all__ = ["simulate", "simulate_run"]
 
@@ -107,7 +112,7 @@ def simulate_run(trace, arch_or_path: Any, *, iterations: Any = "all", seed: int
                                 "wall_s": round(time.perf_counter() - t0, 3)}, provenance=prov)
 
 
-def _elements(stats, names=None) -> int | None:  # noqa: ANN001 - IterationRecord, set of layer names
+def _elements(stats: IterationRecord, names: Collection[str] | None = None) -> int | None:
     """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch.
     ``names``: count only these layers."""
     n = [sum(v.hist) / float(v.density) for k, v in stats.layers.items()

@@ -47,8 +47,12 @@ taken at ``mac_bits`` (:func:`constant_classes`): no gain is claimed there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hwsim.arch import PEConfig
 
 KINDS = ("parallel", "bit_serial", "bit_fusion")
 MODES = ("magnitude", "essential_bits")
@@ -169,7 +173,7 @@ class MacModel:
         return per_value * per_unit, passes, c * self.mac_bits
 
 
-def mac_model(pe, *, side: int, other: int) -> MacModel:  # noqa: ANN001 - hwsim.arch.PEConfig
+def mac_model(pe: PEConfig, *, side: int, other: int) -> MacModel:
     """The :class:`MacModel` of ``pe`` for a GEMM whose serial operand sits on the side with ``side`` MACs."""
     lanes = pe.serial_lanes or side
     return MacModel(kind=pe.mac, mode=pe.bit_serial_mode, widths=tuple(pe.bit_fusion_widths),

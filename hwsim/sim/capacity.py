@@ -21,7 +21,15 @@ checked: systolic arrays accumulate in the PEs / global buffer (SCALE-Sim's mode
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hwsim.sim import gemm, work
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hwsim.arch import Arch
+    from hwsim.sim.passes import Operands
 
 
 class AccumulatorOverflow(ValueError):
@@ -31,7 +39,7 @@ class AccumulatorOverflow(ValueError):
 scatter_entries = gemm.scatter_entries  # accumulator entries of one output channel per PE for a tiling
 
 
-def _overflow(name: str, pass_name: str, need: int, arch, what: str) -> AccumulatorOverflow:  # noqa: ANN001
+def _overflow(name: str, pass_name: str, need: int, arch: Arch, what: str) -> AccumulatorOverflow:
     pe = arch.pe
     cap = pe.accumulator_banks * pe.accumulator_bank_entries
     return AccumulatorOverflow(
@@ -41,7 +49,7 @@ def _overflow(name: str, pass_name: str, need: int, arch, what: str) -> Accumula
         f"(more banks or entries) or a larger PE grid (smaller tiles)")
 
 
-def scatter_kc(conv: work.ScatterConv, arch, *, name: str, pass_name: str) -> int:  # noqa: ANN001
+def scatter_kc(conv: work.ScatterConv, arch: Arch, *, name: str, pass_name: str) -> int:
     """Kc of a forward / backward-data GEMM on the Cartesian ``arch`` (module doc)."""
     pe = arch.pe
     cap = pe.accumulator_banks * pe.accumulator_bank_entries
@@ -60,7 +68,7 @@ def scatter_kc(conv: work.ScatterConv, arch, *, name: str, pass_name: str) -> in
         kc = fit
 
 
-def weight_grad_kc(kernel: tuple[int, int], arch, *, name: str) -> int:  # noqa: ANN001
+def weight_grad_kc(kernel: tuple[int, int], arch: Arch, *, name: str) -> int:
     """Kc of a backward-weight GEMM: at least one input channel's R·S sums per output channel must fit."""
     pe = arch.pe
     cap = pe.accumulator_banks * pe.accumulator_bank_entries
@@ -70,7 +78,7 @@ def weight_grad_kc(kernel: tuple[int, int], arch, *, name: str) -> int:  # noqa:
     return min(pe.output_channel_group, cap // rs)
 
 
-def scatter_conv(ops, pass_name: str, masks) -> work.ScatterConv:  # noqa: ANN001 - passes.Operands
+def scatter_conv(ops: Operands, pass_name: str, masks: tuple[np.ndarray, np.ndarray]) -> work.ScatterConv:
     """The forward (``down``) or backward-data (``up``, x = δ̃z, w = Wᵀ) GEMM of ``ops`` as a ScatterConv."""
     bmask, smask = masks
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
@@ -79,14 +87,14 @@ def scatter_conv(ops, pass_name: str, masks) -> work.ScatterConv:  # noqa: ANN00
     return work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
 
 
-def outer_product(ops, masks) -> work.PixelOuterProduct:  # noqa: ANN001 - passes.Operands
+def outer_product(ops: Operands, masks: tuple[np.ndarray, np.ndarray]) -> work.PixelOuterProduct:
     """The backward-weight GEMM of ``ops`` on the (broadcast δ̃z, streamed a) ``masks``."""
     dz, a = masks
     return work.PixelOuterProduct(dz=dz, a=a, groups=ops.groups, kernel=ops.kernel, stride=ops.stride,
                                   padding=ops.padding, dilation=ops.dilation)
 
 
-def group_kc(ops, pass_name: str, arch, masks) -> int:  # noqa: ANN001 - passes.Operands, Arch
+def group_kc(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray]) -> int:
     """Kc of one layer-pass: the largest <= ``pe.output_channel_group`` whose partial outputs fit the
     accumulator banks, for the (broadcast, streamed) ``masks`` the dataflow sees (module doc)."""
     if pass_name == "backward_weight":

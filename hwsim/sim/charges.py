@@ -17,15 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.actions import Actions
 from hwsim.results import LayerPassResult, VariantResult
 from hwsim.sim import energy, nsd_unit
 from hwsim.sim.model import transfer_cycles
 
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
 
-def _add(vr: VariantResult, arch, actions: Actions, *, nsd_cycles: int = 0) -> VariantResult:  # noqa: ANN001
+
+def _add(vr: VariantResult, arch: Arch, actions: Actions, *, nsd_cycles: int = 0) -> VariantResult:
     """``vr`` with ``actions`` added (re-priced on ``arch``) and ``nsd_cycles`` added to its ``nsd`` cause."""
     acts = vr.actions + actions
     cb = replace(vr.cycle_breakdown, nsd=vr.cycle_breakdown.nsd + int(nsd_cycles)) if nsd_cycles else vr.cycle_breakdown

@@ -46,10 +46,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.sim import banks, work
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,7 +196,7 @@ def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
     return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
 
 
-def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch=None) -> dict:  # noqa: ANN001 - Arch
+def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch: Arch | None = None) -> dict:
     """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with capacity.py and
     precision.py); with ``arch``, only tilings whose partial sums fit its accumulators qualify."""
     kw: dict = dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
@@ -218,7 +222,7 @@ class Counted:
         return self.sampler(rng)
 
 
-def scatter_counts(conv: work.ScatterConv, arch, *, kc: int) -> Counted:  # noqa: ANN001 - hwsim.arch.Arch
+def scatter_counts(conv: work.ScatterConv, arch: Arch, *, kc: int) -> Counted:
     """Work of a forward / backward-data GEMM on the Cartesian ``arch`` in groups of ``kc``, units not yet sampled."""
     rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
     hx, wx = conv.x.shape[2:]
@@ -235,7 +239,7 @@ def scatter_counts(conv: work.ScatterConv, arch, *, kc: int) -> Counted:  # noqa
     return Counted(cw, lambda rng: _scatter_units(conv, nw, nx, tr, tc, kc, rng))
 
 
-def scatter_work(conv: work.ScatterConv, arch, *, kc: int,  # noqa: ANN001 - hwsim.arch.Arch
+def scatter_work(conv: work.ScatterConv, arch: Arch, *, kc: int,
                  rng: np.random.Generator | None = None) -> CartesianWork:
     """Work of a forward / backward-data GEMM on the Cartesian ``arch``; with ``rng``, bank-conflict units sampled."""
     c = scatter_counts(conv, arch, kc=kc)
@@ -331,7 +335,7 @@ def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.n
     return units
 
 
-def weight_grad_counts(op: work.PixelOuterProduct, arch, *, kc: int) -> Counted:  # noqa: ANN001 - hwsim.arch.Arch
+def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Counted:
     """Work of backward-weight (outer product per output pixel) on the Cartesian ``arch``, units not yet sampled."""
     rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
     n, k, p, q = op.dz.shape
@@ -364,7 +368,7 @@ def weight_grad_counts(op: work.PixelOuterProduct, arch, *, kc: int) -> Counted:
     return Counted(cw, lambda rng: _weight_grad_units(op, xg, kc=kc, chunk=chunk, rng=rng))
 
 
-def weight_grad_work(op: work.PixelOuterProduct, arch, *, kc: int,  # noqa: ANN001 - hwsim.arch.Arch
+def weight_grad_work(op: work.PixelOuterProduct, arch: Arch, *, kc: int,
                      rng: np.random.Generator | None = None) -> CartesianWork:
     """Work of backward-weight on the Cartesian ``arch``; with ``rng``, bank-conflict units sampled."""
     c = weight_grad_counts(op, arch, kc=kc)

@@ -28,13 +28,18 @@ stands for NSD output) pay the NSD cost, ``meprop`` the top-k cost, ``none`` not
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from hwsim.actions import Actions
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.schema import LayerGeometry
 
 NSD_METHODS = ("dither", "synthetic")
 
 
-def layer_cost(elements: int, examples: int, arch, method: str | None, k: int | None = None  # noqa: ANN001
+def layer_cost(elements: int, examples: int, arch: Arch, method: str | None, k: int | None = None
                ) -> tuple[int, Actions]:
     """(cycles, actions) of quantizing one layer's dense δz of ``elements`` over ``examples`` examples."""
     if method is None or elements <= 0 or not arch.zero_skip.gradients:
@@ -56,7 +61,7 @@ def layer_cost(elements: int, examples: int, arch, method: str | None, k: int | 
     return 0, Actions()
 
 
-def dense_dz_elements(geometry) -> tuple[int, int]:  # noqa: ANN001 - hwsim.trace.schema.LayerGeometry
+def dense_dz_elements(geometry: LayerGeometry) -> tuple[int, int]:
     """(elements, examples) of a layer's dense δz (its output shape)."""
     n = geometry.N
     size = int(math.prod(geometry.output_shape))

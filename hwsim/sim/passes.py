@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from hwsim.actions import Actions
 from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
+
+if TYPE_CHECKING:
+    from hwsim.arch import ZeroSkip
 
 PASSES = ("forward", "backward_data", "backward_weight")
 
@@ -95,7 +99,7 @@ def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache:
     return streamed_macs(ops, pass_name, arch.zero_skip, cache=cache)
 
 
-def streamed_macs(ops: Operands, pass_name: str, skip, *, cache: dict) -> int:  # noqa: ANN001 - ZeroSkip
+def streamed_macs(ops: Operands, pass_name: str, skip: ZeroSkip, *, cache: dict) -> int:
     """Products a Cartesian dataflow that skips the zeros of ``skip``'s roles streams and that land on a
     real output, padding excluded (the dataflow never multiplies padding); zeros of unskipped roles
     included. Skipping every role gives the effectual MACs. ``cache``: per layer-pass, keyed by the roles."""

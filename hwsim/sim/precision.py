@@ -28,11 +28,16 @@ the parallel F×I issue pattern measures on the same masks (:mod:`hwsim.sim.bank
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.sim import bitserial as bs
 from hwsim.sim import capacity, gemm, work
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.sim.passes import Operands
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +50,7 @@ class PrecisionWork:
     bit_ops: int                   # 1b×1b partial products spent (lock-step losses included)
 
 
-def serial_model(arch, pass_name: str) -> bs.MacModel:  # noqa: ANN001 - hwsim.arch.Arch
+def serial_model(arch: Arch, pass_name: str) -> bs.MacModel:
     """The multiplier model of ``arch`` for ``pass_name`` (serial operand on the I side, or F in backward-weight)."""
     pe = arch.pe
     side, other = (pe.mult_f, pe.mult_i) if pass_name == "backward_weight" else (pe.mult_i, pe.mult_f)
@@ -63,7 +68,7 @@ def _intervals(per_tile: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
     return gemm._intervals(per_tile, clusters, num_pes)  # the parallel path's interval mapping, shared on purpose
 
 
-def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch, *, kc: int,  # noqa: ANN001 - Arch
+def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch: Arch, *, kc: int,
                       model: bs.MacModel, skip_zeros: bool) -> PrecisionWork:
     """Forward / backward-data on ``arch``: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
     rows, cols, banks = arch.pe_array.rows, arch.pe_array.cols, arch.pe.accumulator_banks
@@ -86,7 +91,7 @@ def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch, *, kc: int,
                          products=int(prod.sum()), bit_ops=bops)
 
 
-def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch, *, kc: int,  # noqa: ANN001 - Arch
+def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch: Arch, *, kc: int,
                           model: bs.MacModel, skip_zeros: bool) -> PrecisionWork:
     """Backward-weight on ``arch`` as :func:`hwsim.sim.gemm.weight_grad_counts`: ``cls`` (N, K, P, Q) are the
     δ̃z classes of ``op.dz``, ``op.a`` the (role) activation mask."""
@@ -120,7 +125,7 @@ def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch, *, 
                          products=int(prod.sum()), bit_ops=bops)
 
 
-def precision_work(ops, pass_name: str, arch, masks: tuple[np.ndarray, np.ndarray], *,  # noqa: ANN001
+def precision_work(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray], *,
                    kc: int | None = None) -> PrecisionWork:
     """Work of one layer-pass of ``ops`` (:class:`~hwsim.sim.passes.Operands`) on a bit_serial/bit_fusion ``arch``.
 
@@ -148,7 +153,7 @@ def busy_split(pw: PrecisionWork, conflict_rate: float) -> tuple[np.ndarray, np.
     return mult, np.maximum(rate_cycles, pw.accumulator_floor - mult)
 
 
-def useful_bit_ops(ops, pass_name: str, arch, *, real_only: bool) -> tuple[int, int]:  # noqa: ANN001
+def useful_bit_ops(ops: Operands, pass_name: str, arch: Arch, *, real_only: bool) -> tuple[int, int]:
     """(products, bit-ops) of the products that land on a valid output, each at its serial value's own class.
 
     ``real_only``: both operands non-zero (the ideal's work); else the operands the arch streams

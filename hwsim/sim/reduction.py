@@ -32,15 +32,21 @@ into the same accumulators before the reduction, so it runs once per group.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.actions import Actions
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from hwsim.arch import Arch, ReductionConfig
+
 ACTIONS: tuple[str, ...] = ("red_add", "red_acc", "red_link_bytes", "red_sram_bytes")
 
 
-def group_cycles(pes: np.ndarray, values: np.ndarray, cfg, value_bytes: float) -> np.ndarray:  # noqa: ANN001
+def group_cycles(pes: np.ndarray, values: np.ndarray, cfg: ReductionConfig, value_bytes: float) -> np.ndarray:
     """Reduction cycles of each group (``pes``, ``values`` per group; ``cfg`` = arch.reduction)."""
     pes = np.asarray(pes, dtype=np.int64)
     values = np.asarray(values, dtype=np.int64)
@@ -65,7 +71,8 @@ def group_cycles(pes: np.ndarray, values: np.ndarray, cfg, value_bytes: float) -
     return out
 
 
-def interval_cycles(pes, values, interval, cfg, value_bytes: float) -> int:  # noqa: ANN001
+def interval_cycles(pes: npt.ArrayLike, values: npt.ArrayLike, interval: npt.ArrayLike, cfg: ReductionConfig,
+                    value_bytes: float) -> int:
     """Σ over barrier intervals of the slowest group's reduction (groups of an interval in parallel)."""
     c = group_cycles(pes, values, cfg, value_bytes)
     if c.size == 0:
@@ -76,7 +83,7 @@ def interval_cycles(pes, values, interval, cfg, value_bytes: float) -> int:  # n
     return int(per.sum())
 
 
-def actions(pes, values, cfg, value_bytes: float) -> Actions:  # noqa: ANN001
+def actions(pes: npt.ArrayLike, values: npt.ArrayLike, cfg: ReductionConfig, value_bytes: float) -> Actions:
     """Action counts of the reduction of every group (module doc)."""
     p = np.asarray(pes, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
@@ -90,7 +97,8 @@ def actions(pes, values, cfg, value_bytes: float) -> Actions:  # noqa: ANN001
     return Actions(red_add=adds, red_acc=2 * adds, red_link_bytes=adds * value_bytes, red_sram_bytes=0.0)
 
 
-def cost(group_pes, group_values, group_interval, arch) -> tuple[int, Actions]:  # noqa: ANN001
+def cost(group_pes: np.ndarray, group_values: np.ndarray, group_interval: np.ndarray,
+         arch: Arch) -> tuple[int, Actions]:
     """(cycles, actions) of reducing one backward-weight GEMM's groups on ``arch``."""
     vb = arch.pe.accumulator_bits / 8
     return (interval_cycles(group_pes, group_values, group_interval, arch.reduction, vb),

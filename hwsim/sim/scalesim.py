@@ -24,8 +24,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from hwsim.sim.systolic import fold_plan, gemm_dims
+
+if TYPE_CHECKING:
+    from hwsim.trace.topology import LayerSpec
 
 CONVENTIONS = ("conv", "scalesim")
 
@@ -58,7 +62,7 @@ def topology_layers(path: str | os.PathLike, conventions: str = "conv") -> list:
     return out
 
 
-def layer_compute_cycles(spec, dataflow: str, rows: int, cols: int, *, batch: int = 1,  # noqa: ANN001 - LayerSpec
+def layer_compute_cycles(spec: LayerSpec, dataflow: str, rows: int, cols: int, *, batch: int = 1,
                          pass_name: str = "forward", os_drain: str = "scalesim") -> int:
     """Compute cycles of one layer-pass on a ``rows × cols`` systolic array (fold model, :mod:`hwsim.sim.systolic`)."""
     g = spec.geometry(batch)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.format import Trace
 
 QUEUE_DEPTHS = (0, 1, 4)
 DRAM_BYTES_PER_CYCLE = (8.0, 16.0, 64.0, math.inf)
@@ -25,7 +29,7 @@ def settings(depths: Sequence[int] = QUEUE_DEPTHS,
     return rows
 
 
-def sensitivity(trace, arch, *, training: bool = True, seed: int = 0,  # noqa: ANN001 - Trace, Arch
+def sensitivity(trace: Trace, arch: Arch, *, training: bool = True, seed: int = 0,
                 rows: Sequence[tuple[str, dict[str, Any]]] | None = None,
                 pass_name: str | None = None) -> list[dict[str, Any]]:
     """Sparse speed-up and energy ratio vs both dense baselines for each setting (module doc)."""

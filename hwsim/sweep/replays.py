@@ -13,13 +13,16 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.results import SimResult
 from hwsim.sweep.evaluate import evaluate_point
 from hwsim.sweep.points import PointTask, manifest_sha, point_key, point_path, read_point, write_point
 from hwsim.sweep.runner import Evaluator, _PointFailed, _run_dask, _run_pool, _run_serial
 from hwsim.sweep.spec import SweepError
+
+if TYPE_CHECKING:
+    from hwsim.trace.format import Trace
 
 
 def select_iterations(sampled: Sequence[int], spec: str | int | Sequence[int] | None) -> list[int]:
@@ -56,7 +59,7 @@ def select_iterations(sampled: Sequence[int], spec: str | int | Sequence[int] | 
     return sorted(set(want))
 
 
-def gemms_per_iteration(trace) -> int:  # noqa: ANN001 - hwsim.trace.format.Trace
+def gemms_per_iteration(trace: Trace) -> int:
     """Layer-passes one training iteration replays (the network input has no backward-data GEMM)."""
     from hwsim.sim.replay import first_layer_input_grad
 
