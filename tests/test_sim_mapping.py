@@ -15,7 +15,7 @@ import pytest
 from _hwsim_fixtures import cartesian_arch
 
 from hwsim.arch import load_arch
-from hwsim.sim import banks, gemm, simulate, traffic, work
+from hwsim.sim import banks, gemm, simulate, tiling, traffic, work
 from hwsim.sim.replay import first_layer_input_grad
 from hwsim.trace.synth import synthesize
 
@@ -57,18 +57,18 @@ def test_planes_smaller_than_the_grid_use_the_array(lenet):
 
 
 def test_cluster_mapping_shapes():
-    assert gemm.tile_grid(8, 8, 28, 28, groups=1, images=8, i=4, density=0.5) == (8, 8, 1)
-    assert gemm.tile_grid(16, 16, 14, 14, groups=1, images=1, i=1) == (14, 14, 1)   # per-pixel work
-    assert gemm.tile_grid(16, 16, 5, 5, groups=9, images=1, i=1) == (5, 5, 9)
-    assert gemm.tile_grid(8, 8, 1, 1, groups=15, images=29, i=4) == (1, 1, 64)
+    assert tiling.tile_grid(8, 8, 28, 28, groups=1, images=8, i=4, density=0.5) == (8, 8, 1)
+    assert tiling.tile_grid(16, 16, 14, 14, groups=1, images=1, i=1) == (14, 14, 1)   # per-pixel work
+    assert tiling.tile_grid(16, 16, 5, 5, groups=9, images=1, i=1) == (5, 5, 9)
+    assert tiling.tile_grid(8, 8, 1, 1, groups=15, images=29, i=4) == (1, 1, 64)
     cyc = np.arange(3 * 4 * 2, dtype=np.int64).reshape(3, 4, 2) + 1     # (G=3, N=4, T=2)
-    one = gemm._intervals(cyc, 1, 4)                                    # one group per interval, all images
+    one = tiling._intervals(cyc, 1, 4)                                    # one group per interval, all images
     assert one.shape == (3, 4) and (one[:, :2] == cyc.sum(axis=1)).all() and not one[:, 2:].any()
-    many = gemm._intervals(cyc, 6, 12)                                  # one round, each group on 2 image shares
+    many = tiling._intervals(cyc, 6, 12)                                  # one round, each group on 2 image shares
     assert many.shape == (1, 12) and many.sum() == cyc.sum()
     assert many.max() == max(cyc[g, s].sum(axis=0).max() for g in range(3) for s in (slice(0, 2), slice(2, 4)))
-    assert gemm._group_pes(3, 4, 2, 6).tolist() == [4, 4, 4]
-    rr = gemm._intervals(cyc, 2, 4)                                     # rounds {0, 1}, {2 on 2 shares}
+    assert tiling._group_pes(3, 4, 2, 6).tolist() == [4, 4, 4]
+    rr = tiling._intervals(cyc, 2, 4)                                     # rounds {0, 1}, {2 on 2 shares}
     assert rr.shape == (2, 4) and rr.sum() == cyc.sum()
 
 
@@ -177,9 +177,9 @@ def test_mapping_estimate_never_grows_with_the_grid():
                              (28, 28, 1, 64, 4, 0.3), (10, 10, 2, 64, 1, 1.0)):
         costs = []
         for rows in (4, 8, 16, 32):
-            tr, tc, _ = gemm.tile_grid(rows, rows, h, w, groups=g, images=n, i=i, density=d)
-            costs.append(gemm.mapping_cost(rows, rows, h, w, tr, tc, groups=g, images=n, i=i, density=d))
+            tr, tc, _ = tiling.tile_grid(rows, rows, h, w, groups=g, images=n, i=i, density=d)
+            costs.append(tiling.mapping_cost(rows, rows, h, w, tr, tc, groups=g, images=n, i=i, density=d))
         assert costs == sorted(costs, reverse=True), (h, w, g, n, costs)
     # SCNN's planar tiling for a large plane, channel-parallel for ResNet's 7×7 × 64 groups on 8×8
-    assert gemm.tile_grid(8, 8, 56, 56, groups=8, images=1, i=4, density=0.5) == (8, 8, 1)
-    assert gemm.tile_grid(8, 8, 7, 7, groups=64, images=1, i=4, density=0.5) == (1, 1, 64)
+    assert tiling.tile_grid(8, 8, 56, 56, groups=8, images=1, i=4, density=0.5) == (8, 8, 1)
+    assert tiling.tile_grid(8, 8, 7, 7, groups=64, images=1, i=4, density=0.5) == (1, 1, 64)

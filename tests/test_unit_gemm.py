@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from _hwsim_fixtures import cartesian_arch
 
-from hwsim.sim import capacity, gemm, work
+from hwsim.sim import capacity, gemm, tiling, work
 
 GEO = dict(padding=(1, 1), dilation=(1, 1))
 
@@ -26,7 +26,7 @@ def test_scatter_counts_conserve_the_cartesian_work(rows, stride, mode):
     arch = cartesian_arch(rows, rows)
     cw = gemm.scatter_counts(conv, arch, kc=4).work
     hx, wx = x.shape[2:]
-    tr, tc, _ = gemm.tile_grid(rows, rows, hx, wx, **gemm.scatter_mapping_inputs(conv, 4, arch.pe.mult_i))
+    tr, tc, _ = tiling.tile_grid(rows, rows, hx, wx, **tiling.scatter_mapping_inputs(conv, 4, arch.pe.mult_i))
     cyc, prod = work.cartesian_work(work.group_weight_counts(conv, 4), work.planar_counts(conv, tr, tc), 4, 4)
     assert cw.mult_cycles.shape[1] == rows * rows
     assert cw.mult_cycles.sum() == cyc.sum() and cw.products == prod
@@ -83,14 +83,14 @@ def test_sampling_bank_units_only_with_an_rng():
 
 def test_every_group_gets_one_round_and_rounds_fill_the_clusters():
     for g, n, clusters in ((5, 1, 1), (5, 4, 2), (3, 8, 16), (10, 2, 4)):
-        iv = gemm.group_intervals(g, n, clusters)
+        iv = tiling.group_intervals(g, n, clusters)
         assert len(iv) == g and iv.tolist() == sorted(iv.tolist())
         assert iv.max() + 1 == -(-g // min(clusters, g))
-        assert (gemm._group_pes(g, n, 1, clusters) >= 1).all()
+        assert (tiling._group_pes(g, n, 1, clusters) >= 1).all()
 
 
 def test_mapping_cost_grows_with_density():
-    costs = [gemm.mapping_cost(8, 8, 14, 14, 2, 2, groups=4, images=8, i=4, density=d)
+    costs = [tiling.mapping_cost(8, 8, 14, 14, 2, 2, groups=4, images=8, i=4, density=d)
              for d in (0.0, 0.1, 0.5, 1.0)]
     assert costs[0] == 0 and costs == sorted(costs)
 

@@ -159,7 +159,7 @@ def test_mapper_skips_tilings_whose_partial_sums_overflow_the_accumulators():
     """A Linear over many tokens is a 1×T plane; with few output channels the cheapest tiling puts the whole
     row on one PE (channel-parallel), whose T partial sums do not fit: the mapper must take a fitting one."""
     from hwsim.arch import load_arch
-    from hwsim.sim import capacity, gemm, work
+    from hwsim.sim import capacity, gemm, tiling, work
 
     arch = load_arch("scnn")
     cap = arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries
@@ -168,21 +168,21 @@ def test_mapper_skips_tilings_whose_partial_sums_overflow_the_accumulators():
                             stride=(1, 1), padding=(0, 0), dilation=(1, 1))
     rows, cols = arch.pe_array.rows, arch.pe_array.cols
     kc = capacity.scatter_kc(conv, arch, name="tokens", pass_name="forward")  # raised AccumulatorOverflow before
-    tr, tc, _ = gemm.tile_grid(rows, cols, 1, t, **gemm.scatter_mapping_inputs(conv, kc, arch.pe.mult_i, arch))
-    assert gemm.scatter_entries(conv, tr, tc) * kc <= cap
-    free = gemm.tile_grid(rows, cols, 1, t, **gemm.scatter_mapping_inputs(conv, kc, arch.pe.mult_i))
-    assert gemm.scatter_entries(conv, free[0], free[1]) > cap  # the unconstrained choice at this Kc overflows
+    tr, tc, _ = tiling.tile_grid(rows, cols, 1, t, **tiling.scatter_mapping_inputs(conv, kc, arch.pe.mult_i, arch))
+    assert tiling.scatter_entries(conv, tr, tc) * kc <= cap
+    free = tiling.tile_grid(rows, cols, 1, t, **tiling.scatter_mapping_inputs(conv, kc, arch.pe.mult_i))
+    assert tiling.scatter_entries(conv, free[0], free[1]) > cap  # the unconstrained choice at this Kc overflows
     counted = gemm.scatter_counts(conv, arch, kc=kc)
     assert int(counted.work.products) == 64 * 192 * t  # every MAC is still done (dense operands)
 
 
 def test_fit_rule_leaves_fitting_choices_alone():
-    from hwsim.sim import gemm
+    from hwsim.sim import tiling
 
     for h, w, groups in ((1, 7, 3), (4, 5, 40), (2, 30, 1)):
-        base = gemm.tile_grid(8, 8, h, w, groups=groups)
-        assert gemm.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: True) == base
-        assert gemm.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: False) == base  # none fits: as before
+        base = tiling.tile_grid(8, 8, h, w, groups=groups)
+        assert tiling.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: True) == base
+        assert tiling.tile_grid(8, 8, h, w, groups=groups, fits=lambda tr, tc: False) == base  # none fits: as before
 
 
 def test_replayed_batch_of_a_transformer_is_counted_in_examples_not_tokens():

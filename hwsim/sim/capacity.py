@@ -12,9 +12,9 @@ One output channel of a group needs, per PE (the Cartesian dataflow, SCNN §IV):
 
 Kc = min(``pe.output_channel_group``, ⌊capacity / per-channel entries⌋): the configured value is
 the largest group a layer may use (SCNN sizes Kc per layer to fit the accumulator buffer). The
-tile depends on the mapping, which depends on the number of groups (:func:`hwsim.sim.gemm.tile_grid`),
+tile depends on the mapping, which depends on the number of groups (:func:`hwsim.sim.tiling.tile_grid`),
 so Kc is lowered until the chosen mapping fits; the mapper considers only tilings that fit
-(:func:`hwsim.sim.gemm.tile_grid`'s ``fits``), so a long token row is split over PEs. A layer whose single output channel does not fit
+(:func:`hwsim.sim.tiling.tile_grid`'s ``fits``), so a long token row is split over PEs. A layer whose single output channel does not fit
 raises :class:`AccumulatorOverflow` naming the layer and pass. Only the Cartesian dataflow is
 checked: systolic arrays accumulate in the PEs / global buffer (SCALE-Sim's model).
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hwsim.sim import gemm, work
+from hwsim.sim import tiling, work
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +36,7 @@ class AccumulatorOverflow(ValueError):
     """A layer-pass whose partial outputs cannot fit the accumulator banks even with Kc = 1."""
 
 
-scatter_entries = gemm.scatter_entries  # accumulator entries of one output channel per PE for a tiling
+scatter_entries = tiling.scatter_entries  # accumulator entries of one output channel per PE for a tiling
 
 
 def _overflow(name: str, pass_name: str, need: int, arch: Arch, what: str) -> AccumulatorOverflow:
@@ -57,7 +57,7 @@ def scatter_kc(conv: work.ScatterConv, arch: Arch, *, name: str, pass_name: str)
     hx, wx = conv.x.shape[2:]
     kc = pe.output_channel_group
     while True:
-        tr, tc, _ = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, pe.mult_i, arch))
+        tr, tc, _ = tiling.tile_grid(rows, cols, hx, wx, **tiling.scatter_mapping_inputs(conv, kc, pe.mult_i, arch))
         need = scatter_entries(conv, tr, tc)
         if need > cap:
             raise _overflow(name, pass_name, need, arch, f"a {-(-hx // tr)}×{-(-wx // tc)} tile of {hx}×{wx} "

@@ -18,13 +18,13 @@ activations of the pixel's receptive field (I side) into δW partial sums; accum
 Kc × (C_chunk·R·S) sums, so the field is split into channel chunks that fit. Partial δW of all
 PEs are reduced at the end of a group (counted as accumulator and crossbar actions).
 
-Mapping (:func:`tile_grid`, :func:`_intervals`): the plane (streamed operand's H×W; output P×Q in
+Mapping (:mod:`hwsim.sim.tiling`: :func:`~hwsim.sim.tiling.tile_grid`, :func:`~hwsim.sim.tiling._intervals`): the plane (streamed operand's H×W; output P×Q in
 backward-weight) is tiled over ``tr × tc`` PEs, ``tr ≤ min(rows, H)``, ``tc ≤ min(cols, W)``, and
 the array holds ``(rows // tr) · (cols // tc)`` such *clusters*. Clusters take different
 output-channel groups in parallel (an interval = a round of up to ``clusters`` groups, barrier at
 its end); when a round has fewer groups than clusters, each group's images of the batch are split
 over ``clusters // groups`` clusters (contiguous, near-equal shares; in backward-weight their δW
-partial sums are reduced across PEs). ``tr × tc`` is chosen per GEMM by :func:`mapping_cost`, a
+partial sums are reduced across PEs). ``tr × tc`` is chosen per GEMM by :func:`~hwsim.sim.tiling.mapping_cost`, a
 structural estimate (shapes, Kc groups, batch, I and the streamed operand's scalar density; never
 the mask pattern), among the candidates for a plane smaller than the grid; a plane that covers the
 grid keeps SCNN's planar tiling (``tr × tc = rows × cols``, one cluster, one group per interval).
@@ -44,13 +44,19 @@ through the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.sim import banks, work
+from hwsim.sim.tiling import (
+    _group_pes,
+    _intervals,
+    group_intervals,
+    scatter_mapping_inputs,
+    tile_grid,
+)
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch
@@ -72,139 +78,6 @@ class CartesianWork:
     group_pes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     group_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     group_interval: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-
-def _round_factor(groups: int, images: int, clusters: int) -> int:
-    """Σ over rounds of the largest image share (in images) of the cluster mapping."""
-    cg = max(1, min(clusters, groups))
-    full, rem = divmod(groups, cg)
-    out = full * -(-images // max(1, min(clusters // cg, images)))
-    if rem:
-        out += -(-images // max(1, min(clusters // rem, images)))
-    return out
-
-
-def mapping_cost(rows: int, cols: int, h: int, w: int, tr: int, tc: int, *, groups: int, images: int,
-                 i: int, density: float) -> float:
-    """Structural estimate of a tile grid's barrier-interval cycles per (reduction channel × F-vector).
-
-    Per PE and channel, a tile of ``px`` pixels at density d costs about d·px/I vectors plus half a
-    vector of rounding when it holds any non-zero (``i = 1``: d·px, per-pixel work as in
-    backward-weight); times the rounds and image shares of :func:`_round_factor`. Uses shapes and
-    one scalar density only — what a mapper knows before the masks — never the mask pattern.
-    """
-    px = -(-h // tr) * -(-w // tc)
-    d = min(max(density, 0.0), 1.0)
-    per = d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
-    return per * _round_factor(groups, images, (rows // tr) * (cols // tc))
-
-
-def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: int = 1, i: int = 1,
-              density: float = 1.0, fits: Callable[[int, int], bool] | None = None) -> tuple[int, int, int]:
-    """(tile rows, tile cols, clusters) of an ``h × w`` plane on a ``rows × cols`` PE grid (module doc).
-
-    Every ``tr ≤ min(rows, h)``, ``tc ≤ min(cols, w)`` is a candidate; the one with the lowest
-    :func:`mapping_cost` wins (ties: more PEs per cluster). A plane at least as large as the grid
-    with few groups gets the full grid (SCNN's planar tiling); a small plane with many groups may
-    get whole-plane tiles on many clusters (channel-parallel), where 1-pixel tiles would leave the
-    I activation lanes empty. A plane that covers the grid always gets SCNN's mapping (full grid, one
-    cluster), which is what the SCNN reproduction measures. ``fits(tr, tc)``: whether a tiling's
-    partial sums fit the PE's accumulators; tilings that do not are skipped (e.g. a Linear over 2,048
-    tokens, a 1×2048 plane, gets tiles of the token row instead of the whole row on one PE), unless
-    none fits (the caller then reports the overflow).
-    """
-    if h >= rows and w >= cols:
-        return rows, cols, 1
-    best = best_fit = None
-    for tr in range(1, max(1, min(rows, h)) + 1):
-        for tc in range(1, max(1, min(cols, w)) + 1):
-            key = (mapping_cost(rows, cols, h, w, tr, tc, groups=groups, images=images, i=i, density=density),
-                   -tr * tc)
-            if best is None or key < best[0]:
-                best = (key, tr, tc)
-            if fits is not None and (best_fit is None or key < best_fit[0]) and fits(tr, tc):
-                best_fit = (key, tr, tc)
-    _, tr, tc = best_fit or best
-    return tr, tc, (rows // tr) * (cols // tc)
-
-
-def _rounds(g: int, n: int, clusters: int) -> list[tuple[int, int, int]]:
-    """Rounds of the cluster mapping as (first group, groups, image shares per group)."""
-    cg = max(1, min(clusters, g))
-    out = []
-    for g0 in range(0, g, cg):
-        gr = min(cg, g - g0)
-        out.append((g0, gr, max(1, min(clusters // gr, n))))
-    return out
-
-
-def _intervals(per_g_n_t: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
-    """(G, N, T) cycles → (intervals, PEs) under the cluster mapping (module doc).
-
-    ``clusters = 1``: one group per interval, every PE its tile of all images (SCNN's planar
-    mapping). More clusters: rounds of up to ``clusters`` groups, each group's images split into
-    contiguous shares over the clusters a round leaves free. Unused PEs get 0 cycles.
-    """
-    g, n, t = per_g_n_t.shape
-    if g == 0:
-        return np.zeros((0, num_pes), dtype=np.int64)
-    rounds = _rounds(g, n, clusters)
-    out = np.zeros((len(rounds), num_pes), dtype=np.int64)
-    g0, gr, lanes = rounds[0]
-    full = sum(1 for r in rounds if r[1] == gr)  # every round but possibly the last has gr groups
-    blk = per_g_n_t[:full * gr].reshape(full, gr, n, t)
-    seg = work.segment_sum(blk, work.split_edges(n, lanes), axis=2)          # (full, gr, lanes, T)
-    out[:full, :gr * lanes * t] = seg.reshape(full, -1)
-    if full < len(rounds):
-        g0, gl, ll = rounds[-1]
-        seg = work.segment_sum(per_g_n_t[g0:], work.split_edges(n, ll), axis=1)  # (gl, ll, T)
-        out[-1, :gl * ll * t] = seg.reshape(-1)
-    return out
-
-
-def group_intervals(g: int, n: int, clusters: int) -> np.ndarray:
-    """Barrier interval (round) of each output-channel group under the cluster mapping: int64 (G,)."""
-    out = np.zeros(g, dtype=np.int64)
-    for r, (g0, gr, _) in enumerate(_rounds(g, n, clusters)):
-        out[g0:g0 + gr] = r
-    return out
-
-
-def _group_pes(g: int, n: int, t: int, clusters: int) -> np.ndarray:
-    """PEs that work on each output-channel group under the cluster mapping: int64 (G,)."""
-    out = np.zeros(g, dtype=np.int64)
-    for g0, gr, lanes in _rounds(g, n, clusters):
-        out[g0:g0 + gr] = lanes * t
-    return out
-
-
-def _density(x: np.ndarray) -> float:
-    """``x.mean()`` of a mask, exactly (an exact count and one correctly rounded division), without a float pass."""
-    if work.is_broadcast_ones(x):
-        return 1.0
-    return int(np.count_nonzero(x)) / x.size
-
-
-def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
-    """Accumulator entries one output channel needs per PE for a ``tr × tc`` tiling (:mod:`hwsim.sim.capacity`)."""
-    hx, wx = conv.x.shape[2:]
-    th, tw = -(-hx // tr), -(-wx // tc)
-    r, s = conv.w.shape[2:]
-    (sh, sw), (dh, dw) = conv.stride, conv.dilation
-    if conv.mode == "up":
-        return (th * sh + (r - 1) * dh) * (tw * sw + (s - 1) * dw)
-    return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
-
-
-def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch: Arch | None = None) -> dict:
-    """What :func:`tile_grid` is told about a forward / backward-data GEMM (shared with capacity.py and
-    precision.py); with ``arch``, only tilings whose partial sums fit its accumulators qualify."""
-    kw: dict = dict(groups=-(-conv.w.shape[0] // kc), images=conv.x.shape[0], i=i,
-                    density=_density(conv.x) if conv.x.size else 1.0)
-    if arch is not None:
-        cap = arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries
-        kw["fits"] = lambda tr, tc: scatter_entries(conv, tr, tc) <= cap
-    return kw
 
 
 @dataclass(frozen=True)

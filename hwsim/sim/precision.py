@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.sim import bitserial as bs
-from hwsim.sim import capacity, gemm, work
+from hwsim.sim import capacity, tiling, work
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch
@@ -65,7 +65,7 @@ def serial_classes(model: bs.MacModel, pass_name: str, *, levels: np.ndarray, a_
 
 
 def _intervals(per_tile: np.ndarray, clusters: int, num_pes: int) -> np.ndarray:
-    return gemm._intervals(per_tile, clusters, num_pes)  # the parallel path's interval mapping, shared on purpose
+    return tiling._intervals(per_tile, clusters, num_pes)  # the parallel path's interval mapping, shared on purpose
 
 
 def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch: Arch, *, kc: int,
@@ -73,7 +73,7 @@ def scatter_precision(conv: work.ScatterConv, cls: np.ndarray, arch: Arch, *, kc
     """Forward / backward-data on ``arch``: ``cls`` (N, C, Hx, Wx) classes of the streamed operand ``conv.x``."""
     rows, cols, banks = arch.pe_array.rows, arch.pe_array.cols, arch.pe.accumulator_banks
     hx, wx = conv.x.shape[2:]
-    tr, tc, clusters = gemm.tile_grid(rows, cols, hx, wx, **gemm.scatter_mapping_inputs(conv, kc, model.side, arch))
+    tr, tc, clusters = tiling.tile_grid(rows, cols, hx, wx, **tiling.scatter_mapping_inputs(conv, kc, model.side, arch))
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
     hists = []
     for ph in conv.phases:  # same phase split as work.planar_counts
@@ -99,7 +99,7 @@ def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch: Arc
     n, k, p, q = cls.shape
     kg = k // op.groups
     chunk = op.field_chunk(kc, arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries)
-    tr, tc, clusters = gemm.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # as the parallel path
+    tr, tc, clusters = tiling.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # as the parallel path
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     hist = bs.channel_histogram(cls, group=kc, lanes=model.lanes, skip_zeros=skip_zeros)  # (K, N, G, P, Q)
