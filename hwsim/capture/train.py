@@ -1,8 +1,10 @@
-"""A small, paper-style training loop around :func:`hwsim.capture.session.capture`.
+"""A small, paper-style training loop around :class:`hwsim.capture.session.Capture`.
 
-Used by ``hwsim trace`` and ``hwsim demo``: build a zoo model, train it with SGD (momentum 0.9,
-weight decay 5e-4, as the seed paper) under dithered backprop / meProp / plain backprop,
-record a trace and report the final test accuracy (also written to the manifest's summary).
+Used by ``hwsim trace``, ``hwsim demo`` and the experiments: one
+:class:`~hwsim.capture.config.TrainConfig` (validated on construction) says what to build and how to
+train it — a zoo model, SGD (momentum 0.9, weight decay 5e-4, as the seed paper) under dithered
+backprop / meProp / plain backprop; :func:`train_and_capture` records a trace and reports the final
+test accuracy (also written to the manifest's summary).
 """
 
 from __future__ import annotations
