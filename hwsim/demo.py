@@ -125,7 +125,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
 
 
 def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
-    from hwsim.capture.train import train_and_capture
+    from hwsim.capture.train import DEFAULT_K, CaptureConfig, TrainConfig, train_and_capture
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}
@@ -140,9 +140,10 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
             accs[name] = float(done.summary.get("test_acc", float("nan")))
         else:
             with _torch_threads(threads):
-                r = train_and_capture(model=model, method=method, dataset="digits", epochs=epochs,
-                                      max_examples=plan.max_examples, limit_train=plan.limit_train,
-                                      sample_every=sample_every, out=path, overwrite=True, progress=progress)
+                config = TrainConfig(model=model, dataset="digits", epochs=epochs, limit_train=plan.limit_train,
+                                     capture=CaptureConfig(method=method, k=DEFAULT_K if method == "meprop" else None,
+                                                           sample_every=sample_every, max_examples=plan.max_examples))
+                r = train_and_capture(config, out=path, overwrite=True, progress=progress)
             accs[name] = r.test_acc
             _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
                  f"worst-case {r.max_bits} bits, {r.iterations} iterations")

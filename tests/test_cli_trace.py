@@ -173,6 +173,7 @@ def test_sigint_while_opening_or_closing_the_trace_waits_for_the_final_manifest(
 def test_sigint_during_closing_of_a_real_trace_leaves_it_complete(tmp_path, default_sigint, monkeypatch):
     import torch
 
+    from hwsim.capture.config import CaptureConfig
     from hwsim.capture.session import Capture
     from hwsim.capture.train import interrupt_safe
 
@@ -186,7 +187,7 @@ def test_sigint_during_closing_of_a_real_trace_leaves_it_complete(tmp_path, defa
     monkeypatch.setattr(Capture, "__exit__", exit_with_ctrl_c)
     net = torch.nn.Sequential(torch.nn.Linear(4, 3))
     with pytest.raises(KeyboardInterrupt):
-        with interrupt_safe(Capture(net, s=4.0, out=tmp_path / "t", sample_every=1)) as cap:
+        with interrupt_safe(Capture(net, CaptureConfig(s=4.0, sample_every=1), out=tmp_path / "t")) as cap:
             net(torch.randn(2, 4)).sum().backward()
             cap.step(loss=1.0)
     tr = load(tmp_path / "t")
@@ -202,10 +203,10 @@ def test_cli_defaults_match_the_python_api():
 
 
 def test_inspect_table(tmp_path, capsys):
-    from hwsim.capture.train import train_and_capture
+    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 
-    r = train_and_capture(model="lenet5", epochs=1, limit_train=64, batch_size=32, out=tmp_path / "t",
-                          max_examples=8)
+    r = train_and_capture(TrainConfig(model="lenet5", epochs=1, limit_train=64, batch_size=32,
+                                      capture=CaptureConfig(max_examples=8)), out=tmp_path / "t")
     assert r.trace == tmp_path / "t" and r.iterations == 2 and 0 <= r.test_acc <= 1
     assert main(["inspect", str(tmp_path / "t")]) == 0
     out = capsys.readouterr().out

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hwsim
-from hwsim.capture.train import train_and_capture
+from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 from hwsim.trace.format import load
 
 
 def _run(tmp_path, name: str, seed: int):
-    res = train_and_capture(model="lenet300", method="dither", s=4.0, epochs=1, batch_size=64, limit_train=384,
-                            sample_every=2, seed=seed, out=tmp_path / name)
+    config = TrainConfig(model="lenet300", epochs=1, batch_size=64, limit_train=384,
+                         capture=CaptureConfig(method="dither", s=4.0, sample_every=2, seed=seed))
+    res = train_and_capture(config, out=tmp_path / name)
     return res, load(tmp_path / name)
 
 

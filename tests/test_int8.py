@@ -13,7 +13,7 @@ from hwsim.capture.int8 import (
     quantize_model,
     quantize_weight,
 )
-from hwsim.capture.train import train_and_capture
+from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 from hwsim.cli import main
 from hwsim.trace.format import load
 
@@ -84,7 +84,8 @@ def test_quantize_model_uses_grid_weights_trains_float_masters_and_tags_layers()
 
 def test_int8_plus_dither_on_digits_within_1p5_points_of_baseline(tmp_path):
     torch.set_num_threads(1)
-    base = train_and_capture(model="lenet300", method="none", epochs=10, seed=0, sample_every=0)
+    base = train_and_capture(TrainConfig(model="lenet300", epochs=10,
+                                        capture=CaptureConfig(method="none", seed=0, sample_every=0)))
     out = tmp_path / "t"
     assert main(["trace", "--model", "lenet300", "--int8", "--epochs", "10", "--seed", "0", "--sample-every", "0",
                  "--out", str(out), "--quiet"]) == 0

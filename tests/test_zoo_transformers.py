@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import hwsim
 from hwsim.capture.session import capture
-from hwsim.capture.train import train_and_capture
+from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 from hwsim.data import DATASET_KIND, DataError, dataset_for, load_dataset, pystdlib
 from hwsim.models import KIND, MODELS, build_model
 from hwsim.trace.format import load
@@ -122,8 +122,8 @@ def test_default_dataset_follows_the_model_kind_and_mismatches_name_both_flags()
 
 
 def test_vit_digits_trains_on_digits_and_its_trace_replays_on_both_dataflows(tmp_path):
-    r = train_and_capture(model="vit_digits", epochs=1, limit_train=48, batch_size=16, sample_every=0,
-                          out=tmp_path / "vit")
+    r = train_and_capture(TrainConfig(model="vit_digits", epochs=1, limit_train=48, batch_size=16,
+                                      capture=CaptureConfig(sample_every=0)), out=tmp_path / "vit")
     assert r.iterations == 3 and 0.0 <= r.test_acc <= 1.0
     tr = load(tmp_path / "vit")
     assert tr.meta["dataset"] == "digits" and tr.meta["image_size"] == 8

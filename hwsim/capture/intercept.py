@@ -90,7 +90,7 @@ class Interceptor:
         if not (isinstance(out, torch.Tensor) and out.requires_grad):
             return out  # nothing of it is trained: no backward GEMMs, not counted
         try:
-            return self._attach(out, g, path, dither=self.dither_attention or not g.attention)
+            return self._attach(out, g, path, dither=self.config.dither_attention or not g.attention)
         except Exception as e:  # noqa: BLE001
             self._missed(f"{path}:{g.op}", g.op, path, g.macs, f"capture failed on it ({type(e).__name__}: {e})",
                          backward=True)
@@ -128,7 +128,7 @@ class Interceptor:
             site = self._sites[name] = Site(name=name, w_bits=int(getattr(mod, "hwsim_w_bits", 32)),
                                              a_bits=int(getattr(mod, "hwsim_a_bits", 32)))
         self.coverage.seen(name, op=g.op, module=path, macs=g.macs, a_grad=g.a_grad, b_grad=g.b_grad)
-        keep = min(g.batch, self.max_examples or g.batch)
+        keep = min(g.batch, self.config.max_examples or g.batch)
         key = (g.key, keep)
         if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change
             geom = g.geometry(name, keep)
@@ -162,7 +162,7 @@ class Interceptor:
             for g in (qk, pv):
                 self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
             return func(*args, **kwargs)
-        if self.dither_attention:  # explicit products, intercepted (and dithered) like any matmul
+        if self.config.dither_attention:  # explicit products, intercepted (and dithered) like any matmul
             return attention.math(p, lambda op, a, b: self._on_gemm(torch.matmul, ops.matmul, (a, b), {}, label=op))
         if p["dropout_p"] > 0:
             for g in (qk, pv):

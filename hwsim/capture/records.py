@@ -63,3 +63,33 @@ class Iteration:
         n, nnz, mb, hist, dsum, single = self.acc[name]
         return single if single is not None else {"density": nnz / max(1, n), "max_bits": mb, "hist": hist,
                                                   "delta": dsum / max(1, n)}
+
+
+@dataclass
+class RunTotals:
+    """Run-level aggregates over the finished iterations (the manifest's ``summary``)."""
+
+    iterations: int = 0
+    dens_sum: float = 0.0  # Σ density over (layer, iteration) pairs
+    dens_n: int = 0
+    nnz: int = 0
+    numel: int = 0
+    max_bits: int = 0
+
+    def add(self, it: Iteration, stats: dict[str, dict[str, Any]]) -> float | None:
+        """Count one finished iteration (``stats``: its per-layer statistics); its element-weighted density."""
+        numel = sum(it.acc[n][0] for n in stats)
+        nnz = sum(it.acc[n][1] for n in stats)
+        self.iterations += 1
+        self.nnz += nnz
+        self.numel += numel
+        for st in stats.values():
+            self.dens_sum += st["density"]
+            self.dens_n += 1
+            self.max_bits = max(self.max_bits, int(st["max_bits"]))
+        return nnz / numel if numel else None
+
+    def summary(self) -> dict[str, Any]:
+        """Mean δ̃z density over (layer, iteration) pairs (as the paper's Table 1), element-weighted density, max bits."""
+        return {"iterations": self.iterations, "mean_density": self.dens_sum / self.dens_n if self.dens_n else None,
+                "weighted_density": self.nnz / self.numel if self.numel else None, "max_bits": self.max_bits}

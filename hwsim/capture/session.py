@@ -22,9 +22,9 @@ accumulation pass ``optimizer=`` (its step ends the iteration) or ``iteration="s
 ``cap.step()`` ends it); the first ``cap.step()`` also switches to explicit boundaries. Micro-batch
 statistics are merged; the sampled operands are those of the first micro-batch. Every iteration
 records per-GEMM density / max bit-width / level histogram / Δ (written for every ``stats_every``-th
-and every sampled iteration); every ``sample_every``-th also
-stores the operands through ``TraceWriter``. The trace meta gets ``coverage``
-(:mod:`hwsim.capture.coverage`); capture warns when it is below 100 %.
+and every sampled iteration); every ``sample_every``-th also stores the operands through
+``TraceWriter``. The trace meta gets ``coverage`` (:mod:`hwsim.capture.coverage`); capture warns
+when it is below 100 %. The settings are one :class:`~hwsim.capture.config.CaptureConfig`.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ import torch
 from torch import nn
 
 from hwsim.capture import ops, quant
+from hwsim.capture.config import CaptureConfig
 from hwsim.capture.coverage import Coverage, describe
 from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
-from hwsim.capture.records import Call, Iteration, Site
+from hwsim.capture.records import Call, Iteration, RunTotals, Site
 from hwsim.capture.writer import BackgroundWriter
 from hwsim.trace.format import LayerSample, TraceWriter
 
@@ -69,20 +70,10 @@ def _compiled(model: nn.Module) -> str | None:
 class Capture(Interceptor):
     """Context manager returned by :func:`capture`; see the module docstring."""
 
-    def __init__(self, model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
-                 out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
-                 max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
-                 overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
-                 iteration: str = "auto", stats_every: int = 1) -> None:
-        quant.validate_params(method=method, s=s, k=k)
-        if sample_every is None or sample_every < 0:
-            raise ValueError(f"sample_every must be >= 0 (0 = never), got {sample_every!r}")
-        if not isinstance(stats_every, int) or isinstance(stats_every, bool) or stats_every < 1:
-            raise ValueError(f"stats_every must be an integer >= 1 (1 = every iteration), got {stats_every!r}")
-        if max_examples is not None and max_examples < 1:
-            raise ValueError(f"max_examples must be >= 1 or None, got {max_examples!r}")
-        if iteration not in ("auto", "step"):
-            raise ValueError(f"iteration must be 'auto' or 'step', got {iteration!r}")
+    def __init__(self, model: nn.Module, config: CaptureConfig, *, out: str | os.PathLike | None = None,
+                 meta: Mapping[str, Any] | None = None, overwrite: bool = False, optimizer: Any = None) -> None:
+        if not isinstance(config, CaptureConfig):
+            raise TypeError(f"config must be a CaptureConfig, got {type(config).__name__}")
         where = _compiled(model)
         if where is not None:
             raise CaptureSetupError(
@@ -91,20 +82,16 @@ class Capture(Interceptor):
                 "compile nothing, or compile only after the capture block")
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
-        self.generator = quant.new_generator(int(seed))  # the dither's uniforms for CPU δz (numpy path)
+        self.config = config
+        self.generator = quant.new_generator(config.seed)  # the dither's uniforms for CPU δz (numpy path)
         self._torch_only = quant.quant_path_from_env() == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
         self._device_generators: dict[torch.device, torch.Generator] = {}  # other devices: torch, on the device
-        self.model, self.method, self.s, self.k = model, method, s, k
-        self.sample_every, self.seed, self.max_examples = int(sample_every), int(seed), max_examples
-        self.stats_every = stats_every
-        self.dither_attention = bool(dither_attention)
+        self.model = model
         self.out = Path(out) if out is not None else None
-        self._meta = {"model": type(model).__name__, "method": method, "s": float(s) if method == "dither" else None,
-                      "k": k if method == "meprop" else None, "seed": int(seed),
+        cm = config.meta()
+        self._meta = {"model": type(model).__name__, **{f: cm.pop(f) for f in ("method", "s", "k", "seed")},
                       "int8": any(getattr(m, "hwsim_w_bits", 32) <= 8 for m in model.modules()),
-                      "sample_every": int(sample_every), "stats_every": stats_every, "max_examples": max_examples,
-                      "dither_attention": self.dither_attention,
-                      "torch_version": torch.__version__}
+                      **cm, "torch_version": torch.__version__}
         dev = next(model.parameters()).device
         if dev.type != "cpu":  # δz is quantized there, with a torch generator (CPU traces keep their meta)
             self._meta["device"] = str(dev)
@@ -124,7 +111,7 @@ class Capture(Interceptor):
         self._mha: list[str] = []  # labels for the bmm products inside nn.MultiheadAttention
         self._sites: dict[str, Site] = {}
         self._handles: list[Any] = []
-        self._explicit = iteration == "step" or optimizer is not None
+        self._explicit = config.iteration == "step" or optimizer is not None
         self._optimizer = optimizer
         self._step_pending = False
         self._phase = "idle"  # idle -> forward -> backward -> (next forward or step) idle
@@ -135,15 +122,9 @@ class Capture(Interceptor):
         self._coverage_reported: dict[str, Any] | None = None
         self._warned: set[str] = set()
         self.eval_forwards = 0
-        # run-level aggregates (over all finished iterations)
-        self.iterations_done = 0
+        self.totals = RunTotals()  # run-level aggregates (over all finished iterations)
         self.last_density: float | None = None
         self.last_stats: dict[str, dict[str, Any]] = {}
-        self._dens_sum = 0.0
-        self._dens_n = 0
-        self._nnz = 0
-        self._numel = 0
-        self._max_bits = 0
 
     # -- context ---------------------------------------------------------------------
     def __enter__(self) -> Capture:
@@ -155,10 +136,9 @@ class Capture(Interceptor):
         if self.out is not None:
             self.writer = TraceWriter(self.out, meta=self._meta, overwrite=self._overwrite)
             self._bg = BackgroundWriter(self.writer)
-        for m in self.model.modules():
-            _ACTIVE[m] = self
         ops.install()
         for m in self.model.modules():
+            _ACTIVE[m] = self
             self._handles.append(m.register_forward_pre_hook(self._pre_hook))
             self._handles.append(m.register_forward_hook(self._post_hook, always_call=True))
         if self._optimizer is not None:
@@ -240,14 +220,14 @@ class Capture(Interceptor):
         elif self.writer is not None:
             self.writer.add_summary(**kv)
 
+    @property
+    def iterations_done(self) -> int:
+        """Iterations finished so far."""
+        return self.totals.iterations
+
     def summary(self) -> dict[str, Any]:
         """Mean δ̃z density over (layer, iteration) pairs (as the paper's Table 1), element-weighted density, max bits."""
-        return {
-            "iterations": self.iterations_done,
-            "mean_density": self._dens_sum / self._dens_n if self._dens_n else None,
-            "weighted_density": self._nnz / self._numel if self._numel else None,
-            "max_bits": self._max_bits,
-        }
+        return self.totals.summary()
 
     def coverage_meta(self) -> dict[str, Any]:
         """The trace meta's ``coverage`` entry as of now (see :mod:`hwsim.capture.coverage`)."""
@@ -293,7 +273,7 @@ class Capture(Interceptor):
             self._finish()
         if self._it is None:
             idx = self._next_index
-            sampled = self._force_sample or (self.sample_every > 0 and idx % self.sample_every == 0)
+            sampled = self._force_sample or (self.config.sample_every > 0 and idx % self.config.sample_every == 0)
             self._force_sample = False
             self._it = Iteration(index=idx, sampled=sampled and self._bg is not None)
         self._phase = "forward"
@@ -305,8 +285,8 @@ class Capture(Interceptor):
         name = call.site.name
         try:
             if call.dither:
-                q = quant.quantize(g, method=self.method, s=self.s, k=self.k, generator=self._generator_for(g),
-                                   lazy_values=True)
+                c = self.config
+                q = quant.quantize(g, method=c.method, s=c.s, k=c.k, generator=self._generator_for(g), lazy_values=True)
             else:
                 q = quant.passthrough(g, generator=self._generator_for(g))
         except quant.NonFiniteError as e:
@@ -338,7 +318,7 @@ class Capture(Interceptor):
         gen = self._device_generators.get(g.device)
         if gen is None:
             gen = self._device_generators[g.device] = torch.Generator(device=g.device)
-            gen.manual_seed(self.seed + 7919 * (g.device.index or 0))
+            gen.manual_seed(self.config.seed + 7919 * (g.device.index or 0))
         return gen
 
     def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
@@ -372,20 +352,11 @@ class Capture(Interceptor):
         stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
         if self._bg is not None:
-            keep = bool(samples) or it.index % self.stats_every == 0  # sampled iterations always keep theirs
+            keep = bool(samples) or it.index % self.config.stats_every == 0  # sampled iterations always keep theirs
             self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats if keep else None, loss=loss,
                             acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)
-        self.iterations_done += 1
         self.last_stats = stats
-        numel = sum(it.acc[n][0] for n in order)
-        nnz = sum(it.acc[n][1] for n in order)
-        self.last_density = nnz / numel if numel else None
-        self._nnz += nnz
-        self._numel += numel
-        for st in stats.values():
-            self._dens_sum += st["density"]
-            self._dens_n += 1
-            self._max_bits = max(self._max_bits, int(st["max_bits"]))
+        self.last_density = self.totals.add(it, stats)
         self._report_coverage()
 
     def _report_coverage(self, *, final: bool = False) -> None:
@@ -412,17 +383,16 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
             iteration: str = "auto", stats_every: int = 1) -> Capture:
     """Make training of ``model`` use δ̃z (NSD with Δ = s·std(δz), meProp top-k or none) and record it.
 
-    ``out=None`` records nothing (statistics stay available on the returned object).
-    ``max_examples`` stores only the first examples of each mini-batch in sampled iterations
-    (statistics always cover the whole batch). ``meta`` adds manifest fields (model, dataset...).
+    The δz and recording keywords form a :class:`~hwsim.capture.config.CaptureConfig` (which checks
+    them; ``s`` defaults to 4 for dither). ``out=None`` records nothing (statistics stay available on
+    the returned object). ``max_examples`` stores only the first examples of each mini-batch in
+    sampled iterations (statistics always cover the whole batch). ``meta`` adds manifest fields.
     ``dither_attention``: also dither δz of attention's activation×activation products (QKᵀ, P·V).
     ``optimizer`` / ``iteration="step"``: iteration boundaries for gradient accumulation (module doc).
     ``stats_every``: write per-layer statistics (density, max bits, histogram, Δ) of every this
     many iterations (and of every sampled one); loss/accuracy records and the run summary
     (``summary()``, ``last_stats``) still cover every iteration. Recorded as ``meta.stats_every``.
     """
-    if method == "dither" and s is None:
-        s = quant.DEFAULT_S
-    return Capture(model, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                   max_examples=max_examples, meta=meta, overwrite=overwrite, dither_attention=dither_attention,
-                   optimizer=optimizer, iteration=iteration, stats_every=stats_every)
+    config = CaptureConfig(method=method, s=s, k=k, sample_every=sample_every, seed=seed, max_examples=max_examples,
+                           dither_attention=dither_attention, iteration=iteration, stats_every=stats_every)
+    return Capture(model, config, out=out, meta=meta, overwrite=overwrite, optimizer=optimizer)

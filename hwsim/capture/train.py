@@ -1,8 +1,10 @@
-"""A small, paper-style training loop around :func:`hwsim.capture.session.capture`.
+"""A small, paper-style training loop around :class:`hwsim.capture.session.Capture`.
 
-Used by ``hwsim trace`` and ``hwsim demo``: build a zoo model, train it with SGD (momentum 0.9,
-weight decay 5e-4, as the seed paper) under dithered backprop / meProp / plain backprop,
-record a trace and report the final test accuracy (also written to the manifest's summary).
+Used by ``hwsim trace``, ``hwsim demo`` and the experiments: one
+:class:`~hwsim.capture.config.TrainConfig` (validated on construction) says what to build and how to
+train it — a zoo model, SGD (momentum 0.9, weight decay 5e-4, as the seed paper) under dithered
+backprop / meProp / plain backprop; :func:`train_and_capture` records a trace and reports the final
+test accuracy (also written to the manifest's summary).
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.capture import quant
-from hwsim.capture.session import Capture, capture
-from hwsim.data import dataset_for, load_dataset
-from hwsim.models import MODELS, PREFERRED_SIZE, build_model
+from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR, CaptureConfig, TrainConfig
+from hwsim.capture.session import Capture
+from hwsim.data import load_dataset
+from hwsim.models import PREFERRED_SIZE, build_model
 
 DEFAULT_S = quant.DEFAULT_S
 DEFAULT_K = quant.DEFAULT_K
-DEFAULT_EPOCHS = 20
-DEFAULT_BATCH = 64
-DEFAULT_LR = 0.05
+__all__ = ["DEFAULT_BATCH", "DEFAULT_EPOCHS", "DEFAULT_K", "DEFAULT_LR", "DEFAULT_S", "CaptureConfig", "TrainConfig",
+           "TrainResult", "evaluate", "interrupt_safe", "resolve_device", "train_and_capture"]
 
 
 @dataclass(frozen=True)
@@ -46,78 +48,56 @@ class TrainResult:
     seconds: float
 
 
-def train_and_capture(*, model: str, dataset: str | None = None, data_dir: str | os.PathLike | None = None,
-                      method: str = "dither", s: float | None = None, k: int | None = None,
-                      epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH, lr: float = DEFAULT_LR,
-                      momentum: float = 0.9, weight_decay: float = 5e-4, sample_every: int = 50,
-                      stats_every: int = 1, max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None,
-                      overwrite: bool = False, image_size: int | None = None, limit_train: int | None = None,
-                      progress: bool = False, int8: bool = False, dither_attention: bool = False,
-                      device: str = "cpu") -> TrainResult:
-    """Train ``model`` on ``dataset`` with δ̃z from ``method`` and write a trace to ``out``.
+def train_and_capture(config: TrainConfig, *, out: str | os.PathLike | None = None, overwrite: bool = False,
+                      progress: bool = False) -> TrainResult:
+    """Train ``config.model`` on ``config.dataset`` with δ̃z from ``config.capture`` and write a trace to ``out``.
 
-    ``dataset`` defaults to the model's kind: ``digits`` for image models, ``pystdlib`` for the language
-    model ``gpt_char`` (whose loss is cross-entropy over every token, accuracy next-token accuracy, and
-    ``image_size`` its context in tokens).
-    ``s`` defaults to :data:`DEFAULT_S` (dither) and ``k`` to :data:`DEFAULT_K` (meprop).
-    The learning rate follows a cosine schedule to 0 over all iterations. ``limit_train``
-    trains on the first examples only (quick runs, tests). The last iteration is always sampled.
-    ``int8`` quantizes every layer's forward weights and inputs to 8 bits (:mod:`hwsim.capture.int8`).
-    ``dither_attention`` also dithers δz of attention's activation×activation products (QKᵀ, P·V).
-    ``stats_every``: keep per-layer statistics every this many iterations (see :func:`hwsim.capture.capture`).
-    ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) holds the model and each batch; NSD and its
-    statistics then run there too (:mod:`hwsim.capture.quant_device`).
+    A language model (``gpt_char``) trains on cross-entropy over every token; its accuracy is next-token
+    accuracy. The learning rate follows a cosine schedule to 0 over all iterations; the last iteration is
+    always sampled. ``out=None`` writes nothing; an existing trace there needs ``overwrite``.
+    ``progress`` shows a tqdm bar. On a GPU ``device``, NSD and its statistics run there too
+    (:mod:`hwsim.capture.quant_device`). See :class:`~hwsim.capture.config.TrainConfig` for the fields.
     """
-    s = DEFAULT_S if (s is None and method == "dither") else s
-    k = DEFAULT_K if (k is None and method == "meprop") else k
-    quant.validate_params(method=method, s=s, k=k)
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    for nm, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{nm} must be a positive integer, got {v!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if out is not None and (Path(out) / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{out}: a trace already exists here (pass --overwrite to replace it)")
-    dataset = dataset_for(model, dataset)
-    dev = resolve_device(device)
+    c, cc = config, config.capture
+    model, epochs, batch_size = c.model, c.epochs, c.batch_size
+    dev = resolve_device(c.device)
     t0 = time.perf_counter()
-    data = load_dataset(dataset, data_dir=data_dir)
-    size = image_size or PREFERRED_SIZE.get(model) or data.native_size
-    torch.manual_seed(seed)
+    data = load_dataset(c.dataset, data_dir=c.data_dir)
+    size = c.image_size or PREFERRED_SIZE.get(model) or data.native_size
+    torch.manual_seed(c.seed)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
-    if int8:
+    if c.int8:
         from hwsim.capture.int8 import quantize_model
 
         quantize_model(net)
     net.to(dev)
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    n_train = data.size("train", size) if limit_train is None else min(limit_train, data.size("train", size))
+    opt = torch.optim.SGD(net.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    n_train = data.size("train", size) if c.limit_train is None else min(c.limit_train, data.size("train", size))
     per_epoch = math.ceil(n_train / batch_size)
     total = epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
-    shuffle = torch.Generator().manual_seed(seed)
-    meta = {"model": model, "dataset": dataset, ("context" if data.kind == "text" else "image_size"): size,
+    shuffle = torch.Generator().manual_seed(c.seed)
+    meta = {"model": model, "dataset": c.dataset, ("context" if data.kind == "text" else "image_size"): size,
             **({"dataset_info": data.info} if data.info else {}),
             **({"tokens_per_example": int(net.tokens_per_example)} if hasattr(net, "tokens_per_example") else {}),
-            "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "momentum": momentum, "weight_decay": weight_decay, "optimizer": "sgd+cosine"}
+            **c.meta()}
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc=f"{model}/{method}", unit="it", dynamic_ncols=True)
+        bar = tqdm(total=total, desc=f"{model}/{cc.method}", unit="it", dynamic_ncols=True)
     last_loss: float | None = None
-    with interrupt_safe(capture(net, method=method, s=s, k=k, out=out, sample_every=sample_every, seed=seed,
-                                stats_every=stats_every, max_examples=max_examples, meta=meta, overwrite=overwrite,
-                                dither_attention=dither_attention)) as cap:
+    with interrupt_safe(Capture(net, cc, out=out, meta=meta, overwrite=overwrite)) as cap:
         it = 0
         for epoch in range(epochs):
             net.train()
             loss_sum, n_seen = 0.0, 0
             for x, y in data.batches(split="train", batch_size=batch_size, image_size=size, shuffle=True,
-                                     generator=shuffle, limit=limit_train):
+                                     generator=shuffle, limit=c.limit_train):
                 if it == total - 1:
                     cap.sample_next()
                 x, y = x.to(dev), y.to(dev)

@@ -120,28 +120,30 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from hwsim.capture.train import train_and_capture
+    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    batch = args.batch_size if args.batch_size is not None else DEFAULT_BATCH
-    kw = dict(model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
-              s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-              epochs=args.epochs, batch_size=batch, lr=args.lr if args.lr is not None else DEFAULT_LR,
-              momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every, max_examples=args.max_examples,
-              stats_every=args.stats_every, image_size=args.image_size, limit_train=args.limit_train, seed=args.seed,
-              progress=not args.quiet, int8=args.int8,
-              dither_attention=args.dither_attention, device=args.device)
+    config = TrainConfig(
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+        epochs=args.epochs, batch_size=args.batch_size if args.batch_size is not None else DEFAULT_BATCH,
+        lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum, weight_decay=args.weight_decay,
+        image_size=args.image_size, limit_train=args.limit_train, int8=args.int8, device=args.device,
+        capture=CaptureConfig(method=args.method, s=args.s if args.method == "dither" else None,
+                              k=args.k if args.method == "meprop" else None, sample_every=args.sample_every,
+                              seed=args.seed, max_examples=args.max_examples, stats_every=args.stats_every,
+                              dither_attention=args.dither_attention))
+    progress = not args.quiet
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
         try:
             with replacing_dir(out, overwrite=True) as tmp:
-                r = train_and_capture(out=tmp, **kw)
+                r = train_and_capture(config, out=tmp, progress=progress)
         except KeyboardInterrupt:
             print(f"hwsim trace: interrupted; the existing trace {out} was kept", file=sys.stderr)
             raise
     else:
         try:
-            r = train_and_capture(out=out, **kw)
+            r = train_and_capture(config, out=out, progress=progress)
         except BaseException:
             # e.g. ENOSPC: the writer could not record why it stopped; say so without needing new disk space.
             mark_status_in_place(out / "manifest.json")

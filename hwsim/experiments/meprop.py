@@ -68,16 +68,16 @@ class RunRow:
 
 def run_all(config: MepropConfig, *, progress: Callable[[str], None] | None = None) -> list[RunRow]:
     """Train every (method, parameter, seed) of ``config`` in this process, one after another."""
-    from hwsim.capture.train import train_and_capture
+    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 
+    base = TrainConfig(model=config.model, dataset=config.dataset, data_dir=config.data_dir, epochs=config.epochs,
+                       batch_size=config.batch_size, lr=config.lr, capture=CaptureConfig(sample_every=0))
     rows = []
     for method, param, seed in config.runs():
         t0 = time.perf_counter()
-        r = train_and_capture(model=config.model, dataset=config.dataset, data_dir=config.data_dir, method=method,
-                              s=param if method == "dither" else None,
-                              k=int(param) if method == "meprop" and param is not None else None,
-                              epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=seed,
-                              sample_every=0, out=None)
+        r = train_and_capture(base.with_capture(method=method, s=param if method == "dither" else None,
+                                                k=int(param) if method == "meprop" and param is not None else None,
+                                                seed=seed))
         row = RunRow(method=method, param=param, seed=seed, test_acc=r.test_acc,
                      sparsity=1.0 - (r.mean_density if r.mean_density is not None else 1.0),
                      weighted_sparsity=1.0 - (r.weighted_density if r.weighted_density is not None else 1.0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,18 @@ class Cell:
 
 
 def run_all(config: Table1Config, *, progress: Callable[[str], None] | None = None) -> list[Cell]:
-    from hwsim.capture.train import train_and_capture
+    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 
     cells = []
     for model in config.models:
+        base = TrainConfig(model=model, dataset=config.dataset, data_dir=config.data_dir, epochs=config.epochs,
+                           batch_size=config.batch_size, lr=config.lr, capture=CaptureConfig(sample_every=0))
         for column, method, int8 in METHODS:
             for seed in config.seeds:
                 t0 = time.perf_counter()
-                r = train_and_capture(model=model, dataset=config.dataset, data_dir=config.data_dir, method=method,
-                                      s=config.s if method == "dither" else None, epochs=config.epochs,
-                                      batch_size=config.batch_size, lr=config.lr, seed=seed, sample_every=0,
-                                      int8=int8)
+                run = replace(base, int8=int8).with_capture(method=method, s=config.s if method == "dither" else None,
+                                                            seed=seed)
+                r = train_and_capture(run)
                 c = Cell(model=model, column=column, seed=seed, test_acc=r.test_acc,
                          sparsity=1.0 - (r.mean_density if r.mean_density is not None else 1.0),
                          max_bits=r.max_bits, seconds=time.perf_counter() - t0)

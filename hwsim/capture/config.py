@@ -1,0 +1,175 @@
+"""What a capture and a training run are: frozen values that validate themselves on construction.
+
+* :class:`CaptureConfig` — how δz is treated and recorded (:class:`hwsim.capture.session.Capture`;
+  :func:`hwsim.capture` builds one from its keywords).
+* :class:`TrainConfig` — hwsim's own training run (:func:`hwsim.capture.train.train_and_capture`,
+  ``hwsim trace``, the demo and the experiments): model, data, SGD, device and its ``capture``.
+
+A bad field raises ``ValueError`` naming the field and what is allowed, before any training starts;
+``dataclasses.replace`` builds a new value and validates it again. Nothing here touches a device
+or the disk: whether a device exists (:func:`hwsim.capture.train.resolve_device`), a dataset's
+files are there or an output directory is free is checked when the run starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwsim.capture import quant
+
+ITERATION_MODES = ("auto", "step")
+
+
+def _is_int(v: Any) -> bool:
+    """An integer (int, numpy integer...), not a bool."""
+    if isinstance(v, bool):
+        return False
+    try:
+        operator.index(v)
+    except TypeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """How :class:`~hwsim.capture.session.Capture` treats δz and what it records.
+
+    ``method``: ``dither`` (NSD, Δ = s·std(δz); ``s`` defaults to :data:`hwsim.capture.quant.DEFAULT_S`),
+    ``meprop`` (top-``k`` per example; ``k`` required) or ``none``. ``sample_every``: store the operands
+    of every this many iterations (0: never, unless asked). ``seed``: the dither's random stream.
+    ``max_examples``: store only the first examples of each batch in sampled iterations.
+    ``dither_attention``: also dither δz of attention's activation×activation products.
+    ``iteration``: ``auto`` (a training forward after a backward starts an iteration) or ``step``
+    (only ``cap.step()`` ends one). ``stats_every``: write per-layer statistics every this many
+    iterations (and of every sampled one).
+    """
+
+    method: str = "dither"
+    s: float | None = None
+    k: int | None = None
+    sample_every: int = 50
+    seed: int = 0
+    max_examples: int | None = None
+    dither_attention: bool = False
+    iteration: str = "auto"
+    stats_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.method == "dither" and self.s is None:
+            object.__setattr__(self, "s", quant.DEFAULT_S)
+        quant.validate_params(method=self.method, s=self.s, k=self.k)
+        if not _is_int(self.sample_every) or self.sample_every < 0:
+            raise ValueError(f"sample_every must be >= 0 (0 = never), got {self.sample_every!r}")
+        if not _is_int(self.stats_every) or self.stats_every < 1:
+            raise ValueError(f"stats_every must be an integer >= 1 (1 = every iteration), got {self.stats_every!r}")
+        if self.max_examples is not None and (not _is_int(self.max_examples) or self.max_examples < 1):
+            raise ValueError(f"max_examples must be >= 1 or None, got {self.max_examples!r}")
+        if self.iteration not in ITERATION_MODES:
+            raise ValueError(f"iteration must be 'auto' or 'step', got {self.iteration!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.dither_attention, bool):
+            raise ValueError(f"dither_attention must be True or False, got {self.dither_attention!r}")
+        for name in ("sample_every", "stats_every", "seed"):  # numpy integers → int (JSON meta, arithmetic)
+            object.__setattr__(self, name, int(getattr(self, name)))
+
+    def meta(self) -> dict[str, Any]:
+        """The trace meta fields this configuration fixes (s only for dither, k only for meProp)."""
+        return {"method": self.method, "s": float(self.s) if self.method == "dither" else None,
+                "k": self.k if self.method == "meprop" else None, "seed": self.seed,
+                "sample_every": self.sample_every, "stats_every": self.stats_every,
+                "max_examples": self.max_examples, "dither_attention": self.dither_attention}
+
+
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH = 64
+DEFAULT_LR = 0.05
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One run of hwsim's training loop (:func:`hwsim.capture.train.train_and_capture`).
+
+    ``model``: a zoo model (:data:`hwsim.models.MODELS`). ``dataset`` defaults to the model's kind
+    (``digits`` for image models, ``pystdlib`` for the language model ``gpt_char``); a dataset of the
+    other kind is rejected. SGD with ``lr`` (cosine to 0 over all iterations), ``momentum``,
+    ``weight_decay``. ``image_size``: resize images (gpt_char: its context in tokens; default: what
+    the model expects). ``limit_train``: train on the first examples only. ``int8``: 8-bit forward
+    operands (:mod:`hwsim.capture.int8`). ``device``: a torch device name (``cpu``, ``cuda``,
+    ``cuda:1``, ``mps``; whether this machine has it is checked when the run starts).
+    ``capture``: what is done to δz and recorded; its ``seed`` also seeds the weights and the data order.
+    """
+
+    model: str
+    dataset: str | None = None
+    data_dir: str | os.PathLike | None = None
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH
+    lr: float = DEFAULT_LR
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    image_size: int | None = None
+    limit_train: int | None = None
+    int8: bool = False
+    device: str = "cpu"
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+
+    def __post_init__(self) -> None:
+        from hwsim.data import DATASETS, DataError, dataset_for
+        from hwsim.models import MODELS
+
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise DataError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        object.__setattr__(self, "dataset", dataset_for(self.model, self.dataset))
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        for name in ("image_size", "limit_train"):
+            v = getattr(self, name)
+            if v is not None and (not _is_int(v) or v < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
+        if not isinstance(self.int8, bool):
+            raise ValueError(f"int8 must be True or False, got {self.int8!r}")
+        _check_device(self.device)
+        if not isinstance(self.capture, CaptureConfig):
+            raise ValueError(f"capture must be a CaptureConfig, got {type(self.capture).__name__}")
+
+    @property
+    def seed(self) -> int:
+        """Seed of the weights, the data order and the dither (``capture.seed``)."""
+        return self.capture.seed
+
+    def with_capture(self, **changes: Any) -> TrainConfig:
+        """This run with ``capture`` fields changed (validated again), e.g. ``cfg.with_capture(method="none")``."""
+        return dataclasses.replace(self, capture=dataclasses.replace(self.capture, **changes))
+
+    def meta(self) -> dict[str, Any]:
+        """The trace meta fields of the training run (the capture's come from :meth:`CaptureConfig.meta`)."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "momentum": self.momentum,
+                "weight_decay": self.weight_decay, "optimizer": "sgd+cosine"}
+
+
+def _check_device(name: Any) -> None:
+    """``name`` parses as a torch device (same message as :func:`hwsim.capture.train.resolve_device`)."""
+    import torch
+
+    if not isinstance(name, str):
+        raise ValueError(f"--device {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps")
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps") from None
