@@ -4,7 +4,8 @@ The public API is re-exported here and imported lazily, so ``import hwsim`` stay
 the simulator can be used without PyTorch installed:
 
 * :func:`capture` — context manager that applies NSD/meProp to δz during real training and records a trace.
-* :class:`CaptureConfig` / :class:`TrainConfig` — frozen, validated settings of a capture / of ``hwsim trace``'s run.
+* :class:`CaptureConfig` / :class:`TrainConfig` — frozen, validated settings of a capture / of ``hwsim trace``'s run;
+  :class:`DistributedOptions` — what ``hwsim trace --distributed`` adds.
 * :func:`load_trace` — open and validate a trace directory.
 * :func:`load_arch` — YAML architecture → frozen, validated :class:`~hwsim.arch.Arch`.
 * :func:`synthesize` — synthetic traces with given densities (same format as captured ones).
@@ -22,6 +23,7 @@ _LAZY = {
     "capture": ("hwsim.capture.session", "capture"),
     "CaptureConfig": ("hwsim.capture.config", "CaptureConfig"),
     "TrainConfig": ("hwsim.capture.config", "TrainConfig"),
+    "DistributedOptions": ("hwsim.capture.config", "DistributedOptions"),
     "load_trace": ("hwsim.trace.format", "load"),
     "TraceError": ("hwsim.trace.format", "TraceError"),
     "load_arch": ("hwsim.arch", "load_arch"),

@@ -21,6 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from hwsim.capture import CaptureConfig, DistributedOptions, TrainConfig
 from hwsim.capture.distributed import average_gradients, shutdown, train_distributed
 from hwsim.capture.session import capture
 from hwsim.models import build_model
@@ -81,7 +82,9 @@ def main(out: str) -> None:
         if world > 1:
             assert not torch.equal(parts[0], parts[1]) or not g.any(), "ranks computed identical gradients"
     assert all(st["density"] < 1.0 for st in cap.last_stats.values())
-    r = train_distributed(model="lenet300", epochs=1, limit_train=64, sample_every=8, out=out, seed=3)  # lr: rule
+    config = TrainConfig(model="lenet300", epochs=1, batch_size=1, limit_train=64,
+                         capture=CaptureConfig(sample_every=8, seed=3))
+    r = train_distributed(config, DistributedOptions(), out=out)  # lr: the linear rule from config.lr = 0.05
     assert r.world_size == world and r.iterations == 64 // world
     shutdown()
     print(f"rank {rank}: ok", flush=True)

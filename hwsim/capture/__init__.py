@@ -2,8 +2,8 @@
 
 * :func:`capture` (``hwsim.capture(model, method="dither", s=4, out=...)``) — context manager around
   *your* training loop; see :mod:`hwsim.capture.session`. Its settings form a frozen, self-validating
-  :class:`CaptureConfig`; a run of hwsim's own training loop is a :class:`TrainConfig`
-  (:mod:`hwsim.capture.config`).
+  :class:`CaptureConfig`; a run of hwsim's own training loop is a :class:`TrainConfig`, and a
+  data-parallel run of it adds :class:`DistributedOptions` (:mod:`hwsim.capture.config`).
 * :mod:`hwsim.capture.quant` — the NSD and meProp quantizers and level statistics.
 * :mod:`hwsim.capture.train` — hwsim's own training loop (``hwsim trace``); :mod:`~hwsim.capture.distributed`
   the same under torchrun; :mod:`~hwsim.capture.int8` 8-bit forward operands (Banner et al. 2018).
@@ -20,10 +20,10 @@ import sys
 import types
 from typing import Any
 
-from hwsim.capture.config import CaptureConfig, TrainConfig
+from hwsim.capture.config import CaptureConfig, DistributedOptions, TrainConfig
 from hwsim.capture.session import Capture, NonFiniteGradientError, capture
 
-__all__ = ["Capture", "CaptureConfig", "NonFiniteGradientError", "TrainConfig", "capture"]
+__all__ = ["Capture", "CaptureConfig", "DistributedOptions", "NonFiniteGradientError", "TrainConfig", "capture"]
 
 
 class _CallableModule(types.ModuleType):

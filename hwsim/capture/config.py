@@ -4,6 +4,8 @@
   :func:`hwsim.capture` builds one from its keywords).
 * :class:`TrainConfig` — hwsim's own training run (:func:`hwsim.capture.train.train_and_capture`,
   ``hwsim trace``, the demo and the experiments): model, data, SGD, device and its ``capture``.
+* :class:`DistributedOptions` — what a data-parallel run of that loop adds
+  (:func:`hwsim.capture.distributed.train_distributed`, ``hwsim trace --distributed``).
 
 A bad field raises ``ValueError`` naming the field and what is allowed, before any training starts;
 ``dataclasses.replace`` builds a new value and validates it again. Nothing here touches a device
@@ -173,3 +175,47 @@ def _check_device(name: Any) -> None:
         torch.device(name)
     except (RuntimeError, TypeError):
         raise ValueError(f"--device {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps") from None
+
+
+S_RULES = ("sqrt", "linear", "const")
+LR_RULES = ("linear", "given")
+BN_MODES = ("local", "frozen", "sync")
+
+
+@dataclass(frozen=True)
+class DistributedOptions:
+    """The fields only a data-parallel run needs (:func:`hwsim.capture.distributed.train_distributed`).
+
+    The run's :class:`TrainConfig` keeps every other field and is read per node: ``batch_size`` is each
+    node's mini-batch (global batch N·``batch_size``), ``capture.s`` the single-node s and
+    ``capture.seed + rank`` node ``rank``'s dither seed.
+
+    ``s_rule``: s on each of N nodes — ``sqrt`` (s·√N, default: same averaged dither noise as one node),
+    ``linear`` (s·N) or ``const`` (s). ``lr_rule``: ``linear`` (default) reads the TrainConfig's ``lr`` as
+    the rate of a batch of :data:`DEFAULT_BATCH` and steps with ``lr``·N·``batch_size``/64, the linear
+    scaling rule (:func:`hwsim.capture.distributed.scaled_lr`; the default 0.05 gives 0.05·N·b/64);
+    ``given`` uses ``lr`` as it is. ``bn``: BatchNorm per node — ``local``, ``frozen`` or ``sync`` (module
+    doc of :mod:`hwsim.capture.distributed`). ``backend``: a ``torch.distributed`` backend name (None:
+    nccl with CUDA, else gloo). ``steps``: train exactly this many iterations instead of the
+    TrainConfig's ``epochs`` (None: epochs).
+    """
+
+    s_rule: str = "sqrt"
+    lr_rule: str = "linear"
+    bn: str = "local"
+    backend: str | None = None
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.s_rule not in S_RULES:
+            raise ValueError(f"s rule {self.s_rule!r} is unknown; choose one of {S_RULES}")
+        if self.lr_rule not in LR_RULES:
+            raise ValueError(f"lr rule {self.lr_rule!r} is unknown; choose one of {LR_RULES}")
+        if self.bn not in BN_MODES:
+            raise ValueError(f"bn {self.bn!r} is unknown; choose one of {BN_MODES}")
+        if self.backend is not None and (not isinstance(self.backend, str) or not self.backend):
+            raise ValueError(f"backend must be a torch.distributed backend name or None, got {self.backend!r}")
+        if self.steps is not None:
+            if not _is_int(self.steps) or self.steps < 1:
+                raise ValueError(f"steps must be a positive integer or None, got {self.steps!r}")
+            object.__setattr__(self, "steps", int(self.steps))

@@ -1,7 +1,11 @@
 """Synchronous data-parallel training with dithered backprop on N nodes (seed paper §3.6, §4.3).
 
-Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``. Every rank (node)
-runs the forward and the *dithered* backward of its own mini-batch (1 example by default, as in
+Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``, or call
+:func:`train_distributed` with a :class:`~hwsim.capture.config.TrainConfig` (read per node: its
+``batch_size`` is each node's) and the distributed-only :class:`~hwsim.capture.config.DistributedOptions`
+(s rule, learning-rate rule, BatchNorm mode, backend, steps) on every rank. Every rank (node)
+runs the forward and the *dithered* backward of its own mini-batch (``hwsim trace --distributed``: 1 example
+by default, as in
 the paper), so NSD is applied per node, inside autograd, before the parameter gradients are
 all-reduced: :func:`average_gradients` averages the N per-node NSD gradients (the parameter
 server of the paper) and every node applies the same SGD step.
@@ -35,12 +39,12 @@ rank 0 also writes ``out/run.json`` with every rank's summary.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gc
 import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +53,16 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from hwsim.capture import quant
-from hwsim.capture.session import capture
+from hwsim.capture.config import BN_MODES, DEFAULT_BATCH, DEFAULT_LR, S_RULES, DistributedOptions, TrainConfig
+from hwsim.capture.session import Capture
 from hwsim.capture.train import evaluate, interrupt_safe
 from hwsim.data import load_dataset, resize
-from hwsim.models import KIND, MODELS, PREFERRED_SIZE, build_model
+from hwsim.models import KIND, PREFERRED_SIZE, build_model
 
-S_RULES = ("sqrt", "linear", "const")
-BASE_LR, BASE_BATCH = 0.05, 64  # hwsim trace's single-node defaults (hwsim.capture.train)
-BN_MODES = ("local", "frozen", "sync")
+__all__ = ["BASE_BATCH", "BASE_LR", "BN_MODES", "S_RULES", "DistributedOptions", "RankResult", "average_gradients",
+           "broadcast_state", "check_distributable", "init_from_env", "scale_s", "scaled_lr", "shutdown",
+           "single_value_bn_layers", "train_distributed"]
+BASE_LR, BASE_BATCH = DEFAULT_LR, DEFAULT_BATCH  # hwsim trace's single-node defaults
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -80,7 +85,7 @@ def scaled_lr(global_batch: int, *, base_lr: float = BASE_LR, base_batch: int = 
     return base_lr * global_batch / base_batch
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class RankResult:
     """One node's headline numbers (also its trace's summary)."""
 
@@ -183,52 +188,54 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
-                      method: str = "dither", s: float | None = None, k: int | None = None, s_rule: str = "sqrt",
-                      epochs: int = 1, batch_size: int = 1, lr: float | None = None, momentum: float = 0.9,
-                      weight_decay: float = 5e-4, sample_every: int = 50, stats_every: int = 1,
-                      max_examples: int | None = None, seed: int = 0, out: str | os.PathLike | None = None, overwrite: bool = False,
-                      image_size: int | None = None, limit_train: int | None = None, int8: bool = False,
-                      bn: str = "local", backend: str | None = None, steps: int | None = None,
-                      progress: bool = False) -> RankResult:
-    """Train on every rank of the torchrun job; ``batch_size`` is per node, ``s`` the single-node s.
-
-    All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
-    (an epoch drops the remainder so ranks stay in lock-step). ``steps`` trains exactly that many
-    iterations (as many epochs as needed) instead of ``epochs``. ``lr`` is used as given; None
-    (default) takes :func:`scaled_lr` of the global batch N·``batch_size`` (linear scaling from
-    0.05 at 64); the manifest's meta records ``lr`` and ``lr_rule``. Returns this rank's numbers; the process group is left initialised for the caller.
-    """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
-    if KIND[model] != "image":
-        raise ValueError(f"--model {model}: --distributed trains image models only (the language model's "
+def check_distributable(config: TrainConfig) -> None:
+    """What a TrainConfig must be to train data-parallel: an image model on the CPU."""
+    if KIND[config.model] != "image":
+        raise ValueError(f"--model {config.model}: --distributed trains image models only (the language model's "
                          "token batches are not sharded yet); drop --distributed")
-    if bn not in BN_MODES:
-        raise ValueError(f"bn {bn!r} is unknown; choose one of {BN_MODES}")
-    base_s = quant.DEFAULT_S if (s is None and method == "dither") else s
-    k = quant.DEFAULT_K if (k is None and method == "meprop") else k
-    quant.validate_params(method=method, s=base_s, k=k)
-    for nm, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{nm} must be a positive integer, got {v!r}")
-    rank, world = init_from_env(backend)
-    node_s = scale_s(float(base_s), world, s_rule) if method == "dither" else None
-    if lr is None:
-        lr, lr_rule = scaled_lr(world * batch_size), f"linear: {BASE_LR:g}·global batch/{BASE_BATCH}"
+    if config.device != "cpu":
+        raise ValueError(f"--device {config.device}: --distributed trains on the CPU (one process per node); "
+                         "drop --device or --distributed")
+
+
+def train_distributed(config: TrainConfig, options: DistributedOptions | None = None, *,
+                      out: str | os.PathLike | None = None, overwrite: bool = False,
+                      progress: bool = False) -> RankResult:
+    """Train ``config`` on every rank of the torchrun job; ``config.batch_size`` is per node.
+
+    ``options`` (default ``DistributedOptions()``) adds the distributed-only fields: the s rule
+    (``config.capture.s`` is the single-node s), the learning-rate rule (default: ``config.lr``
+    scaled linearly with the global batch, :func:`scaled_lr`), BatchNorm mode, backend and ``steps``.
+    All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
+    (an epoch drops the remainder so ranks stay in lock-step); rank r's dither seed is
+    ``config.seed + r``. ``steps`` trains exactly that many iterations (as many epochs as needed)
+    instead of ``config.epochs``. The manifest's meta records ``lr`` and ``lr_rule``. Returns this
+    rank's numbers; the process group is left initialised for the caller.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    options = DistributedOptions() if options is None else options
+    if not isinstance(options, DistributedOptions):
+        raise TypeError(f"options must be a DistributedOptions, got {type(options).__name__}")
+    check_distributable(config)
+    c, cc, bn = config, config.capture, options.bn
+    model, dataset, method, batch_size, epochs = c.model, c.dataset, cc.method, c.batch_size, c.epochs
+    base_s, seed = cc.s, c.seed
+    rank, world = init_from_env(options.backend)
+    node_s = scale_s(float(base_s), world, options.s_rule) if method == "dither" else None
+    if options.lr_rule == "linear":
+        lr, lr_rule = scaled_lr(world * batch_size, base_lr=c.lr), f"linear: {c.lr:g}·global batch/{BASE_BATCH}"
     else:
-        lr_rule = "given"
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
+        lr, lr_rule = c.lr, "given"
     rank_out = Path(out) / f"rank{rank}" if out is not None else None
     if rank_out is not None and (rank_out / "manifest.json").exists() and not overwrite:
         raise FileExistsError(f"{rank_out}: a trace already exists here (pass --overwrite to replace it)")
     t0 = time.perf_counter()
-    data = load_dataset(dataset, data_dir=data_dir)
-    size = image_size or PREFERRED_SIZE.get(model) or data.native_size
+    data = load_dataset(dataset, data_dir=c.data_dir)
+    size = c.image_size or PREFERRED_SIZE.get(model) or data.native_size
     torch.manual_seed(seed)  # same initial weights everywhere (rank 0's are also broadcast)
     net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
-    if int8:
+    if c.int8:
         from hwsim.capture.int8 import quantize_model
 
         quantize_model(net)
@@ -245,31 +252,29 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
                                              image_size=size))
     broadcast_state(net, params=True)  # identical start everywhere (the seeds already agree)
     params = list(net.parameters())
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    n_train = len(data.train_y) if limit_train is None else min(limit_train, len(data.train_y))
+    opt = torch.optim.SGD(params, lr=lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    n_train = len(data.train_y) if c.limit_train is None else min(c.limit_train, len(data.train_y))
     per_epoch = n_train // (world * batch_size)
     if per_epoch < 1:
         raise ValueError(f"{n_train} training examples < {world} nodes × batch {batch_size}")
+    steps = options.steps
     if steps is not None:
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
         epochs = math.ceil(steps / per_epoch)
     total = steps if steps is not None else epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
     shuffle = torch.Generator().manual_seed(seed)
     meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "lr_rule": lr_rule, "global_batch": world * batch_size, "momentum": momentum,
-            "weight_decay": weight_decay, "optimizer": "sgd+cosine",
-            "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": s_rule,
+            "lr": lr, "lr_rule": lr_rule, "global_batch": world * batch_size, "momentum": c.momentum,
+            "weight_decay": c.weight_decay, "optimizer": "sgd+cosine",
+            "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": options.s_rule,
             "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend(), "steps": total}
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc=f"{model}/{method} ×{world}", unit="it", dynamic_ncols=True)
-    with interrupt_safe(capture(net, method=method, s=node_s, k=k, out=rank_out, sample_every=sample_every,
-                                stats_every=stats_every, seed=seed + rank, max_examples=max_examples, meta=meta,
-                                overwrite=overwrite)) as cap:
+    node_capture = dataclasses.replace(cc, s=node_s, seed=seed + rank)  # s·rule, independent dither per node
+    with interrupt_safe(Capture(net, node_capture, out=rank_out, meta=meta, overwrite=overwrite)) as cap:
         it = 0
         for epoch in range(epochs):
             _set_train(net, eval_bn)
@@ -307,12 +312,11 @@ def train_distributed(*, model: str, dataset: str = "digits", data_dir: str | os
                      max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]), seconds=seconds,
                      trace=str(rank_out) if rank_out is not None else None)
     gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, asdict(res))
+    dist.all_gather_object(gathered, dataclasses.asdict(res))
     if rank == 0 and out is not None:
-        run = {"world_size": world, "s_base": base_s, "s_rule": s_rule, "s_node": node_s, "method": method,
+        run = {"world_size": world, "s_base": base_s, "s_rule": options.s_rule, "s_node": node_s, "method": method,
                "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
-               "lr_rule": lr_rule,
-               "steps": total, "int8": int8, "bn": bn, "ranks": gathered}
+               "lr_rule": lr_rule, "steps": total, "int8": c.int8, "bn": bn, "ranks": gathered}
         tmp = Path(out) / "run.json.tmp"
         tmp.write_text(json.dumps(run, indent=1))
         tmp.replace(Path(out) / "run.json")

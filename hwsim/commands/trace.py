@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwsim.cli import OVERWRITE_HELP, float_range, int_range
+
+if TYPE_CHECKING:
+    from hwsim.capture.config import TrainConfig
 
 HELP = "train a model with dithered backprop (NSD on δz), meProp or plain backprop and record a trace"
 DESCRIPTION = (
@@ -110,9 +114,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is None:
         args.dataset = "pystdlib" if args.model in TEXT_MODELS else "digits"
     if args.distributed:
-        if args.device != "cpu":
-            raise ValueError(f"--device {args.device}: --distributed trains on the CPU (one process per node); "
-                             "drop --device or --distributed")
         return _run_distributed(args)
     out = Path(args.out or f"traces/{args.model}-{args.dataset}-{args.method}")
     replacing = out.is_dir() and any(out.iterdir())
@@ -120,19 +121,11 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
+    from hwsim.capture.train import train_and_capture
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(
-        model=args.model, dataset=args.dataset, data_dir=args.data_dir,
-        epochs=args.epochs, batch_size=args.batch_size if args.batch_size is not None else DEFAULT_BATCH,
-        lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum, weight_decay=args.weight_decay,
-        image_size=args.image_size, limit_train=args.limit_train, int8=args.int8, device=args.device,
-        capture=CaptureConfig(method=args.method, s=args.s if args.method == "dither" else None,
-                              k=args.k if args.method == "meprop" else None, sample_every=args.sample_every,
-                              seed=args.seed, max_examples=args.max_examples, stats_every=args.stats_every,
-                              dither_attention=args.dither_attention))
+    config = _train_config(args, batch_size=DEFAULT_BATCH)
     progress = not args.quiet
     if replacing:  # --overwrite: capture aside, swap in only a finished trace; the old one survives any failure
         try:
@@ -155,6 +148,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace, *, batch_size: int) -> TrainConfig:
+    """The TrainConfig of these arguments (``batch_size``: the default when --batch-size is not given)."""
+    from hwsim.capture.config import CaptureConfig, TrainConfig
+
+    return TrainConfig(
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+        epochs=args.epochs, batch_size=args.batch_size if args.batch_size is not None else batch_size,
+        lr=args.lr if args.lr is not None else DEFAULT_LR, momentum=args.momentum, weight_decay=args.weight_decay,
+        image_size=args.image_size, limit_train=args.limit_train, int8=args.int8, device=args.device,
+        capture=CaptureConfig(method=args.method, s=args.s if args.method == "dither" else None,
+                              k=args.k if args.method == "meprop" else None, sample_every=args.sample_every,
+                              seed=args.seed, max_examples=args.max_examples, stats_every=args.stats_every,
+                              dither_attention=args.dither_attention))
+
+
 def _run_distributed(args: argparse.Namespace) -> int:
     """One rank of a torchrun job: train data-parallel, write OUT/rank{r}; rank 0 prints the summary."""
     import torch
@@ -162,19 +170,15 @@ def _run_distributed(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from hwsim.capture.distributed import shutdown, train_distributed
+    from hwsim.capture.distributed import DistributedOptions, shutdown, train_distributed
 
+    config = _train_config(args, batch_size=1)  # per node
+    options = DistributedOptions(s_rule=args.s_rule, lr_rule="linear" if args.lr is None else "given", bn=args.bn,
+                                 backend=args.backend, steps=args.steps)
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"
     ok = False
     try:
-        r = train_distributed(
-            model=args.model, dataset=args.dataset, data_dir=args.data_dir, method=args.method,
-            s=args.s if args.method == "dither" else None, k=args.k if args.method == "meprop" else None,
-            s_rule=args.s_rule, epochs=args.epochs, batch_size=args.batch_size or 1, lr=args.lr,
-            momentum=args.momentum, weight_decay=args.weight_decay, sample_every=args.sample_every,
-            stats_every=args.stats_every, max_examples=args.max_examples, image_size=args.image_size, limit_train=args.limit_train,
-            seed=args.seed, out=out, overwrite=args.overwrite, int8=args.int8, bn=args.bn, backend=args.backend,
-            steps=args.steps, progress=not args.quiet)
+        r = train_distributed(config, options, out=out, overwrite=args.overwrite, progress=not args.quiet)
         ok = True
     finally:
         shutdown(ok=ok)  # gc + barrier before destroy_process_group: no Gloo thread left at exit
