@@ -4,11 +4,10 @@ Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``, or c
 :func:`train_distributed` with a :class:`~hwsim.capture.config.TrainConfig` (read per node: its
 ``batch_size`` is each node's) and the distributed-only :class:`~hwsim.capture.config.DistributedOptions`
 (s rule, learning-rate rule, BatchNorm mode, backend, steps) on every rank. Every rank (node)
-runs the forward and the *dithered* backward of its own mini-batch (``hwsim trace --distributed``: 1 example
-by default, as in
-the paper), so NSD is applied per node, inside autograd, before the parameter gradients are
-all-reduced: :func:`average_gradients` averages the N per-node NSD gradients (the parameter
-server of the paper) and every node applies the same SGD step.
+runs the forward and the *dithered* backward of its own mini-batch (``hwsim trace --distributed``:
+1 example by default, as in the paper), so NSD is applied per node, inside autograd, before the
+parameter gradients are all-reduced: :func:`average_gradients` averages the N per-node NSD
+gradients (the parameter server of the paper) and every node applies the same SGD step.
 
 No ``DistributedDataParallel`` wrapper: it did the same average (divide by N, all-reduce sum;
 ``tests/ddp_grad_worker.py`` checks the two agree) and broadcast rank 0's buffers before every
