@@ -135,7 +135,9 @@ def utilisation_figure(entry: ResultEntry, *, name: str) -> Plot:
         for j, v in enumerate(("dense", "sparse")):
             vals = [next((r["utilization"] for r in rows if r["layer"] == ln and r["pass"] == p
                           and r["variant"] == v and r["cycles"]), np.nan) for ln in layers]
-            bars = ax.bar(x + (j - 0.5) * 0.38, vals, 0.38, color=VARIANT_COLOR[v], label=VARIANT_LABEL[v])
+            # a NaN bar would get no label at all (matplotlib blanks them): draw it at 0 so "n/a" shows
+            bars = ax.bar(x + (j - 0.5) * 0.38, np.nan_to_num(np.asarray(vals, dtype=float), nan=0.0), 0.38,
+                          color=VARIANT_COLOR[v], label=VARIANT_LABEL[v])
             ax.bar_label(bars, labels=[percent(val) if np.isfinite(val) else "n/a" for val in vals], fontsize=7,
                          padding=1)
         ax.set_xticks(x, [entry.layer_label(n) for n in layers], rotation=30 if len(layers) > 3 else 0,

@@ -1,0 +1,175 @@
+"""Unit tests of hwsim.sweep.replays: iteration selection, task keys, resuming from stored points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from _hwsim_fixtures import fake_evaluate
+
+from hwsim.sweep.points import point_path
+from hwsim.sweep.replays import gemms_per_iteration, replay_tasks, run_replays, select_iterations
+from hwsim.sweep.spec import SweepError
+
+SAMPLE = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+ITS = [0, 5, 10, 15, 20, 25, 30]
+
+
+# ---- select_iterations ----
+
+def test_all_and_last():
+    assert select_iterations([30, 0, 10], "all") == [0, 10, 30]  # sorted
+    assert select_iterations([30, 0, 10], "last") == [30]
+    assert select_iterations([30, 0, 10], None) == [30]
+
+
+@pytest.mark.parametrize("n,want", [(1, ITS), (2, [0, 10, 20, 30]), (3, [0, 15, 30]), (4, [0, 20, 30]),
+                                    (7, [0, 30]), (100, [0, 30])])
+def test_every_n_counts_sampled_iterations_and_keeps_the_last(n, want):
+    assert select_iterations(ITS, f"every:{n}") == want
+
+
+@pytest.mark.parametrize("spec", ["every:0", "every:-2", "every:x", "every:", "every:1.5"])
+def test_every_bad_n(spec):
+    with pytest.raises(SweepError) as ei:
+        select_iterations(ITS, spec)
+    msg = str(ei.value)
+    assert msg.startswith("--iterations: ") and repr(spec) in msg and "N must be an integer >= 1" in msg
+    assert str(ITS) in msg  # names what is allowed
+
+
+def test_list_spec():
+    assert select_iterations(ITS, "20,5") == [5, 20]
+    assert select_iterations(ITS, " 20 , 5 ,") == [5, 20]  # spaces and a trailing comma
+    assert select_iterations(ITS, "5,5") == [5]
+    assert select_iterations(ITS, 25) == [25]
+    assert select_iterations(ITS, [30, 0]) == [0, 30]
+    assert select_iterations(ITS, (10,)) == [10]
+
+
+def test_list_with_unsampled_iteration_names_it():
+    with pytest.raises(SweepError, match=r"\[7, 8\] not sampled in the trace; allowed: all, last, every:N"):
+        select_iterations(ITS, "0,7,8")
+    with pytest.raises(SweepError, match=r"\[3\] not sampled"):
+        select_iterations(ITS, 3)
+
+
+@pytest.mark.parametrize("spec", ["first", "1-3", "a,b"])
+def test_unknown_words_are_not_understood(spec):
+    with pytest.raises(SweepError, match=f"{spec!r} is not understood; allowed"):
+        select_iterations(ITS, spec)
+
+
+def test_empty_list_refused():
+    with pytest.raises(SweepError, match=r"\[\] not sampled"):
+        select_iterations(ITS, "")
+    with pytest.raises(SweepError, match="not sampled"):
+        select_iterations(ITS, [])
+
+
+def test_trace_without_samples():
+    with pytest.raises(SweepError, match="the trace has no sampled iteration"):
+        select_iterations([], "all")
+
+
+# ---- gemms_per_iteration ----
+
+@pytest.mark.parametrize("meta,n,want", [({}, 5, 14), ({"first_layer_input_grad": True}, 5, 15),
+                                         ({"first_layer_input_grad": False}, 1, 2), ({}, 0, 0)])
+def test_gemms_per_iteration(meta, n, want):
+    assert gemms_per_iteration(SimpleNamespace(layers=[object()] * n, meta=meta)) == want
+
+
+# ---- replay_tasks ----
+
+def test_replay_tasks_one_per_arch_and_iteration():
+    archs = [("scnn", {}), ("scnn", {"pe_array.rows": 4})]
+    tasks = replay_tasks(SAMPLE, archs, [0, 45], seed=3)
+    assert [(t.config_index, t.iteration) for t in tasks] == [(0, 0), (0, 45), (1, 0), (1, 45)]
+    assert len({t.key for t in tasks}) == 4  # every arch × iteration its own key
+    assert all(t.seed == 3 and t.trace_label == SAMPLE.name and t.trace_path == str(SAMPLE) for t in tasks)
+    assert tasks[2].overrides == {"pe_array.rows": 4} and tasks[0].overrides == {}
+    assert tasks[0].arch == "scnn"
+
+
+def test_replay_task_keys_are_content_hashes():
+    a = replay_tasks(SAMPLE, [("scnn", {})], [0])[0].key
+    assert a == replay_tasks(SAMPLE, [("scnn", {})], [0])[0].key  # stable
+    assert a != replay_tasks(SAMPLE, [("scnn", {})], [0], seed=1)[0].key
+    assert a != replay_tasks(SAMPLE, [("scnn", {})], [45])[0].key
+    assert a != replay_tasks(SAMPLE, [("scnn", {"pe_array.rows": 2})], [0])[0].key
+
+
+# ---- run_replays ----
+
+def _tasks():
+    return replay_tasks(SAMPLE, [("scnn", {}), ("scnn", {"pe_array.rows": 4})], [0, 45])
+
+
+class _Counting:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, task):
+        self.calls.append(task.key)
+        return fake_evaluate(task)
+
+
+def test_run_replays_in_memory():
+    tasks = _tasks()
+    ev = _Counting()
+    got = run_replays(tasks, gemms=14, progress=False, evaluate=ev)
+    assert set(got) == {t.key for t in tasks} and sorted(ev.calls) == sorted(got)
+    for t in tasks:
+        assert got[t.key].to_json() == fake_evaluate(t)
+
+
+def test_run_replays_stores_and_resumes(tmp_path):
+    tasks = _tasks()
+    first = run_replays(tasks[:2], gemms=14, out=tmp_path, progress=False, evaluate=_Counting())
+    for t in tasks[:2]:
+        doc = json.loads(point_path(tmp_path, t.key).read_text())
+        assert doc["point"]["iteration"] == t.iteration and doc["result"] == fake_evaluate(t)
+    # tamper with a stored point: resuming reads it back rather than recomputing it
+    p = point_path(tmp_path, tasks[0].key)
+    doc = json.loads(p.read_text())
+    doc["result"]["trace"]["model"] = "from-disk"
+    p.write_text(json.dumps(doc))
+    ev = _Counting()
+    got = run_replays(tasks, gemms=14, out=tmp_path, progress=False, evaluate=ev)
+    assert sorted(ev.calls) == sorted(t.key for t in tasks[2:])  # only the missing ones ran
+    assert got[tasks[0].key].trace["model"] == "from-disk"
+    assert got[tasks[1].key].to_json() == first[tasks[1].key].to_json()
+    assert len(list((tmp_path / "points").glob("*.json"))) == 4
+    ev2 = _Counting()
+    run_replays(tasks, gemms=14, out=tmp_path, progress=False, evaluate=ev2)
+    assert ev2.calls == []  # all done: nothing evaluated
+
+
+def test_run_replays_failure_names_iteration_and_arch(tmp_path):
+    tasks = _tasks()
+
+    def boom(task):
+        if task.iteration == 45:
+            raise RuntimeError("no such layer")
+        return fake_evaluate(task)
+
+    with pytest.raises(SweepError, match="iteration 45 on scnn: RuntimeError: no such layer"):
+        run_replays(tasks, gemms=14, out=tmp_path, progress=False, evaluate=boom)
+    assert point_path(tmp_path, tasks[0].key).exists()  # the points before the failure are kept
+
+
+def test_run_replays_rejects_bad_jobs():
+    with pytest.raises(SweepError, match="--jobs: 0 must be >= 1"):
+        run_replays(_tasks(), gemms=1, jobs=0, progress=False, evaluate=fake_evaluate)
+
+
+def test_corrupt_stored_point_is_a_clear_error(tmp_path):
+    tasks = _tasks()[:1]
+    p = point_path(tmp_path, tasks[0].key)
+    p.parent.mkdir(parents=True)
+    p.write_text("{not json")
+    with pytest.raises(ValueError, match="delete it to recompute this point"):
+        run_replays(tasks, gemms=1, out=tmp_path, progress=False, evaluate=fake_evaluate)
