@@ -104,3 +104,27 @@ def cartesian_arch(rows: int, cols: int, *, f: int = 4, i: int = 4, banks: int =
     return load_arch("scnn").with_overrides({"pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": f,
                                              "pe.mult_i": i, "pe.accumulator_banks": banks,
                                              "pe.accumulator_bank_entries": bank_entries})
+
+
+def figure_texts(fig: Any) -> str:
+    """Every text a reader sees on a matplotlib figure: titles, axis labels, tick labels, annotations, legends."""
+    out = [fig.get_suptitle()]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.get_xticklabels()]
+        out += [t.get_text() for t in ax.texts]
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [t.get_text() for t in leg.get_texts()]
+    for leg in fig.legends:
+        out += [t.get_text() for t in leg.get_texts()]
+    return "\n".join(out)
+
+
+def assert_figure_written(fig: Any, out_dir: Path, name: str) -> None:
+    """Save ``fig`` as the report does (PNG + SVG, low dpi) and check both files are real, non-trivial images."""
+    from hwsim.report.style import save_figure
+
+    png, svg = save_figure(fig, out_dir=out_dir, name=name, dpi=30)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert svg.stat().st_size > 1000 and b"<svg" in svg.read_bytes()[:500]

@@ -13,33 +13,14 @@ import pytest
 
 matplotlib.use("Agg")
 
+from _hwsim_fixtures import assert_figure_written, figure_texts  # noqa: E402
+
 from hwsim.actions import Actions  # noqa: E402
 from hwsim.report import fig_run, fig_training  # noqa: E402
 from hwsim.report.inputs import ResultEntry, TraceEntry  # noqa: E402
-from hwsim.report.style import save_figure  # noqa: E402
 from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult  # noqa: E402
 from hwsim.run_results import RunResult, save_run_results  # noqa: E402
 from hwsim.trace.records import IterationRecord, LayerStats, TraceMeta  # noqa: E402
-
-
-def _texts(fig) -> str:
-    out = [fig.get_suptitle()]
-    for ax in fig.axes:
-        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
-        out += [t.get_text() for t in ax.get_xticklabels()]
-        leg = ax.get_legend()
-        if leg is not None:
-            out += [t.get_text() for t in leg.get_texts()]
-    for leg in fig.legends:
-        out += [t.get_text() for t in leg.get_texts()]
-    return "\n".join(out)
-
-
-def _written(fig, tmp_path: Path, name: str) -> None:
-    png, svg = save_figure(fig, out_dir=tmp_path, name=name, dpi=30)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
-    assert svg.stat().st_size > 1000 and b"<svg" in svg.read_bytes()[:500]
-
 
 # ----------------------------------------------------------------------------- fig_run
 
@@ -85,7 +66,7 @@ def test_cost_over_training_plots_each_replayed_iteration(run_entry, tmp_path):
     entry, _ = run_entry
     p = fig_run.cost_over_training(entry, name="cost")
     assert p.name == "cost" and p.section == "Whole run" and p.title == "Cost over training — lenet5·dither"
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "lenet5·dither: cost per training iteration (2 replayed of 10)" in text
     assert "sparse cycles" in text and "dense energy" in text and "δ̃z density (mean over layers)" in text
     assert "energy per iteration (µJ)" in text and "cycles per iteration" in text
@@ -96,7 +77,7 @@ def test_cost_over_training_plots_each_replayed_iteration(run_entry, tmp_path):
     dens = [r for r in p.rows if r["variant"] == "trace"]
     assert [r["iteration"] for r in dens] == list(range(10)) and dens[3]["dz_density"] == pytest.approx(0.4)
     assert len(p.figure.axes) == 4                                   # two panels, each with a density twin
-    _written(p.figure, tmp_path, "cost")
+    assert_figure_written(p.figure, tmp_path, "cost")
 
 
 def test_cost_over_training_without_densities_has_no_twin_axis(run_entry):
@@ -110,7 +91,7 @@ def test_whole_run_summary_rows_are_the_integral_and_the_last_iteration(run_entr
     entry, run = run_entry
     p = fig_run.whole_run_summary(entry, name="sum")
     assert p.title == "Whole-run speed-up and energy — lenet5·dither"
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "lenet5·dither: whole-run speed-up and energy gain vs the last iteration" in text
     ticks = [t.get_text() for t in p.figure.axes[0].get_xticklabels()]
     assert ticks == ["fwd", "bwd-weight", "iteration"]                # backward_data has no layer: left out
@@ -123,7 +104,7 @@ def test_whole_run_summary_rows_are_the_integral_and_the_last_iteration(run_entr
     en = rows[("forward", "energy_ratio")]
     assert en["last_iteration"] == pytest.approx(40 * 2e3 / (20 * 1e3))
     assert "speed-up vs dense (×)" in text and "energy gain vs dense (×)" in text
-    _written(p.figure, tmp_path, "sum")
+    assert_figure_written(p.figure, tmp_path, "sum")
 
 
 # ----------------------------------------------------------------------------- fig_training
@@ -149,13 +130,13 @@ def test_density_over_training_rows_titles_and_empty_input(tmp_path):
     a, b = _trace("lenet5·dither", "dither"), _trace("lenet5·meprop", "meprop")
     p = fig_training.density_over_training([a, b], name="density")
     assert p.section == "Training" and p.title == "δ̃z density over training"
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "lenet5·dither" in text and "lenet5·meprop" in text and "block.fc2" in text   # short layer name
     assert "δ̃z density over training (cf. seed paper Fig. 4)" in text
     conv = [r["dz_density"] for r in p.rows if r["trace"] == "lenet5·dither" and r["layer"] == "conv1"]
     assert conv == pytest.approx([0.5, 0.25, 0.5 / 3, 0.125])
     assert all(ax.get_yscale() == "log" for ax in p.figure.axes if ax.get_visible())
-    _written(p.figure, tmp_path, "density")
+    assert_figure_written(p.figure, tmp_path, "density")
     assert fig_training.density_over_training([_trace("x", "dither", with_stats=False)], name="d") is None
     three = fig_training.density_over_training([a, b, _trace("c", "dither")], name="d")
     assert sum(ax.get_visible() for ax in three.figure.axes) == 3    # the 4th panel of the 2×2 grid is hidden
@@ -169,9 +150,9 @@ def test_worst_case_bits_by_hand_and_float_traces_left_out(tmp_path):
         rows["conv1"]["iterations"] == 4
     assert rows["features.block.fc2"]["worst_case_bits"] == 2
     assert "Not shown: lenet5·none (method none" in p.caption
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "8-bit MAC width" in text and "conv1\nconv 6×5×5" in text and "lenet5" in text
-    _written(p.figure, tmp_path, "bits")
+    assert_figure_written(p.figure, tmp_path, "bits")
     assert fig_training.worst_case_bits([_trace("n", "none")], name="b") is None
     assert "Not shown" not in fig_training.worst_case_bits([_trace("d", "dither")], name="b").caption
 
@@ -182,10 +163,10 @@ def test_training_curves_epoch_means_and_test_accuracy(tmp_path):
     e0, e1 = p.rows                                                   # epochs {0, 1} of iterations {0,1}, {2,3}
     assert (e0["epoch"], e0["iteration_mid"], e0["train_loss_epoch_mean"]) == (0, 0.5, pytest.approx(1.875))
     assert e1["train_acc_epoch_mean"] == pytest.approx(0.625) and e1["test_acc_final"] == 0.875
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "lenet5·dither: test 87.5%" in text and "lenet5·dither: training mini-batches" in text
     assert "training loss (cross-entropy, log)" in text
-    _written(p.figure, tmp_path, "curves")
+    assert_figure_written(p.figure, tmp_path, "curves")
     no_loss = TraceEntry(label="x", source=Path("/t"), meta=TraceMeta(), iterations=(IterationRecord(index=0),),
                          layer_order=())
     assert fig_training.training_curves([no_loss], name="c") is None
@@ -198,6 +179,6 @@ def test_level_histograms_shares_by_hand(tmp_path):
     # per iteration conv1 (4, 2, 1, 1) + fc2 (2): over 4 iterations 24, 8, 4, 4 of 40 non-zero levels
     assert (count[2], count[3], count[4], count[5], count[6]) == (24, 8, 4, 4, 0)
     assert share[2] == pytest.approx(0.6) and share[5] == pytest.approx(0.1) and math.fsum(share.values()) == 1.0
-    assert "bits of a non-zero δ̃z level (sign + magnitude)" in _texts(p.figure)
-    _written(p.figure, tmp_path, "hist")
+    assert "bits of a non-zero δ̃z level (sign + magnitude)" in figure_texts(p.figure)
+    assert_figure_written(p.figure, tmp_path, "hist")
     assert fig_training.level_histograms([_trace("n", "none")], name="h") is None

@@ -11,32 +11,16 @@ import pytest
 
 matplotlib.use("Agg")
 
+from _hwsim_fixtures import assert_figure_written, figure_texts  # noqa: E402
+
 from hwsim.report import fig_breakdown, fig_compare, fig_layers, fig_memory, fig_summary  # noqa: E402
 from hwsim.report.inputs import ResultEntry  # noqa: E402
-from hwsim.report.style import save_figure, times  # noqa: E402
+from hwsim.report.style import times  # noqa: E402
 from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult  # noqa: E402
 
 MULTS = 4
 
 
-def _texts(fig) -> str:
-    out = [fig.get_suptitle()]
-    for ax in fig.axes:
-        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
-        out += [t.get_text() for t in ax.get_xticklabels()]
-        out += [t.get_text() for t in ax.texts]
-        leg = ax.get_legend()
-        if leg is not None:
-            out += [t.get_text() for t in leg.get_texts()]
-    for leg in fig.legends:
-        out += [t.get_text() for t in leg.get_texts()]
-    return "\n".join(out)
-
-
-def _written(fig, tmp_path: Path, name: str) -> None:
-    png, svg = save_figure(fig, out_dir=tmp_path, name=name, dpi=30)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
-    assert b"<svg" in svg.read_bytes()[:500]
 
 
 def _v(compute: int, stall: int = 0, *, mac: float = 0.0, dram: float = 0.0, macs: int = 0,
@@ -106,7 +90,7 @@ def test_overview_bars_are_the_speedups_of_each_result(tmp_path):
     assert en[6] == pytest.approx(sum(v[4] for v in SPEC.values()) / sum(v[3] for v in SPEC.values()))
     row = next(r for r in p.rows if r["result"] == "A net" and r["scope"] == "iteration")
     assert row["speedup_sparse"] == pytest.approx(want_iter[0]) and row["dz_density"] == pytest.approx(0.25)
-    _written(p.figure, tmp_path, "ov")
+    assert_figure_written(p.figure, tmp_path, "ov")
 
 
 def test_overview_wraps_long_labels_and_rotates_when_crowded():
@@ -125,7 +109,7 @@ def test_cycle_breakdown_stacks_add_up_to_the_cycles(tmp_path):
     p = fig_breakdown.breakdown(e, kind="cycles", name="bc")
     left, right = p.figure.axes[:2]
     assert left.get_ylabel() == "cycles"  # peak < 10⁴: no scaling
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "Cycle breakdown — toy·dither" in text and "training iteration 3" in text
     assert p.title == "Cycle breakdown — toy·dither"
     # left: 3 passes × 4 variants per part; stacked tops of the sparse forward bar = 12 + 15 cycles
@@ -145,7 +129,7 @@ def test_cycle_breakdown_stacks_add_up_to_the_cycles(tmp_path):
     assert rtops == {0: pytest.approx(12 + 6), 1: pytest.approx(10 + 4 + 0)}
     tot = next(r for r in p.rows if r["layer"] == "total" and r["scope"] == "iteration" and r["variant"] == "sparse")
     assert tot["cycles_compute"] == 25 and tot["cycles_memory_stall"] == 7
-    _written(p.figure, tmp_path, "bc")
+    assert_figure_written(p.figure, tmp_path, "bc")
 
 
 def test_energy_breakdown_units_and_thousands_of_cycles():
@@ -177,7 +161,7 @@ def test_speedup_bars_heights_na_and_infinity(tmp_path):
     assert "Per-layer speed-up over dense — toy·dither" in p.figure.get_suptitle()
     row = next(r for r in p.rows if r["layer"] == "fc1" and r["scope"] == "iteration" and r["variant"] == "sparse")
     assert row["speedup_vs_dense"] == pytest.approx(80 / 18)
-    _written(p.figure, tmp_path, "sp")
+    assert_figure_written(p.figure, tmp_path, "sp")
 
 
 def test_energy_bars_are_normalised_to_dense():
@@ -209,12 +193,12 @@ def test_memory_rows_by_hand():
 
 def test_bandwidth_figure(tmp_path):
     p = fig_memory.bandwidth_figure(_entry(), name="bw")
-    text = _texts(p.figure)
+    text = figure_texts(p.figure)
     assert "available: 8 B/cycle" in text and "roof: min(4 multipliers, 8 B/cycle × intensity)" in text
     assert "DRAM bandwidth per layer — toy·dither" in text
     # memory stall share of the sparse backward cycles: 0 of 10
     assert "Memory stall is 0% of the sparse backward cycles" in p.caption
-    _written(p.figure, tmp_path, "bw")
+    assert_figure_written(p.figure, tmp_path, "bw")
 
 
 def test_bandwidth_figure_skipped_without_dram_bytes():
@@ -229,7 +213,7 @@ def test_utilisation_figure_bars(tmp_path):
     assert [b.get_height() for b in fwd.patches[2:4]] == pytest.approx([24 / 48, 24 / 40])
     assert "50%" in [t.get_text() for t in fwd.texts]
     assert "n/a" in [t.get_text() for t in p.figure.axes[1].texts]  # fc1 backward-data
-    _written(p.figure, tmp_path, "ut")
+    assert_figure_written(p.figure, tmp_path, "ut")
 
 
 # ----------------------------------------------------------------------------- fig_compare
@@ -263,4 +247,4 @@ def test_compare_figure(tmp_path):
     texts = [t.get_text() for t in ax_c.texts]
     assert {"0.40×", "1.00×", "2.00×", "forward", "whole iteration"} <= set(texts)
     assert ax_e.get_ylabel() == "energy (µJ)"  # peak 6·10⁶ pJ
-    _written(p.figure, tmp_path, "cmp")
+    assert_figure_written(p.figure, tmp_path, "cmp")
