@@ -1,0 +1,91 @@
+"""Unit tests of hwsim simulate's printed tables (hwsim.commands.simulate.table / run_table) on the sample trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.commands.simulate import run_table, table
+from hwsim.results import PASSES
+
+SAMPLE = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+
+
+@pytest.fixture(scope="module")
+def training():
+    from hwsim.sim import simulate
+
+    return simulate(str(SAMPLE), load_arch("scnn"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def inference():
+    from hwsim.sim import simulate
+
+    return simulate(str(SAMPLE), load_arch("scnn"), progress=False, training=False)
+
+
+def _cells(line: str) -> list[str]:
+    return line.split()
+
+
+def test_one_row_per_layer_with_the_result_numbers(training):
+    lines = table(training).splitlines()
+    names = training.layer_names()
+    assert lines[1] == "-" * len(lines[0]) and lines[2 + len(names)] == "-" * len(lines[0])
+    for name, line in zip(names, lines[2:2 + len(names)], strict=True):
+        cells = _cells(line)
+        assert cells[0] == name
+        want = []
+        for p in PASSES:
+            try:
+                lp = training.layer(name, p)
+            except KeyError:
+                want += ["-", "-"]
+                continue
+            want += [f"{lp.speedup():.2f}×", f"{lp.energy_ratio():.2f}×"]
+        assert cells[1:] == want, name
+
+
+def test_first_layer_has_no_backward_data_pass(training):
+    first = _cells(table(training).splitlines()[2])
+    assert first[3:5] == ["-", "-"] and first[1] != "-" and first[5] != "-"
+
+
+def test_totals_and_iteration_line(training):
+    lines = table(training).splitlines()
+    total = _cells(next(ln for ln in lines if ln.startswith("total")))
+    assert total[1:] == [v for p in PASSES for v in (f"{training.speedup(pass_name=p):.2f}×",
+                                                    f"{training.energy_ratio(pass_name=p):.2f}×")]
+    it = next(ln for ln in lines if ln.startswith("iteration:"))
+    assert f"sparse {training.speedup():.2f}× faster" in it
+    assert f"ideal {training.speedup('ideal'):.2f}×" in it
+    assert f"dense-gated {training.energy_ratio('dense_gated'):.2f}× energy" in it
+    assert lines[-1].startswith("GEMM-MAC coverage")
+
+
+def test_inference_shows_dashes_for_the_backward_passes(inference):
+    lines = table(inference).splitlines()
+    total = _cells(next(ln for ln in lines if ln.startswith("total")))
+    assert total[3:] == ["-"] * 4 and total[1] == f"{inference.speedup(pass_name='forward'):.2f}×"
+    for line in lines[2:2 + len(inference.layer_names())]:
+        assert _cells(line)[3:] == ["-"] * 4
+
+
+def test_run_table(tmp_path):
+    from hwsim.sim import simulate_run
+    from hwsim.trace.format import load
+
+    run = simulate_run(load(SAMPLE, verify=False), "scnn", iterations="all", progress=False,
+                       cache_dir=str(tmp_path / "points"))
+    lines = run_table(run).splitlines()
+    assert [_cells(ln)[0] for ln in lines[1:-1]] == [*PASSES, "iteration"]
+    it = _cells(lines[-2])
+    assert it[1] == f"{run.integrated.speedup():.2f}×" and it[2] == f"{run.last.speedup():.2f}×"
+    sp = run.spread()["iteration"]["speedup"]
+    assert f"{sp['p10']:.2f}–{sp['p90']:.2f}" in lines[-2] and f"[{sp['min']:.2f}, {sp['max']:.2f}]" in lines[-2]
+    assert lines[-1].startswith(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}")
+    assert f"standing for {run.total_iterations} training iterations" in lines[-1]
+    assert ("…" in lines[-1]) == (len(run.replayed) > 6)
