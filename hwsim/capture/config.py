@@ -19,9 +19,12 @@ import dataclasses
 import operator
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.capture import quant
+
+if TYPE_CHECKING:
+    import torch
 
 ITERATION_MODES = ("auto", "step")
 
@@ -146,7 +149,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
         if not isinstance(self.int8, bool):
             raise ValueError(f"int8 must be True or False, got {self.int8!r}")
-        _check_device(self.device)
+        parse_device(self.device)
         if not isinstance(self.capture, CaptureConfig):
             raise ValueError(f"capture must be a CaptureConfig, got {type(self.capture).__name__}")
 
@@ -165,16 +168,17 @@ class TrainConfig:
                 "weight_decay": self.weight_decay, "optimizer": "sgd+cosine"}
 
 
-def _check_device(name: Any) -> None:
-    """``name`` parses as a torch device (same message as :func:`hwsim.capture.train.resolve_device`)."""
+def parse_device(name: Any, *, flag: str = "--device") -> torch.device:
+    """``name`` as a torch device (not yet checked to exist here: :func:`hwsim.capture.train.resolve_device`);
+    a ValueError naming ``flag`` and the allowed forms otherwise."""
     import torch
 
-    if not isinstance(name, str):
-        raise ValueError(f"--device {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps")
-    try:
-        torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"--device {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps") from None
+    if isinstance(name, str):
+        try:
+            return torch.device(name)
+        except (RuntimeError, TypeError):
+            pass
+    raise ValueError(f"{flag} {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps")
 
 
 S_RULES = ("sqrt", "linear", "const")

@@ -23,7 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from hwsim.capture import quant
-from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_EPOCHS, DEFAULT_LR, CaptureConfig, TrainConfig
+from hwsim.capture.config import (
+    DEFAULT_BATCH,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    CaptureConfig,
+    TrainConfig,
+    parse_device,
+)
 from hwsim.capture.session import Capture
 from hwsim.data import load_dataset
 from hwsim.models import PREFERRED_SIZE, build_model
@@ -196,10 +203,7 @@ def evaluate(net: torch.nn.Module, data, *, image_size: int, batch_size: int = 2
 
 def resolve_device(name: str, *, flag: str = "--device") -> torch.device:
     """``name`` as a torch device this machine has; a ValueError naming ``flag`` and the choices otherwise."""
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"{flag} {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps") from None
+    dev = parse_device(name, flag=flag)
     if dev.type == "cpu":
         return dev
     if dev.type == "cuda":
