@@ -1,12 +1,16 @@
 """The built wheel ships the architecture configs: installed into a fresh venv, outside the repo,
-``hwsim validate scnn`` and a tiny ``hwsim simulate`` work (no network: --no-deps, system site-packages)."""
+``hwsim validate scnn`` and a tiny ``hwsim simulate`` work (no network: --no-deps; the dependencies are those of
+the interpreter running the tests, made visible by a ``.pth`` file — ``--system-site-packages`` would show the
+*base* interpreter's packages, which a venv running the tests does not have)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -35,8 +39,12 @@ def test_wheel_installs_and_runs_outside_the_repo(tmp_path):
           str(src)], cwd=tmp_path, env=env)
     (wheel,) = wheels.glob("hwsim-*.whl")
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], cwd=tmp_path, env=env)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, env=env)
     py = venv / "bin" / "python"
+    purelib = _run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path,
+                   env=env).stdout.strip()
+    ours = dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(purelib) / "_test_deps.pth").write_text("".join(f"{d}\n" for d in ours if Path(d).is_dir()))
     _run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], cwd=tmp_path, env=env)
     work = tmp_path / "elsewhere"
     work.mkdir()
