@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from hwsim._version import __version__
 
 _LAZY = {
     "capture": ("hwsim.capture.session", "capture"),

@@ -5,7 +5,7 @@ Conventions every sub-command follows (helpers here, so they are the same everyw
 - options are never abbreviated (``--epoch`` is refused, not read as ``--epochs``); a mistyped
   command or option gets a "did you mean" (``hwsim simualte``, ``--arhc``);
 - every option has help text and its default shown once (:class:`HelpFormatter`);
-- numeric options are range-checked by argparse types (:func:`int_range`, :func:`float_range`);
+- numeric options are range-checked by argparse types (:mod:`hwsim.commands.args`);
 - an output that exists is replaced only with ``--overwrite``, and only once the new one is
   complete (:mod:`hwsim._io`);
 - a user error — bad input, a full, read-only or forbidden output location — is one line on
@@ -18,22 +18,15 @@ import argparse
 import errno
 import importlib
 import importlib.util
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from hwsim import __version__
+from hwsim._version import __version__
+from hwsim.commands.args import UserError
 
 # Order = order in `hwsim --help`.
 COMMANDS = ("demo", "trace", "inspect", "synth", "validate", "simulate", "compare", "sweep", "report", "experiment")
-
-OVERWRITE_HELP = ("replace an existing output; without it hwsim refuses to touch one. The new output is written "
-                  "aside and swapped in only once complete, so a failed run leaves the old one intact")
-
-
-class UserError(Exception):
-    """A problem with the user's input: printed as one clear line, exit code 2, no traceback."""
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -100,51 +93,6 @@ def _check_unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> 
             subs = _subparsers(p)
             if tok in subs:
                 p = subs[tok]
-
-
-# ----------------------------------------------------------------------------- argument types
-
-
-def int_range(lo: int | None = None, hi: int | None = None) -> Any:  # noqa: ANN401 - an argparse type
-    """argparse type: an integer in [lo, hi] (either bound optional)."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"{v} is out of range; allowed: {_range_text(lo, hi, 'an integer')}")
-        return v
-    parse.__name__ = "integer"
-    return parse
-
-
-def float_range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-                hi_open: bool = False) -> Any:  # noqa: ANN401 - an argparse type
-    """argparse type: a finite number in [lo, hi] ((lo, hi] with ``lo_open``, [lo, hi) with ``hi_open``)."""
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        bad = not math.isfinite(v)
-        bad |= lo is not None and (v <= lo if lo_open else v < lo)
-        bad |= hi is not None and (v >= hi if hi_open else v > hi)
-        if bad:
-            rng = f"{'(' if lo_open else '['}{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}" \
-                  f"{')' if hi_open or hi is None else ']'}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed: a finite number in {rng}")
-        return v
-    parse.__name__ = "number"
-    return parse
-
-
-def _range_text(lo: int | None, hi: int | None, kind: str) -> str:
-    if lo is not None and hi is not None:
-        return f"{kind} in {lo}..{hi}"
-    if lo is not None:
-        return f"{kind} >= {lo}"
-    return f"{kind} <= {hi}"
 
 
 # ----------------------------------------------------------------------------- parser and main

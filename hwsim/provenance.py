@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hwsim._version import __version__
+
 # The arch parameters a reader needs to tell two designs apart, as (label, dotted key, unit).
 KEY_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("dataflow", "dataflow", ""),
@@ -252,18 +254,7 @@ def layer_description(g: Mapping[str, Any]) -> str:
 
 
 def hwsim_version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return version("hwsim")
-        except PackageNotFoundError:
-            pass
-    except ImportError:  # pragma: no cover
-        pass
-    import hwsim
-
-    return str(getattr(hwsim, "__version__", "unknown"))
+    return __version__
 
 
 def command_line() -> list[str]:

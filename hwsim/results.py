@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim._io import atomic_write_text
+from hwsim._version import __version__
 from hwsim.breakdown import (  # re-exported: one variant's record and its parts
     CYCLE_PARTS,
     ENERGY_PARTS,
@@ -46,7 +47,7 @@ PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
 VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
 # Added in issue 10: results written before it lack these keys and load with zeros.
 OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
-RESULTS_VERSION = "0.1.0"
+RESULTS_VERSION = __version__  # the installed package's (hwsim._version)
 
 
 # ----------------------------------------------------------------------------- layer × pass

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hwsim
 from hwsim._yaml import YAMLInputError, did_you_mean, load_file, parse_scalar
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
@@ -23,7 +22,7 @@ from hwsim.arch.spec import Arch
 # The shipped configs are package data (hwsim/arch/configs/, in the repo a symlink to arch_configs/, the
 # place to edit them); a source checkout reads arch_configs/ itself so paths in messages stay short.
 PACKAGE_ARCH_DIR = Path(__file__).resolve().parent / "configs"
-_REPO_ARCH_DIR = Path(hwsim.__file__).resolve().parents[1] / "arch_configs"
+_REPO_ARCH_DIR = Path(__file__).resolve().parents[2] / "arch_configs"
 ARCH_DIR = _REPO_ARCH_DIR if _REPO_ARCH_DIR.is_dir() else PACKAGE_ARCH_DIR
 _TOP_KEYS = [f.name for f in dataclasses.fields(Arch) if f.name != "source"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import OVERWRITE_HELP, int_range
+from hwsim.commands.args import OVERWRITE_HELP, int_range
 
 HELP = "several architectures (e.g. 8-bit vs bit-serial/bit-fusion MACs) side by side on one trace"
 DESCRIPTION = (

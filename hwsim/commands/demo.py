@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import int_range
+from hwsim.commands.args import int_range
 
 HELP = "run the whole pipeline offline on the embedded digits dataset and write reports/demo/"
 DESCRIPTION = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import OVERWRITE_HELP, float_range, int_range
+from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
 
 HELP = "run the seed paper's experiments: meProp comparison, distributed N-node training, Table 1 columns"
 DESCRIPTION = (

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hwsim.cli import int_range
+from hwsim.commands.args import int_range
 
 HELP = "per-layer table of a trace: shape, δ̃z density, max bits, bytes on disk, bits/element vs entropy"
 DESCRIPTION = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import int_range
+from hwsim.commands.args import int_range
 
 HELP = "SCNN-style report (figures, tables, index.md/html) from results, sweeps and traces"
 DESCRIPTION = (

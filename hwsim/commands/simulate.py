@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from hwsim.cli import OVERWRITE_HELP, int_range
+from hwsim.commands.args import OVERWRITE_HELP, int_range
 
 if TYPE_CHECKING:
     from hwsim.results import SimResult
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.iterations is not None:
         return _run_whole(args)
     if args.jobs != 1 or args.scheduler or args.cache:
-        from hwsim.cli import UserError
+        from hwsim.commands.args import UserError
         raise UserError("--jobs/--scheduler/--cache: only with --iterations (one iteration runs in-process)")
     arch = load_arch(args.arch, overrides=parse_overrides(args.overrides) if args.overrides else None)
     result = simulate(args.trace, arch, iteration=args.iteration, seed=args.seed, progress=not args.quiet,
@@ -129,7 +129,7 @@ def _run_whole(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hwsim.arch import load_arch, parse_overrides
-    from hwsim.cli import UserError
+    from hwsim.commands.args import UserError
     from hwsim.run_results import save_run_results
     from hwsim.sim import simulate_run
     from hwsim.trace.format import load

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from hwsim.cli import float_range, int_range
+from hwsim.commands.args import float_range, int_range
 
 if TYPE_CHECKING:
     from hwsim.sweep.spec import SweepSpec

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hwsim.cli import OVERWRITE_HELP, float_range, int_range
+from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
 
 HELP = "write a synthetic trace with given weight/activation/gradient densities"
 DESCRIPTION = (

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hwsim.cli import OVERWRITE_HELP, float_range, int_range
+from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
 
 if TYPE_CHECKING:
     from hwsim.capture.config import TrainConfig
