@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hwsim.trace import iterlog
-from hwsim.trace.iterlog import ITERATION_LOG, IterationLog, read_iteration_log
+from hwsim.trace.iterlog import IterationLog, read_iteration_log
+from hwsim.trace.layout import ITERATION_LOG
 from hwsim.trace.records import TraceWarning
 from hwsim.trace.schema import TraceError
 

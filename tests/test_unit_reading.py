@@ -16,18 +16,18 @@ import pytest
 
 from hwsim.trace import format as tformat
 from hwsim.trace import reading
+from hwsim.trace.layout import SAMPLES_DIR
 from hwsim.trace.reading import (
-    SAMPLES_DIR,
     _array_budget,
     _decode_sample,
     _file_limit,
     _layer_entries,
     _raw_limit,
     check_geometry_size,
-    check_synthetic_size,
     sample_file_path,
 )
 from hwsim.trace.schema import LayerGeometry, LayerSample, TraceError
+from hwsim.trace.topology import check_synthetic_size
 from hwsim.trace.writer import TraceWriter, encode_sample
 
 FC = LayerGeometry(name="fc", kind="linear", N=2, C=5, K=3)     # out 2x3, in 2x5, weight 3x5

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     final = args.out
     per_layer = _per_layer(args.per_layer_json)  # validated before anything is written
     if args.model and not args.sweep:
-        from hwsim.trace.reading import check_synthetic_size
+        from hwsim.trace.topology import check_synthetic_size
 
         check_synthetic_size(args.model, args.batch, "--model/--batch")
     if args.scalesim_csv:  # a regular file of bounded size (a FIFO or /dev/zero would hang or exhaust memory)

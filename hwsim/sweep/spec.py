@@ -358,7 +358,7 @@ def _expand_synthetic(syn: Any, where: str, name: Any, iteration: Any) -> list[T
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v <= 1.0):
                 raise SweepError(f"{where}.synthetic.{k}: {v!r} must be a number in (0, 1]")
         if isinstance(d.get("model"), str):
-            from hwsim.trace.reading import check_synthetic_size
+            from hwsim.trace.topology import check_synthetic_size
 
             try:
                 check_synthetic_size(d["model"], d.get("batch", 1), f"{where}.synthetic")

@@ -39,10 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwsim.trace.iterlog import ITERATION_LOG, read_iteration_log
-from hwsim.trace.reading import (  # bounded, confined reading and validation
+from hwsim.trace.iterlog import read_iteration_log
+from hwsim.trace.layout import (  # re-exported: the on-disk layout
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    ITERATION_LOG,
+    MANIFEST,
     MAX_MANIFEST_BYTES,
     MAX_TENSOR_ELEMENTS,
+    READABLE_VERSIONS,
+)
+from hwsim.trace.reading import (  # bounded, confined reading and validation
     _array_budget,
     _decode_sample,
     _file_limit,
@@ -63,20 +70,13 @@ from hwsim.trace.schema import (  # re-exported: the format's public names, defi
     layer_stats,
     level_histogram,
 )
-from hwsim.trace.writer import (  # re-exported: what is written, and the writer
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    MANIFEST,
-    TraceWriter,
-)
+from hwsim.trace.writer import TraceWriter  # re-exported: the writer
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ITERATION_LOG", "LAYER_KINDS", "MAX_MANIFEST_BYTES",
            "MAX_TENSOR_ELEMENTS", "IterationRecord", "LayerGeometry", "LayerSample", "LayerStats", "Trace",
            "TraceError", "TraceMeta", "TraceWarning", "TraceWriter", "bit_width", "entropy_bits", "layer_stats",
            "level_histogram", "load"]
 
-# v1: linear and conv2d only, symmetric padding; v1 and v2: iterations inside the manifest
-READABLE_VERSIONS = (1, 2, 3)
 
 
 # ----------------------------------------------------------------------------- reader

@@ -26,12 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hwsim.trace.layout import ITERATION_LOG, MAX_LINE_BYTES, MAX_LOG_BYTES
 from hwsim.trace.records import IterationRecord, TraceWarning
 from hwsim.trace.schema import TraceError
-
-ITERATION_LOG = "iterations.jsonl"
-MAX_LINE_BYTES = 16 << 20  # one iteration's record (≈ 150 B per layer: 100 k layers)
-MAX_LOG_BYTES = 4 << 30  # the whole file
 
 
 class IterationLog:

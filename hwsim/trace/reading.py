@@ -31,13 +31,11 @@ import numpy as np
 import numpy.lib.format as npformat
 
 from hwsim._io import read_regular
+from hwsim.trace.layout import MAX_TENSOR_ELEMENTS, SAMPLES_DIR
 from hwsim.trace.schema import LayerGeometry, LayerSample, TraceError
 
-SAMPLES_DIR = "samples"
-# Bounds on what a reader accepts, so a crafted trace fails fast instead of exhausting memory.
+# Bounds on what a reader accepts (hwsim.trace.layout), so a crafted trace fails fast instead of exhausting memory.
 # Largest real tensor of the zoo: VGG-16 conv1 output at batch 64 = 64·64·224·224 ≈ 2.1e8 elements.
-MAX_TENSOR_ELEMENTS = 1 << 28  # per stored tensor (δ̃z, layer input, weights) of one layer
-MAX_MANIFEST_BYTES = 256 << 20  # manifest.json
 
 
 def _meta(m: Any, key: str, conv: Any, where: str, default: Any = ...) -> Any:
@@ -237,13 +235,3 @@ def sample_file_path(root: Path, rel: Any, field: str) -> Path:
     if real.parent != root.resolve() / SAMPLES_DIR:
         raise TraceError(f"{path}: resolves to {real}, outside the trace's {SAMPLES_DIR}/ folder ({where}); refused")
     return real
-
-
-def check_synthetic_size(model: str, batch: int, where: str) -> None:
-    """Refuse a synthetic trace whose layers would exceed :data:`MAX_TENSOR_ELEMENTS` (before any array exists)."""
-    from hwsim.trace.topology import model_layers
-
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
-    for spec in model_layers(model):
-        check_geometry_size(spec.geometry(batch), f"{where}: model {model}, layer {spec.name} at batch {batch}")

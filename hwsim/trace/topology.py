@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.trace.format import LayerGeometry, TraceError
+from hwsim.trace.reading import check_geometry_size
+from hwsim.trace.schema import LayerGeometry, TraceError
 
 SCALESIM_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
                     "Channels", "Num Filter", "Strides")
@@ -197,3 +198,11 @@ def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
     if not specs:
         raise TraceError(f"{p}: no layers after the header")
     return specs
+
+
+def check_synthetic_size(model: str, batch: int, where: str) -> None:
+    """Refuse a synthetic trace whose layers would exceed :data:`MAX_TENSOR_ELEMENTS` (before any array exists)."""
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
+    for spec in model_layers(model):
+        check_geometry_size(spec.geometry(batch), f"{where}: model {model}, layer {spec.name} at batch {batch}")

@@ -21,13 +21,8 @@ import numpy as np
 
 from hwsim._io import atomic_write_bytes
 from hwsim.trace.iterlog import IterationLog
-from hwsim.trace.reading import SAMPLES_DIR
+from hwsim.trace.layout import FORMAT_NAME, FORMAT_VERSION, MANIFEST, SAMPLES_DIR
 from hwsim.trace.schema import LayerGeometry, LayerSample
-
-FORMAT_NAME = "hwsim-trace"
-FORMAT_VERSION = 3
-MANIFEST = "manifest.json"
-
 
 # ----------------------------------------------------------------------------- encoding
 
