@@ -101,7 +101,7 @@ def cartesian_arch(rows: int, cols: int, *, f: int = 4, i: int = 4, banks: int =
     """The shipped ``scnn`` arch on a ``rows × cols`` grid of F×I PEs with ``banks × bank_entries`` accumulators."""
     from hwsim.arch import load_arch
 
-    return load_arch("scnn").with_overrides({"pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": f,
+    return load_arch("scnn", {"pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": f,
                                              "pe.mult_i": i, "pe.accumulator_banks": banks,
                                              "pe.accumulator_bank_entries": bank_entries})
 

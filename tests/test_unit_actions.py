@@ -9,7 +9,7 @@ import pytest
 
 from hwsim.actions import ACTIONS, Actions
 from hwsim.arch import load_arch
-from hwsim.arch.area import leakage_mw
+from hwsim.arch.silicon import leakage_mw
 from hwsim.results import ENERGY_PARTS, ResultsError, VariantResult, sum_variants
 from hwsim.sim import energy
 

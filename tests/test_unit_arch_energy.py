@@ -15,7 +15,7 @@ def arch():
 
 
 def _energy(arch, **over):
-    return arch.with_overrides({f"energy.{k}": v for k, v in over.items()}).energy
+    return load_arch(arch, {f"energy.{k}": v for k, v in over.items()}).energy
 
 
 @pytest.mark.parametrize("bits,want", [(1, 8), (7, 8), (8, 8), (9, 16), (16, 16), (17, 32), (32, 32)])

@@ -32,7 +32,7 @@ GEO = {"conv": SimpleNamespace(N=4, output_shape=(4, 8, 10, 10))}   # 3200 dense
 
 
 def _finish(pass_name: str, *, method="dither", k=None, arch=None):
-    arch = arch or load_arch("scnn").with_overrides({"memory.dram_bytes_per_cycle": 16.0})
+    arch = arch or load_arch(load_arch("scnn"), {"memory.dram_bytes_per_cycle": 16.0})
     dense = dense_variant(arch)
     archs = {"sparse": arch, "dense": dense, "dense_gated": dense, "ideal": arch, "dense_systolic": dense}
     return arch, charges.finish([_lp(pass_name, arch, dense)], GEO, archs, method=method, k=k)[0]

@@ -79,21 +79,21 @@ def test_summary_systolic_and_dense_variants():
     s = validate_cmd.summary(load_arch("systolic32"))
     assert "zero skip     none" in s
     assert "NSD unit" not in s and "δW reduction" not in s and "area" in s
-    b = load_arch("scnn").with_overrides({"memory.compression": "bitmask"})
+    b = load_arch(load_arch("scnn"), {"memory.compression": "bitmask"})
     assert "-bit runs" not in validate_cmd.summary(b)
 
 
 def test_mac_lines():
     a = load_arch("scnn")
-    ser = a.with_overrides({"pe.mac": "bit_serial", "pe.serial_sign_cycle": False})
+    ser = load_arch(a, {"pe.mac": "bit_serial", "pe.serial_sign_cycle": False})
     line = validate_cmd._mac_line(ser.pe)
     assert f"bit_serial (magnitude, free sign): {a.pe.multipliers * a.pe.mac_bits} one-bit lanes" in line
     assert f"{a.pe.mult_f} serial values" in line  # F == I: the automatic lane count is that number
     assert "bit-op" in validate_cmd.summary(ser)
-    fus = a.with_overrides({"pe.mac": "bit_fusion", "pe.serial_lanes": 2})
+    fus = load_arch(a, {"pe.mac": "bit_fusion", "pe.serial_lanes": 2})
     line = validate_cmd._mac_line(fus.pe)
     assert f"bit_fusion: {a.pe.multipliers} units of 16 2-bit bricks, widths [2, 4, 8], 2 serial values" in line
-    uneven = a.with_overrides({"pe.mac": "bit_fusion", "pe.mult_f": 2})
+    uneven = load_arch(a, {"pe.mac": "bit_fusion", "pe.mult_f": 2})
     assert "F or I serial values" in validate_cmd._mac_line(uneven.pe)
 
 

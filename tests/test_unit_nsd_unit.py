@@ -42,7 +42,7 @@ def test_dither_is_two_passes_of_ceil_elements_over_lanes(arch, elements, cycles
 
 
 def test_more_lanes_fewer_cycles(arch):
-    wide = arch.with_overrides({"quantizer.lanes_per_pe": 4})      # 256 lanes
+    wide = load_arch(arch, {"quantizer.lanes_per_pe": 4})      # 256 lanes
     assert nsd_unit.layer_cost(257, 1, wide, "dither")[0] == 2 * 2
     assert nsd_unit.layer_cost(257, 1, arch, "dither")[0] == 2 * 5
 
@@ -70,7 +70,7 @@ def test_meprop_k_must_be_positive(arch, k):
 def test_no_cost_for_empty_layers_or_unknown_methods(arch):
     assert nsd_unit.layer_cost(0, 1, arch, "dither") == (0, Actions())
     assert nsd_unit.layer_cost(100, 1, arch, "topk-other") == (0, Actions())
-    no_grad = arch.with_overrides({"zero_skip.gradients": False})
+    no_grad = load_arch(arch, {"zero_skip.gradients": False})
     assert nsd_unit.layer_cost(100, 1, no_grad, "dither") == (0, Actions())
 
 
@@ -141,7 +141,7 @@ def test_a_systolic_baseline_with_multipliers_leaks_for_its_own_cycles(arch):
 def test_bandwidth_floor_follows_the_dram_bandwidth_field(arch):
     bw = YAML["memory"]["dram_bytes_per_cycle"]
     assert _finish(arch, "forward").bandwidth_floor_cycles == math.ceil(160.0 / bw) == 10
-    fast = arch.with_overrides({"memory.dram_bytes_per_cycle": 64.0})
+    fast = load_arch(arch, {"memory.dram_bytes_per_cycle": 64.0})
     assert _finish(fast, "forward").bandwidth_floor_cycles == 3            # ⌈160 / 64⌉
-    unlimited = arch.with_overrides({"memory.dram_bytes_per_cycle": math.inf})
+    unlimited = load_arch(arch, {"memory.dram_bytes_per_cycle": math.inf})
     assert _finish(unlimited, "forward").bandwidth_floor_cycles == 0

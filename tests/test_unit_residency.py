@@ -40,9 +40,9 @@ def test_capacity_is_one_kind_of_pe_ram_plus_the_global_buffer_when_allowed():
     pe = scnn.pe
     ram = scnn.num_pes * min(pe.input_buffer_bytes, pe.output_buffer_bytes)
     assert residency.capacity_bytes(scnn) == ram
-    gb = scnn.with_overrides({"memory.residency_in_global_buffer": True})
+    gb = load_arch(scnn, {"memory.residency_in_global_buffer": True})
     assert residency.capacity_bytes(gb) == ram + scnn.memory.global_buffer_bytes
-    assert residency.capacity_bytes(scnn.with_overrides({"memory.inter_layer_residency": False})) == 0
+    assert residency.capacity_bytes(load_arch(scnn, {"memory.inter_layer_residency": False})) == 0
     sys32 = load_arch("systolic32")
     assert residency.capacity_bytes(sys32) == (sys32.memory.global_buffer_bytes
                                                if sys32.memory.residency_in_global_buffer else 0)
@@ -91,8 +91,8 @@ def test_inference_plan_writes_no_stash():
 
 
 def test_residency_off_or_too_small_spills_everything():
-    for arch in (load_arch("scnn").with_overrides({"memory.inter_layer_residency": False}),
-                 load_arch("scnn").with_overrides({"pe.input_buffer_bytes": 16, "pe.output_buffer_bytes": 16})):
+    for arch in (load_arch(load_arch("scnn"), {"memory.inter_layer_residency": False}),
+                 load_arch(load_arch("scnn"), {"pe.input_buffer_bytes": 16, "pe.output_buffer_bytes": 16})):
         layers, plan = _chain(arch)
         dz_b = [residency.role_bytes(o, "dz", arch) for o in layers]
         assert not any(r.stream_on_chip or r.broadcast_on_chip for r in plan.values())

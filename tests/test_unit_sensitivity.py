@@ -74,7 +74,7 @@ def test_each_row_moves_one_assumption_and_marks_the_archs_own_value(stub):
 
 
 def test_unlimited_bandwidth_on_the_arch_is_recognised_as_its_own_value(stub):
-    arch = load_arch("scnn").with_overrides({"memory.dram_bytes_per_cycle": math.inf})
+    arch = load_arch(load_arch("scnn"), {"memory.dram_bytes_per_cycle": math.inf})
     rows = sens.sensitivity("T", arch, rows=sens.settings(depths=(), dram=(16.0, math.inf)))
     assert [r["setting"] for r in rows] == ["DRAM 16 B/cycle", "DRAM ∞ B/cycle (arch)"]
     assert stub[0]["training"] is True and stub[0]["seed"] == 0   # defaults

@@ -51,7 +51,7 @@ def test_dense_gated_keeps_compression_and_gates(scnn):
     assert g.name == "scnn-dense_gated"
     assert g.zero_gating is True and g.memory.compression == scnn.memory.compression == "run_length"
     assert not g.zero_skip.weights
-    unc = scnn.with_overrides({"memory.compression": "none"})
+    unc = load_arch(scnn, {"memory.compression": "none"})
     assert dense_gated_variant(unc).memory.compression == "bitmask"
 
 

@@ -7,7 +7,7 @@ numpy/yaml only (never torch or matplotlib): the simulator and the sweep import 
 (1024, 0.8)
 """
 
-from hwsim.arch.area import AreaTable, area_breakdown_um2, area_mm2, leakage_mw
+from hwsim.arch.area import AreaTable
 from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import BIT_OP_PJ, HOROWITZ_45NM, EnergyTable
 from hwsim.arch.errors import ArchError
@@ -20,6 +20,7 @@ from hwsim.arch.loader import (
     resolve_arch_path,
     shipped_arch_names,
 )
+from hwsim.arch.silicon import area_breakdown_um2, area_mm2, leakage_mw
 from hwsim.arch.spec import (
     ARCH_VERSION,
     BIT_SERIAL_MODES,

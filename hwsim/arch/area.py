@@ -17,8 +17,9 @@ quantizer      Cartesian: ``quantizer.lanes_per_pe`` NSD lanes per PE (the dense
 
 Wires of the reduction network and control are not counted. Leakage power = total area ×
 ``leakage_mw_per_mm2``; leakage energy of a run = power × cycles / clock (mW · ns = pJ), charged
-to every variant on its own silicon (:mod:`hwsim.sim.leakage`), so energy grows with cycles — a
-bandwidth-starved or larger array pays for its idle time.
+to every variant on its own silicon (:mod:`hwsim.sim.energy`), so energy grows with cycles — a
+bandwidth-starved or larger array pays for its idle time. This module holds the unit-area table; the
+functions of a whole architecture (area by component, total area, leakage) are in :mod:`hwsim.arch.silicon`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-from hwsim.arch.energy import EnergyTable, _covering
+from hwsim.arch.energy import EnergyTable
 from hwsim.arch.fields import Validated, spec
-
-if TYPE_CHECKING:
-    from hwsim.arch.spec import Arch
 
 # Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm (µm²): int8/16/32 add 36/67/137,
 # int8/32 mult 282/3495 (int16 mult not given: 282·(16/8)² = 1128, quadratic as for its energy),
@@ -84,40 +81,3 @@ class AreaTable(Validated):
         if buffer_bytes <= energy.sram_medium_max_bytes:
             return self.sram_medium_um2_per_kb
         return self.sram_large_um2_per_kb
-
-
-def area_breakdown_um2(arch: Arch) -> dict[str, float]:
-    """Area of ``arch`` by component, µm² (module doc)."""
-    t, pe, npe = arch.area, arch.pe, arch.num_pes
-    mult = _covering(t.mult_um2, pe.mac_bits, key="area.mult_um2")
-    add = _covering(t.add_um2, pe.accumulator_bits, key="area.add_um2")
-    kb = 1024.0
-    gb = arch.memory.global_buffer_bytes
-    out = {"multipliers": arch.total_multipliers * mult,
-           "global_sram": gb / kb * t.sram_um2_per_kb(gb, arch.energy)}
-    if arch.is_systolic:
-        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, pe_sram=0.0, quantizer=0.0)
-        return out
-    bufs = (pe.input_buffer_bytes, pe.output_buffer_bytes, pe.weight_fifo_bytes)
-    acc_bytes = pe.accumulator_banks * pe.accumulator_bank_entries * pe.accumulator_bits / 8
-    out.update(adders=npe * pe.accumulator_banks * add,
-               accumulators=npe * acc_bytes / kb * t.accumulator_um2_per_kb,
-               crossbar=npe * pe.multipliers * pe.accumulator_banks * 2 * pe.mac_bits * t.crossbar_um2_per_bit,
-               pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
-               quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)
-    return out
-
-
-def area_mm2(arch: Arch) -> float:
-    """Total area of ``arch`` (mm²)."""
-    return sum(area_breakdown_um2(arch).values()) / 1e6
-
-
-def leakage_mw(arch: Arch) -> float:
-    """Leakage power of ``arch`` (mW) = area × ``area.leakage_mw_per_mm2``."""
-    return area_mm2(arch) * arch.area.leakage_mw_per_mm2
-
-
-def leakage_pj(arch: Arch, cycles: int) -> float:
-    """Leakage energy over ``cycles`` (pJ): mW × ns."""
-    return leakage_mw(arch) * cycles / arch.clock_ghz

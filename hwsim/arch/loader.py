@@ -189,7 +189,10 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 def load_arch(path_or_name: str | os.PathLike | Arch, overrides: Mapping[str, Any] | None = None) -> Arch:
     """Load, override and validate an architecture. ``path_or_name`` is a YAML path, a shipped name or an Arch."""
     if isinstance(path_or_name, Arch):
-        return path_or_name.with_overrides(overrides) if overrides else path_or_name
+        if not overrides:
+            return path_or_name
+        return arch_from_dict(apply_overrides(path_or_name.to_dict(), overrides, file=path_or_name.source),
+                              source=path_or_name.source)
     path = resolve_arch_path(path_or_name)
     raw = read_yaml(path)
     if overrides:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,13 +219,6 @@ class Arch(Validated):
         """sha256 of the normalised mapping: same numbers, same hash, whatever the file or key order."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
-
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Arch:
-        """A copy with dotted-path overrides applied (``{"pe.mac_bits": 16}``), re-validated."""
-        from hwsim.arch.loader import apply_overrides, arch_from_dict
-
-        d = apply_overrides(self.to_dict(), overrides, file=self.source)
-        return arch_from_dict(d, source=self.source)
 
     def __hash__(self) -> int:
         return hash(self.content_hash())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hwsim.arch.loader import load_arch
 from hwsim.arch.spec import Arch
 
 _NO_SKIP = {"zero_skip.weights": False, "zero_skip.activations": False, "zero_skip.gradients": False}
@@ -24,7 +25,7 @@ def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
     base = arch.name
     for s in ("-dense_gated", "-dense_systolic", "-dense"):
         base = base.removesuffix(s)
-    return arch.with_overrides({**_NO_SKIP, **_PARALLEL, "name": f"{base}-{suffix}", **extra})
+    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{base}-{suffix}", **extra})
 
 
 def dense_variant(arch: Arch) -> Arch:
@@ -60,6 +61,6 @@ def dense_systolic_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
     base = arch.name
     for s in ("-dense_gated", "-dense_systolic", "-dense"):
         base = base.removesuffix(s)
-    return arch.with_overrides({**_NO_SKIP, **_PARALLEL, "name": f"{base}-dense_systolic", "dataflow": dataflow,
+    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{base}-dense_systolic", "dataflow": dataflow,
                                 "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
                                 "zero_gating": False, "memory.compression": "none"})

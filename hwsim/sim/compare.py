@@ -109,7 +109,6 @@ def compare(trace_or_path: Any, archs: Sequence[Any], *, iteration: int | None =
     # Manifest validated here; only the sample replayed is read, and its sha256 is checked as it is read
     # (Trace.sample): verifying every sample file up front would read the whole trace to use one iteration.
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
-    loaded = [a.with_overrides(overrides) if isinstance(a, Arch) and overrides else
-              a if isinstance(a, Arch) else load_arch(str(a), overrides) for a in archs]
+    loaded = [load_arch(a if isinstance(a, Arch) else str(a), overrides) for a in archs]
     results = tuple(simulate(trace, a, iteration=iteration, seed=seed) for a in loaded)
     return Comparison(names=tuple(a.name for a in loaded), results=results)

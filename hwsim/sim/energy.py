@@ -28,7 +28,7 @@ leak_cycles        cycles of the variant (× leakage power / clock)         leak
 =================  ======================================================  ==================
 
 Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; leakage power:
-:func:`hwsim.arch.area.leakage_mw` (area × mW/mm²; mW × ns = pJ).
+:func:`hwsim.arch.silicon.leakage_mw` (area × mW/mm²; mW × ns = pJ).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hwsim.actions import ACTIONS, Actions
-from hwsim.arch.area import leakage_mw
+from hwsim.arch.silicon import leakage_mw
 from hwsim.results import EnergyBreakdown
 
 __all__ = ["ACTIONS", "Actions", "buffer_sizes", "price"]

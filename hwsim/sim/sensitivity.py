@@ -33,11 +33,12 @@ def sensitivity(trace: Trace, arch: Arch, *, training: bool = True, seed: int = 
                 rows: Sequence[tuple[str, dict[str, Any]]] | None = None,
                 pass_name: str | None = None) -> list[dict[str, Any]]:
     """Sparse speed-up and energy ratio vs both dense baselines for each setting (module doc)."""
+    from hwsim.arch import load_arch
     from hwsim.sim import simulate
 
     out = []
     for label, over in rows if rows is not None else settings():
-        a = arch.with_overrides(over)
+        a = load_arch(arch, over)
         r = simulate(trace, a, training=training, seed=seed)
         default = all(_same(_get(arch.to_dict(), k), v) for k, v in over.items())
         out.append({"setting": label + (" (arch)" if default else ""), "overrides": dict(over),
