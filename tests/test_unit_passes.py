@@ -8,8 +8,9 @@ import pytest
 
 from hwsim.actions import Actions
 from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant, load_arch
-from hwsim.sim import passes
-from hwsim.sim.passes import Operands, operand_passes, run_pass
+from hwsim.sim import operands, passes
+from hwsim.sim.operands import Operands, operand_passes
+from hwsim.sim.passes import run_pass
 
 
 def _ops(density: float = 0.3, *, seed: int = 0, dz_bits: int = 8, n: int = 4) -> Operands:
@@ -106,8 +107,8 @@ def test_variant_macs_dense_vs_effectual():
 
 def test_role_density_is_an_exact_count_within_the_connectivity():
     ops = _ops()
-    assert passes.role_density(ops, "a") == np.count_nonzero(ops.a) / ops.a.size
-    assert passes.role_density(ops, "w") == np.count_nonzero(ops.w) / ops.w.size
+    assert operands.role_density(ops, "a") == np.count_nonzero(ops.a) / ops.a.size
+    assert operands.role_density(ops, "w") == np.count_nonzero(ops.w) / ops.w.size
 
 
 def test_precision_path_without_levels_names_the_layer():

@@ -9,7 +9,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.sim import residency
-from hwsim.sim.passes import Operands
+from hwsim.sim.operands import Operands
 
 
 def _geo(kind="conv2d", n=4, c=8, k=8, hw=8, pq=8):

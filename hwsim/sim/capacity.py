@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from hwsim.arch import Arch
-    from hwsim.sim.passes import Operands
+    from hwsim.sim.operands import Operands
 
 
 class AccumulatorOverflow(ValueError):

@@ -12,8 +12,7 @@ training); a trace whose quantized forward operands are wider than the MAC is re
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,34 +21,12 @@ from hwsim.actions import Actions
 from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
+from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 
 if TYPE_CHECKING:
     from hwsim.arch import ZeroSkip
 
 PASSES = ("forward", "backward_data", "backward_weight")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Operands:
-    """Real masks of one layer (4-D even for Linear layers) and what the passes need besides."""
-
-    name: str
-    w: np.ndarray           # bool (K, C, R, S), grouped convs expanded block-diagonally
-    w_struct: np.ndarray    # bool, the connectivity (ones inside the groups)
-    a: np.ndarray           # bool (N, C, H, W)
-    dz: np.ndarray          # bool (N, K, P, Q)
-    dz_bits: int
-    groups: int
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    out_density: float      # density of the forward output as stored (next layer's input), 1 if unknown
-    dz_levels: np.ndarray | None = None  # int (N, K, P, Q) levels k of δ̃z (pe.mac bit_serial / bit_fusion)
-    memo: dict = field(default_factory=dict, compare=False, repr=False)  # per-layer cache of mask statistics
-
-    @property
-    def kernel(self) -> tuple[int, int]:
-        return self.w.shape[2], self.w.shape[3]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,13 +39,6 @@ class PassTiming:
     analytical: int
     actions: Actions
     reduction_cycles: int = 0  # backward-weight cross-PE δW reduction, after the SimPy makespan (reduction.py)
-
-
-def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
-    """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
-    if pass_name == "forward" or dz_bits <= mac_bits:
-        return 1
-    return math.ceil(dz_bits / mac_bits)
 
 
 def effectual_macs(ops: Operands, pass_name: str) -> int:
@@ -136,47 +106,21 @@ def _role_masks(ops: Operands, pass_name: str, skip, *, lazy: bool = False) -> t
     return dz, a
 
 
-def role_density(ops: Operands, role: str) -> float:
-    """Density of a role's real mask (``w`` within its connectivity), counted once per layer."""
-    key = ("nnz", role)
-    if key not in ops.memo:
-        stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
-        if stats is None:
-            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
-            stats = (int(np.count_nonzero(m)), int(m.size))
-        ops.memo[key] = stats[:2]
-    nnz, size = ops.memo[key]
-    return nnz / size if size else float("nan")  # == mask.mean() exactly (an exact count, one rounding)
-
-
-def _mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, rl_bits: int) -> float:
-    """Compressed bytes of a role's real mask, with the mask statistics cached per layer."""
-    key = ("stats", role, rl_bits if compression == "run_length" else 0)
-    if key not in ops.memo:
-        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
-        fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
-        nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
-        ops.memo[key] = (*nnz, fill)
-    nnz, size, fill = ops.memo[key]
-    return traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression,
-                                rl_bits=rl_bits, fillers=fill)
-
-
 def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, float, float]:
     """(streamed, broadcast, output) bytes in the arch's compression format."""
     mem, mb = arch.memory, arch.pe.mac_bits
     kw = dict(compression=mem.compression, rl_bits=mem.run_length_bits)
-    wb = _mask_bytes(ops, "w", value_bits=mb, **kw)
+    wb = mask_bytes(ops, "w", value_bits=mb, **kw)
     if pass_name == "forward":
         out = traffic.density_bytes(density=ops.out_density, size=ops.dz.size, value_bits=mb, **kw)
-        return _mask_bytes(ops, "a", value_bits=mb, **kw), wb, out
-    dzb = _mask_bytes(ops, "dz", value_bits=mb * p, **kw)
+        return mask_bytes(ops, "a", value_bits=mb, **kw), wb, out
+    dzb = mask_bytes(ops, "dz", value_bits=mb * p, **kw)
     if pass_name == "backward_data":
         a_den = role_density(ops, "a") if ops.a.size else 1.0
         return dzb, wb, traffic.density_bytes(density=a_den, size=ops.a.size, value_bits=mb, **kw)
     nw = int(ops.w_struct.sum())
     out = traffic.tensor_bytes(nnz=nw, size=nw, value_bits=arch.pe.accumulator_bits, compression="none")
-    return _mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
+    return mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
 def _counts(ops: Operands, pass_name: str, arch, masks, kc: int) -> gemm.Counted:

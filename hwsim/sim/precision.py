@@ -37,7 +37,7 @@ from hwsim.sim import capacity, tiling, work
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch
-    from hwsim.sim.passes import Operands
+    from hwsim.sim.operands import Operands
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +127,7 @@ def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch: Arc
 
 def precision_work(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray], *,
                    kc: int | None = None) -> PrecisionWork:
-    """Work of one layer-pass of ``ops`` (:class:`~hwsim.sim.passes.Operands`) on a bit_serial/bit_fusion ``arch``.
+    """Work of one layer-pass of ``ops`` (:class:`~hwsim.sim.operands.Operands`) on a bit_serial/bit_fusion ``arch``.
 
     ``masks`` are the (broadcast, streamed) role masks the parallel path uses (real where the role
     is skipped, else ones), so both paths see exactly the same operands.

@@ -35,18 +35,8 @@ from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantRes
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
-from hwsim.sim.passes import (
-    PASSES,
-    Operands,
-    PassTiming,
-    _mask_bytes,
-    drop_work_cache,
-    operand_passes,
-    role_density,
-    run_pass,
-    streamed_macs,
-    variant_macs,
-)
+from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
+from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.trace.schema import bit_width
 
 
@@ -121,7 +111,7 @@ def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
     roles = {"forward": ("a", "w"), "backward_data": ("dz", "w"), "backward_weight": ("a", "dz")}[pass_name]
-    t_bytes = [_mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
+    t_bytes = [mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
     in_bytes = sum(t_bytes)
     out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(_nnz(ops, "a")),
                  "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hwsim.sim.passes import Operands, _mask_bytes, operand_passes
+from hwsim.sim.operands import Operands, mask_bytes, operand_passes
 from hwsim.sim.traffic import Residency
 
 
@@ -86,7 +86,7 @@ def role_bytes(ops: Operands, role: str, arch) -> float:
     """
     mem, mb = arch.memory, arch.pe.mac_bits
     bits = mb * operand_passes("backward_data", ops.dz_bits, mb) if role == "dz" else mb
-    return _mask_bytes(ops, role, value_bits=bits, compression=mem.compression, rl_bits=mem.run_length_bits)
+    return mask_bytes(ops, role, value_bits=bits, compression=mem.compression, rl_bits=mem.run_length_bits)
 
 
 def plan(layers: Sequence[Operands], geometries: Sequence, arch, *, training: bool = True,

@@ -1,0 +1,73 @@
+"""The operands of one layer as the simulator sees them (real masks, levels, geometry) and their sizes.
+
+At the bottom of :mod:`hwsim.sim`: the passes (:mod:`hwsim.sim.passes`), the capacity and precision models and
+residency all take an :class:`Operands`; it imports nothing from the simulator but ``traffic`` (byte counts).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim.sim import traffic
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operands:
+    """Real masks of one layer (4-D even for Linear layers) and what the passes need besides."""
+
+    name: str
+    w: np.ndarray           # bool (K, C, R, S), grouped convs expanded block-diagonally
+    w_struct: np.ndarray    # bool, the connectivity (ones inside the groups)
+    a: np.ndarray           # bool (N, C, H, W)
+    dz: np.ndarray          # bool (N, K, P, Q)
+    dz_bits: int
+    groups: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    out_density: float      # density of the forward output as stored (next layer's input), 1 if unknown
+    dz_levels: np.ndarray | None = None  # int (N, K, P, Q) levels k of δ̃z (pe.mac bit_serial / bit_fusion)
+    memo: dict = field(default_factory=dict, compare=False, repr=False)  # per-layer cache of mask statistics
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.w.shape[2], self.w.shape[3]
+
+
+def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
+    """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
+    if pass_name == "forward" or dz_bits <= mac_bits:
+        return 1
+    return math.ceil(dz_bits / mac_bits)
+
+
+def role_density(ops: Operands, role: str) -> float:
+    """Density of a role's real mask (``w`` within its connectivity), counted once per layer."""
+    key = ("nnz", role)
+    if key not in ops.memo:
+        stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
+        if stats is None:
+            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+            stats = (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = stats[:2]
+    nnz, size = ops.memo[key]
+    return nnz / size if size else float("nan")  # == mask.mean() exactly (an exact count, one rounding)
+
+
+def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, rl_bits: int) -> float:
+    """Compressed bytes of a role's real mask, with the mask statistics cached per layer."""
+    key = ("stats", role, rl_bits if compression == "run_length" else 0)
+    if key not in ops.memo:
+        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+        fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
+        nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
+        ops.memo[key] = (*nnz, fill)
+    nnz, size, fill = ops.memo[key]
+    return traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression,
+                                rl_bits=rl_bits, fillers=fill)
+
+
+__all__ = ["Operands", "mask_bytes", "operand_passes", "role_density"]
