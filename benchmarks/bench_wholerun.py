@@ -79,7 +79,7 @@ def _trace_meta(trace) -> dict:  # noqa: ANN001
 def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> dict:
     """Every iteration replayed (the truth) against the left-hold estimator over every N-th one (module doc)."""
     from hwsim.run_results import RunResult
-    from hwsim.sim import simulate_run
+    from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     trace = load(trace_path, verify=False)
@@ -124,7 +124,7 @@ def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> dict:
 def timing(trace_path: str, arch: str, old: str | None) -> None:
     """Wall and CPU (process) time: on a shared machine the CPU time is the figure that does not depend on load."""
     t0, c0 = time.perf_counter(), time.process_time()
-    from hwsim.sim import simulate_run
+    from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     trace = load(trace_path, verify=False)

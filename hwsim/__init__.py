@@ -9,7 +9,9 @@ the simulator can be used without PyTorch installed:
 * :func:`load_trace` — open and validate a trace directory.
 * :func:`load_arch` — YAML architecture → frozen, validated :class:`~hwsim.arch.Arch`.
 * :func:`synthesize` — synthetic traces with given densities (same format as captured ones).
-* :func:`simulate` — replay a trace on an architecture → :class:`~hwsim.results.SimResult`.
+* :func:`simulate` — replay one iteration of a trace on an architecture → :class:`~hwsim.results.SimResult`.
+* :func:`simulate_run` — replay many sampled iterations and integrate them over the training run →
+  :class:`~hwsim.run_results.RunResult` (through the sweep executor: local processes or Dask).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _LAZY = {
     "load_arch": ("hwsim.arch", "load_arch"),
     "synthesize": ("hwsim.trace.synth", "synthesize"),
     "simulate": ("hwsim.sim", "simulate"),
+    "simulate_run": ("hwsim.sweep.replays", "simulate_run"),
 }
 
 __all__ = ["__version__", *_LAZY]

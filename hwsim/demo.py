@@ -184,7 +184,7 @@ def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: boo
     """Every sampled iteration of every captured trace replayed on scnn.yaml and integrated over the training
     run (``hwsim simulate TRACE --iterations all``): resumable (points cached per trace), parallel."""
     from hwsim.run_results import save_run_results
-    from hwsim.sim import simulate_run
+    from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     paths = []

@@ -75,7 +75,7 @@ def test_inference_shows_dashes_for_the_backward_passes(inference):
 
 
 def test_run_table(tmp_path):
-    from hwsim.sim import simulate_run
+    from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     run = simulate_run(load(SAMPLE, verify=False), "scnn", iterations="all", progress=False,

@@ -25,7 +25,7 @@ def trace():
 
 @pytest.fixture(scope="module")
 def run(trace):
-    return hwsim.simulate(trace, "scnn", iterations="0,20,45")
+    return hwsim.simulate_run(trace, "scnn", iterations="0,20,45")
 
 
 def test_select_iterations():
@@ -148,7 +148,7 @@ def test_report_shows_cost_over_training_only_for_run_files(tmp_path, run):
 
 
 def test_a_replayed_partial_batch_standing_for_full_ones_is_a_caveat():
-    from hwsim.sim import _batch_caveats
+    from hwsim.sweep.replays import _batch_caveats
     from hwsim.trace.records import IterationRecord, LayerStats
 
     def it(i, n):  # n non-zeros at density 0.5 → 2n δz elements
@@ -175,7 +175,7 @@ def test_run_results_carry_the_provenance_of_the_whole_replay(tmp_path, run):
 
 def test_layers_recorded_on_sampled_iterations_only_do_not_look_like_a_larger_batch():
     """Fused attention's QKᵀ has statistics on sampled iterations only: no partial-batch caveat from that."""
-    from hwsim.sim import _batch_caveats
+    from hwsim.sweep.replays import _batch_caveats
     from hwsim.trace.records import IterationRecord, LayerStats
 
     def it(i, sampled):

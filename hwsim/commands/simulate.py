@@ -131,7 +131,7 @@ def _run_whole(args: argparse.Namespace) -> int:
     from hwsim.arch import load_arch, parse_overrides
     from hwsim.commands.args import UserError
     from hwsim.run_results import save_run_results
-    from hwsim.sim import simulate_run
+    from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     if args.inference:

@@ -1,4 +1,4 @@
-"""Whole-run replays: many sampled iterations × architectures through the sweep executors.
+"""Whole-run replays (:func:`simulate_run`): many sampled iterations × architectures through the sweep executor.
 
 Each (architecture, iteration, seed) is a sweep point (:class:`~hwsim.sweep.points.PointTask`, the
 same content-hash key), evaluated in-process, in a local process pool (``jobs``) or on a Dask
@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwsim.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results import SimResult
+from hwsim.run_results import RunResult, hold_weights
 from hwsim.sweep.evaluate import evaluate_point
+from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import PointTask, manifest_sha, point_key, point_path, read_point, write_point
-from hwsim.sweep.runner import Evaluator, _PointFailed, _run_dask, _run_pool, _run_serial
 from hwsim.sweep.spec import SweepError
 
 if TYPE_CHECKING:
+    from hwsim.arch import Arch
     from hwsim.trace.format import Trace
+    from hwsim.trace.records import IterationRecord as TraceIteration
 
 
 def select_iterations(sampled: Sequence[int], spec: str | int | Sequence[int] | None) -> list[int]:
@@ -103,33 +108,112 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
             done[t.key] = SimResult.from_json(read_point(p)["result"], where=str(p))
         else:
             pending.append(t)
-    if not pending:
-        return done
-    if scheduler:
-        stream = _run_dask(pending, evaluate, scheduler, connect_timeout_s)
-    elif jobs > 1 and len(pending) > 1:
-        stream = _run_pool(pending, evaluate, jobs)
-    else:
-        stream = _run_serial(pending, evaluate)
     n_it = len({t.iteration for t in tasks})
     with tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
-              disable=not progress, file=sys.stderr) as bar:
-        try:
-            for task, result in stream:
-                if out is not None:
-                    write_point(out, task, result)
-                done[task.key] = SimResult.from_json(result, where=f"iteration {task.iteration}")
-                bar.update(gemms)
-                its = len({t.iteration for t in tasks if t.key in done})
-                bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}")
-        except _PointFailed as e:
-            raise SweepError(f"iteration {e.task.iteration} on {e.task.arch}: {type(e.cause).__name__}: "
-                             f"{e.cause}") from e.cause
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
+              disable=not progress or not pending, file=sys.stderr) as bar:
+        def store(task: PointTask, result: Mapping[str, Any]) -> None:
+            if out is not None:
+                write_point(out, task, result)
+            done[task.key] = SimResult.from_json(result, where=f"iteration {task.iteration}")
+            bar.update(gemms)
+            its = len({t.iteration for t in tasks if t.key in done})
+            bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}")
+
+        run_points(pending, evaluate, on_result=store, jobs=jobs, scheduler=scheduler,
+                   connect_timeout_s=connect_timeout_s, describe=lambda t: f"iteration {t.iteration} on {t.arch}")
     return done
 
 
-__all__ = ["select_iterations", "gemms_per_iteration", "replay_tasks", "run_replays"]
+def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str | os.PathLike, *,
+                 iterations: str | int | Sequence[int] = "all", seed: int = 0, progress: bool = False, jobs: int = 1,
+                 scheduler: str | None = None, cache_dir: str | os.PathLike | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> RunResult:
+    """Replay the chosen sampled iterations of a trace and integrate them over the training run.
+
+    ``iterations``: ``"all"``, ``"last"``, ``"every:N"``, ``"0,10,45"`` or a list of sampled iterations
+    (:func:`select_iterations`) → a :class:`~hwsim.run_results.RunResult` (per-iteration results and their
+    left-hold integral over the run; training replays). The iterations run through the sweep executor:
+    ``jobs`` local processes or a Dask ``scheduler`` address; ``cache_dir`` stores each replayed iteration as it
+    finishes so an interrupted run resumes. ``arch_or_path``: a YAML path or shipped name (with dotted
+    ``overrides``), or an :class:`~hwsim.arch.Arch` loaded from a YAML file (workers reload it).
+    """
+    import time
+
+    from hwsim.arch import Arch, load_arch
+    from hwsim.trace.format import Trace, load
+
+    t0 = time.perf_counter()
+    trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
+    its = select_iterations(trace.sampled_iterations, iterations)
+    if isinstance(arch_or_path, Arch):
+        if not arch_or_path.source:
+            raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
+        arch, arch_ref, ov = arch_or_path, arch_or_path.source, {}
+        if arch_or_path != load_arch(arch_ref):
+            ov = _diff_overrides(arch_or_path)
+    else:
+        arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
+        arch = load_arch(arch_ref, overrides=ov or None)  # validated here, before any replay
+    tasks = replay_tasks(trace.path, [(arch_ref, ov)], its, seed=seed)
+    done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
+                       progress=progress)
+    stats = trace.iterations
+    total = max([s.index for s in stats] + [its[-1]]) + 1
+    training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
+                 "sampled": s.sampled} for s in stats]
+    caveats = _batch_caveats(stats, its, total)
+    for c in caveats:
+        warnings.warn(f"{trace.path}: {c}", stacklevel=2)
+    prov = for_simulation(trace, arch, iteration=its, overrides=ov or None)
+    prov["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
+    return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
+                           run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
+                                "jobs": jobs, "scheduler": scheduler, "caveats": caveats,
+                                "wall_s": round(time.perf_counter() - t0, 3)}, provenance=prov)
+
+
+def _elements(stats: TraceIteration, names: Collection[str] | None = None) -> int | None:
+    """δz elements of one iteration (Σ over layers of non-zeros ÷ density): proportional to its mini-batch.
+    ``names``: count only these layers."""
+    n = [sum(v.hist) / float(v.density) for k, v in stats.layers.items()
+         if v.hist and v.density and (names is None or k in names)]
+    return round(sum(n)) if n else None
+
+
+def _batch_caveats(stats: Sequence[TraceIteration], its: list[int], total: int) -> list[str]:
+    """Replayed iterations whose mini-batch differs from the iterations they stand for (e.g. an epoch's last,
+    partial batch): the left-hold estimator counts them as they are, so the whole-run cost is biased.
+
+    Only layers with statistics in all the compared iterations count: some are recorded on sampled
+    iterations only (fused attention's QKᵀ), which says nothing about the batch."""
+    by_index = {s.index: s for s in stats}
+    out = []
+    for it, w in zip(its, hold_weights(its, total), strict=True):
+        start = 0 if it == its[0] else it  # the first also stands for the iterations before it
+        window = [by_index[j] for j in range(start, start + w) if j in by_index]
+        if it not in by_index or not window:
+            continue
+        names = set(by_index[it].layers).intersection(*(s.layers for s in window))
+        mine = _elements(by_index[it], names)
+        others = sorted(e for s in window if (e := _elements(s, names)) is not None)
+        if not mine or not others:
+            continue
+        typical = others[len(others) // 2]
+        if abs(mine - typical) > 0.01 * typical:
+            out.append(f"replayed iteration {it} has {mine / typical:.0%} of the δz elements of the typical iteration "
+                       f"it stands for (a partial mini-batch?); it is counted for {w} iteration(s), so the whole-run "
+                       f"cost is {'under' if mine < typical else 'over'}estimated — sample other iterations "
+                       f"(sample_every a multiple of the iterations per epoch) or replay every iteration")
+    return out
+
+
+def _diff_overrides(arch: Arch) -> dict[str, Any]:
+    """Dotted overrides that turn the arch's YAML file into ``arch`` (for workers that reload it)."""
+    from hwsim.arch import load_arch
+
+    params = arch.to_dict()
+    present = flatten(params)
+    return {k: v for k, v in diff_overrides(params, load_arch(arch.source).to_dict()).items() if k in present}
+
+
+__all__ = ["select_iterations", "gemms_per_iteration", "replay_tasks", "run_replays", "simulate_run"]
