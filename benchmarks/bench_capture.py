@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from hwsim.capture import quant, quant_device
 from hwsim.capture.session import capture
 from hwsim.capture.train import resolve_device
-from hwsim.models import KIND, build_model
+from hwsim.capture.zoo.models import KIND, build_model
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "dither", "dither+record")

@@ -2,7 +2,7 @@
 
 1. ``--error TRACE`` (a trace captured with ``--sample-every 1``): replays every iteration (cached in
    ``TRACE.points`` beside nothing else: ``--cache``), takes their plain sum as the truth, and prints the
-   error of the estimator (:mod:`hwsim.run_results`) that replays only every N-th sampled iteration
+   error of the estimator (:mod:`hwsim.results.run`) that replays only every N-th sampled iteration
    (and the last), for several N, plus the single-iteration practice (last iteration × T).
 2. ``--timing TRACE [--old PATH]``: wall time of replaying all sampled iterations of TRACE in-process
    (``jobs=1``) against 5 × the time one iteration took on the code at ``--old`` (e.g. a checkout of the
@@ -78,7 +78,7 @@ def _trace_meta(trace) -> dict:  # noqa: ANN001
 
 def error(trace_path: str, arch: str, cache: str | None, jobs: int) -> dict:
     """Every iteration replayed (the truth) against the left-hold estimator over every N-th one (module doc)."""
-    from hwsim.run_results import RunResult
+    from hwsim.results.run import RunResult
     from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 

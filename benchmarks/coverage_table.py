@@ -32,8 +32,8 @@ from torch import nn
 
 import hwsim
 from hwsim.capture.session import capture
-from hwsim.data import load_dataset
-from hwsim.models import build_model
+from hwsim.capture.zoo.data import load_dataset
+from hwsim.capture.zoo.models import build_model
 from hwsim.trace.format import load
 
 

@@ -11,7 +11,7 @@ the simulator can be used without PyTorch installed:
 * :func:`synthesize` — synthetic traces with given densities (same format as captured ones).
 * :func:`simulate` — replay one iteration of a trace on an architecture → :class:`~hwsim.results.SimResult`.
 * :func:`simulate_run` — replay many sampled iterations and integrate them over the training run →
-  :class:`~hwsim.run_results.RunResult` (through the sweep executor: local processes or Dask).
+  :class:`~hwsim.results.run.RunResult` (through the sweep executor: local processes or Dask).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from hwsim.capture import CaptureConfig, DistributedOptions, TrainConfig
 from hwsim.capture.distributed import average_gradients, shutdown, train_distributed
 from hwsim.capture.session import capture
-from hwsim.models import build_model
+from hwsim.capture.zoo.models import build_model
 
 
 def ddp_reference(net: torch.nn.Module, x, y, rank: int, world: int):

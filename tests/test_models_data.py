@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from hwsim.data import DATASETS, DataError, load_dataset
-from hwsim.models import MODELS, build_model
+from hwsim.capture.zoo.data import DATASETS, DataError, load_dataset
+from hwsim.capture.zoo.models import MODELS, build_model
 
 
 @pytest.mark.parametrize(("name", "c", "size", "n_conv", "n_linear"), [

@@ -7,8 +7,7 @@ import json
 import pytest
 
 import hwsim
-from hwsim import provenance
-from hwsim.results import SimResult, load_results, save_results
+from hwsim.results import SimResult, load_results, provenance, save_results
 from hwsim.trace.synth import synthesize
 
 LAYERS = [{"name": "c1", "C": 4, "K": 8, "H": 8, "W": 8, "R": 3, "S": 3},
@@ -62,7 +61,7 @@ def test_old_results_without_provenance_still_load():
 
 
 def test_replayed_batches_that_differ_are_shown_as_a_range():
-    from hwsim import provenance
+    from hwsim.results import provenance
 
     man = {"meta": {"model": "m"}, "iterations": [{}] * 3,
            "samples": [{"iteration": 0, "layers": [{"name": "fc", "N": 64}]},

@@ -1,4 +1,4 @@
-"""Unit tests of the action-count record (hwsim.actions) and its pricing (hwsim.sim.energy.price)."""
+"""Unit tests of the action-count record (hwsim.results.actions) and its pricing (hwsim.sim.energy.price)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from hwsim.actions import ACTIONS, Actions
 from hwsim.arch import load_arch
 from hwsim.arch.silicon import leakage_mw
 from hwsim.results import ENERGY_PARTS, ResultsError, VariantResult, sum_variants
+from hwsim.results.actions import ACTIONS, Actions
 from hwsim.sim import energy
 
 

@@ -1,11 +1,11 @@
-"""Unit tests of hwsim.breakdown: parts add up, records add component-wise, JSON round trip and its errors."""
+"""Unit tests of hwsim.results.breakdown: parts add up, records add component-wise, JSON round trip and its errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from hwsim.actions import Actions
-from hwsim.breakdown import (
+from hwsim.results.actions import Actions
+from hwsim.results.breakdown import (
     CYCLE_PARTS,
     ENERGY_PARTS,
     OPTIONAL_PARTS,

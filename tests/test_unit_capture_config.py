@@ -14,7 +14,7 @@ from hwsim.capture import CaptureConfig, TrainConfig
 from hwsim.capture.quant import DEFAULT_S
 from hwsim.capture.session import Capture
 from hwsim.capture.train import train_and_capture
-from hwsim.data import DataError
+from hwsim.capture.zoo.data import DataError
 
 
 @pytest.mark.parametrize(("kw", "message"), [

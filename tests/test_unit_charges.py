@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hwsim.actions import Actions
 from hwsim.arch import dense_variant, leakage_mw, load_arch
 from hwsim.results import CycleBreakdown, LayerPassResult, VariantResult
+from hwsim.results.actions import Actions
 from hwsim.sim import analytic, charges, energy, nsd_unit
 from hwsim.sim.model import simulate_intervals
 

@@ -1,11 +1,19 @@
-"""Unit tests of hwsim.models_transformer: shapes, parameter counts by hand, causality, errors."""
+"""Unit tests of hwsim.capture.zoo.transformers: shapes, parameter counts by hand, causality, errors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from hwsim.models_transformer import MLP, CausalSelfAttention, Conv1D, GPTBlock, GPTChar, ViTBlock, ViTDigits
+from hwsim.capture.zoo.transformers import (
+    MLP,
+    CausalSelfAttention,
+    Conv1D,
+    GPTBlock,
+    GPTChar,
+    ViTBlock,
+    ViTDigits,
+)
 
 
 def _nparams(m):

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from hwsim.actions import Actions
 from hwsim.arch import dense_variant, load_arch
 from hwsim.results import CycleBreakdown, LayerPassResult, VariantResult
+from hwsim.results.actions import Actions
 from hwsim.sim import charges, energy, nsd_unit
 
 YAML = yaml.safe_load((Path(__file__).resolve().parents[1] / "arch_configs" / "scnn.yaml").read_text())

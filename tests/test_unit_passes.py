@@ -1,13 +1,13 @@
 """Unit tests of hwsim.sim.passes: one layer-pass on one arch — MAC passes, role masks and the action
-counts that flow to the energy model (hwsim.actions.Actions)."""
+counts that flow to the energy model (hwsim.results.actions.Actions)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hwsim.actions import Actions
 from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant, load_arch
+from hwsim.results.actions import Actions
 from hwsim.sim import operands, passes
 from hwsim.sim.operands import Operands, operand_passes
 from hwsim.sim.passes import run_pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hwsim.provenance import layer_description
+from hwsim.results.provenance import layer_description
 from hwsim.trace.format import LayerGeometry
 
 
@@ -37,7 +37,7 @@ def test_unknown_or_partial_geometry_still_gets_a_label():
 def test_base_params_are_parsed_once_per_file_version(tmp_path, monkeypatch):
     import hwsim.arch.loader as loader
     from hwsim.arch.loader import ARCH_DIR
-    from hwsim.provenance import base_params_for
+    from hwsim.results.provenance import base_params_for
 
     f = tmp_path / "a.yaml"
     f.write_text((ARCH_DIR / "scnn.yaml").read_text())

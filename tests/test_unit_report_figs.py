@@ -15,11 +15,11 @@ matplotlib.use("Agg")
 
 from _hwsim_fixtures import assert_figure_written, figure_texts  # noqa: E402
 
-from hwsim.actions import Actions  # noqa: E402
 from hwsim.report import fig_run, fig_training  # noqa: E402
 from hwsim.report.inputs import ResultEntry, TraceEntry  # noqa: E402
 from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult  # noqa: E402
-from hwsim.run_results import RunResult, save_run_results  # noqa: E402
+from hwsim.results.actions import Actions  # noqa: E402
+from hwsim.results.run import RunResult, save_run_results  # noqa: E402
 from hwsim.trace.records import IterationRecord, LayerStats, TraceMeta  # noqa: E402
 
 # ----------------------------------------------------------------------------- fig_run

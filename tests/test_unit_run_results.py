@@ -1,4 +1,4 @@
-"""Unit tests of hwsim.run_results on hand-built results: the left-hold weights, scaling, the weighted integral,
+"""Unit tests of hwsim.results.run on hand-built results: the left-hold weights, scaling, the weighted integral,
 the spread statistics and the run-results JSON (small examples computed by hand in the comments)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import random
 
 import pytest
 
-from hwsim.actions import Actions
 from hwsim.results import (
     CycleBreakdown,
     EnergyBreakdown,
@@ -18,7 +17,8 @@ from hwsim.results import (
     SimResult,
     VariantResult,
 )
-from hwsim.run_results import (
+from hwsim.results.actions import Actions
+from hwsim.results.run import (
     RUN_KIND,
     RunResult,
     hold_weights,

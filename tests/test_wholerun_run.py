@@ -10,7 +10,7 @@ import pytest
 
 import hwsim
 from hwsim.results import load_results, save_results
-from hwsim.run_results import RunResult, hold_weights, load_run_results, save_run_results
+from hwsim.results.run import RunResult, hold_weights, load_run_results, save_run_results
 from hwsim.sweep.replays import gemms_per_iteration, replay_tasks, run_replays, select_iterations
 from hwsim.sweep.spec import SweepError
 from hwsim.trace.format import load

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 import hwsim
 from hwsim.capture.session import capture
 from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
-from hwsim.data import DATASET_KIND, DataError, dataset_for, load_dataset, pystdlib
-from hwsim.models import KIND, MODELS, build_model
+from hwsim.capture.zoo.data import DATASET_KIND, DataError, dataset_for, load_dataset, pystdlib
+from hwsim.capture.zoo.models import KIND, MODELS, build_model
 from hwsim.trace.format import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_fit_rule_leaves_fitting_choices_alone():
 
 
 def test_replayed_batch_of_a_transformer_is_counted_in_examples_not_tokens():
-    from hwsim.provenance import trace_provenance
+    from hwsim.results.provenance import trace_provenance
 
     layers = [{"name": "patch", "N": 64}, {"name": "blocks.0.attn", "N": 64 * 17}, {"name": "head", "N": 64}]
     manifest = {"meta": {"model": "vit_digits", "tokens_per_example": 17}, "layers": layers,
@@ -197,7 +197,7 @@ def test_replayed_batch_of_a_transformer_is_counted_in_examples_not_tokens():
 
 
 def test_full_demo_includes_one_transformer_and_quick_does_not():
-    from hwsim.demo import FULL, QUICK
+    from hwsim.experiments.demo import FULL, QUICK
 
     assert [(e.model, e.method) for e in FULL.extra] == [("vit_digits", "dither")]
     assert QUICK.extra == () and "vit_digits" not in QUICK.models

@@ -100,7 +100,7 @@ DEFAULT_LR = 0.05
 class TrainConfig:
     """One run of hwsim's training loop (:func:`hwsim.capture.train.train_and_capture`).
 
-    ``model``: a zoo model (:data:`hwsim.models.MODELS`). ``dataset`` defaults to the model's kind
+    ``model``: a zoo model (:data:`hwsim.capture.zoo.models.MODELS`). ``dataset`` defaults to the model's kind
     (``digits`` for image models, ``pystdlib`` for the language model ``gpt_char``); a dataset of the
     other kind is rejected. SGD with ``lr`` (cosine to 0 over all iterations), ``momentum``,
     ``weight_decay``. ``image_size``: resize images (gpt_char: its context in tokens; default: what
@@ -125,8 +125,8 @@ class TrainConfig:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     def __post_init__(self) -> None:
-        from hwsim.data import DATASETS, DataError, dataset_for
-        from hwsim.models import MODELS
+        from hwsim.capture.zoo.data import DATASETS, DataError, dataset_for
+        from hwsim.capture.zoo.models import MODELS
 
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")

@@ -55,8 +55,8 @@ from torch import nn
 from hwsim.capture.config import BN_MODES, DEFAULT_BATCH, DEFAULT_LR, S_RULES, DistributedOptions, TrainConfig
 from hwsim.capture.session import Capture
 from hwsim.capture.train import evaluate, interrupt_safe
-from hwsim.data import load_dataset, resize
-from hwsim.models import KIND, PREFERRED_SIZE, build_model
+from hwsim.capture.zoo.data import load_dataset, resize
+from hwsim.capture.zoo.models import KIND, PREFERRED_SIZE, build_model
 
 __all__ = ["BASE_BATCH", "BASE_LR", "BN_MODES", "S_RULES", "DistributedOptions", "RankResult", "average_gradients",
            "broadcast_state", "check_distributable", "init_from_env", "scale_s", "scaled_lr", "shutdown",

@@ -32,8 +32,8 @@ from hwsim.capture.config import (
     parse_device,
 )
 from hwsim.capture.session import Capture
-from hwsim.data import load_dataset
-from hwsim.models import PREFERRED_SIZE, build_model
+from hwsim.capture.zoo.data import load_dataset
+from hwsim.capture.zoo.models import PREFERRED_SIZE, build_model
 
 DEFAULT_S = quant.DEFAULT_S
 DEFAULT_K = quant.DEFAULT_K

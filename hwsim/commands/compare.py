@@ -55,9 +55,9 @@ def write_plot(cmp, path: str):
     """The compare figure, titled with the trace, its replayed iteration and the overrides."""
     from pathlib import Path
 
-    from hwsim import provenance
     from hwsim.report.fig_compare import compare_figure
     from hwsim.report.style import save_figure
+    from hwsim.results import provenance
 
     out = Path(path)
     if out.suffix.lower() not in (".png", ".svg"):

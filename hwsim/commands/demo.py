@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.demo import run_demo
+    from hwsim.experiments.demo import run_demo
 
     outcome = run_demo(out=args.out, quick=args.quick, jobs=args.jobs, progress=not args.quiet)
     print(f"demo: report in {outcome.index_html} ({outcome.seconds:.0f} s)")

@@ -9,7 +9,7 @@ from hwsim.commands.args import OVERWRITE_HELP, int_range
 
 if TYPE_CHECKING:
     from hwsim.results import SimResult
-    from hwsim.run_results import RunResult
+    from hwsim.results.run import RunResult
 
 HELP = "replay a trace on an architecture: cycles and energy per layer and pass vs dense"
 DESCRIPTION = (
@@ -130,7 +130,7 @@ def _run_whole(args: argparse.Namespace) -> int:
 
     from hwsim.arch import load_arch, parse_overrides
     from hwsim.commands.args import UserError
-    from hwsim.run_results import save_run_results
+    from hwsim.results.run import save_run_results
     from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 

@@ -27,7 +27,7 @@ DESCRIPTION = (
 
 MODELS = ("mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18, vit_digits (a small ViT), "
           "gpt_char (a character-level GPT-2-style language model)")
-TEXT_MODELS = ("gpt_char",)  # = the "text" models of hwsim.models.KIND (here so --help needs no torch; a test checks)
+TEXT_MODELS = ("gpt_char",)  # = the "text" models of hwsim.capture.zoo.models.KIND (here so --help needs no torch; a test checks)
 # Same values as hwsim.capture.train (kept here so 'hwsim --help' does not import torch; a test checks them).
 DEFAULT_S, DEFAULT_K, DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR = 4.0, 20, 20, 64, 0.05
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hwsim import provenance
 from hwsim.report import (
     fig_breakdown,
     fig_density,
@@ -38,6 +37,7 @@ from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, Trac
 from hwsim.report.page import Page, Table, write_html, write_markdown
 from hwsim.report.style import Plot, SavedPlot, energy_unit, param_label, percent, save_figure, times
 from hwsim.report.tables import SUMMARY_COLUMNS, fmt, format_table, summary_rows, write_rows
+from hwsim.results import provenance
 
 FIGURES, DATA = "figures", "data"
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.provenance import dotted_get
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import (
     PASS_COLOR,
@@ -25,6 +24,7 @@ from hwsim.report.style import (
     plain_log,
 )
 from hwsim.results import PASSES
+from hwsim.results.provenance import dotted_get
 
 _MARK = {"sparse": "o", "dense": "s"}
 

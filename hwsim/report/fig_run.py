@@ -1,6 +1,6 @@
 """Cost over the training run, from whole-run results files (``hwsim simulate --iterations …``).
 
-For every results entry whose file holds per-iteration records (:mod:`hwsim.run_results`): sparse and
+For every results entry whose file holds per-iteration records (:mod:`hwsim.results.run`): sparse and
 dense cycles and energy of each replayed iteration against the training iteration, with the mean
 δ̃z density of every iteration (from the trace statistics) beside them; and the whole-run speed-up and
 energy gain per pass with their spread over iterations (p10–p90 bars, min/max ticks) beside the last
@@ -17,7 +17,7 @@ import numpy as np
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import Plot, new_figure
 from hwsim.results import PASSES, ResultsError
-from hwsim.run_results import RunResult, is_run_json
+from hwsim.results.run import RunResult, is_run_json
 
 _SHORT = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight", None: "iteration"}
 

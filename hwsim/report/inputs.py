@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwsim import provenance as prov_mod
 from hwsim._io import read_regular
 from hwsim.results import VARIANTS, ResultsError, SimResult
+from hwsim.results import provenance as prov_mod
 from hwsim.trace.records import IterationRecord, TraceMeta
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary

@@ -44,7 +44,7 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
     from dataclasses import replace
 
     from hwsim.arch import Arch, load_arch
-    from hwsim.provenance import for_simulation
+    from hwsim.results.provenance import for_simulation
     from hwsim.sim.replay import simulate_trace
     from hwsim.trace.format import Trace, load
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hwsim.actions import Actions
 from hwsim.results import LayerPassResult, VariantResult
+from hwsim.results.actions import Actions
 from hwsim.sim import energy, nsd_unit
 from hwsim.sim.model import transfer_cycles
 

@@ -1,7 +1,7 @@
 """Energy = Σ action counts × energy table, exactly, split into the five report categories.
 
 The simulator never computes picojoules directly: it counts actions (an
-:class:`~hwsim.actions.Actions` record, one field per row below) and this module prices them with the architecture's table, so a test can recompute every figure from the
+:class:`~hwsim.results.actions.Actions` record, one field per row below) and this module prices them with the architecture's table, so a test can recompute every figure from the
 counts stored in ``results.json``.
 
 =================  ======================================================  ==================
@@ -35,9 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hwsim.actions import ACTIONS, Actions
 from hwsim.arch.silicon import leakage_mw
 from hwsim.results import EnergyBreakdown
+from hwsim.results.actions import ACTIONS, Actions
 
 __all__ = ["ACTIONS", "Actions", "buffer_sizes", "price"]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from hwsim.actions import Actions
+from hwsim.results.actions import Actions
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch

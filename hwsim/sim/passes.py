@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.actions import Actions
+from hwsim.results.actions import Actions
 from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.actions import Actions
+from hwsim.results.actions import Actions
 
 if TYPE_CHECKING:
     import numpy.typing as npt

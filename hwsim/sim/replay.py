@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.actions import Actions
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
+from hwsim.results.actions import Actions
 from hwsim.sim import charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples

@@ -46,14 +46,14 @@ class PointTask:
 
 @functools.lru_cache(maxsize=1)
 def simulator_fingerprint() -> str:
-    """sha256 of the simulator's source (``hwsim/sim``, ``hwsim/arch``, ``hwsim/results.py``).
+    """sha256 of the simulator's source (``hwsim/sim``, ``hwsim/arch``, ``hwsim/results``).
 
     Cached results are only as valid as the code that produced them: a fix in the simulator must
     invalidate them, which a version number bumped by hand would not reliably do.
     """
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    files = sorted([*(root / "sim").glob("*.py"), *(root / "arch").glob("*.py"), root / "results.py"])
+    files = sorted([*(root / "sim").glob("*.py"), *(root / "arch").glob("*.py"), *(root / "results").glob("*.py")])
     for f in files:
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())

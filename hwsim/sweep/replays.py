@@ -16,9 +16,9 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwsim.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results import SimResult
-from hwsim.run_results import RunResult, hold_weights
+from hwsim.results.provenance import diff_overrides, flatten, for_simulation
+from hwsim.results.run import RunResult, hold_weights
 from hwsim.sweep.evaluate import evaluate_point
 from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import PointTask, manifest_sha, point_key, point_path, read_point, write_point
@@ -131,7 +131,7 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
     """Replay the chosen sampled iterations of a trace and integrate them over the training run.
 
     ``iterations``: ``"all"``, ``"last"``, ``"every:N"``, ``"0,10,45"`` or a list of sampled iterations
-    (:func:`select_iterations`) → a :class:`~hwsim.run_results.RunResult` (per-iteration results and their
+    (:func:`select_iterations`) → a :class:`~hwsim.results.run.RunResult` (per-iteration results and their
     left-hold integral over the run; training replays). The iterations run through the sweep executor:
     ``jobs`` local processes or a Dask ``scheduler`` address; ``cache_dir`` stores each replayed iteration as it
     finishes so an interrupted run resumes. ``arch_or_path``: a YAML path or shipped name (with dotted

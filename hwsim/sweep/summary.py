@@ -105,7 +105,7 @@ def collect_rows(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.P
 def sweep_provenance(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> dict[str, Any]:
     """The sweep's provenance: base arch (key parameters, energy table), version, command, and per trace label
     the trace part of its points' provenance (model, dataset, method, epochs, seed, test accuracy...)."""
-    from hwsim import provenance
+    from hwsim.results import provenance
 
     base_arch: dict[str, Any] = {}
     traces: dict[str, Any] = {}

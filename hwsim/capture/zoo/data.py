@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "pystdlib")
 # what a dataset's batches hold: "image" (x (B, C, H, W) float, y (B,) class) or "text" (x, y (B, T) int64
-# tokens, y the next token of x); a model reads one kind (hwsim.models.KIND)
+# tokens, y the next token of x); a model reads one kind (hwsim.capture.zoo.models.KIND)
 DATASET_KIND = {name: "text" if name == "pystdlib" else "image" for name in DATASETS}
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # fixed: the split never changes with the training seed
@@ -88,7 +88,7 @@ class Dataset:
 def dataset_for(model: str, dataset: str | None) -> str:
     """The dataset ``model`` trains on: ``dataset``, or the default of its kind (digits for an image model,
     pystdlib for a language model); a dataset of the other kind is a :class:`DataError` naming both flags."""
-    from hwsim.models import KIND
+    from hwsim.capture.zoo.models import KIND
 
     kind = KIND.get(model, "image")
     if dataset is None:

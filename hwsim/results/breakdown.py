@@ -4,7 +4,7 @@
 into :data:`CYCLE_PARTS` and :data:`ENERGY_PARTS` (:class:`CycleBreakdown`, :class:`EnergyBreakdown`);
 totals are computed from the parts, never stored, and ``+`` adds records component by component.
 :mod:`hwsim.results` builds layers, passes and whole runs from these (and re-exports them).
-Pure: imports nothing from hwsim but the :class:`~hwsim.actions.Actions` record.
+Pure: imports nothing from hwsim but the :class:`~hwsim.results.actions.Actions` record.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwsim.actions import Actions
+from hwsim.results.actions import Actions
 
 CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
                                 "reduction", "nsd")

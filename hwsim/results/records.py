@@ -17,7 +17,7 @@ The records are *additive by construction*: ``cycles`` is the sum of the cycle c
 stored separately), per-pass and whole-iteration figures are sums of layers. So a report can
 stack bars and trust that they add up to the totals it prints.
 
-This module is pure: it imports nothing from hwsim but the :class:`~hwsim.actions.Actions` record
+This module is pure: it imports nothing from hwsim but the :class:`~hwsim.results.actions.Actions` record
 (``hwsim.report`` reads results without the simulator). The JSON layout is specified in ``docs/contracts.md``.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 
 from hwsim._io import atomic_write_text
 from hwsim._version import __version__
-from hwsim.breakdown import (  # re-exported: one variant's record and its parts
+from hwsim.results.breakdown import (  # re-exported: one variant's record and its parts
     CYCLE_PARTS,
     ENERGY_PARTS,
     CycleBreakdown,
@@ -139,7 +139,7 @@ class SimResult:
     layers: tuple[LayerPassResult, ...]
     run: Mapping[str, Any] = field(default_factory=dict)
     hwsim_version: str = RESULTS_VERSION
-    # What produced this result (hwsim.provenance): trace meta, arch key parameters and overrides,
+    # What produced this result (hwsim.results.provenance): trace meta, arch key parameters and overrides,
     # energy table, version, command line. Optional: older files have none.
     provenance: Mapping[str, Any] = field(default_factory=dict)
 

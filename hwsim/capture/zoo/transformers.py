@@ -10,7 +10,7 @@
   ``addmm`` with a weight stored (in, out), the layout of GPT-2's original checkpoints) and causal
   attention written as explicit products (``q @ kᵀ``, softmax, ``p @ v``), a linear LM head.
 
-Both are built by :func:`hwsim.models.build_model` (the registry there lists them).
+Both are built by :func:`hwsim.capture.zoo.models.build_model` (the registry there lists them).
 """
 
 from __future__ import annotations

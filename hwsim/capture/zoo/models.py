@@ -4,7 +4,7 @@ LeNet-5, VGG11 and the ResNets use BatchNorm (that is why their plain-backprop �
 the paper's Table 1); AlexNet and the MLPs do not. The ResNet blocks use in-place ReLU and an
 in-place residual ``out += identity`` on purpose: capture must handle both. Two small
 transformers, ``vit_digits`` and the character-level ``gpt_char``, live in
-:mod:`hwsim.models_transformer` and are registered here.
+:mod:`hwsim.capture.zoo.transformers` and are registered here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from hwsim.models_transformer import GPTChar, ViTDigits
+from hwsim.capture.zoo.transformers import GPTChar, ViTDigits
 
 
 def _flat_dim(features: nn.Module, in_channels: int, image_size: int) -> int:
@@ -170,7 +170,7 @@ MODELS: dict[str, Builder] = {
 }
 
 # What each model reads: "image" (N, C, H, W) floats → class logits, or "text" (N, T) token ids → (N, T, vocab)
-# next-token logits. Datasets have the same kinds (hwsim.data.DATASET_KIND).
+# next-token logits. Datasets have the same kinds (hwsim.capture.zoo.data.DATASET_KIND).
 KIND = {name: "text" if name == "gpt_char" else "image" for name in MODELS}
 
 # Image side each model is built for when the dataset allows resizing (digits are 8×8).

@@ -66,7 +66,7 @@ class DemoPlan:
 
 # The full demo stores operands every 23 iterations — the iterations per epoch of the digits' 1,437 training
 # images at batch 64, so every sample is an epoch's first, full batch (a sampled partial batch would stand for
-# full ones: simulate_run warns) — and replays them all: its results are whole-run costs (hwsim.run_results).
+# full ones: simulate_run warns) — and replays them all: its results are whole-run costs (hwsim.results.run).
 # The transformer (vit_digits: nn.MultiheadAttention, its QKᵀ and P·V products) is captured dithered only and
 # sampled rarely, to keep the demo's cost small.
 FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", "mlp500"), sample_every=23,
@@ -183,7 +183,7 @@ def _complete_trace(path: Path) -> Any:
 def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> list[Path]:
     """Every sampled iteration of every captured trace replayed on scnn.yaml and integrated over the training
     run (``hwsim simulate TRACE --iterations all``): resumable (points cached per trace), parallel."""
-    from hwsim.run_results import save_run_results
+    from hwsim.results.run import save_run_results
     from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 

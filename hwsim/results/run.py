@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim._io import atomic_write_text
-from hwsim.results import (
+from hwsim.results.records import (
     CYCLE_PARTS,
     ENERGY_PARTS,
     PASSES,
@@ -169,7 +169,7 @@ def spread(results: Sequence[SimResult]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class IterationRecord:
+class ReplayedIteration:
     """One replayed iteration: its index, how many training iterations it stands for, its result."""
 
     iteration: int
@@ -187,11 +187,11 @@ class IterationRecord:
 class RunResult:
     """Replayed iterations of one training run on one architecture, and their integral (module doc)."""
 
-    iterations: tuple[IterationRecord, ...]
+    iterations: tuple[ReplayedIteration, ...]
     total_iterations: int
     training: tuple[Mapping[str, Any], ...] = ()   # per-iteration trace statistics (every iteration)
     run: Mapping[str, Any] = field(default_factory=dict)
-    provenance: Mapping[str, Any] = field(default_factory=dict)  # hwsim.provenance of the whole replay
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # hwsim.results.provenance of the whole replay
 
     @classmethod
     def build(cls, records: Iterable[tuple[int, SimResult]], *, total_iterations: int,
@@ -199,7 +199,7 @@ class RunResult:
               provenance: Mapping[str, Any] | None = None) -> RunResult:
         recs = sorted(records, key=lambda x: x[0])
         w = hold_weights([i for i, _ in recs], total_iterations)
-        return cls(iterations=tuple(IterationRecord(i, wi, r) for (i, r), wi in zip(recs, w, strict=True)),
+        return cls(iterations=tuple(ReplayedIteration(i, wi, r) for (i, r), wi in zip(recs, w, strict=True)),
                    total_iterations=max(int(total_iterations), recs[-1][0] + 1), training=tuple(training),
                    run=dict(run or {}), provenance=dict(provenance or {}))
 
@@ -250,7 +250,7 @@ class RunResult:
                 r = SimResult.from_json({"trace": it.get("trace", base.trace), "arch": base.arch,
                                          "layers": it["layers"], "run": it.get("run", {})},
                                         where=f"{where}: iterations[{k}]")
-                recs.append(IterationRecord(int(it["iteration"]), int(it["weight"]), r))
+                recs.append(ReplayedIteration(int(it["iteration"]), int(it["weight"]), r))
             except (KeyError, TypeError) as e:
                 raise ResultsError(f"{where}: iterations[{k}]: field {e} is missing or malformed") from None
             except ValueError as e:
@@ -281,4 +281,4 @@ def load_run_results(path: str | os.PathLike) -> RunResult:
 
 
 __all__ = ["RUN_KIND", "ESTIMATOR", "hold_weights", "scale_variant", "integrate", "stats", "spread",
-           "IterationRecord", "RunResult", "is_run_json", "save_run_results", "load_run_results"]
+           "ReplayedIteration", "RunResult", "is_run_json", "save_run_results", "load_run_results"]
