@@ -16,10 +16,8 @@ from hwsim.results import (
     ResultsError,
     SimResult,
     VariantResult,
-    energy_ratio,
     load_results,
     save_results,
-    speedup,
 )
 
 
@@ -48,8 +46,8 @@ def test_breakdowns_add_up_and_totals_are_layer_sums():
         assert tot.cycles == sum(r.pass_total(p, v).cycles for p in PASSES)
         assert math.isclose(tot.energy_pj, sum(lp.variant(v).energy_pj for lp in r.layers))
         assert tot.cycles == sum(tot.cycle_breakdown.to_json().values())
-    assert speedup(r) == r.total("dense").cycles / r.total("sparse").cycles
-    assert energy_ratio(r, pass_name="forward") == (r.pass_total("forward", "dense").energy_pj
+    assert r.speedup() == r.total("dense").cycles / r.total("sparse").cycles
+    assert r.energy_ratio(pass_name="forward") == (r.pass_total("forward", "dense").energy_pj
                                                     / r.pass_total("forward", "sparse").energy_pj)
 
 

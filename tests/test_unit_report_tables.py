@@ -12,18 +12,24 @@ import pytest
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import percent, times
 from hwsim.report.tables import (
-    SCOPES,
     _sig3,
     breakdown_rows,
     fmt,
     format_table,
     layer_ratio_rows,
-    layer_variant,
     mean_density,
     summary_rows,
     write_rows,
 )
-from hwsim.results import VARIANTS, CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult
+from hwsim.results import (
+    SCOPES,
+    VARIANTS,
+    CycleBreakdown,
+    EnergyBreakdown,
+    LayerPassResult,
+    SimResult,
+    VariantResult,
+)
 
 
 def _v(cycles: int, pj: float, macs: int = 0) -> VariantResult:
@@ -46,11 +52,11 @@ def _entry(label="net") -> ResultEntry:
     return ResultEntry(label=label, source=Path("x.json"), result=r)
 
 
-def test_layer_variant_sums_passes_for_the_iteration():
+def test_scope_total_of_a_layer_sums_passes_for_the_iteration():
     r = _entry().result
-    assert layer_variant(r, "b", "iteration", "sparse").cycles == 20 + 8 + 4
-    assert layer_variant(r, "b", "forward", "dense").cycles == 40
-    assert layer_variant(r, "a", "backward_data", "dense").cycles == 0  # no such pass: an empty sum
+    assert r.scope_total("iteration", "sparse", layer="b").cycles == 20 + 8 + 4
+    assert r.scope_total("forward", "dense", layer="b").cycles == 40
+    assert r.scope_total("backward_data", "dense", layer="a").cycles == 0  # no such pass: an empty sum
 
 
 def test_layer_ratio_rows_by_hand():

@@ -22,15 +22,13 @@ from hwsim.report.style import (
     new_figure,
     times,
 )
-from hwsim.results import CYCLE_PARTS, ENERGY_PARTS
-
-_SCOPES = ("forward", "backward_data", "backward_weight", "iteration")
+from hwsim.results import CYCLE_PARTS, ENERGY_PARTS, SCOPES
 
 
 def compare_figure(rows: Sequence[Mapping[str, Any]], *, title: str, name: str = "compare") -> Plot:
-    whole = [r for r in rows if r.get("layer") == "*" and r.get("scope") in _SCOPES]
+    whole = [r for r in rows if r.get("layer") == "*" and r.get("scope") in SCOPES]
     archs = list(dict.fromkeys(r["arch"] for r in whole))
-    scopes = [s for s in _SCOPES if any(r["scope"] == s for r in whole)]
+    scopes = [s for s in SCOPES if any(r["scope"] == s for r in whole)]
     fig = new_figure(width=min(16.0, 4.0 + 1.0 * len(archs) * len(scopes)), height=8.4)
     ax_c, ax_e = fig.subplots(2, 1)
     peak_e = max((float(r["energy_pj"]) for r in whole), default=0.0)

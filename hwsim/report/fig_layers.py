@@ -18,7 +18,8 @@ from hwsim.report.style import (
     new_figure,
     plain_log,
 )
-from hwsim.report.tables import SCOPES, layer_ratio_rows
+from hwsim.report.tables import layer_ratio_rows
+from hwsim.results import SCOPES
 
 
 def _panel_grid(n_layers: int):

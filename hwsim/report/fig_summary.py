@@ -12,7 +12,8 @@ import numpy as np
 
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import PASS_COLOR, PASS_LABEL, Plot, new_figure, times
-from hwsim.report.tables import SCOPES, summary_rows
+from hwsim.report.tables import summary_rows
+from hwsim.results import SCOPES
 
 
 def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:

@@ -16,25 +16,7 @@ from typing import Any
 from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import PASS_LABEL, percent, times
-from hwsim.results import PASSES, VARIANTS, SimResult, VariantResult, sum_variants
-
-SCOPES = (*PASSES, "iteration")
-
-
-def _ratio(num: float, den: float) -> float | None:
-    if not den:
-        return None
-    return num / den
-
-
-def layer_variant(result: SimResult, layer: str, scope: str, variant: str) -> VariantResult:
-    """A layer's variant for one pass, or summed over the three passes (scope ``iteration``)."""
-    passes = PASSES if scope == "iteration" else (scope,)
-    return sum_variants(lp.variant(variant) for lp in result.layers if lp.name == layer and lp.pass_name in passes)
-
-
-def scope_variant(result: SimResult, scope: str, variant: str) -> VariantResult:
-    return result.total(variant) if scope == "iteration" else result.pass_total(scope, variant)
+from hwsim.results import SCOPES, VARIANTS, SimResult, ratio_cell, scope_passes
 
 
 def layer_ratio_rows(entry: ResultEntry) -> list[dict[str, Any]]:
@@ -44,13 +26,14 @@ def layer_ratio_rows(entry: ResultEntry) -> list[dict[str, Any]]:
     for scope in SCOPES:
         names = [*r.layer_names(), "total"]
         for name in names:
-            dense = scope_variant(r, scope, "dense") if name == "total" else layer_variant(r, name, scope, "dense")
+            layer = None if name == "total" else name
+            dense = r.scope_total(scope, "dense", layer=layer)
             for v in VARIANTS:
-                vr = scope_variant(r, scope, v) if name == "total" else layer_variant(r, name, scope, v)
+                vr = r.scope_total(scope, v, layer=layer)
                 rows.append({"result": entry.label, "layer": name, "scope": scope, "variant": v,
                              "cycles": vr.cycles, "energy_pj": vr.energy_pj,
-                             "speedup_vs_dense": _ratio(dense.cycles, vr.cycles),
-                             "energy_norm_to_dense": _ratio(vr.energy_pj, dense.energy_pj),
+                             "speedup_vs_dense": ratio_cell(dense.cycles, vr.cycles),
+                             "energy_norm_to_dense": ratio_cell(vr.energy_pj, dense.energy_pj),
                              "utilization": vr.utilization})
     return rows
 
@@ -61,13 +44,13 @@ def breakdown_rows(entry: ResultEntry) -> list[dict[str, Any]]:
     rows = []
     for scope in SCOPES:
         for v in VARIANTS:
-            vr = scope_variant(r, scope, v)
+            vr = r.scope_total(scope, v)
             rows.append({"result": entry.label, "layer": "total", "scope": scope, "variant": v,
                          **{f"cycles_{k}": x for k, x in vr.cycle_breakdown.to_json().items()},
                          **{f"energy_pj_{k}": x for k, x in vr.energy_breakdown.to_json().items()}})
     for name in r.layer_names():
         for v in VARIANTS:
-            vr = layer_variant(r, name, "iteration", v)
+            vr = r.scope_total("iteration", v, layer=name)
             rows.append({"result": entry.label, "layer": name, "scope": "iteration", "variant": v,
                          **{f"cycles_{k}": x for k, x in vr.cycle_breakdown.to_json().items()},
                          **{f"energy_pj_{k}": x for k, x in vr.energy_breakdown.to_json().items()}})
@@ -78,7 +61,7 @@ def mean_density(result: SimResult, role: str, scope: str) -> float | None:
     """MAC-weighted mean operand density of one role over the layers of a pass (or all passes)."""
     num = den = 0.0
     for lp in result.layers:
-        if scope != "iteration" and lp.pass_name != scope:
+        if lp.pass_name not in scope_passes(scope):
             continue
         d = lp.density.get(role)
         if d is None:
@@ -94,24 +77,24 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
     for e in entries:
         r = e.result
         for scope in SCOPES:
-            dense, sparse = scope_variant(r, scope, "dense"), scope_variant(r, scope, "sparse")
-            gated, ideal = scope_variant(r, scope, "dense_gated"), scope_variant(r, scope, "ideal")
-            macs = sum(lp.macs_dense for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
-            eff = sum(lp.macs_effectual for lp in r.layers if scope == "iteration" or lp.pass_name == scope)
+            dense, sparse = r.scope_total(scope, "dense"), r.scope_total(scope, "sparse")
+            gated, ideal = r.scope_total(scope, "dense_gated"), r.scope_total(scope, "ideal")
+            macs = sum(lp.macs_dense for lp in r.layers if lp.pass_name in scope_passes(scope))
+            eff = sum(lp.macs_effectual for lp in r.layers if lp.pass_name in scope_passes(scope))
             rows.append({
                 "network": e.model, "method": e.method, "arch": e.arch_name, "overrides": e.overrides,
                 "result": e.label, "scope": scope,
-                "macs_dense": macs, "effectual_fraction": _ratio(eff, macs),
+                "macs_dense": macs, "effectual_fraction": ratio_cell(eff, macs),
                 "dz_density": mean_density(r, "dz", scope),
                 "cycles_dense": dense.cycles, "cycles_sparse": sparse.cycles,
-                "speedup_sparse": _ratio(dense.cycles, sparse.cycles),
-                "speedup_ideal": _ratio(dense.cycles, ideal.cycles),
+                "speedup_sparse": ratio_cell(dense.cycles, sparse.cycles),
+                "speedup_ideal": ratio_cell(dense.cycles, ideal.cycles),
                 "energy_uj_dense": dense.energy_pj * 1e-6, "energy_uj_sparse": sparse.energy_pj * 1e-6,
-                "energy_ratio_sparse": _ratio(dense.energy_pj, sparse.energy_pj),
-                "energy_ratio_dense_gated": _ratio(dense.energy_pj, gated.energy_pj),
+                "energy_ratio_sparse": ratio_cell(dense.energy_pj, sparse.energy_pj),
+                "energy_ratio_dense_gated": ratio_cell(dense.energy_pj, gated.energy_pj),
                 "utilization_dense": dense.utilization, "utilization_sparse": sparse.utilization,
-                "pj_per_effectual_mac_sparse": _ratio(sparse.energy_pj, eff),
-                "pj_per_effectual_mac_dense": _ratio(dense.energy_pj, eff),
+                "pj_per_effectual_mac_sparse": ratio_cell(sparse.energy_pj, eff),
+                "pj_per_effectual_mac_dense": ratio_cell(dense.energy_pj, eff),
                 "test_acc": (e.provenance.get("trace") or {}).get("test_acc"),
             })
     return rows

@@ -4,7 +4,8 @@ what produced them. Pure records with a JSON round trip: nothing here imports th
 
 Modules, one concept each: ``actions`` (counted hardware actions), ``breakdown`` (one variant's cycles and energy
 by cause), ``records`` (layer-pass and iteration records, results JSON), ``run`` (a whole run: per-iteration
-records and their integral), ``provenance`` (what produced a result, for reports).
+records and their integral), ``views`` (scopes, scope totals, the ratio rules every table uses), ``provenance``
+(what produced a result, for reports).
 """
 
 from __future__ import annotations
@@ -20,21 +21,28 @@ from hwsim.results.breakdown import (
     sum_variants,
 )
 from hwsim.results.records import (
-    OPTIONAL_VARIANTS,
-    PASSES,
     RESULTS_VERSION,
-    VARIANTS,
     LayerPassResult,
     SimResult,
-    energy_ratio,
     load_results,
     read_results_json,
     save_results,
-    speedup,
 )
 from hwsim.results.run import RunResult, load_run_results, save_run_results
+from hwsim.results.views import (
+    ALL_SCOPES,
+    OPTIONAL_VARIANTS,
+    PASSES,
+    SCOPES,
+    VARIANTS,
+    finite_cell,
+    ratio,
+    ratio_cell,
+    scope_passes,
+    scope_total,
+)
 
-__all__ = ["Actions", "CYCLE_PARTS", "ENERGY_PARTS", "OPTIONAL_VARIANTS", "PASSES", "RESULTS_VERSION", "VARIANTS",
-           "CycleBreakdown", "EnergyBreakdown", "LayerPassResult", "ResultsError", "RunResult", "SimResult",
-           "VariantResult", "energy_ratio", "load_results", "load_run_results", "read_results_json", "save_results",
-           "save_run_results", "speedup", "sum_variants"]
+__all__ = ["ALL_SCOPES", "Actions", "CYCLE_PARTS", "ENERGY_PARTS", "OPTIONAL_VARIANTS", "PASSES", "RESULTS_VERSION",
+           "SCOPES", "VARIANTS", "CycleBreakdown", "EnergyBreakdown", "LayerPassResult", "ResultsError", "RunResult",
+           "SimResult", "VariantResult", "finite_cell", "load_results", "load_run_results", "ratio", "ratio_cell",
+           "read_results_json", "save_results", "save_run_results", "scope_passes", "scope_total", "sum_variants"]

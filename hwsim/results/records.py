@@ -24,7 +24,6 @@ This module is pure: it imports nothing from hwsim but the :class:`~hwsim.result
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,11 +41,8 @@ from hwsim.results.breakdown import (  # re-exported: one variant's record and i
     VariantResult,
     sum_variants,
 )
+from hwsim.results.views import OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_total
 
-PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
-VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
-# Added in issue 10: results written before it lack these keys and load with zeros.
-OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
 RESULTS_VERSION = __version__  # the installed package's (hwsim._version)
 
 
@@ -91,11 +87,11 @@ class LayerPassResult:
 
     def speedup(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
         """baseline.cycles / variant.cycles (baseline: ``dense`` or ``dense_systolic``)."""
-        return _ratio(self.variant(baseline).cycles, self.variant(variant).cycles)
+        return ratio(self.variant(baseline).cycles, self.variant(variant).cycles)
 
     def energy_ratio(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
         """baseline.energy / variant.energy (> 1 means the variant saves energy)."""
-        return _ratio(self.variant(baseline).energy_pj, self.variant(variant).energy_pj)
+        return ratio(self.variant(baseline).energy_pj, self.variant(variant).energy_pj)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -156,13 +152,17 @@ class SimResult:
                 return lp
         raise KeyError(f"no layer {name!r} pass {pass_name!r}; layers: {self.layer_names()}")
 
+    def scope_total(self, scope: str, variant: str, *, layer: str | None = None) -> VariantResult:
+        """``variant`` summed over a scope (a pass, ``backward`` or ``iteration``), whole model or one ``layer``."""
+        return scope_total(self.layers, scope, variant, layer=layer)
+
     def pass_total(self, pass_name: str, variant: str) -> VariantResult:
         if pass_name not in PASSES:
             raise ResultsError(f"pass {pass_name!r} is not one of {PASSES}")
-        return sum_variants(lp.variant(variant) for lp in self.layers if lp.pass_name == pass_name)
+        return self.scope_total(pass_name, variant)
 
     def total(self, variant: str) -> VariantResult:
-        return sum_variants(lp.variant(variant) for lp in self.layers)
+        return self.scope_total("iteration", variant)
 
     @property
     def passes(self) -> dict[str, dict[str, VariantResult]]:
@@ -183,13 +183,13 @@ class SimResult:
         ``baseline``: ``dense`` (same silicon, no skipping) or ``dense_systolic`` (best dense design of
         equal multipliers)."""
         d, v = self._select(variant, pass_name, baseline)
-        return _ratio(d.cycles, v.cycles)
+        return ratio(d.cycles, v.cycles)
 
     def energy_ratio(self, variant: str = "sparse", *, pass_name: str | None = None,
                      baseline: str = "dense") -> float:
         """baseline energy / variant energy, for one pass or (default) the whole iteration."""
         d, v = self._select(variant, pass_name, baseline)
-        return _ratio(d.energy_pj, v.energy_pj)
+        return ratio(d.energy_pj, v.energy_pj)
 
     def bandwidth_floor(self, pass_name: str | None = None) -> int:
         """Σ layers' bandwidth floor (minimum DRAM bytes / bandwidth), one pass or the whole iteration."""
@@ -199,7 +199,7 @@ class SimResult:
         """Compute-only ideal cycles / variant cycles (1 = the variant reaches effectual MACs / multipliers)."""
         _, v = self._select(variant, pass_name)
         _, ideal = self._select("ideal", pass_name)
-        return _ratio(ideal.cycles, v.cycles)
+        return ratio(ideal.cycles, v.cycles)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per layer × pass × variant) for CSV / dataframes."""
@@ -245,22 +245,6 @@ class SimResult:
                    provenance=dict(d.get("provenance") or {}))
 
 
-def _ratio(num: float, den: float) -> float:
-    if den == 0:
-        return math.inf if num else 1.0
-    return num / den
-
-
-def speedup(result: SimResult, variant: str = "sparse", *, pass_name: str | None = None) -> float:
-    """dense cycles / ``variant`` cycles of a result (whole iteration or one pass)."""
-    return result.speedup(variant, pass_name=pass_name)
-
-
-def energy_ratio(result: SimResult, variant: str = "sparse", *, pass_name: str | None = None) -> float:
-    """dense energy / ``variant`` energy of a result (whole iteration or one pass)."""
-    return result.energy_ratio(variant, pass_name=pass_name)
-
-
 def save_results(result: SimResult, path: str | os.PathLike) -> Path:
     """Write ``results.json`` atomically (temp file + rename): a reader never sees half a file."""
     p = Path(path)
@@ -285,5 +269,5 @@ def load_results(path: str | os.PathLike) -> SimResult:
 
 
 __all__ = ["PASSES", "VARIANTS", "CYCLE_PARTS", "ENERGY_PARTS", "ResultsError", "CycleBreakdown",
-           "EnergyBreakdown", "VariantResult", "LayerPassResult", "SimResult", "sum_variants", "speedup",
-           "energy_ratio", "save_results", "load_results"]
+           "EnergyBreakdown", "VariantResult", "LayerPassResult", "SimResult", "sum_variants",
+           "save_results", "load_results"]

@@ -17,9 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hwsim.results import PASSES, SimResult, VariantResult, sum_variants
-
-SCOPES = (*PASSES, "backward", "iteration")
+from hwsim.results import ALL_SCOPES, PASSES, SimResult, ratio
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,42 +27,37 @@ class Comparison:
     names: tuple[str, ...]
     results: tuple[SimResult, ...]
 
-    def _pick(self, res: SimResult, variant: str, scope: str, layer: str | None) -> VariantResult:
-        passes = {"backward": ("backward_data", "backward_weight"), "iteration": PASSES}.get(scope, (scope,))
-        lps = [lp for lp in res.layers if lp.pass_name in passes and (layer is None or lp.name == layer)]
-        return sum_variants(lp.variant(variant) for lp in lps)
-
     def rows(self) -> list[dict[str, Any]]:
         """One row per (layer or ``*``, scope, arch): cycles, energy and ratios vs dense and vs the reference."""
         base = self.results[0]
         layers = [None, *base.layer_names()]
         out = []
         for layer in layers:
-            scopes = SCOPES if layer is None else PASSES
+            scopes = ALL_SCOPES if layer is None else PASSES
             for scope in scopes:
                 if layer is not None and not any(lp.name == layer and lp.pass_name == scope for lp in base.layers):
                     continue
-                dense = self._pick(base, "dense", scope, layer)
-                ref = self._pick(base, "sparse", scope, layer)
+                dense = base.scope_total(scope, "dense", layer=layer)
+                ref = base.scope_total(scope, "sparse", layer=layer)
                 entries = [("dense", base, "dense"), *((n, r, "sparse") for n, r in zip(self.names, self.results, strict=True))]
                 for name, res, variant in entries:
-                    v = self._pick(res, variant, scope, layer)
-                    ideal = self._pick(res, "ideal", scope, layer)
+                    v = res.scope_total(scope, variant, layer=layer)
+                    ideal = res.scope_total(scope, "ideal", layer=layer)
                     cb, eb = v.cycle_breakdown.to_json(), v.energy_breakdown.to_json()
                     out.append({
                         "layer": layer or "*", "scope": scope, "arch": name, "mac": _mac(res, variant),
                         "cycles": v.cycles, "energy_pj": v.energy_pj, "ideal_cycles": ideal.cycles,
-                        "speedup_vs_dense": _ratio(dense.cycles, v.cycles),
-                        "energy_vs_dense": _ratio(dense.energy_pj, v.energy_pj),
-                        "speedup_vs_ref": _ratio(ref.cycles, v.cycles),
-                        "energy_vs_ref": _ratio(ref.energy_pj, v.energy_pj),
+                        "speedup_vs_dense": ratio(dense.cycles, v.cycles),
+                        "energy_vs_dense": ratio(dense.energy_pj, v.energy_pj),
+                        "speedup_vs_ref": ratio(ref.cycles, v.cycles),
+                        "energy_vs_ref": ratio(ref.energy_pj, v.energy_pj),
                         "compute_cycles": v.cycles - cb["memory_stall"],
                         **{f"cycles_{k}": c for k, c in cb.items()},
                         **{f"energy_{k}": e for k, e in eb.items()},
                     })
         return out
 
-    def table(self, *, scopes: Sequence[str] = SCOPES) -> str:
+    def table(self, *, scopes: Sequence[str] = ALL_SCOPES) -> str:
         """Whole-model rows as text: cycles and energy per arch, ×dense and ×reference."""
         ref = self.names[0]
         head = (f"{'scope':<16}{'arch':<18}{'cycles':>11}{'×dense':>8}{f'×{ref}':>{max(9, len(ref) + 3)}}"
@@ -80,10 +73,6 @@ class Comparison:
         lines.append(f"×dense / ×{ref}: cycles (energy) of the dense baseline / of {ref}'s sparse run, divided by "
                      "the row's (> 1 = the row is faster / cheaper)")
         return "\n".join(lines)
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else float("inf") if num else 1.0
 
 
 def _mac(res: SimResult, variant: str) -> str:

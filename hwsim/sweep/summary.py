@@ -10,14 +10,13 @@ sweep that leaves a key at its base value still gets a number in that column. Sp
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hwsim._io import atomic_write_text, rows_to_csv
-from hwsim.results import PASSES, VARIANTS, SimResult
+from hwsim.results import PASSES, VARIANTS, SimResult, finite_cell, ratio_cell
 from hwsim.sweep.points import PointTask, point_path, read_point
 from hwsim.sweep.spec import SweepSpec
 
@@ -63,18 +62,18 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
     macs_eff = sum(lp.macs_effectual for lp in result.layers)
     row["macs_dense"] = macs_dense
     row["macs_effectual"] = macs_eff
-    row["effectual_fraction"] = macs_eff / macs_dense if macs_dense else None
+    row["effectual_fraction"] = ratio_cell(macs_eff, macs_dense)
     for v in VARIANTS:
         tot = result.total(v)
         row[f"cycles_{v}"] = tot.cycles
         row[f"energy_pj_{v}"] = tot.energy_pj
     for v in VARIANTS:
-        row[f"speedup_{v}"] = _finite(result.speedup(v))
-        row[f"energy_ratio_{v}"] = _finite(result.energy_ratio(v))
+        row[f"speedup_{v}"] = finite_cell(result.speedup(v))
+        row[f"energy_ratio_{v}"] = finite_cell(result.energy_ratio(v))
     for p in PASSES:
-        row[f"speedup_sparse_{p}"] = _finite(result.speedup("sparse", pass_name=p))
+        row[f"speedup_sparse_{p}"] = finite_cell(result.speedup("sparse", pass_name=p))
     row["area_mm2"] = result.arch.get("area_mm2") if isinstance(result.arch, Mapping) else None
-    row["speedup_sparse_vs_dense_systolic"] = _finite(result.speedup("sparse", baseline="dense_systolic"))
+    row["speedup_sparse_vs_dense_systolic"] = finite_cell(result.speedup("sparse", baseline="dense_systolic"))
     row["utilization_sparse"] = result.total("sparse").utilization
     row["utilization_dense"] = result.total("dense").utilization
     prov = dict(result.provenance or {})
@@ -84,10 +83,6 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
     row["epochs"] = tprov.get("epochs")
     row["dataset"] = tprov.get("dataset")
     return row
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 def collect_rows(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> list[dict[str, Any]]:

@@ -1,0 +1,78 @@
+"""Views of results: the names every table uses, the totals over a scope, and the rules for ratios (one home).
+
+A *scope* is what a figure or table row sums over: one pass (``forward``, ``backward_data``, ``backward_weight``),
+``backward`` (both backward passes) or ``iteration`` (all three). :func:`scope_total` sums one variant of a
+result's layer-pass records over a scope, for the whole model or one layer; ``hwsim simulate``'s table,
+``hwsim compare``, the reports and the sweep summaries all read totals through it, and ratios through
+:func:`ratio` (headline numbers: a float, ``0/0 = 1``) or :func:`ratio_cell` (table cells: ``None`` where the
+ratio is undefined, so a CSV/JSON cell stays empty instead of holding ``inf``).
+
+At the bottom of :mod:`hwsim.results`: imports only the variant record (:mod:`hwsim.results.breakdown`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Protocol
+
+from hwsim.results.breakdown import ResultsError, VariantResult, sum_variants
+
+PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
+VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
+# Added in issue 10: results written before it lack these keys and load with zeros.
+OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
+BACKWARD: tuple[str, ...] = ("backward_data", "backward_weight")
+SCOPES: tuple[str, ...] = (*PASSES, "iteration")  # the scopes of reports and tables
+ALL_SCOPES: tuple[str, ...] = (*PASSES, "backward", "iteration")  # ... and of ``hwsim compare``
+
+
+class LayerPass(Protocol):
+    """What a scope total reads of a layer-pass record (:class:`~hwsim.results.records.LayerPassResult`)."""
+
+    name: str
+    pass_name: str
+
+    def variant(self, name: str) -> VariantResult: ...
+
+
+def scope_passes(scope: str) -> tuple[str, ...]:
+    """The passes a scope sums over."""
+    if scope in PASSES:
+        return (scope,)
+    if scope == "backward":
+        return BACKWARD
+    if scope == "iteration":
+        return PASSES
+    raise ResultsError(f"scope {scope!r} is not allowed; allowed: {', '.join(ALL_SCOPES)}")
+
+
+def scope_total(layers: Iterable[LayerPass], scope: str, variant: str, *, layer: str | None = None) -> VariantResult:
+    """One variant summed over the layer-passes of a scope (of one layer, or of all with ``layer=None``).
+
+    A scope the layers do not have (a layer without backward-data) is the empty sum: zero cycles and energy."""
+    passes = scope_passes(scope)
+    return sum_variants(lp.variant(variant) for lp in layers
+                        if lp.pass_name in passes and (layer is None or lp.name == layer))
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den`` for headline figures (speed-ups, energy gains): ``x / 0`` is ``inf``, ``0 / 0`` is 1 (no work
+    on either side: nothing changed)."""
+    if den == 0:
+        return math.inf if num else 1.0
+    return num / den
+
+
+def ratio_cell(num: float, den: float) -> float | None:
+    """``num / den`` for a table cell: ``None`` (an empty cell) where ``den`` is 0."""
+    return num / den if den else None
+
+
+def finite_cell(x: float) -> float | None:
+    """A figure for a table cell: ``None`` for ``inf`` and NaN (JSON has neither)."""
+    return x if math.isfinite(x) else None
+
+
+__all__ = ["ALL_SCOPES", "BACKWARD", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS", "finite_cell", "ratio",
+           "ratio_cell", "scope_passes", "scope_total"]
