@@ -94,7 +94,7 @@ def test_stored_totals_must_match_the_parts():
 def test_bad_values_are_results_errors():
     d = _vr().to_json()
     d["breakdown"]["cycles"]["compute"] = "many"
-    with pytest.raises(ResultsError, match="^w: "):
+    with pytest.raises(ResultsError, match=r"^w\.breakdown\.cycles\.compute: 'many' is not allowed; allowed: a finite"):
         VariantResult.from_json(d, where="w")
     d = _vr().to_json()
     d["actions"] = {"bogus": 1}

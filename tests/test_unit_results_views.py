@@ -111,3 +111,46 @@ def test_report_summary_rows_use_the_scope_totals_and_empty_cells():
     cells = {(r["layer"], r["scope"], r["variant"]): r for r in layer_ratio_rows(entry)}
     assert cells[("a", "backward_data", "sparse")]["speedup_vs_dense"] is None  # 0 / 0: an empty cell
     assert cells[("a", "iteration", "sparse")]["speedup_vs_dense"] == pytest.approx(80 / 8)
+
+
+# --- results.json validated once, in from_json ----------------------------------------------------------------
+
+
+def _doc() -> dict:
+    return RESULT.to_json()
+
+
+@pytest.mark.parametrize(("edit", "msg"), [
+    (lambda d: d.__setitem__("trace", [1]), r"^r\.json: field 'trace' must be an object, got list$"),
+    (lambda d: d.__setitem__("layers", {}), r"^r\.json: field 'layers' must be a list, got dict$"),
+    (lambda d: d["layers"].__setitem__(1, 5), r"^r\.json: layers\[1\]: must be an object, got int$"),
+    (lambda d: d["layers"][0].__setitem__("name", 3), r"^r\.json: layers\[0\]\.name: 3 is not allowed; allowed: a str"),
+    (lambda d: d["layers"][0].__setitem__("macs_dense", -1), r"layers\[0\]\.macs_dense: -1 is not allowed; allowed: a f"),
+    (lambda d: d["layers"][0].__setitem__("macs_dense", True), r"layers\[0\]\.macs_dense: True is not allowed"),
+    (lambda d: d["layers"][2]["density"].__setitem__("dz", 1.5), r"layers\[2\]\.density\.dz: 1\.5 is not allowed; "
+                                                                  r"allowed: a number in \[0, 1\] or null"),
+    (lambda d: d["layers"][0].__setitem__("density", [0.5]), r"layers\[0\]\.density: must be an object"),
+    (lambda d: d["layers"][0]["sparse"].__setitem__("cycles", "abc"), r"layers\[0\]\.sparse\.cycles: 'abc' is not"),
+    (lambda d: d["layers"][0]["dense"]["breakdown"]["energy_pj"].__setitem__("mac", float("nan")),
+     r"layers\[0\]\.dense\.breakdown\.energy_pj\.mac: nan is not allowed"),
+    (lambda d: d["layers"][0]["dense"].__setitem__("breakdown", 7), r"layers\[0\]\.dense\.breakdown: must be an obj"),
+    (lambda d: d["layers"][3].pop("pass"), r"^r\.json: layers\[3\]: field 'pass' is missing$"),
+])
+def test_a_bad_results_document_names_the_field(edit, msg):
+    d = _doc()
+    edit(d)
+    with pytest.raises(ResultsError, match=msg):
+        SimResult.from_json(d, where="r.json")
+
+
+def test_the_report_reads_results_through_from_json_only(tmp_path):
+    """One validation: the report's error for a bad results file is from_json's, with the file name."""
+    import json
+
+    from hwsim.report.inputs import ReportInputError, load_inputs
+
+    d = _doc()
+    d["layers"][2]["density"]["dz"] = -0.5
+    (tmp_path / "r.json").write_text(json.dumps(d))
+    with pytest.raises(ReportInputError, match=r"r\.json: layers\[2\]\.density\.dz: -0\.5 is not allowed"):
+        load_inputs([tmp_path / "r.json"])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim._io import read_regular
-from hwsim.results import VARIANTS, ResultsError, SimResult
+from hwsim.results import ResultsError, SimResult
 from hwsim.results import provenance as prov_mod
 from hwsim.trace.records import IterationRecord, TraceMeta
 
@@ -199,46 +199,8 @@ def _num_ok(v: Any, *, nullable: bool = False) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
 
-def _check_result_doc(d: Any, p: Path) -> None:
-    """Structure and value types of a results.json (before :meth:`SimResult.from_json` sums anything)."""
-    if not isinstance(d, Mapping):
-        raise ReportInputError(f"{p}: top level must be a JSON object (an 'hwsim simulate' results file)")
-    for key in ("trace", "arch"):
-        if key in d and not isinstance(d[key], Mapping):
-            raise ReportInputError(f"{p}: field {key!r} must be an object, got {type(d[key]).__name__}")
-    layers = d.get("layers")
-    if not isinstance(layers, list):
-        raise ReportInputError(f"{p}: field 'layers' must be a list, got {type(layers).__name__}")
-    for i, lay in enumerate(layers):
-        w = f"{p}: field layers[{i}]"
-        if not isinstance(lay, Mapping):
-            raise ReportInputError(f"{w}: must be an object, got {type(lay).__name__}")
-        if not isinstance(lay.get("name"), str) or not isinstance(lay.get("pass"), str):
-            raise ReportInputError(f"{w}: 'name' and 'pass' must be strings")
-        for key in ("macs_dense", "macs_effectual"):
-            if key in lay and not _num_ok(lay[key]):
-                raise ReportInputError(f"{w}.{key}: {lay[key]!r} is not allowed; allowed: a number >= 0")
-        dens = lay.get("density", {})
-        if not isinstance(dens, Mapping) or not all(_num_ok(v, nullable=True) for v in dens.values()):
-            raise ReportInputError(f"{w}.density: must be an object of numbers in [0, 1], got {dens!r}"[:300])
-        for var in VARIANTS:
-            if var not in lay:
-                continue
-            v = lay[var]
-            if not isinstance(v, Mapping):
-                raise ReportInputError(f"{w}.{var}: must be an object, got {type(v).__name__}")
-            for key in ("cycles", "energy_pj"):
-                if key in v and not _num_ok(v[key]):
-                    raise ReportInputError(f"{w}.{var}.{key}: {v[key]!r} is not allowed; allowed: a number >= 0")
-            bd = v.get("breakdown", {})
-            if not isinstance(bd, Mapping) or not all(
-                    isinstance(x, Mapping) and all(_num_ok(y) for y in x.values()) for x in bd.values()):
-                raise ReportInputError(f"{w}.{var}.breakdown: must map 'cycles'/'energy_pj' to objects of numbers >= 0")
-
-
 def _load_result(p: Path) -> ResultEntry:
-    d = _read_json(p)
-    _check_result_doc(d, p)
+    d = _read_json(p)  # validated once, by SimResult.from_json (errors name the file and field)
     try:
         r = SimResult.from_json(d, where=str(p))
     except ResultsError as e:

@@ -156,6 +156,21 @@ class VariantResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, where: str = "variant") -> VariantResult:
+        """Rebuild from :meth:`to_json` output, validating as it reads (errors name the field and what is allowed)."""
+        if not isinstance(d, Mapping):
+            raise ResultsError(f"{where}: must be an object, got {type(d).__name__}")
+        for key in ("cycles", "energy_pj", "macs", "analytical_cycles"):
+            if key in d:
+                check_number(d[key], f"{where}.{key}")
+        bd = d.get("breakdown")
+        if bd is not None:
+            if not isinstance(bd, Mapping):
+                raise ResultsError(f"{where}.breakdown: must be an object, got {type(bd).__name__}")
+            for kind, parts in bd.items():
+                if not isinstance(parts, Mapping):
+                    raise ResultsError(f"{where}.breakdown.{kind}: must be an object, got {type(parts).__name__}")
+                for k, x in parts.items():
+                    check_number(x, f"{where}.breakdown.{kind}.{k}")
         try:
             bd = d["breakdown"]
             cyc = CycleBreakdown(**{k: int(_part(bd["cycles"], k)) for k in CYCLE_PARTS})
@@ -173,6 +188,16 @@ class VariantResult:
         if "energy_pj" in d and not math.isclose(float(d["energy_pj"]), v.energy_pj, rel_tol=1e-9, abs_tol=1e-9):
             raise ResultsError(f"{where}.energy_pj: {d['energy_pj']} != sum of breakdown.energy_pj ({v.energy_pj})")
         return v
+
+
+def check_number(x: Any, where: str, *, hi: float | None = None, nullable: bool = False) -> None:  # noqa: ANN401
+    """A finite number >= 0 (and <= ``hi``), else a :class:`ResultsError` naming ``where`` and what is allowed."""
+    if x is None and nullable:
+        return
+    ok = isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
+    if not ok or (hi is not None and x > hi):
+        allowed = f"a number in [0, {hi:g}]" if hi is not None else "a finite number >= 0"
+        raise ResultsError(f"{where}: {x!r} is not allowed; allowed: {allowed}{' or null' if nullable else ''}")
 
 
 def _part(d: Mapping[str, Any], k: str) -> Any:

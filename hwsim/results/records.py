@@ -39,6 +39,7 @@ from hwsim.results.breakdown import (  # re-exported: one variant's record and i
     EnergyBreakdown,
     ResultsError,
     VariantResult,
+    check_number,
     sum_variants,
 )
 from hwsim.results.views import OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_total
@@ -106,8 +107,23 @@ class LayerPassResult:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any], *, where: str = "layer") -> LayerPassResult:
+        """Rebuild from :meth:`to_json` output, validating as it reads (errors name the field and what is allowed)."""
+        if not isinstance(d, Mapping):
+            raise ResultsError(f"{where}: must be an object, got {type(d).__name__}")
+        for key in ("name", "pass"):
+            if key not in d:
+                raise ResultsError(f"{where}: field {key!r} is missing")
+            if not isinstance(d[key], str):
+                raise ResultsError(f"{where}.{key}: {d[key]!r} is not allowed; allowed: a string")
+        for key in ("macs_dense", "macs_effectual", "dz_bits", "operand_passes", "bandwidth_floor_cycles"):
+            if key in d:
+                check_number(d[key], f"{where}.{key}")
+        density = d.get("density", {})
+        if not isinstance(density, Mapping):
+            raise ResultsError(f"{where}.density: must be an object {{role: density}}, got {type(density).__name__}")
+        for role, x in density.items():
+            check_number(x, f"{where}.density.{role}", hi=1.0, nullable=True)
         try:
-            where = f"{where} ({d['name']!r}, {d['pass']!r})"
             return cls(
                 name=str(d["name"]), pass_name=str(d["pass"]), macs_dense=int(d["macs_dense"]),
                 macs_effectual=int(d["macs_effectual"]), density=dict(d.get("density", {})),
@@ -117,7 +133,7 @@ class LayerPassResult:
                    if v in d or v not in OPTIONAL_VARIANTS},
             )
         except KeyError as e:
-            raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
+            raise ResultsError(f"{where} ({d['name']!r}, {d['pass']!r}): field {e.args[0]!r} is missing") from None
 
 
 # ----------------------------------------------------------------------------- whole run
@@ -237,8 +253,11 @@ class SimResult:
         for key in ("trace", "arch", "layers"):
             if key not in d:
                 raise ResultsError(f"{where}: field {key!r} is missing")
+        for key in ("trace", "arch", "run", "provenance"):
+            if d.get(key) is not None and not isinstance(d[key], Mapping):
+                raise ResultsError(f"{where}: field {key!r} must be an object, got {type(d[key]).__name__}")
         if not isinstance(d["layers"], list):
-            raise ResultsError(f"{where}: field 'layers' must be a list")
+            raise ResultsError(f"{where}: field 'layers' must be a list, got {type(d['layers']).__name__}")
         layers = tuple(LayerPassResult.from_json(x, where=f"{where}: layers[{i}]") for i, x in enumerate(d["layers"]))
         return cls(trace=dict(d["trace"]), arch=dict(d["arch"]), layers=layers, run=dict(d.get("run", {})),
                    hwsim_version=str(d.get("hwsim_version", RESULTS_VERSION)),
