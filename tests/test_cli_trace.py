@@ -195,11 +195,21 @@ def test_sigint_during_closing_of_a_real_trace_leaves_it_complete(tmp_path, defa
 
 
 def test_cli_defaults_match_the_python_api():
-    from hwsim.capture import train
+    """``hwsim trace --model M`` with no other flag is ``TrainConfig(model=M)``; --distributed adds the defaults."""
+    import argparse
+
+    from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_BATCH_PER_NODE, DistributedOptions, TrainConfig
     from hwsim.commands import trace as cmd
 
-    assert (cmd.DEFAULT_S, cmd.DEFAULT_K, cmd.DEFAULT_EPOCHS, cmd.DEFAULT_BATCH, cmd.DEFAULT_LR) == (
-        train.DEFAULT_S, train.DEFAULT_K, train.DEFAULT_EPOCHS, train.DEFAULT_BATCH, train.DEFAULT_LR)
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    for model in ("lenet5", "gpt_char"):
+        args = parser.parse_args(["--model", model])
+        args.dataset = cmd.default_dataset(model)
+        assert cmd._train_config(args, batch_size=DEFAULT_BATCH) == TrainConfig(model=model)
+    args = parser.parse_args(["--model", "lenet5", "--distributed"])
+    assert cmd._train_config(args, batch_size=DEFAULT_BATCH_PER_NODE).batch_size == DEFAULT_BATCH_PER_NODE
+    assert DistributedOptions(s_rule=args.s_rule, bn=args.bn, backend=args.backend) == DistributedOptions()
 
 
 def test_inspect_table(tmp_path, capsys):

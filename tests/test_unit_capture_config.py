@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +153,63 @@ def test_train_and_capture_takes_a_train_config(tmp_path):
 
 def test_configs_are_reexported():
     assert hwsim.CaptureConfig is CaptureConfig and hwsim.TrainConfig is TrainConfig
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sys.modules))"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return set(out.stdout.split())
+
+
+def test_configs_and_defaults_import_without_torch():
+    """``hwsim.capture.config`` (and the package, whose session is loaded on first use) never imports torch."""
+    loaded = _modules_after("import hwsim.capture.config\nimport hwsim.capture\n"
+                            "from hwsim.capture import CaptureConfig, DistributedOptions, TrainConfig\n"
+                            "CaptureConfig(method='meprop', k=3); DistributedOptions(steps=2)")
+    assert "hwsim.capture.config" in loaded and "hwsim.capture.session" not in loaded
+    torchy = sorted(m for m in loaded if m == "torch" or m.startswith("torch."))
+    assert not torchy, f"importing the configs imported {torchy[:3]}..."
+    loaded = _modules_after("import hwsim.capture\nhwsim.capture.Capture")  # the lazy names still resolve
+    assert "hwsim.capture.session" in loaded and "torch" in loaded
+
+
+def _literal_defaults(path: Path) -> dict[str, str]:
+    """Module-level ``DEFAULT_X = <literal>`` (also tuple targets) in ``path``: {name: literal source}."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            pairs = (zip(target.elts, node.value.elts, strict=False)
+                     if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple) else [(target, node.value)])
+            for t, v in pairs:
+                if isinstance(t, ast.Name) and t.id.startswith("DEFAULT_") and isinstance(v, ast.Constant):
+                    found[t.id] = ast.unparse(v)
+    return found
+
+
+def test_every_training_default_is_defined_once():
+    """A DEFAULT_ of the configs is typed in hwsim.capture.config only; everyone else imports it."""
+    package = Path(hwsim.__file__).parent
+    home = package / "capture" / "config.py"
+    ours = _literal_defaults(home)
+    assert {"DEFAULT_S", "DEFAULT_K", "DEFAULT_EPOCHS", "DEFAULT_BATCH", "DEFAULT_LR"} <= set(ours)
+    retyped = {f"{p.relative_to(package)}: {name} = {lit}" for p in package.rglob("*.py") if p != home
+               for name, lit in _literal_defaults(p).items() if name in ours}
+    assert not retyped, f"defaults of hwsim.capture.config typed again (import them instead): {sorted(retyped)}"
+
+
+def test_the_one_home_fills_every_default():
+    from hwsim.capture import config, quant
+    from hwsim.capture.zoo import data, models
+
+    assert (quant.DEFAULT_S, quant.DEFAULT_K, quant.METHODS) == (config.DEFAULT_S, config.DEFAULT_K, config.METHODS)
+    assert models.KIND is config.MODEL_KIND and data.DataError is config.DataError
+    assert CaptureConfig().s == config.DEFAULT_S and CaptureConfig().sample_every == config.DEFAULT_SAMPLE_EVERY
+    t = TrainConfig(model="gpt_char")
+    assert t.dataset == config.DEFAULT_DATASETS["text"] == config.default_dataset("gpt_char")
+    assert TrainConfig(model="lenet5").dataset == config.DEFAULT_DATASETS["image"]
+    assert (t.epochs, t.batch_size, t.lr, t.momentum, t.weight_decay, t.device) == (
+        config.DEFAULT_EPOCHS, config.DEFAULT_BATCH, config.DEFAULT_LR, config.DEFAULT_MOMENTUM,
+        config.DEFAULT_WEIGHT_DECAY, config.DEFAULT_DEVICE)

@@ -113,3 +113,19 @@ def test_lr_rule_in_a_one_rank_job(lr_rule, lr, want_lr, want_rule, world_of_one
     assert (meta["s_base"], meta["s_rule"], meta["bn"], meta["steps"], meta["seed"]) == (2.0, "linear", "frozen", 3, 4)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["lr"] == meta["lr"] and run["lr_rule"] == want_rule and run["batch_per_node"] == 2
+
+
+def test_one_rank_data_parallel_runs_the_same_loop_as_a_single_process(world_of_one, tmp_path):
+    """Same batches (none short), s·1, seed + 0, given lr, no BN: DataParallel on 1 rank = SingleProcess, bit for bit."""
+    from hwsim.capture.train import train_and_capture
+
+    config = TrainConfig(model="lenet300", epochs=2, batch_size=8, lr=0.03, limit_train=24,
+                         capture=CaptureConfig(s=2.0, sample_every=2, seed=3))
+    single = train_and_capture(config, out=tmp_path / "single")
+    r = ddp.train_distributed(config, DistributedOptions(lr_rule="given", s_rule="const"), out=tmp_path / "ddp")
+    assert r.iterations == single.iterations == 6 and r.test_acc == single.test_acc
+    a, b = load(tmp_path / "single"), load(tmp_path / "ddp" / "rank0")
+    assert a.iterations == b.iterations and a.sampled_iterations == b.sampled_iterations == [0, 2, 4, 5]
+    assert {k: v for k, v in b.meta.items() if k in a.meta} == a.meta  # plus the distributed fields
+    for f in (tmp_path / "single" / "samples").iterdir():
+        assert f.read_bytes() == (tmp_path / "ddp" / "rank0" / "samples" / f.name).read_bytes(), f.name

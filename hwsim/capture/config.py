@@ -1,4 +1,5 @@
-"""What a capture and a training run are: frozen values that validate themselves on construction.
+"""What a capture and a training run are: frozen values that validate themselves on construction,
+and the one home of every default and name they use.
 
 * :class:`CaptureConfig` — how δz is treated and recorded (:class:`hwsim.capture.session.Capture`;
   :func:`hwsim.capture` builds one from its keywords).
@@ -6,11 +7,17 @@
   ``hwsim trace``, the demo and the experiments): model, data, SGD, device and its ``capture``.
 * :class:`DistributedOptions` — what a data-parallel run of that loop adds
   (:func:`hwsim.capture.distributed.train_distributed`, ``hwsim trace --distributed``).
+* The ``DEFAULT_*`` constants, the model / dataset names and kinds (:data:`MODEL_KIND`, :data:`DATASET_KIND`,
+  :func:`default_dataset`) and the choices (:data:`METHODS`, :data:`S_RULES`, ...): defined here only. The
+  quantizers, the zoo, ``hwsim trace`` (whose ``--help`` must not import torch) and the experiments read them
+  from here.
 
-A bad field raises ``ValueError`` naming the field and what is allowed, before any training starts;
-``dataclasses.replace`` builds a new value and validates it again. Nothing here touches a device
-or the disk: whether a device exists (:func:`hwsim.capture.train.resolve_device`), a dataset's
-files are there or an output directory is free is checked when the run starts.
+This module does not import torch (``tests/test_unit_capture_config.py`` checks it in a fresh interpreter):
+constructing a :class:`TrainConfig` imports it only to parse the device name. A bad field raises
+``ValueError`` naming the field and what is allowed, before any training starts; ``dataclasses.replace``
+builds a new value and validates it again. Nothing here touches a device or the disk: whether a device
+exists (:func:`hwsim.capture.train.resolve_device`), a dataset's files are there or an output directory is
+free is checked when the run starts.
 """
 
 from __future__ import annotations
@@ -21,10 +28,79 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hwsim.capture import quant
-
 if TYPE_CHECKING:
     import torch
+
+# ----------------------------------------------------------------------------- names and defaults
+
+METHODS = ("dither", "meprop", "none")  # what is done to δz
+# s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
+# lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
+DEFAULT_S = 4.0
+DEFAULT_K = 20  # meProp: kept per example
+DEFAULT_SAMPLE_EVERY = 50
+DEFAULT_STATS_EVERY = 1
+DEFAULT_SEED = 0
+
+# The zoo's models (hwsim.capture.zoo.models.MODELS builds them; a test checks the names agree) and what each
+# reads: "image" (N, C, H, W) floats → class logits, or "text" (N, T) token ids → (N, T, vocab) logits.
+MODEL_KIND = {"mlp500": "image", "lenet300": "image", "lenet5": "image", "alexnet_cifar": "image",
+              "vgg11_cifar": "image", "resnet18_cifar": "image", "resnet18": "image", "vit_digits": "image",
+              "gpt_char": "text"}
+# Datasets (hwsim.capture.zoo.data loads them) and the kind of their batches; a model trains on its kind only.
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "pystdlib")
+DATASET_KIND = {name: "text" if name == "pystdlib" else "image" for name in DATASETS}
+DEFAULT_DATASETS = {"image": "digits", "text": "pystdlib"}  # embedded: no download, no --data-dir
+
+DEFAULT_EPOCHS = 20
+DEFAULT_BATCH = 64
+DEFAULT_LR = 0.05
+DEFAULT_MOMENTUM = 0.9
+DEFAULT_WEIGHT_DECAY = 5e-4
+DEFAULT_DEVICE = "cpu"
+
+S_RULES = ("sqrt", "linear", "const")
+LR_RULES = ("linear", "given")
+BN_MODES = ("local", "frozen", "sync")
+DEFAULT_S_RULE, DEFAULT_LR_RULE, DEFAULT_BN = "sqrt", "linear", "local"
+DEFAULT_BATCH_PER_NODE = 1  # hwsim trace --distributed: the paper's one example per node
+
+
+class DataError(ValueError):
+    """Unknown dataset, missing or malformed files: the message says what to do."""
+
+
+def default_dataset(model: str) -> str:
+    """The dataset ``model`` trains on when none is given: the embedded one of its kind (an unknown model: images)."""
+    return DEFAULT_DATASETS[MODEL_KIND.get(model, "image")]
+
+
+def dataset_for(model: str, dataset: str | None) -> str:
+    """The dataset ``model`` trains on: ``dataset``, or :func:`default_dataset`; a dataset of the other kind is a
+    :class:`DataError` naming both flags."""
+    kind = MODEL_KIND.get(model, "image")
+    if dataset is None:
+        return default_dataset(model)
+    if dataset in DATASET_KIND and DATASET_KIND[dataset] != kind:
+        allowed = ", ".join(d for d, k in DATASET_KIND.items() if k == kind)
+        what = "a language model (token sequences)" if kind == "text" else "an image model"
+        raise DataError(f"--model {model} is {what}; --dataset {dataset} holds "
+                        f"{'text' if DATASET_KIND[dataset] == 'text' else 'images'}. "
+                        f"Use --dataset {allowed.replace(', ', ' or ')} (or drop --dataset for the default)")
+    return dataset
+
+
+def validate_params(*, method: str, s: float | None, k: int | None) -> None:
+    """Fail early (before training) on a bad method / s / k."""
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
+    if method == "dither" and (s is None or not float(s) > 0):
+        raise ValueError(f"s must be > 0 for method 'dither', got {s!r}")
+    if method == "meprop" and (k is None or isinstance(k, bool) or not isinstance(k, int) or k <= 0):
+        raise ValueError(f"k must be a positive integer for method 'meprop', got {k!r}")
+
+
+# ----------------------------------------------------------------------------- the frozen configs
 
 ITERATION_MODES = ("auto", "step")
 
@@ -44,7 +120,7 @@ def _is_int(v: Any) -> bool:
 class CaptureConfig:
     """How :class:`~hwsim.capture.session.Capture` treats δz and what it records.
 
-    ``method``: ``dither`` (NSD, Δ = s·std(δz); ``s`` defaults to :data:`hwsim.capture.quant.DEFAULT_S`),
+    ``method``: ``dither`` (NSD, Δ = s·std(δz); ``s`` defaults to :data:`DEFAULT_S`),
     ``meprop`` (top-``k`` per example; ``k`` required) or ``none``. ``sample_every``: store the operands
     of every this many iterations (0: never, unless asked). ``seed``: the dither's random stream.
     ``max_examples``: store only the first examples of each batch in sampled iterations.
@@ -57,17 +133,17 @@ class CaptureConfig:
     method: str = "dither"
     s: float | None = None
     k: int | None = None
-    sample_every: int = 50
-    seed: int = 0
+    sample_every: int = DEFAULT_SAMPLE_EVERY
+    seed: int = DEFAULT_SEED
     max_examples: int | None = None
     dither_attention: bool = False
     iteration: str = "auto"
-    stats_every: int = 1
+    stats_every: int = DEFAULT_STATS_EVERY
 
     def __post_init__(self) -> None:
         if self.method == "dither" and self.s is None:
-            object.__setattr__(self, "s", quant.DEFAULT_S)
-        quant.validate_params(method=self.method, s=self.s, k=self.k)
+            object.__setattr__(self, "s", DEFAULT_S)
+        validate_params(method=self.method, s=self.s, k=self.k)
         if not _is_int(self.sample_every) or self.sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0 = never), got {self.sample_every!r}")
         if not _is_int(self.stats_every) or self.stats_every < 1:
@@ -91,18 +167,13 @@ class CaptureConfig:
                 "max_examples": self.max_examples, "dither_attention": self.dither_attention}
 
 
-DEFAULT_EPOCHS = 20
-DEFAULT_BATCH = 64
-DEFAULT_LR = 0.05
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """One run of hwsim's training loop (:func:`hwsim.capture.train.train_and_capture`).
 
-    ``model``: a zoo model (:data:`hwsim.capture.zoo.models.MODELS`). ``dataset`` defaults to the model's kind
-    (``digits`` for image models, ``pystdlib`` for the language model ``gpt_char``); a dataset of the
-    other kind is rejected. SGD with ``lr`` (cosine to 0 over all iterations), ``momentum``,
+    ``model``: a zoo model (:data:`MODEL_KIND`). ``dataset`` defaults to the model's kind
+    (:func:`default_dataset`: ``digits`` for image models, ``pystdlib`` for the language model ``gpt_char``);
+    a dataset of the other kind is rejected. SGD with ``lr`` (cosine to 0 over all iterations), ``momentum``,
     ``weight_decay``. ``image_size``: resize images (gpt_char: its context in tokens; default: what
     the model expects). ``limit_train``: train on the first examples only. ``int8``: 8-bit forward
     operands (:mod:`hwsim.capture.int8`). ``device``: a torch device name (``cpu``, ``cuda``,
@@ -116,20 +187,17 @@ class TrainConfig:
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH
     lr: float = DEFAULT_LR
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    momentum: float = DEFAULT_MOMENTUM
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     image_size: int | None = None
     limit_train: int | None = None
     int8: bool = False
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     def __post_init__(self) -> None:
-        from hwsim.capture.zoo.data import DATASETS, DataError, dataset_for
-        from hwsim.capture.zoo.models import MODELS
-
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        if self.model not in MODEL_KIND:
+            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_KIND)}")
         if self.dataset is not None and self.dataset not in DATASETS:
             raise DataError(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         object.__setattr__(self, "dataset", dataset_for(self.model, self.dataset))
@@ -181,11 +249,6 @@ def parse_device(name: Any, *, flag: str = "--device") -> torch.device:
     raise ValueError(f"{flag} {name!r} is not a torch device; allowed: cpu, cuda, cuda:N, mps")
 
 
-S_RULES = ("sqrt", "linear", "const")
-LR_RULES = ("linear", "given")
-BN_MODES = ("local", "frozen", "sync")
-
-
 @dataclass(frozen=True)
 class DistributedOptions:
     """The fields only a data-parallel run needs (:func:`hwsim.capture.distributed.train_distributed`).
@@ -204,9 +267,9 @@ class DistributedOptions:
     TrainConfig's ``epochs`` (None: epochs).
     """
 
-    s_rule: str = "sqrt"
-    lr_rule: str = "linear"
-    bn: str = "local"
+    s_rule: str = DEFAULT_S_RULE
+    lr_rule: str = DEFAULT_LR_RULE
+    bn: str = DEFAULT_BN
     backend: str | None = None
     steps: int | None = None
 

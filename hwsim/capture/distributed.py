@@ -3,7 +3,8 @@
 Run under ``torchrun --nproc-per-node N -m hwsim trace ... --distributed``, or call
 :func:`train_distributed` with a :class:`~hwsim.capture.config.TrainConfig` (read per node: its
 ``batch_size`` is each node's) and the distributed-only :class:`~hwsim.capture.config.DistributedOptions`
-(s rule, learning-rate rule, BatchNorm mode, backend, steps) on every rank. Every rank (node)
+(s rule, learning-rate rule, BatchNorm mode, backend, steps) on every rank. It is hwsim's one training
+loop (:func:`hwsim.capture.train.train_and_capture`) run by the :class:`DataParallel` strategy. Every rank (node)
 runs the forward and the *dithered* backward of its own mini-batch (``hwsim trace --distributed``:
 1 example by default, as in the paper), so NSD is applied per node, inside autograd, before the
 parameter gradients are all-reduced: :func:`average_gradients` averages the N per-node NSD
@@ -43,24 +44,30 @@ import gc
 import json
 import math
 import os
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from hwsim.capture.config import BN_MODES, DEFAULT_BATCH, DEFAULT_LR, S_RULES, DistributedOptions, TrainConfig
-from hwsim.capture.session import Capture
-from hwsim.capture.train import evaluate, interrupt_safe
-from hwsim.capture.zoo.data import load_dataset, resize
-from hwsim.capture.zoo.models import KIND, PREFERRED_SIZE, build_model
+from hwsim.capture.config import (
+    BN_MODES,
+    DEFAULT_BATCH,
+    DEFAULT_LR,
+    MODEL_KIND,
+    S_RULES,
+    CaptureConfig,
+    DistributedOptions,
+    TrainConfig,
+)
+from hwsim.capture.train import Strategy, TrainResult, train_and_capture
+from hwsim.capture.zoo.data import resize
 
-__all__ = ["BASE_BATCH", "BASE_LR", "BN_MODES", "S_RULES", "DistributedOptions", "RankResult", "average_gradients",
-           "broadcast_state", "check_distributable", "init_from_env", "scale_s", "scaled_lr", "shutdown",
-           "single_value_bn_layers", "train_distributed"]
+__all__ = ["BASE_BATCH", "BASE_LR", "BN_MODES", "S_RULES", "DataParallel", "DistributedOptions", "RankResult",
+           "average_gradients", "broadcast_state", "check_distributable", "init_from_env", "scale_s", "scaled_lr",
+           "shutdown", "single_value_bn_layers", "train_distributed"]
 BASE_LR, BASE_BATCH = DEFAULT_LR, DEFAULT_BATCH  # hwsim trace's single-node defaults
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -189,12 +196,125 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
 
 def check_distributable(config: TrainConfig) -> None:
     """What a TrainConfig must be to train data-parallel: an image model on the CPU."""
-    if KIND[config.model] != "image":
+    if MODEL_KIND[config.model] != "image":
         raise ValueError(f"--model {config.model}: --distributed trains image models only (the language model's "
                          "token batches are not sharded yet); drop --distributed")
     if config.device != "cpu":
         raise ValueError(f"--device {config.device}: --distributed trains on the CPU (one process per node); "
                          "drop --device or --distributed")
+
+
+class DataParallel(Strategy):
+    """:func:`~hwsim.capture.train.train_and_capture` on every rank of a torchrun job (the module doc).
+
+    All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
+    of N·``batch_size`` (an epoch drops the remainder so ranks stay in lock-step); rank r's dither
+    seed is ``seed + r`` and its s the rule's; gradients are averaged after every backward and rank
+    0's buffers broadcast before every forward and before evaluation. Each rank writes
+    ``out/rank{r}``; rank 0 also ``out/run.json``. One instance per run.
+    """
+
+    def __init__(self, options: DistributedOptions | None = None) -> None:
+        options = DistributedOptions() if options is None else options
+        if not isinstance(options, DistributedOptions):
+            raise TypeError(f"options must be a DistributedOptions, got {type(options).__name__}")
+        self.options = options
+        self.eval_bn: set[str] = set()
+
+    def start(self, config: TrainConfig) -> None:
+        check_distributable(config)
+        self.config = config
+        self.rank, self.world = init_from_env(self.options.backend)
+        self.label = f" ×{self.world}"
+        cc = config.capture
+        self.node_s = scale_s(float(cc.s), self.world, self.options.s_rule) if cc.method == "dither" else None
+
+    def trace_dir(self, out: str | os.PathLike | None) -> Path | None:
+        return Path(out) / f"rank{self.rank}" if out is not None else None
+
+    def learning_rate(self, config: TrainConfig) -> tuple[float, dict[str, Any]]:
+        global_batch = self.world * config.batch_size
+        if self.options.lr_rule == "linear":
+            self.lr, self.lr_rule = (scaled_lr(global_batch, base_lr=config.lr),
+                                     f"linear: {config.lr:g}·global batch/{BASE_BATCH}")
+        else:
+            self.lr, self.lr_rule = config.lr, "given"
+        return self.lr, {"lr_rule": self.lr_rule, "global_batch": global_batch}
+
+    def capture_config(self, config: CaptureConfig) -> CaptureConfig:
+        return dataclasses.replace(config, s=self.node_s, seed=config.seed + self.rank)  # independent dither
+
+    def prepare(self, net: nn.Module, *, batch_size: int, in_channels: int, image_size: int) -> nn.Module:
+        bn = self.options.bn
+        if bn == "frozen":
+            self.eval_bn = {n for n, m in net.named_modules() if isinstance(m, _BN)}
+        elif bn == "sync":
+            if not torch.cuda.is_available():
+                raise ValueError("--bn sync: SyncBatchNorm supports GPU tensors only (CUDA + nccl); "
+                                 "on CPU use --bn local or --bn frozen")
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        else:
+            self.eval_bn = set(single_value_bn_layers(net, batch=batch_size, in_channels=in_channels,
+                                                      image_size=image_size))
+        broadcast_state(net, params=True)  # identical start everywhere (the seeds already agree)
+        return net
+
+    def schedule(self, config: TrainConfig, n_train: int) -> tuple[int, int, int]:
+        per_epoch = n_train // (self.world * config.batch_size)
+        if per_epoch < 1:
+            raise ValueError(f"{n_train} training examples < {self.world} nodes × batch {config.batch_size}")
+        steps = self.options.steps
+        self.epochs = math.ceil(steps / per_epoch) if steps is not None else config.epochs
+        self.total = steps if steps is not None else self.epochs * per_epoch
+        return self.epochs, per_epoch, self.total
+
+    def epoch_batches(self, data: Any, *, shuffle: torch.Generator, n_train: int, batch_size: int,
+                      image_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(data.train_y), generator=shuffle)[:n_train]
+        step = self.world * batch_size
+        for i in range(n_train // step):
+            idx = order[i * step:(i + 1) * step][self.rank::self.world]
+            yield resize(data.train_x[idx], image_size), data.train_y[idx]
+
+    def train_mode(self, net: nn.Module) -> None:
+        _set_train(net, self.eval_bn)
+
+    def before_forward(self, net: nn.Module) -> None:
+        broadcast_state(net)  # rank 0's BN statistics before every forward, as DDP did
+
+    def after_backward(self, params: list[nn.Parameter]) -> None:
+        average_gradients(params, self.world)
+
+    def before_eval(self, net: nn.Module) -> None:
+        broadcast_state(net)  # every rank evaluates the same model
+
+    def meta(self) -> dict[str, Any]:
+        o, cc = self.options, self.config.capture
+        return {"distributed": True, "rank": self.rank, "world_size": self.world, "s_base": cc.s, "s_rule": o.s_rule,
+                "bn": o.bn, "bn_eval_layers": sorted(self.eval_bn), "backend": dist.get_backend(), "steps": self.total}
+
+    def summary(self, *, test_acc: float, train_loss: float | None, seconds: float) -> dict[str, Any]:
+        return {"test_acc": test_acc, "seconds": seconds}  # a rank's epoch loss covers its shard only: left out
+
+    def rank_result(self, result: TrainResult) -> RankResult:
+        return RankResult(rank=self.rank, world_size=self.world, s=self.node_s, test_acc=result.test_acc,
+                          mean_density=result.mean_density, weighted_density=result.weighted_density,
+                          max_bits=result.max_bits, iterations=result.iterations, seconds=result.seconds,
+                          trace=str(result.trace) if result.trace is not None else None)
+
+    def finish(self, result: TrainResult, out: str | os.PathLike | None) -> None:
+        """Every rank's :class:`RankResult` to rank 0, which writes ``out/run.json``."""
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, dataclasses.asdict(self.rank_result(result)))
+        if self.rank == 0 and out is not None:
+            c, o = self.config, self.options
+            run = {"world_size": self.world, "s_base": c.capture.s, "s_rule": o.s_rule, "s_node": self.node_s,
+                   "method": c.capture.method, "model": c.model, "dataset": c.dataset,
+                   "batch_per_node": c.batch_size, "epochs": self.epochs, "lr": self.lr, "lr_rule": self.lr_rule,
+                   "steps": self.total, "int8": c.int8, "bn": o.bn, "ranks": gathered}
+            tmp = Path(out) / "run.json.tmp"
+            tmp.write_text(json.dumps(run, indent=1))
+            tmp.replace(Path(out) / "run.json")
 
 
 def train_distributed(config: TrainConfig, options: DistributedOptions | None = None, *,
@@ -204,119 +324,14 @@ def train_distributed(config: TrainConfig, options: DistributedOptions | None = 
 
     ``options`` (default ``DistributedOptions()``) adds the distributed-only fields: the s rule
     (``config.capture.s`` is the single-node s), the learning-rate rule (default: ``config.lr``
-    scaled linearly with the global batch, :func:`scaled_lr`), BatchNorm mode, backend and ``steps``.
-    All ranks shuffle with the same seed and rank r takes examples r, r+N, … of each global batch
-    (an epoch drops the remainder so ranks stay in lock-step); rank r's dither seed is
-    ``config.seed + r``. ``steps`` trains exactly that many iterations (as many epochs as needed)
-    instead of ``config.epochs``. The manifest's meta records ``lr`` and ``lr_rule``. Returns this
-    rank's numbers; the process group is left initialised for the caller.
+    scaled linearly with the global batch, :func:`scaled_lr`), BatchNorm mode, backend and ``steps``
+    (train exactly that many iterations, as many epochs as needed, instead of ``config.epochs``).
+    :func:`hwsim.capture.train.train_and_capture` with the :class:`DataParallel` strategy. The
+    manifest's meta records ``lr`` and ``lr_rule``. Returns this rank's numbers; the process group
+    is left initialised for the caller.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    options = DistributedOptions() if options is None else options
-    if not isinstance(options, DistributedOptions):
-        raise TypeError(f"options must be a DistributedOptions, got {type(options).__name__}")
-    check_distributable(config)
-    c, cc, bn = config, config.capture, options.bn
-    model, dataset, method, batch_size, epochs = c.model, c.dataset, cc.method, c.batch_size, c.epochs
-    base_s, seed = cc.s, c.seed
-    rank, world = init_from_env(options.backend)
-    node_s = scale_s(float(base_s), world, options.s_rule) if method == "dither" else None
-    if options.lr_rule == "linear":
-        lr, lr_rule = scaled_lr(world * batch_size, base_lr=c.lr), f"linear: {c.lr:g}·global batch/{BASE_BATCH}"
-    else:
-        lr, lr_rule = c.lr, "given"
-    rank_out = Path(out) / f"rank{rank}" if out is not None else None
-    if rank_out is not None and (rank_out / "manifest.json").exists() and not overwrite:
-        raise FileExistsError(f"{rank_out}: a trace already exists here (pass --overwrite to replace it)")
-    t0 = time.perf_counter()
-    data = load_dataset(dataset, data_dir=c.data_dir)
-    size = c.image_size or PREFERRED_SIZE.get(model) or data.native_size
-    torch.manual_seed(seed)  # same initial weights everywhere (rank 0's are also broadcast)
-    net = build_model(model, in_channels=data.in_channels, num_classes=data.num_classes, image_size=size)
-    if c.int8:
-        from hwsim.capture.int8 import quantize_model
-
-        quantize_model(net)
-    eval_bn: set[str] = set()
-    if bn == "frozen":
-        eval_bn = {n for n, m in net.named_modules() if isinstance(m, _BN)}
-    elif bn == "sync":
-        if not torch.cuda.is_available():
-            raise ValueError("--bn sync: SyncBatchNorm supports GPU tensors only (CUDA + nccl); "
-                             "on CPU use --bn local or --bn frozen")
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    else:
-        eval_bn = set(single_value_bn_layers(net, batch=batch_size, in_channels=data.in_channels,
-                                             image_size=size))
-    broadcast_state(net, params=True)  # identical start everywhere (the seeds already agree)
-    params = list(net.parameters())
-    opt = torch.optim.SGD(params, lr=lr, momentum=c.momentum, weight_decay=c.weight_decay)
-    n_train = len(data.train_y) if c.limit_train is None else min(c.limit_train, len(data.train_y))
-    per_epoch = n_train // (world * batch_size)
-    if per_epoch < 1:
-        raise ValueError(f"{n_train} training examples < {world} nodes × batch {batch_size}")
-    steps = options.steps
-    if steps is not None:
-        epochs = math.ceil(steps / per_epoch)
-    total = steps if steps is not None else epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * i / total)))
-    shuffle = torch.Generator().manual_seed(seed)
-    meta = {"model": model, "dataset": dataset, "image_size": size, "epochs": epochs, "batch_size": batch_size,
-            "lr": lr, "lr_rule": lr_rule, "global_batch": world * batch_size, "momentum": c.momentum,
-            "weight_decay": c.weight_decay, "optimizer": "sgd+cosine",
-            "distributed": True, "rank": rank, "world_size": world, "s_base": base_s, "s_rule": options.s_rule,
-            "bn": bn, "bn_eval_layers": sorted(eval_bn), "backend": dist.get_backend(), "steps": total}
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=f"{model}/{method} ×{world}", unit="it", dynamic_ncols=True)
-    node_capture = dataclasses.replace(cc, s=node_s, seed=seed + rank)  # s·rule, independent dither per node
-    with interrupt_safe(Capture(net, node_capture, out=rank_out, meta=meta, overwrite=overwrite)) as cap:
-        it = 0
-        for epoch in range(epochs):
-            _set_train(net, eval_bn)
-            order = torch.randperm(len(data.train_y), generator=shuffle)[:n_train]
-            for i in range(min(per_epoch, total - it)):
-                glob = order[i * world * batch_size:(i + 1) * world * batch_size]
-                idx = glob[rank::world]
-                x, y = data.train_x[idx], data.train_y[idx]
-                x = resize(x, size)
-                if it == total - 1:
-                    cap.sample_next()
-                broadcast_state(net)  # rank 0's BN statistics before every forward, as DDP did
-                logits = net(x)
-                loss = F.cross_entropy(logits, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # δ̃z per node (capture) ...
-                average_gradients(params, world)  # ... then the mean over nodes
-                opt.step()
-                sched.step()
-                lv = float(loss.detach())
-                cap.step(loss=lv, acc=float((logits.argmax(1) == y).float().mean()), epoch=epoch)
-                it += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{lv:.3f}", dens=f"{cap.last_density or 0:.3f}")
-        broadcast_state(net)  # every rank evaluates the same model
-        test_acc = evaluate(net, data, image_size=size, batch_size=256)
-        summary = cap.summary()
-        seconds = time.perf_counter() - t0
-        cap.add_summary(test_acc=test_acc, seconds=seconds)
-    if bar is not None:
-        bar.close()
-    res = RankResult(rank=rank, world_size=world, s=node_s, test_acc=test_acc,
-                     mean_density=summary["mean_density"], weighted_density=summary["weighted_density"],
-                     max_bits=int(summary["max_bits"]), iterations=int(summary["iterations"]), seconds=seconds,
-                     trace=str(rank_out) if rank_out is not None else None)
-    gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, dataclasses.asdict(res))
-    if rank == 0 and out is not None:
-        run = {"world_size": world, "s_base": base_s, "s_rule": options.s_rule, "s_node": node_s, "method": method,
-               "model": model, "dataset": dataset, "batch_per_node": batch_size, "epochs": epochs, "lr": lr,
-               "lr_rule": lr_rule, "steps": total, "int8": c.int8, "bn": bn, "ranks": gathered}
-        tmp = Path(out) / "run.json.tmp"
-        tmp.write_text(json.dumps(run, indent=1))
-        tmp.replace(Path(out) / "run.json")
-    return res
+    strategy = DataParallel(options)
+    result = train_and_capture(config, strategy=strategy, out=out, overwrite=overwrite, progress=progress)
+    return strategy.rank_result(result)

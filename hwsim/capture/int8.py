@@ -31,7 +31,7 @@ from torch.nn.utils import parametrize
 
 HOOKED = (nn.Linear, nn.Conv2d)
 DEFAULT_BITS = 8
-DEFAULT_MOMENTUM = 0.1  # weight of the new batch in the running min/max (as BatchNorm's momentum)
+DEFAULT_RANGE_MOMENTUM = 0.1  # weight of the new batch in the running min/max (as BatchNorm's momentum)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class WeightQuant(nn.Module):
 class ActivationQuant(nn.Module):
     """Running-range uint8 fake quantizer of a layer input (buffers ``lo``/``hi`` go into state_dict)."""
 
-    def __init__(self, bits: int = DEFAULT_BITS, momentum: float = DEFAULT_MOMENTUM) -> None:
+    def __init__(self, bits: int = DEFAULT_BITS, momentum: float = DEFAULT_RANGE_MOMENTUM) -> None:
         super().__init__()
         self.bits, self.momentum = bits, momentum
         self.register_buffer("lo", torch.zeros(()))
@@ -121,7 +121,7 @@ def _input_hook(module: nn.Module, args: tuple) -> tuple:
     return (module.int8_input(args[0]), *args[1:])
 
 
-def quantize_model(model: nn.Module, *, bits: int = DEFAULT_BITS, momentum: float = DEFAULT_MOMENTUM) -> list[str]:
+def quantize_model(model: nn.Module, *, bits: int = DEFAULT_BITS, momentum: float = DEFAULT_RANGE_MOMENTUM) -> list[str]:
     """Make every Linear/Conv2d of ``model`` compute with ``bits``-bit weights and inputs (in place).
 
     Call before building the optimizer (the float weights move into the parametrization but stay

@@ -33,13 +33,12 @@ import numpy as np
 import torch
 
 from hwsim.capture import quant_device
+from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
 from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
 
-METHODS = ("dither", "meprop", "none")
-# s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
-# lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
-DEFAULT_S = 4.0
-DEFAULT_K = 20  # meProp: kept per example
+# METHODS, DEFAULT_S (s = 4: the README's sparsity/accuracy table), DEFAULT_K and validate_params live in the
+# torch-free hwsim.capture.config and are re-exported here.
+__all__ = ["DEFAULT_K", "DEFAULT_S", "METHODS", "validate_params"]
 VIEW_LEVELS = quant_device.VIEW_LEVELS  # int8 view of float gradients (meprop, none): 127
 _SMALL = 1 << 13  # below this numpy beats torch (fewer µs per call)
 _ONES_F32 = np.ones(_SMALL, np.float32)  # Σx of small tensors as a dot
@@ -222,16 +221,6 @@ def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | 
     if method == "none":
         return passthrough(dz, generator=generator)
     raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
-
-
-def validate_params(*, method: str, s: float | None, k: int | None) -> None:
-    """Fail early (before training) on a bad method / s / k."""
-    if method not in METHODS:
-        raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
-    if method == "dither" and (s is None or not float(s) > 0):
-        raise ValueError(f"s must be > 0 for method 'dither', got {s!r}")
-    if method == "meprop" and (k is None or isinstance(k, bool) or not isinstance(k, int) or k <= 0):
-        raise ValueError(f"k must be a positive integer for method 'meprop', got {k!r}")
 
 
 # ----------------------------------------------------------------------------- statistics

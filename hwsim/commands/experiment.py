@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.capture.config import DEFAULT_DATASETS, S_RULES
 from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
+from hwsim.experiments.distributed import DistributedConfig
+from hwsim.experiments.meprop import MepropConfig
+from hwsim.experiments.table1 import Table1Config
+
+# The experiments' defaults, for --help (these modules import torch only when they run).
+_MEPROP, _DIST, _TABLE1 = MepropConfig(), DistributedConfig(), Table1Config()
 
 HELP = "run the seed paper's experiments: meProp comparison, distributed N-node training, Table 1 columns"
 DESCRIPTION = (
@@ -13,7 +20,8 @@ DESCRIPTION = (
     "mean ± std over seeds (paper Fig. 5). 'distributed': torchrun jobs with N = 1, 2, 4, 8 nodes at batch 1 per "
     "node (gloo on CPU), NSD per node before the gradient allreduce; accuracy, per-node sparsity and worst-case "
     "bit-width against N (Figs. 6-8). 'table1': accuracy and sparsity for baseline, dithered, 8-bit and "
-    "8-bit + dithered (Table 1). All run on the embedded digits dataset unless --dataset/--data-dir say otherwise."
+    f"8-bit + dithered (Table 1). All run on the embedded {DEFAULT_DATASETS['image']} dataset unless "
+    "--dataset/--data-dir say otherwise."
 )
 
 
@@ -42,7 +50,8 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def _common(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--dataset", default=None, metavar="D",
-                   help="digits (embedded), mnist, cifar10, cifar100 (default: the experiment's, digits)")
+                   help=f"{DEFAULT_DATASETS['image']} (embedded), mnist, cifar10, cifar100 (default: the experiment's, "
+                        f"{DEFAULT_DATASETS['image']})")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="where mnist/cifar files are (never downloaded; default: none)")
     p.add_argument("--seeds", type=_seeds, default=None, metavar="N|a,b",
@@ -60,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     p = sub.add_parser("meprop", help="dithered backprop vs meProp: accuracy against δz sparsity (Fig. 5)")
     _common(p, out="reports/meprop")
-    p.add_argument("--model", default=None, help="default: mlp500 (2 × 500 hidden, as the paper)")
+    p.add_argument("--model", default=None, help=f"default: {_MEPROP.model} (2 × 500 hidden, as the paper)")
     p.add_argument("--s", dest="s_values", type=_floats, default=None, metavar="S,S,...",
                    help="dither scales (default: the experiment's)")
     p.add_argument("--k", dest="k_values", type=_ints, default=None, metavar="K,K,...",
@@ -69,20 +78,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int_range(1), default=None, help="mini-batch (default: the experiment's)")
     p = sub.add_parser("distributed", help="N nodes at batch 1 per node: accuracy, per-node sparsity, bits vs N")
     _common(p, out="reports/distributed")
-    p.add_argument("--nodes", type=_ints, default=None, metavar="N,N,...", help="default: 1,2,4,8")
-    p.add_argument("--model", default=None, help="default: lenet300; the paper used alexnet_cifar on cifar10")
-    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help="single-node s (default: 2)")
-    p.add_argument("--s-rule", default=None, choices=("sqrt", "linear", "const"), help="s per node (default: sqrt)")
-    p.add_argument("--steps", type=int_range(1), default=None, help="SGD steps for every N (default: 400)")
-    p.add_argument("--batch-per-node", type=int_range(1), default=None, help="examples per node (default: 1)")
+    p.add_argument("--nodes", type=_ints, default=None, metavar="N,N,...", help=f"default: {','.join(map(str, _DIST.nodes))}")
+    p.add_argument("--model", default=None, help=f"default: {_DIST.model}; the paper used alexnet_cifar on cifar10")
+    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help=f"single-node s (default: {_DIST.s:g})")
+    p.add_argument("--s-rule", default=None, choices=S_RULES, help=f"s per node (default: {_DIST.s_rule})")
+    p.add_argument("--steps", type=int_range(1), default=None, help=f"SGD steps for every N (default: {_DIST.steps})")
+    p.add_argument("--batch-per-node", type=int_range(1), default=None, help=f"examples per node (default: {_DIST.batch_per_node})")
     p.add_argument("--methods", type=lambda t: tuple(t.split(",")), default=None, metavar="M,M",
                    help="dither,none (none = plain-backprop reference at every N; default: the experiment's)")
     p.add_argument("--keep-traces", action="store_true", help="keep the rank traces under OUT/traces")
     p = sub.add_parser("table1", help="accuracy and sparsity: baseline, dithered, 8-bit, 8-bit + dithered")
     _common(p, out="reports/table1")
     p.add_argument("--models", type=lambda t: tuple(t.split(",")), default=None, metavar="M,M",
-                   help="default: mlp500,lenet300,lenet5")
-    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help="dither scale (default: 4)")
+                   help=f"default: {','.join(_TABLE1.models)}")
+    p.add_argument("--s", dest="s", type=float_range(0, lo_open=True), default=None, help=f"dither scale (default: {_TABLE1.s:g})")
     p.add_argument("--epochs", type=int_range(1), default=None, help="training epochs (default: the experiment's)")
     p.add_argument("--batch-size", type=int_range(1), default=None, help="mini-batch (default: the experiment's)")
 

@@ -7,6 +7,27 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hwsim.capture.config import (  # torch-free: the one home of these defaults and names
+    BN_MODES,
+    DEFAULT_BATCH,
+    DEFAULT_BATCH_PER_NODE,
+    DEFAULT_BN,
+    DEFAULT_DATASETS,
+    DEFAULT_DEVICE,
+    DEFAULT_EPOCHS,
+    DEFAULT_K,
+    DEFAULT_LR,
+    DEFAULT_MOMENTUM,
+    DEFAULT_S,
+    DEFAULT_S_RULE,
+    DEFAULT_SAMPLE_EVERY,
+    DEFAULT_SEED,
+    DEFAULT_STATS_EVERY,
+    DEFAULT_WEIGHT_DECAY,
+    METHODS,
+    S_RULES,
+    default_dataset,
+)
 from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
 
 if TYPE_CHECKING:
@@ -14,31 +35,30 @@ if TYPE_CHECKING:
 
 HELP = "train a model with dithered backprop (NSD on δz), meProp or plain backprop and record a trace"
 DESCRIPTION = (
-    "Train a model of the seed paper's zoo with SGD (momentum 0.9, weight decay 5e-4, cosine learning rate) "
+    f"Train a model of the seed paper's zoo with SGD (momentum {DEFAULT_MOMENTUM:g}, weight decay {DEFAULT_WEIGHT_DECAY:g}, "
+    "cosine learning rate) "
     "while NSD (Δ = s·std(δz) per layer and iteration), meProp top-k or nothing is applied to the "
     "pre-activation gradient δz of every Linear/Conv2d — the quantized δ̃z really drives both backward GEMMs — "
     "and write a trace directory: per-iteration loss/accuracy and per-layer δ̃z density, bit-width and level "
     "histogram, plus the full operands (δ̃z levels, input masks) every --sample-every iterations and at the "
-    "last one. The embedded dataset 'digits' (scikit-learn, 1,797 real images) needs no download; "
-    "nor does 'pystdlib' (the characters of CPython standard-library source files), the default of the "
-    "language model gpt_char. "
+    f"last one. The embedded dataset '{DEFAULT_DATASETS['image']}' (scikit-learn, 1,797 real images) needs no "
+    f"download; nor does '{DEFAULT_DATASETS['text']}' (the characters of CPython standard-library source files), "
+    "the default of the language model gpt_char. "
     "Inspect the result with 'hwsim inspect OUT'."
 )
 
 MODELS = ("mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18, vit_digits (a small ViT), "
           "gpt_char (a character-level GPT-2-style language model)")
-TEXT_MODELS = ("gpt_char",)  # = the "text" models of hwsim.capture.zoo.models.KIND (here so --help needs no torch; a test checks)
-# Same values as hwsim.capture.train (kept here so 'hwsim --help' does not import torch; a test checks them).
-DEFAULT_S, DEFAULT_K, DEFAULT_EPOCHS, DEFAULT_BATCH, DEFAULT_LR = 4.0, 20, 20, 64, 0.05
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="M", help=MODELS)
     parser.add_argument("--dataset", default=None, metavar="D",
-                        help="image models: digits (embedded, the default), mnist, cifar10, cifar100; the language "
-                             "model gpt_char: pystdlib (embedded, the default: CPython standard-library source text)")
+                        help=f"image models: {DEFAULT_DATASETS['image']} (embedded, the default), mnist, cifar10, cifar100; "
+                             f"the language model gpt_char: {DEFAULT_DATASETS['text']} (embedded, the default: "
+                             "CPython standard-library source text)")
     parser.add_argument("--data-dir", metavar="DIR", help="where mnist/cifar files are (never downloaded; default: none)")
-    parser.add_argument("--method", default="dither", choices=("dither", "meprop", "none"),
+    parser.add_argument("--method", default=METHODS[0], choices=METHODS,
                         help="what to do to δz: NSD dither, meProp top-k, or plain backprop")
     parser.add_argument("--s", "--scale", dest="s", type=float_range(0, lo_open=True), default=DEFAULT_S,
                         help="dither step Δ = s·std(δz) (method dither); under torchrun write --scale "
@@ -46,23 +66,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int_range(1), default=DEFAULT_K, help="values kept per example (method meprop)")
     parser.add_argument("--epochs", type=int_range(1), default=DEFAULT_EPOCHS, help="passes over the training set")
     parser.add_argument("--batch-size", type=int_range(1), default=None,
-                        help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default 1)")
+                        help=f"mini-batch size (default {DEFAULT_BATCH}; with --distributed: per node, default "
+                             f"{DEFAULT_BATCH_PER_NODE})")
     parser.add_argument("--lr", type=float_range(0, lo_open=True), default=None,
                         help=f"initial learning rate, cosine to 0 (default {DEFAULT_LR} at batch {DEFAULT_BATCH}; "
                              f"with --distributed: linear scaling with the global batch, "
                              f"{DEFAULT_LR}·nodes·batch/{DEFAULT_BATCH}, e.g. {DEFAULT_LR * 2 / DEFAULT_BATCH:g} "
                              "for 2 nodes × 1; recorded in the trace's meta as lr and lr_rule)")
-    parser.add_argument("--momentum", type=float_range(0, 1, hi_open=True), default=0.9, help="SGD momentum")
-    parser.add_argument("--weight-decay", type=float_range(0), default=5e-4, help="SGD weight decay (L2)")
-    parser.add_argument("--sample-every", type=int_range(0), default=50, metavar="N",
+    parser.add_argument("--momentum", type=float_range(0, 1, hi_open=True), default=DEFAULT_MOMENTUM, help="SGD momentum")
+    parser.add_argument("--weight-decay", type=float_range(0), default=DEFAULT_WEIGHT_DECAY, help="SGD weight decay (L2)")
+    parser.add_argument("--sample-every", type=int_range(0), default=DEFAULT_SAMPLE_EVERY, metavar="N",
                         help="store full operands every N iterations (0: only the last); the whole-run "
                              "estimate's error against storing every iteration is the README's estimator-error table "
                              "(with N = iterations per epoch every sample falls at the same place of its epoch: the "
                              "demo's start-of-epoch full batches, say, never the short last batch but the run's end)")
-    parser.add_argument("--stats-every", type=int_range(1), default=1, metavar="N",
+    parser.add_argument("--stats-every", type=int_range(1), default=DEFAULT_STATS_EVERY, metavar="N",
                         help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
                              "iterations always keep them, loss and accuracy are kept for every iteration, the run "
-                             "summary covers all (default 1: every iteration; e.g. 10 for long runs)")
+                             f"summary covers all (default {DEFAULT_STATS_EVERY}: every iteration; e.g. 10 for long runs)")
     parser.add_argument("--max-examples", type=int_range(1), default=None, metavar="N",
                         help="store only the first N examples of each batch in sampled iterations (default: all). "
                              "simulate then replays an N-example batch, which understates the speed-up and energy "
@@ -73,9 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 32)")
     parser.add_argument("--limit-train", type=int_range(1), default=None, metavar="N",
                         help="train on the first N examples only (default: all)")
-    parser.add_argument("--seed", type=int_range(0), default=0, help="seed of weights, data order and dither")
+    parser.add_argument("--seed", type=int_range(0), default=DEFAULT_SEED, help="seed of weights, data order and dither")
     parser.add_argument("--threads", type=int_range(1, 1024), default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", metavar="DEV",
+    parser.add_argument("--device", default=DEFAULT_DEVICE, metavar="DEV",
                         help="where the model trains and NSD runs: cpu (default), cuda, cuda:N, mps; a GPU keeps δz "
                              "and its statistics on the device (operands reach the host only on sampled iterations); "
                              "the dither's random stream differs from the CPU one (same statistics, other bits)")
@@ -90,9 +111,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
                    help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
-    g.add_argument("--s-rule", default="sqrt", choices=("sqrt", "linear", "const"),
+    g.add_argument("--s-rule", default=DEFAULT_S_RULE, choices=S_RULES,
                    help="s on each of N nodes: s·√N (same averaged dither noise as 1 node), s·N, or s")
-    g.add_argument("--bn", default="local", choices=("local", "frozen", "sync"),
+    g.add_argument("--bn", default=DEFAULT_BN, choices=BN_MODES,
                    help="BatchNorm per node: own-batch stats (eval mode where 1 value/channel), "
                         "running stats, or SyncBatchNorm (GPU only)")
     g.add_argument("--steps", type=int_range(1), default=None, metavar="N",
@@ -112,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from hwsim._io import check_output, mark_status_in_place, replacing_dir
 
     if args.dataset is None:
-        args.dataset = "pystdlib" if args.model in TEXT_MODELS else "digits"
+        args.dataset = default_dataset(args.model)
     if args.distributed:
         return _run_distributed(args)
     out = Path(args.out or f"traces/{args.model}-{args.dataset}-{args.method}")
@@ -172,7 +193,7 @@ def _run_distributed(args: argparse.Namespace) -> int:
 
     from hwsim.capture.distributed import DistributedOptions, shutdown, train_distributed
 
-    config = _train_config(args, batch_size=1)  # per node
+    config = _train_config(args, batch_size=DEFAULT_BATCH_PER_NODE)  # per node
     options = DistributedOptions(s_rule=args.s_rule, lr_rule="linear" if args.lr is None else "given", bn=args.bn,
                                  backend=args.backend, steps=args.steps)
     out = args.out or f"traces/{args.model}-{args.dataset}-{args.method}-distributed"

@@ -125,7 +125,8 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
 
 
 def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
-    from hwsim.capture.train import DEFAULT_K, CaptureConfig, TrainConfig, train_and_capture
+    from hwsim.capture.config import DEFAULT_DATASETS, DEFAULT_K, CaptureConfig, TrainConfig
+    from hwsim.capture.train import train_and_capture
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}
@@ -140,7 +141,7 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
             accs[name] = float(done.summary.get("test_acc", float("nan")))
         else:
             with _torch_threads(threads):
-                config = TrainConfig(model=model, dataset="digits", epochs=epochs, limit_train=plan.limit_train,
+                config = TrainConfig(model=model, dataset=DEFAULT_DATASETS["image"], epochs=epochs, limit_train=plan.limit_train,
                                      capture=CaptureConfig(method=method, k=DEFAULT_K if method == "meprop" else None,
                                                            sample_every=sample_every, max_examples=plan.max_examples))
                 r = train_and_capture(config, out=path, overwrite=True, progress=progress)

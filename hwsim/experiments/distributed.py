@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.capture.config import DEFAULT_BATCH_PER_NODE, DEFAULT_DATASETS, DEFAULT_S_RULE
 from hwsim.experiments.output import (
     markdown_table,
     mean_std,
@@ -42,13 +43,13 @@ class DistributedConfig:
 
     nodes: tuple[int, ...] = (1, 2, 4, 8)
     model: str = "lenet300"
-    dataset: str = "digits"
+    dataset: str = DEFAULT_DATASETS["image"]
     data_dir: str | None = None
     s: float = 2.0  # single-node s; node s = scale_s(s, N, s_rule)
-    s_rule: str = "sqrt"
+    s_rule: str = DEFAULT_S_RULE
     steps: int = 400
     lr: float = 0.005
-    batch_per_node: int = 1
+    batch_per_node: int = DEFAULT_BATCH_PER_NODE
     seeds: tuple[int, ...] = (0, 1)
     methods: tuple[str, ...] = ("dither", "none")
     timeout_s: float = 1800.0

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_EPOCHS, DEFAULT_LR
 from hwsim.experiments.output import (
     markdown_table,
     mean_std,
@@ -32,14 +33,14 @@ class MepropConfig:
     """What to run. Defaults: the paper's MLP on the embedded digits, 6 s × 6 k × 3 seeds."""
 
     model: str = "mlp500"
-    dataset: str = "digits"
+    dataset: str = DEFAULT_DATASETS["image"]
     data_dir: str | None = None
     s_values: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
     k_values: tuple[int, ...] = (2, 5, 10, 20, 50, 100)
     seeds: tuple[int, ...] = (0, 1, 2)
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.05
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH
+    lr: float = DEFAULT_LR
 
     def runs(self) -> list[tuple[str, float | None, int]]:
         """(method, s or k, seed) of every training run, baseline first."""

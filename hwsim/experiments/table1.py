@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_LR, DEFAULT_S
 from hwsim.experiments.output import markdown_table, mean_std, pm, write_csv, write_json, write_text
 
 METHODS: tuple[tuple[str, str, bool], ...] = (  # (column, δz method, int8 forward)
@@ -30,12 +31,12 @@ class Table1Config:
     """What to run; defaults: the MNIST models of Table 1 (+ the meProp MLP) on the embedded digits."""
 
     models: tuple[str, ...] = ("mlp500", "lenet300", "lenet5")
-    dataset: str = "digits"
+    dataset: str = DEFAULT_DATASETS["image"]
     data_dir: str | None = None
-    s: float = 4.0
+    s: float = DEFAULT_S
     epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
+    batch_size: int = DEFAULT_BATCH
+    lr: float = DEFAULT_LR
     seeds: tuple[int, ...] = (0,)
 
 
@@ -53,7 +54,8 @@ class Cell:
 
 
 def run_all(config: Table1Config, *, progress: Callable[[str], None] | None = None) -> list[Cell]:
-    from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
+    from hwsim.capture.config import CaptureConfig, TrainConfig
+    from hwsim.capture.train import train_and_capture
 
     cells = []
     for model in config.models:

@@ -27,10 +27,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "pystdlib")
-# what a dataset's batches hold: "image" (x (B, C, H, W) float, y (B,) class) or "text" (x, y (B, T) int64
-# tokens, y the next token of x); a model reads one kind (hwsim.capture.zoo.models.KIND)
-DATASET_KIND = {name: "text" if name == "pystdlib" else "image" for name in DATASETS}
+from hwsim.capture.config import DATASET_KIND, DATASETS, DataError, dataset_for
+
+__all__ = ["DATASETS", "DATASET_KIND", "DataError", "Dataset", "TextDataset", "dataset_for", "load_dataset",
+           "pystdlib", "resize"]
+
+# DATASETS and DATASET_KIND — what a dataset's batches hold: "image" (x (B, C, H, W) float, y (B,) class) or
+# "text" (x, y (B, T) int64 tokens, y the next token of x); a model reads one kind — and the default dataset of
+# each kind (dataset_for) live in the torch-free hwsim.capture.config, with DataError.
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # fixed: the split never changes with the training seed
 
@@ -42,10 +46,6 @@ HOW_TO_GET = {
     "cifar100": "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and extract it in DIR "
                 "(giving DIR/cifar-100-python/)",
 }
-
-
-class DataError(ValueError):
-    """Unknown dataset, missing or malformed files: the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -83,22 +83,6 @@ class Dataset:
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size]
             yield resize(x[idx], image_size), y[idx]
-
-
-def dataset_for(model: str, dataset: str | None) -> str:
-    """The dataset ``model`` trains on: ``dataset``, or the default of its kind (digits for an image model,
-    pystdlib for a language model); a dataset of the other kind is a :class:`DataError` naming both flags."""
-    from hwsim.capture.zoo.models import KIND
-
-    kind = KIND.get(model, "image")
-    if dataset is None:
-        return "pystdlib" if kind == "text" else "digits"
-    if dataset in DATASET_KIND and DATASET_KIND[dataset] != kind:
-        allowed = ", ".join(d for d, k in DATASET_KIND.items() if k == kind)
-        what = "a language model (token sequences)" if kind == "text" else "an image model"
-        raise DataError(f"--model {model} is {what}; --dataset {dataset} holds {'text' if DATASET_KIND[dataset] == 'text' else 'images'}. "
-                        f"Use --dataset {allowed.replace(', ', ' or ')} (or drop --dataset for the default)")
-    return dataset
 
 
 def resize(x: torch.Tensor, image_size: int | None) -> torch.Tensor:

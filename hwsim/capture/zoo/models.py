@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from hwsim.capture.config import MODEL_KIND
 from hwsim.capture.zoo.transformers import GPTChar, ViTDigits
 
 
@@ -169,9 +170,8 @@ MODELS: dict[str, Builder] = {
     "gpt_char": lambda c, n, s: GPTChar(vocab=n, context=s),
 }
 
-# What each model reads: "image" (N, C, H, W) floats → class logits, or "text" (N, T) token ids → (N, T, vocab)
-# next-token logits. Datasets have the same kinds (hwsim.capture.zoo.data.DATASET_KIND).
-KIND = {name: "text" if name == "gpt_char" else "image" for name in MODELS}
+# What each model reads ("image" or "text"): hwsim.capture.config.MODEL_KIND, torch-free, names the same models.
+KIND = MODEL_KIND
 
 # Image side each model is built for when the dataset allows resizing (digits are 8×8).
 PREFERRED_SIZE = {"mlp500": None, "lenet300": None, "lenet5": 28, "alexnet_cifar": 32, "vgg11_cifar": 32,
