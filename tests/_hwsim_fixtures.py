@@ -128,3 +128,13 @@ def assert_figure_written(fig: Any, out_dir: Path, name: str) -> None:
     png, svg = save_figure(fig, out_dir=out_dir, name=name, dpi=30)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     assert svg.stat().st_size > 1000 and b"<svg" in svg.read_bytes()[:500]
+
+
+def trace_from_manifest(man: dict[str, Any], path: str = "t") -> Any:
+    """A :class:`hwsim.trace.format.Trace` over a hand-written manifest (meta, layers, samples, iterations; no files)."""
+    from hwsim.trace.format import LayerGeometry, Trace
+    from hwsim.trace.records import TraceMeta, iterations_from_manifest
+
+    layers = [LayerGeometry.from_json({"kind": "linear", "C": 1, "K": 1, **g}) for g in man.get("layers", [])]
+    return Trace(path=Path(path), manifest=man, layers=layers, meta=TraceMeta.from_json(man.get("meta", {}), file=path),
+                 _iterations=iterations_from_manifest(man.get("iterations", []), path))

@@ -61,11 +61,13 @@ def test_old_results_without_provenance_still_load():
 
 
 def test_replayed_batches_that_differ_are_shown_as_a_range():
+    from _hwsim_fixtures import trace_from_manifest
+
     from hwsim.results import provenance
 
-    man = {"meta": {"model": "m"}, "iterations": [{}] * 3,
-           "samples": [{"iteration": 0, "layers": [{"name": "fc", "N": 64}]},
-                       {"iteration": 2, "layers": [{"name": "fc", "N": 29}]}]}
+    man = trace_from_manifest({"meta": {"model": "m"}, "iterations": [{}] * 3,
+                               "samples": [{"iteration": 0, "layers": [{"name": "fc", "N": 64}]},
+                                           {"iteration": 2, "layers": [{"name": "fc", "N": 29}]}]})
     both = provenance.trace_provenance(man, replayed=[0, 2])
     assert (both["replayed_examples"], both["replayed_examples_min"]) == (64, 29)
     assert "batches of 29–64" in dict(provenance.describe_trace({"trace": both}))["replayed"]

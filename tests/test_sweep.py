@@ -172,3 +172,41 @@ def test_scheduler_address_must_have_a_scheme(tmp_path):
     spec = parse_sweep(_doc(grid={"pe.mac_bits": [8]}))
     with pytest.raises(SweepError, match="tcp://HOST:PORT"):
         run_sweep(spec, out=tmp_path, scheduler="localhost:8786", evaluate=fake_evaluate, progress=False)
+
+
+def _retyped_trace(src: Path, dst: Path, **meta) -> Path:
+    """A copy of the trace ``src`` whose manifest meta has ``meta`` set (the operands are unchanged)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    man = json.loads((dst / "manifest.json").read_text())
+    man["meta"].update(meta)
+    (dst / "manifest.json").write_text(json.dumps(man))
+    return dst
+
+
+def test_rows_carry_each_traces_method_s_and_k(tmp_path):
+    import csv
+
+    from hwsim.sweep.summary import collect_rows
+
+    sample = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    meprop = _retyped_trace(sample, tmp_path / "meprop", method="meprop", s=None, k=7)
+    spec = parse_sweep({"version": 1, "name": "t", "arch": "scnn", "grid": {"pe_array.rows": [4, 8]},
+                        "traces": [{"path": str(sample), "name": "dither"}, {"path": str(meprop), "name": "meprop"},
+                                   {"name": "syn", "synthetic": {"model": "lenet5", "batch": 1}}]})
+    out = run_sweep(spec, out=tmp_path / "out", evaluate=fake_evaluate, progress=False)  # fake results say dither
+    want = {"dither": ("dither", 4.0, None), "meprop": ("meprop", None, 7), "syn": ("synthetic", None, None)}
+    rows = json.loads((tmp_path / "out" / SUMMARY_JSON).read_text())["rows"]
+    assert sorted((r["trace"], r["pe_array.rows"]) for r in rows) == sorted((t, n) for t in want for n in (4, 8))
+    for r in rows:
+        assert (r["method"], r["s"], r["k"]) == want[r["trace"]], r["trace"]
+    with open(tmp_path / "out" / SUMMARY_CSV, newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [(r["trace"], r["method"], r["s"], r["k"]) for r in csv_rows] == [
+        (r["trace"], r["method"], "" if r["s"] is None else str(r["s"]), "" if r["k"] is None else str(r["k"]))
+        for r in rows]
+    # without the runner's metas, the rows read each trace's meta from its manifest: the same columns
+    again = collect_rows(spec, tasks=list(out.tasks), out=tmp_path / "out")
+    assert [(r["trace"], r["method"], r["s"], r["k"]) for r in again] == [
+        (r["trace"], r["method"], r["s"], r["k"]) for r in rows]

@@ -51,3 +51,31 @@ def test_base_params_are_parsed_once_per_file_version(tmp_path, monkeypatch):
     f.write_text(f.read_text().replace("name: scnn", "name: scnn-edited", 1) + "\n")  # a new version: re-read
     assert base_params_for(str(f))["name"] == "scnn-edited" and len(calls) == 2
     assert base_params_for(str(tmp_path / "missing.yaml")) is None and base_params_for(None) is None
+
+
+def test_trace_provenance_reads_the_typed_trace():
+    from pathlib import Path
+
+    from hwsim.results.provenance import trace_provenance
+    from hwsim.trace.format import load
+
+    tr = load(Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither", verify=False)
+    it = tr.sampled_iterations[-1]
+    t = trace_provenance(tr, replayed=[it], path="p")
+    m = tr.meta
+    assert (t["model"], t["dataset"], t["method"], t["s"], t["k"], t["seed"]) == (m.model, m.dataset, m.method, m.s,
+                                                                                   m.k, m.seed)
+    assert t["epochs"] == m.extra["epochs"] and t["iterations"] == len(tr.iterations) > 1
+    assert t["test_acc"] == tr.summary["test_acc"] and t["replayed_iterations"] == [it] and t["path"] == "p"
+    assert list(t["layers"]) == [g.name for g in tr.layers]
+    assert t["replayed_examples"] == tr.sample_batch(it) == max(g.N for g in tr.layers)
+
+
+def test_sample_batch_is_the_largest_layer_batch_of_that_iteration():
+    from _hwsim_fixtures import trace_from_manifest
+
+    tr = trace_from_manifest({"samples": [
+        {"iteration": 0, "layers": [{"name": "a", "N": 64}, {"name": "b", "N": 8}]},          # version 1: a list
+        {"iteration": 3, "layers": {"a": {"geometry": {"N": 5}}, "b": {"geometry": {"N": 29}}}}]})
+    assert tr.sample_batch(0) == 64 and tr.sample_batch(3) == 29
+    assert tr.sample_batch(1) is None

@@ -173,3 +173,49 @@ def test_corrupt_stored_point_is_a_clear_error(tmp_path):
     p.write_text("{not json")
     with pytest.raises(ValueError, match="delete it to recompute this point"):
         run_replays(tasks, gemms=1, out=tmp_path, progress=False, evaluate=fake_evaluate)
+
+
+# ---- the architecture file is read once per process ----
+
+def _count_yaml_reads(monkeypatch) -> list[str]:
+    """Every read of an architecture YAML file from now on (hwsim.arch.loader.read_yaml), caches cleared."""
+    import hwsim.arch.loader as loader
+    from hwsim.results import provenance
+    from hwsim.sweep import evaluate
+
+    for cached in (evaluate._arch, evaluate._read_arch_file, provenance._base_params):
+        cached.cache_clear()
+    calls: list[str] = []
+    real = loader.read_yaml
+    monkeypatch.setattr(loader, "read_yaml", lambda p: calls.append(str(p)) or real(p))
+    return calls
+
+
+@pytest.mark.filterwarnings("ignore:.*partial mini-batch")  # the sample's last iteration is an epoch's last
+@pytest.mark.parametrize("how", ["path", "path+overrides", "arch", "arch+overrides"])
+def test_an_in_process_whole_run_reads_the_arch_file_twice(tmp_path, monkeypatch, how):
+    """Once in the parent (validate, point keys, provenance) and once in the worker (a separate process when
+    jobs > 1, so it cannot share the parent's Arch); the worker's provenance reuses its one read."""
+    import hwsim
+    from hwsim.arch import ARCH_DIR, load_arch
+    from hwsim.results.provenance import for_simulation
+    from hwsim.trace.format import load
+
+    f = tmp_path / "a.yaml"
+    f.write_text((ARCH_DIR / "scnn.yaml").read_text())
+    ov = {"memory.dram_bytes_per_cycle": 64} if how.endswith("overrides") else {}
+    arch = load_arch(str(f), ov or None)
+    trace = load(SAMPLE, verify=False)
+    calls = _count_yaml_reads(monkeypatch)
+    if how.startswith("arch"):
+        run = hwsim.simulate_run(trace, arch, iterations="last", jobs=1)
+    else:
+        run = hwsim.simulate_run(trace, str(f), iterations="last", jobs=1, overrides=ov)
+    assert calls == [str(f)] * 2
+    # the same provenance as reading the file for it, and the same point as the per-config load
+    assert run.provenance["arch"]["overrides"] == for_simulation(trace, arch, iteration=[0])["arch"]["overrides"]
+    assert run.provenance["arch"]["overrides"] == ({"memory.dram_bytes_per_cycle": 64.0} if ov else {})
+    it = trace.sampled_iterations[-1]
+    assert run.last.provenance["arch"] == for_simulation(trace, arch, iteration=it)["arch"]
+    loaded = replay_tasks(trace, [(str(f), ov)], [it], loaded=[arch])[0].key
+    assert loaded == replay_tasks(SAMPLE, [(str(f), ov)], [it])[0].key

@@ -186,14 +186,17 @@ def test_fit_rule_leaves_fitting_choices_alone():
 
 
 def test_replayed_batch_of_a_transformer_is_counted_in_examples_not_tokens():
+    from _hwsim_fixtures import trace_from_manifest
+
     from hwsim.results.provenance import trace_provenance
 
     layers = [{"name": "patch", "N": 64}, {"name": "blocks.0.attn", "N": 64 * 17}, {"name": "head", "N": 64}]
     manifest = {"meta": {"model": "vit_digits", "tokens_per_example": 17}, "layers": layers,
                 "samples": [{"iteration": 5, "layers": {g["name"]: {"geometry": g} for g in layers}}]}
-    assert trace_provenance(manifest, replayed=[5])["replayed_examples"] == 64
+    assert trace_provenance(trace_from_manifest(manifest), replayed=[5])["replayed_examples"] == 64
     manifest["meta"] = {"model": "lenet5"}
-    assert trace_provenance(manifest, replayed=[5])["replayed_examples"] == 64 * 17  # unchanged without the key
+    # unchanged without the key
+    assert trace_provenance(trace_from_manifest(manifest), replayed=[5])["replayed_examples"] == 64 * 17
 
 
 def test_full_demo_includes_one_transformer_and_quick_does_not():

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_whole(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hwsim.arch import load_arch, parse_overrides
+    from hwsim.arch import parse_overrides
     from hwsim.commands.args import UserError
     from hwsim.results.run import save_run_results
     from hwsim.sweep.replays import simulate_run
@@ -138,8 +138,7 @@ def _run_whole(args: argparse.Namespace) -> int:
         raise UserError("--inference: a whole-run replay (--iterations) replays training iterations; drop one of them")
     if args.iteration is not None:
         raise UserError("--iteration and --iterations: give one of them")
-    overrides = parse_overrides(args.overrides) if args.overrides else {}
-    load_arch(args.arch, overrides=overrides or None)  # validate before any work
+    overrides = parse_overrides(args.overrides) if args.overrides else {}  # simulate_run validates before any replay
     out = Path(args.out)
     cache = args.cache or str(out.with_suffix("")) + ".points"
     result = simulate_run(load(args.trace, verify=False), args.arch, iterations=args.iterations, seed=args.seed,

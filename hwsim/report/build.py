@@ -209,7 +209,7 @@ def provenance_blocks(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, s
                           text))
         body.append((f"sweep: {sw.label}", items))
     for t in inputs.traces:
-        tp = provenance.trace_provenance({"meta": t.meta, "summary": t.summary, "iterations": t.iterations})
+        tp = provenance.run_provenance(t.meta, t.summary, iterations=len(t.iterations))
         items = [("folder", str(t.source)), *provenance.describe_trace({"trace": tp})]
         items.append(("recorded iterations", str(len(t.iterations))))
         body.append((f"trace: {t.label}", items))

@@ -3,7 +3,8 @@
 A provenance block is a plain JSON mapping stored in every ``results.json`` (``SimResult.provenance``)
 and every ``sweep.json`` (per point, under ``provenance``), and shown on every report page, so a
 reader can tell two results apart (e.g. DRAM 16 vs 64 B/cycle) and rebuild them. numpy/torch-free:
-it reads the trace manifest mapping and the architecture's YAML-shaped mapping (``Arch.to_dict()``).
+it reads a loaded trace's typed records (:class:`~hwsim.trace.format.Trace`, :class:`~hwsim.trace.records.TraceMeta`)
+and the architecture's YAML-shaped mapping (``Arch.to_dict()``).
 
 Layout (every key optional for a reader; older files have none)::
 
@@ -23,9 +24,14 @@ import functools
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim._version import __version__
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.format import Trace
+    from hwsim.trace.records import TraceMeta
 
 # The arch parameters a reader needs to tell two designs apart, as (label, dotted key, unit).
 KEY_PARAMETERS: tuple[tuple[str, str, str], ...] = (
@@ -190,44 +196,42 @@ def _base_params(file: str, size: int, mtime_ns: int) -> dict[str, Any] | None: 
         return None
 
 
-def trace_provenance(manifest: Mapping[str, Any], *, replayed: Iterable[int] = (), path: str | None = None
-                     ) -> dict[str, Any]:
-    """The trace part, from a manifest-shaped mapping: ``meta``, ``summary``, ``samples``, ``layers`` and
-    ``iterations`` (anything with a length: the records of ``Trace.iterations``)."""
-    meta = manifest.get("meta") or {}
-    summary = manifest.get("summary") or {}
+def run_provenance(meta: TraceMeta, summary: Mapping[str, Any], *, iterations: int) -> dict[str, Any]:
+    """What was trained and how, from a trace's typed meta and summary (``iterations``: recorded iterations)."""
+    out = {"model": meta.model, "dataset": meta.dataset, "method": meta.method, "s": meta.s, "k": meta.k,
+           "epochs": meta.get("epochs"), "seed": meta.seed, "batch_size": meta.get("batch_size"),
+           "iterations": iterations or None, "test_acc": summary.get("test_acc")}
+    cov = meta.coverage if meta.coverage is not None else summary.get("coverage")
+    if cov is not None:
+        out["coverage"] = cov
+    return out
+
+
+def trace_provenance(trace: Trace, *, replayed: Iterable[int] = (), path: str | None = None) -> dict[str, Any]:
+    """The trace part, from a loaded :class:`~hwsim.trace.format.Trace`: its typed meta, summary, iteration
+    records, layer table and the batches of the ``replayed`` sampled iterations."""
     replayed = [int(i) for i in replayed]
-    examples = examples_min = None
-    for ent in manifest.get("samples") or []:
-        if isinstance(ent, Mapping) and ent.get("iteration") in replayed:
-            lays = ent.get("layers") or []
-            lays = list(lays.values()) if isinstance(lays, Mapping) else list(lays)
-            ns = [lay.get("N") or (lay.get("geometry") or {}).get("N") for lay in lays if isinstance(lay, Mapping)]
-            ns = [int(n) for n in ns if n]
-            if ns:  # the largest layer batch of this iteration; over iterations, the range
-                examples = max(ns) if examples is None else max(examples, max(ns))
-                examples_min = max(ns) if examples_min is None else min(examples_min, max(ns))
+    batches = [n for n in (trace.sample_batch(i) for i in replayed) if n]
+    # the largest layer batch of each replayed iteration; over iterations, the range
+    examples, examples_min = (max(batches), min(batches)) if batches else (None, None)
     if examples is None:
-        ns = [int(g["N"]) for g in manifest.get("layers") or [] if isinstance(g, Mapping) and g.get("N")]
+        ns = [g.N for g in trace.layers if g.N]
         examples = max(ns) if ns else None
-    tokens = meta.get("tokens_per_example")
+    tokens = trace.meta.get("tokens_per_example")
     if isinstance(tokens, int) and tokens > 1:  # a transformer: its largest GEMM runs over examples × tokens rows
         examples = examples // tokens if examples else examples
         examples_min = examples_min // tokens if examples_min else examples_min
+    run = run_provenance(trace.meta, trace.summary, iterations=len(trace.iterations))
+    cov = run.pop("coverage", None)
+    test_acc = run.pop("test_acc")
     out = {
-        "model": meta.get("model"), "dataset": meta.get("dataset"), "method": meta.get("method"),
-        "s": meta.get("s"), "k": meta.get("k"), "epochs": meta.get("epochs"), "seed": meta.get("seed"),
-        "batch_size": meta.get("batch_size"), "iterations": len(manifest.get("iterations") or []) or None,
-        "replayed_iterations": replayed, "replayed_examples": examples,
+        **run, "replayed_iterations": replayed, "replayed_examples": examples,
         **({"replayed_examples_min": examples_min} if examples_min not in (None, examples) else {}),
-        "test_acc": summary.get("test_acc"), "path": path,
-        "layers": {str(g["name"]): layer_description(g) for g in manifest.get("layers") or []
-                   if isinstance(g, Mapping) and g.get("name")},
+        "test_acc": test_acc, "path": path,
+        "layers": {g.name: layer_description(g.to_json()) for g in trace.layers if g.name},
     }
-    if meta.get("coverage") is not None:
-        out["coverage"] = meta["coverage"]
-    elif summary.get("coverage") is not None:
-        out["coverage"] = summary["coverage"]
+    if cov is not None:
+        out["coverage"] = cov
     return out
 
 
@@ -272,18 +276,19 @@ def build(*, trace: Mapping[str, Any] | None = None, arch: Mapping[str, Any] | N
     return out
 
 
-def for_simulation(trace: Any, arch: Any, *, iteration: int | Iterable[int],
-                   overrides: Mapping[str, Any] | None = None, training: bool = True) -> dict[str, Any]:
-    """Provenance of one ``simulate`` call (``trace``: a loaded Trace; ``arch``: an Arch); ``iteration``:
-    the replayed iteration, or several for a whole-run replay."""
+def for_simulation(trace: Trace, arch: Arch, *, iteration: int | Iterable[int],
+                   overrides: Mapping[str, Any] | None = None, training: bool = True,
+                   base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Provenance of one ``simulate`` call; ``iteration``: the replayed iteration, or several for a whole-run
+    replay. The overrides are ``overrides`` if given, else the difference from ``base`` (the architecture file as
+    written, validated: ``to_dict()``), which is read from ``arch.source`` when not given."""
     params = arch.to_dict()
-    base = None if overrides is not None else base_params_for(getattr(arch, "source", None))
-    a = arch_provenance(params, name=arch.name, file=getattr(arch, "source", None),
+    if overrides is None and base is None:
+        base = base_params_for(arch.source)
+    a = arch_provenance(params, name=arch.name, file=arch.source,
                         content_hash=arch.content_hash(), base=base, overrides=overrides)
     replayed = [iteration] if isinstance(iteration, int) else list(iteration)
-    man = {"meta": trace.meta, "summary": trace.summary, "samples": trace.manifest.get("samples"),
-           "layers": trace.manifest.get("layers"), "iterations": trace.iterations}
-    t = trace_provenance(man, replayed=replayed, path=str(trace.path))
+    t = trace_provenance(trace, replayed=replayed, path=str(trace.path))
     return build(trace=t, arch=a, extra={"mode": "training iteration" if training else "inference (forward)"})
 
 
@@ -374,4 +379,5 @@ def describe(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 __all__ = ["KEY_PARAMETERS", "arch_provenance", "build", "coverage_note", "describe", "diff_overrides",
-           "describe_arch", "describe_trace", "for_simulation", "key_parameters", "override_label", "trace_provenance"]
+           "describe_arch", "describe_trace", "for_simulation", "key_parameters", "override_label", "run_provenance",
+           "trace_provenance"]

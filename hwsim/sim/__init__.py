@@ -14,7 +14,8 @@ arch), ``model`` (SimPy: PEs, barriers, DRAM), ``analytic`` (closed form and cyc
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from hwsim.results import SimResult
 
@@ -27,7 +28,7 @@ __all__ = ["simulate"]
 
 def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str | os.PathLike, *,
              iteration: int | None = None, seed: int = 0, progress: bool = False,
-             training: bool = True) -> SimResult:
+             training: bool = True, arch_base: Mapping[str, Any] | None = None) -> SimResult:
     """Replay one sampled iteration of a trace on an architecture and its dense baselines.
 
     ``trace_or_path``: a loaded :class:`~hwsim.trace.format.Trace` or a trace directory;
@@ -36,7 +37,9 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
     (it seeds weight masks a trace does not store and the bank-conflict sample).
     ``training``: replay a training iteration (all three passes; forward activations stashed to
     DRAM for backward-weight); ``False`` = inference, forward pass only, no stash (for comparisons
-    with inference accelerators such as SCNN). See :mod:`hwsim.sim.residency`.
+    with inference accelerators such as SCNN). See :mod:`hwsim.sim.residency`. ``arch_base``: the architecture
+    file as written (validated ``to_dict()``), against which the provenance lists the overrides; default: read
+    from ``arch.source`` (a caller that has already read the file passes it to spare a second read).
 
     A whole training run (many sampled iterations, integrated) is :func:`hwsim.simulate_run`
     (:mod:`hwsim.sweep.replays`): it runs its iterations through the sweep executor.
@@ -54,5 +57,6 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
     result = simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
                             trace_path=str(trace.path), arch_file=arch.source, training=training)
-    prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training)
+    prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training,
+                          base=arch_base)
     return replace(result, provenance=prov)

@@ -34,15 +34,19 @@ Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; leak
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from hwsim.arch.silicon import leakage_mw
 from hwsim.results import EnergyBreakdown
 from hwsim.results.actions import ACTIONS, Actions
 
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+
 __all__ = ["ACTIONS", "Actions", "buffer_sizes", "price"]
 
 
-def buffer_sizes(arch) -> dict[str, int]:
+def buffer_sizes(arch: Arch) -> dict[str, int]:
     """Size (bytes) of the buffer behind each ``sram_*_bytes`` action, which picks its price class."""
     return {
         "sram_input_bytes": arch.pe.input_buffer_bytes,
@@ -52,7 +56,7 @@ def buffer_sizes(arch) -> dict[str, int]:
     }
 
 
-def price(actions: Actions | Mapping[str, float], arch) -> EnergyBreakdown:
+def price(actions: Actions | Mapping[str, float], arch: Arch) -> EnergyBreakdown:
     """Energy of ``actions`` on ``arch`` (pJ), by category (a plain ``{action: count}`` mapping is accepted)."""
     e, q = arch.energy, arch.quantizer
     n = Actions.from_mapping(actions).count

@@ -142,7 +142,8 @@ def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
     return tuple(sel.T)
 
 
-def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.ndarray]]:
+def _scatter_units(conv: work.ScatterConv, nw: np.ndarray, nx: np.ndarray, tr: int, tc: int, kc: int,
+                   rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """Sample units (group, channel, phase, image, tile) and return their bank-address parts."""
     gi, ni, ci, pi, ti = _sample_where(nw, nx, rng)
     if gi.size == 0:
@@ -175,7 +176,8 @@ def _scatter_units(conv, nw, nx, tr, tc, kc, rng) -> list[tuple[np.ndarray, np.n
     ph_h = np.array([conv.x_phase(ph)[0] for ph in phases])[pi]
     ph_w = np.array([conv.x_phase(ph)[1] for ph in phases])[pi]
 
-    def coords(edges, first, start, step):  # the tile's rows (cols) of this phase, padded with -1
+    def coords(edges: np.ndarray, first: np.ndarray, start: np.ndarray, step: int) -> np.ndarray:
+        # the tile's rows (cols) of each unit's phase, padded with -1
         lo, hi = edges[first], edges[first + 1]
         span = int((hi - lo).max(initial=0))
         c = lo[:, None] + np.arange(span)

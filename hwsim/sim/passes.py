@@ -24,7 +24,7 @@ from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 
 if TYPE_CHECKING:
-    from hwsim.arch import ZeroSkip
+    from hwsim.arch import Arch, ZeroSkip
 
 PASSES = ("forward", "backward_data", "backward_weight")
 
@@ -51,14 +51,14 @@ def effectual_macs(ops: Operands, pass_name: str) -> int:
     return work.effectual_macs_backward_weight(ops.dz, ops.a, groups=ops.groups, kernel=ops.kernel, **geo)
 
 
-def role_operands(ops: Operands, skip) -> Operands:
+def role_operands(ops: Operands, skip: ZeroSkip) -> Operands:
     """``ops`` as a dataflow with zero-skip flags ``skip`` sees them (unskipped roles all ones)."""
     return replace(ops, w=ops.w if skip.weights else ops.w_struct,
                    a=ops.a if skip.activations else np.ones_like(ops.a),
                    dz=ops.dz if skip.gradients else np.ones_like(ops.dz))
 
 
-def variant_macs(ops: Operands, pass_name: str, arch, *, macs_dense: int, cache: dict) -> int:
+def variant_macs(ops: Operands, pass_name: str, arch: Arch, *, macs_dense: int, cache: dict) -> int:
     """MACs a variant counts as useful work (one MAC pass).
 
     Cartesian arrays: :func:`streamed_macs` of the roles the arch skips. Systolic arrays multiply
@@ -86,7 +86,7 @@ def streamed_macs(ops: Operands, pass_name: str, skip: ZeroSkip, *, cache: dict)
     return cache[key]
 
 
-def _role_masks(ops: Operands, pass_name: str, skip, *, lazy: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _role_masks(ops: Operands, pass_name: str, skip: ZeroSkip | None, *, lazy: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(broadcast, streamed) masks as a dataflow sees them: real if the role is skipped, else ones.
 
     ``skip`` is the arch's ``zero_skip`` (or ``None`` for the real masks of every role).
@@ -106,7 +106,7 @@ def _role_masks(ops: Operands, pass_name: str, skip, *, lazy: bool = False) -> t
     return dz, a
 
 
-def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, float, float]:
+def _tensor_bytes(ops: Operands, pass_name: str, arch: Arch, p: int) -> tuple[float, float, float]:
     """(streamed, broadcast, output) bytes in the arch's compression format."""
     mem, mb = arch.memory, arch.pe.mac_bits
     kw = dict(compression=mem.compression, rl_bits=mem.run_length_bits)
@@ -123,20 +123,23 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch, p: int) -> tuple[float, f
     return mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
-def _counts(ops: Operands, pass_name: str, arch, masks, kc: int) -> gemm.Counted:
+def _counts(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray],
+            kc: int) -> gemm.Counted:
     """The GEMM of ``pass_name`` on the (broadcast, streamed) ``masks``, counted on the Cartesian ``arch``."""
     if pass_name == "backward_weight":
         return gemm.weight_grad_counts(capacity.outer_product(ops, masks), arch, kc=kc)
     return gemm.scatter_counts(capacity.scatter_conv(ops, pass_name, masks), arch, kc=kc)
 
 
-def _cartesian(ops, pass_name, arch, rng, masks, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
+def _cartesian(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Generator,
+               masks: tuple[np.ndarray, np.ndarray], *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
     """Work of one GEMM on the (broadcast, streamed) ``masks`` given (uncached); ``kc`` default: sized to fit."""
     counted = _counts(ops, pass_name, arch, masks, kc or capacity.group_kc(ops, pass_name, arch, masks))
     return replace(counted.work, stall_units=counted.sample_units(rng)) if sample else counted.work
 
 
-def _cartesian_cached(ops, pass_name, arch, rng, skip, *, sample: bool, kc: int | None = None) -> gemm.CartesianWork:
+def _cartesian_cached(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Generator, skip: ZeroSkip | None, *,
+                      sample: bool, kc: int | None = None) -> gemm.CartesianWork:
     """Work of one GEMM with the role masks ``skip`` sees (``None``: all real), cached per layer.
 
     The counts depend only on the masks and the mapping, so variants that stream the same masks on
@@ -165,7 +168,7 @@ def drop_work_cache(ops: Operands) -> None:
         del ops.memo[k]
 
 
-def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, macs_dense: int,
+def run_pass(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Generator, macs_dense: int,
              macs_effectual: int, timing: bool = True,
              residency: traffic.Residency = traffic.NO_RESIDENCY) -> PassTiming:
     """Simulate one layer-pass on ``arch`` (any variant): SimPy makespan, closed form, actions.
@@ -199,7 +202,7 @@ def run_pass(ops: Operands, pass_name: str, arch, *, rng: np.random.Generator, m
                       actions=acts, reduction_cycles=red_cycles if timing else 0)
 
 
-def _cartesian_pass(ops: Operands, pass_name: str, arch, rng: np.random.Generator, p: int,
+def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Generator, p: int,
                     tensor_bytes: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, Actions, int]:
     """(multiplier cycles, conflict cycles, actions, reduction cycles) of one GEMM on the Cartesian ``arch``.
 
@@ -240,7 +243,7 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch, rng: np.random.Generato
     return mult_cycles, conflict, acts, red_cycles
 
 
-def _systolic(ops: Operands, pass_name: str, arch, p: int, *, macs_dense: int,
+def _systolic(ops: Operands, pass_name: str, arch: Arch, p: int, *, macs_dense: int,
               macs_effectual: int) -> tuple[np.ndarray, Actions, float]:
     """(multiplier cycles (folds, 1), actions, global-buffer operand bytes) of one GEMM on a systolic ``arch``.
 

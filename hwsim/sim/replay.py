@@ -25,7 +25,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,13 @@ from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_densit
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.trace.schema import bit_width
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from hwsim.arch import Arch
+    from hwsim.trace.format import Trace
+    from hwsim.trace.schema import LayerSample
+
 
 class TraceArchMismatch(ValueError):
     """The trace cannot run on this architecture; the message says which layer and field."""
@@ -47,7 +54,7 @@ class TraceArchMismatch(ValueError):
 SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
 
 
-def layer_operands(sample, *, seed: int, out_density: float, where: str) -> Operands:
+def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str) -> Operands:
     """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded."""
     g = sample.geometry
     wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
@@ -84,7 +91,7 @@ def _batch_as_width(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(n, c).T).reshape(1, c, 1, n)
 
 
-def _check(sample, arch, where: str) -> None:
+def _check(sample: LayerSample, arch: Arch, where: str) -> None:
     mb = arch.pe.mac_bits
     for f in ("w_bits", "a_bits"):
         bits = getattr(sample, f)
@@ -95,7 +102,7 @@ def _check(sample, arch, where: str) -> None:
                                     f"training) needs an arch with pe.mac_bits >= {bits}: --set pe.mac_bits={bits}")
 
 
-def _variant(t: PassTiming, arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
+def _variant(t: PassTiming, arch: Arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
     """The result of timing ``t`` on ``arch``; ``actions`` (default: ``t``'s) are priced on ``arch``."""
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
@@ -105,7 +112,7 @@ def _variant(t: PassTiming, arch, *, macs: int, actions: Actions | None = None) 
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
 
-def _ideal(ops: Operands, pass_name: str, arch, *, eff: int, p: int,
+def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
            res: traffic.Residency = traffic.NO_RESIDENCY, bit_ops: int | None = None) -> VariantResult:
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
@@ -134,7 +141,7 @@ def _nnz(ops: Operands, role: str) -> int:
     return ops.memo[("nnz", role)][0]
 
 
-def _out_densities(samples: Mapping[str, Any]) -> dict[str, float]:
+def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
     """Density of each layer's stored forward output: the next layer's input if shapes match, else 1."""
     items = list(samples.values())
     out = {}
@@ -177,9 +184,9 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 @_one_blas_thread()
-def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
+def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
-           first_input_grad: bool = False, bar=None, method: str | None = None,
+           first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
            k: int | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
@@ -259,7 +266,7 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
-def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
+def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
                    trace_path: str = "", arch_file: str = "", training: bool = True) -> SimResult:
     """Replay one sampled iteration of ``trace`` (a loaded :class:`~hwsim.trace.format.Trace`) on ``arch``.
 
@@ -279,11 +286,11 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     in_grad = first_layer_input_grad(meta)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.get("method"), k=meta.get("k"))
-    tinfo = {"path": trace_path or str(trace.path), "model": meta.get("model"), "method": meta.get("method"),
-             "s": meta.get("s"), "iteration": it, "dataset": meta.get("dataset")}
-    if meta.get("coverage") is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
-        tinfo["coverage"] = meta["coverage"]
+                    method=meta.method, k=meta.k)
+    tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
+             "s": meta.s, "iteration": it, "dataset": meta.dataset}
+    if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
+        tinfo["coverage"] = meta.coverage
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,

@@ -53,12 +53,17 @@ layers with one or two groups; a whole-chain SimPy run would be needed to hide t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes
 from hwsim.sim.traffic import Residency
 
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.schema import LayerGeometry
 
-def chained(producer, consumer) -> bool:
+
+def chained(producer: LayerGeometry, consumer: LayerGeometry) -> bool:
     """Is ``consumer``'s input ``producer``'s output up to elementwise ops, pooling and flatten?
 
     Both are :class:`~hwsim.trace.format.LayerGeometry`, ``consumer`` executed right after.
@@ -70,7 +75,7 @@ def chained(producer, consumer) -> bool:
     return consumer.C == producer.K and consumer.H <= producer.P and consumer.W <= producer.Q
 
 
-def capacity_bytes(arch) -> int:
+def capacity_bytes(arch: Arch) -> int:
     """Bytes a resident tensor may occupy on chip (module doc); 0 with residency off."""
     mem = arch.memory
     if not mem.inter_layer_residency:
@@ -79,7 +84,7 @@ def capacity_bytes(arch) -> int:
     return pe + (mem.global_buffer_bytes if mem.residency_in_global_buffer else 0)
 
 
-def role_bytes(ops: Operands, role: str, arch) -> float:
+def role_bytes(ops: Operands, role: str, arch: Arch) -> float:
     """Compressed bytes of layer ``ops``'s activation ("a") or gradient ("dz") in ``arch``'s format.
 
     δ̃z is stored at ``mac_bits`` × its MAC passes (as the backward GEMMs read it).
@@ -89,8 +94,8 @@ def role_bytes(ops: Operands, role: str, arch) -> float:
     return mask_bytes(ops, role, value_bits=bits, compression=mem.compression, rl_bits=mem.run_length_bits)
 
 
-def plan(layers: Sequence[Operands], geometries: Sequence, arch, *, training: bool = True,
-         first_input_grad: bool = True) -> dict:
+def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,
+         first_input_grad: bool = True) -> dict[tuple[str, str], Residency]:
     """``{(layer name, pass): Residency}`` for every layer and pass of one iteration on ``arch``.
 
     ``layers`` / ``geometries``: the layers in execution order. ``first_input_grad``: does the first

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+Dims = tuple[int, ...]  # (height, width) of a plane, a kernel, a stride, a padding or a dilation
+
 
 def split_edges(n: int, parts: int) -> np.ndarray:
     """``parts + 1`` boundaries splitting ``range(n)`` into near-equal contiguous pieces (some may be empty)."""
@@ -264,7 +266,7 @@ def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
     return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
-def _taps(xp: np.ndarray, *, r: int, s: int, out_hw, stride, dilation) -> np.ndarray:
+def _taps(xp: np.ndarray, *, r: int, s: int, out_hw: Dims, stride: Dims, dilation: Dims) -> np.ndarray:
     """Tap (r, s) of an already padded (…, H + 2·pad, W + 2·pad) array: the (…, P, Q) im2col column."""
     h0, w0 = r * dilation[0], s * dilation[1]
     p, q = out_hw
@@ -284,7 +286,8 @@ def batch_sum(x: np.ndarray) -> np.ndarray:
     return x.sum(axis=0, dtype=np.int64)
 
 
-def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw, out_hw, kernel, stride, padding, dilation) -> int:
+def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw: Dims, out_hw: Dims, kernel: Dims, stride: Dims,
+                     padding: Dims, dilation: Dims) -> int:
     """MACs of a dense layer that read a real (non-padding) input: the same for all three passes.
 
     Σ over taps of the output rows (columns) whose tap falls inside the input, times N·K·C/groups:
@@ -299,7 +302,8 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw, out_hw, kernel,
     return n * k * c_per_group * vh * vw
 
 
-def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw, stride, padding, dilation) -> int:
+def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, stride: Dims, padding: Dims,
+                           dilation: Dims) -> int:
     """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do.
 
     The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
@@ -314,7 +318,8 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw, stride,
     return total
 
 
-def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw, stride, padding, dilation) -> int:
+def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: Dims, stride: Dims, padding: Dims,
+                                 dilation: Dims) -> int:
     """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists."""
     total = 0
     n, k, p, q = dz.shape
@@ -331,7 +336,8 @@ def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw, s
     return total
 
 
-def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int, stride, padding, dilation,
+def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int, stride: Dims, padding: Dims,
+                                   dilation: Dims,
                                    kernel: tuple[int, int]) -> int:
     """Effectual MACs of δW = δ̃z ⋆ a: Σ_taps Σ_pixels nnz_k(δ̃z) · nnz_c(a at the tap), per conv group."""
     n, k, p, q = dz.shape
@@ -348,7 +354,8 @@ def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int
     return total
 
 
-def patch_counts(a: np.ndarray, *, chunk: int, out_hw, kernel, stride, padding, dilation) -> np.ndarray:
+def patch_counts(a: np.ndarray, *, chunk: int, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims,
+                 dilation: Dims) -> np.ndarray:
     """Non-zero activations in each output pixel's receptive field, per channel chunk: (N, chunks, P, Q).
 
     Backward-weight multiplies, for every output pixel, the non-zero δ̃z of that pixel with the

@@ -7,17 +7,22 @@ tests inject their own evaluator into :func:`hwsim.sweep.runner.run_sweep` inste
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.sweep.points import PointTask
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.format import Trace
 
 
 def evaluate_point(task: PointTask) -> dict[str, Any]:
     """Simulate one point with the real simulator (imported here, in the worker)."""
     from hwsim.sim import simulate
 
-    result = simulate(_trace(task.trace_path), _arch(task.arch, tuple(sorted(task.overrides.items()))),
-                      iteration=task.iteration, seed=task.seed, progress=False)
+    arch, base = _arch(task.arch, tuple(sorted(task.overrides.items())))
+    result = simulate(_trace(task.trace_path), arch, iteration=task.iteration, seed=task.seed, progress=False,
+                      arch_base=base)
     return result.to_json()
 
 
@@ -27,7 +32,7 @@ def evaluate_point(task: PointTask) -> dict[str, Any]:
 _TRACES: dict[tuple, Any] = {}
 
 
-def _trace(path: str):
+def _trace(path: str) -> Trace:
     import os
 
     from hwsim.trace.format import load
@@ -41,7 +46,32 @@ def _trace(path: str):
 
 
 @functools.lru_cache(maxsize=8)
-def _arch(arch: str, overrides: tuple):
-    from hwsim.arch import load_arch
+def _arch(arch: str, overrides: tuple) -> tuple[Arch, dict[str, Any]]:
+    """``load_arch(arch, overrides)`` and the file as written (validated ``to_dict()``, which the provenance
+    diffs the overrides against), from one read of the file per process (:func:`_arch_file`)."""
+    from hwsim.arch import apply_overrides, arch_from_dict, resolve_arch_path
 
-    return load_arch(arch, dict(overrides) or None)
+    path = resolve_arch_path(arch)
+    raw = _arch_file(str(path))
+    base = arch_from_dict(apply_overrides(raw, None), source=str(path))
+    if not overrides:
+        return base, base.to_dict()
+    return arch_from_dict(apply_overrides(raw, dict(overrides), file=str(path)), source=str(path)), base.to_dict()
+
+
+def _arch_file(path: str) -> dict[str, Any]:
+    """The YAML mapping of an architecture file, read once per process and file version (a sweep's configs all
+    override the same file). Keyed by mtime and size too, so a file edited in place is re-read."""
+    import os
+
+    st = os.stat(path)
+    return _read_arch_file(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_arch_file(path: str, mtime_ns: int, size: int) -> dict[str, Any]:  # mtime, size: cache key only
+    from pathlib import Path
+
+    from hwsim.arch.loader import read_yaml
+
+    return read_yaml(Path(path))

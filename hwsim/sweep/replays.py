@@ -21,7 +21,15 @@ from hwsim.results.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results.run import RunResult, hold_weights
 from hwsim.sweep.evaluate import evaluate_point
 from hwsim.sweep.executor import Evaluator, run_points
-from hwsim.sweep.points import PointTask, manifest_sha, point_key, point_path, read_point, write_point
+from hwsim.sweep.points import (
+    PointTask,
+    manifest_sha,
+    point_key,
+    point_path,
+    read_point,
+    trace_sha,
+    write_point,
+)
 from hwsim.sweep.spec import SweepError
 
 if TYPE_CHECKING:
@@ -72,15 +80,25 @@ def gemms_per_iteration(trace: Trace) -> int:
     return 3 * n - (0 if first_layer_input_grad(trace.meta) or not n else 1)
 
 
-def replay_tasks(trace_path: str | os.PathLike, archs: Sequence[tuple[str, Mapping[str, Any]]],
-                 iterations: Sequence[int], *, seed: int = 0) -> list[PointTask]:
-    """One point per architecture × iteration (``archs``: (YAML path or name, overrides) pairs)."""
-    from hwsim.arch import load_arch
+def replay_tasks(trace_or_path: Trace | str | os.PathLike, archs: Sequence[tuple[str, Mapping[str, Any]]],
+                 iterations: Sequence[int], *, seed: int = 0, loaded: Sequence[Arch] | None = None
+                 ) -> list[PointTask]:
+    """One point per architecture × iteration (``archs``: (YAML path or name, overrides) pairs).
 
-    sha = manifest_sha(trace_path)
+    ``trace_or_path``: a loaded trace or its directory. ``loaded``: the architectures ``archs`` load to, when the
+    caller has them (``load_arch(path, overrides)`` each); else each is loaded here, for its point key."""
+    from hwsim.arch import load_arch
+    from hwsim.trace.format import Trace
+
+    if isinstance(trace_or_path, Trace):
+        trace_path, sha = trace_or_path.path, trace_sha(trace_or_path)
+    else:
+        trace_path, sha = trace_or_path, manifest_sha(trace_or_path)
+    if loaded is not None and len(loaded) != len(archs):
+        raise ValueError(f"replay_tasks: {len(loaded)} loaded architectures for {len(archs)} (path, overrides) pairs")
     tasks = []
     for ci, (arch, overrides) in enumerate(archs):
-        arch_dict = load_arch(arch, dict(overrides) or None).to_dict()
+        arch_dict = (loaded[ci] if loaded is not None else load_arch(arch, dict(overrides) or None)).to_dict()
         for it in iterations:
             key = point_key(arch_dict=arch_dict, trace_sha=sha, iteration=it, seed=seed)
             tasks.append(PointTask(key=key, config_index=ci, overrides=dict(overrides), arch=str(arch),
@@ -145,16 +163,19 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
     t0 = time.perf_counter()
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     its = select_iterations(trace.sampled_iterations, iterations)
+    # The one read of the architecture file in this process (workers reload it: they are other processes).
     if isinstance(arch_or_path, Arch):
         if not arch_or_path.source:
             raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
-        arch, arch_ref, ov = arch_or_path, arch_or_path.source, {}
-        if arch_or_path != load_arch(arch_ref):
-            ov = _diff_overrides(arch_or_path)
+        arch, arch_ref = arch_or_path, arch_or_path.source
+        file_arch = load_arch(arch_ref)  # the file as written: the workers' overrides are the difference from it
+        ov = {} if arch == file_arch else _diff_overrides(arch, file_arch)
+        base = file_arch.to_dict()
     else:
         arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
         arch = load_arch(arch_ref, overrides=ov or None)  # validated here, before any replay
-    tasks = replay_tasks(trace.path, [(arch_ref, ov)], its, seed=seed)
+        base = None if ov else arch.to_dict()  # without overrides the arch is the file as written
+    tasks = replay_tasks(trace, [(arch_ref, ov)], its, seed=seed, loaded=[arch])
     done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
                        progress=progress)
     stats = trace.iterations
@@ -164,7 +185,7 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
     caveats = _batch_caveats(stats, its, total)
     for c in caveats:
         warnings.warn(f"{trace.path}: {c}", stacklevel=2)
-    prov = for_simulation(trace, arch, iteration=its, overrides=ov or None)
+    prov = for_simulation(trace, arch, iteration=its, overrides=ov or None, base=base)
     prov["mode"] = "whole training run (left-hold estimator over the replayed iterations); iterations"
     return RunResult.build([(t.iteration, done[t.key]) for t in tasks], total_iterations=total, training=training,
                            run={"seed": seed, "iterations_spec": str(iterations), "replayed": len(its),
@@ -207,13 +228,12 @@ def _batch_caveats(stats: Sequence[TraceIteration], its: list[int], total: int) 
     return out
 
 
-def _diff_overrides(arch: Arch) -> dict[str, Any]:
-    """Dotted overrides that turn the arch's YAML file into ``arch`` (for workers that reload it)."""
-    from hwsim.arch import load_arch
-
+def _diff_overrides(arch: Arch, file_arch: Arch) -> dict[str, Any]:
+    """Dotted overrides that turn ``file_arch`` (the arch's YAML file as written) into ``arch`` (for workers that
+    reload the file)."""
     params = arch.to_dict()
     present = flatten(params)
-    return {k: v for k, v in diff_overrides(params, load_arch(arch.source).to_dict()).items() if k in present}
+    return {k: v for k, v in diff_overrides(params, file_arch.to_dict()).items() if k in present}
 
 
 __all__ = ["select_iterations", "gemms_per_iteration", "replay_tasks", "run_replays", "simulate_run"]

@@ -20,7 +20,7 @@ from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import PointTask, point_key, point_path, write_point
 from hwsim.sweep.spec import SweepError, SweepSpec
 from hwsim.sweep.summary import write_summary
-from hwsim.sweep.traces import prepare_traces
+from hwsim.sweep.traces import ReadyTrace, prepare_traces
 
 SPEC_FILE = "sweep_spec.json"
 
@@ -36,11 +36,14 @@ class SweepOutcome:
     rows: tuple[Mapping[str, Any], ...]
 
 
-def plan_points(spec: SweepSpec, *, out: str | os.PathLike) -> list[PointTask]:
-    """Expand the sweep into point tasks (generating synthetic traces on first use)."""
+def plan_points(spec: SweepSpec, *, out: str | os.PathLike, traces: list[ReadyTrace] | None = None
+                ) -> list[PointTask]:
+    """Expand the sweep into point tasks (``traces``: prepared by the caller, else here, generating synthetic
+    traces on first use)."""
     from hwsim.arch import load_arch
 
-    traces = prepare_traces(spec, out=out)
+    if traces is None:
+        traces = prepare_traces(spec, out=out)
     tasks: list[PointTask] = []
     seen: set[str] = set()
     for c in spec.configs:
@@ -78,7 +81,8 @@ def run_sweep(spec: SweepSpec, *, out: str | os.PathLike, jobs: int = 1, schedul
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / SPEC_FILE, json.dumps(spec.to_json(), indent=1, default=str))
-    tasks = plan_points(spec, out=out)
+    traces = prepare_traces(spec, out=out)
+    tasks = plan_points(spec, out=out, traces=traces)
     pending = [t for t in tasks if not point_path(out, t.key).exists()]
     skipped = len(tasks) - len(pending)
     if max_points is not None:
@@ -100,7 +104,7 @@ def run_sweep(spec: SweepSpec, *, out: str | os.PathLike, jobs: int = 1, schedul
             evaluated = run_points(pending, evaluate, on_result=store, jobs=jobs, scheduler=scheduler,
                                    connect_timeout_s=connect_timeout_s,
                                    describe=lambda t: f"point {t.trace_label} / {_label(t)}")
-    rows = write_summary(spec, tasks=tasks, out=out)
+    rows = write_summary(spec, tasks=tasks, out=out, metas={t.spec.label: t.meta for t in traces})
     return SweepOutcome(out=out, tasks=tuple(tasks), evaluated=evaluated, skipped=skipped, rows=tuple(rows))
 
 

@@ -13,12 +13,15 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.results import PASSES, VARIANTS, SimResult, finite_cell, ratio_cell
 from hwsim.sweep.points import PointTask, point_path, read_point
 from hwsim.sweep.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from hwsim.trace.records import TraceMeta
 
 SUMMARY_JSON = "sweep.json"
 SUMMARY_CSV = "sweep.csv"
@@ -39,8 +42,9 @@ def dotted_get(d: Mapping[str, Any], key: str) -> Any:
     return cur
 
 
-def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, Any]:
-    """One summary row: parameters, trace, and per-variant totals of one point."""
+def point_row(spec: SweepSpec, task: PointTask, result: SimResult, meta: TraceMeta) -> dict[str, Any]:
+    """One summary row: parameters, trace (``meta``: its typed meta: model, method, s, k), and per-variant
+    totals of one point."""
     params = result.arch.get("params", {}) if isinstance(result.arch, Mapping) else {}
     row: dict[str, Any] = {"key": task.key, "config": task.config_index}
     for p in spec.parameters:
@@ -50,8 +54,10 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
     syn = dict(tspec.synthetic) if tspec and tspec.synthetic else {}
     row.update({
         "trace": task.trace_label,
-        "model": result.trace.get("model"),
-        "method": result.trace.get("method"),
+        "model": meta.model,
+        "method": meta.method,
+        "s": meta.s,
+        "k": meta.k,
         "iteration": task.iteration,
         "seed": task.seed,
         "synthetic_w_density": syn.get("w_density"),
@@ -85,15 +91,24 @@ def point_row(spec: SweepSpec, task: PointTask, result: SimResult) -> dict[str, 
     return row
 
 
-def collect_rows(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of the points of this sweep that are on disk, in sweep order."""
+def collect_rows(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike,
+                 metas: Mapping[str, TraceMeta] | None = None) -> list[dict[str, Any]]:
+    """Rows of the points of this sweep that are on disk, in sweep order.
+
+    ``metas``: the typed meta of each trace label (as prepared by the runner); a label without one has its
+    trace's manifest read once here."""
+    metas = dict(metas or {})
     rows = []
     for t in tasks:
         p = point_path(out, t.key)
         if not p.exists():
             continue
+        if t.trace_label not in metas:
+            from hwsim.trace.format import load
+
+            metas[t.trace_label] = load(t.trace_path, verify=False).meta
         d = read_point(p)
-        rows.append(point_row(spec, t, SimResult.from_json(d["result"], where=str(p))))
+        rows.append(point_row(spec, t, SimResult.from_json(d["result"], where=str(p)), metas[t.trace_label]))
     return rows
 
 
@@ -125,9 +140,11 @@ def sweep_provenance(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | 
     return provenance.build(arch=base_arch, extra={"traces": traces})
 
 
-def write_summary(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike) -> list[dict[str, Any]]:
-    """Write ``sweep.json`` (spec + rows) and ``sweep.csv`` (rows) for the finished points."""
-    rows = collect_rows(spec, tasks=tasks, out=out)
+def write_summary(spec: SweepSpec, *, tasks: Sequence[PointTask], out: str | os.PathLike,
+                  metas: Mapping[str, TraceMeta] | None = None) -> list[dict[str, Any]]:
+    """Write ``sweep.json`` (spec + rows) and ``sweep.csv`` (rows) for the finished points (``metas``: as
+    :func:`collect_rows`)."""
+    rows = collect_rows(spec, tasks=tasks, out=out, metas=metas)
     doc = {"sweep": spec.to_json(), "parameters": list(spec.parameters), "points_total": len(tasks),
            "points_done": len(rows), "provenance": sweep_provenance(spec, tasks=tasks, out=out), "rows": rows}
     atomic_write_text(Path(out) / SUMMARY_JSON, json.dumps(doc, indent=1, default=str))

@@ -15,22 +15,25 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwsim.sweep.spec import SweepError, SweepSpec, TraceSpec
+
+if TYPE_CHECKING:
+    from hwsim.trace.records import TraceMeta
 
 TRACES_DIR = "traces"
 
 
 @dataclass(frozen=True)
 class ReadyTrace:
-    """A trace on disk, ready to simulate: where it is, its manifest hash, the iteration to replay."""
+    """A trace on disk, ready to simulate: where it is, its manifest hash, the iteration to replay, its typed meta."""
 
     spec: TraceSpec
     path: Path
     sha: str
     iteration: int
-    meta: Mapping[str, Any]
+    meta: TraceMeta
 
 
 def prepare_traces(spec: SweepSpec, *, out: str | os.PathLike) -> list[ReadyTrace]:
@@ -57,7 +60,7 @@ def prepare_traces(spec: SweepSpec, *, out: str | os.PathLike) -> list[ReadyTrac
             it = sampled[-1]
         elif it not in sampled:
             raise SweepError(f"{where}: iteration {it} was not sampled; sampled: {sampled}")
-        ready.append(ReadyTrace(spec=t, path=path, sha=trace_sha(tr), iteration=int(it), meta=dict(tr.meta)))
+        ready.append(ReadyTrace(spec=t, path=path, sha=trace_sha(tr), iteration=int(it), meta=tr.meta))
     return ready
 
 

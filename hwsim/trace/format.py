@@ -156,6 +156,21 @@ class Trace:
     def sample_bytes(self) -> int:
         return sum(int(s["bytes"]) for s in self.manifest.get("samples", []))
 
+    def sample_batch(self, iteration: int) -> int | None:
+        """The largest layer batch ``N`` of sampled iteration ``iteration``, from its manifest entry (no sample file
+        is read); ``None`` if the iteration was not sampled or its entry names no batch."""
+        ns: list[int] = []
+        for ent in self.manifest.get("samples") or []:
+            if not isinstance(ent, Mapping) or ent.get("iteration") != iteration:
+                continue
+            lays = ent.get("layers") or []
+            for lay in lays.values() if isinstance(lays, Mapping) else lays:
+                if isinstance(lay, Mapping):
+                    n = lay.get("N") or (lay.get("geometry") or {}).get("N")
+                    if n:
+                        ns.append(int(n))
+        return max(ns) if ns else None
+
     def sample_entry_bytes(self, iteration: int | None) -> int:
         """Size of the sample file of ``iteration`` (0 if it was not sampled)."""
         return next((int(s["bytes"]) for s in self.manifest.get("samples", []) if s["iteration"] == iteration), 0)
