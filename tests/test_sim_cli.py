@@ -15,8 +15,8 @@ def test_simulate_cli_writes_results_and_table(tmp_path):
                                             "padding": 1}, {"name": "fc", "kind": "linear", "C": 64, "K": 10}],
                    w_density=0.5, a_density=0.5, dz_density=0.1)
     out = tmp_path / "r" / "results.json"
-    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--out", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--iteration", "0",
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "c1" in p.stdout and "total" in p.stdout and "speed-up" in p.stdout
     d = json.loads(out.read_text())
@@ -45,3 +45,35 @@ def test_simulate_cli_inference_replays_the_forward_pass_only(tmp_path):
     assert {x["pass"] for x in d["layers"]} == {"forward"}
     total_line = next(ln for ln in p.stdout.splitlines() if ln.startswith("total"))
     assert total_line.count("-") == 4  # backward columns are not made up
+
+
+def test_simulate_cli_replays_the_whole_run_by_default_and_says_so(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    t = tmp_path / "t"
+    shutil.copytree(src, t)
+    out = tmp_path / "run.json"
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(t), "--arch", "scnn", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("replaying the whole training run")
+    d = json.loads(out.read_text())
+    assert d["kind"] == "hwsim-run"
+    assert [r["iteration"] for r in d["iterations"]] == [0, 10, 20, 30, 40, 45]  # every sampled iteration
+
+
+def test_simulate_cli_one_inference_iteration_is_the_last_full_batch_and_says_so(tmp_path):
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    out = tmp_path / "r.json"
+    p = subprocess.run([sys.executable, "-m", "hwsim", "simulate", str(src), "--arch", "scnn", "--inference",
+                        "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    # the last sampled iteration (45) is an epoch's short batch of 29: iteration 40 is replayed, and the CLI says why
+    assert ("replayed iteration 40: the last sampled with a full batch of 64 (the last sampled, 45, has a partial "
+            "batch of 29)") in p.stdout
+    d = json.loads(out.read_text())
+    assert d["trace"]["iteration"] == 40 and d["run"]["iteration_choice"].startswith("iteration 40")

@@ -158,7 +158,11 @@ def test_simulate_checks_the_checksum_of_the_sample_it_replays(tmp_path):
     src = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
     t = tmp_path / "t"
     shutil.copytree(src, t)
-    last = sorted((t / "samples").iterdir())[-1]  # the default iteration replayed
+    from hwsim.trace.format import load
+
+    tr = load(t)
+    it, _ = tr.default_iteration()  # the iteration replayed by default
+    last = t / next(e["file"] for e in tr.manifest["samples"] if e["iteration"] == it)
     data = bytearray(last.read_bytes())
     data[100] ^= 1
     last.write_bytes(bytes(data))

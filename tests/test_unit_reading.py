@@ -314,3 +314,25 @@ def test_sample_path_type_missing_and_symlinks(tmp_path):
     loop.symlink_to(loop)
     with pytest.raises(TraceError, match=r"cannot resolve the sample file listed in field 'samples\[0\]'"):
         sample_file_path(tmp_path, "samples/loop.npz.xz", "samples[0]")
+
+
+def test_default_iteration_skips_a_partial_last_batch(tmp_path):
+    """The iteration replayed by default is the last sampled one with the largest mini-batch (from the manifest)."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    tr = tformat.load(src, verify=False)
+    assert [tr.minibatch(i) for i in tr.sampled_iterations] == [64, 64, 64, 64, 64, 29]
+    it, why = tr.default_iteration()
+    assert it == 40 and "partial batch of 29" in why
+    t = tmp_path / "t"
+    shutil.copytree(src, t)
+    man = json.loads((t / "manifest.json").read_text())
+    for ent in man["samples"][-1:]:
+        for v in ent["layers"].values():
+            v["geometry"]["batch_size"] = 64  # a full last batch: the last sampled iteration is replayed
+    (t / "manifest.json").write_text(json.dumps(man))
+    it, why = tformat.load(t, verify=False).default_iteration()
+    assert it == 45 and why == "iteration 45: the last sampled, a full batch of 64"
+    with pytest.raises(TraceError, match="iteration 7 was not sampled"):
+        tr.minibatch(7)

@@ -13,9 +13,11 @@ if TYPE_CHECKING:
 
 HELP = "replay a trace on an architecture: cycles and energy per layer and pass vs dense"
 DESCRIPTION = (
-    "Simulate one sampled iteration of TRACE on the architecture (sparse) and its derived baselines "
-    "(dense, dense_gated, ideal), for the forward, backward-data and backward-weight GEMM of every layer. "
-    "Writes results.json and prints a per-layer table of speed-up and energy ratio vs dense."
+    "Simulate TRACE on the architecture (sparse) and its derived baselines (dense, dense_gated, ideal, "
+    "dense_systolic), for the forward, backward-data and backward-weight GEMM of every layer. By default the whole "
+    "training run: every sampled iteration, integrated over the run (as --iterations all); --iteration N replays "
+    "one sampled iteration, --inference the forward pass of one (default: the last sampled with a full "
+    "mini-batch). Writes the results file and prints a per-layer table of speed-up and energy ratio vs dense."
 )
 
 
@@ -24,14 +26,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, metavar="FILE", help="architecture YAML or shipped name (scnn)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override an arch field, e.g. pe.mac_bits=16 (repeatable)")
-    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last)")
+    parser.add_argument("--iteration", type=int_range(0), default=None,
+                        help="replay this one sampled iteration (default: the whole run; with --inference, the "
+                             "last sampled iteration with a full mini-batch)")
     parser.add_argument("--seed", type=int_range(0), default=0, help="seed for masks the trace does not store")
     parser.add_argument("--inference", action="store_true",
                         help="replay the forward pass only, without the training stash of activations "
                              "(for comparisons with inference accelerators such as SCNN)")
     parser.add_argument("--iterations", default=None, metavar="all|last|LIST|every:N",
                         help="replay many sampled iterations and integrate their cost over the whole training run "
-                             "(each replayed iteration stands for the iterations up to the next one): all, last, "
+                             "(each replayed iteration stands for the iterations up to the next one; default: all, "
+                             "unless --iteration or --inference asks for one): all, last, "
                              "every:N (every N-th sampled iteration and the last) or a list like 0,100,450; "
                              "writes per-iteration records, the whole-run total and the spread (the estimator's "
                              "measured error: the README's estimator-error table)")
@@ -110,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.sim import simulate
 
     check_output(args.out, overwrite=args.overwrite)  # before simulating: an existing or unwritable --out fails now
+    if args.iterations is None and args.iteration is None and not args.inference:
+        args.iterations = "all"  # the default: the whole run (one iteration is biased, e.g. an epoch's short batch)
+        if not args.quiet:
+            print("replaying the whole training run: every sampled iteration (--iteration N for one, "
+                  "--iterations every:N for fewer)")
     if args.iterations is not None:
         return _run_whole(args)
     if args.jobs != 1 or args.scheduler or args.cache:
@@ -121,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     path = save_results(result, args.out)
     if not args.quiet:
         print(table(result))
+    if result.run.get("iteration_choice"):
+        print(f"replayed {result.run['iteration_choice']}")
     print(f"wrote {path}")
     return 0
 

@@ -33,7 +33,8 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
 
     ``trace_or_path``: a loaded :class:`~hwsim.trace.format.Trace` or a trace directory;
     ``arch_or_path``: an :class:`~hwsim.arch.Arch`, a YAML path or a shipped name ("scnn").
-    ``iteration``: a sampled iteration (default: the last). Deterministic for a given ``seed``
+    ``iteration``: a sampled iteration (default: the last with a full mini-batch, :meth:`Trace.default_iteration`;
+    ``result.run["iteration_choice"]`` then says which and why). Deterministic for a given ``seed``
     (it seeds weight masks a trace does not store and the bank-conflict sample).
     ``training``: replay a training iteration (all three passes; forward activations stashed to
     DRAM for backward-weight); ``False`` = inference, forward pass only, no stash (for comparisons
@@ -55,8 +56,12 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
     # (Trace.sample): verifying every sample file up front would read the whole trace to use one iteration.
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     arch = arch_or_path if isinstance(arch_or_path, Arch) else load_arch(os.fspath(arch_or_path))
+    choice = None
+    if iteration is None:
+        iteration, choice = trace.default_iteration()
     result = simulate_trace(trace, arch, iteration=iteration, seed=seed, progress=progress,
                             trace_path=str(trace.path), arch_file=arch.source, training=training)
     prov = for_simulation(trace, arch, iteration=int(result.trace.get("iteration")), training=training,
                           base=arch_base)
-    return replace(result, provenance=prov)
+    run = {**result.run, "iteration_choice": choice} if choice else result.run
+    return replace(result, provenance=prov, run=run)

@@ -128,7 +128,7 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
             pending.append(t)
     n_it = len({t.iteration for t in tasks})
     with tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
-              disable=not progress or not pending, file=sys.stderr) as bar:
+              disable=not progress or not pending, file=sys.stderr, delay=2.0) as bar:  # none for a quick failure
         def store(task: PointTask, result: Mapping[str, Any]) -> None:
             if out is not None:
                 write_point(out, task, result)

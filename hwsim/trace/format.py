@@ -149,6 +149,36 @@ class Trace:
         fpath, data = _read_sample(self.path, ent, idx)
         return _decode_sample(fpath, data, ent["layers"], where=where)
 
+    def minibatch(self, iteration: int) -> int | None:
+        """Training mini-batch of a sampled iteration: the largest ``batch_size`` of its layers in the manifest (no
+        sample file is read; :meth:`sample_batch` is the batch the stored operands hold); ``None`` if unknown."""
+        for ent in self.manifest.get("samples", []):
+            if ent["iteration"] == iteration:
+                sizes = [g.get("batch_size") for v in ent.get("layers", {}).values()
+                         if isinstance(v, Mapping) and isinstance(g := v.get("geometry"), Mapping)]
+                sizes = [int(b) for b in sizes if isinstance(b, int) and not isinstance(b, bool) and b > 0]
+                return max(sizes) if sizes else None
+        raise TraceError(f"{self.path}: iteration {iteration} was not sampled; sampled: {self.sampled_iterations}")
+
+    def default_iteration(self) -> tuple[int, str]:
+        """The sampled iteration replayed when none is asked for, and a sentence saying which and why.
+
+        The last sampled iteration with the largest mini-batch sampled: an epoch's short last batch (e.g. 29 of 64)
+        would bias a single-iteration answer, and the last sampled iteration often is one."""
+        its = self.sampled_iterations
+        if not its:
+            raise TraceError(f"{self.path / MANIFEST}: field 'samples' is empty; this trace holds no operands")
+        batch = {it: self.minibatch(it) for it in its}
+        known = [b for b in batch.values() if b is not None]
+        if not known:
+            return its[-1], f"iteration {its[-1]}: the last sampled (the manifest gives no batch sizes)"
+        full = max(known)
+        pick = max(it for it in its if batch[it] == full)
+        if pick == its[-1]:
+            return pick, f"iteration {pick}: the last sampled, a full batch of {full}"
+        return pick, (f"iteration {pick}: the last sampled with a full batch of {full} (the last sampled, "
+                      f"{its[-1]}, has a partial batch of {batch[its[-1]]})")
+
     def samples(self) -> Iterator[tuple[int, dict[str, LayerSample]]]:
         for it in self.sampled_iterations:
             yield it, self.sample(it)
