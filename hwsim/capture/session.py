@@ -335,7 +335,9 @@ class Capture(Interceptor):
                 a_mask=a_mask, w_density=w_density, w_mask=w_mask,
                 # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer,
                 # 16 where the GEMM ran in bf16/fp16 (model.to(torch.bfloat16), autocast)
-                w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits))
+                w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits),
+                # which backward GEMMs training runs: the simulator replays exactly these (coverage counts the same)
+                input_grad=bool(gm.a_grad), weight_grad=bool(gm.b_grad))
 
     def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
                 **extra: Any) -> None:
