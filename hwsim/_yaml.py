@@ -9,6 +9,8 @@ graph of 9⁹ nodes that the first ``deepcopy``/``json.dumps`` expands), deep ne
 - nested at most :data:`MAX_DEPTH` levels, aliases expanded,
 - at most :data:`MAX_NODES` nodes with aliases expanded (and :data:`MAX_ALIASES` aliases),
 - free of duplicate keys in every mapping,
+- free of the characters YAML forbids (NUL, other C0/C1 control characters, lone surrogates, U+FFFE/FFFF: valid
+  UTF-8 that PyYAML's reader refuses with a traceback-shaped ``ReaderError``),
 
 and every failure is a :class:`YAMLInputError` (a ``ValueError``) whose message names the file,
 the line and the limit. ``--set KEY=VALUE`` values are parsed by :func:`parse_scalar`, which also
@@ -132,10 +134,26 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in _children(node) if id(c) not in size)
 
 
+def _check_printable(text: str) -> None:
+    """Refuse a character YAML does not allow, naming its line and column (PyYAML names an offset only)."""
+    m = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if m is None:
+        return
+    pos = m.start()
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    raise _Limit(f"line {line}, column {col}: control character U+{ord(m.group()):04X} (YAML allows printable "
+                 "characters, tab and newline only)")
+
+
 def loads(text: str, *, file: str = "<string>") -> Any:
     """Parse one YAML document with the limits above (``file`` only names the source in messages)."""
     if len(text) > MAX_BYTES:
         raise YAMLInputError(f"{len(text):,} characters, more than the limit of {MAX_BYTES:,}", file=file)
+    try:
+        _check_printable(text)
+    except _Limit as e:
+        raise YAMLInputError(str(e), file=file) from None
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -190,6 +208,10 @@ def load_file(path: str | os.PathLike, *, what: str = "YAML file") -> Any:
 def parse_scalar(text: str, *, flag: str = "--set") -> Any:
     """A ``--set`` value: YAML flow syntax (``16``, ``.inf``, ``none``, ``[2, 4]``, ``{8: 0.2}``), no tags,
     anchors or aliases. Raises :class:`YAMLInputError` whose ``file`` is ``flag`` and ``problem`` names the value."""
+    try:
+        _check_printable(text)
+    except _Limit as e:
+        raise YAMLInputError(f"value {text!r}: {e}", file=flag) from None
     try:
         tokens = list(yaml.scan(text))
     except yaml.YAMLError as e:

@@ -15,12 +15,14 @@ Conventions every sub-command follows (helpers here, so they are the same everyw
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn, TextIO
 
 from hwsim._version import __version__
 from hwsim.commands.args import UserError
@@ -149,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with one_line_warnings(args.command):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
@@ -164,6 +167,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hwsim {args.command}: error: out of memory; the input is larger than this machine can hold",
               file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """While a command runs, print each warning as one line ``hwsim <command>: warning: …`` on stderr (no Python
+    source line, no file:line of hwsim's code); a category other than ``UserWarning`` is named. Restored after."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None,
+             line: str | None = None) -> None:
+        text = " ".join(str(message).split())
+        if category is not UserWarning:
+            text = f"{category.__name__}: {text}"
+        out = file if file is not None else sys.stderr
+        try:
+            out.write(f"hwsim {command}: warning: {text}\n")
+        except OSError:  # stderr gone (closed pipe): a warning is not worth a crash
+            pass
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
 
 
 def _one_line(e: BaseException) -> str:

@@ -76,10 +76,21 @@ def test_trace_without_samples():
 
 # ---- gemms_per_iteration ----
 
+def _fake_trace(meta, flags):
+    return SimpleNamespace(meta=meta, grad_flags=lambda iteration=None: dict(enumerate(flags)))
+
+
 @pytest.mark.parametrize("meta,n,want", [({}, 5, 14), ({"first_layer_input_grad": True}, 5, 15),
                                          ({"first_layer_input_grad": False}, 1, 2), ({}, 0, 0)])
 def test_gemms_per_iteration(meta, n, want):
-    assert gemms_per_iteration(SimpleNamespace(layers=[object()] * n, meta=meta)) == want
+    assert gemms_per_iteration(_fake_trace(meta, [(None, None)] * n)) == want
+
+
+@pytest.mark.parametrize("flags,want", [([(True, True), (True, True)], 6),      # embedding first: δa of layer 0 ran
+                                        ([(False, True), (True, False)], 4),    # input first, frozen second layer
+                                        ([(None, None), (True, None)], 5)])     # partly recorded: the old rule fills in
+def test_gemms_per_iteration_counts_the_recorded_passes(flags, want):
+    assert gemms_per_iteration(_fake_trace({"first_layer_input_grad": False}, flags)) == want
 
 
 # ---- replay_tasks ----

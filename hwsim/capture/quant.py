@@ -34,7 +34,15 @@ import torch
 
 from hwsim.capture import quant_device
 from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
-from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
+from hwsim.capture.quantized import (
+    LevelStats,
+    NonFiniteError,
+    Quantized,
+    count_bad,
+    scaled_std_rms,
+    tiny,
+    work_dtype,
+)
 
 # METHODS, DEFAULT_S (s = 4: the README's sparsity/accuracy table), DEFAULT_K and validate_params live in the
 # torch-free hwsim.capture.config and are re-exported here.
@@ -43,6 +51,7 @@ VIEW_LEVELS = quant_device.VIEW_LEVELS  # int8 view of float gradients (meprop, 
 _SMALL = 1 << 13  # below this numpy beats torch (fewer µs per call)
 _ONES_F32 = np.ones(_SMALL, np.float32)  # Σx of small tensors as a dot
 _DOT_CHUNK = 1 << 16  # Σx² as float32 BLAS dots of this many elements, added in float64
+_MS_MIN = 2.0**-100  # mean square below this: float32 squares may have underflowed (|δz| < ~1e-19)
 _RAW_MIN = 1 << 12  # below this one Generator.random call beats the raw-bits route
 _MANTISSAS = np.uint64(0x007FFFFF_007FFFFF)  # the 23 low bits of each 32-bit half
 _ONES = np.uint64(0x3F800000_3F800000)  # 1.0f in each half
@@ -70,7 +79,9 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
     """Non-subtractive dithered quantization with Δ = s·std(δz) (Algorithm 1).
 
     std is the population std over the whole tensor (all examples), so a one-element tensor
-    does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels. Half-precision
+    does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels; so does a Δ
+    below the smallest normal float (a tiny but finite δz, e.g. std 1e-40: Δ·k is not representable
+    and 1/Δ overflows). Any finite δz gives finite levels; NaN/Inf raises NonFiniteError. Half-precision
     δz (bf16, fp16) is quantized in float32; ``values`` are cast back to δz's dtype.
     """
     if not s > 0:
@@ -82,10 +93,10 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
     sigma, rms = _std_rms(x)
     if not math.isfinite(sigma):
         raise NonFiniteError(count_bad(x))
-    if sigma == 0.0:
+    delta = s * sigma
+    if sigma == 0.0 or delta < tiny(x):  # dead layer, or δz so small that Δ·k is not representable
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
-    delta = s * sigma
     n = x.numel()
     bound = math.sqrt(n) * rms / delta * (1 + 1e-5) + 2.0  # |⌊x/Δ + u⌋| <= |x|/Δ + 1, max|x| <= √Σx²
     if n <= _SMALL and x.is_cpu and not isinstance(generator, torch.Generator):  # numpy: fewer µs per call
@@ -124,9 +135,12 @@ def _std_rms(x: torch.Tensor) -> tuple[float, float]:
         mean = float(flat.sum()) / n
     else:  # a BLAS dot with ones: the cheapest numpy call (``a.sum()`` runs the ufunc machinery)
         mean = float(np.dot(a, _ONES_F32[:n]) if a.dtype == np.float32 else a.sum()) / n
-    ms = sum(float(np.dot(c, c)) for c in _chunks(a, _DOT_CHUNK)) / n
+    with np.errstate(over="ignore", under="ignore"):  # out of range: caught below (scaled_std_rms)
+        ms = sum(float(np.dot(c, c)) for c in _chunks(a, _DOT_CHUNK)) / n
+    if not (math.isfinite(ms) and math.isfinite(mean)) or ms < _MS_MIN:  # squares overflowed or underflowed
+        return scaled_std_rms(flat)
     var = ms - mean * mean
-    if not (math.isfinite(ms) and math.isfinite(mean)) or var < 1e-3 * ms:
+    if var < 1e-3 * ms:
         return float(flat.std(correction=0)), math.sqrt(ms)
     return math.sqrt(var), math.sqrt(ms)
 
@@ -207,7 +221,10 @@ def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
     if mx == 0.0:
         return torch.zeros_like(x), 0.0
     delta = mx / VIEW_LEVELS
-    mag = (x.abs() / delta).round_().clamp_(min=1.0) * (x != 0)
+    if delta < tiny(x):  # tiny max|x|: Δ is not a normal float of x's dtype; divide in float64 (levels ≤ 127)
+        mag = (x.double().abs() / delta).round_().clamp_(min=1.0).to(x.dtype) * (x != 0)
+    else:
+        mag = (x.abs() / delta).round_().clamp_(min=1.0) * (x != 0)
     return mag * x.sign(), delta
 
 

@@ -22,10 +22,29 @@ import math
 
 import torch
 
-from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
+from hwsim.capture.quantized import (
+    LevelStats,
+    NonFiniteError,
+    Quantized,
+    count_bad,
+    scaled_std_rms,
+    tiny,
+    work_dtype,
+)
 
 MANTISSA_BITS = 23  # float32 uniforms on the grid of the CPU path (hwsim.capture.quant.uniform)
 VIEW_LEVELS = 127  # int8 view of float gradients (meprop, none); same as quant.VIEW_LEVELS
+_VIEW_MIN = 2.0**-60  # max|δz| below this: scaled up by _VIEW_SCALE (exact) so that 127/max stays finite
+_VIEW_SCALE = 2.0**100
+
+
+def _safe_sigma(x: torch.Tensor, sigma: float, mean: float) -> bool:
+    """Is the one-pass σ (``torch.var_mean`` in x's dtype) trustworthy? Not when the squares may have
+    underflowed (σ below ~16·√tiny, e.g. δz ~1e-20 in float32) or overflowed, or it is not finite."""
+    fi = torch.finfo(x.dtype)
+    if sigma == 0.0 and mean == 0.0:
+        return True  # all zero (a dead layer): nothing to scale
+    return 16 * math.sqrt(fi.tiny) <= sigma <= math.sqrt(fi.max) / 16
 
 
 def uniform(like: torch.Tensor, *, generator: torch.Generator | None) -> torch.Tensor:
@@ -46,12 +65,23 @@ def nsd(dz: torch.Tensor, *, s: float, generator: torch.Generator | None = None,
     if x.numel() == 0:
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0, stats=_empty_stats())
-    var, _ = torch.var_mean(x, correction=0)
+    var, mean = torch.var_mean(x, correction=0)
     sigma = var.sqrt()
-    inv = torch.where(sigma > 0, 1.0 / (s * sigma), 0.0)  # σ = 0 (or NaN): ⌊0 + u⌋ = 0 everywhere
+    # σ = 0 (or NaN), or Δ below the smallest normal (1/Δ would overflow): ⌊0 + u⌋ = 0 everywhere
+    inv = torch.where(s * sigma >= tiny(x), 1.0 / (s * sigma), 0.0)
     levels = uniform(x, generator=generator).addcmul_(x, inv).floor_()  # ⌊δz/Δ + u⌋
-    head, st = _fetch(sigma, levels)
-    if st is None or not math.isfinite(head):
+    (head, mu), st = _fetch(torch.stack((sigma, mean)), levels)
+    if not _safe_sigma(x, head, mu):  # tiny or huge δz (or NaN/Inf): σ again from x scaled by 2^k (one more sync)
+        head = scaled_std_rms(x)[0]
+        if not math.isfinite(head):
+            raise NonFiniteError(count_bad(x))
+        if s * head < tiny(x):  # a tiny but finite δz: Δ·k is not representable; zero levels (as σ = 0)
+            levels.zero_()
+            head = 0.0
+        else:
+            levels = uniform(x, generator=generator).add_(x, alpha=1.0 / (s * head)).floor_()
+        st = _fetch(torch.zeros((), device=x.device, dtype=x.dtype), levels)[1]
+    if st is None:
         raise NonFiniteError(count_bad(x))
     delta = s * head
     if lazy_values:
@@ -88,10 +118,12 @@ def _viewed(v: torch.Tensor) -> Quantized:
         return Quantized(values=v, levels=torch.zeros_like(x), delta=0.0, stats=_empty_stats())
     a = x.abs()
     mx = a.amax()
-    inv = torch.where(mx > 0, VIEW_LEVELS / mx, 0.0)
-    mag = a.mul_(inv).round_().clamp_(min=1.0).mul_(x != 0)
+    scale = torch.where(mx >= _VIEW_MIN, 1.0, _VIEW_SCALE)  # exact: a tiny max|δz| keeps 127/max finite
+    mxs = mx * scale
+    inv = torch.where(mxs > 0, VIEW_LEVELS / mxs, 0.0)
+    mag = a.mul_(scale).mul_(inv).round_().clamp_(min=1.0).mul_(x != 0)
     levels = mag.mul_(x.sign())
-    head, st = _fetch(mx, levels)
+    (head,), st = _fetch(mx, levels)
     if st is None or not math.isfinite(head):
         raise NonFiniteError(count_bad(x))
     return Quantized(values=v, levels=levels, delta=head / VIEW_LEVELS, stats=st)
@@ -116,9 +148,10 @@ def std(x: torch.Tensor) -> float:
     return float(torch.var_mean(work_dtype(x).detach(), correction=0)[0].sqrt())
 
 
-def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> tuple[float, LevelStats | None]:
-    """(head, level statistics), brought to the host as one small tensor (the call's only sync).
+def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> tuple[list[float], LevelStats | None]:
+    """(head values, level statistics), brought to the host as one small tensor (the call's only sync).
 
+    ``head``: a scalar or 1-D tensor of values wanted on the host with the statistics (σ, max|δz|, …).
     The statistics are None when the levels hold NaN/Inf (the caller raises NonFiniteError).
     Bit lengths read from the float's exponent field (exact for integers: |k| ∈ [2^(L−1), 2^L) has
     biased exponent L + bias − 1, 0 has 0), clamped to ``max_bits − 1`` (the histogram's last entry
@@ -130,12 +163,15 @@ def _fetch(head: torch.Tensor, levels: torch.Tensor, *, max_bits: int = 16) -> t
     lengths = _exponent(flat).clamp_(0, max_bits - 1)
     cdt = torch.float32 if flat.device.type == "mps" else torch.float64  # MPS has no float64 (counts exact < 2^24)
     counts = torch.histc(lengths.to(cdt), bins=max_bits, min=-0.5, max=max_bits - 0.5)
-    packed = torch.cat((torch.stack((head.to(cdt), -lo.to(cdt), hi.to(cdt))), counts))
-    v = packed.tolist()  # the one device → host transfer
-    if not (math.isfinite(v[1]) and math.isfinite(v[2])):
-        return v[0], None
+    h = head.reshape(-1).to(cdt)
+    k = h.numel()
+    packed = torch.cat((h, torch.stack((-lo.to(cdt), hi.to(cdt))), counts))
+    every = packed.tolist()  # the one device → host transfer
+    heads, v = every[:k], every[k:]
+    if not (math.isfinite(v[0]) and math.isfinite(v[1])):
+        return heads, None
     n = flat.numel()
-    return v[0], LevelStats(numel=n, nnz=n - int(v[3]), max_abs=int(max(v[1], v[2])), hist=[int(c) for c in v[4:]])
+    return heads, LevelStats(numel=n, nnz=n - int(v[2]), max_abs=int(max(v[0], v[1])), hist=[int(c) for c in v[3:]])
 
 
 def _exponent(flat: torch.Tensor) -> torch.Tensor:

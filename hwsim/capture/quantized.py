@@ -79,3 +79,32 @@ def count_bad(x: torch.Tensor) -> str:
     """The NonFiniteError message (only on the error path: it syncs)."""
     bad = int((~torch.isfinite(x)).sum())
     return f"{bad} of {x.numel()} elements are NaN/Inf"
+
+
+def tiny(x: torch.Tensor) -> float:
+    """Smallest normal number of ``x``'s (work) dtype: a Δ below it is taken as 0 (1/Δ would overflow and Δ·k
+    would not be representable), so a tiny but finite δz gives all-zero levels, never Inf/NaN."""
+    return float(torch.finfo(x.dtype).tiny)
+
+
+def scaled_std_rms(x: torch.Tensor) -> tuple[float, float]:
+    """(population std, root mean square) of ``x``, for any finite ``x``; NaN if it holds NaN/Inf.
+
+    ``x`` is first scaled by a power of two (exact) so that max|x| ∈ [0.5, 1): its squares neither
+    underflow (δz of std ~1e-40 squares to 0 in float32) nor overflow. The quantizers' rare path
+    (one extra pass and host sync), taken when their one-pass sums leave the safe range.
+    """
+    flat = x.detach().reshape(-1)
+    if flat.numel() == 0:
+        return 0.0, 0.0
+    m = float(flat.abs().amax())
+    if not math.isfinite(m):
+        return math.nan, math.nan
+    if m == 0.0:
+        return 0.0, 0.0
+    e = math.frexp(m)[1]
+    h = -e // 2
+    y = flat * (2.0 ** h) * (2.0 ** (-e - h))  # two factors: 2^-e alone may not fit the dtype
+    var, mean = torch.var_mean(y, correction=0)
+    var_f, mean_f = float(var), float(mean)
+    return math.ldexp(math.sqrt(var_f), e), math.ldexp(math.sqrt(var_f + mean_f * mean_f), e)

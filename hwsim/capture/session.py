@@ -17,10 +17,14 @@ root module by its class name), other GEMMs by the issuing module and op (``bloc
 repeated calls within one forward get ``#1``, ``#2``. Forwards in eval mode or under no_grad are
 not captured and never rename anything.
 
-Iterations: by default a training forward after a backward starts a new one. With gradient
-accumulation pass ``optimizer=`` (its step ends the iteration) or ``iteration="step"`` (only
-``cap.step()`` ends it); the first ``cap.step()`` also switches to explicit boundaries. Micro-batch
-statistics are merged; the sampled operands are those of the first micro-batch. Every iteration
+Iterations follow optimizer steps: an iteration ends when an optimizer holding the model's
+parameters steps (torch's global optimizer-step hook; ``optimizer=`` restricts it to that one), so a
+step accumulated over micro-batches is one iteration, whatever the loop calls ``cap.step()`` for (its
+loss/accuracy are kept for the iteration: the mean over its calls). Without an optimizer (none holds
+the model's parameters: looked up once, at the first training forward that follows a backward)
+``cap.step()`` ends iterations, and before the first ``cap.step()`` a training forward after a
+backward starts a new one. ``iteration="step"``: only ``cap.step()`` ends them. Micro-batch statistics
+are merged; the sampled operands are those of the first micro-batch. Every iteration
 records per-GEMM density / max bit-width / level histogram / Δ (written for every ``stats_every``-th
 and every sampled iteration); every ``sample_every``-th also stores the operands through
 ``TraceWriter``. The trace meta gets ``coverage`` (:mod:`hwsim.capture.coverage`); capture warns
@@ -29,6 +33,7 @@ when it is below 100 %. The settings are one :class:`~hwsim.capture.config.Captu
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import warnings
@@ -39,6 +44,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.optimizer import Optimizer, register_optimizer_step_post_hook
 
 from hwsim.capture import ops, quant
 from hwsim.capture.config import CaptureConfig
@@ -111,9 +117,14 @@ class Capture(Interceptor):
         self._mha: list[str] = []  # labels for the bmm products inside nn.MultiheadAttention
         self._sites: dict[str, Site] = {}
         self._handles: list[Any] = []
-        self._explicit = config.iteration == "step" or optimizer is not None
+        self._explicit = config.iteration == "step"  # cap.step() ends iterations (no optimizer / iteration="step")
         self._optimizer = optimizer
+        self._param_ids = {id(p) for p in model.parameters()}
+        self._opt_stepped = False  # an optimizer of the model's parameters stepped inside the capture
+        self._opt_found: bool | None = None  # one exists (looked up once, at the first forward after a backward)
+        self._merged_forwards = 0  # forwards after a backward kept in the iteration, waiting for an optimizer step
         self._step_pending = False
+        self._notes = _Notes()
         self._phase = "idle"  # idle -> forward -> backward -> (next forward or step) idle
         self._it: Iteration | None = None
         self._next_index = 0
@@ -141,8 +152,7 @@ class Capture(Interceptor):
             _ACTIVE[m] = self
             self._handles.append(m.register_forward_pre_hook(self._pre_hook))
             self._handles.append(m.register_forward_hook(self._post_hook, always_call=True))
-        if self._optimizer is not None:
-            self._handles.append(self._optimizer.register_step_post_hook(self._optimizer_stepped))
+        self._handles.append(register_optimizer_step_post_hook(self._optimizer_stepped))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -158,6 +168,12 @@ class Capture(Interceptor):
                 self._finish()
             if exc_type is None:
                 self._report_coverage(final=True)
+                if self._merged_forwards and not self._opt_stepped:
+                    self._warn("no-step", f"hwsim capture of {type(self.model).__name__}: an optimizer holds the "
+                               f"model's parameters but never stepped inside the capture block, so "
+                               f"{self._merged_forwards + 1} forward+backward passes were recorded as one iteration; "
+                               "call optimizer.step() inside the block, or mark iterations with cap.step() and "
+                               "hwsim.capture(..., iteration=\"step\")")
         finally:
             if self._bg is not None:
                 bg, self._bg = self._bg, None
@@ -200,14 +216,29 @@ class Capture(Interceptor):
     # -- public ----------------------------------------------------------------------
     def step(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
              **extra: Any) -> None:
-        """End the current iteration (call after ``backward``/``optimizer.step``) with its loss/accuracy."""
+        """Report the iteration's loss/accuracy (call after ``optimizer.step``); ends it (module doc).
+
+        When optimizer steps mark the iterations (an optimizer holds the model's parameters and
+        ``iteration`` is not ``"step"``), this ends the iteration only if the optimizer stepped since
+        it began, and otherwise keeps the values for it (mean loss/accuracy over its calls): a step
+        accumulated over micro-batches stays one iteration. Else it ends the current iteration.
+        """
+        if self._it is not None:
+            self._notes.add(loss=loss, acc=acc, epoch=epoch, **extra)
+        self._look_for_optimizer()
+        if self._by_optimizer():
+            if self._step_pending:
+                self._finish()
+            return
         self._explicit = True
         if self._it is not None:
-            self._finish(loss=loss, acc=acc, epoch=epoch, **extra)
+            self._finish()
 
     def mark_iteration(self) -> None:
-        """End the current iteration without loss/accuracy."""
-        self.step()
+        """End the current iteration now (also between optimizer steps); ``cap.step()``'s values so far are kept."""
+        self._explicit = True
+        if self._it is not None:
+            self._finish()
 
     def sample_next(self) -> None:
         """Store the operands of the next iteration too (e.g. the last one of a run)."""
@@ -234,8 +265,31 @@ class Capture(Interceptor):
         return self.coverage.meta()
 
     # -- forwards and iterations ---------------------------------------------------------
-    def _optimizer_stepped(self, *_: Any) -> None:
-        self._step_pending = True  # finished at the next forward, cap.step() or exit (which may add loss)
+    def _optimizer_stepped(self, optimizer: Any, *_: Any) -> None:
+        """torch's global optimizer-step post-hook: a step of the model's optimizer ends the iteration."""
+        if self.config.iteration != "step" and self._holds_params(optimizer):
+            self._opt_stepped = True
+            self._step_pending = True  # finished at the next forward, cap.step() or exit (which may add loss)
+
+    def _holds_params(self, optimizer: Any) -> bool:
+        if self._optimizer is not None:
+            return optimizer is self._optimizer
+        ids = self._param_ids
+        return any(id(p) in ids for g in getattr(optimizer, "param_groups", ()) for p in g.get("params", ()))
+
+    def _by_optimizer(self) -> bool:
+        """Do optimizer steps mark the iterations (module doc)?"""
+        return self.config.iteration != "step" and (self._optimizer is not None or self._opt_stepped
+                                                     or bool(self._opt_found))
+
+    def _look_for_optimizer(self) -> None:
+        """Before the first optimizer step and ``cap.step()``: does a live ``torch.optim.Optimizer`` hold the
+        model's parameters? (one walk over the heap's objects, done once)"""
+        if self._opt_found is None and not self._explicit and not self._by_optimizer():
+            self._opt_found = self._find_optimizer()
+
+    def _find_optimizer(self) -> bool:
+        return any(issubclass(type(o), Optimizer) and self._holds_params(o) for o in gc.get_objects())
 
     def _pre_hook(self, module: nn.Module, args: Any) -> None:
         push = not self._stack and self._begin_forward(module)
@@ -269,8 +323,14 @@ class Capture(Interceptor):
         if not self.model.training:
             self.eval_forwards += 1  # validation: not captured, no new names, iteration untouched
             return False
-        if self._step_pending or (self._phase == "backward" and not self._explicit):
+        if self._step_pending:
             self._finish()
+        elif self._phase == "backward" and not self._explicit:  # a forward after a backward, no step between
+            self._look_for_optimizer()
+            if self._by_optimizer():
+                self._merged_forwards += not self._opt_stepped  # gradient accumulation: the step ends it
+            else:
+                self._finish()
         if self._it is None:
             idx = self._next_index
             sampled = self._force_sample or (self.config.sample_every > 0 and idx % self.config.sample_every == 0)
@@ -335,16 +395,19 @@ class Capture(Interceptor):
                 a_mask=a_mask, w_density=w_density, w_mask=w_mask,
                 # operand widths of the forward pass: 8 where hwsim.capture.int8 tagged the layer,
                 # 16 where the GEMM ran in bf16/fp16 (model.to(torch.bfloat16), autocast)
-                w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits))
+                w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits),
+                # which backward GEMMs training runs: the simulator replays exactly these (coverage counts the same)
+                input_grad=bool(gm.a_grad), weight_grad=bool(gm.b_grad))
 
-    def _finish(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
-                **extra: Any) -> None:
+    def _finish(self) -> None:
         it = self._it
         self._phase = "idle"
         self._it = None
         self._step_pending = False
+        notes, self._notes = self._notes, _Notes()
         if it is None:
             return
+        loss, acc, epoch, extra = notes.values()
         self._next_index = it.index + 1
         if not it.acc:
             return
@@ -376,6 +439,30 @@ class Capture(Interceptor):
                        f"hwsim capture of {type(self.model).__name__}: {describe(cov)}")
 
 
+class _Notes:
+    """What ``cap.step()`` reported for the current iteration: mean loss and accuracy, the last epoch and extras."""
+
+    def __init__(self) -> None:
+        self.loss: list[float] = []
+        self.acc: list[float] = []
+        self.epoch: int | None = None
+        self.extra: dict[str, Any] = {}
+
+    def add(self, *, loss: float | None, acc: float | None, epoch: int | None, **extra: Any) -> None:
+        if loss is not None:
+            self.loss.append(float(loss))
+        if acc is not None:
+            self.acc.append(float(acc))
+        if epoch is not None:
+            self.epoch = epoch
+        self.extra.update(extra)
+
+    def values(self) -> tuple[float | None, float | None, int | None, dict[str, Any]]:
+        def mean(xs: list[float]) -> float | None:
+            return sum(xs) / len(xs) if xs else None
+        return mean(self.loss), mean(self.acc), self.epoch, self.extra
+
+
 def capture(model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
             max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
@@ -388,7 +475,8 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
     the returned object). ``max_examples`` stores only the first examples of each mini-batch in
     sampled iterations (statistics always cover the whole batch). ``meta`` adds manifest fields.
     ``dither_attention``: also dither δz of attention's activation×activation products (QKᵀ, P·V).
-    ``optimizer`` / ``iteration="step"``: iteration boundaries for gradient accumulation (module doc).
+    ``optimizer`` (only its steps end iterations; default: any optimizer holding the model's
+    parameters) / ``iteration="step"`` (only ``cap.step()`` does): iteration boundaries (module doc).
     ``stats_every``: write per-layer statistics (density, max bits, histogram, Δ) of every this
     many iterations (and of every sampled one); loss/accuracy records and the run summary
     (``summary()``, ``last_stats``) still cover every iteration. Recorded as ``meta.stats_every``.

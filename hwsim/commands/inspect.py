@@ -98,6 +98,25 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def layer_table(layers: list[dict]) -> list[str]:
+    """The per-layer table of ``hwsim inspect``: header, rule, one row per layer, rule. Full layer names (the
+    name and kind columns are as wide as the longest), so layers whose names share a long prefix stay distinct."""
+    wn = max([18] + [len(r["name"]) for r in layers])
+    wk = max([6] + [len(r["kind"]) for r in layers])
+    shapes = ["×".join(map(str, r["output_shape"])) for r in layers]
+    ws = max([18] + [len(x) for x in shapes])
+    head = (f"{'layer':{wn}s} {'kind':{wk}s} {'output shape':>{ws}s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
+            f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
+    lines = [head, "-" * len(head)]
+    for r, shape in zip(layers, shapes, strict=True):
+        lines.append(f"{r['name']:{wn}s} {r['kind']:{wk}s} {shape:>{ws}s} "
+                     f"{_fmt(r['density'], '.4f'):>8s} {r['max_bits']:>8d} {_fmt(r.get('a_density'), '.3f'):>7s} "
+                     f"{_fmt(r.get('bytes'), 'd'):>9s} {_fmt(r.get('bits_per_element'), '.3f'):>8s} "
+                     f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}")
+    lines.append("-" * len(head))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from hwsim.trace import schema as fmt
 
@@ -110,16 +129,8 @@ def run(args: argparse.Namespace) -> int:
           f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
           f"{'(statistics of every ' + str(s['stats_every']) + 'th and the sampled ones) ' if s['stats_every'] > 1 else ''}"
           f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
-    head = (f"{'layer':18s} {'kind':6s} {'output shape':>18s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
-            f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
-    print(head)
-    print("-" * len(head))
-    for r in info["layers"]:
-        print(f"{r['name'][:18]:18s} {r['kind']:6s} {'×'.join(map(str, r['output_shape'])):>18s} "
-              f"{_fmt(r['density'], '.4f'):>8s} {r['max_bits']:>8d} {_fmt(r.get('a_density'), '.3f'):>7s} "
-              f"{_fmt(r.get('bytes'), 'd'):>9s} {_fmt(r.get('bits_per_element'), '.3f'):>8s} "
-              f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}")
-    print("-" * len(head))
+    for line in layer_table(info["layers"]):
+        print(line)
     acc = f", test accuracy {s['test_acc']:.2%}" if s.get("test_acc") is not None else ""
     print(f"δ̃z density {_fmt(s['density'], '.4f')} (element-weighted; mean over layers×iterations "
           f"{_fmt(s['mean_density'], '.4f')}), max {s['max_bits']} bits{acc}")

@@ -57,11 +57,12 @@ def table(result: SimResult) -> str:
     from hwsim.results import PASSES
 
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
-    head = f"{'layer':<14}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
+    w = max([13] + [len(n) for n in result.layer_names()]) + 1  # full names: the column fits the longest
+    head = f"{'layer':<{w}}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
     lines = [head, "-" * len(head)]
     ran: set[str] = set()
     for name in result.layer_names():
-        row = f"{name:<14}"
+        row = f"{name:<{w}}"
         for p in PASSES:
             try:
                 lp = result.layer(name, p)
@@ -71,7 +72,7 @@ def table(result: SimResult) -> str:
                 row += f"{'-':>20}{'-':>9}"
         lines.append(row)
     lines.append("-" * len(head))
-    row = f"{'total':<14}"
+    row = f"{'total':<{w}}"
     for p in PASSES:
         if p in ran:
             row += f"{result.speedup(pass_name=p):>19.2f}×{result.energy_ratio(pass_name=p):>8.2f}×"

@@ -155,8 +155,9 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
 def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     """Does the first layer (trace order) of a trace with this meta need its input gradient δa?
 
-    Captures record no per-layer flag, and the first layer of a captured model reads the network
-    input, which does not require grad: so ``False`` unless the meta says otherwise —
+    The fallback for traces whose samples do not record ``input_grad`` per layer (:func:`layer_grads`):
+    the first layer of such a trace reads the network input, which does not require grad: so
+    ``False`` unless the meta says otherwise —
     ``meta["first_layer_input_grad"]`` if present; else, for synthetic traces, ``True`` when the
     first input is *not* the dense image (``synthetic.dense_first_input: false``: a slice of
     layers whose first input is some earlier layer's activation).
@@ -168,6 +169,30 @@ def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
     if isinstance(syn, Mapping) and "dense_first_input" in syn:
         return not syn["dense_first_input"]
     return False
+
+
+def layer_grads(flags: Iterable[tuple[bool | None, bool | None]], *, first_input_grad: bool
+                ) -> list[tuple[bool, bool]]:
+    """(backward-data, backward-weight) GEMM present, for each layer in trace order.
+
+    ``flags``: each layer's recorded ``(input_grad, weight_grad)`` (``LayerSample`` / a sample's
+    manifest entry): the GEMMs that ran in training. Where a flag is ``None`` (synthetic traces,
+    captures before the flags were recorded): backward-weight always, backward-data for every layer
+    but the first, which has it only if ``first_input_grad`` (:func:`first_layer_input_grad`).
+    """
+    return [(bool(ig) if ig is not None else (i > 0 or first_input_grad), bool(wg) if wg is not None else True)
+            for i, (ig, wg) in enumerate(flags)]
+
+
+def replayed_passes(flags: Iterable[tuple[bool | None, bool | None]], *, first_input_grad: bool,
+                    passes: Iterable[str] = PASSES) -> list[tuple[int, str]]:
+    """``(layer index, pass)`` of every GEMM one iteration replays (:func:`layer_grads` decides the backward ones)."""
+    passes = list(passes)
+    out = []
+    for i, (bd, bw) in enumerate(layer_grads(flags, first_input_grad=first_input_grad)):
+        have = {"forward": True, "backward_data": bd, "backward_weight": bw}
+        out.extend((i, p) for p in passes if have[p])
+    return out
 
 
 @contextlib.contextmanager
@@ -213,18 +238,21 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         _check(sample, arch, where)
     layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
     geos = [s.geometry for s in samples.values()]
-    plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
+    flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
+    grads = layer_grads(flags, first_input_grad=first_input_grad)
+    plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads])
              for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic))}
-    skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
+    names = list(samples)
+    run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
+    skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
     own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
     if own_bar:
         from tqdm import tqdm
-        bar = tqdm(total=len(samples) * len(passes) - sum(p == "backward_data" for p in passes) * len(skip),
-                   desc=f"simulate {arch.name}", unit="gemm")
+        bar = tqdm(total=len(run), desc=f"simulate {arch.name}", unit="gemm")
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
         for pi, pname in enumerate(passes):
-            if (name, pname) in skip:  # the network input needs no gradient: no such GEMM in training
+            if (name, pname) in skip:  # no such GEMM in training (e.g. the network input needs no gradient)
                 continue
             res = {v: pl[(name, pname)] for v, pl in plans.items()}
             rng = np.random.default_rng([seed, li, pi])
@@ -284,6 +312,9 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     it = iteration if iteration is not None else trace.sampled_iterations[-1]
     meta = trace.meta
     in_grad = first_layer_input_grad(meta)
+    first = next(iter(samples.values()), None)
+    if first is not None and first.input_grad is not None:  # recorded by capture: what training ran
+        in_grad = first.input_grad
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
                     method=meta.method, k=meta.k)

@@ -24,8 +24,8 @@ backward-weight reads a_l back from DRAM. The ReLU derivative mask backward-data
 mask of that same a_l (no extra traffic). The network input a_1 is already in DRAM (read by
 forward and again by backward-weight), and the last layer's forward output (the logits) is
 written as before. The first layer has no backward-data GEMM (the network input needs no gradient)
-unless ``first_input_grad`` (then its δa, which has no consumer, is written); without it, that
-layer's δ̃z is on chip for its backward-weight only if the layer after it left it there.
+unless ``first_input_grad`` (then its δa, which has no consumer, is written); ``input_grads`` says it
+per layer (a capture records which backward-data GEMMs ran); without it, that layer's δ̃z is on chip for its backward-weight only if the layer after it left it there.
 Inference (``training=False``) runs the forward chain only and writes no stash.
 
 Which consecutive layers form a chain is read off their shapes (:func:`chained`): same batch,
@@ -95,11 +95,12 @@ def role_bytes(ops: Operands, role: str, arch: Arch) -> float:
 
 
 def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,
-         first_input_grad: bool = True) -> dict[tuple[str, str], Residency]:
+         first_input_grad: bool = True, input_grads: Sequence[bool] | None = None) -> dict[tuple[str, str], Residency]:
     """``{(layer name, pass): Residency}`` for every layer and pass of one iteration on ``arch``.
 
     ``layers`` / ``geometries``: the layers in execution order. ``first_input_grad``: does the first
-    layer run backward-data (module doc)?
+    layer run backward-data (module doc)? ``input_grads``: whether each layer runs backward-data
+    (overrides ``first_input_grad``; default: every layer but the first).
     """
     n = len(layers)
     cap = capacity_bytes(arch)
@@ -124,6 +125,6 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
         out[(ops.name, "backward_data")] = Residency(stream_on_chip=feeds and fits(dz_b[i]), out_bytes=bd_out)
         # δ̃z_i is on chip for backward-data (resident or loaded): it stays for backward-weight if it fits.
         # Without a backward-data GEMM (first layer) it is on chip only if the next layer produced it there.
-        has_bd = i > 0 or first_input_grad
+        has_bd = input_grads[i] if input_grads is not None else (i > 0 or first_input_grad)
         out[(ops.name, "backward_weight")] = Residency(broadcast_on_chip=fits(dz_b[i]) and (has_bd or feeds))
     return out

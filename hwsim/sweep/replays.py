@@ -72,12 +72,14 @@ def select_iterations(sampled: Sequence[int], spec: str | int | Sequence[int] | 
     return sorted(set(want))
 
 
-def gemms_per_iteration(trace: Trace) -> int:
-    """Layer-passes one training iteration replays (the network input has no backward-data GEMM)."""
-    from hwsim.sim.replay import first_layer_input_grad
+def gemms_per_iteration(trace: Trace, iteration: int | None = None) -> int:
+    """Layer-passes one training iteration replays (default: the last sampled one): the GEMMs that ran,
+    as the samples record them (:func:`hwsim.sim.replay.replayed_passes`; without the record, the
+    network input has no backward-data GEMM)."""
+    from hwsim.sim.replay import first_layer_input_grad, replayed_passes
 
-    n = len(trace.layers)
-    return 3 * n - (0 if first_layer_input_grad(trace.meta) or not n else 1)
+    flags = trace.grad_flags(iteration).values()
+    return len(replayed_passes(flags, first_input_grad=first_layer_input_grad(trace.meta)))
 
 
 def replay_tasks(trace_or_path: Trace | str | os.PathLike, archs: Sequence[tuple[str, Mapping[str, Any]]],

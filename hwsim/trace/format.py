@@ -57,6 +57,7 @@ from hwsim.trace.reading import (  # bounded, confined reading and validation
     _raw_limit,
     _read_regular,
     check_geometry_size,
+    grad_flags,
     sample_file_path,
 )
 from hwsim.trace.records import IterationRecord, LayerStats, TraceMeta, TraceWarning, iterations_from_manifest
@@ -178,6 +179,18 @@ class Trace:
             return pick, f"iteration {pick}: the last sampled, a full batch of {full}"
         return pick, (f"iteration {pick}: the last sampled with a full batch of {full} (the last sampled, "
                       f"{its[-1]}, has a partial batch of {batch[its[-1]]})")
+
+    def grad_flags(self, iteration: int | None = None) -> dict[str, tuple[bool | None, bool | None]]:
+        """``{layer: (input_grad, weight_grad)}`` of one sampled iteration (default: the last), from the manifest
+        alone (no sample file read); the layer table with ``(None, None)`` (not recorded) when nothing was sampled."""
+        entries = self.manifest.get("samples", [])
+        if not entries:
+            return {g.name: (None, None) for g in self.layers}
+        match = [i for i, e in enumerate(entries) if iteration is None or e["iteration"] == iteration]
+        if not match:
+            raise TraceError(f"{self.path}: iteration {iteration} was not sampled; sampled: {self.sampled_iterations}")
+        idx = match[-1] if iteration is None else match[0]
+        return grad_flags(entries[idx]["layers"], f"{self.path / MANIFEST}: field samples[{idx}].layers")
 
     def samples(self) -> Iterator[tuple[int, dict[str, LayerSample]]]:
         for it in self.sampled_iterations:

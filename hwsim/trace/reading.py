@@ -52,6 +52,26 @@ def _meta(m: Any, key: str, conv: Any, where: str, default: Any = ...) -> Any:
         raise TraceError(f"{where}.{key}: invalid value {m[key]!r} ({e})") from None
 
 
+def _flag(m: Mapping[str, Any], key: str, where: str) -> bool | None:
+    """An optional true/false field of a sample's per-layer entry (absent or null: ``None``)."""
+    v = m.get(key)
+    if v is not None and not isinstance(v, bool):
+        raise TraceError(f"{where}.{key}: {v!r} is not allowed; allowed: true, false or null"[:300])
+    return v
+
+
+def grad_flags(meta: Any, where: str) -> dict[str, tuple[bool | None, bool | None]]:
+    """``{layer: (input_grad, weight_grad)}`` of one sample's per-layer entries, without reading its arrays."""
+    if not isinstance(meta, Mapping):
+        raise TraceError(f"{where}: must be an object {{layer: {{...}}}}, got {type(meta).__name__}")
+    out = {}
+    for nm, m in meta.items():
+        if not isinstance(m, Mapping):
+            raise TraceError(f"{where}.{nm}: must be an object, got {m!r}"[:300])
+        out[str(nm)] = (_flag(m, "input_grad", f"{where}.{nm}"), _flag(m, "weight_grad", f"{where}.{nm}"))
+    return out
+
+
 def _layer_entries(meta: Any, where: str) -> list[tuple[str, LayerGeometry, Mapping[str, Any]]]:
     """The per-layer entries of one sample, geometry validated and size-bounded (no array read yet)."""
     if not isinstance(meta, Mapping):
@@ -159,6 +179,7 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
         a_bits = _meta(m, "a_bits", int, mw, 32)
         nnz = _meta(m, "nnz", int, mw)
         has_w_mask = _meta(m, "has_w_mask", bool, mw, False)
+        grads = {f: _flag(m, f, mw) for f in ("input_grad", "weight_grad")}
 
         def get(key: str, _nm: str = nm) -> np.ndarray:
             k = f"{_nm}/{key}"
@@ -190,7 +211,7 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
         w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
         try:
             out[nm] = LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
-                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits)
+                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits, **grads)
         except TraceError as e:
             raise TraceError(f"{mw}: {e}") from None
     return out

@@ -216,6 +216,10 @@ class LayerSample:
     see ``traces/FORMAT.md``. ``a_mask`` is True where the layer input is non-zero.
     ``w_mask`` is optional: without it the simulator draws a seeded mask at ``w_density``.
     ``w_bits``/``a_bits`` are the operand bit-widths of the forward pass (32 = float).
+    ``input_grad`` / ``weight_grad``: did training run this GEMM's backward-data (its input needed a
+    gradient) / backward-weight (its second operand did) GEMM? ``None`` = not recorded (synthetic
+    traces and captures before these keys): the simulator then assumes both, except backward-data
+    of the first layer (:func:`hwsim.sim.replay.layer_grads`).
     """
 
     geometry: LayerGeometry
@@ -226,6 +230,8 @@ class LayerSample:
     w_mask: np.ndarray | None = None
     w_bits: int = 32
     a_bits: int = 32
+    input_grad: bool | None = None
+    weight_grad: bool | None = None
 
     def __post_init__(self) -> None:
         g = self.geometry
@@ -242,6 +248,12 @@ class LayerSample:
             raise TraceError(f"{where}.delta: {self.delta} must be finite and >= 0")
         if not np.issubdtype(self.dz_levels.dtype, np.integer):
             raise TraceError(f"{where}.dz_levels: dtype {self.dz_levels.dtype} must be an integer type")
+        for f in ("input_grad", "weight_grad"):
+            v = getattr(self, f)
+            if v is not None and not isinstance(v, (bool, np.bool_)):
+                raise TraceError(f"{where}.{f}: must be true, false or null, got {v!r}")
+            if v is not None:
+                object.__setattr__(self, f, bool(v))
 
     @property
     def dz_mask(self) -> np.ndarray:

@@ -57,6 +57,9 @@ def encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any]
             "has_w_mask": s.w_mask is not None,
             "nnz": int(nz.size),
         }
+        for f in ("input_grad", "weight_grad"):  # optional: which backward GEMMs ran (absent = not recorded)
+            if getattr(s, f) is not None:
+                meta[nm][f] = bool(getattr(s, f))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return lzma.compress(buf.getvalue(), preset=6), meta
