@@ -137,7 +137,7 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
             done[task.key] = SimResult.from_json(result, where=f"iteration {task.iteration}")
             bar.update(gemms)
             its = len({t.iteration for t in tasks if t.key in done})
-            bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}")
+            bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}", refresh=False)  # keeps delay
 
         run_points(pending, evaluate, on_result=store, jobs=jobs, scheduler=scheduler,
                    connect_timeout_s=connect_timeout_s, describe=lambda t: f"iteration {t.iteration} on {t.arch}")
