@@ -227,3 +227,18 @@ def test_unlimited_bandwidth_gives_the_isolated_figures():
     for a, b in zip(iso.layers, it.layers, strict=True):
         for v in VARIANTS:
             assert getattr(a, v).cycle_breakdown == getattr(b, v).cycle_breakdown
+
+
+@pytest.mark.parametrize(("name", "training", "iso_sparse", "it_sparse"), [
+    ("systolic32", True, 83345, 77669), ("systolic32_os", True, 76493, 69100), ("scnn16", False, 14620, 11617),
+    ("scnn_bitserial", True, 35382, 31045), ("scnn_bitfusion", True, 31983, 27979)])
+def test_every_shipped_dataflow_and_multiplier_kind_schedules(name, training, iso_sparse, it_sparse):
+    """Systolic folds, inference (forward only) and precision-exploiting multipliers: records add up, and the
+    sample's figures (regression: a model change that moves them must say so)."""
+    iso = simulate(SAMPLE, name, training=training)
+    it = simulate(SAMPLE, load_arch(name, {"memory.schedule": "iteration"}), training=training)
+    mk = it.run["schedule"]["makespan"]
+    for v, t in mk.items():
+        assert sum(getattr(lp, v).cycles - getattr(lp, v).cycle_breakdown.reduction - getattr(lp, v).cycle_breakdown.nsd
+                   for lp in it.layers) == t
+    assert (iso.total("sparse").cycles, it.total("sparse").cycles) == (iso_sparse, it_sparse)

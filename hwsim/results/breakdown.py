@@ -67,8 +67,11 @@ class CycleBreakdown:
         return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS))
 
     def to_json(self) -> dict[str, int]:
-        return {f: int(getattr(self, f)) for f in CYCLE_PARTS
-                if f not in _OMIT_ZERO_PARTS or getattr(self, f)}
+        return {f: int(getattr(self, f)) for f in CYCLE_PARTS}
+
+    def to_file_json(self) -> dict[str, int]:
+        """:meth:`to_json` as results files store it: parts of ``_OMIT_ZERO_PARTS`` only when non-zero."""
+        return {f: x for f, x in self.to_json().items() if f not in _OMIT_ZERO_PARTS or x}
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ class VariantResult:
             "macs": int(self.macs),
             "multipliers": int(self.multipliers),
             "actions": self.actions.to_json(),
-            "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
+            "breakdown": {"cycles": self.cycle_breakdown.to_file_json(), "energy_pj": self.energy_breakdown.to_json()},
         }
 
     @classmethod
