@@ -59,7 +59,12 @@ def test_json_round_trip():
     v = _vr(3)
     d = v.to_json()
     assert d["cycles"] == v.cycles and d["energy_pj"] == pytest.approx(v.energy_pj)
-    assert d["breakdown"]["cycles"] == v.cycle_breakdown.to_json()
+    assert d["breakdown"]["cycles"] == v.cycle_breakdown.to_file_json()
+    # fill_drain (issue 17) is stored only when non-zero, so isolated-schedule files are unchanged
+    assert v.cycle_breakdown.fill_drain and d["breakdown"]["cycles"] == v.cycle_breakdown.to_json()
+    z = VariantResult(cycle_breakdown=CycleBreakdown(compute=3, memory_stall=2))
+    assert "fill_drain" not in z.to_json()["breakdown"]["cycles"] and VariantResult.from_json(z.to_json()) == z
+    assert z.cycle_breakdown.to_json()["fill_drain"] == 0   # rows and tables see every part
     assert VariantResult.from_json(d) == v
 
 

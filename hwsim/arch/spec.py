@@ -24,6 +24,7 @@ SYSTOLIC_DATAFLOWS = ("systolic_ws", "systolic_os")
 COMPRESSIONS = ("bitmask", "run_length", "none")
 MAC_KINDS = ("parallel", "bit_serial", "bit_fusion")
 BIT_SERIAL_MODES = ("magnitude", "essential_bits")
+SCHEDULES = ("isolated", "iteration")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +128,12 @@ class MemoryConfig(Validated):
                                        "input when it fits (SCNN: OARAM -> IARAM); δ̃z reused by both backward GEMMs")
     residency_in_global_buffer: bool = spec(default=False, doc="resident tensors may also use the global buffer "
                                             "(default: only the PEs' input/output RAMs, as in SCNN)")
+    # Issue 17 item 1 (hwsim/sim/schedule.py); omitted from to_dict/hash at its default, so configs that do
+    # not set it keep their hashes. Default isolated until the lead flips it (results stay as before).
+    schedule: str = spec(choices=SCHEDULES, default="isolated", omit_default=True,
+                         doc="isolated = each layer-pass its own SimPy run (first load and last write-back of every "
+                             "layer-pass exposed) | iteration = one SimPy run per training iteration, the DMA "
+                             "prefetching the next layer-pass and draining behind it (hwsim/sim/schedule.py)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -73,6 +73,9 @@ def summary(arch: Arch) -> str:
         f"weight FIFO {_kib(pe.weight_fifo_bytes)}",
         f"  global buffer {_kib(mem.global_buffer_bytes)}; DRAM {mem.dram_bytes_per_cycle:g} B/cycle; "
         f"compression {mem.compression}" + (f" ({mem.run_length_bits}-bit runs)" if mem.compression == "run_length" else ""),
+        f"  schedule      {mem.schedule} ("
+        + ("one SimPy schedule per training iteration" if mem.schedule == "iteration"
+           else "each layer-pass its own SimPy run") + ")",
         "  energy (pJ)",
         f"    mult        {dict(e.mult_pj)} (at {pe.mac_bits} bits: {e.mult_pj_for(pe.mac_bits):g})",
         f"    add         {dict(e.add_pj)} (at {pe.accumulator_bits} bits: {e.add_pj_for(pe.accumulator_bits):g})",

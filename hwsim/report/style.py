@@ -35,11 +35,13 @@ METHOD_LABEL = {"none": "none (float δz)", "dither": "dither (NSD δ̃z)", "mep
 _EXTRA_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#17becf", "#aec7e8", "#ffbb78")
 MODEL_MARKER = ("o", "s", "^", "D", "v", "P", "X", "*")
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
-               "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf"}
+               "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "fill_drain": "#c49c94",
+               "reduction": "#e377c2", "nsd": "#17becf"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
                 "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "leakage": "#c7c7c7"}
 PART_LABEL = {"compute": "compute", "fragmentation": "intra-PE fragmentation", "imbalance": "inter-PE imbalance",
-              "bank_conflict": "bank conflicts", "memory_stall": "memory stall", "mac": "MAC",
+              "bank_conflict": "bank conflicts", "memory_stall": "memory stall",
+              "fill_drain": "exposed fill / drain", "mac": "MAC",
               "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM",
               "reduction": "δW cross-PE reduction", "nsd": "NSD unit (δz quantizer)", "leakage": "leakage"}
 

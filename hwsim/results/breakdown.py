@@ -17,10 +17,12 @@ from typing import Any
 from hwsim.results.actions import Actions
 
 CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
-                                "reduction", "nsd")
+                                "fill_drain", "reduction", "nsd")
 ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "leakage")
-# Added in issue 10: results written before it lack these keys and load with zeros.
-OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage"})
+# Added in issue 10: results written before it lack these keys and load with zeros. ``fill_drain`` (issue 17)
+# likewise, and it is written only when non-zero (the isolated schedule never has any: its files are unchanged).
+OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain"})
+_OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain"})
 
 
 class ResultsError(ValueError):
@@ -40,7 +42,10 @@ class CycleBreakdown:
       for systolic arrays, partly used folds,
     * ``imbalance`` — inter-PE: PEs idle at a barrier waiting for the slowest one,
     * ``bank_conflict`` — products waiting for a busy accumulator bank,
-    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide,
+    * ``memory_stall`` — PEs waiting for DRAM tiles that double buffering could not hide (with
+      ``memory.schedule: isolated`` this includes every layer-pass's first load and last write-back),
+    * ``fill_drain`` — ``memory.schedule: iteration`` only: the iteration's exposed first load (on its
+      first layer-pass) and last write-back (on its last); bandwidth-bound stall stays ``memory_stall``,
     * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
     * ``nsd`` — the NSD unit's passes over dense δz (or meProp's top-k), hwsim.sim.nsd_unit.
     """
@@ -50,6 +55,7 @@ class CycleBreakdown:
     imbalance: int = 0
     bank_conflict: int = 0
     memory_stall: int = 0
+    fill_drain: int = 0
     reduction: int = 0
     nsd: int = 0
 
@@ -62,6 +68,10 @@ class CycleBreakdown:
 
     def to_json(self) -> dict[str, int]:
         return {f: int(getattr(self, f)) for f in CYCLE_PARTS}
+
+    def to_file_json(self) -> dict[str, int]:
+        """:meth:`to_json` as results files store it: parts of ``_OMIT_ZERO_PARTS`` only when non-zero."""
+        return {f: x for f, x in self.to_json().items() if f not in _OMIT_ZERO_PARTS or x}
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,7 @@ class VariantResult:
             "macs": int(self.macs),
             "multipliers": int(self.multipliers),
             "actions": self.actions.to_json(),
-            "breakdown": {"cycles": self.cycle_breakdown.to_json(), "energy_pj": self.energy_breakdown.to_json()},
+            "breakdown": {"cycles": self.cycle_breakdown.to_file_json(), "energy_pj": self.energy_breakdown.to_json()},
         }
 
     @classmethod

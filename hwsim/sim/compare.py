@@ -51,7 +51,7 @@ class Comparison:
                         "energy_vs_dense": ratio(dense.energy_pj, v.energy_pj),
                         "speedup_vs_ref": ratio(ref.cycles, v.cycles),
                         "energy_vs_ref": ratio(ref.energy_pj, v.energy_pj),
-                        "compute_cycles": v.cycles - cb["memory_stall"],
+                        "compute_cycles": v.cycles - cb["memory_stall"] - cb["fill_drain"],
                         **{f"cycles_{k}": c for k, c in cb.items()},
                         **{f"energy_{k}": e for k, e in eb.items()},
                     })

@@ -39,6 +39,11 @@ class PassTiming:
     analytical: int
     actions: Actions
     reduction_cycles: int = 0  # backward-weight cross-PE δW reduction, after the SimPy makespan (reduction.py)
+    # DRAM bytes read before / written after each interval (what the SimPy model is given); with
+    # memory.schedule: iteration, ``makespan`` is the memory-free Σ of barrier spans and the iteration's
+    # schedule (hwsim.sim.schedule) adds the memory time from these.
+    load_bytes: np.ndarray | None = None
+    store_bytes: np.ndarray | None = None
 
 
 def effectual_macs(ops: Operands, pass_name: str) -> int:
@@ -176,6 +181,8 @@ def run_pass(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Genera
     ``timing=False`` counts the actions only (makespan and closed form 0): used for dense-gated,
     whose cycles are the dense run's. ``residency``: which operands are already on chip and what
     the output writes to DRAM (planned by :mod:`hwsim.sim.residency`; default: all through DRAM).
+    ``arch.memory.schedule``: ``isolated`` runs this layer-pass's own SimPy model; ``iteration`` leaves the
+    DRAM time to the iteration's schedule (:mod:`hwsim.sim.schedule`, called by the replay).
     """
     p = operand_passes(pass_name, ops.dz_bits, arch.pe.mac_bits)
     tensor_bytes = _tensor_bytes(ops, pass_name, arch, p)
@@ -196,10 +203,15 @@ def run_pass(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Genera
     store = np.full(nb, wr / nb) if nb else np.zeros(0)
     busy = mult_cycles + conflict
     bw = arch.memory.dram_bytes_per_cycle
-    makespan = simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw) if timing else 0
+    if not timing:
+        makespan = 0
+    elif arch.memory.schedule == "isolated":
+        makespan = simulate_intervals(busy, load, store, dram_bytes_per_cycle=bw)
+    else:  # one schedule per iteration (hwsim.sim.schedule) adds the DRAM time to the barrier spans
+        makespan = int(busy.max(axis=1).sum()) if busy.size else 0
     analytical = closed_form_cycles(busy, load, store, dram_bytes_per_cycle=bw) + red_cycles if timing else 0
     return PassTiming(mult_cycles=mult_cycles, conflict=conflict, makespan=makespan, analytical=analytical,
-                      actions=acts, reduction_cycles=red_cycles if timing else 0)
+                      actions=acts, reduction_cycles=red_cycles if timing else 0, load_bytes=load, store_bytes=store)
 
 
 def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Generator, p: int,

@@ -32,7 +32,7 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import charges, energy, precision, residency, traffic, work
+from hwsim.sim import charges, energy, precision, residency, schedule, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -212,7 +212,7 @@ def _one_blas_thread() -> Iterator[None]:
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
-           k: int | None = None) -> list[LayerPassResult]:
+           k: int | None = None, timelines: dict | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
@@ -224,6 +224,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     meprop | none) and ``k`` (meProp) pick the quantizer cost the sparse run pays
     (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor and the
     ``dense_systolic`` baseline (:func:`hwsim.arch.dense_systolic_variant`) are always added.
+    With ``memory.schedule: iteration`` (the baselines derive it from ``arch``) each timed variant's
+    layer-passes run as one SimPy schedule (:mod:`hwsim.sim.schedule`); ``timelines``: a dict to fill
+    with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule).
     """
     from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant
 
@@ -249,6 +252,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     if own_bar:
         from tqdm import tqdm
         bar = tqdm(total=len(run), desc=f"simulate {arch.name}", unit="gemm")
+    timed_archs = {"sparse": arch, "dense": dense, "dense_systolic": systolic}
+    timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
         for pi, pname in enumerate(passes):
@@ -274,6 +279,11 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                               timing=False, residency=res["dense_gated"]).actions
             t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                            residency=res["dense_systolic"])
+            for v, t in (("sparse", t_s), ("dense", t_d), ("dense_systolic", t_y)):
+                if v in timed:  # the iteration's schedule times it after the loop
+                    busy = t.mult_cycles + t.conflict
+                    timed[v][(name, pname)] = schedule.intervals(
+                        busy, t.load_bytes, t.store_bytes, dram_bytes_per_cycle=timed_archs[v].memory.dram_bytes_per_cycle)
             dens = {"w": role_density(ops, "w"), "a": role_density(ops, "a"),
                     "dz": role_density(ops, "dz"), "out": ops.out_density if pname == "forward"
                     else (role_density(ops, "a") if pname == "backward_data" else 1.0)}
@@ -290,6 +300,10 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
     if own_bar:
         bar.close()
+    if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
+        results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
+        if timelines is not None:
+            timelines.update(lines)
     archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic}
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
@@ -315,9 +329,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     first = next(iter(samples.values()), None)
     if first is not None and first.input_grad is not None:  # recorded by capture: what training ran
         in_grad = first.input_grad
+    lines: dict = {}
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.method, k=meta.k)
+                    method=meta.method, k=meta.k, timelines=lines)
     tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
              "s": meta.s, "iteration": it, "dataset": meta.dataset}
     if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
@@ -328,4 +343,12 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
                                                                           systolic.pe_array.cols]}}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
-                          "wall_s": round(time.perf_counter() - t0, 3)})
+                          "wall_s": round(time.perf_counter() - t0, 3),
+                          **({"schedule": _schedule_record(lines)} if lines else {})})
+
+
+def _schedule_record(lines: Mapping[str, schedule.Timeline]) -> dict:
+    """``run["schedule"]`` of an iteration schedule: per timed variant its makespan (before the serial
+    reduction / NSD cycles), exposed first load and last write-back."""
+    return {"mode": "iteration", **{f: {v: int(getattr(tl, f)) for v, tl in lines.items()}
+                                    for f in ("makespan", "fill", "drain")}}

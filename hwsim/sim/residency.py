@@ -44,10 +44,13 @@ per-PE skew of a planar tile's non-zeros is not checked, nor are halos.
 
 Overlap: within a layer-pass, DRAM transfers are double-buffered behind compute (the loader
 fetches group b+1's weights while group b computes, the writer drains group b's outputs after its
-barrier; :mod:`hwsim.sim.model`). Across layers nothing overlaps: each layer-pass is its own SimPy
-run, so its first group's load and its last group's write-back are exposed. With residency these
-are one group's weights and, in training, one group's share of the stash — small except for
-layers with one or two groups; a whole-chain SimPy run would be needed to hide them.
+barrier; :mod:`hwsim.sim.model`). Across layers, with ``memory.schedule: isolated`` (the default),
+nothing overlaps: each layer-pass is its own SimPy run, so its first group's load and its last
+group's write-back are exposed. With residency these are one group's weights and, in training, one
+group's share of the stash — small except for layers with one or two groups. ``memory.schedule:
+iteration`` runs the whole iteration as one SimPy schedule (:mod:`hwsim.sim.schedule`) that hides
+them behind the neighbouring layer-passes, waiting only where a consumer reads from DRAM what an
+earlier layer-pass of the iteration writes (:func:`hwsim.sim.schedule.producers`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,305 @@
+"""One schedule per training iteration (``memory.schedule: iteration``): all layer-passes in one SimPy run.
+
+With ``memory.schedule: isolated`` (the default for now) every layer-pass is its own SimPy run
+(:func:`hwsim.sim.model.simulate_intervals`): its first load and its last write-back are exposed, and a
+memory-bound layer-pass cannot borrow the compute of the others. Here the intervals of every layer-pass
+of one iteration run back to back on one array, one DMA engine and one DRAM channel, in execution order:
+
+* forward, layers 1..L; then backward, layers L..1, each layer's backward-data then backward-weight
+  (:func:`execution_order`; only the layer-passes the replay has);
+* the rules of :mod:`hwsim.sim.model` apply across layer-pass boundaries unchanged: the loader runs at
+  most one interval ahead of the array (two tile buffers), so it prefetches the next layer-pass's first
+  tile behind the current layer-pass's last interval; the writer drains an interval's outputs after its
+  barrier, behind the next layer-pass's compute; loads and stores share the one channel (FIFO);
+* **barriers only where a data dependency forces one** (:func:`producers`): a layer-pass that reads a
+  tensor from DRAM which an earlier layer-pass of the iteration writes (a spilled activation or δ̃z, the
+  training stash) does not start its *first load* before that producer's write-backs are complete (the
+  writer drains in order, so: before every write-back up to the producer's last). A tensor kept on chip
+  by residency (:mod:`hwsim.sim.residency`) needs no such wait: the consumer's first tile follows the
+  producer's last barrier on the same array anyway. Weights have no producer inside the iteration.
+
+Attribution (records add up): layer-pass k owns the cycles from the previous layer-pass's last barrier to
+its own last barrier; the last one also owns the final write-back. So Σ attributed = the makespan, and
+each layer-pass's ``memory_stall`` = attributed − Σ of its barrier spans − its ``fill_drain``, where
+``fill_drain`` is the iteration's exposed first load (cycles before the first tile starts, on the first
+layer-pass) and exposed last write-back (cycles after the last barrier, on the last layer-pass): the part
+no schedule can hide. Everything else the PEs wait for DRAM is bandwidth- or dependency-bound stall.
+
+Not in the SimPy timeline, added serially after it exactly as in the isolated model: the backward-weight
+cross-PE δW reduction (``reduction`` cycles, :mod:`hwsim.sim.reduction`) and the NSD unit (``nsd``,
+:mod:`hwsim.sim.nsd_unit`). Serial means the DMA engine is taken as idle during them — conservative: the
+reduction uses the PE links and adders, not the DRAM channel, so prefetching behind it would be physically
+possible, but the reduction network's use of the global buffer port is not modelled, so no overlap is
+claimed. The iteration's cycles are the makespan plus those extras.
+
+The closed-form ``analytical_cycles`` stay the per-layer-pass pipeline estimate of :mod:`hwsim.sim.analytic`
+(an isolated-model figure, printed beside the SimPy result).
+
+``log=[]`` records ``(cycle, kind, segment, interval, pe)`` tuples sorted by cycle (events of one cycle in
+execution order; ``segment`` = the layer-pass's index in execution order, ``interval`` local to it; pe = -1):
+``load_start``/``load_end``, ``store_start``/``store_end`` (a transfer holding the DRAM channel), ``tile_start``
+(the PEs start the interval's tiles) and ``barrier`` (its slowest PE is done). The schedule keeps only each
+interval's slowest tile, so there are no per-PE ``tile_end`` events (:mod:`hwsim.sim.model` has them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import simpy
+
+from hwsim.sim.model import transfer_cycles
+
+Key = tuple[str, str]  # (layer name, pass name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One layer-pass as the schedule sees it: per interval, the barrier span and the DRAM cycles.
+
+    ``after``: indices (in the schedule's segment list) of earlier segments whose write-backs must be
+    complete before this segment's first load (module doc).
+    """
+
+    key: Key
+    spans: tuple[int, ...]
+    load: tuple[int, ...]
+    store: tuple[int, ...]
+    after: tuple[int, ...] = ()
+
+
+def intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np.ndarray, *,
+              dram_bytes_per_cycle: float) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(spans, load cycles, store cycles) of one layer-pass, exactly as :func:`~hwsim.sim.model.simulate_intervals`
+    derives them (the slowest PE of each interval; ⌈bytes / bandwidth⌉ per transfer)."""
+    nb, npe = busy.shape
+    spans = tuple(int(x) for x in busy.max(axis=1).tolist()) if npe else (0,) * nb
+    return (spans, tuple(transfer_cycles(x, dram_bytes_per_cycle) for x in load_bytes.tolist()),
+            tuple(transfer_cycles(x, dram_bytes_per_cycle) for x in store_bytes.tolist()))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The result of one schedule: makespan and its attribution to the segments (module doc)."""
+
+    makespan: int
+    attributed: tuple[int, ...]  # per segment; Σ = makespan
+    fill_drain: tuple[int, ...]  # per segment: exposed first load (first) / last write-back (last)
+    memory_stall: tuple[int, ...]  # per segment: attributed − Σ spans − fill_drain
+    fill: int                    # cycles before the first tile starts
+    drain: int                   # cycles after the last barrier
+
+
+def simulate_schedule(segments: Sequence[Segment], *,
+                      log: list[tuple[int, str, int, int, int]] | None = None) -> Timeline:
+    """Run ``segments`` (execution order) as one SimPy schedule; attribute its cycles (module doc)."""
+    spans: list[int] = []
+    load_t: list[int] = []
+    store_t: list[int] = []
+    seg: list[int] = []        # segment of each global interval
+    local: list[int] = []      # its index inside the segment
+    first: dict[int, int] = {}  # global interval -> segment it opens
+    last: dict[int, int] = {}   # global interval -> segment it closes
+    for k, s in enumerate(segments):
+        if not len(s.spans) == len(s.load) == len(s.store):
+            raise ValueError(f"segment {k} {s.key}: {len(s.spans)} spans, {len(s.load)} loads, {len(s.store)} stores")
+        if any(not 0 <= p < k for p in s.after):
+            raise ValueError(f"segment {k} {s.key}: after={s.after}; allowed: indices of earlier segments (0..{k - 1})")
+        if not s.spans:
+            continue
+        first[len(spans)] = k
+        spans += s.spans
+        load_t += s.load
+        store_t += s.store
+        seg += [k] * len(s.spans)
+        local += range(len(s.spans))
+        last[len(spans) - 1] = k
+    n = len(spans)
+    nseg = len(segments)
+    if n == 0:
+        return Timeline(0, (0,) * nseg, (0,) * nseg, (0,) * nseg, 0, 0)
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    loaded = [env.event() for _ in range(n)]
+    done = [env.event() for _ in range(n)]
+    start = [env.event() for _ in range(n)]
+    written = {k: env.event() for k in last.values()}  # every write-back up to segment k's last is complete
+    finished = env.event()
+    ends = [0] * nseg
+    t_first = [0]
+    n0 = len(log) if log is not None else 0
+
+    def loader():
+        for j in range(n):
+            if j >= 2:
+                yield done[j - 2]  # double buffering, across layer-pass boundaries as inside one
+            k = first.get(j)
+            if k is not None:
+                for p in segments[k].after:  # data dependency through DRAM: the producer's write-backs first
+                    if p in written:
+                        yield written[p]
+            if load_t[j]:
+                with dram.request() as req:
+                    yield req
+                    if log is not None:
+                        log.append((int(env.now), "load_start", seg[j], local[j], -1))
+                    yield env.timeout(load_t[j])
+                    if log is not None:
+                        log.append((int(env.now), "load_end", seg[j], local[j], -1))
+            loaded[j].succeed()
+
+    def coordinator():
+        for j in range(n):
+            yield loaded[j]
+            if j:
+                yield done[j - 1]
+            start[j].succeed()
+
+    def array():
+        for j in range(n):
+            yield start[j]
+            if j == 0:
+                t_first[0] = int(env.now)
+            t0 = int(env.now)
+            if log is not None:
+                log.append((t0, "tile_start", seg[j], local[j], -1))
+            if spans[j]:
+                yield env.timeout(spans[j])
+            if log is not None:
+                log.append((int(env.now), "barrier", seg[j], local[j], -1))
+            if j in last:
+                ends[last[j]] = int(env.now)
+            done[j].succeed()
+
+    def writer():
+        for j in range(n):
+            yield done[j]
+            if store_t[j]:
+                with dram.request() as req:
+                    yield req
+                    if log is not None:
+                        log.append((int(env.now), "store_start", seg[j], local[j], -1))
+                    yield env.timeout(store_t[j])
+                    if log is not None:
+                        log.append((int(env.now), "store_end", seg[j], local[j], -1))
+            if j in last:
+                written[last[j]].succeed()
+        finished.succeed()
+
+    env.process(loader())
+    env.process(coordinator())
+    env.process(array())
+    env.process(writer())
+    env.run(until=finished)
+    makespan = int(env.now)
+    if log is not None:
+        log[n0:] = sorted(log[n0:], key=lambda e: e[0])  # stable: events of one cycle in execution order
+    return _attribute(segments, ends, makespan, fill=t_first[0])
+
+
+def _attribute(segments: Sequence[Segment], ends: list[int], makespan: int, *, fill: int) -> Timeline:
+    nonempty = [k for k, s in enumerate(segments) if s.spans]
+    k_first, k_last = nonempty[0], nonempty[-1]
+    drain = makespan - ends[k_last]
+    attributed, fd, stall = [], [], []
+    prev = 0
+    for k, s in enumerate(segments):
+        if not s.spans:
+            attributed.append(0)
+            fd.append(0)
+            stall.append(0)
+            continue
+        a = ends[k] - prev + (drain if k == k_last else 0)
+        f = (fill if k == k_first else 0) + (drain if k == k_last else 0)
+        prev = ends[k]
+        attributed.append(a)
+        fd.append(f)
+        stall.append(a - sum(s.spans) - f)
+    return Timeline(makespan, tuple(attributed), tuple(fd), tuple(stall), fill, drain)
+
+
+# ----------------------------------------------------------------------------- the iteration's order and dependencies
+
+
+def execution_order(keys: Iterable[Key], layer_names: Sequence[str]) -> list[Key]:
+    """``keys`` in training order: forward 1..L, then per layer L..1 backward-data, backward-weight."""
+    have = set(keys)
+    order = [(n, "forward") for n in layer_names]
+    for n in reversed(layer_names):
+        order += [(n, "backward_data"), (n, "backward_weight")]
+    out = [k for k in order if k in have]
+    if len(out) != len(have):
+        raise ValueError(f"layer-passes {sorted(have - set(out))} are not in the layers {list(layer_names)} "
+                         "× (forward, backward_data, backward_weight)")
+    return out
+
+
+def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) -> list[Key]:
+    """Earlier layer-passes whose DRAM write-backs ``key`` reads (``plan``: :func:`hwsim.sim.residency.plan`).
+
+    * forward l (l > 1) reads a_l from DRAM unless it is resident: written by forward l−1;
+    * backward-data l (l < L) reads δ̃z_l from DRAM unless resident: written by backward-data l+1;
+    * backward-weight l reads the stash a_l (l > 1: written by forward l−1) and, unless it stayed on
+      chip, δ̃z_l (l < L: written by backward-data l+1).
+
+    The network input, the loss gradient δ̃z_L and the weights are in DRAM before the iteration starts.
+    A producer that was not replayed (a missing key) imposes nothing.
+    """
+    name, pname = key
+    i = list(layer_names).index(name)
+    res = plan[key]
+    prev = layer_names[i - 1] if i > 0 else None
+    nxt = layer_names[i + 1] if i + 1 < len(layer_names) else None
+    out: list[Key] = []
+    if pname == "forward":
+        if prev is not None and not res.stream_on_chip:
+            out.append((prev, "forward"))
+    elif pname == "backward_data":
+        if nxt is not None and not res.stream_on_chip:
+            out.append((nxt, "backward_data"))
+    else:
+        if prev is not None:
+            out.append((prev, "forward"))
+        if nxt is not None and not res.broadcast_on_chip:
+            out.append((nxt, "backward_data"))
+    return out
+
+
+def segments_for(order: Sequence[Key], timed: Mapping[Key, tuple[tuple[int, ...], ...]], layer_names: Sequence[str],
+                 plan: Mapping[Key, object]) -> list[Segment]:
+    """The schedule's segments: ``timed[key]`` = :func:`intervals` of each layer-pass, ``order`` from
+    :func:`execution_order`, dependencies from :func:`producers`."""
+    pos = {k: i for i, k in enumerate(order)}
+    return [Segment(key=k, spans=timed[k][0], load=timed[k][1], store=timed[k][2],
+                    after=tuple(sorted(pos[p] for p in producers(k, layer_names, plan) if p in pos)))
+            for k in order]
+
+
+def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: Mapping[str, Mapping],
+           layer_names: Sequence[str], *, follow: Mapping[str, str] | None = None) -> tuple[list, dict[str, Timeline]]:
+    """``results`` (:class:`~hwsim.results.LayerPassResult`, timed without memory) with each scheduled variant's
+    ``memory_stall`` and ``fill_drain`` set from one schedule per variant.
+
+    ``timed``: variant → key → :func:`intervals`; ``plans``: variant → residency plan; ``follow``: variant →
+    variant whose timeline it shares (dense-gated runs the dense schedule). Returns (results, timelines).
+    """
+    follow = dict(follow or {})
+    order = execution_order([(lp.name, lp.pass_name) for lp in results], layer_names)
+    pos = {k: i for i, k in enumerate(order)}
+    lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v])) for v, per in timed.items()}
+    out = []
+    for lp in results:
+        i = pos[(lp.name, lp.pass_name)]
+        changes = {}
+        for v in [*timed, *(f for f, src in follow.items() if src in timed)]:
+            tl = lines[follow.get(v, v)]
+            vr = getattr(lp, v)
+            cb = vr.cycle_breakdown
+            if cb.memory_stall or cb.fill_drain:
+                raise AssertionError(f"{lp.name} {lp.pass_name} {v}: timed with memory ({cb}); the schedule adds it")
+            changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
+                                                             fill_drain=tl.fill_drain[i]))
+        out.append(replace(lp, **changes))
+    return out, lines
