@@ -145,7 +145,10 @@ def test_scalesim_csv_real_file_quirks(tmp_path):
 
 
 @pytest.mark.parametrize("body, match", [
-    ("Layer, M, N, K,\nL1,1,2,3,\n", "is not a SCALE-Sim conv topology"),
+    ("Layer, M, X, K,\nL1,1,2,3,\n", r"is not a SCALE-Sim topology; allowed: a header 'Layer name, .*' \(convolutions\) "
+                                       r"or 'Layer, M, N, K' \(GEMMs\)"),
+    ("Layer, M, N, K,\nL1,1,0,3,\n", r":2: column 'N' of layer 'L1' is '0'; allowed: integer >= 1"),
+    ("Layer, M, N, K,\nL1,1,2\n", r":2: expected 4 values \(Layer, M, N, K\)"),
     ("Conv3_1b,28,28,3,3,128,x,1,\n", r":2: column 'Num Filter' of layer 'Conv3_1b' is 'x'; allowed: integer >= 1"),
     ("A,28,28,3,3,128,0,1,\n", r"column 'Num Filter' of layer 'A' is '0'"),
     ("A,2,2,3,3,1,1,1,\n", "filter 3×3 is larger than its input 2×2"),

@@ -21,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.trace.format import LayerSample, TraceWriter, layer_stats
+from hwsim.trace.format import LayerSample, TraceWriter, layer_stats, load
+from hwsim.trace.gemm_kinds import kind_densities, part_of
+from hwsim.trace.layerspec import PARTS
 from hwsim.trace.topology import LayerSpec, as_layer_spec, model_layers, read_scalesim_topology
+from hwsim.trace.transformers import TRANSFORMERS, transformer_shape
 
 ROLES = ("w", "a", "dz")
 _CHUNK = 1 << 22  # elements per uniform draw: bounds temporary memory for huge fc weights
@@ -58,12 +61,13 @@ def synth_levels(shape: tuple[int, ...], density: float, *, seed: int, name: str
                  level_p: float = 0.6, max_level: int = 15) -> np.ndarray:
     """Integer δ̃z levels: non-zero with P = density, sign ±, magnitude geometric(level_p) capped at max_level."""
     mask = bernoulli_mask(shape, density, seed=seed, name=name, role="dz")
-    levels = np.zeros(shape, dtype=np.int32)
+    dtype = np.int8 if max_level <= 127 else np.int16 if max_level <= 32767 else np.int32  # memory of big GEMMs
+    levels = np.zeros(shape, dtype=dtype)
     nnz = int(mask.sum())
     if nnz:
         mag = np.minimum(_rng(seed, name, "level").geometric(level_p, size=nnz), max_level)
         sign = np.where(_rng(seed, name, "sign").random(nnz) < 0.5, -1, 1)
-        levels[mask] = (sign * mag).astype(np.int32)
+        levels[mask] = (sign * mag).astype(dtype)
     return levels
 
 
@@ -73,19 +77,42 @@ def _check_density(v: Any, where: str) -> float:
     return float(v)
 
 
+def spec_part(spec: LayerSpec) -> str:
+    """The GEMM kind of a spec (``PARTS``): its ``part``, else inferred from its name (:mod:`hwsim.trace.gemm_kinds`)."""
+    return spec.part or part_of(spec.name, spec.kind)
+
+
+def _roles(d: Any, where: str) -> dict[str, float]:
+    if not isinstance(d, Mapping):
+        raise ValueError(f"{where}: {d!r} is not allowed; allowed: an object {{w|a|dz: density}}")
+    for role in d:
+        if role not in ROLES:
+            raise ValueError(f"{where}.{role}: unknown role; allowed: {', '.join(ROLES)}")
+    return {role: _check_density(v, f"{where}.{role}") for role, v in d.items()}
+
+
 def resolve_densities(specs: Sequence[LayerSpec], *, w_density: float, a_density: float, dz_density: float,
                       per_layer: Mapping[str, Mapping[str, float]] | None,
-                      dense_first_input: bool) -> dict[str, dict[str, float]]:
-    """Density of each role for each layer: global values, first input dense, then per-layer overrides."""
+                      dense_first_input: bool,
+                      per_kind: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """Density of each role for each layer: global values, per-kind values (``PARTS``), the first input
+    dense, then per-layer overrides."""
     names = [s.name for s in specs]
     per_layer = dict(per_layer or {})
     unknown = sorted(set(per_layer) - set(names))
     if unknown:
         raise ValueError(f"per_layer: unknown layer(s) {unknown}; allowed: {', '.join(names)}")
+    if not isinstance(per_kind or {}, Mapping):
+        raise ValueError(f"per_kind: {per_kind!r} is not allowed; allowed: {{kind: {{w|a|dz: density}}}}")
+    kinds = {k: _roles(v, f"per_kind.{k}") for k, v in (per_kind or {}).items()}
+    bad = sorted(set(kinds) - set(PARTS))
+    if bad:
+        raise ValueError(f"per_kind: unknown kind(s) {bad}; allowed: {', '.join(PARTS)}")
     out: dict[str, dict[str, float]] = {}
-    for i, nm in enumerate(names):
+    for i, (nm, spec) in enumerate(zip(names, specs, strict=True)):
         d = {"w": _check_density(w_density, "w_density"), "a": _check_density(a_density, "a_density"),
              "dz": _check_density(dz_density, "dz_density")}
+        d.update(kinds.get(spec_part(spec), {}))
         if i == 0 and dense_first_input:
             d["a"] = 1.0
         for role, v in per_layer.get(nm, {}).items():
@@ -97,12 +124,15 @@ def resolve_densities(specs: Sequence[LayerSpec], *, w_density: float, a_density
 
 
 def _layer_specs(model: str | None, layers: Sequence[LayerSpec] | None,
-                 scalesim_csv: str | os.PathLike | None) -> tuple[list[LayerSpec], str]:
+                 scalesim_csv: str | os.PathLike | None, options: Mapping[str, Any]) -> tuple[list[LayerSpec], str]:
     given = [x is not None for x in (model, layers, scalesim_csv)]
     if sum(given) != 1:
         raise ValueError("synthesize: give exactly one of model=, layers= or scalesim_csv=")
     if model is not None:
-        return model_layers(model), model
+        return model_layers(model, **options), model
+    used = [k for k, v in options.items() if v is not None and v is not False]
+    if used:
+        raise ValueError(f"synthesize: {', '.join(used)} apply to a named transformer (model=) only")
     if layers is not None:
         specs = [as_layer_spec(x, f"layers[{i}]") for i, x in enumerate(layers)]
         if not specs or len({s.name for s in specs}) != len(specs):
@@ -117,16 +147,34 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
                dz_density: float = 0.1, per_layer: Mapping[str, Mapping[str, float]] | None = None,
                batch: int = 1, seed: int = 0, level_p: float = 0.6, max_level: int = 15,
                operand_bits: int = 8, dense_first_input: bool = True, store_w_mask: bool = True,
-               delta: float = 1e-3, overwrite: bool = False, meta: Mapping[str, Any] | None = None) -> Path:
+               delta: float = 1e-3, overwrite: bool = False, meta: Mapping[str, Any] | None = None,
+               seq: int | None = None, heads: int | None = None, kv_heads: int | None = None,
+               blocks: int | None = None, head: bool = False,
+               per_kind: Mapping[str, Mapping[str, float]] | None = None,
+               densities_from: str | os.PathLike | None = None) -> Path:
     """Write a one-iteration synthetic trace to ``out`` and return its path.
 
-    Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5), ``layers`` (LayerSpec
-    or mappings of its fields) or ``scalesim_csv``. Densities are global, with ``per_layer={name: {"w", "a", "dz"}}`` overrides; the
+    Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5, or a transformer of
+    :data:`hwsim.trace.transformers.TRANSFORMERS`: gpt2_small, gpt2_medium, bert_base, vit_b16, llama_block),
+    ``layers`` (LayerSpec or mappings of its fields) or ``scalesim_csv`` (conv or GEMM topology).
+    Transformers take ``seq`` (tokens per example), ``heads``, ``kv_heads``, ``blocks`` and ``head``
+    (add the LM/MLM/classifier head and ViT's patch embedding); ``batch`` is examples.
+    Densities are global, then per GEMM kind (``per_kind={proj|attn|mlp|other: {"w", "a", "dz"}}``, on top of
+    the kind means of a captured trace ``densities_from``), then ``per_layer={name: {"w", "a", "dz"}}``; the
     first layer's input is the dense image unless ``dense_first_input=False`` or per_layer says so.
+    Causal attention matrices are zero above the diagonal (:mod:`hwsim.trace.transformers`).
     ``w_mask`` is stored when the weight density is below 1 (``store_w_mask``); operands are
     ``operand_bits`` wide (8: as on an int8 training accelerator); Δ = ``delta`` is nominal.
     """
-    specs, model_name = _layer_specs(model, layers, scalesim_csv)
+    options = {"seq": seq, "heads": heads, "kv_heads": kv_heads, "blocks": blocks, "head": head}
+    specs, model_name = _layer_specs(model, layers, scalesim_csv, options)
+    kinds: dict[str, dict[str, float]] = {}
+    if densities_from is not None:
+        kinds = kind_densities(load(densities_from))
+    if not isinstance(per_kind or {}, Mapping):
+        raise ValueError(f"per_kind: {per_kind!r} is not allowed; allowed: {{kind: {{w|a|dz: density}}}}")
+    for k, v in (per_kind or {}).items():
+        kinds[k] = {**kinds.get(k, {}), **_roles(v, f"per_kind.{k}")}
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch: {batch!r} is not allowed; allowed: integer >= 1")
     if not 0.0 < level_p <= 1.0:
@@ -134,16 +182,25 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
     if isinstance(max_level, bool) or not isinstance(max_level, int) or max_level < 1:
         raise ValueError(f"max_level: {max_level!r} is not allowed; allowed: integer >= 1")
     dens = resolve_densities(specs, w_density=w_density, a_density=a_density, dz_density=dz_density,
-                             per_layer=per_layer, dense_first_input=dense_first_input)
+                             per_layer=per_layer, dense_first_input=dense_first_input, per_kind=kinds)
     geoms = [s.geometry(batch) for s in specs]  # validate every shape before writing anything
+    syn: dict[str, Any] = {"densities": dens, "level_p": level_p, "max_level": max_level,
+                           "operand_bits": operand_bits, "dense_first_input": dense_first_input,
+                           "source": str(scalesim_csv) if scalesim_csv is not None else model_name}
+    if kinds:
+        syn["per_kind"] = kinds
+    if densities_from is not None:
+        syn["densities_from"] = str(densities_from)
+    tokens = max((s.tokens for s in specs if s.kind == "linear"), default=1)
+    extra: dict[str, Any] = {"tokens_per_example": tokens} if tokens > 1 else {}
+    if model is not None and model in TRANSFORMERS:
+        syn["transformer"] = transformer_shape(model, **options)
+    if kinds or "transformer" in syn:  # layers per GEMM kind (absent for CNNs: their traces stay as they were)
+        syn["kinds"] = {p: n for p in PARTS if (n := sum(spec_part(s) == p for s in specs))}
     info = {"model": model_name, "dataset": "synthetic", "method": "synthetic", "s": None, "seed": int(seed),
-            "int8": operand_bits <= 8, "batch": int(batch),
-            "synthetic": {"densities": dens, "level_p": level_p, "max_level": max_level,
-                          "operand_bits": operand_bits, "dense_first_input": dense_first_input,
-                          "source": str(scalesim_csv) if scalesim_csv is not None else model_name},
-            **(meta or {})}
+            "int8": operand_bits <= 8, "batch": int(batch), **extra, "synthetic": syn, **(meta or {})}
     samples, stats = [], {}
-    for g in geoms:
+    for spec, g in zip(specs, geoms, strict=True):
         d = dens[g.name]
         w_mask = None
         if d["w"] < 1.0 and store_w_mask:
@@ -151,6 +208,13 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
         w_dens = float(w_mask.mean()) if w_mask is not None else d["w"]
         a_mask = bernoulli_mask(g.input_shape, d["a"], seed=seed, name=g.name, role="a")
         levels = synth_levels(g.output_shape, d["dz"], seed=seed, name=g.name, level_p=level_p, max_level=max_level)
+        if spec.causal:  # the T×T attention matrix is zero above the diagonal (masked scores)
+            t = spec.tokens
+            keep = np.tril(np.ones((t, t), dtype=bool))
+            if spec.causal == "output":
+                levels *= keep
+            else:
+                a_mask &= keep
         samples.append(LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=a_mask, w_density=w_dens,
                                    w_mask=w_mask, w_bits=operand_bits, a_bits=operand_bits))
         stats[g.name] = {**layer_stats(levels), "a_density": float(a_mask.mean()), "w_density": w_dens}

@@ -8,68 +8,21 @@ single-tower AlexNet as SCNN evaluated it). torch-free.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwsim.trace.layerspec import PARTS, LayerSpec, as_layer_spec
 from hwsim.trace.reading import check_geometry_size
-from hwsim.trace.schema import LayerGeometry, TraceError
+from hwsim.trace.schema import TraceError
+from hwsim.trace.transformers import OPTIONS, TRANSFORMERS, transformer_layers
+
+__all__ = ["MODELS", "PARTS", "SCALESIM_COLUMNS", "SCALESIM_GEMM_COLUMNS", "TRANSFORMERS", "LayerSpec",
+           "as_layer_spec", "check_synthetic_size", "model_layers", "read_scalesim_topology"]
 
 SCALESIM_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
                     "Channels", "Num Filter", "Strides")
-
-
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-@dataclass(frozen=True, kw_only=True)
-class LayerSpec:
-    """One Linear or Conv2d layer by its shape; ``geometry(batch)`` gives the trace's LayerGeometry."""
-
-    name: str
-    kind: str = "conv2d"
-    C: int
-    K: int
-    H: int = 1
-    W: int = 1
-    R: int = 1
-    S: int = 1
-    stride: int | tuple[int, int] = 1
-    padding: int | tuple[int, int] = 0
-    groups: int = 1
-
-    def geometry(self, batch: int = 1) -> LayerGeometry:
-        st, pd = _pair(self.stride), _pair(self.padding)
-        if self.kind == "linear":
-            return LayerGeometry(name=self.name, kind="linear", N=batch, C=self.C, K=self.K)
-        if self.R > self.H + 2 * pd[0] or self.S > self.W + 2 * pd[1]:
-            raise TraceError(f"LayerSpec({self.name!r}): filter {self.R}×{self.S} is larger than the "
-                             f"padded input {self.H + 2 * pd[0]}×{self.W + 2 * pd[1]}")
-        P = (self.H + 2 * pd[0] - self.R) // st[0] + 1
-        Q = (self.W + 2 * pd[1] - self.S) // st[1] + 1
-        return LayerGeometry(name=self.name, kind=self.kind, N=batch, C=self.C, K=self.K, H=self.H, W=self.W,
-                             P=P, Q=Q, R=self.R, S=self.S, stride=st, padding=pd, groups=self.groups)
-
-
-def as_layer_spec(item: LayerSpec | Mapping[str, Any], where: str = "layers") -> LayerSpec:
-    """A LayerSpec, or a mapping of its fields (e.g. from YAML/JSON); bad keys raise ValueError."""
-    if isinstance(item, LayerSpec):
-        return item
-    if not isinstance(item, Mapping):
-        raise ValueError(f"{where}: {item!r} is not a layer spec; allowed: LayerSpec or a mapping of its fields")
-    fields = [f.name for f in dataclasses.fields(LayerSpec)]
-    unknown = sorted(set(item) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {', '.join(fields)}")
-    try:
-        kw = {k: tuple(v) if k in ("stride", "padding") and isinstance(v, list) else v for k, v in item.items()}
-        return LayerSpec(**kw)
-    except TypeError as e:
-        raise ValueError(f"{where}: {e}; allowed: {', '.join(fields)}") from None
+SCALESIM_GEMM_COLUMNS = ("Layer", "M", "N", "K")  # (M × K)·(K × N): M rows, K inner, N output columns
 
 
 def _conv(name: str, C: int, K: int, HW: int, RS: int, stride: int = 1, pad: int = 0) -> LayerSpec:
@@ -145,19 +98,45 @@ MODELS = {
 }
 
 
-def model_layers(name: str) -> list[LayerSpec]:
-    """Layer specs of a named network; unknown names raise ValueError listing the known ones."""
+def model_layers(name: str, **options: Any) -> list[LayerSpec]:
+    """Layer specs of a named network (``MODELS`` or ``TRANSFORMERS``); unknown names raise ValueError listing both.
+
+    ``options`` (transformers only, :data:`hwsim.trace.transformers.OPTIONS`): ``seq``, ``heads``, ``kv_heads``,
+    ``blocks``, ``head``; ``None`` values are the model's defaults.
+    """
+    given = {k: v for k, v in options.items() if v is not None and v is not False}
+    bad = sorted(set(options) - set(OPTIONS))
+    if bad:
+        raise ValueError(f"model_layers: unknown option(s) {bad}; allowed: {', '.join(OPTIONS)}")
+    if name in TRANSFORMERS:
+        return transformer_layers(name, **given)
     if name not in MODELS:
-        raise ValueError(f"model {name!r} is not known for synthetic traces; allowed: {', '.join(MODELS)}")
+        raise ValueError(f"model {name!r} is not known for synthetic traces; allowed: "
+                         f"{', '.join([*MODELS, *TRANSFORMERS])}")
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValueError(f"{flags}: {name} is not a transformer; allowed with: {', '.join(TRANSFORMERS)}")
     return MODELS[name]()
 
 
-def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
-    """Parse a SCALE-Sim conv topology CSV (no padding, one stride for both axes).
+def _int_cell(v: str, where: str) -> int:
+    try:
+        iv = int(v)
+    except ValueError:
+        iv = 0
+    if iv < 1 or str(iv) != v.lstrip("+"):
+        raise TraceError(f"{where} is {v!r}; allowed: integer >= 1")
+    return iv
 
-    Columns: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
-    Num Filter, Strides`` — real files have trailing commas and spaces, and some add columns after
-    these (ignored). Errors name the file, the line and the column.
+
+def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
+    """Parse a SCALE-Sim topology CSV: convolutions or GEMMs, told apart by the header.
+
+    Conv files: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
+    Strides`` (no padding, one stride for both axes). GEMM files (SCALE-Sim's ``M, N, K`` inputs):
+    ``Layer, M, N, K`` — the GEMM (M × K)·(K × N), read as a ``linear`` layer of M rows, K input and N
+    output features (MACs M·N·K per example). Real files have trailing commas and spaces, and some add
+    columns after these (ignored, e.g. a sparsity ratio). Errors name the file, the line and the column.
     """
     p = Path(path)
     try:
@@ -166,30 +145,33 @@ def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
         raise TraceError(f"{p}: SCALE-Sim topology file not found") from None
     rows = [(i + 1, [c.strip() for c in r]) for i, r in enumerate(csv.reader(text.splitlines()))]
     rows = [(n, r) for n, r in rows if any(r) and not r[0].startswith("#")]
+    allowed = f"a header '{', '.join(SCALESIM_COLUMNS)}' (convolutions) or '{', '.join(SCALESIM_GEMM_COLUMNS)}' (GEMMs)"
     if not rows:
-        raise TraceError(f"{p}: empty topology file; allowed: a header '{', '.join(SCALESIM_COLUMNS)}' and rows")
+        raise TraceError(f"{p}: empty topology file; allowed: {allowed} and rows")
     header_line, header = rows[0]
-    if [h.lower() for h in header[:8]] != [c.lower() for c in SCALESIM_COLUMNS]:
-        raise TraceError(f"{p}:{header_line}: header {header[:8]} is not a SCALE-Sim conv topology; "
-                         f"allowed: {', '.join(SCALESIM_COLUMNS)} (GEMM 'M, N, K' files are not supported)")
+    low = [h.lower() for h in header]
+    if low[:8] == [c.lower() for c in SCALESIM_COLUMNS]:
+        columns, gemm = SCALESIM_COLUMNS, False
+    elif low[0] in ("layer", "layer name") and low[1:4] == ["m", "n", "k"]:
+        columns, gemm = SCALESIM_GEMM_COLUMNS, True
+    else:
+        raise TraceError(f"{p}:{header_line}: header {header[:8]} is not a SCALE-Sim topology; allowed: {allowed}")
+    n = len(columns)
     specs: list[LayerSpec] = []
     seen: set[str] = set()
     for line, r in rows[1:]:
-        if len(r) < 8 or not all(r[:8]):
-            raise TraceError(f"{p}:{line}: expected 8 values ({', '.join(SCALESIM_COLUMNS)}), got {r[:8]}")
+        if len(r) < n or not all(r[:n]):
+            raise TraceError(f"{p}:{line}: expected {n} values ({', '.join(columns)}), got {r[:n]}")
         name = r[0]
         if name in seen:
             raise TraceError(f"{p}:{line}: duplicate layer name {name!r}")
         seen.add(name)
-        vals = []
-        for col, v in zip(SCALESIM_COLUMNS[1:], r[1:8], strict=True):
-            try:
-                iv = int(v)
-            except ValueError:
-                iv = 0
-            if iv < 1 or str(iv) != v.lstrip("+"):
-                raise TraceError(f"{p}:{line}: column '{col}' of layer {name!r} is {v!r}; allowed: integer >= 1")
-            vals.append(iv)
+        vals = [_int_cell(v, f"{p}:{line}: column '{col}' of layer {name!r}")
+                for col, v in zip(columns[1:], r[1:n], strict=True)]
+        if gemm:
+            m, nn, k = vals
+            specs.append(LayerSpec(name=name, kind="linear", C=k, K=nn, tokens=m))
+            continue
         H, W, R, S, C, K, st = vals
         if R > H or S > W:
             raise TraceError(f"{p}:{line}: layer {name!r} filter {R}×{S} is larger than its input {H}×{W} "
@@ -200,9 +182,9 @@ def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
     return specs
 
 
-def check_synthetic_size(model: str, batch: int, where: str) -> None:
+def check_synthetic_size(model: str, batch: int, where: str, **options: Any) -> None:
     """Refuse a synthetic trace whose layers would exceed :data:`MAX_TENSOR_ELEMENTS` (before any array exists)."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
-    for spec in model_layers(model):
+    for spec in model_layers(model, **options):
         check_geometry_size(spec.geometry(batch), f"{where}: model {model}, layer {spec.name} at batch {batch}")
