@@ -7,7 +7,8 @@ Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pa
 * ``dense_gated`` — :func:`hwsim.arch.dense_gated_variant`: zero gating + compressed DRAM. Gating
   saves energy, not cycles, so its cycles *are* the dense run's (its compressed DRAM traffic
   would only shorten memory stalls, which SCNN's DCNN-opt does not claim); its actions are its own;
-* ``ideal``       — cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
+* ``ideal``       — the MAC bound (reports say so; the key stays ``ideal`` for older results files):
+  cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
   MACs plus reading each operand and writing the output once, compressed (operands the sparse
   run finds on chip are not read, and the output write is the sparse run's plan: see below).
 
@@ -32,7 +33,7 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import charges, energy, precision, residency, traffic, work
+from hwsim.sim import bounds, charges, energy, precision, residency, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -190,12 +191,19 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
     one per GEMM instead of a bar of its own. ``method`` (trace meta ``method``: dither | synthetic |
     meprop | none) and ``k`` (meProp) pick the quantizer cost the sparse run pays
-    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor and the
-    ``dense_systolic`` baseline (:func:`hwsim.arch.dense_systolic_variant`) are always added.
+    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor, the DRAM bound of the
+    roofline (:mod:`hwsim.sim.bounds`) and the ``dense_systolic`` and ``dense_equal_area`` baselines
+    (:func:`hwsim.arch.dense_systolic_variant`, :func:`hwsim.arch.dense_equal_area_variant`) are always added.
     """
-    from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant
+    from hwsim.arch import (
+        dense_equal_area_variant,
+        dense_gated_variant,
+        dense_systolic_variant,
+        dense_variant,
+    )
 
     dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
+    equal_area = dense_equal_area_variant(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -207,7 +215,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
     layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
     geos = [s.geometry for s in samples.values()]
     plans = {v: residency.plan(layers, geos, a, training=training, first_input_grad=first_input_grad)
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic))}
+             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic),
+                          ("dense_equal_area", equal_area))}
     skip = set() if first_input_grad or not layers else {(layers[0].name, "backward_data")}
     own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
     if own_bar:
@@ -239,6 +248,8 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                               timing=False, residency=res["dense_gated"]).actions
             t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                            residency=res["dense_systolic"])
+            t_e = run_pass(ops, pname, equal_area, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["dense_equal_area"])
             dens = {"w": role_density(ops, "w"), "a": role_density(ops, "a"),
                     "dz": role_density(ops, "dz"), "out": ops.out_density if pname == "forward"
                     else (role_density(ops, "a") if pname == "backward_data" else 1.0)}
@@ -249,13 +260,16 @@ def replay(samples: Mapping[str, Any], arch, *, seed: int = 0, passes: Iterable[
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
                 ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
-                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p)))
+                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p),
+                dense_equal_area=_variant(t_e, equal_area, macs=macs_dense * p),
+                dram_bound_cycles=bounds.dram_bound_cycles(ops, pname, arch, res["sparse"])))
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
     if own_bar:
         bar.close()
-    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic}
+    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic,
+             "dense_equal_area": equal_area}
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
@@ -265,10 +279,10 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
-    from hwsim.arch import area_mm2, dense_systolic_variant, leakage_mw
+    from hwsim.arch import area_mm2, dense_equal_area_variant, dense_systolic_variant, leakage_mw
 
     t0 = time.perf_counter()
-    systolic = dense_systolic_variant(arch)
+    systolic, equal_area = dense_systolic_variant(arch), dense_equal_area_variant(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
@@ -287,7 +301,9 @@ def simulate_trace(trace, arch, *, iteration: int | None = None, seed: int = 0, 
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,
-                                                                          systolic.pe_array.cols]}}
+                                                                          systolic.pe_array.cols]},
+             "dense_equal_area": {"area_mm2": area_mm2(equal_area), "shape": [equal_area.pe_array.rows,
+                                                                              equal_area.pe_array.cols]}}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3)})
