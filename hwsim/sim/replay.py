@@ -11,6 +11,10 @@ Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pa
   cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
   MACs plus reading each operand and writing the output once, compressed (operands the sparse
   run finds on chip are not read, and the output write is the sparse run's plan: see below).
+* ``dense_systolic`` / ``dense_equal_area`` — :func:`hwsim.arch.dense_systolic_variant` (equal multipliers) and
+  :func:`hwsim.arch.dense_equal_area_variant` (equal area, buffers included), each with its own residency plan.
+
+The DRAM term of the roofline bound (``dram_bound_cycles``) comes from :mod:`hwsim.sim.bounds`.
 
 DRAM traffic follows the layer chains of a training iteration (:mod:`hwsim.sim.residency`): with
 ``memory.inter_layer_residency`` a GEMM's output that the next GEMM of its chain consumes stays on
