@@ -104,6 +104,11 @@ def test_summary_rows_by_hand():
     assert it["energy_ratio_sparse"] == pytest.approx(152 / 47)
     assert it["energy_ratio_dense_gated"] == pytest.approx(2.0)
     assert it["pj_per_effectual_mac_sparse"] == pytest.approx(470 / 135)
+    # bounds (issue 17): dense @ 100 % of 2 multipliers = 50 + 50 + 150 + 25 + 25; MAC bound 5 × 2; roofline the
+    # same (no DRAM bound recorded, floors 0); baselines these results predate are empty cells, not 0×
+    assert it["speedup_sparse_vs_dense_full"] == pytest.approx(300 / 47)
+    assert it["fraction_of_mac_bound"] == pytest.approx(10 / 47) and it["fraction_of_roofline"] == pytest.approx(10 / 47)
+    assert it["speedup_sparse_vs_dense_equal_area"] is None and it["speedup_sparse_vs_dense_systolic"] is None
     bd = rows[1]
     assert bd["scope"] == "backward_data" and bd["macs_dense"] == 50 and bd["cycles_sparse"] == 8
 

@@ -34,12 +34,20 @@ from hwsim.arch.spec import (
     PEConfig,
     ZeroSkip,
 )
-from hwsim.arch.variants import dense_gated_variant, dense_systolic_variant, dense_variant, systolic_shape
+from hwsim.arch.variants import (
+    dense_equal_area_variant,
+    dense_gated_variant,
+    dense_systolic_variant,
+    dense_variant,
+    equal_area_shape,
+    systolic_shape,
+)
 
 __all__ = [
     "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
     "MAC_KINDS", "SYSTOLIC_DATAFLOWS",
-    "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_systolic_variant",
+    "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_equal_area_variant", "dense_systolic_variant",
+    "equal_area_shape",
     "leakage_mw", "systolic_shape",
     "Arch", "ArchError", "EnergyTable", "MemoryConfig", "PEArray", "PEConfig", "ZeroSkip",
     "apply_overrides", "arch_from_dict", "dense_gated_variant", "dense_variant", "load_arch",

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from hwsim.arch.loader import load_arch
+from hwsim.arch.silicon import area_mm2
 from hwsim.arch.spec import Arch
 
 _NO_SKIP = {"zero_skip.weights": False, "zero_skip.activations": False, "zero_skip.gradients": False}
@@ -22,10 +23,7 @@ _PARALLEL = {"pe.mac": "parallel", "pe.bit_serial_mode": "magnitude", "pe.serial
 
 
 def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
-    base = arch.name
-    for s in ("-dense_gated", "-dense_systolic", "-dense"):
-        base = base.removesuffix(s)
-    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{base}-{suffix}", **extra})
+    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{_base_name(arch)}-{suffix}", **extra})
 
 
 def dense_variant(arch: Arch) -> Arch:
@@ -58,9 +56,68 @@ def dense_systolic_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
     designer would build, as SCNN did against DCNN, beside the same-silicon ``dense`` baseline.
     """
     rows, cols = systolic_shape(arch.total_multipliers)
+    return _systolic(arch, "dense_systolic", rows, cols, dataflow=dataflow)
+
+
+def _base_name(arch: Arch) -> str:
     base = arch.name
-    for s in ("-dense_gated", "-dense_systolic", "-dense"):
+    for s in ("-dense_equal_area", "-dense_gated", "-dense_systolic", "-dense"):
         base = base.removesuffix(s)
-    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{base}-dense_systolic", "dataflow": dataflow,
-                                "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
-                                "zero_gating": False, "memory.compression": "none"})
+    return base
+
+
+def _systolic(arch: Arch, suffix: str, rows: int, cols: int, *, dataflow: str = "systolic_ws",
+              extra: dict[str, Any] | None = None) -> Arch:
+    return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{_base_name(arch)}-{suffix}", "dataflow": dataflow,
+                            "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
+                            "zero_gating": False, "memory.compression": "none", **(extra or {})})
+
+
+# The equal-area array keeps resident tensors in its global buffer: a systolic array has no PE RAMs, and its
+# on-chip buffer is where a dense designer keeps activations between layers (TPU v1's Unified Buffer, Jouppi et
+# al., ISCA 2017). Without it the baseline would re-stream every tensor — a straw man.
+_EQUAL_AREA_MEMORY = {"memory.residency_in_global_buffer": True}
+MAX_EQUAL_AREA_PES = 65_536  # the loader's bound on pe_array.rows × cols
+
+
+def square_ish_shapes():
+    """Shapes in order of growing size, one PE row or column at a time: 1×1, 1×2, 2×2, 2×3, 3×3, …"""
+    n = 1
+    while True:
+        yield n, n
+        yield n, n + 1
+        n += 1
+
+
+def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, int]:
+    """rows × cols of the largest square-ish systolic array (cols = rows or rows + 1) whose area, global buffer
+    included (:func:`hwsim.arch.area_mm2`), is at most ``arch``'s.
+
+    The array's area is linear in its PE count (multipliers and adders; the global buffer is fixed), so the
+    PE count is solved from two probes and the shape checked against the real area.
+    """
+    target = area_mm2(arch)
+    a1 = area_mm2(_systolic(arch, "dense_equal_area", 1, 1, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
+    a2 = area_mm2(_systolic(arch, "dense_equal_area", 1, 2, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
+    per_pe = a2 - a1
+    npe = min(MAX_EQUAL_AREA_PES, max(1, math.floor((target - (a1 - per_pe)) / per_pe + 1e-9)))
+    n = math.isqrt(npe)
+    shape = (n, n + 1) if n * (n + 1) <= npe else (n, n)
+    while shape != (1, 1) and area_mm2(_systolic(arch, "dense_equal_area", *shape, dataflow=dataflow,
+                                                 extra=_EQUAL_AREA_MEMORY)) > target:
+        r, c = shape  # float rounding at the boundary: one step down
+        shape = (r, c - 1) if c > r else (r - 1, c)
+    return shape
+
+
+def dense_equal_area_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
+    """The dense baseline of equal area: a weight-stationary systolic array as large as ``arch``'s area allows.
+
+    Shape: :func:`equal_area_shape` (the largest square-ish array whose area, buffers included, is at most
+    ``arch``'s). Otherwise derived like :func:`dense_systolic_variant` — the arch's MAC and accumulator widths,
+    global buffer, DRAM, energy and area tables; no skipping, no gating, uncompressed operands — plus its own
+    residency: resident tensors may use its global buffer (``memory.residency_in_global_buffer: true``; reason
+    above). It is run by the same simulator, with its own residency plan.
+    """
+    rows, cols = equal_area_shape(arch, dataflow)
+    return _systolic(arch, "dense_equal_area", rows, cols, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY)

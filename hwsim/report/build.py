@@ -161,8 +161,11 @@ def _intro(inputs: ReportInputs) -> list[str]:
         archs = sorted({e.arch_name for e in inputs.results})
         lines.append("Variants: dense = same multipliers and buffers without zero skipping (SCNN's DCNN); "
                      "dense-gated = zero operands gate the multipliers and DRAM traffic is compressed (DCNN-opt, "
-                     "saves energy, not cycles); sparse = zero-skipping architecture as configured; ideal = "
-                     f"effectual MACs ÷ multipliers. Architectures: {', '.join(archs)}.")
+                     "saves energy, not cycles); sparse = zero-skipping architecture as configured; bounds: MAC bound = "
+                     "effectual MACs ÷ multipliers (memory-free; the results key 'ideal'), roofline bound = Σ per "
+                     "layer-pass max(MAC bound, DRAM bytes ÷ bandwidth), dense @ 100 % = dense MACs ÷ multipliers; "
+                     "equal-area dense = a systolic array of the sparse design's area, buffers included. "
+                     f"Architectures: {', '.join(archs)}.")
     lines.append("Speed-up = dense cycles ÷ variant cycles; energy gain = dense energy ÷ variant energy. "
                  "Every figure has its numbers in data/ as CSV and JSON.")
     return lines

@@ -23,7 +23,7 @@ from hwsim.report.tables import breakdown_rows
 from hwsim.results import CYCLE_PARTS, ENERGY_PARTS, PASSES
 
 _VARIANTS = ("dense", "dense_gated", "sparse", "ideal")
-_SHORT = {"dense": "D", "dense_gated": "DG", "sparse": "S", "ideal": "I"}
+_SHORT = {"dense": "D", "dense_gated": "DG", "sparse": "S", "ideal": "M"}
 
 
 def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
@@ -57,7 +57,7 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
         left.annotate(text, xy=(cx, 0), xycoords=("data", "axes fraction"), xytext=(0, -22),
                       textcoords="offset points", ha="center", va="top", fontsize=10)
     left.set_ylabel(unit)
-    left.set_title("per pass: D dense, DG dense-gated, S sparse, I ideal")
+    left.set_title("per pass: D dense, DG dense-gated, S sparse, M MAC bound")
     # Right: per layer, sparse, whole iteration.
     xl = np.arange(len(layers))
     bottom = np.zeros(len(layers))

@@ -91,7 +91,7 @@ def _batch_note(sweep: SweepEntry, rows: Sequence[Mapping[str, Any]]) -> str:
 
 def density_figure(sweep: SweepEntry, group: tuple[str, str, list[Mapping[str, Any]], list[float]], *,
                    name: str) -> Plot:
-    """Sparse, dense-gated and dense against density (ideal on its own panel: it spans decades more)."""
+    """Sparse, dense-gated and dense against density (the MAC bound on its own panel: it spans decades more)."""
     title, xlabel, rows, xs = group
     fig = new_figure(width=13.0, height=4.8)
     ax_c, ax_e, ax_i = fig.subplots(1, 3, width_ratios=[5, 5, 3.4])
@@ -115,17 +115,17 @@ def density_figure(sweep: SweepEntry, group: tuple[str, str, list[Mapping[str, A
         ax.set_xlim(0, max(1.0, max(xs)) * 1.02)
     for v, metric, ls in (("ideal", "cycles", "--"), ("ideal", "energy_pj", ":")):
         ax_i.plot(xs, norm[metric][v], color=VARIANT_COLOR[v], linestyle=ls, marker="o", markersize=3,
-                  label=f"ideal {'cycles' if metric == 'cycles' else 'energy'}")
+                  label=f"MAC bound {'cycles' if metric == 'cycles' else 'energy'}")
     ax_i.set_yscale("log")
     ax_i.set_xlabel(xlabel)
     ax_i.set_xlim(0, max(1.0, max(xs)) * 1.02)
-    ax_i.set_title("ideal (effectual MACs) ÷ dense", fontsize=10)
+    ax_i.set_title("MAC bound (effectual MACs) ÷ dense", fontsize=10)
     ax_i.legend(fontsize=8, loc="lower right")
     for ax in (ax_c, ax_e, ax_i):
         plain_log(ax)
     ax_c.set_ylabel("cycles ÷ dense cycles (log)")
     ax_e.set_ylabel("energy ÷ dense energy (log)")
-    ax_i.set_ylabel("ideal ÷ dense (log)")
+    ax_i.set_ylabel("MAC bound ÷ dense (log)")
     ax_c.set_title("latency vs density")
     ax_e.set_title("energy vs density")
     marks = [(ax_c, "latency", "dense", norm["cycles"]["sparse"]),
@@ -159,7 +159,7 @@ def density_figure(sweep: SweepEntry, group: tuple[str, str, list[Mapping[str, A
     fig.suptitle(f"{title}\n{batch} — not SCNN's inference", fontsize=11)
     caption = (f"Cycles and energy of each variant ÷ dense, against {xlabel} (synthetic traces; {batch}: compare "
                "with SCNN's inference figures only with that in mind). Dense-gated has the dense run's cycles by "
-               "construction (gating saves energy, not time). Ideal = effectual MACs ÷ multipliers, on its own "
+               "construction (gating saves energy, not time). MAC bound = effectual MACs ÷ multipliers, on its own "
                "panel because it spans decades more. Crossovers: " + "; ".join(notes) + ".")
     return Plot(name=name, title=f"Latency and energy vs density — {title}", caption=caption, figure=fig,
                 rows=data, section="Density")

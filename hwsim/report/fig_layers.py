@@ -84,11 +84,11 @@ def _bars(entry: ResultEntry, *, metric: str, name: str, title: str, ylabel: str
 
 
 def speedup_bars(entry: ResultEntry, *, name: str) -> Plot:
-    """Speed-up over dense per layer (log axis: ideal bounds can be 10–100×)."""
+    """Speed-up over dense per layer (log axis: the MAC bound can be 10–100×)."""
     return _bars(entry, metric="speedup_vs_dense", name=name, title="Per-layer speed-up over dense",
                  ylabel="speed-up over dense (×, log)", log=True,
                  caption="Dense cycles ÷ variant cycles per layer and pass; 'total' is the whole network. "
-                         "Dense-gated saves energy, not cycles, so it sits at 1×; ideal = effectual MACs ÷ multipliers "
+                         "Dense-gated saves energy, not cycles, so it sits at 1×; MAC bound = effectual MACs ÷ multipliers, memory-free "
                          "(∞: no effectual MAC at all in this GEMM).")
 
 

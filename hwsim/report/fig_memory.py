@@ -152,7 +152,7 @@ def utilisation_figure(entry: ResultEntry, *, name: str) -> Plot:
     return Plot(name=name, title=f"Per-layer utilisation — {entry.label}", figure=fig, rows=rows, section=entry.label,
                 caption="Multiplications performed ÷ (cycles × multipliers) per layer and pass: the dense run counts "
                         "every multiplication (zeros too), the sparse run only the ones it performs (effectual, "
-                        "times operand passes). Low sparse utilisation with a high ideal speed-up is where "
+                        "times operand passes). Low sparse utilisation with a high MAC-bound speed-up is where "
                         "fragmentation, imbalance and memory stall eat the skipping.")
 
 

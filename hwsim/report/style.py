@@ -20,10 +20,10 @@ from matplotlib.figure import Figure  # noqa: E402
 
 VARIANT_ORDER = ("dense", "dense_gated", "sparse", "ideal")
 VARIANT_LABEL = {"dense": "dense (DCNN)", "dense_gated": "dense, zero-gated (DCNN-opt)",
-                 "sparse": "sparse (zero-skipping)", "ideal": "ideal (effectual MACs)",
-                 "dense_systolic": "dense systolic, equal multipliers"}
+                 "sparse": "sparse (zero-skipping)", "ideal": "MAC bound (effectual MACs ÷ multipliers)",
+                 "dense_systolic": "dense systolic, equal multipliers", "dense_equal_area": "dense systolic, equal area"}
 VARIANT_COLOR = {"dense": "#7f7f7f", "dense_gated": "#9ecae1", "sparse": "#d62728", "ideal": "#2ca02c",
-                 "dense_systolic": "#393b79"}
+                 "dense_systolic": "#393b79", "dense_equal_area": "#8c6d31"}
 PASS_LABEL = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
               "iteration": "whole iteration"}
 PASS_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight": "#55a868", "iteration": "#222222"}

@@ -7,10 +7,17 @@ backward-weight), the cycles and energy of four variants of the same silicon and
 * ``dense``       — same multipliers and buffers, no zero skipping (SCNN's DCNN),
 * ``dense_gated`` — dense dataflow, zero operands gate the multiplier and DRAM traffic is
   compressed (SCNN's DCNN-opt: saves energy, not cycles),
-* ``ideal``       — effectual MACs / multipliers, the compute bound no real dataflow reaches
-  (``LayerPassResult.bandwidth_floor_cycles`` is the memory bound beside it),
+* ``ideal``       — the **MAC bound**: effectual MACs / multipliers, the compute bound no real dataflow
+  reaches (the JSON key stays ``ideal`` so older files load; readers see :data:`~hwsim.results.views.LABELS`),
 * ``dense_systolic`` — the best dense design of equal multipliers (a systolic array; zero in
-  results written before issue 10).
+  results written before issue 10),
+* ``dense_equal_area`` — a dense systolic array of the sparse design's area, buffers included, with its own
+  residency (:func:`hwsim.arch.dense_equal_area_variant`; zero in results written before issue 17).
+
+Bounds (cycles only, :data:`~hwsim.results.views.BOUNDS`, :meth:`LayerPassResult.bound_cycles`): ``mac_bound``
+(the ``ideal`` cycles), ``roofline`` (max of the MAC bound and ``dram_bound_cycles``, the DRAM bytes of the
+layer-pass at the widths the variants use ÷ bandwidth, :mod:`hwsim.sim.bounds`) and ``dense_full`` (dense MACs /
+multipliers: a dense array at 100 % of its multipliers). Scope figures sum them per layer-pass.
 
 The records are *additive by construction*: ``cycles`` is the sum of the cycle components
 (:data:`CYCLE_PARTS`) and ``energy_pj`` the sum of the energy components (both are computed, never
@@ -42,7 +49,7 @@ from hwsim.results.breakdown import (  # re-exported: one variant's record and i
     check_number,
     sum_variants,
 )
-from hwsim.results.views import OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_total
+from hwsim.results.views import BOUNDS, OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_cycles, scope_total
 
 RESULTS_VERSION = __version__  # the installed package's (hwsim._version)
 
@@ -76,6 +83,11 @@ class LayerPassResult:
     # bytes / DRAM bandwidth, cycles). Older results load with a zero variant and a zero floor.
     dense_systolic: VariantResult = field(default_factory=VariantResult)
     bandwidth_floor_cycles: int = 0
+    # Added (issue 17): the equal-area dense baseline and the DRAM term of the roofline bound (bytes at the widths
+    # the variants use ÷ bandwidth). Older results load with a zero variant and ``None`` (the roofline then falls
+    # back to ``bandwidth_floor_cycles``, a lower bound of it).
+    dense_equal_area: VariantResult = field(default_factory=VariantResult)
+    dram_bound_cycles: int | None = None
 
     def __post_init__(self) -> None:
         if self.pass_name not in PASSES:
@@ -86,9 +98,26 @@ class LayerPassResult:
             raise ResultsError(f"variant {name!r} is not one of {VARIANTS}")
         return getattr(self, name)
 
+    def bound_cycles(self, name: str) -> int:
+        """Cycles of a bound (:data:`~hwsim.results.views.BOUNDS`): ``mac_bound``, ``roofline`` or ``dense_full``."""
+        if name == "mac_bound":
+            return self.ideal.cycles
+        if name == "roofline":
+            dram = self.bandwidth_floor_cycles if self.dram_bound_cycles is None else self.dram_bound_cycles
+            return max(self.ideal.cycles, dram)
+        if name == "dense_full":
+            m = self.dense.multipliers
+            return -(-int(self.macs_dense) // m) if m else 0
+        raise ResultsError(f"bound {name!r} is not one of {BOUNDS}")
+
+    def cycles(self, name: str) -> int:
+        """Cycles of a variant or a bound."""
+        return self.bound_cycles(name) if name in BOUNDS else self.variant(name).cycles
+
     def speedup(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
-        """baseline.cycles / variant.cycles (baseline: ``dense`` or ``dense_systolic``)."""
-        return ratio(self.variant(baseline).cycles, self.variant(variant).cycles)
+        """baseline cycles / variant cycles; either may be a variant or a bound (``baseline="roofline"``: the
+        fraction of the roofline bound the variant reaches)."""
+        return ratio(self.cycles(baseline), self.cycles(variant))
 
     def energy_ratio(self, variant: str = "sparse", *, baseline: str = "dense") -> float:
         """baseline.energy / variant.energy (> 1 means the variant saves energy)."""
@@ -100,6 +129,7 @@ class LayerPassResult:
             "macs_effectual": int(self.macs_effectual), "density": {k: float(v) for k, v in self.density.items()},
             "dz_bits": int(self.dz_bits), "operand_passes": int(self.operand_passes),
             "bandwidth_floor_cycles": int(self.bandwidth_floor_cycles),
+            **({} if self.dram_bound_cycles is None else {"dram_bound_cycles": int(self.dram_bound_cycles)}),
         }
         for v in VARIANTS:
             d[v] = self.variant(v).to_json()
@@ -115,7 +145,8 @@ class LayerPassResult:
                 raise ResultsError(f"{where}: field {key!r} is missing")
             if not isinstance(d[key], str):
                 raise ResultsError(f"{where}.{key}: {d[key]!r} is not allowed; allowed: a string")
-        for key in ("macs_dense", "macs_effectual", "dz_bits", "operand_passes", "bandwidth_floor_cycles"):
+        for key in ("macs_dense", "macs_effectual", "dz_bits", "operand_passes", "bandwidth_floor_cycles",
+                    "dram_bound_cycles"):
             if key in d:
                 check_number(d[key], f"{where}.{key}")
         density = d.get("density", {})
@@ -129,6 +160,7 @@ class LayerPassResult:
                 macs_effectual=int(d["macs_effectual"]), density=dict(d.get("density", {})),
                 dz_bits=int(d.get("dz_bits", 0)), operand_passes=int(d.get("operand_passes", 1)),
                 bandwidth_floor_cycles=int(d.get("bandwidth_floor_cycles", 0)),
+                dram_bound_cycles=int(d["dram_bound_cycles"]) if d.get("dram_bound_cycles") is not None else None,
                 **{v: VariantResult.from_json(d[v], where=f"{where}.{v}") for v in VARIANTS
                    if v in d or v not in OPTIONAL_VARIANTS},
             )
@@ -188,6 +220,16 @@ class SimResult:
     def totals(self) -> dict[str, VariantResult]:
         return {v: self.total(v) for v in VARIANTS}
 
+    def scope_cycles(self, scope: str, name: str, *, layer: str | None = None) -> int:
+        """Cycles of a variant or a bound (:data:`~hwsim.results.views.BOUNDS`) over a scope (bounds summed per
+        layer-pass), whole model or one ``layer``."""
+        return scope_cycles(self.layers, scope, name, layer=layer)
+
+    def bound(self, name: str, pass_name: str | None = None) -> int:
+        """Σ layer-passes' cycles of bound ``name`` (``mac_bound``, ``roofline``, ``dense_full``), one pass or the
+        whole iteration."""
+        return self.scope_cycles(pass_name or "iteration", name)
+
     def _select(self, variant: str, pass_name: str | None, baseline: str = "dense") -> tuple[VariantResult, VariantResult]:
         if pass_name is None:
             return self.total(baseline), self.total(variant)
@@ -196,10 +238,11 @@ class SimResult:
     def speedup(self, variant: str = "sparse", *, pass_name: str | None = None, baseline: str = "dense") -> float:
         """baseline cycles / variant cycles, for one pass or (default) the whole iteration.
 
-        ``baseline``: ``dense`` (same silicon, no skipping) or ``dense_systolic`` (best dense design of
-        equal multipliers)."""
-        d, v = self._select(variant, pass_name, baseline)
-        return ratio(d.cycles, v.cycles)
+        ``baseline`` and ``variant``: any variant — ``dense`` (same silicon, no skipping), ``dense_systolic`` (best
+        dense design of equal multipliers), ``dense_equal_area`` (dense systolic array of equal area) — or bound
+        (``mac_bound``, ``roofline``, ``dense_full``: then the ratio is the fraction of the bound reached, ≤ 1)."""
+        scope = pass_name or "iteration"
+        return ratio(self.scope_cycles(scope, baseline), self.scope_cycles(scope, variant))
 
     def energy_ratio(self, variant: str = "sparse", *, pass_name: str | None = None,
                      baseline: str = "dense") -> float:
@@ -212,10 +255,9 @@ class SimResult:
         return sum(lp.bandwidth_floor_cycles for lp in self.layers if pass_name in (None, lp.pass_name))
 
     def fraction_of_ideal(self, variant: str = "sparse", *, pass_name: str | None = None) -> float:
-        """Compute-only ideal cycles / variant cycles (1 = the variant reaches effectual MACs / multipliers)."""
-        _, v = self._select(variant, pass_name)
-        _, ideal = self._select("ideal", pass_name)
-        return ratio(ideal.cycles, v.cycles)
+        """MAC bound cycles / variant cycles (1 = the variant reaches effectual MACs / multipliers); the same as
+        ``speedup(variant, baseline="mac_bound")``, kept under its old name."""
+        return self.speedup(variant, pass_name=pass_name, baseline="mac_bound")
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Flat rows (one per layer × pass × variant) for CSV / dataframes."""

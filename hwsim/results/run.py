@@ -99,8 +99,12 @@ def integrate(results: Sequence[SimResult], weights: Sequence[int], *, run: Mapp
         for lp in r.layers:
             key = (lp.name, lp.pass_name)
             a = acc.setdefault(key, {"macs_dense": 0, "macs_effectual": 0, "w": 0, "density": {}, "dz_bits": 0,
-                                     "operand_passes": 1, **{v: VariantResult() for v in VARIANTS}})
+                                     "operand_passes": 1, "floor": 0, "dram": 0,
+                                     **{v: VariantResult() for v in VARIANTS}})
             a["macs_dense"] += lp.macs_dense * w
+            a["floor"] += lp.bandwidth_floor_cycles * w
+            # the DRAM bound of the roofline: None (not recorded) if any iteration's result predates it
+            a["dram"] = None if a["dram"] is None or lp.dram_bound_cycles is None else a["dram"] + lp.dram_bound_cycles * w
             a["macs_effectual"] += lp.macs_effectual * w
             a["w"] += w
             for k, x in lp.density.items():
@@ -113,6 +117,7 @@ def integrate(results: Sequence[SimResult], weights: Sequence[int], *, run: Mapp
         LayerPassResult(name=n, pass_name=p, macs_dense=a["macs_dense"], macs_effectual=a["macs_effectual"],
                         density={k: x / a["w"] for k, x in a["density"].items()} if a["w"] else {},
                         dz_bits=a["dz_bits"], operand_passes=a["operand_passes"],
+                        bandwidth_floor_cycles=a["floor"], dram_bound_cycles=a["dram"],
                         **{v: a[v] for v in VARIANTS})
         for (n, p), a in acc.items())
     first = results[0]

@@ -3,7 +3,8 @@
 A *scope* is what a figure or table row sums over: one pass (``forward``, ``backward_data``, ``backward_weight``),
 ``backward`` (both backward passes) or ``iteration`` (all three). :func:`scope_total` sums one variant of a
 result's layer-pass records over a scope, for the whole model or one layer; ``hwsim simulate``'s table,
-``hwsim compare``, the reports and the sweep summaries all read totals through it, and ratios through
+``hwsim compare``, the reports and the sweep summaries all read totals through it (:func:`scope_cycles` also
+sums the bounds, :data:`BOUNDS`, and :data:`LABELS` names everything for readers), and ratios through
 :func:`ratio` (headline numbers: a float, ``0/0 = 1``) or :func:`ratio_cell` (table cells: ``None`` where the
 ratio is undefined, so a CSV/JSON cell stays empty instead of holding ``inf``).
 
@@ -19,9 +20,19 @@ from typing import Protocol
 from hwsim.results.breakdown import ResultsError, VariantResult, sum_variants
 
 PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
-VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic")
-# Added in issue 10: results written before it lack these keys and load with zeros.
-OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic"})
+VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic", "dense_equal_area")
+# Added in issue 10 (dense_systolic) and 17 (dense_equal_area): older results lack these keys and load with zeros.
+OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic", "dense_equal_area"})
+# Bounds (issue 17 item 5): cycles only, per layer-pass, summed over scopes like the variants (:func:`bound_cycles`).
+# ``mac_bound`` is the ``ideal`` variant's cycles (the JSON key stays ``ideal`` for older files).
+BOUNDS: tuple[str, ...] = ("mac_bound", "roofline", "dense_full")
+# What a reader sees: every table, figure and printed line names variants and bounds through this.
+LABELS: dict[str, str] = {
+    "sparse": "sparse", "dense": "dense (same silicon)", "dense_gated": "dense-gated",
+    "ideal": "MAC bound", "mac_bound": "MAC bound", "roofline": "roofline bound",
+    "dense_full": "dense @ 100 % of multipliers", "dense_systolic": "dense systolic (equal multipliers)",
+    "dense_equal_area": "dense systolic (equal area)",
+}
 BACKWARD: tuple[str, ...] = ("backward_data", "backward_weight")
 SCOPES: tuple[str, ...] = (*PASSES, "iteration")  # the scopes of reports and tables
 ALL_SCOPES: tuple[str, ...] = (*PASSES, "backward", "iteration")  # ... and of ``hwsim compare``
@@ -34,6 +45,8 @@ class LayerPass(Protocol):
     pass_name: str
 
     def variant(self, name: str) -> VariantResult: ...
+
+    def bound_cycles(self, name: str) -> int: ...
 
 
 def scope_passes(scope: str) -> tuple[str, ...]:
@@ -56,6 +69,18 @@ def scope_total(layers: Iterable[LayerPass], scope: str, variant: str, *, layer:
                         if lp.pass_name in passes and (layer is None or lp.name == layer))
 
 
+def scope_cycles(layers: Iterable[LayerPass], scope: str, name: str, *, layer: str | None = None) -> int:
+    """Cycles of a variant (:data:`VARIANTS`) or a bound (:data:`BOUNDS`) summed over a scope's layer-passes.
+
+    A bound is summed per layer-pass: the roofline of a scope is Σ max(MAC bound, DRAM bound), not the max of sums."""
+    if name in VARIANTS:
+        return scope_total(layers, scope, name, layer=layer).cycles
+    if name not in BOUNDS:
+        raise ResultsError(f"{name!r} is not a variant or a bound; allowed: {', '.join((*VARIANTS, *BOUNDS))}")
+    passes = scope_passes(scope)
+    return sum(lp.bound_cycles(name) for lp in layers if lp.pass_name in passes and (layer is None or lp.name == layer))
+
+
 def ratio(num: float, den: float) -> float:
     """``num / den`` for headline figures (speed-ups, energy gains): ``x / 0`` is ``inf``, ``0 / 0`` is 1 (no work
     on either side: nothing changed)."""
@@ -74,5 +99,5 @@ def finite_cell(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-__all__ = ["ALL_SCOPES", "BACKWARD", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS", "finite_cell", "ratio",
-           "ratio_cell", "scope_passes", "scope_total"]
+__all__ = ["ALL_SCOPES", "BACKWARD", "BOUNDS", "LABELS", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS",
+           "finite_cell", "ratio", "ratio_cell", "scope_cycles", "scope_passes", "scope_total"]

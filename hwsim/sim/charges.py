@@ -6,8 +6,9 @@ Run after every variant of a layer-pass has its cycles (so leakage sees the fina
    gains cycle cause and energy category ``nsd``;
 2. leakage (:mod:`hwsim.arch.area`): every variant gains ``leak_cycles`` = its cycles, priced at
    its own arch's area × ``area.leakage_mw_per_mm2`` (category ``leakage``);
-3. bandwidth floor: ⌈ideal DRAM bytes / DRAM bandwidth⌉, the memory bound beside the compute-only
-   ideal (``LayerPassResult.bandwidth_floor_cycles``).
+3. bandwidth floor: ⌈ideal DRAM bytes / DRAM bandwidth⌉ (``LayerPassResult.bandwidth_floor_cycles``, kept
+   as it was before issue 17: δW at ``mac_bits``; the roofline bound reads ``dram_bound_cycles``, at the widths
+   the variants use: :mod:`hwsim.sim.bounds`).
 
 Energies are re-priced from the action counts (:func:`hwsim.sim.energy.price`), so results stay
 Σ counts × table.
@@ -50,7 +51,7 @@ def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs:
                 variants["sparse"] = _add(variants["sparse"], sparse, acts, nsd_cycles=cyc)
         for v, arch in archs.items():
             vr = variants[v]
-            if v == "dense_systolic" and not vr.multipliers:
+            if v in ("dense_systolic", "dense_equal_area") and not vr.multipliers:
                 continue
             variants[v] = _add(vr, arch, Actions(leak_cycles=vr.cycles))
         floor = transfer_cycles(lp.ideal.actions.count("dram_bytes"), sparse.memory.dram_bytes_per_cycle)

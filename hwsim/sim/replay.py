@@ -7,9 +7,14 @@ Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pa
 * ``dense_gated`` — :func:`hwsim.arch.dense_gated_variant`: zero gating + compressed DRAM. Gating
   saves energy, not cycles, so its cycles *are* the dense run's (its compressed DRAM traffic
   would only shorten memory stalls, which SCNN's DCNN-opt does not claim); its actions are its own;
-* ``ideal``       — cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
+* ``ideal``       — the MAC bound (reports say so; the key stays ``ideal`` for older results files):
+  cycles = ⌈effectual MACs / multipliers⌉ (all compute); energy = the effectual
   MACs plus reading each operand and writing the output once, compressed (operands the sparse
   run finds on chip are not read, and the output write is the sparse run's plan: see below).
+* ``dense_systolic`` / ``dense_equal_area`` — :func:`hwsim.arch.dense_systolic_variant` (equal multipliers) and
+  :func:`hwsim.arch.dense_equal_area_variant` (equal area, buffers included), each with its own residency plan.
+
+The DRAM term of the roofline bound (``dram_bound_cycles``) comes from :mod:`hwsim.sim.bounds`.
 
 DRAM traffic follows the layer chains of a training iteration (:mod:`hwsim.sim.residency`): with
 ``memory.inter_layer_residency`` a GEMM's output that the next GEMM of its chain consumes stays on
@@ -32,7 +37,7 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import charges, energy, precision, residency, schedule, traffic, work
+from hwsim.sim import bounds, charges, energy, precision, residency, schedule, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -222,15 +227,22 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
     one per GEMM instead of a bar of its own. ``method`` (trace meta ``method``: dither | synthetic |
     meprop | none) and ``k`` (meProp) pick the quantizer cost the sparse run pays
-    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor and the
-    ``dense_systolic`` baseline (:func:`hwsim.arch.dense_systolic_variant`) are always added.
+    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor, the DRAM bound of the
+    roofline (:mod:`hwsim.sim.bounds`) and the ``dense_systolic`` and ``dense_equal_area`` baselines
+    (:func:`hwsim.arch.dense_systolic_variant`, :func:`hwsim.arch.dense_equal_area_variant`) are always added.
     With ``memory.schedule: iteration`` (the baselines derive it from ``arch``) each timed variant's
     layer-passes run as one SimPy schedule (:mod:`hwsim.sim.schedule`); ``timelines``: a dict to fill
     with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule).
     """
-    from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_variant
+    from hwsim.arch import (
+        dense_equal_area_variant,
+        dense_gated_variant,
+        dense_systolic_variant,
+        dense_variant,
+    )
 
     dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
+    equal_area = dense_equal_area_variant(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -244,7 +256,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
     grads = layer_grads(flags, first_input_grad=first_input_grad)
     plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads])
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic))}
+             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic),
+                          ("dense_equal_area", equal_area))}
     names = list(samples)
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
@@ -252,7 +265,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     if own_bar:
         from tqdm import tqdm
         bar = tqdm(total=len(run), desc=f"simulate {arch.name}", unit="gemm")
-    timed_archs = {"sparse": arch, "dense": dense, "dense_systolic": systolic}
+    timed_archs = {"sparse": arch, "dense": dense, "dense_systolic": systolic, "dense_equal_area": equal_area}
     timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
@@ -279,7 +292,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                               timing=False, residency=res["dense_gated"]).actions
             t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                            residency=res["dense_systolic"])
-            for v, t in (("sparse", t_s), ("dense", t_d), ("dense_systolic", t_y)):
+            t_e = run_pass(ops, pname, equal_area, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                           residency=res["dense_equal_area"])
+            for v, t in (("sparse", t_s), ("dense", t_d), ("dense_systolic", t_y), ("dense_equal_area", t_e)):
                 if v in timed:  # the iteration's schedule times it after the loop
                     busy = t.mult_cycles + t.conflict
                     timed[v][(name, pname)] = schedule.intervals(
@@ -294,7 +309,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                 dense=_variant(t_d, dense, macs=m_d * p),
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
                 ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
-                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p)))
+                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p),
+                dense_equal_area=_variant(t_e, equal_area, macs=macs_dense * p),
+                dram_bound_cycles=bounds.dram_bound_cycles(ops, pname, arch, res["sparse"])))
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
@@ -304,7 +321,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
         if timelines is not None:
             timelines.update(lines)
-    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic}
+    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic,
+             "dense_equal_area": equal_area}
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
@@ -314,10 +332,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
-    from hwsim.arch import area_mm2, dense_systolic_variant, leakage_mw
+    from hwsim.arch import area_mm2, dense_equal_area_variant, dense_systolic_variant, leakage_mw
 
     t0 = time.perf_counter()
-    systolic = dense_systolic_variant(arch)
+    systolic, equal_area = dense_systolic_variant(arch), dense_equal_area_variant(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
@@ -340,7 +358,9 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,
-                                                                          systolic.pe_array.cols]}}
+                                                                          systolic.pe_array.cols]},
+             "dense_equal_area": {"area_mm2": area_mm2(equal_area), "shape": [equal_area.pe_array.rows,
+                                                                              equal_area.pe_array.cols]}}
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3),
