@@ -71,9 +71,14 @@ def test_synth_bad_input_exit_2(tmp_path):
     out = run("synth", "--model", "googlenet", "--out", str(tmp_path / "y"))
     assert out.returncode == 2 and "allowed: alexnet" in out.stderr
     bad = tmp_path / "bad.csv"
-    bad.write_text("Layer, M, N, K\nL,1,2,3\n")
+    bad.write_text("Layer, Rows, Cols, Depth\nL,1,2,3\n")
     out = run("synth", "--scalesim-csv", str(bad), "--out", str(tmp_path / "z"))
-    assert out.returncode == 2 and "not a SCALE-Sim conv topology" in out.stderr
+    assert out.returncode == 2 and "is not a SCALE-Sim topology; allowed:" in out.stderr
+    gemm = tmp_path / "gemm.csv"  # SCALE-Sim's GEMM format is read (issue 21): M·N·K = 6 MACs
+    gemm.write_text("Layer, M, N, K\nL,1,2,3\n")
+    out = run("synth", "--scalesim-csv", str(gemm), "--out", str(tmp_path / "g"))
+    assert out.returncode == 0, out.stderr
+    assert load(tmp_path / "g").layers[0].macs == 6
 
 
 def test_synth_han2015(tmp_path):
