@@ -168,12 +168,15 @@ def test_execution_order_and_producers():
 
 # ----------------------------------------------------------------------------- the option, end to end
 
+ISO = {"memory.schedule": "isolated"}
 
-def test_the_option_is_validated_omitted_at_its_default_and_followed_by_the_baselines():
-    scnn = load_arch("scnn")
-    it = load_arch("scnn", {"memory.schedule": "iteration"})
-    assert scnn.memory.schedule == "isolated" and "schedule" not in scnn.to_dict()["memory"]
-    assert it.to_dict()["memory"]["schedule"] == "iteration" and it.content_hash() != scnn.content_hash()
+
+def test_the_option_is_validated_iteration_by_default_and_followed_by_the_baselines():
+    it = load_arch("scnn")
+    scnn = load_arch("scnn", ISO)
+    assert it.memory.schedule == "iteration" and it.to_dict()["memory"]["schedule"] == "iteration"
+    assert scnn.to_dict()["memory"]["schedule"] == "isolated" and it.content_hash() != scnn.content_hash()
+    assert load_arch("scnn16").memory.schedule == "isolated"  # the SCNN reproduction compares layer by layer
     for derive in (dense_variant, dense_gated_variant, dense_systolic_variant):
         assert derive(it).memory.schedule == "iteration" and derive(scnn).memory.schedule == "isolated"
     with pytest.raises(ArchError, match="memory.schedule.*allowed: one of isolated, iteration"):
@@ -182,8 +185,8 @@ def test_the_option_is_validated_omitted_at_its_default_and_followed_by_the_base
 
 @pytest.fixture(scope="module")
 def lenet():
-    iso = simulate(SAMPLE, "scnn", iteration=45)
-    it = simulate(SAMPLE, load_arch("scnn", {"memory.schedule": "iteration"}), iteration=45)
+    iso = simulate(SAMPLE, load_arch("scnn", ISO), iteration=45)
+    it = simulate(SAMPLE, "scnn", iteration=45)
     return iso, it
 
 
@@ -222,7 +225,7 @@ def test_only_memory_time_moves(lenet):
 
 def test_unlimited_bandwidth_gives_the_isolated_figures():
     inf = {"memory.dram_bytes_per_cycle": float("inf")}
-    iso = simulate(SAMPLE, load_arch("scnn", inf), iteration=45)
+    iso = simulate(SAMPLE, load_arch("scnn", {**inf, **ISO}), iteration=45)
     it = simulate(SAMPLE, load_arch("scnn", {**inf, "memory.schedule": "iteration"}), iteration=45)
     for a, b in zip(iso.layers, it.layers, strict=True):
         for v in VARIANTS:
@@ -235,7 +238,7 @@ def test_unlimited_bandwidth_gives_the_isolated_figures():
 def test_every_shipped_dataflow_and_multiplier_kind_schedules(name, training, iso_sparse, it_sparse):
     """Systolic folds, inference (forward only) and precision-exploiting multipliers: records add up, and the
     sample's figures (regression: a model change that moves them must say so)."""
-    iso = simulate(SAMPLE, name, training=training, iteration=45)
+    iso = simulate(SAMPLE, load_arch(name, ISO), training=training, iteration=45)
     it = simulate(SAMPLE, load_arch(name, {"memory.schedule": "iteration"}), training=training, iteration=45)
     mk = it.run["schedule"]["makespan"]
     for v, t in mk.items():

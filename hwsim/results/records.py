@@ -103,12 +103,16 @@ class LayerPassResult:
         if name == "mac_bound":
             return self.ideal.cycles
         if name == "roofline":
-            dram = self.bandwidth_floor_cycles if self.dram_bound_cycles is None else self.dram_bound_cycles
-            return max(self.ideal.cycles, dram)
+            return max(self.ideal.cycles, self.dram_cycles())
         if name == "dense_full":
             m = self.dense.multipliers
             return -(-int(self.macs_dense) // m) if m else 0
         raise ResultsError(f"bound {name!r} is not one of {BOUNDS}")
+
+    def dram_cycles(self) -> int:
+        """The DRAM term of the roofline: minimum DRAM bytes ÷ bandwidth (the older bandwidth floor in results that
+        predate ``dram_bound_cycles``)."""
+        return self.bandwidth_floor_cycles if self.dram_bound_cycles is None else self.dram_bound_cycles
 
     def cycles(self, name: str) -> int:
         """Cycles of a variant or a bound."""
@@ -220,10 +224,18 @@ class SimResult:
     def totals(self) -> dict[str, VariantResult]:
         return {v: self.total(v) for v in VARIANTS}
 
+    @property
+    def overlapped(self) -> bool:
+        """Whether the layer-passes ran in one schedule per iteration (``memory.schedule: iteration``): then a
+        layer-pass's DRAM traffic may hide behind another's compute (the roofline of a scope is max of sums)."""
+        params = self.arch.get("params") if isinstance(self.arch, Mapping) else None
+        mem = params.get("memory") if isinstance(params, Mapping) else None
+        return isinstance(mem, Mapping) and mem.get("schedule") == "iteration"
+
     def scope_cycles(self, scope: str, name: str, *, layer: str | None = None) -> int:
-        """Cycles of a variant or a bound (:data:`~hwsim.results.views.BOUNDS`) over a scope (bounds summed per
-        layer-pass), whole model or one ``layer``."""
-        return scope_cycles(self.layers, scope, name, layer=layer)
+        """Cycles of a variant or a bound (:data:`~hwsim.results.views.BOUNDS`) over a scope, whole model or one
+        ``layer`` (:func:`~hwsim.results.views.scope_cycles`: the roofline follows the schedule simulated)."""
+        return scope_cycles(self.layers, scope, name, layer=layer, overlapped=self.overlapped)
 
     def bound(self, name: str, pass_name: str | None = None) -> int:
         """Σ layer-passes' cycles of bound ``name`` (``mac_bound``, ``roofline``, ``dense_full``), one pass or the

@@ -9,6 +9,9 @@ MACs, densities) of
   scnn16 (inference);
 * a synthetic ResNet-18 (224², batch 1, seed 0; weights dense, activations 0.5, δ̃z 0.05) on scnn.
 
+All of these pin ``memory.schedule: isolated`` (the model they were first recorded with; scnn16.yaml sets it
+itself); the ``…/iteration`` cases pin the one-schedule-per-iteration model (hwsim's default since issue 17).
+
 ``tests/test_wholerun_golden.py`` recomputes them and compares to the last digit: a speed change must
 leave them untouched. An INTENDED model change regenerates the file with this script (and says so in
 its commit message):
@@ -43,16 +46,22 @@ def compute() -> dict:
     from hwsim.trace.synth import synthesize
 
     out: dict[str, dict] = {}
+    iso = {"memory.schedule": "isolated"}
     trace = load(SAMPLE)
-    scnn = load_arch("scnn")
+    last = trace.sampled_iterations[-1]
+    scnn = load_arch("scnn", iso)
     for it in trace.sampled_iterations:
         out[f"sample/scnn/it{it}"] = _record(simulate_trace(trace, scnn, iteration=it))
     for name in ("scnn_bitserial", "scnn_bitfusion", "systolic32"):
-        out[f"sample/{name}/last"] = _record(simulate_trace(trace, load_arch(name)))
-    out["sample/scnn16/inference"] = _record(simulate_trace(trace, load_arch("scnn16"), training=False))
+        out[f"sample/{name}/last"] = _record(simulate_trace(trace, load_arch(name, iso), iteration=last))
+    out["sample/scnn16/inference"] = _record(simulate_trace(trace, load_arch("scnn16"), iteration=last,
+                                                            training=False))
+    for name in ("scnn", "systolic32"):
+        out[f"sample/{name}/last/iteration"] = _record(simulate_trace(trace, load_arch(name), iteration=last))
     with tempfile.TemporaryDirectory() as tmp:
         path = synthesize(Path(tmp) / "resnet18", **RESNET)
         out["resnet18_b1/scnn"] = _record(simulate_trace(load(path), scnn))
+        out["resnet18_b1/scnn/iteration"] = _record(simulate_trace(load(path), load_arch("scnn")))
     return json.loads(json.dumps(out))
 
 
