@@ -205,10 +205,6 @@ class Capture(Interceptor):
         if self._it is not None:
             self._finish(loss=loss, acc=acc, epoch=epoch, **extra)
 
-    def mark_iteration(self) -> None:
-        """End the current iteration without loss/accuracy."""
-        self.step()
-
     def sample_next(self) -> None:
         """Store the operands of the next iteration too (e.g. the last one of a run)."""
         self._force_sample = True

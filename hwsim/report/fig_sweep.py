@@ -184,7 +184,3 @@ def config_text(row: Mapping[str, Any], axes_def: Sequence[tuple[str, Sequence[A
 
 def _short_value(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def sweep_table_rows(sweep: SweepEntry) -> list[Mapping[str, Any]]:
-    return list(sweep.rows)
