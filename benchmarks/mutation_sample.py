@@ -74,8 +74,10 @@ def apply(src: str, line: int, col: int, old: str, new: str) -> str:
     return "".join(lines)
 
 
-def sample(rng: random.Random, package: str, n: int) -> list[tuple[Path, int, int, str, str]]:
-    pool = [(f, *c) for f in sorted((ROOT / PACKAGES[package]).glob("*.py")) for c in candidates(f)]
+def sample(rng: random.Random, package: str, n: int, root: Path = ROOT) -> list[tuple[Path, int, int, str, str]]:
+    """``n`` compiling mutants of ``package`` as found under ``root`` (the scratch copy the tests will run in:
+    sampling the working tree instead would misplace mutants when it changes during a long run)."""
+    pool = [(f, *c) for f in sorted((root / PACKAGES[package]).glob("*.py")) for c in candidates(f)]
     rng.shuffle(pool)
     chosen = []
     for f, line, col, old, new in pool:
@@ -144,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{pkg}] the unmutated tests do not pass: no kill rate", flush=True)
                 continue
             killed = 0
-            muts = sample(rng, pkg, a.n // len(packages))
+            muts = sample(rng, pkg, a.n // len(packages), root=work)
             for i, (f, line, col, old, new) in enumerate(muts):
-                target = work / f.relative_to(ROOT)
+                target = f
                 original = target.read_text()
                 target.write_text(apply(original, line, col, old, new))
                 try:
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     target.write_text(original)
                 killed += status != "pass"
                 code = original.splitlines()[line - 1].strip()[:70]
-                print(f"[{pkg}] {i + 1:2d} {f.relative_to(ROOT)}:{line}  {old!r} -> {new!r}  "
+                print(f"[{pkg}] {i + 1:2d} {f.relative_to(work)}:{line}  {old!r} -> {new!r}  "
                       f"{'KILLED' if status != 'pass' else 'survived'} ({status}, {sec:.0f} s)  | {code}", flush=True)
             summary[pkg] = (killed, len(muts))
     finally:
