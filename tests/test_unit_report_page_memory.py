@@ -64,14 +64,15 @@ def test_no_provenance_block_without_provenance(tmp_path):
 
 # ----------------------------------------------------------------------------- fig_memory
 
-def _variant(compute: int, acts: dict) -> VariantResult:
-    return VariantResult(cycle_breakdown=CycleBreakdown(compute=compute), energy_breakdown=EnergyBreakdown(mac=1.0),
+def _variant(compute: int, acts: dict, stall: int = 0) -> VariantResult:
+    return VariantResult(cycle_breakdown=CycleBreakdown(compute=compute, memory_stall=stall),
+                         energy_breakdown=EnergyBreakdown(mac=1.0),
                          macs=compute, multipliers=2, actions=acts)
 
 
 def _entry(params, acts) -> ResultEntry:
     lp = LayerPassResult(name="fc", pass_name="forward", macs_dense=40, macs_effectual=10,
-                         sparse=_variant(10, acts), dense=_variant(20, acts), dense_gated=_variant(20, {}),
+                         sparse=_variant(10, acts, stall=5), dense=_variant(20, acts), dense_gated=_variant(20, {}),
                          ideal=_variant(5, {}))
     r = SimResult(trace={"model": "m", "method": "dither"}, arch={"name": "a", "params": params}, layers=(lp,))
     return ResultEntry(label="m", source=Path("m.json"), result=r)
@@ -89,8 +90,11 @@ def test_memory_rows_of_sparse_and_dense_and_the_caption_on_tensor_totals():
     e = _entry({"memory": {"dram_bytes_per_cycle": 8}}, {"dram_bytes": 100.0, "mult": 7})
     (sparse, dense) = fig_memory.memory_rows(e)
     assert (sparse["variant"], dense["variant"]) == ("sparse", "dense") and "mult" not in sparse
-    # sparse: 100 bytes over 10 busy cycles, 10 effectual MACs per 100 bytes; dense: 100 bytes over 20 cycles
+    # sparse: 10 compute + 5 stall cycles; 100 bytes over the 10 busy ones; 10 effectual MACs per 100 bytes and
+    # per 15 cycles; dense: 100 bytes over 20 cycles
+    assert sparse["cycles"] == 15 and sparse["memory_stall_cycles"] == 5
     assert sparse["required_bytes_per_cycle"] == 10.0 and sparse["macs_per_dram_byte"] == 0.1
+    assert sparse["effectual_macs_per_cycle"] == pytest.approx(10 / 15)
     assert dense["required_bytes_per_cycle"] == 5.0 and dense["effectual_macs_per_cycle"] == 0.5
     p = fig_memory.bandwidth_figure(e, name="bw")
     assert p.caption.endswith("The DRAM bytes are totals per layer-pass (results do not split them by tensor).")
