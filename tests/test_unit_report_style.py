@@ -116,7 +116,6 @@ def test_canvas_overflow_is_empty_for_a_fitting_figure_and_names_a_text_outside(
     fig = style.new_figure(width=3, height=2)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1])
-    fig.tight_layout()
     assert style.canvas_overflow(fig) == []
     fig.text(1.3, 0.5, "far right")
     out = style.canvas_overflow(fig)
