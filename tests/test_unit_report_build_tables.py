@@ -75,3 +75,32 @@ def test_one_summary_table_per_network_and_overrides_only_when_present(tmp_path)
         "25.0%", "4.00×", "4.00×", "2.00×")
     assert fwd["sparse pJ / effectual MAC"] == "0.4"
     assert (tmp_path / "data" / "summary.csv").exists()
+
+
+def _retagged_trace(tmp_path, name, **meta):
+    from hwsim.trace.synth import synthesize
+
+    p = Path(synthesize(tmp_path / name, model="lenet5", w_density=0.5, a_density=0.5, dz_density=0.1, batch=1,
+                        seed=0))
+    man = json.loads((p / "manifest.json").read_text())
+    man["meta"].update(meta)
+    (p / "manifest.json").write_text(json.dumps(man))
+    return p
+
+
+@pytest.mark.parametrize("meta,label,levels", [
+    ({"method": "dither", "s": 2.0}, "lenet5 dither s=2", True),
+    ({"method": "meprop", "k": 10}, "lenet5 meprop k=10", True),
+    ({"method": "none", "s": 2.0}, "lenet5 none", False),   # s means nothing without dither
+    ({"method": "dither", "k": 10}, "lenet5 dither", True),  # nor k without meprop
+])
+def test_trace_labels_name_the_method_parameter_that_applies(tmp_path, meta, label, levels):
+    from hwsim.report.inputs import load_inputs
+
+    (t,) = load_inputs([_retagged_trace(tmp_path, "t", **meta)]).traces
+    assert t.label == label and t.has_levels is levels and t.model == "lenet5"
+
+
+def test_a_trace_without_method_has_no_levels_and_is_named_by_its_label():
+    t = TraceEntry(label="folder", source=Path("/t"), meta=TraceMeta(), iterations=(), layer_order=())
+    assert t.method == "?" and not t.has_levels and t.model == "folder"
