@@ -131,3 +131,27 @@ def test_provenance_blocks_of_a_sweep_group_traces_with_the_same_description():
     items = dict(block[1])
     assert block[0] == "sweep: s" and items["points"] == "5" and items["swept"] == "nothing (one config)"
     assert "trace t0 … t2 (3)" in items and "trace v" in items and page[0] == "this page"
+
+
+def test_a_sweep_base_arch_shares_the_block_of_a_result_on_the_same_arch():
+    prov = {"arch": {"name": "scnn", "hash": "h1", "overrides": {}}, "hwsim_version": "9.9",
+            "command": ["hwsim", "sweep", "s.yaml"], "traces": {}}
+    sw = SweepEntry(label="s", source=Path("/x/sw"), parameters=("pe.mac_bits",), rows=({},), spec={},
+                    provenance=prov)
+    blocks = build.provenance_blocks(ReportInputs(results=(_result("a", "h1"),), sweeps=(sw,)))
+    assert [h for h, _ in blocks] == ["architecture 1", "results: a @ scnn", "sweep: s", "this page"]
+    assert dict(blocks[0][1])["used by"] == "a @ scnn, sweep s (base)"
+    items = dict(blocks[2][1])
+    assert items["base"] == "architecture 1" and items["swept"] == "MAC width (bit)"
+    assert items["hwsim_version"] == "9.9" and items["command"] == "hwsim sweep s.yaml"
+
+
+def test_a_trace_block_counts_its_recorded_iterations():
+    from hwsim.report.inputs import TraceEntry
+    from hwsim.trace.records import IterationRecord, TraceMeta
+
+    t = TraceEntry(label="lenet5 dither", source=Path("/tr"), meta=TraceMeta(model="lenet5", method="dither"),
+                   iterations=tuple(IterationRecord(index=i) for i in range(3)), layer_order=())
+    (block, _page) = build.provenance_blocks(ReportInputs(traces=(t,)))
+    assert block[0] == "trace: lenet5 dither"
+    assert dict(block[1])["folder"] == "/tr" and dict(block[1])["recorded iterations"] == "3"

@@ -132,3 +132,26 @@ def test_sweep_value_helpers():
     assert fig_sweep._hashable([8, 16]) == "[8, 16]" and fig_sweep._hashable(3) == 3
     assert fig_sweep._short_value(4.0) == "4" and fig_sweep._short_value(0.25) == "0.25"
     assert fig_sweep._short_value("ws") == "ws"
+
+
+def test_save_writes_data_files_only_for_a_plot_with_rows(tmp_path):
+    from hwsim.report.style import Plot, new_figure
+
+    def plot(rows):
+        fig = new_figure(width=2, height=2)
+        fig.add_subplot().plot([0, 1], [0, 1])
+        return Plot(name="p", title="T", caption="C", figure=fig, rows=rows, section="S")
+
+    bare = build._save(plot([]), tmp_path, dpi=20)
+    assert bare.csv is None and bare.json is None and bare.png == tmp_path / "figures" / "p.png"
+    assert (bare.title, bare.caption, bare.section) == ("T", "C", "S")
+    full = build._save(plot([{"x": 1, "y": 2.5}]), tmp_path, dpi=20)
+    assert full.csv == tmp_path / "data" / "p.csv" and full.csv.read_text() == "x,y\n1,2.5\n"
+    assert json.loads(full.json.read_text()) == [{"x": 1, "y": 2.5}]
+
+
+def test_the_default_title(tmp_path):
+    sw = _write_sweep(tmp_path / "sw", "one", _arch_sweep_rows()[:1], ["pe.mac_bits"])
+    res = build.build_report([sw], out=tmp_path / "r", dpi=20)
+    assert res.index_md.read_text().startswith("# hwsim report\n")
+    assert "<title>hwsim report</title>" in res.index_html.read_text()
