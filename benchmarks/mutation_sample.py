@@ -1,12 +1,13 @@
-"""Sampled mutation testing of hwsim/sim and hwsim/trace: do the tests notice a wrong operator or constant?
+"""Sampled mutation testing of hwsim/sim, hwsim/trace and hwsim/capture: do the tests notice a wrong operator?
 
-    python benchmarks/mutation_sample.py [--n 40] [--seed 0] [--tests-from REV] [--timeout 300]
+    python benchmarks/mutation_sample.py [--n 42] [--seed 0] [--tests-from REV] [--timeout 300]
+                                         [--packages sim,trace,capture]
 
 A full ``mutmut`` run (thousands of mutants × the whole suite) is far out of reach on 2 shared
-cores, so this samples: it lists every mutable token of ``hwsim/sim/*.py`` and
-``hwsim/trace/*.py`` (arithmetic ``+ - * / // %`` swapped, comparisons ``< <= > >= == !=``
+cores, so this samples: it lists every mutable token of ``hwsim/sim/*.py``,
+``hwsim/trace/*.py`` and ``hwsim/capture/*.py`` (not the torch zoo under ``capture/zoo/``) (arithmetic ``+ - * / // %`` swapped, comparisons ``< <= > >= == !=``
 flipped, ``and``/``or`` and ``True``/``False`` swapped, integer constants n → n + 1), draws ``n``
-of them (half per package, seeded, only mutants that still compile), and for each one copies the
+of them (split evenly over the packages, seeded, only mutants that still compile), and for each one copies the
 repository to a scratch folder, applies the mutation there (the working tree is never touched),
 and runs that package's test files with ``-x`` under a timeout. A mutant is *killed* if the tests
 fail or time out, *survives* if they pass. Prints every mutant and the kill rate per package.
@@ -14,7 +15,11 @@ fail or time out, *survives* if they pass. Prints every mutant and the kill rate
 ``--tests-from REV`` takes ``tests/`` from a git revision (same mutants: compare the tests of two
 commits). The test files per package are listed in ``TESTS`` below (the suites that exercise the
 package directly; slow end-to-end files — training captures, torchrun, experiments — are left out,
-so the rate is a lower bound for the whole suite).
+so the rate is a lower bound for the whole suite). For capture these are the fast torch-level suites
+(quantisers, interception, int8, device dispatch, configs, broadcast_state), a few seconds each; the
+captures that train a model (test_capture.py, test_capture_setups.py, test_distributed.py) are not.
+Mutants are drawn package by package in the order of ``--packages`` from one seeded generator, so a
+comparison of two test revisions must use the same ``--seed``, ``--n`` and ``--packages``.
 """
 
 from __future__ import annotations
@@ -32,11 +37,15 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"sim": "hwsim/sim", "trace": "hwsim/trace"}
+PACKAGES = {"sim": "hwsim/sim", "trace": "hwsim/trace", "capture": "hwsim/capture"}
 TESTS = {
     "sim": ["tests/test_sim_*.py", "tests/test_unit_*.py", "tests/test_bitserial.py", "tests/test_bitserial_sim.py",
             "tests/test_wholerun_golden.py"],
-    "trace": ["tests/test_trace_format.py", "tests/test_synth.py", "tests/test_sim_invariants.py"],
+    "trace": ["tests/test_trace_format.py", "tests/test_synth.py", "tests/test_sim_invariants.py",
+              "tests/test_unit_trace_*.py"],
+    "capture": ["tests/test_quant.py", "tests/test_unit_intercept.py", "tests/test_unit_quant_device.py",
+                "tests/test_int8.py", "tests/test_capture_ops.py", "tests/test_capture_device.py",
+                "tests/test_unit_capture_*.py", "tests/test_unit_distributed_config.py"],
 }
 SWAP_OP = {"+": "-", "-": "+", "*": "/", "/": "*", "//": "*", "%": "//", "<": "<=", "<=": "<", ">": ">=",
            ">=": ">", "==": "!=", "!=": "=="}
@@ -65,8 +74,10 @@ def apply(src: str, line: int, col: int, old: str, new: str) -> str:
     return "".join(lines)
 
 
-def sample(rng: random.Random, package: str, n: int) -> list[tuple[Path, int, int, str, str]]:
-    pool = [(f, *c) for f in sorted((ROOT / PACKAGES[package]).glob("*.py")) for c in candidates(f)]
+def sample(rng: random.Random, package: str, n: int, root: Path = ROOT) -> list[tuple[Path, int, int, str, str]]:
+    """``n`` compiling mutants of ``package`` as found under ``root`` (the scratch copy the tests will run in:
+    sampling the working tree instead would misplace mutants when it changes during a long run)."""
+    pool = [(f, *c) for f in sorted((root / PACKAGES[package]).glob("*.py")) for c in candidates(f)]
     rng.shuffle(pool)
     chosen = []
     for f, line, col, old, new in pool:
@@ -117,11 +128,11 @@ def run_tests(work: Path, package: str, timeout: float, *, show: bool = False) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=40, help="mutants in all (half per package)")
+    ap.add_argument("--n", type=int, default=42, help="mutants in all (split evenly over the packages)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tests-from", default=None, metavar="REV", help="take tests/ from this git revision")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per mutant's test run (timeout = killed)")
-    ap.add_argument("--packages", default="sim,trace")
+    ap.add_argument("--packages", default="sim,trace,capture")
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
     packages = [p for p in a.packages.split(",") if p]
@@ -135,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{pkg}] the unmutated tests do not pass: no kill rate", flush=True)
                 continue
             killed = 0
-            muts = sample(rng, pkg, a.n // len(packages))
+            muts = sample(rng, pkg, a.n // len(packages), root=work)
             for i, (f, line, col, old, new) in enumerate(muts):
-                target = work / f.relative_to(ROOT)
+                target = f
                 original = target.read_text()
                 target.write_text(apply(original, line, col, old, new))
                 try:
@@ -146,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                     target.write_text(original)
                 killed += status != "pass"
                 code = original.splitlines()[line - 1].strip()[:70]
-                print(f"[{pkg}] {i + 1:2d} {f.relative_to(ROOT)}:{line}  {old!r} -> {new!r}  "
+                print(f"[{pkg}] {i + 1:2d} {f.relative_to(work)}:{line}  {old!r} -> {new!r}  "
                       f"{'KILLED' if status != 'pass' else 'survived'} ({status}, {sec:.0f} s)  | {code}", flush=True)
             summary[pkg] = (killed, len(muts))
     finally:

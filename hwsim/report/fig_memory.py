@@ -35,7 +35,7 @@ def _bandwidth(entry: ResultEntry) -> float | None:
 
 
 def memory_rows(entry: ResultEntry) -> list[dict[str, Any]]:
-    """Per layer × pass × (sparse, dense): DRAM bytes (by tensor when the results split them), cycles,
+    """Per layer × pass × (sparse, dense): DRAM bytes (a total: results do not split them by tensor), cycles,
     required bandwidth, operational intensity and achieved effectual MACs per cycle."""
     rows = []
     for lp in entry.result.layers:
@@ -46,7 +46,6 @@ def memory_rows(entry: ResultEntry) -> list[dict[str, Any]]:
             busy = vr.cycles - vr.cycle_breakdown.memory_stall
             rows.append({
                 "layer": lp.name, "pass": lp.pass_name, "variant": v, "dram_bytes": dram,
-                **{k: float(x) for k, x in acts.items() if k.startswith("dram_bytes_")},
                 "cycles": vr.cycles, "memory_stall_cycles": vr.cycle_breakdown.memory_stall,
                 "required_bytes_per_cycle": dram / busy if busy > 0 else None,
                 "available_bytes_per_cycle": _bandwidth(entry),
@@ -120,9 +119,7 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
                         "the line stall on memory. Right: roofline — effectual MACs per cycle against effectual "
                         "MACs per DRAM byte; points on the sloped roof are bandwidth-bound. Memory stall is "
                         f"{percent(stall / back if back else None)} of the sparse backward cycles. "
-                        "The DRAM bytes are totals per layer-pass (results do not split them by tensor"
-                        + ("" if not any(k.startswith("dram_bytes_") for r in rows for k in r) else
-                           "; the per-tensor split is in the CSV") + ").")
+                        "The DRAM bytes are totals per layer-pass (results do not split them by tensor).")
 
 
 def utilisation_figure(entry: ResultEntry, *, name: str) -> Plot:

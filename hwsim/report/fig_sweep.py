@@ -133,7 +133,8 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
     for ax, tr in zip(axs, traces, strict=False):
         idx = [i for i, r in enumerate(rows) if r.get("trace") == tr]
         pts = [(float(rows[i]["cycles_sparse"]), float(rows[i]["energy_pj_sparse"]) * 1e-6) for i in idx]
-        dpts = [(float(rows[i]["cycles_dense"]), float(rows[i]["energy_pj_dense"]) * 1e-6) for i in idx]
+        dpts = [(float(rows[i]["cycles_dense"]), float(rows[i]["energy_pj_dense"]) * 1e-6) for i in idx
+                if rows[i].get("cycles_dense") is not None and rows[i].get("energy_pj_dense") is not None]
         front = pareto_front(pts)
         ax.scatter([p[0] for p in dpts], [p[1] for p in dpts], s=14, color="#7f7f7f", marker="s", alpha=0.6,
                    label="dense baseline of each config")
@@ -184,7 +185,3 @@ def config_text(row: Mapping[str, Any], axes_def: Sequence[tuple[str, Sequence[A
 
 def _short_value(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def sweep_table_rows(sweep: SweepEntry) -> list[Mapping[str, Any]]:
-    return list(sweep.rows)

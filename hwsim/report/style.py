@@ -30,8 +30,6 @@ PASS_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight
 # One colour per gradient method in every figure (training curves, histograms, sweeps, overview).
 METHOD_COLOR = {"none": "#1f77b4", "dither": "#ff7f0e", "meprop": "#9467bd", "synthetic": "#8c564b",
                 "int8": "#17becf"}
-METHOD_LABEL = {"none": "none (float δz)", "dither": "dither (NSD δ̃z)", "meprop": "meProp (top-k δz)",
-                "synthetic": "synthetic"}
 _EXTRA_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#17becf", "#aec7e8", "#ffbb78")
 MODEL_MARKER = ("o", "s", "^", "D", "v", "P", "X", "*")
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
@@ -263,13 +261,6 @@ def energy_unit(peak_pj: float) -> tuple[float, str]:
         if abs(peak_pj) >= scale:
             return 1.0 / scale, unit
     return 1.0, "pJ"
-
-
-def energy_text(pj: Any) -> str:
-    if pj is None:
-        return "–"
-    scale, unit = energy_unit(float(pj))
-    return f"{float(pj) * scale:.3g} {unit}"
 
 
 def canvas_overflow(fig: Figure, *, tolerance_px: float = 1.0) -> list[str]:

@@ -273,12 +273,6 @@ def _taps(xp: np.ndarray, *, r: int, s: int, out_hw: Dims, stride: Dims, dilatio
     return xp[..., h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
 
 
-def shifted_windows(mask: np.ndarray, *, r: int, s: int, out_hw: tuple[int, int], stride: tuple[int, int],
-                    padding: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
-    """The input pixels that kernel tap (r, s) reads for every output pixel: (N, C, P, Q) view (im2col column)."""
-    return _taps(_padded(mask, padding), r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
-
-
 def batch_sum(x: np.ndarray) -> np.ndarray:
     """Σ over axis 0 (the batch), int64 — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images."""
     if x.dtype == bool and x.shape[0] <= 65535:

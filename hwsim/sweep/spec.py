@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -369,12 +369,3 @@ def _expand_synthetic(syn: Any, where: str, name: Any, iteration: Any) -> list[T
         label = str(name or f"{model}-synth") + (f"[{tag}]" if tag else "")
         specs.append(TraceSpec(label=label, synthetic=d, iteration=iteration))
     return specs
-
-
-def with_traces(spec: SweepSpec, traces: Sequence[TraceSpec]) -> SweepSpec:
-    """The same sweep on other traces (the demo swaps in the traces it has just captured)."""
-    from dataclasses import replace
-
-    if not traces:
-        raise SweepError(f"{spec.source or spec.name}: traces: the replacement trace list is empty")
-    return replace(spec, traces=tuple(traces))

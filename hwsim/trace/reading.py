@@ -6,7 +6,7 @@ A trace is input from anywhere (a colleague, a download, a fuzzer), so the reade
   paths, no symlinks leading out) and regular files (a FIFO or ``/dev/zero`` is refused before it is
   read);
 - every layer's tensors are bounded by :data:`MAX_TENSOR_ELEMENTS`, the manifest by
-  :data:`MAX_MANIFEST_BYTES`;
+  :data:`MAX_MANIFEST_BYTES` (both in :mod:`hwsim.trace.layout`);
 - a sample file may hold at most the bytes its manifest entry's shapes need: its size is checked
   before it is read, the LZMA stream is decoded with that limit, and every ``.npy`` header is
   checked against its layer's shape before the array is read;

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 LAYER_KINDS = ("linear", "conv2d", "conv1d", "conv_transpose1d", "conv_transpose2d", "matmul")
-CONV_KINDS = ("conv2d", "conv1d")
 TRANSPOSED_KINDS = ("conv_transpose1d", "conv_transpose2d")
 ROLES = ("weight", "activation")
 
@@ -195,13 +194,6 @@ class LayerGeometry:
             return cls(**kw)
         except (TypeError, ValueError) as e:  # TraceError from __post_init__ included: prefix the file/field
             raise TraceError(f"{where}: {e}") from None
-
-    def with_batch(self, n: int) -> LayerGeometry:
-        """The same layer with only ``n`` examples stored."""
-        d = asdict(self)
-        d["batch_size"] = self.batch_size or self.N
-        d["N"] = n
-        return LayerGeometry(**d)
 
 
 # ----------------------------------------------------------------------------- samples

@@ -183,7 +183,8 @@ def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
 
 
 def check_synthetic_size(model: str, batch: int, where: str, **options: Any) -> None:
-    """Refuse a synthetic trace whose layers would exceed :data:`MAX_TENSOR_ELEMENTS` (before any array exists)."""
+    """Refuse a synthetic trace whose layers would exceed :data:`hwsim.trace.layout.MAX_TENSOR_ELEMENTS`, before
+    any array exists (``options``: a transformer's seq, heads, ... as :func:`model_layers` takes them)."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
     for spec in model_layers(model, **options):
