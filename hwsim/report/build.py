@@ -121,7 +121,7 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         saved.append(_save(p, root, dpi))
         p.figure.clf()
     page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
-                provenance=provenance_blocks(inputs))
+                provenance=provenance_blocks(inputs), headline=_headline(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
@@ -152,6 +152,12 @@ def _save(p: Plot, root: Path, dpi: int) -> SavedPlot:
         csv_path, json_path = write_rows(p.rows, out_dir=root / DATA, name=p.name)
     return SavedPlot(name=p.name, title=p.title, caption=p.caption, section=p.section, png=png, svg=svg,
                      csv=csv_path, json=json_path)
+
+
+def _headline(inputs: ReportInputs) -> list[str]:
+    """The page's first lines: per results file, the whole-iteration speed-up and energy gain of sparse over dense."""
+    return [f"{r['result']}: speed-up {times(r['speedup_sparse'])}, energy gain {times(r['energy_ratio_sparse'])}"
+            for r in summary_rows(inputs.results) if r["scope"] == "iteration"]
 
 
 def _intro(inputs: ReportInputs) -> list[str]:
