@@ -70,6 +70,68 @@ def test_compiled_before_capture_is_an_error_naming_the_fix():
         capture(net)
 
 
+def _compiled_calls():
+    """The ways a captured model gets called through torch.compile (backend="eager": no codegen, still dynamo)."""
+    def wrapper(net):  # torch.compile(model) made before capture, the wrapper trained through
+        return torch.compile(net, backend="eager")
+
+    def step_fn(net):  # a compiled training-step function calling the captured model
+        return torch.compile(lambda x: net(x), backend="eager")
+
+    def in_place(net):  # Module.compile() inside the capture block
+        net.compile(backend="eager")
+        return net
+    return [wrapper, step_fn, in_place]
+
+
+@pytest.mark.parametrize("compiled", _compiled_calls(), ids=["wrapper", "step_fn", "in_place"])
+def test_a_compiled_call_inside_capture_is_refused_not_run_eagerly(tmp_path, compiled):
+    """dynamo swallowed the refusal raised while tracing and ran the frame eagerly: the compile silently undone."""
+    torch._dynamo.reset()
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(CaptureSetupError, match=r"^hwsim capture: .*torch\.compile.*uncompiled model"):
+        with capture(net, method="dither", s=2.0, out=tmp_path / "t"):
+            call = compiled(net)
+            call(torch.randn(4, 8)).pow(2).mean().backward()
+            opt.step()
+    torch._dynamo.reset()
+    net._compiled_call_impl = None  # undo Module.compile()
+    with capture(net, method="none") as cap:  # released: the uncompiled model captures as usual
+        net(torch.randn(4, 8)).sum().backward()
+    assert cap.coverage_meta()["forward"] == 1.0
+
+
+def test_a_wrapper_compiled_before_capture_is_refused_when_trained_through():
+    """dynamo does not guard on hooks added after a compile: the warmed-up wrapper's graph ran without capture's
+    hooks, recording nothing (only "0 iterations recorded")."""
+    torch._dynamo.reset()
+    outer = nn.Sequential(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)))
+    net = outer[0]
+    for wrapped in (net, outer):  # the captured model compiled, or a module holding it
+        cm = torch.compile(wrapped, backend="eager")
+        cm(torch.randn(4, 8)).sum().backward()  # warm-up: the graph is cached
+        with pytest.raises(CaptureSetupError, match=r"^hwsim capture: Sequential is trained through a torch\.compile "
+                           r"wrapper .*compiled before the capture.*uncompiled model"):
+            with capture(net, method="none"):
+                cm(torch.randn(4, 8)).sum().backward()
+        with capture(net, method="none") as cap:  # the uncompiled model, the wrapper alive: captured
+            with torch.no_grad():
+                cm(torch.randn(4, 8))  # an evaluation through the wrapper is not training: allowed
+            net(torch.randn(4, 8)).sum().backward()
+        assert cap.coverage_meta()["captured_macs"] == 2 * 4 * (8 * 16 + 16 * 4) + 4 * 16 * 4  # no input gradient
+    torch._dynamo.reset()
+
+
+def test_force_eager_stance_is_not_a_compile():
+    torch._dynamo.reset()
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    cm = torch.compile(net, backend="eager")
+    with capture(net, method="none") as cap, torch.compiler.set_stance("force_eager"):
+        cm(torch.randn(4, 8)).sum().backward()
+    assert cap.coverage_meta()["forward"] == 1.0
+
+
 def test_nested_capture_on_one_model_is_an_error():
     net = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 1))
     with capture(net, method="none"):

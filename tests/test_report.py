@@ -67,6 +67,26 @@ def test_tables_summary_per_network_sweep_and_training(report):
         assert f"(figures/{p.png.name})" in md
 
 
+def test_the_headline_comes_first_the_provenance_one_click_away(report):
+    """issue 20: the page opened with a page-long provenance block above the headline numbers."""
+    summary = json.loads((report.out / "data" / "summary.json").read_text())
+    its = [r for r in summary if r["scope"] == "iteration"]
+    lines = [f"{r['result']}: speed-up {r['speedup_sparse']:.2f}×, energy gain {r['energy_ratio_sparse']:.2f}×"
+             for r in its]
+    md = report.index_md.read_text()
+    first_section = md.index("\n## ")
+    assert md.index("**Headline**") < first_section
+    for line in lines:
+        assert md.index(f"- {line}") < first_section
+    assert md.index("## Overview") < md.index("## Training") < md.index("## Provenance")
+    assert [ln for ln in md.splitlines() if ln.startswith("## ")][-1] == "## Provenance"  # it ends the page
+    html = report.index_html.read_text()
+    assert html.index("Headline") < html.index('<details class="prov">') < html.index('<h2 id="s0">')
+    assert "<details open" not in html
+    for line in lines:
+        assert html.index(f"<li>{line}</li>") < html.index("Provenance: what produced")
+
+
 def test_density_figure_marks_the_crossover(report):
     p = next(p for p in report.plots if p.name == "density_density_0")
     assert "crossovers: latency vs dense at" in p.caption.lower()

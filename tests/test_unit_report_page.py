@@ -37,7 +37,8 @@ def page(tmp_path) -> Page:
     prov = [("Results file run.json", [("trace", "traces/a <b>"), ("arch", "scnn (pe.bank_queue_depth=0)")]),
             ("Energy table", [("source", "Horowitz 2014")])]
     return Page(title="hwsim <report>", intro=["First & only.", "Second line."], sections=["Overview", "Training"],
-                plots=plots, tables=[table], provenance=prov)
+                plots=plots, tables=[table], provenance=prov,
+                headline=["lenet5 dither @ scnn: speed-up 1.52×, energy gain 1.31× <sparse>"])
 
 
 def _html(page: Page, tmp_path: Path) -> str:
@@ -73,12 +74,16 @@ def test_html_lists_files_relative_to_the_page(page, tmp_path):
     assert str(tmp_path) not in text
 
 
-def test_html_escapes_text_and_shows_provenance_before_the_first_section(page, tmp_path):
+def test_html_escapes_text_and_shows_provenance_one_click_away(page, tmp_path):
     text = _html(page, tmp_path)
     assert "<title>hwsim &lt;report&gt;</title>" in text and "<h1>hwsim &lt;report&gt;</h1>" in text
     assert "<p>First &amp; only.</p>" in text
     assert "<dt>trace</dt><dd>traces/a &lt;b&gt;</dd>" in text
     assert "<h4>Energy table</h4><dl><dt>source</dt><dd>Horowitz 2014</dd></dl>" in text
+    # issue 20: the headline first, the provenance collapsed (one click away), not a page above the numbers
+    assert text.index("Headline") < text.index("<p>First &amp; only.</p>") < text.index("Provenance: what produced")
+    assert "<li>lenet5 dither @ scnn: speed-up 1.52×, energy gain 1.31× &lt;sparse&gt;</li>" in text
+    assert '<details class="prov">' in text and "<details open" not in text
     assert text.index("Provenance: what produced") < text.index('<h2 id="s0">Overview</h2>')
     assert "<td>scnn|8</td><td>2.5×</td>" in text and "<td>&lt;x&gt;</td>" in text
     assert "<p>Whole run &amp; last.</p>" in text
@@ -90,13 +95,16 @@ def test_html_without_provenance_has_no_block(page, tmp_path):
     bare = Page(title="t", intro=[], sections=page.sections, plots=page.plots, tables=[])
     text = _html(bare, tmp_path)
     assert "Provenance" not in text and "<table>" not in text and text.count("<figure>") == 3
+    assert "Headline" not in text and "Headline" not in write_markdown(bare, out=tmp_path).read_text()
 
 
 def test_markdown_lists_every_figure_table_and_file(page, tmp_path):
     text = write_markdown(page, out=tmp_path).read_text()
-    assert text.startswith("# hwsim <report>\n\nFirst & only.\nSecond line.\n")
+    assert text.startswith("# hwsim <report>\n\n**Headline** (sparse vs dense, whole iteration)\n\n"
+                           "- lenet5 dither @ scnn: speed-up 1.52×, energy gain 1.31× <sparse>\n\n"
+                           "First & only.\nSecond line.\n")
     secs = [ln for ln in text.splitlines() if ln.startswith("## ")]
-    assert secs == ["## Provenance", "## Overview", "## Training"]
+    assert secs == ["## Overview", "## Training", "## Provenance"]  # issue 20: provenance after the numbers
     for p in page.plots:
         assert f"![{p.title}](figures/{p.name}.png)" in text and f"[SVG](figures/{p.name}.svg)" in text
     assert "Files: [SVG](figures/speedup.svg) · [CSV](data/speedup.csv) · [JSON](data/speedup.json)" in text

@@ -36,6 +36,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sys
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -64,6 +65,30 @@ class NonFiniteGradientError(ValueError):
 
 class CaptureSetupError(ValueError):
     """A set-up capture cannot work with (compiled model, nested capture); the message names the fix."""
+
+
+def _dynamo_callback() -> Any:
+    """dynamo's frame-evaluation callback: set (not None) while a torch.compile'd module or function runs — also
+    when dynamo gave up tracing a frame and runs it eagerly, its callees still under the callback; None in eager code
+    and under ``torch.compiler.set_stance("force_eager")`` / ``torch.compiler.disable``."""
+    try:
+        from torch._C._dynamo.eval_frame import get_eval_frame_callback
+    except ImportError:  # a torch without dynamo: nothing can be compiled
+        return None
+    return get_eval_frame_callback()
+
+
+def _compiled_wrappers(model: nn.Module) -> list[nn.Module]:
+    """Live ``torch.compile(m)`` wrappers (OptimizedModule) of the model, a submodule or a module holding it, once
+    dynamo compiled anything: their cached graph runs without capture's hooks (dynamo does not guard on hooks added
+    later). A heap walk, skipped while dynamo never compiled a frame in this process."""
+    cf = sys.modules.get("torch._dynamo.convert_frame")
+    seen = getattr(getattr(cf, "input_codes", None), "seen_ids", None)
+    if cf is None or seen is not None and not seen:
+        return []
+    mods = set(model.modules())
+    return [o for o in gc.get_objects() if type(o).__name__ == "OptimizedModule"
+            and isinstance(getattr(o, "_orig_mod", None), nn.Module) and any(m in mods for m in o._orig_mod.modules())]
 
 
 def _compiled(model: nn.Module) -> str | None:
@@ -153,6 +178,8 @@ class Capture(Interceptor):
             self._handles.append(m.register_forward_pre_hook(self._pre_hook))
             self._handles.append(m.register_forward_hook(self._post_hook, always_call=True))
         self._handles.append(register_optimizer_step_post_hook(self._optimizer_stepped))
+        for w in _compiled_wrappers(self.model):  # its pre-hook runs eagerly, before the cached compiled graph
+            self._handles.append(w.register_forward_pre_hook(self._compiled_wrapper_called))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -291,6 +318,14 @@ class Capture(Interceptor):
     def _find_optimizer(self) -> bool:
         return any(issubclass(type(o), Optimizer) and self._holds_params(o) for o in gc.get_objects())
 
+    def _compiled_wrapper_called(self, wrapper: nn.Module, args: Any) -> None:
+        if torch.is_grad_enabled() and self.model.training:
+            raise CaptureSetupError(
+                f"hwsim capture: {type(self.model).__name__} is trained through a torch.compile wrapper of "
+                f"{type(wrapper._orig_mod).__name__} compiled before the capture; its cached graph skips capture's "
+                "hooks (nothing would be recorded); train the uncompiled model inside the capture block and compile "
+                "only after it")
+
     def _pre_hook(self, module: nn.Module, args: Any) -> None:
         push = not self._stack and self._begin_forward(module)
         self._stack.append((self._paths.get(module, ""), push))
@@ -316,10 +351,14 @@ class Capture(Interceptor):
                     if o.why == NO_GRAD_WHY:
                         o.passes = (True, True, True)
             return False
-        if torch.compiler.is_compiling():
-            raise CaptureSetupError("hwsim capture: the model is being compiled with torch.compile inside capture; "
-                                    "capture's hooks and TorchFunctionMode cannot be compiled — run the captured "
-                                    "training uncompiled")
+        # While dynamo traces, the refusal is swallowed (it runs the frame eagerly instead, the compile silently
+        # undone): raised again from that eager run, where the callback is still set.
+        if torch.compiler.is_compiling() or _dynamo_callback() is not None:
+            raise CaptureSetupError(
+                f"hwsim capture: module {self._paths.get(module) or type(module).__name__!r} is called through "
+                "torch.compile (a compiled module, function or Module.compile()) inside capture; dynamo cannot "
+                "compile capture's hooks and would run them eagerly; train the uncompiled model inside the capture "
+                "block and compile only after it")
         if not self.model.training:
             self.eval_forwards += 1  # validation: not captured, no new names, iteration untouched
             return False

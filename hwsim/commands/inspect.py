@@ -29,6 +29,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
     import numpy as np
 
     from hwsim.trace import format as fmt
+    from hwsim.trace.gemm_kinds import plain_dz
     from hwsim.trace.writer import encode_sample
 
     tr = fmt.load(path)
@@ -40,21 +41,29 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
     sample = tr.sample(iteration) if tr.sampled_iterations else {}
     it_used = (iteration if iteration is not None else tr.sampled_iterations[-1]) if sample else None
     sample_bytes = tr.sample_entry_bytes(it_used)
-    layers, tot_elems, tot_entropy, tot_nnz, tot_numel = [], 0, 0.0, 0, 0
+    layers, tot_elems, tot_entropy = [], 0, 0.0
+    # δ̃z summaries per group: the GEMMs whose δz the method quantized, and those capture left plain (issue 20)
+    groups = {True: {"nnz": 0, "numel": 0, "dens": [], "bits": 0, "n": 0},
+              False: {"nnz": 0, "numel": 0, "dens": [], "bits": 0, "n": 0}}
     for g in tr.layers:
         stats = per_layer.get(g.name, [])
         numel = int(np.prod(g.output_shape)) // g.N * (g.batch_size or g.N)
         dens = [s.density for s in stats if s.density is not None]
+        plain = plain_dz(g, tr.meta.method, tr.meta.dither_attention)
         row: dict[str, Any] = {
             "name": g.name, "kind": g.kind, "input_shape": list(g.input_shape), "output_shape": list(g.output_shape),
             "weight_shape": list(g.weight_shape), "macs": g.macs, "groups": g.groups,
             "stride": list(g.stride), "padding": list(g.padding),
             "density": float(np.mean(dens)) if dens else None,
             "max_bits": max((s.max_bits for s in stats if s.max_bits is not None), default=0),
-            "iterations": len(stats),
+            "iterations": len(stats), "plain_dz": plain,
         }
-        tot_nnz += int(round(sum(dens) * numel))
-        tot_numel += numel * len(dens)
+        grp = groups[plain]
+        grp["nnz"] += int(round(sum(dens) * numel))
+        grp["numel"] += numel * len(dens)
+        grp["dens"] += dens
+        grp["bits"] = max(grp["bits"], row["max_bits"])
+        grp["n"] += 1
         s = sample.get(g.name)
         if s is not None:
             dz_mask = s.dz_levels != 0
@@ -71,16 +80,24 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
             tot_elems += elems
             tot_entropy += h
         layers.append(row)
-    dens_all = [s.density for v in per_layer.values() for s in v if s.density is not None]
+    if not groups[False]["n"]:  # nothing quantized apart from plain GEMMs: one summary of them all
+        groups = {False: groups[True], True: None}
+
+    def dens_bits(grp: dict[str, Any]) -> dict[str, Any]:
+        return {"density": grp["nnz"] / grp["numel"] if grp["numel"] else None,
+                "mean_density": float(np.mean(grp["dens"])) if grp["dens"] else None, "max_bits": grp["bits"]}
+
+    plain_grp = groups[True]
     summary = {
         "trace": str(tr.path), "model": tr.meta.model, "dataset": tr.meta.dataset,
         "method": tr.meta.method, "s": tr.meta.s, "k": tr.meta.k,
         "complete": tr.complete, "status": tr.status, "iterations": len(its),
         "stats_every": tr.meta.stats_every,
         "sampled_iterations": tr.sampled_iterations, "inspected_iteration": it_used,
-        "density": tot_nnz / tot_numel if tot_numel else None,
-        "mean_density": float(np.mean(dens_all)) if dens_all else None,
-        "max_bits": max((r["max_bits"] for r in layers), default=0),
+        # over the GEMMs whose δz the method quantized (all of them for none/synthetic, or when nothing stayed plain)
+        **dens_bits(groups[False]), "gemms": groups[False]["n"],
+        # GEMMs left plain (attention products without dither_attention): None when there are none
+        "plain": {"layers": plain_grp["n"], **dens_bits(plain_grp)} if plain_grp and plain_grp["n"] else None,
         "sample_bytes": sample_bytes, "total_sample_bytes": tr.sample_bytes(),
         "manifest_bytes": (tr.path / fmt.MANIFEST).stat().st_size,
         "iteration_log_bytes": (tr.path / fmt.ITERATION_LOG).stat().st_size if tr.version >= 3 else 0,
@@ -98,18 +115,25 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def layer_table(layers: list[dict]) -> list[str]:
+def layer_table(layers: list[dict], method: str | None = None) -> list[str]:
     """The per-layer table of ``hwsim inspect``: header, rule, one row per layer, rule. Full layer names (the
-    name and kind columns are as wide as the longest), so layers whose names share a long prefix stay distinct."""
+    name and kind columns are as wide as the longest), so layers whose names share a long prefix stay distinct.
+    A ``δz`` column (``method`` or ``plain``) when some rows have ``plain_dz`` (issue 20)."""
     wn = max([18] + [len(r["name"]) for r in layers])
     wk = max([6] + [len(r["kind"]) for r in layers])
     shapes = ["×".join(map(str, r["output_shape"])) for r in layers]
     ws = max([18] + [len(x) for x in shapes])
-    head = (f"{'layer':{wn}s} {'kind':{wk}s} {'output shape':>{ws}s} {'density':>8s} {'max bits':>8s} {'a dens':>7s} "
-            f"{'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
+    # δz column (what was done to the layer's δz) only when some GEMMs were left plain and others quantized
+    dz = ([("plain" if r.get("plain_dz") else method) for r in layers]
+          if method and any(r.get("plain_dz") for r in layers) else None)
+    wd = max([2] + [len(x) for x in dz]) if dz else 0
+    dz_head = f"{'δz':{wd}s} " if dz else ""
+    head = (f"{'layer':{wn}s} {'kind':{wk}s} {dz_head}{'output shape':>{ws}s} {'density':>8s} {'max bits':>8s} "
+            f"{'a dens':>7s} {'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
     lines = [head, "-" * len(head)]
-    for r, shape in zip(layers, shapes, strict=True):
-        lines.append(f"{r['name']:{wn}s} {r['kind']:{wk}s} {shape:>{ws}s} "
+    for i, (r, shape) in enumerate(zip(layers, shapes, strict=True)):
+        dz_col = f"{dz[i]:{wd}s} " if dz else ""
+        lines.append(f"{r['name']:{wn}s} {r['kind']:{wk}s} {dz_col}{shape:>{ws}s} "
                      f"{_fmt(r['density'], '.4f'):>8s} {r['max_bits']:>8d} {_fmt(r.get('a_density'), '.3f'):>7s} "
                      f"{_fmt(r.get('bytes'), 'd'):>9s} {_fmt(r.get('bits_per_element'), '.3f'):>8s} "
                      f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}")
@@ -129,11 +153,17 @@ def run(args: argparse.Namespace) -> int:
           f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
           f"{'(statistics of every ' + str(s['stats_every']) + 'th and the sampled ones) ' if s['stats_every'] > 1 else ''}"
           f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
-    for line in layer_table(info["layers"]):
+    for line in layer_table(info["layers"], s["method"]):
         print(line)
     acc = f", test accuracy {s['test_acc']:.2%}" if s.get("test_acc") is not None else ""
+    p = s["plain"]
+    which = f" — the {s['gemms']} {'dithered' if s['method'] == 'dither' else s['method']} GEMMs" if p else ""
     print(f"δ̃z density {_fmt(s['density'], '.4f')} (element-weighted; mean over layers×iterations "
-          f"{_fmt(s['mean_density'], '.4f')}), max {s['max_bits']} bits{acc}")
+          f"{_fmt(s['mean_density'], '.4f')}), max {s['max_bits']} bits{which}{acc}")
+    if p:
+        print(f"plain δz of {p['layers']} GEMMs not dithered (attention's activation×activation products; "
+              f"dither_attention=True / --dither-attention dithers them): density {_fmt(p['density'], '.4f')} (mean "
+              f"{_fmt(p['mean_density'], '.4f')}), max {p['max_bits']} bits (float δz binned at Δ)")
     print(fmt.coverage_line(s["coverage"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "

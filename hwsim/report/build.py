@@ -121,7 +121,7 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         saved.append(_save(p, root, dpi))
         p.figure.clf()
     page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
-                provenance=provenance_blocks(inputs))
+                provenance=provenance_blocks(inputs), headline=_headline(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
@@ -152,6 +152,12 @@ def _save(p: Plot, root: Path, dpi: int) -> SavedPlot:
         csv_path, json_path = write_rows(p.rows, out_dir=root / DATA, name=p.name)
     return SavedPlot(name=p.name, title=p.title, caption=p.caption, section=p.section, png=png, svg=svg,
                      csv=csv_path, json=json_path)
+
+
+def _headline(inputs: ReportInputs) -> list[str]:
+    """The page's first lines: per results file, the whole-iteration speed-up and energy gain of sparse over dense."""
+    return [f"{r['result']}: speed-up {times(r['speedup_sparse'])}, energy gain {times(r['energy_ratio_sparse'])}"
+            for r in summary_rows(inputs.results) if r["scope"] == "iteration"]
 
 
 def _intro(inputs: ReportInputs) -> list[str]:
@@ -306,26 +312,38 @@ def _training_table(traces: Sequence[TraceEntry], root: Path) -> Table:
         last_loss = its[-1].loss if its else None
         with_stats = [it for it in its if it.layers]  # stats_every > 1: only some iterations have them
         tail = with_stats[-max(1, len(with_stats) // 10):] if with_stats else []
-        dens = [st.density for it in tail for st in it.layers.values() if st.density is not None]
-        bits = [st.max_bits for it in its for st in it.layers.values() if st.max_bits is not None]
-        rows.append({"trace": t.label, "model": t.meta.model, "method": t.meta.method,
-                     "s": t.meta.s, "epochs": t.meta.get("epochs"), "iterations": len(its),
-                     "train_loss_last_epoch": t.summary.get("train_loss", last_loss),
-                     "test_acc": t.summary.get("test_acc"),
-                     "dz_density_last10pct": sum(dens) / len(dens) if dens else None,
-                     # float δz has no level bit-width: its 'bits' only bin it at Δ for statistics
-                     "worst_case_bits": (max(bits) if bits else None) if t.has_levels else None})
+        row = {"trace": t.label, "model": t.meta.model, "method": t.meta.method,
+               "s": t.meta.s, "epochs": t.meta.get("epochs"), "iterations": len(its),
+               "train_loss_last_epoch": t.summary.get("train_loss", last_loss),
+               "test_acc": t.summary.get("test_acc")}
+        # the GEMMs whose δz was dithered apart from those capture left plain (attention products, issue 20)
+        for pre, plain in (("", False), ("plain_", True)):
+            dens = [st.density for it in tail for n, st in it.layers.items()
+                    if st.density is not None and (n in t.plain) == plain]
+            bits = [st.max_bits for it in its for n, st in it.layers.items()
+                    if st.max_bits is not None and (n in t.plain) == plain]
+            row[pre + "dz_density_last10pct"] = sum(dens) / len(dens) if dens else None
+            # float δz has no level bit-width: its 'bits' only bin it at Δ (method none: '–'; plain: noted)
+            row[pre + "worst_case_bits"] = (max(bits) if bits else None) if t.has_levels else None
+        row["plain_gemms"] = len(t.plain)
+        rows.append(row)
     csv_path, json_path = write_rows(rows, out_dir=root / DATA, name="training_summary")
+    shown = [{**r, "plain": f"{r['plain_gemms']} GEMMs: {fmt(r['plain_dz_density_last10pct'], '{:.2%}')}, "
+                            f"{r['plain_worst_case_bits']} bits" if r["plain_gemms"] else None} for r in rows]
     cols = [("trace", "trace", "{}"), ("epochs", "epochs", "{}"), ("iterations", "iterations", "{}"),
             ("train_loss_last_epoch", "training loss (last epoch)", "{:.3f}"),
             ("test_acc", "test accuracy", "{:.1%}"), ("dz_density_last10pct", "mean δ̃z density (last 10%)", "{:.2%}"),
             ("worst_case_bits", "worst-case δ̃z bits", "{}")]
-    header, body = format_table(rows, cols)
+    if any(r["plain_gemms"] for r in rows):
+        cols.append(("plain", "plain δz (not dithered)", "{}"))
+    header, body = format_table(shown, cols)
     return Table(title="Training runs", header=header, body=body, section="Training",
                  note="Per-trace statistics from the manifests: test accuracy on the held-out test set after "
                       "training (manifest summary), training loss = mean over the last epoch, δ̃z density = mean "
                       "over layers and the last 10% of recorded iterations; '–' bits for method none (float δz "
-                      "has no level bit-width).",
+                      "has no level bit-width). Density and bits are over the GEMMs whose δz was dithered; "
+                      "'plain δz' = attention's activation×activation products capture left undithered (no "
+                      "dither_attention): their count, density and bits (float δz binned at Δ).",
                  files=(csv_path, json_path))
 
 

@@ -115,6 +115,7 @@ class TraceEntry:
     layer_order: tuple[str, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
     layers: Mapping[str, str] = field(default_factory=dict)  # name -> kind and shape
+    plain: frozenset[str] = frozenset()  # GEMMs whose δz capture left plain (gemm_kinds.plain_dz)
 
     @property
     def method(self) -> str:
@@ -272,6 +273,7 @@ def _load_sweep(p: Path, doc: Any = None) -> SweepEntry:
 
 def _load_trace(p: Path) -> TraceEntry:
     from hwsim.trace.format import TraceError, load  # numpy only; validates the manifest, reads no sample
+    from hwsim.trace.gemm_kinds import plain_dz
 
     try:
         tr = load(p, verify=False)
@@ -289,5 +291,6 @@ def _load_trace(p: Path) -> TraceEntry:
     extra += f" k={meta.k}" if method == "meprop" and meta.k is not None else ""
     label = " ".join(str(x) for x in (meta.model, method) if x) + extra
     layers = {g.name: prov_mod.layer_description(g.to_json()) for g in tr.layers}
+    plain = frozenset(g.name for g in tr.layers if plain_dz(g, meta.method, meta.dither_attention))
     return TraceEntry(label=label or p.name, source=p, meta=meta, iterations=its, layer_order=tuple(order),
-                      summary=dict(tr.summary), layers=layers)
+                      summary=dict(tr.summary), layers=layers, plain=plain)

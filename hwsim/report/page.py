@@ -36,8 +36,15 @@ class Page:
     sections: list[str]
     plots: Sequence[SavedPlot]
     tables: Sequence[Table]
-    # What produced every input: (heading, [(label, value), ...]) blocks, shown before the first section.
+    # What produced every input: (heading, [(label, value), ...]) blocks: a collapsed <details> above the first
+    # section (HTML), the last section (Markdown) — one click away, never a page above the numbers (issue 20).
     provenance: Sequence[tuple[str, Sequence[tuple[str, str]]]] = ()
+    # The headline numbers (one line per results file: whole-iteration speed-up and energy gain over dense),
+    # shown first, right under the title.
+    headline: Sequence[str] = ()
+
+
+HEADLINE, HEADLINE_SCOPE = "Headline", "(sparse vs dense, whole iteration)"
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -46,13 +53,9 @@ def _rel(p: Path, root: Path) -> str:
 
 def write_markdown(page: Page, *, out: Path) -> Path:
     lines = [f"# {page.title}", ""]
+    if page.headline:
+        lines += [f"**{HEADLINE}** {HEADLINE_SCOPE}", "", *(f"- {h}" for h in page.headline), ""]
     lines += [*page.intro, ""]
-    if page.provenance:
-        lines += ["## Provenance", ""]
-        for head, items in page.provenance:
-            lines += [f"**{head}**", ""]
-            lines += [f"- {k}: {v}" for k, v in items]
-            lines.append("")
     for sec in page.sections:
         lines += [f"## {sec}", ""]
         for t in (t for t in page.tables if t.section == sec):
@@ -70,6 +73,12 @@ def write_markdown(page: Page, *, out: Path) -> Path:
             files = [f"[SVG]({_rel(p.svg, out)})"]
             files += [f"[{x.suffix[1:].upper()}]({_rel(x, out)})" for x in (p.csv, p.json) if x]
             lines += ["Files: " + " · ".join(files), ""]
+    if page.provenance:
+        lines += ["## Provenance", ""]
+        for head, items in page.provenance:
+            lines += [f"**{head}**", ""]
+            lines += [f"- {k}: {v}" for k, v in items]
+            lines.append("")
     path = out / "index.md"
     path.write_text("\n".join(lines))
     return path
@@ -91,6 +100,7 @@ td:first-child,th:first-child{text-align:left}
 code{background:#f6f6f6;padding:0 3px}
 .files{font-size:.8em;color:#666}
 nav ul{columns:2}
+.headline{font-size:1.1em;margin:1em 0}.headline ul{margin:.3em 0}
 .prov{font-size:.85em;background:#fafafa;border:1px solid #eee;padding:.4em .8em;margin:1em 0}
 .prov h4{margin:.6em 0 .2em 0}
 .prov dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;margin:0}
@@ -103,9 +113,12 @@ def write_html(page: Page, *, out: Path) -> Path:
     anchor = {sec: f"s{i}" for i, sec in enumerate(page.sections)}
     parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f"<title>{e(page.title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(page.title)}</h1>"]
+    if page.headline:
+        parts.append(f"<div class=\"headline\"><strong>{e(HEADLINE)}</strong> {e(HEADLINE_SCOPE)}<ul>"
+                     + "".join(f"<li>{e(h)}</li>" for h in page.headline) + "</ul></div>")
     parts += [f"<p>{e(p)}</p>" for p in page.intro]
     if page.provenance:
-        parts.append("<details open class=\"prov\"><summary>Provenance: what produced these results</summary>")
+        parts.append("<details class=\"prov\"><summary>Provenance: what produced these results</summary>")
         for head, items in page.provenance:
             parts.append(f"<h4>{e(head)}</h4><dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
                          + "</dl>")

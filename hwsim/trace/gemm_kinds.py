@@ -43,6 +43,17 @@ def part_of(name: str, kind: str, w_role: str = "") -> str:
     return "proj"
 
 
+QUANTIZING_METHODS = ("dither", "meprop")  # capture methods that quantize δz (``none`` keeps it float)
+
+
+def plain_dz(g: LayerGeometry, method: str | None, dither_attention: bool | None) -> bool:
+    """Whether capture left this GEMM's δz plain while quantizing the others' with ``method``: attention's
+    activation×activation products (``w_role: activation``) unless the trace was captured with ``dither_attention``
+    (``hwsim.capture`` quantizes δz of every weight GEMM). False for a method that quantizes nothing (``none``) or a
+    trace that was not captured (``synthetic``): there, no GEMM differs from the others."""
+    return method in QUANTIZING_METHODS and not dither_attention and g.w_role == "activation"
+
+
 def geometry_part(g: LayerGeometry) -> str:
     return part_of(g.name, g.kind, g.w_role)
 
