@@ -9,6 +9,7 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``scnn``, ``sensitivity`` — from ``benchmarks/results/scnn_repro.json`` (``benchmarks/scnn_repro.py --json``);
 * ``cost-shares`` — from ``benchmarks/results/cost_shares.json`` (``benchmarks/cost_shares.py --json``);
 * ``coverage`` — from ``benchmarks/results/coverage_table.json`` (``benchmarks/coverage_table.py``);
+* ``schedule`` — from ``benchmarks/results/schedule_table.json`` (``benchmarks/schedule_table.py``);
 * ``estimator-error`` — from ``benchmarks/results/wholerun_error.json`` (``benchmarks/bench_wholerun.py --error``);
 * ``max-examples`` — from ``benchmarks/results/max_examples.json`` (``benchmarks/bench_wholerun.py --max-examples``).
 
@@ -184,7 +185,7 @@ def whole_run_table(docs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
 
 
 def coverage_table(doc: Mapping[str, Any]) -> list[str]:
-    """GEMM-MAC coverage of op-level capture on stand-ins of the models users train."""
+    """A table of ``doc["columns"]`` × ``doc["rows"]``, cells as written (the coverage and schedule tables)."""
     cols = doc["columns"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in doc["rows"]]
@@ -294,6 +295,7 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
     for name, fn, gen in (("scnn", "scnn_repro.json", scnn_table), ("sensitivity", "scnn_repro.json",
                           sensitivity_table), ("cost-shares", "cost_shares.json", cost_shares_table),
                           ("coverage", "coverage_table.json", coverage_table),
+                          ("schedule", "schedule_table.json", coverage_table),
                           ("estimator-error", "wholerun_error.json", estimator_error_table),
                           ("max-examples", "max_examples.json", max_examples_table)):
         f = bench / fn

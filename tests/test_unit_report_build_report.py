@@ -64,7 +64,7 @@ def test_an_architecture_sweep_gets_its_section_figures_and_ranked_table(tmp_pat
     assert capsys.readouterr().out.splitlines() == ["report: figure 1/2 arch_parameters", "report: figure 2/2 arch_pareto"]
     md = res.index_md.read_text()
     assert md.startswith("# T\n") and [ln for ln in md.splitlines() if ln.startswith("## ")] == [
-        "## Provenance", "## Sweep arch"]
+        "## Sweep arch", "## Provenance"]  # headline first, provenance last (issue 20)
     for p in res.plots:
         assert p.png.exists() and p.svg.exists() and p.csv is not None and p.csv.exists()
     assert (tmp_path / "r" / "data" / "arch_sweep.csv").exists() and res.index_html.exists()
