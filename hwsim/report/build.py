@@ -12,14 +12,20 @@ results files; density and parameter plots need sweeps; training curves need tra
 
 from __future__ import annotations
 
+import copyreg
+import io
 import math
+import multiprocessing
 import os
+import pickle
 import re
 import textwrap
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hwsim.report import (
@@ -56,11 +62,13 @@ def slug(text: str) -> str:
 
 
 def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str | os.PathLike,
-                 title: str | None = None, progress: bool = False, dpi: int = 150) -> ReportOutcome:
+                 title: str | None = None, progress: bool = False, dpi: int = 150, jobs: int = 1) -> ReportOutcome:
     """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``.
 
     ``dpi`` sets the PNG resolution (and so the size of the self-contained HTML): 150 for
-    reading, ~100 for a report meant to be committed or mailed.
+    reading, ~100 for a report meant to be committed or mailed. ``jobs`` > 1 draws the figures in
+    that many spawned worker processes (:func:`render_figures`); the files are byte-for-byte those
+    of ``jobs=1``.
     """
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
@@ -69,62 +77,185 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     root = Path(out)
     (root / FIGURES).mkdir(parents=True, exist_ok=True)
     (root / DATA).mkdir(parents=True, exist_ok=True)
-    plots: list[Plot] = []
     tables: list[Table] = []
     sections: list[str] = []
 
-    def add(p: Plot | None) -> None:
-        if p is not None:
-            plots.append(p)
-            if p.section not in sections:
-                sections.append(p.section)
-
+    # The page's sections in order: a figure's section joins when its figure exists, a table's at its place.
+    order: list[_Fig | str] = []
     if inputs.results:
         sections.append("Overview")
         tables.extend(_summary_tables(inputs, root))
-        partial = [f"{e.label}: {provenance.coverage_note(e.provenance)}" for e in inputs.results
-                   if provenance.coverage_note(e.provenance)]
-        add(_with_coverage(fig_summary.overview(inputs.results, name="overview_speedup_energy"), partial))
-        for e in inputs.results:
+        order.append(_Fig("overview", -1, "overview_speedup_energy"))
+        for i, e in enumerate(inputs.results):
             s = slug(e.label)
-            cov = [provenance.coverage_note(e.provenance)] if provenance.coverage_note(e.provenance) else []
-            add(_with_coverage(fig_layers.speedup_bars(e, name=f"{s}_layer_speedup"), cov))
-            add(_with_coverage(fig_layers.energy_bars(e, name=f"{s}_layer_energy"), cov))
-            add(_with_coverage(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"), cov))
-            add(_with_coverage(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"), cov))
-            run = fig_run.load_run(e)  # whole-run results (hwsim simulate --iterations): cost over training
-            add(fig_run.cost_over_training(e, name=f"{s}_run_cost", run=run))
-            add(fig_run.whole_run_summary(e, name=f"{s}_run_summary", run=run))
-            add(fig_memory.bandwidth_figure(e, name=f"{s}_bandwidth"))
-            add(fig_memory.utilisation_figure(e, name=f"{s}_utilisation"))
-    for sw in inputs.sweeps:
+            order += [_Fig(kind, i, f"{s}_{kind}") for kind in _RESULT_FIGURES]
+    for i, sw in enumerate(inputs.sweeps):
         s = slug(sw.label)
-        for k, group in enumerate(fig_density.density_groups(sw)[:3]):
-            add(fig_density.density_figure(sw, group, name=f"{s}_density_{k}"))
-        add(fig_sweep.parameter_figure(sw, name=f"{s}_parameters"))
-        add(fig_sweep.pareto_figure(sw, name=f"{s}_pareto"))
+        order += [_Fig("density", i, f"{s}_density_{k}", k) for k in range(len(fig_density.density_groups(sw)[:3]))]
+        order += [_Fig("parameters", i, f"{s}_parameters"), _Fig("pareto", i, f"{s}_pareto")]
         tables.append(_sweep_table(sw, root))
-        if tables[-1].section not in sections:
-            sections.append(tables[-1].section)
+        order.append(tables[-1].section)
     if inputs.traces:
-        add(fig_training.training_curves(inputs.traces, name="training_curves"))
-        add(fig_training.density_over_training(inputs.traces, name="training_dz_density"))
-        add(fig_training.worst_case_bits(inputs.traces, name="training_worst_bits"))
-        add(fig_training.level_histograms(inputs.traces, name="training_level_histogram"))
+        order += [_Fig(kind, -1, name) for kind, name in _TRACE_FIGURES]
         tables.append(_training_table(inputs.traces, root))
-        if "Training" not in sections:
-            sections.append("Training")
-    saved = []
-    for i, p in enumerate(plots):
-        if progress:
-            print(f"report: figure {i + 1}/{len(plots)} {p.name}", flush=True)
-        saved.append(_save(p, root, dpi))
-        p.figure.clf()
+        order.append("Training")
+    figs = [f for f in order if isinstance(f, _Fig)]
+    rendered = dict(zip(figs, render_figures(inputs, figs, root=root, dpi=dpi, jobs=jobs, progress=progress),
+                        strict=True))
+    saved: list[SavedPlot] = []
+    for item in order:
+        sp = rendered[item] if isinstance(item, _Fig) else None
+        if sp is not None:
+            saved.append(sp)
+        section = sp.section if sp is not None else item if isinstance(item, str) else None
+        if section is not None and section not in sections:
+            sections.append(section)
     page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
                 provenance=provenance_blocks(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
+
+
+@dataclass(frozen=True)
+class _Fig:
+    """One figure to draw: its kind, the input it shows (an index into ``inputs.results`` or
+    ``inputs.sweeps``; -1: all of them) and its file name. Small and picklable: a worker gets this, not a Figure."""
+
+    kind: str
+    index: int
+    name: str
+    group: int = 0  # density figures: which of the sweep's density groups
+
+
+# Per results file, in page order; the kind is also the file name's suffix.
+_RESULT_FIGURES = ("layer_speedup", "layer_energy", "cycle_breakdown", "energy_breakdown", "run_cost", "run_summary",
+                   "bandwidth", "utilisation")
+_TRACE_FIGURES = (("training_curves", "training_curves"), ("training_dz_density", "training_dz_density"),
+                  ("training_worst_bits", "training_worst_bits"), ("training_level_histogram", "training_level_histogram"))
+
+
+class _Renderer:
+    """Draws and saves figures of one report; the same code in-process (``jobs=1``) and in every worker."""
+
+    def __init__(self, inputs: ReportInputs, root: Path, dpi: int) -> None:
+        self.inputs, self.root, self.dpi = inputs, root, dpi
+        self._runs: dict[int, Any] = {}
+
+    def render(self, f: _Fig) -> SavedPlot | None:
+        p = self.draw(f)
+        if p is None:
+            return None
+        try:
+            return _save(p, self.root, self.dpi)
+        finally:
+            p.figure.clf()
+
+    def draw(self, f: _Fig) -> Plot | None:
+        inputs, k, name = self.inputs, f.index, f.name
+        if f.kind == "overview":
+            partial = [f"{e.label}: {provenance.coverage_note(e.provenance)}" for e in inputs.results
+                       if provenance.coverage_note(e.provenance)]
+            return _with_coverage(fig_summary.overview(inputs.results, name=name), partial)
+        if f.kind in _RESULT_FIGURES:
+            e = inputs.results[k]
+            note = provenance.coverage_note(e.provenance)
+            cov = [note] if note else []
+            if f.kind == "layer_speedup":
+                return _with_coverage(fig_layers.speedup_bars(e, name=name), cov)
+            if f.kind == "layer_energy":
+                return _with_coverage(fig_layers.energy_bars(e, name=name), cov)
+            if f.kind in ("cycle_breakdown", "energy_breakdown"):
+                kind = "cycles" if f.kind == "cycle_breakdown" else "energy"
+                return _with_coverage(fig_breakdown.breakdown(e, kind=kind, name=name), cov)
+            if f.kind in ("run_cost", "run_summary"):  # whole-run results (hwsim simulate --iterations): cost over training
+                if k not in self._runs:
+                    self._runs[k] = fig_run.load_run(e)
+                draw = fig_run.cost_over_training if f.kind == "run_cost" else fig_run.whole_run_summary
+                return draw(e, name=name, run=self._runs[k])
+            if f.kind == "bandwidth":
+                return fig_memory.bandwidth_figure(e, name=name)
+            return fig_memory.utilisation_figure(e, name=name)
+        if f.kind in ("density", "parameters", "pareto"):
+            sw = inputs.sweeps[k]
+            if f.kind == "density":
+                return fig_density.density_figure(sw, fig_density.density_groups(sw)[f.group], name=name)
+            return (fig_sweep.parameter_figure if f.kind == "parameters" else fig_sweep.pareto_figure)(sw, name=name)
+        draw_traces = {"training_curves": fig_training.training_curves,
+                       "training_dz_density": fig_training.density_over_training,
+                       "training_worst_bits": fig_training.worst_case_bits,
+                       "training_level_histogram": fig_training.level_histograms}[f.kind]
+        return draw_traces(inputs.traces, name=name)
+
+
+def render_figures(inputs: ReportInputs, figs: Sequence[_Fig], *, root: Path, dpi: int, jobs: int = 1,
+                   progress: bool = False) -> list[SavedPlot | None]:
+    """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order.
+
+    ``jobs`` > 1: a pool of that many spawned processes (never forked: the parent may hold torch or
+    threads), each given the loaded inputs once; figures are handed out one at a time, so a slow one
+    does not hold up a batch. Every figure is drawn from its inputs alone under the report's fixed
+    rcParams and saved with metadata stripped (:func:`hwsim.report.style.save_figure`), so a worker
+    writes the same bytes the parent would. A failing figure stops the pool; its exception is raised here.
+    """
+    n = len(figs)
+
+    def note(i: int, f: _Fig) -> None:
+        if progress:
+            print(f"report: figure {i}/{n} {f.name}", flush=True)
+
+    jobs = max(1, min(jobs, n))
+    if jobs == 1:
+        r = _Renderer(inputs, root, dpi)
+        out = []
+        for i, f in enumerate(figs, 1):
+            note(i, f)
+            out.append(r.render(f))
+        return out
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                               initargs=(_dumps(inputs), root, dpi))
+    try:
+        futures = {pool.submit(_worker_render, f): f for f in figs}
+        done = 0
+        for fut in as_completed(futures):
+            exc = fut.exception()
+            if exc is not None:  # the worker's exception as the serial path would raise it, naming the figure
+                if hasattr(exc, "add_note"):  # Python >= 3.11
+                    exc.add_note(f"while drawing report figure {futures[fut].name} (in a worker process)")
+                raise exc
+            done += 1
+            note(done, futures[fut])
+        return [fut.result() for fut in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER: _Renderer | None = None
+
+
+def _dumps(inputs: ReportInputs) -> bytes:
+    """The loaded inputs for the workers. Trace records hold read-only mappings (``MappingProxyType``), which plain
+    pickle refuses: they travel as dicts and are wrapped again on arrival, so a worker sees what the parent sees."""
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    p.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: lambda m: (_read_only, (dict(m),))}
+    p.dump(inputs)
+    return buf.getvalue()
+
+
+def _read_only(d: dict) -> Mapping[str, Any]:
+    return MappingProxyType(d)
+
+
+def _worker_init(inputs: bytes, root: Path, dpi: int) -> None:
+    global _WORKER
+    _WORKER = _Renderer(pickle.loads(inputs), root, dpi)
+
+
+def _worker_render(f: _Fig) -> SavedPlot | None:
+    assert _WORKER is not None, "render worker used before its initializer ran"
+    return _WORKER.render(f)
 
 
 def _with_coverage(p: Plot | None, notes: list[str]) -> Plot | None:
