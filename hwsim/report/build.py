@@ -96,15 +96,14 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         tables.append(_sweep_table(sw, root))
         order.append(tables[-1].section)
     if inputs.traces:
-        order += [_Fig(kind, -1, name) for kind, name in _TRACE_FIGURES]
+        order += [_Fig(kind, -1, kind) for kind in _TRACE_FIGURES]
         tables.append(_training_table(inputs.traces, root))
         order.append("Training")
-    figs = [f for f in order if isinstance(f, _Fig)]
-    rendered = dict(zip(figs, render_figures(inputs, figs, root=root, dpi=dpi, jobs=jobs, progress=progress),
-                        strict=True))
+    rendered = iter(render_figures(inputs, [f for f in order if isinstance(f, _Fig)], root=root, dpi=dpi, jobs=jobs,
+                                   progress=progress))
     saved: list[SavedPlot] = []
     for item in order:
-        sp = rendered[item] if isinstance(item, _Fig) else None
+        sp = next(rendered) if isinstance(item, _Fig) else None  # in order: one result per figure
         if sp is not None:
             saved.append(sp)
         section = sp.section if sp is not None else item if isinstance(item, str) else None
@@ -128,11 +127,10 @@ class _Fig:
     group: int = 0  # density figures: which of the sweep's density groups
 
 
-# Per results file, in page order; the kind is also the file name's suffix.
+# Per results file, in page order; the kind is also the file name's suffix (and a trace figure's whole name).
 _RESULT_FIGURES = ("layer_speedup", "layer_energy", "cycle_breakdown", "energy_breakdown", "run_cost", "run_summary",
                    "bandwidth", "utilisation")
-_TRACE_FIGURES = (("training_curves", "training_curves"), ("training_dz_density", "training_dz_density"),
-                  ("training_worst_bits", "training_worst_bits"), ("training_level_histogram", "training_level_histogram"))
+_TRACE_FIGURES = ("training_curves", "training_dz_density", "training_worst_bits", "training_level_histogram")
 
 
 class _Renderer:

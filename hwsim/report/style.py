@@ -6,6 +6,7 @@ learnt them on one figure can read every other one without the legend.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 from dataclasses import dataclass, field
@@ -100,16 +101,24 @@ def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int 
     out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
     png_buf, svg_buf = io.BytesIO(), io.BytesIO()
-    with plt.rc_context(RC):
-        fig.savefig(png_buf, format="png", dpi=dpi, metadata={"Software": None})
+    with plt.rc_context({**RC, "figure.autolayout": False, "figure.constrained_layout.use": False}):
+        # The PNG is decoded again and palettised (_palettise): without Pillow it is the file, so compressed;
+        # with it, an uncompressed intermediate (same pixels, so the same palettised bytes) saves a zlib pass.
+        fig.savefig(png_buf, format="png", dpi=dpi, metadata={"Software": None},
+                    pil_kwargs={"compress_level": 0} if _HAVE_PIL else None)
         engine = fig.get_layout_engine()
-        fig.set_layout_engine("none")  # positions from the PNG's layout pass: the SVG does not redo it
+        # Positions from the PNG's layout pass: the SVG does not redo it. No engine at all (None, not "none",
+        # which leaves a placeholder engine) also spares savefig its layout pre-draw: the same bytes, ~10 % faster.
+        fig.set_layout_engine(None)
         fig.savefig(svg_buf, format="svg", metadata={"Date": None, "Creator": None})
         if engine is not None:
             fig.set_layout_engine(engine)
     atomic_write_bytes(png, _palettise(png_buf.getvalue()))
     atomic_write_bytes(svg, svg_buf.getvalue())
     return png, svg
+
+
+_HAVE_PIL = importlib.util.find_spec("PIL") is not None
 
 
 def _palettise(data: bytes) -> bytes:
