@@ -22,7 +22,7 @@ import re
 import textwrap
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -190,43 +190,64 @@ def render_figures(inputs: ReportInputs, figs: Sequence[_Fig], *, root: Path, dp
                    progress: bool = False) -> list[SavedPlot | None]:
     """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order.
 
-    ``jobs`` > 1: a pool of that many spawned processes (never forked: the parent may hold torch or
-    threads), each given the loaded inputs once; figures are handed out one at a time, so a slow one
-    does not hold up a batch. Every figure is drawn from its inputs alone under the report's fixed
-    rcParams and saved with metadata stripped (:func:`hwsim.report.style.save_figure`), so a worker
-    writes the same bytes the parent would. A failing figure stops the pool; its exception is raised here.
+    ``jobs`` > 1: this process and ``jobs - 1`` spawned workers (never forked: the parent may hold torch or
+    threads) draw together — the workers from the front of the list, given the loaded inputs once and a
+    figure at a time (two queued per worker), this process from the back while they start, so no core
+    waits. Every figure is drawn from its inputs alone under the report's fixed rcParams and saved with
+    metadata stripped (:func:`hwsim.report.style.save_figure`), so a worker writes the same bytes this
+    process would. A failing figure stops the pool; its exception is raised here, naming the figure.
     """
     n = len(figs)
+    out: list[SavedPlot | None] = [None] * n
+    done = 0
+    r = _Renderer(inputs, root, dpi)
 
-    def note(i: int, f: _Fig) -> None:
+    def finished(i: int, result: SavedPlot | None) -> None:
+        nonlocal done
+        out[i] = result
+        done += 1
         if progress:
-            print(f"report: figure {i}/{n} {f.name}", flush=True)
+            print(f"report: figure {done}/{n} {figs[i].name}", flush=True)
 
     jobs = max(1, min(jobs, n))
     if jobs == 1:
-        r = _Renderer(inputs, root, dpi)
-        out = []
-        for i, f in enumerate(figs, 1):
-            note(i, f)
-            out.append(r.render(f))
+        for i, f in enumerate(figs):
+            finished(i, r.render(f))
         return out
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                               initargs=(_dumps(inputs), root, dpi))
+    workers = jobs - 1
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(_dumps(inputs), root, dpi))
+    head, tail = 0, n  # figs[head:tail] not handed out yet: the workers take the head, this process the tail
+    running: dict[Future, int] = {}
     try:
-        futures = {pool.submit(_worker_render, f): f for f in figs}
-        done = 0
-        for fut in as_completed(futures):
-            exc = fut.exception()
-            if exc is not None:  # the worker's exception as the serial path would raise it, naming the figure
-                if hasattr(exc, "add_note"):  # Python >= 3.11
-                    exc.add_note(f"while drawing report figure {futures[fut].name} (in a worker process)")
-                raise exc
-            done += 1
-            note(done, futures[fut])
-        return [fut.result() for fut in futures]
+        while head < tail or running:
+            while head < tail and len(running) < 2 * workers:
+                running[pool.submit(_worker_render, figs[head])] = head
+                head += 1
+            if head < tail:
+                tail -= 1
+                try:
+                    finished(tail, r.render(figs[tail]))
+                except Exception as e:
+                    _name_figure(e, figs[tail], "")
+                    raise
+            else:
+                wait(running, return_when=FIRST_COMPLETED)
+            for fut in [f for f in running if f.done()]:
+                i = running.pop(fut)
+                exc = fut.exception()
+                if exc is not None:  # the worker's exception as the serial path would raise it, naming the figure
+                    _name_figure(exc, figs[i], " (in a worker process)")
+                    raise exc
+                finished(i, fut.result())
+        return out
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _name_figure(e: BaseException, f: _Fig, where: str) -> None:
+    if hasattr(e, "add_note"):  # Python >= 3.11
+        e.add_note(f"while drawing report figure {f.name}{where}")
 
 
 _WORKER: _Renderer | None = None
