@@ -48,6 +48,13 @@ def test_sweep_then_report(tmp_path):
     assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
     assert (tmp_path / "rep" / "figures" / "cli_parameters.svg").exists()
     assert (tmp_path / "rep" / "data" / "cli_sweep.csv").exists()
+    r = hwsim("report", "out", "--out", "rep2", "--quiet", "--jobs", "2", cwd=tmp_path)  # figures in 2 workers
+    assert r.returncode == 0, r.stderr
+    for sub in ("figures", "data"):
+        files = sorted(p.name for p in (tmp_path / "rep" / sub).iterdir())
+        assert files and files == sorted(p.name for p in (tmp_path / "rep2" / sub).iterdir())
+        for name in files:
+            assert (tmp_path / "rep" / sub / name).read_bytes() == (tmp_path / "rep2" / sub / name).read_bytes(), name
 
 
 def test_sweep_errors_are_one_line_with_exit_2(tmp_path):

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="report folder; the demo is regenerated output, so a rerun reuses DIR/work and rebuilds "
                              "the report in place (no --overwrite needed)")
     parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=None, metavar="N",
-                        help="worker processes for the simulations (default: 2, quick: 1)")
+                        help="worker processes for the simulations and the report's figures (default: 2, quick: 1)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 

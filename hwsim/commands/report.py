@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing report folder; without it hwsim refuses to touch one. The report is "
                              "built in a fresh folder beside --out and swapped in once complete: no stale figures, "
                              "and a failed run leaves the previous report intact")
+    parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=1, metavar="N",
+                        help="worker processes drawing the figures (default: 1, in-process); the figures are "
+                             "byte-for-byte those of --jobs 1")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, overwrite=args.overwrite, kind="directory")
     inputs = load_inputs(args.inputs)  # validated before anything is written
     with replacing_dir(args.out, overwrite=args.overwrite) as tmp:
-        outcome = build_report(inputs, out=tmp, title=args.title, progress=not args.quiet, dpi=args.dpi)
+        outcome = build_report(inputs, out=tmp, title=args.title, progress=not args.quiet, dpi=args.dpi,
+                               jobs=args.jobs)
     index = Path(args.out) / outcome.index_html.relative_to(tmp)
     print(f"report: {len(outcome.plots)} figures, {len(outcome.tables)} tables -> {index}")
     return 0

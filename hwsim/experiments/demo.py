@@ -116,7 +116,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
     dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
     outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, dens_dir,
-                                                                   *traces.values()], progress))
+                                                                   *traces.values()], progress, plan.jobs))
     total = time.perf_counter() - t0
     (work / "timings.json").write_text(json.dumps({"quick": quick, "seconds": total, "steps": timings,
                                                    "test_acc": accs}, indent=1))
@@ -250,8 +250,9 @@ def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:
     return work / "sweep_density"
 
 
-def _report(root: Path, inputs: Sequence[Path], progress: bool):
+def _report(root: Path, inputs: Sequence[Path], progress: bool, jobs: int):
     from hwsim.report import build_report
 
+    # The figures (~50, about a second each) are drawn by the same --jobs worker processes as the simulations.
     return build_report(inputs, out=root, title="hwsim demo: dithered backprop on an SCNN-like accelerator",
-                        progress=progress)
+                        progress=progress, jobs=jobs)

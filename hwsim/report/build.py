@@ -12,14 +12,20 @@ results files; density and parameter plots need sweeps; training curves need tra
 
 from __future__ import annotations
 
+import copyreg
+import io
 import math
+import multiprocessing
 import os
+import pickle
 import re
 import textwrap
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hwsim.report import (
@@ -56,11 +62,13 @@ def slug(text: str) -> str:
 
 
 def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str | os.PathLike,
-                 title: str | None = None, progress: bool = False, dpi: int = 150) -> ReportOutcome:
+                 title: str | None = None, progress: bool = False, dpi: int = 150, jobs: int = 1) -> ReportOutcome:
     """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``.
 
     ``dpi`` sets the PNG resolution (and so the size of the self-contained HTML): 150 for
-    reading, ~100 for a report meant to be committed or mailed.
+    reading, ~100 for a report meant to be committed or mailed. ``jobs`` > 1 draws the figures in
+    that many spawned worker processes (:func:`render_figures`); the files are byte-for-byte those
+    of ``jobs=1``.
     """
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
@@ -69,62 +77,204 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     root = Path(out)
     (root / FIGURES).mkdir(parents=True, exist_ok=True)
     (root / DATA).mkdir(parents=True, exist_ok=True)
-    plots: list[Plot] = []
     tables: list[Table] = []
     sections: list[str] = []
 
-    def add(p: Plot | None) -> None:
-        if p is not None:
-            plots.append(p)
-            if p.section not in sections:
-                sections.append(p.section)
-
+    # The page's sections in order: a figure's section joins when its figure exists, a table's at its place.
+    order: list[_Fig | str] = []
     if inputs.results:
         sections.append("Overview")
         tables.extend(_summary_tables(inputs, root))
-        partial = [f"{e.label}: {provenance.coverage_note(e.provenance)}" for e in inputs.results
-                   if provenance.coverage_note(e.provenance)]
-        add(_with_coverage(fig_summary.overview(inputs.results, name="overview_speedup_energy"), partial))
-        for e in inputs.results:
+        order.append(_Fig("overview", -1, "overview_speedup_energy"))
+        for i, e in enumerate(inputs.results):
             s = slug(e.label)
-            cov = [provenance.coverage_note(e.provenance)] if provenance.coverage_note(e.provenance) else []
-            add(_with_coverage(fig_layers.speedup_bars(e, name=f"{s}_layer_speedup"), cov))
-            add(_with_coverage(fig_layers.energy_bars(e, name=f"{s}_layer_energy"), cov))
-            add(_with_coverage(fig_breakdown.breakdown(e, kind="cycles", name=f"{s}_cycle_breakdown"), cov))
-            add(_with_coverage(fig_breakdown.breakdown(e, kind="energy", name=f"{s}_energy_breakdown"), cov))
-            run = fig_run.load_run(e)  # whole-run results (hwsim simulate --iterations): cost over training
-            add(fig_run.cost_over_training(e, name=f"{s}_run_cost", run=run))
-            add(fig_run.whole_run_summary(e, name=f"{s}_run_summary", run=run))
-            add(fig_memory.bandwidth_figure(e, name=f"{s}_bandwidth"))
-            add(fig_memory.utilisation_figure(e, name=f"{s}_utilisation"))
-    for sw in inputs.sweeps:
+            order += [_Fig(kind, i, f"{s}_{kind}") for kind in _RESULT_FIGURES]
+    for i, sw in enumerate(inputs.sweeps):
         s = slug(sw.label)
-        for k, group in enumerate(fig_density.density_groups(sw)[:3]):
-            add(fig_density.density_figure(sw, group, name=f"{s}_density_{k}"))
-        add(fig_sweep.parameter_figure(sw, name=f"{s}_parameters"))
-        add(fig_sweep.pareto_figure(sw, name=f"{s}_pareto"))
+        order += [_Fig("density", i, f"{s}_density_{k}", k) for k in range(len(fig_density.density_groups(sw)[:3]))]
+        order += [_Fig("parameters", i, f"{s}_parameters"), _Fig("pareto", i, f"{s}_pareto")]
         tables.append(_sweep_table(sw, root))
-        if tables[-1].section not in sections:
-            sections.append(tables[-1].section)
+        order.append(tables[-1].section)
     if inputs.traces:
-        add(fig_training.training_curves(inputs.traces, name="training_curves"))
-        add(fig_training.density_over_training(inputs.traces, name="training_dz_density"))
-        add(fig_training.worst_case_bits(inputs.traces, name="training_worst_bits"))
-        add(fig_training.level_histograms(inputs.traces, name="training_level_histogram"))
+        order += [_Fig(kind, -1, kind) for kind in _TRACE_FIGURES]
         tables.append(_training_table(inputs.traces, root))
-        if "Training" not in sections:
-            sections.append("Training")
-    saved = []
-    for i, p in enumerate(plots):
-        if progress:
-            print(f"report: figure {i + 1}/{len(plots)} {p.name}", flush=True)
-        saved.append(_save(p, root, dpi))
-        p.figure.clf()
+        order.append("Training")
+    rendered = iter(render_figures(inputs, [f for f in order if isinstance(f, _Fig)], root=root, dpi=dpi, jobs=jobs,
+                                   progress=progress))
+    saved: list[SavedPlot] = []
+    for item in order:
+        sp = next(rendered) if isinstance(item, _Fig) else None  # in order: one result per figure
+        if sp is not None:
+            saved.append(sp)
+        section = sp.section if sp is not None else item if isinstance(item, str) else None
+        if section is not None and section not in sections:
+            sections.append(section)
     page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
                 provenance=provenance_blocks(inputs), headline=_headline(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
+
+
+@dataclass(frozen=True)
+class _Fig:
+    """One figure to draw: its kind, the input it shows (an index into ``inputs.results`` or
+    ``inputs.sweeps``; -1: all of them) and its file name. Small and picklable: a worker gets this, not a Figure."""
+
+    kind: str
+    index: int
+    name: str
+    group: int = 0  # density figures: which of the sweep's density groups
+
+
+# Per results file, in page order; the kind is also the file name's suffix (and a trace figure's whole name).
+_RESULT_FIGURES = ("layer_speedup", "layer_energy", "cycle_breakdown", "energy_breakdown", "run_cost", "run_summary",
+                   "bandwidth", "utilisation")
+_TRACE_FIGURES = ("training_curves", "training_dz_density", "training_worst_bits", "training_level_histogram")
+
+
+class _Renderer:
+    """Draws and saves figures of one report; the same code in-process (``jobs=1``) and in every worker."""
+
+    def __init__(self, inputs: ReportInputs, root: Path, dpi: int) -> None:
+        self.inputs, self.root, self.dpi = inputs, root, dpi
+        self._runs: dict[int, Any] = {}
+
+    def render(self, f: _Fig) -> SavedPlot | None:
+        p = self.draw(f)
+        if p is None:
+            return None
+        try:
+            return _save(p, self.root, self.dpi)
+        finally:
+            p.figure.clf()
+
+    def draw(self, f: _Fig) -> Plot | None:
+        inputs, k, name = self.inputs, f.index, f.name
+        if f.kind == "overview":
+            partial = [f"{e.label}: {provenance.coverage_note(e.provenance)}" for e in inputs.results
+                       if provenance.coverage_note(e.provenance)]
+            return _with_coverage(fig_summary.overview(inputs.results, name=name), partial)
+        if f.kind in _RESULT_FIGURES:
+            e = inputs.results[k]
+            note = provenance.coverage_note(e.provenance)
+            cov = [note] if note else []
+            if f.kind == "layer_speedup":
+                return _with_coverage(fig_layers.speedup_bars(e, name=name), cov)
+            if f.kind == "layer_energy":
+                return _with_coverage(fig_layers.energy_bars(e, name=name), cov)
+            if f.kind in ("cycle_breakdown", "energy_breakdown"):
+                kind = "cycles" if f.kind == "cycle_breakdown" else "energy"
+                return _with_coverage(fig_breakdown.breakdown(e, kind=kind, name=name), cov)
+            if f.kind in ("run_cost", "run_summary"):  # whole-run results (hwsim simulate --iterations): cost over training
+                if k not in self._runs:
+                    self._runs[k] = fig_run.load_run(e)
+                draw = fig_run.cost_over_training if f.kind == "run_cost" else fig_run.whole_run_summary
+                return draw(e, name=name, run=self._runs[k])
+            if f.kind == "bandwidth":
+                return fig_memory.bandwidth_figure(e, name=name)
+            return fig_memory.utilisation_figure(e, name=name)
+        if f.kind in ("density", "parameters", "pareto"):
+            sw = inputs.sweeps[k]
+            if f.kind == "density":
+                return fig_density.density_figure(sw, fig_density.density_groups(sw)[f.group], name=name)
+            return (fig_sweep.parameter_figure if f.kind == "parameters" else fig_sweep.pareto_figure)(sw, name=name)
+        draw_traces = {"training_curves": fig_training.training_curves,
+                       "training_dz_density": fig_training.density_over_training,
+                       "training_worst_bits": fig_training.worst_case_bits,
+                       "training_level_histogram": fig_training.level_histograms}[f.kind]
+        return draw_traces(inputs.traces, name=name)
+
+
+def render_figures(inputs: ReportInputs, figs: Sequence[_Fig], *, root: Path, dpi: int, jobs: int = 1,
+                   progress: bool = False) -> list[SavedPlot | None]:
+    """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order.
+
+    ``jobs`` > 1: this process and ``jobs - 1`` spawned workers (never forked: the parent may hold torch or
+    threads) draw together — the workers from the front of the list, given the loaded inputs once and a
+    figure at a time (two queued per worker), this process from the back while they start, so no core
+    waits. Every figure is drawn from its inputs alone under the report's fixed rcParams and saved with
+    metadata stripped (:func:`hwsim.report.style.save_figure`), so a worker writes the same bytes this
+    process would. A failing figure stops the pool; its exception is raised here, naming the figure.
+    """
+    n = len(figs)
+    out: list[SavedPlot | None] = [None] * n
+    done = 0
+    r = _Renderer(inputs, root, dpi)
+
+    def finished(i: int, result: SavedPlot | None) -> None:
+        nonlocal done
+        out[i] = result
+        done += 1
+        if progress:
+            print(f"report: figure {done}/{n} {figs[i].name}", flush=True)
+
+    jobs = max(1, min(jobs, n))
+    if jobs == 1:
+        for i, f in enumerate(figs):
+            finished(i, r.render(f))
+        return out
+    workers = jobs - 1
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(_dumps(inputs), root, dpi))
+    head, tail = 0, n  # figs[head:tail] not handed out yet: the workers take the head, this process the tail
+    running: dict[Future, int] = {}
+    try:
+        while head < tail or running:
+            while head < tail and len(running) < 2 * workers:
+                running[pool.submit(_worker_render, figs[head])] = head
+                head += 1
+            if head < tail:
+                tail -= 1
+                try:
+                    finished(tail, r.render(figs[tail]))
+                except Exception as e:
+                    _name_figure(e, figs[tail], "")
+                    raise
+            else:
+                wait(running, return_when=FIRST_COMPLETED)
+            for fut in [f for f in running if f.done()]:
+                i = running.pop(fut)
+                exc = fut.exception()
+                if exc is not None:  # the worker's exception as the serial path would raise it, naming the figure
+                    _name_figure(exc, figs[i], " (in a worker process)")
+                    raise exc
+                finished(i, fut.result())
+        return out
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _name_figure(e: BaseException, f: _Fig, where: str) -> None:
+    if hasattr(e, "add_note"):  # Python >= 3.11
+        e.add_note(f"while drawing report figure {f.name}{where}")
+
+
+_WORKER: _Renderer | None = None
+
+
+def _dumps(inputs: ReportInputs) -> bytes:
+    """The loaded inputs for the workers. Trace records hold read-only mappings (``MappingProxyType``), which plain
+    pickle refuses: they travel as dicts and are wrapped again on arrival, so a worker sees what the parent sees."""
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    p.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: lambda m: (_read_only, (dict(m),))}
+    p.dump(inputs)
+    return buf.getvalue()
+
+
+def _read_only(d: dict) -> Mapping[str, Any]:
+    return MappingProxyType(d)
+
+
+def _worker_init(inputs: bytes, root: Path, dpi: int) -> None:
+    global _WORKER
+    _WORKER = _Renderer(pickle.loads(inputs), root, dpi)
+
+
+def _worker_render(f: _Fig) -> SavedPlot | None:
+    assert _WORKER is not None, "render worker used before its initializer ran"
+    return _WORKER.render(f)
 
 
 def _with_coverage(p: Plot | None, notes: list[str]) -> Plot | None:

@@ -6,12 +6,16 @@ learnt them on one figure can read every other one without the legend.
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from hwsim._io import atomic_write_bytes
 
 matplotlib.use("Agg")  # reports are files: never open a window, work on headless machines
 
@@ -86,22 +90,36 @@ def apply_style() -> None:
 
 
 def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int = 150) -> tuple[Path, Path]:
-    """Write ``name.png`` (``dpi``) and ``name.svg`` (metadata stripped so reruns are byte-stable)."""
+    """Write ``name.png`` (``dpi``) and ``name.svg`` (metadata stripped so reruns are byte-stable).
+
+    Both are drawn in memory and written aside then renamed (:func:`hwsim._io.atomic_write_bytes`): a reader,
+    a crash or a stopped worker never leaves half a figure.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
-    with plt.rc_context(RC):
-        fig.savefig(png, dpi=dpi, metadata={"Software": None})
+    png_buf, svg_buf = io.BytesIO(), io.BytesIO()
+    with plt.rc_context({**RC, "figure.autolayout": False, "figure.constrained_layout.use": False}):
+        # The PNG is decoded again and palettised (_palettise): without Pillow it is the file, so compressed;
+        # with it, an uncompressed intermediate (same pixels, so the same palettised bytes) saves a zlib pass.
+        fig.savefig(png_buf, format="png", dpi=dpi, metadata={"Software": None},
+                    pil_kwargs={"compress_level": 0} if _HAVE_PIL else None)
         engine = fig.get_layout_engine()
-        fig.set_layout_engine("none")  # positions from the PNG's layout pass: the SVG does not redo it
-        fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        # Positions from the PNG's layout pass: the SVG does not redo it. No engine at all (None, not "none",
+        # which leaves a placeholder engine) also spares savefig its layout pre-draw: the same bytes, ~10 % faster.
+        fig.set_layout_engine(None)
+        fig.savefig(svg_buf, format="svg", metadata={"Date": None, "Creator": None})
         if engine is not None:
             fig.set_layout_engine(engine)
-    _palettise(png)
+    atomic_write_bytes(png, _palettise(png_buf.getvalue()))
+    atomic_write_bytes(svg, svg_buf.getvalue())
     return png, svg
 
 
-def _palettise(path: Path) -> None:
+_HAVE_PIL = importlib.util.find_spec("PIL") is not None
+
+
+def _palettise(data: bytes) -> bytes:
     """Re-encode a plot PNG with a 256-colour palette: ~3× smaller (and so is the HTML), same look.
 
     Plots are flat colours plus anti-aliasing, which a median-cut palette keeps; the result
@@ -110,11 +128,14 @@ def _palettise(path: Path) -> None:
     try:
         from PIL import Image
     except ImportError:  # Pillow ships with matplotlib; keep the RGBA file if it is missing
-        return
-    with Image.open(path) as im:
+        return data
+    with Image.open(io.BytesIO(data)) as im:
         rgb = Image.new("RGB", im.size, "white")
         rgb.paste(im, mask=im.getchannel("A") if im.mode == "RGBA" else None)
-    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    out = io.BytesIO()
+    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG",
+                                                                                              optimize=True)
+    return out.getvalue()
 
 
 def short_layer(name: str, limit: int = 14) -> str:

@@ -1,0 +1,76 @@
+"""Wall time of ``hwsim demo`` and of its report, figures drawn serially against ``--jobs`` worker processes.
+
+1. ``hwsim demo --out OUT --quiet`` once, to fill ``OUT/work`` (captures, simulations, sweeps; skipped when a
+   previous demo left it complete: a rerun reuses it), timed as the cold run.
+2. ``--repeat`` warm reruns (``OUT/work`` reused: what is left is mostly the report), alternating this checkout
+   with the one at ``--old`` (e.g. ``git archive <commit> hwsim arch_configs | tar -x -C /tmp/old``) when given.
+3. ``hwsim report`` of the demo's inputs with ``--jobs 1`` and ``--jobs N``: times, and whether every figure and
+   data file is byte-for-byte the same (it must be).
+
+Each time is printed with the 1-minute load average before and after it (a shared 2-core box is noisy)::
+
+    python benchmarks/bench_demo.py --out /tmp/bench-demo --jobs 2 --old /tmp/old --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], *, src: Path) -> tuple[float, str]:
+    """Seconds ``cmd`` took with hwsim imported from ``src``, and the load averages around it."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t0
+    return seconds, f"load {before:.2f} → {os.getloadavg()[0]:.2f}"
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for sub in ("figures", "data")
+            for p in sorted((root / sub).rglob("*")) if p.is_file()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, type=Path, help="demo folder (its work/ is reused between runs)")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes (the demo's --jobs and report's --jobs)")
+    ap.add_argument("--old", type=Path, default=None, help="a checkout of the code to compare with (PYTHONPATH)")
+    ap.add_argument("--repeat", type=int, default=1, help="warm reruns per checkout")
+    args = ap.parse_args(argv)
+    hwsim = [sys.executable, "-m", "hwsim"]
+    demo = [*hwsim, "demo", "--out", str(args.out), "--quiet", "--jobs", str(args.jobs)]
+    print(f"cpus {os.cpu_count()}, jobs {args.jobs}, this checkout {HERE}" + (f", old {args.old}" if args.old else ""))
+    s, load = _run(demo, src=HERE)
+    print(f"demo, first run (cold unless {args.out}/work was complete): {s:.1f} s ({load})", flush=True)
+    checkouts = [("new", HERE)] + ([("old", args.old)] if args.old else [])
+    for i in range(args.repeat):
+        for name, src in checkouts:
+            s, load = _run(demo, src=src)
+            print(f"demo, warm rerun {i + 1} ({name}): {s:.1f} s ({load})", flush=True)
+    work = args.out / "work" / "full"
+    inputs = [*sorted(str(p) for p in (work / "results").glob("*.json")), str(work / "sweep_demo"),
+              str(work / "sweep_density"), *sorted(str(p) for p in (work / "traces").iterdir() if p.is_dir())]
+    outs = {}
+    for jobs in (1, args.jobs):
+        rep = args.out.parent / f"{args.out.name}-report-j{jobs}"
+        s, load = _run([*hwsim, "report", *inputs, "--out", str(rep), "--overwrite", "--quiet", "--jobs", str(jobs)],
+                       src=HERE)
+        outs[jobs] = _files(rep)
+        print(f"report alone, --jobs {jobs}: {s:.1f} s, {sum(k.startswith('figures/') for k in outs[jobs]) // 2} "
+              f"figures ({load})", flush=True)
+    same = outs[1] == outs[args.jobs]
+    print(f"figures and data of --jobs 1 and --jobs {args.jobs}: {'byte-for-byte identical' if same else 'DIFFER'}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Figures drawn in worker processes (``build_report(jobs=N)``, ``hwsim report --jobs``) are the serial ones, byte
+for byte, and the page lists them in the same order."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from _hwsim_fixtures import fake_evaluate, make_result, write_result, write_trace_manifest
+
+from hwsim.report import build_report
+from hwsim.report.inputs import load_inputs
+from hwsim.results.run import RunResult, save_run_results
+from hwsim.sweep import parse_sweep
+from hwsim.sweep.runner import run_sweep
+
+STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")  # when the page was generated: the only text allowed to differ
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A small report with every kind of figure: per-layer results, a whole run, two sweeps and a trace."""
+    tmp = tmp_path_factory.mktemp("parallel")
+    single = write_result(tmp / "results" / "lenet5_dither.json", dz=0.08)
+    run = RunResult.build([(i, make_result(model="mlp500", dz=0.2 / (1 + i))) for i in (0, 5, 9)],
+                          total_iterations=10)
+    whole = save_run_results(run, tmp / "results" / "mlp500_run.json")
+    trace = write_trace_manifest(tmp / "traces" / "lenet5_dither")
+    grid = parse_sweep({"version": 1, "name": "grid", "arch": "scnn",
+                        "grid": {"pe_array.rows,pe_array.cols": [4, 8], "pe.mult_f,pe.mult_i": [2, 4]},
+                        "traces": [{"synthetic": {"model": "lenet5", "batch": 1}}]})
+    dens = parse_sweep({"version": 1, "name": "density", "arch": "scnn", "list": [{}],
+                        "traces": [{"name": "lenet5", "synthetic": {"model": "lenet5", "batch": 1,
+                                                                   "density": [0.1, 0.3, 0.6, 1.0]}}]})
+    run_sweep(grid, out=tmp / "sweep_grid", evaluate=fake_evaluate, progress=False)
+    run_sweep(dens, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
+    return load_inputs([single, whole, tmp / "sweep_grid", tmp / "sweep_density", trace])
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_parallel_figures_are_the_serial_ones_byte_for_byte(inputs, tmp_path):
+    serial = build_report(inputs, out=tmp_path / "serial", dpi=60, jobs=1)
+    parallel = build_report(inputs, out=tmp_path / "parallel", dpi=60, jobs=2)
+    names = [p.name for p in serial.plots]
+    assert any(n.endswith("_run_cost") for n in names) and "density_density_0" in names  # every kind is drawn
+    assert len(names) >= 15
+    titles = {p.name: p.title for p in serial.plots}  # each figure kind is drawn by its own maker
+    assert titles["lenet5_dither_scnn_cycle_breakdown"].startswith("Cycle breakdown")
+    assert titles["lenet5_dither_scnn_energy_breakdown"].startswith("Energy breakdown")
+    assert [p.name for p in parallel.plots] == names
+    assert [(p.title, p.caption, p.section) for p in parallel.plots] == [(p.title, p.caption, p.section)
+                                                                         for p in serial.plots]
+    a, b = _files(serial.out), _files(parallel.out)
+    assert sorted(a) == sorted(b)
+    assert sum(k.startswith("figures/") for k in a) == 2 * len(names)
+    differ = [k for k in a if a[k] != b[k] and not k.startswith("index.")]
+    assert differ == []
+    for page in ("index.md", "index.html"):  # same sections, figures and tables in the same order
+        assert STAMP.sub("T", a[page].decode()) == STAMP.sub("T", b[page].decode())
+
+
+def test_a_figure_that_fails_in_a_worker_is_raised_and_named(inputs, tmp_path):
+    from hwsim.report import build
+
+    ok, bad = build._Fig("overview", -1, "overview"), build._Fig("no_such_kind", -1, "broken")
+    for figs, where in (([bad, ok], "in a worker process"), ([ok, bad], "broken")):  # the worker takes the head
+        with pytest.raises(KeyError, match="no_such_kind") as info:
+            build.render_figures(inputs, figs, root=tmp_path, dpi=60, jobs=2)
+        if hasattr(info.value, "add_note"):  # Python >= 3.11 names the figure
+            assert "broken" in " ".join(info.value.__notes__) and where in " ".join(info.value.__notes__)
