@@ -318,8 +318,11 @@ def _intro(inputs: ReportInputs) -> list[str]:
         lines.append("Variants: dense = same multipliers and buffers without zero skipping (SCNN's DCNN); "
                      "dense-gated = zero operands gate the multipliers and DRAM traffic is compressed (DCNN-opt, "
                      "saves energy, not cycles); sparse = zero-skipping architecture as configured; bounds: MAC bound = "
-                     "effectual MACs ÷ multipliers (memory-free; the results key 'ideal'), roofline bound = Σ per "
-                     "layer-pass max(MAC bound, DRAM bytes ÷ bandwidth), dense @ 100 % = dense MACs ÷ multipliers; "
+                     "effectual MACs ÷ multipliers (memory-free; the results key 'ideal'), roofline bound = "
+                     "max(Σ MAC bound, Σ DRAM bytes ÷ bandwidth) when the layer-passes share one schedule per "
+                     "iteration (memory.schedule: iteration, the default; a strict bound of the whole iteration, "
+                     "indicative per pass), Σ per layer-pass max(MAC bound, DRAM bytes ÷ bandwidth) when each runs "
+                     "on its own (isolated); dense @ 100 % = dense MACs ÷ multipliers; "
                      "equal-area dense = a systolic array of the sparse design's area, buffers included. "
                      f"Architectures: {', '.join(archs)}.")
     lines.append("Speed-up = dense cycles ÷ variant cycles; energy gain = dense energy ÷ variant energy. "
