@@ -84,3 +84,15 @@ def test_plan_points_names_a_config_the_arch_refuses(tmp_path):
     spec = _spec([{"synthetic": TINY}], grid={"pe.mac_bits": [64]})
     with pytest.raises(SweepError, match=r"point 0 \(pe.mac_bits=64\)"):
         plan_points(spec, out=tmp_path)
+
+
+def test_a_captured_trace_replays_its_last_full_batch_by_default(tmp_path):
+    """iteration: null → the last sampled iteration with a full mini-batch (the sample's 45 is a batch of 29 of 64),
+    an explicit iteration as given."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    (r,) = swt.prepare_traces(_spec([{"name": "s", "path": str(sample)}]), out=tmp_path)
+    assert r.iteration == 40
+    (r,) = swt.prepare_traces(_spec([{"name": "s", "path": str(sample), "iteration": 45}]), out=tmp_path)
+    assert r.iteration == 45

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="architecture YAML or shipped name; repeat; the first is the reference")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                         help="override a field of every arch, e.g. memory.dram_bytes_per_cycle=.inf (repeatable)")
-    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last)")
+    parser.add_argument("--iteration", type=int_range(0), default=None, help="sampled iteration (default: the last sampled with a full mini-batch)")
     parser.add_argument("--seed", type=int_range(0), default=0, help="seed for masks the trace does not store")
     parser.add_argument("--csv", default=None, metavar="FILE", help="write all rows as CSV (default: print only)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)

@@ -16,7 +16,7 @@ instead of after 39 simulations. Example::
       - traces/lenet5_dither         # a captured trace directory
       - synthetic: {model: lenet5, density: [0.1, 0.5, 1.0]}   # lists expand into several traces
     seeds: [0]
-    iteration: null                  # null = last sampled iteration of each trace
+    iteration: null                  # null = the last sampled iteration of each trace with a full mini-batch
 
 Relative paths are resolved against the current directory first, then the sweep file's directory.
 """

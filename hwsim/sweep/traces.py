@@ -56,8 +56,8 @@ def prepare_traces(spec: SweepSpec, *, out: str | os.PathLike) -> list[ReadyTrac
         if not sampled:
             raise SweepError(f"{where}: {path}/manifest.json field 'samples' is empty; the trace holds no operands")
         it = t.iteration if t.iteration is not None else spec.iteration
-        if it is None:
-            it = sampled[-1]
+        if it is None:  # the last sampled iteration with a full mini-batch (an epoch's short batch would bias it)
+            it = tr.default_iteration()[0]
         elif it not in sampled:
             raise SweepError(f"{where}: iteration {it} was not sampled; sampled: {sampled}")
         ready.append(ReadyTrace(spec=t, path=path, sha=trace_sha(tr), iteration=int(it), meta=tr.meta))
