@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _hwsim_fixtures import fake_evaluate, make_result, write_trace_manifest
 
-from hwsim.report import build, build_report
+from hwsim.report import build_report, render
 from hwsim.report.fig_compare import compare_figure
 from hwsim.report.fig_density import crossovers
 from hwsim.report.style import canvas_overflow, new_figure, param_label, percent, times
@@ -82,7 +82,7 @@ def figures(tmp_path_factory):
         return png, svg
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(build, "save_figure", check_then_save)
+    mp.setattr(render, "save_figure", check_then_save)  # where the figures are saved (serial path)
     try:
         outcome = build_report([res, tmp / "sweep_grid", tmp / "sweep_density", t1, t2], out=tmp / "report")
     finally:

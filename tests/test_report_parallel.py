@@ -64,11 +64,11 @@ def test_parallel_figures_are_the_serial_ones_byte_for_byte(inputs, tmp_path):
 
 
 def test_a_figure_that_fails_in_a_worker_is_raised_and_named(inputs, tmp_path):
-    from hwsim.report import build
+    from hwsim.report import render
 
-    ok, bad = build._Fig("overview", -1, "overview"), build._Fig("no_such_kind", -1, "broken")
+    ok, bad = render.Fig("overview", -1, "overview"), render.Fig("no_such_kind", -1, "broken")
     for figs, where in (([bad, ok], "in a worker process"), ([ok, bad], "broken")):  # the worker takes the head
         with pytest.raises(KeyError, match="no_such_kind") as info:
-            build.render_figures(inputs, figs, root=tmp_path, dpi=60, jobs=2)
+            render.render_figures(inputs, figs, root=tmp_path, dpi=60, jobs=2)
         if hasattr(info.value, "add_note"):  # Python >= 3.11 names the figure
             assert "broken" in " ".join(info.value.__notes__) and where in " ".join(info.value.__notes__)

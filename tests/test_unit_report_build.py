@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from hwsim.report import build  # noqa: E402
+from hwsim.report import build, render  # noqa: E402
 from hwsim.report.inputs import ReportInputs, ResultEntry, SweepEntry  # noqa: E402
 from hwsim.report.style import Plot, new_figure  # noqa: E402
 from hwsim.results import SimResult  # noqa: E402
@@ -80,19 +80,19 @@ def _plot(suptitle=None, width=6.0):
 
 
 def test_with_coverage_warns_in_the_caption_and_on_the_figure():
-    p = build._with_coverage(_plot(), ["2 of 9 GEMMs not captured"])
+    p = render._with_coverage(_plot(), ["2 of 9 GEMMs not captured"])
     assert p.caption == "Cap. Partial coverage — 2 of 9 GEMMs not captured."
     assert p.figure.get_suptitle() == "⚠ Partial coverage — 2 of 9 GEMMs not captured"
-    q = build._with_coverage(_plot("Layers"), ["a", "b"])
+    q = render._with_coverage(_plot("Layers"), ["a", "b"])
     assert q.figure.get_suptitle() == "Layers\n⚠ Partial coverage — a; b"
     same = _plot()
-    assert build._with_coverage(same, []) is same and build._with_coverage(None, ["x"]) is None
+    assert render._with_coverage(same, []) is same and render._with_coverage(None, ["x"]) is None
 
 
 def test_with_coverage_shortens_a_long_warning_to_two_lines_of_the_figure_width():
     # a 3-inch figure: max(40, 3·72 / 6) = 40 characters a line; the text is cut to 2 · 40 = 80 characters
     # (79 and "…") behind "⚠ ": 82 characters, wrapped inside the run of x (no space lost)
-    p = build._with_coverage(_plot(width=3.0), ["x" * 200])
+    p = render._with_coverage(_plot(width=3.0), ["x" * 200])
     lines = p.figure.get_suptitle().split("\n")
     assert all(len(ln) <= 40 for ln in lines) and lines[-1].endswith("…")
     assert sum(len(ln) for ln in lines) == 82

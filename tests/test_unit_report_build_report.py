@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from hwsim.report import build, fig_breakdown, fig_density, fig_layers, fig_sweep  # noqa: E402
+from hwsim.report import build, fig_breakdown, fig_density, fig_layers, fig_sweep, render  # noqa: E402
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, load_inputs  # noqa: E402
 
 
@@ -142,10 +142,10 @@ def test_save_writes_data_files_only_for_a_plot_with_rows(tmp_path):
         fig.add_subplot().plot([0, 1], [0, 1])
         return Plot(name="p", title="T", caption="C", figure=fig, rows=rows, section="S")
 
-    bare = build._save(plot([]), tmp_path, dpi=20)
+    bare = render._save(plot([]), tmp_path, dpi=20)
     assert bare.csv is None and bare.json is None and bare.png == tmp_path / "figures" / "p.png"
     assert (bare.title, bare.caption, bare.section) == ("T", "C", "S")
-    full = build._save(plot([{"x": 1, "y": 2.5}]), tmp_path, dpi=20)
+    full = render._save(plot([{"x": 1, "y": 2.5}]), tmp_path, dpi=20)
     assert full.csv == tmp_path / "data" / "p.csv" and full.csv.read_text() == "x,y\n1,2.5\n"
     assert json.loads(full.json.read_text()) == [{"x": 1, "y": 2.5}]
 
