@@ -17,13 +17,8 @@ root module by its class name), other GEMMs by the issuing module and op (``bloc
 repeated calls within one forward get ``#1``, ``#2``. Forwards in eval mode or under no_grad are
 not captured and never rename anything.
 
-Iterations follow optimizer steps: an iteration ends when an optimizer holding the model's
-parameters steps (torch's global optimizer-step hook; ``optimizer=`` restricts it to that one), so a
-step accumulated over micro-batches is one iteration, whatever the loop calls ``cap.step()`` for (its
-loss/accuracy are kept for the iteration: the mean over its calls). Without an optimizer (none holds
-the model's parameters: looked up once, at the first training forward that follows a backward)
-``cap.step()`` ends iterations, and before the first ``cap.step()`` a training forward after a
-backward starts a new one. ``iteration="step"``: only ``cap.step()`` ends them. Micro-batch statistics
+Iterations follow optimizer steps when an optimizer holds the model's parameters, else ``cap.step()``
+(:mod:`hwsim.capture.boundaries`: the rule, accumulation, ``iteration="step"``). Micro-batch statistics
 are merged; the sampled operands are those of the first micro-batch. Every iteration
 records per-GEMM density / max bit-width / level histogram / Δ (written for every ``stats_every``-th
 and every sampled iteration); every ``sample_every``-th also stores the operands through
@@ -33,21 +28,28 @@ when it is below 100 %. The settings are one :class:`~hwsim.capture.config.Captu
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import sys
 import warnings
 import weakref
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.optimizer import Optimizer, register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from hwsim.capture import ops, quant
+from hwsim.capture.boundaries import IterationBoundaries, IterationNotes
+from hwsim.capture.compile_guard import (
+    CaptureSetupError,
+    compiled_wrappers,
+    refuse_compiled_model,
+    refuse_if_compiling,
+    refuse_training_through,
+)
 from hwsim.capture.config import CaptureConfig
 from hwsim.capture.coverage import Coverage, describe
 from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
@@ -63,54 +65,14 @@ class NonFiniteGradientError(ValueError):
     """δz of a layer holds NaN/Inf (learning rate too high?). The trace so far is kept."""
 
 
-class CaptureSetupError(ValueError):
-    """A set-up capture cannot work with (compiled model, nested capture); the message names the fix."""
-
-
-def _dynamo_callback() -> Any:
-    """dynamo's frame-evaluation callback: set (not None) while a torch.compile'd module or function runs — also
-    when dynamo gave up tracing a frame and runs it eagerly, its callees still under the callback; None in eager code
-    and under ``torch.compiler.set_stance("force_eager")`` / ``torch.compiler.disable``."""
-    try:
-        from torch._C._dynamo.eval_frame import get_eval_frame_callback
-    except ImportError:  # a torch without dynamo: nothing can be compiled
-        return None
-    return get_eval_frame_callback()
-
-
-def _compiled_wrappers(model: nn.Module) -> list[nn.Module]:
-    """Live ``torch.compile(m)`` wrappers (OptimizedModule) of the model, a submodule or a module holding it, once
-    dynamo compiled anything: their cached graph runs without capture's hooks (dynamo does not guard on hooks added
-    later). A heap walk, skipped while dynamo never compiled a frame in this process."""
-    cf = sys.modules.get("torch._dynamo.convert_frame")
-    seen = getattr(getattr(cf, "input_codes", None), "seen_ids", None)
-    if cf is None or seen is not None and not seen:
-        return []
-    mods = set(model.modules())
-    return [o for o in gc.get_objects() if type(o).__name__ == "OptimizedModule"
-            and isinstance(getattr(o, "_orig_mod", None), nn.Module) and any(m in mods for m in o._orig_mod.modules())]
-
-
-def _compiled(model: nn.Module) -> str | None:
-    for n, m in model.named_modules():
-        if type(m).__name__ == "OptimizedModule" or getattr(m, "_compiled_call_impl", None) is not None:
-            return n or type(model).__name__
-    return None
-
-
-class Capture(Interceptor):
+class Capture(IterationBoundaries, Interceptor):
     """Context manager returned by :func:`capture`; see the module docstring."""
 
     def __init__(self, model: nn.Module, config: CaptureConfig, *, out: str | os.PathLike | None = None,
                  meta: Mapping[str, Any] | None = None, overwrite: bool = False, optimizer: Any = None) -> None:
         if not isinstance(config, CaptureConfig):
             raise TypeError(f"config must be a CaptureConfig, got {type(config).__name__}")
-        where = _compiled(model)
-        if where is not None:
-            raise CaptureSetupError(
-                f"{type(model).__name__}: module {where!r} was compiled with torch.compile before capture; a compiled "
-                "forward skips capture's hooks. Capture the uncompiled model (with hwsim.capture(model, ...) first), "
-                "compile nothing, or compile only after the capture block")
+        refuse_compiled_model(model)
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
         self.config = config
@@ -149,7 +111,7 @@ class Capture(Interceptor):
         self._opt_found: bool | None = None  # one exists (looked up once, at the first forward after a backward)
         self._merged_forwards = 0  # forwards after a backward kept in the iteration, waiting for an optimizer step
         self._step_pending = False
-        self._notes = _Notes()
+        self._notes = IterationNotes()
         self._phase = "idle"  # idle -> forward -> backward -> (next forward or step) idle
         self._it: Iteration | None = None
         self._next_index = 0
@@ -178,8 +140,8 @@ class Capture(Interceptor):
             self._handles.append(m.register_forward_pre_hook(self._pre_hook))
             self._handles.append(m.register_forward_hook(self._post_hook, always_call=True))
         self._handles.append(register_optimizer_step_post_hook(self._optimizer_stepped))
-        for w in _compiled_wrappers(self.model):  # its pre-hook runs eagerly, before the cached compiled graph
-            self._handles.append(w.register_forward_pre_hook(self._compiled_wrapper_called))
+        for w in compiled_wrappers(self.model):  # its pre-hook runs eagerly, before the cached compiled graph
+            self._handles.append(w.register_forward_pre_hook(partial(refuse_training_through, self.model)))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -241,32 +203,6 @@ class Capture(Interceptor):
             warnings.warn(msg, stacklevel=3)
 
     # -- public ----------------------------------------------------------------------
-    def step(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
-             **extra: Any) -> None:
-        """Report the iteration's loss/accuracy (call after ``optimizer.step``); ends it (module doc).
-
-        When optimizer steps mark the iterations (an optimizer holds the model's parameters and
-        ``iteration`` is not ``"step"``), this ends the iteration only if the optimizer stepped since
-        it began, and otherwise keeps the values for it (mean loss/accuracy over its calls): a step
-        accumulated over micro-batches stays one iteration. Else it ends the current iteration.
-        """
-        if self._it is not None:
-            self._notes.add(loss=loss, acc=acc, epoch=epoch, **extra)
-        self._look_for_optimizer()
-        if self._by_optimizer():
-            if self._step_pending:
-                self._finish()
-            return
-        self._explicit = True
-        if self._it is not None:
-            self._finish()
-
-    def mark_iteration(self) -> None:
-        """End the current iteration now (also between optimizer steps); ``cap.step()``'s values so far are kept."""
-        self._explicit = True
-        if self._it is not None:
-            self._finish()
-
     def sample_next(self) -> None:
         """Store the operands of the next iteration too (e.g. the last one of a run)."""
         self._force_sample = True
@@ -292,40 +228,6 @@ class Capture(Interceptor):
         return self.coverage.meta()
 
     # -- forwards and iterations ---------------------------------------------------------
-    def _optimizer_stepped(self, optimizer: Any, *_: Any) -> None:
-        """torch's global optimizer-step post-hook: a step of the model's optimizer ends the iteration."""
-        if self.config.iteration != "step" and self._holds_params(optimizer):
-            self._opt_stepped = True
-            self._step_pending = True  # finished at the next forward, cap.step() or exit (which may add loss)
-
-    def _holds_params(self, optimizer: Any) -> bool:
-        if self._optimizer is not None:
-            return optimizer is self._optimizer
-        ids = self._param_ids
-        return any(id(p) in ids for g in getattr(optimizer, "param_groups", ()) for p in g.get("params", ()))
-
-    def _by_optimizer(self) -> bool:
-        """Do optimizer steps mark the iterations (module doc)?"""
-        return self.config.iteration != "step" and (self._optimizer is not None or self._opt_stepped
-                                                     or bool(self._opt_found))
-
-    def _look_for_optimizer(self) -> None:
-        """Before the first optimizer step and ``cap.step()``: does a live ``torch.optim.Optimizer`` hold the
-        model's parameters? (one walk over the heap's objects, done once)"""
-        if self._opt_found is None and not self._explicit and not self._by_optimizer():
-            self._opt_found = self._find_optimizer()
-
-    def _find_optimizer(self) -> bool:
-        return any(issubclass(type(o), Optimizer) and self._holds_params(o) for o in gc.get_objects())
-
-    def _compiled_wrapper_called(self, wrapper: nn.Module, args: Any) -> None:
-        if torch.is_grad_enabled() and self.model.training:
-            raise CaptureSetupError(
-                f"hwsim capture: {type(self.model).__name__} is trained through a torch.compile wrapper of "
-                f"{type(wrapper._orig_mod).__name__} compiled before the capture; its cached graph skips capture's "
-                "hooks (nothing would be recorded); train the uncompiled model inside the capture block and compile "
-                "only after it")
-
     def _pre_hook(self, module: nn.Module, args: Any) -> None:
         push = not self._stack and self._begin_forward(module)
         self._stack.append((self._paths.get(module, ""), push))
@@ -351,25 +253,11 @@ class Capture(Interceptor):
                     if o.why == NO_GRAD_WHY:
                         o.passes = (True, True, True)
             return False
-        # While dynamo traces, the refusal is swallowed (it runs the frame eagerly instead, the compile silently
-        # undone): raised again from that eager run, where the callback is still set.
-        if torch.compiler.is_compiling() or _dynamo_callback() is not None:
-            raise CaptureSetupError(
-                f"hwsim capture: module {self._paths.get(module) or type(module).__name__!r} is called through "
-                "torch.compile (a compiled module, function or Module.compile()) inside capture; dynamo cannot "
-                "compile capture's hooks and would run them eagerly; train the uncompiled model inside the capture "
-                "block and compile only after it")
+        refuse_if_compiling(self._paths.get(module) or type(module).__name__)
         if not self.model.training:
             self.eval_forwards += 1  # validation: not captured, no new names, iteration untouched
             return False
-        if self._step_pending:
-            self._finish()
-        elif self._phase == "backward" and not self._explicit:  # a forward after a backward, no step between
-            self._look_for_optimizer()
-            if self._by_optimizer():
-                self._merged_forwards += not self._opt_stepped  # gradient accumulation: the step ends it
-            else:
-                self._finish()
+        self._forward_boundary()
         if self._it is None:
             idx = self._next_index
             sampled = self._force_sample or (self.config.sample_every > 0 and idx % self.config.sample_every == 0)
@@ -443,7 +331,7 @@ class Capture(Interceptor):
         self._phase = "idle"
         self._it = None
         self._step_pending = False
-        notes, self._notes = self._notes, _Notes()
+        notes, self._notes = self._notes, IterationNotes()
         if it is None:
             return
         loss, acc, epoch, extra = notes.values()
@@ -476,30 +364,6 @@ class Capture(Interceptor):
         if not self.coverage.complete:
             self._warn("coverage:" + ",".join(m["module"] + m["op"] for m in cov["missed"]),
                        f"hwsim capture of {type(self.model).__name__}: {describe(cov)}")
-
-
-class _Notes:
-    """What ``cap.step()`` reported for the current iteration: mean loss and accuracy, the last epoch and extras."""
-
-    def __init__(self) -> None:
-        self.loss: list[float] = []
-        self.acc: list[float] = []
-        self.epoch: int | None = None
-        self.extra: dict[str, Any] = {}
-
-    def add(self, *, loss: float | None, acc: float | None, epoch: int | None, **extra: Any) -> None:
-        if loss is not None:
-            self.loss.append(float(loss))
-        if acc is not None:
-            self.acc.append(float(acc))
-        if epoch is not None:
-            self.epoch = epoch
-        self.extra.update(extra)
-
-    def values(self) -> tuple[float | None, float | None, int | None, dict[str, Any]]:
-        def mean(xs: list[float]) -> float | None:
-            return sum(xs) / len(xs) if xs else None
-        return mean(self.loss), mean(self.acc), self.epoch, self.extra
 
 
 def capture(model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
