@@ -224,6 +224,8 @@ def test_dithered_attention_products_use_dz_tilde(tmp_path, how):
     assert s.geometry.kind == "matmul" and s.geometry.w_role == "activation" and s.w_mask is not None
     dz = torch.from_numpy(s.dz_levels.astype(np.float64)).reshape(2, 5, 5) * s.delta
     assert (dz == 0).any()
-    torch.testing.assert_close(q.grad, dz @ k.detach(), atol=1e-5, rtol=0)  # δa = δ̃z · B (z = q·kᵀ)
+    # δa = δ̃z · B (z = q·kᵀ); SDPA's product is torch's math kernel's (√scale·q)(√scale·k)ᵀ: q's gradient is scale·δ̃z·k
+    scale = 1 / 6 ** 0.5 if how == "sdpa" else 1.0
+    torch.testing.assert_close(q.grad, scale * dz @ k.detach(), atol=1e-5, rtol=0)
     if how != "sdpa":  # (with SDPA, k is also V: its gradient adds the P·V product's)
         torch.testing.assert_close(k.grad, dz.transpose(1, 2) @ q.detach(), atol=1e-5, rtol=0)  # δB = δ̃zᵀ · a

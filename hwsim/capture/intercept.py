@@ -4,8 +4,8 @@
 calls during a training forward: it describes the op (:mod:`hwsim.capture.ops`), names it by the
 module path that issued it, notes it in the coverage, keeps the operand masks on sampled iterations
 and wraps the output in :class:`QuantizeGrad`. Attention: SDPA runs fused (its QKᵀ gradient is
-recomputed for the record) or, with ``dither_attention``, as explicit products
-(:mod:`hwsim.capture.attention`).
+recomputed for the record) or, with dropout or ``dither_attention``, as torch's math kernel with
+explicit products (:mod:`hwsim.capture.attention`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import nn
 
 from hwsim.capture import attention, ops
 from hwsim.capture.records import Call, Site
+from hwsim.trace.gemm_kinds import QUANTIZING_METHODS
 
 log = logging.getLogger("hwsim.capture")
 WEIGHT_OPS = ("linear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
@@ -162,14 +163,11 @@ class Interceptor:
             for g in (qk, pv):
                 self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
             return func(*args, **kwargs)
-        if self.config.dither_attention:  # explicit products, intercepted (and dithered) like any matmul
+        if p["dropout_p"] > 0 or (self.config.dither_attention and self.config.method in QUANTIZING_METHODS):
+            if p["is_causal"] and p["attn_mask"] is not None:
+                return func(*args, **kwargs)  # torch's own error
+            # torch's math kernel, its products intercepted (and dithered with dither_attention) like any matmul
             return attention.math(p, lambda op, a, b: self._on_gemm(torch.matmul, ops.matmul, (a, b), {}, label=op))
-        if p["dropout_p"] > 0:
-            for g in (qk, pv):
-                self._missed(f"{path}:{g.op}", g.op, path, g.macs, "scaled_dot_product_attention with dropout: the "
-                             "attention matrix is internal to the fused kernel; pass dither_attention=True "
-                             "(--dither-attention), which computes SDPA with explicit products", backward=True)
-            return func(*args, **kwargs)
         out = func(*args, **kwargs)
         if not out.requires_grad:
             return out
