@@ -1,7 +1,8 @@
 """Attention in training mode: SDPA with dropout and with grouped-query heads (``enable_gqa``) captured by default.
 
 Stand-ins of the Hugging Face attention modules (no transformers needed): GPT-2 (fused qkv projection, causal SDPA
-with ``dropout_p = attn_pdrop`` in ``train()``), BERT (separate q/k/v, an additive padding mask, dropout) and
+with ``dropout_p = attn_pdrop`` in ``train()``), BERT (separate q/k/v, an additive padding mask, dropout), T5 (no
+scaling, a learned relative-position bias as the float mask, dropout), ``nn.MultiheadAttention`` with dropout and
 Llama / Mistral / Qwen (fewer K/V heads than Q heads, ``enable_gqa=True``, causal, no mask). Each is checked for
 100 % GEMM-MAC coverage, its recorded GEMM shapes and MACs by hand, bit-identical ``method="none"`` training, and
 (with ``dither_attention``) gradients that are exactly the GEMMs of the recorded δ̃z.
@@ -59,6 +60,26 @@ class BertAttention(nn.Module):
         return self.output(o.transpose(1, 2).reshape(b, t, d))
 
 
+class T5Attention(nn.Module):
+    """HF T5 (sdpa): no 1/√d scaling (``scale=1.0``), a learned relative-position bias passed as the float mask."""
+
+    def __init__(self, d: int = 8, h: int = 2, p: float = 0.1, buckets: int = 8) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.relative_attention_bias = nn.Embedding(buckets, h)
+        self.h, self.p, self.buckets = h, p, buckets
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = (m(x).view(b, t, self.h, d // self.h).transpose(1, 2) for m in (self.q, self.k, self.v))
+        pos = torch.arange(t)
+        bucket = (pos[None, :] - pos[:, None] + self.buckets // 2).clamp(0, self.buckets - 1)
+        bias = self.relative_attention_bias(bucket).permute(2, 0, 1)[None]  # (1, h, t, t)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=self.p if self.training else 0.0,
+                                           scale=1.0)
+        return self.o(o.transpose(1, 2).reshape(b, t, d))
+
+
 class LlamaAttention(nn.Module):
     """HF Llama / Mistral / Qwen (sdpa, no mask): ``hq`` query heads share ``hk`` K/V heads, ``enable_gqa=True``."""
 
@@ -77,6 +98,16 @@ class LlamaAttention(nn.Module):
         o = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0, is_causal=True,
                                            enable_gqa=True)
         return self.o_proj(o.transpose(1, 2).reshape(b, t, self.hq * self.e))
+
+
+class MHAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` with attention dropout, self-attention without weights returned (its SDPA path)."""
+
+    def __init__(self, d: int = 8, h: int = 2, p: float = 0.25) -> None:
+        super().__init__(d, h, dropout=p, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
 
 
 def _keep(*ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -99,6 +130,10 @@ def _net(kind: str, dtype: torch.dtype = torch.float32) -> tuple[Net, torch.Tens
     torch.manual_seed(0)
     if kind == "gpt2":
         net, shape = Net(GPT2Attention(), 8), (3, 5, 8)
+    elif kind == "mha":
+        net, shape = Net(MHAttention(), 8), (3, 5, 8)
+    elif kind == "t5":
+        net, shape = Net(T5Attention(), 8), (3, 5, 8)
     elif kind.startswith("bert"):
         net, shape = Net(BertAttention(boolean=kind == "bert_bool"), 8), (3, 5, 8)
     else:
@@ -106,7 +141,7 @@ def _net(kind: str, dtype: torch.dtype = torch.float32) -> tuple[Net, torch.Tens
     return net.to(dtype), torch.randn(*shape, generator=torch.Generator().manual_seed(1)).to(dtype)
 
 
-def _train(net: Net, x: torch.Tensor, steps: int = 3, **cap_kw) -> list[torch.Tensor]:
+def _train(net: Net, x: torch.Tensor, steps: int = 3, autocast: bool = False, **cap_kw) -> list[torch.Tensor]:
     """``steps`` SGD steps (dropout draws from torch's global generator, seeded here); grads and weights after."""
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     r = torch.randn(*x.shape[:2], 3, generator=torch.Generator().manual_seed(2)).to(x.dtype)
@@ -118,7 +153,9 @@ def _train(net: Net, x: torch.Tensor, steps: int = 3, **cap_kw) -> list[torch.Te
     try:
         for _ in range(steps):
             opt.zero_grad()
-            (net(x) * r).sum().backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                loss = (net(x).float() * r).sum()
+            loss.backward()
             out += [p.grad.clone() for p in net.parameters()]
             opt.step()
     finally:
@@ -127,7 +164,7 @@ def _train(net: Net, x: torch.Tensor, steps: int = 3, **cap_kw) -> list[torch.Te
     return out + [p.detach().clone() for p in net.parameters()] + [torch.rand(4)]  # + the RNG stream's position
 
 
-@pytest.mark.parametrize("kind", ["gpt2", "bert", "llama", "llama_dropout"])
+@pytest.mark.parametrize("kind", ["gpt2", "bert", "t5", "mha", "llama", "llama_dropout"])
 def test_hf_style_attention_in_train_mode_is_captured_whole(tmp_path, kind):
     net, x = _net(kind)
     with capture(net, method="dither", s=2.0, out=tmp_path / "t", sample_every=1) as cap:
@@ -189,12 +226,15 @@ def test_grouped_query_products_recorded_per_query_head(tmp_path):
 
 @pytest.mark.parametrize("kind,dtype,cap_kw", [
     ("gpt2", torch.float32, {}), ("gpt2", torch.bfloat16, {}), ("bert", torch.float32, {}),
+    ("t5", torch.float32, {}), ("mha", torch.float32, {}), ("gpt2", torch.float32, {"autocast": True}), ("t5", torch.float32, {"autocast": True}),
     ("bert_bool", torch.float32, {}), ("llama", torch.float32, {}), ("llama_dropout", torch.float32, {}),
     ("llama", torch.float32, {"dither_attention": True}), ("gpt2", torch.float32, {"dither_attention": True})])
 def test_method_none_stays_bit_identical(tmp_path, kind, dtype, cap_kw):
     net, x = _net(kind, dtype)
-    want = _train(copy.deepcopy(net), x)
-    got = _train(net, x, method="none", out=tmp_path / "t", sample_every=1, **cap_kw)
+    cap_kw = dict(cap_kw)
+    autocast = cap_kw.pop("autocast", False)  # bf16 autocast: torch casts SDPA's inputs, capture must too
+    want = _train(copy.deepcopy(net), x, autocast=autocast)
+    got = _train(net, x, autocast=autocast, method="none", out=tmp_path / "t", sample_every=1, **cap_kw)
     assert load(tmp_path / "t").meta["coverage"]["missed"] == []
     for i, (u, v) in enumerate(zip(got, want, strict=True)):
         assert torch.equal(u, v), f"tensor {i} differs by {(u.float() - v.float()).abs().max():.2e}"

@@ -117,14 +117,39 @@ def _softmax(s: torch.Tensor) -> torch.Tensor:
     return safe(s, -1) if safe is not None else torch.softmax(s, -1)
 
 
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The lower-precision dtype autocast casts SDPA's inputs to on ``device_type``, or None when it is off."""
+    try:
+        on = torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: one flag per device kind
+        on = torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+    if not on:
+        return None
+    get = getattr(torch, "get_autocast_dtype", None)
+    if get is not None:
+        return get(device_type)
+    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def math(p: dict[str, Any], mm: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """SDPA as torch's math kernel computes it, its two products issued as ``mm(op, a, b)`` (the session's matmul).
 
     The order of operations is the kernel's (√scale on q and on kᵀ, the mask added to the product, a safe softmax,
     ``torch.dropout``), so forward values, gradients and the random stream are those of
     ``aten::_scaled_dot_product_attention_math``. The QKᵀ product here is of the scaled operands, so its δz is
-    ∂L/∂(scale·QKᵀ) — δa = δ̃z·(√scale·K) and q's gradient is √scale times that.
+    ∂L/∂(scale·QKᵀ) — δa = δ̃z·(√scale·K) and q's gradient is √scale times that. Under autocast, the inputs are
+    cast as autocast casts SDPA's (float32 ones to its dtype) and the kernel runs with autocast off, as torch's does.
     """
+    dt = _autocast_dtype(p["query"].device.type)
+    if dt is None:
+        return _math(p, mm)
+    cast = {n: t.to(dt) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64 else t
+            for n, t in p.items()}
+    with torch.autocast(p["query"].device.type, enabled=False):
+        return _math(cast, mm)
+
+
+def _math(p: dict[str, Any], mm: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     q, k, v = p["query"], p["key"], p["value"]
     dtype = q.dtype
     if _upcast(dtype):
