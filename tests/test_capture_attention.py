@@ -271,3 +271,21 @@ def test_dithered_attention_gradients_are_the_gemms_of_the_recorded_dz(tmp_path,
     pr = torch.softmax((qd @ kr.transpose(-2, -1) * scale).masked_fill(~causal, -math.inf), -1) * keep / (1 - p)
     torch.testing.assert_close(v.grad, (pr.transpose(-2, -1) @ d_pv).view(b, -1, r, t, e).sum(2), atol=1e-10,
                                rtol=0)
+
+
+def test_grouped_query_trace_with_dropout_simulates_per_query_head(tmp_path):
+    import hwsim
+
+    net, x = _net("llama_dropout")
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with capture(net, method="dither", s=4.0, out=tmp_path / "t", sample_every=1):
+        for _ in range(2):
+            opt.zero_grad()
+            net(x).square().sum().backward()
+            opt.step()
+    r = hwsim.simulate(load(tmp_path / "t"), "scnn")
+    assert r.trace["coverage"]["forward"] == r.trace["coverage"]["backward_data"] == 1.0
+    passes = {(lp.name, lp.pass_name): lp.macs_dense for lp in r.layers}
+    for op in ("attn:qk", "attn:pv"):  # 8 (example, query head) products of 6·6·4 MACs, in all three passes
+        assert [passes[(op, p)] for p in ("forward", "backward_data", "backward_weight")] == [1152] * 3
+    assert ("attn.q_proj", "backward_data") not in passes  # x is data: no backward-data GEMM for the projections
