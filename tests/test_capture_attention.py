@@ -289,3 +289,19 @@ def test_grouped_query_trace_with_dropout_simulates_per_query_head(tmp_path):
     for op in ("attn:qk", "attn:pv"):  # 8 (example, query head) products of 6·6·4 MACs, in all three passes
         assert [passes[(op, p)] for p in ("forward", "backward_data", "backward_weight")] == [1152] * 3
     assert ("attn.q_proj", "backward_data") not in passes  # x is data: no backward-data GEMM for the projections
+
+
+def test_an_sdpa_capture_cannot_read_never_breaks_training(tmp_path, monkeypatch):
+    from hwsim.capture import attention
+
+    def boom(p):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(attention, "products", boom)
+    net, x = _net("gpt2")
+    want = _train(copy.deepcopy(net), x, steps=1)
+    with pytest.warns(UserWarning, match="NOT captured: scaled_dot_product_attention in attn"):
+        got = _train(net, x, steps=1, method="none", out=tmp_path / "t", sample_every=1)
+    assert all(torch.equal(u, v) for u, v in zip(got, want, strict=True))  # the op ran unchanged
+    missed = load(tmp_path / "t").meta["coverage"]["missed"]
+    assert [(m["module"], m["why"]) for m in missed] == [("attn", "capture could not read this op (RuntimeError: boom)")]

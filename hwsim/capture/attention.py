@@ -67,6 +67,8 @@ def _meta_heads(p: dict[str, Any], t: torch.Tensor) -> torch.Tensor:
 def products(p: dict[str, Any]) -> tuple[ops.Gemm, ops.Gemm]:
     """The QKᵀ and P·V GEMMs of one call (shapes only; K/V heads repeated to Q's under ``enable_gqa``)."""
     q, k, v = p["query"], p["key"], p["value"]
+    if any(t.is_nested for t in (q, k, v)):
+        raise ops.Unsupported("scaled_dot_product_attention on nested (jagged) tensors: pad them to capture it")
     gqa = repeats(p, k) != 1 or repeats(p, v) != 1
     kh, vh = (_meta_heads(p, k), _meta_heads(p, v)) if gqa else (k, v)
     qk = ops.matmul_gemm("qk", q, kh.transpose(-2, -1))

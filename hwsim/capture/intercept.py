@@ -159,6 +159,10 @@ class Interceptor:
         except ops.Unsupported as e:
             self._missed(f"{path}:sdpa", "scaled_dot_product_attention", path, e.macs, e.why, backward=True)
             return func(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - an op capture cannot read never breaks training
+            self._missed(f"{path}:sdpa", "scaled_dot_product_attention", path, 0,
+                         f"capture could not read this op ({type(e).__name__}: {e})", backward=True)
+            return func(*args, **kwargs)
         if not torch.is_grad_enabled():
             for g in (qk, pv):
                 self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
