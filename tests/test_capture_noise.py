@@ -16,7 +16,7 @@ from torch import nn
 import hwsim
 from hwsim.capture.config import CaptureConfig
 from hwsim.capture.quantized import Quantized, noise_sums
-from hwsim.capture.srule import SRule
+from hwsim.capture.srule import S_MIN, NoiseBudget, SRule
 from hwsim.trace import format as fmt
 from hwsim.trace.noise import compound_gain, compound_warning, layer_noise, norm_growth
 from hwsim.trace.records import IterationRecord
@@ -194,3 +194,49 @@ def test_cli_refuses_a_bad_s_layers_rule():
                         "--s-layers", "nonsense", "--out", "unused"], capture_output=True, text=True)
     assert r.returncode != 0 and "s_layers" in r.stderr and "allowed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# --------------------------------------------------------------------------- the noise budget
+
+def test_noise_budget_spreads_what_is_left_over_the_layers_to_come():
+    b = NoiseBudget(s_max=4.0, budget=2.0)
+    b.layers = 3
+    # first layer of the first backward: g = 2^(1/3), target noise √(g² − 1), s = √6·target (no history)
+    g = 2.0 ** (1 / 3)
+    t = math.sqrt(g * g - 1)
+    assert b.s_for("c") == pytest.approx(math.sqrt(6) * t)
+    b.observe("c", 0.5)  # G = √1.25
+    g2 = (2.0 / math.sqrt(1.25)) ** (1 / 2)
+    assert b.s_for("b") == pytest.approx(math.sqrt(6) * math.sqrt(g2 * g2 - 1))
+    b.observe("b", 3.0)  # G = √1.25·√10 > 2: the budget is spent
+    assert b.s_for("a") == S_MIN  # target noise 0 → the smallest s
+    b.observe("a", 0.01)
+    # next backward: "c" again starts a new G = 1; its s scales its last s by target / its last noise
+    s_c = math.sqrt(6) * t
+    assert b.s_for("c") == pytest.approx(min(4.0, s_c * t / 0.5))
+
+
+def test_budget_rule_keeps_the_compound_estimate_near_its_budget():
+    m = _mlp(16)
+    x, y = torch.randn(64, 16, generator=torch.Generator().manual_seed(2)), torch.arange(64) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with hwsim.capture(m, s=4, s_layers="budget:2") as cap:
+            for _ in range(3):
+                m.zero_grad()
+                nn.functional.cross_entropy(m(x), y).backward()
+                cap.step()
+    order = list(cap.last_stats)
+    g = compound_gain(order, cap.last_stats)
+    assert 1.5 < g[order[0]] <= 2.2  # the estimate the rule steers by (the first layer's own noise is not in it)
+    one_s = _one_step(_mlp(16), s=4)
+    o = list(one_s.last_stats)
+    assert compound_gain(o, one_s.last_stats)[o[0]] > 50  # the same net at one s
+
+
+def test_budget_rule_spec_and_meta():
+    assert CaptureConfig(s=4, s_layers="budget").meta()["s_layers"] == "budget:2"
+    assert CaptureConfig(s=4, s_layers="budget:3").meta()["s_layers"] == "budget:3"
+    for bad in ("budget:1", "budget:x", "budget:-2"):
+        with pytest.raises(ValueError, match="budget.*allowed: a number > 1"):
+            CaptureConfig(s=4, s_layers=bad)

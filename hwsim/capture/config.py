@@ -152,7 +152,7 @@ class CaptureConfig:
             raise ValueError(f"s_layers applies to method 'dither' only (method is {self.method!r}); drop it")
         if self.method == "dither":  # normalised: None, the rule's name or a read-only {glob: s} mapping
             rule = SRule.parse(float(self.s), self.s_layers)  # type: ignore[arg-type]
-            object.__setattr__(self, "s_layers", rule.rule or (rule.globs if rule.globs else None))
+            object.__setattr__(self, "s_layers", rule.meta() if rule.rule else (rule.globs if rule.globs else None))
         if not _is_int(self.sample_every) or self.sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0 = never), got {self.sample_every!r}")
         if not _is_int(self.stats_every) or self.stats_every < 1:

@@ -14,6 +14,8 @@ import torch
 
 from hwsim.capture import quant
 from hwsim.capture.config import CaptureConfig
+from hwsim.capture.srule import NoiseBudget
+from hwsim.trace.noise import layer_noise
 
 
 class DitherSource:
@@ -27,6 +29,8 @@ class DitherSource:
         self._srule = config.srule()
         self._site_index: dict[str, int] = {}
         self._depth_layers = 0
+        self._budget = (NoiseBudget(float(config.s), self._srule.budget)  # type: ignore[arg-type]
+                        if self._srule.rule == "budget" else None)
 
     def generator_for(self, g: torch.Tensor) -> quant.Rng:
         """The dither's random source for δz ``g``: numpy SFC64 on CPU, a seeded torch generator on g's device."""
@@ -42,7 +46,16 @@ class DitherSource:
         """Layer ``name``'s s; ``sites``: the capture's call sites in forward order (first seen first)."""
         if self.config.method != "dither" or self.config.s_layers is None:
             return self.config.s
+        if self._budget is not None:
+            self._budget.layers = self._budget.layers or len(sites)  # first backward: the forward's call sites
+            return self._budget.s_for(name)
         if name not in self._site_index:
             self._site_index = {n: i for i, n in enumerate(sites)}
             self._depth_layers = self._depth_layers or len(self._site_index)
         return self._srule.s_for(name, self._site_index.get(name, -1), self._depth_layers)
+
+    def observe(self, name: str, sums: tuple[float, float, float]) -> None:
+        """One quantization's (Σδz², Σδ̃z², Σδz·δ̃z): the budget rule steers the next layers' s by it."""
+        if self._budget is not None:
+            st = layer_noise(*sums)
+            self._budget.observe(name, st["noise"] if st is not None else None)

@@ -289,7 +289,9 @@ class Capture(IterationBoundaries, Interceptor):
         try:
             self._record(call, it, q)
             if call.dither and self.config.method != "none":
-                it.add_noise(name, noise_sums(g, q))
+                sums = noise_sums(g, q)
+                it.add_noise(name, sums)
+                self.dither.observe(name, sums)
             if call.after is not None:
                 call.after(g)
         except Exception as e:  # noqa: BLE001 - recording never breaks training: say which layer, which iteration

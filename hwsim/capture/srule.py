@@ -9,6 +9,13 @@ layers (reached last by backward, after the most compounding) use a smaller s. T
   last layer uses ``s`` and the first s/L. L is the number of GEMM call sites of the first iteration; a site that
   appears later uses ``s``. hwsim's rule, chosen because the compound gain is a product over the layers *above*
   a layer: the layers with the most above them get the least noise;
+* ``"budget"`` or ``"budget:B"`` — a noise budget (default B = 2): each iteration's backward keeps the estimated
+  compound noise gain (:func:`hwsim.trace.noise.compound_gain`) of the gradient reaching every layer at most B.
+  Before quantizing a layer, the budget left, B / G (G = Π √(1+noise²) over the layers already quantized in this
+  backward), is spread evenly over the layers still to come: target noise n = √(g² − 1) with g = (B/G)^(1/r). The
+  layer's s is then its s of the previous iteration scaled by n / (its noise then) — noise is close to
+  proportional to s for s ≲ 2 — and clipped to [``S_MIN``, ``s``]; in the first iteration n·√6 (uniform
+  quantization plus uniform dither: noise ≈ s/√6). A :class:`NoiseBudget` holds that state (one per capture);
 * a mapping ``{glob: s}`` — the first glob (``fnmatch``, on hwsim's layer names as ``hwsim inspect`` prints them)
   that matches a layer's name gives its s; ``"*"`` sets the rest (else ``s``). On the command line:
   ``--s-layers 'features.*=1,classifier.*=4'``.
@@ -25,7 +32,9 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any
 
-RULES = ("depth",)
+RULES = ("depth", "budget")
+DEFAULT_BUDGET = 2.0  # hwsim's choice: the gradient reaching any layer at most 2× its noise-free norm (estimate)
+S_MIN = 0.05  # the budget rule's smallest s (δ̃z then is nearly dense: noise ≈ 0.02)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class SRule:
 
     s: float
     rule: str | None = None
+    budget: float = DEFAULT_BUDGET
     globs: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
@@ -43,6 +53,15 @@ class SRule:
             return cls(s=s)
         if isinstance(spec, str) and spec.strip() in RULES:
             return cls(s=s, rule=spec.strip())
+        if isinstance(spec, str) and spec.strip().startswith("budget:"):
+            val = spec.strip()[len("budget:"):]
+            try:
+                b = float(val)
+            except ValueError:
+                b = math.nan
+            if not (math.isfinite(b) and b > 1.0):
+                raise ValueError(f"{field}: budget {val!r} is not allowed; allowed: a number > 1 (e.g. 'budget:2')")
+            return cls(s=s, rule="budget", budget=b)
         if isinstance(spec, str):
             pairs: dict[str, Any] = {}
             for part in spec.split(","):
@@ -77,5 +96,43 @@ class SRule:
         return self.s
 
     def meta(self) -> str | dict[str, float] | None:
-        """The trace meta's ``s_layers``: None, the rule's name or the glob mapping."""
+        """The trace meta's ``s_layers``: None, the rule's name (``budget:B``) or the glob mapping."""
+        if self.rule == "budget":
+            return f"budget:{self.budget:g}"
         return self.rule if self.rule is not None else dict(self.globs) or None
+
+
+class NoiseBudget:
+    """The ``budget`` rule's state over a capture (module doc): per layer its last s and noise, per backward G."""
+
+    def __init__(self, s_max: float, budget: float) -> None:
+        self.s_max, self.budget = s_max, budget
+        self.layers = 0  # dithered call sites of the first backward (fixed once it completes)
+        self._last: dict[str, tuple[float, float]] = {}  # name -> (s, noise) of its last call
+        self._done: set[str] = set()  # quantized in the current backward
+        self._gain = 1.0  # G of the current backward
+        self._pending: dict[str, float] = {}  # name -> the s handed out, until its noise is observed
+
+    def s_for(self, name: str) -> float:
+        """The s for ``name``'s next quantization."""
+        if name in self._done:  # a second backward in this iteration (accumulation) or a new iteration
+            self.layers = max(self.layers, len(self._done))
+            self._done, self._gain = set(), 1.0
+        left = max(1, (self.layers or len(self._done) + 1) - len(self._done))
+        g = (self.budget / self._gain) ** (1.0 / left) if self._gain < self.budget else 1.0
+        target = math.sqrt(max(0.0, g * g - 1.0))
+        last = self._last.get(name)
+        s = last[0] * target / last[1] if last and last[1] > 0 else target * math.sqrt(6.0)
+        s = min(self.s_max, max(S_MIN, s))
+        self._pending[name] = s
+        return s
+
+    def observe(self, name: str, noise: float | None) -> None:
+        """The measured noise of ``name``'s quantization at the s :meth:`s_for` gave it."""
+        s = self._pending.pop(name, None)
+        self._done.add(name)
+        if noise is None:
+            return
+        self._gain *= math.sqrt(1.0 + noise * noise)
+        if s is not None:
+            self._last[name] = (s, noise)
