@@ -28,6 +28,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hwsim.capture.srule import SRule
+
 if TYPE_CHECKING:
     import torch
 
@@ -127,7 +129,8 @@ class CaptureConfig:
     ``dither_attention``: also dither δz of attention's activation×activation products.
     ``iteration``: ``auto`` (a training forward after a backward starts an iteration) or ``step``
     (only ``cap.step()`` ends one). ``stats_every``: write per-layer statistics every this many
-    iterations (and of every sampled one).
+    iterations (and of every sampled one). ``s_layers``: per-layer s for dither (:mod:`hwsim.capture.srule`:
+    ``"depth"``, a ``{glob: s}`` mapping or ``"glob=s,..."``; None = ``s`` everywhere).
     """
 
     method: str = "dither"
@@ -139,11 +142,17 @@ class CaptureConfig:
     dither_attention: bool = False
     iteration: str = "auto"
     stats_every: int = DEFAULT_STATS_EVERY
+    s_layers: Any = None
 
     def __post_init__(self) -> None:
         if self.method == "dither" and self.s is None:
             object.__setattr__(self, "s", DEFAULT_S)
         validate_params(method=self.method, s=self.s, k=self.k)
+        if self.s_layers is not None and self.method != "dither":
+            raise ValueError(f"s_layers applies to method 'dither' only (method is {self.method!r}); drop it")
+        if self.method == "dither":  # normalised: None, the rule's name or a read-only {glob: s} mapping
+            rule = SRule.parse(float(self.s), self.s_layers)  # type: ignore[arg-type]
+            object.__setattr__(self, "s_layers", rule.meta() if rule.rule else (rule.globs if rule.globs else None))
         if not _is_int(self.sample_every) or self.sample_every < 0:
             raise ValueError(f"sample_every must be >= 0 (0 = never), got {self.sample_every!r}")
         if not _is_int(self.stats_every) or self.stats_every < 1:
@@ -159,9 +168,14 @@ class CaptureConfig:
         for name in ("sample_every", "stats_every", "seed"):  # numpy integers → int (JSON meta, arithmetic)
             object.__setattr__(self, name, int(getattr(self, name)))
 
+    def srule(self) -> SRule:
+        """Each layer's s (:mod:`hwsim.capture.srule`); for methods other than dither, ``s`` is unused."""
+        return SRule.parse(float(self.s) if self.s is not None else 1.0, self.s_layers)
+
     def meta(self) -> dict[str, Any]:
         """The trace meta fields this configuration fixes (s only for dither, k only for meProp)."""
-        return {"method": self.method, "s": float(self.s) if self.method == "dither" else None,
+        rule = {"s_layers": self.srule().meta()} if self.s_layers is not None else {}  # only when set
+        return {"method": self.method, "s": float(self.s) if self.method == "dither" else None, **rule,
                 "k": self.k if self.method == "meprop" else None, "seed": self.seed,
                 "sample_every": self.sample_every, "stats_every": self.stats_every,
                 "max_examples": self.max_examples, "dither_attention": self.dither_attention}

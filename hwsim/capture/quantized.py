@@ -70,6 +70,23 @@ class Quantized:
         return self.levels.to(self.dtype or self.levels.dtype)
 
 
+def noise_sums(dz: torch.Tensor, q: Quantized) -> tuple[float, float, float]:
+    """(Σδz², Σδ̃z², Σδz·δ̃z) of one call, for the noise statistics of :mod:`hwsim.trace.noise`.
+
+    Call before :meth:`Quantized.take_values` (NSD's lazy values are Δ·levels, read here without scaling them).
+    Three float32 dots on δz's device (accumulated in float64 on CPU), one host sync.
+    """
+    x = work_dtype(dz).detach().reshape(-1)
+    if q.values is None:  # NSD, lazy: δ̃z = Δ·levels
+        lv = q.levels.detach().reshape(-1)
+        d = float(q.delta)
+        sums = torch.stack([torch.dot(x, x), torch.dot(lv, lv), torch.dot(x, lv)]).double().cpu().tolist()
+        return sums[0], d * d * sums[1], d * sums[2]
+    v = work_dtype(q.values).detach().reshape(-1)
+    sums = torch.stack([torch.dot(x, x), torch.dot(v, v), torch.dot(x, v)]).double().cpu().tolist()
+    return sums[0], sums[1], sums[2]
+
+
 def work_dtype(x: torch.Tensor) -> torch.Tensor:
     """float32/float64 stay; half types (bf16, fp16) are quantized in float32 (their mantissa is too short)."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()

@@ -10,6 +10,7 @@ import torch
 
 from hwsim.capture import ops, quant
 from hwsim.trace.format import LayerGeometry, LayerSample
+from hwsim.trace.noise import layer_noise
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Iteration:
     acc: dict[str, list[Any]] = field(default_factory=dict)  # name -> [numel, nnz, max_bits, hist, Σδ·numel]
     samples: dict[str, LayerSample] = field(default_factory=dict)
     masked: set[str] = field(default_factory=set)
+    noise: dict[str, list[float]] = field(default_factory=dict)  # name -> [Σδz², Σδ̃z², Σδz·δ̃z] (hwsim.trace.noise)
 
     def add(self, name: str, st: quant.LevelStats, delta: float) -> None:
         """Merge one call's level statistics (plain Python numbers: nothing here touches a device)."""
@@ -59,10 +61,21 @@ class Iteration:
         a[4] += delta * st.numel
         a[5] = None  # merged micro-batches
 
+    def add_noise(self, name: str, sums: tuple[float, float, float]) -> None:
+        """Merge one call's (Σδz², Σδ̃z², Σδz·δ̃z): micro-batches add up."""
+        a = self.noise.setdefault(name, [0.0, 0.0, 0.0])
+        for i, v in enumerate(sums):
+            a[i] += v
+
     def stats(self, name: str) -> dict[str, Any]:
         n, nnz, mb, hist, dsum, single = self.acc[name]
-        return single if single is not None else {"density": nnz / max(1, n), "max_bits": mb, "hist": hist,
-                                                  "delta": dsum / max(1, n)}
+        st = dict(single) if single is not None else {"density": nnz / max(1, n), "max_bits": mb, "hist": hist,
+                                                      "delta": dsum / max(1, n)}
+        sums = self.noise.get(name)
+        noise = layer_noise(*sums) if sums is not None else None
+        if noise is not None:
+            st.update(noise)
+        return st
 
 
 @dataclass

@@ -52,10 +52,13 @@ from hwsim.capture.compile_guard import (
 )
 from hwsim.capture.config import CaptureConfig
 from hwsim.capture.coverage import Coverage, describe
+from hwsim.capture.dither import DitherSource
 from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
+from hwsim.capture.quantized import noise_sums
 from hwsim.capture.records import Call, Iteration, RunTotals, Site
 from hwsim.capture.writer import BackgroundWriter
 from hwsim.trace.format import LayerSample, TraceWriter
+from hwsim.trace.noise import compound_warning
 
 log = logging.getLogger("hwsim.capture")
 _ACTIVE: weakref.WeakKeyDictionary[nn.Module, Capture] = weakref.WeakKeyDictionary()  # modules under a capture
@@ -76,9 +79,7 @@ class Capture(IterationBoundaries, Interceptor):
         if not any(True for _ in model.parameters()):
             raise ValueError(f"{type(model).__name__}: no parameters: nothing is trained, no GEMM to capture")
         self.config = config
-        self.generator = quant.new_generator(config.seed)  # the dither's uniforms for CPU δz (numpy path)
-        self._torch_only = quant.quant_path_from_env() == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
-        self._device_generators: dict[torch.device, torch.Generator] = {}  # other devices: torch, on the device
+        self.dither = DitherSource(config)  # random streams and per-layer s
         self.model = model
         self.out = Path(out) if out is not None else None
         cm = config.meta()
@@ -88,7 +89,7 @@ class Capture(IterationBoundaries, Interceptor):
         dev = next(model.parameters()).device
         if dev.type != "cpu":  # δz is quantized there, with a torch generator (CPU traces keep their meta)
             self._meta["device"] = str(dev)
-        if self._torch_only:
+        if self.dither.torch_only:
             self._meta["quant_path"] = "torch"
         self._meta.update(meta or {})
         self._overwrite = overwrite
@@ -273,9 +274,11 @@ class Capture(IterationBoundaries, Interceptor):
         try:
             if call.dither:
                 c = self.config
-                q = quant.quantize(g, method=c.method, s=c.s, k=c.k, generator=self._generator_for(g), lazy_values=True)
+                q = quant.quantize(g, method=c.method, s=self.dither.s_of(name, self._sites), k=c.k,
+                                   generator=self.dither.generator_for(g),
+                                   lazy_values=True)
             else:
-                q = quant.passthrough(g, generator=self._generator_for(g))
+                q = quant.passthrough(g, generator=self.dither.generator_for(g))
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
@@ -285,6 +288,10 @@ class Capture(IterationBoundaries, Interceptor):
             return q.take_values()
         try:
             self._record(call, it, q)
+            if call.dither and self.config.method != "none":
+                sums = noise_sums(g, q)
+                it.add_noise(name, sums)
+                self.dither.observe(name, sums)
             if call.after is not None:
                 call.after(g)
         except Exception as e:  # noqa: BLE001 - recording never breaks training: say which layer, which iteration
@@ -294,19 +301,6 @@ class Capture(IterationBoundaries, Interceptor):
             if op is not None:
                 op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
         return q.take_values()  # levels are scaled in place: use them before this line
-
-    def _generator_for(self, g: torch.Tensor) -> quant.Rng:
-        """The dither's random source for δz ``g``: numpy SFC64 on CPU, a seeded torch generator on g's device.
-
-        Each device has its own stream (seed + 7919·device index), so a seed fixes every stream.
-        """
-        if g.is_cpu and not self._torch_only:
-            return self.generator
-        gen = self._device_generators.get(g.device)
-        if gen is None:
-            gen = self._device_generators[g.device] = torch.Generator(device=g.device)
-            gen.manual_seed(self.config.seed + 7919 * (g.device.index or 0))
-        return gen
 
     def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
         name = call.site.name
@@ -347,7 +341,14 @@ class Capture(IterationBoundaries, Interceptor):
                             acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)
         self.last_stats = stats
         self.last_density = self.totals.add(it, stats)
+        self._check_noise(it.index, order, stats)
         self._report_coverage()
+
+    def _check_noise(self, index: int, order: list[str], stats: dict[str, dict[str, Any]]) -> None:
+        """Warn once per run when NSD's estimated compound noise passes its threshold (:mod:`hwsim.trace.noise`)."""
+        msg = compound_warning(order, stats)
+        if msg is not None:
+            self._warn("noise", f"hwsim capture: iteration {index}: {msg}")
 
     def _report_coverage(self, *, final: bool = False) -> None:
         """After the first iteration (and whenever new ops appear): meta ``coverage``, warn if < 100 %."""
@@ -370,7 +371,7 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
             max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
             overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
-            iteration: str = "auto", stats_every: int = 1) -> Capture:
+            iteration: str = "auto", stats_every: int = 1, s_layers: Any = None) -> Capture:
     """Make training of ``model`` use δ̃z (NSD with Δ = s·std(δz), meProp top-k or none) and record it.
 
     The δz and recording keywords form a :class:`~hwsim.capture.config.CaptureConfig` (which checks
@@ -383,7 +384,9 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
     ``stats_every``: write per-layer statistics (density, max bits, histogram, Δ) of every this
     many iterations (and of every sampled one); loss/accuracy records and the run summary
     (``summary()``, ``last_stats``) still cover every iteration. Recorded as ``meta.stats_every``.
+    ``s_layers``: per-layer s for dither (:mod:`hwsim.capture.srule`: ``"depth"`` or ``{glob: s}``).
     """
     config = CaptureConfig(method=method, s=s, k=k, sample_every=sample_every, seed=seed, max_examples=max_examples,
-                           dither_attention=dither_attention, iteration=iteration, stats_every=stats_every)
+                           dither_attention=dither_attention, iteration=iteration, stats_every=stats_every,
+                           s_layers=s_layers)
     return Capture(model, config, out=out, meta=meta, overwrite=overwrite, optimizer=optimizer)

@@ -30,6 +30,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
 
     from hwsim.trace import format as fmt
     from hwsim.trace.gemm_kinds import plain_dz
+    from hwsim.trace.noise import compound_gain, norm_growth
     from hwsim.trace.writer import encode_sample
 
     tr = fmt.load(path)
@@ -42,6 +43,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
     it_used = (iteration if iteration is not None else tr.sampled_iterations[-1]) if sample else None
     sample_bytes = tr.sample_entry_bytes(it_used)
     layers, tot_elems, tot_entropy = [], 0, 0.0
+    noise = _noise_columns([g.name for g in tr.layers], its, compound_gain, norm_growth)
     # δ̃z summaries per group: the GEMMs whose δz the method quantized, and those capture left plain (issue 20)
     groups = {True: {"nnz": 0, "numel": 0, "dens": [], "bits": 0, "n": 0},
               False: {"nnz": 0, "numel": 0, "dens": [], "bits": 0, "n": 0}}
@@ -56,7 +58,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
             "stride": list(g.stride), "padding": list(g.padding),
             "density": float(np.mean(dens)) if dens else None,
             "max_bits": max((s.max_bits for s in stats if s.max_bits is not None), default=0),
-            "iterations": len(stats), "plain_dz": plain,
+            "iterations": len(stats), "plain_dz": plain, **noise.get(g.name, {}),
         }
         grp = groups[plain]
         grp["nnz"] += int(round(sum(dens) * numel))
@@ -105,10 +107,32 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
         "entropy_bits_per_element": tot_entropy / tot_elems if tot_elems else None,
         **{k: v for k, v in tr.summary.items() if k in ("test_acc", "train_loss")},
         "coverage": tr.meta.coverage,
+        "s_layers": tr.meta.get("s_layers"),
+        "compound_max": max((r["compound"] for r in noise.values() if r.get("compound") is not None), default=None),
     }
     if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
         summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
     return {"layers": layers, "summary": summary}
+
+
+def _noise_columns(order: list[str], its: Any, compound_gain: Any, norm_growth: Any) -> dict[str, dict[str, Any]]:
+    """Per layer, means over the iterations with noise statistics (:mod:`hwsim.trace.noise`): ``noise``
+    (‖δ̃z − δz‖/‖δz‖), ``growth`` (‖δz‖ over the layer above's, measured) and ``compound`` (the estimated
+    noise gain of the gradient reaching the layer). Empty for traces without them (synthetic, plain, older)."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for rec in its:
+        if not any(st.noise is not None for st in rec.layers.values()):
+            continue
+        comp, grow = compound_gain(order, rec.layers), norm_growth(order, rec.layers)
+        for nm in order:
+            st = rec.layers.get(nm)
+            a = acc.setdefault(nm, {"noise": [], "growth": [], "compound": []})
+            if st is not None and st.noise is not None:
+                a["noise"].append(st.noise)
+            if grow.get(nm) is not None:
+                a["growth"].append(grow[nm])
+            a["compound"].append(comp[nm])
+    return {nm: {k: (sum(v) / len(v) if v else None) for k, v in a.items()} for nm, a in acc.items()}
 
 
 def _fmt(v: Any, spec: str) -> str:
@@ -128,15 +152,19 @@ def layer_table(layers: list[dict], method: str | None = None) -> list[str]:
           if method and any(r.get("plain_dz") for r in layers) else None)
     wd = max([2] + [len(x) for x in dz]) if dz else 0
     dz_head = f"{'δz':{wd}s} " if dz else ""
+    noisy = any(r.get("noise") is not None for r in layers)  # noise columns: captures with noise statistics
+    noise_head = f" {'noise':>6s} {'growth':>7s} {'compound':>8s}" if noisy else ""
     head = (f"{'layer':{wn}s} {'kind':{wk}s} {dz_head}{'output shape':>{ws}s} {'density':>8s} {'max bits':>8s} "
-            f"{'a dens':>7s} {'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}")
+            f"{'a dens':>7s} {'bytes':>9s} {'bits/el':>8s} {'entropy':>8s}{noise_head}")
     lines = [head, "-" * len(head)]
     for i, (r, shape) in enumerate(zip(layers, shapes, strict=True)):
         dz_col = f"{dz[i]:{wd}s} " if dz else ""
         lines.append(f"{r['name']:{wn}s} {r['kind']:{wk}s} {dz_col}{shape:>{ws}s} "
                      f"{_fmt(r['density'], '.4f'):>8s} {r['max_bits']:>8d} {_fmt(r.get('a_density'), '.3f'):>7s} "
                      f"{_fmt(r.get('bytes'), 'd'):>9s} {_fmt(r.get('bits_per_element'), '.3f'):>8s} "
-                     f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}")
+                     f"{_fmt(r.get('entropy_bits_per_element'), '.3f'):>8s}"
+                     + (f" {_fmt(r.get('noise'), '.2f'):>6s} {_fmt(r.get('growth'), '.3g'):>7s} "
+                        f"{_fmt(r.get('compound'), '.3g'):>8s}" if noisy else ""))
     lines.append("-" * len(head))
     return lines
 
@@ -164,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"plain δz of {p['layers']} GEMMs not dithered (attention's activation×activation products; "
               f"dither_attention=True / --dither-attention dithers them): density {_fmt(p['density'], '.4f')} (mean "
               f"{_fmt(p['mean_density'], '.4f')}), max {p['max_bits']} bits (float δz binned at Δ)")
+    if s.get("compound_max") is not None:
+        print(f"noise: ‖δ̃z − δz‖/‖δz‖ per layer; growth = ‖δz‖ over the layer above's (measured); compound = the "
+              f"estimated noise gain of the gradient reaching the layer (Π √(1+noise²) above it; max "
+              f"{s['compound_max']:.3g}×, hwsim/trace/noise.py){'; s_layers ' + str(s['s_layers']) if s['s_layers'] else ''}")
     print(fmt.coverage_line(s["coverage"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "

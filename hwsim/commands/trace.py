@@ -80,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "estimate's error against storing every iteration is the README's estimator-error table "
                              "(with N = iterations per epoch every sample falls at the same place of its epoch: the "
                              "demo's start-of-epoch full batches, say, never the short last batch but the run's end)")
+    parser.add_argument("--s-layers", default=None, metavar="RULE",
+                        help="per-layer s for --method dither: 'depth' (s·(l+1)/L in forward order: the early layers, "
+                             "whose gradient carries the noise of every layer above, get less) or GLOB=S pairs, e.g. "
+                             "'features.*=1,*=4' (first match wins; layer names as `hwsim inspect` prints them); "
+                             "default: --s for every layer")
     parser.add_argument("--stats-every", type=int_range(1), default=DEFAULT_STATS_EVERY, metavar="N",
                         help="keep per-layer δ̃z statistics (density, bits, histogram) every N iterations; sampled "
                              "iterations always keep them, loss and accuracy are kept for every iteration, the run "
@@ -181,7 +186,8 @@ def _train_config(args: argparse.Namespace, *, batch_size: int) -> TrainConfig:
         capture=CaptureConfig(method=args.method, s=args.s if args.method == "dither" else None,
                               k=args.k if args.method == "meprop" else None, sample_every=args.sample_every,
                               seed=args.seed, max_examples=args.max_examples, stats_every=args.stats_every,
-                              dither_attention=args.dither_attention))
+                              dither_attention=args.dither_attention,
+                              s_layers=args.s_layers if args.method == "dither" else None))
 
 
 def _run_distributed(args: argparse.Namespace) -> int:

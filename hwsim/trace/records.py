@@ -155,7 +155,7 @@ class TraceMeta(Mapping[str, Any]):
 
 # ----------------------------------------------------------------------------- iterations
 
-_STATS_FIELDS = ("density", "max_bits", "hist", "delta", "a_density", "w_density")
+_STATS_FIELDS = ("density", "max_bits", "hist", "delta", "a_density", "w_density", "noise", "dz_norm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,8 @@ class LayerStats:
     delta: float | None = None
     a_density: float | None = None
     w_density: float | None = None
+    noise: float | None = None  # ‖δ̃z − δz‖ / ‖δz‖ (hwsim.trace.noise)
+    dz_norm: float | None = None  # ‖δz‖ before quantization
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @classmethod
@@ -185,6 +187,7 @@ class LayerStats:
                    hist=tuple(counts) if counts is not None else None, delta=lw.number(d, "delta"),
                    a_density=lw.number(d, "a_density", lo=0.0, hi=1.0),
                    w_density=lw.number(d, "w_density", lo=0.0, hi=1.0),
+                   noise=lw.number(d, "noise", lo=0.0), dz_norm=lw.number(d, "dz_norm", lo=0.0),
                    extra=MappingProxyType(extra) if extra else _EMPTY)
 
 

@@ -1,0 +1,61 @@
+"""What each layer's NSD draws on: its random stream (per device) and its s (per layer).
+
+:class:`DitherSource` is owned by :class:`~hwsim.capture.session.Capture`: one seed fixes every stream — numpy
+SFC64 for CPU δz (the fast path of :mod:`hwsim.capture.quant`), a seeded ``torch.Generator`` on every other device
+(seed + 7919·device index) — and the capture's :class:`~hwsim.capture.srule.SRule` gives each layer its s
+(``s_layers``; the depth rule counts the call sites of the first iteration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from hwsim.capture import quant
+from hwsim.capture.config import CaptureConfig
+from hwsim.capture.srule import NoiseBudget
+from hwsim.trace.noise import layer_noise
+
+
+class DitherSource:
+    """Random streams and per-layer s of one capture (module doc)."""
+
+    def __init__(self, config: CaptureConfig) -> None:
+        self.config = config
+        self.generator = quant.new_generator(config.seed)  # the dither's uniforms for CPU δz (numpy path)
+        self.torch_only = quant.quant_path_from_env() == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
+        self._device_generators: dict[torch.device, torch.Generator] = {}  # other devices: torch, on the device
+        self._srule = config.srule()
+        self._site_index: dict[str, int] = {}
+        self._depth_layers = 0
+        self._budget = (NoiseBudget(float(config.s), self._srule.budget)  # type: ignore[arg-type]
+                        if self._srule.rule == "budget" else None)
+
+    def generator_for(self, g: torch.Tensor) -> quant.Rng:
+        """The dither's random source for δz ``g``: numpy SFC64 on CPU, a seeded torch generator on g's device."""
+        if g.is_cpu and not self.torch_only:
+            return self.generator
+        gen = self._device_generators.get(g.device)
+        if gen is None:
+            gen = self._device_generators[g.device] = torch.Generator(device=g.device)
+            gen.manual_seed(self.config.seed + 7919 * (g.device.index or 0))
+        return gen
+
+    def s_of(self, name: str, sites: Mapping[str, object]) -> float | None:
+        """Layer ``name``'s s; ``sites``: the capture's call sites in forward order (first seen first)."""
+        if self.config.method != "dither" or self.config.s_layers is None:
+            return self.config.s
+        if self._budget is not None:
+            self._budget.layers = self._budget.layers or len(sites)  # first backward: the forward's call sites
+            return self._budget.s_for(name)
+        if name not in self._site_index:
+            self._site_index = {n: i for i, n in enumerate(sites)}
+            self._depth_layers = self._depth_layers or len(self._site_index)
+        return self._srule.s_for(name, self._site_index.get(name, -1), self._depth_layers)
+
+    def observe(self, name: str, sums: tuple[float, float, float]) -> None:
+        """One quantization's (Σδz², Σδ̃z², Σδz·δ̃z): the budget rule steers the next layers' s by it."""
+        if self._budget is not None:
+            st = layer_noise(*sums)
+            self._budget.observe(name, st["noise"] if st is not None else None)
