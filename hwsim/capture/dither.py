@@ -54,8 +54,9 @@ class DitherSource:
             self._depth_layers = self._depth_layers or len(self._site_index)
         return self._srule.s_for(name, self._site_index.get(name, -1), self._depth_layers)
 
-    def observe(self, name: str, sums: tuple[float, float, float]) -> None:
-        """One quantization's (Σδz², Σδ̃z², Σδz·δ̃z): the budget rule steers the next layers' s by it."""
+    def observe(self, name: str, sums: torch.Tensor) -> None:
+        """One quantization's (Σδz², Σδ̃z², Σδz·δ̃z): the budget rule steers the next layers' s by it (one small
+        host transfer per call, on the budget rule only)."""
         if self._budget is not None:
-            st = layer_noise(*sums)
+            st = layer_noise(*sums.tolist())
             self._budget.observe(name, st["noise"] if st is not None else None)

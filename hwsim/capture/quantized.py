@@ -70,21 +70,20 @@ class Quantized:
         return self.levels.to(self.dtype or self.levels.dtype)
 
 
-def noise_sums(dz: torch.Tensor, q: Quantized) -> tuple[float, float, float]:
-    """(Σδz², Σδ̃z², Σδz·δ̃z) of one call, for the noise statistics of :mod:`hwsim.trace.noise`.
+def noise_sums(dz: torch.Tensor, q: Quantized) -> torch.Tensor:
+    """(Σδz², Σδ̃z², Σδz·δ̃z) of one call as a float64 tensor on δz's device — no host sync (capture fetches the
+    iteration's sums of every layer at once when it ends; :mod:`hwsim.trace.noise` turns them into statistics).
 
     Call before :meth:`Quantized.take_values` (NSD's lazy values are Δ·levels, read here without scaling them).
-    Three float32 dots on δz's device (accumulated in float64 on CPU), one host sync.
     """
     x = work_dtype(dz).detach().reshape(-1)
     if q.values is None:  # NSD, lazy: δ̃z = Δ·levels
         lv = q.levels.detach().reshape(-1)
         d = float(q.delta)
-        sums = torch.stack([torch.dot(x, x), torch.dot(lv, lv), torch.dot(x, lv)]).double().cpu().tolist()
-        return sums[0], d * d * sums[1], d * sums[2]
+        return torch.stack([torch.dot(x, x), torch.dot(lv, lv), torch.dot(x, lv)]).double() * torch.tensor(
+            [1.0, d * d, d], dtype=torch.float64, device=x.device)
     v = work_dtype(q.values).detach().reshape(-1)
-    sums = torch.stack([torch.dot(x, x), torch.dot(v, v), torch.dot(x, v)]).double().cpu().tolist()
-    return sums[0], sums[1], sums[2]
+    return torch.stack([torch.dot(x, x), torch.dot(v, v), torch.dot(x, v)]).double()
 
 
 def work_dtype(x: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,8 @@ class Iteration:
     acc: dict[str, list[Any]] = field(default_factory=dict)  # name -> [numel, nnz, max_bits, hist, Σδ·numel]
     samples: dict[str, LayerSample] = field(default_factory=dict)
     masked: set[str] = field(default_factory=set)
-    noise: dict[str, list[float]] = field(default_factory=dict)  # name -> [Σδz², Σδ̃z², Σδz·δ̃z] (hwsim.trace.noise)
+    noise: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (Σδz², Σδ̃z², Σδz·δ̃z), on δz's device
+    noise_sums: dict[str, list[float]] = field(default_factory=dict)  # the same on the host (fetch_noise)
 
     def add(self, name: str, st: quant.LevelStats, delta: float) -> None:
         """Merge one call's level statistics (plain Python numbers: nothing here touches a device)."""
@@ -61,17 +62,25 @@ class Iteration:
         a[4] += delta * st.numel
         a[5] = None  # merged micro-batches
 
-    def add_noise(self, name: str, sums: tuple[float, float, float]) -> None:
-        """Merge one call's (Σδz², Σδ̃z², Σδz·δ̃z): micro-batches add up."""
-        a = self.noise.setdefault(name, [0.0, 0.0, 0.0])
-        for i, v in enumerate(sums):
-            a[i] += v
+    def add_noise(self, name: str, sums: torch.Tensor) -> None:
+        """Merge one call's (Σδz², Σδ̃z², Σδz·δ̃z) (:func:`~hwsim.capture.quantized.noise_sums`): micro-batches
+        add up, on δz's device."""
+        a = self.noise.get(name)
+        self.noise[name] = sums if a is None else a + sums.to(a.device)
+
+    def fetch_noise(self) -> None:
+        """Bring every layer's noise sums to the host in one transfer (when the iteration ends)."""
+        if self.noise:
+            names = list(self.noise)
+            dev = next(iter(self.noise.values())).device
+            rows = torch.stack([self.noise[n].to(dev) for n in names]).tolist()  # one transfer
+            self.noise_sums = dict(zip(names, rows, strict=True))
 
     def stats(self, name: str) -> dict[str, Any]:
         n, nnz, mb, hist, dsum, single = self.acc[name]
         st = dict(single) if single is not None else {"density": nnz / max(1, n), "max_bits": mb, "hist": hist,
                                                       "delta": dsum / max(1, n)}
-        sums = self.noise.get(name)
+        sums = self.noise_sums.get(name)
         noise = layer_noise(*sums) if sums is not None else None
         if noise is not None:
             st.update(noise)

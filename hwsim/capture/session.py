@@ -333,6 +333,7 @@ class Capture(IterationBoundaries, Interceptor):
         if not it.acc:
             return
         order = [n for n in self._sites if n in it.acc]
+        it.fetch_noise()
         stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
         if self._bg is not None:
