@@ -145,3 +145,19 @@ def test_policy_fields_are_validated():
     with pytest.raises(ArchError, match="weights_resident"):
         load_arch("scnn", {"memory.weights_resident": "yes"})
     assert load_arch("scnn16").memory.stash == "dram"     # the SCNN reproduction pins the old policies
+
+
+def test_validate_and_provenance_state_the_policy():
+    from hwsim.commands.validate import summary
+    from hwsim.results.provenance import key_parameters, memory_policy
+
+    text = summary(load_arch("scnn"))
+    assert "memory policy stash on chip when it fits, weights resident when they fit, residency in PE RAMs " \
+           "(checked per PE) + global buffer\n" in text
+    assert "on-chip pool  20 KB per PE (input + output RAM) × 64 + global buffer 1024 KB" in text
+    assert "memory policy stash in DRAM, weights streamed, residency in PE RAMs (checked per PE)\n" in \
+        summary(load_arch("scnn16"))
+    params = load_arch("scnn").to_dict()
+    assert key_parameters(params)["memory policy"].endswith("+ global buffer, iteration schedule")
+    old = {**params, "memory": {k: v for k, v in params["memory"].items() if k not in ("stash", "weights_resident")}}
+    assert memory_policy(old) is None and "memory policy" not in key_parameters(old)   # results before the fields
