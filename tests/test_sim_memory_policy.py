@@ -76,6 +76,10 @@ def test_resident_weights_are_loaded_once_per_iteration():
     assert resident[("fc2", "forward")] == streamed[("fc2", "forward")]         # forward still loads it
     assert resident[("fc2", "backward_weight")] == streamed[("fc2", "backward_weight")]  # δW written as before
     assert sum(streamed.values()) - sum(resident.values()) == pytest.approx(6.125)  # fc1 has no backward-data
+    # W2 is read from the global buffer instead: priced as a global-buffer access (DRAM staging + resident reads).
+    arch = load_arch("scnn", {**BASE, **OLD, "memory.residency_in_global_buffer": True, "memory.weights_resident": True})
+    bd = {lp.pass_name: lp for lp in replay.replay(_samples(), arch) if lp.name == "fc2"}["backward_data"]
+    assert bd.sparse.actions["sram_global_bytes"] == pytest.approx(3.625 + 6.125)
     # Weights live in the global buffer only: without it, nothing changes.
     assert _dram({**OLD, "memory.weights_resident": True}) == _dram(OLD)
 
@@ -115,6 +119,12 @@ def test_spill_to_the_global_buffer_when_the_pe_rams_are_full():
     assert _fc_plan(tight, training=False)[("fc1", "forward")].out_bytes == 3.875          # no room anywhere
     gb = {**tight, "memory.residency_in_global_buffer": True, "memory.global_buffer_bytes": 4}
     assert _fc_plan(gb, training=False)[("fc1", "forward")].out_bytes == 0.0              # 3.875 ≤ 4 in the buffer
+    # In training the stash a2 sits in the buffer from fc1's forward to fc2's backward-weight: written once,
+    # read twice, each a global-buffer access (δ̃z1 does not fit beside it, 3.875 + 2.875 > 4: it spills).
+    p = _fc_plan({**gb, "memory.stash": "on_chip"}, training=True)
+    assert [p[k].global_bytes for k in (("fc1", "forward"), ("fc2", "forward"), ("fc2", "backward_weight"))] == \
+        [3.875, 3.875, 3.875]
+    assert p[("fc2", "backward_data")].out_bytes == 2.875 and not p[("fc1", "backward_weight")].broadcast_on_chip
 
 
 def test_greedy_placement_in_execution_order():

@@ -172,19 +172,31 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
         """Is a_i on chip for backward-weight i (placed with the stash's long interval)?"""
         return ("a", i) in placed and stash_kept and has_bw[i]
 
+    w_b = [role_bytes(o, "w", arch) for o in layers]
+
+    def gb(*tensors: tuple[str, int, float]) -> float:
+        """Bytes of the (kind, layer, bytes) ``tensors`` that sit in the global buffer."""
+        return float(sum(b for kind, j, b in tensors if placed.get((kind, j)) == "gb"))
+
     out: dict = {}
     for i, ops in enumerate(layers):
         fw_out = None
         if link[i]:  # a_{i+1}: no DRAM write if it stays on chip as long as anything needs it
             kept = ("a", i + 1) in placed and (not (training and has_bw[i + 1]) or stash_held(i + 1))
             fw_out = 0.0 if kept else a_b[i + 1]
+        # global-buffer traffic of resident tensors: a chained input read from it, an output written into it
+        fw_gb = gb(("a", i, a_b[i] if a_in_chain[i] else 0.0), ("a", i + 1, a_b[i + 1] if link[i] else 0.0))
         out[(ops.name, "forward")] = Residency(stream_on_chip=a_in_chain[i] and ("a", i) in placed,
-                                               out_bytes=fw_out)
+                                               out_bytes=fw_out, global_bytes=fw_gb)
         if not training:
             continue
         bd_out = (0.0 if ("dz", i - 1) in placed else dz_b[i - 1]) if a_in_chain[i] else None
+        bd_gb = gb(("dz", i, dz_b[i] if dz_in_chain[i] else 0.0), ("w", i, w_b[i]),
+                   ("dz", i - 1, dz_b[i - 1] if a_in_chain[i] else 0.0))
         out[(ops.name, "backward_data")] = Residency(stream_on_chip=dz_in_chain[i] and ("dz", i) in placed,
-                                                     broadcast_on_chip=("w", i) in placed, out_bytes=bd_out)
+                                                     broadcast_on_chip=("w", i) in placed, out_bytes=bd_out,
+                                                     global_bytes=bd_gb)
+        bw_gb = gb(("a", i, a_b[i] if stash_held(i) else 0.0), ("dz", i, dz_b[i]))
         out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i),
-                                                       broadcast_on_chip=("dz", i) in placed)
+                                                       broadcast_on_chip=("dz", i) in placed, global_bytes=bw_gb)
     return out

@@ -115,12 +115,16 @@ class Residency:
     ``stream_on_chip`` / ``broadcast_on_chip``: the operand is already on chip (produced there by
     the previous GEMM of the chain, or left there by the other backward GEMM of the layer), so it
     costs no DRAM read. ``out_bytes``: DRAM bytes written for the output (``None``: the pass's own
-    output size, as without residency).
+    output size, as without residency). ``global_bytes``: bytes the layer-pass reads from or writes
+    to the global buffer for tensors kept *there* (:mod:`hwsim.sim.onchip`): priced as global-buffer
+    accesses on top of the DRAM staging (tensors kept in the PE RAMs cost the PE RAM accesses the
+    dataflow counts anyway).
     """
 
     stream_on_chip: bool = False
     broadcast_on_chip: bool = False
     out_bytes: float | None = None
+    global_bytes: float = 0.0
 
 
 NO_RESIDENCY = Residency()
