@@ -55,15 +55,13 @@ def steps(n_layers: int) -> dict[tuple[int, str], int]:
     return out
 
 
-def pe_shares(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: int, rows: int, cols: int,
-              fillers: int = 0) -> np.ndarray:
-    """Bytes each of the ``rows × cols`` PEs holds of a (N, C, H, W) tensor with non-zeros ``mask``.
+def pe_counts(mask: np.ndarray, *, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(non-zeros, elements) each of the ``rows × cols`` PEs holds of a (N, C, H, W) tensor with non-zeros ``mask``.
 
     Each PE holds whole channel vectors of its pixels. A plane at least as large as the grid is split in
     planar tiles of ⌈H / rows⌉ × ⌈W / cols⌉ pixels of every image (SCNN's planar tiling); a smaller plane
     (and a Linear layer's (1, C, 1, N) batch-as-width) is dealt out over the PEs in contiguous runs of
-    (n, h, w) positions. A PE's share is its slice in the arch's format (:func:`hwsim.sim.traffic.tensor_bytes`;
-    run-length fillers pro-rated by non-zeros). Returns a flat array of ``rows · cols`` bytes.
+    (n, h, w) positions. Flat arrays of ``rows · cols`` integers.
     """
     n, c, h, w = mask.shape
     npe = rows * cols
@@ -75,14 +73,24 @@ def pe_shares(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: i
         valid = np.zeros_like(plane)
         valid[:h, :w] = 1
         size = valid.reshape(rows, th, cols, tw).sum(axis=(1, 3)).ravel() * n * c
-    else:
-        per_pos = np.count_nonzero(mask, axis=1).reshape(-1)  # (n, h, w) positions
-        parts = np.array_split(np.arange(per_pos.size), npe)
-        nnz = np.array([per_pos[p].sum() for p in parts], dtype=np.int64)
-        size = np.array([p.size for p in parts], dtype=np.int64) * c
+        return nnz, size
+    per_pos = np.count_nonzero(mask, axis=1).reshape(-1)  # (n, h, w) positions
+    q, r = divmod(per_pos.size, npe)  # np.array_split's runs: the first r PEs take one position more
+    bounds = (np.full(npe, q, dtype=np.int64) + (np.arange(npe) < r)).cumsum()
+    starts = np.concatenate([[0], bounds[:-1]])
+    csum = np.concatenate([[0], per_pos.cumsum()])
+    return csum[bounds] - csum[starts], (bounds - starts) * c
+
+
+def pe_shares(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: int, rows: int, cols: int,
+              fillers: int = 0, counts: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Bytes each of the ``rows × cols`` PEs holds of ``mask``'s tensor (:func:`pe_counts`; ``counts``: them,
+    precomputed): its slice in the arch's format (:func:`hwsim.sim.traffic.tensor_bytes`; run-length fillers
+    pro-rated by non-zeros). A flat array of ``rows · cols`` bytes."""
+    nnz, size = counts if counts is not None else pe_counts(mask, rows=rows, cols=cols)
     total = int(nnz.sum())
-    out = np.zeros(npe)
-    for k in range(npe):
+    out = np.zeros(nnz.size)
+    for k in range(nnz.size):
         if size[k]:
             fill = round(fillers * nnz[k] / total) if total else 0
             out[k] = traffic.tensor_bytes(nnz=int(nnz[k]), size=int(size[k]), value_bits=value_bits,
@@ -147,4 +155,4 @@ def pool_bytes(arch: Arch) -> tuple[int, int]:
     return pe, arch.memory.global_buffer_bytes if arch.memory.residency_in_global_buffer else 0
 
 
-__all__ = ["Candidate", "Pools", "allocate", "pe_shares", "pool_bytes", "steps"]
+__all__ = ["Candidate", "Pools", "allocate", "pe_counts", "pe_shares", "pool_bytes", "steps"]

@@ -118,9 +118,12 @@ def role_shares(ops: Operands, role: str, arch: Arch) -> np.ndarray | None:
     bits = mb * operand_passes("backward_data", ops.dz_bits, mb) if role == "dz" else mb
     role_bytes(ops, role, arch)  # fills the per-layer mask statistics (fillers) once
     fill = ops.memo[("stats", role, mem.run_length_bits if mem.compression == "run_length" else 0)][2]
+    rows, cols = arch.pe_array.rows, arch.pe_array.cols
+    key = ("pe_counts", role, rows, cols)  # the variants of one array share the per-PE counts
+    if key not in ops.memo:
+        ops.memo[key] = onchip.pe_counts(getattr(ops, role), rows=rows, cols=cols)
     return onchip.pe_shares(getattr(ops, role), value_bits=bits, compression=mem.compression,
-                            rl_bits=mem.run_length_bits, rows=arch.pe_array.rows, cols=arch.pe_array.cols,
-                            fillers=fill)
+                            rl_bits=mem.run_length_bits, rows=rows, cols=cols, fillers=fill, counts=ops.memo[key])
 
 
 def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,
