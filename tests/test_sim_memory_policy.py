@@ -171,3 +171,15 @@ def test_validate_and_provenance_state_the_policy():
     assert key_parameters(params)["memory policy"].endswith("+ global buffer, iteration schedule")
     old = {**params, "memory": {k: v for k, v in params["memory"].items() if k not in ("stash", "weights_resident")}}
     assert memory_policy(old) is None and "memory policy" not in key_parameters(old)   # results before the fields
+
+
+def test_resident_weights_are_read_once_even_when_the_streamed_operand_is_chunked():
+    from hwsim.sim.traffic import Residency, dram_traffic
+
+    # 100 streamed bytes through 30 bytes on chip: 4 chunks; a 10-byte broadcast operand is re-read per chunk
+    # (4 × 10) unless it is resident (once: 10); the output write is unchanged.
+    kw = dict(stream_bytes=100.0, broadcast_bytes=10.0, out_bytes=5.0, on_chip_bytes=30)
+    assert dram_traffic(**kw) == (140.0, 5.0, 4)
+    assert dram_traffic(**kw, residency=Residency(broadcast_kept=True)) == (110.0, 5.0, 4)
+    p = _fc_plan({"memory.residency_in_global_buffer": True}, training=True)   # W2 placed: fc2's forward keeps it
+    assert p[("fc2", "forward")].broadcast_kept and not p[("fc1", "forward")].broadcast_kept  # fc1: no bd

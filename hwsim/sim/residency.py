@@ -31,7 +31,8 @@ placement of :func:`hwsim.sim.onchip.allocate`, in execution order:
   is the mask of that same a_l (no extra traffic). A layer without a backward-weight GEMM needs no stash.
 * **resident weights** (``weights_resident``, default true): W_l is placed in the global buffer
   from forward l to backward-data l, so backward-data does not read it again (loaded once per
-  iteration, not once per pass). Forward still loads it; δW's write-back is not affected.
+  iteration, not once per pass). Forward still loads it, once even if its streamed operand is
+  processed in chunks; δW's write-back is not affected.
 * **global buffer** (``residency_in_global_buffer``, default true): the second pool; without it
   only the PE RAMs hold tensors, and weights are never resident.
 
@@ -190,7 +191,8 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
         # global-buffer traffic of resident tensors: a chained input read from it, an output written into it
         fw_gb = gb(("a", i, a_b[i] if a_in_chain[i] else 0.0), ("a", i + 1, a_b[i + 1] if link[i] else 0.0))
         out[(ops.name, "forward")] = Residency(stream_on_chip=a_in_chain[i] and ("a", i) in placed,
-                                               out_bytes=fw_out, global_bytes=fw_gb)
+                                               out_bytes=fw_out, broadcast_kept=("w", i) in placed,
+                                               global_bytes=fw_gb)
         if not training:
             continue
         bd_out = (0.0 if ("dz", i - 1) in placed else dz_b[i - 1]) if a_in_chain[i] else None
