@@ -158,8 +158,9 @@ def test_policy_fields_are_validated():
 
 
 def test_validate_and_provenance_state_the_policy():
+    from hwsim.arch.policy import memory_policy
     from hwsim.commands.validate import summary
-    from hwsim.results.provenance import key_parameters, memory_policy
+    from hwsim.results.provenance import key_parameters
 
     text = summary(load_arch("scnn"))
     assert "memory policy stash on chip when it fits, weights resident when they fit, residency in PE RAMs " \

@@ -57,7 +57,7 @@ def _cost_lines(arch: Arch) -> list[str]:
 
 def _memory_lines(arch: Arch) -> list[str]:
     """The memory policies (issue 17 item 2, hwsim/sim/residency.py) and the capacity they may use."""
-    from hwsim.results.provenance import memory_policy
+    from hwsim.arch.policy import memory_policy
 
     mem, pe = arch.memory, arch.pe
     d = arch.to_dict()

@@ -127,30 +127,12 @@ def key_parameters(params: Mapping[str, Any]) -> dict[str, str]:
             continue
         text = "×".join(_num(p) for p in parts)
         out[label] = f"{text} {unit}".strip() if unit else text
+    from hwsim.arch.policy import memory_policy
+
     policy = memory_policy(params)
     if policy is not None:
         out["memory policy"] = policy
     return out
-
-
-def memory_policy(params: Mapping[str, Any]) -> str | None:
-    """One line saying where tensors live (the ``memory:`` policies, hwsim/sim/residency.py), e.g.
-    'stash on chip, weights resident, residency in PE RAMs + global buffer (checked per PE), iteration schedule';
-    None for results written before the policies were fields (issue 17 item 2)."""
-    mem = params.get("memory") if isinstance(params, Mapping) else None
-    keys = ("inter_layer_residency", "residency_in_global_buffer", "stash", "weights_resident")
-    if not isinstance(mem, Mapping) or any(k not in mem for k in keys):
-        return None
-    sched = f", {mem['schedule']} schedule" if "schedule" in mem else ""
-    if not mem["inter_layer_residency"]:
-        return f"nothing resident: every tensor through DRAM{sched}"
-    systolic = str(params.get("dataflow", "")).startswith("systolic")
-    pools = [p for p, on in (("PE RAMs (checked per PE)", not systolic),
-                             ("global buffer", mem["residency_in_global_buffer"])) if on]
-    stash = "stash on chip when it fits" if mem["stash"] == "on_chip" else "stash in DRAM"
-    weights = "weights resident when they fit" if mem["weights_resident"] and mem["residency_in_global_buffer"] \
-        else "weights streamed"
-    return f"{stash}, {weights}, residency in {' + '.join(pools) or 'nothing'}{sched}"
 
 
 def energy_source(params: Mapping[str, Any]) -> str:
