@@ -37,7 +37,9 @@ def _tiny():
     s = LayerSample(geometry=g, delta=0.1, dz_levels=DZ, a_mask=A, w_mask=np.ones((2, 4), bool), w_density=1.0)
     arch = load_arch("scnn", {"pe_array.rows": 1, "pe_array.cols": 1, "pe.mult_f": 2, "pe.mult_i": 2,
                               "pe.accumulator_banks": 8, "memory.compression": "bitmask",
-                              "memory.dram_bytes_per_cycle": 2.0})
+                              "memory.dram_bytes_per_cycle": 2.0,
+                              # the memory policies before issue 17 item 2: the stash and weights cross DRAM
+                              "memory.stash": "dram", "memory.weights_resident": False})
     return s, arch
 
 

@@ -35,17 +35,24 @@ def test_chained_by_shape():
     assert not residency.chained(conv, _geo(kind="linear", c=12))  # not a multiple of K
 
 
-def test_capacity_is_one_kind_of_pe_ram_plus_the_global_buffer_when_allowed():
+def test_capacity_is_both_pe_rams_plus_the_global_buffer_when_allowed():
     scnn = load_arch("scnn")
     pe = scnn.pe
-    ram = scnn.num_pes * min(pe.input_buffer_bytes, pe.output_buffer_bytes)
-    assert residency.capacity_bytes(scnn) == ram
-    gb = load_arch(scnn, {"memory.residency_in_global_buffer": True})
-    assert residency.capacity_bytes(gb) == ram + scnn.memory.global_buffer_bytes
+    ram = scnn.num_pes * (pe.input_buffer_bytes + pe.output_buffer_bytes)
+    assert residency.capacity_bytes(scnn) == ram + scnn.memory.global_buffer_bytes     # the default since item 2
+    pe_only = load_arch(scnn, {"memory.residency_in_global_buffer": False})
+    assert residency.capacity_bytes(pe_only) == ram
     assert residency.capacity_bytes(load_arch(scnn, {"memory.inter_layer_residency": False})) == 0
     sys32 = load_arch("systolic32")
     assert residency.capacity_bytes(sys32) == (sys32.memory.global_buffer_bytes
                                                if sys32.memory.residency_in_global_buffer else 0)
+
+
+# The chain tests below keep the policies the chain model had alone (stash in DRAM, weights streamed, PE RAMs
+# only); tests/test_sim_memory_policy.py covers the others.
+def _old(**over):
+    return load_arch("scnn", {"memory.stash": "dram", "memory.weights_resident": False,
+                              "memory.residency_in_global_buffer": False, **over})
 
 
 def test_dz_bytes_count_every_mac_pass():
@@ -65,7 +72,7 @@ def _chain(arch, *, training=True, first_input_grad=False, hw=8):
 
 
 def test_training_plan_on_a_chain_that_fits():
-    arch = load_arch("scnn")
+    arch = _old()
     layers, plan = _chain(arch)
     a_b = [residency.role_bytes(o, "a", arch) for o in layers]
     # forward: the first input comes from DRAM; later inputs are resident; outputs are stashed anyway
@@ -84,7 +91,7 @@ def test_training_plan_on_a_chain_that_fits():
 
 
 def test_inference_plan_writes_no_stash():
-    arch = load_arch("scnn")
+    arch = _old()
     _, plan = _chain(arch, training=False)
     assert set(p for _, p in plan) == {"forward"}
     assert plan[("l0", "forward")].out_bytes == 0.0 and plan[("l1", "forward")].stream_on_chip
@@ -92,7 +99,7 @@ def test_inference_plan_writes_no_stash():
 
 def test_residency_off_or_too_small_spills_everything():
     for arch in (load_arch(load_arch("scnn"), {"memory.inter_layer_residency": False}),
-                 load_arch(load_arch("scnn"), {"pe.input_buffer_bytes": 16, "pe.output_buffer_bytes": 16})):
+                 _old(**{"pe.input_buffer_bytes": 16, "pe.output_buffer_bytes": 16})):
         layers, plan = _chain(arch)
         dz_b = [residency.role_bytes(o, "dz", arch) for o in layers]
         assert not any(r.stream_on_chip or r.broadcast_on_chip for r in plan.values())

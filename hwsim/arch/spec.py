@@ -25,6 +25,7 @@ COMPRESSIONS = ("bitmask", "run_length", "none")
 MAC_KINDS = ("parallel", "bit_serial", "bit_fusion")
 BIT_SERIAL_MODES = ("magnitude", "essential_bits")
 SCHEDULES = ("isolated", "iteration")
+STASH_PLACES = ("on_chip", "dram")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,8 +127,21 @@ class MemoryConfig(Validated):
     # sweep caches of the old traffic model are not reused). See hwsim/sim/residency.py.
     inter_layer_residency: bool = spec(default=True, doc="a layer's output stays on chip as the next GEMM's "
                                        "input when it fits (SCNN: OARAM -> IARAM); δ̃z reused by both backward GEMMs")
-    residency_in_global_buffer: bool = spec(default=False, doc="resident tensors may also use the global buffer "
-                                            "(default: only the PEs' input/output RAMs, as in SCNN)")
+    # Issue 17 item 2 (memory policies, hwsim/sim/onchip.py). Default true: the 1 MB global buffer is paid for in area
+    # and leakage (22 % of scnn's), so a designer keeps tensors in it between uses instead of only staging DRAM tiles.
+    residency_in_global_buffer: bool = spec(default=True, doc="resident tensors may also use the global buffer "
+                                            "(false: only the PEs' input/output RAMs, as in SCNN, which has none)")
+    # Default on_chip: a training designer keeps the stash (each layer's input, live from its forward to its
+    # backward-weight) on chip when it fits — it is written and read back once per iteration otherwise.
+    stash: str = spec(choices=STASH_PLACES, default="on_chip",
+                      doc="where the training stash lives: on_chip = kept on chip when it fits beside what is "
+                          "already there (greedy, execution order), spilled to DRAM otherwise | dram = always "
+                          "written in forward and read back by backward-weight")
+    # Default true: weights that fit are loaded once per iteration (forward) and kept for backward-data, as any
+    # designer with spare buffer would; δW's write-back is not affected.
+    weights_resident: bool = spec(default=True,
+                                  doc="a layer's weights stay in the global buffer from its forward to its "
+                                      "backward-data when they fit (loaded once per iteration, not once per pass)")
     # Issue 17 item 1 (hwsim/sim/schedule.py). Default iteration: any accelerator with a DMA engine prefetches the
     # next layer's first tiles while the current one computes and drains write-backs behind the next; exposing
     # every layer-pass's first load and last write-back (isolated) charged LeNet-5 a third of its cycles as memory

@@ -55,6 +55,23 @@ def _cost_lines(arch: Arch) -> list[str]:
     return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
 
 
+def _memory_lines(arch: Arch) -> list[str]:
+    """The memory policies (issue 17 item 2, hwsim/sim/residency.py) and the capacity they may use."""
+    from hwsim.arch.policy import memory_policy
+
+    mem, pe = arch.memory, arch.pe
+    d = arch.to_dict()
+    d["memory"].pop("schedule", None)  # on the line above
+    lines = [f"  memory policy {memory_policy(d)}"]
+    if mem.inter_layer_residency:
+        pools = [] if arch.is_systolic else \
+            [f"{_kib(pe.input_buffer_bytes + pe.output_buffer_bytes)} per PE (input + output RAM) × {arch.num_pes}"]
+        if mem.residency_in_global_buffer:
+            pools.append(f"global buffer {_kib(mem.global_buffer_bytes)}")
+        lines.append(f"  on-chip pool  {' + '.join(pools) or 'none'}; greedy placement in execution order")
+    return lines
+
+
 def summary(arch: Arch) -> str:
     """Multi-line human summary of an architecture."""
     pe, mem, e = arch.pe, arch.memory, arch.energy
@@ -76,6 +93,7 @@ def summary(arch: Arch) -> str:
         f"  schedule      {mem.schedule} ("
         + ("one SimPy schedule per training iteration" if mem.schedule == "iteration"
            else "each layer-pass its own SimPy run") + ")",
+        *_memory_lines(arch),
         "  energy (pJ)",
         f"    mult        {dict(e.mult_pj)} (at {pe.mac_bits} bits: {e.mult_pj_for(pe.mac_bits):g})",
         f"    add         {dict(e.add_pj)} (at {pe.accumulator_bits} bits: {e.add_pj_for(pe.accumulator_bits):g})",

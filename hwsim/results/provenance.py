@@ -127,6 +127,11 @@ def key_parameters(params: Mapping[str, Any]) -> dict[str, str]:
             continue
         text = "×".join(_num(p) for p in parts)
         out[label] = f"{text} {unit}".strip() if unit else text
+    from hwsim.arch.policy import memory_policy
+
+    policy = memory_policy(params)
+    if policy is not None:
+        out["memory policy"] = policy
     return out
 
 

@@ -36,8 +36,8 @@ def simulate(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str 
     ``iteration``: a sampled iteration (default: the last with a full mini-batch, :meth:`Trace.default_iteration`;
     ``result.run["iteration_choice"]`` then says which and why). Deterministic for a given ``seed``
     (it seeds weight masks a trace does not store and the bank-conflict sample).
-    ``training``: replay a training iteration (all three passes; forward activations stashed to
-    DRAM for backward-weight); ``False`` = inference, forward pass only, no stash (for comparisons
+    ``training``: replay a training iteration (all three passes; forward activations stashed for
+    backward-weight, on chip or in DRAM as ``memory.stash`` says); ``False`` = inference, forward pass only, no stash (for comparisons
     with inference accelerators such as SCNN). See :mod:`hwsim.sim.residency`. ``arch_base``: the architecture
     file as written (validated ``to_dict()``), against which the provenance lists the overrides; default: read
     from ``arch.source`` (a caller that has already read the file passes it to spare a second read).

@@ -197,7 +197,7 @@ def run_pass(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Genera
     else:
         mult_cycles, conflict, acts, red_cycles = _cartesian_pass(ops, pass_name, arch, rng, p, tensor_bytes)
         operand_bytes = 0.0  # the PEs' own buffers feed the multipliers; the global buffer stages DRAM tiles
-    acts = replace(acts, dram_bytes=rd + wr, sram_global_bytes=rd + wr + operand_bytes)
+    acts = replace(acts, dram_bytes=rd + wr, sram_global_bytes=rd + wr + operand_bytes + residency.global_bytes)
     nb = mult_cycles.shape[0]
     load = np.full(nb, rd / nb) if nb else np.zeros(0)
     store = np.full(nb, wr / nb) if nb else np.zeros(0)

@@ -255,7 +255,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     geos = [s.geometry for s in samples.values()]
     flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
     grads = layer_grads(flags, first_input_grad=first_input_grad)
-    plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads])
+    plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads],
+                                 weight_grads=[bw for _, bw in grads])
              for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic),
                           ("dense_equal_area", equal_area))}
     names = list(samples)

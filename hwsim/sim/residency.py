@@ -11,21 +11,37 @@ A training iteration runs three GEMM chains over the trace's layers (execution o
 
 Residency (``memory.inter_layer_residency``, default true, SCNN): a tensor that one GEMM of a
 chain produces and the next consumes stays on chip — SCNN writes layer l's outputs into the PEs'
-OARAM and uses them as layer l+1's IARAM contents — if its compressed size fits the on-chip
-capacity (:func:`capacity_bytes`): then the producer does not write it to DRAM *for the chain* and
-the consumer does not read it. Otherwise it spills: the producer writes it whole, the consumer
-reads it whole (tiled as any operand that does not fit). δ̃z_l, once on chip for backward-data,
-also serves backward-weight of the same layer if it fits. Weights are always streamed from DRAM.
+OARAM and uses them as layer l+1's IARAM contents — if it fits (:mod:`hwsim.sim.onchip`: every PE's
+share, over every step it is live, beside what is already placed): then the producer does not write
+it to DRAM *for the chain* and the consumer does not read it. Otherwise it spills: the producer
+writes it whole, the consumer reads it whole (tiled as any operand that does not fit). δ̃z_l, once
+on chip for backward-data, also serves backward-weight of the same layer (it is placed for both).
+``inter_layer_residency: false`` keeps nothing on chip (every policy below is then moot).
 
-Training stash (``training=True``): a_{l+1} is needed again by backward-weight of layer l+1, long
-after the forward chain has overwritten the on-chip buffers, so forward writes it to DRAM,
-compressed, whether or not it stays on chip for layer l+1 (one write: a spill *is* the stash), and
-backward-weight reads a_l back from DRAM. The ReLU derivative mask backward-data needs is the
-mask of that same a_l (no extra traffic). The network input a_1 is already in DRAM (read by
-forward and again by backward-weight), and the last layer's forward output (the logits) is
-written as before. The first layer has no backward-data GEMM (the network input needs no gradient)
-unless ``first_input_grad`` (then its δa, which has no consumer, is written); ``input_grads`` says it
-per layer (a capture records which backward-data GEMMs ran); without it, that layer's δ̃z is on chip for its backward-weight only if the layer after it left it there.
+Memory policies (``memory:``, :class:`hwsim.arch.MemoryConfig`), each a candidate for the greedy
+placement of :func:`hwsim.sim.onchip.allocate`, in execution order:
+
+* **training stash** (``stash``): a_l is needed again by backward-weight of layer l, long after the
+  forward chain has moved on. ``dram``: forward writes it to DRAM, compressed, whether or not it
+  stays on chip for layer l+1 (one write: a spill *is* the stash), and backward-weight reads it back.
+  ``on_chip`` (default): a_l is placed live from the forward that produces it (or, for the network
+  input and inputs not chained to the layer before, the forward that loads it) until backward-weight
+  l; then it is neither written nor read back; if it does not fit (at its first step: see
+  :mod:`hwsim.sim.onchip`) it goes to DRAM, written whole and read back by both of its consumers. The ReLU derivative mask backward-data needs
+  is the mask of that same a_l (no extra traffic). A layer without a backward-weight GEMM needs no stash.
+* **resident weights** (``weights_resident``, default true): W_l is placed in the global buffer
+  from forward l to backward-data l, so backward-data does not read it again (loaded once per
+  iteration, not once per pass). Forward still loads it, once even if its streamed operand is
+  processed in chunks; δW's write-back is not affected.
+* **global buffer** (``residency_in_global_buffer``, default true): the second pool; without it
+  only the PE RAMs hold tensors, and weights are never resident.
+
+The network input a_1 is already in DRAM (read by forward; read again by backward-weight unless the
+stash keeps it), and the last layer's forward output (the logits) is written as before. The first
+layer has no backward-data GEMM (the network input needs no gradient) unless ``first_input_grad``
+(then its δa, which has no consumer, is written); ``input_grads`` / ``weight_grads`` say per layer which
+backward GEMMs ran (a capture records them); without backward-data, a layer's δ̃z is on chip for its
+backward-weight only if the layer after it left it there.
 Inference (``training=False``) runs the forward chain only and writes no stash.
 
 Which consecutive layers form a chain is read off their shapes (:func:`chained`): same batch,
@@ -34,22 +50,17 @@ of them (→ linear). Residual adds, concatenations and skip tensors are not mod
 that follows a residual block is treated as chained to the layer executed just before it, and
 the skip tensor itself costs nothing.
 
-On-chip capacity (:func:`capacity_bytes`): the aggregate of one kind of PE activation RAM,
-``num_pes · min(input_buffer_bytes, output_buffer_bytes)`` — the tensor sits in the OARAMs while
-it is produced and in the IARAMs while it is consumed (SCNN: 64 × 10 KB each) — plus the global
-buffer only if ``memory.residency_in_global_buffer`` (default false: in hwsim the global buffer
-stages DRAM tiles; SCNN has none). Systolic arrays have only operand registers in their PEs, so
-they keep tensors on chip only in the global buffer (that switch). The check is aggregate: the
-per-PE skew of a planar tile's non-zeros is not checked, nor are halos.
+On-chip capacity: :mod:`hwsim.sim.onchip` (two pools, the PE RAMs checked per PE, the global buffer in
+aggregate; a greedy placement over the iteration). :func:`capacity_bytes` is their aggregate, for summaries.
 
 Overlap: within a layer-pass, DRAM transfers are double-buffered behind compute (the loader
 fetches group b+1's weights while group b computes, the writer drains group b's outputs after its
-barrier; :mod:`hwsim.sim.model`). Across layers, with ``memory.schedule: isolated`` (the default),
-nothing overlaps: each layer-pass is its own SimPy run, so its first group's load and its last
-group's write-back are exposed. With residency these are one group's weights and, in training, one
+barrier; :mod:`hwsim.sim.model`). Across layers, with ``memory.schedule: isolated``, nothing
+overlaps: each layer-pass is its own SimPy run, so its first group's load and its last group's
+write-back are exposed. With residency these are one group's weights and, in training, one
 group's share of the stash — small except for layers with one or two groups. ``memory.schedule:
-iteration`` runs the whole iteration as one SimPy schedule (:mod:`hwsim.sim.schedule`) that hides
-them behind the neighbouring layer-passes, waiting only where a consumer reads from DRAM what an
+iteration`` (the default) runs the whole iteration as one SimPy schedule (:mod:`hwsim.sim.schedule`)
+that hides them behind the neighbouring layer-passes, waiting only where a consumer reads from DRAM what an
 earlier layer-pass of the iteration writes (:func:`hwsim.sim.schedule.producers`).
 """
 
@@ -58,6 +69,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from hwsim.sim import onchip
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes
 from hwsim.sim.traffic import Residency
 
@@ -79,16 +93,16 @@ def chained(producer: LayerGeometry, consumer: LayerGeometry) -> bool:
 
 
 def capacity_bytes(arch: Arch) -> int:
-    """Bytes a resident tensor may occupy on chip (module doc); 0 with residency off."""
-    mem = arch.memory
-    if not mem.inter_layer_residency:
+    """Aggregate bytes resident tensors may occupy on chip: every PE's RAMs plus the global buffer if allowed
+    (:mod:`hwsim.sim.onchip`); 0 with residency off. A summary figure: placement checks each PE's share."""
+    if not arch.memory.inter_layer_residency:
         return 0
-    pe = 0 if arch.is_systolic else arch.num_pes * min(arch.pe.input_buffer_bytes, arch.pe.output_buffer_bytes)
-    return pe + (mem.global_buffer_bytes if mem.residency_in_global_buffer else 0)
+    per_pe, gb = onchip.pool_bytes(arch)
+    return arch.num_pes * per_pe + gb
 
 
 def role_bytes(ops: Operands, role: str, arch: Arch) -> float:
-    """Compressed bytes of layer ``ops``'s activation ("a") or gradient ("dz") in ``arch``'s format.
+    """Compressed bytes of layer ``ops``'s activation ("a"), gradient ("dz") or weights ("w") in ``arch``'s format.
 
     δ̃z is stored at ``mac_bits`` × its MAC passes (as the backward GEMMs read it).
     """
@@ -97,37 +111,97 @@ def role_bytes(ops: Operands, role: str, arch: Arch) -> float:
     return mask_bytes(ops, role, value_bits=bits, compression=mem.compression, rl_bits=mem.run_length_bits)
 
 
+def role_shares(ops: Operands, role: str, arch: Arch) -> np.ndarray | None:
+    """Bytes of ``ops``'s "a" or "dz" on each PE (:func:`hwsim.sim.onchip.pe_shares`); None on a systolic array."""
+    if arch.is_systolic:
+        return None
+    mem, mb = arch.memory, arch.pe.mac_bits
+    bits = mb * operand_passes("backward_data", ops.dz_bits, mb) if role == "dz" else mb
+    role_bytes(ops, role, arch)  # fills the per-layer mask statistics (fillers) once
+    fill = ops.memo[("stats", role, mem.run_length_bits if mem.compression == "run_length" else 0)][2]
+    rows, cols = arch.pe_array.rows, arch.pe_array.cols
+    key = ("pe_counts", role, rows, cols)  # the variants of one array share the per-PE counts
+    if key not in ops.memo:
+        ops.memo[key] = onchip.pe_counts(getattr(ops, role), rows=rows, cols=cols)
+    return onchip.pe_shares(getattr(ops, role), value_bits=bits, compression=mem.compression,
+                            rl_bits=mem.run_length_bits, rows=rows, cols=cols, fillers=fill, counts=ops.memo[key])
+
+
 def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,
-         first_input_grad: bool = True, input_grads: Sequence[bool] | None = None) -> dict[tuple[str, str], Residency]:
+         first_input_grad: bool = True, input_grads: Sequence[bool] | None = None,
+         weight_grads: Sequence[bool] | None = None) -> dict[tuple[str, str], Residency]:
     """``{(layer name, pass): Residency}`` for every layer and pass of one iteration on ``arch``.
 
     ``layers`` / ``geometries``: the layers in execution order. ``first_input_grad``: does the first
-    layer run backward-data (module doc)? ``input_grads``: whether each layer runs backward-data
-    (overrides ``first_input_grad``; default: every layer but the first).
+    layer run backward-data (module doc)? ``input_grads`` / ``weight_grads``: whether each layer runs
+    backward-data / backward-weight (default: backward-data for every layer but the first, unless
+    ``first_input_grad``; backward-weight for all).
     """
     n = len(layers)
-    cap = capacity_bytes(arch)
+    mem = arch.memory
+    st = onchip.steps(n)
     link = [chained(geometries[i], geometries[i + 1]) for i in range(n - 1)] + [False]
+    has_bd = list(input_grads) if input_grads is not None else [i > 0 or first_input_grad for i in range(n)]
+    has_bw = list(weight_grads) if weight_grads is not None else [True] * n
+    if not training:
+        has_bd = has_bw = [False] * n
     a_b = [role_bytes(o, "a", arch) for o in layers]
-    dz_b = [role_bytes(o, "dz", arch) for o in layers] if training else [0.0] * n
+    dz_b = [role_bytes(o, "dz", arch) if training else 0.0 for o in layers]
+    a_in_chain = [i > 0 and link[i - 1] for i in range(n)]            # a_i produced on chip by forward i−1
+    dz_in_chain = [i + 1 < n and link[i] and has_bd[i + 1] for i in range(n)]  # δ̃z_i produced by backward-data i+1
+    stash_kept = training and mem.stash == "on_chip"
 
-    def fits(nbytes: float) -> bool:
-        return cap > 0 and nbytes <= cap
+    cands = []
+    if mem.inter_layer_residency:
+        for i, ops in enumerate(layers):
+            start = st[(i - 1, "forward")] if a_in_chain[i] else st[(i, "forward")]
+            end = st[(i, "backward_weight")] if stash_kept and has_bw[i] else st[(i, "forward")]
+            if end > start:
+                cands.append(onchip.Candidate(key=("a", i), start=start, end=end, nbytes=a_b[i],
+                                              shares=role_shares(ops, "a", arch)))
+            if not (has_bd[i] or has_bw[i]):
+                continue
+            first_use = st[(i, "backward_data")] if has_bd[i] else st[(i, "backward_weight")]
+            start = st[(i + 1, "backward_data")] if dz_in_chain[i] else first_use
+            end = st[(i, "backward_weight")] if has_bw[i] else st[(i, "backward_data")]
+            if end > start:
+                cands.append(onchip.Candidate(key=("dz", i), start=start, end=end, nbytes=dz_b[i],
+                                              shares=role_shares(ops, "dz", arch)))
+            if mem.weights_resident and has_bd[i]:
+                cands.append(onchip.Candidate(key=("w", i), start=st[(i, "forward")], end=st[(i, "backward_data")],
+                                              nbytes=role_bytes(ops, "w", arch), shares=None))
+    placed = onchip.allocate(cands, arch, 3 * n)
+
+    def stash_held(i: int) -> bool:
+        """Is a_i on chip for backward-weight i (placed with the stash's long interval)?"""
+        return ("a", i) in placed and stash_kept and has_bw[i]
+
+    w_b = [role_bytes(o, "w", arch) for o in layers]
+
+    def gb(*tensors: tuple[str, int, float]) -> float:
+        """Bytes of the (kind, layer, bytes) ``tensors`` that sit in the global buffer."""
+        return float(sum(b for kind, j, b in tensors if placed.get((kind, j)) == "gb"))
 
     out: dict = {}
     for i, ops in enumerate(layers):
-        fed = i > 0 and link[i - 1]          # a_i / δ̃z_{i-1} link to the layer before
-        feeds = link[i]                      # a_{i+1} / δ̃z_i link to the layer after
-        if feeds:  # forward output = a_{i+1}: stays on chip if it fits; the stash is written anyway
-            fw_out = a_b[i + 1] if training or not fits(a_b[i + 1]) else 0.0
-        out[(ops.name, "forward")] = Residency(stream_on_chip=fed and fits(a_b[i]),
-                                               out_bytes=fw_out if feeds else None)
+        fw_out = None
+        if link[i]:  # a_{i+1}: no DRAM write if it stays on chip as long as anything needs it
+            kept = ("a", i + 1) in placed and (not (training and has_bw[i + 1]) or stash_held(i + 1))
+            fw_out = 0.0 if kept else a_b[i + 1]
+        # global-buffer traffic of resident tensors: a chained input read from it, an output written into it
+        fw_gb = gb(("a", i, a_b[i] if a_in_chain[i] else 0.0), ("a", i + 1, a_b[i + 1] if link[i] else 0.0))
+        out[(ops.name, "forward")] = Residency(stream_on_chip=a_in_chain[i] and ("a", i) in placed,
+                                               out_bytes=fw_out, broadcast_kept=("w", i) in placed,
+                                               global_bytes=fw_gb)
         if not training:
             continue
-        bd_out = (0.0 if fits(dz_b[i - 1]) else dz_b[i - 1]) if fed else None
-        out[(ops.name, "backward_data")] = Residency(stream_on_chip=feeds and fits(dz_b[i]), out_bytes=bd_out)
-        # δ̃z_i is on chip for backward-data (resident or loaded): it stays for backward-weight if it fits.
-        # Without a backward-data GEMM (first layer) it is on chip only if the next layer produced it there.
-        has_bd = input_grads[i] if input_grads is not None else (i > 0 or first_input_grad)
-        out[(ops.name, "backward_weight")] = Residency(broadcast_on_chip=fits(dz_b[i]) and (has_bd or feeds))
+        bd_out = (0.0 if ("dz", i - 1) in placed else dz_b[i - 1]) if a_in_chain[i] else None
+        bd_gb = gb(("dz", i, dz_b[i] if dz_in_chain[i] else 0.0), ("w", i, w_b[i]),
+                   ("dz", i - 1, dz_b[i - 1] if a_in_chain[i] else 0.0))
+        out[(ops.name, "backward_data")] = Residency(stream_on_chip=dz_in_chain[i] and ("dz", i) in placed,
+                                                     broadcast_on_chip=("w", i) in placed, out_bytes=bd_out,
+                                                     global_bytes=bd_gb)
+        bw_gb = gb(("a", i, a_b[i] if stash_held(i) else 0.0), ("dz", i, dz_b[i]))
+        out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i),
+                                                       broadcast_on_chip=("dz", i) in placed, global_bytes=bw_gb)
     return out

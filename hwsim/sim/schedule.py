@@ -241,10 +241,11 @@ def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) 
 
     * forward l (l > 1) reads a_l from DRAM unless it is resident: written by forward l−1;
     * backward-data l (l < L) reads δ̃z_l from DRAM unless resident: written by backward-data l+1;
-    * backward-weight l reads the stash a_l (l > 1: written by forward l−1) and, unless it stayed on
-      chip, δ̃z_l (l < L: written by backward-data l+1).
+    * backward-weight l reads the stash a_l unless it stayed on chip (``memory.stash: on_chip`` and it fit;
+      l > 1: written by forward l−1) and, unless it stayed on chip, δ̃z_l (l < L: written by backward-data l+1).
 
-    The network input, the loss gradient δ̃z_L and the weights are in DRAM before the iteration starts.
+    The network input, the loss gradient δ̃z_L and the weights are in DRAM before the iteration starts (resident
+    weights are loaded by forward l and read on chip by backward-data l: no DRAM producer either).
     A producer that was not replayed (a missing key) imposes nothing.
     """
     name, pname = key
@@ -260,7 +261,7 @@ def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) 
         if nxt is not None and not res.stream_on_chip:
             out.append((nxt, "backward_data"))
     else:
-        if prev is not None:
+        if prev is not None and not res.stream_on_chip:
             out.append((prev, "forward"))
         if nxt is not None and not res.broadcast_on_chip:
             out.append((nxt, "backward_data"))

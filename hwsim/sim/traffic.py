@@ -115,12 +115,19 @@ class Residency:
     ``stream_on_chip`` / ``broadcast_on_chip``: the operand is already on chip (produced there by
     the previous GEMM of the chain, or left there by the other backward GEMM of the layer), so it
     costs no DRAM read. ``out_bytes``: DRAM bytes written for the output (``None``: the pass's own
-    output size, as without residency).
+    output size, as without residency). ``broadcast_kept``: the broadcast operand, read from DRAM,
+    stays on chip for the whole pass (resident weights), so it is read once even when the streamed
+    operand is processed in chunks. ``global_bytes``: bytes the layer-pass reads from or writes
+    to the global buffer for tensors kept *there* (:mod:`hwsim.sim.onchip`): priced as global-buffer
+    accesses on top of the DRAM staging (tensors kept in the PE RAMs cost the PE RAM accesses the
+    dataflow counts anyway).
     """
 
     stream_on_chip: bool = False
     broadcast_on_chip: bool = False
     out_bytes: float | None = None
+    broadcast_kept: bool = False
+    global_bytes: float = 0.0
 
 
 NO_RESIDENCY = Residency()
@@ -133,7 +140,8 @@ def dram_traffic(*, stream_bytes: float, broadcast_bytes: float, out_bytes: floa
         chunks = 1  # the whole streamed operand is on chip: the broadcast one is read once
     else:
         chunks = max(1, math.ceil(stream_bytes / on_chip_bytes)) if on_chip_bytes > 0 else 1
+    reads = 1 if residency.broadcast_kept else chunks  # resident weights are read once, whatever the chunks
     rd = (0.0 if residency.stream_on_chip else stream_bytes) + \
-        (0.0 if residency.broadcast_on_chip else broadcast_bytes * chunks)
+        (0.0 if residency.broadcast_on_chip else broadcast_bytes * reads)
     wr = out_bytes if residency.out_bytes is None else residency.out_bytes
     return rd, wr, chunks
