@@ -5,7 +5,8 @@ Run after every variant of a layer-pass has its cycles (so leakage sees the fina
 1. NSD unit (:mod:`hwsim.sim.nsd_unit`): the sparse variant's entry of each layer's first δ̃z consumer
    (``quantizer.booked_on``: backward-data, else backward-weight) gains cycle cause and energy category
    ``nsd`` (its spill, if any, adds DRAM bytes); what hides behind the producer GEMM is decided from the
-   sparse cycles of the layer-passes before any charge;
+   producer's sparse cycles before any charge, without its memory stall and fill/drain (conservative: the
+   array's time only, so DRAM bandwidth never moves NSD cycles between layer-passes);
 2. leakage (:mod:`hwsim.arch.area`): every variant gains ``leak_cycles`` = its cycles, priced at
    its own arch's area × ``area.leakage_mw_per_mm2`` (category ``leakage``);
 3. bandwidth floor: ⌈ideal DRAM bytes / DRAM bandwidth⌉ (``LayerPassResult.bandwidth_floor_cycles``, kept
@@ -46,8 +47,9 @@ def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs:
     ``geometries`` in trace order; ``dz_nonzero``: non-zeros of the dense δz where known
     (:func:`hwsim.sim.nsd_unit.dense_dz_nonzero`)."""
     sparse = archs["sparse"]
-    nsd = nsd_unit.book({(lp.name, lp.pass_name): lp.sparse.cycles for lp in results}, geometries, sparse,
-                        method=method, k=k, nonzero=dz_nonzero)
+    busy = {(lp.name, lp.pass_name): lp.sparse.cycles - lp.sparse.cycle_breakdown.memory_stall
+            - lp.sparse.cycle_breakdown.fill_drain for lp in results}   # array time: what the NSD unit can hide behind
+    nsd = nsd_unit.book(busy, geometries, sparse, method=method, k=k, nonzero=dz_nonzero)
     out = []
     for lp in results:
         variants = {v: getattr(lp, v) for v in archs}

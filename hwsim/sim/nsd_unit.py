@@ -12,7 +12,7 @@ the design (:class:`~hwsim.arch.QuantizerConfig`):
   counted; the first iteration's σ is not modelled).
 * **overlap** — ``producer``: the *first* pass streams behind the backward-data GEMM of the layer
   above (trace order; it produces δa, the post-processing unit applies the activation derivative
-  element by element as its output groups drain). Exposed = max(0, first pass − producer cycles) +
+  element by element as its output groups drain). Exposed = max(0, first pass − producer array cycles) +
   the passes after it: two-pass σ ``current`` hides at most its std pass, never the quantize pass
   (it needs the σ of the whole tensor). The last layer's δz comes from the loss (no GEMM producer),
   so nothing hides; nor with ``none``.
@@ -94,8 +94,7 @@ def nsd_cost(elements: int, arch: Arch, *, nonzero: int | None = None,
     one = -(-e // lanes)
     std, quant = (one, one) if q.sigma == "current" else (0, one)
     streams = q.overlap == "producer" and producer_cycles is not None
-    first = std if q.sigma == "current" else quant
-    hidden = min(first, max(0, int(producer_cycles))) if streams else 0
+    hidden = min(one, max(0, int(producer_cycles))) if streams else 0   # of the first pass (std, or the only one)
     reads = (2 if q.sigma == "current" else 1) - (1 if streams else 0)   # passes reading the stored δz
     spill = 0.0
     if q.check_capacity and reads:
@@ -140,7 +139,8 @@ def book(cycles: Mapping[Key, int], geometries: Mapping[str, LayerGeometry], arc
          ) -> dict[Key, tuple[int, Actions]]:
     """Where each layer's NSD cost is booked: layer-pass → (exposed cycles, actions).
 
-    ``cycles``: the sparse variant's cycles of every replayed layer-pass (before NSD); ``geometries`` in
+    ``cycles``: the sparse variant's array cycles of every replayed layer-pass (before NSD, without memory
+    stall: :func:`hwsim.sim.charges.finish`); ``geometries`` in
     trace order. A layer's δz is produced by the backward-data GEMM of the next layer in trace order (the
     layer above; absent for the last layer: its δz comes from the loss). ``booked_on: first_consumer``
     books on the layer's backward-data when it has one, else its backward-weight; ``backward_weight``
