@@ -45,7 +45,7 @@ def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs:
            dz_nonzero: Mapping[str, int] | None = None) -> list[LayerPassResult]:
     """``results`` with NSD, leakage and bandwidth floor charged (module doc). ``archs``: variant → Arch;
     ``geometries`` in trace order; ``dz_nonzero``: non-zeros of the dense δz where known
-    (:func:`hwsim.sim.nsd_unit.dense_dz_nonzero`)."""
+    (:func:`hwsim.sim.dz_zeros.dense_dz_nonzero`)."""
     sparse = archs["sparse"]
     busy = {(lp.name, lp.pass_name): lp.sparse.cycles - lp.sparse.cycle_breakdown.memory_stall
             - lp.sparse.cycle_breakdown.fill_drain for lp in results}   # array time: what the NSD unit can hide behind
