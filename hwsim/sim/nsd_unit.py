@@ -102,7 +102,7 @@ def nsd_cost(elements: int, arch: Arch, *, nonzero: int | None = None,
         spill = excess * npe * (1 + reads)
     per_read = e * acc_bytes + (math.ceil(elements / 8) if skip else 0)
     acts = Actions(nsd_std=e, nsd_rng=e, nsd_quantize=e, nsd_sram_bytes=float(reads * per_read),
-                   **({"dram_bytes": spill} if spill else {}))
+                   dram_bytes=spill or None)   # None: not counted (no spill)
     return NsdCost(elements=elements, processed=e, std_cycles=std, quantize_cycles=quant, hidden_cycles=hidden,
                    spill_bytes=spill, spill_cycles=transfer_cycles(spill, arch.memory.dram_bytes_per_cycle),
                    actions=acts)
