@@ -94,13 +94,15 @@ def test_booked_on_the_first_consumer_with_the_producer_above():
                                                            method="dither")
 
 
-def test_booked_through_replay_on_backward_data_and_the_iteration_adds_up():
+def test_booked_through_replay_by_hand():
     samples = _two_layer_samples(inside=20)
     res = replay(samples, load_arch(_arch(), {"memory.dram_bytes_per_cycle": math.inf}), method="dither")
     by = {(lp.name, lp.pass_name): lp.sparse.cycle_breakdown.nsd for lp in res}
-    assert by[("f2", "backward_data")] == 2 * math.ceil(2 * 5 / 64) == 2     # f2's δz: 10 elements, no producer
-    assert by[("f2", "backward_weight")] == 0 and by[("f1", "forward")] == 0
-    assert by[("f1", "backward_weight")] > 0                                  # f1 has no backward-data
+    bd2 = next(lp.sparse for lp in res if (lp.name, lp.pass_name) == ("f2", "backward_data"))
+    assert bd2.cycles - bd2.cycle_breakdown.nsd >= 1                         # f2's backward-data: f1's producer
+    # f2 (last): δz of 10 elements, no producer: std 1 + quantize 1, on its backward-data
+    # f1 (no backward-data): 64 non-zeros of 128 (f2's input mask): 1 cycle a pass, the std pass hidden → 1
+    assert {k: v for k, v in by.items() if v} == {("f2", "backward_data"): 2, ("f1", "backward_weight"): 1}
 
 
 # ----------------------------------------------------------------------------- exact zeros
