@@ -226,6 +226,8 @@ PARAM_DISPLAY: dict[str, tuple[str, str]] = {
     "memory.compression": ("DRAM compression", ""),
     "memory.run_length_bits": ("run-length index", "bit"),
     "memory.inter_layer_residency": ("inter-layer residency", ""),
+    "quantizer.lanes_per_pe": ("NSD lanes per PE", "lanes"),
+    "quantizer.sigma": ("NSD σ (current: two passes, delayed: one)", ""),
 }
 _SUFFIX_UNITS = (("_bytes_per_cycle", "B/cycle"), ("_pj_per_64b", "pJ/64 bit"), ("_pj_per_product", "pJ"),
                  ("_pj", "pJ"), ("_bytes", "B"), ("_bits", "bit"), ("_ghz", "GHz"), ("_mm2", "mm²"))
