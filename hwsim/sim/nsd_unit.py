@@ -19,7 +19,9 @@ the design (:class:`~hwsim.arch.QuantizerConfig`):
 * **zeros** — ``skip_zeros``: an exact zero of δz stays zero (⌊0/Δ + u⌋ = 0, u ∈ [0, 1)) and adds
   nothing to Σx or Σx², so only the non-zeros of the dense δz are processed (e = nnz; the unit reads
   the zero mask, ⌈E/8⌉ bytes, each time it reads the stored δz). The count comes from
-  :func:`dense_dz_nonzero` — known only for some layers; elsewhere e = E.
+  :func:`hwsim.sim.dz_zeros.dense_dz_nonzero` — known only for some layers; elsewhere e = E. The lanes are
+  taken to be fed the non-zeros only (the post-processing unit, which computes f'(z), compacts its stream, as
+  SCNN's PPU compresses outputs).
 * **capacity** — a dense δz that some pass reads back (every design but σ ``delayed`` streaming
   behind its producer) is held whole at accumulator width in the PE output RAMs, ⌈E / PEs⌉ values
   per PE. With ``check_capacity`` the part above ``pe.output_buffer_bytes`` per PE is spilled: written
