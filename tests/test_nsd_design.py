@@ -190,3 +190,19 @@ def test_a_dz_that_fits_spills_nothing():
 def test_bad_quantizer_fields_name_the_field_and_what_is_allowed(key, value, allowed):
     with pytest.raises(ArchError, match=rf"quantizer\.{key}: .*; allowed: {allowed}$"):
         load_arch("scnn", {f"quantizer.{key}": value})
+
+
+# ----------------------------------------------------------------------------- area of the lanes (sweeps/nsd.yaml)
+
+
+def test_lanes_are_counted_in_the_area_the_nsd_sweep_trades_against():
+    from hwsim.arch import area_breakdown_um2, area_mm2
+    from hwsim.sweep.spec import load_sweep
+
+    lane = YAML["area"]["quantizer_lane_um2"]                 # 4,195 µm² a lane
+    assert area_breakdown_um2(_arch(lanes_per_pe=4))["quantizer"] == 64 * 4 * lane
+    assert area_mm2(_arch(lanes_per_pe=4)) - area_mm2(_arch()) == pytest.approx(64 * 3 * lane / 1e6)   # 0.805 mm²
+    assert area_mm2(_arch(sigma="delayed")) == area_mm2(_arch())   # one pass: same lanes (a σ register per layer)
+    spec = load_sweep(Path(__file__).resolve().parents[1] / "arch_configs" / "sweeps" / "nsd.yaml")
+    assert sorted((c.overrides["quantizer.lanes_per_pe"], c.overrides["quantizer.sigma"]) for c in spec.configs) \
+        == [(n, s) for n in (1, 2, 4, 8) for s in ("current", "delayed")]
