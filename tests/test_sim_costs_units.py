@@ -26,6 +26,9 @@ from hwsim.trace.topology import LayerSpec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
 INF = {"memory.dram_bytes_per_cycle": math.inf}
+# the pre-issue-18 NSD unit (two serial passes over every element, booked on backward-weight, δz assumed to fit)
+OLD_NSD = {"quantizer.overlap": "none", "quantizer.booked_on": "backward_weight", "quantizer.skip_zeros": False,
+           "quantizer.check_capacity": False}
 LAYERS = [LayerSpec(name="c1", kind="conv2d", C=3, K=8, H=12, W=12, R=3, S=3, padding=1),
           LayerSpec(name="fc", kind="linear", C=8 * 12 * 12, K=10)]
 
@@ -42,8 +45,9 @@ def result(trace):
     return simulate(trace, "scnn")
 
 
-def test_nsd_unit_is_elements_times_table(trace, result):
-    arch = load_arch("scnn")
+def test_nsd_unit_is_elements_times_table(trace):
+    arch = load_arch("scnn", OLD_NSD)
+    result = simulate(trace, arch)
     q = arch.quantizer
     lanes = q.lanes_per_pe * arch.num_pes
     acc_bytes = arch.pe.accumulator_bits / 8

@@ -165,6 +165,18 @@ def test_arch_sweep_keeps_the_shipped_grid_without_a_plan_grid(tmp_path, monkeyp
     assert len(seen["spec"].configs) == 3 * 2 * 2 * 3
 
 
+def test_nsd_sweep_trades_lanes_against_sigma_on_the_dithered_sweep_models(tmp_path, monkeypatch):
+    seen = _capture_sweeps(monkeypatch)
+    traces = {n: tmp_path / n for n in ("lenet5_none", "lenet5_dither")}
+    assert demo._nsd_sweep(DemoPlan(models=("lenet5",)), traces, tmp_path, progress=False) == tmp_path / "sweep_nsd"
+    assert [t.label for t in seen["spec"].traces] == ["lenet5_dither"] and seen["out"] == tmp_path / "sweep_nsd"
+    # arch_configs/sweeps/nsd.yaml: 4 lane counts × 2 σ modes
+    assert sorted((c.overrides["quantizer.lanes_per_pe"], c.overrides["quantizer.sigma"]) for c in seen["spec"].configs) \
+        == [(n, m) for n in (1, 2, 4, 8) for m in ("current", "delayed")]
+    demo._nsd_sweep(QUICK, traces, tmp_path, progress=False)
+    assert len(seen["spec"].configs) == 4
+
+
 def test_density_sweep_replaces_the_shipped_densities(tmp_path, monkeypatch):
     seen = _capture_sweeps(monkeypatch)
     out = demo._density_sweep(DemoPlan(models=("x",), densities=(0.2, 0.9)), tmp_path, progress=False)
@@ -190,17 +202,18 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     monkeypatch.setattr(demo, "_simulate", step("simulate", [tmp_path / "r.json"]))
     monkeypatch.setattr(demo, "_sensitivity", step("sensitivity", tmp_path / "s.md"))
     monkeypatch.setattr(demo, "_arch_sweep", step("arch", tmp_path / "sw"))
+    monkeypatch.setattr(demo, "_nsd_sweep", step("nsd", tmp_path / "sn"))
     monkeypatch.setattr(demo, "_density_sweep", step("density", tmp_path / "sd"))
     monkeypatch.setattr(demo, "_report", step("report", SimpleNamespace(index_html=tmp_path / "index.html")))
     res = demo.run_demo(out=tmp_path / "out", quick=True, jobs=5, progress=False)
-    assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "arch", "density", "report"]
+    assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "arch", "nsd", "density", "report"]
     plan = order[0][1][0]
     assert plan.jobs == 5 and plan.models == QUICK.models  # --jobs overrides the quick plan's
     assert order[0][1][1] == tmp_path / "out" / "work" / "quick" / "traces"
     # sensitivity sees only the plan's models × methods, not the extra traces
     assert set(order[2][1][0]) == {"lenet5_none", "lenet5_dither"}
-    assert order[5][1][1] == [tmp_path / "r.json", tmp_path / "sw", tmp_path / "sd", *traces.values()]
+    assert order[6][1][1] == [tmp_path / "r.json", tmp_path / "sw", tmp_path / "sn", tmp_path / "sd", *traces.values()]
     assert res.index_html == tmp_path / "index.html" and res.accuracies == {"lenet5_dither": 0.9}
-    assert len(res.timings) == 6
+    assert len(res.timings) == 7
     doc = json.loads((tmp_path / "out" / "work" / "quick" / "timings.json").read_text())
     assert doc["quick"] is True and doc["test_acc"] == {"lenet5_dither": 0.9} and list(doc["steps"]) == list(res.timings)

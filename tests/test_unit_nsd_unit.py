@@ -122,12 +122,15 @@ def test_finish_charges_meprop_with_k_on_backward_weight(arch):
     assert free.sparse.cycle_breakdown.nsd == 0 and "nsd_compare" not in free.sparse.actions
 
 
-def test_finish_dither_by_hand_and_backward_data_is_not_charged(arch):
+def test_finish_dither_by_hand_on_the_first_consumer_or_backward_weight(arch):
     lp = _finish(arch, "backward_weight")
     assert lp.sparse.cycle_breakdown.nsd == 6 and lp.sparse.analytical_cycles == 16
     assert lp.sparse.energy_breakdown.nsd == pytest.approx(energy.price(lp.sparse.actions, arch).nsd)
     assert lp.sparse.energy_breakdown.nsd > 0 and lp.sparse.actions["nsd_std"] == 192
-    bd = _finish(arch, "backward_data")
+    bd = _finish(arch, "backward_data")     # the layer's only δ̃z consumer here: booked on it (first_consumer)
+    assert bd.sparse.cycle_breakdown.nsd == 6 and bd.sparse.cycles == 16
+    old = load_arch(arch, {"quantizer.booked_on": "backward_weight"})
+    bd = _finish(old, "backward_data")       # pre-issue-18 booking: never on backward-data
     assert bd.sparse.cycle_breakdown.nsd == 0 and bd.sparse.cycles == 10
 
 

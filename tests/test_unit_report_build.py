@@ -70,6 +70,11 @@ def test_sweep_table_adds_the_area_column_when_rows_have_it(tmp_path):
     t = build._sweep_table(_sweep(rows), tmp_path)
     assert "area (mm²)" in t.header and t.body[0][t.header.index("area (mm²)")] == "1.25"
     assert "fastest per trace" not in t.note  # everything shown
+    # simulated sweep points record the arch's area as area_mm2 (e.g. NSD lanes against area: sweeps/nsd.yaml)
+    rows = [{"trace": "t", "quantizer.lanes_per_pe": n, "cycles_sparse": c, "energy_pj_sparse": 1.0, "area_mm2": a}
+            for n, c, a in ((1, 20, 18.957), (4, 10, 19.763))]
+    t = build._sweep_table(_sweep(rows), tmp_path)
+    assert [r[t.header.index("area (mm²)")] for r in t.body] == ["19.8", "19"]
 
 
 def _plot(suptitle=None, width=6.0):

@@ -79,7 +79,8 @@ def test_pareto_front_in_three_dimensions_sorted_by_the_first_axis():
 
 
 def test_area_key_is_the_sparse_area_column():
-    assert summary.area_key([{"area_mm2": 1.0}]) is None
+    assert summary.area_key([{"area_mm2": 1.0}]) == "area_mm2"          # what simulated sweep points record
+    assert summary.area_key([{"area_mm2": None}, {"a": 1}]) is None
     assert summary.area_key([{"a": 1}, {"area_mm2_sparse": 2.0, "area_mm2_dense": 1.0}]) == "area_mm2_sparse"
 
 

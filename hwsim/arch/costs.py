@@ -17,6 +17,20 @@ the δW write-back. ``network`` picks how:
 
 A step moves ``min(adders_per_pe, link_bytes_per_cycle / value bytes)`` values per cycle per PE;
 values are accumulator-width (``pe.accumulator_bits``).
+
+Quantizer (issue 18 item 4): the NSD unit as a design space. ``sigma`` — ``current`` quantizes with
+σ of this iteration's δz (seed paper Algorithm 1: a std pass, then a quantize pass), ``delayed`` with
+σ of the previous iteration's δz of the same layer (one pass; the std of this δz is accumulated during
+that pass for the next iteration) — the precedent is FP8 training's delayed scaling with an amax
+history (Micikevicius et al. 2022, "FP8 formats for deep learning"; NVIDIA Transformer Engine); it
+changes the algorithm, and traces are captured with the current σ, so its accuracy effect is not
+measured here. ``overlap`` — ``producer`` lets the NSD unit stream behind the backward-data GEMM of
+the layer above (which produces δa, to which the post-processing unit applies the activation
+derivative); ``none`` runs it after that GEMM. ``booked_on`` — where the exposed NSD cycles are
+booked. ``skip_zeros`` — exact zeros of δz stay zero under NSD (⌊0/Δ + u⌋ = 0 for u ∈ [0, 1)), so
+they need no RNG or quantize work. ``check_capacity`` — the dense δz, held at accumulator width
+until quantized, must fit the PE output RAMs, else the excess is spilled to DRAM. The cycle model is
+:mod:`hwsim.sim.nsd_unit`.
 """
 
 from __future__ import annotations
@@ -28,6 +42,9 @@ from hwsim.arch.fields import Validated, spec
 
 REDUCTION_NETWORKS = ("ring", "tree", "accumulate_in_place")
 RNG_KINDS = ("lcg", "lfsr")
+SIGMA_MODES = ("current", "delayed")
+OVERLAP_MODES = ("none", "producer")
+BOOKINGS = ("first_consumer", "backward_weight")
 
 _H = HOROWITZ_45NM
 # Seed paper §3.4 (Algorithm 1), per dense δz element, priced with Horowitz 45 nm fp16 / int16 figures:
@@ -69,3 +86,20 @@ class QuantizerConfig(Validated):
                                      "power-of-two modulo) at rng_bits")
     quantize_pj_per_element: float = spec(ge=0, default=QUANTIZE_PJ, doc="x + ν, · 1/Δ, truncate (fp16)")
     compare_pj: float = spec(ge=0, default=COMPARE_PJ, doc="meProp top-k: one magnitude comparison")
+    # Designer defaults (issue 18): the seed paper's algorithm unchanged (σ current), with the hardware freedoms
+    # that do not change it — stream behind the producer, skip exact zeros, book where δ̃z is first needed,
+    # and check (not assume) that the dense δz fits. sigma=current, overlap=none, booked_on=backward_weight,
+    # skip_zeros=false, check_capacity=false is the pre-issue-18 model.
+    sigma: str = spec(choices=SIGMA_MODES, default="current",
+                      doc="σ of this iteration's δz (std pass + quantize pass, seed paper Algorithm 1) | "
+                      "σ of the previous iteration (one pass; FP8 delayed scaling, Micikevicius et al. 2022)")
+    overlap: str = spec(choices=OVERLAP_MODES, default="producer",
+                        doc="none | producer: the first NSD pass streams behind the backward-data GEMM of the "
+                        "layer above (the producer of δa); only what exceeds that GEMM's cycles is exposed")
+    booked_on: str = spec(choices=BOOKINGS, default="first_consumer",
+                          doc="first_consumer: the layer's backward-data (else backward-weight), which needs "
+                          "δ̃z first | backward_weight (pre-issue-18)")
+    skip_zeros: bool = spec(default=True, doc="exact zeros of δz (known from the ReLU mask) cost no std/RNG/"
+                            "quantize work: they stay zero under NSD")
+    check_capacity: bool = spec(default=True, doc="the dense δz (accumulator width) must fit pe.output_buffer_bytes "
+                                "per PE; the excess is spilled to DRAM (false: assumed to fit)")

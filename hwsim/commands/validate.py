@@ -51,6 +51,9 @@ def _cost_lines(arch: Arch) -> list[str]:
         f"  NSD unit      {q.lanes_per_pe * arch.num_pes} lanes ({q.lanes_per_pe}/PE), {q.rng} {q.rng_bits}-bit RNG; "
         f"pJ/element std {q.std_pj_per_element:g}, rng {q.rng_pj_per_element:g}, quantize "
         f"{q.quantize_pj_per_element:g}; top-k compare {q.compare_pj:g}",
+        f"                σ {q.sigma} ({'two passes' if q.sigma == 'current' else 'one pass'}), overlap {q.overlap}, "
+        f"booked on {q.booked_on}, skip zeros {str(q.skip_zeros).lower()}, capacity check "
+        f"{str(q.check_capacity).lower()}",
     ]
     return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
 

@@ -3,13 +3,14 @@
 1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop; in the full
    demo also a small Vision Transformer, ``vit_digits``, dithered only),
 2. simulate each on the SCNN-like architecture against its dense baselines,
-3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces,
+3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces, and the NSD-unit
+   sweep of ``arch_configs/sweeps/nsd.yaml`` (lanes per PE and their area × σ current | delayed) on them,
 4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
 5. write the report.
 
 Intermediate files live in ``<out>/work/`` and are reused: traces whose manifest is complete are
 not recaptured, simulated points are keyed by content hash, so an interrupted demo resumes.
-``quick`` shrinks every step for CI (LeNet-5 only, fewer epochs, a 4-point sweep).
+``quick`` shrinks every step for CI (LeNet-5 only, fewer epochs, 4-point sweeps).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class DemoPlan:
                                      # a few examples misrepresent δ̃z, which concentrates on hard ones)
     limit_train: int | None = None
     sweep_grid: dict[str, Any] | None = None   # None: arch_configs/sweeps/demo.yaml as shipped
+    nsd_grid: dict[str, Any] | None = None     # None: arch_configs/sweeps/nsd.yaml as shipped
     densities: tuple[float, ...] | None = None  # None: arch_configs/sweeps/density.yaml as shipped
     sweep_models: tuple[str, ...] = ("lenet5",)
     jobs: int = 2
@@ -73,6 +75,7 @@ FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", 
                 extra=(ExtraTrace("vit_digits"),))
 QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
                  sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
+                 nsd_grid={"quantizer.lanes_per_pe": [1, 4], "quantizer.sigma": ["current", "delayed"]},
                  densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
 
 
@@ -114,8 +117,9 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
     _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(core, root))
     sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
+    nsd_dir = _timed(timings, "3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
     dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
-    outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, dens_dir,
+    outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, nsd_dir, dens_dir,
                                                                    *traces.values()], progress, plan.jobs))
     total = time.perf_counter() - t0
     (work / "timings.json").write_text(json.dumps({"quick": quick, "seconds": total, "steps": timings,
@@ -218,20 +222,32 @@ def _sensitivity(traces: dict[str, Path], root: Path) -> Path:
 
 
 def _arch_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> Path:
+    return _trace_sweep("demo", plan.sweep_grid, plan, traces, work, progress)
+
+
+def _nsd_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> Path:
+    """``arch_configs/sweeps/nsd.yaml``: NSD lanes per PE (their area counted) × σ current | delayed."""
+    return _trace_sweep("nsd", plan.nsd_grid, plan, traces, work, progress)
+
+
+def _trace_sweep(name: str, grid: dict[str, Any] | None, plan: DemoPlan, traces: dict[str, Path], work: Path,
+                 progress: bool) -> Path:
+    """The shipped sweep ``arch_configs/sweeps/<name>.yaml`` (its grid replaced by ``grid`` unless None) on the
+    dithered traces of the plan's sweep models, into ``work/sweep_<name>``."""
     import yaml
 
     from hwsim.sweep.runner import run_sweep
     from hwsim.sweep.spec import parse_sweep
 
-    src = REPO_SWEEPS / "demo.yaml"
+    src = REPO_SWEEPS / f"{name}.yaml"
     doc = yaml.safe_load(src.read_text())
-    if plan.sweep_grid is not None:
-        doc["grid"] = plan.sweep_grid
+    if grid is not None:
+        doc["grid"] = grid
     doc["traces"] = [{"name": n, "path": str(p)} for n, p in traces.items()
                      if n in {f"{m}_dither" for m in plan.sweep_models}]
     spec = parse_sweep(doc, source=src)
-    run_sweep(spec, out=work / "sweep_demo", jobs=plan.jobs, progress=progress)
-    return work / "sweep_demo"
+    run_sweep(spec, out=work / f"sweep_{name}", jobs=plan.jobs, progress=progress)
+    return work / f"sweep_{name}"
 
 
 def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:

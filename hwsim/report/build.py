@@ -220,7 +220,8 @@ def _sweep_table(sw: SweepEntry, root: Path, limit: int = 30) -> Table:
              ("energy_pj_sparse", f"sparse energy ({unit})", lambda v: f"{float(v) * scale:.3g}"),
              ("speedup_sparse", "speed-up over own dense", times), ("energy_ratio_sparse", "energy gain", times),
              ("utilization_sparse", "sparse util.", percent)]
-    akey = next((k for r in rows for k in r if k.startswith("area") and k.endswith("sparse")), None)
+    akey = next((k for r in rows for k in r if k.startswith("area") and k.endswith("sparse")), None) \
+        or ("area_mm2" if any(r.get("area_mm2") is not None for r in rows) else None)   # the sparse arch's area
     if akey:
         cols.insert(-3, (akey, "area (mm²)", "{:.3g}"))
     shown = [r for r in rows if r["rank_cycles"] <= limit or r["pareto"]]

@@ -229,6 +229,8 @@ PARAM_DISPLAY: dict[str, tuple[str, str]] = {
     "memory.residency_in_global_buffer": ("residency in the global buffer", ""),
     "memory.stash": ("training stash", ""),
     "memory.weights_resident": ("resident weights", ""),
+    "quantizer.lanes_per_pe": ("NSD lanes per PE", "lanes"),
+    "quantizer.sigma": ("NSD σ (current: two passes, delayed: one)", ""),
 }
 _SUFFIX_UNITS = (("_bytes_per_cycle", "B/cycle"), ("_pj_per_64b", "pJ/64 bit"), ("_pj_per_product", "pJ"),
                  ("_pj", "pJ"), ("_bytes", "B"), ("_bits", "bit"), ("_ghz", "GHz"), ("_mm2", "mm²"))

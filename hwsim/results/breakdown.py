@@ -47,7 +47,8 @@ class CycleBreakdown:
     * ``fill_drain`` — ``memory.schedule: iteration`` only: the iteration's exposed first load (on its
       first layer-pass) and last write-back (on its last); bandwidth-bound stall stays ``memory_stall``,
     * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
-    * ``nsd`` — the NSD unit's passes over dense δz (or meProp's top-k), hwsim.sim.nsd_unit.
+    * ``nsd`` — the NSD unit's exposed cycles over dense δz (what does not hide behind the producer GEMM, plus
+      a spilled δz's serial DRAM cycles; or meProp's top-k), on the layer's first δ̃z consumer, hwsim.sim.nsd_unit.
     """
 
     compute: int = 0

@@ -2,8 +2,11 @@
 
 Run after every variant of a layer-pass has its cycles (so leakage sees the final cycles):
 
-1. NSD unit (:mod:`hwsim.sim.nsd_unit`): the sparse variant's backward-weight entry of each layer
-   gains cycle cause and energy category ``nsd``;
+1. NSD unit (:mod:`hwsim.sim.nsd_unit`): the sparse variant's entry of each layer's first δ̃z consumer
+   (``quantizer.booked_on``: backward-data, else backward-weight) gains cycle cause and energy category
+   ``nsd`` (its spill, if any, adds DRAM bytes); what hides behind the producer GEMM is decided from the
+   producer's sparse cycles before any charge, without its memory stall and fill/drain (conservative: the
+   array's time only, so DRAM bandwidth never moves NSD cycles between layer-passes);
 2. leakage (:mod:`hwsim.arch.area`): every variant gains ``leak_cycles`` = its cycles, priced at
    its own arch's area × ``area.leakage_mw_per_mm2`` (category ``leakage``);
 3. bandwidth floor: ⌈ideal DRAM bytes / DRAM bandwidth⌉ (``LayerPassResult.bandwidth_floor_cycles``, kept
@@ -38,17 +41,21 @@ def _add(vr: VariantResult, arch: Arch, actions: Actions, *, nsd_cycles: int = 0
 
 
 def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs: Mapping[str, Any], *,
-           method: str | None = None, k: int | None = None) -> list[LayerPassResult]:
-    """``results`` with NSD, leakage and bandwidth floor charged (module doc). ``archs``: variant → Arch."""
+           method: str | None = None, k: int | None = None,
+           dz_nonzero: Mapping[str, int] | None = None) -> list[LayerPassResult]:
+    """``results`` with NSD, leakage and bandwidth floor charged (module doc). ``archs``: variant → Arch;
+    ``geometries`` in trace order; ``dz_nonzero``: non-zeros of the dense δz where known
+    (:func:`hwsim.sim.dz_zeros.dense_dz_nonzero`)."""
     sparse = archs["sparse"]
+    busy = {(lp.name, lp.pass_name): lp.sparse.cycles - lp.sparse.cycle_breakdown.memory_stall
+            - lp.sparse.cycle_breakdown.fill_drain for lp in results}   # array time: what the NSD unit can hide behind
+    nsd = nsd_unit.book(busy, geometries, sparse, method=method, k=k, nonzero=dz_nonzero)
     out = []
     for lp in results:
         variants = {v: getattr(lp, v) for v in archs}
-        if lp.pass_name == "backward_weight":
-            el, ex = nsd_unit.dense_dz_elements(geometries[lp.name])
-            cyc, acts = nsd_unit.layer_cost(el, ex, sparse, method, k)
-            if cyc or acts:
-                variants["sparse"] = _add(variants["sparse"], sparse, acts, nsd_cycles=cyc)
+        cyc, acts = nsd.get((lp.name, lp.pass_name), (0, None))
+        if acts is not None:
+            variants["sparse"] = _add(variants["sparse"], sparse, acts, nsd_cycles=cyc)
         for v, arch in archs.items():
             vr = variants[v]
             if v in ("dense_systolic", "dense_equal_area") and not vr.multipliers:

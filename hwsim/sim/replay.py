@@ -37,9 +37,10 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import bounds, charges, energy, precision, residency, schedule, traffic, work
+from hwsim.sim import bounds, charges, dz_zeros, energy, precision, residency, schedule, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
+from hwsim.sim.nsd_unit import NSD_METHODS
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.trace.schema import bit_width
@@ -227,7 +228,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     (:func:`first_layer_input_grad` decides it from a trace's meta). ``bar``: a tqdm bar to advance by
     one per GEMM instead of a bar of its own. ``method`` (trace meta ``method``: dither | synthetic |
     meprop | none) and ``k`` (meProp) pick the quantizer cost the sparse run pays
-    (:mod:`hwsim.sim.nsd_unit`; ``None``: none). Leakage, the bandwidth floor, the DRAM bound of the
+    (:mod:`hwsim.sim.nsd_unit`; ``None``: none; zeros it may skip: :mod:`hwsim.sim.dz_zeros`). Leakage,
+    the bandwidth floor, the DRAM bound of the
     roofline (:mod:`hwsim.sim.bounds`) and the ``dense_systolic`` and ``dense_equal_area`` baselines
     (:func:`hwsim.arch.dense_systolic_variant`, :func:`hwsim.arch.dense_equal_area_variant`) are always added.
     With ``memory.schedule: iteration`` (the baselines derive it from ``arch``) each timed variant's
@@ -324,7 +326,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
             timelines.update(lines)
     archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic,
              "dense_equal_area": equal_area}
-    return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
+    nonzero = dz_zeros.dense_dz_nonzero(samples) if arch.quantizer.skip_zeros and method in NSD_METHODS else None
+    return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k,
+                          dz_nonzero=nonzero)
 
 
 def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,

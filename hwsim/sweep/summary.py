@@ -172,9 +172,12 @@ def pareto_indices(points: Sequence[tuple[float, ...]]) -> list[int]:
 
 
 def area_key(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """The sparse-variant area column of the rows, once the simulator reports area; else None."""
+    """The sparse-variant area column of the rows: an ``area…sparse`` column, else ``area_mm2`` (the simulated
+    arch's area, which every simulated point records); None when no row has one."""
     keys = {k for r in rows for k in r if k.startswith("area") and k.endswith("sparse")}
-    return sorted(keys)[0] if keys else None
+    if keys:
+        return sorted(keys)[0]
+    return "area_mm2" if any(r.get("area_mm2") is not None for r in rows) else None
 
 
 def ranking_lines(rows: Sequence[Mapping[str, Any]], parameters: Sequence[str]) -> list[str]:
