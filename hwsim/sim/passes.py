@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.results.actions import Actions
-from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
+from hwsim.sim import banks, capacity, gemm, halo, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -248,10 +248,12 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         # a product is multiplied once, however wide its level (no MAC passes)
         acts = replace(acts, mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
                        reg_read=pw.products, xbar=pw.products if skip.any else 0.0)
-    red_cycles = 0
     if pass_name == "backward_weight":
         red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
-        acts = acts + red_acts
+    else:  # SCNN's output-halo exchange after each output-channel group (hwsim.sim.halo)
+        out_hw = ops.dz.shape[2:] if pass_name == "forward" else ops.a.shape[2:]
+        red_cycles, red_acts = halo.cost(capacity.scatter_conv(ops, pass_name, masks), cw.tiling, kc, out_hw, arch)
+    acts = acts + red_acts
     return mult_cycles, conflict, acts, red_cycles
 
 
