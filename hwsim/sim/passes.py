@@ -238,8 +238,10 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False, kc=kc).products * p
     else:
         toggled = issued
-    # the δW partial sums reduced across PEs are priced by the reduction network (below), not here
-    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued, xbar=issued if skip.any else 0.0,
+    # the δW partial sums reduced across PEs are priced by the reduction network (below), not here; every issued
+    # product is scattered to its bank through the crossbar, in the dense baselines too (issue 18: the same Cartesian
+    # dataflow on the same silicon; before, only variants that skip zeros paid the crossbar)
+    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued, xbar=issued,
                    sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
                    sram_output_bytes=o_bytes)
     if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
@@ -247,7 +249,7 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         mult_cycles, conflict = precision.busy_split(pw, rate)
         # a product is multiplied once, however wide its level (no MAC passes)
         acts = replace(acts, mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
-                       reg_read=pw.products, xbar=pw.products if skip.any else 0.0)
+                       reg_read=pw.products, xbar=pw.products)
     if pass_name == "backward_weight":
         red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
     else:  # SCNN's output-halo exchange after each output-channel group (hwsim.sim.halo)
