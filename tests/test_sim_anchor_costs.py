@@ -38,3 +38,19 @@ def test_dense_cartesian_baseline_routes_its_products_through_the_crossbar(tmp_p
         assert vr.actions["xbar"] == vr.actions["reg_read"] == 512, v
         assert vr.energy_breakdown.crossbar == pytest.approx(512 * 0.4), v
     assert fwd.sparse.actions["xbar"] == fwd.sparse.actions["reg_read"] < 512
+
+
+def test_free_parts_rows_make_each_cost_free_again(tmp_path):
+    from hwsim.sim.sensitivity import FREE_PARTS, sensitivity
+    from hwsim.trace import load
+
+    t = synthesize(tmp_path / "t", layers=[{"name": "c", "C": 2, "K": 8, "H": 4, "W": 4, "R": 3, "S": 3,
+                                            "padding": 1}], w_density=0.5, a_density=0.5, dense_first_input=False)
+    arch = load_arch("scnn16", {"pe_array.rows": 2, "pe_array.cols": 2, "pe.output_channel_group": 4})
+    rows = sensitivity(load(t), arch, training=False, rows=[("arch", {}), *FREE_PARTS])
+    by = {r["setting"]: r for r in rows}
+    assert list(by) == ["arch (arch)", "halo exchange free", "bank queues free (area, energy)"]
+    # forward: sparse 43 vs dense 63 cycles with the 8 halo cycles, 35 vs 55 without (tests/test_sim_halo.py)
+    assert by["arch (arch)"]["speedup_vs_dense"] == pytest.approx(63 / 43)
+    assert by["halo exchange free"]["speedup_vs_dense"] == pytest.approx(55 / 35)
+    assert by["bank queues free (area, energy)"]["speedup_vs_dense"] == by["arch (arch)"]["speedup_vs_dense"]
