@@ -7,7 +7,9 @@ multipliers    total multipliers × ``mult_um2`` at ``pe.mac_bits`` (bit-serial 
                have the area of F×I mac_bits multipliers by construction, see ``PEConfig.mac``)
 adders         Cartesian: one accumulator adder per bank per PE; systolic: one per PE (the MAC)
 accumulators   Cartesian: banks × entries × accumulator_bits per PE, at ``accumulator_um2_per_kb``
-crossbar       Cartesian: (F·I) × banks crosspoints per PE, 2·mac_bits wide (a product)
+crossbar       Cartesian: (F·I) × banks × ``pe.bank_ports`` crosspoints per PE, 2·mac_bits wide (a product): a
+               bank that takes k products in one cycle needs k crossbar outputs (issue 18: before, one was charged
+               while the queue model took up to depth + 1)
 bank_queues    Cartesian: banks × ``pe.bank_queue_depth`` queue entries per PE, each a product (2·mac_bits) and
                its entry address in the bank (⌈log2 accumulator_bank_entries⌉ bits), at ``bank_queue_um2_per_kb``
                (issue 18: the queues that absorb conflict bursts were free before)

@@ -25,7 +25,8 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
     queue_bits = pe.accumulator_banks * pe.bank_queue_depth * (2 * pe.mac_bits + bank_address_bits(arch))
     out.update(adders=npe * pe.accumulator_banks * add,
                accumulators=npe * acc_bytes / kb * t.accumulator_um2_per_kb,
-               crossbar=npe * pe.multipliers * pe.accumulator_banks * 2 * pe.mac_bits * t.crossbar_um2_per_bit,
+               crossbar=npe * pe.multipliers * pe.accumulator_banks * pe.bank_ports * 2 * pe.mac_bits
+               * t.crossbar_um2_per_bit,
                bank_queues=npe * queue_bits / 8 / kb * t.bank_queue_um2_per_kb,
                pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
                quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)

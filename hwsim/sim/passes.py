@@ -24,7 +24,7 @@ from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 
 if TYPE_CHECKING:
-    from hwsim.arch import Arch, ZeroSkip
+    from hwsim.arch import Arch, PEConfig, ZeroSkip
 
 PASSES = ("forward", "backward_data", "backward_weight")
 
@@ -231,7 +231,7 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
     if skip.any and cw.stall_units:
         pe = arch.pe
         rate = banks.stall_rate(cw.stall_units, f=pe.mult_f, i=pe.mult_i, banks=pe.accumulator_banks,
-                                depth=pe.bank_queue_depth)
+                                depth=pe.bank_queue_depth, ports=_port_limit(pe))
     conflict = banks.conflict_cycles(mult_cycles, rate)
     issued = cw.products * p
     if arch.zero_gating:  # zero gating: only products of two non-zero operands toggle the multiplier
@@ -257,6 +257,11 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         red_cycles, red_acts = halo.cost(capacity.scatter_conv(ops, pass_name, masks), cw.tiling, kc, out_hw, arch)
     acts = acts + red_acts
     return mult_cycles, conflict, acts, red_cycles
+
+
+def _port_limit(pe: PEConfig) -> int:
+    """Products one bank takes per cycle when that binds below the queue's own depth + 1 (else 0: no limit)."""
+    return pe.bank_ports if pe.bank_ports < min(pe.multipliers, pe.bank_queue_depth + 1) else 0
 
 
 def _systolic(ops: Operands, pass_name: str, arch: Arch, p: int, *, macs_dense: int,
