@@ -6,7 +6,9 @@
    speed-up at 0.1 (paper 24×).
 3. Sensitivity of (1) to the assumptions SCNN does not state: accumulator-bank queue depth
    {0, 1, 4} and DRAM bandwidth {8, 16, 64, ∞} B/cycle, against both dense baselines (the same
-   silicon without skipping, and a systolic array of equal multipliers).
+   silicon without skipping, and a systolic array of equal multipliers); then 1 and 2 products per bank per
+   cycle (bank write ports; the arch's queue takes depth + 1) and the parts charged since issue 18 made free
+   again one at a time (halo exchange; bank-queue area and energy).
 
 Each figure comes with its loss breakdown (where the sparse cycles go). Parameters are the
 SCNN paper's (scnn16.yaml); nothing here is tuned to hit the paper's numbers. SCNN is an
@@ -26,7 +28,7 @@ from pathlib import Path
 from hwsim.arch import load_arch
 from hwsim.results import CYCLE_PARTS, VariantResult, sum_variants
 from hwsim.sim.replay import replay
-from hwsim.sim.sensitivity import sensitivity, table
+from hwsim.sim.sensitivity import FREE_PARTS, PORT_ROWS, sensitivity, settings, table
 from hwsim.trace.format import load
 from hwsim.trace.synth import alexnet_han2015, synthesize_density_sweep
 
@@ -43,7 +45,8 @@ def forward_totals(trace_dir: Path, arch) -> dict[str, VariantResult]:
 
 def shares(v: VariantResult) -> str:
     cb = v.cycle_breakdown.to_json()
-    return " ".join(f"{k}={cb[k] / v.cycles:5.1%}" for k in CYCLE_PARTS if k not in ("reduction", "nsd"))
+    # reduction = SCNN's output-halo exchange in the forward pass (hwsim/sim/halo.py); no NSD unit in inference
+    return " ".join(f"{k}={cb[k] / v.cycles:5.1%}" for k in CYCLE_PARTS if k != "nsd")
 
 
 def alexnet(work: Path, arch) -> dict:
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.out or tmp)
         a = alexnet(work, arch)
-        sens = sensitivity(load(work / "alexnet_han2015"), arch, training=False)
+        sens = sensitivity(load(work / "alexnet_han2015"), arch, training=False, rows=[*settings(), *PORT_ROWS, *FREE_PARTS])
         rows = sweep(work, arch)
     be = break_even(rows)
     at01 = next(r for r in rows if abs(r["density"] - 0.1) < 1e-9)

@@ -67,7 +67,8 @@ def test_energy_is_counts_times_table_exactly(base, scnn):
             mac = a["mult"] * e.mult_pj_for(arch.pe.mac_bits) + a["add"] * e.add_pj_for(arch.pe.accumulator_bits)
             acc = a["acc_access"] * e.accumulator_access_pj + a["reg_read"] * e.register_pj
             sram = sum(a[k] / 8 * e.sram_pj_per_64b(size) for k, size in buffer_sizes(arch).items())
-            want = {"mac": mac, "accumulator": acc, "sram": sram, "crossbar": a["xbar"] * e.crossbar_pj_per_product,
+            xbar = e.crossbar_pj_per_product + e.bank_queue_pj_per_product * (arch.pe.bank_queue_depth > 0)
+            want = {"mac": mac, "accumulator": acc, "sram": sram, "crossbar": a["xbar"] * xbar,
                     "dram": a["dram_bytes"] / 8 * e.dram_pj_per_64b}
             got = vr.energy_breakdown.to_json()
             assert {k: got[k] for k in want} == want

@@ -100,7 +100,7 @@ def test_price_of_one_of_each_action_is_the_energy_table_by_category():
     got = energy.price(_all_ones(), arch)
     assert got.mac == pytest.approx(e.mult_pj_for(pe.mac_bits) + e.bit_op_pj + e.add_pj_for(pe.accumulator_bits))
     assert got.accumulator == pytest.approx(e.accumulator_access_pj + e.register_pj)
-    assert got.crossbar == e.crossbar_pj_per_product
+    assert got.crossbar == pytest.approx(e.crossbar_pj_per_product + e.bank_queue_pj_per_product)   # depth 4 queues
     assert got.dram == pytest.approx(e.dram_pj_per_64b / 8)
     sram = sum(e.sram_pj_per_64b(b) for b in energy.buffer_sizes(arch).values()) / 8
     assert got.sram == pytest.approx(sram)

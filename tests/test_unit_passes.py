@@ -43,7 +43,7 @@ def test_cartesian_actions_are_consistent(pname):
     assert a["mult"] == a["add"] == a["acc_access"] == a["reg_read"] == a["xbar"] > 0
     assert a["sram_global_bytes"] == a["dram_bytes"] > 0            # the global buffer stages DRAM tiles only
     assert "bit_ops" not in a and "leak_cycles" not in a
-    assert ("red_add" in a) == (pname == "backward_weight")
+    assert "red_add" in a   # δW reduction in backward-weight, output halos in forward / backward-data (hwsim.sim.halo)
     assert t.makespan >= int(t.mult_cycles.max(axis=1).sum())
 
 
@@ -53,7 +53,7 @@ def test_dense_issues_more_and_gating_toggles_less(pname):
     ops = _ops()
     sparse, dense = _run(ops, pname, arch).actions, _run(ops, pname, dense_variant(arch)).actions
     gated = _run(ops, pname, dense_gated_variant(arch), timing=False)
-    assert dense["xbar"] == 0.0                                      # no crossbar without skipping
+    assert dense["xbar"] == dense["reg_read"] > 0                     # the same crossbar, without skipping too
     assert dense["reg_read"] >= sparse["reg_read"]
     assert gated.actions["mult"] < gated.actions["reg_read"] == dense["reg_read"]
     assert gated.makespan == gated.analytical == 0                   # actions only

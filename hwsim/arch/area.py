@@ -7,7 +7,12 @@ multipliers    total multipliers × ``mult_um2`` at ``pe.mac_bits`` (bit-serial 
                have the area of F×I mac_bits multipliers by construction, see ``PEConfig.mac``)
 adders         Cartesian: one accumulator adder per bank per PE; systolic: one per PE (the MAC)
 accumulators   Cartesian: banks × entries × accumulator_bits per PE, at ``accumulator_um2_per_kb``
-crossbar       Cartesian: (F·I) × banks crosspoints per PE, 2·mac_bits wide (a product)
+crossbar       Cartesian: (F·I) × banks × ``pe.bank_ports`` crosspoints per PE, 2·mac_bits wide (a product): a
+               bank that takes k products in one cycle needs k crossbar outputs (issue 18: before, one was charged
+               while the queue model took up to depth + 1)
+bank_queues    Cartesian: banks × ``pe.bank_queue_depth`` queue entries per PE, each a product (2·mac_bits) and
+               its entry address in the bank (⌈log2 accumulator_bank_entries⌉ bits), at ``bank_queue_um2_per_kb``
+               (issue 18: the queues that absorb conflict bursts were free before)
 pe_sram        Cartesian: input + output buffer + weight FIFO per PE, per KB by SRAM size class
                (systolic PEs hold registers only: no per-PE SRAM)
 global_sram    the global buffer, per KB by size class
@@ -45,6 +50,9 @@ SRAM_UM2_PER_KB = {k: round(_CELL_UM2_PER_KB / eff, -1) for k, eff in (("small",
 # Accumulator banks are multi-ported register files read-modified-written every cycle: latch/flop
 # storage ≈ 3× a small SRAM per bit (hwsim estimate).
 ACCUMULATOR_UM2_PER_KB = 3 * SRAM_UM2_PER_KB["small"]
+# Bank-queue entries are flop/latch FIFO storage written and read every cycle, like the accumulator banks: priced
+# as the same multi-ported register file per bit (hwsim estimate).
+BANK_QUEUE_UM2_PER_KB = ACCUMULATOR_UM2_PER_KB
 # One crosspoint bit ≈ one 2:1 mux (Nangate 45 nm open cell library MUX2_X1: 1.862 µm²).
 CROSSBAR_UM2_PER_BIT = 1.862
 # One NSD lane: fp16 mult + fp16 add (std and quantize passes share them) + an int16 mult + add (LCG).
@@ -69,6 +77,7 @@ class AreaTable(Validated):
     sram_large_um2_per_kb: float = spec(ge=0, default=SRAM_UM2_PER_KB["large"], doc="larger SRAM")
     accumulator_um2_per_kb: float = spec(ge=0, default=ACCUMULATOR_UM2_PER_KB, doc="accumulator bank storage")
     crossbar_um2_per_bit: float = spec(ge=0, default=CROSSBAR_UM2_PER_BIT, doc="one crosspoint, one bit wide")
+    bank_queue_um2_per_kb: float = spec(ge=0, default=BANK_QUEUE_UM2_PER_KB, doc="accumulator-bank queue storage")
     quantizer_lane_um2: float = spec(ge=0, default=QUANTIZER_LANE_UM2, doc="one NSD lane")
     leakage_mw_per_mm2: float = spec(ge=0, default=LEAKAGE_MW_PER_MM2, doc="leakage power per mm²")
 

@@ -31,6 +31,8 @@ booked. ``skip_zeros`` — exact zeros of δz stay zero under NSD (⌊0/Δ + u�
 they need no RNG or quantize work. ``check_capacity`` — the dense δz, held at accumulator width
 until quantized, must fit the PE output RAMs, else the excess is spilled to DRAM. The cycle model is
 :mod:`hwsim.sim.nsd_unit`.
+The same links and adders carry SCNN's output-halo exchange in forward and backward-data
+(``halo_exchange``, :mod:`hwsim.sim.halo`): partial sums a PE computed for outputs its neighbours own.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class ReductionConfig(Validated):
     global_bytes_per_cycle: float = spec(gt=0, allow_inf=True, default=64.0,
                                          doc="global-buffer read-modify-write port (accumulate_in_place)")
     link_pj_per_byte: float = spec(ge=0, default=0.8, doc="moving one byte one PE-to-PE hop")
+    # Issue 18 item 5 (hwsim/sim/halo.py): SCNN (Parashar et al., ISCA 2017, §IV) exchanges the output halos of
+    # planar tiles between neighbouring PEs after each output-channel group, over these links and adders.
+    halo_exchange: bool = spec(default=True, doc="forward / backward-data: PEs send their output-halo partial "
+                               "sums to the neighbours owning those outputs after each output-channel group "
+                               "(SCNN §IV); false = free, as before issue 18")
 
 
 @dataclass(frozen=True, kw_only=True)

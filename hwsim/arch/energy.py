@@ -35,6 +35,9 @@ HOROWITZ_45NM: dict[str, Any] = {
 # so Horowitz's int8 multiply gives 0.2 / 64 pJ. A bit-serial lane step (1 bit × 8 bits) is 8
 # bit-ops, a 2×2 BitBrick 4: every multiplier kind is priced from the same measured figure.
 BIT_OP_PJ = HOROWITZ_45NM["mult_pj"][8] / 64
+# A bank-queue entry written and read once per product: two small register-file accesses, each priced like the
+# operand-register read of the shipped tables (register_pj 0.1; hwsim estimate, as that figure is).
+BANK_QUEUE_PJ = 0.2
 
 
 def _covering(table: Mapping[int, float], bits: int, *, key: str) -> float:
@@ -66,6 +69,10 @@ class EnergyTable(Validated):
         dict(HOROWITZ_45NM["fp_mult_pj"])), doc="float multiply by bits (fp16, fp32)")
     fp_add_pj: Mapping[int, float] = spec(default_factory=lambda: MappingProxyType(
         dict(HOROWITZ_45NM["fp_add_pj"])), doc="float add by bits (fp16, fp32)")
+    # Issue 18 item 5: the accumulator-bank queues were free. Every product routed to a bank is written into the
+    # bank's queue and read out of it (Cartesian arrays with pe.bank_queue_depth > 0; priced with the crossbar).
+    bank_queue_pj_per_product: float = spec(ge=0, default=BANK_QUEUE_PJ, doc="bank-queue write + read of one "
+                                            "product (with pe.bank_queue_depth > 0)")
     bit_op_pj: float = spec(ge=0, default=BIT_OP_PJ, omit_default=True,
                             doc="one 1b×1b partial product of a bit_serial / bit_fusion multiplier")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hwsim.arch.energy import _covering
 from hwsim.arch.spec import Arch
 
@@ -16,16 +18,24 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
     out = {"multipliers": arch.total_multipliers * mult,
            "global_sram": gb / kb * t.sram_um2_per_kb(gb, arch.energy)}
     if arch.is_systolic:
-        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, pe_sram=0.0, quantizer=0.0)
+        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, bank_queues=0.0, pe_sram=0.0, quantizer=0.0)
         return out
     bufs = (pe.input_buffer_bytes, pe.output_buffer_bytes, pe.weight_fifo_bytes)
     acc_bytes = pe.accumulator_banks * pe.accumulator_bank_entries * pe.accumulator_bits / 8
+    queue_bits = pe.accumulator_banks * pe.bank_queue_depth * (2 * pe.mac_bits + bank_address_bits(arch))
     out.update(adders=npe * pe.accumulator_banks * add,
                accumulators=npe * acc_bytes / kb * t.accumulator_um2_per_kb,
-               crossbar=npe * pe.multipliers * pe.accumulator_banks * 2 * pe.mac_bits * t.crossbar_um2_per_bit,
+               crossbar=npe * pe.multipliers * pe.accumulator_banks * pe.bank_ports * 2 * pe.mac_bits
+               * t.crossbar_um2_per_bit,
+               bank_queues=npe * queue_bits / 8 / kb * t.bank_queue_um2_per_kb,
                pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
                quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)
     return out
+
+
+def bank_address_bits(arch: Arch) -> int:
+    """Bits that name an entry of one accumulator bank (a bank-queue entry carries them beside its product)."""
+    return max(1, math.ceil(math.log2(arch.pe.accumulator_bank_entries)))
 
 
 def area_mm2(arch: Arch) -> float:
@@ -38,4 +48,4 @@ def leakage_mw(arch: Arch) -> float:
     return area_mm2(arch) * arch.area.leakage_mw_per_mm2
 
 
-__all__ = ["area_breakdown_um2", "area_mm2", "leakage_mw"]
+__all__ = ["area_breakdown_um2", "area_mm2", "bank_address_bits", "leakage_mw"]

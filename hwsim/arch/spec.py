@@ -69,6 +69,11 @@ class PEConfig(Validated):
                                                   "largest = mac_bits)")
     serial_lanes: int = spec(ge=0, default=0, omit_default=True,
                              doc="serial-operand values in lock-step per PE (0 = the serial side's F or I)")
+    # Issue 18 item 5 (hwsim/sim/banks.py, hwsim/arch/silicon.py): how many products of one cycle one accumulator
+    # bank takes (the crossbar's outputs per bank, the queue's write ports). Before issue 18 a bank took up to
+    # bank_queue_depth + 1 a cycle for free; that stays the default (0), now with its crossbar area.
+    bank_queue_write_ports: int = spec(ge=0, default=0, doc="products one bank (its queue) accepts per cycle; "
+                                       "0 = as many as the queue holds (bank_queue_depth + 1, at most F·I)")
     # Issue 10: systolic_os fold (hwsim/sim/systolic.py); omitted from to_dict/hash at its default.
     systolic_os_drain: str = spec(choices=("scalesim", "serial"), default="scalesim", omit_default=True,
                                   doc="systolic_os: outputs drain during the next fold's skew (SCALE-Sim v3) | "
@@ -77,6 +82,12 @@ class PEConfig(Validated):
     @property
     def multipliers(self) -> int:
         return self.mult_f * self.mult_i
+
+    @property
+    def bank_ports(self) -> int:
+        """Products one accumulator bank accepts per cycle: ≤ depth + 1 (queue + bank), ≤ F·I, ≤ the write ports."""
+        cap = min(self.multipliers, self.bank_queue_depth + 1)
+        return min(cap, self.bank_queue_write_ports) if self.bank_queue_write_ports else cap
 
     @property
     def brick_bits(self) -> int:

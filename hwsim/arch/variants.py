@@ -27,7 +27,13 @@ def _derive(arch: Arch, suffix: str, extra: dict[str, Any]) -> Arch:
 
 
 def dense_variant(arch: Arch) -> Arch:
-    """DCNN: same array and buffers, parallel MACs, no zero skipping, no gating, uncompressed operands."""
+    """DCNN: same array and buffers, parallel MACs, no zero skipping, no gating, uncompressed operands.
+
+    It runs the arch's own dataflow: on a Cartesian array every product of the F×I multipliers is still scattered
+    to its accumulator bank through the crossbar and bank queues, so the dense baselines pay their energy
+    (``energy.crossbar_pj_per_product``, ``energy.bank_queue_pj_per_product``) as the sparse run does (issue 18;
+    before, only variants that skip zeros paid the crossbar).
+    """
     return _derive(arch, "dense", {"zero_gating": False, "memory.compression": "none"})
 
 

@@ -12,8 +12,9 @@ HELP = "write a synthetic trace with given weight/activation/gradient densities"
 DESCRIPTION = (
     "Synthetic trace from a model name (CNNs: alexnet, alexnet_conv, resnet18, vgg16, lenet5; transformers: "
     "gpt2_small, gpt2_medium, bert_base, vit_b16, llama_block), a SCALE-Sim topology CSV (convolutions: Layer name, "
-    "IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, unpadded; or GEMMs: "
-    "Layer, M, N, K = (M x K)(K x N), read as a linear layer of M rows), the Han et al. 2015 pruned "
+    "IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides, unpadded, output sizes "
+    "as SCALE-Sim computes them unless --conv-arithmetic; or GEMMs: Layer, M, N, K = (M x K)(K x N), read as a "
+    "linear layer of M rows), the Han et al. 2015 pruned "
     "AlexNet (--han2015), or a density sweep (--sweep). A transformer is every GEMM of its blocks: the "
     "projections, QK^T and P.V per head (matmul layers, heads x batch products; causal models zero the "
     "attention matrix above the diagonal), the MLP (two GEMMs, or three for SwiGLU); --seq, --heads, --kv-heads "
@@ -30,9 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--model", help="alexnet, alexnet_conv, resnet18, vgg16, lenet5, gpt2_small, gpt2_medium, "
                      "bert_base, vit_b16 or llama_block (default with --sweep: alexnet_conv)")
     src.add_argument("--scalesim-csv", type=Path, metavar="CSV",
-                     help="SCALE-Sim topology file: convolutions or GEMMs (header 'Layer, M, N, K'), told apart by the header")
+                     help="SCALE-Sim topology file: convolutions or GEMMs (header 'Layer, M, N, K'), told apart by the "
+                          "header; read in SCALE-Sim's conventions (output size ceil((H - R + stride) / stride)) "
+                          "unless --conv-arithmetic")
     src.add_argument("--han2015", action="store_true",
                      help="AlexNet conv1-5 with Han et al. 2015 pruned weight/activation densities")
+    parser.add_argument("--conv-arithmetic", action="store_true",
+                        help="with --scalesim-csv: output sizes by conv arithmetic floor((H - R) / stride) + 1 on the "
+                             "unpadded layers (hwsim's convention for captured traces) instead of SCALE-Sim's "
+                             "ceil((H - R + stride) / stride) (default: SCALE-Sim's, so cycles match SCALE-Sim)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="trace directory (sweep: parent directory)")
     density = float_range(0, 1, lo_open=True)
     parser.add_argument("--w-density", type=density, default=1.0, help="weight density")
@@ -152,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
         where = "/".join(["--model", "--batch", *("--" + k.replace("_", "-") for k in args.transformer)])
         check_synthetic_size(args.model, args.batch, where, **args.transformer)
+    if args.conv_arithmetic and not args.scalesim_csv:
+        raise ValueError("--conv-arithmetic: allowed with --scalesim-csv only")
     if args.scalesim_csv:  # a regular file of bounded size (a FIFO or /dev/zero would hang or exhaust memory)
         from hwsim._yaml import read_text
 
@@ -174,6 +183,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conventions(args: argparse.Namespace) -> str:
+    return "conv" if args.conv_arithmetic else "scalesim"
+
+
 def _synth(args: argparse.Namespace, per_layer: dict | None) -> None:
     from hwsim.trace.synth import alexnet_han2015, synthesize, synthesize_density_sweep
 
@@ -186,7 +199,8 @@ def _synth(args: argparse.Namespace, per_layer: dict | None) -> None:
         if args.han2015 or args.per_layer_json or args.per_kind_json or args.densities_from:
             raise ValueError("--sweep: cannot be combined with --han2015, --per-layer-json, --per-kind-json or "
                              "--densities-from")
-        src = {"scalesim_csv": args.scalesim_csv, "model": None} if args.scalesim_csv else \
+        src = {"scalesim_csv": args.scalesim_csv, "model": None, "scalesim_conventions": _conventions(args)} \
+            if args.scalesim_csv else \
             {"model": args.model or "alexnet_conv", **args.transformer}
         paths = synthesize_density_sweep(args.out, densities=dens, seed=args.seed,
                                          dense_first_input=not args.sparse_first_input, **src, **common)
@@ -199,6 +213,8 @@ def _synth(args: argparse.Namespace, per_layer: dict | None) -> None:
         return
     if not args.model and not args.scalesim_csv:
         raise ValueError("synth: give --model, --scalesim-csv, --han2015 or --sweep")
+    if args.scalesim_csv:
+        common["scalesim_conventions"] = _conventions(args)
     synthesize(args.out, model=args.model, scalesim_csv=args.scalesim_csv, w_density=args.w_density,
                a_density=args.a_density, dz_density=args.dz_density, per_layer=per_layer,
                seed=args.seed, dense_first_input=not args.sparse_first_input, per_kind=args.per_kind,

@@ -11,7 +11,7 @@ their density; hashing alone would miss that.
 Model (per sampled unit of work, vectorised over units and banks, sequential over cycles):
 
     q_b   backlog of bank b;  L_b(t)  products for bank b issued in cycle t
-    stall(t) = max_b max(0, q_b + L_b(t) − (D + 1))   # cycles the array waits before issuing
+    stall(t) = max_b max(0, q_b + L_b(t) − (D + 1), ⌈L_b(t) / W⌉ − 1)   # cycles the array waits before issuing
     q_b ← max(q_b − stall(t), 0);  q_b ← max(q_b + L_b(t) − 1, 0)
 
 The products are issued in the dataflow's order (each F-vector of weights is held while the
@@ -30,9 +30,11 @@ of B puts the F products of one activation in one bank (row-major channel stride
 are ≤ D + 1 = 5 and the next burst to that bank comes cycles later. Without the queue (D = 0) the
 same streams stall 0.4–2 cycles per multiplier cycle on LeNet-5's conv layers and 3 on the 1×1
 pathology; D = 1 still costs 4–110 % (``tests/test_sim_mapping.py``). So the conflict share is set
-by ``pe.bank_queue_depth`` — an hwsim assumption, SCNN gives none — and a queue accepts any number
-of products per cycle (as many write ports as crossbar inputs); a crossbar that delivers one
-product per bank per cycle with input-side FIFOs would be a different (not modelled) design.
+by ``pe.bank_queue_depth`` — an hwsim assumption, SCNN gives none — and by how many products of one
+cycle a bank accepts, W = ``pe.bank_ports`` (``pe.bank_queue_write_ports``; default D + 1, at most F·I:
+the queue model before issue 18, whose crossbar outputs per bank are now charged in area). W = 1 is a
+plain crossbar with one output per bank; a crossbar that delivers one product per bank per cycle with
+input-side FIFOs would be a different (not modelled) design.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def unit_bank_loads(ax: np.ndarray, ay: np.ndarray, *, f: int, i: int, banks: in
     return np.bincount(idx, minlength=ncyc * banks).reshape(ncyc, banks)
 
 
-def queue_stalls(loads: Sequence[np.ndarray], *, depth: int) -> tuple[int, int]:
+def queue_stalls(loads: Sequence[np.ndarray], *, depth: int, ports: int = 0) -> tuple[int, int]:
     """Run the finite bank-queue model over units (vectorised across units): (stall cycles, cycles)."""
     loads = [x for x in loads if x.shape[0]]
     if not loads:
@@ -85,15 +87,32 @@ def queue_stalls(loads: Sequence[np.ndarray], *, depth: int) -> tuple[int, int]:
     cap = depth + 1
     for c in range(t):
         lc = stack[:, c]
-        s = np.maximum((q + lc).max(axis=1) - cap, 0)
+        s = _stall(q, lc, cap, ports)
         stalls += s
-        q = np.maximum(q - s[:, None], 0)
-        q = np.maximum(q + lc - 1, 0)
+        q = _drain(q, lc, s, ports)
     return int(stalls.sum()), int(sum(x.shape[0] for x in loads))
 
 
+def _stall(q: np.ndarray, lc: np.ndarray, cap: int, ports: int) -> np.ndarray:
+    """Cycles each unit waits before issuing the loads ``lc``: queue overflow, or more products for one bank than its
+    ``ports`` (0 = no port limit) can take in one cycle."""
+    s = np.maximum((q + lc).max(axis=1) - cap, 0)
+    if ports:
+        s = np.maximum(s, (-(-lc // ports) - 1).max(axis=1))
+    return s
+
+
+def _drain(q: np.ndarray, lc: np.ndarray, s: np.ndarray, ports: int) -> np.ndarray:
+    """Backlog after a cycle that waited ``s`` cycles and issued ``lc``. Without a port limit (the model before
+    issue 18) the wait drains the old backlog and the new products then enter; with one, the products reach the
+    bank ``ports`` a cycle while it retires one a cycle through all s + 1 cycles."""
+    if ports:
+        return np.maximum(q + lc - 1 - s[:, None], 0)
+    return np.maximum(np.maximum(q - s[:, None], 0) + lc - 1, 0)
+
+
 def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int, depth: int,
-               max_cycles: int = MAX_CYCLES) -> float:
+               ports: int = 0, max_cycles: int = MAX_CYCLES) -> float:
     """Stall cycles per multiplier cycle over sampled units ``[(ax, ay), ...]`` (0 if no work).
 
     Equal to running :func:`unit_bank_loads` per unit and :func:`queue_stalls` on them; the per-cycle
@@ -107,10 +126,9 @@ def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int
     cap = depth + 1
     for c in range(stack.shape[1]):
         lc = stack[:, c]
-        st = np.maximum((q + lc).max(axis=1) - cap, 0)
+        st = _stall(q, lc, cap, ports)
         stalls += st
-        q = np.maximum(q - st[:, None], 0)
-        q = np.maximum(q + lc - 1, 0)
+        q = _drain(q, lc, st, ports)
     return int(stalls.sum()) / cycles
 
 

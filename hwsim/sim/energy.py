@@ -13,6 +13,7 @@ add                accumulation of a product (accumulator width)            mac
 acc_access         accumulator read-modify-write                            accumulator
 reg_read           operand-register read feeding a multiplier              accumulator
 xbar               product routed through the crossbar (or systolic hop)   crossbar
+                   (+ its bank queue: ``bank_queue_pj_per_product``, Cartesian arrays with queues)
 sram_*_bytes       bytes read/written in each on-chip buffer               sram (by size class)
 dram_bytes         bytes moved off chip                                    dram
 red_add            cross-PE δW reduction add (accumulator width)           reduction
@@ -62,12 +63,13 @@ def price(actions: Actions | Mapping[str, float], arch: Arch) -> EnergyBreakdown
     n = Actions.from_mapping(actions).count
     sizes = buffer_sizes(arch)
     sram = sum(n(k) / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
+    queue_pj = e.bank_queue_pj_per_product if arch.pe.bank_queue_depth and not arch.is_systolic else 0.0
     return EnergyBreakdown(
         mac=n("mult") * e.mult_pj_for(arch.pe.mac_bits) + n("bit_ops") * e.bit_op_pj
         + n("add") * e.add_pj_for(arch.pe.accumulator_bits),
         accumulator=n("acc_access") * e.accumulator_access_pj + n("reg_read") * e.register_pj,
         sram=sram,
-        crossbar=n("xbar") * e.crossbar_pj_per_product,
+        crossbar=n("xbar") * (e.crossbar_pj_per_product + queue_pj),
         dram=n("dram_bytes") / 8 * e.dram_pj_per_64b,
         reduction=n("red_add") * e.add_pj_for(arch.pe.accumulator_bits) + n("red_acc") * e.accumulator_access_pj
         + n("red_link_bytes") * arch.reduction.link_pj_per_byte

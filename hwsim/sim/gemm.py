@@ -78,6 +78,7 @@ class CartesianWork:
     group_pes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     group_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     group_interval: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tiling: tuple[int, int, int] = (1, 1, 1)  # (tile rows, tile cols, clusters) of the mapping (hwsim.sim.halo)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def scatter_counts(conv: work.ScatterConv, arch: Arch, *, kc: int) -> Counted:
     pes = _group_pes(g, cyc.shape[1], tr * tc, clusters)
     cw = CartesianWork(mult_cycles=_intervals(cyc, clusters, rows * cols), products=prod, groups=g,
                        stall_units=[], broadcast_reads=float(pes.mean()) if g else 0.0,
-                       stream_reads=float(g), partial_sums=0)
+                       stream_reads=float(g), partial_sums=0, tiling=(tr, tc, clusters))
     return Counted(cw, lambda rng: _scatter_units(conv, nw, nx, tr, tc, kc, rng))
 
 

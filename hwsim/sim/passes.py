@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.results.actions import Actions
-from hwsim.sim import banks, capacity, gemm, precision, reduction, systolic, traffic, work
+from hwsim.sim import banks, capacity, gemm, halo, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 
 if TYPE_CHECKING:
-    from hwsim.arch import Arch, ZeroSkip
+    from hwsim.arch import Arch, PEConfig, ZeroSkip
 
 PASSES = ("forward", "backward_data", "backward_weight")
 
@@ -231,15 +231,17 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
     if skip.any and cw.stall_units:
         pe = arch.pe
         rate = banks.stall_rate(cw.stall_units, f=pe.mult_f, i=pe.mult_i, banks=pe.accumulator_banks,
-                                depth=pe.bank_queue_depth)
+                                depth=pe.bank_queue_depth, ports=_port_limit(pe))
     conflict = banks.conflict_cycles(mult_cycles, rate)
     issued = cw.products * p
     if arch.zero_gating:  # zero gating: only products of two non-zero operands toggle the multiplier
         toggled = _cartesian_cached(ops, pass_name, arch, rng, None, sample=False, kc=kc).products * p
     else:
         toggled = issued
-    # the δW partial sums reduced across PEs are priced by the reduction network (below), not here
-    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued, xbar=issued if skip.any else 0.0,
+    # the δW partial sums reduced across PEs are priced by the reduction network (below), not here; every issued
+    # product is scattered to its bank through the crossbar, in the dense baselines too (issue 18: the same Cartesian
+    # dataflow on the same silicon; before, only variants that skip zeros paid the crossbar)
+    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued, xbar=issued,
                    sram_input_bytes=s_bytes * cw.stream_reads, sram_weight_bytes=b_bytes * cw.broadcast_reads,
                    sram_output_bytes=o_bytes)
     if arch.pe.mac != "parallel":  # bit_serial / bit_fusion: cycles and bit-ops from the real levels
@@ -247,12 +249,19 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         mult_cycles, conflict = precision.busy_split(pw, rate)
         # a product is multiplied once, however wide its level (no MAC passes)
         acts = replace(acts, mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
-                       reg_read=pw.products, xbar=pw.products if skip.any else 0.0)
-    red_cycles = 0
+                       reg_read=pw.products, xbar=pw.products)
     if pass_name == "backward_weight":
         red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
-        acts = acts + red_acts
+    else:  # SCNN's output-halo exchange after each output-channel group (hwsim.sim.halo)
+        out_hw = ops.dz.shape[2:] if pass_name == "forward" else ops.a.shape[2:]
+        red_cycles, red_acts = halo.cost(capacity.scatter_conv(ops, pass_name, masks), cw.tiling, kc, out_hw, arch)
+    acts = acts + red_acts
     return mult_cycles, conflict, acts, red_cycles
+
+
+def _port_limit(pe: PEConfig) -> int:
+    """Products one bank takes per cycle when that binds below the queue's own depth + 1 (else 0: no limit)."""
+    return pe.bank_ports if pe.bank_ports < min(pe.multipliers, pe.bank_queue_depth + 1) else 0
 
 
 def _systolic(ops: Operands, pass_name: str, arch: Arch, p: int, *, macs_dense: int,

@@ -7,9 +7,12 @@ hwsim's conv arithmetic:
   ``ofmap = ⌈(H − R + stride) / stride⌉`` (its ``topology_utils.topo_calc_hyperparams``), one more
   than conv arithmetic ``⌊(H − R) / stride⌋ + 1`` whenever ``stride`` does not divide ``H − R``
   (every stride-2 layer of ResNet-18: conv1 110 vs 109, Conv3_1a 28 vs 27, the 1×1 shortcuts 29
-  vs 28). hwsim uses conv arithmetic by default (a trace's geometry is what the framework ran);
-  :func:`topology_layers` with ``conventions="scalesim"`` pads each layer so that conv arithmetic
-  gives SCALE-Sim's output size (padding ⌈(stride − (H − R) mod stride) / 2⌉ per axis).
+  vs 28). A trace's geometry is what the framework ran, so captured traces use conv arithmetic;
+  a SCALE-Sim file read with ``conventions="scalesim"`` (the default of ``hwsim synth --scalesim-csv`` and of
+  ``synthesize(scalesim_csv=...)``; ``--conv-arithmetic`` / ``scalesim_conventions="conv"`` turn it off) pads each
+  layer so that conv arithmetic gives SCALE-Sim's output size (padding ⌈(stride − (H − R) mod stride) / 2⌉ per
+  axis). The reading lives in :mod:`hwsim.trace.scalesim_topology`; :func:`topology_layers` (default ``conv``,
+  the file as written) and the two size functions are re-exported here.
 * **OS fold.** SCALE-Sim v3 drains an output-stationary fold's outputs during the next fold's skew:
   R + C + T − 2 cycles per fold. hwsim now does the same by default (``pe.systolic_os_drain:
   scalesim``); ``serial`` keeps hwsim's earlier extra R-cycle drain (+ up to 16 % on ResNet-18).
@@ -21,45 +24,29 @@ checked against SCALE-Sim v3 itself on ResNet-18, 32×32, WS and OS: ``tests/dat
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hwsim.sim.systolic import fold_plan, gemm_dims
+from hwsim.trace.scalesim_topology import (
+    CONVENTIONS,
+    read_scalesim_topology,
+    scalesim_ofmap,
+    scalesim_padding,
+)
 
 if TYPE_CHECKING:
-    from hwsim.trace.topology import LayerSpec
+    import os
 
-CONVENTIONS = ("conv", "scalesim")
+    from hwsim.trace.layerspec import LayerSpec
 
-
-def scalesim_ofmap(h: int, r: int, stride: int) -> int:
-    """SCALE-Sim v3's output size of an unpadded layer: ⌈(H − R + stride) / stride⌉."""
-    return math.ceil((h - r + stride) / stride)
-
-
-def scalesim_padding(h: int, r: int, stride: int) -> int:
-    """Symmetric padding for which conv arithmetic gives :func:`scalesim_ofmap` (0 when stride divides H − R)."""
-    rem = (h - r) % stride
-    return 0 if rem == 0 else -(-(stride - rem) // 2)
+__all__ = ["CONVENTIONS", "layer_compute_cycles", "scalesim_ofmap", "scalesim_padding", "topology_layers"]
 
 
 def topology_layers(path: str | os.PathLike, conventions: str = "conv") -> list:
-    """Layers of a SCALE-Sim topology CSV as ``LayerSpec``: unpadded (``conv``, hwsim's default) or padded
-    so their output sizes are SCALE-Sim's (``scalesim``)."""
-    from hwsim.trace.topology import read_scalesim_topology
-
-    if conventions not in CONVENTIONS:
-        raise ValueError(f"conventions {conventions!r} is not one of {CONVENTIONS}")
-    specs = read_scalesim_topology(path)
-    if conventions == "conv":
-        return specs
-    out = []
-    for s in specs:
-        st = (s.stride, s.stride) if isinstance(s.stride, int) else tuple(s.stride)
-        out.append(replace(s, padding=(scalesim_padding(s.H, s.R, st[0]), scalesim_padding(s.W, s.S, st[1]))))
-    return out
+    """Layers of a SCALE-Sim topology CSV as ``LayerSpec``: unpadded (``conv``) or padded so their output sizes
+    are SCALE-Sim's (``scalesim``; :mod:`hwsim.trace.scalesim_topology`, which ``hwsim synth --scalesim-csv``
+    and :func:`hwsim.trace.synth.synthesize` use, with ``scalesim`` their default)."""
+    return read_scalesim_topology(path, conventions)
 
 
 def layer_compute_cycles(spec: LayerSpec, dataflow: str, rows: int, cols: int, *, batch: int = 1,

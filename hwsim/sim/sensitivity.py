@@ -1,7 +1,9 @@
 """The headline under the assumptions the papers do not state: one small table.
 
 SCNN states no accumulator-bank queue depth and no DRAM bandwidth; hwsim assumes 4 entries and
-16 B/cycle (arch YAML). This module re-simulates one trace with each of those assumptions moved
+16 B/cycle (arch YAML). :data:`FREE_PARTS` are optional rows that make the halo exchange or the bank queues'
+area and energy free again (issue 18), so a report can say what its match owes to them; :data:`PORT_ROWS` limit
+the products a bank accepts per cycle (``pe.bank_queue_write_ports``). This module re-simulates one trace with each of those assumptions moved
 (the others at the arch's values) and reports the sparse speed-up and energy ratio against both
 dense baselines: ``dense`` (same silicon, no skipping) and ``dense_systolic`` (a systolic array of
 equal multipliers, :func:`hwsim.arch.dense_systolic_variant`).
@@ -19,6 +21,16 @@ if TYPE_CHECKING:
 
 QUEUE_DEPTHS = (0, 1, 4)
 DRAM_BYTES_PER_CYCLE = (8.0, 16.0, 64.0, math.inf)
+# Products one accumulator bank takes per cycle (pe.bank_queue_write_ports; the arch's default is depth + 1): a plain
+# crossbar (1) and a two-output one (2), rows for benchmarks/scnn_repro.py.
+PORT_ROWS: tuple[tuple[str, dict[str, Any]], ...] = tuple(
+    (f"bank write ports {w}", {"pe.bank_queue_write_ports": w}) for w in (1, 2))
+# Parts of the SCNN anchor that were free before issue 18, made free again one at a time (rows for
+# benchmarks/scnn_repro.py): what the reproduction's match owes to them.
+FREE_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("halo exchange free", {"reduction.halo_exchange": False}),
+    ("bank queues free (area, energy)", {"energy.bank_queue_pj_per_product": 0.0, "area.bank_queue_um2_per_kb": 0.0}),
+)
 
 
 def settings(depths: Sequence[int] = QUEUE_DEPTHS,

@@ -39,7 +39,7 @@ SWEEP_VERSION = 1
 MAX_POINTS = 10_000
 _TOP_KEYS = ("version", "name", "description", "arch", "grid", "list", "traces", "seeds", "iteration")
 _SYNTH_KEYS = ("model", "scalesim_csv", "density", "w_density", "a_density", "dz_density", "per_layer", "batch",
-               "seed", "level_p", "max_level", "operand_bits", "dense_first_input")
+               "seed", "level_p", "max_level", "operand_bits", "dense_first_input", "scalesim_conventions")
 _SYNTH_LISTABLE = ("density", "w_density", "a_density", "dz_density", "batch", "seed")
 
 
@@ -341,6 +341,12 @@ def _expand_synthetic(syn: Any, where: str, name: Any, iteration: Any) -> list[T
     if ("model" in syn) == ("scalesim_csv" in syn):
         raise SweepError(f"{where}.synthetic: give exactly one of 'model' (e.g. lenet5, alexnet, resnet18, vgg16) "
                          "or 'scalesim_csv' (a SCALE-Sim topology file)")
+    if "scalesim_conventions" in syn:
+        from hwsim.trace.scalesim_topology import CONVENTIONS
+
+        if "scalesim_csv" not in syn or syn["scalesim_conventions"] not in CONVENTIONS:
+            raise SweepError(f"{where}.synthetic.scalesim_conventions: {syn['scalesim_conventions']!r} is not allowed; "
+                             f"allowed: {' or '.join(CONVENTIONS)}, with scalesim_csv")
     listed = [k for k in _SYNTH_LISTABLE if isinstance(syn.get(k), list)]
     for k in listed:
         if not syn[k]:

@@ -24,6 +24,7 @@ import numpy as np
 from hwsim.trace.format import LayerSample, TraceWriter, layer_stats, load
 from hwsim.trace.gemm_kinds import kind_densities, part_of
 from hwsim.trace.layerspec import PARTS
+from hwsim.trace.scalesim_topology import CONVENTIONS
 from hwsim.trace.topology import LayerSpec, as_layer_spec, model_layers, read_scalesim_topology
 from hwsim.trace.transformers import TRANSFORMERS, transformer_shape
 
@@ -124,7 +125,12 @@ def resolve_densities(specs: Sequence[LayerSpec], *, w_density: float, a_density
 
 
 def _layer_specs(model: str | None, layers: Sequence[LayerSpec] | None,
-                 scalesim_csv: str | os.PathLike | None, options: Mapping[str, Any]) -> tuple[list[LayerSpec], str]:
+                 scalesim_csv: str | os.PathLike | None, options: Mapping[str, Any],
+                 conventions: str = "scalesim") -> tuple[list[LayerSpec], str]:
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"scalesim_conventions: {conventions!r} is not allowed; allowed: {', '.join(CONVENTIONS)}")
+    if scalesim_csv is None and conventions != "scalesim":
+        raise ValueError("scalesim_conventions: applies to scalesim_csv= only")
     given = [x is not None for x in (model, layers, scalesim_csv)]
     if sum(given) != 1:
         raise ValueError("synthesize: give exactly one of model=, layers= or scalesim_csv=")
@@ -138,7 +144,7 @@ def _layer_specs(model: str | None, layers: Sequence[LayerSpec] | None,
         if not specs or len({s.name for s in specs}) != len(specs):
             raise ValueError("layers: must be a non-empty list of LayerSpec with unique names")
         return specs, "custom"
-    return read_scalesim_topology(scalesim_csv), Path(scalesim_csv).stem  # type: ignore[arg-type]
+    return read_scalesim_topology(scalesim_csv, conventions), Path(scalesim_csv).stem  # type: ignore[arg-type]
 
 
 def synthesize(out: str | os.PathLike, *, model: str | None = None,
@@ -151,12 +157,14 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
                seq: int | None = None, heads: int | None = None, kv_heads: int | None = None,
                blocks: int | None = None, head: bool = False,
                per_kind: Mapping[str, Mapping[str, float]] | None = None,
-               densities_from: str | os.PathLike | None = None) -> Path:
+               densities_from: str | os.PathLike | None = None, scalesim_conventions: str = "scalesim") -> Path:
     """Write a one-iteration synthetic trace to ``out`` and return its path.
 
     Exactly one of ``model`` (alexnet, alexnet_conv, resnet18, vgg16, lenet5, or a transformer of
     :data:`hwsim.trace.transformers.TRANSFORMERS`: gpt2_small, gpt2_medium, bert_base, vit_b16, llama_block),
-    ``layers`` (LayerSpec or mappings of its fields) or ``scalesim_csv`` (conv or GEMM topology).
+    ``layers`` (LayerSpec or mappings of its fields) or ``scalesim_csv`` (conv or GEMM topology, read in
+    ``scalesim_conventions``: ``scalesim``, SCALE-Sim's output sizes, or ``conv``, conv arithmetic on the unpadded
+    layers: :mod:`hwsim.trace.scalesim_topology`).
     Transformers take ``seq`` (tokens per example), ``heads``, ``kv_heads``, ``blocks`` and ``head``
     (add the LM/MLM/classifier head and ViT's patch embedding); ``batch`` is examples.
     Densities are global, then per GEMM kind (``per_kind={proj|attn|mlp|other: {"w", "a", "dz"}}``, on top of
@@ -167,7 +175,7 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
     ``operand_bits`` wide (8: as on an int8 training accelerator); Δ = ``delta`` is nominal.
     """
     options = {"seq": seq, "heads": heads, "kv_heads": kv_heads, "blocks": blocks, "head": head}
-    specs, model_name = _layer_specs(model, layers, scalesim_csv, options)
+    specs, model_name = _layer_specs(model, layers, scalesim_csv, options, scalesim_conventions)
     kinds: dict[str, dict[str, float]] = {}
     if densities_from is not None:
         kinds = kind_densities(load(densities_from))
@@ -187,6 +195,8 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
     syn: dict[str, Any] = {"densities": dens, "level_p": level_p, "max_level": max_level,
                            "operand_bits": operand_bits, "dense_first_input": dense_first_input,
                            "source": str(scalesim_csv) if scalesim_csv is not None else model_name}
+    if scalesim_csv is not None:
+        syn["scalesim_conventions"] = scalesim_conventions
     if kinds:
         syn["per_kind"] = kinds
     if densities_from is not None:

@@ -1,4 +1,5 @@
-"""Layer geometries without a model: named networks (ImageNet/MNIST shapes) and SCALE-Sim topology CSVs.
+"""Layer geometries without a model: named networks (ImageNet/MNIST shapes); SCALE-Sim topology CSVs are read by
+:mod:`hwsim.trace.scalesim_topology` (re-exported here).
 
 Synthetic traces need only the shapes of the Linear/Conv2d calls, not a torch model, so the zoo
 here is plain data. Geometry follows the usual definitions (torchvision for ResNet-18 and VGG-16;
@@ -7,22 +8,21 @@ single-tower AlexNet as SCNN evaluated it). torch-free.
 
 from __future__ import annotations
 
-import csv
-import os
-from pathlib import Path
 from typing import Any
 
 from hwsim.trace.layerspec import PARTS, LayerSpec, as_layer_spec
 from hwsim.trace.reading import check_geometry_size
+from hwsim.trace.scalesim_topology import (
+    SCALESIM_COLUMNS,
+    SCALESIM_GEMM_COLUMNS,
+    read_scalesim_topology,
+)
 from hwsim.trace.schema import TraceError
 from hwsim.trace.transformers import OPTIONS, TRANSFORMERS, transformer_layers
 
 __all__ = ["MODELS", "PARTS", "SCALESIM_COLUMNS", "SCALESIM_GEMM_COLUMNS", "TRANSFORMERS", "LayerSpec",
            "as_layer_spec", "check_synthetic_size", "model_layers", "read_scalesim_topology"]
 
-SCALESIM_COLUMNS = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width",
-                    "Channels", "Num Filter", "Strides")
-SCALESIM_GEMM_COLUMNS = ("Layer", "M", "N", "K")  # (M × K)·(K × N): M rows, K inner, N output columns
 
 
 def _conv(name: str, C: int, K: int, HW: int, RS: int, stride: int = 1, pad: int = 0) -> LayerSpec:
@@ -117,69 +117,6 @@ def model_layers(name: str, **options: Any) -> list[LayerSpec]:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ValueError(f"{flags}: {name} is not a transformer; allowed with: {', '.join(TRANSFORMERS)}")
     return MODELS[name]()
-
-
-def _int_cell(v: str, where: str) -> int:
-    try:
-        iv = int(v)
-    except ValueError:
-        iv = 0
-    if iv < 1 or str(iv) != v.lstrip("+"):
-        raise TraceError(f"{where} is {v!r}; allowed: integer >= 1")
-    return iv
-
-
-def read_scalesim_topology(path: str | os.PathLike) -> list[LayerSpec]:
-    """Parse a SCALE-Sim topology CSV: convolutions or GEMMs, told apart by the header.
-
-    Conv files: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter,
-    Strides`` (no padding, one stride for both axes). GEMM files (SCALE-Sim's ``M, N, K`` inputs):
-    ``Layer, M, N, K`` — the GEMM (M × K)·(K × N), read as a ``linear`` layer of M rows, K input and N
-    output features (MACs M·N·K per example). Real files have trailing commas and spaces, and some add
-    columns after these (ignored, e.g. a sparsity ratio). Errors name the file, the line and the column.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise TraceError(f"{p}: SCALE-Sim topology file not found") from None
-    rows = [(i + 1, [c.strip() for c in r]) for i, r in enumerate(csv.reader(text.splitlines()))]
-    rows = [(n, r) for n, r in rows if any(r) and not r[0].startswith("#")]
-    allowed = f"a header '{', '.join(SCALESIM_COLUMNS)}' (convolutions) or '{', '.join(SCALESIM_GEMM_COLUMNS)}' (GEMMs)"
-    if not rows:
-        raise TraceError(f"{p}: empty topology file; allowed: {allowed} and rows")
-    header_line, header = rows[0]
-    low = [h.lower() for h in header]
-    if low[:8] == [c.lower() for c in SCALESIM_COLUMNS]:
-        columns, gemm = SCALESIM_COLUMNS, False
-    elif low[0] in ("layer", "layer name") and low[1:4] == ["m", "n", "k"]:
-        columns, gemm = SCALESIM_GEMM_COLUMNS, True
-    else:
-        raise TraceError(f"{p}:{header_line}: header {header[:8]} is not a SCALE-Sim topology; allowed: {allowed}")
-    n = len(columns)
-    specs: list[LayerSpec] = []
-    seen: set[str] = set()
-    for line, r in rows[1:]:
-        if len(r) < n or not all(r[:n]):
-            raise TraceError(f"{p}:{line}: expected {n} values ({', '.join(columns)}), got {r[:n]}")
-        name = r[0]
-        if name in seen:
-            raise TraceError(f"{p}:{line}: duplicate layer name {name!r}")
-        seen.add(name)
-        vals = [_int_cell(v, f"{p}:{line}: column '{col}' of layer {name!r}")
-                for col, v in zip(columns[1:], r[1:n], strict=True)]
-        if gemm:
-            m, nn, k = vals
-            specs.append(LayerSpec(name=name, kind="linear", C=k, K=nn, tokens=m))
-            continue
-        H, W, R, S, C, K, st = vals
-        if R > H or S > W:
-            raise TraceError(f"{p}:{line}: layer {name!r} filter {R}×{S} is larger than its input {H}×{W} "
-                             "(SCALE-Sim topologies are unpadded)")
-        specs.append(LayerSpec(name=name, C=C, K=K, H=H, W=W, R=R, S=S, stride=st))
-    if not specs:
-        raise TraceError(f"{p}: no layers after the header")
-    return specs
 
 
 def check_synthetic_size(model: str, batch: int, where: str, **options: Any) -> None:
