@@ -17,6 +17,8 @@ the δW write-back. ``network`` picks how:
 
 A step moves ``min(adders_per_pe, link_bytes_per_cycle / value bytes)`` values per cycle per PE;
 values are accumulator-width (``pe.accumulator_bits``).
+The same links and adders carry SCNN's output-halo exchange in forward and backward-data
+(``halo_exchange``, :mod:`hwsim.sim.halo`): partial sums a PE computed for outputs its neighbours own.
 
 Quantizer (issue 18 item 4): the NSD unit as a design space. ``sigma`` — ``current`` quantizes with
 σ of this iteration's δz (seed paper Algorithm 1: a std pass, then a quantize pass), ``delayed`` with
@@ -31,8 +33,6 @@ booked. ``skip_zeros`` — exact zeros of δz stay zero under NSD (⌊0/Δ + u�
 they need no RNG or quantize work. ``check_capacity`` — the dense δz, held at accumulator width
 until quantized, must fit the PE output RAMs, else the excess is spilled to DRAM. The cycle model is
 :mod:`hwsim.sim.nsd_unit`.
-The same links and adders carry SCNN's output-halo exchange in forward and backward-data
-(``halo_exchange``, :mod:`hwsim.sim.halo`): partial sums a PE computed for outputs its neighbours own.
 """
 
 from __future__ import annotations
