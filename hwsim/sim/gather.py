@@ -74,7 +74,7 @@ def balanced_split(costs: np.ndarray, pes: int) -> np.ndarray:
     if total == 0:
         return np.zeros(costs.shape, dtype=np.int64)
     start = np.cumsum(costs) - costs
-    return (start * pes) // total
+    return np.minimum((start * pes) // total, pes - 1)  # zero-cost items after the last cycle stay on the last PE
 
 
 def pe_cycles(costs: np.ndarray, pes: int) -> tuple[np.ndarray, np.ndarray]:
