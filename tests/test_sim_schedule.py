@@ -185,8 +185,11 @@ def test_the_option_is_validated_iteration_by_default_and_followed_by_the_baseli
 
 @pytest.fixture(scope="module")
 def lenet():
-    iso = simulate(SAMPLE, load_arch("scnn", ISO), iteration=45)
-    it = simulate(SAMPLE, "scnn", iteration=45)
+    # SCNN's planar tiling everywhere: the mapping the figures below (and benchmarks/README.md's) were measured with,
+    # before the mapper re-mapped badly divided planes (issue 18, pe_array.planar_min_balance)
+    planar = {"pe_array.planar_min_balance": 0.0}
+    iso = simulate(SAMPLE, load_arch("scnn", {**ISO, **planar}), iteration=45)
+    it = simulate(SAMPLE, load_arch("scnn", planar), iteration=45)
     return iso, it
 
 
@@ -234,7 +237,7 @@ def test_unlimited_bandwidth_gives_the_isolated_figures():
 
 @pytest.mark.parametrize(("name", "training", "iso_sparse", "it_sparse"), [
     ("systolic32", True, 83345, 77669), ("systolic32_os", True, 76493, 69100), ("scnn16", False, 14620, 11617),
-    ("scnn_bitserial", True, 35382, 31045), ("scnn_bitfusion", True, 31983, 27979)])
+    ("scnn_bitserial", True, 35206, 30788), ("scnn_bitfusion", True, 31807, 27722)])  # issue 18: planar fallback
 def test_every_shipped_dataflow_and_multiplier_kind_schedules(name, training, iso_sparse, it_sparse):
     """Systolic folds, inference (forward only) and precision-exploiting multipliers: records add up, and the
     sample's figures (regression: a model change that moves them must say so)."""

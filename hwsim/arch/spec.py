@@ -32,6 +32,11 @@ class PEArray(Validated):
 
     rows: int = spec(ge=1, doc="PE rows")
     cols: int = spec(ge=1, doc="PE columns")
+    # Issue 18: the mapper leaves SCNN's planar tiling of a plane that covers the grid when the split is this poor
+    # by geometry alone (hwsim/sim/tiling.py). Omitted from to_dict/hash at its default.
+    planar_min_balance: float = spec(ge=0, le=1, default=0.5, omit_default=True,
+                                     doc="planar tiling kept while mean ÷ largest PE tile >= this (10×10 on 8×8: "
+                                         "0.39); below it clustered or whole-plane mappings compete (0 = always planar)")
 
 
 @dataclass(frozen=True, kw_only=True)

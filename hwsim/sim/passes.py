@@ -157,7 +157,8 @@ def _cartesian_cached(ops: Operands, pass_name: str, arch: Arch, rng: np.random.
     masks = _role_masks(ops, pass_name, skip, lazy=True)
     kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
     acc = pe.accumulator_banks * pe.accumulator_bank_entries
-    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i),
+    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i,
+                                    arch.pe_array.planar_min_balance),
            acc if pass_name == "backward_weight" else 0)
     if key not in ops.memo:
         ops.memo[key] = _counts(ops, pass_name, arch, masks, kc)
