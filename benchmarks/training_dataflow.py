@@ -2,12 +2,16 @@
 
 Replays one sampled iteration (default: the trace's last full batch) on ``scnn`` and ``training`` (scnn's
 silicon, backward passes as a dz_gather, arch_configs/training.yaml) with unlimited DRAM
-(``memory.dram_bytes_per_cycle: .inf``), and reports per pass the *work cycles* — the barrier sum, compute +
+(``memory.dram_bytes_per_cycle: .inf``) and a free δW reduction (``reduction.network: accumulate_in_place`` through
+an unlimited global-buffer port: 0 cycles), and reports per pass the *work cycles* — the barrier sum, compute +
 fragmentation + bank conflicts + imbalance: the pass's cycles with memory stall, the δW reduction and the NSD
-unit taken out — beside the MAC bound (effectual MACs ÷ multipliers). The reduction and NSD cycles that were
-taken out are printed in their own columns; the per-layer backward-weight rows follow.
+unit taken out — beside the MAC bound (effectual MACs ÷ multipliers). The NSD cycles that were taken out are
+printed in their own column (no YAML value makes them 0); the per-layer backward-weight rows follow.
+``--shipped-reduction`` keeps the arch's reduction network (its cycles then show in their column, and the
+gather may prefer whole δW blocks per PE, which cost work cycles but no reduction).
 
-    python benchmarks/training_dataflow.py [TRACE] [--arch scnn --arch training] [--iteration N] [--json FILE]
+    python benchmarks/training_dataflow.py [TRACE] [--arch scnn --arch training] [--iteration N] [--shipped-reduction]
+                                           [--json FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from hwsim.trace.format import load
 
 DEFAULT = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
 FREE_DRAM = {"memory.dram_bytes_per_cycle": float("inf")}
+FREE_REDUCTION = {"reduction.network": "accumulate_in_place", "reduction.global_bytes_per_cycle": float("inf")}
 
 
 def work_cycles(v) -> int:  # noqa: ANN001 - VariantResult
@@ -50,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", action="append", default=None, help="architectures (default: scnn and training)")
     ap.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last full batch)")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
+    ap.add_argument("--shipped-reduction", action="store_true", help="keep the arch's δW reduction network "
+                    "(default: a free one)")
     args = ap.parse_args(argv)
     trace = load(args.trace)
     it, why = (args.iteration, f"iteration {args.iteration}") if args.iteration is not None else \
         trace.default_iteration()
-    print(f"{args.trace}: {why}; DRAM unlimited; work = compute + fragmentation + bank conflicts + imbalance")
+    free = FREE_DRAM if args.shipped_reduction else {**FREE_DRAM, **FREE_REDUCTION}
+    print(f"{args.trace}: {why}; DRAM unlimited; δW reduction {'as shipped' if args.shipped_reduction else 'free'}; "
+          "work = compute + fragmentation + bank conflicts + imbalance")
     doc: dict = {"trace": args.trace, "iteration": it, "archs": {}}
     for name in args.arch or ["scnn", "training"]:
-        arch = load_arch(name, FREE_DRAM)
+        arch = load_arch(name, free)
         r = simulate(args.trace, arch, iteration=it)
         doc["archs"][name] = {"dataflow": str(arch.dataflow), "passes": rows(r)}
         print(f"\n{name} ({arch.dataflow})")

@@ -121,20 +121,44 @@ def _tiny_arch(**extra):
                                   "memory.dram_bytes_per_cycle": math.inf, **extra})
 
 
-def test_run_pass_charges_the_reduction_of_a_cut_block():
-    arch = _tiny_arch()
+def _bw(arch, dz):
     w = np.ones((2, 1, 2, 2), bool)
-    ops = Operands(name="conv", w=w, w_struct=w, a=A, dz=DZ, dz_bits=2, groups=1, out_density=1.0, **GEO)
-    t = run_pass(ops, "backward_weight", arch, rng=np.random.default_rng(0), macs_dense=2 * 4 * 4, macs_effectual=7)
-    assert t.mult_cycles.tolist() == [[2, 2]] and t.actions.mult == 7
-    # block k0 (4 values at 24 bits) over 2 PEs, ring: (2 − 1)·⌈⌈4/2⌉ / min(16 adders, 16 B / 3 B)⌉ = 1 cycle
-    assert t.reduction_cycles == 1 and t.analytical == 2 + 1
-    assert t.actions.red_add == 4          # (P − 1) · values
+    ops = Operands(name="conv", w=w, w_struct=w, a=A, dz=dz, dz_bits=2, groups=1, out_density=1.0, **GEO)
+    return ops, run_pass(ops, "backward_weight", arch, rng=np.random.default_rng(0), macs_dense=2 * 4 * 4,
+                         macs_effectual=int(gather.weight_grad(dz, A, groups=1, kernel=(2, 2), lanes=1, acc_entries=4,
+                                                               pes=1, **GEO).products))
+
+
+def test_lpt_by_hand():
+    # 3, 3, 2, 2, 2 on 2 PEs, longest first onto the least loaded: 3|3, 5|3, 5|5, 7|5 (the best is 6|6)
+    assert gather.lpt_cycles(np.array([2, 3, 2, 3, 2]), 2).tolist() == [7, 5]
+    assert gather.lpt_cycles(np.array([0, 4, 1]), 3).tolist() == [4, 1, 0]
+
+
+def test_cut_blocks_are_reduced_unless_whole_blocks_finish_no_later():
+    # DZ: cut runs [2, 2] + the ring reduction of block k0 (4 values at 24 bits over 2 PEs:
+    # (2 − 1)·⌈⌈4/2⌉ / min(16 adders, 16 B / 3 B)⌉ = 1 cycle) = 3; whole blocks k0 = 3, k1 = 1 by LPT: [3, 1] = 3
+    # → no later: whole blocks, no reduction
+    ops, t = _bw(_tiny_arch(), DZ)
+    assert t.mult_cycles.tolist() == [[3, 1]] and t.reduction_cycles == 0 and not t.actions.red_add
+    assert t.actions.mult == 7
+    # only output channel 0, at all 4 pixels (2 + 1 + 1 + 1 cycles): cut runs [3, 2] + 1 reduction cycle = 4 beat the
+    # one block on one PE (5)
+    one = np.zeros_like(DZ)
+    one[0, 0] = True
+    _, t1 = _bw(_tiny_arch(), one)
+    assert t1.mult_cycles.tolist() == [[3, 2]] and t1.reduction_cycles == 1 and t1.analytical == 3 + 1
+    assert t1.actions.red_add == 4          # (P − 1) · values
+    # a free reduction (accumulated in place through an unlimited global-buffer port): DZ's cut runs win, 0 cycles,
+    # the reduction's adds still charged
+    free = _tiny_arch(**{"reduction.network": "accumulate_in_place", "reduction.global_bytes_per_cycle": math.inf})
+    _, tf = _bw(free, DZ)
+    assert tf.mult_cycles.tolist() == [[2, 2]] and tf.reduction_cycles == 0 and tf.actions.red_add == 4
     # compactor + scatter crossbar per product; δ̃z read once; the 5 non-zero activations 7 times in all
     # (bytes × 7/5) plus 3 work items written and read at 4 B each
-    a_bytes, dz_bytes, _ = _tensor_bytes(ops, "backward_weight", arch, 1)
-    assert t.actions.xbar == 2 * 7 and t.actions.sram_weight_bytes == dz_bytes
-    assert t.actions.sram_input_bytes == pytest.approx(a_bytes * 7 / 5 + 2 * 3 * 4)
+    a_bytes, dz_bytes, _ = _tensor_bytes(ops, "backward_weight", free, 1)
+    assert tf.actions.xbar == 2 * 7 and tf.actions.sram_weight_bytes == dz_bytes
+    assert tf.actions.sram_input_bytes == pytest.approx(a_bytes * 7 / 5 + 2 * 3 * 4)
 
 
 def _linear_sample():

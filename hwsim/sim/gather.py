@@ -29,7 +29,10 @@ total / PEs + the largest item. The order keeps locality:
   is owned by that PE: its δW is finished there, written back, and needs no cross-PE reduction. A block
   cut across m > 1 PEs (few large blocks, e.g. a first conv with C = 1) leaves m partial copies; they
   are reduced by the arch's ``reduction:`` network (:mod:`hwsim.sim.reduction`; all such blocks in
-  one barrier interval, in parallel);
+  one barrier interval, in parallel). The alternative is whole blocks per PE — longest first onto the
+  least-loaded PE (Graham's LPT rule), no reduction at all; the pass takes whichever finishes first,
+  the cut runs plus their reduction or the whole blocks (ties: whole blocks). Both are decided from the
+  item costs, which a dispatcher knows from one prefix sum over the queued δ̃z before the PEs start;
 * backward_data: (n, p, q, k) — each PE's run covers a band of output pixels, so its δa partial sums
   stay a band of the input image. Assumptions: they accumulate (at accumulator width) in the PE's
   output RAM; the halo rows two neighbouring bands share are not charged (as in the Cartesian model).
@@ -42,6 +45,7 @@ simulated per MAC.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -65,6 +69,9 @@ class GatherWork:
     # backward-weight: per δW block cut across PEs, the PEs holding partial sums and the values per PE
     block_pes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     block_values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # backward-weight, the alternative: whole δW blocks per PE (longest first onto the least-loaded PE), no
+    # reduction; (1, PEs) cycles, None for backward-data. :func:`run` takes whichever finishes first.
+    owned_busy: np.ndarray | None = None
 
 
 def balanced_split(costs: np.ndarray, pes: int) -> np.ndarray:
@@ -82,6 +89,21 @@ def pe_cycles(costs: np.ndarray, pes: int) -> tuple[np.ndarray, np.ndarray]:
     pe = balanced_split(costs, pes)
     busy = np.bincount(pe, weights=costs, minlength=pes)
     return np.rint(busy).astype(np.int64), pe
+
+
+def lpt_cycles(costs: np.ndarray, pes: int) -> np.ndarray:
+    """Cycles per PE (PEs,) when whole jobs of ``costs`` go, longest first, to the least-loaded PE (ties: lowest PE).
+
+    Graham's LPT rule: within 4/3 of the best assignment. Used for whole δW blocks (no block split, no reduction).
+    """
+    load = [(0, p) for p in range(pes)]
+    for c in sorted((int(x) for x in np.asarray(costs).ravel() if x > 0), reverse=True):
+        t, p = heapq.heappop(load)
+        heapq.heappush(load, (t + c, p))
+    out = np.zeros(pes, dtype=np.int64)
+    for t, p in load:
+        out[p] = t
+    return out
 
 
 def _ceil_div(x: np.ndarray, d: int) -> np.ndarray:
@@ -126,8 +148,10 @@ def weight_grad(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel: tuple[int
     spread = pe_live[last] - pe_live[first] + 1 if ub.size else np.zeros(0, dtype=np.int64)
     cut = spread > 1
     values = chunk_len[ub % nch] * rs
+    block_cost = np.bincount(bid, weights=cost) if bid.size else np.zeros(0)
     return GatherWork(busy=busy[None, :], products=prods, items=int(live.sum()),
-                      block_pes=spread[cut].astype(np.int64), block_values=values[cut].astype(np.int64))
+                      block_pes=spread[cut].astype(np.int64), block_values=values[cut].astype(np.int64),
+                      owned_busy=lpt_cycles(np.rint(block_cost).astype(np.int64), pes)[None, :])
 
 
 def data_grad(w: np.ndarray, dz: np.ndarray, *, in_hw: tuple[int, int], stride: tuple[int, int],
@@ -188,8 +212,9 @@ def run(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.n
                    sram_input_bytes=vec_bytes * (gw.products / max(1, vec_nnz)) * p
                    + 2.0 * gw.items * arch.gather.queue_entry_bytes,
                    sram_weight_bytes=dz_bytes, sram_output_bytes=o_bytes)
-    red_cycles = 0
-    if gw.block_pes.size:
-        red_cycles, red_acts = reduction.cost(gw.block_pes, gw.block_values, np.zeros_like(gw.block_pes), arch)
-        acts = acts + red_acts
-    return gw.busy * p, acts, red_cycles
+    if not gw.block_pes.size:
+        return gw.busy * p, acts, 0
+    red_cycles, red_acts = reduction.cost(gw.block_pes, gw.block_values, np.zeros_like(gw.block_pes), arch)
+    if gw.owned_busy is not None and gw.owned_busy.max() * p <= gw.busy.max() * p + red_cycles:
+        return gw.owned_busy * p, acts, 0  # whole blocks per PE finish no later: no reduction
+    return gw.busy * p, acts + red_acts, red_cycles
