@@ -248,3 +248,24 @@ def test_gather_unit_area_by_hand():
     assert "gather_queue" not in s
     assert area_mm2(load_arch("training")) - area_mm2(load_arch("scnn")) == pytest.approx(
         (64 * 2 * 9450.0 + 64 * 16 * 64 * 8 * 1.862) / 1e6)
+
+
+def test_unskipped_dz_counts_like_an_explicit_all_ones_mask():
+    # the dense baseline streams δz as a broadcast all-ones view (no index arrays): same work as real ones
+    rng = np.random.default_rng(5)
+    n, c, k, h, w_, r, s = 3, 8, 6, 9, 8, 3, 3
+    for groups, geo in ((1, dict(stride=(1, 1), padding=(2, 2), dilation=(1, 1))),
+                        (2, dict(stride=(2, 2), padding=(1, 1), dilation=(1, 1)))):
+        p = (h + 2 * geo["padding"][0] - (r - 1) - 1) // geo["stride"][0] + 1
+        q = (w_ + 2 * geo["padding"][1] - (s - 1) - 1) // geo["stride"][1] + 1
+        a = rng.random((n, c, h, w_)) < 0.5
+        w = work.expand_groups(rng.random((k, c // groups, r, s)) < 0.6, groups)
+        for acc in (20, 1024):   # 2 channels per δW block, or all of them
+            x, y = (gather.weight_grad(d, a, groups=groups, kernel=(r, s), lanes=16, acc_entries=acc, pes=5, **geo)
+                    for d in (work.ones_view((n, k, p, q)), np.ones((n, k, p, q), bool)))
+            assert (x.products, x.items) == (y.products, y.items)
+            for f in ("busy", "block_pes", "block_values", "owned_busy"):
+                assert np.array_equal(getattr(x, f), getattr(y, f)), f
+        x, y = (gather.data_grad(w, d, in_hw=(h, w_), lanes=16, pes=5, **geo)
+                for d in (work.ones_view((n, k, p, q)), np.ones((n, k, p, q), bool)))
+        assert (x.products, x.items, x.busy.tolist()) == (y.products, y.items, y.busy.tolist())

@@ -127,23 +127,33 @@ def weight_grad(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel: tuple[int
     costs, prods, blocks = [], 0, []
     op = work.PixelOuterProduct(dz=dz, a=a, groups=groups, kernel=kernel, stride=stride, padding=padding,
                                 dilation=dilation)
+    dense_dz = work.is_broadcast_ones(dz)  # a role the arch does not skip: every δz is an item
     for gi in range(groups):
         fld = op.field_counts(gi, chunk=chunk)                            # (N, chunks, P, Q) non-zero field operands
+        if dense_dz:  # the same (chunk, n·p·q) sequence for every k of the group: no index arrays
+            per = fld.transpose(1, 0, 2, 3).reshape(nch, -1)
+            prods += kg * int(per.sum())
+            costs.append(np.broadcast_to(_ceil_div(per, lanes), (kg, *per.shape)).ravel())
+            blk = (np.arange(kg)[:, None] + gi * kg) * nch + np.arange(nch)
+            blocks.append(np.repeat(blk.ravel(), per.shape[1]))
+            continue
         dzg = dz[:, gi * kg:(gi + 1) * kg]
         kk, nn, pp, qq = np.nonzero(dzg.transpose(1, 0, 2, 3))            # items in (k, n, p, q) order
         m = fld[nn, :, pp, qq]                                            # (items, chunks) products
         prods += int(m.sum())
         # sequence order (k, chunk, n, p, q): stable sort of (item, chunk) by block id k·chunks + chunk
         bid = ((kk + gi * kg)[:, None] * nch + np.arange(nch)).ravel()
-        order = np.argsort(bid, kind="stable")
+        order = np.argsort(bid, kind="stable") if nch > 1 else slice(None)  # one chunk: already in k order
         costs.append(_ceil_div(m.ravel()[order], lanes))
         blocks.append(bid[order])
     cost = np.concatenate(costs) if costs else np.zeros(0, dtype=np.int64)
     bid = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
     busy, pe = pe_cycles(cost, pes)
     live = cost > 0
-    ub, first = np.unique(bid[live], return_index=True)
-    last = np.append(first[1:], int(live.sum())) - 1
+    bl = bid[live]                                                        # non-decreasing: blocks in sequence order
+    first = np.flatnonzero(np.r_[True, bl[1:] != bl[:-1]]) if bl.size else np.zeros(0, dtype=np.int64)
+    ub = bl[first]
+    last = np.append(first[1:], bl.size) - 1
     pe_live = pe[live]
     spread = pe_live[last] - pe_live[first] + 1 if ub.size else np.zeros(0, dtype=np.int64)
     cut = spread > 1
@@ -165,8 +175,11 @@ def data_grad(w: np.ndarray, dz: np.ndarray, *, in_hw: tuple[int, int], stride: 
     rv = ((hp >= 0) & (hp < in_hw[0])).astype(np.int64)                  # (P, R) tap lands in the input
     sv = ((wq >= 0) & (wq < in_hw[1])).astype(np.int64)                   # (Q, S)
     per = np.einsum("krs,pr,qs->kpq", wc, rv, sv)                         # products of an item at (k, p, q)
-    nn, pp, qq, kk = np.nonzero(dz.transpose(0, 2, 3, 1))                 # items in (n, p, q, k) order
-    m = per[kk, pp, qq]
+    if work.is_broadcast_ones(dz):  # every δz an item: the (p, q, k) costs repeat for each image
+        m = np.broadcast_to(per.transpose(1, 2, 0), (n, p, q, k)).ravel()
+    else:
+        nn, pp, qq, kk = np.nonzero(dz.transpose(0, 2, 3, 1))             # items in (n, p, q, k) order
+        m = per[kk, pp, qq]
     cost = _ceil_div(m, lanes)
     busy, _ = pe_cycles(cost, pes)
     return GatherWork(busy=busy[None, :], products=int(m.sum()), items=int((cost > 0).sum()))
