@@ -224,6 +224,8 @@ def test_dataflow_forms():
                                            "cartesian, systolic_ws, systolic_os"),
     ({"forward": "cartesian"}, "dataflow: missing key 'backward_data'; allowed: a mapping with exactly the keys"),
     ({**PER_PASS, "backwards": "x"}, "dataflow: unknown key 'backwards'"),
+    ({"forward": "cartesian", "backward_data": "dz_gather", "backward_wieght": "dz_gather"},
+     "dataflow: unknown key 'backward_wieght' (did you mean 'backward_weight'?)"),
     ({**PER_PASS, "forward": "systolic_ws"}, "mixes a systolic array with other dataflows"),
     ("row_stationary", "dataflow: 'row_stationary' is not a known value; allowed: one of cartesian, systolic_ws"),
     (3, "dataflow: must be a dataflow name or a mapping, got int"),

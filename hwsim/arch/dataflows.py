@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hwsim._yaml import did_you_mean
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
 
@@ -65,7 +66,8 @@ class Dataflows(Validated):
             unknown = [k for k in value if k not in PASS_NAMES]
             missing = [k for k in PASS_NAMES if k not in value]
             if unknown or missing:
-                what = f"unknown key {unknown[0]!r}" if unknown else f"missing key {missing[0]!r}"
+                what = (f"unknown key {unknown[0]!r}{did_you_mean(str(unknown[0]), PASS_NAMES)}" if unknown
+                        else f"missing key {missing[0]!r}")
                 raise ArchError(what, key="Arch.dataflow", field="dataflow",
                                 allowed="a mapping with exactly the keys " + ", ".join(PASS_NAMES))
             try:
