@@ -271,3 +271,13 @@ def test_unskipped_dz_counts_like_an_explicit_all_ones_mask():
         x, y = (gather.data_grad(w, d, in_hw=(h, w_), lanes=16, pes=5, **geo)
                 for d in (work.ones_view((n, k, p, q)), np.ones((n, k, p, q), bool)))
         assert (x.products, x.items, x.busy.tolist()) == (y.products, y.items, y.busy.tolist())
+
+
+def test_no_nonzero_gradient_means_no_work():
+    dz = np.zeros_like(DZ)
+    w = _wg(pes=3)
+    z = gather.weight_grad(dz, A, groups=1, kernel=(2, 2), lanes=2, acc_entries=4, pes=3, **GEO)
+    assert (z.products, z.items, z.busy.tolist(), z.block_pes.size, z.owned_busy.tolist()) == (0, 0, [[0, 0, 0]], 0,
+                                                                                                 [[0, 0, 0]])
+    d = gather.data_grad(np.ones((2, 1, 2, 2), bool), dz, in_hw=(3, 3), lanes=2, pes=3, **GEO)
+    assert (d.products, d.items, d.busy.tolist()) == (0, 0, [[0, 0, 0]]) and w.products == 7
