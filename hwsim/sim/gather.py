@@ -35,7 +35,9 @@ total / PEs + the largest item. The order keeps locality:
   item costs, which a dispatcher knows from one prefix sum over the queued δ̃z before the PEs start;
 * backward_data: (n, p, q, k) — each PE's run covers a band of output pixels, so its δa partial sums
   stay a band of the input image. Assumptions: they accumulate (at accumulator width) in the PE's
-  output RAM; the halo rows two neighbouring bands share are not charged (as in the Cartesian model).
+  output RAM, whose capacity is not checked (LeNet-5's bands fit its 10 KB; a wide layer at small batch,
+  e.g. 56×56×64 over 64 PEs, would need channel chunks or spills that are not modelled); the halo rows two
+  neighbouring bands share are not charged (as in the Cartesian model).
 
 A pass is one barrier interval (``busy[0, p]``, PEs independent until the end). Bank conflicts are
 not modelled: the L products of a cycle go to distinct addresses (distinct c, r, s in backward-weight;
