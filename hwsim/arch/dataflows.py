@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from hwsim._yaml import did_you_mean
 from hwsim.arch.errors import ArchError
@@ -47,6 +47,9 @@ PASS_NAMES = ("forward", "backward_data", "backward_weight")
 class Dataflows(Validated):
     """The dataflow of each pass (module doc). Equal to a plain name when every pass uses that name."""
 
+    ALLOWED: ClassVar[str] = (f"one of {', '.join(DATAFLOWS)} (every pass), or a mapping {{{', '.join(PASS_NAMES)}}} "
+                              "whose backward passes may also be dz_gather")
+
     forward: str = spec(choices=DATAFLOWS, doc="forward GEMM (z = W ⋆ a)")
     backward_data: str = spec(choices=BACKWARD_DATAFLOWS, doc="backward-data GEMM (δa = Wᵀ ⋆ δ̃z)")
     backward_weight: str = spec(choices=BACKWARD_DATAFLOWS, doc="backward-weight GEMM (δW = δ̃z ⋆ a)")
@@ -59,8 +62,7 @@ class Dataflows(Validated):
         if isinstance(value, str):
             if value not in DATAFLOWS:
                 raise ArchError(f"{value!r} is not a known value", key="Arch.dataflow", field="dataflow",
-                                allowed=f"one of {', '.join(DATAFLOWS)} (every pass), or a mapping "
-                                        f"{{{', '.join(PASS_NAMES)}}} whose backward passes may also be dz_gather")
+                                allowed=cls.ALLOWED)
             return cls(forward=value, backward_data=value, backward_weight=value)
         if isinstance(value, Mapping):
             unknown = [k for k in value if k not in PASS_NAMES]
@@ -76,7 +78,7 @@ class Dataflows(Validated):
                 key = "dataflow" if e.field == "Dataflows" else f"dataflow.{e.field}"
                 raise ArchError(e.problem, key=key, allowed=e.allowed) from None
         raise ArchError(f"must be a dataflow name or a mapping, got {type(value).__name__}", key="Arch.dataflow",
-                        field="dataflow", allowed=f"one of {', '.join(DATAFLOWS)} or a mapping {{{', '.join(PASS_NAMES)}}}")
+                        field="dataflow", allowed=cls.ALLOWED)
 
     @staticmethod
     def as_mapping(value: Any) -> Any:
