@@ -252,6 +252,21 @@ def test_gather_unit_area_by_hand():
         (64 * 2 * 9450.0 + 64 * 16 * 64 * 8 * 1.862) / 1e6)
 
 
+def test_periodic_cycles_by_hand():
+    # 2, 0, 1 repeated twice (total 6) on 4 PEs: starts 0, 2, 2, 3, 5, 5 → PEs ⌊start·4/6⌋ = 0, 1, 1, 2, 3, 3
+    assert gather.periodic_cycles([(np.array([2, 0, 1]), 2)], 4).tolist() == [2, 1, 2, 1]
+    assert gather.pe_cycles(np.array([2, 0, 1, 2, 0, 1]), 4)[0].tolist() == [2, 1, 2, 1]
+    # segments 2, 0, 1 | 0, 0 five times | 1 three times = 2, 0, 1, (zeros), 1, 1, 1 (total 6) on 2 PEs, split
+    # at ⌈6/2⌉ = 3: starts 0, 2, 2, 3, 4, 5 → PEs 0, 0, 0, 1, 1, 1
+    segs = [(np.array([2, 0, 1]), 1), (np.array([0, 0]), 5), (np.array([1]), 3)]
+    assert gather.periodic_cycles(segs, 2).tolist() == [3, 3]
+    rng = np.random.default_rng(4)
+    for pes in (1, 5, 64):
+        segs = [(rng.integers(0, 4, size=int(rng.integers(1, 9))), int(rng.integers(1, 6))) for _ in range(4)]
+        flat = np.concatenate([np.tile(c, r) for c, r in segs])
+        assert gather.periodic_cycles(segs, pes).tolist() == gather.pe_cycles(flat, pes)[0].tolist()
+
+
 def test_unskipped_dz_counts_like_an_explicit_all_ones_mask():
     # the dense baseline streams δz as a broadcast all-ones view (no index arrays): same work as real ones
     rng = np.random.default_rng(5)
@@ -261,6 +276,8 @@ def test_unskipped_dz_counts_like_an_explicit_all_ones_mask():
         p = (h + 2 * geo["padding"][0] - (r - 1) - 1) // geo["stride"][0] + 1
         q = (w_ + 2 * geo["padding"][1] - (s - 1) - 1) // geo["stride"][1] + 1
         a = rng.random((n, c, h, w_)) < 0.5
+        if groups > 1:
+            a[:, : c // groups] = False   # the first group sees no activation at all: a period of zero cycles
         w = work.expand_groups(rng.random((k, c // groups, r, s)) < 0.6, groups)
         for acc in (20, 1024):   # 2 channels per δW block, or all of them
             x, y = (gather.weight_grad(d, a, groups=groups, kernel=(r, s), lanes=16, acc_entries=acc, pes=5, **geo)
@@ -281,3 +298,24 @@ def test_no_nonzero_gradient_means_no_work():
                                                                                                  [[0, 0, 0]])
     d = gather.data_grad(np.ones((2, 1, 2, 2), bool), dz, in_hw=(3, 3), lanes=2, pes=3, **GEO)
     assert (d.products, d.items, d.busy.tolist()) == (0, 0, [[0, 0, 0]]) and w.products == 7
+
+
+def test_dense_fast_path_matches_the_item_by_item_split_on_random_layers():
+    # random shapes, strides, paddings, groups, densities (0 included), lanes, accumulator sizes and PE counts
+    rng = np.random.default_rng(11)
+    for _ in range(120):
+        g = int(rng.choice([1, 2, 3]))
+        n, c, k = int(rng.integers(1, 4)), g * int(rng.integers(1, 4)), g * int(rng.integers(1, 4))
+        h, w_, r, s = (int(x) for x in rng.integers((3, 3, 1, 1), (9, 9, 4, 4)))
+        geo = dict(stride=tuple(int(x) for x in rng.integers(1, 3, 2)), padding=tuple(int(x) for x in rng.integers(0, 2, 2)),
+                   dilation=(1, 1))
+        p = (h + 2 * geo["padding"][0] - r) // geo["stride"][0] + 1
+        q = (w_ + 2 * geo["padding"][1] - s) // geo["stride"][1] + 1
+        dens = float(rng.choice([0.0, 0.05, 0.5, 1.0]))
+        a = rng.random((n, c, h, w_)) < dens
+        kw = dict(groups=g, kernel=(r, s), lanes=int(rng.choice([1, 2, 16])), pes=int(rng.choice([1, 3, 7, 64])),
+                  acc_entries=int(rng.choice([r * s, 2 * r * s + 1, 1024])), **geo)
+        x, y = (gather.weight_grad(d, a, **kw) for d in (work.ones_view((n, k, p, q)), np.ones((n, k, p, q), bool)))
+        assert (x.products, x.items) == (y.products, y.items)
+        for f in ("busy", "block_pes", "block_values", "owned_busy"):
+            assert np.array_equal(getattr(x, f), getattr(y, f)), f

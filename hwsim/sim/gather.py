@@ -93,6 +93,31 @@ def pe_cycles(costs: np.ndarray, pes: int) -> tuple[np.ndarray, np.ndarray]:
     return np.rint(busy).astype(np.int64), pe
 
 
+def periodic_cycles(segments: list[tuple[np.ndarray, int]], pes: int) -> np.ndarray:
+    """:func:`pe_cycles`' cycles per PE of a sequence written as segments, each one period of item costs repeated
+    ``reps`` times, without writing the sequence out (the dense baseline: every δz an item, the same costs for
+    every output channel or image). PE p takes the items starting in [⌈p·T/P⌉, ⌈(p+1)·T/P⌉) of the total T,
+    so its cycles are F(⌈(p+1)·T/P⌉) − F(⌈p·T/P⌉), F(x) = the cost of the items that start before x."""
+    per = [np.asarray(c, dtype=np.int64).ravel() for c, _ in segments]
+    t1 = np.array([int(c.sum()) for c in per], dtype=np.int64)
+    ends = np.cumsum(t1 * np.array([r for _, r in segments], dtype=np.int64))
+    total = int(ends[-1]) if ends.size else 0
+    if total == 0:
+        return np.zeros(pes, dtype=np.int64)
+    cum = [np.cumsum(c) for c in per]
+    f = []
+    for x in (-(-(np.arange(pes + 1, dtype=np.int64) * total) // pes)).tolist():   # ⌈p·T/P⌉
+        g = int(np.searchsorted(ends, x, side="right"))   # the segment (of non-zero length) holding start x
+        if g == len(per):
+            f.append(total)
+            continue
+        off = int(ends[g - 1]) if g else 0
+        reps, rem = divmod(x - off, int(t1[g]))
+        j = int(np.searchsorted(cum[g] - per[g], rem, side="left"))   # items of the period starting before rem
+        f.append(off + reps * int(t1[g]) + (int(cum[g][j - 1]) if j else 0))
+    return np.diff(np.array(f, dtype=np.int64))
+
+
 def lpt_cycles(costs: np.ndarray, pes: int) -> np.ndarray:
     """Cycles per PE (PEs,) when whole jobs of ``costs`` go, longest first, to the least-loaded PE (ties: lowest PE).
 
@@ -129,16 +154,10 @@ def weight_grad(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel: tuple[int
     costs, prods, blocks = [], 0, []
     op = work.PixelOuterProduct(dz=dz, a=a, groups=groups, kernel=kernel, stride=stride, padding=padding,
                                 dilation=dilation)
-    dense_dz = work.is_broadcast_ones(dz)  # a role the arch does not skip: every δz is an item
+    if work.is_broadcast_ones(dz):  # a role the arch does not skip: every δz is an item
+        return _dense_weight_grad(op, groups=groups, chunk=chunk, chunk_len=chunk_len, lanes=lanes, pes=pes)
     for gi in range(groups):
         fld = op.field_counts(gi, chunk=chunk)                            # (N, chunks, P, Q) non-zero field operands
-        if dense_dz:  # the same (chunk, n·p·q) sequence for every k of the group: no index arrays
-            per = fld.transpose(1, 0, 2, 3).reshape(nch, -1)
-            prods += kg * int(per.sum())
-            costs.append(np.broadcast_to(_ceil_div(per, lanes), (kg, *per.shape)).ravel())
-            blk = (np.arange(kg)[:, None] + gi * kg) * nch + np.arange(nch)
-            blocks.append(np.repeat(blk.ravel(), per.shape[1]))
-            continue
         dzg = dz[:, gi * kg:(gi + 1) * kg]
         kk, nn, pp, qq = np.nonzero(dzg.transpose(1, 0, 2, 3))            # items in (k, n, p, q) order
         m = fld[nn, :, pp, qq]                                            # (items, chunks) products
@@ -166,6 +185,45 @@ def weight_grad(dz: np.ndarray, a: np.ndarray, *, groups: int, kernel: tuple[int
                       owned_busy=lpt_cycles(np.rint(block_cost).astype(np.int64), pes)[None, :])
 
 
+def _dense_weight_grad(op: work.PixelOuterProduct, *, groups: int, chunk: int, chunk_len: np.ndarray, lanes: int,
+                       pes: int) -> GatherWork:
+    """:func:`weight_grad` of an all-ones δz: per group one period of (chunk, n·p·q) costs, repeated for each of
+    its output channels (:func:`periodic_cycles`); blocks and their cuts from the period's offsets."""
+    kg, nch = op.dz.shape[1] // groups, chunk_len.size
+    rs = op.kernel[0] * op.kernel[1]
+    segs, prods, items = [], 0, 0
+    for gi in range(groups):
+        fld = op.field_counts(gi, chunk=chunk)
+        m = fld.transpose(1, 0, 2, 3).reshape(nch, -1)                   # (chunks, n·p·q) products per item
+        segs.append((_ceil_div(m, lanes), kg))
+        prods += kg * int(m.sum())
+        items += kg * int(np.count_nonzero(m))
+    busy = periodic_cycles(segs, pes)
+    total = sum(int(c.sum()) * r for c, r in segs)
+    starts, lasts, bcost = [], [], []
+    off = 0
+    for c, reps in segs:
+        cost = c.sum(axis=1)                                              # (chunks,) cycles of one block
+        first = np.cumsum(cost) - cost                                    # its offset in the period
+        tail = c.shape[1] - 1 - np.argmax(c[:, ::-1] > 0, axis=1)         # its last item with work
+        k_off = off + np.arange(reps)[:, None] * int(c.sum())             # (k, 1) period offsets
+        starts.append((k_off + first).ravel())
+        lasts.append((k_off + first + cost - c[np.arange(nch), tail]).ravel())
+        bcost.append(np.broadcast_to(cost, (reps, nch)).ravel())
+        off += reps * int(c.sum())
+    bcost_all = np.concatenate(bcost)
+    live = bcost_all > 0
+    if total:
+        pe_of = lambda x: np.minimum((np.concatenate(x)[live] * pes) // total, pes - 1)  # noqa: E731
+        spread = pe_of(lasts) - pe_of(starts) + 1
+    else:
+        spread = np.zeros(0, dtype=np.int64)
+    values = np.broadcast_to(chunk_len * rs, (groups * kg, nch)).ravel()[live]
+    cut = spread > 1
+    return GatherWork(busy=busy[None, :], products=prods, items=items, block_pes=spread[cut].astype(np.int64),
+                      block_values=values[cut].astype(np.int64), owned_busy=lpt_cycles(bcost_all, pes)[None, :])
+
+
 def data_grad(w: np.ndarray, dz: np.ndarray, *, in_hw: tuple[int, int], stride: tuple[int, int],
               padding: tuple[int, int], dilation: tuple[int, int], lanes: int, pes: int) -> GatherWork:
     """Backward-data gather of masks ``w`` (K, C, R, S) (groups expanded) and ``dz`` (N, K, P, Q) (module doc)."""
@@ -178,10 +236,11 @@ def data_grad(w: np.ndarray, dz: np.ndarray, *, in_hw: tuple[int, int], stride: 
     sv = ((wq >= 0) & (wq < in_hw[1])).astype(np.int64)                   # (Q, S)
     per = np.einsum("krs,pr,qs->kpq", wc, rv, sv)                         # products of an item at (k, p, q)
     if work.is_broadcast_ones(dz):  # every δz an item: the (p, q, k) costs repeat for each image
-        m = np.broadcast_to(per.transpose(1, 2, 0), (n, p, q, k)).ravel()
-    else:
-        nn, pp, qq, kk = np.nonzero(dz.transpose(0, 2, 3, 1))             # items in (n, p, q, k) order
-        m = per[kk, pp, qq]
+        one = _ceil_div(per.transpose(1, 2, 0).ravel(), lanes)
+        return GatherWork(busy=periodic_cycles([(one, n)], pes)[None, :], products=n * int(per.sum()),
+                          items=n * int(np.count_nonzero(one)))
+    nn, pp, qq, kk = np.nonzero(dz.transpose(0, 2, 3, 1))                 # items in (n, p, q, k) order
+    m = per[kk, pp, qq]
     cost = _ceil_div(m, lanes)
     busy, _ = pe_cycles(cost, pes)
     return GatherWork(busy=busy[None, :], products=int(m.sum()), items=int((cost > 0).sum()))
