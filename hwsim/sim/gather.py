@@ -40,9 +40,9 @@ total / PEs + the largest item. The order keeps locality:
   neighbouring bands share are not charged (as in the Cartesian model).
 
 A pass is one barrier interval (``busy[0, p]``, PEs independent until the end). Bank conflicts are
-not modelled: the L products of a cycle go to distinct addresses (distinct c, r, s in backward-weight;
-distinct (c, h, w) in backward-data) of 2·L banks. numpy only; the work is counted per item, never
-simulated per MAC.
+not modelled (an assumption): the L products of a cycle go to distinct addresses (distinct c, r, s in
+backward-weight; distinct (c, h, w) in backward-data), but distinct addresses may still share one of the
+2·L banks, which would stall. numpy only; the work is counted per item, never simulated per MAC.
 """
 
 from __future__ import annotations
