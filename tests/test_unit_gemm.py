@@ -26,7 +26,8 @@ def test_scatter_counts_conserve_the_cartesian_work(rows, stride, mode):
     arch = cartesian_arch(rows, rows)
     cw = gemm.scatter_counts(conv, arch, kc=4).work
     hx, wx = x.shape[2:]
-    tr, tc, _ = tiling.tile_grid(rows, rows, hx, wx, **tiling.scatter_mapping_inputs(conv, 4, arch.pe.mult_i))
+    tr, tc, _ = tiling.tile_grid(rows, rows, hx, wx, **tiling.scatter_mapping_inputs(conv, 4, arch.pe.mult_i),
+                                 min_balance=arch.pe_array.planar_min_balance)  # the arch's mapping
     cyc, prod = work.cartesian_work(work.group_weight_counts(conv, 4), work.planar_counts(conv, tr, tc), 4, 4)
     assert cw.mult_cycles.shape[1] == rows * rows
     assert cw.mult_cycles.sum() == cyc.sum() and cw.products == prod

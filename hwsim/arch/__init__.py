@@ -9,6 +9,7 @@ numpy/yaml only (never torch or matplotlib): the simulator and the sweep import 
 
 from hwsim.arch.area import AreaTable
 from hwsim.arch.costs import QuantizerConfig, ReductionConfig
+from hwsim.arch.dataflows import BACKWARD_DATAFLOWS, DATAFLOWS, SYSTOLIC_DATAFLOWS, Dataflows, GatherConfig
 from hwsim.arch.energy import BIT_OP_PJ, HOROWITZ_45NM, EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.loader import (
@@ -25,9 +26,7 @@ from hwsim.arch.spec import (
     ARCH_VERSION,
     BIT_SERIAL_MODES,
     COMPRESSIONS,
-    DATAFLOWS,
     MAC_KINDS,
-    SYSTOLIC_DATAFLOWS,
     Arch,
     MemoryConfig,
     PEArray,
@@ -44,7 +43,7 @@ from hwsim.arch.variants import (
 )
 
 __all__ = [
-    "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
+    "ARCH_DIR", "ARCH_VERSION", "BACKWARD_DATAFLOWS", "Dataflows", "GatherConfig", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
     "MAC_KINDS", "SYSTOLIC_DATAFLOWS",
     "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_equal_area_variant", "dense_systolic_variant",
     "equal_area_shape",

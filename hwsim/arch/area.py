@@ -18,6 +18,10 @@ pe_sram        Cartesian: input + output buffer + weight FIFO per PE, per KB by 
 global_sram    the global buffer, per KB by size class
 quantizer      Cartesian: ``quantizer.lanes_per_pe`` NSD lanes per PE (the dense baselines are the
                same silicon, so they carry it too; a systolic design has none)
+gather_queue   only if a pass uses ``dz_gather``: ``gather.queue_bytes_per_pe`` of SRAM per PE
+gather_        only if a pass uses ``dz_gather``: F·I lanes × ``gather.compactor_inputs`` inputs ×
+compactor      mac_bits crosspoints per PE at ``crossbar_um2_per_bit`` (the operand compactor; the
+               products reuse the Cartesian PE's scatter crossbar to its accumulator banks)
 =============  ==============================================================================
 
 Wires of the reduction network and control are not counted. Leakage power = total area ×

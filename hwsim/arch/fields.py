@@ -60,8 +60,8 @@ def allowed_text(hint: Any, md: Mapping[str, Any]) -> str:
     """Human description of the values a field accepts."""
     if md.get("choices"):
         return "one of " + ", ".join(str(c) for c in md["choices"])
-    if dataclasses.is_dataclass(hint):
-        return "mapping with keys " + ", ".join(f.name for f in dataclasses.fields(hint))
+    if dataclasses.is_dataclass(hint):  # a section; one that also takes a scalar says so in its ALLOWED
+        return getattr(hint, "ALLOWED", "") or "mapping with keys " + ", ".join(f.name for f in dataclasses.fields(hint))
     rng = []
     if md.get("gt") is not None:
         rng.append(f"> {md['gt']:g}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim._yaml import YAMLInputError, did_you_mean, load_file, parse_scalar
+from hwsim.arch.dataflows import Dataflows
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import allowed_text, hints, is_mapping_hint, required_fields
 from hwsim.arch.spec import Arch
@@ -85,7 +86,9 @@ def arch_from_dict(raw: Mapping[str, Any], *, source: str = "<dict>") -> Arch:
     kw: dict[str, Any] = {}
     for k, v in raw.items():
         cls = hs[k]
-        if dataclasses.is_dataclass(cls):
+        if cls is Dataflows:  # a name or a per-pass mapping: Arch coerces and checks it (hwsim/arch/dataflows.py)
+            kw[k] = v
+        elif dataclasses.is_dataclass(cls):
             if not isinstance(v, Mapping):
                 raise ArchError(f"must be a mapping, got {type(v).__name__}", key=k, file=source,
                                 allowed="keys " + ", ".join(f.name for f in dataclasses.fields(cls)))
@@ -160,6 +163,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None,
                 break
             if dataclasses.is_dataclass(sub) or is_mapping_hint(sub):
                 child = node.get(part)
+                if sub is Dataflows:  # ``dataflow.backward_weight=...`` on a file that names one dataflow
+                    child = node[part] = Dataflows.as_mapping(child)
                 if not isinstance(child, dict):
                     child = dict(child) if isinstance(child, Mapping) else {}
                     node[part] = child

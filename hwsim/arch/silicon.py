@@ -30,6 +30,10 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
                bank_queues=npe * queue_bits / 8 / kb * t.bank_queue_um2_per_kb,
                pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
                quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)
+    if arch.dataflow.uses("dz_gather"):  # the gather unit (hwsim/arch/dataflows.py), only where a pass uses it
+        g = arch.gather
+        out.update(gather_queue=npe * g.queue_bytes_per_pe / kb * t.sram_um2_per_kb(g.queue_bytes_per_pe, arch.energy),
+                   gather_compactor=npe * pe.multipliers * g.compactor_inputs * pe.mac_bits * t.crossbar_um2_per_bit)
     return out
 
 

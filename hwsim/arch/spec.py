@@ -14,13 +14,12 @@ from typing import Any
 
 from hwsim.arch.area import AreaTable
 from hwsim.arch.costs import QuantizerConfig, ReductionConfig
+from hwsim.arch.dataflows import SYSTOLIC_DATAFLOWS, Dataflows, GatherConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
 
 ARCH_VERSION = 1
-DATAFLOWS = ("cartesian", "systolic_ws", "systolic_os")
-SYSTOLIC_DATAFLOWS = ("systolic_ws", "systolic_os")
 COMPRESSIONS = ("bitmask", "run_length", "none")
 MAC_KINDS = ("parallel", "bit_serial", "bit_fusion")
 BIT_SERIAL_MODES = ("magnitude", "essential_bits")
@@ -34,6 +33,11 @@ class PEArray(Validated):
 
     rows: int = spec(ge=1, doc="PE rows")
     cols: int = spec(ge=1, doc="PE columns")
+    # Issue 18: the mapper leaves SCNN's planar tiling of a plane that covers the grid when the split is this poor
+    # by geometry alone (hwsim/sim/tiling.py). Omitted from to_dict/hash at its default.
+    planar_min_balance: float = spec(ge=0, le=1, default=0.5, omit_default=True,
+                                     doc="planar tiling kept while mean ÷ largest PE tile >= this (10×10 on 8×8: "
+                                         "0.39); below it clustered or whole-plane mappings compete (0 = always planar)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +175,8 @@ class Arch(Validated):
     version: int = spec(choices=(ARCH_VERSION,), doc="architecture file format version")
     name: str = spec(doc="short name used in reports")
     clock_ghz: float = spec(gt=0, doc="clock frequency")
-    dataflow: str = spec(choices=DATAFLOWS, doc="cartesian = SCNN-like sparse; systolic_* = dense")
+    dataflow: Dataflows = spec(doc="cartesian = SCNN-like sparse; systolic_* = dense; or a mapping per pass "
+                               "(backward passes may be dz_gather): hwsim/arch/dataflows.py")
     pe_array: PEArray = spec(doc="PE grid")
     pe: PEConfig = spec(doc="one PE")
     zero_skip: ZeroSkip = spec(doc="zero skipping per operand role")
@@ -184,13 +189,21 @@ class Arch(Validated):
                                       doc="cross-PE reduction of backward-weight partial sums")
     quantizer: QuantizerConfig = spec(default_factory=QuantizerConfig, doc="the NSD unit (δz quantizer)")
     area: AreaTable = spec(default_factory=AreaTable, doc="unit areas (µm², 45 nm) and leakage")
+    # Issue 18: the dz_gather dataflow's work queue and operand compactor (omitted from to_dict/hash at its default).
+    gather: GatherConfig = spec(default=GatherConfig(), omit_default=True,
+                                doc="dz_gather unit: work-queue SRAM and operand compactor per PE")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
+
+    def __post_init__(self) -> None:
+        # ``dataflow`` may be written as one name or a per-pass mapping (hwsim/arch/dataflows.py)
+        object.__setattr__(self, "dataflow", Dataflows.coerce(self.dataflow))
+        super().__post_init__()
 
     def _check(self) -> None:
         def bad(field: str, problem: str, allowed: str) -> ArchError:
             return ArchError(problem, key=f"Arch.{field}", field=field, allowed=allowed)
 
-        if self.dataflow in SYSTOLIC_DATAFLOWS:
+        if self.is_systolic:
             for f in ("mult_f", "mult_i"):
                 if getattr(self.pe, f) != 1:
                     raise bad(f"pe.{f}", f"{getattr(self.pe, f)} with dataflow {self.dataflow} "
@@ -205,7 +218,7 @@ class Arch(Validated):
         if self.energy.max_mult_bits() < self.pe.mac_bits:
             raise bad("energy.mult_pj", f"no entry covers mac_bits={self.pe.mac_bits} "
                       f"(tabulated: {list(self.energy.mult_pj)})", f"a key >= {self.pe.mac_bits}")
-        if self.pe.mac != "parallel" and self.dataflow != "cartesian":
+        if self.pe.mac != "parallel" and self.dataflow != "cartesian":  # every pass Cartesian
             raise bad("pe.mac", f"{self.pe.mac} with dataflow {self.dataflow} (only the Cartesian "
                       "dataflow models precision-exploiting multipliers)", "parallel")
         if self.pe.mac != "parallel" and self.zero_gating:
@@ -230,7 +243,12 @@ class Arch(Validated):
 
     @property
     def is_systolic(self) -> bool:
-        return self.dataflow in SYSTOLIC_DATAFLOWS
+        """A systolic array (then every pass uses the same systolic dataflow)."""
+        return self.dataflow.forward in SYSTOLIC_DATAFLOWS
+
+    def pass_dataflow(self, pass_name: str) -> str:
+        """The dataflow that maps ``pass_name`` (forward | backward_data | backward_weight)."""
+        return self.dataflow.of(pass_name)
 
     @property
     def variant(self) -> str:

@@ -2,7 +2,10 @@
 
 SCNN compares against DCNN (dense, no sparse machinery) and DCNN-opt (zero operands gate the
 multiplier and DRAM traffic is compressed: energy saved, cycles not). Deriving them from the
-sparse config, instead of shipping separate files, guarantees the comparison changes nothing else.
+sparse config, instead of shipping separate files, guarantees the comparison changes nothing else —
+including the dataflow of each pass: a design whose backward passes gather (``dataflow: {…: dz_gather}``)
+is compared with the same gather multiplying every δz (hwsim/arch/dataflows.py); only the systolic
+baselines replace the dataflow (one systolic array for every pass).
 """
 
 from __future__ import annotations

@@ -90,6 +90,8 @@ def diff_overrides(params: Mapping[str, Any], base: Mapping[str, Any] | None) ->
 
 
 def _num(v: Any) -> str:
+    if isinstance(v, Mapping):  # e.g. a per-pass dataflow: "forward: cartesian, backward_data: dz_gather, …"
+        return ", ".join(f"{k}: {_num(x)}" for k, x in v.items())
     if isinstance(v, float):
         if v == float("inf"):
             return "∞"

@@ -6,7 +6,8 @@
 
 Modules, one concept each: ``work`` (per-tile effectual work from masks), ``banks`` (accumulator
 bank conflicts), ``traffic`` (compressed bytes, DRAM traffic), ``systolic`` (SCALE-Sim fold model),
-``gemm`` (mapping the three GEMMs onto the Cartesian array), ``passes`` (one layer-pass on one
+``gemm`` (mapping the three GEMMs onto the Cartesian array), ``gather`` (the δz-driven gather dataflow of
+the backward passes, ``dataflow: … dz_gather``), ``passes`` (one layer-pass on one
 arch), ``model`` (SimPy: PEs, barriers, DRAM), ``analytic`` (closed form and cycle breakdown),
 ``energy`` (actions × table), ``replay`` (layers × passes × variants). numpy + simpy only.
 """

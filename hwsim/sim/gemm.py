@@ -27,7 +27,9 @@ over ``clusters // groups`` clusters (contiguous, near-equal shares; in backward
 partial sums are reduced across PEs). ``tr × tc`` is chosen per GEMM by :func:`~hwsim.sim.tiling.mapping_cost`, a
 structural estimate (shapes, Kc groups, batch, I and the streamed operand's scalar density; never
 the mask pattern), among the candidates for a plane smaller than the grid; a plane that covers the
-grid keeps SCNN's planar tiling (``tr × tc = rows × cols``, one cluster, one group per interval).
+grid keeps SCNN's planar tiling (``tr × tc = rows × cols``, one cluster, one group per interval) unless
+that split balances worse than ``pe_array.planar_min_balance`` (mean ÷ largest tile; a 10×10 output on
+8×8 PEs: 0.39), when it competes with the other candidates like a small plane.
 Chosen for small planes: smaller planar tiles on many clusters when groups and images allow
 (LeNet-5's 14² conv2 input on 16×16: 64 clusters of 2×2 PEs, 7² pixels each, over 2 groups × the
 batch's images; before: 2 of 256 PEs busy); whole-plane tiles on many clusters (channel-parallel, the old behaviour for every plane
@@ -218,7 +220,8 @@ def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Co
     kg, cg = k // op.groups, op.a.shape[1] // op.groups
     rs = op.kernel[0] * op.kernel[1]
     chunk = op.field_chunk(kc, arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries)
-    tr, tc, clusters = tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # per-pixel work: i = 1
+    tr, tc, clusters = tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n,  # per-pixel work: i = 1
+                                 min_balance=arch.pe_array.planar_min_balance)
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.

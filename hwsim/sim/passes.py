@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.results.actions import Actions
-from hwsim.sim import banks, capacity, gemm, halo, precision, reduction, systolic, traffic, work
+from hwsim.sim import banks, capacity, gather, gemm, halo, precision, reduction, systolic, traffic, work
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -157,7 +157,8 @@ def _cartesian_cached(ops: Operands, pass_name: str, arch: Arch, rng: np.random.
     masks = _role_masks(ops, pass_name, skip, lazy=True)
     kc = kc or capacity.group_kc(ops, pass_name, arch, masks)
     acc = pe.accumulator_banks * pe.accumulator_bank_entries
-    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i),
+    key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i,
+                                    arch.pe_array.planar_min_balance),
            acc if pass_name == "backward_weight" else 0)
     if key not in ops.memo:
         ops.memo[key] = _counts(ops, pass_name, arch, masks, kc)
@@ -194,6 +195,12 @@ def run_pass(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Genera
         mult_cycles, acts, operand_bytes = _systolic(ops, pass_name, arch, p, macs_dense=macs_dense,
                                                      macs_effectual=macs_effectual)
         conflict, red_cycles = np.zeros_like(mult_cycles), 0
+    elif arch.pass_dataflow(pass_name) == "dz_gather":  # δz-driven gather (hwsim/sim/gather.py)
+        masks = _role_masks(ops, pass_name, arch.zero_skip, lazy=True)
+        mult_cycles, acts, red_cycles = gather.run(ops, pass_name, arch, masks, p=p, tensor_bytes=tensor_bytes,
+                                                   macs_effectual=macs_effectual)
+        conflict = np.zeros_like(mult_cycles)
+        operand_bytes = 0.0
     else:
         mult_cycles, conflict, acts, red_cycles = _cartesian_pass(ops, pass_name, arch, rng, p, tensor_bytes)
         operand_bytes = 0.0  # the PEs' own buffers feed the multipliers; the global buffer stages DRAM tiles
@@ -276,7 +283,7 @@ def _systolic(ops: Operands, pass_name: str, arch: Arch, p: int, *, macs_dense: 
     kk = k // ops.groups
     r, s = ops.kernel
     m, kr, ncol = systolic.gemm_dims(pass_name, n=n, k=kk, c=c, p=pp, q=qq, r=r, s=s)
-    plan = systolic.fold_plan(arch.dataflow, m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
+    plan = systolic.fold_plan(arch.pass_dataflow(pass_name), m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
                               cols=arch.pe_array.cols, repeat=ops.groups, os_drain=arch.pe.systolic_os_drain)
     mult_cycles = (plan.column_fold_cycles() * p)[:, None]
     mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits

@@ -99,7 +99,8 @@ def weight_grad_precision(op: work.PixelOuterProduct, cls: np.ndarray, arch: Arc
     n, k, p, q = cls.shape
     kg = k // op.groups
     chunk = op.field_chunk(kc, arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries)
-    tr, tc, clusters = tiling.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n)  # as the parallel path
+    tr, tc, clusters = tiling.tile_grid(rows, cols, p, q, groups=-(-k // kc), images=n,  # as the parallel path
+                                        min_balance=arch.pe_array.planar_min_balance)
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     hist = bs.channel_histogram(cls, group=kc, lanes=model.lanes, skip_zeros=skip_zeros)  # (K, N, G, P, Q)

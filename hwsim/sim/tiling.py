@@ -45,8 +45,14 @@ def mapping_cost(rows: int, cols: int, h: int, w: int, tr: int, tc: int, *, grou
     return per * _round_factor(groups, images, (rows // tr) * (cols // tc))
 
 
+def planar_balance(rows: int, cols: int, h: int, w: int) -> float:
+    """Mean ÷ largest tile of SCNN's planar split of an ``h × w`` plane over ``rows × cols`` PEs (10×10 on 8×8: 0.39)."""
+    return (h * w) / (rows * cols) / (-(-h // rows) * -(-w // cols))
+
+
 def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: int = 1, i: int = 1,
-              density: float = 1.0, fits: Callable[[int, int], bool] | None = None) -> tuple[int, int, int]:
+              density: float = 1.0, fits: Callable[[int, int], bool] | None = None,
+              min_balance: float = 0.0) -> tuple[int, int, int]:
     """(tile rows, tile cols, clusters) of an ``h × w`` plane on a ``rows × cols`` PE grid (module doc).
 
     Every ``tr ≤ min(rows, h)``, ``tc ≤ min(cols, w)`` is a candidate; the one with the lowest
@@ -54,12 +60,15 @@ def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: 
     with few groups gets the full grid (SCNN's planar tiling); a small plane with many groups may
     get whole-plane tiles on many clusters (channel-parallel), where 1-pixel tiles would leave the
     I activation lanes empty. A plane that covers the grid always gets SCNN's mapping (full grid, one
-    cluster), which is what the SCNN reproduction measures. ``fits(tr, tc)``: whether a tiling's
+    cluster), which is what the SCNN reproduction measures — unless that split balances worse than
+    ``min_balance`` (:func:`planar_balance`; the arch's ``pe_array.planar_min_balance``): then every tiling
+    competes, and clusters of smaller tiles or whole planes per PE (image / channel partitioning) win
+    where the planar split would idle most PEs at every barrier. ``fits(tr, tc)``: whether a tiling's
     partial sums fit the PE's accumulators; tilings that do not are skipped (e.g. a Linear over 2,048
     tokens, a 1×2048 plane, gets tiles of the token row instead of the whole row on one PE), unless
     none fits (the caller then reports the overflow).
     """
-    if h >= rows and w >= cols:
+    if h >= rows and w >= cols and planar_balance(rows, cols, h, w) >= min_balance:
         return rows, cols, 1
     best = best_fit = None
     for tr in range(1, max(1, min(rows, h)) + 1):
@@ -150,4 +159,5 @@ def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch: Arch |
     if arch is not None:
         cap = arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries
         kw["fits"] = lambda tr, tc: scatter_entries(conv, tr, tc) <= cap
+        kw["min_balance"] = arch.pe_array.planar_min_balance
     return kw
