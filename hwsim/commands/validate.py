@@ -57,8 +57,12 @@ def _cost_lines(arch: Arch) -> list[str]:
            + ("PE" if arch.dataflow == "cartesian" else "column") + "); pJ/op "
            + ", ".join(f"{op} {v.op_pj(op):g}" for op in VECTOR_OPS)
            + f"; cycles exp {v.exp_cycles}, div {v.div_cycles}, sqrt {v.sqrt_cycles}")
+    u = arch.update
+    upd = (f"  weight update W {u.master_weight_bits}-bit, state {u.state_bits}-bit, "
+           + ("on chip when they fit" if u.on_chip else "in DRAM") + f"; optimizer {u.default_optimizer} unless the "
+           "trace names one")
     # systolic: no cross-PE δW sums, no NSD unit
-    return [*(lines if arch.dataflow == "cartesian" else lines[:1]), vec]
+    return [*(lines if arch.dataflow == "cartesian" else lines[:1]), vec, upd]
 
 
 def summary(arch: Arch) -> str:
