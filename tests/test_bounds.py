@@ -47,12 +47,15 @@ def test_tiny_case_bounds_by_hand():
     # effectual MACs: forward K·nnz(a) = 2·4 = 8; backward-data C·nnz(δz) = 4·3 = 12;
     # backward-weight Σ_n nnz(δz[n])·nnz(a[n]) = 2·3 + 1·1 = 7. 4 multipliers → ⌈8/4⌉, ⌈12/4⌉, ⌈7/4⌉.
     # The weight update (default SGD with momentum and weight decay) of 8 parameters: 6 lane cycles each
-    # (2 mul, 1 compare, 3 fma) on the one PE's one vector lane = 48 (the "MAC bound" of a vector pass: no MACs).
+    # (2 mul, 1 compare, 3 fma) = 48 lane cycles; its bound is the variant with the most vector lanes, the
+    # equal-area systolic array (9 × 10 PEs, one lane per column: 10) → ⌈48 / 10⌉ = 5 (the sparse PE's one lane: 48).
+    assert equal_area_shape(arch) == (9, 10)
     assert {p: lp.bound_cycles("mac_bound") for p, lp in layers.items()} == \
-        {"forward": 2, "backward_data": 3, "backward_weight": 2, "update": 48}
-    # dense @ 100 %: 16 MACs per pass / 4 multipliers
+        {"forward": 2, "backward_data": 3, "backward_weight": 2, "update": 5}
+    assert layers["update"].sparse.cycle_breakdown.vector == 48
+    # dense @ 100 %: 16 MACs per pass / 4 multipliers; the update (no MACs): the vector unit at 100 %, 5
     assert {p: lp.bound_cycles("dense_full") for p, lp in layers.items()} == \
-        {"forward": 4, "backward_data": 4, "backward_weight": 4, "update": 0}
+        {"forward": 4, "backward_data": 4, "backward_weight": 4, "update": 5}
     # DRAM bytes, each tensor in min(plain, bitmask + 1/8-byte flag):
     #   a  (8 el., 4 nz): min(8, 1 + 4 + .125) = 5.125;  w (8 el., dense): min(8, 1 + 8 + .125) = 8
     #   δz (4 el., 3 nz): min(4, .5 + 3 + .125) = 3.625; forward out (4 el., density 1): min(4, .5 + 4 + .125) = 4
@@ -69,13 +72,13 @@ def test_tiny_case_bounds_by_hand():
     # before issue 17 the floor wrote δW at 8 bits (8 bytes): a + δW = 13.125 → 7
     assert layers["backward_weight"].bandwidth_floor_cycles == 7
     r = SimResult(trace={}, arch={}, layers=tuple(layers.values()))
-    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7 + 48, 33 + 80, 12)
+    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7 + 5, 33 + 80, 12 + 5)
     assert r.bound("roofline", "backward_weight") == 15
     assert r.scope_cycles("backward", "roofline") == 24 and r.scope_cycles("backward", "mac_bound") == 5
     sparse = r.total("sparse").cycles
     assert r.speedup(baseline="roofline") == pytest.approx(113 / sparse)
-    assert r.speedup(baseline="dense_full") == pytest.approx(12 / sparse)
-    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 55)   # what "ideal" reported
+    assert r.speedup(baseline="dense_full") == pytest.approx(17 / sparse)
+    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 12)   # what "ideal" reported
 
 
 def test_roofline_is_summed_per_layer_pass_not_max_of_sums():

@@ -17,7 +17,8 @@ backward-weight), the cycles and energy of four variants of the same silicon and
 Bounds (cycles only, :data:`~hwsim.results.views.BOUNDS`, :meth:`LayerPassResult.bound_cycles`): ``mac_bound``
 (the ``ideal`` cycles), ``roofline`` (max of the MAC bound and ``dram_bound_cycles``, the DRAM bytes of the
 layer-pass at the widths the variants use ÷ bandwidth, :mod:`hwsim.sim.bounds`) and ``dense_full`` (dense MACs /
-multipliers: a dense array at 100 % of its multipliers). Scope figures sum them per layer-pass.
+multipliers: a dense array at 100 % of its multipliers; for a weight-update entry, which has no MACs, its vector
+unit at 100 %: the MAC bound's cycles). Scope figures sum them per layer-pass.
 
 The records are *additive by construction*: ``cycles`` is the sum of the cycle components
 (:data:`CYCLE_PARTS`) and ``energy_pj`` the sum of the energy components (both are computed, never
@@ -54,6 +55,7 @@ from hwsim.results.views import (
     BOUNDS,
     OPTIONAL_VARIANTS,
     PASSES,
+    UPDATE,
     VARIANTS,
     ratio,
     scope_cycles,
@@ -114,6 +116,8 @@ class LayerPassResult:
         if name == "roofline":
             return max(self.ideal.cycles, self.dram_cycles())
         if name == "dense_full":
+            if self.pass_name == UPDATE:  # no MACs: a dense design runs the update at 100 % of its vector unit
+                return self.ideal.cycles
             m = self.dense.multipliers
             return -(-int(self.macs_dense) // m) if m else 0
         raise ResultsError(f"bound {name!r} is not one of {BOUNDS}")
