@@ -155,6 +155,16 @@ def test_optimizer_from_the_trace_meta(trace):
     # the iteration adds up: its total includes the update entries
     assert res.total("sparse").cycles == sum(lp.sparse.cycles for lp in res.layers)
     assert res.scope_total("update", "sparse").cycles > 0
+    # results files keep them: pass "update", the vector cycle part and energy category, the run record
+    import json
+
+    from hwsim.results import SimResult
+
+    d = json.loads(json.dumps(res.to_json()))
+    assert "update" in d["passes"] and d["run"]["update"]["optimizer"] == "adam"
+    back = SimResult.from_json(d)
+    assert back.layers == res.layers and back.total("sparse") == res.total("sparse")
+    assert back.scope_total("update", "sparse").cycle_breakdown.vector == 704 + 110   # fc1 + fc2 (⌈320·22/64⌉)
 
 
 def test_activation_products_and_frozen_weights_have_no_parameters(trace):

@@ -8,7 +8,8 @@ Modules, one concept each: ``work`` (per-tile effectual work from masks), ``bank
 bank conflicts), ``traffic`` (compressed bytes, DRAM traffic), ``systolic`` (SCALE-Sim fold model),
 ``gemm`` (mapping the three GEMMs onto the Cartesian array), ``passes`` (one layer-pass on one
 arch), ``model`` (SimPy: PEs, barriers, DRAM), ``analytic`` (closed form and cycle breakdown),
-``energy`` (actions × table), ``replay`` (layers × passes × variants). numpy + simpy only.
+``energy`` (actions × table), ``vector`` (the vector unit's cycles and actions), ``update`` (the weight update
+after the backward passes), ``replay`` (layers × passes × variants). numpy + simpy only.
 """
 
 from __future__ import annotations
