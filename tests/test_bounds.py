@@ -48,33 +48,41 @@ def test_tiny_case_bounds_by_hand():
     layers = {lp.pass_name: lp for lp in replay.replay({"fc": s}, arch, first_input_grad=True)}
     # effectual MACs: forward K·nnz(a) = 2·4 = 8; backward-data C·nnz(δz) = 4·3 = 12;
     # backward-weight Σ_n nnz(δz[n])·nnz(a[n]) = 2·3 + 1·1 = 7. 4 multipliers → ⌈8/4⌉, ⌈12/4⌉, ⌈7/4⌉.
+    # The weight update (default SGD with momentum and weight decay) of 8 parameters: 6 lane cycles each
+    # (2 mul, 1 compare, 3 fma) = 48 lane cycles; its bound is the variant with the most vector lanes, the
+    # equal-area systolic array (10 × 10 PEs, one lane per column: 10) → ⌈48 / 10⌉ = 5 (the sparse PE's one lane: 48).
+    # Its shape: the tiny PE is 4.3109 mm² with its 4,147,200 µm² global buffer, so n × m systolic PEs (419 µm²) and m
+    # vector lanes (11,884 µm²) get 163,719 µm²: 10 × 10 needs 160,740, 10 × 11 176,814.
+    assert equal_area_shape(arch) == (10, 10)
     assert {p: lp.bound_cycles("mac_bound") for p, lp in layers.items()} == \
-        {"forward": 2, "backward_data": 3, "backward_weight": 2}
-    # dense @ 100 %: 16 MACs per pass / 4 multipliers
+        {"forward": 2, "backward_data": 3, "backward_weight": 2, "update": 5}
+    assert layers["update"].sparse.cycle_breakdown.vector == 48
+    # dense @ 100 %: 16 MACs per pass / 4 multipliers; the update (no MACs): the vector unit at 100 %, 5
     assert {p: lp.bound_cycles("dense_full") for p, lp in layers.items()} == \
-        {"forward": 4, "backward_data": 4, "backward_weight": 4}
+        {"forward": 4, "backward_data": 4, "backward_weight": 4, "update": 5}
     # DRAM bytes, each tensor in min(plain, bitmask + 1/8-byte flag):
     #   a  (8 el., 4 nz): min(8, 1 + 4 + .125) = 5.125;  w (8 el., dense): min(8, 1 + 8 + .125) = 8
     #   δz (4 el., 3 nz): min(4, .5 + 3 + .125) = 3.625; forward out (4 el., density 1): min(4, .5 + 4 + .125) = 4
     #   δa (8 el., a's density .5): min(8, 1 + 4 + .125) = 5.125; δW: 8 weights × 24-bit accumulators = 24
     # forward a + w + out = 17.125 → ⌈8.5625⌉ = 9; backward-data δz + w + δa = 16.75 → ⌈8.375⌉ = 9;
     # backward-weight: δz stays on chip from backward-data (fits the PE's 10 KB), a + δW = 29.125 → ⌈14.5625⌉ = 15.
+    # update: 8 parameters × (read δW 3 + W 4 + momentum 4, write W 4 + momentum 4 + int8 copy 1 = 20 B) = 160 → 80.
     ops = replay.layer_operands(s, seed=0, out_density=1.0, where="t")
     assert bounds.dram_bound_bytes(ops, "backward_weight", arch) == pytest.approx(5.125 + 3.625 + 24)  # nothing on chip
     assert {p: lp.dram_bound_cycles for p, lp in layers.items()} == \
-        {"forward": 9, "backward_data": 9, "backward_weight": 15}
+        {"forward": 9, "backward_data": 9, "backward_weight": 15, "update": 80}
     assert {p: lp.bound_cycles("roofline") for p, lp in layers.items()} == \
-        {"forward": 9, "backward_data": 9, "backward_weight": 15}
+        {"forward": 9, "backward_data": 9, "backward_weight": 15, "update": 80}
     # before issue 17 the floor wrote δW at 8 bits (8 bytes): a + δW = 13.125 → 7
     assert layers["backward_weight"].bandwidth_floor_cycles == 7
     r = SimResult(trace={}, arch={}, layers=tuple(layers.values()))
-    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7, 33, 12)
+    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7 + 5, 33 + 80, 12 + 5)
     assert r.bound("roofline", "backward_weight") == 15
     assert r.scope_cycles("backward", "roofline") == 24 and r.scope_cycles("backward", "mac_bound") == 5
     sparse = r.total("sparse").cycles
-    assert r.speedup(baseline="roofline") == pytest.approx(33 / sparse)
-    assert r.speedup(baseline="dense_full") == pytest.approx(12 / sparse)
-    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 7)   # what "ideal" reported
+    assert r.speedup(baseline="roofline") == pytest.approx(113 / sparse)
+    assert r.speedup(baseline="dense_full") == pytest.approx(17 / sparse)
+    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 12)   # what "ideal" reported
 
 
 def test_roofline_is_summed_per_layer_pass_not_max_of_sums():
@@ -167,13 +175,15 @@ def test_equal_area_array_is_within_one_row_or_column_step(name):
 def test_equal_area_of_scnn_by_hand():
     # scnn: 18.957 mm² before issue 18, + its bank queues (64 PEs × 32 banks × 4 entries × 21 bits = 21 KB ×
     # 28,350 µm²/KB = 0.5954 mm²) + 4 more crossbar outputs per bank (a bank takes depth + 1 = 5 products a cycle:
-    # 4 × 64 × 16 × 32 × 16 bits × 1.862 µm² = 3.9049 mm²) = 23.458 mm². A systolic PE is one int8 multiplier
-    # (282 µm²) and one 24-bit adder (the 32-bit entry, 137 µm²) = 419 µm²; the 1 MB global buffer is 1024 KB ×
-    # 4050 µm²/KB = 4.1472 mm². (23.458 − 4.1472) mm² / 419 µm² = 46,087 PEs → 214 × 215 = 46,010 (215² is too many).
+    # 4 × 64 × 16 × 32 × 16 bits × 1.862 µm² = 3.9049 mm²) + its vector unit (issue 17: 64 fp32 lanes × 11,884 µm²
+    # = 0.7606 mm²) = 24.2179 mm². A systolic PE is one int8 multiplier (282 µm²) and one 24-bit adder (the 32-bit
+    # entry, 137 µm²) = 419 µm²; the 1 MB global buffer is 1024 KB × 4050 µm²/KB = 4.1472 mm²; its vector unit one
+    # lane per column. n × m fits while n·m·419 + m·11,884 ≤ (24.2179 − 4.1472) mm² = 20,070,676 µm²: 205 × 205
+    # gives 20,044,695; 205 × 206 needs 20,142,474 (too much).
     arch = load_arch("scnn")
-    assert area_mm2(arch) == pytest.approx(18.957 + 0.5954 + 3.9049, abs=1e-3)
-    assert equal_area_shape(arch) == (214, 215)
-    assert area_mm2(dense_equal_area_variant(arch)) == pytest.approx(4.1472 + 46_010 * 419e-6)
+    assert area_mm2(arch) == pytest.approx(18.957 + 0.5954 + 3.9049 + 64 * 11_884e-6, abs=1e-3)
+    assert equal_area_shape(arch) == (205, 205)
+    assert area_mm2(dense_equal_area_variant(arch)) == pytest.approx(4.1472 + 205 * 205 * 419e-6 + 205 * 11_884e-6)
 
 
 # --------------------------------------------------------------------------- records
@@ -186,7 +196,7 @@ def test_labels_never_call_a_bound_ideal():
 
 def test_json_round_trip_and_older_files():
     s, arch = _tiny()
-    lp = replay.replay({"fc": s}, arch, first_input_grad=True)[-1]
+    lp = next(x for x in replay.replay({"fc": s}, arch, first_input_grad=True) if x.pass_name == "backward_weight")
     d = json.loads(json.dumps(lp.to_json()))
     assert d["dram_bound_cycles"] == 15 and "dense_equal_area" in d
     assert LayerPassResult.from_json(d) == lp

@@ -195,6 +195,7 @@ def test_shipped_configs_state_the_new_sections_at_their_documented_defaults():
         GatherConfig,
         QuantizerConfig,
         ReductionConfig,
+        VectorConfig,
         shipped_arch_names,
     )
 
@@ -203,12 +204,13 @@ def test_shipped_configs_state_the_new_sections_at_their_documented_defaults():
         text = (ARCH_DIR / f"{name}.yaml").read_text()
         arch = load_arch(name)
         assert "area" in raw and arch.area == AreaTable(), name
+        assert "vector" in raw and arch.vector == VectorConfig(), name   # every design has a vector unit
         if not arch.is_systolic:   # Cartesian arrays, whatever their backward passes use
             assert {"reduction", "quantizer"} <= set(raw), name
             assert arch.reduction == ReductionConfig() and arch.quantizer == QuantizerConfig(), name
         if arch.dataflow.uses("dz_gather"):
             assert "gather" in raw and arch.gather == GatherConfig(), name
-        for section in ("reduction", "quantizer", "area", "gather"):   # every value carries a source comment
+        for section in ("reduction", "quantizer", "area", "gather", "vector"):   # every value carries a source comment
             lines = text.split(f"\n{section}:", 1)[1].split("\n\n")[0].splitlines() if section in raw else []
             for line in lines[1:]:
                 if line.startswith("  ") and ":" in line:
@@ -220,7 +222,8 @@ def test_sensitivity_table_moves_one_assumption_at_a_time(trace):
 
     rows = sensitivity(trace, load_arch("scnn"))
     assert [r["setting"] for r in rows] == ["queue depth 0", "queue depth 1", "queue depth 4 (arch)", "DRAM 8 B/cycle",
-                                            "DRAM 16 B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle"]
+                                            "DRAM 16 B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
+                                            "update: W and state on chip when they fit", "update: bf16 optimizer state"]
     by = {r["setting"]: r for r in rows}
     assert by["queue depth 4 (arch)"]["speedup_vs_dense"] == by["DRAM 16 B/cycle (arch)"]["speedup_vs_dense"]
     assert by["queue depth 0"]["speedup_vs_dense"] <= by["queue depth 4 (arch)"]["speedup_vs_dense"]

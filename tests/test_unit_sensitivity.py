@@ -15,12 +15,14 @@ from hwsim.sim import sensitivity as sens
 def test_settings_rows_in_order_with_their_overrides():
     rows = sens.settings()
     assert [r[0] for r in rows] == ["queue depth 0", "queue depth 1", "queue depth 4", "DRAM 8 B/cycle",
-                                    "DRAM 16 B/cycle", "DRAM 64 B/cycle", "DRAM ∞ B/cycle"]
+                                    "DRAM 16 B/cycle", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
+                                    "update: W and state on chip when they fit", "update: bf16 optimizer state"]
     assert rows[1][1] == {"pe.bank_queue_depth": 1}
-    assert rows[-1][1] == {"memory.dram_bytes_per_cycle": math.inf}
-    assert sens.settings(depths=(2,), dram=(12.5,)) == [("queue depth 2", {"pe.bank_queue_depth": 2}),
-                                                        ("DRAM 12.5 B/cycle", {"memory.dram_bytes_per_cycle": 12.5})]
-    assert sens.settings(depths=(), dram=()) == []
+    assert rows[6][1] == {"memory.dram_bytes_per_cycle": math.inf}
+    assert rows[-2][1] == {"update.on_chip": True} and rows[-1][1] == {"update.state_bits": 16}
+    assert sens.settings(depths=(2,), dram=(12.5,), update=()) == [
+        ("queue depth 2", {"pe.bank_queue_depth": 2}), ("DRAM 12.5 B/cycle", {"memory.dram_bytes_per_cycle": 12.5})]
+    assert sens.settings(depths=(), dram=(), update=()) == []
 
 
 class _Result:
@@ -60,22 +62,23 @@ def test_each_row_moves_one_assumption_and_marks_the_archs_own_value(stub):
     rows = sens.sensitivity("TRACE", arch, training=False, seed=7, pass_name="forward")
     assert [r["setting"] for r in rows] == [
         "queue depth 0", "queue depth 1", f"queue depth {q0} (arch)", "DRAM 8 B/cycle",
-        f"DRAM {bw0:g} B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle"]
+        f"DRAM {bw0:g} B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
+        "update: W and state on chip when they fit", "update: bf16 optimizer state"]
     assert [(c["q"], c["bw"]) for c in stub] == [(0, bw0), (1, bw0), (4, bw0), (q0, 8.0), (q0, 16.0), (q0, 64.0),
-                                                 (q0, math.inf)]
+                                                 (q0, math.inf), (q0, bw0), (q0, bw0)]
     assert all(c["trace"] == "TRACE" and c["training"] is False and c["seed"] == 7 for c in stub)
     assert stub[0]["calls"] == [("speedup", "forward", "dense"), ("speedup", "forward", "dense_systolic")]
     r1 = rows[1]
     assert r1["overrides"] == {"pe.bank_queue_depth": 1}
     assert (r1["speedup_vs_dense"], r1["speedup_vs_dense_systolic"]) == (3.0, 1.125)
     assert (r1["energy_vs_dense"], r1["energy_vs_dense_systolic"], r1["fraction_of_ideal"]) == (3.0, 0.16, 0.25)
-    assert rows[-1]["energy_vs_dense_systolic"] == 0.5
+    assert rows[6]["energy_vs_dense_systolic"] == 0.5
     assert arch.pe.bank_queue_depth == q0                     # the caller's arch is not changed
 
 
 def test_unlimited_bandwidth_on_the_arch_is_recognised_as_its_own_value(stub):
     arch = load_arch(load_arch("scnn"), {"memory.dram_bytes_per_cycle": math.inf})
-    rows = sens.sensitivity("T", arch, rows=sens.settings(depths=(), dram=(16.0, math.inf)))
+    rows = sens.sensitivity("T", arch, rows=sens.settings(depths=(), dram=(16.0, math.inf), update=()))
     assert [r["setting"] for r in rows] == ["DRAM 16 B/cycle", "DRAM ∞ B/cycle (arch)"]
     assert stub[0]["training"] is True and stub[0]["seed"] == 0   # defaults
 

@@ -22,6 +22,8 @@ gather_queue   only if a pass uses ``dz_gather``: ``gather.queue_bytes_per_pe`` 
 gather_        only if a pass uses ``dz_gather``: F·I lanes × ``gather.compactor_inputs`` inputs ×
 compactor      mac_bits crosspoints per PE at ``crossbar_um2_per_bit`` (the operand compactor; the
                products reuse the Cartesian PE's scatter crossbar to its accumulator banks)
+vector         the vector unit's lanes (:attr:`Arch.vector_lanes`) × ``vector.lane_um2``
+               (:mod:`hwsim.arch.vector`; every design has one: the weight update runs on it)
 =============  ==============================================================================
 
 Wires of the reduction network and control are not counted. Leakage power = total area ×

@@ -18,6 +18,8 @@ from hwsim.arch.dataflows import SYSTOLIC_DATAFLOWS, Dataflows, GatherConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
+from hwsim.arch.update import UpdateConfig
+from hwsim.arch.vector import VectorConfig
 
 ARCH_VERSION = 1
 COMPRESSIONS = ("bitmask", "run_length", "none")
@@ -192,6 +194,9 @@ class Arch(Validated):
     # Issue 18: the dz_gather dataflow's work queue and operand compactor (omitted from to_dict/hash at its default).
     gather: GatherConfig = spec(default=GatherConfig(), omit_default=True,
                                 doc="dz_gather unit: work-queue SRAM and operand compactor per PE")
+    # Added (issue 17 item 3): the vector / post-processing unit (hwsim/arch/vector.py).
+    vector: VectorConfig = spec(default_factory=VectorConfig, doc="vector unit: weight update and non-GEMM work")
+    update: UpdateConfig = spec(default_factory=UpdateConfig, doc="weight update: W / state widths and placement")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
 
     def __post_init__(self) -> None:
@@ -240,6 +245,11 @@ class Arch(Validated):
     @property
     def total_multipliers(self) -> int:
         return self.num_pes * self.multipliers_per_pe
+
+    @property
+    def vector_lanes(self) -> int:
+        """Lanes of the vector unit: ``vector.lanes_per_pe`` per PE, or per PE column of a systolic array."""
+        return self.vector.lanes_per_pe * (self.pe_array.cols if self.is_systolic else self.num_pes)
 
     @property
     def is_systolic(self) -> bool:

@@ -39,7 +39,7 @@ def _mac_line(pe: PEConfig) -> str:
 
 def _cost_lines(arch: Arch) -> list[str]:
     """Area, leakage, δW reduction network and NSD unit (issue 10)."""
-    from hwsim.arch import area_breakdown_um2, area_mm2, leakage_mw
+    from hwsim.arch import VECTOR_OPS, area_breakdown_um2, area_mm2, leakage_mw
 
     parts = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in area_breakdown_um2(arch).items() if v)
     r, q = arch.reduction, arch.quantizer
@@ -55,7 +55,17 @@ def _cost_lines(arch: Arch) -> list[str]:
         f"booked on {q.booked_on}, skip zeros {str(q.skip_zeros).lower()}, capacity check "
         f"{str(q.check_capacity).lower()}",
     ]
-    return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
+    v = arch.vector
+    vec = (f"  vector unit   {arch.vector_lanes} fp{v.compute_bits} lanes ({v.lanes_per_pe}/"
+           + ("column" if arch.is_systolic else "PE") + "); pJ/op "
+           + ", ".join(f"{op} {v.op_pj(op):g}" for op in VECTOR_OPS)
+           + f"; cycles exp {v.exp_cycles}, div {v.div_cycles}, sqrt {v.sqrt_cycles}")
+    u = arch.update
+    upd = (f"  weight update W {u.master_weight_bits}-bit, state {u.state_bits}-bit, "
+           + ("on chip when they fit" if u.on_chip else "in DRAM") + f"; optimizer {u.default_optimizer} unless the "
+           "trace names one")
+    # systolic: no cross-PE δW sums, no NSD unit
+    return [*(lines[:1] if arch.is_systolic else lines), vec, upd]
 
 
 def _memory_lines(arch: Arch) -> list[str]:

@@ -202,7 +202,8 @@ def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: boo
 
 def _sensitivity(traces: dict[str, Path], root: Path) -> Path:
     """The headline (whole-iteration sparse speed-up and energy vs both dense baselines) of each dithered
-    trace under bank queue depth {0, 1, 4} and DRAM {8, 16, 64, ∞} B/cycle: ``<out>/sensitivity.md``."""
+    trace under bank queue depth {0, 1, 4}, DRAM {8, 16, 64, ∞} B/cycle and the weight update's W / state on chip
+    or bf16 state: ``<out>/sensitivity.md``."""
     from hwsim._io import atomic_write_text
     from hwsim.arch import load_arch
     from hwsim.sim.sensitivity import sensitivity, table

@@ -17,12 +17,14 @@ from typing import Any
 from hwsim.results.actions import Actions
 
 CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
-                                "fill_drain", "reduction", "nsd")
-ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "leakage")
+                                "fill_drain", "reduction", "nsd", "vector")
+ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "vector",
+                                 "leakage")
 # Added in issue 10: results written before it lack these keys and load with zeros. ``fill_drain`` (issue 17)
 # likewise, and it is written only when non-zero (the isolated schedule never has any: its files are unchanged).
-OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain"})
-_OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain"})
+# ``vector`` (issue 17 item 3, the vector unit) likewise loads as 0 from older files.
+OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain", "vector"})
+_OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain", "vector"})
 
 
 class ResultsError(ValueError):
@@ -49,6 +51,7 @@ class CycleBreakdown:
     * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
     * ``nsd`` — the NSD unit's exposed cycles over dense δz (what does not hide behind the producer GEMM, plus
       a spilled δz's serial DRAM cycles; or meProp's top-k), on the layer's first δ̃z consumer, hwsim.sim.nsd_unit.
+    * ``vector`` — the vector unit's arithmetic (the weight update, hwsim.sim.update; written only when non-zero).
     """
 
     compute: int = 0
@@ -59,6 +62,7 @@ class CycleBreakdown:
     fill_drain: int = 0
     reduction: int = 0
     nsd: int = 0
+    vector: int = 0
 
     @property
     def total(self) -> int:
@@ -82,7 +86,7 @@ class EnergyBreakdown:
     ``accumulator`` includes operand-register reads and accumulator read-modify-writes;
     ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic; ``reduction``
     the cross-PE δW reduction (adds, accumulator accesses, links); ``nsd`` the NSD unit (or meProp
-    top-k); ``leakage`` static power × cycles.
+    top-k); ``vector`` the vector unit's operations and its global-buffer bytes; ``leakage`` static power × cycles.
     """
 
     mac: float = 0.0
@@ -92,6 +96,7 @@ class EnergyBreakdown:
     dram: float = 0.0
     reduction: float = 0.0
     nsd: float = 0.0
+    vector: float = 0.0
     leakage: float = 0.0
 
     @property

@@ -17,7 +17,8 @@ backward-weight), the cycles and energy of four variants of the same silicon and
 Bounds (cycles only, :data:`~hwsim.results.views.BOUNDS`, :meth:`LayerPassResult.bound_cycles`): ``mac_bound``
 (the ``ideal`` cycles), ``roofline`` (max of the MAC bound and ``dram_bound_cycles``, the DRAM bytes of the
 layer-pass at the widths the variants use ÷ bandwidth, :mod:`hwsim.sim.bounds`) and ``dense_full`` (dense MACs /
-multipliers: a dense array at 100 % of its multipliers). Scope figures sum them per layer-pass.
+multipliers: a dense array at 100 % of its multipliers; for a weight-update entry, which has no MACs, its vector
+unit at 100 %: the MAC bound's cycles). Scope figures sum them per layer-pass.
 
 The records are *additive by construction*: ``cycles`` is the sum of the cycle components
 (:data:`CYCLE_PARTS`) and ``energy_pj`` the sum of the energy components (both are computed, never
@@ -49,7 +50,17 @@ from hwsim.results.breakdown import (  # re-exported: one variant's record and i
     check_number,
     sum_variants,
 )
-from hwsim.results.views import BOUNDS, OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_cycles, scope_total
+from hwsim.results.views import (
+    ALL_PASSES,
+    BOUNDS,
+    OPTIONAL_VARIANTS,
+    PASSES,
+    UPDATE,
+    VARIANTS,
+    ratio,
+    scope_cycles,
+    scope_total,
+)
 
 RESULTS_VERSION = __version__  # the installed package's (hwsim._version)
 
@@ -90,8 +101,8 @@ class LayerPassResult:
     dram_bound_cycles: int | None = None
 
     def __post_init__(self) -> None:
-        if self.pass_name not in PASSES:
-            raise ResultsError(f"layer {self.name!r}: pass {self.pass_name!r} is not one of {PASSES}")
+        if self.pass_name not in ALL_PASSES:
+            raise ResultsError(f"layer {self.name!r}: pass {self.pass_name!r} is not one of {ALL_PASSES}")
 
     def variant(self, name: str) -> VariantResult:
         if name not in VARIANTS:
@@ -105,6 +116,8 @@ class LayerPassResult:
         if name == "roofline":
             return max(self.ideal.cycles, self.dram_cycles())
         if name == "dense_full":
+            if self.pass_name == UPDATE:  # no MACs: a dense design runs the update at 100 % of its vector unit
+                return self.ideal.cycles
             m = self.dense.multipliers
             return -(-int(self.macs_dense) // m) if m else 0
         raise ResultsError(f"bound {name!r} is not one of {BOUNDS}")
@@ -209,8 +222,8 @@ class SimResult:
         return scope_total(self.layers, scope, variant, layer=layer)
 
     def pass_total(self, pass_name: str, variant: str) -> VariantResult:
-        if pass_name not in PASSES:
-            raise ResultsError(f"pass {pass_name!r} is not one of {PASSES}")
+        if pass_name not in ALL_PASSES:
+            raise ResultsError(f"pass {pass_name!r} is not one of {ALL_PASSES}")
         return self.scope_total(pass_name, variant)
 
     def total(self, variant: str) -> VariantResult:
@@ -218,7 +231,8 @@ class SimResult:
 
     @property
     def passes(self) -> dict[str, dict[str, VariantResult]]:
-        return {p: {v: self.pass_total(p, v) for v in VARIANTS} for p in PASSES}
+        have = {lp.pass_name for lp in self.layers}  # the GEMM passes always; the update when it was simulated
+        return {p: {v: self.pass_total(p, v) for v in VARIANTS} for p in ALL_PASSES if p in PASSES or p in have}
 
     @property
     def totals(self) -> dict[str, VariantResult]:

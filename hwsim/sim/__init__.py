@@ -9,7 +9,8 @@ bank conflicts), ``traffic`` (compressed bytes, DRAM traffic), ``systolic`` (SCA
 ``gemm`` (mapping the three GEMMs onto the Cartesian array), ``gather`` (the δz-driven gather dataflow of
 the backward passes, ``dataflow: … dz_gather``), ``passes`` (one layer-pass on one
 arch), ``model`` (SimPy: PEs, barriers, DRAM), ``analytic`` (closed form and cycle breakdown),
-``energy`` (actions × table), ``replay`` (layers × passes × variants). numpy + simpy only.
+``energy`` (actions × table), ``vector`` (the vector unit's cycles and actions), ``update`` (the weight update
+after the backward passes), ``replay`` (layers × passes × variants). numpy + simpy only.
 """
 
 from __future__ import annotations

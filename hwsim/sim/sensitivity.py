@@ -1,9 +1,11 @@
 """The headline under the assumptions the papers do not state: one small table.
 
 SCNN states no accumulator-bank queue depth and no DRAM bandwidth; hwsim assumes 4 entries and
-16 B/cycle (arch YAML). :data:`FREE_PARTS` are optional rows that make the halo exchange or the bank queues'
+16 B/cycle (arch YAML); the weight update keeps W and its optimizer state in DRAM at fp32 (``update:``,
+:mod:`hwsim.sim.update`). :data:`FREE_PARTS` are optional rows that make the halo exchange or the bank queues'
 area and energy free again (issue 18), so a report can say what its match owes to them; :data:`PORT_ROWS` limit
-the products a bank accepts per cycle (``pe.bank_queue_write_ports``). This module re-simulates one trace with each of those assumptions moved
+the products a bank accepts per cycle (``pe.bank_queue_write_ports``). This module re-simulates one trace with
+each of those assumptions moved
 (the others at the arch's values) and reports the sparse speed-up and energy ratio against both
 dense baselines: ``dense`` (same silicon, no skipping) and ``dense_systolic`` (a systolic array of
 equal multipliers, :func:`hwsim.arch.dense_systolic_variant`).
@@ -31,14 +33,18 @@ FREE_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("halo exchange free", {"reduction.halo_exchange": False}),
     ("bank queues free (area, energy)", {"energy.bank_queue_pj_per_product": 0.0, "area.bank_queue_um2_per_kb": 0.0}),
 )
+# The weight update's placement and state width (issue 17 item 3): each moved alone.
+UPDATE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("update: W and state on chip when they fit", {"update.on_chip": True}),
+    ("update: bf16 optimizer state", {"update.state_bits": 16}))
 
 
-def settings(depths: Sequence[int] = QUEUE_DEPTHS,
-             dram: Sequence[float] = DRAM_BYTES_PER_CYCLE) -> list[tuple[str, dict[str, Any]]]:
-    """(label, overrides) of every row: each queue depth, then each DRAM bandwidth."""
+def settings(depths: Sequence[int] = QUEUE_DEPTHS, dram: Sequence[float] = DRAM_BYTES_PER_CYCLE,
+             update: Sequence[tuple[str, dict[str, Any]]] = UPDATE_SETTINGS) -> list[tuple[str, dict[str, Any]]]:
+    """(label, overrides) of every row: each queue depth, then each DRAM bandwidth, then the update's settings."""
     rows = [(f"queue depth {d}", {"pe.bank_queue_depth": d}) for d in depths]
     rows += [(f"DRAM {'∞' if math.isinf(b) else f'{b:g}'} B/cycle", {"memory.dram_bytes_per_cycle": b}) for b in dram]
-    return rows
+    return rows + [(label, dict(over)) for label, over in update]
 
 
 def sensitivity(trace: Trace, arch: Arch, *, training: bool = True, seed: int = 0,
