@@ -140,7 +140,7 @@ def test_noise_grows_with_s():
 def test_deep_net_at_one_s_warns_once_naming_the_rule():
     m = _mlp(24)
     x, y = torch.randn(64, 16), torch.arange(64) % 4
-    with pytest.warns(UserWarning, match="compounds over depth.*s_layers='depth'") as rec:
+    with pytest.warns(UserWarning, match="compounds over depth.*s_layers='budget:2'") as rec:
         with hwsim.capture(m, s=4) as cap:
             for _ in range(2):
                 nn.functional.cross_entropy(m(x), y).backward()

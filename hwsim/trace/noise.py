@@ -101,5 +101,5 @@ def compound_warning(order: Sequence[str], stats: Mapping[str, Any], *, threshol
     above = len(order) - order.index(worst) - 1
     return (f"dithered-backprop noise compounds over depth: the gradient reaching layer {worst!r} carries an "
             f"estimated {gains[worst]:.3g}× noise gain from the {above} layers above it (threshold {threshold:g}); "
-            "deep nets may not train at one s for every layer: try s_layers='depth' (hwsim trace --s-layers depth) "
-            "or a smaller s for the early layers; `hwsim inspect TRACE` shows the noise per layer")
+            "deep nets may not train at one s for every layer: try s_layers='budget:2' (hwsim trace --s-layers "
+            "budget:2; README, 'NSD's noise over depth'); `hwsim inspect TRACE` shows the noise per layer")
