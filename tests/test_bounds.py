@@ -163,13 +163,15 @@ def test_equal_area_array_is_within_one_row_or_column_step(name):
 
 
 def test_equal_area_of_scnn_by_hand():
-    # scnn: 18.957 mm². A systolic PE is one int8 multiplier (282 µm²) and one 24-bit adder (the 32-bit entry,
-    # 137 µm²) = 419 µm²; the 1 MB global buffer is 1024 KB × 4050 µm²/KB = 4.1472 mm².
-    # (18.957 − 4.1472) mm² / 419 µm² = 35,345 PEs → 188 × 188 = 35,344 (188 × 189 = 35,532 is too many).
+    # scnn: 18.957 mm² of array and buffers + its vector unit, 64 fp32 lanes × 11,884 µm² = 0.7606 mm² → 19.7179.
+    # A systolic PE is one int8 multiplier (282 µm²) and one 24-bit adder (the 32-bit entry, 137 µm²) = 419 µm²;
+    # the 1 MB global buffer is 1024 KB × 4050 µm²/KB = 4.1472 mm²; its vector unit one lane per column.
+    # n × n fits while n²·419 + n·11,884 ≤ (19.7179 − 4.1472) mm² = 15,570,737 µm²: n = 179 gives 15,552,415;
+    # 179 × 180 needs 15,639,300 (too much).
     arch = load_arch("scnn")
-    assert area_mm2(arch) == pytest.approx(18.957, abs=1e-3)
-    assert equal_area_shape(arch) == (188, 188)
-    assert area_mm2(dense_equal_area_variant(arch)) == pytest.approx(4.1472 + 35_344 * 419e-6)
+    assert area_mm2(arch) == pytest.approx(18.957 + 64 * 11_884e-6, abs=1e-3)
+    assert equal_area_shape(arch) == (179, 179)
+    assert area_mm2(dense_equal_area_variant(arch)) == pytest.approx(4.1472 + 179 * 179 * 419e-6 + 179 * 11_884e-6)
 
 
 # --------------------------------------------------------------------------- records

@@ -185,17 +185,25 @@ def test_area_and_leakage_move_with_array_size_and_bandwidth_in_a_sweep(tmp_path
 
 
 def test_shipped_configs_state_the_new_sections_at_their_documented_defaults():
-    from hwsim.arch import ARCH_DIR, AreaTable, QuantizerConfig, ReductionConfig, shipped_arch_names
+    from hwsim.arch import (
+        ARCH_DIR,
+        AreaTable,
+        QuantizerConfig,
+        ReductionConfig,
+        VectorConfig,
+        shipped_arch_names,
+    )
 
     for name in shipped_arch_names():
         raw = yaml.safe_load((ARCH_DIR / f"{name}.yaml").read_text())
         text = (ARCH_DIR / f"{name}.yaml").read_text()
         arch = load_arch(name)
         assert "area" in raw and arch.area == AreaTable(), name
+        assert "vector" in raw and arch.vector == VectorConfig(), name   # every design has a vector unit
         if arch.dataflow == "cartesian":
             assert {"reduction", "quantizer"} <= set(raw), name
             assert arch.reduction == ReductionConfig() and arch.quantizer == QuantizerConfig(), name
-        for section in ("reduction", "quantizer", "area"):   # every value carries a source comment
+        for section in ("reduction", "quantizer", "area", "vector"):   # every value carries a source comment
             lines = text.split(f"\n{section}:", 1)[1].split("\n\n")[0].splitlines() if section in raw else []
             for line in lines[1:]:
                 if line.startswith("  ") and ":" in line:

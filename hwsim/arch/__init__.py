@@ -42,10 +42,11 @@ from hwsim.arch.variants import (
     equal_area_shape,
     systolic_shape,
 )
+from hwsim.arch.vector import VECTOR_OPS, VectorConfig
 
 __all__ = [
     "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
-    "MAC_KINDS", "SYSTOLIC_DATAFLOWS",
+    "MAC_KINDS", "SYSTOLIC_DATAFLOWS", "VECTOR_OPS", "VectorConfig",
     "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_equal_area_variant", "dense_systolic_variant",
     "equal_area_shape",
     "leakage_mw", "systolic_shape",

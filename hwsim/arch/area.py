@@ -13,6 +13,8 @@ pe_sram        Cartesian: input + output buffer + weight FIFO per PE, per KB by 
 global_sram    the global buffer, per KB by size class
 quantizer      Cartesian: ``quantizer.lanes_per_pe`` NSD lanes per PE (the dense baselines are the
                same silicon, so they carry it too; a systolic design has none)
+vector         the vector unit's lanes (:attr:`Arch.vector_lanes`) × ``vector.lane_um2``
+               (:mod:`hwsim.arch.vector`; every design has one: the weight update runs on it)
 =============  ==============================================================================
 
 Wires of the reduction network and control are not counted. Leakage power = total area ×

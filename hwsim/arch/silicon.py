@@ -15,8 +15,9 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
     gb = arch.memory.global_buffer_bytes
     out = {"multipliers": arch.total_multipliers * mult,
            "global_sram": gb / kb * t.sram_um2_per_kb(gb, arch.energy)}
+    vector = arch.vector_lanes * arch.vector.lane_um2
     if arch.is_systolic:
-        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, pe_sram=0.0, quantizer=0.0)
+        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, pe_sram=0.0, quantizer=0.0, vector=vector)
         return out
     bufs = (pe.input_buffer_bytes, pe.output_buffer_bytes, pe.weight_fifo_bytes)
     acc_bytes = pe.accumulator_banks * pe.accumulator_bank_entries * pe.accumulator_bits / 8
@@ -24,7 +25,7 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
                accumulators=npe * acc_bytes / kb * t.accumulator_um2_per_kb,
                crossbar=npe * pe.multipliers * pe.accumulator_banks * 2 * pe.mac_bits * t.crossbar_um2_per_bit,
                pe_sram=npe * sum(b / kb * t.sram_um2_per_kb(b, arch.energy) for b in bufs),
-               quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2)
+               quantizer=npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2, vector=vector)
     return out
 
 

@@ -17,6 +17,7 @@ from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
+from hwsim.arch.vector import VectorConfig
 
 ARCH_VERSION = 1
 DATAFLOWS = ("cartesian", "systolic_ws", "systolic_os")
@@ -159,6 +160,8 @@ class Arch(Validated):
                                       doc="cross-PE reduction of backward-weight partial sums")
     quantizer: QuantizerConfig = spec(default_factory=QuantizerConfig, doc="the NSD unit (δz quantizer)")
     area: AreaTable = spec(default_factory=AreaTable, doc="unit areas (µm², 45 nm) and leakage")
+    # Added (issue 17 item 3): the vector / post-processing unit (hwsim/arch/vector.py).
+    vector: VectorConfig = spec(default_factory=VectorConfig, doc="vector unit: weight update and non-GEMM work")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
 
     def _check(self) -> None:
@@ -202,6 +205,11 @@ class Arch(Validated):
     @property
     def total_multipliers(self) -> int:
         return self.num_pes * self.multipliers_per_pe
+
+    @property
+    def vector_lanes(self) -> int:
+        """Lanes of the vector unit: ``vector.lanes_per_pe`` per PE, or per PE column of a systolic array."""
+        return self.vector.lanes_per_pe * (self.pe_array.cols if self.is_systolic else self.num_pes)
 
     @property
     def is_systolic(self) -> bool:

@@ -93,16 +93,23 @@ def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, in
     """rows × cols of the largest square-ish systolic array (cols = rows or rows + 1) whose area, global buffer
     included (:func:`hwsim.arch.area_mm2`), is at most ``arch``'s.
 
-    The array's area is linear in its PE count (multipliers and adders; the global buffer is fixed), so the
-    PE count is solved from two probes and the shape checked against the real area.
+    The array's area is c0 + rows·cols·u + cols·l: the global buffer (fixed), one PE's multiplier and adder (u)
+    and one column's vector lanes (l). Three probes (1×1, 2×1, 1×2) give c0, u and l; the largest n×n that fits
+    solves a quadratic, and the shape is checked against the real area (stepped down on float rounding).
     """
     target = area_mm2(arch)
-    a1 = area_mm2(_systolic(arch, "dense_equal_area", 1, 1, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
-    a2 = area_mm2(_systolic(arch, "dense_equal_area", 1, 2, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
-    per_pe = a2 - a1
-    npe = min(MAX_EQUAL_AREA_PES, max(1, math.floor((target - (a1 - per_pe)) / per_pe + 1e-9)))
-    n = math.isqrt(npe)
-    shape = (n, n + 1) if n * (n + 1) <= npe else (n, n)
+
+    def probe(r: int, c: int) -> float:
+        return area_mm2(_systolic(arch, "dense_equal_area", r, c, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
+
+    a11, a21, a12 = probe(1, 1), probe(2, 1), probe(1, 2)
+    u = a21 - a11
+    lane = a12 - a11 - u
+    c0 = a11 - u - lane
+    root = (-lane + math.sqrt(lane * lane + 4 * u * max(0.0, target - c0))) / (2 * u)
+    n = max(1, min(math.isqrt(MAX_EQUAL_AREA_PES), math.floor(root + 1e-9)))
+    shape = (n, n + 1) if n * (n + 1) <= MAX_EQUAL_AREA_PES and c0 + n * (n + 1) * u + (n + 1) * lane <= target \
+        else (n, n)
     while shape != (1, 1) and area_mm2(_systolic(arch, "dense_equal_area", *shape, dataflow=dataflow,
                                                  extra=_EQUAL_AREA_MEMORY)) > target:
         r, c = shape  # float rounding at the boundary: one step down

@@ -39,7 +39,7 @@ def _mac_line(pe: PEConfig) -> str:
 
 def _cost_lines(arch: Arch) -> list[str]:
     """Area, leakage, δW reduction network and NSD unit (issue 10)."""
-    from hwsim.arch import area_breakdown_um2, area_mm2, leakage_mw
+    from hwsim.arch import VECTOR_OPS, area_breakdown_um2, area_mm2, leakage_mw
 
     parts = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in area_breakdown_um2(arch).items() if v)
     r, q = arch.reduction, arch.quantizer
@@ -52,7 +52,13 @@ def _cost_lines(arch: Arch) -> list[str]:
         f"pJ/element std {q.std_pj_per_element:g}, rng {q.rng_pj_per_element:g}, quantize "
         f"{q.quantize_pj_per_element:g}; top-k compare {q.compare_pj:g}",
     ]
-    return lines if arch.dataflow == "cartesian" else lines[:1]  # systolic: no cross-PE δW sums, no NSD unit
+    v = arch.vector
+    vec = (f"  vector unit   {arch.vector_lanes} fp{v.compute_bits} lanes ({v.lanes_per_pe}/"
+           + ("PE" if arch.dataflow == "cartesian" else "column") + "); pJ/op "
+           + ", ".join(f"{op} {v.op_pj(op):g}" for op in VECTOR_OPS)
+           + f"; cycles exp {v.exp_cycles}, div {v.div_cycles}, sqrt {v.sqrt_cycles}")
+    # systolic: no cross-PE δW sums, no NSD unit
+    return [*(lines if arch.dataflow == "cartesian" else lines[:1]), vec]
 
 
 def summary(arch: Arch) -> str:

@@ -40,12 +40,14 @@ CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#
                "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "fill_drain": "#c49c94",
                "reduction": "#e377c2", "nsd": "#17becf"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
-                "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "leakage": "#c7c7c7"}
+                "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "vector": "#bcbd22",
+                "leakage": "#c7c7c7"}
 PART_LABEL = {"compute": "compute", "fragmentation": "intra-PE fragmentation", "imbalance": "inter-PE imbalance",
               "bank_conflict": "bank conflicts", "memory_stall": "memory stall",
               "fill_drain": "exposed fill / drain", "mac": "MAC",
               "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM",
-              "reduction": "δW cross-PE reduction", "nsd": "NSD unit (δz quantizer)", "leakage": "leakage"}
+              "reduction": "δW cross-PE reduction", "nsd": "NSD unit (δz quantizer)", "vector": "vector unit",
+              "leakage": "leakage"}
 
 RC = {
     "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,

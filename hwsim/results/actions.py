@@ -29,7 +29,8 @@ from dataclasses import dataclass, fields
 ACTIONS: tuple[str, ...] = ("mult", "bit_ops", "add", "acc_access", "reg_read", "xbar", "sram_input_bytes",
                             "sram_weight_bytes", "sram_output_bytes", "sram_global_bytes", "dram_bytes",
                             "red_add", "red_acc", "red_link_bytes", "red_sram_bytes", "nsd_std", "nsd_rng",
-                            "nsd_quantize", "nsd_compare", "nsd_sram_bytes", "leak_cycles")
+                            "nsd_quantize", "nsd_compare", "nsd_sram_bytes", "vec_add", "vec_mul", "vec_fma",
+                            "vec_compare", "vec_exp", "vec_div", "vec_sqrt", "vec_sram_bytes", "leak_cycles")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +57,14 @@ class Actions(Mapping):
     nsd_quantize: float | None = None
     nsd_compare: float | None = None
     nsd_sram_bytes: float | None = None
+    vec_add: float | None = None
+    vec_mul: float | None = None
+    vec_fma: float | None = None
+    vec_compare: float | None = None
+    vec_exp: float | None = None
+    vec_div: float | None = None
+    vec_sqrt: float | None = None
+    vec_sram_bytes: float | None = None
     leak_cycles: float | None = None
 
     def __post_init__(self) -> None:

@@ -18,10 +18,12 @@ from hwsim.results.actions import Actions
 
 CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
                                 "fill_drain", "reduction", "nsd")
-ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "leakage")
+ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "vector",
+                                 "leakage")
 # Added in issue 10: results written before it lack these keys and load with zeros. ``fill_drain`` (issue 17)
 # likewise, and it is written only when non-zero (the isolated schedule never has any: its files are unchanged).
-OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain"})
+# ``vector`` (issue 17 item 3, the vector unit) likewise loads as 0 from older files.
+OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain", "vector"})
 _OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain"})
 
 
@@ -81,7 +83,7 @@ class EnergyBreakdown:
     ``accumulator`` includes operand-register reads and accumulator read-modify-writes;
     ``sram`` the per-PE buffers and the global buffer; ``dram`` off-chip traffic; ``reduction``
     the cross-PE δW reduction (adds, accumulator accesses, links); ``nsd`` the NSD unit (or meProp
-    top-k); ``leakage`` static power × cycles.
+    top-k); ``vector`` the vector unit's operations and its global-buffer bytes; ``leakage`` static power × cycles.
     """
 
     mac: float = 0.0
@@ -91,6 +93,7 @@ class EnergyBreakdown:
     dram: float = 0.0
     reduction: float = 0.0
     nsd: float = 0.0
+    vector: float = 0.0
     leakage: float = 0.0
 
     @property

@@ -24,10 +24,13 @@ nsd_rng            dither sample drawn                                     nsd
 nsd_quantize       element quantized                                       nsd
 nsd_compare        meProp top-k magnitude comparison                       nsd
 nsd_sram_bytes     dense δz bytes read by the NSD unit (PE output RAM)     nsd
+vec_<op>           vector-unit operation of kind <op> (vector.<op>_pj)     vector
+vec_sram_bytes     bytes the vector unit reads/writes in the global buffer vector
 leak_cycles        cycles of the variant (× leakage power / clock)         leakage
 =================  ======================================================  ==================
 
-Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; leakage power:
+Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; vector unit (``<op>`` one of
+:data:`hwsim.arch.VECTOR_OPS`): :mod:`hwsim.sim.vector`; leakage power:
 :func:`hwsim.arch.silicon.leakage_mw` (area × mW/mm²; mW × ns = pJ).
 """
 
@@ -37,6 +40,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from hwsim.arch.silicon import leakage_mw
+from hwsim.arch.vector import VECTOR_OPS
 from hwsim.results import EnergyBreakdown
 from hwsim.results.actions import ACTIONS, Actions
 
@@ -75,5 +79,7 @@ def price(actions: Actions | Mapping[str, float], arch: Arch) -> EnergyBreakdown
         nsd=n("nsd_std") * q.std_pj_per_element + n("nsd_rng") * q.rng_pj_per_element
         + n("nsd_quantize") * q.quantize_pj_per_element + n("nsd_compare") * q.compare_pj
         + n("nsd_sram_bytes") / 8 * e.sram_pj_per_64b(arch.pe.output_buffer_bytes),
+        vector=sum(n(f"vec_{op}") * arch.vector.op_pj(op) for op in VECTOR_OPS)
+        + n("vec_sram_bytes") / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
         leakage=n("leak_cycles") * leakage_mw(arch) / arch.clock_ghz if n("leak_cycles") else 0.0,
     )
