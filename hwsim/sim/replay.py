@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import bounds, charges, energy, precision, residency, schedule, traffic, work
+from hwsim.sim import bounds, charges, energy, nongemm, precision, residency, schedule, traffic, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from hwsim.arch import Arch
     from hwsim.trace.format import Trace
+    from hwsim.trace.nongemm import NonGemmWork
     from hwsim.trace.schema import LayerSample
 
 
@@ -217,7 +218,8 @@ def _one_blas_thread() -> Iterator[None]:
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
-           k: int | None = None, timelines: dict | None = None) -> list[LayerPassResult]:
+           k: int | None = None, timelines: dict | None = None, nongemm_work: NonGemmWork | None = None
+           ) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
@@ -233,6 +235,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     With ``memory.schedule: iteration`` (the baselines derive it from ``arch``) each timed variant's
     layer-passes run as one SimPy schedule (:mod:`hwsim.sim.schedule`); ``timelines``: a dict to fill
     with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule).
+    ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
+    unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     """
     from hwsim.arch import (
         dense_equal_area_variant,
@@ -323,6 +327,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
             timelines.update(lines)
     archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic,
              "dense_equal_area": equal_area}
+    results = nongemm.charge(results, nongemm_work, archs)  # serial vector-unit work, before leakage
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
 
@@ -350,11 +355,13 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     lines: dict = {}
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.method, k=meta.k, timelines=lines)
+                    method=meta.method, k=meta.k, timelines=lines, nongemm_work=trace.nongemm(it))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
              "s": meta.s, "iteration": it, "dataset": meta.dataset}
     if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
         tinfo["coverage"] = meta.coverage
+    if meta.nongemm is not None:  # what non-GEMM work the trace records (hwsim.trace.nongemm)
+        tinfo["nongemm"] = dict(meta.nongemm)
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,
