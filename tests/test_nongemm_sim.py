@@ -84,3 +84,16 @@ def test_every_kind_has_costs(kind):
     from hwsim.trace.nongemm import KINDS
     assert kind in KINDS
     assert set(nongemm.OPS_PER_ELEMENT) == set(KINDS)
+
+
+def test_share_in_simulate_table_and_report_rows(tmp_path):
+    from hwsim.commands.simulate import nongemm_line
+    from hwsim.results.views import nongemm_share
+
+    hwsim.synthesize(tmp_path / "l", model="lenet5", batch=1)
+    r = hwsim.simulate(tmp_path / "l", "scnn")
+    sp = r.total("sparse")
+    share = sp.cycle_breakdown.nongemm / sp.cycles
+    assert nongemm_share(sp) == share and 0 < share < 1
+    line = nongemm_line(r)
+    assert line.startswith("non-GEMM work (topology): relu, maxpool, loss;") and f"{share:.1%} of sparse cycles" in line

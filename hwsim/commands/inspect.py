@@ -105,6 +105,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
         "entropy_bits_per_element": tot_entropy / tot_elems if tot_elems else None,
         **{k: v for k, v in tr.summary.items() if k in ("test_acc", "train_loss")},
         "coverage": tr.meta.coverage,
+        "nongemm": dict(tr.meta.nongemm) if tr.meta.nongemm is not None else None,
     }
     if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
         summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
@@ -143,6 +144,7 @@ def layer_table(layers: list[dict], method: str | None = None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.trace import schema as fmt
+    from hwsim.trace.nongemm import coverage_line as nongemm_coverage_line
 
     info = inspect_trace(args.trace, iteration=args.iteration)
     if args.json:
@@ -165,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
               f"dither_attention=True / --dither-attention dithers them): density {_fmt(p['density'], '.4f')} (mean "
               f"{_fmt(p['mean_density'], '.4f')}), max {p['max_bits']} bits (float δz binned at Δ)")
     print(fmt.coverage_line(s["coverage"]))
+    print(nongemm_coverage_line(s["nongemm"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
           f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B, "

@@ -83,12 +83,23 @@ def table(result: SimResult) -> str:
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
+    lines.append(nongemm_line(result))
     from hwsim.trace.schema import coverage_line
 
     cov = result.trace.get("coverage")
     lines.append(coverage_line(cov) + (" — whole-model figures cover the captured GEMMs only"
                                        if cov and cov.get("missed") else ""))
     return "\n".join(lines)
+
+
+def nongemm_line(result: SimResult) -> str:
+    """The share of the iteration the non-GEMM work takes on the vector unit, and what the trace records of it."""
+    from hwsim.results.views import nongemm_share
+    from hwsim.trace.nongemm import coverage_line
+
+    sparse, dense = result.total("sparse"), result.total("dense")
+    share = f"{nongemm_share(sparse) or 0:.1%} of sparse cycles, {nongemm_share(dense) or 0:.1%} of dense cycles"
+    return f"{coverage_line(result.trace.get('nongemm'))} — on the vector unit: {share}"
 
 
 def bounds_lines(result: SimResult) -> list[str]:
