@@ -137,6 +137,7 @@ def run_table(run: RunResult) -> str:
                      f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
     lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
                  f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    lines.append(nongemm_line(whole))
     return "\n".join(lines)
 
 
