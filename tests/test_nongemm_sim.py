@@ -97,3 +97,13 @@ def test_share_in_simulate_table_and_report_rows(tmp_path):
     assert nongemm_share(sp) == share and 0 < share < 1
     line = nongemm_line(r)
     assert line.startswith("non-GEMM work (topology): relu, maxpool, loss;") and f"{share:.1%} of sparse cycles" in line
+
+
+def test_each_kind_is_placed_on_its_own_tensor_size():
+    arch = load_arch("scnn")  # 64 PEs × 10 KB on chip = 655,360 bytes at 8 bits per element
+    counts = {"relu": OpCount(1, 700_000, 700_000, 700_000), "maxpool": OpCount(2, 600_000, 600_000, 150_000)}
+    cycles, acts = nongemm.cost(counts, "forward", arch)
+    assert acts["dram_bytes"] == 1_400_000  # ReLU's 700,000-element tensor spills
+    assert acts["vec_sram_bytes"] == 750_000  # each pool call works over 300,000 elements: on chip
+    # 1.3 M compares / 64 lanes = 20,313 cycles < 1.4 MB / 16 B per cycle = 87,500
+    assert cycles == 87_500

@@ -31,11 +31,13 @@ the row and not counted:
 spill (below). They are serial, after the layer-pass's GEMM work (the cycle cause ``nongemm``): a norm or
 a softmax needs its whole row first, and hwsim does not overlap the vector unit with the array.
 
-**Traffic**: the tensors are stored at ``pe.mac_bits`` per element, dense (uncompressed). They stay on
-chip when the largest tensor one call touches fits what the residency model keeps on chip
-(:func:`hwsim.sim.residency.capacity_bytes`: the rule of the GEMMs' neighbouring tensors): then the
-read and written bytes go through the global buffer (``vec_sram_bytes``); otherwise they cross DRAM
-(``dram_bytes``), and the DRAM transfer bounds the cycles from below. The GEMM operands' own DRAM traffic
+**Traffic**: the tensors are stored at ``pe.mac_bits`` per element, dense (uncompressed). A kind's
+tensors stay on chip when the tensor one of its calls works over (elements ÷ calls) fits what the
+residency model keeps on chip (:func:`hwsim.sim.residency.capacity_bytes`: the rule of the GEMMs'
+neighbouring tensors): then its read and written bytes go through the global buffer
+(``vec_sram_bytes``); otherwise they cross DRAM (``dram_bytes``), and the layer-pass's DRAM transfer
+bounds its non-GEMM cycles from below. Ops are not fused: each reads and writes its own tensors (a
+design that applies BatchNorm, ReLU and pooling as the GEMM's outputs stream by moves less). The GEMM operands' own DRAM traffic
 is the residency model's; the bytes here are the non-GEMM ops' reads and writes on top of it.
 
 **Attribution**: forward work recorded at layer L is charged to L's forward layer-pass (the op consumes
@@ -121,13 +123,20 @@ def attribute(work: NonGemmWork, present: Sequence[tuple[str, str]]) -> dict[tup
 def cost(counts: Mapping[str, OpCount], direction: str, arch: Arch) -> tuple[int, Actions]:
     """(cycles, actions) of one layer-pass's non-GEMM work on ``arch`` (module doc)."""
     ops = vector_ops(counts, direction)
-    nbytes = sum(c.read + c.written for c in counts.values() if c.calls) * arch.pe.mac_bits / 8
-    largest = max((math.ceil(c.elements / c.calls) for c in counts.values() if c.calls), default=0)
-    on_chip = largest * arch.pe.mac_bits / 8 <= capacity_bytes(arch) and capacity_bytes(arch) > 0
-    cycles, acts = vector_cost(ops, arch, sram_bytes=nbytes if on_chip else 0.0)
-    if not on_chip and nbytes:
-        acts = acts + Actions(dram_bytes=nbytes)
-        cycles = max(cycles, transfer_cycles(nbytes, arch.memory.dram_bytes_per_cycle))
+    cap, width = capacity_bytes(arch), arch.pe.mac_bits / 8
+    sram = dram = 0.0
+    for c in counts.values():
+        if not c.calls:
+            continue
+        nbytes = (c.read + c.written) * width
+        if cap > 0 and math.ceil(c.elements / c.calls) * width <= cap:
+            sram += nbytes
+        else:
+            dram += nbytes
+    cycles, acts = vector_cost(ops, arch, sram_bytes=sram)
+    if dram:
+        acts = acts + Actions(dram_bytes=dram)
+        cycles = max(cycles, transfer_cycles(dram, arch.memory.dram_bytes_per_cycle))
     return cycles, acts
 
 
