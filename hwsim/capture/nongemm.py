@@ -98,6 +98,7 @@ class NonGemmTally:
         self.other: dict[str, int] = {}   # unrecognised op name -> calls in the iteration
         self._meta_key: tuple[Any, ...] = ()
         self._meta: dict[str, Any] | None = None
+        self._written: dict[str, Any] | None = None  # the last record written (records repeat only on change)
 
     def new_forward(self) -> None:
         self.layer = ""
@@ -164,6 +165,13 @@ class NonGemmTally:
         if key != self._meta_key:  # the meta changes only when new kinds or unknown ops appear
             self._meta_key, self._meta = key, meta_for(work, source="capture", other=other)
         return work.to_json()
+
+    def changed(self, record: dict[str, Any] | None) -> bool:
+        """Whether ``record`` (a :meth:`take`) differs from the last one written, which it then becomes."""
+        if not record or record == self._written:
+            return False
+        self._written = record
+        return True
 
     def meta(self) -> dict[str, Any] | None:
         """``meta.nongemm`` as of the last finished iteration (None before)."""

@@ -344,10 +344,10 @@ class Capture(IterationBoundaries, Interceptor):
         order = [n for n in self._sites if n in it.acc]
         stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
-        nongemm = self._nongemm.take()
+        nongemm = self._nongemm.take()  # written when it changes; readers hold it (traces/FORMAT.md, ``nongemm``)
         if self._bg is not None:
             keep = bool(samples) or it.index % self.config.stats_every == 0  # sampled iterations always keep theirs
-            if keep and nongemm:  # kept with the statistics (traces/FORMAT.md, ``nongemm``)
+            if self._nongemm.changed(nongemm):
                 extra = {**extra, "nongemm": nongemm}
             self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats if keep else None, loss=loss,
                             acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)

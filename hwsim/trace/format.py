@@ -183,7 +183,7 @@ class Trace:
 
     def nongemm(self, iteration: int | None = None) -> NonGemmWork | None:
         """The non-GEMM work of ``iteration`` (default: the last sampled; else the last record that has it):
-        its own record, or the nearest earlier one (records are kept with the statistics, ``meta.stats_every``);
+        its own record, or the nearest earlier one (a record is written only when the work changes);
         ``None`` for traces without non-GEMM records."""
         if iteration is None and self.sampled_iterations:
             iteration = self.sampled_iterations[-1]

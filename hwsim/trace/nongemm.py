@@ -3,7 +3,8 @@ and look-up ops ran, where, and over how many elements.
 
 A training accelerator runs these on a vector (post-processing) unit beside its GEMM array. A trace
 records them per iteration as a compact summary — not one record per call — in the iteration
-record's ``nongemm`` field (``traces/FORMAT.md``)::
+record's ``nongemm`` field (``traces/FORMAT.md``), written when it differs from the last record that
+has it (an iteration without the field did the nearest earlier record's work: ``Trace.nongemm``)::
 
     "nongemm": {"<layer>": {"<kind>": [calls, elements, read, written,            # forward
                                        b_calls, b_elements, b_read, b_written]}}  # backward
