@@ -139,3 +139,23 @@ def test_call_row_rule():
     assert call_row("relu", [10], 10, [10]) == [1, 10, 10, 10, 1, 10, 20, 10]
     assert call_row("relu", [10], 10, None) == [1, 10, 10, 10, 0, 0, 0, 0]
     assert call_row("embedding", [4, 1000], 32, [1000]) == [1, 32, 36, 32, 1, 32, 36, 32]
+
+
+def test_records_follow_shape_changes_and_inspect_reports_them(tmp_path):
+    from hwsim.commands.inspect import inspect_trace
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    opt = torch.optim.SGD(m.parameters(), lr=0.01)
+    with hwsim.capture(m, out=tmp_path / "t", sample_every=1, seed=0):
+        for n in (4, 4, 3):  # a short last batch
+            loss = m(torch.randn(n, 4)).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    tr = hwsim.load_trace(tmp_path / "t")
+    lines = (tmp_path / "t" / "iterations.jsonl").read_text().splitlines()
+    assert ["nongemm" in json.loads(line) for line in lines] == [True, False, True]
+    assert tr.nongemm(1).at("0", "forward") == {"relu": OpCount(1, 24, 24, 24)}  # held from iteration 0
+    assert tr.nongemm(2).at("0", "forward") == {"relu": OpCount(1, 18, 18, 18)}
+    assert inspect_trace(tmp_path / "t")["summary"]["nongemm"]["kinds"] == ["relu"]
