@@ -97,3 +97,33 @@ def test_explicit_optimizer_only_its_steps_count(tmp_path):
                 first.step()       # steps every micro-batch: not the iteration's optimizer
             second.step()
     assert cap.iterations_done == 2
+
+
+@pytest.mark.parametrize(("make", "meta"), [
+    (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-4),
+     {"optimizer": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}),
+    (lambda p: torch.optim.AdamW(p, lr=1e-3, betas=(0.8, 0.99)),
+     {"optimizer": "AdamW", "lr": 1e-3, "weight_decay": 1e-2, "betas": [0.8, 0.99]})])
+def test_the_optimizer_found_is_recorded_in_the_meta(tmp_path, make, meta):
+    """The weight update's cost follows the trace's optimizer (hwsim/sim/update.py): capture writes its class and
+    hyper-parameters; meta the caller gives (hwsim's own loop names its optimizer) wins."""
+    from hwsim.sim.update import optimizer_from_meta
+
+    net = _net()
+    opt = make(net.parameters())
+    with capture(net, out=tmp_path / "t", sample_every=0):
+        for _ in range(2):
+            opt.zero_grad()
+            _micro(net).backward()
+            opt.step()
+    got = load(tmp_path / "t").meta
+    assert {k: got.get(k) for k in meta} == meta and ("momentum" in got) == ("momentum" in meta)
+    assert optimizer_from_meta(got, "sgd").kind == ("sgd_momentum" if meta["optimizer"] == "SGD" else "adamw")
+    net2 = _net()
+    opt2 = make(net2.parameters())
+    with capture(net2, out=tmp_path / "u", sample_every=0, meta={"optimizer": "sgd+cosine", "lr": 0.05}):
+        opt2.zero_grad()
+        _micro(net2).backward()
+        opt2.step()
+    kept = load(tmp_path / "u").meta
+    assert kept["optimizer"] == "sgd+cosine" and kept["lr"] == 0.05 and "betas" not in kept

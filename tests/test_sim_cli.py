@@ -20,7 +20,7 @@ def test_simulate_cli_writes_results_and_table(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "c1" in p.stdout and "total" in p.stdout and "speed-up" in p.stdout
     d = json.loads(out.read_text())
-    assert {x["pass"] for x in d["layers"]} == {"forward", "backward_data", "backward_weight"}
+    assert {x["pass"] for x in d["layers"]} == {"forward", "backward_data", "backward_weight", "update"}
     assert d["total"]["sparse"]["cycles"] == sum(x["sparse"]["cycles"] for x in d["layers"])
     assert load_results(out).arch["name"] == "scnn"
 

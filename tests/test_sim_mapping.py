@@ -107,7 +107,8 @@ def test_weight_grad_on_small_planes_uses_the_array_and_reduces_partials():
 def test_first_layer_has_no_backward_data(lenet, tmp_path):
     r = simulate(lenet, _grid(8))
     assert ("conv1", "backward_data") not in {(lp.name, lp.pass_name) for lp in r.layers}
-    assert {lp.pass_name for lp in r.layers if lp.name == "conv2"} == {"forward", "backward_data", "backward_weight"}
+    assert {lp.pass_name for lp in r.layers if lp.name == "conv2"} == {"forward", "backward_data", "backward_weight",
+                                                                      "update"}
     assert r.run["first_layer_input_grad"] is False
     assert r.pass_total("backward_data", "sparse").cycles > 0
     again = type(r).from_json(r.to_json())                     # schema stays valid with the pass left out

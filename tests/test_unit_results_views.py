@@ -44,13 +44,15 @@ RESULT = SimResult(trace={}, arch={}, layers=LAYERS)
 
 def test_scopes_are_the_passes_then_the_iteration():
     assert SCOPES == (*PASSES, "iteration")
-    assert ALL_SCOPES == (*PASSES, "backward", "iteration")
+    assert ALL_SCOPES == (*PASSES, "backward", "update", "iteration")
     assert scope_passes("backward") == ("backward_data", "backward_weight")
-    assert scope_passes("iteration") == PASSES and scope_passes("forward") == ("forward",)
+    # the iteration includes the weight update (hwsim/sim/update.py), when a result has it
+    assert scope_passes("iteration") == (*PASSES, "update") and scope_passes("forward") == ("forward",)
+    assert scope_passes("update") == ("update",)
 
 
 def test_an_unknown_scope_names_it_and_what_is_allowed():
-    with pytest.raises(ResultsError, match=r"scope 'backwards' is not allowed; allowed: forward, .*backward, iteration"):
+    with pytest.raises(ResultsError, match=r"scope 'backwards' is not allowed; allowed: forward, .*backward, update, iteration"):
         scope_total(LAYERS, "backwards", "sparse")
 
 

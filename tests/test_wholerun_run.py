@@ -69,7 +69,7 @@ def test_integral_is_the_weighted_sum_of_single_iteration_replays(trace, run):
     assert run.last.speedup() == singles[45].speedup()
     # the integrated record adds up: layers → passes → total
     assert whole.total("sparse").cycles == sum(whole.pass_total(p, "sparse").cycles
-                                               for p in ("forward", "backward_data", "backward_weight"))
+                                               for p in ("forward", "backward_data", "backward_weight", "update"))
 
 
 def test_spread_brackets_the_iterations(run):

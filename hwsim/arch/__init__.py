@@ -34,6 +34,7 @@ from hwsim.arch.spec import (
     PEConfig,
     ZeroSkip,
 )
+from hwsim.arch.update import OPTIMIZERS, UpdateConfig
 from hwsim.arch.variants import (
     dense_equal_area_variant,
     dense_gated_variant,
@@ -46,7 +47,7 @@ from hwsim.arch.vector import VECTOR_OPS, VectorConfig
 
 __all__ = [
     "ARCH_DIR", "ARCH_VERSION", "BIT_OP_PJ", "BIT_SERIAL_MODES", "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM",
-    "MAC_KINDS", "SYSTOLIC_DATAFLOWS", "VECTOR_OPS", "VectorConfig",
+    "MAC_KINDS", "SYSTOLIC_DATAFLOWS", "VECTOR_OPS", "VectorConfig", "OPTIMIZERS", "UpdateConfig",
     "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_equal_area_variant", "dense_systolic_variant",
     "equal_area_shape",
     "leakage_mw", "systolic_shape",

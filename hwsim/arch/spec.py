@@ -17,6 +17,7 @@ from hwsim.arch.costs import QuantizerConfig, ReductionConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
+from hwsim.arch.update import UpdateConfig
 from hwsim.arch.vector import VectorConfig
 
 ARCH_VERSION = 1
@@ -162,6 +163,7 @@ class Arch(Validated):
     area: AreaTable = spec(default_factory=AreaTable, doc="unit areas (µm², 45 nm) and leakage")
     # Added (issue 17 item 3): the vector / post-processing unit (hwsim/arch/vector.py).
     vector: VectorConfig = spec(default_factory=VectorConfig, doc="vector unit: weight update and non-GEMM work")
+    update: UpdateConfig = spec(default_factory=UpdateConfig, doc="weight update: W / state widths and placement")
     source: str = spec(default="<python>", compare=False, doc="file this came from (not part of to_dict/hash)")
 
     def _check(self) -> None:

@@ -26,6 +26,8 @@ from torch.optim.optimizer import Optimizer
 class IterationBoundaries:
     """Mixed into :class:`~hwsim.capture.session.Capture` (which owns the state)."""
 
+    _opt_noted = False  # the optimizer's class and hyper-parameters are in the meta (set once, per instance)
+
     # -- public ----------------------------------------------------------------------
     def step(self, *, loss: float | None = None, acc: float | None = None, epoch: int | None = None,
              **extra: Any) -> None:
@@ -69,6 +71,7 @@ class IterationBoundaries:
     def _optimizer_stepped(self, optimizer: Any, *_: Any) -> None:
         """torch's global optimizer-step post-hook: a step of the model's optimizer ends the iteration."""
         if self.config.iteration != "step" and self._holds_params(optimizer):
+            self._note_optimizer(optimizer)
             self._opt_stepped = True
             self._step_pending = True  # finished at the next forward, cap.step() or exit (which may add loss)
 
@@ -90,7 +93,41 @@ class IterationBoundaries:
             self._opt_found = self._find_optimizer()
 
     def _find_optimizer(self) -> bool:
-        return any(issubclass(type(o), Optimizer) and self._holds_params(o) for o in gc.get_objects())
+        found = next((o for o in gc.get_objects() if issubclass(type(o), Optimizer) and self._holds_params(o)), None)
+        if found is not None:
+            self._note_optimizer(found)
+        return found is not None
+
+    def _note_optimizer(self, optimizer: Any) -> None:
+        """The optimizer of the model's parameters, once: its class and hyper-parameters into the trace meta
+        (:func:`optimizer_meta`; the weight update's cost follows it), unless the meta already names one (hwsim's own
+        training loop writes ``optimizer``); keys the meta already has are kept."""
+        if self._opt_noted or "optimizer" in self._meta:
+            return
+        self._opt_noted = True
+        info = {k: v for k, v in optimizer_meta(optimizer).items() if k not in self._meta}
+        self._meta.update(info)
+        if self._bg is not None:
+            self._bg.submit(self._bg.writer.set_meta, **info)
+        elif self.writer is not None:
+            self.writer.set_meta(**info)
+
+
+def optimizer_meta(optimizer: Any) -> dict[str, Any]:
+    """``{"optimizer": class name, "lr", "momentum", "nesterov", "betas", "weight_decay"}`` of the first parameter
+    group (the keys it has; numbers as floats, ``betas`` a list) — the trace meta keys of traces/FORMAT.md."""
+    group = (getattr(optimizer, "param_groups", None) or [{}])[0]
+    out: dict[str, Any] = {"optimizer": type(optimizer).__name__}
+    for key in ("lr", "momentum", "weight_decay"):
+        v = group.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) or hasattr(v, "item"):
+            out[key] = float(v)
+    if isinstance(group.get("nesterov"), bool):
+        out["nesterov"] = group["nesterov"]
+    betas = group.get("betas")
+    if isinstance(betas, (tuple, list)):
+        out["betas"] = [float(b) for b in betas]
+    return out
 
 
 

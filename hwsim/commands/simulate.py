@@ -83,6 +83,7 @@ def table(result: SimResult) -> str:
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
+    lines.extend(update_line(result))
     lines.append(nongemm_line(result))
     from hwsim.trace.schema import coverage_line
 
@@ -100,6 +101,18 @@ def nongemm_line(result: SimResult) -> str:
     sparse, dense = result.total("sparse"), result.total("dense")
     share = f"{nongemm_share(sparse) or 0:.1%} of sparse cycles, {nongemm_share(dense) or 0:.1%} of dense cycles"
     return f"{coverage_line(result.trace.get('nongemm'))} — on the vector unit: {share}"
+
+
+def update_line(result: SimResult) -> list[str]:
+    """The weight update's share of the iteration and the optimizer it modelled (hwsim/sim/update.py)."""
+    u = result.run.get("update")
+    total = result.total("sparse").cycles
+    if not isinstance(u, dict) or not total:
+        return []
+    share = result.scope_total("update", "sparse").cycles / total
+    return [f"weight update: {share:.1%} of the sparse iteration's cycles — {u.get('optimizer')} on "
+            f"{u.get('params', 0):,} parameters ({u.get('from')}), W {u.get('master_weight_bits')}-bit, state "
+            f"{u.get('state_bits')}-bit, {'on chip' if u.get('on_chip') else 'in DRAM'}"]
 
 
 def bounds_lines(result: SimResult) -> list[str]:
@@ -123,12 +136,12 @@ def bounds_lines(result: SimResult) -> list[str]:
 
 def run_table(run: RunResult) -> str:
     """Whole run vs last iteration: speed-up and energy gain per pass, with the spread over iterations."""
-    from hwsim.results import PASSES
+    from hwsim.results import ALL_PASSES
 
     whole, last, sp = run.integrated, run.last, run.spread()
     lines = [f"{'pass':<16}{'whole-run speed-up':>20}{'last it.':>10}{'spread p10–p90 [min, max]':>30}"
              f"{'whole-run energy':>18}{'last it.':>10}"]
-    for p in (*PASSES, None):
+    for p in (*ALL_PASSES, None):
         if p is not None and not any(lp.pass_name == p for lp in whole.layers):
             continue
         s = (sp["passes"][p] if p else sp["iteration"])["speedup"]

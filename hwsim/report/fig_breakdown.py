@@ -20,7 +20,7 @@ from hwsim.report.style import (
     new_figure,
 )
 from hwsim.report.tables import breakdown_rows
-from hwsim.results import CYCLE_PARTS, ENERGY_PARTS, PASSES
+from hwsim.results import ALL_PASSES, CYCLE_PARTS, ENERGY_PARTS, PASSES
 
 _VARIANTS = ("dense", "dense_gated", "sparse", "ideal")
 _SHORT = {"dense": "D", "dense_gated": "DG", "sparse": "S", "ideal": "M"}
@@ -38,7 +38,8 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
     # Left: per pass × variant, network totals.
     labels, x, pos = [], [], 0.0
     groups = []
-    for p in PASSES:
+    passes = [p for p in ALL_PASSES if p in PASSES or any(lp.pass_name == p for lp in entry.result.layers)]
+    for p in passes:
         start = pos
         for v in _VARIANTS:
             labels.append(_SHORT[v])
@@ -49,7 +50,7 @@ def breakdown(entry: ResultEntry, *, kind: str, name: str) -> Plot:
     bottom = np.zeros(len(x))
     for part in parts:
         vals = np.array([next(r[prefix + part] for r in rows if r["layer"] == "total" and r["scope"] == p
-                              and r["variant"] == v) for p in PASSES for v in _VARIANTS], dtype=float) * scale
+                              and r["variant"] == v) for p in passes for v in _VARIANTS], dtype=float) * scale
         left.bar(x, vals, 0.8, bottom=bottom, color=colors[part], label=PART_LABEL[part])
         bottom += vals
     left.set_xticks(x, labels)

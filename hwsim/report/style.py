@@ -29,8 +29,9 @@ VARIANT_LABEL = {"dense": "dense (DCNN)", "dense_gated": "dense, zero-gated (DCN
 VARIANT_COLOR = {"dense": "#7f7f7f", "dense_gated": "#9ecae1", "sparse": "#d62728", "ideal": "#2ca02c",
                  "dense_systolic": "#393b79", "dense_equal_area": "#8c6d31"}
 PASS_LABEL = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
-              "iteration": "whole iteration"}
-PASS_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight": "#55a868", "iteration": "#222222"}
+              "update": "weight update", "iteration": "whole iteration"}
+PASS_COLOR = {"forward": "#4c72b0", "backward_data": "#dd8452", "backward_weight": "#55a868", "update": "#8172b3",
+              "iteration": "#222222"}
 # One colour per gradient method in every figure (training curves, histograms, sweeps, overview).
 METHOD_COLOR = {"none": "#1f77b4", "dither": "#ff7f0e", "meprop": "#9467bd", "synthetic": "#8c564b",
                 "int8": "#17becf"}
@@ -38,7 +39,7 @@ _EXTRA_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#17becf", "#aec7e8", "#ffbb78
 MODEL_MARKER = ("o", "s", "^", "D", "v", "P", "X", "*")
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
                "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "fill_drain": "#c49c94",
-               "reduction": "#e377c2", "nsd": "#17becf", "nongemm": "#2ca02c"}
+               "reduction": "#e377c2", "nsd": "#17becf", "vector": "#bcbd22", "nongemm": "#2ca02c"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
                 "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "vector": "#bcbd22",
                 "leakage": "#c7c7c7"}

@@ -16,7 +16,7 @@ from typing import Any
 from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import PASS_LABEL, percent, times
-from hwsim.results import SCOPES, VARIANTS, SimResult, ratio_cell, scope_passes
+from hwsim.results import SCOPES, UPDATE, VARIANTS, SimResult, ratio_cell, scope_passes
 from hwsim.results.views import nongemm_share
 
 
@@ -43,7 +43,7 @@ def breakdown_rows(entry: ResultEntry) -> list[dict[str, Any]]:
     """Cycle and energy components per scope × variant and per layer (whole iteration)."""
     r = entry.result
     rows = []
-    for scope in SCOPES:
+    for scope in (*SCOPES, *([UPDATE] if any(lp.pass_name == UPDATE for lp in r.layers) else [])):
         for v in VARIANTS:
             vr = r.scope_total(scope, v)
             rows.append({"result": entry.label, "layer": "total", "scope": scope, "variant": v,
@@ -114,6 +114,9 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
                 "pj_per_effectual_mac_sparse": ratio_cell(sparse.energy_pj, eff),
                 "pj_per_effectual_mac_dense": ratio_cell(dense.energy_pj, eff),
                 "test_acc": (e.provenance.get("trace") or {}).get("test_acc"),
+                # the weight update's share of the sparse iteration (hwsim/sim/update.py); None where not simulated
+                "update_share_sparse": ratio_cell(r.scope_total("update", "sparse").cycles, sparse.cycles)
+                if scope == "iteration" and any(lp.pass_name == "update" for lp in r.layers) else None,
             })
     return rows
 
@@ -127,6 +130,7 @@ SUMMARY_COLUMNS = (
     ("speedup_sparse_vs_dense_full", "sparse vs dense @ 100 %", times),
     ("speedup_sparse_vs_dense_equal_area", "sparse vs equal-area dense", times),
     ("fraction_of_mac_bound", "of MAC bound", percent), ("fraction_of_roofline", "of roofline bound", percent),
+    ("update_share_sparse", "weight update (sparse)", percent),
     ("energy_uj_dense", "dense energy (µJ)", lambda v: _sig3(v)), ("energy_uj_sparse", "sparse energy (µJ)",
                                                                      lambda v: _sig3(v)),
     ("energy_ratio_sparse", "energy gain sparse", times),

@@ -30,12 +30,14 @@ from hwsim.results.records import (
 )
 from hwsim.results.run import RunResult, load_run_results, save_run_results
 from hwsim.results.views import (
+    ALL_PASSES,
     ALL_SCOPES,
     BOUNDS,
     LABELS,
     OPTIONAL_VARIANTS,
     PASSES,
     SCOPES,
+    UPDATE,
     VARIANTS,
     finite_cell,
     ratio,
@@ -45,7 +47,7 @@ from hwsim.results.views import (
     scope_total,
 )
 
-__all__ = ["ALL_SCOPES", "BOUNDS", "LABELS", "Actions", "CYCLE_PARTS", "ENERGY_PARTS", "OPTIONAL_VARIANTS", "PASSES", "RESULTS_VERSION",
+__all__ = ["ALL_PASSES", "ALL_SCOPES", "UPDATE", "BOUNDS", "LABELS", "Actions", "CYCLE_PARTS", "ENERGY_PARTS", "OPTIONAL_VARIANTS", "PASSES", "RESULTS_VERSION",
            "SCOPES", "VARIANTS", "CycleBreakdown", "EnergyBreakdown", "LayerPassResult", "ResultsError", "RunResult",
            "SimResult", "VariantResult", "finite_cell", "load_results", "load_run_results", "ratio", "ratio_cell",
            "read_results_json", "save_results", "save_run_results", "scope_cycles", "scope_passes", "scope_total", "sum_variants"]

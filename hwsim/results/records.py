@@ -49,7 +49,16 @@ from hwsim.results.breakdown import (  # re-exported: one variant's record and i
     check_number,
     sum_variants,
 )
-from hwsim.results.views import BOUNDS, OPTIONAL_VARIANTS, PASSES, VARIANTS, ratio, scope_cycles, scope_total
+from hwsim.results.views import (
+    ALL_PASSES,
+    BOUNDS,
+    OPTIONAL_VARIANTS,
+    PASSES,
+    VARIANTS,
+    ratio,
+    scope_cycles,
+    scope_total,
+)
 
 RESULTS_VERSION = __version__  # the installed package's (hwsim._version)
 
@@ -90,8 +99,8 @@ class LayerPassResult:
     dram_bound_cycles: int | None = None
 
     def __post_init__(self) -> None:
-        if self.pass_name not in PASSES:
-            raise ResultsError(f"layer {self.name!r}: pass {self.pass_name!r} is not one of {PASSES}")
+        if self.pass_name not in ALL_PASSES:
+            raise ResultsError(f"layer {self.name!r}: pass {self.pass_name!r} is not one of {ALL_PASSES}")
 
     def variant(self, name: str) -> VariantResult:
         if name not in VARIANTS:
@@ -209,8 +218,8 @@ class SimResult:
         return scope_total(self.layers, scope, variant, layer=layer)
 
     def pass_total(self, pass_name: str, variant: str) -> VariantResult:
-        if pass_name not in PASSES:
-            raise ResultsError(f"pass {pass_name!r} is not one of {PASSES}")
+        if pass_name not in ALL_PASSES:
+            raise ResultsError(f"pass {pass_name!r} is not one of {ALL_PASSES}")
         return self.scope_total(pass_name, variant)
 
     def total(self, variant: str) -> VariantResult:
@@ -218,7 +227,8 @@ class SimResult:
 
     @property
     def passes(self) -> dict[str, dict[str, VariantResult]]:
-        return {p: {v: self.pass_total(p, v) for v in VARIANTS} for p in PASSES}
+        have = {lp.pass_name for lp in self.layers}  # the GEMM passes always; the update when it was simulated
+        return {p: {v: self.pass_total(p, v) for v in VARIANTS} for p in ALL_PASSES if p in PASSES or p in have}
 
     @property
     def totals(self) -> dict[str, VariantResult]:

@@ -38,6 +38,7 @@ from typing import Any
 
 from hwsim._io import atomic_write_text
 from hwsim.results.records import (
+    ALL_PASSES,
     CYCLE_PARTS,
     ENERGY_PARTS,
     PASSES,
@@ -161,7 +162,8 @@ def spread(results: Sequence[SimResult]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"iteration": summarise([_figures(r.total("dense"), r.total("sparse")) for r in results])}
     out["passes"] = {p: summarise([_figures(r.pass_total(p, "dense"), r.pass_total(p, "sparse")) for r in results
-                                   if any(lp.pass_name == p for lp in r.layers)]) for p in PASSES}
+                                   if any(lp.pass_name == p for lp in r.layers)]) for p in ALL_PASSES
+                     if p in PASSES or any(lp.pass_name == p for r in results for lp in r.layers)}
     per: dict[str, list[dict[str, float]]] = {}
     for r in results:
         for lp in r.layers:

@@ -1,7 +1,8 @@
 """Views of results: the names every table uses, the totals over a scope, and the rules for ratios (one home).
 
 A *scope* is what a figure or table row sums over: one pass (``forward``, ``backward_data``, ``backward_weight``),
-``backward`` (both backward passes) or ``iteration`` (all three). :func:`scope_total` sums one variant of a
+``backward`` (both backward passes), ``update`` (the weight update, one entry per layer with parameters:
+:data:`UPDATE`) or ``iteration`` (all of them). :func:`scope_total` sums one variant of a
 result's layer-pass records over a scope, for the whole model or one layer; ``hwsim simulate``'s table,
 ``hwsim compare``, the reports and the sweep summaries all read totals through it (:func:`scope_cycles` also
 sums the bounds, :data:`BOUNDS`, and :data:`LABELS` names everything for readers), and ratios through
@@ -19,7 +20,12 @@ from typing import Protocol
 
 from hwsim.results.breakdown import ResultsError, VariantResult, sum_variants
 
-PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")
+PASSES: tuple[str, ...] = ("forward", "backward_data", "backward_weight")  # the GEMM passes
+# Issue 17 item 3: the optimizer step of each layer's parameters (hwsim.sim.update), after the backward passes.
+# Its entries are layer-pass records like the GEMMs' (no MACs), so the iteration adds up; results before it
+# have none.
+UPDATE = "update"
+ALL_PASSES: tuple[str, ...] = (*PASSES, UPDATE)
 VARIANTS: tuple[str, ...] = ("sparse", "dense", "dense_gated", "ideal", "dense_systolic", "dense_equal_area")
 # Added in issue 10 (dense_systolic) and 17 (dense_equal_area): older results lack these keys and load with zeros.
 OPTIONAL_VARIANTS: frozenset[str] = frozenset({"dense_systolic", "dense_equal_area"})
@@ -35,7 +41,7 @@ LABELS: dict[str, str] = {
 }
 BACKWARD: tuple[str, ...] = ("backward_data", "backward_weight")
 SCOPES: tuple[str, ...] = (*PASSES, "iteration")  # the scopes of reports and tables
-ALL_SCOPES: tuple[str, ...] = (*PASSES, "backward", "iteration")  # ... and of ``hwsim compare``
+ALL_SCOPES: tuple[str, ...] = (*PASSES, "backward", UPDATE, "iteration")  # ... and of ``hwsim compare``
 
 
 class LayerPass(Protocol):
@@ -53,12 +59,12 @@ class LayerPass(Protocol):
 
 def scope_passes(scope: str) -> tuple[str, ...]:
     """The passes a scope sums over."""
-    if scope in PASSES:
+    if scope in ALL_PASSES:
         return (scope,)
     if scope == "backward":
         return BACKWARD
     if scope == "iteration":
-        return PASSES
+        return ALL_PASSES
     raise ResultsError(f"scope {scope!r} is not allowed; allowed: {', '.join(ALL_SCOPES)}")
 
 
@@ -110,7 +116,7 @@ def finite_cell(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-__all__ = ["ALL_SCOPES", "BACKWARD", "BOUNDS", "LABELS", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS",
+__all__ = ["ALL_PASSES", "ALL_SCOPES", "BACKWARD", "UPDATE", "BOUNDS", "LABELS", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS",
            "finite_cell", "ratio", "ratio_cell", "scope_cycles", "scope_passes", "scope_total"]
 
 

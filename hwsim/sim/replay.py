@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import bounds, charges, energy, nongemm, precision, residency, schedule, traffic, work
+from hwsim.sim import bounds, charges, energy, nongemm, precision, residency, schedule, traffic, update, work
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -218,8 +218,8 @@ def _one_blas_thread() -> Iterator[None]:
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
-           k: int | None = None, timelines: dict | None = None, nongemm_work: NonGemmWork | None = None
-           ) -> list[LayerPassResult]:
+           k: int | None = None, timelines: dict | None = None, optimizer: update.Optimizer | None = None,
+           nongemm_work: NonGemmWork | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
@@ -234,7 +234,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     (:func:`hwsim.arch.dense_systolic_variant`, :func:`hwsim.arch.dense_equal_area_variant`) are always added.
     With ``memory.schedule: iteration`` (the baselines derive it from ``arch``) each timed variant's
     layer-passes run as one SimPy schedule (:mod:`hwsim.sim.schedule`); ``timelines``: a dict to fill
-    with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule).
+    with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule). A training
+    iteration (all three passes) ends with the weight update of every layer with parameters (:mod:`hwsim.sim.update`, pass
+    ``update``) with ``optimizer`` (default: ``arch.update.default_optimizer``).
     ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
     unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     """
@@ -251,6 +253,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
                          "backward passes)")
+    traced = samples  # the update counts parameters on the recorded kinds (a matmul has none)
     samples = machine_samples(samples)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
     outd = _out_densities(samples)
     for sample in samples.values():
@@ -321,12 +324,16 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
     if own_bar:
         bar.close()
+    variant_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
+                     "dense_equal_area": equal_area}
+    if training and set(passes) == set(PASSES):  # a whole iteration ends with the optimizer step
+        opt = optimizer or update.optimizer_from_meta(None, arch.update.default_optimizer)
+        results += update.update_results(traced, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
         if timelines is not None:
             timelines.update(lines)
-    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "ideal": arch, "dense_systolic": systolic,
-             "dense_equal_area": equal_area}
+    archs = {**variant_archs, "ideal": arch}
     results = nongemm.charge(results, nongemm_work, archs)  # serial vector-unit work, before leakage
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k)
 
@@ -353,9 +360,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     if first is not None and first.input_grad is not None:  # recorded by capture: what training ran
         in_grad = first.input_grad
     lines: dict = {}
+    opt = update.optimizer_from_meta(meta, arch.update.default_optimizer)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.method, k=meta.k, timelines=lines, nongemm_work=trace.nongemm(it))
+                    method=meta.method, k=meta.k, timelines=lines, optimizer=opt, nongemm_work=trace.nongemm(it))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
              "s": meta.s, "iteration": it, "dataset": meta.dataset}
     if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
@@ -371,6 +379,7 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3),
+                          **({"update": update.update_record(samples, arch, opt)} if training else {}),
                           **({"schedule": _schedule_record(lines)} if lines else {})})
 
 

@@ -5,8 +5,9 @@ With ``memory.schedule: isolated`` (the default for now) every layer-pass is its
 memory-bound layer-pass cannot borrow the compute of the others. Here the intervals of every layer-pass
 of one iteration run back to back on one array, one DMA engine and one DRAM channel, in execution order:
 
-* forward, layers 1..L; then backward, layers L..1, each layer's backward-data then backward-weight
-  (:func:`execution_order`; only the layer-passes the replay has);
+* forward, layers 1..L; then backward, layers L..1, each layer's backward-data then backward-weight; then the
+  weight update of layers L..1 (:mod:`hwsim.sim.update`: its chunks are intervals whose spans are vector-unit
+  cycles) (:func:`execution_order`; only the layer-passes the replay has);
 * the rules of :mod:`hwsim.sim.model` apply across layer-pass boundaries unchanged: the loader runs at
   most one interval ahead of the array (two tile buffers), so it prefetches the next layer-pass's first
   tile behind the current layer-pass's last interval; the writer drains an interval's outputs after its
@@ -224,15 +225,17 @@ def _attribute(segments: Sequence[Segment], ends: list[int], makespan: int, *, f
 
 
 def execution_order(keys: Iterable[Key], layer_names: Sequence[str]) -> list[Key]:
-    """``keys`` in training order: forward 1..L, then per layer L..1 backward-data, backward-weight."""
+    """``keys`` in training order: forward 1..L, then per layer L..1 backward-data, backward-weight, then the
+    weight update L..1 (:mod:`hwsim.sim.update`: the order the layers' δW complete)."""
     have = set(keys)
     order = [(n, "forward") for n in layer_names]
     for n in reversed(layer_names):
         order += [(n, "backward_data"), (n, "backward_weight")]
+    order += [(n, "update") for n in reversed(layer_names)]
     out = [k for k in order if k in have]
     if len(out) != len(have):
         raise ValueError(f"layer-passes {sorted(have - set(out))} are not in the layers {list(layer_names)} "
-                         "× (forward, backward_data, backward_weight)")
+                         "× (forward, backward_data, backward_weight, update)")
     return out
 
 
@@ -245,9 +248,12 @@ def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) 
       chip, δ̃z_l (l < L: written by backward-data l+1).
 
     The network input, the loss gradient δ̃z_L and the weights are in DRAM before the iteration starts.
-    A producer that was not replayed (a missing key) imposes nothing.
+    The update of layer l reads δW_l, which backward-weight l writes to DRAM. A producer that was not
+    replayed (a missing key) imposes nothing.
     """
     name, pname = key
+    if pname == "update":
+        return [(name, "backward_weight")]
     i = list(layer_names).index(name)
     res = plan[key]
     prev = layer_names[i - 1] if i > 0 else None
