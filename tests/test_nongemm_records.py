@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import hwsim
+from hwsim.arch import load_arch
+from hwsim.sim.nongemm import cost, vector_ops
 from hwsim.trace.format import TraceError
 from hwsim.trace.nongemm import NonGemmWork, OpCount, call_row, coverage_line
 from hwsim.trace.topology_nongemm import topology_nongemm
@@ -85,6 +87,14 @@ def test_capture_layernorm_softmax_transformer(tmp_path):
     assert work.at("1.out", "forward")["gelu"] == OpCount(1, tokens, tokens, tokens)
     assert work.at("1.out", "forward")["add"] == OpCount(1, tokens, 2 * tokens, tokens)
     assert work.at("1.out", "backward")["add"] == OpCount(1, tokens, 3 * tokens, 2 * tokens)
+    # the vector unit's work for them (hwsim.sim.nongemm) and its cycles on scnn's 64 lanes
+    ln = work.at("1.qkv", "forward")["layernorm"]
+    sm = work.at("1:pv", "forward")["softmax"]
+    assert vector_ops({"layernorm": ln}, "forward") == {"add": 2 * tokens, "fma": 2 * tokens, "mul": tokens}
+    assert vector_ops({"softmax": sm}, "forward") == {"compare": scores, "add": 2 * scores, "exp": scores,
+                                                      "div": scores}
+    assert cost({"layernorm": ln}, "forward", load_arch("scnn"))[0] == -(-5 * tokens // 64)  # 400 ops → 7 cycles
+    assert cost({"softmax": sm}, "forward", load_arch("scnn"))[0] == -(-(3 + 6 + 5) * scores // 64)  # 1400 → 22
     # reshape of a transposed tensor copies: not recognised, listed and not charged
     assert tr.meta.nongemm["other"] == {"reshape": 1}
     assert "reshape ×1" in coverage_line(tr.meta.nongemm)
