@@ -124,6 +124,7 @@ class Interceptor:
         it = self._it
         assert it is not None
         name, mod = self._name(g, path)
+        self._nongemm.gemm(name)  # the non-GEMM ops after this GEMM consume its output
         site = self._sites.get(name)
         if site is None:
             site = self._sites[name] = Site(name=name, w_bits=int(getattr(mod, "hwsim_w_bits", 32)),

@@ -296,16 +296,24 @@ SPECIAL = (SDPA, MHA)  # handled by the session itself
 class GemmMode(torch.overrides.TorchFunctionMode):
     """Routes every GEMM-like call made inside a captured model's forward to ``on_gemm``."""
 
-    def __init__(self, on_gemm: Callable[[Any, Callable, tuple, dict], Any]) -> None:
+    def __init__(self, on_gemm: Callable[[Any, Callable, tuple, dict], Any], nongemm: Any = None) -> None:
         super().__init__()
         self.on_gemm = on_gemm
+        self.nongemm = nongemm  # a hwsim.capture.nongemm.NonGemmTally: every other op, after it ran
 
     def __torch_function__(self, func: Callable, types: tuple[type, ...], args: tuple = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
         h = HANDLERS.get(func)
         if h is None and func not in SPECIAL:
-            return func(*args, **(kwargs or {}))
-        return self.on_gemm(func, h, args, kwargs or {})
+            out = func(*args, **kwargs)
+            if self.nongemm is not None:
+                self.nongemm.on_op(func, args, kwargs, out)
+            return out
+        out = self.on_gemm(func, h, args, kwargs)
+        if func is SDPA and self.nongemm is not None:
+            self.nongemm.sdpa(args, kwargs, out)
+        return out
 
 
 # F.multi_head_attention_forward checks ``has_torch_function`` and hands itself to the mode whole.

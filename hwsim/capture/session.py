@@ -54,6 +54,7 @@ from hwsim.capture.config import CaptureConfig
 from hwsim.capture.coverage import Coverage, describe
 from hwsim.capture.dither import DitherSource
 from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
+from hwsim.capture.nongemm import NonGemmTally
 from hwsim.capture.quantized import noise_sums
 from hwsim.capture.records import Call, Iteration, RunTotals, Site
 from hwsim.capture.writer import BackgroundWriter
@@ -99,7 +100,8 @@ class Capture(IterationBoundaries, Interceptor):
         self._by_path = {n: m for m, n in self._paths.items()}
         self._owner = {id(p): n.rpartition(".")[0] for n, p in model.named_parameters(remove_duplicate=False)}
         self._root_label = type(model).__name__.lower()
-        self._mode = ops.GemmMode(self._on_gemm)
+        self._nongemm = NonGemmTally()  # non-GEMM ops of the iteration, by kind and layer (shapes only)
+        self._mode = ops.GemmMode(self._on_gemm, self._nongemm)
         self._stack: list[tuple[str, bool]] = []
         self._fwd_calls: dict[str, int] = {}
         self._mha: list[str] = []  # labels for the bmm products inside nn.MultiheadAttention
@@ -266,6 +268,7 @@ class Capture(IterationBoundaries, Interceptor):
             self._it = Iteration(index=idx, sampled=sampled and self._bg is not None)
         self._phase = "forward"
         self._fwd_calls = {}
+        self._nongemm.new_forward()
         return True
 
     # -- backward ----------------------------------------------------------------------
@@ -336,33 +339,34 @@ class Capture(IterationBoundaries, Interceptor):
         it.fetch_noise()
         stats = {n: it.stats(n) for n in order}
         samples = [it.samples[n] for n in order if n in it.samples]
+        nongemm = self._nongemm.take()  # written when it changes; readers hold it (traces/FORMAT.md, ``nongemm``)
         if self._bg is not None:
             keep = bool(samples) or it.index % self.config.stats_every == 0  # sampled iterations always keep theirs
+            if self._nongemm.changed(nongemm):
+                extra = {**extra, "nongemm": nongemm}
             self._bg.submit(self._bg.writer.add_iteration, it.index, stats=stats if keep else None, loss=loss,
                             acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)
         self.last_stats = stats
         self.last_density = self.totals.add(it, stats)
-        self._check_noise(it.index, order, stats)
-        self._report_coverage()
-
-    def _check_noise(self, index: int, order: list[str], stats: dict[str, dict[str, Any]]) -> None:
-        """Warn once per run when NSD's estimated compound noise passes its threshold (:mod:`hwsim.trace.noise`)."""
-        msg = compound_warning(order, stats)
+        msg = compound_warning(order, stats)  # NSD's noise over depth (hwsim.trace.noise): warned once per run
         if msg is not None:
-            self._warn("noise", f"hwsim capture: iteration {index}: {msg}")
+            self._warn("noise", f"hwsim capture: iteration {it.index}: {msg}")
+        self._report_coverage()
 
     def _report_coverage(self, *, final: bool = False) -> None:
         """After the first iteration (and whenever new ops appear): meta ``coverage``, warn if < 100 %."""
         if not self.coverage.ops:
             return
-        cov = self.coverage.meta()
+        cov = {**self.coverage.meta(), "nongemm": self._nongemm.meta()}
         if cov == self._coverage_reported:
             return
         self._coverage_reported = cov
+        cov = dict(cov)
+        nongemm = cov.pop("nongemm")
         if self._bg is not None:
-            self._bg.submit(self._bg.writer.set_meta, coverage=cov)
+            self._bg.submit(self._bg.writer.set_meta, coverage=cov, nongemm=nongemm)
         elif self.writer is not None:
-            self.writer.set_meta(coverage=cov)
+            self.writer.set_meta(coverage=cov, nongemm=nongemm)
         if not self.coverage.complete:
             self._warn("coverage:" + ",".join(m["module"] + m["op"] for m in cov["missed"]),
                        f"hwsim capture of {type(self.model).__name__}: {describe(cov)}")

@@ -109,6 +109,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
         "coverage": tr.meta.coverage,
         "s_layers": tr.meta.get("s_layers"),
         "compound_max": max((r["compound"] for r in noise.values() if r.get("compound") is not None), default=None),
+        "nongemm": dict(tr.meta.nongemm) if tr.meta.nongemm is not None else None,
     }
     if summary["bits_per_element"] and summary["entropy_bits_per_element"]:
         summary["size_over_entropy"] = summary["bits_per_element"] / summary["entropy_bits_per_element"]
@@ -171,6 +172,7 @@ def layer_table(layers: list[dict], method: str | None = None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.trace import schema as fmt
+    from hwsim.trace.nongemm import coverage_line as nongemm_coverage_line
 
     info = inspect_trace(args.trace, iteration=args.iteration)
     if args.json:
@@ -197,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
               f"estimated noise gain of the gradient reaching the layer (Π √(1+noise²) above it; max "
               f"{s['compound_max']:.3g}×, hwsim/trace/noise.py){'; s_layers ' + str(s['s_layers']) if s['s_layers'] else ''}")
     print(fmt.coverage_line(s["coverage"]))
+    print(nongemm_coverage_line(s["nongemm"]))
     print(f"sample file {s['sample_bytes']} B: {_fmt(s['bits_per_element'], '.3f')} bits/element vs entropy "
           f"{_fmt(s['entropy_bits_per_element'], '.3f')} ({_fmt(s.get('size_over_entropy'), '.2f')}×); "
           f"all samples {s['total_sample_bytes']} B, manifest {s['manifest_bytes']} B, "

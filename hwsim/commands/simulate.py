@@ -84,12 +84,23 @@ def table(result: SimResult) -> str:
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
     lines.extend(update_line(result))
+    lines.append(nongemm_line(result))
     from hwsim.trace.schema import coverage_line
 
     cov = result.trace.get("coverage")
     lines.append(coverage_line(cov) + (" — whole-model figures cover the captured GEMMs only"
                                        if cov and cov.get("missed") else ""))
     return "\n".join(lines)
+
+
+def nongemm_line(result: SimResult) -> str:
+    """The share of the iteration the non-GEMM work takes on the vector unit, and what the trace records of it."""
+    from hwsim.results.views import nongemm_share
+    from hwsim.trace.nongemm import coverage_line
+
+    sparse, dense = result.total("sparse"), result.total("dense")
+    share = f"{nongemm_share(sparse) or 0:.1%} of sparse cycles, {nongemm_share(dense) or 0:.1%} of dense cycles"
+    return f"{coverage_line(result.trace.get('nongemm'))} — on the vector unit: {share}"
 
 
 def update_line(result: SimResult) -> list[str]:
@@ -139,6 +150,7 @@ def run_table(run: RunResult) -> str:
                      f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
     lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
                  f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    lines.append(nongemm_line(whole))
     return "\n".join(lines)
 
 

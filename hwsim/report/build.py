@@ -104,6 +104,8 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
 def _headline(inputs: ReportInputs) -> list[str]:
     """The page's first lines: per results file, the whole-iteration speed-up and energy gain of sparse over dense."""
     return [f"{r['result']}: speed-up {times(r['speedup_sparse'])}, energy gain {times(r['energy_ratio_sparse'])}"
+            + (f", non-GEMM work {percent(r['nongemm_share_sparse'])} of the sparse cycles"
+               if r["nongemm_share_sparse"] else "")
             for r in summary_rows(inputs.results) if r["scope"] == "iteration"]
 
 

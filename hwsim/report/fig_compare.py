@@ -64,7 +64,7 @@ def compare_figure(rows: Sequence[Mapping[str, Any]], *, title: str, name: str =
                         textcoords="offset points", ha="center", va="bottom", fontsize=9, fontweight="bold")
         ax.set_ylabel(ylabel)
         ax.margins(y=0.15)
-        ax.legend(fontsize=8, ncol=len(parts), loc="upper left", bbox_to_anchor=(0, -0.32), frameon=False)
+        ax.legend(fontsize=8, ncol=min(len(parts), 5), loc="upper left", bbox_to_anchor=(0, -0.32), frameon=False)
     fig.suptitle(title, fontsize=11)
     return Plot(name=name, title=title, figure=fig, rows=[dict(r) for r in whole], section="Compare",
                 caption=f"Cycles (top) and energy (bottom) of each architecture's sparse run beside the first "

@@ -17,6 +17,7 @@ from hwsim._io import atomic_write_text, rows_to_csv
 from hwsim.report.inputs import ResultEntry
 from hwsim.report.style import PASS_LABEL, percent, times
 from hwsim.results import SCOPES, UPDATE, VARIANTS, SimResult, ratio_cell, scope_passes
+from hwsim.results.views import nongemm_share
 
 
 def layer_ratio_rows(entry: ResultEntry) -> list[dict[str, Any]]:
@@ -103,6 +104,7 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
                 "dz_density": mean_density(r, "dz", scope),
                 "cycles_dense": dense.cycles, "cycles_sparse": sparse.cycles,
                 "speedup_sparse": ratio_cell(dense.cycles, sparse.cycles),
+                "nongemm_share_sparse": nongemm_share(sparse), "nongemm_share_dense": nongemm_share(dense),
                 "speedup_ideal": ratio_cell(dense.cycles, ideal.cycles),  # the MAC bound's (key kept: README data)
                 **bound_cells(r, scope, sparse.cycles),
                 "energy_uj_dense": dense.energy_pj * 1e-6, "energy_uj_sparse": sparse.energy_pj * 1e-6,
@@ -123,7 +125,8 @@ SUMMARY_COLUMNS = (
     ("method", "method", "{}"), ("arch", "arch", "{}"), ("overrides", "overrides", "{}"), ("scope", "pass", lambda v: PASS_LABEL.get(v, v)),
     ("effectual_fraction", "effectual MACs", "{:.1%}"), ("dz_density", "δ̃z density", "{:.1%}"),
     ("cycles_dense", "dense cycles", "{:,}"), ("cycles_sparse", "sparse cycles", "{:,}"),
-    ("speedup_sparse", "speed-up sparse", times), ("speedup_ideal", "MAC bound speed-up", times),
+    ("speedup_sparse", "speed-up sparse", times), ("nongemm_share_sparse", "non-GEMM share (sparse)", percent),
+    ("speedup_ideal", "MAC bound speed-up", times),
     ("speedup_sparse_vs_dense_full", "sparse vs dense @ 100 %", times),
     ("speedup_sparse_vs_dense_equal_area", "sparse vs equal-area dense", times),
     ("fraction_of_mac_bound", "of MAC bound", percent), ("fraction_of_roofline", "of roofline bound", percent),

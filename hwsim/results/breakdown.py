@@ -17,14 +17,15 @@ from typing import Any
 from hwsim.results.actions import Actions
 
 CYCLE_PARTS: tuple[str, ...] = ("compute", "fragmentation", "imbalance", "bank_conflict", "memory_stall",
-                                "fill_drain", "reduction", "nsd", "vector")
+                                "fill_drain", "reduction", "nsd", "vector", "nongemm")
 ENERGY_PARTS: tuple[str, ...] = ("mac", "accumulator", "sram", "crossbar", "dram", "reduction", "nsd", "vector",
                                  "leakage")
 # Added in issue 10: results written before it lack these keys and load with zeros. ``fill_drain`` (issue 17)
 # likewise, and it is written only when non-zero (the isolated schedule never has any: its files are unchanged).
 # ``vector`` (issue 17 item 3, the vector unit) likewise loads as 0 from older files.
-OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain", "vector"})
-_OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain", "vector"})
+# ``nongemm`` (issue 17 item 4, non-GEMM work on the vector unit) too; both written only when non-zero.
+OPTIONAL_PARTS: frozenset[str] = frozenset({"reduction", "nsd", "leakage", "fill_drain", "vector", "nongemm"})
+_OMIT_ZERO_PARTS: frozenset[str] = frozenset({"fill_drain", "vector", "nongemm"})
 
 
 class ResultsError(ValueError):
@@ -50,8 +51,10 @@ class CycleBreakdown:
       first layer-pass) and last write-back (on its last); bandwidth-bound stall stays ``memory_stall``,
     * ``reduction`` — backward-weight: adding the PEs' partial δW sums across PEs (hwsim.sim.reduction),
     * ``nsd`` — the NSD unit's exposed cycles over dense δz (what does not hide behind the producer GEMM, plus
-      a spilled δz's serial DRAM cycles; or meProp's top-k), on the layer's first δ̃z consumer, hwsim.sim.nsd_unit.
-    * ``vector`` — the vector unit's arithmetic (the weight update, hwsim.sim.update; written only when non-zero).
+      a spilled δz's serial DRAM cycles; or meProp's top-k), on the layer's first δ̃z consumer, hwsim.sim.nsd_unit,
+    * ``vector`` — the vector unit's arithmetic (the weight update, hwsim.sim.update; written only when non-zero),
+    * ``nongemm`` — non-GEMM work (activations, norms, softmax, pooling, residual adds and their
+      derivatives) on the vector unit, after the layer-pass's GEMM (hwsim.sim.nongemm).
     """
 
     compute: int = 0
@@ -63,6 +66,7 @@ class CycleBreakdown:
     reduction: int = 0
     nsd: int = 0
     vector: int = 0
+    nongemm: int = 0
 
     @property
     def total(self) -> int:

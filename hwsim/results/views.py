@@ -118,3 +118,9 @@ def finite_cell(x: float) -> float | None:
 
 __all__ = ["ALL_PASSES", "ALL_SCOPES", "BACKWARD", "UPDATE", "BOUNDS", "LABELS", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS",
            "finite_cell", "ratio", "ratio_cell", "scope_cycles", "scope_passes", "scope_total"]
+
+
+def nongemm_share(vr: VariantResult) -> float | None:
+    """The share of ``vr``'s cycles spent on non-GEMM work on the vector unit (cycle cause ``nongemm``;
+    0 for results without it), ``None`` without cycles."""
+    return ratio_cell(vr.cycle_breakdown.nongemm, vr.cycles)

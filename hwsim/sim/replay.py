@@ -30,19 +30,32 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.arch import ZeroSkip
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import bounds, charges, dz_zeros, energy, precision, residency, schedule, traffic, update, work
+from hwsim.sim import (
+    bounds,
+    charges,
+    dz_zeros,
+    energy,
+    nongemm,
+    precision,
+    residency,
+    schedule,
+    traffic,
+    update,
+    work,
+)
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.nsd_unit import NSD_METHODS
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
+from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
 from hwsim.trace.schema import bit_width
 
 if TYPE_CHECKING:
@@ -50,6 +63,7 @@ if TYPE_CHECKING:
 
     from hwsim.arch import Arch
     from hwsim.trace.format import Trace
+    from hwsim.trace.nongemm import NonGemmWork
     from hwsim.trace.schema import LayerSample
 
 
@@ -158,49 +172,6 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
     return out
 
 
-def first_layer_input_grad(meta: Mapping[str, Any]) -> bool:
-    """Does the first layer (trace order) of a trace with this meta need its input gradient δa?
-
-    The fallback for traces whose samples do not record ``input_grad`` per layer (:func:`layer_grads`):
-    the first layer of such a trace reads the network input, which does not require grad: so
-    ``False`` unless the meta says otherwise —
-    ``meta["first_layer_input_grad"]`` if present; else, for synthetic traces, ``True`` when the
-    first input is *not* the dense image (``synthetic.dense_first_input: false``: a slice of
-    layers whose first input is some earlier layer's activation).
-    """
-    flag = meta.get("first_layer_input_grad")
-    if flag is not None:
-        return bool(flag)
-    syn = meta.get("synthetic")
-    if isinstance(syn, Mapping) and "dense_first_input" in syn:
-        return not syn["dense_first_input"]
-    return False
-
-
-def layer_grads(flags: Iterable[tuple[bool | None, bool | None]], *, first_input_grad: bool
-                ) -> list[tuple[bool, bool]]:
-    """(backward-data, backward-weight) GEMM present, for each layer in trace order.
-
-    ``flags``: each layer's recorded ``(input_grad, weight_grad)`` (``LayerSample`` / a sample's
-    manifest entry): the GEMMs that ran in training. Where a flag is ``None`` (synthetic traces,
-    captures before the flags were recorded): backward-weight always, backward-data for every layer
-    but the first, which has it only if ``first_input_grad`` (:func:`first_layer_input_grad`).
-    """
-    return [(bool(ig) if ig is not None else (i > 0 or first_input_grad), bool(wg) if wg is not None else True)
-            for i, (ig, wg) in enumerate(flags)]
-
-
-def replayed_passes(flags: Iterable[tuple[bool | None, bool | None]], *, first_input_grad: bool,
-                    passes: Iterable[str] = PASSES) -> list[tuple[int, str]]:
-    """``(layer index, pass)`` of every GEMM one iteration replays (:func:`layer_grads` decides the backward ones)."""
-    passes = list(passes)
-    out = []
-    for i, (bd, bw) in enumerate(layer_grads(flags, first_input_grad=first_input_grad)):
-        have = {"forward": True, "backward_data": bd, "backward_weight": bw}
-        out.extend((i, p) for p in passes if have[p])
-    return out
-
-
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Keep BLAS on one thread (the count products are small; threads would only contend with the other
@@ -218,8 +189,8 @@ def _one_blas_thread() -> Iterator[None]:
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
-           k: int | None = None, timelines: dict | None = None,
-           optimizer: update.Optimizer | None = None) -> list[LayerPassResult]:
+           k: int | None = None, timelines: dict | None = None, optimizer: update.Optimizer | None = None,
+           nongemm_work: NonGemmWork | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
@@ -238,6 +209,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     with variant → :class:`~hwsim.sim.schedule.Timeline` (left empty with the isolated schedule). A training
     iteration (all three passes) ends with the weight update of every layer with parameters (:mod:`hwsim.sim.update`, pass
     ``update``) with ``optimizer`` (default: ``arch.update.default_optimizer``).
+    ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
+    unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     """
     from hwsim.arch import (
         dense_equal_area_variant,
@@ -334,6 +307,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}
+    results = nongemm.charge(results, nongemm_work, archs)  # serial vector-unit work, before leakage
     nonzero = dz_zeros.dense_dz_nonzero(samples) if arch.quantizer.skip_zeros and method in NSD_METHODS else None
     return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k,
                           dz_nonzero=nonzero)
@@ -364,11 +338,13 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     opt = update.optimizer_from_meta(meta, arch.update.default_optimizer)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.method, k=meta.k, timelines=lines, optimizer=opt)
+                    method=meta.method, k=meta.k, timelines=lines, optimizer=opt, nongemm_work=trace.nongemm(it))
     tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
              "s": meta.s, "iteration": it, "dataset": meta.dataset}
     if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
         tinfo["coverage"] = meta.coverage
+    if meta.nongemm is not None:  # what non-GEMM work the trace records (hwsim.trace.nongemm)
+        tinfo["nongemm"] = dict(meta.nongemm)
     ainfo = {"name": arch.name, "file": arch_file or arch.source, "hash": arch.content_hash(),
              "params": arch.to_dict(), "area_mm2": area_mm2(arch), "leakage_mw": leakage_mw(arch),
              "dense_systolic": {"area_mm2": area_mm2(systolic), "shape": [systolic.pe_array.rows,

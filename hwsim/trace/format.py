@@ -49,6 +49,7 @@ from hwsim.trace.layout import (  # re-exported: the on-disk layout
     MAX_TENSOR_ELEMENTS,
     READABLE_VERSIONS,
 )
+from hwsim.trace.nongemm import NonGemmWork
 from hwsim.trace.reading import (  # bounded, confined reading and validation
     _array_budget,
     _decode_sample,
@@ -179,6 +180,20 @@ class Trace:
             return pick, f"iteration {pick}: the last sampled, a full batch of {full}"
         return pick, (f"iteration {pick}: the last sampled with a full batch of {full} (the last sampled, "
                       f"{its[-1]}, has a partial batch of {batch[its[-1]]})")
+
+    def nongemm(self, iteration: int | None = None) -> NonGemmWork | None:
+        """The non-GEMM work of ``iteration`` (default: the last sampled; else the last record that has it):
+        its own record, or the nearest earlier one (a record is written only when the work changes);
+        ``None`` for traces without non-GEMM records."""
+        if iteration is None and self.sampled_iterations:
+            iteration = self.sampled_iterations[-1]
+        best = None
+        for rec in self.iterations:
+            if iteration is not None and rec.index > iteration:
+                break
+            if rec.nongemm is not None:
+                best = rec.nongemm
+        return best
 
     def grad_flags(self, iteration: int | None = None) -> dict[str, tuple[bool | None, bool | None]]:
         """``{layer: (input_grad, weight_grad)}`` of one sampled iteration (default: the last), from the manifest

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from hwsim.trace.nongemm import NonGemmWork, check_meta
 from hwsim.trace.schema import TraceError
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -92,7 +93,7 @@ class _Where:
 _EXTRA_NUMBERS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "batch", "world_size", "rank", "steps",
                   "image_size", "context", "tokens_per_example")
 _META_FIELDS = ("model", "dataset", "method", "s", "k", "seed", "int8", "sample_every", "stats_every",
-                "max_examples", "torch_version", "dither_attention", "coverage")
+                "max_examples", "torch_version", "dither_attention", "coverage", "nongemm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +116,7 @@ class TraceMeta(Mapping[str, Any]):
     torch_version: str | None = None
     dither_attention: bool | None = None
     coverage: Mapping[str, Any] | None = None
+    nongemm: Mapping[str, Any] | None = None  # what non-GEMM work the records hold (hwsim.trace.nongemm)
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
 
@@ -135,7 +137,7 @@ class TraceMeta(Mapping[str, Any]):
                    int8=w.flag(d, "int8"), sample_every=w.integer(d, "sample_every"),
                    stats_every=w.integer(d, "stats_every", lo=1) or 1, max_examples=w.integer(d, "max_examples"),
                    torch_version=w.string(d, "torch_version"), dither_attention=w.flag(d, "dither_attention"),
-                   coverage=cov,
+                   coverage=cov, nongemm=check_meta(d.get("nongemm"), file=file, field=f"{field_name}.nongemm"),
                    extra=MappingProxyType({k: v for k, v in d.items() if k not in _META_FIELDS}), raw=raw)
 
     # read-only mapping over the manifest's meta object, as written
@@ -191,7 +193,7 @@ class LayerStats:
                    extra=MappingProxyType(extra) if extra else _EMPTY)
 
 
-_ITERATION_FIELDS = ("index", "epoch", "loss", "acc", "sampled", "layers")
+_ITERATION_FIELDS = ("index", "epoch", "loss", "acc", "sampled", "layers", "nongemm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class IterationRecord:
     acc: float | None = None
     sampled: bool = False
     layers: Mapping[str, LayerStats] = field(default_factory=lambda: _EMPTY)
+    nongemm: NonGemmWork | None = None  # the iteration's non-GEMM work (None: not recorded)
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @property
@@ -240,9 +243,11 @@ class IterationRecord:
         index = w.integer(d, "index", lo=0)
         sampled = w.flag(d, "sampled")
         extra = {k: v for k, v in d.items() if k not in _ITERATION_FIELDS}
+        ng = d.get("nongemm")
         return cls(index=position if index is None else index, epoch=w.integer(d, "epoch"),
                    loss=w.number(d, "loss"), acc=w.number(d, "acc"), sampled=bool(sampled),
                    layers=MappingProxyType({str(n): LayerStats.from_json(st, w, str(n)) for n, st in layers.items()}),
+                   nongemm=None if ng is None else NonGemmWork.from_json(ng, file=file, field=f"{field_prefix}nongemm"),
                    extra=MappingProxyType(extra) if extra else _EMPTY)
 
 

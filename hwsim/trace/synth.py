@@ -24,8 +24,10 @@ import numpy as np
 from hwsim.trace.format import LayerSample, TraceWriter, layer_stats, load
 from hwsim.trace.gemm_kinds import kind_densities, part_of
 from hwsim.trace.layerspec import PARTS
+from hwsim.trace.nongemm import meta_for
 from hwsim.trace.scalesim_topology import CONVENTIONS
 from hwsim.trace.topology import LayerSpec, as_layer_spec, model_layers, read_scalesim_topology
+from hwsim.trace.topology_nongemm import topology_nongemm
 from hwsim.trace.transformers import TRANSFORMERS, transformer_shape
 
 ROLES = ("w", "a", "dz")
@@ -228,10 +230,14 @@ def synthesize(out: str | os.PathLike, *, model: str | None = None,
         samples.append(LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=a_mask, w_density=w_dens,
                                    w_mask=w_mask, w_bits=operand_bits, a_bits=operand_bits))
         stats[g.name] = {**layer_stats(levels), "a_density": float(a_mask.mean()), "w_density": w_dens}
+    nongemm = topology_nongemm(model, batch, options)
+    if nongemm is not None:  # the topology's non-GEMM work (hwsim.trace.topology_nongemm); custom layers: none
+        info["nongemm"] = meta_for(nongemm, source="topology")
     with TraceWriter(out, meta=info, overwrite=overwrite) as w:
         for g in geoms:
             w.add_layer(g)
-        w.add_iteration(0, stats=stats, samples=samples)
+        w.add_iteration(0, stats=stats, samples=samples,
+                        **({"nongemm": nongemm.to_json()} if nongemm is not None else {}))
     return Path(out)
 
 

@@ -10,7 +10,8 @@ Each block is its projections, the two attention products per head and its MLP, 
 * Grouped-query attention (``kv_heads`` < ``heads``): the K and V projections have kv_heads·d_h outputs;
   each query head still has its own QKᵀ and P·V (its K and V are shared with heads/kv_heads others).
 * MLP: two GEMMs (GELU) or three (SwiGLU: gate, up, down; Llama).
-* Not GEMMs, so not here: LayerNorm/RMSNorm, softmax, GELU/SiLU, residual adds, embedding look-ups.
+* Not GEMMs, so not here: LayerNorm/RMSNorm, softmax, GELU/SiLU, residual adds, embedding look-ups
+  (:mod:`hwsim.trace.topology_nongemm` derives them as the trace's non-GEMM records).
   ``head=True`` adds the GEMMs outside the blocks: GPT-2/Llama's LM head, BERT's MLM head (transform
   + decoder), ViT's patch embedding (a 16×16/16 convolution) and classifier (the class token only).
 
