@@ -3,7 +3,9 @@
 Small stand-ins written here (no torchvision/timm/transformers): a ResNet (hwsim's resnet18_cifar), a
 MobileNet-style net (in-place ReLU6, depthwise + pointwise inverted residuals), a ViT whose blocks use
 ``nn.MultiheadAttention``, a GPT-2-style LM whose layers are Hugging Face-style ``Conv1D`` (addmm) with explicit
-matmul attention, and a BERT-style encoder (separate Linear q/k/v, ``torch.matmul`` scores). Vision models train on
+matmul attention, a BERT-style encoder (separate Linear q/k/v, ``torch.matmul`` scores), and two decoders through
+``F.scaled_dot_product_attention`` as Hugging Face runs them in ``train()``: GPT-2-style with attention dropout 0.1,
+Llama-style with grouped-query attention (``enable_gqa=True``), RMSNorm and SwiGLU. Vision models train on
 the embedded digits (8×8, upsampled to 16×16); the language models on characters of a CPython standard-library
 source file (next-character loss). Each runs ``--steps`` SGD iterations under ``capture(method="dither")``, then
 the last sampled iteration is simulated on the shipped ``scnn`` architecture. Two more rows are hwsim's own zoo
@@ -11,7 +13,8 @@ transformers, as ``hwsim trace`` builds them: ``vit_digits`` on the 8×8 digits 
 ``pystdlib`` corpus (context 32). Writes ``benchmarks/results/coverage_table.json`` (the README's coverage table,
 ``scripts/readme_tables.py``).
 
-    python benchmarks/coverage_table.py [--steps 20] [--models resnet mobilenet vit gpt2 bert vit_digits gpt_char]
+    python benchmarks/coverage_table.py [--steps 20] [--models resnet mobilenet vit gpt2 bert gpt2_sdpa llama_gqa
+                                                          vit_digits gpt_char]
 """
 
 from __future__ import annotations
@@ -167,6 +170,62 @@ class Bertish(nn.Module):
         return self.decoder(self.encoder(self.word(idx) + self.pos(torch.arange(idx.shape[1]))))
 
 
+class SdpaBlock(nn.Module):
+    """A GPT-2 block as Hugging Face runs it in train(): SDPA, causal, attention dropout 0.1 (issue 20 item 4)."""
+
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.h = heads
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.c_attn, self.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.c_fc, self.mlp_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, self.h, d // self.h).transpose(1, 2) for z in self.c_attn(self.ln_1(x)).split(d, 2))
+        a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.1 if self.training else 0.0, is_causal=True)
+        x = x + self.c_proj(a.transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
+
+
+class LlamaBlock(nn.Module):
+    """A Llama-style block: RMSNorm, grouped-query attention through SDPA(enable_gqa=True), SwiGLU (issue 20 item 4)."""
+
+    def __init__(self, d: int, heads: int, kv_heads: int) -> None:
+        super().__init__()
+        self.h, self.kv, self.hd = heads, kv_heads, d // heads
+        self.q_proj, self.o_proj = nn.Linear(d, d, bias=False), nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.gate, self.up = nn.Linear(d, 2 * d, bias=False), nn.Linear(d, 2 * d, bias=False)
+        self.down = nn.Linear(2 * d, d, bias=False)
+        self.w1, self.w2 = nn.Parameter(torch.ones(d)), nn.Parameter(torch.ones(d))
+
+    @staticmethod
+    def _rms(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        h = self._rms(x, self.w1)
+        q = self.q_proj(h).view(b, t, self.h, self.hd).transpose(1, 2)
+        k = self.k_proj(h).view(b, t, self.kv, self.hd).transpose(1, 2)
+        v = self.v_proj(h).view(b, t, self.kv, self.hd).transpose(1, 2)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, d))
+        h = self._rms(x, self.w2)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class DecoderLM(nn.Module):
+    def __init__(self, blocks: nn.Module, vocab: int = 128, d: int = 32) -> None:
+        super().__init__()
+        self.wte, self.blocks, self.lm_head = nn.Embedding(vocab, d), blocks, nn.Linear(d, vocab, bias=False)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.blocks(self.wte(idx)))
+
+
 def _text_batches(batch: int, t: int, steps: int):
     text = inspect.getsource(textwrap).encode("ascii", "replace")
     data = torch.tensor(list(text), dtype=torch.long).clamp(max=127)
@@ -198,6 +257,8 @@ def _image_batches(batch: int, steps: int):
 
 ROWS = {"resnet": "ResNet-18 (hwsim resnet18_cifar)", "mobilenet": "MobileNet-style (in-place ReLU6, depthwise)",
         "vit": "ViT, nn.MultiheadAttention", "gpt2": "GPT-2-style, HF-style Conv1D", "bert": "BERT-style encoder",
+        "gpt2_sdpa": "GPT-2-style, SDPA with attention dropout 0.1 (HF train())",
+        "llama_gqa": "Llama-style, SDPA grouped-query attention (enable_gqa), RMSNorm, SwiGLU",
         "vit_digits": "zoo: vit_digits (on digits)", "gpt_char": "zoo: gpt_char (on pystdlib)"}
 COLUMNS = ["model", "GEMMs", "GEMM-MAC coverage (forward / backward-data / backward-weight)", "δ̃z density",
            "max bits", "scnn iteration speed-up"]
@@ -210,6 +271,10 @@ def build(name: str) -> tuple[nn.Module, str]:
         return build_model(name, in_channels=1, num_classes=128, image_size=32), "pystdlib"
     if name == "resnet":
         return build_model("resnet18_cifar", in_channels=1, num_classes=10, image_size=16), "image"
+    if name == "gpt2_sdpa":
+        return DecoderLM(nn.Sequential(SdpaBlock(32, 4), SdpaBlock(32, 4))), "text"
+    if name == "llama_gqa":
+        return DecoderLM(nn.Sequential(LlamaBlock(32, 4, 2), LlamaBlock(32, 4, 2))), "text"
     return {"mobilenet": (MobileNetish(10), "image"), "vit": (ViT(10), "image"), "gpt2": (GPT2ish(), "text"),
             "bert": (Bertish(), "text")}[name]
 

@@ -39,25 +39,9 @@ def layer_noise(sum_dz2: float, sum_q2: float, sum_dzq: float) -> dict[str, floa
     return {"noise": math.sqrt(err2 / sum_dz2), "dz_norm": math.sqrt(sum_dz2)}
 
 
-def _noise_of(st: Any) -> float | None:
-    if isinstance(st, Mapping):
-        v = st.get("noise")
-    else:
-        v = getattr(st, "noise", None)
-        if v is None:
-            extra = getattr(st, "extra", None)
-            v = extra.get("noise") if isinstance(extra, Mapping) else None
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _norm_of(st: Any) -> float | None:
-    if isinstance(st, Mapping):
-        v = st.get("dz_norm")
-    else:
-        v = getattr(st, "dz_norm", None)
-        if v is None:
-            extra = getattr(st, "extra", None)
-            v = extra.get("dz_norm") if isinstance(extra, Mapping) else None
+def _stat(st: Any, key: str) -> float | None:
+    """``key`` (``noise`` or ``dz_norm``) of a layer's statistics: a JSON mapping or a ``LayerStats`` record."""
+    v = st.get(key) if isinstance(st, Mapping) else getattr(st, key, None)
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
@@ -71,7 +55,7 @@ def compound_gain(order: Sequence[str], stats: Mapping[str, Any]) -> dict[str, f
     g = 1.0
     for name in reversed(order):
         out[name] = g
-        n = _noise_of(stats.get(name))
+        n = _stat(stats.get(name), "noise")
         if n is not None:
             g *= math.sqrt(1.0 + n * n)
     return out
@@ -82,7 +66,7 @@ def norm_growth(order: Sequence[str], stats: Mapping[str, Any]) -> dict[str, flo
     out: dict[str, float | None] = {}
     above: float | None = None
     for name in reversed(order):
-        n = _norm_of(stats.get(name))
+        n = _stat(stats.get(name), "dz_norm")
         out[name] = n / above if n is not None and above else None
         if n is not None:
             above = n
@@ -92,7 +76,7 @@ def norm_growth(order: Sequence[str], stats: Mapping[str, Any]) -> dict[str, flo
 def compound_warning(order: Sequence[str], stats: Mapping[str, Any], *, threshold: float = COMPOUND_WARN
                      ) -> str | None:
     """The one-line warning capture prints when :func:`compound_gain` passes ``threshold`` somewhere, else None."""
-    if not any(_noise_of(stats.get(n)) is not None for n in order):
+    if not any(_stat(stats.get(n), "noise") is not None for n in order):
         return None
     gains = compound_gain(order, stats)
     worst = max(order, key=gains.__getitem__)
