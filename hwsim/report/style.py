@@ -39,7 +39,7 @@ _EXTRA_COLORS = ("#e377c2", "#bcbd22", "#7f7f7f", "#17becf", "#aec7e8", "#ffbb78
 MODEL_MARKER = ("o", "s", "^", "D", "v", "P", "X", "*")
 CYCLE_COLOR = {"compute": "#1f77b4", "fragmentation": "#ff7f0e", "imbalance": "#bcbd22",
                "bank_conflict": "#9467bd", "memory_stall": "#8c564b", "fill_drain": "#c49c94",
-               "reduction": "#e377c2", "nsd": "#17becf", "vector": "#bcbd22", "nongemm": "#2ca02c"}
+               "reduction": "#e377c2", "nsd": "#17becf", "vector": "#393b79", "nongemm": "#2ca02c"}
 ENERGY_COLOR = {"mac": "#1f77b4", "accumulator": "#ff7f0e", "sram": "#2ca02c", "crossbar": "#9467bd",
                 "dram": "#8c564b", "reduction": "#e377c2", "nsd": "#17becf", "vector": "#bcbd22",
                 "leakage": "#c7c7c7"}
@@ -47,8 +47,8 @@ PART_LABEL = {"compute": "compute", "fragmentation": "intra-PE fragmentation", "
               "bank_conflict": "bank conflicts", "memory_stall": "memory stall",
               "fill_drain": "exposed fill / drain", "mac": "MAC",
               "accumulator": "registers + accumulators", "sram": "SRAM", "crossbar": "crossbar", "dram": "DRAM",
-              "reduction": "δW cross-PE reduction", "nsd": "NSD unit (δz quantizer)", "vector": "vector unit",
-              "nongemm": "non-GEMM work (vector unit)",
+              "reduction": "cross-PE reduction / halo", "nsd": "NSD unit (δz quantizer)",
+              "vector": "vector unit", "nongemm": "non-GEMM work (vector unit)",
               "leakage": "leakage"}
 
 RC = {
