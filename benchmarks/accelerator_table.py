@@ -152,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
             traces.append({"model": model, "capture": " ".join(trace_command(model, f"DIR/{model}")),
                            "replayed": what, "capture_s": round(t_cap, 1), "iterations": summ.get("iterations"),
                            "dz_density": summ.get("weighted_density"), "test_acc": summ.get("test_acc")})
-    cmd = "python benchmarks/accelerator_table.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    # the command that makes these numbers: --keep, --json and --jobs change where and how fast, not what
+    picked = [(f"--{k}", getattr(args, k)) for k in ("models", "designs")]
+    cmd = "python benchmarks/accelerator_table.py" + "".join(
+        f" {flag} {' '.join(v)}" for (flag, v), default in zip(picked, (list(TRACES), list(DESIGNS)), strict=True)
+        if v != default)
     doc = {"command": cmd, "baseline": BASELINE, "scopes": list(SCOPES), "designs": summary(rows, args.designs),
            "traces": traces, "rows": rows}
     Path(args.json).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

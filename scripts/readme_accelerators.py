@@ -57,6 +57,7 @@ def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
     made = []
     for t in doc["traces"]:
         dens = f", δ̃z density {t['dz_density']:.3f}" if t.get("dz_density") is not None else ""
+        dens += f", test accuracy {100 * t['test_acc']:.1f} %" if t.get("test_acc") is not None else ""
         made.append(f"{t['model']} (`{t['capture']}`: {t['iterations']} iterations{dens}; {t['replayed']})")
     return [*lines, "", "Cells: speed-up / energy gain over the design's equal-area dense array. Traces: "
             + "; ".join(made) + "."]

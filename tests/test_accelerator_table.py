@@ -90,7 +90,7 @@ def _doc() -> dict:
                          "speedup_geomean": 1.9, "speedup_min": 1.9, "speedup_max": 1.9,
                          "energy_gain_geomean": 1.1, "energy_gain_min": 1.1, "energy_gain_max": 1.1}],
             "traces": [{"model": "lenet5", "capture": "hwsim trace --model lenet5", "iterations": 115,
-                        "dz_density": 0.0349, "replayed": "whole run: 6 sampled iterations of 115, integrated"}],
+                        "dz_density": 0.0349, "test_acc": 0.9556, "replayed": "whole run: 6 sampled iterations of 115, integrated"}],
             "rows": [row]}
 
 
@@ -104,7 +104,7 @@ def test_renderer_writes_the_hand_written_json():
     assert lines[3].startswith("| `tensordash` | TensorDash-style operand scheduling") and "| 32×33 |" in lines[3]
     assert "| lenet5 | `scnn` | 0.50× / 1.00× | 2.00× / 3.00× | 12.5× / 150× | – / 1.00× | 1.25× / 0.80× |" in lines
     assert lines[-1].startswith("Cells: speed-up / energy gain over the design's equal-area dense array.")
-    assert ("lenet5 (`hwsim trace --model lenet5`: 115 iterations, δ̃z density 0.035; whole run: 6 sampled "
+    assert ("lenet5 (`hwsim trace --model lenet5`: 115 iterations, δ̃z density 0.035, test accuracy 95.6 %; whole run: 6 sampled "
             "iterations of 115, integrated).") in lines[-1]
 
 
