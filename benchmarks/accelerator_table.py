@@ -46,7 +46,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "accelerator_table.json"
 # The shipped designs compared, then any TensorDash-style config present in arch_configs/ (issue 18 item 3).
 BASE_DESIGNS: tuple[str, ...] = ("scnn", "training", "systolic32", "systolic32_os", "scnn_bitserial")
-DESIGNS: tuple[str, ...] = BASE_DESIGNS + tuple(sorted(p.stem for p in Path(ARCH_DIR).glob("tensordash*.yaml")))
+
+
+def designs(arch_dir: str | os.PathLike = ARCH_DIR) -> tuple[str, ...]:
+    """:data:`BASE_DESIGNS`, then every ``tensordash*.yaml`` of ``arch_dir`` (by name, sorted)."""
+    return BASE_DESIGNS + tuple(sorted(p.stem for p in Path(arch_dir).glob("tensordash*.yaml")))
+
+
+DESIGNS: tuple[str, ...] = designs()
 BASELINE = "dense_equal_area"
 SCOPES: tuple[str, ...] = ("forward", "backward_data", "backward_weight", "update", "iteration")
 _COMMON = ("--method", "dither", "--s", "4", "--seed", "0", "--threads", "1", "--quiet")
@@ -121,6 +128,14 @@ def summary(rows: Sequence[Mapping[str, Any]], designs: Sequence[str]) -> list[d
     return out
 
 
+def command(models: Sequence[str], design_names: Sequence[str]) -> str:
+    """The command that makes these numbers: only ``--models`` / ``--designs`` when not the defaults (``--keep``,
+    ``--json`` and ``--jobs`` change where and how fast, not what)."""
+    picked = (("--models", list(models), list(TRACES)), ("--designs", list(design_names), list(DESIGNS)))
+    return "python benchmarks/accelerator_table.py" + "".join(f" {flag} {' '.join(v)}" for flag, v, default in picked
+                                                               if v != default)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(TRACES), choices=list(TRACES))
@@ -152,12 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             traces.append({"model": model, "capture": " ".join(trace_command(model, f"DIR/{model}")),
                            "replayed": what, "capture_s": round(t_cap, 1), "iterations": summ.get("iterations"),
                            "dz_density": summ.get("weighted_density"), "test_acc": summ.get("test_acc")})
-    # the command that makes these numbers: --keep, --json and --jobs change where and how fast, not what
-    picked = [(f"--{k}", getattr(args, k)) for k in ("models", "designs")]
-    cmd = "python benchmarks/accelerator_table.py" + "".join(
-        f" {flag} {' '.join(v)}" for (flag, v), default in zip(picked, (list(TRACES), list(DESIGNS)), strict=True)
-        if v != default)
-    doc = {"command": cmd, "baseline": BASELINE, "scopes": list(SCOPES), "designs": summary(rows, args.designs),
+    doc = {"command": command(args.models, args.designs), "baseline": BASELINE, "scopes": list(SCOPES), "designs": summary(rows, args.designs),
            "traces": traces, "rows": rows}
     Path(args.json).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {args.json}")

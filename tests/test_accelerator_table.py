@@ -34,6 +34,24 @@ def test_design_list_holds_the_shipped_designs_and_any_tensordash_config():
         load_arch(d)   # every name is a shipped config
 
 
+def test_a_tensordash_config_joins_the_design_list_when_its_file_exists(tmp_path):
+    bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
+    assert bench.designs(tmp_path) == bench.BASE_DESIGNS
+    (tmp_path / "tensordash_ws.yaml").write_text("version: 1\n")
+    (tmp_path / "tensordash.yaml").write_text("version: 1\n")
+    (tmp_path / "other.yaml").write_text("version: 1\n")
+    assert bench.designs(tmp_path) == (*bench.BASE_DESIGNS, "tensordash", "tensordash_ws")
+
+
+def test_the_recorded_command_names_only_what_changes_the_numbers():
+    bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
+    assert bench.command(list(bench.TRACES), list(bench.DESIGNS)) == "python benchmarks/accelerator_table.py"
+    assert (bench.command(["lenet5"], list(bench.DESIGNS))
+            == "python benchmarks/accelerator_table.py --models lenet5")
+    assert (bench.command(list(bench.TRACES), ["scnn", "training"])
+            == "python benchmarks/accelerator_table.py --designs scnn training")
+
+
 def test_equal_area_ratios_of_an_output_stationary_array_by_hand(tmp_path):
     """systolic32_os on one linear layer (batch 16, 64 → 32), DRAM unlimited. Its equal-area dense array is the
     32×32 weight-stationary array (same PEs and buffers: same area). Fold model (hwsim/sim/systolic.py), R = C = 32:
