@@ -16,7 +16,8 @@ seed 0, one torch thread) so the table is reproducible in minutes on 2 cores: Le
 and vit_digits for 3 on the embedded digits, replayed over the whole run (every 23rd iteration — an epoch's
 first, full batch — and the last, integrated by :func:`hwsim.simulate_run`); gpt_char (23 iterations on
 ``pystdlib``) and resnet18_cifar (digits at 16², 8 iterations of 32) replayed at their last full batch only
-(a replay of these costs tens of seconds per design). Short runs: the δ̃z densities are those of early training.
+(a gpt_char iteration takes 15–40 s to replay per design; resnet18_cifar's capture costs ~2 s an iteration, so
+its run stays too short for several samples). Short runs: the δ̃z densities are those of early training.
 
     python benchmarks/accelerator_table.py [--models lenet5 ...] [--designs scnn ...] [--jobs 2] [--keep DIR]
 """
