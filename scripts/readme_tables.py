@@ -12,7 +12,9 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``schedule`` — from ``benchmarks/results/schedule_table.json`` (``benchmarks/schedule_table.py``);
 * ``estimator-error`` — from ``benchmarks/results/wholerun_error.json`` (``benchmarks/bench_wholerun.py --error``);
 * ``max-examples`` — from ``benchmarks/results/max_examples.json`` (``benchmarks/bench_wholerun.py --max-examples``);
-* ``noise`` — from ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``).
+* ``noise`` — from ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``);
+* ``accelerators`` — from ``benchmarks/results/accelerator_table.json`` (``benchmarks/accelerator_table.py``;
+  rendered by ``scripts/readme_accelerators.py``).
 
 Usage::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import json
 import math
 import re
@@ -295,6 +298,14 @@ def _bw(figs: Mapping[str, Any]) -> str:
 BENCH = ROOT / "benchmarks" / "results"
 
 
+def _sibling(name: str) -> Any:
+    """A module of this folder, loaded by path (this file runs as a script and is loaded by path in tests)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def tables(root: Path = ROOT) -> dict[str, list[str]]:
     """NAME → the lines between the markers (table, blank line, source line)."""
     summary = root / SUMMARY.relative_to(ROOT)
@@ -321,7 +332,8 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
                           ("schedule", "schedule_table.json", coverage_table),
                           ("estimator-error", "wholerun_error.json", estimator_error_table),
                           ("max-examples", "max_examples.json", max_examples_table),
-                          ("noise", "noise_table.json", noise_table)):
+                          ("noise", "noise_table.json", noise_table),
+                          ("accelerators", "accelerator_table.json", _sibling("readme_accelerators").accelerators_table)):
         f = bench / fn
         if f.exists():
             doc = json.loads(f.read_text())

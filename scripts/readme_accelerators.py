@@ -1,0 +1,66 @@
+"""The README's "which accelerator for dithered backprop" tables, from ``benchmarks/results/accelerator_table.json``.
+
+Kept apart from ``scripts/readme_tables.py`` (which loads this file and adds the ``accelerators`` block) so each
+stays a readable size. Input: the document ``benchmarks/accelerator_table.py`` writes — ``designs`` (per design:
+area, equal-area array shape, geometric mean and range over the traces of the iteration speed-up and energy gain),
+``traces`` (how each was captured and which iterations were replayed) and ``rows`` (per trace × design: speed-up
+and energy gain over the design's equal-area dense array per scope). Output: a headline table (one row per
+design), a detail table (one row per trace × design, one cell per scope: speed-up / energy gain) and a line
+saying how each trace was made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+# What each shipped design is (a design not listed here is shown by its name alone).
+WHAT = {"scnn": "SCNN: sparse Cartesian product in every pass",
+        "training": "SCNN's silicon, δz-driven gather in both backward passes",
+        "systolic32": "dense 32×32 systolic array, weight stationary",
+        "systolic32_os": "dense 32×32 systolic array, output stationary",
+        "scnn_bitserial": "SCNN with bit-serial lanes (Stripes)"}
+SCOPE_LABELS = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
+                "update": "update", "iteration": "iteration"}
+
+
+def _x(v: Any) -> str:
+    if v is None or not math.isfinite(float(v)):
+        return "–"
+    v = float(v)
+    return f"{v:.0f}×" if v >= 100 else (f"{v:.1f}×" if v >= 10 else f"{v:.2f}×")
+
+
+def _what(design: str) -> str:
+    if design.startswith("tensordash"):
+        return "TensorDash-style operand scheduling on a dense array"
+    return WHAT.get(design, design)
+
+
+def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
+    """Headline (per design), detail (per trace × design × scope) and the traces' line (module doc)."""
+    n = max((d["traces"] for d in doc["designs"]), default=0)
+    lines = [f"| design | what it is | area | equal-area dense array | iteration speed-up: geo-mean of {n} traces "
+             "(range) | iteration energy gain: geo-mean (range) |", "|---|---|---|---|---|---|"]
+    for d in doc["designs"]:
+        shape = "×".join(str(x) for x in d["equal_area_shape"])
+        lines.append(f"| `{d['design']}` | {_what(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
+                     f"{_x(d['speedup_geomean'])} ({_x(d['speedup_min'])}–{_x(d['speedup_max'])}) | "
+                     f"{_x(d['energy_gain_geomean'])} ({_x(d['energy_gain_min'])}–{_x(d['energy_gain_max'])}) |")
+    scopes = doc["scopes"]
+    lines += ["", "| trace | design | " + " | ".join(SCOPE_LABELS.get(s, s) for s in scopes) + " |",
+              "|---|---|" + "---|" * len(scopes)]
+    for r in doc["rows"]:
+        lines.append(f"| {r['model']} | `{r['design']}` | "
+                     + " | ".join(f"{_x(r['speedup'][s])} / {_x(r['energy_gain'][s])}" for s in scopes) + " |")
+    made = []
+    for t in doc["traces"]:
+        dens = f", δ̃z density {t['dz_density']:.3f}" if t.get("dz_density") is not None else ""
+        dens += f", test accuracy {100 * t['test_acc']:.1f} %" if t.get("test_acc") is not None else ""
+        made.append(f"{t['model']} (`{t['capture']}`: {t['iterations']} iterations{dens}; {t['replayed']})")
+    return [*lines, "", "Cells: speed-up / energy gain over the design's equal-area dense array. Traces: "
+            + "; ".join(made) + "."]
+
+
+__all__ = ["WHAT", "accelerators_table"]
