@@ -151,3 +151,19 @@ def test_density_one_is_exactly_the_dense_array(tmp_path):
             s, d = lp.sparse.cycle_breakdown, lp.dense.cycle_breakdown
             assert (s.compute + s.fragmentation, lp.sparse.macs) == (d.compute + d.fragmentation, lp.dense.macs), \
                 (lp.name, lp.pass_name)
+
+
+def test_records_add_up_to_the_iteration_schedule(lenet):
+    for v, t in lenet.run["schedule"]["makespan"].items():
+        assert sum(getattr(lp, v).cycles - getattr(lp, v).cycle_breakdown.reduction
+                   - getattr(lp, v).cycle_breakdown.nsd for lp in lenet.layers) == t, v
+
+
+def test_no_window_and_no_neighbours_is_the_dense_pace():
+    import hwsim
+    r = hwsim.simulate("traces/samples/lenet5-digits-dither",
+                       load_arch("tensordash", {"tensordash.lookahead": 0, "tensordash.lookaside": 0}))
+    for lp in r.layers:
+        if lp.pass_name != "update":    # one step a cycle, zeros or not: every fold as long as the dense one
+            assert lp.sparse.cycle_breakdown.compute + lp.sparse.cycle_breakdown.fragmentation == \
+                lp.dense.cycle_breakdown.compute + lp.dense.cycle_breakdown.fragmentation, (lp.name, lp.pass_name)
