@@ -11,7 +11,8 @@ lookahead 2 / lookaside 5 scheduler, hwsim/sim/tensordash.py) and prints per pas
 
 Also the wall time of the replay (the scheduler is numpy over the real masks) beside ``systolic32``'s.
 
-    python benchmarks/tensordash.py [TRACE] [--iteration N] [--arch tensordash] [--json FILE]
+    python benchmarks/tensordash.py [TRACE] [--iteration N] [--arch tensordash] [--set KEY=VALUE ...] [--json FILE]
+                                    [--no-baseline]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from hwsim.arch import load_arch
+from hwsim.arch import load_arch, parse_overrides
 from hwsim.results import PASSES
 from hwsim.sim import simulate
 
@@ -53,14 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("trace", nargs="?", default=str(DEFAULT))
     ap.add_argument("--arch", default="tensordash", help="the scheduling architecture (default: tensordash)")
     ap.add_argument("--iteration", type=int, default=None, help="sampled iteration (default: the last full batch)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an arch field, e.g. tensordash.lookahead=4")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the rows as JSON")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the systolic32 replay (its wall time)")
     args = ap.parse_args(argv)
-    arch = load_arch(args.arch)
+    arch = load_arch(args.arch, parse_overrides(args.set) or None)
     t0 = time.perf_counter()
     result = simulate(args.trace, arch, iteration=args.iteration)
     t_td = time.perf_counter() - t0
     t0 = time.perf_counter()
-    simulate(args.trace, "systolic32", iteration=args.iteration)
+    if not args.no_baseline:
+        simulate(args.trace, "systolic32", iteration=args.iteration)
     t_sys = time.perf_counter() - t0
     td = arch.tensordash
     print(f"{args.trace} @ {arch.name}: lookahead {td.lookahead}, lookaside {td.lookaside}, "

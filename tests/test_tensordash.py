@@ -167,3 +167,11 @@ def test_no_window_and_no_neighbours_is_the_dense_pace():
         if lp.pass_name != "update":    # one step a cycle, zeros or not: every fold as long as the dense one
             assert lp.sparse.cycle_breakdown.compute + lp.sparse.cycle_breakdown.fragmentation == \
                 lp.dense.cycle_breakdown.compute + lp.dense.cycle_breakdown.fragmentation, (lp.name, lp.pass_name)
+
+
+def test_validate_prints_the_scheduler():
+    from hwsim.commands.validate import summary
+
+    assert "  scheduler     TensorDash-style: lookahead 2, lookaside 5 (8-input muxes), backward-weight operand auto" \
+        in summary(load_arch("tensordash")).splitlines()
+    assert "scheduler" not in summary(load_arch("systolic32"))
