@@ -92,9 +92,9 @@ def test_small_sections_validate():
 @pytest.mark.parametrize("overrides,key,fragment", [
     ({"dataflow": "systolic_ws"}, "pe.mult_f", "with dataflow systolic_ws"),
     ({"dataflow": "systolic_ws", "pe.mult_f": 1}, "pe.mult_i", "lanes per PE need the reduction along time"),
-    ({"dataflow": "systolic_ws", "pe.mult_f": 1, "pe.mult_i": 1}, "zero_skip.weights", "true with dataflow"),
+    ({"dataflow": "systolic_ws", "pe.mult_f": 1, "pe.mult_i": 1}, "zero_skip.weights", "true with dense dataflow"),
     ({"dataflow": "systolic_ws", "pe.mult_f": 1, "pe.mult_i": 1, "zero_skip.weights": False,
-      "zero_skip.activations": False}, "zero_skip.gradients", "true with dataflow systolic_ws"),
+      "zero_skip.activations": False}, "zero_skip.gradients", "true with dense dataflow"),
     ({"dataflow": "systolic_os", "pe.mult_f": 1}, "zero_skip.weights", "true with dataflow systolic_os"),
     ({"dataflow": "systolic_os", "pe.mult_f": 1, "zero_skip.weights": False}, "tensordash.lookaside",
      "5 neighbours with pe.mult_i = 4 lanes"),

@@ -219,14 +219,14 @@ class Arch(Validated):
             os_ = self.dataflow == "systolic_os"  # lanes and the TensorDash scheduler: hwsim/arch/tensordash.py
             if self.pe.mult_f != 1:
                 raise bad("pe.mult_f", f"{self.pe.mult_f} with dataflow {self.dataflow} "
-                          "(systolic PEs do one dot product per cycle)", "1")
+                          "(systolic PEs do one MAC per cycle)", "1")
             if self.pe.mult_i != 1 and not os_:
                 raise bad("pe.mult_i", f"{self.pe.mult_i} with dataflow {self.dataflow} "
                           "(dot-product lanes per PE need the reduction along time)", "1, or use systolic_os")
             if self.zero_skip.weights or (self.zero_skip.any and not os_):
                 f = "weights" if self.zero_skip.weights else "activations" if self.zero_skip.activations \
                     else "gradients"
-                raise bad(f"zero_skip.{f}", f"true with dataflow {self.dataflow}",
+                raise bad(f"zero_skip.{f}", f"true with {'' if os_ else 'dense '}dataflow {self.dataflow}",
                           "false; a systolic_os array schedules activations / gradients (TensorDash); "
                           "dataflow: cartesian skips any role")
             if self.zero_skip.any and self.tensordash.lookaside > self.pe.mult_i - 1:
