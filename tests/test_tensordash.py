@@ -202,3 +202,32 @@ def test_backward_weight_operand_auto_takes_the_sparser_tensor(lenet):
             assert auto.sparse.macs < a.sparse.macs and auto.sparse.cycles <= a.sparse.cycles, auto.name
         elif auto.pass_name != "update":
             assert auto.sparse.cycle_breakdown == a.sparse.cycle_breakdown
+
+
+
+def _reference_cycles(stream: list[int], lanes: int, lookahead: int, lookaside: int) -> int:
+    """The module doc's rule for one stream in plain Python loops (slow, and plainly the rule)."""
+    t = -(-len(stream) // lanes)
+    grid = [[k * lanes + i < len(stream) and bool(stream[k * lanes + i]) for i in range(lanes)]
+            for k in range(t + lookahead + 1)]
+    head = cyc = 0
+    while head < t:
+        free = [True] * lanes
+        for dt, off in options(lookahead, lookaside):       # option by option, every lane at once
+            for i in range(lanes):
+                j = (i + off) % lanes
+                if free[i] and grid[head + dt][j]:
+                    grid[head + dt][j] = free[i] = False
+        adv = 0
+        while adv <= lookahead and not any(grid[head + adv]):
+            adv += 1
+        head, cyc = head + adv, cyc + 1
+    return cyc
+
+
+@pytest.mark.parametrize("lanes,lookahead,lookaside", [(16, 2, 5), (6, 1, 5), (8, 3, 2), (4, 0, 3), (1, 2, 0)])
+def test_vectorised_schedule_equals_the_plain_rule(lanes, lookahead, lookaside):
+    rng = np.random.default_rng(lanes * 100 + lookahead * 10 + lookaside)
+    masks = rng.random((60, lanes * 9 + 3)) < rng.random((60, 1))      # a density per stream, a ragged tail
+    got = stream_cycles(masks, lanes=lanes, lookahead=lookahead, lookaside=lookaside).tolist()
+    assert got == [_reference_cycles(m.tolist(), lanes, lookahead, lookaside) for m in masks]
