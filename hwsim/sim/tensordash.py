@@ -33,8 +33,9 @@ per ``tensordash.backward_weight_operand``; ``auto`` takes the sparser tensor (l
 those whose role ``zero_skip`` names. A zero of the scheduled operand costs no multiply; every product of a
 non-zero (the partner's zeros included) is issued.
 
-Everything is vectorised over streams with numpy (one array operation per option per cycle, never an event
-per MAC); the loop runs over the cycles of the longest stream.
+Everything is vectorised over streams with numpy (a step's lanes are the bits of one integer, so an option is a
+few bitwise operations per stream per cycle, never an event per MAC); the loop runs over the cycles of the longest
+stream.
 """
 
 from __future__ import annotations
@@ -64,35 +65,59 @@ def stream_cycles(mask: np.ndarray, *, lanes: int, lookahead: int, lookaside: in
 
     Value k of a stream sits at step k // lanes, lane k % lanes (the tail of the last step is zero).
     Returns an int64 array of S cycle counts, each in [⌈T / (lookahead + 1)⌉, T], T = ⌈Kr / lanes⌉.
+    A step's lanes are the bits of one unsigned integer (≤ 64 lanes), so an option is a bit rotation.
     """
     if lookaside > lanes - 1:
         raise ValueError(f"lookaside {lookaside} needs at least {lookaside + 1} lanes, got {lanes}")
+    if lanes > 64:
+        raise ValueError(f"at most 64 lanes per stream are modelled, got {lanes}")
     s, kr = mask.shape
     t = math.ceil(kr / lanes) if kr else 0
     depth = lookahead + 1
-    grid = np.zeros((s, t + depth, lanes), dtype=bool)   # `depth` zero steps past the end: the window never overruns
-    grid[:, :t].reshape(s, t * lanes)[:, :kr] = mask
+    grid = _pack(mask, lanes, t, depth)                      # (S, t + depth) lane bits; `depth` zero steps past the end
+    full = np.uint64((1 << lanes) - 1)
     head = np.zeros(s, dtype=np.int64)
     cycles = np.zeros(s, dtype=np.int64)
     live = np.flatnonzero(head < t)
     window = np.arange(depth)
     opts = options(lookahead, lookaside)
     while live.size:
-        rows = head[live][:, None] + window                      # (n, depth) steps of each live stream's window
-        win = grid[live[:, None], rows]                          # (n, depth, lanes) copy
-        free = np.ones((live.size, lanes), dtype=bool)
+        rows = head[live][:, None] + window                  # (n, depth) steps of each live stream's window
+        win = grid[live[:, None], rows]                      # (n, depth) copy
+        free = np.full(live.size, full)
         for dt, off in opts:
-            src = np.roll(win[:, dt], -off, axis=1) if off else win[:, dt]   # lane i sees lane (i + off) mod L
+            src = _rotate(win[:, dt], off, lanes, full)      # bit i = lane (i + off) mod L
             take = free & src
-            win[:, dt] &= ~(np.roll(take, off, axis=1) if off else take)
+            win[:, dt] &= ~_rotate(take, -off, lanes, full)
             free &= ~take
-        drained = ~win.any(axis=2)                               # (n, depth): steps with nothing left
-        advance = np.cumprod(drained, axis=1).sum(axis=1)        # leading drained steps (≥ 1: step h drains)
+        advance = np.cumprod(win == 0, axis=1).sum(axis=1)   # leading drained steps (≥ 1: step h drains)
         grid[live[:, None], rows] = win
         head[live] += advance
         cycles[live] += 1
         live = live[head[live] < t]
     return cycles
+
+
+def _pack(mask: np.ndarray, lanes: int, t: int, depth: int) -> np.ndarray:
+    """(S, t + depth) uint64: bit i of step k is value k·lanes + i of the stream (little-endian bytes)."""
+    s, kr = mask.shape
+    nbytes = 1 << max(0, math.ceil(math.log2(max(1, math.ceil(lanes / 8)))))   # 1, 2, 4 or 8 bytes per step
+    flat = np.zeros((s, t * lanes), dtype=bool)
+    flat[:, :kr] = mask
+    steps = np.zeros((s, t, nbytes * 8), dtype=bool)
+    steps[:, :, :lanes] = flat.reshape(s, t, lanes)
+    packed = np.packbits(steps, axis=2, bitorder="little").view(f"<u{nbytes}")[:, :, 0]
+    grid = np.zeros((s, t + depth), dtype=np.uint64)
+    grid[:, :t] = packed
+    return grid
+
+
+def _rotate(x: np.ndarray, off: int, lanes: int, full: np.uint64) -> np.ndarray:
+    """Rotate ``lanes``-bit words so that bit i holds bit (i + off) mod lanes."""
+    off %= lanes
+    if not off:
+        return x
+    return ((x >> np.uint64(off)) | (x << np.uint64(lanes - off))) & full
 
 
 def im2col_rows(a: np.ndarray, *, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
