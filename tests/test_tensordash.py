@@ -112,6 +112,10 @@ def test_bad_tensordash_fields_name_the_field():
         load_arch("tensordash", {"tensordash.backward_weight_operand": "w"})
     with pytest.raises(ArchError, match=r"tensordash\.lookaside: 15 neighbours with pe\.mult_i = 15 lanes; allowed: 0\.\.14$"):
         load_arch("tensordash", {"tensordash.lookaside": 15, "pe.mult_i": 15})
+    with pytest.raises(ArchError, match=r"pe\.mult_i: 65 lanes with the TensorDash-style scheduler; allowed: 1\.\.64$"):
+        load_arch("tensordash", {"pe.mult_i": 65})
+    assert load_arch("tensordash", {"pe.mult_i": 65, "zero_skip.activations": False,
+                                    "zero_skip.gradients": False}).pe.mult_i == 65   # no scheduler, no limit
 
 
 @pytest.fixture(scope="module")

@@ -229,6 +229,8 @@ class Arch(Validated):
                 raise bad(f"zero_skip.{f}", f"true with {'' if os_ else 'dense '}dataflow {self.dataflow}",
                           "false; a systolic_os array schedules activations / gradients (TensorDash); "
                           "dataflow: cartesian skips any role")
+            if self.zero_skip.any and self.pe.mult_i > 64:   # the scheduler holds a step's lanes in one 64-bit word
+                raise bad("pe.mult_i", f"{self.pe.mult_i} lanes with the TensorDash-style scheduler", "1..64")
             if self.zero_skip.any and self.tensordash.lookaside > self.pe.mult_i - 1:
                 raise bad("tensordash.lookaside", f"{self.tensordash.lookaside} neighbours with pe.mult_i = "
                           f"{self.pe.mult_i} lanes", f"0..{self.pe.mult_i - 1}")
