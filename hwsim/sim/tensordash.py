@@ -6,7 +6,7 @@ streams T = ⌈Kr / L⌉ steps (:func:`hwsim.sim.systolic.fold_plan` with ``lane
 operand is a *stream*: an (L lanes × T steps) block, value k at step k // L, lane k % L.
 
 **The scheduler** (``zero_skip`` on, :mod:`hwsim.arch.tensordash`), per stream, cycle by cycle: the staging
-window holds steps h … h + lookahead (h = the oldest step with a non-zero left). Each multiplier lane i tries,
+window holds steps h … h + lookahead (h starts at 0; below). Each multiplier lane i tries,
 in this priority order, until it finds a non-zero nobody took yet:
 
 1. its own lane at step h, h + 1, …, h + lookahead (the lookahead options), then
@@ -26,7 +26,8 @@ bound*), even all-zero.
 
 **Lock-step folds.** The PEs of a fold share their operand streams along rows and columns, so a fold advances
 at the pace of its slowest scheduled stream: a fold's streaming time is the max of its streams' cycles (rows
-of A when A is scheduled, columns of B when B is), plus the dense fold's fill, skew and drain. What is
+of A when A is scheduled, columns of B when B is), plus the dense fold's load and skew (a ``broadcast``
+array: none per fold, R + C − 2 once per GEMM). What is
 scheduled: forward the activations (A = im2col(a), M = N·P·Q rows of C·R·S), backward-data δ̃z (A = δ̃z,
 N·P·Q rows of K), backward-weight δ̃z (B = δ̃z, K columns of N·P·Q) or a (A = im2col(a)ᵀ, C·R·S rows of N·P·Q)
 per ``tensordash.backward_weight_operand``; ``auto`` takes the sparser tensor (lower non-zero fraction) of
