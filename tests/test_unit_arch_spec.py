@@ -91,10 +91,13 @@ def test_small_sections_validate():
 
 @pytest.mark.parametrize("overrides,key,fragment", [
     ({"dataflow": "systolic_ws"}, "pe.mult_f", "with dataflow systolic_ws"),
-    ({"dataflow": "systolic_os", "pe.mult_f": 1}, "pe.mult_i", "systolic PEs do one MAC per cycle"),
+    ({"dataflow": "systolic_ws", "pe.mult_f": 1}, "pe.mult_i", "lanes per PE need the reduction along time"),
     ({"dataflow": "systolic_ws", "pe.mult_f": 1, "pe.mult_i": 1}, "zero_skip.weights", "true with dense dataflow"),
     ({"dataflow": "systolic_ws", "pe.mult_f": 1, "pe.mult_i": 1, "zero_skip.weights": False,
       "zero_skip.activations": False}, "zero_skip.gradients", "true with dense dataflow"),
+    ({"dataflow": "systolic_os", "pe.mult_f": 1}, "zero_skip.weights", "true with dataflow systolic_os"),
+    ({"dataflow": "systolic_os", "pe.mult_f": 1, "zero_skip.weights": False}, "tensordash.lookaside",
+     "5 neighbours with pe.mult_i = 4 lanes"),
     ({"pe.accumulator_bits": 7}, "pe.accumulator_bits", "7 is narrower than mac_bits=8"),
     ({"pe.mac_bits": 64, "pe.accumulator_bits": 64}, "energy.mult_pj", "no entry covers mac_bits=64"),
     ({"pe.mac_bits": 32, "pe.accumulator_bits": 48}, "energy.add_pj", "no entry covers accumulator_bits=48"),

@@ -33,6 +33,7 @@ from hwsim.arch.spec import (
     PEConfig,
     ZeroSkip,
 )
+from hwsim.arch.tensordash import TensorDashConfig
 from hwsim.arch.update import OPTIMIZERS, UpdateConfig
 from hwsim.arch.variants import (
     dense_equal_area_variant,
@@ -47,7 +48,7 @@ from hwsim.arch.vector import VECTOR_OPS, VectorConfig
 __all__ = [
     "ARCH_DIR", "ARCH_VERSION", "BACKWARD_DATAFLOWS", "Dataflows", "GatherConfig", "BIT_OP_PJ", "BIT_SERIAL_MODES",
     "COMPRESSIONS", "DATAFLOWS", "HOROWITZ_45NM", "MAC_KINDS", "SYSTOLIC_DATAFLOWS", "VECTOR_OPS", "VectorConfig",
-    "OPTIMIZERS", "UpdateConfig",
+    "OPTIMIZERS", "UpdateConfig", "TensorDashConfig",
     "AreaTable", "QuantizerConfig", "ReductionConfig", "area_breakdown_um2", "area_mm2", "dense_equal_area_variant", "dense_systolic_variant",
     "equal_area_shape",
     "leakage_mw", "systolic_shape",

@@ -5,7 +5,8 @@ Area is a sum of components, each a count × a tabulated unit area (µm², 45 nm
 =============  ==============================================================================
 multipliers    total multipliers × ``mult_um2`` at ``pe.mac_bits`` (bit-serial / bit-fusion PEs
                have the area of F×I mac_bits multipliers by construction, see ``PEConfig.mac``)
-adders         Cartesian: one accumulator adder per bank per PE; systolic: one per PE (the MAC)
+adders         Cartesian: one accumulator adder per bank per PE; systolic: one per multiplier lane (the MAC, or
+               a PE's ``mult_i``-lane dot product: mult_i − 1 tree adders and its accumulator)
 accumulators   Cartesian: banks × entries × accumulator_bits per PE, at ``accumulator_um2_per_kb``
 crossbar       Cartesian: (F·I) × banks × ``pe.bank_ports`` crosspoints per PE, 2·mac_bits wide (a product): a
                bank that takes k products in one cycle needs k crossbar outputs (issue 18: before, one was charged
@@ -17,11 +18,17 @@ pe_sram        Cartesian: input + output buffer + weight FIFO per PE, per KB by 
                (systolic PEs hold registers only: no per-PE SRAM)
 global_sram    the global buffer, per KB by size class
 quantizer      Cartesian: ``quantizer.lanes_per_pe`` NSD lanes per PE (the dense baselines are the
-               same silicon, so they carry it too; a systolic design has none)
+               same silicon, so they carry it too; a systolic design has none, but for one that schedules
+               δ̃z, TensorDash-style: it pays the NSD unit, :mod:`hwsim.sim.nsd_unit`)
 gather_queue   only if a pass uses ``dz_gather``: ``gather.queue_bytes_per_pe`` of SRAM per PE
 gather_        only if a pass uses ``dz_gather``: F·I lanes × ``gather.compactor_inputs`` inputs ×
 compactor      mac_bits crosspoints per PE at ``crossbar_um2_per_bit`` (the operand compactor; the
                products reuse the Cartesian PE's scatter crossbar to its accumulator banks)
+td_mux         only on a systolic_os array that schedules operands (TensorDash, :mod:`hwsim.arch.tensordash`):
+               per multiplier two (lookahead + 1 + lookaside)-input muxes (scheduled operand and its partner),
+               mac_bits wide, each (inputs − 1) 2:1 muxes per bit at ``crossbar_um2_per_bit``
+td_staging     same arrays: per multiplier the two operands' (lookahead + 1)-deep staging windows, mac_bits
+               each, register storage at ``bank_queue_um2_per_kb`` (the scheduler's priority logic is not counted)
 vector         the vector unit's lanes (:attr:`Arch.vector_lanes`) × ``vector.lane_um2``
                (:mod:`hwsim.arch.vector`; every design has one: the weight update runs on it)
 =============  ==============================================================================

@@ -18,9 +18,15 @@ def area_breakdown_um2(arch: Arch) -> dict[str, float]:
     out = {"multipliers": arch.total_multipliers * mult,
            "global_sram": gb / kb * t.sram_um2_per_kb(gb, arch.energy)}
     vector = arch.vector_lanes * arch.vector.lane_um2
-    if arch.is_systolic:
-        out.update(adders=npe * add, accumulators=0.0, crossbar=0.0, bank_queues=0.0, pe_sram=0.0, quantizer=0.0,
-                   vector=vector)
+    if arch.is_systolic:  # a PE of mult_i dot-product lanes: mult_i − 1 tree adders + its accumulator
+        out.update(adders=npe * pe.multipliers * add, accumulators=0.0, crossbar=0.0, bank_queues=0.0, pe_sram=0.0,
+                   quantizer=0.0, vector=vector)
+        if arch.schedules_operands:  # the TensorDash-style scheduler (hwsim/arch/tensordash.py), sparse variant only
+            td, lanes = arch.tensordash, arch.total_multipliers
+            out.update(td_mux=lanes * 2 * (td.mux_inputs - 1) * pe.mac_bits * t.crossbar_um2_per_bit,
+                       td_staging=lanes * 2 * (td.lookahead + 1) * pe.mac_bits / 8 / kb * t.bank_queue_um2_per_kb)
+            if arch.zero_skip.gradients:  # it consumes δ̃z, so it carries the NSD unit that makes it (sim/nsd_unit.py)
+                out["quantizer"] = npe * arch.quantizer.lanes_per_pe * t.quantizer_lane_um2
         return out
     bufs = (pe.input_buffer_bytes, pe.output_buffer_bytes, pe.weight_fifo_bytes)
     acc_bytes = pe.accumulator_banks * pe.accumulator_bank_entries * pe.accumulator_bits / 8

@@ -18,6 +18,7 @@ from hwsim.arch.dataflows import SYSTOLIC_DATAFLOWS, Dataflows, GatherConfig
 from hwsim.arch.energy import EnergyTable
 from hwsim.arch.errors import ArchError
 from hwsim.arch.fields import Validated, spec
+from hwsim.arch.tensordash import TensorDashConfig
 from hwsim.arch.update import UpdateConfig
 from hwsim.arch.vector import VectorConfig
 
@@ -81,9 +82,10 @@ class PEConfig(Validated):
     bank_queue_write_ports: int = spec(ge=0, default=0, doc="products one bank (its queue) accepts per cycle; "
                                        "0 = as many as the queue holds (bank_queue_depth + 1, at most F·I)")
     # Issue 10: systolic_os fold (hwsim/sim/systolic.py); omitted from to_dict/hash at its default.
-    systolic_os_drain: str = spec(choices=("scalesim", "serial"), default="scalesim", omit_default=True,
+    systolic_os_drain: str = spec(choices=("scalesim", "serial", "broadcast"), default="scalesim", omit_default=True,
                                   doc="systolic_os: outputs drain during the next fold's skew (SCALE-Sim v3) | "
-                                      "in R extra cycles per fold")
+                                      "in R extra cycles per fold | broadcast: a tensor-core-like array, no skew, "
+                                      "fill and drain once per GEMM (hwsim/sim/systolic.py)")
 
     @property
     def multipliers(self) -> int:
@@ -194,6 +196,11 @@ class Arch(Validated):
     # Issue 18: the dz_gather dataflow's work queue and operand compactor (omitted from to_dict/hash at its default).
     gather: GatherConfig = spec(default=GatherConfig(), omit_default=True,
                                 doc="dz_gather unit: work-queue SRAM and operand compactor per PE")
+    # Issue 18 item 3: the TensorDash-style scheduler of a systolic_os array with zero_skip (hwsim/arch/tensordash.py;
+    # omitted from to_dict/hash at its default).
+    tensordash: TensorDashConfig = spec(default=TensorDashConfig(), omit_default=True,
+                                        doc="operand scheduler of a systolic_os array that skips zeros: lookahead, "
+                                            "lookaside, backward-weight operand, mux energy")
     # Added (issue 17 item 3): the vector / post-processing unit (hwsim/arch/vector.py).
     vector: VectorConfig = spec(default_factory=VectorConfig, doc="vector unit: weight update and non-GEMM work")
     update: UpdateConfig = spec(default_factory=UpdateConfig, doc="weight update: W / state widths and placement")
@@ -209,14 +216,24 @@ class Arch(Validated):
             return ArchError(problem, key=f"Arch.{field}", field=field, allowed=allowed)
 
         if self.is_systolic:
-            for f in ("mult_f", "mult_i"):
-                if getattr(self.pe, f) != 1:
-                    raise bad(f"pe.{f}", f"{getattr(self.pe, f)} with dataflow {self.dataflow} "
-                              "(systolic PEs do one MAC per cycle)", "1")
-            for f in ("weights", "activations", "gradients"):
-                if getattr(self.zero_skip, f):
-                    raise bad(f"zero_skip.{f}", f"true with dense dataflow {self.dataflow}",
-                              "false (use dataflow: cartesian to skip zeros)")
+            os_ = self.dataflow == "systolic_os"  # lanes and the TensorDash scheduler: hwsim/arch/tensordash.py
+            if self.pe.mult_f != 1:
+                raise bad("pe.mult_f", f"{self.pe.mult_f} with dataflow {self.dataflow} "
+                          "(systolic PEs do one MAC per cycle)", "1")
+            if self.pe.mult_i != 1 and not os_:
+                raise bad("pe.mult_i", f"{self.pe.mult_i} with dataflow {self.dataflow} "
+                          "(dot-product lanes per PE need the reduction along time)", "1, or use systolic_os")
+            if self.zero_skip.weights or (self.zero_skip.any and not os_):
+                f = "weights" if self.zero_skip.weights else "activations" if self.zero_skip.activations \
+                    else "gradients"
+                raise bad(f"zero_skip.{f}", f"true with {'' if os_ else 'dense '}dataflow {self.dataflow}",
+                          "false; a systolic_os array schedules activations / gradients (TensorDash); "
+                          "dataflow: cartesian skips any role")
+            if self.zero_skip.any and self.pe.mult_i > 64:   # the scheduler holds a step's lanes in one 64-bit word
+                raise bad("pe.mult_i", f"{self.pe.mult_i} lanes with the TensorDash-style scheduler", "1..64")
+            if self.zero_skip.any and self.tensordash.lookaside > self.pe.mult_i - 1:
+                raise bad("tensordash.lookaside", f"{self.tensordash.lookaside} neighbours with pe.mult_i = "
+                          f"{self.pe.mult_i} lanes", f"0..{self.pe.mult_i - 1}")
         if self.pe.accumulator_bits < self.pe.mac_bits:
             raise bad("pe.accumulator_bits", f"{self.pe.accumulator_bits} is narrower than mac_bits="
                       f"{self.pe.mac_bits}", f"integer >= {self.pe.mac_bits}")
@@ -255,6 +272,11 @@ class Arch(Validated):
     def is_systolic(self) -> bool:
         """A systolic array (then every pass uses the same systolic dataflow)."""
         return self.dataflow.forward in SYSTOLIC_DATAFLOWS
+
+    @property
+    def schedules_operands(self) -> bool:
+        """A systolic array with the TensorDash-style scheduler (``zero_skip`` on ``systolic_os``)."""
+        return self.is_systolic and self.zero_skip.any
 
     def pass_dataflow(self, pass_name: str) -> str:
         """The dataflow that maps ``pass_name`` (forward | backward_data | backward_weight)."""

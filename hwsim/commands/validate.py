@@ -99,6 +99,9 @@ def summary(arch: Arch) -> str:
         f"  accumulators  {pe.accumulator_banks} banks × {pe.accumulator_bank_entries} entries, "
         f"queue depth {pe.bank_queue_depth}, Kc = {pe.output_channel_group}",
         f"  zero skip     {', '.join(skip) or 'none'}; zero gating {'on' if arch.zero_gating else 'off'}",
+        *([f"  scheduler     TensorDash-style: lookahead {arch.tensordash.lookahead}, lookaside "
+           f"{arch.tensordash.lookaside} ({arch.tensordash.mux_inputs}-input muxes), backward-weight operand "
+           f"{arch.tensordash.backward_weight_operand}"] if arch.schedules_operands else []),
         f"  PE buffers    input {_kib(pe.input_buffer_bytes)}, output {_kib(pe.output_buffer_bytes)}, "
         f"weight FIFO {_kib(pe.weight_fifo_bytes)}",
         f"  global buffer {_kib(mem.global_buffer_bytes)}; DRAM {mem.dram_bytes_per_cycle:g} B/cycle; "

@@ -13,7 +13,8 @@ add                accumulation of a product (accumulator width)            mac
 acc_access         accumulator read-modify-write                            accumulator
 reg_read           operand-register read feeding a multiplier              accumulator
 xbar               product routed through the crossbar (or systolic hop)   crossbar
-                   (+ its bank queue: ``bank_queue_pj_per_product``, Cartesian arrays with queues)
+                   (+ its bank queue: ``bank_queue_pj_per_product``, Cartesian arrays with queues;
+                   + ``tensordash.mux_pj_per_product`` on an array that schedules operands)
 sram_*_bytes       bytes read/written in each on-chip buffer               sram (by size class)
 dram_bytes         bytes moved off chip                                    dram
 red_add            cross-PE δW reduction add (accumulator width)           reduction
@@ -68,6 +69,8 @@ def price(actions: Actions | Mapping[str, float], arch: Arch) -> EnergyBreakdown
     sizes = buffer_sizes(arch)
     sram = sum(n(k) / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
     queue_pj = e.bank_queue_pj_per_product if arch.pe.bank_queue_depth and not arch.is_systolic else 0.0
+    if arch.schedules_operands:  # TensorDash-style scheduler: staging read + operand muxes per scheduled product
+        queue_pj += arch.tensordash.mux_pj_per_product
     return EnergyBreakdown(
         mac=n("mult") * e.mult_pj_for(arch.pe.mac_bits) + n("bit_ops") * e.bit_op_pj
         + n("add") * e.add_pj_for(arch.pe.accumulator_bits),

@@ -18,7 +18,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.results.actions import Actions
-from hwsim.sim import banks, capacity, gather, gemm, halo, precision, reduction, systolic, traffic, work
+from hwsim.sim import (
+    banks,
+    capacity,
+    gather,
+    gemm,
+    halo,
+    precision,
+    reduction,
+    systolic,
+    tensordash,
+    traffic,
+    work,
+)
 from hwsim.sim.analytic import closed_form_cycles
 from hwsim.sim.model import simulate_intervals
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
@@ -69,8 +81,9 @@ def variant_macs(ops: Operands, pass_name: str, arch: Arch, *, macs_dense: int, 
     Cartesian arrays: :func:`streamed_macs` of the roles the arch skips. Systolic arrays multiply
     the im2col matrices, padding included: the geometry's MACs (``macs_dense``).
     """
-    if arch.is_systolic:
-        return macs_dense
+    if arch.is_systolic:  # a TensorDash-style array issues only the products of its scheduled non-zeros
+        sched = _scheduled(ops, pass_name, arch)
+        return macs_dense if sched is None else sched.products
     return streamed_macs(ops, pass_name, arch.zero_skip, cache=cache)
 
 
@@ -278,21 +291,46 @@ def _systolic(ops: Operands, pass_name: str, arch: Arch, p: int, *, macs_dense: 
     All operand traffic of a systolic array goes through its global buffer (SCALE-Sim's model):
     the returned bytes are added to the DRAM staging bytes by :func:`run_pass`.
     """
-    n, k, pp, qq = ops.dz.shape
-    c = ops.a.shape[1] // ops.groups
-    kk = k // ops.groups
-    r, s = ops.kernel
-    m, kr, ncol = systolic.gemm_dims(pass_name, n=n, k=kk, c=c, p=pp, q=qq, r=r, s=s)
-    plan = systolic.fold_plan(arch.pass_dataflow(pass_name), m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
-                              cols=arch.pe_array.cols, repeat=ops.groups, os_drain=arch.pe.systolic_os_drain)
-    mult_cycles = (plan.column_fold_cycles() * p)[:, None]
+    m, kr, ncol = _gemm_dims(ops, pass_name)
+    plan = _fold_plan(ops, pass_name, arch)
+    sched = _scheduled(ops, pass_name, arch)
+    mult_cycles = ((plan.column_fold_cycles() if sched is None else sched.column_fold_cycles) * p)[:, None]
     mb, ab = arch.pe.mac_bits, arch.pe.accumulator_bits
     g = ops.groups
     if arch.dataflow == "systolic_ws":   # A streamed per column fold, B loaded once, partial sums per row fold
         a_el, b_el, o_el = plan.col_folds * m * kr, kr * ncol, plan.row_folds * m * ncol
     else:                                # OS: A per column fold, B per row fold, outputs once
         a_el, b_el, o_el = plan.col_folds * m * kr, plan.row_folds * kr * ncol, m * ncol
-    toggled = (macs_effectual if arch.zero_gating else macs_dense) * p
-    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=macs_dense * p, xbar=macs_dense * p,
+    issued = macs_dense if sched is None else sched.products  # TensorDash: products of the scheduled non-zeros
+    toggled = (macs_effectual if arch.zero_gating else issued) * p
+    acts = Actions(mult=toggled, add=toggled, acc_access=toggled, reg_read=issued * p, xbar=issued * p,
                    sram_input_bytes=0.0, sram_weight_bytes=0.0, sram_output_bytes=0.0)
     return mult_cycles, acts, g * (a_el * mb * p + b_el * mb + o_el * ab) / 8
+
+
+def _gemm_dims(ops: Operands, pass_name: str) -> tuple[int, int, int]:
+    """(M, Kr, Ncol) of one conv group's GEMM of ``pass_name`` (:func:`hwsim.sim.systolic.gemm_dims`)."""
+    n, k, pp, qq = ops.dz.shape
+    r, s = ops.kernel
+    return systolic.gemm_dims(pass_name, n=n, k=k // ops.groups, c=ops.a.shape[1] // ops.groups, p=pp, q=qq, r=r, s=s)
+
+
+def _fold_plan(ops: Operands, pass_name: str, arch: Arch) -> systolic.FoldPlan:
+    """The fold plan of ``pass_name``'s GEMM (every conv group) on the systolic ``arch``."""
+    m, kr, ncol = _gemm_dims(ops, pass_name)
+    return systolic.fold_plan(arch.pass_dataflow(pass_name), m=m, kr=kr, ncol=ncol, rows=arch.pe_array.rows,
+                              cols=arch.pe_array.cols, repeat=ops.groups, os_drain=arch.pe.systolic_os_drain,
+                              lanes=arch.pe.mult_i)
+
+
+def _scheduled(ops: Operands, pass_name: str, arch: Arch) -> tensordash.ScheduledWork | None:
+    """The TensorDash-style schedule of ``pass_name`` on ``arch`` (None: no scheduler, or a dense pass), cached
+    per layer with the GEMM work (dropped by :func:`drop_work_cache`)."""
+    if not arch.schedules_operands:
+        return None
+    td, pe = arch.tensordash, arch.pe
+    key = ("cw", "tensordash", pass_name, arch.pe_array.rows, arch.pe_array.cols, pe.mult_i, pe.systolic_os_drain,
+           td.lookahead, td.lookaside, td.backward_weight_operand, arch.zero_skip.activations, arch.zero_skip.gradients)
+    if key not in ops.memo:
+        ops.memo[key] = tensordash.schedule(ops, pass_name, arch, _fold_plan(ops, pass_name, arch))
+    return ops.memo[key]

@@ -15,6 +15,12 @@ a drain that does not overlap (hwsim's model before issue 10):
     WS: cycles per fold = 2R + C + T − 2,   OS: R + C + T − 2 (+ R if serial),
     compute cycles = folds · cycles per fold − 1
 
+``broadcast`` (OS only) is a tensor-core-like array instead of a systolic one: each fold's operands are
+broadcast along its rows and columns (no diagonal skew) and the outputs drain behind the next fold
+(double-buffered accumulators), so a fold costs its T streaming steps and the GEMM pays the pipeline's
+fill and drain, R + C − 2 cycles, once: compute cycles = folds · T + R + C − 2 − 1. hwsim's model of
+the TensorDash-style array (``arch_configs/tensordash.yaml``), whose PEs take operands from buffers.
+
 The final −1: SCALE-Sim reports the index of the last busy cycle (it counts from cycle 0). On
 ResNet-18 Conv3_1b (28×28×128 input, 3×3, 128 filters, stride 1, no pad → 26×26) on 32×32 WS:
 Sr = 1152, Sc = 128, T = 676 → 36·4 = 144 folds · 770 − 1 = 110,879, SCALE-Sim v3's number.
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OS_DRAINS = ("scalesim", "serial")
+OS_DRAINS = ("scalesim", "serial", "broadcast")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +50,7 @@ class FoldPlan:
     cols: int
     repeat: int = 1
     load: int = -1       # cycles to load the stationary operand per fold (-1: rows, i.e. WS / serial OS drain)
+    skewed: bool = True  # False (OS broadcast): no per-fold skew; the R + C − 2 fill/drain is paid once (``once``)
 
     @property
     def row_folds(self) -> int:
@@ -60,12 +67,17 @@ class FoldPlan:
     @property
     def cycles_per_fold(self) -> int:
         load = self.rows if self.load < 0 else self.load
-        return load + self.rows + self.cols + self.t - 2
+        return load + self.t + (self.rows + self.cols - 2 if self.skewed else 0)
+
+    @property
+    def once(self) -> int:
+        """Cycles the GEMM pays once, beside its folds: a broadcast array's pipeline fill and drain."""
+        return 0 if self.skewed else self.rows + self.cols - 2
 
     @property
     def compute_cycles(self) -> int:
         """SCALE-Sim compute cycles of the whole GEMM."""
-        return self.folds * self.cycles_per_fold - 1
+        return self.folds * self.cycles_per_fold + self.once - 1
 
     def column_fold_cycles(self) -> np.ndarray:
         """Cycles of each column fold (all its row folds), in execution order; sums to ``compute_cycles``.
@@ -74,7 +86,7 @@ class FoldPlan:
         it ends, so it is where the simulator places a barrier and the DRAM write-back.
         """
         per = np.full(self.col_folds * self.repeat, self.row_folds * self.cycles_per_fold, dtype=np.int64)
-        per[-1] -= 1
+        per[-1] += self.once - 1
         return per
 
 
@@ -91,13 +103,20 @@ def gemm_dims(pass_name: str, *, n: int, k: int, c: int, p: int, q: int, r: int,
 
 
 def fold_plan(dataflow: str, *, m: int, kr: int, ncol: int, rows: int, cols: int, repeat: int = 1,
-              os_drain: str = "scalesim") -> FoldPlan:
-    """Fold plan of a GEMM for ``systolic_ws`` or ``systolic_os`` (``os_drain``: scalesim | serial, module doc)."""
+              os_drain: str = "scalesim", lanes: int = 1) -> FoldPlan:
+    """Fold plan of a GEMM for ``systolic_ws`` or ``systolic_os`` (``os_drain``: scalesim | serial | broadcast,
+    module doc).
+
+    ``lanes`` (``systolic_os`` only): dot-product lanes per PE (``pe.mult_i``), which stream the reduction
+    ⌈Kr / lanes⌉ steps (the TensorDash-style array, :mod:`hwsim.sim.tensordash`).
+    """
     if dataflow == "systolic_ws":
+        if lanes != 1:
+            raise ValueError(f"systolic_ws PEs have one lane, got lanes={lanes}")
         return FoldPlan(sr=kr, sc=ncol, t=m, rows=rows, cols=cols, repeat=repeat)
     if dataflow == "systolic_os":
         if os_drain not in OS_DRAINS:
             raise ValueError(f"os_drain {os_drain!r} is not one of {OS_DRAINS}")
-        return FoldPlan(sr=m, sc=ncol, t=kr, rows=rows, cols=cols, repeat=repeat,
-                        load=0 if os_drain == "scalesim" else rows)
+        return FoldPlan(sr=m, sc=ncol, t=math.ceil(kr / lanes), rows=rows, cols=cols, repeat=repeat,
+                        load=rows if os_drain == "serial" else 0, skewed=os_drain != "broadcast")
     raise ValueError(f"dataflow {dataflow!r} is not systolic (systolic_ws | systolic_os)")
