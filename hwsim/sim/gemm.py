@@ -225,7 +225,7 @@ def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Co
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.
-    xg = work.segment_sum(op.dz, np.minimum(np.arange(gk + 1, dtype=np.int64) * kc, k), axis=1)  # (N, G, P, Q)
+    xg = work.block_sums(op.dz, kc, axis=1)  # (N, G, P, Q)
     cyc = np.zeros((gk, n, tr * tc), dtype=np.int64)
     prod = 0
     for gi in range(op.groups):

@@ -210,25 +210,62 @@ def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
 
 
 def _tap_counts(w: np.ndarray, rs: np.ndarray, ss: np.ndarray) -> np.ndarray:
-    """Σ over taps (r, s) ∈ rs × ss of the (O, C) planes ``w[:, :, r, s]``: int64, one pass, no copy of ``w``."""
+    """Σ over taps (r, s) ∈ rs × ss of the (O, C) planes ``w[:, :, r, s]``, one pass, no copy of ``w``.
+
+    A bool ``w`` is summed in ``uint8`` (up to 255 taps; the result is small unsigned counts, widened by the
+    caller), and a single tap is returned as a view of its plane; other inputs in int64.
+    """
+    if w.dtype == bool and rs.size * ss.size == 1:
+        return w[:, :, int(rs[0]), int(ss[0])]
     acc_t = np.uint8 if rs.size * ss.size <= 255 and w.dtype == bool else np.int64
     acc = np.zeros(w.shape[:2], dtype=acc_t)
     for r in rs.tolist():
         for s in ss.tolist():
             acc += w[:, :, r, s]
-    return acc.astype(np.int64)
+    return acc
+
+
+def block_sums(x: np.ndarray, size: int, axis: int = 0) -> np.ndarray:
+    """Sums of consecutive blocks of ``size`` entries of ``x`` along ``axis`` (the last block may be short): int64.
+
+    Bool masks and small unsigned counts are summed in the narrowest unsigned type that cannot overflow
+    (one pass over ``x``, no int64 copy of it) and widened after the reduction; equal to
+    ``segment_sum(x, edges, axis)`` with edges every ``size`` entries.
+    """
+    axis = axis % x.ndim
+    o = x.shape[axis]
+    g = -(-o // size)
+    if is_broadcast_ones(x):  # counts are block lengths: sum one line, broadcast
+        line = tuple(slice(None) if d == axis else slice(0, 1) for d in range(x.ndim))
+        one = block_sums(np.ones(x[line].shape, dtype=bool), size, axis)
+        return np.broadcast_to(one, x.shape[:axis] + (g,) + x.shape[axis + 1:])
+    if x.dtype == bool or x.dtype.kind == "u":
+        worst = size * (1 if x.dtype == bool else int(np.iinfo(x.dtype).max))
+        acc = np.uint8 if worst <= 255 else (np.uint16 if worst <= 65535 else (np.uint32 if worst < 2**32 else np.uint64))
+        u = x.view(np.uint8) if x.dtype == bool else x
+    else:
+        acc, u = np.int64, x
+    head, tail = x.shape[:axis], x.shape[axis + 1:]
+    out = np.empty(head + (g,) + tail, dtype=np.int64)
+    full = o // size
+    lead = (slice(None),) * axis
+    if full:
+        part = u[lead + (slice(0, full * size),)].reshape(head + (full, size) + tail)
+        out[lead + (slice(0, full),)] = part.sum(axis=axis + 1, dtype=acc)
+    if full < g:
+        out[lead + (full,)] = u[lead + (slice(full * size, None),)].sum(axis=axis, dtype=acc)
+    return out
 
 
 def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
     """Non-zero weights per (group of ``kc`` output channels, c, phase): int64 (G, C, Φ)."""
     o, c = conv.w.shape[:2]
-    g = -(-o // kc)
-    edges = np.minimum(np.arange(g + 1, dtype=np.int64) * kc, o)
-    out = []
-    for ph in conv.phases:
+    phases = conv.phases
+    out = np.empty((-(-o // kc), c, len(phases)), dtype=np.int64)
+    for p, ph in enumerate(phases):
         r, s = conv.w_phase(ph)
-        out.append(segment_sum(_tap_counts(conv.w, r, s), edges, axis=0))   # (G, C)
-    return np.stack(out, axis=2)
+        out[:, :, p] = block_sums(_tap_counts(conv.w, r, s), kc)   # (G, C)
+    return out
 
 
 def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.ndarray, int]:
