@@ -65,3 +65,30 @@ def test_grouped_gemm_work_is_the_same_through_the_dense_path():
     ua, ub = a.sample_units(np.random.default_rng(1)), b.sample_units(np.random.default_rng(1))
     assert len(ua) == len(ub) > 0
     assert all(np.array_equal(x, y) for u, v in zip(ua, ub, strict=True) for x, y in zip(u, v, strict=True))
+
+
+@pytest.mark.parametrize(("groups", "k", "stride", "pad"), [(3, 3, 2, 1), (4, 1, 1, 0)])
+def test_effectual_macs_of_grouped_weights_read_the_blocks_only_with_the_same_result(groups, k, stride, pad):
+    rng = np.random.default_rng(11)
+    w = work.expand_groups(rng.random((12, 24 // groups, k, k)) < 0.5, groups)
+    a = rng.random((2, 24, 7, 7)) < 0.5
+    geo = dict(stride=(stride, stride), padding=(pad, pad), dilation=(1, 1))
+    p = (7 + 2 * pad - k) // stride + 1
+    dz = rng.random((2, 12, p, p)) < 0.3
+    assert work.effectual_macs_forward(w, a, out_hw=(p, p), groups=groups, **geo) == \
+        work.effectual_macs_forward(w, a, out_hw=(p, p), **geo)
+    assert work.effectual_macs_backward_data(w, dz, in_hw=(7, 7), groups=groups, **geo) == \
+        work.effectual_macs_backward_data(w, dz, in_hw=(7, 7), **geo)
+
+
+def test_real_weights_of_a_grouped_layer_are_the_masked_weights_in_order():
+    from hwsim.sim.operands import Operands, real_weights
+
+    rng = np.random.default_rng(2)
+    compact = rng.random((12, 2, 3, 3)) < 0.5
+    w, struct = work.expand_groups(compact, 4), work.expand_groups(np.ones_like(compact), 4)
+    ops = Operands(name="g", w=w, w_struct=struct, a=np.ones((1, 8, 4, 4), bool), dz=np.ones((1, 12, 4, 4), bool),
+                   dz_bits=2, groups=4, stride=(1, 1), padding=(1, 1), dilation=(1, 1), out_density=1.0)
+    assert np.array_equal(real_weights(ops), w[struct])
+    assert np.array_equal(real_weights(ops), compact.reshape(-1))
+    assert ops.weight_count == int(struct.sum()) == compact.size

@@ -36,6 +36,22 @@ class Operands:
     def kernel(self) -> tuple[int, int]:
         return self.w.shape[2], self.w.shape[3]
 
+    @property
+    def weight_count(self) -> int:
+        """Weights of the layer: ``w_struct.sum()`` (a grouped layer's block-diagonal connectivity from its shape)."""
+        return int(self.w_struct.sum()) if self.groups <= 1 else self.w_struct.size // self.groups
+
+
+def real_weights(ops: Operands) -> np.ndarray:
+    """The weight mask within its connectivity, flat (``ops.w[ops.w_struct]``, in that order): a grouped
+    layer's diagonal blocks are read directly instead of the whole block-diagonal expansion."""
+    g = ops.groups
+    k, c, r, s = ops.w.shape
+    if g <= 1:
+        return ops.w[ops.w_struct]
+    idx = np.arange(g)
+    return ops.w.reshape(g, k // g, g, c // g, r, s)[idx, :, idx].reshape(-1)
+
 
 def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
     """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
@@ -50,7 +66,7 @@ def role_density(ops: Operands, role: str) -> float:
     if key not in ops.memo:
         stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
         if stats is None:
-            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+            m = {"w": lambda: real_weights(ops), "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
             stats = (int(np.count_nonzero(m)), int(m.size))
         ops.memo[key] = stats[:2]
     nnz, size = ops.memo[key]
@@ -61,7 +77,7 @@ def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, r
     """Compressed bytes of a role's real mask, with the mask statistics cached per layer."""
     key = ("stats", role, rl_bits if compression == "run_length" else 0)
     if key not in ops.memo:
-        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+        m = {"w": lambda: real_weights(ops), "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
         fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
         nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
         ops.memo[key] = (*nnz, fill)
@@ -70,4 +86,4 @@ def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, r
                                 rl_bits=rl_bits, fillers=fill)
 
 
-__all__ = ["Operands", "mask_bytes", "operand_passes", "role_density"]
+__all__ = ["Operands", "mask_bytes", "operand_passes", "real_weights", "role_density"]

@@ -141,7 +141,7 @@ def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
     t_bytes = [mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
     in_bytes = sum(t_bytes)
     out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(_nnz(ops, "a")),
-                 "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
+                 "backward_weight": float(ops.weight_count)}[pass_name] * arch.pe.mac_bits / 8
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)  # tensors = (streamed, broadcast)
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
         (out_bytes if res.out_bytes is None else res.out_bytes)

@@ -250,14 +250,32 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw: Dims, out_hw: D
     return n * k * c_per_group * vh * vw
 
 
+def _tap_weights(w_full: np.ndarray, axis: int, groups: int) -> np.ndarray:
+    """Σ of ``w_full`` (K, C, R, S) over ``axis`` (0: → (C, R, S); 1: → (K, R, S)), int64; a block-diagonal
+    ``w_full`` of ``groups`` blocks (:func:`expand_groups`) is summed over its diagonal blocks only."""
+    k, c, r, s = w_full.shape
+    if groups <= 1 or k % groups or c % groups:
+        return w_full.sum(axis=axis, dtype=np.int64)
+    idx = np.arange(groups)
+    diag = w_full.reshape(groups, k // groups, groups, c // groups, r, s)[idx, :, idx]  # (g, K/g, C/g, R, S)
+    return diag.sum(axis=axis + 1, dtype=np.int64).reshape(-1, r, s)
+
+
+def _valid_range(pos: np.ndarray, size: int) -> slice:
+    """The positions of the increasing ``pos`` inside ``[0, size)``, as a slice of ``pos``."""
+    ok = np.flatnonzero((pos >= 0) & (pos < size))
+    return slice(int(ok[0]), int(ok[-1]) + 1) if ok.size else slice(0, 0)
+
+
 def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, stride: Dims, padding: Dims,
-                           dilation: Dims) -> int:
+                           dilation: Dims, groups: int = 1) -> int:
     """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do.
 
     The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
+    ``groups``: ``w_full`` is block-diagonal in that many blocks (only those are read).
     """
     total = 0
-    wk = w_full.sum(axis=0, dtype=np.int64)  # (C, R, S): non-zero weights per tap and channel
+    wk = _tap_weights(w_full, 0, groups)  # (C, R, S): non-zero weights per tap and channel
     ap = _padded(batch_sum(a)[None], padding)[0]   # (C, H + 2·pad, W + 2·pad)
     for r in range(w_full.shape[2]):
         for s in range(w_full.shape[3]):
@@ -267,19 +285,17 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, s
 
 
 def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: Dims, stride: Dims, padding: Dims,
-                                 dilation: Dims) -> int:
+                                 dilation: Dims, groups: int = 1) -> int:
     """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists."""
     total = 0
     n, k, p, q = dz.shape
-    wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S)
+    wc = _tap_weights(w_full, 1, groups)  # (K, R, S)
     dn = batch_sum(dz)                       # (K, P, Q): the batch summed once for all taps
     for r in range(w_full.shape[2]):
-        hp = np.arange(p) * stride[0] + r * dilation[0] - padding[0]
-        rv = (hp >= 0) & (hp < in_hw[0])
+        rv = _valid_range(np.arange(p) * stride[0] + r * dilation[0] - padding[0], in_hw[0])
         for s in range(w_full.shape[3]):
-            wq = np.arange(q) * stride[1] + s * dilation[1] - padding[1]
-            sv = (wq >= 0) & (wq < in_hw[1])
-            cnt = dn[:, rv][:, :, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
+            sv = _valid_range(np.arange(q) * stride[1] + s * dilation[1] - padding[1], in_hw[1])
+            cnt = dn[:, rv, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
             total += int(cnt @ wc[:, r, s])
     return total
 
