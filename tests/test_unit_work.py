@@ -194,3 +194,11 @@ def test_group_weight_counts_of_a_transposed_multi_tap_view_match_segment_sums()
         r, s = conv.w_phase(ph)
         want = work.segment_sum(w[:, :, r][:, :, :, s].astype(np.int64).sum(axis=(2, 3)), edges, axis=0)
         assert np.array_equal(got[:, :, p], want)
+
+
+def test_block_sums_of_a_transposed_plane_equal_segment_sums():
+    rng = np.random.default_rng(8)
+    for x in (rng.random((13, 21)) < 0.5, rng.integers(0, 256, (9, 30)).astype(np.uint8)):
+        xt = x.T  # F-ordered view, as backward-data's Wᵀ plane
+        edges = np.minimum(np.arange(-(-xt.shape[0] // 4) + 1) * 4, xt.shape[0])
+        assert np.array_equal(work.block_sums(xt, 4), work.segment_sum(np.ascontiguousarray(xt), edges, 0))

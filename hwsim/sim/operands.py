@@ -39,7 +39,11 @@ class Operands:
     @property
     def weight_count(self) -> int:
         """Weights of the layer: ``w_struct.sum()`` (a grouped layer's block-diagonal connectivity from its shape)."""
-        return int(self.w_struct.sum()) if self.groups <= 1 else self.w_struct.size // self.groups
+        if self.groups > 1:
+            return self.w_struct.size // self.groups
+        if ("weight_count",) not in self.memo:
+            self.memo[("weight_count",)] = int(self.w_struct.sum())
+        return self.memo[("weight_count",)]
 
 
 def real_weights(ops: Operands) -> np.ndarray:

@@ -93,6 +93,8 @@ def block_sums(x: np.ndarray, size: int, axis: int = 0) -> np.ndarray:
         u = x.view(np.uint8) if x.dtype == bool else x
     else:
         acc, u = np.int64, x
+    if x.ndim == 2 and axis == 0 and not x.flags.c_contiguous and x.T.flags.c_contiguous:
+        return block_sums(x.T, size, axis=1).T  # a transposed plane: sum along its memory order
     head, tail = x.shape[:axis], x.shape[axis + 1:]
     out = np.empty(head + (g,) + tail, dtype=np.int64)
     full = o // size
