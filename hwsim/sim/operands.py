@@ -57,6 +57,21 @@ def real_weights(ops: Operands) -> np.ndarray:
     return ops.w.reshape(g, k // g, g, c // g, r, s)[idx, :, idx].reshape(-1)
 
 
+def released(ops: Operands) -> Operands:
+    """``ops`` with its masks and levels replaced by zero-cost broadcast views of their shapes, sharing ``memo``.
+
+    For statistics already counted into the memo (:func:`hwsim.sim.residency.warm`): the layer's arrays can be
+    freed while the iteration's residency plan still sees every layer. The views read as all-zero masks,
+    so a statistic that was *not* counted first would come out wrong, not crash: count first.
+    """
+    def stub(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else np.broadcast_to(np.zeros((), dtype=x.dtype), x.shape)
+
+    return Operands(name=ops.name, w=stub(ops.w), w_struct=stub(ops.w_struct), a=stub(ops.a), dz=stub(ops.dz),
+                    dz_bits=ops.dz_bits, groups=ops.groups, stride=ops.stride, padding=ops.padding,
+                    dilation=ops.dilation, out_density=ops.out_density, dz_levels=stub(ops.dz_levels), memo=ops.memo)
+
+
 def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
     """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
     if pass_name == "forward" or dz_bits <= mac_bits:
@@ -90,4 +105,4 @@ def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, r
                                 rl_bits=rl_bits, fillers=fill)
 
 
-__all__ = ["Operands", "mask_bytes", "operand_passes", "real_weights", "role_density"]
+__all__ = ["Operands", "mask_bytes", "operand_passes", "real_weights", "released", "role_density"]

@@ -53,7 +53,7 @@ from hwsim.sim import (
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.nsd_unit import NSD_METHODS
-from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
+from hwsim.sim.operands import Operands, mask_bytes, operand_passes, released, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
 from hwsim.trace.schema import bit_width
@@ -72,10 +72,19 @@ class TraceArchMismatch(ValueError):
 
 
 SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
+LEAN_ELEMENTS = 50_000_000  # mask elements of an iteration above which a replay holds one layer's arrays at a time
 
 
-def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str) -> Operands:
-    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded."""
+def _mask_elements(sample: LayerSample) -> int:
+    """Activation, δ̃z and weight elements of one sample (what a replay's arrays scale with)."""
+    g = sample.geometry
+    return int(np.size(sample.a_mask)) + int(np.size(sample.dz_levels)) + g.K * g.C * g.R * g.S // max(1, g.groups)
+
+
+def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str,
+                   memo: dict | None = None) -> Operands:
+    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded; ``memo``: statistics
+    already counted for this layer (:func:`hwsim.sim.operands.released`), shared."""
     g = sample.geometry
     wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
     if sample.w_mask is not None:
@@ -95,7 +104,8 @@ def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where:
     return Operands(
         name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
         a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=g.groups, dz_levels=levels,
-        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density,
+        **({} if memo is None else {"memo": memo}))
 
 
 def _max_bits(levels: np.ndarray) -> int:
@@ -230,14 +240,24 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     outd = _out_densities(samples)
     for sample in samples.values():
         _check(sample, arch, where)
-    layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
+    plan_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
+                  "dense_equal_area": equal_area}
+    # a large iteration holds one layer's arrays at a time: each layer's statistics are counted for the
+    # residency plans, its arrays released, and rebuilt when the layer runs (memory per layer, not per model)
+    lean = sum(_mask_elements(s) for s in samples.values()) > LEAN_ELEMENTS
+    layers = []
+    for n, s in samples.items():
+        ops = layer_operands(s, seed=seed, out_density=outd[n], where=where)
+        if lean:
+            residency.warm(ops, plan_archs.values(), training=training)
+            ops = released(ops)
+        layers.append(ops)
     geos = [s.geometry for s in samples.values()]
     flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
     grads = layer_grads(flags, first_input_grad=first_input_grad)
     plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads],
                                  weight_grads=[bw for _, bw in grads])
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic),
-                          ("dense_equal_area", equal_area))}
+             for v, a in plan_archs.items()}
     names = list(samples)
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
@@ -249,6 +269,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
+        if lean:  # the layer's arrays again, with the statistics counted before
+            ops = layers[li] = layer_operands(sample, seed=seed, out_density=outd[name], where=where, memo=ops.memo)
         for pi, pname in enumerate(passes):
             if (name, pname) in skip:  # no such GEMM in training (e.g. the network input needs no gradient)
                 continue
@@ -295,6 +317,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
+        if lean:
+            layers[li] = released(ops)
+        del ops
     if own_bar:
         bar.close()
     variant_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
