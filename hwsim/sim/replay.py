@@ -89,6 +89,8 @@ def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where:
     wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
     if sample.w_mask is not None:
         w = np.asarray(sample.w_mask, dtype=bool).reshape(wshape)
+    elif sample.w_density >= 1.0:  # dense weights: what the seeded draw below would give (random() < 1 always)
+        w = np.ones(wshape, dtype=bool)
     else:  # no stored mask: a seeded i.i.d. mask at the recorded density
         rng = np.random.default_rng([seed, zlib.crc32(g.name.encode()), 11])
         w = rng.random(wshape) < sample.w_density

@@ -93,8 +93,8 @@ def block_sums(x: np.ndarray, size: int, axis: int = 0) -> np.ndarray:
         u = x.view(np.uint8) if x.dtype == bool else x
     else:
         acc, u = np.int64, x
-    if x.ndim == 2 and axis == 0 and not x.flags.c_contiguous and x.T.flags.c_contiguous:
-        return block_sums(x.T, size, axis=1).T  # a transposed plane: sum along its memory order
+    if x.ndim == 2 and axis == 0 and not x.flags.c_contiguous and x.T.flags.c_contiguous and size <= 32:
+        return _row_blocks(x.T, size).T  # a transposed plane (backward-data's Wᵀ): sum in its memory order
     head, tail = x.shape[:axis], x.shape[axis + 1:]
     out = np.empty(head + (g,) + tail, dtype=np.int64)
     full = o // size
@@ -104,4 +104,24 @@ def block_sums(x: np.ndarray, size: int, axis: int = 0) -> np.ndarray:
         out[lead + (slice(0, full),)] = part.sum(axis=axis + 1, dtype=acc)
     if full < g:
         out[lead + (full,)] = u[lead + (slice(full * size, None),)].sum(axis=axis, dtype=acc)
+    return out
+
+
+def _row_blocks(y: np.ndarray, size: int) -> np.ndarray:
+    """:func:`block_sums` along axis 1 of a C-contiguous 2-D bool / small unsigned ``y`` with small blocks: one
+    strided add per position in the block (a reduction over a short inner axis would loop per block)."""
+    k, o = y.shape
+    g, full = -(-o // size), o // size
+    worst = size * (1 if y.dtype == bool else int(np.iinfo(y.dtype).max))
+    acc_t = np.uint8 if worst <= 255 else (np.uint16 if worst <= 65535 else np.int64)
+    u = y.view(np.uint8) if y.dtype == bool else y
+    out = np.empty((k, g), dtype=np.int64)
+    if full:
+        y3 = u[:, :full * size].reshape(k, full, size)
+        acc = y3[:, :, 0].astype(acc_t)
+        for j in range(1, size):
+            acc += y3[:, :, j]
+        out[:, :full] = acc
+    if full < g:
+        out[:, full] = u[:, full * size:].sum(axis=1, dtype=acc_t)
     return out
