@@ -92,3 +92,17 @@ def test_real_weights_of_a_grouped_layer_are_the_masked_weights_in_order():
     assert np.array_equal(real_weights(ops), w[struct])
     assert np.array_equal(real_weights(ops), compact.reshape(-1))
     assert ops.weight_count == int(struct.sum()) == compact.size
+
+
+@pytest.mark.parametrize("blocks", [True, False])
+def test_shuffled_pairs_are_the_head_of_the_shuffled_work_pairs_with_the_same_draws(blocks):
+    rng = np.random.default_rng(9)
+    conv = _conv(rng, groups=3, o=12, c=9, k=3, mode="down", stride=2)
+    nw = blockdiag.group_weight_counts(conv, 2) if blocks else work.group_weight_counts(conv, 2)
+    nx = work.planar_counts(conv, 2, 2)
+    allw = blockdiag.work_pairs(nw, nx)
+    r1, r2 = np.random.default_rng(4), np.random.default_rng(4)
+    want = allw[r1.permutation(allw.shape[0])][:17]
+    got = blockdiag.shuffled_pairs(nw, nx, r2, 17)
+    assert got.shape == (17, 5) and np.array_equal(got, want)
+    assert r1.random() == r2.random()  # the generator moved on alike

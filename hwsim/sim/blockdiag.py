@@ -12,7 +12,7 @@ conv group (Kc divides the channels per group), the same numbers come from the d
   phase), the diagonal blocks of the dense (G, C, Φ) counts (every other entry is 0);
 * :func:`cartesian_work` — one batched product per conv group: the same cycles per (Kc group, image,
   tile) and the same products as :func:`hwsim.sim.work.cartesian_work` on the dense counts, exactly;
-* :func:`positive` / :func:`work_pairs` — the bank-conflict sampler's look-ups
+* :func:`positive` / :func:`work_pairs` / :func:`shuffled_pairs` — the bank-conflict sampler's look-ups
   (:func:`hwsim.sim.gemm._sample_where`) on either form, in the same order, so sampled units and every
   result are unchanged to the last digit.
 """
@@ -103,3 +103,23 @@ def work_pairs(nw: np.ndarray | BlockCounts, nx: np.ndarray) -> np.ndarray:
     # g = blk·gq + j is increasing in (blk, j) and fixes blk, so this order is (g, n, c, φ, t)'s
     return np.stack([hit[:, 0] * gq + hit[:, 1], hit[:, 2], hit[:, 0] * cb + hit[:, 3], hit[:, 4], hit[:, 5]],
                     axis=1)
+
+
+def shuffled_pairs(nw: np.ndarray | BlockCounts, nx: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """The first ``count`` rows of ``work_pairs(nw, nx)[rng.permutation(len)]``, drawing the same permutation
+    (so ``rng`` moves on exactly as before), without building every pair's coordinates: only the flat positions
+    of the work mask and the coordinates of the rows kept."""
+    if isinstance(nw, np.ndarray):
+        mask = (nw[:, None, :, :, None] > 0) & (nx[None] > 0)            # (G, N, C, Φ, T)
+    else:
+        gr, gq, cb, ph = nw.blocks.shape
+        n, _, _, t = nx.shape
+        xb = nx.reshape(n, gr, cb, ph, t).transpose(1, 0, 2, 3, 4)
+        mask = (nw.blocks[:, :, None, :, :, None] > 0) & (xb[:, None] > 0)  # (blk, j, n, cb, Φ, T)
+    flat = np.flatnonzero(mask)
+    keep = flat[rng.permutation(flat.size)[:count]]
+    idx = np.unravel_index(keep, mask.shape)
+    if isinstance(nw, np.ndarray):
+        return np.stack(idx, axis=1) if keep.size else np.zeros((0, 5), dtype=np.int64)
+    blk, j, ni, ci, pi, ti = idx
+    return np.stack([blk * gq + j, ni, blk * cb + ci, pi, ti], axis=1)

@@ -140,11 +140,11 @@ def _sample_where(nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, rng: n
         found.extend(np.stack([gi, ni, ci, pi, ti])[:, ok].T)
         if len(found) >= banks.MAX_UNITS:
             break
-    if len(found) < banks.MAX_UNITS:  # rare work: enumerate
-        allw = blockdiag.work_pairs(nw, nx)
-        if allw.shape[0] == 0:
+    if len(found) < banks.MAX_UNITS:  # rare work: a random order of all of it (only its head is built)
+        head = blockdiag.shuffled_pairs(nw, nx, rng, banks.MAX_UNITS * 4)
+        if head.shape[0] == 0:
             return (np.zeros(0, dtype=np.int64),) * 5
-        found = list(allw[rng.permutation(allw.shape[0])])
+        found = head
     sel = np.unique(np.array(found[:banks.MAX_UNITS * 4]), axis=0)[:banks.MAX_UNITS]
     return tuple(sel.T)
 

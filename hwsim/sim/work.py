@@ -196,7 +196,7 @@ def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.n
     """
     g = nw.shape[0]
     n, c, ph, t = nx.shape
-    a = nw.reshape(g, c * ph).astype(np.int64)
+    a = nw.reshape(g, c * ph).astype(np.int64, copy=False)
     ca = (a + f - 1) // f
     b = nx.reshape(n, c * ph, t)
     prod = int(a.sum(axis=0) @ b.sum(axis=(0, 2), dtype=np.int64)) if a.size and b.size else 0
