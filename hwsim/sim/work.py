@@ -217,6 +217,8 @@ def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.n
 
 
 def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    if not any(pad):  # nothing to add (linear and matmul layers): no copy
+        return mask
     return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
