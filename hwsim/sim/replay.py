@@ -26,6 +26,7 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,7 +35,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.arch import ZeroSkip
+from hwsim.arch import (
+    ZeroSkip,
+    dense_equal_area_variant,
+    dense_gated_variant,
+    dense_systolic_variant,
+    dense_variant,
+)
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
 from hwsim.sim import (
@@ -72,13 +79,7 @@ class TraceArchMismatch(ValueError):
 
 
 SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
-LEAN_ELEMENTS = 50_000_000  # mask elements of an iteration above which a replay holds one layer's arrays at a time
-
-
-def _mask_elements(sample: LayerSample) -> int:
-    """Activation, δ̃z and weight elements of one sample (what a replay's arrays scale with)."""
-    g = sample.geometry
-    return int(np.size(sample.a_mask)) + int(np.size(sample.dz_levels)) + g.K * g.C * g.R * g.S // max(1, g.groups)
+LEAN_ELEMENTS = 50_000_000  # activation + δ̃z elements of an iteration above which a replay holds one layer at a time
 
 
 def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str,
@@ -187,6 +188,16 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
     return out
 
 
+def baselines(arch: Arch) -> tuple[Arch, Arch, Arch, Arch]:
+    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run)."""
+    return _baselines(arch, arch.source)
+
+
+@functools.lru_cache(maxsize=16)
+def _baselines(arch: Arch, source: str) -> tuple[Arch, Arch, Arch, Arch]:  # source: equal archs of other files differ
+    return dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch), dense_equal_area_variant(arch)
+
+
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Keep BLAS on one thread (the count products are small; threads would only contend with the other
@@ -227,15 +238,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
     unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     """
-    from hwsim.arch import (
-        dense_equal_area_variant,
-        dense_gated_variant,
-        dense_systolic_variant,
-        dense_variant,
-    )
-
-    dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
-    equal_area = dense_equal_area_variant(arch)
+    dense, gated, systolic, equal_area = baselines(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -249,7 +252,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                   "dense_equal_area": equal_area}
     # a large iteration holds one layer's arrays at a time: each layer's statistics are counted for the
     # residency plans, its arrays released, and rebuilt when the layer runs (memory per layer, not per model)
-    lean = sum(_mask_elements(s) for s in samples.values()) > LEAN_ELEMENTS
+    lean = sum(np.size(s.a_mask) + np.size(s.dz_levels) for s in samples.values()) > LEAN_ELEMENTS
     layers = []
     for n, s in samples.items():
         ops = layer_operands(s, seed=seed, out_density=outd[n], where=where, expand=not lean)
@@ -349,10 +352,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
-    from hwsim.arch import area_mm2, dense_equal_area_variant, dense_systolic_variant, leakage_mw
+    from hwsim.arch import area_mm2, leakage_mw
 
     t0 = time.perf_counter()
-    systolic, equal_area = dense_systolic_variant(arch), dense_equal_area_variant(arch)
+    _, _, systolic, equal_area = baselines(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
