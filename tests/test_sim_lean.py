@@ -45,3 +45,21 @@ def test_released_operands_hold_no_arrays_and_keep_the_counted_statistics(tmp_pa
     assert lean.a.shape == ops.a.shape and lean.memo is ops.memo
     assert residency.role_bytes(lean, "dz", arch) == before > 0
     assert np.array_equal(residency.role_shares(lean, "a", arch), residency.role_shares(ops, "a", arch))
+
+
+def test_baselines_are_derived_once_per_arch_and_equal_the_variants():
+    from hwsim.arch import (
+        dense_equal_area_variant,
+        dense_gated_variant,
+        dense_systolic_variant,
+        dense_variant,
+    )
+    from hwsim.sim.replay import baselines
+
+    arch = load_arch("scnn")
+    first = baselines(arch)
+    assert baselines(load_arch("scnn")) is first  # an equal arch from the same file: the cached tuple
+    assert first == (dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch),
+                     dense_equal_area_variant(arch))
+    other = load_arch("scnn", {"pe_array.rows": 4})
+    assert baselines(other)[0].pe_array.rows == 4  # another arch: its own variants
