@@ -8,9 +8,16 @@ Two parts, trace synthesis never timed (it is the capture side):
    (``np.count_nonzero`` and an int64 ``sum``) for scale. Targets: ≤ 20 ns per element (≈ 3 s) and
    ≤ 1 GB peak RSS.
 2. **batch 1** on scnn + systolic32 and time against trace size (first k layers: should grow linearly).
+3. **per GEMM kind** (``--kinds``, issue 21 item 3): ns per mask element and peak RSS of the ``conv`` layers
+   (ResNet-18 224², ``--batch``), and of the ``linear`` and ``matmul`` layers of a synthetic GPT-2 small
+   (``--seq``, ``--gpt-batch``, ``--blocks``; activations 0.5, attention 0.9, δ̃z 0.05), each kind replayed
+   alone in a fresh child process (all three passes, every variant), then the whole GPT-2 iteration as
+   ``hwsim simulate`` runs it (non-GEMM work, weight update and the iteration schedule included). With
+   ``--old PATH`` the same children also run the code at PATH (e.g. a worktree of ``main``), in the same run.
 
-    python benchmarks/bench_sim.py            # both parts
+    python benchmarks/bench_sim.py            # parts 1 and 2
     python benchmarks/bench_sim.py --batch 8  # part 1 at another batch
+    python benchmarks/bench_sim.py --kinds --batch 8 --seq 256 --gpt-batch 2 --old /tmp/old  # part 3 only
 """
 
 from __future__ import annotations
@@ -71,6 +78,59 @@ def child(trace: str) -> int:
     return 0
 
 
+KIND_OF = {"conv2d": "conv", "conv1d": "conv", "linear": "linear", "matmul": "matmul"}
+
+
+def child_kind(trace: str, kind: str) -> int:
+    """Replay the layers of one GEMM kind (``whole``: the iteration, as ``hwsim simulate``) in this process."""
+    t_start = time.perf_counter()
+    from hwsim.arch import load_arch
+    from hwsim.sim.replay import replay, simulate_trace
+    from hwsim.trace.format import load
+
+    tr = load(trace)
+    samples = tr.sample()
+    arch = load_arch("scnn")
+    t_loaded = time.perf_counter()
+    if kind == "whole":
+        simulate_trace(tr, arch)
+    else:
+        samples = {n: s for n, s in samples.items() if KIND_OF.get(s.geometry.kind) == kind}
+        replay(samples, arch, first_input_grad=kind != "conv")  # a slice of a transformer has input gradients
+    t_done = time.perf_counter()
+    print(json.dumps({"elements": mask_elements(samples), "layers": len(samples), "replay_s": t_done - t_loaded,
+                      "process_s": t_done - t_start,
+                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return 0
+
+
+def _run_child(trace: Path, kind: str, pythonpath: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child-kind", kind, str(trace)], check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": pythonpath}).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def part_kinds(batch: int, seq: int, gpt_batch: int, blocks: int, old: str | None) -> None:
+    from hwsim.trace.synth import synthesize
+
+    print(f"per GEMM kind on scnn.yaml, 3 passes × every variant, each kind alone in a fresh process "
+          f"(load {os.getloadavg()[0]:.1f}): conv = ResNet-18 224² batch {batch} (a 0.5, δ̃z 0.05); linear, matmul, "
+          f"whole = GPT-2 small seq {seq} batch {gpt_batch}, {blocks} blocks (a 0.5, attention 0.9, δ̃z 0.05)")
+    codes = [("new", os.pathsep.join(sys.path))] + ([("old", old)] if old else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        resnet = synthesize(Path(tmp) / "resnet18", model="resnet18", batch=batch, seed=0, **DENS)
+        gpt = synthesize(Path(tmp) / "gpt2", model="gpt2_small", seq=seq, batch=gpt_batch, blocks=blocks, seed=0,
+                         w_density=1.0, a_density=0.5, dz_density=0.05, per_kind={"attn": {"a": 0.9}})
+        print(f"{'kind':<8}{'code':<5}{'layers':>7}{'Melem':>9}{'replay s':>10}{'ns/elem':>9}{'peak RSS MB':>13}")
+        for kind, trace in (("conv", resnet), ("linear", gpt), ("matmul", gpt), ("whole", gpt)):
+            for code, path in codes:
+                m = _run_child(trace, kind, path)
+                e = m["elements"]
+                print(f"{kind:<8}{code:<5}{m['layers']:>7}{e / 1e6:>9.1f}{m['replay_s']:>10.2f}"
+                      f"{m['replay_s'] / e * 1e9:>9.1f}{m['max_rss_mb']:>13.0f}", flush=True)
+    print(f"(load after: {os.getloadavg()[0]:.1f}; targets: ≤ 15 ns per element for linear and matmul)")
+
+
 def part_batch(batch: int) -> None:
     from hwsim.trace.synth import synthesize
 
@@ -127,10 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=32, help="batch of part 1 (default 32)")
     ap.add_argument("--only-batch", action="store_true", help="run part 1 only")
+    ap.add_argument("--kinds", action="store_true", help="run part 3 only (per GEMM kind, GPT-2 small)")
+    ap.add_argument("--seq", type=int, default=256, help="GPT-2 sequence length of part 3 (default 256)")
+    ap.add_argument("--gpt-batch", type=int, default=2, help="GPT-2 batch (sequences) of part 3 (default 2)")
+    ap.add_argument("--blocks", type=int, default=12, help="GPT-2 blocks of part 3 (default 12, the whole model)")
+    ap.add_argument("--old", metavar="PATH", help="part 3: also run the code at PATH (PYTHONPATH) in the same run")
     ap.add_argument("--child", metavar="TRACE", help=argparse.SUPPRESS)
+    ap.add_argument("--child-kind", nargs=2, metavar=("KIND", "TRACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child)
+    if args.child_kind:
+        return child_kind(args.child_kind[1], args.child_kind[0])
+    if args.kinds:
+        part_kinds(args.batch, args.seq, args.gpt_batch, args.blocks, args.old)
+        return 0
     part_batch(args.batch)
     if not args.only_batch:
         part_batch1()

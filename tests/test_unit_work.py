@@ -162,3 +162,43 @@ def test_pixel_outer_product_chunks_fill_the_accumulators():
     assert op.field_chunk(kc=4, acc_entries=72) == 2            # 4 × 2 × 9 = 72 entries
     assert op.field_chunk(kc=8, acc_entries=10) == 1            # at least one channel
     assert op.field_counts(1, chunk=3).shape == (1, 1, 4, 4)
+
+
+@pytest.mark.parametrize(("shape", "axis", "size"), [((37, 11), 0, 8), ((3, 29, 2, 5), 1, 4), ((16, 5), 0, 8),
+                                                     ((5, 300, 3), 1, 256), ((4, 7), 0, 1), ((2, 3), 0, 5)])
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int64"])
+def test_block_sums_equal_segment_sums_every_size_entries(shape, axis, size, dtype):
+    rng = np.random.default_rng(3)
+    x = {"bool": lambda: rng.random(shape) < 0.5, "uint8": lambda: rng.integers(0, 256, shape).astype(np.uint8),
+         "int64": lambda: rng.integers(-5, 6, shape)}[dtype]()
+    n = shape[axis]
+    edges = np.minimum(np.arange(-(-n // size) + 1) * size, n)
+    got = work.block_sums(x, size, axis)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, work.segment_sum(x, edges, axis))
+    # by hand: the first block's sum
+    first = np.take(x, range(min(size, n)), axis=axis).astype(np.int64).sum(axis=axis)
+    assert np.array_equal(np.take(got, 0, axis=axis), first)
+    ones = work.ones_view(shape)  # an all-ones broadcast view is counted from one line
+    assert np.array_equal(work.block_sums(ones, size, axis), work.segment_sum(np.ones(shape, bool), edges, axis))
+
+
+def test_group_weight_counts_of_a_transposed_multi_tap_view_match_segment_sums():
+    rng = np.random.default_rng(5)
+    w = (rng.random((6, 19, 3, 3)) < 0.4).transpose(1, 0, 2, 3)  # backward-data's Wᵀ view
+    conv = work.ScatterConv(x=np.ones((1, 6, 5, 5), bool), w=w, stride=(2, 2), padding=(1, 1), dilation=(1, 1),
+                            mode="down")
+    got = work.group_weight_counts(conv, 4)
+    edges = np.minimum(np.arange(6) * 4, 19)
+    for p, ph in enumerate(conv.phases):
+        r, s = conv.w_phase(ph)
+        want = work.segment_sum(w[:, :, r][:, :, :, s].astype(np.int64).sum(axis=(2, 3)), edges, axis=0)
+        assert np.array_equal(got[:, :, p], want)
+
+
+def test_block_sums_of_a_transposed_plane_equal_segment_sums():
+    rng = np.random.default_rng(8)
+    for x in (rng.random((13, 21)) < 0.5, rng.integers(0, 256, (9, 30)).astype(np.uint8)):
+        xt = x.T  # F-ordered view, as backward-data's Wᵀ plane
+        edges = np.minimum(np.arange(-(-xt.shape[0] // 4) + 1) * 4, xt.shape[0])
+        assert np.array_equal(work.block_sums(xt, 4), work.segment_sum(np.ascontiguousarray(xt), edges, 0))

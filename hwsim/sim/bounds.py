@@ -45,7 +45,7 @@ def dram_bound_bytes(ops: Operands, pass_name: str, arch: Arch, res: traffic.Res
 
     def tensor(role: str) -> float:
         bits = mb * p if role == "dz" else mb
-        size = int(ops.w_struct.sum()) if role == "w" else getattr(ops, role).size
+        size = ops.weight_count if role == "w" else getattr(ops, role).size
         return min(size * bits / 8, mask_bytes(ops, role, value_bits=bits, **kw))
 
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)
@@ -53,7 +53,7 @@ def dram_bound_bytes(ops: Operands, pass_name: str, arch: Arch, res: traffic.Res
     if res.out_bytes is not None:  # the plan's own figure (stash / spill of a chained output)
         wr = res.out_bytes
     elif pass_name == "backward_weight":  # δW: accumulator width, plain (as every variant writes it)
-        wr = int(ops.w_struct.sum()) * arch.pe.accumulator_bits / 8
+        wr = ops.weight_count * arch.pe.accumulator_bits / 8
     else:
         den, size = ((ops.out_density, ops.dz.size) if pass_name == "forward"
                      else (role_density(ops, "a") if ops.a.size else 1.0, ops.a.size))

@@ -81,7 +81,7 @@ def weight_grad_kc(kernel: tuple[int, int], arch: Arch, *, name: str) -> int:
 def scatter_conv(ops: Operands, pass_name: str, masks: tuple[np.ndarray, np.ndarray]) -> work.ScatterConv:
     """The forward (``down``) or backward-data (``up``, x = δ̃z, w = Wᵀ) GEMM of ``ops`` as a ScatterConv."""
     bmask, smask = masks
-    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
+    geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation, groups=ops.groups)
     if pass_name == "forward":
         return work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
     return work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.sim import banks, work
+from hwsim.sim import banks, blockdiag, work
 from hwsim.sim.tiling import (
     _group_pes,
     _intervals,
@@ -104,8 +104,12 @@ def scatter_counts(conv: work.ScatterConv, arch: Arch, *, kc: int) -> Counted:
     hx, wx = conv.x.shape[2:]
     tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i, arch))
     nx = work.planar_counts(conv, tr, tc)
-    nw = work.group_weight_counts(conv, kc)
-    cyc, prod = work.cartesian_work(nw, nx, f, i)
+    if blockdiag.applies(conv, kc):  # grouped (e.g. attention's batched products): the diagonal blocks only
+        nw = blockdiag.group_weight_counts(conv, kc)
+        cyc, prod = blockdiag.cartesian_work(nw, nx, f, i)
+    else:
+        nw = work.group_weight_counts(conv, kc)
+        cyc, prod = work.cartesian_work(nw, nx, f, i)
     g = nw.shape[0]
     # every PE working on a group reads that group's weights once
     pes = _group_pes(g, cyc.shape[1], tr * tc, clusters)
@@ -122,7 +126,7 @@ def scatter_work(conv: work.ScatterConv, arch: Arch, *, kc: int,
     return c.work if rng is None else replace(c.work, stall_units=c.sample_units(rng))
 
 
-def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
+def _sample_where(nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, rng: np.random.Generator):
     """Up to MAX_UNITS random (g, n, c, φ, t) with work on both sides, without materialising all of them."""
     g = nw.shape[0]
     n, c, ph, t = nx.shape
@@ -132,20 +136,20 @@ def _sample_where(nw: np.ndarray, nx: np.ndarray, rng: np.random.Generator):
     for _ in range(4):  # rejection sampling: cheap when work is not vanishingly rare
         idx = rng.integers(0, total, size=16 * banks.MAX_UNITS)
         gi, ni, ci, pi, ti = np.unravel_index(idx, shape)
-        ok = (nw[gi, ci, pi] > 0) & (nx[ni, ci, pi, ti] > 0)
+        ok = blockdiag.positive(nw, gi, ci, pi) & (nx[ni, ci, pi, ti] > 0)
         found.extend(np.stack([gi, ni, ci, pi, ti])[:, ok].T)
         if len(found) >= banks.MAX_UNITS:
             break
-    if len(found) < banks.MAX_UNITS:  # rare work: enumerate
-        allw = np.argwhere((nw[:, None, :, :, None] > 0) & (nx[None] > 0))
-        if allw.shape[0] == 0:
+    if len(found) < banks.MAX_UNITS:  # rare work: a random order of all of it (only its head is built)
+        head = blockdiag.shuffled_pairs(nw, nx, rng, banks.MAX_UNITS * 4)
+        if head.shape[0] == 0:
             return (np.zeros(0, dtype=np.int64),) * 5
-        found = list(allw[rng.permutation(allw.shape[0])])
+        found = head
     sel = np.unique(np.array(found[:banks.MAX_UNITS * 4]), axis=0)[:banks.MAX_UNITS]
     return tuple(sel.T)
 
 
-def _scatter_units(conv: work.ScatterConv, nw: np.ndarray, nx: np.ndarray, tr: int, tc: int, kc: int,
+def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, tr: int, tc: int, kc: int,
                    rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """Sample units (group, channel, phase, image, tile) and return their bank-address parts."""
     gi, ni, ci, pi, ti = _sample_where(nw, nx, rng)
@@ -225,7 +229,7 @@ def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Co
     eh, ew = work.split_edges(p, tr), work.split_edges(q, tc)
     gk = -(-k // kc)
     # F side: non-zero δ̃z per (k-group, pixel); I side: Σ_chunks ⌈field non-zeros / I⌉ per pixel.
-    xg = work.segment_sum(op.dz, np.minimum(np.arange(gk + 1, dtype=np.int64) * kc, k), axis=1)  # (N, G, P, Q)
+    xg = work.block_sums(op.dz, kc, axis=1)  # (N, G, P, Q)
     cyc = np.zeros((gk, n, tr * tc), dtype=np.int64)
     prod = 0
     for gi in range(op.groups):

@@ -36,6 +36,41 @@ class Operands:
     def kernel(self) -> tuple[int, int]:
         return self.w.shape[2], self.w.shape[3]
 
+    @property
+    def weight_count(self) -> int:
+        """Weights of the layer: ``w_struct.sum()`` (a grouped layer's block-diagonal connectivity from its shape)."""
+        if self.groups > 1:
+            return self.w_struct.size // self.groups
+        if ("weight_count",) not in self.memo:
+            self.memo[("weight_count",)] = int(self.w_struct.sum())
+        return self.memo[("weight_count",)]
+
+
+def real_weights(ops: Operands) -> np.ndarray:
+    """The weight mask within its connectivity, flat (``ops.w[ops.w_struct]``, in that order): a grouped
+    layer's diagonal blocks are read directly instead of the whole block-diagonal expansion."""
+    g = ops.groups
+    k, c, r, s = ops.w.shape
+    if g <= 1:
+        return ops.w[ops.w_struct]
+    idx = np.arange(g)
+    return ops.w.reshape(g, k // g, g, c // g, r, s)[idx, :, idx].reshape(-1)
+
+
+def released(ops: Operands) -> Operands:
+    """``ops`` with its masks and levels replaced by zero-cost broadcast views of their shapes, sharing ``memo``.
+
+    For statistics already counted into the memo (:func:`hwsim.sim.residency.warm`): the layer's arrays can be
+    freed while the iteration's residency plan still sees every layer. The views read as all-zero masks,
+    so a statistic that was *not* counted first would come out wrong, not crash: count first.
+    """
+    def stub(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else np.broadcast_to(np.zeros((), dtype=x.dtype), x.shape)
+
+    return Operands(name=ops.name, w=stub(ops.w), w_struct=stub(ops.w_struct), a=stub(ops.a), dz=stub(ops.dz),
+                    dz_bits=ops.dz_bits, groups=ops.groups, stride=ops.stride, padding=ops.padding,
+                    dilation=ops.dilation, out_density=ops.out_density, dz_levels=stub(ops.dz_levels), memo=ops.memo)
+
 
 def operand_passes(pass_name: str, dz_bits: int, mac_bits: int) -> int:
     """MAC passes a GEMM needs: ⌈δ̃z bits / mac_bits⌉ for the backward passes, else 1."""
@@ -50,7 +85,7 @@ def role_density(ops: Operands, role: str) -> float:
     if key not in ops.memo:
         stats = next((v for k, v in ops.memo.items() if k[0] == "stats" and k[1] == role), None)
         if stats is None:
-            m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+            m = {"w": lambda: real_weights(ops), "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
             stats = (int(np.count_nonzero(m)), int(m.size))
         ops.memo[key] = stats[:2]
     nnz, size = ops.memo[key]
@@ -61,7 +96,7 @@ def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, r
     """Compressed bytes of a role's real mask, with the mask statistics cached per layer."""
     key = ("stats", role, rl_bits if compression == "run_length" else 0)
     if key not in ops.memo:
-        m = {"w": lambda: ops.w[ops.w_struct], "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
+        m = {"w": lambda: real_weights(ops), "a": lambda: ops.a, "dz": lambda: ops.dz}[role]()
         fill = traffic.run_length_fillers(m, rl_bits) if compression == "run_length" else 0
         nnz = ops.memo[("nnz", role)] if ("nnz", role) in ops.memo else (int(np.count_nonzero(m)), int(m.size))
         ops.memo[key] = (*nnz, fill)
@@ -70,4 +105,4 @@ def mask_bytes(ops: Operands, role: str, *, value_bits: int, compression: str, r
                                 rl_bits=rl_bits, fillers=fill)
 
 
-__all__ = ["Operands", "mask_bytes", "operand_passes", "role_density"]
+__all__ = ["Operands", "mask_bytes", "operand_passes", "real_weights", "released", "role_density"]

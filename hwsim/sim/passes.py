@@ -62,9 +62,9 @@ def effectual_macs(ops: Operands, pass_name: str) -> int:
     """Exact MACs with both operands non-zero that land on a valid output (one MAC pass)."""
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
     if pass_name == "forward":
-        return work.effectual_macs_forward(ops.w, ops.a, out_hw=ops.dz.shape[2:], **geo)
+        return work.effectual_macs_forward(ops.w, ops.a, out_hw=ops.dz.shape[2:], groups=ops.groups, **geo)
     if pass_name == "backward_data":
-        return work.effectual_macs_backward_data(ops.w, ops.dz, in_hw=ops.a.shape[2:], **geo)
+        return work.effectual_macs_backward_data(ops.w, ops.dz, in_hw=ops.a.shape[2:], groups=ops.groups, **geo)
     return work.effectual_macs_backward_weight(ops.dz, ops.a, groups=ops.groups, kernel=ops.kernel, **geo)
 
 
@@ -136,7 +136,7 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch: Arch, p: int) -> tuple[fl
     if pass_name == "backward_data":
         a_den = role_density(ops, "a") if ops.a.size else 1.0
         return dzb, wb, traffic.density_bytes(density=a_den, size=ops.a.size, value_bits=mb, **kw)
-    nw = int(ops.w_struct.sum())
+    nw = ops.weight_count
     out = traffic.tensor_bytes(nnz=nw, size=nw, value_bits=arch.pe.accumulator_bits, compression="none")
     return mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 

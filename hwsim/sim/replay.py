@@ -26,6 +26,7 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,7 +35,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.arch import ZeroSkip
+from hwsim.arch import (
+    ZeroSkip,
+    dense_equal_area_variant,
+    dense_gated_variant,
+    dense_systolic_variant,
+    dense_variant,
+)
 from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
 from hwsim.sim import (
@@ -53,7 +60,7 @@ from hwsim.sim import (
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
 from hwsim.sim.nsd_unit import NSD_METHODS
-from hwsim.sim.operands import Operands, mask_bytes, operand_passes, role_density
+from hwsim.sim.operands import Operands, mask_bytes, operand_passes, released, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
 from hwsim.trace.schema import bit_width
@@ -72,14 +79,21 @@ class TraceArchMismatch(ValueError):
 
 
 SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
+LEAN_ELEMENTS = 50_000_000  # activation + δ̃z elements of an iteration above which a replay holds one layer at a time
 
 
-def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str) -> Operands:
-    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded."""
+def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str,
+                   memo: dict | None = None, expand: bool = True) -> Operands:
+    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded; ``memo``: statistics
+    already counted for this layer (:func:`hwsim.sim.operands.released`), shared. ``expand=False``: for the
+    per-layer mask statistics only (:func:`hwsim.sim.residency.warm`) — a grouped layer's weights stay
+    compact, as one group (the weight statistics are the same: :func:`hwsim.sim.operands.real_weights`)."""
     g = sample.geometry
     wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
     if sample.w_mask is not None:
         w = np.asarray(sample.w_mask, dtype=bool).reshape(wshape)
+    elif sample.w_density >= 1.0:  # dense weights: what the seeded draw below would give (random() < 1 always)
+        w = np.ones(wshape, dtype=bool)
     else:  # no stored mask: a seeded i.i.d. mask at the recorded density
         rng = np.random.default_rng([seed, zlib.crc32(g.name.encode()), 11])
         w = rng.random(wshape) < sample.w_density
@@ -92,10 +106,12 @@ def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where:
         # unchanged: out[k, n] = Σ_c w[k, c]·a[c, n].
         a = _batch_as_width(a)
         levels = _batch_as_width(levels)
+    groups = g.groups if expand else 1
     return Operands(
-        name=g.name, w=work.expand_groups(w, g.groups), w_struct=work.expand_groups(np.ones(wshape, bool), g.groups),
-        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=g.groups, dz_levels=levels,
-        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density)
+        name=g.name, w=work.expand_groups(w, groups), w_struct=work.expand_groups(np.ones(wshape, bool), groups),
+        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=groups, dz_levels=levels,
+        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density,
+        **({} if memo is None else {"memo": memo}))
 
 
 def _max_bits(levels: np.ndarray) -> int:
@@ -141,7 +157,7 @@ def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
     t_bytes = [mask_bytes(ops, r, **kw) for r in roles]  # the mask statistics counted once per layer
     in_bytes = sum(t_bytes)
     out_bytes = {"forward": ops.dz.size * ops.out_density, "backward_data": float(_nnz(ops, "a")),
-                 "backward_weight": float(ops.w_struct.sum())}[pass_name] * arch.pe.mac_bits / 8
+                 "backward_weight": float(ops.weight_count)}[pass_name] * arch.pe.mac_bits / 8
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)  # tensors = (streamed, broadcast)
     dram = sum(b for b, oc in zip(t_bytes, on_chip, strict=True) if not oc) + \
         (out_bytes if res.out_bytes is None else res.out_bytes)
@@ -170,6 +186,16 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
         same = nxt is not None and nxt.geometry.input_shape == s.geometry.output_shape
         out[s.geometry.name] = nxt.a_density if same else 1.0
     return out
+
+
+def baselines(arch: Arch) -> tuple[Arch, Arch, Arch, Arch]:
+    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run)."""
+    return _baselines(arch, arch.source)
+
+
+@functools.lru_cache(maxsize=16)
+def _baselines(arch: Arch, source: str) -> tuple[Arch, Arch, Arch, Arch]:  # source: equal archs of other files differ
+    return dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch), dense_equal_area_variant(arch)
 
 
 @contextlib.contextmanager
@@ -212,15 +238,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
     unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     """
-    from hwsim.arch import (
-        dense_equal_area_variant,
-        dense_gated_variant,
-        dense_systolic_variant,
-        dense_variant,
-    )
-
-    dense, gated, systolic = dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch)
-    equal_area = dense_equal_area_variant(arch)
+    dense, gated, systolic, equal_area = baselines(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
@@ -230,14 +248,24 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     outd = _out_densities(samples)
     for sample in samples.values():
         _check(sample, arch, where)
-    layers = [layer_operands(s, seed=seed, out_density=outd[n], where=where) for n, s in samples.items()]
+    plan_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
+                  "dense_equal_area": equal_area}
+    # a large iteration holds one layer's arrays at a time: each layer's statistics are counted for the
+    # residency plans, its arrays released, and rebuilt when the layer runs (memory per layer, not per model)
+    lean = sum(np.size(s.a_mask) + np.size(s.dz_levels) for s in samples.values()) > LEAN_ELEMENTS
+    layers = []
+    for n, s in samples.items():
+        ops = layer_operands(s, seed=seed, out_density=outd[n], where=where, expand=not lean)
+        if lean:
+            residency.warm(ops, plan_archs.values(), training=training)
+            ops = released(ops)
+        layers.append(ops)
     geos = [s.geometry for s in samples.values()]
     flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
     grads = layer_grads(flags, first_input_grad=first_input_grad)
     plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads],
                                  weight_grads=[bw for _, bw in grads])
-             for v, a in (("sparse", arch), ("dense", dense), ("dense_gated", gated), ("dense_systolic", systolic),
-                          ("dense_equal_area", equal_area))}
+             for v, a in plan_archs.items()}
     names = list(samples)
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
@@ -249,6 +277,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
     for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
+        if lean:  # the layer's arrays again, with the statistics counted before
+            ops = layers[li] = layer_operands(sample, seed=seed, out_density=outd[name], where=where, memo=ops.memo)
         for pi, pname in enumerate(passes):
             if (name, pname) in skip:  # no such GEMM in training (e.g. the network input needs no gradient)
                 continue
@@ -295,6 +325,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
             if bar is not None:
                 bar.update(1)
         drop_work_cache(ops)  # the layer's count arrays are not needed by the next layer
+        if lean:
+            layers[li] = released(ops)
+        del ops
     if own_bar:
         bar.close()
     variant_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
@@ -319,10 +352,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
 
     ``training=False``: inference (forward pass only, no activation stash).
     """
-    from hwsim.arch import area_mm2, dense_equal_area_variant, dense_systolic_variant, leakage_mw
+    from hwsim.arch import area_mm2, leakage_mw
 
     t0 = time.perf_counter()
-    systolic, equal_area = dense_systolic_variant(arch), dense_equal_area_variant(arch)
+    _, _, systolic, equal_area = baselines(arch)
     samples = trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]

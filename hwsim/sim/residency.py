@@ -66,7 +66,7 @@ earlier layer-pass of the iteration writes (:func:`hwsim.sim.schedule.producers`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -125,6 +125,20 @@ def role_shares(ops: Operands, role: str, arch: Arch) -> np.ndarray | None:
         ops.memo[key] = onchip.pe_counts(getattr(ops, role), rows=rows, cols=cols)
     return onchip.pe_shares(getattr(ops, role), value_bits=bits, compression=mem.compression,
                             rl_bits=mem.run_length_bits, rows=rows, cols=cols, fillers=fill, counts=ops.memo[key])
+
+
+def warm(ops: Operands, archs: Iterable[Arch], *, training: bool = True) -> None:
+    """Count into ``ops.memo`` every mask statistic :func:`plan` reads for ``ops`` on each of ``archs``.
+
+    After this, :func:`plan` needs only the memo, the name, the geometry and ``dz_bits`` of the layer — not its
+    masks — so a replay can release each layer's arrays before the next layer is built
+    (:func:`hwsim.sim.operands.released`): memory bounded per layer, not per model.
+    """
+    for arch in archs:
+        for role in ("a", "dz", "w") if training else ("a", "w"):
+            role_bytes(ops, role, arch)
+            if role != "w" and arch.memory.inter_layer_residency:
+                role_shares(ops, role, arch)
 
 
 def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,

@@ -30,70 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.sim.segments import (  # noqa: F401 - re-exported: the leaf helpers live there
+    _bool_segments,
+    block_sums,
+    is_broadcast_ones,
+    ones_view,
+    segment_sum,
+    split_edges,
+)
+
 Dims = tuple[int, ...]  # (height, width) of a plane, a kernel, a stride, a padding or a dilation
-
-
-def split_edges(n: int, parts: int) -> np.ndarray:
-    """``parts + 1`` boundaries splitting ``range(n)`` into near-equal contiguous pieces (some may be empty)."""
-    return (np.arange(parts + 1, dtype=np.int64) * n) // parts
-
-
-def segment_sum(x: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
-    """Sums of ``x`` over ``[edges[i], edges[i+1])`` along ``axis`` (empty segments give 0), int64.
-
-    Bool masks (the hot path) are summed segment by segment in ``uint8``/``uint16`` (a segment
-    of at most 255 / 65535 elements cannot overflow them) and widened after the reduction: one
-    pass over the mask, no int64 copy of it. Other inputs use ``np.add.reduceat`` in int64.
-    """
-    edges = np.asarray(edges, dtype=np.int64)
-    nseg = edges.size - 1
-    axis = axis % x.ndim
-    out_shape = x.shape[:axis] + (nseg,) + x.shape[axis + 1:]
-    lens = np.diff(edges)
-    if nseg == 0 or not lens.any():
-        return np.zeros(out_shape, dtype=np.int64)
-    if is_broadcast_ones(x):  # counts are segment lengths: sum one line, broadcast
-        line = tuple(slice(None) if d == axis else slice(0, 1) for d in range(x.ndim))
-        return np.broadcast_to(segment_sum(np.ones(x[line].shape, dtype=bool), edges, axis), out_shape)
-    if x.dtype == bool:
-        return _bool_segments(x, edges, axis).astype(np.int64)
-    if x.dtype.kind == "f":
-        x = x.astype(np.int64)  # as an int64 accumulation casts each element
-    nonempty = lens > 0
-    ix = [slice(None)] * x.ndim
-    ix[axis] = slice(int(edges[0]), int(edges[-1]))
-    res = np.add.reduceat(x[tuple(ix)], (edges[:-1] - edges[0])[nonempty], axis=axis, dtype=np.int64)
-    if nonempty.all():
-        return res
-    out = np.zeros(out_shape, dtype=np.int64)
-    ix[axis] = np.flatnonzero(nonempty)
-    out[tuple(ix)] = res
-    return out
-
-
-def _bool_segments(x: np.ndarray, edges: np.ndarray, axis: int, vmax: int = 1) -> np.ndarray:
-    """:func:`segment_sum` of a bool mask (or of small unsigned counts ≤ ``vmax``) in the narrowest
-    unsigned type that cannot overflow (no int64 copy of the input)."""
-    worst = int(np.diff(edges).max()) * vmax
-    acc = np.uint8 if worst <= 255 else (np.uint16 if worst <= 65535 else (np.uint32 if worst < 2**32 else np.int64))
-    u = x.view(np.uint8) if x.dtype == bool else x
-    out = np.empty(x.shape[:axis] + (edges.size - 1,) + x.shape[axis + 1:], dtype=acc)
-    ix = [slice(None)] * x.ndim
-    ox = [slice(None)] * x.ndim
-    for j, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)):
-        ix[axis], ox[axis] = slice(lo, hi), j
-        np.sum(u[tuple(ix)], axis=axis, dtype=acc, out=out[tuple(ox)])
-    return out
-
-
-def is_broadcast_ones(x: np.ndarray) -> bool:
-    """Is ``x`` a read-only all-true view of one element (:func:`ones_view`)? Then its statistics are geometry."""
-    return x.ndim > 0 and x.size > 0 and not any(x.strides) and bool(x.flat[0])
-
-
-def ones_view(shape: tuple[int, ...]) -> np.ndarray:
-    """An all-true bool mask of ``shape`` that costs no memory (a broadcast view; read-only)."""
-    return np.broadcast_to(np.True_, shape)
 
 
 def expand_groups(w: np.ndarray, groups: int) -> np.ndarray:
@@ -115,7 +61,9 @@ class ScatterConv:
     ``x``: bool (N, C, Hx, Wx), streamed and planar-tiled; ``w``: bool (O, C, R, S), broadcast
     in groups of output channels. ``mode="down"`` is a forward convolution (output = (h + pad −
     r·dil) / stride); ``mode="up"`` its transpose (output = h·stride + r·dil − pad), used for
-    backward-data with x = δ̃z and w = Wᵀ.
+    backward-data with x = δ̃z and w = Wᵀ. ``groups``: ``w`` is block-diagonal in that many equal blocks
+    (a grouped layer, :func:`expand_groups`; only the diagonal blocks can be non-zero), which lets
+    :mod:`hwsim.sim.blockdiag` count it block by block; 1 = no such promise.
     """
 
     x: np.ndarray
@@ -124,6 +72,7 @@ class ScatterConv:
     padding: tuple[int, int]
     dilation: tuple[int, int]
     mode: str
+    groups: int = 1
 
     @property
     def phases(self) -> list[tuple[int, int]]:
@@ -210,25 +159,30 @@ def planar_counts(conv: ScatterConv, rows: int, cols: int) -> np.ndarray:
 
 
 def _tap_counts(w: np.ndarray, rs: np.ndarray, ss: np.ndarray) -> np.ndarray:
-    """Σ over taps (r, s) ∈ rs × ss of the (O, C) planes ``w[:, :, r, s]``: int64, one pass, no copy of ``w``."""
+    """Σ over taps (r, s) ∈ rs × ss of the (O, C) planes ``w[:, :, r, s]``, one pass, no copy of ``w``.
+
+    A bool ``w`` is summed in ``uint8`` (up to 255 taps; the result is small unsigned counts, widened by the
+    caller), and a single tap is returned as a view of its plane; other inputs in int64.
+    """
+    if w.dtype == bool and rs.size * ss.size == 1:
+        return w[:, :, int(rs[0]), int(ss[0])]
     acc_t = np.uint8 if rs.size * ss.size <= 255 and w.dtype == bool else np.int64
     acc = np.zeros(w.shape[:2], dtype=acc_t)
     for r in rs.tolist():
         for s in ss.tolist():
             acc += w[:, :, r, s]
-    return acc.astype(np.int64)
+    return acc
 
 
 def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
     """Non-zero weights per (group of ``kc`` output channels, c, phase): int64 (G, C, Φ)."""
     o, c = conv.w.shape[:2]
-    g = -(-o // kc)
-    edges = np.minimum(np.arange(g + 1, dtype=np.int64) * kc, o)
-    out = []
-    for ph in conv.phases:
+    phases = conv.phases
+    out = np.empty((-(-o // kc), c, len(phases)), dtype=np.int64)
+    for p, ph in enumerate(phases):
         r, s = conv.w_phase(ph)
-        out.append(segment_sum(_tap_counts(conv.w, r, s), edges, axis=0))   # (G, C)
-    return np.stack(out, axis=2)
+        out[:, :, p] = block_sums(_tap_counts(conv.w, r, s), kc)   # (G, C)
+    return out
 
 
 def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.ndarray, int]:
@@ -242,7 +196,7 @@ def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.n
     """
     g = nw.shape[0]
     n, c, ph, t = nx.shape
-    a = nw.reshape(g, c * ph).astype(np.int64)
+    a = nw.reshape(g, c * ph).astype(np.int64, copy=False)
     ca = (a + f - 1) // f
     b = nx.reshape(n, c * ph, t)
     prod = int(a.sum(axis=0) @ b.sum(axis=(0, 2), dtype=np.int64)) if a.size and b.size else 0
@@ -263,6 +217,8 @@ def cartesian_work(nw: np.ndarray, nx: np.ndarray, f: int, i: int) -> tuple[np.n
 
 
 def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    if not any(pad):  # nothing to add (linear and matmul layers): no copy
+        return mask
     return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
@@ -296,14 +252,32 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw: Dims, out_hw: D
     return n * k * c_per_group * vh * vw
 
 
+def _tap_weights(w_full: np.ndarray, axis: int, groups: int) -> np.ndarray:
+    """Σ of ``w_full`` (K, C, R, S) over ``axis`` (0: → (C, R, S); 1: → (K, R, S)), int64; a block-diagonal
+    ``w_full`` of ``groups`` blocks (:func:`expand_groups`) is summed over its diagonal blocks only."""
+    k, c, r, s = w_full.shape
+    if groups <= 1 or k % groups or c % groups:
+        return w_full.sum(axis=axis, dtype=np.int64)
+    idx = np.arange(groups)
+    diag = w_full.reshape(groups, k // groups, groups, c // groups, r, s)[idx, :, idx]  # (g, K/g, C/g, R, S)
+    return diag.sum(axis=axis + 1, dtype=np.int64).reshape(-1, r, s)
+
+
+def _valid_range(pos: np.ndarray, size: int) -> slice:
+    """The positions of the increasing ``pos`` inside ``[0, size)``, as a slice of ``pos``."""
+    ok = np.flatnonzero((pos >= 0) & (pos < size))
+    return slice(int(ok[0]), int(ok[-1]) + 1) if ok.size else slice(0, 0)
+
+
 def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, stride: Dims, padding: Dims,
-                           dilation: Dims) -> int:
+                           dilation: Dims, groups: int = 1) -> int:
     """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do.
 
     The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
+    ``groups``: ``w_full`` is block-diagonal in that many blocks (only those are read).
     """
     total = 0
-    wk = w_full.sum(axis=0, dtype=np.int64)  # (C, R, S): non-zero weights per tap and channel
+    wk = _tap_weights(w_full, 0, groups)  # (C, R, S): non-zero weights per tap and channel
     ap = _padded(batch_sum(a)[None], padding)[0]   # (C, H + 2·pad, W + 2·pad)
     for r in range(w_full.shape[2]):
         for s in range(w_full.shape[3]):
@@ -313,19 +287,17 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, s
 
 
 def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: Dims, stride: Dims, padding: Dims,
-                                 dilation: Dims) -> int:
+                                 dilation: Dims, groups: int = 1) -> int:
     """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists."""
     total = 0
     n, k, p, q = dz.shape
-    wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S)
+    wc = _tap_weights(w_full, 1, groups)  # (K, R, S)
     dn = batch_sum(dz)                       # (K, P, Q): the batch summed once for all taps
     for r in range(w_full.shape[2]):
-        hp = np.arange(p) * stride[0] + r * dilation[0] - padding[0]
-        rv = (hp >= 0) & (hp < in_hw[0])
+        rv = _valid_range(np.arange(p) * stride[0] + r * dilation[0] - padding[0], in_hw[0])
         for s in range(w_full.shape[3]):
-            wq = np.arange(q) * stride[1] + s * dilation[1] - padding[1]
-            sv = (wq >= 0) & (wq < in_hw[1])
-            cnt = dn[:, rv][:, :, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
+            sv = _valid_range(np.arange(q) * stride[1] + s * dilation[1] - padding[1], in_hw[1])
+            cnt = dn[:, rv, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
             total += int(cnt @ wc[:, r, s])
     return total
 
