@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +28,11 @@ def test_quick_plan_is_smaller_than_the_full_one():
     assert QUICK.limit_train == 512 and QUICK.jobs == 1
     # a 2 × 2 grid: 4 sweep points; 4 densities
     assert math.prod(len(v) for v in QUICK.sweep_grid.values()) == 4 and len(QUICK.densities) == 4
+
+
+def test_captures_run_on_one_torch_thread_by_default():
+    # one thread: the same traces on every machine (torch's intra-op threads change the summation order)
+    assert FULL.threads == 1 and QUICK.threads == 1 and DemoPlan(models=()).threads == 1
 
 
 def test_extra_trace_defaults_sample_every_five_epochs_on_one_thread():
@@ -105,13 +111,16 @@ def test_capture_trains_models_times_methods_then_the_extras_and_reuses_finished
     finished = SimpleNamespace(summary={"test_acc": 0.875})
     monkeypatch.setattr(demo, "_complete_trace", lambda p: finished if p.name == "lenet5_dither" else None)
     plan = DemoPlan(models=("lenet5", "mlp500"), methods=("none", "dither", "meprop"), epochs=2, sample_every=5,
-                    extra=(ExtraTrace("lenet300", epochs=4, sample_every=9, threads=None),))
+                    extra=(ExtraTrace("lenet300", epochs=4, sample_every=9, threads=None),), jobs=1)
     traces, accs = demo._capture(plan, tmp_path, progress=False)
     assert list(traces) == ["lenet5_none", "lenet5_dither", "lenet5_meprop", "mlp500_none", "mlp500_dither",
                             "mlp500_meprop", "lenet300_dither"]
     assert traces["mlp500_none"] == tmp_path / "mlp500_none"
     assert accs["lenet5_dither"] == 0.875 and accs["mlp500_none"] == 0.5  # a reused trace: its stored accuracy
     DEFAULT_K = _train_module().DEFAULT_K  # noqa: N806
+    before = __import__("torch").get_num_threads()
+    # the models × methods on the plan's one thread; the extra on torch's own count (threads=None)
+    assert [t for *_, t in calls] == [1] * 5 + [before]
     trained = [(m, meth, ep, se, k) for m, meth, ep, se, k, _ in calls]
     assert trained == [("lenet5", "none", 2, 5, None), ("lenet5", "meprop", 2, 5, DEFAULT_K),
                        ("mlp500", "none", 2, 5, None), ("mlp500", "dither", 2, 5, None),
@@ -125,14 +134,37 @@ def test_capture_trains_an_extra_trace_on_its_own_thread_count(tmp_path, monkeyp
     monkeypatch.setattr(_train_module(), "train_and_capture", _fake_train(calls))
     monkeypatch.setattr(demo, "_complete_trace", lambda p: None)
     before = torch.get_num_threads()
-    plan = DemoPlan(models=(), extra=(ExtraTrace("lenet300", threads=before + 1),))
+    plan = DemoPlan(models=(), extra=(ExtraTrace("lenet300", threads=before + 1),), jobs=1)
     demo._capture(plan, tmp_path, progress=False)
     assert calls[0][-1] == before + 1 and torch.get_num_threads() == before
 
 
+def _trace_files(path: Path) -> dict[str, bytes]:
+    """A trace's arrays and iteration log, and its manifest without the fields that say when and how long."""
+    out = {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+           if p.is_file() and p.name != "manifest.json"}
+    man = json.loads((path / "manifest.json").read_text())
+    man.pop("created")
+    man["summary"].pop("seconds")
+    out["manifest.json"] = json.dumps(man, sort_keys=True).encode()
+    return out
+
+
+def test_parallel_captures_write_the_traces_a_serial_run_writes(tmp_path, capsys):
+    plan = DemoPlan(models=("mlp500",), epochs=1, limit_train=128, sample_every=1, jobs=1)
+    serial, accs1 = demo._capture(plan, tmp_path / "serial", progress=False)
+    parallel, accs2 = demo._capture(replace(plan, jobs=2), tmp_path / "parallel", progress=False)
+    assert list(serial) == list(parallel) == ["mlp500_none", "mlp500_dither"] and list(accs2) == list(serial)
+    assert accs1 == accs2
+    assert "capturing 2 traces in 2 worker processes" in capsys.readouterr().err
+    for name in serial:
+        a, b = _trace_files(serial[name]), _trace_files(parallel[name])
+        assert len(a) > 3 and a == b, name  # samples, iteration log and manifest: byte for byte
+
+
 def test_capture_reused_trace_without_an_accuracy_reads_nan(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_complete_trace", lambda p: SimpleNamespace(summary={}))
-    _, accs = demo._capture(DemoPlan(models=("lenet5",), methods=("none",)), tmp_path, progress=False)
+    _, accs = demo._capture(DemoPlan(models=("lenet5",), methods=("none",), jobs=1), tmp_path, progress=False)
     assert math.isnan(accs["lenet5_none"])
 
 

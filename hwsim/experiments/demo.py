@@ -1,7 +1,8 @@
 """``hwsim demo``: the whole pipeline, offline, on the embedded digits dataset.
 
 1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop; in the full
-   demo also a small Vision Transformer, ``vit_digits``, dithered only),
+   demo also a small Vision Transformer, ``vit_digits``, dithered only), side by side in ``--jobs`` worker
+   processes on one torch thread each (so the traces are the same on every machine),
 2. simulate each on the SCNN-like architecture against its dense baselines,
 3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces, and the NSD-unit
    sweep of ``arch_configs/sweeps/nsd.yaml`` (lanes per PE and their area × σ current | delayed) on them,
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,10 @@ class DemoPlan:
     jobs: int = 2
     sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
     extra: tuple[ExtraTrace, ...] = ()
+    threads: int | None = 1  # torch threads of the models × methods captures (None: torch's default). One thread
+                             # makes the traces the same on every machine (torch's intra-op threads change the
+                             # summation order, so 1 and 2 threads train to different weights and traces) and
+                             # lets ``jobs`` captures run side by side, one per core
 
 
 # The full demo stores operands every 23 iterations — the iterations per epoch of the digits' 1,437 training
@@ -129,31 +136,60 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
 
 
 def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
+    """Capture every trace of the plan not already complete in ``tdir``: the models × methods, then the extras.
+
+    With ``plan.jobs`` > 1 and more than one trace to capture, they train side by side in up to ``jobs``
+    spawned worker processes (no progress bars: a line per finished trace), the longest-running first; each
+    trains on its own thread count, so the traces are byte-for-byte those of a serial run.
+    """
     from hwsim.capture.config import DEFAULT_DATASETS, DEFAULT_K, CaptureConfig, TrainConfig
-    from hwsim.capture.train import train_and_capture
 
     traces: dict[str, Path] = {}
     accs: dict[str, float] = {}
-    runs = [(m, meth, plan.epochs, plan.sample_every, None) for m in plan.models for meth in plan.methods]
+    runs = [(m, meth, plan.epochs, plan.sample_every, plan.threads) for m in plan.models for meth in plan.methods]
     runs += [(e.model, e.method, e.epochs, e.sample_every, e.threads) for e in plan.extra]
+    todo: list[tuple[str, Any, Path, int | None]] = []
     for model, method, epochs, sample_every, threads in runs:
         name = f"{model}_{method}"
         path = tdir / name
+        traces[name] = path
         done = _complete_trace(path)
         if done is not None:
             _log(f"  {name}: reusing {path}")
             accs[name] = float(done.summary.get("test_acc", float("nan")))
-        else:
-            with _torch_threads(threads):
-                config = TrainConfig(model=model, dataset=DEFAULT_DATASETS["image"], epochs=epochs, limit_train=plan.limit_train,
-                                     capture=CaptureConfig(method=method, k=DEFAULT_K if method == "meprop" else None,
-                                                           sample_every=sample_every, max_examples=plan.max_examples))
-                r = train_and_capture(config, out=path, overwrite=True, progress=progress)
-            accs[name] = r.test_acc
-            _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
-                 f"worst-case {r.max_bits} bits, {r.iterations} iterations")
-        traces[name] = path
-    return traces, accs
+            continue
+        config = TrainConfig(model=model, dataset=DEFAULT_DATASETS["image"], epochs=epochs, limit_train=plan.limit_train,
+                             capture=CaptureConfig(method=method, k=DEFAULT_K if method == "meprop" else None,
+                                                   sample_every=sample_every, max_examples=plan.max_examples))
+        todo.append((name, config, path, threads))
+    workers = min(plan.jobs, len(todo))
+    if workers <= 1:
+        for name, config, path, threads in todo:
+            accs[name] = _report_capture(name, _capture_one(config, path, threads, progress))
+    else:
+        _log(f"  capturing {len(todo)} traces in {workers} worker processes")
+        # the extras (a transformer) take longest: started first, the short runs fill in behind them
+        order = sorted(todo, key=lambda t: t[0] not in {f"{e.model}_{e.method}" for e in plan.extra})
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_capture_one, config, path, threads, False): name
+                       for name, config, path, threads in order}
+            for fut in as_completed(futures):
+                accs[futures[fut]] = _report_capture(futures[fut], fut.result())
+    return traces, {n: accs[n] for n in traces}
+
+
+def _capture_one(config: Any, path: Path, threads: int | None, progress: bool) -> Any:
+    """Train and capture one trace on ``threads`` torch threads (in this process or a spawned worker)."""
+    from hwsim.capture.train import train_and_capture
+
+    with _torch_threads(threads):
+        return train_and_capture(config, out=path, overwrite=True, progress=progress)
+
+
+def _report_capture(name: str, r: Any) -> float:
+    _log(f"  {name}: test acc {r.test_acc:.1%}, δ̃z density {r.weighted_density or 0:.3f}, "
+         f"worst-case {r.max_bits} bits, {r.iterations} iterations")
+    return r.test_acc
 
 
 @contextlib.contextmanager
