@@ -249,3 +249,40 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     assert len(res.timings) == 7
     doc = json.loads((tmp_path / "out" / "work" / "quick" / "timings.json").read_text())
     assert doc["quick"] is True and doc["test_acc"] == {"lenet5_dither": 0.9} and list(doc["steps"]) == list(res.timings)
+    assert list(doc["cpu_seconds"]) == list(res.timings) == list(res.cpu) and doc["jobs"] == 5
+
+
+def _stub_steps(monkeypatch, tmp_path):
+    for name, value in (("_capture", ({}, {})), ("_simulate", []), ("_sensitivity", None), ("_arch_sweep", None),
+                        ("_nsd_sweep", None), ("_density_sweep", None),
+                        ("_report", SimpleNamespace(index_html=tmp_path / "index.html"))):
+        monkeypatch.setattr(demo, name, lambda *a, value=value, **kw: value)
+
+
+def test_run_demo_prints_where_the_time_went_unless_quiet(tmp_path, monkeypatch, capsys):
+    _stub_steps(monkeypatch, tmp_path)
+    res = demo.run_demo(out=tmp_path / "a", quick=True, progress=True)
+    err = capsys.readouterr().err
+    table = err[err.index("where the time went:"):].splitlines()
+    assert table[1].split() == ["step", "wall", "s", "share", "CPU", "s"]
+    assert [ln.split("  ")[0] for ln in table[2:9]] == list(res.timings) and table[9].startswith("total")
+    demo.run_demo(out=tmp_path / "b", quick=True, progress=False)
+    assert "where the time went" not in capsys.readouterr().err
+
+
+def test_timing_table_gives_wall_seconds_shares_and_cpu_seconds():
+    text = demo.timing_table({"capture": 30.0, "report": 10.0}, {"capture": 55.0, "report": 18.5}, 40.0)
+    rows = [ln.split() for ln in text.splitlines()]
+    assert rows[0] == ["step", "wall", "s", "share", "CPU", "s"]
+    assert rows[1:] == [["capture", "30.0", "75%", "55.0"], ["report", "10.0", "25%", "18.5"],
+                        ["total", "40.0", "100%", "73.5"]]
+    assert demo.timing_table({"a": 1.0}, {}, 1.0).splitlines()[1].split() == ["a", "1.0", "100%", "–"]
+
+
+def test_cpu_seconds_count_finished_child_processes():
+    import subprocess
+    import sys
+
+    c0 = demo._cpu_seconds()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert demo._cpu_seconds() - c0 > 0.05  # the child's CPU time, not just this process's wait

@@ -91,21 +91,49 @@ class DemoOutcome:
     out: Path
     index_html: Path
     seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per step, in order
     accuracies: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per step, worker processes included
 
 
 def _log(msg: str) -> None:
     print(f"[demo] {msg}", file=sys.stderr, flush=True)
 
 
-def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
-    t0 = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (worker processes count once they exit)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any], cpu: dict[str, float] | None = None) -> Any:
+    """``fn()``, its wall seconds recorded in ``timings[name]`` (and its CPU seconds in ``cpu[name]``)."""
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     _log(f"{name} ...")
     value = fn()
     timings[name] = time.perf_counter() - t0
+    if cpu is not None:
+        cpu[name] = _cpu_seconds() - c0
     _log(f"{name}: done in {timings[name]:.1f} s")
     return value
+
+
+def timing_table(timings: dict[str, float], cpu: dict[str, float], total: float) -> str:
+    """Where the demo's time went: per step wall seconds, share of the total and CPU seconds (all processes).
+
+    CPU seconds above the wall seconds mean the step used more than one core; a wall time well above the
+    CPU time over the cores used means the machine was busy with other work.
+    """
+    width = max(len(n) for n in timings) if timings else 4
+    lines = [f"{'step':<{width}}  {'wall s':>7}  {'share':>6}  {'CPU s':>7}"]
+    for name, s in timings.items():
+        c = cpu.get(name)
+        lines.append(f"{name:<{width}}  {s:7.1f}  {s / total if total else 0:6.0%}  "
+                     + (f"{c:7.1f}" if c is not None else f"{'–':>7}"))
+    lines.append(f"{'total':<{width}}  {total:7.1f}  {1:6.0%}  {sum(cpu.values()):7.1f}")
+    return "\n".join(lines)
 
 
 def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jobs: int | None = None,
@@ -119,20 +147,29 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    traces, accs = _timed(timings, "1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
-    results = _timed(timings, "2/5 simulate on scnn (every sampled iteration)", lambda: _simulate(plan, traces, work, progress))
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn: Callable[[], Any]) -> Any:
+        return _timed(timings, name, fn, cpu)
+
+    traces, accs = timed("1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
+    results = timed("2/5 simulate on scnn (every sampled iteration)", lambda: _simulate(plan, traces, work, progress))
     core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
-    _timed(timings, "2b/5 sensitivity", lambda: _sensitivity(core, root))
-    sweep_dir = _timed(timings, "3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
-    nsd_dir = _timed(timings, "3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
-    dens_dir = _timed(timings, "4/5 density sweep", lambda: _density_sweep(plan, work, progress))
-    outcome = _timed(timings, "5/5 report", lambda: _report(root, [*results, sweep_dir, nsd_dir, dens_dir,
-                                                                   *traces.values()], progress, plan.jobs))
+    timed("2b/5 sensitivity", lambda: _sensitivity(core, root))
+    sweep_dir = timed("3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
+    nsd_dir = timed("3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
+    dens_dir = timed("4/5 density sweep", lambda: _density_sweep(plan, work, progress))
+    outcome = timed("5/5 report", lambda: _report(root, [*results, sweep_dir, nsd_dir, dens_dir, *traces.values()],
+                                                  progress, plan.jobs))
     total = time.perf_counter() - t0
     (work / "timings.json").write_text(json.dumps({"quick": quick, "seconds": total, "steps": timings,
-                                                   "test_acc": accs}, indent=1))
+                                                   "cpu_seconds": cpu, "jobs": plan.jobs, "test_acc": accs},
+                                                  indent=1))
+    if progress:
+        _log("where the time went:\n" + timing_table(timings, cpu, total))
     _log(f"finished in {total:.0f} s: open {outcome.index_html}")
-    return DemoOutcome(out=root, index_html=outcome.index_html, seconds=total, timings=timings, accuracies=accs)
+    return DemoOutcome(out=root, index_html=outcome.index_html, seconds=total, timings=timings, accuracies=accs,
+                       cpu=cpu)
 
 
 def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path], dict[str, float]]:
