@@ -224,9 +224,14 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     order = []
     traces = {"lenet5_none": tmp_path / "a", "lenet5_dither": tmp_path / "b", "vit_digits_dither": tmp_path / "c"}
 
+    shared = {}
+
     def step(name, value):
         def fn(*args, **kw):
+            from hwsim.sweep import executor
+
             order.append((name, args))
+            shared[name] = len(executor._SHARED)  # inside the demo's one pool of workers?
             return value
         return fn
 
@@ -239,6 +244,8 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     monkeypatch.setattr(demo, "_report", step("report", SimpleNamespace(index_html=tmp_path / "index.html")))
     res = demo.run_demo(out=tmp_path / "out", quick=True, jobs=5, progress=False)
     assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "arch", "nsd", "density", "report"]
+    # the replays and sweeps share one pool of --jobs workers; capture and report have pools of their own
+    assert shared == {"capture": 0, "simulate": 1, "sensitivity": 1, "arch": 1, "nsd": 1, "density": 1, "report": 0}
     plan = order[0][1][0]
     assert plan.jobs == 5 and plan.models == QUICK.models  # --jobs overrides the quick plan's
     assert order[0][1][1] == tmp_path / "out" / "work" / "quick" / "traces"

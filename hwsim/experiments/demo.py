@@ -3,7 +3,8 @@
 1. capture real training traces (LeNet-5 and an MLP, plain backprop and dithered backprop; in the full
    demo also a small Vision Transformer, ``vit_digits``, dithered only), side by side in ``--jobs`` worker
    processes on one torch thread each (so the traces are the same on every machine),
-2. simulate each on the SCNN-like architecture against its dense baselines,
+2. simulate each on the SCNN-like architecture against its dense baselines (steps 2–4 on one pool of
+   ``--jobs`` workers: :func:`hwsim.sweep.executor.shared_pool`),
 3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces, and the NSD-unit
    sweep of ``arch_configs/sweeps/nsd.yaml`` (lanes per PE and their area × σ current | delayed) on them,
 4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
@@ -153,12 +154,16 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
         return _timed(timings, name, fn, cpu)
 
     traces, accs = timed("1/5 capture traces", lambda: _capture(plan, work / "traces", progress))
-    results = timed("2/5 simulate on scnn (every sampled iteration)", lambda: _simulate(plan, traces, work, progress))
-    core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
-    timed("2b/5 sensitivity", lambda: _sensitivity(core, root))
-    sweep_dir = timed("3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
-    nsd_dir = timed("3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
-    dens_dir = timed("4/5 density sweep", lambda: _density_sweep(plan, work, progress))
+    from hwsim.sweep.executor import shared_pool
+
+    with shared_pool(plan.jobs):  # the replays and the three sweeps: one pool of workers, started once
+        results = timed("2/5 simulate on scnn (every sampled iteration)",
+                        lambda: _simulate(plan, traces, work, progress))
+        core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
+        timed("2b/5 sensitivity", lambda: _sensitivity(core, root))
+        sweep_dir = timed("3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
+        nsd_dir = timed("3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
+        dens_dir = timed("4/5 density sweep", lambda: _density_sweep(plan, work, progress))
     outcome = timed("5/5 report", lambda: _report(root, [*results, sweep_dir, nsd_dir, dens_dir, *traces.values()],
                                                   progress, plan.jobs))
     total = time.perf_counter() - t0
