@@ -293,3 +293,23 @@ def test_cpu_seconds_count_finished_child_processes():
     c0 = demo._cpu_seconds()
     subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
     assert demo._cpu_seconds() - c0 > 0.05  # the child's CPU time, not just this process's wait
+
+
+def test_sensitivity_covers_the_dithered_traces_in_order_the_same_on_one_or_two_workers(tmp_path, capsys):
+    from hwsim.arch import load_arch
+    from hwsim.sim.sensitivity import sensitivity, table
+    from hwsim.trace.format import load
+    from hwsim.trace.synth import synthesize
+
+    traces = {name: Path(synthesize(tmp_path / name, model="lenet5", w_density=0.5, a_density=0.5, dz_density=dz,
+                                    batch=1, seed=0))
+              for name, dz in (("b_dither", 0.1), ("a_none", 1.0), ("a_dither", 0.05))}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = demo._sensitivity(traces, tmp_path / "one", jobs=1).read_text()
+    two = demo._sensitivity(traces, tmp_path / "two", jobs=2).read_text()
+    assert one == two
+    assert one.index("## b_dither") < one.index("## a_dither") and "a_none" not in one
+    want = table(sensitivity(load(traces["a_dither"], verify=False), load_arch("scnn")))
+    assert f"## a_dither\n\n{want}\n" in one
+    assert "sensitivity of b_dither (scnn.yaml" in capsys.readouterr().err

@@ -160,7 +160,7 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
         results = timed("2/5 simulate on scnn (every sampled iteration)",
                         lambda: _simulate(plan, traces, work, progress))
         core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
-        timed("2b/5 sensitivity", lambda: _sensitivity(core, root))
+        timed("2b/5 sensitivity", lambda: _sensitivity(core, root, plan.jobs))
         sweep_dir = timed("3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
         nsd_dir = timed("3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
         dens_dir = timed("4/5 density sweep", lambda: _density_sweep(plan, work, progress))
@@ -278,26 +278,37 @@ def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: boo
     return paths
 
 
-def _sensitivity(traces: dict[str, Path], root: Path) -> Path:
+def _sensitivity(traces: dict[str, Path], root: Path, jobs: int = 1) -> Path:
     """The headline (whole-iteration sparse speed-up and energy vs both dense baselines) of each dithered
     trace under bank queue depth {0, 1, 4}, DRAM {8, 16, 64, ∞} B/cycle and the weight update's W / state on chip
-    or bf16 state: ``<out>/sensitivity.md``."""
+    or bf16 state: ``<out>/sensitivity.md``. The traces are done side by side on ``jobs`` workers."""
     from hwsim._io import atomic_write_text
-    from hwsim.arch import load_arch
-    from hwsim.sim.sensitivity import sensitivity, table
-    from hwsim.trace.format import load
+    from hwsim.sim.sensitivity import table
+    from hwsim.sweep.executor import run_points
+    from hwsim.sweep.points import PointTask
 
-    arch = load_arch("scnn")
+    tasks = [PointTask(key=name, config_index=0, overrides={}, arch="scnn", trace_label=name, trace_path=str(path),
+                       iteration=-1, seed=0) for name, path in traces.items() if "dither" in name]
+    rows: dict[str, list] = {}
+    run_points(tasks, _sensitivity_rows, on_result=lambda t, r: rows.__setitem__(t.key, r), jobs=jobs,
+               describe=lambda t: f"sensitivity of {t.trace_label}")
     parts = ["# Sensitivity of the headline to unstated assumptions (scnn.yaml, whole training iteration)\n"]
-    for name, path in traces.items():
-        if "dither" not in name:
-            continue
-        text = table(sensitivity(load(path, verify=False), arch))
-        parts.append(f"## {name}\n\n{text}\n")
-        _log(f"sensitivity of {name} (scnn.yaml; one assumption moved at a time):\n{text}")
+    for t in tasks:  # in the traces' order, whatever order they finished in
+        text = table(rows[t.key])
+        parts.append(f"## {t.key}\n\n{text}\n")
+        _log(f"sensitivity of {t.key} (scnn.yaml; one assumption moved at a time):\n{text}")
     out = root / "sensitivity.md"
     atomic_write_text(out, "\n".join(parts))
     return out
+
+
+def _sensitivity_rows(task: Any) -> list:
+    """:func:`hwsim.sim.sensitivity.sensitivity` of one trace (in this process or a worker)."""
+    from hwsim.arch import load_arch
+    from hwsim.sim.sensitivity import sensitivity
+    from hwsim.trace.format import load
+
+    return sensitivity(load(task.trace_path, verify=False), load_arch(task.arch))
 
 
 def _arch_sweep(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: bool) -> Path:
