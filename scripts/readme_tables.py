@@ -12,7 +12,8 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``schedule`` — from ``benchmarks/results/schedule_table.json`` (``benchmarks/schedule_table.py``);
 * ``estimator-error`` — from ``benchmarks/results/wholerun_error.json`` (``benchmarks/bench_wholerun.py --error``);
 * ``max-examples`` — from ``benchmarks/results/max_examples.json`` (``benchmarks/bench_wholerun.py --max-examples``);
-* ``noise`` — from ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``).
+* ``noise`` — from ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``);
+* ``demo-time`` — from ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
 
 Usage::
 
@@ -288,6 +289,21 @@ def noise_table(doc: Mapping[str, Any]) -> list[str]:
             f"64, seed 0; one-step ratios over {doc['seeds']} dither seeds; accuracy change against plain in points."]
 
 
+def demo_time_table(doc: Mapping[str, Any]) -> list[str]:
+    """How long ``hwsim demo`` took: the first run by step (wall and CPU seconds) and the warm reruns."""
+    first = doc["first_run"]
+    lines = ["| step of the first run | wall time | CPU time (all processes) |", "|---|---|---|"]
+    lines += [f"| {n} | {t['wall']:.1f} s | {'–' if t.get('cpu') is None else format(t['cpu'], '.1f') + ' s'} |"
+              for n, t in first["steps"].items()]
+    cpu = sum(t["cpu"] for t in first["steps"].values() if t.get("cpu") is not None)
+    lines.append(f"| **whole demo** ({'empty' if first['cold'] else 'reused'} `--out`) | **{first['seconds']:.1f} s** | {cpu:.1f} s |")
+    said = (f"Measured {doc['date']} on a {doc['cpus']}-core machine shared with other jobs, `--jobs {doc['jobs']}`; 1-minute "
+            f"load average {first['load'][0]:.2f} before → {first['load'][1]:.2f} after the first run")
+    said += "".join(f"; a rerun into the same `--out` (`OUT/work/` reused: only the report is rebuilt) took {w['seconds']:.1f} s "
+                    f"(load {w['load'][0]:.2f} → {w['load'][1]:.2f})" for w in doc.get("warm_reruns", [])[:1])
+    return [*lines, "", said + "."]
+
+
 def _bw(figs: Mapping[str, Any]) -> str:
     return _times(figs.get("speedup_passes", {}).get("backward_weight"))
 
@@ -321,7 +337,8 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
                           ("schedule", "schedule_table.json", coverage_table),
                           ("estimator-error", "wholerun_error.json", estimator_error_table),
                           ("max-examples", "max_examples.json", max_examples_table),
-                          ("noise", "noise_table.json", noise_table)):
+                          ("noise", "noise_table.json", noise_table),
+                          ("demo-time", "demo_time.json", demo_time_table)):
         f = bench / fn
         if f.exists():
             doc = json.loads(f.read_text())
