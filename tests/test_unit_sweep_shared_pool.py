@@ -60,3 +60,31 @@ def test_a_shared_pool_of_one_job_is_no_pool():
     with executor.shared_pool(1):
         assert executor._SHARED == []
         assert set(_run(["a", "b"], jobs=1).values()) == {os.getpid()}
+
+
+def _spin(task: PointTask) -> int:
+    """Burn ~0.3 s of CPU in the worker."""
+    import time
+
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.3:
+        pass
+    return os.getpid()
+
+
+def test_shared_pool_cpu_seconds_counts_the_live_workers_then_nothing_outside():
+    import resource
+
+    def children() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    assert executor.shared_pool_cpu_seconds() == 0.0
+    kids0 = children()
+    with executor.shared_pool(2):
+        before = executor.shared_pool_cpu_seconds()
+        executor.run_points([_task(f"s{i}") for i in range(4)], _spin, on_result=lambda t, r: None,
+                            describe=str, jobs=2)
+        used = executor.shared_pool_cpu_seconds() - before
+    assert used >= 4 * 0.3 * 0.9  # four points of 0.3 s each, in the workers
+    assert executor.shared_pool_cpu_seconds() == 0.0 and children() - kids0 >= used * 0.9  # reaped: the parent's

@@ -102,11 +102,13 @@ def _log(msg: str) -> None:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (worker processes count once they exit)."""
+    """CPU time of this process, of its finished children and of the shared pool's live workers."""
     import resource
 
+    from hwsim.sweep.executor import shared_pool_cpu_seconds
+
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + shared_pool_cpu_seconds()
 
 
 def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any], cpu: dict[str, float] | None = None) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -89,6 +90,23 @@ def shared_pool(jobs: int) -> Iterator[None]:
     finally:
         _SHARED.remove(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def shared_pool_cpu_seconds() -> float:
+    """CPU seconds used so far by the live workers of the current :func:`shared_pool` (0 outside one, or where
+    ``/proc`` is not there). Once the pool is shut down its workers count in the parent's
+    ``resource.getrusage(RUSAGE_CHILDREN)`` instead, so the sum of the two only grows."""
+    if not _SHARED:
+        return 0.0
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in list(getattr(_SHARED[-1], "_processes", None) or {}):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of proc(5))
+    return total
 
 
 def _run_pool(tasks: Sequence[PointTask], evaluate: Evaluator, jobs: int) -> Iterator[tuple[PointTask, Any]]:
