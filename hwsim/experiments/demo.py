@@ -8,7 +8,7 @@
 3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces, and the NSD-unit
    sweep of ``arch_configs/sweeps/nsd.yaml`` (lanes per PE and their area × σ current | delayed) on them,
 4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
-5. write the report.
+5. write the report (its figures as the PNGs the page shows, no SVG copies).
 
 Intermediate files live in ``<out>/work/`` and are reused: traces whose manifest is complete are
 not recaptured, simulated points are keyed by content hash, so an interrupted demo resumes.
@@ -361,6 +361,7 @@ def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:
 def _report(root: Path, inputs: Sequence[Path], progress: bool, jobs: int):
     from hwsim.report import build_report
 
-    # The figures (~50, about a second each) are drawn by the same --jobs worker processes as the simulations.
+    # The figures (~50, about a second each) are drawn in --jobs processes, as PNGs only: the page shows those;
+    # an SVG copy of each is `hwsim report` of the same inputs away (scripts/readme_tables.py --regenerate).
     return build_report(inputs, out=root, title="hwsim demo: dithered backprop on an SCNN-like accelerator",
-                        progress=progress, jobs=jobs)
+                        progress=progress, jobs=jobs, svg=False)
