@@ -35,7 +35,9 @@ def _run(cmd: list[str], *, src: Path, loads: list | None = None) -> tuple[float
     env = {**os.environ, "PYTHONPATH": str(src)}
     before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # run from src: ``python -m`` puts the working directory first on sys.path, so from another checkout's root
+    # it would import that checkout's hwsim whatever PYTHONPATH says
+    subprocess.run(cmd, env=env, cwd=src, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
     after = os.getloadavg()[0]
     if loads is not None:
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip step 3 (the report alone, --jobs 1 against --jobs N)")
     ap.add_argument("--json", type=Path, default=None, help="write the first run's and the reruns' times here")
     args = ap.parse_args(argv)
+    args.out = args.out.resolve()  # the runs start in the checkout they time
     hwsim = [sys.executable, "-m", "hwsim"]
     demo = [*hwsim, "demo", "--out", str(args.out), "--quiet", "--jobs", str(args.jobs)]
     print(f"cpus {os.cpu_count()}, jobs {args.jobs}, this checkout {HERE}" + (f", old {args.old}" if args.old else ""))

@@ -301,6 +301,7 @@ def demo_time_table(doc: Mapping[str, Any]) -> list[str]:
             f"load average {first['load'][0]:.2f} before → {first['load'][1]:.2f} after the first run")
     said += "".join(f"; a rerun into the same `--out` (`OUT/work/` reused: only the report is rebuilt) took {w['seconds']:.1f} s "
                     f"(load {w['load'][0]:.2f} → {w['load'][1]:.2f})" for w in doc.get("warm_reruns", [])[:1])
+    said += f". On {doc['cpus']} idle cores the first run cannot take less than CPU ÷ cores = {cpu / doc['cpus']:.0f} s"
     return [*lines, "", said + "."]
 
 

@@ -135,7 +135,8 @@ def test_demo_time_table_lists_each_step_the_total_and_the_load():
     assert lines[2:5] == ["| 1/5 capture traces | 9.0 s | 17.5 s |", "| 5/5 report | 15.0 s | – |",
                           "| **whole demo** (empty `--out`) | **40.2 s** | 17.5 s |"]
     assert lines[5] == "" and "2026-12-07 on a 2-core machine" in lines[6] and "`--jobs 2`" in lines[6]
-    assert "0.50 before → 1.75 after" in lines[6] and "took 18.0 s (load 1.00 → 1.50)." in lines[6]
+    assert "0.50 before → 1.75 after" in lines[6] and "took 18.0 s (load 1.00 → 1.50). " in lines[6]
+    assert lines[6].endswith("On 2 idle cores the first run cannot take less than CPU ÷ cores = 9 s.")  # 17.5 / 2
     doc["first_run"]["cold"], doc["warm_reruns"] = False, []
     lines = _module().demo_time_table(doc)
     assert "(reused `--out`)" in lines[4] and "rerun" not in lines[6]
