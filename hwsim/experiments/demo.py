@@ -214,11 +214,14 @@ def _capture(plan: DemoPlan, tdir: Path, progress: bool) -> tuple[dict[str, Path
         _log(f"  capturing {len(todo)} traces in {workers} worker processes")
         # the extras (a transformer) take longest: started first, the short runs fill in behind them
         order = sorted(todo, key=lambda t: t[0] not in {f"{e.model}_{e.method}" for e in plan.extra})
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
             futures = {pool.submit(_capture_one, config, path, threads, False): name
                        for name, config, path, threads in order}
             for fut in as_completed(futures):
                 accs[futures[fut]] = _report_capture(futures[fut], fut.result())
+        finally:  # a failed capture: the queued ones are not started (the next run captures them)
+            pool.shutdown(wait=True, cancel_futures=True)
     return traces, {n: accs[n] for n in traces}
 
 
