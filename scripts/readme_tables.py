@@ -14,7 +14,8 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``max-examples`` — from ``benchmarks/results/max_examples.json`` (``benchmarks/bench_wholerun.py --max-examples``);
 * ``noise`` — from ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``);
 * ``accelerators`` — from ``benchmarks/results/accelerator_table.json`` (``benchmarks/accelerator_table.py``;
-  rendered by ``scripts/readme_accelerators.py``).
+  rendered by ``scripts/readme_accelerators.py``);
+* ``demo-time`` — from ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
 
 Usage::
 
@@ -269,28 +270,6 @@ def max_examples_table(doc: Mapping[str, Any]) -> list[str]:
             f"{t['epochs']} epochs{acc}, on {doc['arch']}: " + "; ".join(said) + "."]
 
 
-def noise_table(doc: Mapping[str, Any]) -> list[str]:
-    """NSD's noise over depth (``benchmarks/noise_table.py``): one-step ‖δW‖ blow-up, its estimate, accuracy."""
-    names = {"resnet18": "ResNet-18 (resnet18_cifar)", "mobilenet": "MobileNet-V2-style"}
-    lines = ["| model | δz | ‖δW‖ dither / plain, one step: first / middle / last GEMM | estimated (trace) | "
-             "δ̃z density | test accuracy |", "|---|---|---|---|---|---|"]
-    plain = {r["model"]: r for r in doc["rows"] if r["method"] == "none"}
-    for r in doc["rows"]:
-        rule = "plain" if r["method"] == "none" else f"s = {r['s']:g}" + (f", {r['s_layers']}" if r["s_layers"] else "")
-        st = r.get("step")
-        step = (f"{_times(st['first'])} / {_times(st['middle'])} / {_times(st['last'])}" if st else "–")
-        acc = "diverged" if r.get("diverged") else _pct(1)(r.get("test_acc"))
-        base = plain.get(r["model"])
-        if r["method"] != "none" and base and base.get("test_acc") is not None and r.get("test_acc") is not None:
-            acc += f" ({100 * (r['test_acc'] - base['test_acc']):+.1f})"
-        lines.append(f"| {names.get(r['model'], r['model'])} ({st['gemms'] if st else '–'} GEMMs) | {rule} | {step} | "
-                     f"{_times(st['estimate_first']) if st else '–'} | "
-                     f"{'–' if r['method'] == 'none' else format(r['density'], '.3f')} | {acc} |")
-    lines[2:] = [ln.replace("(– GEMMs) ", "") for ln in lines[2:]]
-    return [*lines, "", f"Digits at {doc['image']}², {doc['epochs']} epochs, SGD momentum 0.9, lr 0.05 cosine, batch "
-            f"64, seed 0; one-step ratios over {doc['seeds']} dither seeds; accuracy change against plain in points."]
-
-
 def _bw(figs: Mapping[str, Any]) -> str:
     return _times(figs.get("speedup_passes", {}).get("backward_weight"))
 
@@ -332,8 +311,9 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
                           ("schedule", "schedule_table.json", coverage_table),
                           ("estimator-error", "wholerun_error.json", estimator_error_table),
                           ("max-examples", "max_examples.json", max_examples_table),
-                          ("noise", "noise_table.json", noise_table),
-                          ("accelerators", "accelerator_table.json", _sibling("readme_accelerators").accelerators_table)):
+                          ("noise", "noise_table.json", _sibling("readme_runs").noise_table),
+                          ("accelerators", "accelerator_table.json", _sibling("readme_accelerators").accelerators_table),
+                          ("demo-time", "demo_time.json", _sibling("readme_runs").demo_time_table)):
         f = bench / fn
         if f.exists():
             doc = json.loads(f.read_text())

@@ -123,3 +123,20 @@ def test_the_new_tables_are_rendered_from_their_json(tmp_path):
     out = mod.tables(tmp_path)
     assert "from a trace made by `hwsim trace ...`" in out["estimator-error"][-1]
     assert out["max-examples"][0].startswith("| iteration | batch → kept |")
+
+
+def test_demo_time_table_lists_each_step_the_total_and_the_load():
+    doc = {"command": "python benchmarks/bench_demo.py --out /tmp/x --json j", "date": "2026-12-07", "cpus": 2,
+           "jobs": 2, "first_run": {"cold": True, "seconds": 40.25, "load": [0.5, 1.75],
+                                    "steps": {"1/5 capture traces": {"wall": 9.0, "cpu": 17.5},
+                                              "5/5 report": {"wall": 15.0, "cpu": None}}},
+           "warm_reruns": [{"seconds": 18.0, "load": [1.0, 1.5]}, {"seconds": 19.0, "load": [1.5, 1.5]}]}
+    lines = _module()._sibling("readme_runs").demo_time_table(doc)
+    assert lines[2:5] == ["| 1/5 capture traces | 9.0 s | 17.5 s |", "| 5/5 report | 15.0 s | – |",
+                          "| **whole demo** (empty `--out`) | **40.2 s** | 17.5 s |"]
+    assert lines[5] == "" and "2026-12-07 on a 2-core machine" in lines[6] and "`--jobs 2`" in lines[6]
+    assert "0.50 before → 1.75 after" in lines[6] and "took 18.0 s (load 1.00 → 1.50). " in lines[6]
+    assert lines[6].endswith("On 2 idle cores the first run cannot take less than CPU ÷ cores = 9 s.")  # 17.5 / 2
+    doc["first_run"]["cold"], doc["warm_reruns"] = False, []
+    lines = _module()._sibling("readme_runs").demo_time_table(doc)
+    assert "(reused `--out`)" in lines[4] and "rerun" not in lines[6]

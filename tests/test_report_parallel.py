@@ -63,6 +63,19 @@ def test_parallel_figures_are_the_serial_ones_byte_for_byte(inputs, tmp_path):
         assert STAMP.sub("T", a[page].decode()) == STAMP.sub("T", b[page].decode())
 
 
+def test_without_svg_the_pngs_and_data_are_the_same_and_no_svg_is_written_or_linked(inputs, tmp_path):
+    full = build_report(inputs, out=tmp_path / "full", dpi=60, jobs=1)
+    png_only = build_report(inputs, out=tmp_path / "png", dpi=60, jobs=2, svg=False)  # the workers get it too
+    a, b = _files(full.out), _files(png_only.out)
+    assert not [k for k in b if k.endswith(".svg")] and all(p.svg is None for p in png_only.plots)
+    assert sorted(k for k in a if not k.endswith(".svg")) == sorted(b)  # every PNG, CSV and JSON, nothing else
+    assert [k for k in b if k != "index.md" and k != "index.html" and a[k] != b[k]] == []
+    assert [p.name for p in png_only.plots] == [p.name for p in full.plots]
+    md, html = b["index.md"].decode(), b["index.html"].decode()
+    assert "[SVG](" not in md and ".svg" not in html and md.count("![") == len(full.plots)
+    assert "[SVG](" in a["index.md"].decode()
+
+
 def test_a_figure_that_fails_in_a_worker_is_raised_and_named(inputs, tmp_path):
     from hwsim.report import render
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +28,11 @@ def test_quick_plan_is_smaller_than_the_full_one():
     assert QUICK.limit_train == 512 and QUICK.jobs == 1
     # a 2 × 2 grid: 4 sweep points; 4 densities
     assert math.prod(len(v) for v in QUICK.sweep_grid.values()) == 4 and len(QUICK.densities) == 4
+
+
+def test_captures_run_on_one_torch_thread_by_default():
+    # one thread: the same traces on every machine (torch's intra-op threads change the summation order)
+    assert FULL.threads == 1 and QUICK.threads == 1 and DemoPlan(models=()).threads == 1
 
 
 def test_extra_trace_defaults_sample_every_five_epochs_on_one_thread():
@@ -105,13 +111,16 @@ def test_capture_trains_models_times_methods_then_the_extras_and_reuses_finished
     finished = SimpleNamespace(summary={"test_acc": 0.875})
     monkeypatch.setattr(demo, "_complete_trace", lambda p: finished if p.name == "lenet5_dither" else None)
     plan = DemoPlan(models=("lenet5", "mlp500"), methods=("none", "dither", "meprop"), epochs=2, sample_every=5,
-                    extra=(ExtraTrace("lenet300", epochs=4, sample_every=9, threads=None),))
+                    extra=(ExtraTrace("lenet300", epochs=4, sample_every=9, threads=None),), jobs=1)
     traces, accs = demo._capture(plan, tmp_path, progress=False)
     assert list(traces) == ["lenet5_none", "lenet5_dither", "lenet5_meprop", "mlp500_none", "mlp500_dither",
                             "mlp500_meprop", "lenet300_dither"]
     assert traces["mlp500_none"] == tmp_path / "mlp500_none"
     assert accs["lenet5_dither"] == 0.875 and accs["mlp500_none"] == 0.5  # a reused trace: its stored accuracy
     DEFAULT_K = _train_module().DEFAULT_K  # noqa: N806
+    before = __import__("torch").get_num_threads()
+    # the models × methods on the plan's one thread; the extra on torch's own count (threads=None)
+    assert [t for *_, t in calls] == [1] * 5 + [before]
     trained = [(m, meth, ep, se, k) for m, meth, ep, se, k, _ in calls]
     assert trained == [("lenet5", "none", 2, 5, None), ("lenet5", "meprop", 2, 5, DEFAULT_K),
                        ("mlp500", "none", 2, 5, None), ("mlp500", "dither", 2, 5, None),
@@ -125,14 +134,37 @@ def test_capture_trains_an_extra_trace_on_its_own_thread_count(tmp_path, monkeyp
     monkeypatch.setattr(_train_module(), "train_and_capture", _fake_train(calls))
     monkeypatch.setattr(demo, "_complete_trace", lambda p: None)
     before = torch.get_num_threads()
-    plan = DemoPlan(models=(), extra=(ExtraTrace("lenet300", threads=before + 1),))
+    plan = DemoPlan(models=(), extra=(ExtraTrace("lenet300", threads=before + 1),), jobs=1)
     demo._capture(plan, tmp_path, progress=False)
     assert calls[0][-1] == before + 1 and torch.get_num_threads() == before
 
 
+def _trace_files(path: Path) -> dict[str, bytes]:
+    """A trace's arrays and iteration log, and its manifest without the fields that say when and how long."""
+    out = {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+           if p.is_file() and p.name != "manifest.json"}
+    man = json.loads((path / "manifest.json").read_text())
+    man.pop("created")
+    man["summary"].pop("seconds")
+    out["manifest.json"] = json.dumps(man, sort_keys=True).encode()
+    return out
+
+
+def test_parallel_captures_write_the_traces_a_serial_run_writes(tmp_path, capsys):
+    plan = DemoPlan(models=("mlp500",), epochs=1, limit_train=128, sample_every=1, jobs=1)
+    serial, accs1 = demo._capture(plan, tmp_path / "serial", progress=False)
+    parallel, accs2 = demo._capture(replace(plan, jobs=2), tmp_path / "parallel", progress=False)
+    assert list(serial) == list(parallel) == ["mlp500_none", "mlp500_dither"] and list(accs2) == list(serial)
+    assert accs1 == accs2
+    assert "capturing 2 traces in 2 worker processes" in capsys.readouterr().err
+    for name in serial:
+        a, b = _trace_files(serial[name]), _trace_files(parallel[name])
+        assert len(a) > 3 and a == b, name  # samples, iteration log and manifest: byte for byte
+
+
 def test_capture_reused_trace_without_an_accuracy_reads_nan(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "_complete_trace", lambda p: SimpleNamespace(summary={}))
-    _, accs = demo._capture(DemoPlan(models=("lenet5",), methods=("none",)), tmp_path, progress=False)
+    _, accs = demo._capture(DemoPlan(models=("lenet5",), methods=("none",), jobs=1), tmp_path, progress=False)
     assert math.isnan(accs["lenet5_none"])
 
 
@@ -192,9 +224,14 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     order = []
     traces = {"lenet5_none": tmp_path / "a", "lenet5_dither": tmp_path / "b", "vit_digits_dither": tmp_path / "c"}
 
+    shared = {}
+
     def step(name, value):
         def fn(*args, **kw):
+            from hwsim.sweep import executor
+
             order.append((name, args))
+            shared[name] = len(executor._SHARED)  # inside the demo's one pool of workers?
             return value
         return fn
 
@@ -207,6 +244,8 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     monkeypatch.setattr(demo, "_report", step("report", SimpleNamespace(index_html=tmp_path / "index.html")))
     res = demo.run_demo(out=tmp_path / "out", quick=True, jobs=5, progress=False)
     assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "arch", "nsd", "density", "report"]
+    # the replays and sweeps share one pool of --jobs workers; capture and report have pools of their own
+    assert shared == {"capture": 0, "simulate": 1, "sensitivity": 1, "arch": 1, "nsd": 1, "density": 1, "report": 0}
     plan = order[0][1][0]
     assert plan.jobs == 5 and plan.models == QUICK.models  # --jobs overrides the quick plan's
     assert order[0][1][1] == tmp_path / "out" / "work" / "quick" / "traces"
@@ -217,3 +256,60 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     assert len(res.timings) == 7
     doc = json.loads((tmp_path / "out" / "work" / "quick" / "timings.json").read_text())
     assert doc["quick"] is True and doc["test_acc"] == {"lenet5_dither": 0.9} and list(doc["steps"]) == list(res.timings)
+    assert list(doc["cpu_seconds"]) == list(res.timings) == list(res.cpu) and doc["jobs"] == 5
+
+
+def _stub_steps(monkeypatch, tmp_path):
+    for name, value in (("_capture", ({}, {})), ("_simulate", []), ("_sensitivity", None), ("_arch_sweep", None),
+                        ("_nsd_sweep", None), ("_density_sweep", None),
+                        ("_report", SimpleNamespace(index_html=tmp_path / "index.html"))):
+        monkeypatch.setattr(demo, name, lambda *a, value=value, **kw: value)
+
+
+def test_run_demo_prints_where_the_time_went_unless_quiet(tmp_path, monkeypatch, capsys):
+    _stub_steps(monkeypatch, tmp_path)
+    res = demo.run_demo(out=tmp_path / "a", quick=True, progress=True)
+    err = capsys.readouterr().err
+    table = err[err.index("where the time went:"):].splitlines()
+    assert table[1].split() == ["step", "wall", "s", "share", "CPU", "s"]
+    assert [ln.split("  ")[0] for ln in table[2:9]] == list(res.timings) and table[9].startswith("total")
+    demo.run_demo(out=tmp_path / "b", quick=True, progress=False)
+    assert "where the time went" not in capsys.readouterr().err
+
+
+def test_timing_table_gives_wall_seconds_shares_and_cpu_seconds():
+    text = demo.timing_table({"capture": 30.0, "report": 10.0}, {"capture": 55.0, "report": 18.5}, 40.0)
+    rows = [ln.split() for ln in text.splitlines()]
+    assert rows[0] == ["step", "wall", "s", "share", "CPU", "s"]
+    assert rows[1:] == [["capture", "30.0", "75%", "55.0"], ["report", "10.0", "25%", "18.5"],
+                        ["total", "40.0", "100%", "73.5"]]
+    assert demo.timing_table({"a": 1.0}, {}, 1.0).splitlines()[1].split() == ["a", "1.0", "100%", "–"]
+
+
+def test_cpu_seconds_count_finished_child_processes():
+    import subprocess
+    import sys
+
+    c0 = demo._cpu_seconds()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert demo._cpu_seconds() - c0 > 0.05  # the child's CPU time, not just this process's wait
+
+
+def test_sensitivity_covers_the_dithered_traces_in_order_the_same_on_one_or_two_workers(tmp_path, capsys):
+    from hwsim.arch import load_arch
+    from hwsim.sim.sensitivity import sensitivity, table
+    from hwsim.trace.format import load
+    from hwsim.trace.synth import synthesize
+
+    traces = {name: Path(synthesize(tmp_path / name, model="lenet5", w_density=0.5, a_density=0.5, dz_density=dz,
+                                    batch=1, seed=0))
+              for name, dz in (("b_dither", 0.1), ("a_none", 1.0), ("a_dither", 0.05))}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = demo._sensitivity(traces, tmp_path / "one", jobs=1).read_text()
+    two = demo._sensitivity(traces, tmp_path / "two", jobs=2).read_text()
+    assert one == two
+    assert one.index("## b_dither") < one.index("## a_dither") and "a_none" not in one
+    want = table(sensitivity(load(traces["a_dither"], verify=False), load_arch("scnn")))
+    assert f"## a_dither\n\n{want}\n" in one
+    assert "sensitivity of b_dither (scnn.yaml" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the report in place (no --overwrite needed)")
     parser.add_argument("--jobs", "-j", type=int_range(1, 256), default=None, metavar="N",
                         help="worker processes for the simulations and the report's figures (default: 2, quick: 1)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no table of where the time went (the step lines stay)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def write_markdown(page: Page, *, out: Path) -> Path:
             lines.append("")
         for p in (p for p in page.plots if p.section == sec):
             lines += [f"### {p.title}", "", f"![{p.title}]({_rel(p.png, out)})", "", p.caption, ""]
-            files = [f"[SVG]({_rel(p.svg, out)})"]
+            files = [f"[SVG]({_rel(p.svg, out)})"] if p.svg else []
             files += [f"[{x.suffix[1:].upper()}]({_rel(x, out)})" for x in (p.csv, p.json) if x]
             lines += ["Files: " + " · ".join(files), ""]
     if page.provenance:

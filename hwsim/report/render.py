@@ -57,8 +57,8 @@ TRACE_FIGURES = ("training_curves", "training_dz_density", "training_worst_bits"
 class _Renderer:
     """Draws and saves figures of one report; the same code in-process (``jobs=1``) and in every worker."""
 
-    def __init__(self, inputs: ReportInputs, root: Path, dpi: int) -> None:
-        self.inputs, self.root, self.dpi = inputs, root, dpi
+    def __init__(self, inputs: ReportInputs, root: Path, dpi: int, svg: bool = True) -> None:
+        self.inputs, self.root, self.dpi, self.svg = inputs, root, dpi, svg
         self._runs: dict[int, Any] = {}
 
     def render(self, f: Fig) -> SavedPlot | None:
@@ -66,7 +66,7 @@ class _Renderer:
         if p is None:
             return None
         try:
-            return _save(p, self.root, self.dpi)
+            return _save(p, self.root, self.dpi, self.svg)
         finally:
             p.figure.clf()
 
@@ -108,8 +108,9 @@ class _Renderer:
 
 
 def render_figures(inputs: ReportInputs, figs: Sequence[Fig], *, root: Path, dpi: int, jobs: int = 1,
-                   progress: bool = False) -> list[SavedPlot | None]:
-    """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order.
+                   progress: bool = False, svg: bool = True) -> list[SavedPlot | None]:
+    """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order; ``svg=False``
+    saves the PNGs (which the pages show) without the SVG files.
 
     ``jobs`` > 1: this process and ``jobs - 1`` spawned workers (never forked: the parent may hold torch or
     threads) draw together — the workers from the front of the list, given the loaded inputs once and a
@@ -121,7 +122,7 @@ def render_figures(inputs: ReportInputs, figs: Sequence[Fig], *, root: Path, dpi
     n = len(figs)
     out: list[SavedPlot | None] = [None] * n
     done = 0
-    r = _Renderer(inputs, root, dpi)
+    r = _Renderer(inputs, root, dpi, svg)
 
     def finished(i: int, result: SavedPlot | None) -> None:
         nonlocal done
@@ -137,7 +138,7 @@ def render_figures(inputs: ReportInputs, figs: Sequence[Fig], *, root: Path, dpi
         return out
     workers = jobs - 1
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(_dumps(inputs), root, dpi))
+                               initializer=_worker_init, initargs=(_dumps(inputs), root, dpi, svg))
     head, tail = 0, n  # figs[head:tail] not handed out yet: the workers take the head, this process the tail
     running: dict[Future, int] = {}
     try:
@@ -188,9 +189,9 @@ def _read_only(d: dict) -> Mapping[str, Any]:
     return MappingProxyType(d)
 
 
-def _worker_init(inputs: bytes, root: Path, dpi: int) -> None:
+def _worker_init(inputs: bytes, root: Path, dpi: int, svg: bool = True) -> None:
     global _WORKER
-    _WORKER = _Renderer(pickle.loads(inputs), root, dpi)
+    _WORKER = _Renderer(pickle.loads(inputs), root, dpi, svg)
 
 
 def _worker_render(f: Fig) -> SavedPlot | None:
@@ -216,8 +217,8 @@ def _with_coverage(p: Plot | None, notes: list[str]) -> Plot | None:
     return replace(p, caption=f"{p.caption} {text}.")
 
 
-def _save(p: Plot, root: Path, dpi: int) -> SavedPlot:
-    png, svg = save_figure(p.figure, out_dir=root / FIGURES, name=p.name, dpi=dpi)
+def _save(p: Plot, root: Path, dpi: int, with_svg: bool = True) -> SavedPlot:
+    png, svg = save_figure(p.figure, out_dir=root / FIGURES, name=p.name, dpi=dpi, svg=with_svg)
     csv_path = json_path = None
     if p.rows:
         csv_path, json_path = write_rows(p.rows, out_dir=root / DATA, name=p.name)

@@ -78,7 +78,7 @@ class SavedPlot:
     caption: str
     section: str
     png: Path
-    svg: Path
+    svg: Path | None  # None: saved without an SVG copy (save_figure(svg=False))
     csv: Path | None
     json: Path | None
 
@@ -93,21 +93,26 @@ def apply_style() -> None:
     plt.rcParams.update(RC)
 
 
-def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int = 150) -> tuple[Path, Path]:
-    """Write ``name.png`` (``dpi``) and ``name.svg`` (metadata stripped so reruns are byte-stable).
+def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int = 150,
+                svg: bool = True) -> tuple[Path, Path | None]:
+    """Write ``name.png`` (``dpi``) and ``name.svg`` (metadata stripped so reruns are byte-stable); ``svg=False``:
+    the PNG only (the same bytes: it is drawn first) and None for the SVG.
 
     Both are drawn in memory and written aside then renamed (:func:`hwsim._io.atomic_write_bytes`): a reader,
     a crash or a stopped worker never leaves half a figure.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    png, svg_path = out / f"{name}.png", out / f"{name}.svg"
     png_buf, svg_buf = io.BytesIO(), io.BytesIO()
     with plt.rc_context({**RC, "figure.autolayout": False, "figure.constrained_layout.use": False}):
         # The PNG is decoded again and palettised (_palettise): without Pillow it is the file, so compressed;
         # with it, an uncompressed intermediate (same pixels, so the same palettised bytes) saves a zlib pass.
         fig.savefig(png_buf, format="png", dpi=dpi, metadata={"Software": None},
                     pil_kwargs={"compress_level": 0} if _HAVE_PIL else None)
+        if not svg:
+            atomic_write_bytes(png, _palettise(png_buf.getvalue()))
+            return png, None
         engine = fig.get_layout_engine()
         # Positions from the PNG's layout pass: the SVG does not redo it. No engine at all (None, not "none",
         # which leaves a placeholder engine) also spares savefig its layout pre-draw: the same bytes, ~10 % faster.
@@ -116,8 +121,8 @@ def save_figure(fig: Figure, *, out_dir: str | os.PathLike, name: str, dpi: int 
         if engine is not None:
             fig.set_layout_engine(engine)
     atomic_write_bytes(png, _palettise(png_buf.getvalue()))
-    atomic_write_bytes(svg, svg_buf.getvalue())
-    return png, svg
+    atomic_write_bytes(svg_path, svg_buf.getvalue())
+    return png, svg_path
 
 
 _HAVE_PIL = importlib.util.find_spec("PIL") is not None

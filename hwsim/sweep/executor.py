@@ -5,11 +5,17 @@ Sweeps (:mod:`hwsim.sweep.runner`) and whole-run replays (:mod:`hwsim.sweep.repl
 torch is never forked), ``scheduler="tcp://host:port"`` on an existing Dask cluster. Workers only compute; the
 caller's ``on_result`` stores each result as it arrives. A failing point stops the run with one
 :class:`~hwsim.sweep.spec.SweepError` naming it (``describe``), and the pool or Dask client is closed at once.
+
+Inside :func:`shared_pool` every local pool is one pool, started once: a pipeline of many short runs (``hwsim
+demo``: the whole-run replay of each trace, then three sweeps) pays the workers' start-up and imports once, and
+their per-process caches (the trace last read, validated architectures) carry over from one run to the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -65,11 +71,60 @@ def _run_serial(tasks: Sequence[PointTask], evaluate: Evaluator) -> Iterator[tup
         yield t, result
 
 
+_SHARED: list[ProcessPoolExecutor] = []  # the pool of the innermost shared_pool(), if any
+
+
+@contextlib.contextmanager
+def shared_pool(jobs: int) -> Iterator[None]:
+    """Inside, :func:`run_points` with ``jobs`` > 1 (and no scheduler) runs on one pool of ``jobs`` spawned
+    workers, started here and shut down on leaving, instead of a pool per call. A failing point still stops
+    its run (its pending points are cancelled) and raises; the pool stays for the next run. ``jobs`` < 2: no
+    pool, every run as it would be without this."""
+    if jobs < 2:
+        yield
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    _SHARED.append(pool)
+    try:
+        yield
+    finally:
+        _SHARED.remove(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def shared_pool_cpu_seconds() -> float:
+    """CPU seconds used so far by the live workers of the current :func:`shared_pool` (0 outside one, or where
+    ``/proc`` is not there). Once the pool is shut down its workers count in the parent's
+    ``resource.getrusage(RUSAGE_CHILDREN)`` instead, so the sum of the two only grows."""
+    if not _SHARED:
+        return 0.0
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in list(getattr(_SHARED[-1], "_processes", None) or {}):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of proc(5))
+    return total
+
+
 def _run_pool(tasks: Sequence[PointTask], evaluate: Evaluator, jobs: int) -> Iterator[tuple[PointTask, Any]]:
+    if _SHARED:
+        yield from _drain(_SHARED[-1], tasks, evaluate, shared=True)
+        return
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx)
+    yield from _drain(pool, tasks, evaluate, shared=False)
+
+
+def _drain(pool: ProcessPoolExecutor, tasks: Sequence[PointTask], evaluate: Evaluator, *,
+           shared: bool) -> Iterator[tuple[PointTask, Any]]:
+    """Submit every task to ``pool`` and yield (task, result) as they finish; at the end, on a failure or when
+    the consumer stops early, a pool of its own is shut down and a shared one only loses this run's pending tasks."""
+    futures: dict[Future, PointTask] = {}
     try:
-        futures: dict[Future, PointTask] = {pool.submit(evaluate, t): t for t in tasks}
+        futures = {pool.submit(evaluate, t): t for t in tasks}
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -79,7 +134,12 @@ def _run_pool(tasks: Sequence[PointTask], evaluate: Evaluator, jobs: int) -> Ite
                     raise _PointFailed(futures[f], exc)
                 yield futures[f], f.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if shared:
+            for f in futures:
+                f.cancel()
+            wait(futures)  # what already runs finishes: the next run starts on idle workers
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: Sequence[PointTask], evaluate: Evaluator, address: str,

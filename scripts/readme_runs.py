@@ -1,0 +1,60 @@
+"""README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth and the demo's time.
+
+``noise_table`` renders ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``); ``demo_time_table``
+renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def _times(x: Any) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "–"
+    x = float(x)
+    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
+
+
+def _pct1(x: Any) -> str:
+    return "–" if x is None else f"{float(x) * 100:.1f} %"
+
+
+def noise_table(doc: Mapping[str, Any]) -> list[str]:
+    """NSD's noise over depth (``benchmarks/noise_table.py``): one-step ‖δW‖ blow-up, its estimate, accuracy."""
+    names = {"resnet18": "ResNet-18 (resnet18_cifar)", "mobilenet": "MobileNet-V2-style"}
+    lines = ["| model | δz | ‖δW‖ dither / plain, one step: first / middle / last GEMM | estimated (trace) | "
+             "δ̃z density | test accuracy |", "|---|---|---|---|---|---|"]
+    plain = {r["model"]: r for r in doc["rows"] if r["method"] == "none"}
+    for r in doc["rows"]:
+        rule = "plain" if r["method"] == "none" else f"s = {r['s']:g}" + (f", {r['s_layers']}" if r["s_layers"] else "")
+        st = r.get("step")
+        step = (f"{_times(st['first'])} / {_times(st['middle'])} / {_times(st['last'])}" if st else "–")
+        acc = "diverged" if r.get("diverged") else _pct1(r.get("test_acc"))
+        base = plain.get(r["model"])
+        if r["method"] != "none" and base and base.get("test_acc") is not None and r.get("test_acc") is not None:
+            acc += f" ({100 * (r['test_acc'] - base['test_acc']):+.1f})"
+        lines.append(f"| {names.get(r['model'], r['model'])} ({st['gemms'] if st else '–'} GEMMs) | {rule} | {step} | "
+                     f"{_times(st['estimate_first']) if st else '–'} | "
+                     f"{'–' if r['method'] == 'none' else format(r['density'], '.3f')} | {acc} |")
+    lines[2:] = [ln.replace("(– GEMMs) ", "") for ln in lines[2:]]
+    return [*lines, "", f"Digits at {doc['image']}², {doc['epochs']} epochs, SGD momentum 0.9, lr 0.05 cosine, batch "
+            f"64, seed 0; one-step ratios over {doc['seeds']} dither seeds; accuracy change against plain in points."]
+
+
+def demo_time_table(doc: Mapping[str, Any]) -> list[str]:
+    """How long ``hwsim demo`` took: the first run by step (wall and CPU seconds) and the warm reruns."""
+    first = doc["first_run"]
+    lines = ["| step of the first run | wall time | CPU time (all processes) |", "|---|---|---|"]
+    lines += [f"| {n} | {t['wall']:.1f} s | {'–' if t.get('cpu') is None else format(t['cpu'], '.1f') + ' s'} |"
+              for n, t in first["steps"].items()]
+    cpu = sum(t["cpu"] for t in first["steps"].values() if t.get("cpu") is not None)
+    lines.append(f"| **whole demo** ({'empty' if first['cold'] else 'reused'} `--out`) | **{first['seconds']:.1f} s** | {cpu:.1f} s |")
+    said = (f"Measured {doc['date']} on a {doc['cpus']}-core machine shared with other jobs, `--jobs {doc['jobs']}`; 1-minute "
+            f"load average {first['load'][0]:.2f} before → {first['load'][1]:.2f} after the first run")
+    said += "".join(f"; a rerun into the same `--out` (`OUT/work/` reused: only the report is rebuilt) took {w['seconds']:.1f} s "
+                    f"(load {w['load'][0]:.2f} → {w['load'][1]:.2f})" for w in doc.get("warm_reruns", [])[:1])
+    said += f". On {doc['cpus']} idle cores the first run cannot take less than CPU ÷ cores = {cpu / doc['cpus']:.0f} s"
+    return [*lines, "", said + "."]
