@@ -113,3 +113,28 @@ def test_each_kind_is_placed_on_its_own_tensor_size():
     assert acts["vec_sram_bytes"] == 5_000_000  # each pool call works over 2,000,000 elements: on chip
     # 7 M compares / 64 lanes = 109,375 cycles < 6 MB / 16 B per cycle = 375,000
     assert cycles == 375_000
+
+
+def test_fused_pointwise_ops_cost_operations_but_no_traffic():
+    # one layer-pass: a 3,000,000-element ReLU (spills: 6 MB of DRAM) and a LayerNorm over 1,000 elements per call
+    counts = {"relu": OpCount(1, 3_000_000, 3_000_000, 3_000_000), "layernorm": OpCount(4, 4_000, 4_000, 4_000)}
+    serial = load_arch("scnn")
+    fused = load_arch("scnn", {"vector.fuse_pointwise": True})
+    c0, a0 = nongemm.cost(counts, "forward", serial)
+    c1, a1 = nongemm.cost(counts, "forward", fused)
+    assert a0["dram_bytes"] == 6_000_000 and "dram_bytes" not in a1  # the ReLU's traffic is gone
+    assert a1["vec_sram_bytes"] == 8_000  # the LayerNorm keeps its 4,000 + 4,000 bytes (on chip)
+    assert a0["vec_compare"] == a1["vec_compare"] == 3_000_000  # the ReLU's compares are still paid
+    # 3 M compares + LayerNorm's 4,000·(2 add + 2 fma + 1 mul) = 3,020,000 ops / 64 lanes = 47,188 cycles (no DRAM bound)
+    assert c1 == -(-3_020_000 // 64) == 47_188 and c0 == 6_000_000 // 16 == 375_000
+
+
+def test_overlapped_vector_unit_hides_behind_the_array_time():
+    from hwsim.results import CycleBreakdown, VariantResult
+
+    vr = VariantResult(cycle_breakdown=CycleBreakdown(compute=100, fragmentation=30, imbalance=20, bank_conflict=10,
+                                                      memory_stall=500))
+    serial, over = load_arch("scnn"), load_arch("scnn", {"vector.overlap_nongemm": True})
+    assert nongemm.exposed(vr, serial, 400) == 400
+    assert nongemm.exposed(vr, over, 400) == 400 - 160  # the array's 160 busy cycles hide it; memory stall does not
+    assert nongemm.exposed(vr, over, 100) == 0

@@ -77,6 +77,14 @@ class VectorConfig(Validated):
     div_cycles: int = spec(ge=1, default=5, doc="lane cycles of one divide")
     sqrt_cycles: int = spec(ge=1, default=7, doc="lane cycles of one square root")
     lane_um2: float = spec(ge=0, default=LANE_UM2, doc="area of one lane (µm², 45 nm)")
+    # How non-GEMM work meets the array (hwsim/sim/nongemm.py). hwsim's defaults are the conservative ends, stated
+    # because no paper gives them; the sensitivity rows (hwsim.sim.sensitivity) show what each moves.
+    fuse_pointwise: bool = spec(default=False, doc="pointwise ops (activations, adds, multiplies, dropout) are applied "
+                                "as the GEMM's outputs stream by, with no tensor traffic of their own (norms, "
+                                "softmax, pooling keep theirs)")
+    overlap_nongemm: bool = spec(default=False, doc="the vector unit works beside the array: a layer-pass's non-GEMM "
+                                 "cycles hide behind its array cycles (compute, fragmentation, imbalance, bank "
+                                 "conflicts); false = serial after the GEMM (a norm or softmax needs its row first)")
 
     def op_pj(self, op: str) -> float:
         """pJ of one operation of kind ``op`` (:data:`VECTOR_OPS`)."""

@@ -59,7 +59,9 @@ def _cost_lines(arch: Arch) -> list[str]:
     vec = (f"  vector unit   {arch.vector_lanes} fp{v.compute_bits} lanes ({v.lanes_per_pe}/"
            + ("column" if arch.is_systolic else "PE") + "); pJ/op "
            + ", ".join(f"{op} {v.op_pj(op):g}" for op in VECTOR_OPS)
-           + f"; cycles exp {v.exp_cycles}, div {v.div_cycles}, sqrt {v.sqrt_cycles}")
+           + f"; cycles exp {v.exp_cycles}, div {v.div_cycles}, sqrt {v.sqrt_cycles}; non-GEMM work "
+           + ("overlapped with the array" if v.overlap_nongemm else "after each GEMM")
+           + (", pointwise ops fused" if v.fuse_pointwise else ", no fusion"))
     u = arch.update
     upd = (f"  weight update W {u.master_weight_bits}-bit, state {u.state_bits}-bit, "
            + ("on chip when they fit" if u.on_chip else "in DRAM") + f"; optimizer {u.default_optimizer} unless the "

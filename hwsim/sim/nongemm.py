@@ -28,16 +28,18 @@ the row and not counted:
 
 **Cycles** of a layer-pass's non-GEMM work on a variant's ``arch``: ⌈Σ ops·op cycles / vector lanes⌉
 (:func:`hwsim.sim.vector.vector_cost`), and not less than its DRAM transfer cycles when its tensors
-spill (below). They are serial, after the layer-pass's GEMM work (the cycle cause ``nongemm``): a norm or
-a softmax needs its whole row first, and hwsim does not overlap the vector unit with the array.
+spill (below). By default they are serial, after the layer-pass's GEMM work (the cycle cause ``nongemm``): a
+norm or a softmax needs its whole row first. ``vector.overlap_nongemm: true`` lets them hide behind the
+layer-pass's array cycles (compute, fragmentation, imbalance, bank conflicts; :func:`exposed`).
 
 **Traffic**: the tensors are stored at ``pe.mac_bits`` per element, dense (uncompressed). A kind's
 tensors stay on chip when the tensor one of its calls works over (elements ÷ calls) fits what the
 residency model keeps on chip (:func:`hwsim.sim.residency.capacity_bytes`: the rule of the GEMMs'
 neighbouring tensors): then its read and written bytes go through the global buffer
 (``vec_sram_bytes``); otherwise they cross DRAM (``dram_bytes``), and the layer-pass's DRAM transfer
-bounds its non-GEMM cycles from below. Ops are not fused: each reads and writes its own tensors (a
-design that applies BatchNorm, ReLU and pooling as the GEMM's outputs stream by moves less). The GEMM operands' own DRAM traffic
+bounds its non-GEMM cycles from below. By default ops are not fused: each reads and writes its own tensors;
+``vector.fuse_pointwise: true`` applies the pointwise kinds (:data:`POINTWISE`) as the GEMM's outputs stream by,
+so they cost their operations but no traffic (norms, softmax and pooling keep theirs). The GEMM operands' own DRAM traffic
 is the residency model's; the bytes here are the non-GEMM ops' reads and writes on top of it.
 
 **Attribution**: forward work recorded at layer L is charged to L's forward layer-pass (the op consumes
@@ -88,6 +90,8 @@ OPS_PER_ELEMENT: dict[str, tuple[dict[str, int], dict[str, int]]] = {
     "embedding": ({}, {"add": 1}),
     "other": ({}, {}),
 }
+# Kinds ``vector.fuse_pointwise`` applies on the GEMM's output stream (no tensor traffic of their own).
+POINTWISE = frozenset({"relu", "gelu", "silu", "sigmoid", "tanh", "activation", "add", "mul", "dropout"})
 
 
 def vector_ops(counts: Mapping[str, OpCount], direction: str) -> dict[str, int]:
@@ -125,8 +129,9 @@ def cost(counts: Mapping[str, OpCount], direction: str, arch: Arch) -> tuple[int
     ops = vector_ops(counts, direction)
     cap, width = capacity_bytes(arch), arch.pe.mac_bits / 8
     sram = dram = 0.0
-    for c in counts.values():
-        if not c.calls:
+    fused = POINTWISE if arch.vector.fuse_pointwise else frozenset()
+    for kind, c in counts.items():
+        if not c.calls or kind in fused:
             continue
         nbytes = (c.read + c.written) * width
         if cap > 0 and math.ceil(c.elements / c.calls) * width <= cap:
@@ -140,7 +145,17 @@ def cost(counts: Mapping[str, OpCount], direction: str, arch: Arch) -> tuple[int
     return cycles, acts
 
 
+def exposed(vr: VariantResult, arch: Arch, cycles: int) -> int:
+    """The part of ``cycles`` of non-GEMM work the layer-pass's array time does not hide
+    (``vector.overlap_nongemm``; all of it when the vector unit runs after the GEMM)."""
+    if not arch.vector.overlap_nongemm:
+        return cycles
+    cb = vr.cycle_breakdown
+    return max(0, cycles - (cb.compute + cb.fragmentation + cb.imbalance + cb.bank_conflict))
+
+
 def _add(vr: VariantResult, arch: Arch, cycles: int, actions: Actions) -> VariantResult:
+    cycles = exposed(vr, arch, cycles)
     acts = vr.actions + actions
     cb = replace(vr.cycle_breakdown, nongemm=vr.cycle_breakdown.nongemm + int(cycles))
     return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,

@@ -36,7 +36,10 @@ FREE_PARTS: tuple[tuple[str, dict[str, Any]], ...] = (
 # The weight update's placement and state width (issue 17 item 3): each moved alone.
 UPDATE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("update: W and state on chip when they fit", {"update.on_chip": True}),
-    ("update: bf16 optimizer state", {"update.state_bits": 16}))
+    ("update: bf16 optimizer state", {"update.state_bits": 16}),
+    # how non-GEMM work meets the array (issue 17 item 4; vector: section): fused pointwise ops, overlapped unit
+    ("non-GEMM: pointwise ops fused into the GEMM output", {"vector.fuse_pointwise": True}),
+    ("non-GEMM: vector unit overlapped with the array", {"vector.overlap_nongemm": True}))
 
 
 def settings(depths: Sequence[int] = QUEUE_DEPTHS, dram: Sequence[float] = DRAM_BYTES_PER_CYCLE,
