@@ -127,3 +127,23 @@ def test_the_optimizer_found_is_recorded_in_the_meta(tmp_path, make, meta):
         opt2.step()
     kept = load(tmp_path / "u").meta
     assert kept["optimizer"] == "sgd+cosine" and kept["lr"] == 0.05 and "betas" not in kept
+
+
+def test_the_heap_walk_for_the_optimizer_waits_for_the_trace_writer(tmp_path):
+    """gc.get_objects() would expose a tuple the writer thread is still building (CPython then raises SystemError
+    in that thread, seen in CI): the one walk runs only after every submitted write has finished."""
+    import threading
+    import time
+
+    net = _net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)  # noqa: F841 - the optimizer the walk finds
+    done = threading.Event()
+
+    def slow_write() -> None:
+        time.sleep(0.3)
+        done.set()
+
+    with capture(net, out=tmp_path / "t", sample_every=0) as cap:
+        cap._bg.submit(slow_write)
+        assert cap._find_optimizer()
+        assert done.is_set()  # drained before the walk

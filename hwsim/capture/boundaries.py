@@ -12,7 +12,7 @@ backward starts a new one. ``iteration="step"``: only ``cap.step()`` ends them.
 (torch's global optimizer-step hook) when an optimizer holds the model's parameters, else ``cap.step()``, and what
 ``cap.step()`` reported for the iteration meanwhile (:class:`IterationNotes`). It reads and sets the Capture's state
 (``config``, ``_optimizer``, ``_param_ids``, ``_opt_stepped``, ``_opt_found``, ``_step_pending``, ``_explicit``,
-``_it``, ``_notes``, ``_phase``, ``_merged_forwards``) and calls its ``_finish``.
+``_it``, ``_notes``, ``_phase``, ``_merged_forwards``, ``_bg``) and calls its ``_finish``.
 """
 
 from __future__ import annotations
@@ -93,6 +93,11 @@ class IterationBoundaries:
             self._opt_found = self._find_optimizer()
 
     def _find_optimizer(self) -> bool:
+        # The trace writer's thread must be idle during the heap walk: gc.get_objects() also returns a tuple another
+        # thread is still building from a generator (dataclasses.asdict does), and CPython then fails that thread's
+        # tuple resize with "SystemError: bad argument to internal function" (seen in CI, CPython 3.11).
+        if self._bg is not None:
+            self._bg.drain()
         found = next((o for o in gc.get_objects() if issubclass(type(o), Optimizer) and self._holds_params(o)), None)
         if found is not None:
             self._note_optimizer(found)
