@@ -72,14 +72,16 @@ def figures(tmp_path_factory):
     run_sweep(dens, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
     seen: dict[str, list[str]] = {}
 
-    def check_then_save(fig, *, out_dir, name, dpi=150):
+    def check_then_save(fig, *, out_dir, name, dpi=150, svg=True):
         seen[name] = canvas_overflow(fig) + _single_tick_log_axes(fig)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        png, svg = out / f"{name}.png", out / f"{name}.svg"
+        png = out / f"{name}.png"
         png.write_bytes(b"\x89PNG placeholder")  # the drawing was checked; skip the slow encoders
-        svg.write_text("<svg/>")
-        return png, svg
+        if not svg:
+            return png, None
+        (out / f"{name}.svg").write_text("<svg/>")
+        return png, out / f"{name}.svg"
 
     mp = pytest.MonkeyPatch()
     mp.setattr(render, "save_figure", check_then_save)  # where the figures are saved (serial path)
