@@ -240,3 +240,34 @@ def test_budget_rule_spec_and_meta():
     for bad in ("budget:1", "budget:x", "budget:-2"):
         with pytest.raises(ValueError, match="budget.*allowed: a number > 1"):
             CaptureConfig(s=4, s_layers=bad)
+
+
+def test_noise_sums_are_computed_only_where_kept_or_steering(monkeypatch):
+    """The three dots per call are skipped on iterations whose statistics are not written (stats_every), unless the
+    budget rule steers s by them."""
+    from hwsim.capture import session
+
+    calls: list[int] = []
+    real = session.noise_sums
+
+    def counted(dz, q):
+        calls.append(1)
+        return real(dz, q)
+
+    monkeypatch.setattr(session, "noise_sums", counted)
+    m = _mlp(1)  # 3 dithered GEMMs
+    x, y = torch.randn(64, 16), torch.arange(64) % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with hwsim.capture(m, s=4, stats_every=3, sample_every=0) as cap:
+            for _ in range(4):  # iterations 0..3: statistics of 0 and 3 are kept
+                nn.functional.cross_entropy(m(x), y).backward()
+                cap.step()
+        assert len(calls) == 2 * 3
+        calls.clear()
+        m2 = _mlp(1)
+        with hwsim.capture(m2, s=4, stats_every=3, sample_every=0, s_layers="budget:2") as cap:
+            for _ in range(4):
+                nn.functional.cross_entropy(m2(x), y).backward()
+                cap.step()
+        assert len(calls) == 4 * 3

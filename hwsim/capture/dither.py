@@ -32,6 +32,11 @@ class DitherSource:
         self._budget = (NoiseBudget(float(config.s), self._srule.budget)  # type: ignore[arg-type]
                         if self._srule.rule == "budget" else None)
 
+    @property
+    def steers(self) -> bool:
+        """Does each layer's s follow the measured noise (the ``budget`` rule)? Then every call's noise is needed."""
+        return self._budget is not None
+
     def generator_for(self, g: torch.Tensor) -> quant.Rng:
         """The dither's random source for δz ``g``: numpy SFC64 on CPU, a seeded torch generator on g's device."""
         if g.is_cpu and not self.torch_only:

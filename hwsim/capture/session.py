@@ -291,7 +291,9 @@ class Capture(IterationBoundaries, Interceptor):
             return q.take_values()
         try:
             self._record(call, it, q)
-            if call.dither and self.config.method != "none":
+            # noise sums where they are kept (this iteration's statistics are written) or steer s (the budget rule)
+            keep = it.sampled or it.index % self.config.stats_every == 0
+            if call.dither and self.config.method != "none" and (keep or self.dither.steers):
                 sums = noise_sums(g, q)
                 it.add_noise(name, sums)
                 self.dither.observe(name, sums)
