@@ -97,6 +97,22 @@ def fake_evaluate(task: Any) -> dict[str, Any]:
     return make_result(dz=dz, mults=rows * cols * f * i, params=params, **dens).to_json()
 
 
+def fake_sweeps(tmp: Path, *, grid: dict[str, list[Any]], densities: list[float], batch: int = 1) -> tuple[Path, Path]:
+    """Run a grid sweep and a density sweep of a synthetic LeNet-5 on scnn with :func:`fake_evaluate` (no
+    simulation) into ``tmp/sweep_grid`` and ``tmp/sweep_density``: the sweep inputs a report test needs."""
+    from hwsim.sweep import parse_sweep
+    from hwsim.sweep.runner import run_sweep
+
+    g = parse_sweep({"version": 1, "name": "grid", "arch": "scnn", "grid": grid,
+                     "traces": [{"synthetic": {"model": "lenet5", "batch": 1}}]})
+    d = parse_sweep({"version": 1, "name": "density", "arch": "scnn", "list": [{}],
+                     "traces": [{"name": "lenet5", "synthetic": {"model": "lenet5", "batch": batch,
+                                                                "density": densities}}]})
+    run_sweep(g, out=tmp / "sweep_grid", evaluate=fake_evaluate, progress=False)
+    run_sweep(d, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
+    return tmp / "sweep_grid", tmp / "sweep_density"
+
+
 def cartesian_arch(rows: int, cols: int, *, f: int = 4, i: int = 4, banks: int = 32, bank_entries: int = 32):
     """The shipped ``scnn`` arch on a ``rows × cols`` grid of F×I PEs with ``banks × bank_entries`` accumulators."""
     from hwsim.arch import load_arch

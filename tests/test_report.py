@@ -7,13 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from _hwsim_fixtures import fake_evaluate, write_result, write_trace_manifest
+from _hwsim_fixtures import fake_sweeps, write_result, write_trace_manifest
 
 from hwsim.report import ReportInputError, build_report
 from hwsim.report.fig_density import crossovers
 from hwsim.report.fig_sweep import pareto_front
-from hwsim.sweep import parse_sweep
-from hwsim.sweep.runner import run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +20,7 @@ def report(tmp_path_factory):
     r1 = write_result(tmp / "results" / "lenet5_dither.json", dz=0.08)
     r3 = write_result(tmp / "results" / "mlp500_dither.json", model="mlp500", dz=0.05)
     trace = write_trace_manifest(tmp / "traces" / "lenet5_dither")
-    grid = parse_sweep({"version": 1, "name": "grid", "arch": "scnn",
-                        "grid": {"pe_array.rows,pe_array.cols": [4, 8], "pe.mult_f,pe.mult_i": [2, 4]},
-                        "traces": [{"synthetic": {"model": "lenet5", "batch": 1}}]})
-    dens = parse_sweep({"version": 1, "name": "density", "arch": "scnn", "list": [{}],
-                        "traces": [{"name": "lenet5", "synthetic": {"model": "lenet5", "batch": 1,
-                                                                   "density": [0.1, 0.3, 0.6, 0.9, 1.0]}}]})
-    run_sweep(grid, out=tmp / "sweep_grid", evaluate=fake_evaluate, progress=False)
-    run_sweep(dens, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
+    fake_sweeps(tmp, grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mult_f,pe.mult_i": [2, 4]}, densities=[0.1, 0.3, 0.6, 0.9, 1.0])
     out = tmp / "report"
     outcome = build_report([r1, tmp / "results" / "mlp500_dither.json", tmp / "sweep_grid",
                             tmp / "sweep_density", trace], out=out, title="test report")

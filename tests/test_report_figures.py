@@ -7,14 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from _hwsim_fixtures import fake_evaluate, make_result, write_trace_manifest
+from _hwsim_fixtures import fake_sweeps, make_result, write_trace_manifest
 
 from hwsim.report import build_report, render
 from hwsim.report.fig_compare import compare_figure
 from hwsim.report.fig_density import crossovers
 from hwsim.report.style import canvas_overflow, new_figure, param_label, percent, times
-from hwsim.sweep import parse_sweep
-from hwsim.sweep.runner import run_sweep
 
 
 def _with_dram(result_json: dict, provenance: dict | None = None) -> dict:
@@ -62,14 +60,7 @@ def figures(tmp_path_factory):
     (res / "b.json").write_text(json.dumps(_with_dram(make_result(dz=0.08).to_json(), p64)))
     t1 = _trace(tmp / "t_dither")
     t2 = _trace(tmp / "t_none", method="none")
-    grid = parse_sweep({"version": 1, "name": "grid", "arch": "scnn",
-                        "grid": {"pe_array.rows,pe_array.cols": [4, 8, 16], "memory.dram_bytes_per_cycle": [16, 64]},
-                        "traces": [{"synthetic": {"model": "lenet5", "batch": 1}}]})
-    dens = parse_sweep({"version": 1, "name": "density", "arch": "scnn", "list": [{}],
-                        "traces": [{"name": "lenet5", "synthetic": {"model": "lenet5", "batch": 4,
-                                                                   "density": [0.1, 0.3, 0.6, 1.0]}}]})
-    run_sweep(grid, out=tmp / "sweep_grid", evaluate=fake_evaluate, progress=False)
-    run_sweep(dens, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
+    fake_sweeps(tmp, grid={"pe_array.rows,pe_array.cols": [4, 8, 16], "memory.dram_bytes_per_cycle": [16, 64]}, densities=[0.1, 0.3, 0.6, 1.0], batch=4)
     seen: dict[str, list[str]] = {}
 
     def check_then_save(fig, *, out_dir, name, dpi=150, svg=True):

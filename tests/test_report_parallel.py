@@ -7,13 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from _hwsim_fixtures import fake_evaluate, make_result, write_result, write_trace_manifest
+from _hwsim_fixtures import fake_sweeps, make_result, write_result, write_trace_manifest
 
 from hwsim.report import build_report
 from hwsim.report.inputs import load_inputs
 from hwsim.results.run import RunResult, save_run_results
-from hwsim.sweep import parse_sweep
-from hwsim.sweep.runner import run_sweep
 
 STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC")  # when the page was generated: the only text allowed to differ
 
@@ -27,14 +25,7 @@ def inputs(tmp_path_factory):
                           total_iterations=10)
     whole = save_run_results(run, tmp / "results" / "mlp500_run.json")
     trace = write_trace_manifest(tmp / "traces" / "lenet5_dither")
-    grid = parse_sweep({"version": 1, "name": "grid", "arch": "scnn",
-                        "grid": {"pe_array.rows,pe_array.cols": [4, 8], "pe.mult_f,pe.mult_i": [2, 4]},
-                        "traces": [{"synthetic": {"model": "lenet5", "batch": 1}}]})
-    dens = parse_sweep({"version": 1, "name": "density", "arch": "scnn", "list": [{}],
-                        "traces": [{"name": "lenet5", "synthetic": {"model": "lenet5", "batch": 1,
-                                                                   "density": [0.1, 0.3, 0.6, 1.0]}}]})
-    run_sweep(grid, out=tmp / "sweep_grid", evaluate=fake_evaluate, progress=False)
-    run_sweep(dens, out=tmp / "sweep_density", evaluate=fake_evaluate, progress=False)
+    fake_sweeps(tmp, grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mult_f,pe.mult_i": [2, 4]}, densities=[0.1, 0.3, 0.6, 1.0])
     return load_inputs([single, whole, tmp / "sweep_grid", tmp / "sweep_density", trace])
 
 
