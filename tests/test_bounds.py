@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.arch import area_mm2, dense_equal_area_variant, equal_area_shape, load_arch, shipped_arch_names
+from hwsim.arch import (
+    area_mm2,
+    dense_equal_area_variant,
+    dense_systolic_variant,
+    dense_variant,
+    equal_area_shape,
+    load_arch,
+    shipped_arch_names,
+)
 from hwsim.arch.variants import _EQUAL_AREA_MEMORY, _systolic
 from hwsim.results import BOUNDS, LABELS, LayerPassResult, SimResult
 from hwsim.sim import bounds, replay
@@ -49,17 +57,23 @@ def test_tiny_case_bounds_by_hand():
     # effectual MACs: forward K·nnz(a) = 2·4 = 8; backward-data C·nnz(δz) = 4·3 = 12;
     # backward-weight Σ_n nnz(δz[n])·nnz(a[n]) = 2·3 + 1·1 = 7. 4 multipliers → ⌈8/4⌉, ⌈12/4⌉, ⌈7/4⌉.
     # The weight update (default SGD with momentum and weight decay) of 8 parameters: 6 lane cycles each
-    # (2 mul, 1 compare, 3 fma) = 48 lane cycles; its bound is the variant with the most vector lanes, the
-    # equal-area systolic array (10 × 10 PEs, one lane per column: 10) → ⌈48 / 10⌉ = 5 (the sparse PE's one lane: 48).
-    # Its shape: the tiny PE is 4.3109 mm² with its 4,147,200 µm² global buffer, so n × m systolic PEs (419 µm²) and m
-    # vector lanes (11,884 µm²) get 163,719 µm²: 10 × 10 needs 160,740, 10 × 11 176,814.
-    assert equal_area_shape(arch) == (10, 10)
+    # (2 mul, 1 compare, 3 fma) = 48 lane cycles; its bound is the variant with the most vector lanes — every
+    # baseline keeps the design's one lane (vector.baseline_lanes: design) → 48.
+    # The equal-area shape: the tiny PE is 4.3109 mm² with its 4,147,200 µm² global buffer and its one vector lane
+    # (11,884 µm², kept by the baseline), so n × m systolic PEs (419 µm²) get 163,719 − 11,884 = 151,835 µm²:
+    # 19 × 19 needs 151,259, 19 × 20 159,220.
+    assert equal_area_shape(arch) == (19, 19)
     assert {p: lp.bound_cycles("mac_bound") for p, lp in layers.items()} == \
-        {"forward": 2, "backward_data": 3, "backward_weight": 2, "update": 5}
+        {"forward": 2, "backward_data": 3, "backward_weight": 2, "update": 48}
     assert layers["update"].sparse.cycle_breakdown.vector == 48
-    # dense @ 100 %: 16 MACs per pass / 4 multipliers; the update (no MACs): the vector unit at 100 %, 5
+    # dense @ 100 %: 16 MACs per pass / 4 multipliers; the update (no MACs): the vector unit at 100 %, 48
     assert {p: lp.bound_cycles("dense_full") for p, lp in layers.items()} == \
-        {"forward": 4, "backward_data": 4, "backward_weight": 4, "update": 5}
+        {"forward": 4, "backward_data": 4, "backward_weight": 4, "update": 48}
+    # with the baselines' own lanes (one per column) the equal-area array is 10 × 10 with 10 lanes: ⌈48 / 10⌉ = 5
+    own = load_arch(arch, {"vector.baseline_lanes": "own"})
+    assert equal_area_shape(own) == (10, 10)
+    own_layers = {lp.pass_name: lp for lp in replay.replay({"fc": s}, own, first_input_grad=True)}
+    assert own_layers["update"].bound_cycles("mac_bound") == 5
     # DRAM bytes, each tensor in min(plain, bitmask + 1/8-byte flag):
     #   a  (8 el., 4 nz): min(8, 1 + 4 + .125) = 5.125;  w (8 el., dense): min(8, 1 + 8 + .125) = 8
     #   δz (4 el., 3 nz): min(4, .5 + 3 + .125) = 3.625; forward out (4 el., density 1): min(4, .5 + 4 + .125) = 4
@@ -76,13 +90,13 @@ def test_tiny_case_bounds_by_hand():
     # before issue 17 the floor wrote δW at 8 bits (8 bytes): a + δW = 13.125 → 7
     assert layers["backward_weight"].bandwidth_floor_cycles == 7
     r = SimResult(trace={}, arch={}, layers=tuple(layers.values()))
-    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7 + 5, 33 + 80, 12 + 5)
+    assert (r.bound("mac_bound"), r.bound("roofline"), r.bound("dense_full")) == (7 + 48, 33 + 80, 12 + 48)
     assert r.bound("roofline", "backward_weight") == 15
     assert r.scope_cycles("backward", "roofline") == 24 and r.scope_cycles("backward", "mac_bound") == 5
     sparse = r.total("sparse").cycles
     assert r.speedup(baseline="roofline") == pytest.approx(113 / sparse)
-    assert r.speedup(baseline="dense_full") == pytest.approx(17 / sparse)
-    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 12)   # what "ideal" reported
+    assert r.speedup(baseline="dense_full") == pytest.approx(60 / sparse)
+    assert r.speedup("mac_bound") == pytest.approx(r.total("dense").cycles / 55)   # what "ideal" reported
 
 
 def test_roofline_is_summed_per_layer_pass_not_max_of_sums():
@@ -177,13 +191,30 @@ def test_equal_area_of_scnn_by_hand():
     # 28,350 µm²/KB = 0.5954 mm²) + 4 more crossbar outputs per bank (a bank takes depth + 1 = 5 products a cycle:
     # 4 × 64 × 16 × 32 × 16 bits × 1.862 µm² = 3.9049 mm²) + its vector unit (issue 17: 64 fp32 lanes × 11,884 µm²
     # = 0.7606 mm²) = 24.2179 mm². A systolic PE is one int8 multiplier (282 µm²) and one 24-bit adder (the 32-bit
-    # entry, 137 µm²) = 419 µm²; the 1 MB global buffer is 1024 KB × 4050 µm²/KB = 4.1472 mm²; its vector unit one
-    # lane per column. n × m fits while n·m·419 + m·11,884 ≤ (24.2179 − 4.1472) mm² = 20,070,676 µm²: 205 × 205
-    # gives 20,044,695; 205 × 206 needs 20,142,474 (too much).
+    # entry, 137 µm²) = 419 µm²; the 1 MB global buffer is 1024 KB × 4050 µm²/KB = 4.1472 mm².
+    # vector.baseline_lanes: design (default) — the baseline keeps scnn's 64 lanes (0.7606 mm², fixed): n × m fits
+    # while n·m·419 ≤ (24.2179 − 4.1472 − 0.7606) mm² = 19,310,100 µm²: 214 × 215 gives 19,278,190; 215 × 215 needs
+    # 19,368,275 (too much).
     arch = load_arch("scnn")
     assert area_mm2(arch) == pytest.approx(18.957 + 0.5954 + 3.9049 + 64 * 11_884e-6, abs=1e-3)
-    assert equal_area_shape(arch) == (205, 205)
-    assert area_mm2(dense_equal_area_variant(arch)) == pytest.approx(4.1472 + 205 * 205 * 419e-6 + 205 * 11_884e-6)
+    assert equal_area_shape(arch) == (214, 215)
+    ea = dense_equal_area_variant(arch)
+    assert ea.vector_lanes == 64
+    assert area_mm2(ea) == pytest.approx(4.1472 + 214 * 215 * 419e-6 + 64 * 11_884e-6)
+    # baseline_lanes: own — one lane per column of the baseline's own array: n·m·419 + m·11,884 ≤ 20,070,676 µm²:
+    # 205 × 205 gives 20,044,695; 205 × 206 needs 20,142,474 (too much).
+    own = load_arch("scnn", {"vector.baseline_lanes": "own"})
+    assert equal_area_shape(own) == (205, 205)
+    assert dense_equal_area_variant(own).vector_lanes == 205
+    assert area_mm2(dense_equal_area_variant(own)) == pytest.approx(4.1472 + 205 * 205 * 419e-6 + 205 * 11_884e-6)
+
+
+def test_equal_multiplier_baseline_keeps_the_design_vector_unit():
+    # scnn: 1,024 multipliers → a 32 × 32 systolic array; with the design's lanes it has scnn's 64, not 32
+    assert dense_systolic_variant(load_arch("scnn")).vector_lanes == 64
+    assert dense_systolic_variant(load_arch("scnn", {"vector.baseline_lanes": "own"})).vector_lanes == 32
+    # the same-silicon dense baseline is the design's own array either way
+    assert dense_variant(load_arch("scnn", {"vector.baseline_lanes": "own"})).vector_lanes == 64
 
 
 # --------------------------------------------------------------------------- records

@@ -62,13 +62,17 @@ def test_simulated_lenet5_charges_every_variant_the_same(tmp_path):
     assert lp.sparse.cycle_breakdown.nongemm == 147
     assert lp.dense.cycle_breakdown.nongemm == lp.dense_gated.cycle_breakdown.nongemm == 147
     assert lp.sparse.actions["vec_sram_bytes"] == 4704 * 2 + 4704 + 1176  # ReLU in + out, pool in + out, 8 bit
-    # the equal-multiplier systolic array (32 columns, a lane each) has no PE RAMs; its global buffer holds the tensors
-    # (memory.residency_in_global_buffer, issue 17 item 2): lane-bound, ⌈9408 / 32⌉ = 294
-    assert lp.dense_systolic.cycle_breakdown.nongemm == -(-9408 // 32) == 294
+    # the equal-multiplier systolic array keeps scnn's 64 lanes (vector.baseline_lanes: design) and has no PE RAMs; its
+    # global buffer holds the tensors (memory.residency_in_global_buffer, issue 17 item 2): lane-bound, 147
+    assert lp.dense_systolic.cycle_breakdown.nongemm == 147
+    # with its own lanes (32 columns, a lane each): ⌈9408 / 32⌉ = 294
+    own = hwsim.simulate(tmp_path / "l", load_arch("scnn", {"vector.baseline_lanes": "own"}))
+    lp_own = next(x for x in own.layers if x.name == "conv1" and x.pass_name == "forward")
+    assert lp_own.dense_systolic.cycle_breakdown.nongemm == -(-9408 // 32) == 294
     # without the global buffer for residency the same 15,288 bytes cross DRAM at 16 B/cycle, slower than its lanes
     off = hwsim.simulate(tmp_path / "l", load_arch("scnn", {"memory.residency_in_global_buffer": False}))
     lp_off = next(x for x in off.layers if x.name == "conv1" and x.pass_name == "forward")
-    assert lp_off.dense_systolic.cycle_breakdown.nongemm == max(-(-9408 // 32), -(-15288 // 16)) == 956
+    assert lp_off.dense_systolic.cycle_breakdown.nongemm == max(-(-9408 // 64), -(-15288 // 16)) == 956
     assert lp.ideal.cycle_breakdown.nongemm == 0  # the MAC bound stays a bound on the GEMMs
     tot = r.total("sparse")
     assert tot.cycle_breakdown.nongemm == sum(x.sparse.cycle_breakdown.nongemm for x in r.layers)

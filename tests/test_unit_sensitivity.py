@@ -18,11 +18,13 @@ def test_settings_rows_in_order_with_their_overrides():
                                     "DRAM 16 B/cycle", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
                                     "update: W and state on chip when they fit", "update: bf16 optimizer state",
                                     "non-GEMM: pointwise ops fused into the GEMM output",
-                                    "non-GEMM: vector unit overlapped with the array"]
+                                    "non-GEMM: vector unit overlapped with the array",
+                                    "baselines: own vector lanes (1 per column)"]
     assert rows[1][1] == {"pe.bank_queue_depth": 1}
     assert rows[6][1] == {"memory.dram_bytes_per_cycle": math.inf}
-    assert rows[-4][1] == {"update.on_chip": True} and rows[-3][1] == {"update.state_bits": 16}
-    assert rows[-2][1] == {"vector.fuse_pointwise": True} and rows[-1][1] == {"vector.overlap_nongemm": True}
+    assert rows[-5][1] == {"update.on_chip": True} and rows[-4][1] == {"update.state_bits": 16}
+    assert rows[-3][1] == {"vector.fuse_pointwise": True} and rows[-2][1] == {"vector.overlap_nongemm": True}
+    assert rows[-1][1] == {"vector.baseline_lanes": "own"}
     assert sens.settings(depths=(2,), dram=(12.5,), update=()) == [
         ("queue depth 2", {"pe.bank_queue_depth": 2}), ("DRAM 12.5 B/cycle", {"memory.dram_bytes_per_cycle": 12.5})]
     assert sens.settings(depths=(), dram=(), update=()) == []
@@ -67,9 +69,10 @@ def test_each_row_moves_one_assumption_and_marks_the_archs_own_value(stub):
         "queue depth 0", "queue depth 1", f"queue depth {q0} (arch)", "DRAM 8 B/cycle",
         f"DRAM {bw0:g} B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
         "update: W and state on chip when they fit", "update: bf16 optimizer state",
-        "non-GEMM: pointwise ops fused into the GEMM output", "non-GEMM: vector unit overlapped with the array"]
+        "non-GEMM: pointwise ops fused into the GEMM output", "non-GEMM: vector unit overlapped with the array",
+        "baselines: own vector lanes (1 per column)"]
     assert [(c["q"], c["bw"]) for c in stub] == [(0, bw0), (1, bw0), (4, bw0), (q0, 8.0), (q0, 16.0), (q0, 64.0),
-                                                 (q0, math.inf), (q0, bw0), (q0, bw0), (q0, bw0), (q0, bw0)]
+                                                 (q0, math.inf), (q0, bw0), (q0, bw0), (q0, bw0), (q0, bw0), (q0, bw0)]
     assert all(c["trace"] == "TRACE" and c["training"] is False and c["seed"] == 7 for c in stub)
     assert stub[0]["calls"] == [("speedup", "forward", "dense"), ("speedup", "forward", "dense_systolic")]
     r1 = rows[1]
@@ -116,3 +119,11 @@ def test_table_formats_every_row():
     assert lines[2] == "| queue depth 4 (arch) | 2.35× | 1.00× | 0.50× | 10.00× | 45.7% |"
     assert lines[3] == "| DRAM ∞ B/cycle | inf× | 0.01× | 1.00× | 1.00× | 100.0% |"
     assert sens.table([]).count("\n") == 1
+
+
+def test_a_row_at_a_field_omitted_from_to_dict_is_marked_by_the_archs_value(stub):
+    # vector.baseline_lanes is left out of to_dict at its default (design): the mark reads the arch's attribute
+    row = [("own lanes", {"vector.baseline_lanes": "own"})]
+    assert sens.sensitivity("TRACE", load_arch("scnn"), rows=row)[0]["setting"] == "own lanes"
+    own = load_arch("scnn", {"vector.baseline_lanes": "own"})
+    assert sens.sensitivity("TRACE", own, rows=row)[0]["setting"] == "own lanes (arch)"

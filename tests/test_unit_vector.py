@@ -24,6 +24,16 @@ def test_lanes_per_pe_or_per_column():
     assert load_arch("scnn").vector_lanes == 64                  # 8×8 PEs, one lane each
     assert load_arch("systolic32").vector_lanes == 32             # 32 columns
     assert load_arch("scnn", {"vector.lanes_per_pe": 4}).vector_lanes == 256
+    assert load_arch("tensordash").vector_lanes == 32             # 8 columns × 4: systolic32's 32 for 1,024 multipliers
+    assert load_arch("scnn", {"vector.lanes": 48}).vector_lanes == 48   # a total overrides lanes_per_pe
+    assert load_arch("systolic32", {"vector.lanes": 7, "vector.lanes_per_pe": 3}).vector_lanes == 7
+
+
+def test_lane_fields_validate():
+    with pytest.raises(ArchError, match=r"vector\.baseline_lanes"):
+        load_arch("scnn", {"vector.baseline_lanes": "mine"})
+    with pytest.raises(ArchError, match=r"vector\.lanes"):
+        load_arch("scnn", {"vector.lanes": -1})
 
 
 def test_cycles_and_actions_by_hand():
@@ -60,8 +70,8 @@ def test_bad_input_names_the_field_or_op():
         load_arch("scnn", {"vector.lanes_per_pe": 0})
     with pytest.raises(ArchError, match=r"vector\.compute_bits"):
         load_arch("scnn", {"vector.compute_bits": 8})
-    with pytest.raises(ArchError, match=r"vector\.lanes"):
-        load_arch("scnn", {"vector.lanes": 2})
+    with pytest.raises(ArchError, match=r"vector\.lane\b"):
+        load_arch("scnn", {"vector.lane": 2})   # unknown field (a typo of lanes)
     arch = load_arch("scnn")
     with pytest.raises(ValueError, match=r"\['tanh'\] are not known; allowed: add, mul"):
         vector_cost({"tanh": 3}, arch)

@@ -46,9 +46,12 @@ def test_sgd_momentum_bytes_and_ops_by_hand(trace):
     cb = ups["fc1"].sparse.cycle_breakdown
     assert (cb.vector, cb.memory_stall, ups["fc1"].sparse.cycles) == (160, 2560, 2720)
     assert (ups["fc2"].sparse.cycle_breakdown.vector, ups["fc2"].sparse.cycles) == (25, 220 + 25 + 180)
-    # the bounds: the most vector lanes of any variant (the equal-area systolic array's 205 columns, tests/test_bounds.py)
-    # without memory, ⌈2048·5/205⌉ = 50; and 40,960 B / 16 B per cycle
-    assert ups["fc1"].bound_cycles("mac_bound") == 50 and ups["fc1"].dram_bound_cycles == 2560
+    # the bounds: the most vector lanes of any variant — every baseline keeps scnn's 64 (vector.baseline_lanes:
+    # design) — without memory, ⌈2048·5/64⌉ = 160; and 40,960 B / 16 B per cycle
+    assert ups["fc1"].bound_cycles("mac_bound") == 160 and ups["fc1"].dram_bound_cycles == 2560
+    # with the baselines' own lanes the equal-area array's 205 columns (tests/test_bounds.py): ⌈2048·5/205⌉ = 50
+    own = _updates(trace, load_arch("scnn", {**ISO, "vector.baseline_lanes": "own"}), SGDM)
+    assert own["fc1"].bound_cycles("mac_bound") == 50
 
 
 def test_adam_bytes_and_ops_by_hand(trace):
@@ -120,8 +123,11 @@ def test_every_variant_pays_it(trace):
                 assert all(s.actions[k] == d.actions[k] == g.actions[k] for k in s.actions if k != "leak_cycles")
             for v in ("dense_systolic", "dense_equal_area"):
                 assert lp.variant(v).actions["dram_bytes"] == s.actions["dram_bytes"]
-        # the systolic baseline of equal multipliers has one lane per column (32): twice scnn's vector cycles
-        assert ups["fc1"].dense_systolic.cycle_breakdown.vector == 2 * 160
+        # the systolic baseline of equal multipliers keeps scnn's 64 lanes: the same vector cycles; with its own
+        # lanes (one per column, 32) twice as many
+        assert ups["fc1"].dense_systolic.cycle_breakdown.vector == 160
+        own = _updates(trace, load_arch("scnn", {"memory.schedule": sched, "vector.baseline_lanes": "own"}), SGDM)
+        assert own["fc1"].dense_systolic.cycle_breakdown.vector == 2 * 160
 
 
 def test_iteration_schedule_runs_the_update_last(trace):

@@ -265,7 +265,10 @@ class Arch(Validated):
 
     @property
     def vector_lanes(self) -> int:
-        """Lanes of the vector unit: ``vector.lanes_per_pe`` per PE, or per PE column of a systolic array."""
+        """Lanes of the vector unit: ``vector.lanes`` if set, else ``vector.lanes_per_pe`` per PE, or per PE column
+        of a systolic array."""
+        if self.vector.lanes:
+            return self.vector.lanes
         return self.vector.lanes_per_pe * (self.pe_array.cols if self.is_systolic else self.num_pes)
 
     @property

@@ -77,9 +77,10 @@ def _base_name(arch: Arch) -> str:
 
 def _systolic(arch: Arch, suffix: str, rows: int, cols: int, *, dataflow: str = "systolic_ws",
               extra: dict[str, Any] | None = None) -> Arch:
+    lanes = {"vector.lanes": arch.vector_lanes} if arch.vector.baseline_lanes == "design" else {}
     return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{_base_name(arch)}-{suffix}", "dataflow": dataflow,
                             "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
-                            "zero_gating": False, "memory.compression": "none", **(extra or {})})
+                            "zero_gating": False, "memory.compression": "none", **lanes, **(extra or {})})
 
 
 # The equal-area array keeps resident tensors in its global buffer: a systolic array has no PE RAMs, and its
@@ -102,8 +103,9 @@ def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, in
     """rows × cols of the largest square-ish systolic array (cols = rows or rows + 1) whose area, global buffer
     included (:func:`hwsim.arch.area_mm2`), is at most ``arch``'s.
 
-    The array's area is c0 + rows·cols·u + cols·l: the global buffer (fixed), one PE's multiplier and adder (u)
-    and one column's vector lanes (l). Three probes (1×1, 2×1, 1×2) give c0, u and l; the largest n×n that fits
+    The array's area is c0 + rows·cols·u + cols·l: the global buffer and, by default, the design's vector unit
+    (fixed: ``vector.baseline_lanes: design``), one PE's multiplier and adder (u) and one column's vector lanes (l;
+    0 unless ``baseline_lanes: own``). Three probes (1×1, 2×1, 1×2) give c0, u and l; the largest n×n that fits
     solves a quadratic, and the shape is checked against the real area (stepped down on float rounding).
     """
     target = area_mm2(arch)

@@ -56,6 +56,11 @@ DIV_PJ = round(5 * _MUL + 2 * _ADD, 6)
 SQRT_PJ = round(7 * _MUL + 2 * _ADD, 6)
 # Horowitz, ISSCC 2014, 45 nm: fp32 multiplier 7,700 µm², fp32 adder 4,184 µm².
 LANE_UM2 = 7700.0 + 4184.0
+# The derived dense baselines' vector unit (``baseline_lanes``): the design's lanes (default) or the baseline's own
+# (lanes_per_pe per column). hwsim's reason for the default: non-GEMM work and the weight update run on the vector
+# unit in every variant, so a baseline with more lanes (an equal-area 205×205 array has 205 columns against scnn's 64
+# PE lanes) would win on Amdahl's share, not on its GEMM engine; the area of the design's lanes stays in its budget.
+BASELINE_LANES = ("design", "own")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +69,12 @@ class VectorConfig(Validated):
 
     lanes_per_pe: int = spec(ge=1, default=1, doc="lanes in each PE (Cartesian) or each PE column (systolic); "
                              "one operation per lane per cycle")
+    lanes: int = spec(ge=0, default=0, omit_default=True, doc="total lanes of the unit, overriding lanes_per_pe "
+                      "(0: lanes_per_pe per PE, or per PE column of a systolic array)")
+    baseline_lanes: str = spec(choices=BASELINE_LANES, default="design", omit_default=True,
+                               doc="vector unit of the derived dense baselines (dense systolic of equal multipliers, "
+                               "of equal area): design = the design's lanes, so design and baseline differ only in "
+                               "their GEMM engine; own = lanes_per_pe per column of the baseline's own array")
     compute_bits: int = spec(choices=(16, 32), default=32, doc="float width the lanes compute in (the pJ and area "
                              "defaults are fp32)")
     add_pj: float = spec(ge=0, default=ADD_PJ, doc="one add")
@@ -95,4 +106,4 @@ class VectorConfig(Validated):
         return getattr(self, f"{op}_cycles", 1)
 
 
-__all__ = ["VECTOR_OPS", "VectorConfig"]
+__all__ = ["BASELINE_LANES", "VECTOR_OPS", "VectorConfig"]

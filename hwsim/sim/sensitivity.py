@@ -39,7 +39,9 @@ UPDATE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("update: bf16 optimizer state", {"update.state_bits": 16}),
     # how non-GEMM work meets the array (issue 17 item 4; vector: section): fused pointwise ops, overlapped unit
     ("non-GEMM: pointwise ops fused into the GEMM output", {"vector.fuse_pointwise": True}),
-    ("non-GEMM: vector unit overlapped with the array", {"vector.overlap_nongemm": True}))
+    ("non-GEMM: vector unit overlapped with the array", {"vector.overlap_nongemm": True}),
+    # the dense systolic baseline's vector unit: its own lanes (one per column) instead of the design's
+    ("baselines: own vector lanes (1 per column)", {"vector.baseline_lanes": "own"}))
 
 
 def settings(depths: Sequence[int] = QUEUE_DEPTHS, dram: Sequence[float] = DRAM_BYTES_PER_CYCLE,
@@ -61,7 +63,7 @@ def sensitivity(trace: Trace, arch: Arch, *, training: bool = True, seed: int = 
     for label, over in rows if rows is not None else settings():
         a = load_arch(arch, over)
         r = simulate(trace, a, training=training, seed=seed)
-        default = all(_same(_get(arch.to_dict(), k), v) for k, v in over.items())
+        default = all(_same(_get(arch, k), v) for k, v in over.items())
         out.append({"setting": label + (" (arch)" if default else ""), "overrides": dict(over),
                     "speedup_vs_dense": r.speedup(pass_name=pass_name),
                     "speedup_vs_dense_systolic": r.speedup(pass_name=pass_name, baseline="dense_systolic"),
@@ -82,10 +84,13 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _get(d: dict, path: str) -> Any:
+def _get(arch: Arch, path: str) -> Any:
+    """The arch's value at a dotted override path (attributes, so fields omitted from ``to_dict`` at their
+    defaults resolve too)."""
+    v: Any = arch
     for p in path.split("."):
-        d = d[p]
-    return d
+        v = v[p] if isinstance(v, dict) else getattr(v, p)
+    return v
 
 
 def _same(a: Any, b: Any) -> bool:
