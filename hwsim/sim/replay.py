@@ -63,6 +63,7 @@ from hwsim.sim.nsd_unit import NSD_METHODS
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, released, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
+from hwsim.sim.segments import transposed
 from hwsim.trace.schema import bit_width
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def _max_bits(levels: np.ndarray) -> int:
 def _batch_as_width(x: np.ndarray) -> np.ndarray:
     """(N, C, 1, 1) → (1, C, 1, N): the batch of a Linear layer as the width of one image."""
     n, c = x.shape[:2]
-    return np.ascontiguousarray(x.reshape(n, c).T).reshape(1, c, 1, n)
+    return transposed(x.reshape(n, c)).reshape(1, c, 1, n)
 
 
 def _check(sample: LayerSample, arch: Arch, where: str) -> None:

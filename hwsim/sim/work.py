@@ -230,7 +230,11 @@ def _taps(xp: np.ndarray, *, r: int, s: int, out_hw: Dims, stride: Dims, dilatio
 
 
 def batch_sum(x: np.ndarray) -> np.ndarray:
-    """Σ over axis 0 (the batch), int64 — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images."""
+    """Σ over axis 0 (the batch) as counts — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images,
+    widened to int64; one image (every linear and matmul layer: the batch is the width) is returned as its own
+    plane, a view (bool counts 0/1: callers sum it with ``dtype=np.int64``)."""
+    if x.shape[0] == 1:
+        return x[0]
     if x.dtype == bool and x.shape[0] <= 65535:
         return x.view(np.uint8).sum(axis=0, dtype=np.uint8 if x.shape[0] <= 255 else np.uint16).astype(np.int64)
     return x.sum(axis=0, dtype=np.int64)

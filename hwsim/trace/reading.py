@@ -206,7 +206,7 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
                              f"{mw}.nnz declares {nnz}")
         if nz.size and np.any(nz == 0):
             raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
-        levels = np.zeros(g.output_shape, dtype=np.int32)
+        levels = np.zeros(g.output_shape, dtype=level_dtype(nz))
         levels[mask] = nz.ravel()
         w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
         try:
@@ -215,6 +215,21 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
         except TraceError as e:
             raise TraceError(f"{mw}: {e}") from None
     return out
+
+
+def level_dtype(nz: np.ndarray) -> np.dtype:
+    """The narrowest of int8/16/32/64 that holds ±max|level| of the stored non-zero levels ``nz``.
+
+    Dithered levels need 2–6 bits, so a layer's dense level array is int8 — a quarter of the int32 it used to
+    be (the largest array of a transformer's attention products). The range is symmetric (−127..127 for
+    int8), so ``abs`` of a level never overflows its dtype."""
+    if nz.size == 0:
+        return np.dtype(np.int8)
+    m = max(int(nz.max()), -int(nz.min()))
+    for dt in (np.int8, np.int16, np.int32):
+        if m <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
 
 
 def check_geometry_size(g: LayerGeometry, where: str) -> None:

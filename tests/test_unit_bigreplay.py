@@ -1,0 +1,64 @@
+"""Transformer-sized replays (issue 21 item 3): the strip transpose, narrow δ̃z levels from the reader, the
+one-image batch sum — each the same values as the plain numpy it replaces, checked element by element."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.sim import mapping, segments, work
+from hwsim.trace.format import LayerGeometry, LayerSample, TraceWriter, load
+from hwsim.trace.reading import level_dtype
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (64, 1024), (300, 257), (1000, 130)])
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.int32])
+def test_transposed_is_the_transpose(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.integers(-5, 6, size=shape)).astype(dtype)
+    t = segments.transposed(x)
+    assert t.shape == shape[::-1] and t.dtype == x.dtype and t.flags.c_contiguous
+    np.testing.assert_array_equal(t, x.T)
+
+
+def test_matmul_tokens_transpose_each_group():
+    # (G=2, M=3 rows, X=2 channels) → (1, G·X, 1, M): channel x of group g is row g·X + x, its M rows the width
+    x = np.arange(12).reshape(2, 3, 2)
+    out = mapping._tokens(x)
+    assert out.shape == (1, 4, 1, 3)
+    assert out[0, :, 0].tolist() == [[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9, 11]]
+
+
+@pytest.mark.parametrize(("lo", "hi", "dt"), [(-127, 127, np.int8), (-128, 5, np.int16), (3, 128, np.int16),
+                                              (-40000, 1, np.int32), (1, 2**31, np.int64)])
+def test_level_dtype_is_the_narrowest_symmetric_range(lo, hi, dt):
+    assert level_dtype(np.array([lo, hi], dtype=np.int64)) == np.dtype(dt)
+
+
+def test_reader_returns_levels_in_the_narrowest_dtype(tmp_path):
+    g = LayerGeometry(name="fc", kind="linear", N=4, C=3, K=5)
+    rng = np.random.default_rng(0)
+    lv = rng.integers(-7, 8, size=g.output_shape) * (rng.random(g.output_shape) < 0.5)
+    lv.flat[0], lv.flat[1] = 127, -127
+    s = LayerSample(geometry=g, delta=0.5, dz_levels=lv.astype(np.int64), a_mask=rng.random(g.input_shape) < 0.5,
+                    w_density=1.0, w_mask=None, w_bits=8, a_bits=8)
+    with TraceWriter(tmp_path / "t", meta={"model": "m", "method": "dither"}) as w:
+        w.add_layer(g)
+        w.add_iteration(0, stats=None, samples=[s])
+    got = load(tmp_path / "t").sample()["fc"].dz_levels
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, lv)
+
+
+def test_batch_sum_of_one_image_is_its_plane():
+    x = np.random.default_rng(1).random((1, 4, 3, 5)) < 0.5
+    got = work.batch_sum(x)
+    np.testing.assert_array_equal(got.astype(np.int64), x.sum(axis=0))
+    y = np.random.default_rng(2).random((3, 4, 3, 5)) < 0.5
+    assert work.batch_sum(y).dtype == np.int64
+    np.testing.assert_array_equal(work.batch_sum(y), y.sum(axis=0))
+    # the exact effectual MACs of a linear layer (one 1×N image) through the one-image path
+    w = np.random.default_rng(3).random((6, 4, 1, 1)) < 0.5
+    a = np.random.default_rng(4).random((1, 4, 1, 9)) < 0.5
+    want = sum(int(w[k, c, 0, 0]) * int(a[0, c, 0, q]) for k in range(6) for c in range(4) for q in range(9))
+    assert work.effectual_macs_forward(w, a, out_hw=(1, 9), stride=(1, 1), padding=(0, 0), dilation=(1, 1)) == want
