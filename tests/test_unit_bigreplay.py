@@ -62,3 +62,56 @@ def test_batch_sum_of_one_image_is_its_plane():
     a = np.random.default_rng(4).random((1, 4, 1, 9)) < 0.5
     want = sum(int(w[k, c, 0, 0]) * int(a[0, c, 0, q]) for k in range(6) for c in range(4) for q in range(9))
     assert work.effectual_macs_forward(w, a, out_hw=(1, 9), stride=(1, 1), padding=(0, 0), dilation=(1, 1)) == want
+
+
+def _grouped(name: str, *, c: int, k: int, groups: int, seed: int, kind: str = "conv2d") -> LayerSample:
+    if kind == "matmul":  # groups × (N×C/g @ C/g×K/g): attention's batched products
+        g = LayerGeometry(name=name, kind="matmul", N=6, C=c, K=k, groups=groups)
+    else:
+        g = LayerGeometry(name=name, kind="conv2d", N=2, C=c, K=k, H=5, W=5, P=5, Q=5, R=3, S=3, padding=(1, 1),
+                          groups=groups)
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(-300, 301, g.output_shape) * (rng.random(g.output_shape) < 0.4)  # > 8 bits: two passes
+    return LayerSample(geometry=g, delta=0.1, dz_levels=levels, a_mask=rng.random(g.input_shape) < 0.6,
+                       w_mask=rng.random(g.weight_shape) < 0.7, w_density=0.7)
+
+
+@pytest.mark.parametrize("arch", ["scnn", "scnn_bitserial", "tensordash", "systolic32"])
+def test_compact_grouped_weights_replay_as_the_block_diagonal_expansion(arch, monkeypatch):
+    """The whole replay on compact grouped weights equals the replay on their block-diagonal expansion (what the
+    replay built before): Kc inside a group (block by block), Kc across groups (the dense fallback), a matmul."""
+    from dataclasses import replace
+
+    from hwsim.arch import load_arch
+    from hwsim.sim import replay as rp
+
+    samples = {s.geometry.name: s for s in (
+        _grouped("g2", c=8, k=16, groups=2, seed=1),      # K/g = 8: Kc = 8 inside one group
+        _grouped("dw", c=4, k=4, groups=4, seed=2),       # depthwise, K/g = 1: Kc spans groups
+        _grouped("qk", c=2 * 3, k=2 * 16, groups=2, seed=3, kind="matmul"))}
+    a = load_arch(arch)
+    compact = [r.to_json() for r in rp.replay(samples, a, first_input_grad=True)]
+    built = rp.layer_operands
+
+    def expanded(sample, **kw):
+        ops = built(sample, **kw)
+        assert ops.groups == 1 or ops.compact
+        return replace(ops, w=work.expand_groups(ops.w, ops.groups), w_struct=work.expand_groups(ops.w_struct,
+                                                                                                 ops.groups))
+    monkeypatch.setattr(rp, "layer_operands", expanded)
+    assert [r.to_json() for r in rp.replay(samples, a, first_input_grad=True)] == compact
+
+
+def test_weight_slab_of_compact_weights_is_the_expansions():
+    from hwsim.sim import blockdiag
+
+    rng = np.random.default_rng(7)
+    compact = rng.random((6, 2, 3, 3)) < 0.7                           # 3 groups of 2 output × 2 input channels
+    x = np.ones((1, 6, 4, 4), dtype=bool)
+    geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), mode="down", groups=3)
+    small, full = (work.ScatterConv(x=x, w=w, **geo) for w in (compact, work.expand_groups(compact, 3)))
+    assert small.compact and not full.compact
+    oi = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 0, 1]])          # (U, kc): Kc = 4 spans groups
+    ci = np.array([[1], [3], [5]])
+    np.testing.assert_array_equal(blockdiag.weight_slab(small, oi, ci), blockdiag.weight_slab(full, oi, ci))
+    assert blockdiag.weight_slab(small, oi, ci)[0, 2:].sum() == 0       # channel 1 is group 0's: rows 2, 3 see none
