@@ -195,7 +195,7 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
             if packed.size != (n + 7) // 8:
                 raise TraceError(f"{path}: array '{_nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} "
                                  f"for shape {shape}")
-            return np.unpackbits(packed.ravel(), count=n).astype(bool).reshape(shape)
+            return np.unpackbits(packed.ravel(), count=n).view(bool).reshape(shape)  # 0/1 bytes: a bool view
 
         mask = unpack("dz_mask", g.output_shape)
         nz = get("dz_levels")
