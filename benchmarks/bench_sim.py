@@ -20,6 +20,7 @@ Two parts, trace synthesis never timed (it is the capture side):
     python benchmarks/bench_sim.py --batch 8  # part 1 at another batch
     python benchmarks/bench_sim.py --kinds --batch 8 --seq 256 --gpt-batch 2 --old /tmp/old  # part 3 only
     python benchmarks/bench_sim.py --kinds --gpt-trace traces/gpt2-1024x8 --only linear matmul --old /tmp/old
+    python benchmarks/bench_sim.py --decode traces/gpt2-1024x8   # a sample decoded whole vs one layer at a time
 """
 
 from __future__ import annotations
@@ -104,6 +105,30 @@ def child_kind(trace: str, kind: str) -> int:
                       "replay_cpu_s": c_done - c_loaded, "process_s": t_done - t_start,
                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return 0
+
+
+def child_decode(trace: str, mode: str) -> int:
+    """Look every layer of a trace's last sample up, decoded whole (``eager``) or one at a time (``lazy``)."""
+    from hwsim.trace.format import load
+
+    tr = load(trace)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    c0 = time.process_time()
+    samples = tr.sample(lazy=mode == "lazy")
+    for nm in samples:
+        samples[nm]
+    print(json.dumps({"cpu_s": time.process_time() - c0,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base}))
+    return 0
+
+
+def part_decode(trace: str) -> None:
+    print(f"decoding every layer of {trace}'s last sample (load {os.getloadavg()[0]:.1f}); peak RSS over imports")
+    for mode in ("eager", "lazy"):
+        out = subprocess.run([sys.executable, __file__, "--child-decode", mode, trace], check=True, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+        m = json.loads(out.strip().splitlines()[-1])
+        print(f"  {mode:<6} CPU {m['cpu_s']:6.2f} s  peak RSS {m['rss_mb']:7.0f} MB")
 
 
 def _run_child(trace: Path, kind: str, pythonpath: str) -> dict:
@@ -205,13 +230,21 @@ def main(argv: list[str] | None = None) -> int:
                     "--model gpt2_small --seq 1024 --batch 8`) instead of synthesizing one")
     ap.add_argument("--only", nargs="+", choices=("conv", "linear", "matmul", "whole"),
                     default=("conv", "linear", "matmul", "whole"), help="part 3: these kinds only")
+    ap.add_argument("--decode", metavar="TRACE", help="only: memory and CPU of decoding TRACE's sample whole vs one "
+                    "layer at a time (Trace.sample(lazy=True))")
     ap.add_argument("--child", metavar="TRACE", help=argparse.SUPPRESS)
+    ap.add_argument("--child-decode", nargs=2, metavar=("MODE", "TRACE"), help=argparse.SUPPRESS)
     ap.add_argument("--child-kind", nargs=2, metavar=("KIND", "TRACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child)
     if args.child_kind:
         return child_kind(args.child_kind[1], args.child_kind[0])
+    if args.child_decode:
+        return child_decode(args.child_decode[1], args.child_decode[0])
+    if args.decode:
+        part_decode(args.decode)
+        return 0
     if args.kinds:
         part_kinds(args.batch, args.seq, args.gpt_batch, args.blocks, args.old, args.gpt_trace, tuple(args.only))
         return 0

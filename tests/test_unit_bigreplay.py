@@ -115,3 +115,36 @@ def test_weight_slab_of_compact_weights_is_the_expansions():
     ci = np.array([[1], [3], [5]])
     np.testing.assert_array_equal(blockdiag.weight_slab(small, oi, ci), blockdiag.weight_slab(full, oi, ci))
     assert blockdiag.weight_slab(small, oi, ci)[0, 2:].sum() == 0       # channel 1 is group 0's: rows 2, 3 see none
+
+
+def test_lazy_sample_decodes_each_layer_as_the_eager_one(tmp_path, monkeypatch):
+    from hwsim.trace import reading
+    from hwsim.trace.format import layer_stats
+    from hwsim.trace.synth import synthesize
+
+    path = synthesize(tmp_path / "g", model="gpt2_small", seq=8, batch=2, blocks=1, w_density=0.7, a_density=0.5,
+                      dz_density=0.3, seed=0)
+    tr = load(path)
+    eager = tr.sample()
+    lazy = tr.sample(lazy=True)
+    assert isinstance(lazy, reading.LazySamples) and list(lazy) == list(eager) and len(lazy) == len(eager)
+    decoded = []
+    monkeypatch.setattr(reading.SampleArchive, "decode",
+                        lambda self, nm, _f=reading.SampleArchive.decode: decoded.append(nm) or _f(self, nm))
+    for nm, s in eager.items():
+        got = lazy[nm]
+        assert got.geometry == s.geometry and lazy.archive.geometry(nm) == s.geometry
+        assert (got.delta, got.w_density, got.w_bits, got.a_bits, got.input_grad, got.weight_grad) == \
+            (s.delta, s.w_density, s.w_bits, s.a_bits, s.input_grad, s.weight_grad)
+        np.testing.assert_array_equal(got.dz_levels, s.dz_levels)
+        np.testing.assert_array_equal(got.a_mask, s.a_mask)
+        assert (got.w_mask is None) == (s.w_mask is None)
+        if s.w_mask is not None:
+            np.testing.assert_array_equal(got.w_mask, s.w_mask)
+        assert lazy[nm] is got                                           # the last layer looked up is kept
+        assert layer_stats(got.dz_levels) == layer_stats(s.dz_levels)
+    assert decoded == list(eager)                                        # one decode per layer, in order
+    lazy[next(iter(eager))]
+    assert len(decoded) == len(eager) + 1                                # only the last one is kept
+    with pytest.raises(KeyError):
+        lazy["no such layer"]
