@@ -14,10 +14,13 @@ Two parts, trace synthesis never timed (it is the capture side):
    alone in a fresh child process (all three passes, every variant), then the whole GPT-2 iteration as
    ``hwsim simulate`` runs it (non-GEMM work, weight update and the iteration schedule included). With
    ``--old PATH`` the same children also run the code at PATH (e.g. a worktree of ``main``), in the same run.
+   Wall and CPU seconds are both printed: on a shared machine the wall time moves with the load, CPU less.
 
     python benchmarks/bench_sim.py            # parts 1 and 2
     python benchmarks/bench_sim.py --batch 8  # part 1 at another batch
     python benchmarks/bench_sim.py --kinds --batch 8 --seq 256 --gpt-batch 2 --old /tmp/old  # part 3 only
+    python benchmarks/bench_sim.py --kinds --gpt-trace traces/gpt2-1024x8 --only linear matmul --old /tmp/old
+    python benchmarks/bench_sim.py --decode traces/gpt2-1024x8   # a sample decoded whole vs one layer at a time
 """
 
 from __future__ import annotations
@@ -91,17 +94,41 @@ def child_kind(trace: str, kind: str) -> int:
     tr = load(trace)
     samples = tr.sample()
     arch = load_arch("scnn")
-    t_loaded = time.perf_counter()
+    t_loaded, c_loaded = time.perf_counter(), time.process_time()
     if kind == "whole":
-        simulate_trace(tr, arch)
+        simulate_trace(tr, arch)  # decodes the sample again: the whole iteration as `hwsim simulate` runs it
     else:
         samples = {n: s for n, s in samples.items() if KIND_OF.get(s.geometry.kind) == kind}
         replay(samples, arch, first_input_grad=kind != "conv")  # a slice of a transformer has input gradients
-    t_done = time.perf_counter()
+    t_done, c_done = time.perf_counter(), time.process_time()
     print(json.dumps({"elements": mask_elements(samples), "layers": len(samples), "replay_s": t_done - t_loaded,
-                      "process_s": t_done - t_start,
+                      "replay_cpu_s": c_done - c_loaded, "process_s": t_done - t_start,
                       "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return 0
+
+
+def child_decode(trace: str, mode: str) -> int:
+    """Look every layer of a trace's last sample up, decoded whole (``eager``) or one at a time (``lazy``)."""
+    from hwsim.trace.format import load
+
+    tr = load(trace)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    c0 = time.process_time()
+    samples = tr.sample(lazy=mode == "lazy")
+    for nm in samples:
+        samples[nm]
+    print(json.dumps({"cpu_s": time.process_time() - c0,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base}))
+    return 0
+
+
+def part_decode(trace: str) -> None:
+    print(f"decoding every layer of {trace}'s last sample (load {os.getloadavg()[0]:.1f}); peak RSS over imports")
+    for mode in ("eager", "lazy"):
+        out = subprocess.run([sys.executable, __file__, "--child-decode", mode, trace], check=True, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+        m = json.loads(out.strip().splitlines()[-1])
+        print(f"  {mode:<6} CPU {m['cpu_s']:6.2f} s  peak RSS {m['rss_mb']:7.0f} MB")
 
 
 def _run_child(trace: Path, kind: str, pythonpath: str) -> dict:
@@ -110,24 +137,31 @@ def _run_child(trace: Path, kind: str, pythonpath: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def part_kinds(batch: int, seq: int, gpt_batch: int, blocks: int, old: str | None) -> None:
+def part_kinds(batch: int, seq: int, gpt_batch: int, blocks: int, old: str | None, gpt_trace: str | None = None,
+               kinds: tuple[str, ...] = ("conv", "linear", "matmul", "whole")) -> None:
     from hwsim.trace.synth import synthesize
 
     print(f"per GEMM kind on scnn.yaml, 3 passes × every variant, each kind alone in a fresh process "
           f"(load {os.getloadavg()[0]:.1f}): conv = ResNet-18 224² batch {batch} (a 0.5, δ̃z 0.05); linear, matmul, "
-          f"whole = GPT-2 small seq {seq} batch {gpt_batch}, {blocks} blocks (a 0.5, attention 0.9, δ̃z 0.05)")
+          f"whole = " + (gpt_trace or f"GPT-2 small seq {seq} batch {gpt_batch}, {blocks} blocks (a 0.5, attention "
+                                      "0.9, δ̃z 0.05)"))
     codes = [("new", os.pathsep.join(sys.path))] + ([("old", old)] if old else [])
     with tempfile.TemporaryDirectory() as tmp:
-        resnet = synthesize(Path(tmp) / "resnet18", model="resnet18", batch=batch, seed=0, **DENS)
-        gpt = synthesize(Path(tmp) / "gpt2", model="gpt2_small", seq=seq, batch=gpt_batch, blocks=blocks, seed=0,
-                         w_density=1.0, a_density=0.5, dz_density=0.05, per_kind={"attn": {"a": 0.9}})
-        print(f"{'kind':<8}{'code':<5}{'layers':>7}{'Melem':>9}{'replay s':>10}{'ns/elem':>9}{'peak RSS MB':>13}")
-        for kind, trace in (("conv", resnet), ("linear", gpt), ("matmul", gpt), ("whole", gpt)):
+        resnet = synthesize(Path(tmp) / "resnet18", model="resnet18", batch=batch, seed=0, **DENS) \
+            if "conv" in kinds else None
+        gpt = Path(gpt_trace) if gpt_trace else synthesize(
+            Path(tmp) / "gpt2", model="gpt2_small", seq=seq, batch=gpt_batch, blocks=blocks, seed=0, w_density=1.0,
+            a_density=0.5, dz_density=0.05, per_kind={"attn": {"a": 0.9}})
+        print(f"{'kind':<8}{'code':<5}{'layers':>7}{'Melem':>9}{'replay s':>10}{'ns/elem':>9}{'CPU s':>8}"
+              f"{'CPU ns/elem':>12}{'peak RSS MB':>13}{'load':>6}")
+        for kind in kinds:
+            trace = resnet if kind == "conv" else gpt
             for code, path in codes:
                 m = _run_child(trace, kind, path)
                 e = m["elements"]
                 print(f"{kind:<8}{code:<5}{m['layers']:>7}{e / 1e6:>9.1f}{m['replay_s']:>10.2f}"
-                      f"{m['replay_s'] / e * 1e9:>9.1f}{m['max_rss_mb']:>13.0f}", flush=True)
+                      f"{m['replay_s'] / e * 1e9:>9.1f}{m['replay_cpu_s']:>8.2f}{m['replay_cpu_s'] / e * 1e9:>12.1f}"
+                      f"{m['max_rss_mb']:>13.0f}{os.getloadavg()[0]:>6.1f}", flush=True)
     print(f"(load after: {os.getloadavg()[0]:.1f}; targets: ≤ 15 ns per element for linear and matmul)")
 
 
@@ -192,15 +226,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpt-batch", type=int, default=2, help="GPT-2 batch (sequences) of part 3 (default 2)")
     ap.add_argument("--blocks", type=int, default=12, help="GPT-2 blocks of part 3 (default 12, the whole model)")
     ap.add_argument("--old", metavar="PATH", help="part 3: also run the code at PATH (PYTHONPATH) in the same run")
+    ap.add_argument("--gpt-trace", metavar="TRACE", help="part 3: replay this GPT-2 trace (e.g. from `hwsim synth "
+                    "--model gpt2_small --seq 1024 --batch 8`) instead of synthesizing one")
+    ap.add_argument("--only", nargs="+", choices=("conv", "linear", "matmul", "whole"),
+                    default=("conv", "linear", "matmul", "whole"), help="part 3: these kinds only")
+    ap.add_argument("--decode", metavar="TRACE", help="only: memory and CPU of decoding TRACE's sample whole vs one "
+                    "layer at a time (Trace.sample(lazy=True))")
     ap.add_argument("--child", metavar="TRACE", help=argparse.SUPPRESS)
+    ap.add_argument("--child-decode", nargs=2, metavar=("MODE", "TRACE"), help=argparse.SUPPRESS)
     ap.add_argument("--child-kind", nargs=2, metavar=("KIND", "TRACE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args.child)
     if args.child_kind:
         return child_kind(args.child_kind[1], args.child_kind[0])
+    if args.child_decode:
+        return child_decode(args.child_decode[1], args.child_decode[0])
+    if args.decode:
+        part_decode(args.decode)
+        return 0
     if args.kinds:
-        part_kinds(args.batch, args.seq, args.gpt_batch, args.blocks, args.old)
+        part_kinds(args.batch, args.seq, args.gpt_batch, args.blocks, args.old, args.gpt_trace, tuple(args.only))
         return 0
     part_batch(args.batch)
     if not args.only_batch:

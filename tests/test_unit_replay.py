@@ -50,13 +50,13 @@ def test_linear_layers_fold_the_batch_into_the_width():
     assert np.array_equal(ops.dz[0, :, 0, :], (levels != 0).T)
 
 
-def test_grouped_weights_are_expanded_block_diagonally():
+def test_grouped_weights_stay_compact():
     g = LayerGeometry(name="dw", kind="conv2d", N=1, C=4, K=4, H=3, W=3, P=3, Q=3, R=3, S=3, padding=(1, 1), groups=2)
     s = LayerSample(geometry=g, delta=0.1, dz_levels=np.ones(g.output_shape, int), a_mask=np.ones(g.input_shape, bool),
                     w_mask=np.ones(g.weight_shape, bool))
     ops = replay.layer_operands(s, seed=0, out_density=1.0, where="t")
-    assert ops.w.shape == (4, 4, 3, 3) and ops.w.sum() == 2 * 2 * 2 * 9
-    assert np.array_equal(ops.w, ops.w_struct)
+    assert ops.w.shape == (4, 2, 3, 3) and ops.compact and ops.groups == 2
+    assert ops.weight_count == 4 * 2 * 9 and np.array_equal(ops.w, ops.w_struct)
 
 
 def test_max_bits_is_sign_plus_magnitude():

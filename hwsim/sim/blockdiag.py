@@ -1,7 +1,8 @@
 """Grouped GEMMs (block-diagonal weights) counted block by block: the work of ``groups`` small products.
 
-A grouped layer's weights are expanded block-diagonally (:func:`hwsim.sim.work.expand_groups`): output
-channel o of conv group i meets only the input channels of group i. Attention's batched products
+A grouped layer's output channel o of conv group i meets only the input channels of group i: its weights are
+the diagonal blocks of a block-diagonal (O, C) matrix, held compact ((O, C/groups), as the replay builds them)
+or expanded (:func:`hwsim.sim.work.expand_groups`); both read the same. Attention's batched products
 (:mod:`hwsim.sim.mapping`: QKᵀ and P·V as a 1×1 conv of batch × heads groups) have hundreds of groups, so
 the dense (Kc groups × channels) count matrix of :func:`hwsim.sim.work.group_weight_counts` and its
 product with the tile counts in :func:`hwsim.sim.work.cartesian_work` would be almost all zeros — ``groups``
@@ -41,17 +42,20 @@ class BlockCounts:
 def applies(conv: work.ScatterConv, kc: int) -> bool:
     """Can ``conv``'s Kc groups be counted block by block (``groups`` > 1, Kc divides the channels per group)?"""
     g = conv.groups
-    o, c = conv.w.shape[:2]
+    o, c = conv.w.shape[0], conv.x.shape[1]  # c: the streamed operand's channels (the expansion's width)
     return g > 1 and o % g == 0 and c % g == 0 and (o // g) % kc == 0
 
 
 def group_weight_counts(conv: work.ScatterConv, kc: int) -> BlockCounts:
     """:func:`hwsim.sim.work.group_weight_counts` of a block-diagonal ``conv`` as its diagonal blocks."""
     gr = conv.groups
-    o, c, r, s = conv.w.shape
-    og, cb = o // gr, c // gr
-    idx = np.arange(gr)
-    diag = conv.w.reshape(gr, og, gr, cb, r, s)[idx, :, idx].reshape(gr * og, cb, r, s)  # reads the blocks only
+    o, _, r, s = conv.w.shape
+    og, cb = o // gr, conv.x.shape[1] // gr
+    if conv.compact:  # already the blocks: (O, C/groups, R, S)
+        diag = conv.w
+    else:
+        idx = np.arange(gr)
+        diag = conv.w.reshape(gr, og, gr, cb, r, s)[idx, :, idx].reshape(gr * og, cb, r, s)  # the blocks only
     phases = conv.phases
     out = np.empty((gr * og // kc, cb, len(phases)), dtype=np.int64)
     for p, ph in enumerate(phases):
@@ -80,6 +84,16 @@ def cartesian_work(nw: BlockCounts, nx: np.ndarray, f: int, i: int) -> tuple[np.
         cbi = (b.transpose(1, 2, 0, 3).reshape(gr, cb * ph, n * t).astype(np.int64) + i - 1) // i
         cyc = np.einsum("gij,gjk->gik", ca, cbi)
     return cyc.reshape(gr * gq, n, t), prod
+
+
+def weight_slab(conv: work.ScatterConv, oi: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """``W[oi, ci]`` of the (expanded) weights: (U, kc, R, S) for output channels ``oi`` (U, kc) and channels ``ci``
+    (U, 1); compact weights are read inside the output channel's group and are zero elsewhere, as expanded."""
+    if not conv.compact:
+        return conv.w[oi, ci]
+    og, cb = conv.w.shape[0] // conv.groups, conv.w.shape[1]
+    same = (oi // og) == (ci // cb)                                      # (U, kc): channel inside the group
+    return conv.w[oi, ci % cb] & same[:, :, None, None]
 
 
 def positive(nw: np.ndarray | BlockCounts, gi: np.ndarray, ci: np.ndarray, pi: np.ndarray) -> np.ndarray:

@@ -84,6 +84,11 @@ def scatter_conv(ops: Operands, pass_name: str, masks: tuple[np.ndarray, np.ndar
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation, groups=ops.groups)
     if pass_name == "forward":
         return work.ScatterConv(x=smask, w=bmask, mode="down", **geo)
+    if work.is_compact(bmask, ops.groups, ops.a.shape[1]):  # Wᵀ of compact groups: each group's block transposed
+        k, cg, r, s = bmask.shape
+        g = ops.groups
+        wt = bmask.reshape(g, k // g, cg, r, s).transpose(0, 2, 1, 3, 4).reshape(g * cg, k // g, r, s)
+        return work.ScatterConv(x=smask, w=wt, mode="up", **geo)
     return work.ScatterConv(x=smask, w=bmask.transpose(1, 0, 2, 3), mode="up", **geo)
 
 

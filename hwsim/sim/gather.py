@@ -226,7 +226,8 @@ def _dense_weight_grad(op: work.PixelOuterProduct, *, groups: int, chunk: int, c
 
 def data_grad(w: np.ndarray, dz: np.ndarray, *, in_hw: tuple[int, int], stride: tuple[int, int],
               padding: tuple[int, int], dilation: tuple[int, int], lanes: int, pes: int) -> GatherWork:
-    """Backward-data gather of masks ``w`` (K, C, R, S) (groups expanded) and ``dz`` (N, K, P, Q) (module doc)."""
+    """Backward-data gather of masks ``w`` (K, C, R, S) (a grouped layer's compact
+    (K, C/groups, R, S) or expanded: each output channel's counts are the same) and ``dz`` (N, K, P, Q) (module doc)."""
     n, k, p, q = dz.shape
     r, s = w.shape[2:]
     wc = w.sum(axis=1, dtype=np.int64)                                    # (K, R, S) non-zeros per tap

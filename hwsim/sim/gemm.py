@@ -177,7 +177,8 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
         rr, ss = conv.w_phase(ph)
         tapmask[p_i][np.ix_(rr, ss)] = True
     oi = gi[:, None] * kc + np.arange(kc)                                # (U, kc) output channels of the group
-    slab = conv.w[np.minimum(oi, o - 1), ci[:, None]] & (oi < o)[:, :, None, None] & tapmask[pi][:, None]
+    slab = blockdiag.weight_slab(conv, np.minimum(oi, o - 1), ci[:, None]) & (oi < o)[:, :, None, None] \
+        & tapmask[pi][:, None]
     wu, k, r, s = np.nonzero(slab)                                       # per unit in (k, r, s) order
     y0, x0 = np.divmod(ti, tc)
     ph_h = np.array([conv.x_phase(ph)[0] for ph in phases])[pi]

@@ -27,6 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from hwsim.sim.segments import transposed
 from hwsim.trace.schema import LayerGeometry, LayerSample
 
 
@@ -80,7 +81,10 @@ def _symmetric(s: LayerSample) -> LayerSample:
 def _tokens(x: np.ndarray) -> np.ndarray:
     """(G, M, X) → (1, G·X, 1, M): groups × channels, the rows as the width of one image."""
     gr, m, c = x.shape
-    return np.ascontiguousarray(x.transpose(0, 2, 1)).reshape(1, gr * c, 1, m)
+    out = np.empty((gr, c, m), dtype=x.dtype)
+    for g in range(gr):  # group by group, each in cache-friendly strips
+        out[g] = transposed(x[g])
+    return out.reshape(1, gr * c, 1, m)
 
 
 def _matmul(s: LayerSample) -> LayerSample:

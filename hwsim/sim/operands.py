@@ -19,8 +19,8 @@ class Operands:
     """Real masks of one layer (4-D even for Linear layers) and what the passes need besides."""
 
     name: str
-    w: np.ndarray           # bool (K, C, R, S), grouped convs expanded block-diagonally
-    w_struct: np.ndarray    # bool, the connectivity (ones inside the groups)
+    w: np.ndarray           # bool (K, C, R, S); a grouped layer's compact (K, C/groups, R, S) or expanded (K, C, R, S)
+    w_struct: np.ndarray    # bool, the connectivity (ones inside the groups), in ``w``'s form
     a: np.ndarray           # bool (N, C, H, W)
     dz: np.ndarray          # bool (N, K, P, Q)
     dz_bits: int
@@ -37,10 +37,16 @@ class Operands:
         return self.w.shape[2], self.w.shape[3]
 
     @property
+    def compact(self) -> bool:
+        """Are a grouped layer's weights compact, (K, C/groups, R, S) (:func:`hwsim.sim.work.is_compact`)?"""
+        return self.groups > 1 and self.w.shape[1] != self.a.shape[1] and self.w.shape[1] * self.groups == \
+            self.a.shape[1]
+
+    @property
     def weight_count(self) -> int:
         """Weights of the layer: ``w_struct.sum()`` (a grouped layer's block-diagonal connectivity from its shape)."""
         if self.groups > 1:
-            return self.w_struct.size // self.groups
+            return self.w_struct.size // (1 if self.compact else self.groups)
         if ("weight_count",) not in self.memo:
             self.memo[("weight_count",)] = int(self.w_struct.sum())
         return self.memo[("weight_count",)]
@@ -48,9 +54,11 @@ class Operands:
 
 def real_weights(ops: Operands) -> np.ndarray:
     """The weight mask within its connectivity, flat (``ops.w[ops.w_struct]``, in that order): a grouped
-    layer's diagonal blocks are read directly instead of the whole block-diagonal expansion."""
+    layer's compact weights as they are, an expansion's diagonal blocks read directly."""
     g = ops.groups
     k, c, r, s = ops.w.shape
+    if ops.compact:  # the blocks themselves, in the same (group, K/g, C/g, R, S) order
+        return ops.w.reshape(-1)
     if g <= 1:
         return ops.w[ops.w_struct]
     idx = np.arange(g)

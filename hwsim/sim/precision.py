@@ -169,7 +169,7 @@ def useful_bit_ops(ops: Operands, pass_name: str, arch: Arch, *, real_only: bool
     geo = dict(stride=ops.stride, padding=ops.padding, dilation=ops.dilation)
     if pass_name == "forward":
         per = int(model.group_terms(model.constant_classes(np.ones(1, bool), model.mac_bits))[2][0])
-        prod = work.effectual_macs_forward(w, a, out_hw=ops.dz.shape[2:], **geo)
+        prod = work.effectual_macs_forward(w, a, out_hw=ops.dz.shape[2:], groups=ops.groups, **geo)
         return prod, prod * per
     cls = model.classes(ops.dz_levels)
     streamed = (cls > 0) if skip_g else np.ones(cls.shape, dtype=bool)

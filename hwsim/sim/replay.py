@@ -55,7 +55,6 @@ from hwsim.sim import (
     schedule,
     traffic,
     update,
-    work,
 )
 from hwsim.sim.analytic import cycle_breakdown
 from hwsim.sim.mapping import machine_samples
@@ -63,6 +62,7 @@ from hwsim.sim.nsd_unit import NSD_METHODS
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, released, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
+from hwsim.sim.segments import transposed
 from hwsim.trace.schema import bit_width
 
 if TYPE_CHECKING:
@@ -83,11 +83,10 @@ LEAN_ELEMENTS = 50_000_000  # activation + δ̃z elements of an iteration above 
 
 
 def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str,
-                   memo: dict | None = None, expand: bool = True) -> Operands:
-    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, groups expanded; ``memo``: statistics
-    already counted for this layer (:func:`hwsim.sim.operands.released`), shared. ``expand=False``: for the
-    per-layer mask statistics only (:func:`hwsim.sim.residency.warm`) — a grouped layer's weights stay
-    compact, as one group (the weight statistics are the same: :func:`hwsim.sim.operands.real_weights`)."""
+                   memo: dict | None = None) -> Operands:
+    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, a grouped layer's weights compact
+    ((K, C/groups, R, S): :attr:`~hwsim.sim.operands.Operands.compact`; the passes read them block by block);
+    ``memo``: statistics already counted for this layer (:func:`hwsim.sim.operands.released`), shared."""
     g = sample.geometry
     wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
     if sample.w_mask is not None:
@@ -106,10 +105,9 @@ def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where:
         # unchanged: out[k, n] = Σ_c w[k, c]·a[c, n].
         a = _batch_as_width(a)
         levels = _batch_as_width(levels)
-    groups = g.groups if expand else 1
     return Operands(
-        name=g.name, w=work.expand_groups(w, groups), w_struct=work.expand_groups(np.ones(wshape, bool), groups),
-        a=a, dz=levels != 0, dz_bits=_max_bits(levels), groups=groups, dz_levels=levels,
+        name=g.name, w=w, w_struct=np.ones(wshape, bool), groups=g.groups,
+        a=a, dz=levels != 0, dz_bits=_max_bits(levels), dz_levels=levels,
         stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density,
         **({} if memo is None else {"memo": memo}))
 
@@ -124,7 +122,7 @@ def _max_bits(levels: np.ndarray) -> int:
 def _batch_as_width(x: np.ndarray) -> np.ndarray:
     """(N, C, 1, 1) → (1, C, 1, N): the batch of a Linear layer as the width of one image."""
     n, c = x.shape[:2]
-    return np.ascontiguousarray(x.reshape(n, c).T).reshape(1, c, 1, n)
+    return transposed(x.reshape(n, c)).reshape(1, c, 1, n)
 
 
 def _check(sample: LayerSample, arch: Arch, where: str) -> None:
@@ -255,7 +253,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     lean = sum(np.size(s.a_mask) + np.size(s.dz_levels) for s in samples.values()) > LEAN_ELEMENTS
     layers = []
     for n, s in samples.items():
-        ops = layer_operands(s, seed=seed, out_density=outd[n], where=where, expand=not lean)
+        ops = layer_operands(s, seed=seed, out_density=outd[n], where=where)
         if lean:
             residency.warm(ops, plan_archs.values(), training=training)
             ops = released(ops)

@@ -63,6 +63,24 @@ def _bool_segments(x: np.ndarray, edges: np.ndarray, axis: int, vmax: int = 1) -
     return out
 
 
+TRANSPOSE_ROWS = 64  # rows of the source copied per strip by :func:`transposed` (fastest of 8–512 on 1-byte masks)
+
+
+def transposed(x: np.ndarray) -> np.ndarray:
+    """``np.ascontiguousarray(x.T)`` of a 2-D array, copied in strips of :data:`TRANSPOSE_ROWS` source rows.
+
+    numpy's one-shot transposing copy walks the source or the destination with a stride of a whole row and
+    misses the cache on nearly every element (≈ 3–7 ns per element on a 1-byte mask); copying strips of rows
+    keeps both sides' lines in cache (≈ 1 ns). Same values, same dtype."""
+    n, c = x.shape
+    if n * c < 1 << 16:
+        return np.ascontiguousarray(x.T)
+    out = np.empty((c, n), dtype=x.dtype)
+    for i in range(0, n, TRANSPOSE_ROWS):
+        out[:, i:i + TRANSPOSE_ROWS] = x[i:i + TRANSPOSE_ROWS].T
+    return out
+
+
 def is_broadcast_ones(x: np.ndarray) -> bool:
     """Is ``x`` a read-only all-true view of one element (:func:`ones_view`)? Then its statistics are geometry."""
     return x.ndim > 0 and x.size > 0 and not any(x.strides) and bool(x.flat[0])

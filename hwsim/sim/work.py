@@ -42,6 +42,14 @@ from hwsim.sim.segments import (  # noqa: F401 - re-exported: the leaf helpers l
 Dims = tuple[int, ...]  # (height, width) of a plane, a kernel, a stride, a padding or a dilation
 
 
+def is_compact(w: np.ndarray, groups: int, channels: int) -> bool:
+    """Are grouped weights ``w`` (O, ·, R, S) of a layer with ``channels`` input channels stored compact,
+    (O, channels/groups, R, S) — each output channel's own group only — rather than block-diagonally
+    expanded (:func:`expand_groups`, (O, channels, R, S))? The replay keeps them compact (a transformer's
+    attention products have batch × heads groups: the expansion would be that many times larger)."""
+    return groups > 1 and w.shape[1] != channels and w.shape[1] * groups == channels
+
+
 def expand_groups(w: np.ndarray, groups: int) -> np.ndarray:
     """Grouped-conv weights (K, C/g, R, S) → block-diagonal (K, C, R, S) (zeros across groups)."""
     if groups == 1:
@@ -59,7 +67,7 @@ class ScatterConv:
     """One Cartesian-product GEMM: out[o, y] += w[o, c, r] · x[c, y + r] (conv arithmetic in ``mode``).
 
     ``x``: bool (N, C, Hx, Wx), streamed and planar-tiled; ``w``: bool (O, C, R, S), broadcast
-    in groups of output channels. ``mode="down"`` is a forward convolution (output = (h + pad −
+    in groups of output channels (a grouped layer's may be compact, (O, C/groups, R, S): :attr:`compact`). ``mode="down"`` is a forward convolution (output = (h + pad −
     r·dil) / stride); ``mode="up"`` its transpose (output = h·stride + r·dil − pad), used for
     backward-data with x = δ̃z and w = Wᵀ. ``groups``: ``w`` is block-diagonal in that many equal blocks
     (a grouped layer, :func:`expand_groups`; only the diagonal blocks can be non-zero), which lets
@@ -73,6 +81,11 @@ class ScatterConv:
     dilation: tuple[int, int]
     mode: str
     groups: int = 1
+
+    @property
+    def compact(self) -> bool:
+        """Is ``w`` a grouped layer's compact (O, C/groups, R, S) weights (:func:`is_compact`), not expanded?"""
+        return is_compact(self.w, self.groups, self.x.shape[1])
 
     @property
     def phases(self) -> list[tuple[int, int]]:
@@ -176,12 +189,13 @@ def _tap_counts(w: np.ndarray, rs: np.ndarray, ss: np.ndarray) -> np.ndarray:
 
 def group_weight_counts(conv: ScatterConv, kc: int) -> np.ndarray:
     """Non-zero weights per (group of ``kc`` output channels, c, phase): int64 (G, C, Φ)."""
-    o, c = conv.w.shape[:2]
+    w = expand_groups(conv.w, conv.groups) if conv.compact else conv.w  # (Kc not inside one group: rare)
+    o, c = w.shape[:2]
     phases = conv.phases
     out = np.empty((-(-o // kc), c, len(phases)), dtype=np.int64)
     for p, ph in enumerate(phases):
         r, s = conv.w_phase(ph)
-        out[:, :, p] = block_sums(_tap_counts(conv.w, r, s), kc)   # (G, C)
+        out[:, :, p] = block_sums(_tap_counts(w, r, s), kc)   # (G, C)
     return out
 
 
@@ -230,7 +244,11 @@ def _taps(xp: np.ndarray, *, r: int, s: int, out_hw: Dims, stride: Dims, dilatio
 
 
 def batch_sum(x: np.ndarray) -> np.ndarray:
-    """Σ over axis 0 (the batch), int64 — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images."""
+    """Σ over axis 0 (the batch) as counts — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images,
+    widened to int64; one image (every linear and matmul layer: the batch is the width) is returned as its own
+    plane, a view (bool counts 0/1: callers sum it with ``dtype=np.int64``)."""
+    if x.shape[0] == 1:
+        return x[0]
     if x.dtype == bool and x.shape[0] <= 65535:
         return x.view(np.uint8).sum(axis=0, dtype=np.uint8 if x.shape[0] <= 255 else np.uint16).astype(np.int64)
     return x.sum(axis=0, dtype=np.int64)
@@ -252,15 +270,19 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw: Dims, out_hw: D
     return n * k * c_per_group * vh * vw
 
 
-def _tap_weights(w_full: np.ndarray, axis: int, groups: int) -> np.ndarray:
-    """Σ of ``w_full`` (K, C, R, S) over ``axis`` (0: → (C, R, S); 1: → (K, R, S)), int64; a block-diagonal
-    ``w_full`` of ``groups`` blocks (:func:`expand_groups`) is summed over its diagonal blocks only."""
+def _tap_weights(w_full: np.ndarray, groups: int, channels: int) -> np.ndarray:
+    """Non-zero weights per input channel and tap: Σ of ``w_full`` (K, C, R, S) over K → (C, R, S), int64.
+
+    Grouped weights (``groups`` blocks) are read block by block: compact ones (:func:`is_compact`) as they are,
+    a block-diagonal expansion (:func:`expand_groups`) over its diagonal blocks only."""
     k, c, r, s = w_full.shape
+    if is_compact(w_full, groups, channels):  # (g, K/g, C/g, R, S): each group's channels are its own
+        return w_full.reshape(groups, k // groups, c, r, s).sum(axis=1, dtype=np.int64).reshape(-1, r, s)
     if groups <= 1 or k % groups or c % groups:
-        return w_full.sum(axis=axis, dtype=np.int64)
+        return w_full.sum(axis=0, dtype=np.int64)
     idx = np.arange(groups)
     diag = w_full.reshape(groups, k // groups, groups, c // groups, r, s)[idx, :, idx]  # (g, K/g, C/g, R, S)
-    return diag.sum(axis=axis + 1, dtype=np.int64).reshape(-1, r, s)
+    return diag.sum(axis=1, dtype=np.int64).reshape(-1, r, s)
 
 
 def _valid_range(pos: np.ndarray, size: int) -> slice:
@@ -274,10 +296,10 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, s
     """Σ over (k, c, r, s, n, p, q) of [w ≠ 0]·[a at the tap ≠ 0] — the MACs a perfect engine must do.
 
     The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
-    ``groups``: ``w_full`` is block-diagonal in that many blocks (only those are read).
+    ``groups``: ``w_full`` is grouped in that many blocks, compact or expanded (only the blocks are read).
     """
     total = 0
-    wk = _tap_weights(w_full, 0, groups)  # (C, R, S): non-zero weights per tap and channel
+    wk = _tap_weights(w_full, groups, a.shape[1])  # (C, R, S): non-zero weights per tap and channel
     ap = _padded(batch_sum(a)[None], padding)[0]   # (C, H + 2·pad, W + 2·pad)
     for r in range(w_full.shape[2]):
         for s in range(w_full.shape[3]):
@@ -288,10 +310,13 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, s
 
 def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: Dims, stride: Dims, padding: Dims,
                                  dilation: Dims, groups: int = 1) -> int:
-    """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists."""
+    """Effectual MACs of δa = Wᵀ ⋆ δ̃z: pairs (w ≠ 0, δ̃z ≠ 0) whose target input pixel exists.
+
+    ``w_full`` of a grouped layer compact or expanded: each output channel's weights sum to the same counts
+    (``groups`` is not needed)."""
     total = 0
     n, k, p, q = dz.shape
-    wc = _tap_weights(w_full, 1, groups)  # (K, R, S)
+    wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S): the expansion's other blocks are zeros
     dn = batch_sum(dz)                       # (K, P, Q): the batch summed once for all taps
     for r in range(w_full.shape[2]):
         rv = _valid_range(np.arange(p) * stride[0] + r * dilation[0] - padding[0], in_hw[0])

@@ -37,7 +37,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from hwsim.trace.iterlog import read_iteration_log
 from hwsim.trace.layout import (  # re-exported: the on-disk layout
@@ -51,6 +51,7 @@ from hwsim.trace.layout import (  # re-exported: the on-disk layout
 )
 from hwsim.trace.nongemm import NonGemmWork
 from hwsim.trace.reading import (  # bounded, confined reading and validation
+    LazySamples,
     _array_budget,
     _decode_sample,
     _file_limit,
@@ -59,6 +60,7 @@ from hwsim.trace.reading import (  # bounded, confined reading and validation
     _read_regular,
     check_geometry_size,
     grad_flags,
+    open_sample,
     sample_file_path,
 )
 from hwsim.trace.records import IterationRecord, LayerStats, TraceMeta, TraceWarning, iterations_from_manifest
@@ -134,8 +136,18 @@ class Trace:
                 return g
         raise KeyError(f"{self.path}: no layer {name!r}; layers: {[g.name for g in self.layers]}")
 
-    def sample(self, iteration: int | None = None) -> dict[str, LayerSample]:
-        """Operands of one sampled iteration (default: the last one), keyed by layer name, in layer order."""
+    @overload
+    def sample(self, iteration: int | None = None, *, lazy: Literal[False] = False) -> dict[str, LayerSample]: ...
+
+    @overload
+    def sample(self, iteration: int | None = None, *, lazy: Literal[True]) -> LazySamples: ...
+
+    def sample(self, iteration: int | None = None, *, lazy: bool = False) -> Mapping[str, LayerSample]:
+        """Operands of one sampled iteration (default: the last one), keyed by layer name, in layer order.
+
+        ``lazy``: a :class:`~hwsim.trace.reading.LazySamples` that keeps the sample bit-packed and decodes a layer
+        when it is looked up (memory per layer, not per model: a transformer's iteration decoded whole holds one
+        byte per mask element); default: every layer decoded now, a dict."""
         entries = self.manifest.get("samples", [])
         if not entries:
             raise TraceError(f"{self.path / MANIFEST}: field 'samples' is empty; this trace holds no operands")
@@ -149,6 +161,8 @@ class Trace:
         idx = entries.index(ent)
         where = f"{self.path / MANIFEST}: field samples[{idx}].layers"
         fpath, data = _read_sample(self.path, ent, idx)
+        if lazy:
+            return LazySamples(open_sample(fpath, data, ent["layers"], where=where))
         return _decode_sample(fpath, data, ent["layers"], where=where)
 
     def minibatch(self, iteration: int) -> int | None:

@@ -23,7 +23,7 @@ import lzma
 import math
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,14 @@ def _npz_arrays(path: Path, raw: bytes, budget: Mapping[str, int]) -> dict[str, 
 
 
 def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: str = "manifest") -> dict[str, LayerSample]:
+    """Every layer of one sample file, decoded (:class:`SampleArchive`)."""
+    archive = open_sample(path, data, meta, where=where)
+    return {nm: archive.decode(nm) for nm in archive.names}
+
+
+def open_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: str = "manifest") -> SampleArchive:
+    """The LZMA-compressed ``.npz`` ``data`` of one sample file, decompressed and checked against ``meta`` (its
+    manifest entry's layers), its arrays still bit-packed: :meth:`SampleArchive.decode` unpacks one layer."""
     entries = _layer_entries(meta, where)
     budget = _array_budget(entries, where)
     limit = _raw_limit(budget)
@@ -169,10 +177,32 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
                          f"{where} need; refused")
     if not dec.eof:
         raise TraceError(f"{path}: cannot decode sample arrays (the LZMA stream is truncated)")
-    arrays = _npz_arrays(path, raw, budget)
-    out: dict[str, LayerSample] = {}
-    for nm, g, m in entries:
-        mw = f"{where}.{nm}"
+    return SampleArchive(path, where, entries, _npz_arrays(path, raw, budget))
+
+
+class SampleArchive:
+    """One sample file's arrays as stored (masks bit-packed, only the non-zero δ̃z levels): ≈ 1/8 of a byte per
+    mask element, against 1 byte per element (and per level) decoded. Layers are decoded one at a time."""
+
+    def __init__(self, path: Path, where: str, entries: list[tuple[str, LayerGeometry, Mapping[str, Any]]],
+                 arrays: Mapping[str, np.ndarray]) -> None:
+        self.path, self.where, self._arrays = path, where, arrays
+        self._entries = {nm: (g, m) for nm, g, m in entries}
+
+    @property
+    def names(self) -> list[str]:
+        """Layer names in execution order."""
+        return list(self._entries)
+
+    def geometry(self, nm: str) -> LayerGeometry:
+        """Layer ``nm``'s geometry, without decoding its arrays."""
+        return self._entries[nm][0]
+
+    def decode(self, nm: str) -> LayerSample:
+        """Layer ``nm``'s :class:`LayerSample` (masks unpacked, levels scattered), checked as it is decoded."""
+        g, m = self._entries[nm]
+        path, arrays = self.path, self._arrays
+        mw = f"{self.where}.{nm}"
         delta = _meta(m, "delta", float, mw)
         w_density = _meta(m, "w_density", float, mw)
         w_bits = _meta(m, "w_bits", int, mw, 32)
@@ -181,21 +211,21 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
         has_w_mask = _meta(m, "has_w_mask", bool, mw, False)
         grads = {f: _flag(m, f, mw) for f in ("input_grad", "weight_grad")}
 
-        def get(key: str, _nm: str = nm) -> np.ndarray:
-            k = f"{_nm}/{key}"
+        def get(key: str) -> np.ndarray:
+            k = f"{nm}/{key}"
             if k not in arrays:
                 raise TraceError(f"{path}: array {k!r} is missing")
             return arrays[k]
 
-        def unpack(key: str, shape: tuple[int, ...], _nm: str = nm) -> np.ndarray:
-            packed = get(key, _nm)
+        def unpack(key: str, shape: tuple[int, ...]) -> np.ndarray:
+            packed = get(key)
             n = int(np.prod(shape))
             if packed.dtype != np.uint8:
-                raise TraceError(f"{path}: array '{_nm}/{key}' has dtype {packed.dtype}, expected uint8 (packed bits)")
+                raise TraceError(f"{path}: array '{nm}/{key}' has dtype {packed.dtype}, expected uint8 (packed bits)")
             if packed.size != (n + 7) // 8:
-                raise TraceError(f"{path}: array '{_nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} "
+                raise TraceError(f"{path}: array '{nm}/{key}' has {packed.size} bytes, expected {(n + 7) // 8} "
                                  f"for shape {shape}")
-            return np.unpackbits(packed.ravel(), count=n).astype(bool).reshape(shape)
+            return np.unpackbits(packed.ravel(), count=n).view(bool).reshape(shape)  # 0/1 bytes: a bool view
 
         mask = unpack("dz_mask", g.output_shape)
         nz = get("dz_levels")
@@ -206,15 +236,54 @@ def _decode_sample(path: Path, data: bytes, meta: Mapping[str, Any], *, where: s
                              f"{mw}.nnz declares {nnz}")
         if nz.size and np.any(nz == 0):
             raise TraceError(f"{path}: array '{nm}/dz_levels' holds zeros (only non-zero levels are stored)")
-        levels = np.zeros(g.output_shape, dtype=np.int32)
+        levels = np.zeros(g.output_shape, dtype=level_dtype(nz))
         levels[mask] = nz.ravel()
         w_mask = unpack("w_mask", g.weight_shape) if has_w_mask else None
         try:
-            out[nm] = LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
-                                  w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits, **grads)
+            return LayerSample(geometry=g, delta=delta, dz_levels=levels, a_mask=unpack("a_mask", g.input_shape),
+                               w_density=w_density, w_mask=w_mask, w_bits=w_bits, a_bits=a_bits, **grads)
         except TraceError as e:
             raise TraceError(f"{mw}: {e}") from None
-    return out
+
+
+class LazySamples(Mapping[str, LayerSample]):
+    """One sampled iteration's layers, decoded when looked up (:meth:`hwsim.trace.format.Trace.sample` with
+    ``lazy=True``): the memory of the packed sample plus one decoded layer — the last one looked up is kept, so
+    looking a layer up twice in a row decodes it once; any other look-up decodes again."""
+
+    def __init__(self, archive: SampleArchive) -> None:
+        self.archive = archive
+        self._last: tuple[str, LayerSample] | None = None
+
+    def __getitem__(self, nm: str) -> LayerSample:
+        if self._last is not None and self._last[0] == nm:
+            return self._last[1]
+        if nm not in self.archive._entries:
+            raise KeyError(nm)
+        sample = self.archive.decode(nm)
+        self._last = (nm, sample)
+        return sample
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.archive.names)
+
+    def __len__(self) -> int:
+        return len(self.archive.names)
+
+
+def level_dtype(nz: np.ndarray) -> np.dtype:
+    """The narrowest of int8/16/32/64 that holds ±max|level| of the stored non-zero levels ``nz``.
+
+    Dithered levels need 2–6 bits, so a layer's dense level array is int8 — a quarter of the int32 it used to
+    be (the largest array of a transformer's attention products). The range is symmetric (−127..127 for
+    int8), so ``abs`` of a level never overflows its dtype."""
+    if nz.size == 0:
+        return np.dtype(np.int8)
+    m = max(int(nz.max()), -int(nz.min()))
+    for dt in (np.int8, np.int16, np.int32):
+        if m <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
 
 
 def check_geometry_size(g: LayerGeometry, where: str) -> None:
