@@ -13,17 +13,23 @@ from hwsim.sweep.points import PointTask
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch
+    from hwsim.results import SimResult
     from hwsim.trace.format import Trace
 
 
 def evaluate_point(task: PointTask) -> dict[str, Any]:
-    """Simulate one point with the real simulator (imported here, in the worker)."""
+    """Simulate one point with the real simulator (imported here, in the worker); its results JSON."""
+    return evaluate_result(task).to_json()
+
+
+def evaluate_result(task: PointTask) -> SimResult:
+    """:func:`evaluate_point` without the JSON: the :class:`~hwsim.results.SimResult` itself, for a caller in the
+    same process (a serial run), which would otherwise rebuild it from the JSON."""
     from hwsim.sim import simulate
 
     arch, base = _arch(task.arch, tuple(sorted(task.overrides.items())))
-    result = simulate(_trace(task.trace_path), arch, iteration=task.iteration, seed=task.seed, progress=False,
-                      arch_base=base)
-    return result.to_json()
+    return simulate(_trace(task.trace_path), arch, iteration=task.iteration, seed=task.seed, progress=False,
+                    arch_base=base)
 
 
 # A worker evaluates many points of the same trace and arch (a whole-run replay: every sampled iteration):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hwsim.results import SimResult
 from hwsim.results.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results.run import RunResult, hold_weights
-from hwsim.sweep.evaluate import evaluate_point
+from hwsim.sweep.evaluate import evaluate_point, evaluate_result
 from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import (
     PointTask,
@@ -114,7 +114,9 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
                 connect_timeout_s: float = 10.0) -> dict[str, SimResult]:
     """Evaluate (or, with ``out``, resume) every task; returns ``{task.key: SimResult}``.
 
-    ``gemms``: layer-passes per iteration, for the progress bar.
+    ``gemms``: layer-passes per iteration, for the progress bar. The real evaluator run in this process (``jobs=1``
+    or a single point, no scheduler) hands over its results as they are (:func:`evaluate_result`): no JSON round
+    trip, which only a worker in another process needs (the JSON is still written with ``out``).
     """
     from tqdm import tqdm
 
@@ -129,12 +131,16 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
         else:
             pending.append(t)
     n_it = len({t.iteration for t in tasks})
+    if evaluate is evaluate_point and not scheduler and (jobs == 1 or len(pending) < 2):
+        evaluate = evaluate_result  # in-process: the records themselves
     with tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
               disable=not progress or not pending, file=sys.stderr, delay=2.0) as bar:  # none for a quick failure
-        def store(task: PointTask, result: Mapping[str, Any]) -> None:
+        def store(task: PointTask, result: Mapping[str, Any] | SimResult) -> None:
+            res = result if isinstance(result, SimResult) else SimResult.from_json(result, where=f"iteration "
+                                                                                                 f"{task.iteration}")
             if out is not None:
-                write_point(out, task, result)
-            done[task.key] = SimResult.from_json(result, where=f"iteration {task.iteration}")
+                write_point(out, task, res.to_json() if isinstance(result, SimResult) else result)
+            done[task.key] = res
             bar.update(gemms)
             its = len({t.iteration for t in tasks if t.key in done})
             bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}", refresh=False)  # keeps delay
