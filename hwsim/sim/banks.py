@@ -121,10 +121,24 @@ def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int
     stack, cycles = bank_load_stack(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
     if not cycles:
         return 0.0
-    q = np.zeros((stack.shape[0], banks), dtype=np.int64)
-    stalls = np.zeros(stack.shape[0], dtype=np.int64)
     cap = depth + 1
-    for c in range(stack.shape[1]):
+    # Until a unit's first stall, every backlog follows q ← max(q + L − 1, 0) (Lindley's recursion): the backlog
+    # before cycle t is S(t−1) − min(0, S(0..t−1)), S the running Σ (L − 1). Units that never stall add 0 (with
+    # the SCNN defaults most do); the others run the model below from the first cycle one of them stalls.
+    run = np.cumsum(stack - 1, axis=1)
+    before = np.zeros_like(stack)
+    before[:, 1:] = (run - np.minimum(np.minimum.accumulate(run, axis=1), 0))[:, :-1]
+    over = (before + stack).max(axis=2) > cap
+    if ports:
+        over |= stack.max(axis=2) > ports
+    stalling = over.any(axis=1)
+    if not stalling.any():
+        return 0.0
+    start = int(over[stalling].argmax(axis=1).min())
+    stack = stack[stalling]
+    q = before[stalling, start]
+    stalls = np.zeros(stack.shape[0], dtype=np.int64)
+    for c in range(start, stack.shape[1]):
         lc = stack[:, c]
         st = _stall(q, lc, cap, ports)
         stalls += st
