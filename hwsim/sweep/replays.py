@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hwsim.results import SimResult
 from hwsim.results.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results.run import RunResult, hold_weights
-from hwsim.sweep.evaluate import evaluate_point, evaluate_result
+from hwsim.sweep.evaluate import cached_arch, evaluate_point, evaluate_result, given_trace
 from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import (
     PointTask,
@@ -165,27 +165,28 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
     """
     import time
 
-    from hwsim.arch import Arch, load_arch
+    from hwsim.arch import Arch
     from hwsim.trace.format import Trace, load
 
     t0 = time.perf_counter()
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     its = select_iterations(trace.sampled_iterations, iterations)
-    # The one read of the architecture file in this process (workers reload it: they are other processes).
+    # The one read of the architecture file in this process (evaluate.cached_arch, shared with the points evaluated
+    # here; workers in other processes reload it).
     if isinstance(arch_or_path, Arch):
         if not arch_or_path.source:
             raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
         arch, arch_ref = arch_or_path, arch_or_path.source
-        file_arch = load_arch(arch_ref)  # the file as written: the workers' overrides are the difference from it
+        file_arch, base = cached_arch(arch_ref)  # the file as written: the workers' overrides are the difference
         ov = {} if arch == file_arch else _diff_overrides(arch, file_arch)
-        base = file_arch.to_dict()
     else:
         arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
-        arch = load_arch(arch_ref, overrides=ov or None)  # validated here, before any replay
-        base = None if ov else arch.to_dict()  # without overrides the arch is the file as written
+        arch, file_dict = cached_arch(arch_ref, ov)  # validated here, before any replay
+        base = None if ov else file_dict  # without overrides the arch is the file as written
     tasks = replay_tasks(trace, [(arch_ref, ov)], its, seed=seed, loaded=[arch])
-    done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
-                       progress=progress)
+    with given_trace(trace):  # points evaluated in this process replay the trace loaded here
+        done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
+                           progress=progress)
     stats = trace.iterations
     total = max([s.index for s in stats] + [its[-1]]) + 1
     training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
