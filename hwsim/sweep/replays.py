@@ -9,6 +9,7 @@ progress bar counts GEMMs (layer-passes) and shows the iterations done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -118,8 +119,6 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
     or a single point, no scheduler) hands over its results as they are (:func:`evaluate_result`): no JSON round
     trip, which only a worker in another process needs (the JSON is still written with ``out``).
     """
-    from tqdm import tqdm
-
     if jobs < 1:
         raise SweepError(f"--jobs: {jobs} must be >= 1")
     done: dict[str, SimResult] = {}
@@ -133,8 +132,14 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
     n_it = len({t.iteration for t in tasks})
     if evaluate is evaluate_point and not scheduler and (jobs == 1 or len(pending) < 2):
         evaluate = evaluate_result  # in-process: the records themselves
-    with tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
-              disable=not progress or not pending, file=sys.stderr, delay=2.0) as bar:  # none for a quick failure
+    if progress and pending:
+        from tqdm import tqdm
+
+        shown = tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
+                     file=sys.stderr, delay=2.0)  # none for a quick failure
+    else:
+        shown = contextlib.nullcontext(_NoBar())
+    with shown as bar:
         def store(task: PointTask, result: Mapping[str, Any] | SimResult) -> None:
             res = result if isinstance(result, SimResult) else SimResult.from_json(result, where=f"iteration "
                                                                                                  f"{task.iteration}")
@@ -148,6 +153,16 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
         run_points(pending, evaluate, on_result=store, jobs=jobs, scheduler=scheduler,
                    connect_timeout_s=connect_timeout_s, describe=lambda t: f"iteration {t.iteration} on {t.arch}")
     return done
+
+
+class _NoBar:
+    """The progress bar's two calls, doing nothing (no bar asked for: tqdm is not even imported)."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
 
 
 def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str | os.PathLike, *,
