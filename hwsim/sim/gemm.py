@@ -149,8 +149,11 @@ def _sample_where(nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, rng: n
         flat = np.ravel_multi_index(tuple(head.T), shape)
     else:
         flat = np.concatenate(found)
-    # the distinct units in (g, n, c, φ, t) order — the order of their flat indices (C order)
-    return np.unravel_index(np.unique(flat[:banks.MAX_UNITS * 4])[:banks.MAX_UNITS], shape)
+    # the distinct units in (g, n, c, φ, t) order — the order of their flat indices (C order); np.unique's result
+    # by a sort (np.unique would import numpy.ma on its first call)
+    head = np.sort(flat[:banks.MAX_UNITS * 4])
+    distinct = head[np.concatenate(([True], head[1:] != head[:-1]))] if head.size else head
+    return np.unravel_index(distinct[:banks.MAX_UNITS], shape)
 
 
 def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, tr: int, tc: int, kc: int,
