@@ -109,3 +109,15 @@ def test_stall_rate_equals_the_per_cycle_model_with_ports_and_rare_stalls():
         assert got == per_unit(units, depth=depth, ports=ports, **kw), trial
         seen.add(got > 0)
     assert seen == {True, False}
+
+
+def test_stall_rate_long_units_count_in_int64():
+    """Units long enough that the running sums are counted in int64 (the int16 bound (max load + 1) · (cycles + 1)
+    ≥ 2^15): still the per-cycle model's answer."""
+    rng = np.random.default_rng(3)
+    units = [(rng.integers(0, 64, 200), rng.integers(0, 64, 200)) for _ in range(2)]   # 50 × 50 = 2,500 cycles
+    for depth in (0, 4):
+        loads = [banks.unit_bank_loads(ax, ay, f=4, i=4, banks=32, max_cycles=4000) for ax, ay in units]
+        st, cyc = banks.queue_stalls(loads, depth=depth)
+        assert cyc == 5000 and (depth > 0 or st > 0)
+        assert banks.stall_rate(units, f=4, i=4, banks=32, depth=depth, max_cycles=4000) == st / cyc
