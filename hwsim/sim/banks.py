@@ -121,31 +121,10 @@ def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int
     stack, cycles = bank_load_stack(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
     if not cycles:
         return 0.0
-    cap = depth + 1
-    # Until a unit's first stall, every backlog follows q ← max(q + L − 1, 0) (Lindley's recursion): the backlog
-    # after cycle t is S(t) − min(0, S(0..t)), S the running Σ (L − 1). Units that never stall add 0 (with the SCNN
-    # defaults most do); the others run the model below from the first cycle one of them stalls. Counted in int16
-    # when |S| cannot reach 2^15 (a few times faster than int64 on these small arrays).
-    dt = np.int16 if (int(stack.max()) + 1) * (stack.shape[1] + 1) < 2 ** 15 else np.int64
-    x = stack.astype(dt)
-    x -= 1                                              # L − 1
-    run = np.cumsum(x, axis=1, dtype=dt)
-    low = np.minimum.accumulate(run, axis=1)
-    np.minimum(low, 0, out=low)
-    run -= low                                          # backlog after each cycle, as long as nothing stalled
-    over = np.empty(stack.shape[:2], dtype=bool)        # q + L > cap  ⇔  q + (L − 1) ≥ cap
-    over[:, 0] = x[:, 0].max(axis=1) >= cap
-    over[:, 1:] = (run[:, :-1] + x[:, 1:]).max(axis=2) >= cap
-    if ports:
-        over |= x.max(axis=2) >= ports
-    stalling = over.any(axis=1)
-    if not stalling.any():
-        return 0.0
-    start = int(over[stalling].argmax(axis=1).min())
-    stack = stack[stalling]
-    q = run[stalling, start - 1].astype(np.int64) if start else np.zeros((stack.shape[0], banks), dtype=np.int64)
+    q = np.zeros((stack.shape[0], banks), dtype=np.int64)
     stalls = np.zeros(stack.shape[0], dtype=np.int64)
-    for c in range(start, stack.shape[1]):
+    cap = depth + 1
+    for c in range(stack.shape[1]):
         lc = stack[:, c]
         st = _stall(q, lc, cap, ports)
         stalls += st
