@@ -184,3 +184,19 @@ def test_resident_weights_are_read_once_even_when_the_streamed_operand_is_chunke
     assert dram_traffic(**kw, residency=Residency(broadcast_kept=True)) == (110.0, 5.0, 4)
     p = _fc_plan({"memory.residency_in_global_buffer": True}, training=True)   # W2 placed: fc2's forward keeps it
     assert p[("fc2", "forward")].broadcast_kept and not p[("fc1", "forward")].broadcast_kept  # fc1: no bd
+
+
+@pytest.mark.parametrize("compression", ["none", "bitmask", "run_length"])
+def test_pe_shares_equal_each_slice_priced_alone(compression):
+    """The per-PE shares (priced for all PEs at once) are traffic.tensor_bytes of each PE's slice, run-length fillers
+    pro-rated by non-zeros and rounded half to even (8 fillers × 1 / 16 = 0.5 → 0; × 3 / 16 = 1.5 → 2), empty PEs 0."""
+    from hwsim.sim import traffic
+
+    nnz, size = np.array([1, 3, 0, 12, 0]), np.array([4, 9, 6, 12, 0])
+    got = onchip.pe_shares(np.zeros((1, 1, 1, 1), bool), value_bits=8, compression=compression, rl_bits=4, rows=1,
+                           cols=5, fillers=8, counts=(nnz, size))
+    want = [traffic.tensor_bytes(nnz=int(n), size=int(s), value_bits=8, compression=compression, rl_bits=4,
+                                 fillers=round(8 * int(n) / 16)) if s else 0.0 for n, s in zip(nnz, size, strict=True)]
+    assert got.tolist() == want
+    if compression == "run_length":  # fillers 0, 2, 0, 6; min((nnz + fillers) · 12 bits / 8, size bytes) + .125
+        assert got.tolist() == [1.625, 7.625, 0.125, 12.125, 0.0]

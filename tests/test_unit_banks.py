@@ -74,3 +74,48 @@ def test_conflict_cycles_round_up_per_tile():
     assert banks.conflict_cycles(m, 0.0).tolist() == [[0, 0], [0, 0]]
     assert banks.conflict_cycles(m, 0.25).tolist() == [[3, 0], [1, 2]]
     assert banks.conflict_cycles(m, 0.5).tolist() == [[5, 0], [2, 4]]   # 1.5 → 2, 3.5 → 4; exact halves stay
+
+
+def test_stall_rate_late_first_stall_by_hand():
+    # F = 3, I = 1, 4 banks, depth 1 (capacity 2). Weight chunks [0, 0, 1], [0, 0, 0] × activations 0, 2:
+    # cycle 0 bank 0 gets 2, bank 1 gets 1: no stall, backlog b0 = 1; cycle 1 banks 2, 2, 3: no stall (b0 drains,
+    # b2 = 1); cycle 2 bank 0 gets 3: 0 + 3 > 2, 1 stall, b0 = 2; cycle 3 bank 2 gets 3: b0 + 0 = 2, b2 = 0 + 3 > 2:
+    # 1 stall. A second unit (1 product) never stalls: 2 stalls / 5 cycles.
+    units = [(np.array([0, 0, 1, 0, 0, 0]), np.array([0, 2])), (np.array([0]), np.array([0]))]
+    loads = banks.unit_bank_loads(*units[0], f=3, i=1, banks=4, max_cycles=10)
+    assert loads.tolist() == [[2, 1, 0, 0], [0, 0, 2, 1], [3, 0, 0, 0], [0, 0, 3, 0]]
+    assert banks.stall_rate(units, f=3, i=1, banks=4, depth=1) == 2 / 5
+    assert banks.stall_rate(units[1:], f=3, i=1, banks=4, depth=1) == 0.0
+
+
+def test_stall_rate_equals_the_per_cycle_model_with_ports_and_rare_stalls():
+    """The vectorised stall rate against the cycle-by-cycle model of every unit, where stalls are rare (SCNN's 32
+    banks, depth 4) and common, with and without a port limit."""
+    def per_unit(units, *, depth, ports, **kw):
+        loads = [banks.unit_bank_loads(ax, ay, **kw) for ax, ay in units]
+        st, cyc = banks.queue_stalls(loads, depth=depth, ports=ports)
+        return st / cyc if cyc else 0.0
+
+    rng = np.random.default_rng(9)
+    seen = set()
+    for trial in range(200):
+        nb = int(rng.choice([4, 8, 32]))
+        units = [(rng.integers(0, 3 * nb, int(rng.integers(0, 12))), rng.integers(0, 3 * nb, int(rng.integers(0, 40))))
+                 for _ in range(int(rng.integers(1, 10)))]
+        kw = dict(f=int(rng.integers(1, 5)), i=int(rng.integers(1, 5)), banks=nb, max_cycles=int(rng.choice([7, 96])))
+        depth, ports = int(rng.integers(0, 6)), int(rng.choice([0, 1, 2, 3]))
+        got = banks.stall_rate(units, depth=depth, ports=ports, **kw)
+        assert got == per_unit(units, depth=depth, ports=ports, **kw), trial
+        seen.add(got > 0)
+    assert seen == {True, False}
+
+
+def test_stall_rate_of_long_units():
+    """Units of 2,500 cycles (no cap): the per-cycle model's answer."""
+    rng = np.random.default_rng(3)
+    units = [(rng.integers(0, 64, 200), rng.integers(0, 64, 200)) for _ in range(2)]   # 50 × 50 = 2,500 cycles
+    for depth in (0, 4):
+        loads = [banks.unit_bank_loads(ax, ay, f=4, i=4, banks=32, max_cycles=4000) for ax, ay in units]
+        st, cyc = banks.queue_stalls(loads, depth=depth)
+        assert cyc == 5000 and (depth > 0 or st > 0)
+        assert banks.stall_rate(units, f=4, i=4, banks=32, depth=depth, max_cycles=4000) == st / cyc

@@ -115,3 +115,43 @@ def test_weight_grad_kc_fits_one_channel_of_the_kernel():
     assert capacity.weight_grad_kc((3, 3), arch, name="c") == min(arch.pe.output_channel_group, 64 // 9)
     with pytest.raises(capacity.AccumulatorOverflow, match=r"layer 'big' pass backward_weight: .* needs 81"):
         capacity.weight_grad_kc((9, 9), arch, name="big")
+
+
+def _sample_rows_as_listed(nw, nx, rng):
+    """The sampler as first written: rows collected one by one, then the distinct rows (np.unique over axis 0)."""
+    from hwsim.sim import banks, blockdiag
+
+    g = nw.shape[0]
+    n, c, ph, t = nx.shape
+    shape = (g, n, c, ph, t)
+    found = []
+    for _ in range(4):
+        idx = rng.integers(0, g * n * c * ph * t, size=16 * banks.MAX_UNITS)
+        gi, ni, ci, pi, ti = np.unravel_index(idx, shape)
+        ok = blockdiag.positive(nw, gi, ci, pi) & (nx[ni, ci, pi, ti] > 0)
+        found.extend(np.stack([gi, ni, ci, pi, ti])[:, ok].T)
+        if len(found) >= banks.MAX_UNITS:
+            break
+    if len(found) < banks.MAX_UNITS:
+        head = blockdiag.shuffled_pairs(nw, nx, rng, banks.MAX_UNITS * 4)
+        if head.shape[0] == 0:
+            return (np.zeros(0, dtype=np.int64),) * 5
+        found = head
+    return tuple(np.unique(np.array(found[:banks.MAX_UNITS * 4]), axis=0)[:banks.MAX_UNITS].T)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.05, 0.6])
+def test_bank_unit_sample_is_the_distinct_rows_in_order(density):
+    """The sampler keeps flat indices (unique in C order = the rows' lexicographic order): the same units, in the
+    same order, with the rng left in the same state, as collecting the rows and taking np.unique(axis=0) — for
+    common work (rejection sampling), rare work (the shuffled fallback) and none."""
+    for seed in range(5):
+        draw = np.random.default_rng(seed)
+        nw = (draw.random((3, 5, 2)) < max(density * 4, 0.3)).astype(np.int64) * (density > 0)
+        nx = (draw.random((2, 5, 2, 7)) < density).astype(np.int64)
+        r1, r2 = np.random.default_rng(seed + 10), np.random.default_rng(seed + 10)
+        got, want = gemm._sample_where(nw, nx, r1), _sample_rows_as_listed(nw, nx, r2)
+        assert [x.tolist() for x in got] == [x.tolist() for x in want], (density, seed)
+        assert r1.integers(1 << 30) == r2.integers(1 << 30)
+        if density == 0.6:
+            assert len(got[0]) == 24

@@ -136,3 +136,27 @@ def test_systolic_global_buffer_bytes_by_hand(name):
     else:                                   # rows hold M (13 folds of 32), columns N (1 fold)
         els = (1 * m * kr * mb, 13 * kr * ncol * mb, m * ncol * ab)
     assert a["sram_global_bytes"] - a["dram_bytes"] == pytest.approx(sum(els) / 8, rel=1e-12)
+
+
+@pytest.mark.parametrize("pname", passes.PASSES)
+def test_dense_work_is_counted_once_per_shape(pname):
+    """A GEMM with every role streamed dense (the dense baseline) is the same work for any masks of the same shapes:
+    counted once (shared, read-only) and equal to counting it again; other shapes, or another mapping, count anew."""
+    arch = dense_variant(load_arch("scnn"))
+    passes._DENSE_WORK.clear()
+    first, other = _ops(0.3, seed=1), _ops(0.7, seed=2)           # different masks, the same shapes
+
+    def work(ops, a=arch):
+        masks = passes._role_masks(ops, pname, a.zero_skip, lazy=True)
+        kc = passes.capacity.group_kc(ops, pname, a, masks)
+        return passes._cartesian_cached(ops, pname, a, np.random.default_rng(0), a.zero_skip, sample=False, kc=kc), \
+            passes._counts(ops, pname, a, masks, kc).work
+
+    cached, fresh = work(first)
+    assert work(other)[0] is cached and len(passes._DENSE_WORK) == 1
+    assert np.array_equal(cached.mult_cycles, fresh.mult_cycles) and cached.products == fresh.products
+    assert not cached.mult_cycles.flags.writeable
+    assert work(_ops(0.3, seed=1, n=2))[0] is not cached                      # another batch: other shapes
+    wide = dense_variant(load_arch("scnn", {"pe_array.rows": 4}))
+    assert work(first, wide)[0] is not cached and len(passes._DENSE_WORK) == 3  # another array
+    assert work(first, wide)[0].products == cached.products                    # the same GEMM, mapped otherwise

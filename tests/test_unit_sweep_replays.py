@@ -204,9 +204,9 @@ def _count_yaml_reads(monkeypatch) -> list[str]:
 
 @pytest.mark.filterwarnings("ignore:.*partial mini-batch")  # the sample's last iteration is an epoch's last
 @pytest.mark.parametrize("how", ["path", "path+overrides", "arch", "arch+overrides"])
-def test_an_in_process_whole_run_reads_the_arch_file_twice(tmp_path, monkeypatch, how):
-    """Once in the parent (validate, point keys, provenance) and once in the worker (a separate process when
-    jobs > 1, so it cannot share the parent's Arch); the worker's provenance reuses its one read."""
+def test_an_in_process_whole_run_reads_the_arch_file_once(tmp_path, monkeypatch, how):
+    """Once per process: the parent (validate, point keys, provenance) and the points it evaluates itself (jobs=1)
+    share one read and one validated Arch (a worker in another process, jobs > 1, reads it again)."""
     import hwsim
     from hwsim.arch import ARCH_DIR, load_arch
     from hwsim.results.provenance import for_simulation
@@ -222,7 +222,7 @@ def test_an_in_process_whole_run_reads_the_arch_file_twice(tmp_path, monkeypatch
         run = hwsim.simulate_run(trace, arch, iterations="last", jobs=1)
     else:
         run = hwsim.simulate_run(trace, str(f), iterations="last", jobs=1, overrides=ov)
-    assert calls == [str(f)] * 2
+    assert calls == [str(f)]
     # the same provenance as reading the file for it, and the same point as the per-config load
     assert run.provenance["arch"]["overrides"] == for_simulation(trace, arch, iteration=[0])["arch"]["overrides"]
     assert run.provenance["arch"]["overrides"] == ({"memory.dram_bytes_per_cycle": 64.0} if ov else {})
@@ -230,3 +230,34 @@ def test_an_in_process_whole_run_reads_the_arch_file_twice(tmp_path, monkeypatch
     assert run.last.provenance["arch"] == for_simulation(trace, arch, iteration=it)["arch"]
     loaded = replay_tasks(trace, [(str(f), ov)], [it], loaded=[arch])[0].key
     assert loaded == replay_tasks(SAMPLE, [(str(f), ov)], [it])[0].key
+
+
+# ---- in-process points: the records themselves, the caller's trace ----
+
+@pytest.mark.filterwarnings("ignore:.*partial mini-batch")
+def test_in_process_points_skip_the_json_round_trip_and_replay_the_callers_trace(tmp_path, monkeypatch):
+    from hwsim.results import SimResult
+    from hwsim.sweep import evaluate
+    from hwsim.trace.format import load
+
+    trace = load(SAMPLE, verify=False)
+    it = trace.sampled_iterations[-1]
+    tasks = replay_tasks(trace, [("scnn", {})], [it])
+    via_json = SimResult.from_json(evaluate.evaluate_point(tasks[0]))
+    rebuilt = []
+    real = SimResult.from_json
+    monkeypatch.setattr(SimResult, "from_json", classmethod(lambda cls, d, **kw: rebuilt.append(1) or real(d, **kw)))
+    got = run_replays(tasks, gemms=14, out=tmp_path, progress=False)[tasks[0].key]
+    assert rebuilt == []                                    # no JSON read back in-process
+    def figures(r):  # everything but the wall time
+        return {**r.to_json(), "run": {k: v for k, v in r.run.items() if k != "wall_s"}}
+
+    assert figures(got) == figures(via_json)                 # the same records as through the JSON
+    stored = json.loads(point_path(tmp_path, tasks[0].key).read_text())["result"]
+    assert stored == json.loads(json.dumps(got.to_json()))  # still stored (JSON: tuples as lists)
+    run_replays(tasks, gemms=14, out=tmp_path, progress=False)  # resumed from the stored point: read back
+    assert rebuilt == [1]
+    assert evaluate._trace(SAMPLE) is not trace
+    with evaluate.given_trace(trace):
+        assert evaluate._trace(SAMPLE) is trace
+    assert evaluate._trace(SAMPLE) is not trace

@@ -186,3 +186,25 @@ def test_bad_yaml_names_the_field():
         load_arch("scnn", {"update.state_bits": 8})
     with pytest.raises(ArchError, match=r"update\.default_optimizer.*allowed: one of sgd, sgd_momentum, adam, adamw"):
         load_arch("scnn", {"update.default_optimizer": "lion"})
+
+
+def test_update_records_are_computed_once_per_run(trace):
+    """The update depends on parameter counts, not masks: a second iteration with the same archs, optimizer and
+    schedule reuses the records and adds the same schedule intervals; another optimizer or arch recomputes."""
+    arch = load_arch("scnn")
+    dense, gated, systolic, equal_area = replay.baselines(arch)
+    archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
+             "dense_equal_area": equal_area}
+    update._UPDATES.clear()
+
+    def run(opt, a=archs):
+        timed = {"sparse": {}, "dense": {}}
+        return update.update_results(trace.sample(), a, opt, timed=timed, follow={"dense_gated": "dense"}), timed
+
+    (first, t1), (again, t2) = run(SGDM), run(SGDM)
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True, True] and t1 == t2 and len(update._UPDATES) == 1
+    assert set(t1["sparse"]) == {("fc1", "update"), ("fc2", "update")}
+    adam, _ = run(ADAM)
+    assert adam[0].sparse.actions["dram_bytes"] != first[0].sparse.actions["dram_bytes"] and len(update._UPDATES) == 2
+    other = {**archs, "sparse": load_arch("scnn")}                       # an equal arch, another object
+    assert run(SGDM, other)[0][0] is not first[0] and run(SGDM, other)[0][0].sparse == first[0].sparse

@@ -68,10 +68,17 @@ class Actions(Mapping):
     leak_cycles: float | None = None
 
     def __post_init__(self) -> None:
-        for f in ACTIONS:  # counts arrive as ints / numpy scalars; store floats (as results.json does)
-            v = getattr(self, f)
-            if v is not None:
-                object.__setattr__(self, f, float(v))
+        d = self.__dict__  # the fields (a frozen record: written once, here)
+        for f, v in d.items():  # counts arrive as ints / numpy scalars; store floats (as results.json does)
+            if v is not None and type(v) is not float:
+                d[f] = float(v)
+
+    @classmethod
+    def _of(cls, counts: dict[str, float | None]) -> Actions:
+        """A record from every field's value, already a float or ``None`` (the sums below: no re-validation)."""
+        a = object.__new__(cls)
+        a.__dict__.update(counts)
+        return a
 
     @classmethod
     def from_mapping(cls, counts: Mapping[str, float], *, where: str = "actions") -> Actions:
@@ -85,12 +92,12 @@ class Actions(Mapping):
 
     # arithmetic --------------------------------------------------------------------
     def __add__(self, other: Mapping[str, float]) -> Actions:
-        other = Actions.from_mapping(other)
+        mine, theirs = self.__dict__, Actions.from_mapping(other).__dict__
         out = {}
         for f in ACTIONS:
-            a, b = getattr(self, f), getattr(other, f)
+            a, b = mine[f], theirs[f]
             out[f] = a if b is None else (b if a is None else a + b)
-        return Actions(**out)
+        return Actions._of(out)
 
     def scaled(self, k: float) -> Actions:
         """Every counted action × ``k`` (e.g. one iteration's counts over a run)."""

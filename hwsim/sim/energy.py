@@ -39,6 +39,7 @@ Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; vect
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwsim.arch.silicon import leakage_mw
@@ -64,27 +65,80 @@ def buffer_sizes(arch: Arch) -> dict[str, int]:
 
 def price(actions: Actions | Mapping[str, float], arch: Arch) -> EnergyBreakdown:
     """Energy of ``actions`` on ``arch`` (pJ), by category (a plain ``{action: count}`` mapping is accepted)."""
-    e, q = arch.energy, arch.quantizer
+    r = _rates(arch)
     n = Actions.from_mapping(actions).count
-    sizes = buffer_sizes(arch)
-    sram = sum(n(k) / 8 * e.sram_pj_per_64b(sizes[k]) for k in sizes)
+    sram = sum(n(k) / 8 * pj for k, pj in r.sram)
+    leak = n("leak_cycles")
+    return EnergyBreakdown(
+        mac=n("mult") * r.mult + n("bit_ops") * r.bit_op + n("add") * r.add,
+        accumulator=n("acc_access") * r.acc + n("reg_read") * r.reg,
+        sram=sram,
+        crossbar=n("xbar") * r.xbar,
+        dram=n("dram_bytes") / 8 * r.dram,
+        reduction=n("red_add") * r.add + n("red_acc") * r.acc + n("red_link_bytes") * r.link
+        + n("red_sram_bytes") / 8 * r.global_sram,
+        nsd=n("nsd_std") * r.nsd_std + n("nsd_rng") * r.nsd_rng + n("nsd_quantize") * r.nsd_quantize
+        + n("nsd_compare") * r.nsd_compare + n("nsd_sram_bytes") / 8 * r.output_sram,
+        vector=sum(n(a) * pj for a, pj in r.vector) + n("vec_sram_bytes") / 8 * r.global_sram,
+        leakage=leak * _leakage_mw(arch) / arch.clock_ghz if leak else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class _Rates:
+    """The prices :func:`price` multiplies the counts by, looked up once per arch (the same figures, so the
+    same sums to the last digit)."""
+
+    mult: float
+    bit_op: float
+    add: float
+    acc: float
+    reg: float
+    sram: tuple[tuple[str, float], ...]
+    xbar: float
+    dram: float
+    link: float
+    global_sram: float
+    output_sram: float
+    nsd_std: float
+    nsd_rng: float
+    nsd_quantize: float
+    nsd_compare: float
+    vector: tuple[tuple[str, float], ...]
+
+
+_RATES: dict[int, tuple[Arch, _Rates]] = {}  # id(arch) -> (arch, its rates); the arch is kept so the id stays its own
+_LEAKAGE: dict[int, tuple[Arch, float]] = {}  # the same for leakage_mw (computed only where leakage is priced)
+
+
+def _leakage_mw(arch: Arch) -> float:
+    hit = _LEAKAGE.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    if len(_LEAKAGE) >= 64:
+        _LEAKAGE.clear()
+    mw = leakage_mw(arch)
+    _LEAKAGE[id(arch)] = (arch, mw)
+    return mw
+
+
+def _rates(arch: Arch) -> _Rates:
+    hit = _RATES.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    e, q = arch.energy, arch.quantizer
     queue_pj = e.bank_queue_pj_per_product if arch.pe.bank_queue_depth and not arch.is_systolic else 0.0
     if arch.schedules_operands:  # TensorDash-style scheduler: staging read + operand muxes per scheduled product
         queue_pj += arch.tensordash.mux_pj_per_product
-    return EnergyBreakdown(
-        mac=n("mult") * e.mult_pj_for(arch.pe.mac_bits) + n("bit_ops") * e.bit_op_pj
-        + n("add") * e.add_pj_for(arch.pe.accumulator_bits),
-        accumulator=n("acc_access") * e.accumulator_access_pj + n("reg_read") * e.register_pj,
-        sram=sram,
-        crossbar=n("xbar") * (e.crossbar_pj_per_product + queue_pj),
-        dram=n("dram_bytes") / 8 * e.dram_pj_per_64b,
-        reduction=n("red_add") * e.add_pj_for(arch.pe.accumulator_bits) + n("red_acc") * e.accumulator_access_pj
-        + n("red_link_bytes") * arch.reduction.link_pj_per_byte
-        + n("red_sram_bytes") / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
-        nsd=n("nsd_std") * q.std_pj_per_element + n("nsd_rng") * q.rng_pj_per_element
-        + n("nsd_quantize") * q.quantize_pj_per_element + n("nsd_compare") * q.compare_pj
-        + n("nsd_sram_bytes") / 8 * e.sram_pj_per_64b(arch.pe.output_buffer_bytes),
-        vector=sum(n(f"vec_{op}") * arch.vector.op_pj(op) for op in VECTOR_OPS)
-        + n("vec_sram_bytes") / 8 * e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
-        leakage=n("leak_cycles") * leakage_mw(arch) / arch.clock_ghz if n("leak_cycles") else 0.0,
-    )
+    r = _Rates(mult=e.mult_pj_for(arch.pe.mac_bits), bit_op=e.bit_op_pj, add=e.add_pj_for(arch.pe.accumulator_bits),
+               acc=e.accumulator_access_pj, reg=e.register_pj,
+               sram=tuple((k, e.sram_pj_per_64b(size)) for k, size in buffer_sizes(arch).items()),
+               xbar=e.crossbar_pj_per_product + queue_pj, dram=e.dram_pj_per_64b, link=arch.reduction.link_pj_per_byte,
+               global_sram=e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
+               output_sram=e.sram_pj_per_64b(arch.pe.output_buffer_bytes), nsd_std=q.std_pj_per_element,
+               nsd_rng=q.rng_pj_per_element, nsd_quantize=q.quantize_pj_per_element, nsd_compare=q.compare_pj,
+               vector=tuple((f"vec_{op}", arch.vector.op_pj(op)) for op in VECTOR_OPS))
+    if len(_RATES) >= 64:  # a sweep's archs: keep the cache small
+        _RATES.clear()
+    _RATES[id(arch)] = (arch, r)
+    return r

@@ -132,21 +132,28 @@ def _sample_where(nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, rng: n
     n, c, ph, t = nx.shape
     shape = (g, n, c, ph, t)
     total = g * n * c * ph * t
-    found: list[np.ndarray] = []
+    found: list[np.ndarray] = []  # flat indices into ``shape`` of the units found, in draw order
+    count = 0
     for _ in range(4):  # rejection sampling: cheap when work is not vanishingly rare
         idx = rng.integers(0, total, size=16 * banks.MAX_UNITS)
         gi, ni, ci, pi, ti = np.unravel_index(idx, shape)
         ok = blockdiag.positive(nw, gi, ci, pi) & (nx[ni, ci, pi, ti] > 0)
-        found.extend(np.stack([gi, ni, ci, pi, ti])[:, ok].T)
-        if len(found) >= banks.MAX_UNITS:
+        found.append(idx[ok])
+        count += int(np.count_nonzero(ok))
+        if count >= banks.MAX_UNITS:
             break
-    if len(found) < banks.MAX_UNITS:  # rare work: a random order of all of it (only its head is built)
+    if count < banks.MAX_UNITS:  # rare work: a random order of all of it (only its head is built)
         head = blockdiag.shuffled_pairs(nw, nx, rng, banks.MAX_UNITS * 4)
         if head.shape[0] == 0:
             return (np.zeros(0, dtype=np.int64),) * 5
-        found = head
-    sel = np.unique(np.array(found[:banks.MAX_UNITS * 4]), axis=0)[:banks.MAX_UNITS]
-    return tuple(sel.T)
+        flat = np.ravel_multi_index(tuple(head.T), shape)
+    else:
+        flat = np.concatenate(found)
+    # the distinct units in (g, n, c, φ, t) order — the order of their flat indices (C order); np.unique's result
+    # by a sort (np.unique would import numpy.ma on its first call)
+    head = np.sort(flat[:banks.MAX_UNITS * 4])
+    distinct = head[np.concatenate(([True], head[1:] != head[:-1]))] if head.size else head
+    return np.unravel_index(distinct[:banks.MAX_UNITS], shape)
 
 
 def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, tr: int, tc: int, kc: int,

@@ -37,6 +37,7 @@ none; a plane on one PE has none.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -80,20 +81,26 @@ def axis_terms(count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def tile_exchange(conv: work.ScatterConv, tr: int, tc: int, out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(sends, receives) per PE tile (row-major, ``tr·tc``) per output channel and image (module doc)."""
-    hx, wx = conv.x.shape[2:]
-    r, s = conv.w.shape[2:]
+    """(sends, receives) per PE tile (row-major, ``tr·tc``) per output channel and image (module doc): geometry
+    only (no mask), so computed once per layer shape and tiling (read-only arrays, shared by every call)."""
+    return _exchange(tuple(conv.x.shape[2:]), tuple(conv.w.shape[2:]), tuple(conv.stride), tuple(conv.padding),
+                     tuple(conv.dilation), conv.mode, tr, tc, tuple(out_hw))
+
+
+@functools.lru_cache(maxsize=256)
+def _exchange(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+              dilation: tuple[int, int], mode: str, tr: int, tc: int,
+              out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     per_axis = []
-    for n_in, parts, n_out, k, st, pd, dl in ((hx, tr, out_hw[0], r, conv.stride[0], conv.padding[0],
-                                              conv.dilation[0]),
-                                             (wx, tc, out_hw[1], s, conv.stride[1], conv.padding[1],
-                                              conv.dilation[1])):
-        count = axis_contributions(work.split_edges(n_in, parts), n_out, kernel=k, stride=st, pad=pd,
-                                   dilation=dl, mode=conv.mode)
+    for ax, parts in ((0, tr), (1, tc)):
+        count = axis_contributions(work.split_edges(in_hw[ax], parts), out_hw[ax], kernel=kernel[ax], stride=stride[ax],
+                                   pad=padding[ax], dilation=dilation[ax], mode=mode)
         per_axis.append(axis_terms(count))
     (fr, for_, rr), (fc, foc, rc) = per_axis
     own = np.outer(for_, foc)
-    return (np.outer(fr, fc) - own).reshape(-1), (np.outer(rr, rc) - own).reshape(-1)
+    sends, receives = (np.outer(fr, fc) - own).reshape(-1), (np.outer(rr, rc) - own).reshape(-1)
+    sends.flags.writeable = receives.flags.writeable = False
+    return sends, receives
 
 
 def cost(conv: work.ScatterConv, tiling: tuple[int, int, int], kc: int, out_hw: tuple[int, int],

@@ -25,6 +25,8 @@ done; pe = -1). Off (None, the default) it costs one test per SimPy event.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
@@ -51,64 +53,111 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     span = busy.max(axis=1).tolist() if npe else [0] * nb
     load_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in load_bytes.tolist()]
     store_t = [transfer_cycles(x, dram_bytes_per_cycle) for x in store_bytes.tolist()]
+    if log is None:
+        return run_intervals(span, load_t, store_t).makespan
+    events: list[tuple[int, str, int]] = []
+    run = run_intervals(span, load_t, store_t, log=events)
+    busy_l = busy.tolist()
+    n0 = len(log)
+    for t, kind, b in events:  # the PEs' tiles of an interval, in PE order, where the interval starts and ends
+        if kind == "tile_start":
+            log.extend((t, "tile_start", b, p) for p in range(npe))
+        elif kind == "barrier":
+            t0 = run.starts[b]
+            log.extend((t0 + int(busy_l[b][p]), "tile_end", b, p) for p in range(npe))
+            log.append((t, "barrier", b, -1))
+        else:
+            log.append((t, kind, b, -1))
+    log[n0:] = sorted(log[n0:], key=lambda e: e[0])  # tile ends were written at their barrier
+    return run.makespan
+
+
+@dataclass(frozen=True)
+class IntervalRun:
+    """What :func:`run_intervals` measured: the makespan and, per interval, when its tiles started and its
+    barrier released."""
+
+    makespan: int
+    starts: list[int]
+    barriers: list[int]
+
+
+def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence[int], *,
+                  waits: Mapping[int, Sequence[int]] | None = None,
+                  log: list[tuple[int, str, int]] | None = None) -> IntervalRun:
+    """The one SimPy loop (module doc): intervals of ``spans`` cycles on the array, each loaded for ``load_t``
+    and written back for ``store_t`` DRAM cycles (one channel, FIFO; two tile buffers).
+
+    ``waits``: interval j → earlier intervals whose write-backs (and every write-back before them: the writer
+    drains in order) must be complete before j's load starts (the iteration's data dependencies,
+    :mod:`hwsim.sim.schedule`). ``log``: a list to append ``(cycle, kind, interval)`` to, in execution order —
+    ``load_start``/``load_end``, ``store_start``/``store_end``, ``tile_start``, ``barrier``.
+    """
+    n = len(spans)
+    waits = waits or {}
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
-    loaded = [env.event() for _ in range(nb)]
-    done = [env.event() for _ in range(nb)]
-    start = [env.event() for _ in range(nb)]
+    loaded = [env.event() for _ in range(n)]
+    done = [env.event() for _ in range(n)]
+    start = [env.event() for _ in range(n)]
+    written = {i: env.event() for w in waits.values() for i in w}  # write-backs up to interval i complete
     finished = env.event()
-    n0 = len(log) if log is not None else 0
-    busy_l = busy.tolist() if log is not None else None
+    starts = [0] * n
+    barriers = [0] * n
 
     def loader():
-        for b in range(nb):
-            if b >= 2:
-                yield done[b - 2]  # double buffering: buffer of b − 2 is free once b − 2 is done
-            if load_t[b]:
+        for j in range(n):
+            if j >= 2:
+                yield done[j - 2]  # double buffering: buffer of j − 2 is free once j − 2 is done
+            for i in waits.get(j, ()):  # data dependency through DRAM: the producer's write-backs first
+                yield written[i]
+            if load_t[j]:
                 with dram.request() as req:
                     yield req
                     if log is not None:
-                        log.append((int(env.now), "load_start", b, -1))
-                    yield env.timeout(load_t[b])
+                        log.append((int(env.now), "load_start", j))
+                    yield env.timeout(load_t[j])
                     if log is not None:
-                        log.append((int(env.now), "load_end", b, -1))
-            loaded[b].succeed()
+                        log.append((int(env.now), "load_end", j))
+            loaded[j].succeed()
 
     def coordinator():
-        for b in range(nb):
-            yield loaded[b]
-            if b:
-                yield done[b - 1]
-            start[b].succeed()
+        for j in range(n):
+            yield loaded[j]
+            if j:
+                yield done[j - 1]
+            start[j].succeed()
 
     def array():
         # The PEs of one interval start together at its barrier and the barrier releases when the
-        # slowest is done: one timeout of max_p busy[b, p] per interval stands for the PEs' tiles.
-        # It is created at the point where the per-PE timeouts were (on start[b]), so events that
+        # slowest is done: one timeout of the slowest tile's span per interval stands for the PEs' tiles.
+        # It is created at the point where the per-PE timeouts were (on start[j]), so events that
         # tie with it in time are ordered as before (results identical, tests/test_wholerun_golden.py).
-        for b in range(nb):
-            yield start[b]
-            t0 = int(env.now)
+        for j in range(n):
+            yield start[j]
+            starts[j] = int(env.now)
             if log is not None:
-                log.extend((t0, "tile_start", b, p) for p in range(npe))
-            if span[b]:
-                yield env.timeout(span[b])
+                log.append((starts[j], "tile_start", j))
+            if spans[j]:
+                yield env.timeout(spans[j])
+            barriers[j] = int(env.now)
             if log is not None:
-                log.extend((t0 + int(busy_l[b][p]), "tile_end", b, p) for p in range(npe))
-                log.append((int(env.now), "barrier", b, -1))
-            done[b].succeed()
+                log.append((barriers[j], "barrier", j))
+            done[j].succeed()
 
     def writer():
-        for b in range(nb):
-            yield done[b]
-            if store_t[b]:
+        for j in range(n):
+            yield done[j]
+            if store_t[j]:
                 with dram.request() as req:
                     yield req
                     if log is not None:
-                        log.append((int(env.now), "store_start", b, -1))
-                    yield env.timeout(store_t[b])
+                        log.append((int(env.now), "store_start", j))
+                    yield env.timeout(store_t[j])
                     if log is not None:
-                        log.append((int(env.now), "store_end", b, -1))
+                        log.append((int(env.now), "store_end", j))
+            if j in written:
+                written[j].succeed()
         finished.succeed()
 
     env.process(loader())
@@ -116,6 +165,4 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     env.process(array())
     env.process(writer())
     env.run(until=finished)
-    if log is not None:  # tile ends were written at their barrier: put every event at its cycle
-        log[n0:] = sorted(log[n0:], key=lambda e: e[0])
-    return int(env.now)
+    return IntervalRun(int(env.now), starts, barriers)

@@ -173,12 +173,34 @@ def _cartesian_cached(ops: Operands, pass_name: str, arch: Arch, rng: np.random.
     key = ("cw", pass_name, roles, (arch.pe_array.rows, arch.pe_array.cols, kc, pe.mult_f, pe.mult_i,
                                     arch.pe_array.planar_min_balance),
            acc if pass_name == "backward_weight" else 0)
+    if not any(roles) and not sample:  # every role streamed dense: the counts follow from the shapes alone
+        return _dense_work(ops, pass_name, arch, masks, kc, key)
     if key not in ops.memo:
         ops.memo[key] = _counts(ops, pass_name, arch, masks, kc)
     counted = ops.memo[key]
     if not sample:
         return counted.work
     return replace(counted.work, stall_units=counted.sample_units(rng))
+
+
+_DENSE_WORK: dict[tuple, gemm.CartesianWork] = {}  # (mapping key, layer shapes) -> work of the all-dense GEMM
+
+
+def _dense_work(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray], kc: int,
+                key: tuple) -> gemm.CartesianWork:
+    """The work of a GEMM whose roles are all streamed dense (a dense baseline): its masks are the layer's
+    connectivity and all-ones tensors, so it depends on the mapping ``key`` and the layer's shapes only, and is
+    counted once per process for every iteration of a run (read-only arrays)."""
+    gkey = (key, ops.w.shape, ops.a.shape, ops.dz.shape, ops.groups, ops.stride, ops.padding, ops.dilation)
+    hit = _DENSE_WORK.get(gkey)
+    if hit is None:
+        hit = _counts(ops, pass_name, arch, masks, kc).work
+        for f in ("mult_cycles", "group_pes", "group_values", "group_interval"):
+            getattr(hit, f).flags.writeable = False
+        if len(_DENSE_WORK) >= 256:  # many models in one process: keep the cache small
+            _DENSE_WORK.clear()
+        _DENSE_WORK[gkey] = hit
+    return hit
 
 
 def drop_work_cache(ops: Operands) -> None:

@@ -49,9 +49,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import simpy
 
-from hwsim.sim.model import transfer_cycles
+from hwsim.sim.model import run_intervals, transfer_cycles
 
 Key = tuple[str, str]  # (layer name, pass name)
 
@@ -121,83 +120,18 @@ def simulate_schedule(segments: Sequence[Segment], *,
     nseg = len(segments)
     if n == 0:
         return Timeline(0, (0,) * nseg, (0,) * nseg, (0,) * nseg, 0, 0)
-    env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
-    loaded = [env.event() for _ in range(n)]
-    done = [env.event() for _ in range(n)]
-    start = [env.event() for _ in range(n)]
-    written = {k: env.event() for k in last.values()}  # every write-back up to segment k's last is complete
-    finished = env.event()
-    ends = [0] * nseg
-    t_first = [0]
-    n0 = len(log) if log is not None else 0
-
-    def loader():
-        for j in range(n):
-            if j >= 2:
-                yield done[j - 2]  # double buffering, across layer-pass boundaries as inside one
-            k = first.get(j)
-            if k is not None:
-                for p in segments[k].after:  # data dependency through DRAM: the producer's write-backs first
-                    if p in written:
-                        yield written[p]
-            if load_t[j]:
-                with dram.request() as req:
-                    yield req
-                    if log is not None:
-                        log.append((int(env.now), "load_start", seg[j], local[j], -1))
-                    yield env.timeout(load_t[j])
-                    if log is not None:
-                        log.append((int(env.now), "load_end", seg[j], local[j], -1))
-            loaded[j].succeed()
-
-    def coordinator():
-        for j in range(n):
-            yield loaded[j]
-            if j:
-                yield done[j - 1]
-            start[j].succeed()
-
-    def array():
-        for j in range(n):
-            yield start[j]
-            if j == 0:
-                t_first[0] = int(env.now)
-            t0 = int(env.now)
-            if log is not None:
-                log.append((t0, "tile_start", seg[j], local[j], -1))
-            if spans[j]:
-                yield env.timeout(spans[j])
-            if log is not None:
-                log.append((int(env.now), "barrier", seg[j], local[j], -1))
-            if j in last:
-                ends[last[j]] = int(env.now)
-            done[j].succeed()
-
-    def writer():
-        for j in range(n):
-            yield done[j]
-            if store_t[j]:
-                with dram.request() as req:
-                    yield req
-                    if log is not None:
-                        log.append((int(env.now), "store_start", seg[j], local[j], -1))
-                    yield env.timeout(store_t[j])
-                    if log is not None:
-                        log.append((int(env.now), "store_end", seg[j], local[j], -1))
-            if j in last:
-                written[last[j]].succeed()
-        finished.succeed()
-
-    env.process(loader())
-    env.process(coordinator())
-    env.process(array())
-    env.process(writer())
-    env.run(until=finished)
-    makespan = int(env.now)
+    end_of = {k: j for j, k in last.items()}  # segment -> its last global interval
+    waits = {j: [end_of[p] for p in segments[k].after if p in end_of] for j, k in first.items() if segments[k].after}
+    events: list[tuple[int, str, int]] | None = [] if log is not None else None
+    run = run_intervals(spans, load_t, store_t, waits=waits, log=events)
     if log is not None:
+        n0 = len(log)
+        log.extend((t, kind, seg[j], local[j], -1) for t, kind, j in events)
         log[n0:] = sorted(log[n0:], key=lambda e: e[0])  # stable: events of one cycle in execution order
-    return _attribute(segments, ends, makespan, fill=t_first[0])
+    ends = [0] * nseg
+    for j, k in last.items():
+        ends[k] = run.barriers[j]
+    return _attribute(segments, ends, run.makespan, fill=run.starts[0])
 
 
 def _attribute(segments: Sequence[Segment], ends: list[int], makespan: int, *, fill: int) -> Timeline:

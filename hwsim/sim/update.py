@@ -235,11 +235,32 @@ def update_results(samples: Mapping[str, LayerSample], archs: Mapping[str, Arch]
     ``archs``: variant → Arch for every variant but ``ideal`` (which uses ``archs["sparse"]``). ``timed``: the
     replay's variant → key → :func:`hwsim.sim.schedule.intervals` of the variants the iteration's schedule times;
     the update's intervals are added to it. ``follow``: variants that share another's timeline (not timed here).
+    The records depend on the layers' parameter counts, not on the masks: computed once for every iteration of a
+    run (the same architecture objects, optimizer and schedule).
     """
-    params = model_params(samples)
+    params = tuple(model_params(samples).items())
+    key = (params, tuple((v, id(a)) for v, a in archs.items()), opt, tuple(sorted(timed)), tuple(sorted(follow.items())))
+    hit = _UPDATES.get(key)
+    if hit is None or any(x is not y for x, y in zip(hit[0], archs.values(), strict=True)):
+        hit = (tuple(archs.values()), *_update_results(dict(params), archs, opt, timed=set(timed), follow=follow))
+        if len(_UPDATES) >= 32:
+            _UPDATES.clear()
+        _UPDATES[key] = hit  # the archs are kept so their ids stay theirs
+    for v, intervals in hit[2].items():
+        timed[v].update(intervals)
+    return list(hit[1])
+
+
+_UPDATES: dict[tuple, tuple] = {}
+
+
+def _update_results(params: Mapping[str, int], archs: Mapping[str, Arch], opt: Optimizer, *, timed: set[str],
+                    follow: Mapping[str, str]) -> tuple[list[LayerPassResult], dict[str, dict]]:
+    """(records, variant → key → intervals for the iteration's schedule) of :func:`update_results`."""
     total = sum(params.values())
     on_chip = {v: fits_on_chip(total, a, opt) for v, a in archs.items()}
     out = []
+    added: dict[str, dict] = {v: {} for v in timed}
     for name, p in params.items():
         costs = {v: layer_cost(p, a, opt, on_chip=on_chip[v]) for v, a in archs.items()}
         variants = {}
@@ -248,7 +269,7 @@ def update_results(samples: Mapping[str, LayerSample], archs: Mapping[str, Arch]
             variants[v] = _variant(costs[v], a, timed_later=later)
             if v in timed:
                 c = costs[v]
-                timed[v][(name, UPDATE)] = schedule.intervals(c.spans[:, None], c.load_bytes, c.store_bytes,
+                added[v][(name, UPDATE)] = schedule.intervals(c.spans[:, None], c.load_bytes, c.store_bytes,
                                                               dram_bytes_per_cycle=a.memory.dram_bytes_per_cycle)
         sparse = archs["sparse"]
         dram_bound = min(transfer_cycles(c.dram_bytes, archs[v].memory.dram_bytes_per_cycle)
@@ -257,7 +278,7 @@ def update_results(samples: Mapping[str, LayerSample], archs: Mapping[str, Arch]
         out.append(LayerPassResult(name=name, pass_name=UPDATE, macs_dense=0, macs_effectual=0, **variants,
                                    ideal=_variant(costs[fastest], sparse, ideal=True),
                                    dram_bound_cycles=dram_bound))
-    return out
+    return out, added
 
 
 def update_record(samples: Mapping[str, LayerSample], arch: Arch, opt: Optimizer) -> dict[str, Any]:

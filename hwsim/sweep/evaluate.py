@@ -6,37 +6,61 @@ tests inject their own evaluator into :func:`hwsim.sweep.runner.run_sweep` inste
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hwsim.sweep.points import PointTask
 
 if TYPE_CHECKING:
     from hwsim.arch import Arch
+    from hwsim.results import SimResult
     from hwsim.trace.format import Trace
 
 
 def evaluate_point(task: PointTask) -> dict[str, Any]:
-    """Simulate one point with the real simulator (imported here, in the worker)."""
+    """Simulate one point with the real simulator (imported here, in the worker); its results JSON."""
+    return evaluate_result(task).to_json()
+
+
+def evaluate_result(task: PointTask) -> SimResult:
+    """:func:`evaluate_point` without the JSON: the :class:`~hwsim.results.SimResult` itself, for a caller in the
+    same process (a serial run), which would otherwise rebuild it from the JSON."""
     from hwsim.sim import simulate
 
-    arch, base = _arch(task.arch, tuple(sorted(task.overrides.items())))
-    result = simulate(_trace(task.trace_path), arch, iteration=task.iteration, seed=task.seed, progress=False,
-                      arch_base=base)
-    return result.to_json()
+    arch, base = cached_arch(task.arch, task.overrides)
+    return simulate(_trace(task.trace_path), arch, iteration=task.iteration, seed=task.seed, progress=False,
+                    arch_base=base)
 
 
 # A worker evaluates many points of the same trace and arch (a whole-run replay: every sampled iteration):
 # parse the manifest (per-iteration statistics of the whole run) and validate the arch once per process.
 # Keyed by the manifest's mtime and size too, so a trace rewritten in place is re-read.
 _TRACES: dict[tuple, Any] = {}
+_GIVEN: dict[str, Trace] = {}  # traces a caller in this process has loaded (:func:`given_trace`), by directory
+
+
+@contextlib.contextmanager
+def given_trace(trace: Trace) -> Iterator[None]:
+    """Inside, points of ``trace``'s directory evaluated in this process replay ``trace`` itself (the caller's
+    loaded trace: its manifest and per-iteration records are not parsed a second time). Workers in other
+    processes load their own."""
+    key = os.path.abspath(trace.path)
+    _GIVEN[key] = trace
+    try:
+        yield
+    finally:
+        _GIVEN.pop(key, None)
 
 
 def _trace(path: str) -> Trace:
-    import os
-
     from hwsim.trace.format import load
 
+    given = _GIVEN.get(os.path.abspath(path))
+    if given is not None:
+        return given
     st = os.stat(os.path.join(path, "manifest.json"))
     key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
     if key not in _TRACES:
@@ -45,27 +69,27 @@ def _trace(path: str) -> Trace:
     return _TRACES[key]
 
 
-@functools.lru_cache(maxsize=8)
-def _arch(arch: str, overrides: tuple) -> tuple[Arch, dict[str, Any]]:
+def cached_arch(arch: str, overrides: Mapping[str, Any] | None = None) -> tuple[Arch, dict[str, Any]]:
     """``load_arch(arch, overrides)`` and the file as written (validated ``to_dict()``, which the provenance
-    diffs the overrides against), from one read of the file per process (:func:`_arch_file`)."""
-    from hwsim.arch import apply_overrides, arch_from_dict, resolve_arch_path
+    diffs the overrides against), from one read and validation per process and file version: the caller of a
+    whole-run replay and its in-process points share the one :class:`~hwsim.arch.Arch`. Keyed by the file's
+    mtime and size too, so a file edited in place is re-read."""
+    from hwsim.arch import resolve_arch_path
 
-    path = resolve_arch_path(arch)
-    raw = _arch_file(str(path))
-    base = arch_from_dict(apply_overrides(raw, None), source=str(path))
+    path = str(resolve_arch_path(arch))
+    st = os.stat(path)
+    return _arch(path, st.st_mtime_ns, st.st_size, tuple(sorted((overrides or {}).items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _arch(path: str, mtime_ns: int, size: int, overrides: tuple) -> tuple[Arch, dict[str, Any]]:
+    from hwsim.arch import apply_overrides, arch_from_dict
+
+    raw = _read_arch_file(path, mtime_ns, size)
+    base = arch_from_dict(apply_overrides(raw, None), source=path)
     if not overrides:
         return base, base.to_dict()
-    return arch_from_dict(apply_overrides(raw, dict(overrides), file=str(path)), source=str(path)), base.to_dict()
-
-
-def _arch_file(path: str) -> dict[str, Any]:
-    """The YAML mapping of an architecture file, read once per process and file version (a sweep's configs all
-    override the same file). Keyed by mtime and size too, so a file edited in place is re-read."""
-    import os
-
-    st = os.stat(path)
-    return _read_arch_file(path, st.st_mtime_ns, st.st_size)
+    return arch_from_dict(apply_overrides(raw, dict(overrides), file=path), source=path), base.to_dict()
 
 
 @functools.lru_cache(maxsize=8)

@@ -9,6 +9,7 @@ progress bar counts GEMMs (layer-passes) and shows the iterations done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hwsim.results import SimResult
 from hwsim.results.provenance import diff_overrides, flatten, for_simulation
 from hwsim.results.run import RunResult, hold_weights
-from hwsim.sweep.evaluate import evaluate_point
+from hwsim.sweep.evaluate import cached_arch, evaluate_point, evaluate_result, given_trace
 from hwsim.sweep.executor import Evaluator, run_points
 from hwsim.sweep.points import (
     PointTask,
@@ -114,10 +115,10 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
                 connect_timeout_s: float = 10.0) -> dict[str, SimResult]:
     """Evaluate (or, with ``out``, resume) every task; returns ``{task.key: SimResult}``.
 
-    ``gemms``: layer-passes per iteration, for the progress bar.
+    ``gemms``: layer-passes per iteration, for the progress bar. The real evaluator run in this process (``jobs=1``
+    or a single point, no scheduler) hands over its results as they are (:func:`evaluate_result`): no JSON round
+    trip, which only a worker in another process needs (the JSON is still written with ``out``).
     """
-    from tqdm import tqdm
-
     if jobs < 1:
         raise SweepError(f"--jobs: {jobs} must be >= 1")
     done: dict[str, SimResult] = {}
@@ -129,12 +130,22 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
         else:
             pending.append(t)
     n_it = len({t.iteration for t in tasks})
-    with tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
-              disable=not progress or not pending, file=sys.stderr, delay=2.0) as bar:  # none for a quick failure
-        def store(task: PointTask, result: Mapping[str, Any]) -> None:
+    if evaluate is evaluate_point and not scheduler and (jobs == 1 or len(pending) < 2):
+        evaluate = evaluate_result  # in-process: the records themselves
+    if progress and pending:
+        from tqdm import tqdm
+
+        shown = tqdm(total=len(tasks) * gemms, initial=len(done) * gemms, desc="replay", unit="gemm",
+                     file=sys.stderr, delay=2.0)  # none for a quick failure
+    else:
+        shown = contextlib.nullcontext(_NoBar())
+    with shown as bar:
+        def store(task: PointTask, result: Mapping[str, Any] | SimResult) -> None:
+            res = result if isinstance(result, SimResult) else SimResult.from_json(result, where=f"iteration "
+                                                                                                 f"{task.iteration}")
             if out is not None:
-                write_point(out, task, result)
-            done[task.key] = SimResult.from_json(result, where=f"iteration {task.iteration}")
+                write_point(out, task, res.to_json() if isinstance(result, SimResult) else result)
+            done[task.key] = res
             bar.update(gemms)
             its = len({t.iteration for t in tasks if t.key in done})
             bar.set_postfix_str(f"iterations {its}/{n_it}, points {len(done)}/{len(tasks)}", refresh=False)  # keeps delay
@@ -142,6 +153,16 @@ def run_replays(tasks: Sequence[PointTask], *, gemms: int, out: str | os.PathLik
         run_points(pending, evaluate, on_result=store, jobs=jobs, scheduler=scheduler,
                    connect_timeout_s=connect_timeout_s, describe=lambda t: f"iteration {t.iteration} on {t.arch}")
     return done
+
+
+class _NoBar:
+    """The progress bar's two calls, doing nothing (no bar asked for: tqdm is not even imported)."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
 
 
 def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str | os.PathLike, *,
@@ -159,27 +180,28 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
     """
     import time
 
-    from hwsim.arch import Arch, load_arch
+    from hwsim.arch import Arch
     from hwsim.trace.format import Trace, load
 
     t0 = time.perf_counter()
     trace = trace_or_path if isinstance(trace_or_path, Trace) else load(trace_or_path, verify=False)
     its = select_iterations(trace.sampled_iterations, iterations)
-    # The one read of the architecture file in this process (workers reload it: they are other processes).
+    # The one read of the architecture file in this process (evaluate.cached_arch, shared with the points evaluated
+    # here; workers in other processes reload it).
     if isinstance(arch_or_path, Arch):
         if not arch_or_path.source:
             raise ValueError("arch: a whole-run replay needs an arch loaded from a YAML file (workers reload it)")
         arch, arch_ref = arch_or_path, arch_or_path.source
-        file_arch = load_arch(arch_ref)  # the file as written: the workers' overrides are the difference from it
+        file_arch, base = cached_arch(arch_ref)  # the file as written: the workers' overrides are the difference
         ov = {} if arch == file_arch else _diff_overrides(arch, file_arch)
-        base = file_arch.to_dict()
     else:
         arch_ref, ov = os.fspath(arch_or_path), dict(overrides or {})
-        arch = load_arch(arch_ref, overrides=ov or None)  # validated here, before any replay
-        base = None if ov else arch.to_dict()  # without overrides the arch is the file as written
+        arch, file_dict = cached_arch(arch_ref, ov)  # validated here, before any replay
+        base = None if ov else file_dict  # without overrides the arch is the file as written
     tasks = replay_tasks(trace, [(arch_ref, ov)], its, seed=seed, loaded=[arch])
-    done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
-                       progress=progress)
+    with given_trace(trace):  # points evaluated in this process replay the trace loaded here
+        done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
+                           progress=progress)
     stats = trace.iterations
     total = max([s.index for s in stats] + [its[-1]]) + 1
     training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
