@@ -49,11 +49,12 @@ def test_a_systolic_array_has_no_pe_sram_and_one_vector_lane_per_column():
 
 def test_a_tensordash_array_pays_its_muxes_staging_and_nsd_lanes():
     # 8×8 PEs of 16 lanes; lookahead 2, lookaside 5: 8-input muxes, 7 2:1 muxes a bit, 2 per lane, 8 bits wide;
-    # staging: 2 operands × 3 entries × 1 byte per lane; it consumes δ̃z, so it carries one NSD lane per PE
+    # staging: 2 operands × 3 entries × 1 byte per lane; it consumes δ̃z, so it carries one NSD lane per PE;
+    # its vector unit: 4 lanes per column of its 8 columns (systolic32's 32 lanes)
     got = area_breakdown_um2(load_arch("tensordash"))
     assert got["td_mux"] == pytest.approx(1024 * 2 * 7 * 8 * 1.862)
     assert got["td_staging"] == pytest.approx(1024 * 6 / 1024 * 28_350.0)
-    assert got["quantizer"] == 64 * 4195.0 and got["vector"] == 8 * 11_884.0 and got["adders"] == 1024 * 137.0
+    assert got["quantizer"] == 64 * 4195.0 and got["vector"] == 4 * 8 * 11_884.0 and got["adders"] == 1024 * 137.0
     # scheduling only forward operands: no δ̃z consumed, no NSD unit
     assert area_breakdown_um2(load_arch("tensordash", {"zero_skip.gradients": False}))["quantizer"] == 0.0
 

@@ -46,8 +46,8 @@ def test_a_combination_no_model_covers_is_refused(name, overrides, message):
     ("scnn", {**NO_SKIP, "zero_gating": True}, "dense_gated", False, False, 64),
     ("scnn", NO_SKIP, "dense", False, False, 64),
     ("systolic32", {}, "dense", True, False, 32),                    # one lane per PE column
-    ("tensordash", {}, "sparse", True, True, 8),
-    ("tensordash", NO_SKIP, "dense", True, False, 8),
+    ("tensordash", {}, "sparse", True, True, 32),                   # 4 lanes per column × 8 columns
+    ("tensordash", NO_SKIP, "dense", True, False, 32),
 ])
 def test_derived_properties(name, overrides, variant, systolic, schedules, lanes):
     a = load_arch(name, overrides)
@@ -61,3 +61,4 @@ def test_peak_rate_and_per_pass_dataflow():
     assert [a.pass_dataflow(p) for p in ("forward", "backward_data", "backward_weight")] == [
         "cartesian", "dz_gather", "cartesian"]
     assert load_arch("scnn", {"vector.lanes_per_pe": 2}).vector_lanes == 128
+    assert load_arch("scnn", {"vector.lanes": 10, "vector.lanes_per_pe": 2}).vector_lanes == 10   # a total wins
