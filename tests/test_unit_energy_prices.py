@@ -47,6 +47,7 @@ def test_leakage_is_area_power_over_the_clock():
 
 @pytest.mark.parametrize("name,overrides,xbar", [
     ("systolic32", {}, 0.2),                               # a hop between PEs, no bank queue
+    ("systolic32", {"pe.bank_queue_depth": 4}, 0.2),       # ... even with a queue depth set: it has no banks
     ("scnn", {"pe.bank_queue_depth": 0}, 0.2),             # no queue, nothing to write it
     ("tensordash", {}, 0.2 + 0.1),                         # + the scheduler's operand muxes
 ])
