@@ -14,15 +14,8 @@ import re
 
 import pytest
 
-from hwsim.results import (
-    CycleBreakdown,
-    EnergyBreakdown,
-    LayerPassResult,
-    ResultsError,
-    SimResult,
-    VariantResult,
-    load_results,
-)
+from hwsim.results.breakdown import CycleBreakdown, EnergyBreakdown, ResultsError, VariantResult
+from hwsim.results.records import LayerPassResult, SimResult, load_results
 
 
 def _v(cycles: int, pj: float = 1.0, mults: int = 64) -> VariantResult:
