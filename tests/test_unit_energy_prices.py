@@ -30,11 +30,19 @@ SCNN = load_arch("scnn")
     ("nsd_std", "nsd", 1.5), ("nsd_rng", "nsd", 1.7), ("nsd_quantize", "nsd", 1.5), ("nsd_compare", "nsd", 0.4),
     ("nsd_sram_bytes", "nsd", 20 / 8),           # the dense δz is read from the PE's output RAM
     ("vec_fma", "vector", 4.6), ("vec_exp", "vector", 26.7), ("vec_sram_bytes", "vector", 100 / 8),
+    ("vec_add", "vector", 0.9), ("vec_mul", "vector", 3.7), ("vec_compare", "vector", 0.9),
+    ("vec_div", "vector", 20.3), ("vec_sqrt", "vector", 27.7),
 ])
 def test_one_action_on_scnn(action, category, pj):
     got = price({action: 1000.0}, SCNN).to_json()
     assert got[category] == pytest.approx(1000 * pj)
     assert sum(got.values()) == pytest.approx(1000 * pj)
+
+
+def test_a_16_bit_array_pays_the_16_bit_multiply():
+    # scnn16: 16-bit operands take Horowitz's 16-bit multiply, 0.8 pJ; its 24-bit accumulators still the 32-bit add
+    got = price({"mult": 10.0, "add": 10.0}, load_arch("scnn16"))
+    assert got.mac == pytest.approx(10 * 0.8 + 10 * 0.1)
 
 
 def test_leakage_is_area_power_over_the_clock():
