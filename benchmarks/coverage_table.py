@@ -39,6 +39,10 @@ from hwsim.capture.zoo.data import load_dataset
 from hwsim.capture.zoo.models import build_model
 from hwsim.trace.format import load
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # run by path from elsewhere
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mobilenet_block import InvertedResidual  # noqa: E402  (shared with noise_table.py)
+
 
 class Conv1D(nn.Module):
     def __init__(self, nf: int, nx: int) -> None:
@@ -51,27 +55,13 @@ class Conv1D(nn.Module):
         return torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight).view(*x.shape[:-1], self.nf)
 
 
-class InvertedResidual(nn.Module):
-    def __init__(self, c: int, expand: int, stride: int) -> None:
-        super().__init__()
-        h = c * expand
-        self.body = nn.Sequential(nn.Conv2d(c, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
-                                  nn.Conv2d(h, h, 3, stride=stride, padding=1, groups=h, bias=False),
-                                  nn.BatchNorm2d(h), nn.ReLU6(inplace=True), nn.Conv2d(h, c, 1, bias=False),
-                                  nn.BatchNorm2d(c))
-        self.res = stride == 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x)
-        return x + y if self.res else y
-
-
 class MobileNetish(nn.Module):
     def __init__(self, classes: int) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16),
                                   nn.ReLU6(inplace=True))
-        self.blocks = nn.Sequential(InvertedResidual(16, 4, 1), InvertedResidual(16, 4, 2), InvertedResidual(16, 4, 1))
+        self.blocks = nn.Sequential(InvertedResidual(16, 16, 4, 1), InvertedResidual(16, 16, 4, 2),
+                                    InvertedResidual(16, 16, 4, 1))
         self.head = nn.Linear(16, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -36,25 +36,12 @@ from hwsim.capture.zoo.data import load_dataset
 from hwsim.capture.zoo.models import build_model
 from hwsim.trace.noise import compound_gain
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # run by path from elsewhere
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mobilenet_block import InvertedResidual  # noqa: E402  (shared with coverage_table.py)
+
 OUT = Path(__file__).resolve().parent / "results" / "noise_table.json"
 RULES = (("none", None, None), ("dither", 4.0, None), ("dither", 4.0, "depth"), ("dither", 4.0, "budget:2"))
-
-
-class InvertedResidual(nn.Module):
-    """MobileNet-V2 block: 1×1 expand, 3×3 depthwise, 1×1 project, BatchNorm, ReLU6; residual at stride 1."""
-
-    def __init__(self, c_in: int, c_out: int, expand: int, stride: int) -> None:
-        super().__init__()
-        h = c_in * expand
-        self.body = nn.Sequential(nn.Conv2d(c_in, h, 1, bias=False), nn.BatchNorm2d(h), nn.ReLU6(inplace=True),
-                                  nn.Conv2d(h, h, 3, stride=stride, padding=1, groups=h, bias=False),
-                                  nn.BatchNorm2d(h), nn.ReLU6(inplace=True), nn.Conv2d(h, c_out, 1, bias=False),
-                                  nn.BatchNorm2d(c_out))
-        self.res = stride == 1 and c_in == c_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.body(x)
-        return x + y if self.res else y
 
 
 class MobileNetV2ish(nn.Module):

@@ -11,9 +11,14 @@ saying how each trace was made.
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
 
 # What each shipped design is (a design not listed here is shown by its name alone).
 WHAT = {"scnn": "SCNN: sparse Cartesian product in every pass",
@@ -25,11 +30,6 @@ SCOPE_LABELS = {"forward": "forward", "backward_data": "backward-data", "backwar
                 "update": "update", "iteration": "iteration"}
 
 
-def _x(v: Any) -> str:
-    if v is None or not math.isfinite(float(v)):
-        return "–"
-    v = float(v)
-    return f"{v:.0f}×" if v >= 100 else (f"{v:.1f}×" if v >= 10 else f"{v:.2f}×")
 
 
 def _what(design: str) -> str:
@@ -46,14 +46,14 @@ def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
     for d in doc["designs"]:
         shape = "×".join(str(x) for x in d["equal_area_shape"])
         lines.append(f"| `{d['design']}` | {_what(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
-                     f"{_x(d['speedup_geomean'])} ({_x(d['speedup_min'])}–{_x(d['speedup_max'])}) | "
-                     f"{_x(d['energy_gain_geomean'])} ({_x(d['energy_gain_min'])}–{_x(d['energy_gain_max'])}) |")
+                     f"{times(d['speedup_geomean'])} ({times(d['speedup_min'])}–{times(d['speedup_max'])}) | "
+                     f"{times(d['energy_gain_geomean'])} ({times(d['energy_gain_min'])}–{times(d['energy_gain_max'])}) |")
     scopes = doc["scopes"]
     lines += ["", "| trace | design | " + " | ".join(SCOPE_LABELS.get(s, s) for s in scopes) + " |",
               "|---|---|" + "---|" * len(scopes)]
     for r in doc["rows"]:
         lines.append(f"| {r['model']} | `{r['design']}` | "
-                     + " | ".join(f"{_x(r['speedup'][s])} / {_x(r['energy_gain'][s])}" for s in scopes) + " |")
+                     + " | ".join(f"{times(r['speedup'][s])} / {times(r['energy_gain'][s])}" for s in scopes) + " |")
     made = []
     for t in doc["traces"]:
         dens = f", δ̃z density {t['dz_density']:.3f}" if t.get("dz_density") is not None else ""

@@ -6,16 +6,14 @@ renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-
-def _times(x: Any) -> str:
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    x = float(x)
-    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
 
 
 def _pct1(x: Any) -> str:
@@ -31,13 +29,13 @@ def noise_table(doc: Mapping[str, Any]) -> list[str]:
     for r in doc["rows"]:
         rule = "plain" if r["method"] == "none" else f"s = {r['s']:g}" + (f", {r['s_layers']}" if r["s_layers"] else "")
         st = r.get("step")
-        step = (f"{_times(st['first'])} / {_times(st['middle'])} / {_times(st['last'])}" if st else "–")
+        step = (f"{times(st['first'])} / {times(st['middle'])} / {times(st['last'])}" if st else "–")
         acc = "diverged" if r.get("diverged") else _pct1(r.get("test_acc"))
         base = plain.get(r["model"])
         if r["method"] != "none" and base and base.get("test_acc") is not None and r.get("test_acc") is not None:
             acc += f" ({100 * (r['test_acc'] - base['test_acc']):+.1f})"
         lines.append(f"| {names.get(r['model'], r['model'])} ({st['gemms'] if st else '–'} GEMMs) | {rule} | {step} | "
-                     f"{_times(st['estimate_first']) if st else '–'} | "
+                     f"{times(st['estimate_first']) if st else '–'} | "
                      f"{'–' if r['method'] == 'none' else format(r['density'], '.3f')} | {acc} |")
     lines[2:] = [ln.replace("(– GEMMs) ", "") for ln in lines[2:]]
     return [*lines, "", f"Digits at {doc['image']}², {doc['epochs']} epochs, SGD momentum 0.9, lr 0.05 cosine, batch "

@@ -32,7 +32,6 @@ import argparse
 import difflib
 import importlib.util
 import json
-import math
 import re
 import subprocess
 import sys
@@ -40,6 +39,10 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -60,11 +63,6 @@ def regenerate_commands(work: str) -> list[list[str]]:
             ["hwsim", "report", *inputs, "--out", "reports/example", "--overwrite", "--dpi", "100", "--title", TITLE]]
 
 
-def _times(x: Any) -> str:
-    if x is None or not math.isfinite(float(x)):
-        return "–"
-    x = float(x)
-    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
 
 
 def _pct(digits: int) -> Callable[[Any], str]:
@@ -92,11 +90,11 @@ def real_gradients_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         ("pass", lambda r: _PASS[r["scope"]]),
         ("test acc", lambda r: _pct(2)(r.get("test_acc"))),
         ("δ̃z density", lambda r: _pct(1)(r.get("dz_density"))),
-        ("speed-up (sparse)", lambda r: _times(r.get("speedup_sparse"))),
-        ("MAC bound (effectual MACs ÷ multipliers)", lambda r: _times(r.get("speedup_ideal"))),
+        ("speed-up (sparse)", lambda r: times(r.get("speedup_sparse"))),
+        ("MAC bound (effectual MACs ÷ multipliers)", lambda r: times(r.get("speedup_ideal"))),
         ("fraction of MAC bound", lambda r: _pct(1)(_div(r.get("speedup_sparse"), r.get("speedup_ideal")))),
-        ("energy gain (sparse)", lambda r: _times(r.get("energy_ratio_sparse"))),
-        ("energy gain (dense-gated)", lambda r: _times(r.get("energy_ratio_dense_gated"))),
+        ("energy gain (sparse)", lambda r: times(r.get("energy_ratio_sparse"))),
+        ("energy gain (dense-gated)", lambda r: times(r.get("energy_ratio_dense_gated"))),
         ("sparse pJ / effectual MAC", lambda r: _num3(r.get("pj_per_effectual_mac_sparse"))),
         ("dense utilisation", lambda r: _pct(0)(r.get("utilization_dense"))),
     ]
@@ -132,14 +130,14 @@ _CYCLE_PARTS = ("compute", "fragmentation", "imbalance", "bank_conflict", "memor
 def scnn_table(doc: Mapping[str, Any]) -> list[str]:
     """SCNN reproduction headline: hwsim vs the paper, with where the sparse cycles go."""
     p, a = doc["paper"], doc["alexnet"]
-    rows = [("AlexNet speed-up vs dense", _times(a["speedup"]), f"{p['alexnet_speedup']:.2f}×",
+    rows = [("AlexNet speed-up vs dense", times(a["speedup"]), f"{p['alexnet_speedup']:.2f}×",
              _parts(a["sparse_cycle_shares"])),
-            ("AlexNet energy vs dense", _times(a["energy"]), "2.19×", ""),
-            ("AlexNet vs a dense systolic array of equal multipliers", _times(a["speedup_systolic"]), "–", ""),
+            ("AlexNet energy vs dense", times(a["energy"]), "2.19×", ""),
+            ("AlexNet vs a dense systolic array of equal multipliers", times(a["speedup_systolic"]), "–", ""),
             ("break-even density (same silicon, no skipping)", f"{doc['break_even']:.2f}", f"≈ {p['break_even']:.2f}",
              ""),
             ("break-even density (vs dense systolic)", f"{doc['break_even_systolic']:.2f}", "–", ""),
-            ("speed-up at density 0.1", _times(doc["at_0_1"]["speedup"]), f"{p['speedup_at_0.1']:.0f}×",
+            ("speed-up at density 0.1", times(doc["at_0_1"]["speedup"]), f"{p['speedup_at_0.1']:.0f}×",
              _parts(doc["at_0_1"]["sparse_cycle_shares"]))]
     lines = ["| figure | hwsim | SCNN paper | sparse cycles: compute / fragmentation / imbalance / bank / memory / reduction / NSD |",
              "|---|---|---|---|"]
@@ -152,8 +150,8 @@ def sensitivity_table(doc: Mapping[str, Any]) -> list[str]:
     lines = ["| setting (AlexNet, scnn16, inference) | speed-up vs dense | vs dense systolic | energy vs dense | "
              "vs dense systolic | fraction of MAC bound |", "|---|---|---|---|---|---|"]
     for r in doc["sensitivity"]:
-        lines.append(f"| {r['setting']} | {_times(r['speedup_vs_dense'])} | {_times(r['speedup_vs_dense_systolic'])} | "
-                     f"{_times(r['energy_vs_dense'])} | {_times(r['energy_vs_dense_systolic'])} | "
+        lines.append(f"| {r['setting']} | {times(r['speedup_vs_dense'])} | {times(r['speedup_vs_dense_systolic'])} | "
+                     f"{times(r['energy_vs_dense'])} | {times(r['energy_vs_dense_systolic'])} | "
                      f"{_pct(1)(r['fraction_of_ideal'])} |")
     return lines
 
@@ -182,10 +180,10 @@ def whole_run_table(docs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> 
                 continue
             net, _, rest = str(sp["run"]).partition(" ")
             method = rest.split(" @")[0]
-            lines.append(f"| {net} | {method} | {_PASS[scope]} | {_times(sp['whole_run'])} | "
-                         f"{_times(sp['last_iteration'])} | {_times(sp['p10'])}–{_times(sp['p90'])} | "
-                         f"{_times(en['whole_run'])} | {_times(en['last_iteration'])} | "
-                         f"{_times(en['p10'])}–{_times(en['p90'])} |")
+            lines.append(f"| {net} | {method} | {_PASS[scope]} | {times(sp['whole_run'])} | "
+                         f"{times(sp['last_iteration'])} | {times(sp['p10'])}–{times(sp['p90'])} | "
+                         f"{times(en['whole_run'])} | {times(en['last_iteration'])} | "
+                         f"{times(en['p10'])}–{times(en['p90'])} |")
     return lines
 
 
@@ -236,7 +234,7 @@ def estimator_error_table(doc: Mapping[str, Any]) -> list[str]:
                  f"(speed-up) and {_spct(_rel(last['estimate']['energy_ratio'], truth['energy_ratio']))} (energy gain)")
     truth_line = (f"Truth: all {t['iterations']} iterations of {t['model']} {t['method']} on {t['dataset']} "
                   f"(batch {t['batch_size']}, {t['epochs']} epochs) replayed on {doc['arch']}: speed-up "
-                  f"{_times(truth['speedup'])}, energy gain {_times(truth['energy_ratio'])}. Errors are estimate − truth "
+                  f"{times(truth['speedup'])}, energy gain {times(truth['energy_ratio'])}. Errors are estimate − truth "
                   "(capture samples from iteration 0; *worst phase* is the largest |error| over the N start offsets).")
     return [*lines, "", truth_line + " " + said + "."]
 
@@ -251,8 +249,8 @@ def max_examples_table(doc: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {r['iteration']} | {r['batch']} → {r['keep']} | "
                      + " | ".join(_spct(_rel(k * c[x], f[x])) for x in ("sparse_cycles", "dense_cycles",
                                                                           "sparse_energy_pj"))
-                     + f" | {_times(f['speedup'])} → {_times(c['speedup'])} | {_spct(_rel(c['speedup'], f['speedup']))} | "
-                     f"{_times(f['energy_ratio'])} → {_times(c['energy_ratio'])} | "
+                     + f" | {times(f['speedup'])} → {times(c['speedup'])} | {_spct(_rel(c['speedup'], f['speedup']))} | "
+                     f"{times(f['energy_ratio'])} → {times(c['energy_ratio'])} | "
                      f"{_spct(_rel(c['energy_ratio'], f['energy_ratio']))} | {_bw(f)} → {_bw(c)} |")
     t = doc["trace"]
     said = []
@@ -271,7 +269,7 @@ def max_examples_table(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _bw(figs: Mapping[str, Any]) -> str:
-    return _times(figs.get("speedup_passes", {}).get("backward_weight"))
+    return times(figs.get("speedup_passes", {}).get("backward_weight"))
 
 
 BENCH = ROOT / "benchmarks" / "results"

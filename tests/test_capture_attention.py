@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _capture_train import train_steps
 from torch import nn
 
 from hwsim.capture.session import capture
@@ -141,27 +142,17 @@ def _net(kind: str, dtype: torch.dtype = torch.float32) -> tuple[Net, torch.Tens
     return net.to(dtype), torch.randn(*shape, generator=torch.Generator().manual_seed(1)).to(dtype)
 
 
-def _train(net: Net, x: torch.Tensor, steps: int = 3, autocast: bool = False, **cap_kw) -> list[torch.Tensor]:
+def _train(net: Net, x: torch.Tensor, steps: int = 3, autocast: bool = False,
+           capture_kw: dict | None = None) -> list[torch.Tensor]:
     """``steps`` SGD steps (dropout draws from torch's global generator, seeded here); grads and weights after."""
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
     r = torch.randn(*x.shape[:2], 3, generator=torch.Generator().manual_seed(2)).to(x.dtype)
+
+    def loss(n: nn.Module) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return (n(x).float() * r).sum()
+
     torch.manual_seed(7)
-    out: list[torch.Tensor] = []
-    ctx = capture(net, **cap_kw) if cap_kw else None
-    if ctx is not None:
-        ctx.__enter__()
-    try:
-        for _ in range(steps):
-            opt.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = (net(x).float() * r).sum()
-            loss.backward()
-            out += [p.grad.clone() for p in net.parameters()]
-            opt.step()
-    finally:
-        if ctx is not None:
-            ctx.__exit__(None, None, None)
-    return out + [p.detach().clone() for p in net.parameters()] + [torch.rand(4)]  # + the RNG stream's position
+    return train_steps(net, loss, steps, capture_kw) + [torch.rand(4)]  # + the RNG stream's position
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "bert", "t5", "mha", "llama", "llama_dropout"])
@@ -234,7 +225,8 @@ def test_method_none_stays_bit_identical(tmp_path, kind, dtype, cap_kw):
     cap_kw = dict(cap_kw)
     autocast = cap_kw.pop("autocast", False)  # bf16 autocast: torch casts SDPA's inputs, capture must too
     want = _train(copy.deepcopy(net), x, autocast=autocast)
-    got = _train(net, x, autocast=autocast, method="none", out=tmp_path / "t", sample_every=1, **cap_kw)
+    got = _train(net, x, autocast=autocast,
+                 capture_kw={"method": "none", "out": tmp_path / "t", "sample_every": 1, **cap_kw})
     assert load(tmp_path / "t").meta["coverage"]["missed"] == []
     for i, (u, v) in enumerate(zip(got, want, strict=True)):
         assert torch.equal(u, v), f"tensor {i} differs by {(u.float() - v.float()).abs().max():.2e}"
@@ -301,7 +293,7 @@ def test_an_sdpa_capture_cannot_read_never_breaks_training(tmp_path, monkeypatch
     net, x = _net("gpt2")
     want = _train(copy.deepcopy(net), x, steps=1)
     with pytest.warns(UserWarning, match="NOT captured: scaled_dot_product_attention in attn"):
-        got = _train(net, x, steps=1, method="none", out=tmp_path / "t", sample_every=1)
+        got = _train(net, x, steps=1, capture_kw={"method": "none", "out": tmp_path / "t", "sample_every": 1})
     assert all(torch.equal(u, v) for u, v in zip(got, want, strict=True))  # the op ran unchanged
     missed = load(tmp_path / "t").meta["coverage"]["missed"]
     assert [(m["module"], m["why"]) for m in missed] == [("attn", "capture could not read this op (RuntimeError: boom)")]

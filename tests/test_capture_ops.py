@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _capture_train import train_steps
 from torch import nn
 
 from hwsim.capture.session import capture
@@ -95,23 +96,10 @@ def test_every_op_of_the_zoo_is_recorded_with_its_geometry(tmp_path):
     assert tr.iterations[1].layers["qk"].density > 0.5  # causal: δS = 0 above the diagonal
 
 
-def _train(net: nn.Module, steps: int = 2, **cap_kw) -> list[torch.Tensor]:
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+def _train(net: nn.Module, capture_kw: dict | None = None) -> list[torch.Tensor]:
+    """Two SGD steps on one fixed batch: every step's gradients, then the weights after."""
     x, r = _data(1)
-    grads = []
-    ctx = capture(net, **cap_kw) if cap_kw else None
-    if ctx is not None:
-        ctx.__enter__()
-    try:
-        for _ in range(steps):
-            opt.zero_grad()
-            (net(x) * r).sum().backward()
-            grads = [p.grad.clone() for p in net.parameters()]
-            opt.step()
-    finally:
-        if ctx is not None:
-            ctx.__exit__(None, None, None)
-    return grads + [p.detach().clone() for p in net.parameters()]
+    return train_steps(net, lambda n: (n(x) * r).sum(), 2, capture_kw)
 
 
 def test_method_none_is_bit_identical_to_no_capture(tmp_path):
@@ -119,7 +107,7 @@ def test_method_none_is_bit_identical_to_no_capture(tmp_path):
     a = Zoo()
     b = copy.deepcopy(a)
     want = _train(a)
-    got = _train(b, method="none", out=tmp_path / "t", sample_every=1)
+    got = _train(b, {"method": "none", "out": tmp_path / "t", "sample_every": 1})
     assert len(got) == len(want)
     for i, (u, v) in enumerate(zip(got, want, strict=True)):
         assert torch.equal(u, v), f"tensor {i} differs"

@@ -58,6 +58,25 @@ TRANSFORMERS = {
 OPTIONS = ("seq", "heads", "kv_heads", "blocks", "head")  # per-run options of a transformer (flags --seq ...)
 
 
+# Per family: the block's module prefix and its GEMMs in execution order as (name, in width, out width, part), the
+# widths named d (hidden), q (heads·d_h), kv (kv_heads·d_h), qkv (q + 2·kv), ffn; an "attn" row is the block's
+# QKᵀ and P·V under that path. Llama: RMSNorm (no GEMM), grouped-query attention, SwiGLU (gate, up, down).
+_BLOCKS: dict[str, tuple[str, tuple[tuple[str, str, str, str], ...]]] = {
+    "gpt2": ("h", (("attn.c_attn", "d", "qkv", "proj"), ("attn", "", "", "attn"), ("attn.c_proj", "q", "d", "proj"),
+                   ("mlp.c_fc", "d", "ffn", "mlp"), ("mlp.c_proj", "ffn", "d", "mlp"))),
+    "vit": ("blocks", (("attn.qkv", "d", "qkv", "proj"), ("attn", "", "", "attn"), ("attn.proj", "q", "d", "proj"),
+                       ("mlp.fc1", "d", "ffn", "mlp"), ("mlp.fc2", "ffn", "d", "mlp"))),
+    "bert": ("layer", (("attention.self.query", "d", "q", "proj"), ("attention.self.key", "d", "kv", "proj"),
+                       ("attention.self.value", "d", "kv", "proj"), ("attention.self", "", "", "attn"),
+                       ("attention.output.dense", "q", "d", "proj"), ("intermediate.dense", "d", "ffn", "mlp"),
+                       ("output.dense", "ffn", "d", "mlp"))),
+    "llama": ("layers", (("self_attn.q_proj", "d", "q", "proj"), ("self_attn.k_proj", "d", "kv", "proj"),
+                         ("self_attn.v_proj", "d", "kv", "proj"), ("self_attn", "", "", "attn"),
+                         ("self_attn.o_proj", "q", "d", "proj"), ("mlp.gate_proj", "d", "ffn", "mlp"),
+                         ("mlp.up_proj", "d", "ffn", "mlp"), ("mlp.down_proj", "ffn", "d", "mlp"))),
+}
+
+
 def _positive(v: object, flag: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"{flag}: {v!r} is not allowed; allowed: an integer >= 1")
@@ -119,41 +138,15 @@ def transformer_layers(model: str, *, seq: int | None = None, heads: int | None 
         specs.append(LayerSpec(name=f"{p}:pv", kind="matmul", C=H * T, K=H * dh, groups=H, tokens=T,
                                causal="input" if causal else "", part="attn"))
 
-    qkv = H * dh + 2 * kv * dh
+    width = {"d": d, "q": H * dh, "kv": kv * dh, "qkv": H * dh + 2 * kv * dh, "ffn": t.ffn}
+    prefix, gemms = _BLOCKS[t.family]
     for i in range(nb):
-        if t.family == "gpt2":
-            p = f"h.{i}"
-            lin(f"{p}.attn.c_attn", d, qkv, "proj")
-            attention(f"{p}.attn")
-            lin(f"{p}.attn.c_proj", H * dh, d, "proj")
-            lin(f"{p}.mlp.c_fc", d, t.ffn, "mlp")
-            lin(f"{p}.mlp.c_proj", t.ffn, d, "mlp")
-        elif t.family == "vit":
-            p = f"blocks.{i}"
-            lin(f"{p}.attn.qkv", d, qkv, "proj")
-            attention(f"{p}.attn")
-            lin(f"{p}.attn.proj", H * dh, d, "proj")
-            lin(f"{p}.mlp.fc1", d, t.ffn, "mlp")
-            lin(f"{p}.mlp.fc2", t.ffn, d, "mlp")
-        elif t.family == "bert":
-            p = f"layer.{i}"
-            lin(f"{p}.attention.self.query", d, H * dh, "proj")
-            lin(f"{p}.attention.self.key", d, kv * dh, "proj")
-            lin(f"{p}.attention.self.value", d, kv * dh, "proj")
-            attention(f"{p}.attention.self")
-            lin(f"{p}.attention.output.dense", H * dh, d, "proj")
-            lin(f"{p}.intermediate.dense", d, t.ffn, "mlp")
-            lin(f"{p}.output.dense", t.ffn, d, "mlp")
-        else:  # llama: RMSNorm (no GEMM), GQA, SwiGLU
-            p = f"layers.{i}"
-            lin(f"{p}.self_attn.q_proj", d, H * dh, "proj")
-            lin(f"{p}.self_attn.k_proj", d, kv * dh, "proj")
-            lin(f"{p}.self_attn.v_proj", d, kv * dh, "proj")
-            attention(f"{p}.self_attn")
-            lin(f"{p}.self_attn.o_proj", H * dh, d, "proj")
-            lin(f"{p}.mlp.gate_proj", d, t.ffn, "mlp")
-            lin(f"{p}.mlp.up_proj", d, t.ffn, "mlp")
-            lin(f"{p}.mlp.down_proj", t.ffn, d, "mlp")
+        for name, c, k, part in gemms:
+            path = f"{prefix}.{i}.{name}"
+            if part == "attn":
+                attention(path)
+            else:
+                lin(path, width[c], width[k], part)
     if head:
         if t.family == "vit":
             lin("head", d, t.classes, "other", tokens=1)  # the class token only

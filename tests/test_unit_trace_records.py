@@ -1,0 +1,65 @@
+"""One iteration record as a trace stores it (hwsim/trace/records.py ``IterationRecord``, ``LayerStats``), read
+directly: the index of old records from their position, the histogram in its list or older mapping form, integral
+floats accepted as integers, extra keys kept, and each value outside its range named by file and field."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hwsim.trace.nongemm import OpCount
+from hwsim.trace.records import IterationRecord, iterations_from_manifest
+from hwsim.trace.schema import TraceError
+
+
+def test_a_record_reads_its_fields_and_keeps_the_rest():
+    r = IterationRecord.from_json({"epoch": 1.0, "loss": 2, "sampled": True, "lr_now": 0.01,
+                                   "layers": {"fc1": {"density": 0.5, "max_bits": 3.0, "hist": {"2": 4, "3": 1},
+                                                      "noise": 0.25, "seen": 7},
+                                              "fc2": {"density": 0.25, "hist": [1, 0, 2]}},
+                                   "nongemm": {"fc1": {"relu": [1, 8, 8, 8, 0, 0, 0, 0]}}},
+                                  file="m.json", position=5)
+    assert (r.index, r.epoch, r.loss, r.sampled) == (5, 1, 2.0, True)      # no index: its position
+    assert r.extra == {"lr_now": 0.01} and r.has_stats and r.mean_density() == pytest.approx(0.375)
+    fc1 = r.layers["fc1"]
+    assert (fc1.max_bits, fc1.hist, fc1.noise, fc1.extra) == (3, (4, 1), 0.25, {"seen": 7})   # older mapping hist
+    assert r.layers["fc2"].hist == (1, 0, 2) and r.layers["fc2"].max_bits is None
+    assert r.nongemm.at("fc1", "forward") == {"relu": OpCount(1, 8, 8, 8)}
+    bare = IterationRecord.from_json({"index": 3}, file="f")
+    assert not bare.has_stats and bare.mean_density() is None and bare.nongemm is None
+
+
+@pytest.mark.parametrize("rec,message", [
+    ({"index": 0, "layers": {"fc": {"density": 1.5}}},
+     "m.json: field 'iterations[2].layers.fc.density': 1.5 is not allowed; allowed: a number in [0, 1] or null"),
+    ({"index": 0, "layers": {"fc": {"max_bits": 65}}},
+     "m.json: field 'iterations[2].layers.fc.max_bits': 65 is not allowed; allowed: an integer 0..64 or null"),
+    ({"index": 0, "layers": {"fc": {"max_bits": 2.5}}},
+     "m.json: field 'iterations[2].layers.fc.max_bits': 2.5 is not allowed"),
+    ({"index": 0, "layers": {"fc": {"noise": -0.1}}},
+     "m.json: field 'iterations[2].layers.fc.noise': -0.1 is not allowed; allowed: a number or null"),
+    ({"index": 0, "layers": {"fc": {"hist": [1, "x"]}}},
+     "m.json: field 'iterations[2].layers.fc.hist': must be a list of counts, got [1, 'x']"),
+    ({"index": 0, "layers": {"fc": 0.5}},
+     "m.json: field 'iterations[2].layers.fc': must be an object {density, max_bits, hist}, got 0.5"),
+    ({"index": -1}, "m.json: field 'iterations[2].index': -1 is not allowed; allowed: an integer >= 0 or null"),
+    ({"index": 0, "sampled": "no"}, "m.json: field 'iterations[2].sampled': must be true, false or null, got 'no'"),
+    ({"index": 0, "loss": "high"}, "m.json: field 'iterations[2].loss': 'high' is not allowed; allowed: a number"),
+    ({"index": 0, "nongemm": {"fc": {"relu": [1]}}}, "m.json: field 'iterations[2].nongemm.fc.relu': [1] is not "
+                                                     "allowed"),
+])
+def test_a_value_outside_its_range_is_named(rec, message):
+    with pytest.raises(TraceError, match="^" + re.escape(message)):
+        IterationRecord.from_json(rec, file="m.json", field_prefix="iterations[2].")
+
+
+def test_records_that_are_not_objects():
+    with pytest.raises(TraceError, match=re.escape("m.json: field 'iterations[2]' must be an object, got list '[1]'")):
+        IterationRecord.from_json([1], file="m.json", field_prefix="iterations[2].")
+    with pytest.raises(TraceError, match=re.escape("log.jsonl: line 4: the record must be an object, got str 'x'")):
+        IterationRecord.from_json("x", file="log.jsonl: line 4")
+    with pytest.raises(TraceError, match=re.escape("m.json: field 'iterations' must be a list of objects, got dict")):
+        iterations_from_manifest({}, "m.json")
+    its = iterations_from_manifest([{"loss": 1.0}, {"loss": 0.5}], "m.json")
+    assert [r.index for r in its] == [0, 1]                                     # version 1: positions
