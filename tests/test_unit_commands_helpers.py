@@ -52,6 +52,15 @@ def test_per_layer_json_too_deep_is_a_clear_error():
         synth_cmd._per_layer('{"a": ' * 100_000 + "1" + "}" * 100_000)
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, '[{"conv2": {"w": 0.4}}]', "0.5", '"conv2"'])
+def test_per_layer_json_inline_non_objects_are_json_errors_not_file_names(text):
+    # a JSON array, number or string is read as inline JSON (not a path), and the error stays one short line
+    with pytest.raises(ValueError) as ei:
+        synth_cmd._per_layer(text)
+    msg = str(ei.value)
+    assert msg.startswith("--per-layer-json: ") and "JSON file" not in msg and len(msg) < 300
+
+
 # --- validate ---------------------------------------------------------------------------------------------------------
 
 def test_kib():

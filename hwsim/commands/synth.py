@@ -81,7 +81,7 @@ def _per_layer(arg: str | None, flag: str = "--per-layer-json", key: str = "laye
     if not arg:
         return None
     shape = f"{{{key}: {{w|a|dz: density}}}}"
-    if arg.lstrip().startswith("{"):
+    if arg.lstrip()[:1] in ("{", "[", '"') or arg.lstrip()[:1].isdigit():   # inline JSON, not a file name
         text = arg
     else:
         from hwsim._yaml import YAMLInputError, read_text
