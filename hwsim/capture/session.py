@@ -4,12 +4,12 @@
 model's training forward issues (:mod:`hwsim.capture.ops`: ``F.linear``, ``addmm``, matmuls,
 convolutions, transposed convolutions, attention), not only ``nn.Linear``/``nn.Conv2d`` modules.
 A ``TorchFunctionMode`` is active only inside the model's forward (module pre-hooks push it and
-name the GEMMs by the issuing module path). Each GEMM output z passes through an identity autograd
-Function whose *backward* receives δz, quantizes it (NSD / meProp / none) and returns δ̃z, so the
-op's own backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z. The Function marks z
-dirty (an in-place identity), so in-place ReLU right after the conv, BatchNorm in between, residual
-``out += x`` and repeated calls all keep working — unlike ``register_full_backward_pre_hook``
-(pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
+name the GEMMs by the issuing module path). A pre-hook on each GEMM's own autograd node receives
+δz in backward, quantizes it (NSD / meProp / none) and hands the node δ̃z instead, so the op's own
+backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z
+(:class:`~hwsim.capture.intercept.QuantizeGrad`). The hook belongs to the node, so in-place ReLU
+right after the conv, BatchNorm in between, residual ``out += x`` and repeated calls all keep
+working — unlike ``register_full_backward_pre_hook`` (pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
 their operand masks; their δz is dithered only with ``dither_attention=True``.
 
 Names: a weight GEMM is named by the module that owns the weight (``fc1``, ``attn.out_proj``; the
