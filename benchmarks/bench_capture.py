@@ -4,7 +4,9 @@ Prints, for lenet5, resnet18_cifar and the zoo's character-level transformer gpt
 HF-style Conv1D projections, explicit attention products), the ratio of the mean training-step time under
 ``capture(method="dither")`` (statistics only) and under ``capture(..., out=dir,
 sample_every=50)`` (statistics + operands written every 50 steps) to plain training.
-Targets: ≤ 1.15× and ≤ 1.25×. Configurations are interleaved in rounds of ``sample_every``
+Targets: ≤ 1.15× and ≤ 1.25×. A third ratio, ``intercept``, is the capture with the quantizer replaced by
+the identity (δz unchanged, fixed statistics, no noise sums): what the interception alone costs — the
+module hooks, the ``TorchFunctionMode``, the non-GEMM tally, the autograd hand-over and the records. Configurations are interleaved in rounds of ``sample_every``
 steps so that load from other processes hits all of them alike; ratios are medians over rounds.
 
 Times are CPU time of the training thread (robust when other processes share the cores), with
@@ -17,29 +19,57 @@ host transfer per layer and iteration); CPU time then means little, so read the 
 ratios, and the dither rows time the device quantizer (wall, synchronized). A device this machine
 does not have is a clear error naming ``--device``.
 
-    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda]
+    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda] [--no-rng] [--json FILE]
+
+``--json FILE`` writes the ratios with the command, the date and the 1-minute load average before and after
+(``benchmarks/results/capture_overhead.json`` is rendered into the README by ``scripts/readme_tables.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import json
+import os
+import shlex
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.capture import quant, quant_device
+from hwsim.capture import quant, quant_device, session
+from hwsim.capture.quantized import LevelStats, Quantized
 from hwsim.capture.session import capture
 from hwsim.capture.train import resolve_device
 from hwsim.capture.zoo.models import KIND, build_model
 
 SAMPLE_EVERY = 50
-CONFIGS = ("plain", "dither", "dither+record")
+CONFIGS = ("plain", "intercept", "dither", "dither+record")
+TARGETS = {"dither": 1.15, "dither+record": 1.25}
+
+
+def _identity(g: torch.Tensor, **_: object) -> Quantized:
+    """The ``intercept`` configuration's quantizer: δz unchanged, statistics of an all-zero level tensor."""
+    return Quantized(values=g, levels=g, delta=1.0, stats=LevelStats(numel=g.numel(), nnz=0, max_abs=0, hist=[0] * 15))
+
+
+@contextlib.contextmanager
+def _interception_only() -> Iterator[None]:
+    """Capture with the quantizer and the noise sums replaced (benchmark only): what interception alone costs."""
+    saved = quant.quantize, quant.passthrough, session.noise_sums
+    quant.quantize = quant.passthrough = _identity  # type: ignore[assignment]
+    session.noise_sums = lambda g, q, st=None: torch.zeros(3, dtype=torch.float64)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        quant.quantize, quant.passthrough, session.noise_sums = saved
 
 
 def _sync(device: torch.device) -> None:
@@ -88,6 +118,8 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
     plain: list[float] = []
     for r in range(rounds):
         t = {"plain": _steps(models["plain"], opts["plain"], x, y, steps)}
+        with _interception_only(), capture(models["intercept"], method="dither", s=4.0, seed=r):
+            t["intercept"] = _steps(models["intercept"], opts["intercept"], x, y, steps)
         with capture(models["dither"], method="dither", s=4.0, seed=r):
             t["dither"] = _steps(models["dither"], opts["dither"], x, y, steps)
         with capture(models["dither+record"], method="dither", s=4.0, seed=r, out=tmp / f"{name}-{r}",
@@ -181,6 +213,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["lenet5", "resnet18_cifar", "gpt_char"])
     ap.add_argument("--resnet-batch", type=int, default=16)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N on a machine with a GPU")
+    ap.add_argument("--no-rng", action="store_true", help="skip the table of random-number sources")
+    ap.add_argument("--json", type=Path, help="also write the ratios, the command and the load to this file")
     args = ap.parse_args()
     try:
         device = resolve_device(args.device)
@@ -188,12 +222,15 @@ def main() -> None:
         ap.error(str(e))
     torch.set_num_threads(args.threads)
     steps = 10 if args.quick else SAMPLE_EVERY
+    load0 = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {steps} steps per round, "
-          f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}, device {device}")
+          f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}, device {device}; 1-minute load {load0:.2f}")
     if device.type != "cpu":
         print("(on a GPU the CPU-time ratios count only the host's share: read the wall-clock ones)")
-    print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} {'dither/plain':>20s} {'dither+record/plain':>20s}")
-    print(f"{'':16s} {'':5s} {'':18s} {'CPU (wall)':>20s} {'CPU (wall)':>20s}")
+    heads = [f"{c}/plain" for c in CONFIGS[1:]]
+    print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} " + " ".join(f"{h:>20s}" for h in heads))
+    print(f"{'':16s} {'':5s} {'':18s} " + " ".join(f"{'CPU (wall)':>20s}" for _ in heads))
+    rows = []
     with tempfile.TemporaryDirectory() as d:
         for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else args.resnet_batch, 32),
                                   ("gpt_char", 64, 32)):
@@ -201,9 +238,22 @@ def main() -> None:
                 continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,
                             rounds=args.rounds, steps=steps, tmp=Path(d), device=device)
-            cell = {c: f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)" for c in CONFIGS[1:]}
-            print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cell['dither']:>20s} {cell['dither+record']:>20s}",
-                  flush=True)
+            cells = " ".join(f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)".rjust(20) for c in CONFIGS[1:])
+            print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cells}", flush=True)
+            rows.append({"model": name, "batch": f"{batch} × {size} tokens" if KIND[name] == "text" else str(batch),
+                         "plain_ms": round(r["plain_ms"], 2),
+                         **{c: {k: round(r[f"{c}/{k}"], 4) for k in ("cpu", "wall")} for c in CONFIGS[1:]}})
+    if args.json is not None:
+        doc = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+               "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+               "device": str(device), "rounds": args.rounds, "steps": steps, "sample_every": SAMPLE_EVERY, "s": 4.0,
+               "torch": torch.__version__, "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
+               "targets": TARGETS, "rows": rows}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+    if args.no_rng:
+        return
     if device.type != "cpu":
         print(f"\nNSD on {device} (1M float32 elements, wall ns/element, synchronized, best of 5):")
         for nm, ns, note in bench_device_quant(device, reps=3 if args.quick else 20):

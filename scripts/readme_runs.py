@@ -1,7 +1,9 @@
-"""README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth and the demo's time.
+"""README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth, the demo's time and
+capture's overhead.
 
 ``noise_table`` renders ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``); ``demo_time_table``
-renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
+renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``); ``capture_overhead_table``
+renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``).
 """
 
 from __future__ import annotations
@@ -55,4 +57,26 @@ def demo_time_table(doc: Mapping[str, Any]) -> list[str]:
     said += "".join(f"; a rerun into the same `--out` (`OUT/work/` reused: only the report is rebuilt) took {w['seconds']:.1f} s "
                     f"(load {w['load'][0]:.2f} → {w['load'][1]:.2f})" for w in doc.get("warm_reruns", [])[:1])
     said += f". On {doc['cpus']} idle cores the first run cannot take less than CPU ÷ cores = {cpu / doc['cpus']:.0f} s"
+    return [*lines, "", said + "."]
+
+
+def capture_overhead_table(doc: Mapping[str, Any]) -> list[str]:
+    """Step-time ratios of capture to plain training per model (``benchmarks/bench_capture.py --json``): interception
+    alone, dither and dither + recording, CPU time with wall time in parentheses; a ratio above its target is marked."""
+    targets = doc["targets"]
+    lines = ["| model | batch | plain CPU ms/step | interception only | dither/plain (target ≤ "
+             f"{targets['dither']:.2f}×) | dither+record/plain (target ≤ {targets['dither+record']:.2f}×) |",
+             "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        cells = []
+        for c in ("intercept", "dither", "dither+record"):
+            cell = f"{r[c]['cpu']:.3f}× ({r[c]['wall']:.3f}×)"
+            cells.append(f"**{cell} — missed**" if c in targets and r[c]["cpu"] > targets[c] else cell)
+        lines.append(f"| {r['model']} | {r['batch']} | {r['plain_ms']:.1f} | {' | '.join(cells)} |")
+    said = (f"Measured {doc['date']} on a {doc['cpus']}-core machine shared with other jobs; 1-minute load average "
+            f"{doc['load'][0]:.2f} before → {doc['load'][1]:.2f} after; {doc['threads']} torch thread, s = {doc['s']:g}, "
+            f"recording every {doc['sample_every']} steps; configurations interleaved in {doc['rounds']} rounds of "
+            f"{doc['steps']} steps, medians over rounds of the training thread's CPU-time ratio (wall-clock ratio in "
+            "parentheses). Interception only: capture with the quantizer replaced by the identity (module hooks, "
+            "the op mode, the non-GEMM tally, the δz hand-over and the records still run)")
     return [*lines, "", said + "."]

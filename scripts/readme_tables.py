@@ -16,6 +16,8 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``accelerators`` — from ``benchmarks/results/accelerator_table.json`` (``benchmarks/accelerator_table.py``;
   rendered by ``scripts/readme_accelerators.py``);
 * ``demo-time`` — from ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
+* ``capture-overhead`` — from ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``;
+  rendered by ``scripts/readme_runs.py``).
 
 Usage::
 
@@ -311,7 +313,8 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
                           ("max-examples", "max_examples.json", max_examples_table),
                           ("noise", "noise_table.json", _sibling("readme_runs").noise_table),
                           ("accelerators", "accelerator_table.json", _sibling("readme_accelerators").accelerators_table),
-                          ("demo-time", "demo_time.json", _sibling("readme_runs").demo_time_table)):
+                          ("demo-time", "demo_time.json", _sibling("readme_runs").demo_time_table),
+                          ("capture-overhead", "capture_overhead.json", _sibling("readme_runs").capture_overhead_table)):
         f = bench / fn
         if f.exists():
             doc = json.loads(f.read_text())

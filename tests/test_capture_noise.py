@@ -15,7 +15,7 @@ from torch import nn
 
 import hwsim
 from hwsim.capture.config import CaptureConfig
-from hwsim.capture.quantized import Quantized, noise_sums
+from hwsim.capture.quantized import LevelStats, Quantized, noise_sums
 from hwsim.capture.srule import S_MIN, NoiseBudget, SRule
 from hwsim.trace import format as fmt
 from hwsim.trace.noise import compound_gain, compound_warning, layer_noise, norm_growth
@@ -38,6 +38,14 @@ def test_noise_sums_of_lazy_nsd_levels_and_of_values():
     assert a == pytest.approx(0.09 + 0.01 + 0.36)
     assert b == pytest.approx(0.5)
     assert c == pytest.approx(0.15 + 0.30)
+    # the CPU NSD's shortcuts: Σδz² handed over by the quantizer, Σlevel² = the non-zeros when |level| <= 1
+    known = Quantized(values=None, levels=torch.tensor([1.0, 0.0, 0.0, 1.0]), delta=0.5, sum_sq=0.25)
+    st = LevelStats(numel=4, nnz=2, max_abs=1, hist=[2] + [0] * 14)
+    assert noise_sums(dz, known, st).tolist() == pytest.approx([0.25, 0.5, 0.45])  # 0.25: taken, not recomputed
+    st2 = LevelStats(numel=4, nnz=2, max_abs=2, hist=[1, 1] + [0] * 13)
+    two = Quantized(values=None, levels=torch.tensor([2.0, 0.0, 0.0, -1.0]), delta=0.5, sum_sq=0.46)
+    assert noise_sums(dz, two, st2).tolist() == pytest.approx([0.46, 0.25 * 5, 0.5 * (0.6 - 0.6)])  # Σlevel² = 5
+    assert noise_sums(dz, two, st2)[1] != noise_sums(dz, two, st)[1]  # the count is used only when |level| <= 1
     v = Quantized(values=torch.tensor([0.3, 0.0, 0.0, 0.6]), levels=torch.zeros(4), delta=1.0)
     assert noise_sums(dz, v).tolist() == pytest.approx([0.46, 0.45, 0.45])  # meProp-like: the dropped −0.1 is the noise
 
@@ -250,9 +258,9 @@ def test_noise_sums_are_computed_only_where_kept_or_steering(monkeypatch):
     calls: list[int] = []
     real = session.noise_sums
 
-    def counted(dz, q):
+    def counted(dz, q, stats=None):
         calls.append(1)
-        return real(dz, q)
+        return real(dz, q, stats)
 
     monkeypatch.setattr(session, "noise_sums", counted)
     m = _mlp(1)  # 3 dithered GEMMs
@@ -271,3 +279,16 @@ def test_noise_sums_are_computed_only_where_kept_or_steering(monkeypatch):
                 nn.functional.cross_entropy(m2(x), y).backward()
                 cap.step()
         assert len(calls) == 4 * 3
+
+
+def test_cpu_nsd_hands_its_sum_of_squares_to_the_noise_sums():
+    from hwsim.capture import quant
+    x = torch.randn(50_000, generator=torch.Generator().manual_seed(3))
+    q = quant.nsd(x, s=4.0, generator=quant.new_generator(0), lazy_values=True)
+    xx = float((x.double() ** 2).sum())
+    assert q.sum_sq == pytest.approx(xx, rel=1e-6)
+    st = quant.level_stats(q.levels)
+    sums = noise_sums(x, q, st).tolist()
+    lv = q.levels.double()
+    assert sums == pytest.approx([xx, float((lv ** 2).sum()) * q.delta ** 2, float((x.double() * lv).sum()) * q.delta],
+                                 rel=1e-5)

@@ -150,3 +150,18 @@ def test_every_readme_table_formats_a_ratio_with_the_one_cell_formatter(x, text)
     mod = _module()
     assert mod.times(x) == text
     assert mod._sibling("readme_runs").times is mod._sibling("readme_accelerators").times is mod.times
+
+
+def test_capture_overhead_table_marks_missed_targets_and_says_the_load():
+    row = {"model": "lenet5", "batch": "64", "plain_ms": 7.04, "intercept": {"cpu": 1.061, "wall": 1.07},
+           "dither": {"cpu": 1.2304, "wall": 1.2}, "dither+record": {"cpu": 1.25, "wall": 1.3}}
+    doc = {"command": "python benchmarks/bench_capture.py --json j", "date": "2026-12-07", "cpus": 2, "threads": 1,
+           "rounds": 5, "steps": 50, "sample_every": 50, "s": 4.0, "load": [0.8, 1.25],
+           "targets": {"dither": 1.15, "dither+record": 1.25}, "rows": [row]}
+    lines = _module()._sibling("readme_runs").capture_overhead_table(doc)
+    assert "target ≤ 1.15×" in lines[0] and "target ≤ 1.25×" in lines[0]
+    # 1.230 > 1.15: missed; 1.250 is not above 1.25: met
+    assert lines[2] == "| lenet5 | 64 | 7.0 | 1.061× (1.070×) | **1.230× (1.200×) — missed** | 1.250× (1.300×) |"
+    assert lines[3] == "" and "load average 0.80 before → 1.25 after" in lines[4] and "5 rounds of 50 steps" in lines[4]
+    row["dither"]["cpu"] = 1.149
+    assert "missed" not in _module()._sibling("readme_runs").capture_overhead_table(doc)[2]

@@ -40,20 +40,35 @@ class _Cap:
         return g * 3
 
 
-@pytest.mark.parametrize("dirty", [True, False])
-def test_quantize_grad_is_identity_forward_and_hands_dz_to_capture(dirty):
+@pytest.mark.parametrize("inplace_after", [False, True])
+def test_quantize_grad_leaves_forward_and_hands_dz_to_capture(inplace_after):
     x = torch.randn(3, 2, requires_grad=True)
     z = x * 2
     cap = _Cap()
-    out = QuantizeGrad.apply(z, "call-1", cap, dirty)
-    assert torch.equal(out, x.detach() * 2)
+    out = QuantizeGrad.attach(z, "call-1", cap)
+    assert out is z  # the forward is untouched: no copy, no wrapper
+    mask = torch.ones(3, 2)
+    if inplace_after:  # an in-place ReLU right after the GEMM: the hook still gets δz of the GEMM's output
+        out.relu_()
+        mask = (x.detach() > 0).float()
     r = torch.randn(3, 2)
     (out * r).sum().backward()
     assert len(cap.seen) == 1
     call, g = cap.seen[0]
     assert call == "call-1"
-    torch.testing.assert_close(g, r)
-    torch.testing.assert_close(x.grad, 2 * 3 * r)  # the returned δ̃z is what the op's backward consumes
+    torch.testing.assert_close(g, r * mask)
+    torch.testing.assert_close(x.grad, 2 * 3 * r * mask)  # the returned δ̃z is what the op's backward consumes
+
+
+def test_quantize_grad_on_one_output_of_a_multi_output_op():
+    x = torch.randn(4, 3, requires_grad=True)
+    vals, idx = x.max(dim=1)  # one node, two outputs: the hook swaps only its own
+    cap = _Cap()
+    QuantizeGrad.attach(vals, "call-2", cap)
+    r = torch.randn(4)
+    (vals * r).sum().backward()
+    ref = torch.zeros(4, 3).scatter_(1, idx[:, None], (3 * r)[:, None])
+    torch.testing.assert_close(x.grad, ref)
 
 
 class _Net(nn.Module):

@@ -99,6 +99,7 @@ class NonGemmTally:
         self._meta_key: tuple[Any, ...] = ()
         self._meta: dict[str, Any] | None = None
         self._written: dict[str, Any] | None = None  # the last record written (records repeat only on change)
+        self._last: tuple[Any, ...] | None = None  # (rows, first, other, record) of the last record built
 
     def new_forward(self) -> None:
         self.layer = ""
@@ -160,15 +161,20 @@ class NonGemmTally:
         self.rows, self.other = {}, {}
         if not rows:
             return None
+        last = self._last
+        if last is not None and last[1] == self.first and last[0] == rows and last[2] == other:
+            return last[3]  # the same ops on the same shapes as the last iteration: its record, not rebuilt
         work = NonGemmWork.from_rows((layer or self.first, kind, row) for (layer, kind), row in rows.items())
         key = (tuple(sorted({k for _, k in rows})), tuple(sorted(other)))
         if key != self._meta_key:  # the meta changes only when new kinds or unknown ops appear
             self._meta_key, self._meta = key, meta_for(work, source="capture", other=other)
-        return work.to_json()
+        record = work.to_json()
+        self._last = (rows, self.first, other, record)
+        return record
 
     def changed(self, record: dict[str, Any] | None) -> bool:
         """Whether ``record`` (a :meth:`take`) differs from the last one written, which it then becomes."""
-        if not record or record == self._written:
+        if not record or record is self._written or record == self._written:
             return False
         self._written = record
         return True

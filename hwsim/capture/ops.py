@@ -126,13 +126,19 @@ def matmul_gemm(op: str, a: torch.Tensor, b: torch.Tensor) -> Gemm:
     if a.dim() == 2 and b.dim() == 2:  # W @ X: a linear layer over X's columns
         return _linear_form(op if op != "mm" else "linear", lambda: b.t(), lambda: a, rows=n, c=kc, k=m, batch=n,
                             a=b, b=a, role="weight", z=lambda t: t.t())
-    bs = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    bs = _batch_shape(a.shape[:-2], b.shape[:-2])
     bt = math.prod(bs)
     return Gemm(op="matmul" if op in ("mm", "bmm", "baddbmm") else op, kind="matmul", macs=bt * m * n * kc,
                 fields={"C": bt * kc, "K": bt * n, "groups": bt, "w_role": "weight" if is_weight(b) else "activation"},
                 a=lambda: a.expand(*bs, m, kc).reshape(bt, m, kc), b=lambda: b.expand(*bs, kc, n).reshape(bt, kc, n),
                 z=lambda t: t.reshape(bt, m, n), b_tensor=b, rows=m, batch=1, a_grad=_grad(a), b_grad=_grad(b),
                 attention=not is_weight(b), key=(op, tuple(a.shape), tuple(b.shape)))
+
+
+def _batch_shape(a: torch.Size, b: torch.Size) -> torch.Size:
+    """The broadcast batch dimensions of a batched matmul (``torch.broadcast_shapes``, which costs ~50 µs a call
+    through its Python reference; equal shapes, the common case, return at once)."""
+    return a if a == b else torch.broadcast_shapes(a, b)
 
 
 def mm(args: tuple, kwargs: dict) -> Gemm:

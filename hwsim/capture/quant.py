@@ -107,7 +107,7 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
     else:
         levels = uniform(x, generator=generator).add_(x, alpha=1.0 / delta).floor_()  # ⌊δz/Δ + u⌋
     if lazy_values:
-        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, bound=bound)
+        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, bound=bound, sum_sq=rms * rms * n)
     return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta, bound=bound)
 
 
@@ -201,15 +201,55 @@ def meprop(dz: torch.Tensor, *, k: int, generator: Rng = None) -> Quantized:
     return Quantized(values=kept, levels=levels, delta=delta)
 
 
-def passthrough(dz: torch.Tensor, *, generator: Rng = None) -> Quantized:
+def passthrough(dz: torch.Tensor, *, generator: Rng = None, lazy_levels: bool = False) -> Quantized:
     """Plain backprop: δz unchanged; levels are its int8 view (exact zero pattern).
 
     ``generator`` is not drawn from; a ``torch.Generator`` selects the torch path (:func:`torch_path`).
+    ``lazy_levels``: a float32 CPU δz is only counted (:func:`counted_view`: the same statistics in a few numpy
+    passes) and ``levels`` is None until :meth:`Quantized.level_tensor` builds it (capture: sampled iterations).
     """
     if torch_path(dz, generator):
         return quant_device.passthrough(dz)
+    if lazy_levels:
+        q = counted_view(dz)
+        if q is not None:
+            return q
     levels, delta = int_view(dz)
     return Quantized(values=dz, levels=levels, delta=delta)
+
+
+def counted_view(dz: torch.Tensor, *, max_bits: int = 16) -> Quantized | None:
+    """δz unchanged with the statistics of its int8 view (:func:`int_view`), the view itself built on demand;
+    None unless ``dz`` is a finite float32 CPU tensor with a non-zero, normal Δ (then :func:`int_view` runs).
+
+    The counts are :func:`int_view`'s exactly: |level| = max(1, rint(|δz|/Δ)) for δz ≠ 0 with Δ = max|δz|/127
+    (a float32 division, rounding half to even, as torch's), so a level of magnitude ≥ 2 is one whose
+    rint(|δz|/Δ) is, and every non-zero δz is a non-zero level — about a third of the passes of building the
+    view and counting it (attention products, which are not dithered by default, on every iteration).
+    """
+    if dz.dtype != torch.float32 or not dz.is_cpu or dz.numel() == 0:
+        return None
+    a = dz.detach().reshape(-1).numpy()
+    r = np.abs(a)
+    mx = float(r.max())
+    delta = mx / VIEW_LEVELS
+    if not (math.isfinite(mx) and delta >= np.finfo(np.float32).tiny):
+        return None
+    nnz = int(np.count_nonzero(a))
+    np.divide(r, np.float32(delta), out=r)
+    ak = np.rint(r, out=r).astype(np.int8)  # |level| of the non-zeros, except that rint(|δz|/Δ) = 0 stands for 1
+    wide = ak[np.flatnonzero(ak >= 2)]
+    top = int(wide.max()) if wide.size else int(nnz > 0)
+    ge = [nnz, wide.size] + [int(np.count_nonzero(wide >= (1 << b))) for b in range(2, top.bit_length())] + [0]
+    hist = [0] * (max_bits - 1)
+    for b in range(len(ge) - 1):  # bit_length b + 1 → sign + (b + 1) bits → hist entry b
+        hist[min(b, max_bits - 2)] += ge[b] - ge[b + 1]
+    st = LevelStats(numel=a.size, nnz=nnz, max_abs=top, hist=hist)
+
+    def levels() -> torch.Tensor:  # int_view's levels (its normal-Δ branch), built only when stored
+        x = dz.detach()
+        return (x.abs() / delta).round_().clamp_(min=1.0) * (x != 0) * x.sign()
+    return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=levels)
 
 
 def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -236,7 +276,7 @@ def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | 
     if method == "meprop":
         return meprop(dz, k=k, generator=generator)  # type: ignore[arg-type]
     if method == "none":
-        return passthrough(dz, generator=generator)
+        return passthrough(dz, generator=generator, lazy_levels=lazy_values)
     raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
 
 

@@ -7,6 +7,7 @@ Shared by the CPU/numpy quantizers (:mod:`hwsim.capture.quant`) and the torch-on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,15 +51,28 @@ class Quantized:
     ``levels`` must not be used any more. ``bound`` is an upper bound on |levels| known without
     looking at them (NSD: √(Σδz²)/Δ + 1), which lets ``level_stats`` skip a min/max pass.
     ``stats`` is set by the device quantizers, which compute the level statistics together with
-    Δ (one host sync per call); the CPU quantizers leave it None (``level_stats`` computes it).
+    Δ (one host sync per call), and by the CPU int8 view that only counts its levels
+    (:func:`hwsim.capture.quant.passthrough` with ``lazy_levels``); the other CPU quantizers leave it
+    None (``level_stats`` computes it). ``levels`` is None when the quantizer only counted them
+    (``values`` given): :meth:`level_tensor` builds them with ``make_levels``. ``sum_sq`` is Σδz² when the
+    quantizer computed it on the way (the CPU NSD's std), which :func:`noise_sums` then reuses.
     """
 
     values: torch.Tensor | None
-    levels: torch.Tensor
+    levels: torch.Tensor | None  # None: built on demand by ``make_levels`` (:meth:`level_tensor`)
     delta: float
     dtype: torch.dtype | None = None
     bound: float = math.inf
     stats: LevelStats | None = None
+    make_levels: Callable[[], torch.Tensor] | None = None
+    sum_sq: float | None = None  # Σδz² when the quantizer computed it (the CPU NSD's std)
+
+    def level_tensor(self) -> torch.Tensor:
+        """The levels; built here when the quantizer only counted them."""
+        if self.levels is not None:
+            return self.levels
+        assert self.make_levels is not None
+        return self.make_levels()
 
     def take_values(self) -> torch.Tensor:
         if self.values is not None:
@@ -70,13 +84,27 @@ class Quantized:
         return self.levels.to(self.dtype or self.levels.dtype)
 
 
-def noise_sums(dz: torch.Tensor, q: Quantized) -> torch.Tensor:
+def _cpu_noise_sums(x: torch.Tensor, q: Quantized, xx: float, stats: LevelStats | None) -> torch.Tensor:
+    """:func:`noise_sums` of lazy NSD levels on CPU, in numpy: Σδz² = ``xx`` is the quantizer's own
+    (:attr:`Quantized.sum_sq`, from its std), Σlevel² the number of non-zeros when every level is in {−1, 0, 1}
+    (``stats``), so only Σδz·level walks the tensors (a BLAS dot, as torch's, without torch's per-op overhead)."""
+    a = x.numpy()
+    lv = q.levels.detach().reshape(-1).numpy()
+    ll = float(stats.nnz) if stats is not None and stats.max_abs <= 1 else float(np.dot(lv, lv))
+    d = float(q.delta)
+    return torch.tensor([xx, ll * d * d, float(np.dot(a, lv)) * d], dtype=torch.float64)
+
+
+def noise_sums(dz: torch.Tensor, q: Quantized, stats: LevelStats | None = None) -> torch.Tensor:
     """(Σδz², Σδ̃z², Σδz·δ̃z) of one call as a float64 tensor on δz's device — no host sync (capture fetches the
     iteration's sums of every layer at once when it ends; :mod:`hwsim.trace.noise` turns them into statistics).
 
     Call before :meth:`Quantized.take_values` (NSD's lazy values are Δ·levels, read here without scaling them).
+    ``stats``: the call's level statistics when known (levels in {−1, 0, 1}: Σlevel² is their count).
     """
     x = work_dtype(dz).detach().reshape(-1)
+    if q.values is None and q.sum_sq is not None and x.dtype == q.levels.dtype:  # NSD on the numpy (CPU) path
+        return _cpu_noise_sums(x, q, q.sum_sq, stats)
     if q.values is None:  # NSD, lazy: δ̃z = Δ·levels
         lv = q.levels.detach().reshape(-1)
         d = float(q.delta)

@@ -4,12 +4,12 @@
 model's training forward issues (:mod:`hwsim.capture.ops`: ``F.linear``, ``addmm``, matmuls,
 convolutions, transposed convolutions, attention), not only ``nn.Linear``/``nn.Conv2d`` modules.
 A ``TorchFunctionMode`` is active only inside the model's forward (module pre-hooks push it and
-name the GEMMs by the issuing module path). Each GEMM output z passes through an identity autograd
-Function whose *backward* receives δz, quantizes it (NSD / meProp / none) and returns δ̃z, so the
-op's own backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z. The Function marks z
-dirty (an in-place identity), so in-place ReLU right after the conv, BatchNorm in between, residual
-``out += x`` and repeated calls all keep working — unlike ``register_full_backward_pre_hook``
-(pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
+name the GEMMs by the issuing module path). A pre-hook on each GEMM's own autograd node receives
+δz in backward, quantizes it (NSD / meProp / none) and hands the node δ̃z instead, so the op's own
+backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z
+(:class:`~hwsim.capture.intercept.QuantizeGrad`). The hook belongs to the node, so in-place ReLU
+right after the conv, BatchNorm in between, residual ``out += x`` and repeated calls all keep
+working — unlike ``register_full_backward_pre_hook`` (pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
 their operand masks; their δz is dithered only with ``dither_attention=True``.
 
 Names: a weight GEMM is named by the module that owns the weight (``fc1``, ``attn.out_proj``; the
@@ -281,7 +281,7 @@ class Capture(IterationBoundaries, Interceptor):
                                    generator=self.dither.generator_for(g),
                                    lazy_values=True)
             else:
-                q = quant.passthrough(g, generator=self.dither.generator_for(g))
+                q = quant.passthrough(g, generator=self.dither.generator_for(g), lazy_levels=True)
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
@@ -290,11 +290,11 @@ class Capture(IterationBoundaries, Interceptor):
         if it is None or it.index != call.iteration:  # a backward for an iteration already finished
             return q.take_values()
         try:
-            self._record(call, it, q)
+            st = self._record(call, it, q)
             # noise sums where they are kept (this iteration's statistics are written) or steer s (the budget rule)
             keep = it.sampled or it.index % self.config.stats_every == 0
             if call.dither and self.config.method != "none" and (keep or self.dither.steers):
-                sums = noise_sums(g, q)
+                sums = noise_sums(g, q, st)
                 it.add_noise(name, sums)
                 self.dither.observe(name, sums)
             if call.after is not None:
@@ -307,14 +307,14 @@ class Capture(IterationBoundaries, Interceptor):
                 op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
         return q.take_values()  # levels are scaled in place: use them before this line
 
-    def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> None:
+    def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> quant.LevelStats:
         name = call.site.name
         st = q.stats if q.stats is not None else quant.level_stats(q.levels, bound=q.bound)
         it.add(name, st, q.delta)
         if call.masks is not None and name not in it.samples:
             a_mask, w_density, w_mask = call.masks
             geom, gm = call.geometry, call.gemm
-            levels = gm.keep_rows(gm.z(q.levels), call.keep)
+            levels = gm.keep_rows(gm.z(q.level_tensor()), call.keep)
             it.samples[name] = LayerSample(
                 geometry=geom, delta=q.delta,
                 dz_levels=levels.reshape(geom.output_shape).to(torch.int32).cpu().numpy(),
@@ -324,6 +324,7 @@ class Capture(IterationBoundaries, Interceptor):
                 w_bits=min(call.site.w_bits, call.operand_bits), a_bits=min(call.site.a_bits, call.operand_bits),
                 # which backward GEMMs training runs: the simulator replays exactly these (coverage counts the same)
                 input_grad=bool(gm.a_grad), weight_grad=bool(gm.b_grad))
+        return st
 
     def _finish(self) -> None:
         it = self._it
