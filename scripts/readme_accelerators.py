@@ -15,12 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-# What each shipped design is (a design not listed here is shown by its name alone).
-WHAT = {"scnn": "SCNN: sparse Cartesian product in every pass",
-        "training": "SCNN's silicon, δz-driven gather in both backward passes",
-        "systolic32": "dense 32×32 systolic array, weight stationary",
-        "systolic32_os": "dense 32×32 systolic array, output stationary",
-        "scnn_bitserial": "SCNN with bit-serial lanes (Stripes)"}
+from hwsim.results.designs import WHAT, describe  # what each design is: one home (the demo report's too)
+
 SCOPE_LABELS = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
                 "update": "update", "iteration": "iteration"}
 
@@ -32,12 +28,6 @@ def _x(v: Any) -> str:
     return f"{v:.0f}×" if v >= 100 else (f"{v:.1f}×" if v >= 10 else f"{v:.2f}×")
 
 
-def _what(design: str) -> str:
-    if design.startswith("tensordash"):
-        return "TensorDash-style operand scheduling on a dense array"
-    return WHAT.get(design, design)
-
-
 def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
     """Headline (per design), detail (per trace × design × scope) and the traces' line (module doc)."""
     n = max((d["traces"] for d in doc["designs"]), default=0)
@@ -45,7 +35,7 @@ def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
              "(range) | iteration energy gain: geo-mean (range) |", "|---|---|---|---|---|---|"]
     for d in doc["designs"]:
         shape = "×".join(str(x) for x in d["equal_area_shape"])
-        lines.append(f"| `{d['design']}` | {_what(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
+        lines.append(f"| `{d['design']}` | {describe(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
                      f"{_x(d['speedup_geomean'])} ({_x(d['speedup_min'])}–{_x(d['speedup_max'])}) | "
                      f"{_x(d['energy_gain_geomean'])} ({_x(d['energy_gain_min'])}–{_x(d['energy_gain_max'])}) |")
     scopes = doc["scopes"]

@@ -1,4 +1,4 @@
-"""Assemble a report folder from results, sweeps and traces.
+"""Assemble a report folder from results, sweeps, traces and design comparisons.
 
 Layout of ``out``::
 
@@ -7,7 +7,8 @@ Layout of ``out``::
     data/<name>.csv|.json       # every number of every figure and table
 
 Sections appear only when their inputs exist: per-network summaries and per-layer figures need
-results files; density and parameter plots need sweeps; training curves need trace directories.
+results files; "Which accelerator for dithered backprop?" needs a design comparison (``designs.json``,
+:mod:`hwsim.report.designs`); density and parameter plots need sweeps; training curves need trace directories.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.report import (
-    fig_density,
-)
+from hwsim.report import designs, fig_density
 from hwsim.report.fig_sweep import pareto_front
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, TraceEntry, load_inputs
 from hwsim.report.page import Page, Table, write_html, write_markdown
@@ -60,7 +59,8 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
     if inputs.empty:
-        raise ReportInputError("nothing to report: give results.json files, sweep directories or trace directories")
+        raise ReportInputError("nothing to report: give results.json files, sweep directories, trace directories or "
+                               "design comparisons (designs.json)")
     root = Path(out)
     (root / FIGURES).mkdir(parents=True, exist_ok=True)
     (root / DATA).mkdir(parents=True, exist_ok=True)
@@ -76,6 +76,10 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         for i, e in enumerate(inputs.results):
             s = slug(e.label)
             order += [Fig(kind, i, f"{s}_{kind}") for kind in RESULT_FIGURES]
+    for i, de in enumerate(inputs.designs):  # "which accelerator for dithered backprop?": tables, then the figure
+        s = "designs" if i == 0 else f"designs_{i + 1}"
+        tables.extend(designs.tables(de, root, DATA, name=s))
+        order += [designs.SECTION, Fig("designs", i, f"{s}_speedup_energy")]
     for i, sw in enumerate(inputs.sweeps):
         s = slug(sw.label)
         order += [Fig("density", i, f"{s}_density_{k}", k) for k in range(len(fig_density.density_groups(sw)[:3]))]
@@ -171,6 +175,12 @@ def provenance_blocks(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, s
             items.append(("trace " + (labels[0] if len(labels) == 1 else f"{labels[0]} … {labels[-1]} ({len(labels)})"),
                           text))
         body.append((f"sweep: {sw.label}", items))
+    for d in inputs.designs:
+        items = [("file", str(d.source)), ("designs", ", ".join(x["design"] for x in d.doc["designs"]))]
+        items += [(f"trace {t['model']}", str(t.get("replayed") or "?")) for t in d.doc["traces"]]
+        if d.doc.get("command"):
+            items.append(("command", str(d.doc["command"])))
+        body.append(("design comparison", items))
     for t in inputs.traces:
         tp = provenance.run_provenance(t.meta, t.summary, iterations=len(t.iterations))
         items = [("folder", str(t.source)), *provenance.describe_trace({"trace": tp})]

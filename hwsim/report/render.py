@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hwsim.report import (
+    designs,
     fig_breakdown,
     fig_density,
     fig_layers,
@@ -95,6 +96,8 @@ class _Renderer:
             if f.kind == "bandwidth":
                 return fig_memory.bandwidth_figure(e, name=name)
             return fig_memory.utilisation_figure(e, name=name)
+        if f.kind == "designs":
+            return designs.figure(inputs.designs[k], name=name)
         if f.kind in ("density", "parameters", "pareto"):
             sw = inputs.sweeps[k]
             if f.kind == "density":
