@@ -127,3 +127,24 @@ def test_a_malformed_comparison_is_one_line_naming_the_field(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps(doc))
     with pytest.raises(ReportInputError, match="field 'rows' must be a list"):
         load_inputs([tmp_path / "d.json"])
+
+
+def test_brief_methods_draw_two_figures_for_the_baseline_results_and_say_so(tmp_path):
+    from _hwsim_fixtures import write_result
+
+    from hwsim.report.render import BRIEF_FIGURES, RESULT_FIGURES
+
+    plain = write_result(tmp_path / "plain.json", method="none", dz=1.0)
+    dith = write_result(tmp_path / "dith.json", method="dither", dz=0.1)
+    rep = build_report([plain, dith], out=tmp_path / "r", dpi=30, svg=False, brief_methods=("none",))
+    names = [p.name for p in rep.plots]
+    per = {m: sorted(n.split("_scnn_")[-1] for n in names if n.startswith(f"lenet5_{m}_")) for m in ("none", "dither")}
+    # the dithered result gets every figure it has data for (the run and bandwidth figures need whole-run or
+    # memory data this fake result lacks: the same with or without brief_methods)
+    assert per["none"] == sorted(BRIEF_FIGURES) and set(BRIEF_FIGURES) < set(per["dither"]) <= set(RESULT_FIGURES)
+    md = (tmp_path / "r" / "index.md").read_text()
+    assert "lenet5 none @ scnn: only the layer speedup and cycle breakdown figures here" in md
+    full = build_report([plain, dith], out=tmp_path / "all", dpi=30, svg=False)
+    assert sorted(n.split("_scnn_")[-1] for n in (p.name for p in full.plots) if n.startswith("lenet5_none_")) \
+        == per["dither"]
+    assert "only the layer speedup" not in (tmp_path / "all" / "index.md").read_text()

@@ -384,7 +384,9 @@ def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:
 def _report(root: Path, inputs: Sequence[Path], progress: bool, jobs: int):
     from hwsim.report import build_report
 
-    # The figures (~50, about a second each) are drawn in --jobs processes, as PNGs only: the page shows those;
-    # an SVG copy of each is `hwsim report` of the same inputs away (scripts/readme_tables.py --regenerate).
+    # The figures (~40, under a second each) are drawn in --jobs processes, as PNGs only: the page shows those;
+    # an SVG copy of each is `hwsim report` of the same inputs away (scripts/readme_tables.py --regenerate). The
+    # plain-backprop runs are baselines: two figures each (layer speed-up, cycle breakdown), all their numbers in
+    # the summary tables.
     return build_report(inputs, out=root, title="hwsim demo: dithered backprop on an SCNN-like accelerator",
-                        progress=progress, jobs=jobs, svg=False)
+                        progress=progress, jobs=jobs, svg=False, brief_methods=("none",))

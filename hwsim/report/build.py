@@ -17,7 +17,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,15 @@ from hwsim.report import designs, fig_density
 from hwsim.report.fig_sweep import pareto_front
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, TraceEntry, load_inputs
 from hwsim.report.page import Page, Table, write_html, write_markdown
-from hwsim.report.render import DATA, FIGURES, RESULT_FIGURES, TRACE_FIGURES, Fig, render_figures
+from hwsim.report.render import (
+    BRIEF_FIGURES,
+    DATA,
+    FIGURES,
+    RESULT_FIGURES,
+    TRACE_FIGURES,
+    Fig,
+    render_figures,
+)
 from hwsim.report.style import SavedPlot, energy_unit, param_label, percent, times
 from hwsim.report.tables import SUMMARY_COLUMNS, fmt, format_table, summary_rows, write_rows
 from hwsim.results import provenance
@@ -47,7 +55,7 @@ def slug(text: str) -> str:
 
 def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str | os.PathLike,
                  title: str | None = None, progress: bool = False, dpi: int = 150, jobs: int = 1,
-                 svg: bool = True) -> ReportOutcome:
+                 svg: bool = True, brief_methods: Collection[str] = ()) -> ReportOutcome:
     """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``.
 
     ``dpi`` sets the PNG resolution (and so the size of the self-contained HTML): 150 for
@@ -55,6 +63,9 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     that many spawned worker processes (:func:`hwsim.report.render.render_figures`); the files are byte-for-byte those
     of ``jobs=1``. ``svg=False`` writes each figure as the PNG the pages show and no SVG copy (about a sixth of
     the report's time; ``hwsim demo`` does that), the PNGs and data byte-for-byte those of ``svg=True``.
+    ``brief_methods``: results whose trace's gradient method is one of these (``hwsim demo``: ``none``, its
+    plain-backprop baselines) get only :data:`~hwsim.report.render.BRIEF_FIGURES` (layer speed-up, cycle
+    breakdown); they keep their summary rows and their place in the overview, and the page says so.
     """
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
@@ -75,7 +86,8 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         order.append(Fig("overview", -1, "overview_speedup_energy"))
         for i, e in enumerate(inputs.results):
             s = slug(e.label)
-            order += [Fig(kind, i, f"{s}_{kind}") for kind in RESULT_FIGURES]
+            kinds = BRIEF_FIGURES if e.method in brief_methods else RESULT_FIGURES
+            order += [Fig(kind, i, f"{s}_{kind}") for kind in kinds]
     for i, de in enumerate(inputs.designs):  # "which accelerator for dithered backprop?": tables, then the figure
         s = "designs" if i == 0 else f"designs_{i + 1}"
         tables.extend(designs.tables(de, root, DATA, name=s))
@@ -100,7 +112,13 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         section = sp.section if sp is not None else item if isinstance(item, str) else None
         if section is not None and section not in sections:
             sections.append(section)
-    page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
+    intro = _intro(inputs)
+    brief = [e.label for e in inputs.results if e.method in brief_methods]
+    if brief:
+        intro.append(f"{', '.join(brief)}: only the {' and '.join(k.replace('_', ' ') for k in BRIEF_FIGURES)} "
+                     f"figures here (a baseline beside the others; hwsim report of the same inputs draws all "
+                     f"{len(RESULT_FIGURES)}); every number is in the summary tables.")
+    page = Page(title=title or "hwsim report", intro=intro, sections=sections, plots=saved, tables=tables,
                 provenance=provenance_blocks(inputs), headline=_headline(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)

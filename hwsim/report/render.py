@@ -52,6 +52,8 @@ class Fig:
 # Per results file, in page order; the kind is also the file name's suffix (and a trace figure's whole name).
 RESULT_FIGURES = ("layer_speedup", "layer_energy", "cycle_breakdown", "energy_breakdown", "run_cost", "run_summary",
                    "bandwidth", "utilisation")
+# What a results file in a report's ``brief_methods`` gets (a baseline beside the main runs: the demo's plain backprop).
+BRIEF_FIGURES = ("layer_speedup", "cycle_breakdown")
 TRACE_FIGURES = ("training_curves", "training_dz_density", "training_worst_bits", "training_level_histogram")
 
 
