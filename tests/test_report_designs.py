@@ -107,6 +107,7 @@ def test_the_section_renders_the_hand_written_comparison(tmp_path):
     assert "| lenet5 | b | 0.50× | 0.80× | 0.25× | 2.00× | 12.5× | – | loses: slower, more energy |" in lines
     assert "| mlp500 | b | 2.00× | 1.25× | 3.00× | 2.00× | 12.5× | – | wins: faster, less energy |" in lines
     assert "Faster than their equal-area dense array: a." in md and "Slower than it" not in md
+    assert "As fast as it (1×, e.g. a dense array that is its own equal-area array): b." in md
     assert (tmp_path / "r" / "figures" / "designs_speedup_energy.png").exists()
     assert (tmp_path / "r" / "data" / "designs_summary.csv").exists()
     assert [p.name for p in rep.plots] == ["designs_speedup_energy"]
@@ -143,8 +144,8 @@ def test_brief_methods_draw_two_figures_for_the_baseline_results_and_say_so(tmp_
     # memory data this fake result lacks: the same with or without brief_methods)
     assert per["none"] == sorted(BRIEF_FIGURES) and set(BRIEF_FIGURES) < set(per["dither"]) <= set(RESULT_FIGURES)
     md = (tmp_path / "r" / "index.md").read_text()
-    assert "lenet5 none @ scnn: only the layer speedup and cycle breakdown figures here" in md
+    assert "lenet5 none @ scnn: only the per-layer speed-up and cycle breakdown figures here" in md
     full = build_report([plain, dith], out=tmp_path / "all", dpi=30, svg=False)
     assert sorted(n.split("_scnn_")[-1] for n in (p.name for p in full.plots) if n.startswith("lenet5_none_")) \
         == per["dither"]
-    assert "only the layer speedup" not in (tmp_path / "all" / "index.md").read_text()
+    assert "only the per-layer speed-up" not in (tmp_path / "all" / "index.md").read_text()

@@ -115,7 +115,7 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     intro = _intro(inputs)
     brief = [e.label for e in inputs.results if e.method in brief_methods]
     if brief:
-        intro.append(f"{', '.join(brief)}: only the {' and '.join(k.replace('_', ' ') for k in BRIEF_FIGURES)} "
+        intro.append(f"{', '.join(brief)}: only the {' and '.join(_FIGURE_NAMES.get(k, k) for k in BRIEF_FIGURES)} "
                      f"figures here (a baseline beside the others; hwsim report of the same inputs draws all "
                      f"{len(RESULT_FIGURES)}); every number is in the summary tables.")
     page = Page(title=title or "hwsim report", intro=intro, sections=sections, plots=saved, tables=tables,
@@ -123,6 +123,9 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
+
+
+_FIGURE_NAMES = {"layer_speedup": "per-layer speed-up", "cycle_breakdown": "cycle breakdown"}
 
 
 def _headline(inputs: ReportInputs) -> list[str]:

@@ -119,11 +119,14 @@ def _words(summary: Sequence[Mapping[str, Any]]) -> str:
     """One sentence per outcome: which designs beat their equal-area dense array on time, which do not."""
     faster = [r["design"] for r in summary if (r["speedup_geomean"] or 0) > 1]
     slower = [r["design"] for r in summary if r["speedup_geomean"] is not None and r["speedup_geomean"] < 1]
+    even = [r["design"] for r in summary if r["speedup_geomean"] == 1]
     parts = []
     if faster:
         parts.append(f"Faster than their equal-area dense array: {', '.join(faster)}.")
     if slower:
         parts.append(f"Slower than it (the same silicon is better spent on a dense array): {', '.join(slower)}.")
+    if even:
+        parts.append(f"As fast as it (1×, e.g. a dense array that is its own equal-area array): {', '.join(even)}.")
     return " ".join(parts)
 
 
