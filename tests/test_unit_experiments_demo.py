@@ -230,6 +230,8 @@ def test_designs_compares_the_dithered_traces_by_model_on_the_plan_designs_shari
 
     demo._designs(FULL, traces, tmp_path)
     assert seen["names"] == designs()
+    demo._designs(replace(FULL, design_models=("lenet5",)), traces, tmp_path)  # a subset of the dithered traces
+    assert seen["traces"] == {"lenet5": tmp_path / "lenet5_dither"}
 
 
 def test_density_sweep_replaces_the_shipped_densities(tmp_path, monkeypatch):

@@ -71,6 +71,7 @@ class DemoPlan:
     sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
     extra: tuple[ExtraTrace, ...] = ()
     designs: tuple[str, ...] | None = None  # compared at equal area; None: every shipped design (sweep.designs)
+    design_models: tuple[str, ...] | None = None  # their dithered traces (None: every one; vit_digits ≈ 4.5 CPU s)
     threads: int | None = 1  # torch threads of the models × methods captures (None: torch's default). One thread
                              # makes the traces the same on every machine (torch's intra-op threads change the
                              # summation order, so 1 and 2 threads train to different weights and traces) and
@@ -295,7 +296,8 @@ def _designs(plan: DemoPlan, traces: dict[str, Path], work: Path) -> Path:
     from hwsim._io import atomic_write_text
     from hwsim.sweep.designs import compare_designs, designs
 
-    dithered = {n.removesuffix("_dither"): p for n, p in traces.items() if n.endswith("_dither")}
+    dithered = {n.removesuffix("_dither"): p for n, p in traces.items() if n.endswith("_dither")
+                and (plan.design_models is None or n.removesuffix("_dither") in plan.design_models)}
     doc = compare_designs(dithered, plan.designs or designs(), iterations="last", jobs=plan.jobs,
                           cache_dir=work / "simulate")
     out = work / "designs.json"
