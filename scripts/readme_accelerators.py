@@ -16,26 +16,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hwsim.results.designs import WHAT, describe  # what each design is: one home (the demo report's too)
+
 if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
 
-# What each shipped design is (a design not listed here is shown by its name alone).
-WHAT = {"scnn": "SCNN: sparse Cartesian product in every pass",
-        "training": "SCNN's silicon, δz-driven gather in both backward passes",
-        "systolic32": "dense 32×32 systolic array, weight stationary",
-        "systolic32_os": "dense 32×32 systolic array, output stationary",
-        "scnn_bitserial": "SCNN with bit-serial lanes (Stripes)"}
 SCOPE_LABELS = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
                 "update": "update", "iteration": "iteration"}
 
 
-
-
-def _what(design: str) -> str:
-    if design.startswith("tensordash"):
-        return "TensorDash-style operand scheduling on a dense array"
-    return WHAT.get(design, design)
 
 
 def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
@@ -45,7 +35,7 @@ def accelerators_table(doc: Mapping[str, Any]) -> list[str]:
              "(range) | iteration energy gain: geo-mean (range) |", "|---|---|---|---|---|---|"]
     for d in doc["designs"]:
         shape = "×".join(str(x) for x in d["equal_area_shape"])
-        lines.append(f"| `{d['design']}` | {_what(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
+        lines.append(f"| `{d['design']}` | {describe(d['design'])} | {d['area_mm2']:.2f} mm² | {shape} | "
                      f"{times(d['speedup_geomean'])} ({times(d['speedup_min'])}–{times(d['speedup_max'])}) | "
                      f"{times(d['energy_gain_geomean'])} ({times(d['energy_gain_min'])}–{times(d['energy_gain_max'])}) |")
     scopes = doc["scopes"]

@@ -1,7 +1,9 @@
-"""The headline "which accelerator for dithered backprop" (benchmarks/accelerator_table.py → README).
+"""The headline "which accelerator for dithered backprop" (hwsim.sweep.designs → benchmarks/accelerator_table.py →
+README, and the demo report).
 
-The script's core (:func:`equal_area_figures`) is checked on a synthetic one-GEMM trace whose cycles follow from
-the SCALE-Sim fold model by hand; the README renderer (scripts/readme_accelerators.py) on a hand-written JSON.
+The core (:func:`hwsim.results.designs.equal_area_figures`, :func:`hwsim.sweep.designs.compare_designs`) is checked
+on a synthetic one-GEMM trace whose cycles follow from the SCALE-Sim fold model by hand; the README renderer
+(scripts/readme_accelerators.py) on a hand-written JSON.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from hwsim.arch import load_arch
+from hwsim.results import designs as rd
 from hwsim.sim import simulate
+from hwsim.sweep import designs as sd
 from hwsim.trace.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +31,7 @@ def _load(name: str, path: Path):
 
 def test_design_list_holds_the_shipped_designs_and_any_tensordash_config():
     bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
+    assert bench.DESIGNS == sd.designs()  # the benchmark compares the library's list
     assert bench.DESIGNS[:5] == ("scnn", "training", "systolic32", "systolic32_os", "scnn_bitserial")
     shipped = sorted(p.stem for p in (ROOT / "arch_configs").glob("tensordash*.yaml"))
     assert list(bench.DESIGNS[5:]) == shipped
@@ -35,12 +40,11 @@ def test_design_list_holds_the_shipped_designs_and_any_tensordash_config():
 
 
 def test_a_tensordash_config_joins_the_design_list_when_its_file_exists(tmp_path):
-    bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
-    assert bench.designs(tmp_path) == bench.BASE_DESIGNS
+    assert sd.designs(tmp_path) == sd.BASE_DESIGNS
     (tmp_path / "tensordash_ws.yaml").write_text("version: 1\n")
     (tmp_path / "tensordash.yaml").write_text("version: 1\n")
     (tmp_path / "other.yaml").write_text("version: 1\n")
-    assert bench.designs(tmp_path) == (*bench.BASE_DESIGNS, "tensordash", "tensordash_ws")
+    assert sd.designs(tmp_path) == (*sd.BASE_DESIGNS, "tensordash", "tensordash_ws")
 
 
 def test_the_recorded_command_names_only_what_changes_the_numbers():
@@ -61,11 +65,10 @@ def test_equal_area_ratios_of_an_output_stationary_array_by_hand(tmp_path):
     backward-data (M=16, Kr=32, N=64):  WS 2 · 110 − 1 = 219;                OS 2 · (32+32+32−2) − 1 = 187
     backward-weight (M=64, Kr=16, N=32): WS 1 · (64+32+64−2) − 1 = 157;      OS 2 · (32+32+16−2) − 1 = 155
     The weight update runs on both arrays' 32 vector lanes alike (the same cycles u)."""
-    bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
     t = synthesize(tmp_path / "fc", layers=[{"name": "fc", "kind": "linear", "C": 64, "K": 32}], batch=16,
                    a_density=0.5, dz_density=0.1, dense_first_input=False)
     r = simulate(t, load_arch("systolic32_os", overrides={"memory.dram_bytes_per_cycle": float("inf")}))
-    f = bench.equal_area_figures(r)
+    f = rd.equal_area_figures(r)
     assert f["equal_area_shape"] == [32, 32] and f["area_mm2"] == pytest.approx(f["equal_area_mm2"])
     assert f["speedup"]["forward"] == pytest.approx(219 / 125)
     assert f["speedup"]["backward_data"] == pytest.approx(219 / 187)
@@ -83,10 +86,9 @@ def test_equal_area_ratios_of_an_output_stationary_array_by_hand(tmp_path):
 
 
 def test_summary_takes_the_geometric_mean_over_traces():
-    bench = _load("accelerator_table", ROOT / "benchmarks" / "accelerator_table.py")
     rows = [{"design": "a", "area_mm2": 2.0, "equal_area_shape": [9, 9], "speedup": {"iteration": x},
              "energy_gain": {"iteration": y}} for x, y in ((2.0, 1.0), (0.5, 4.0), (4.0, 2.0))]
-    (s,) = bench.summary(rows, ["a", "absent"])
+    (s,) = rd.summary(rows, ["a", "absent"])
     assert s["speedup_geomean"] == pytest.approx(4 ** (1 / 3))   # (2 · 0.5 · 4)^(1/3)
     assert s["energy_gain_geomean"] == pytest.approx(2.0)         # (1 · 4 · 2)^(1/3)
     assert (s["speedup_min"], s["speedup_max"], s["traces"]) == (0.5, 4.0, 3)

@@ -90,8 +90,16 @@ def test_demo_quick(tmp_path):
     html = (out / "index.html").read_text()
     for name in ("overview_speedup_energy", "lenet5_dither_scnn_layer_speedup", "lenet5_none_scnn_cycle_breakdown",
                  "demo_parameters", "demo_pareto", "density_density_0", "training_dz_density",
-                 "training_worst_bits"):
+                 "lenet5_dither_scnn_layer_energy", "training_worst_bits", "designs_speedup_energy"):
         assert (out / "figures" / f"{name}.png").exists(), name
+    # the plain-backprop baseline: two figures (layer speed-up, cycle breakdown), its numbers in the tables
+    assert sorted(p.name for p in (out / "figures").glob("lenet5_none_*")) == [
+        "lenet5_none_scnn_cycle_breakdown.png", "lenet5_none_scnn_layer_speedup.png"]
+    # "which accelerator": the quick plan's two designs against dense arrays of their own area, on lenet5
+    assert "Which accelerator for dithered backprop?" in html
+    per_trace = json.loads((out / "data" / "designs_per_trace.json").read_text())
+    assert [(r["trace"], r["design"]) for r in per_trace] == [("lenet5", "scnn"), ("lenet5", "tensordash")]
+    assert all(r["speedup_iteration"] > 0 and r["energy_gain_iteration"] > 0 for r in per_trace)
     # the demo renders what its page shows: the PNGs, no SVG copies (hwsim report of the same inputs has them)
     assert not list((out / "figures").glob("*.svg")) and ".svg" not in html
     assert html.count("<img") >= 8 and "<link" not in html

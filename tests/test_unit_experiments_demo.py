@@ -25,6 +25,8 @@ def test_full_plan_samples_the_first_batch_of_every_epoch():
 
 def test_quick_plan_is_smaller_than_the_full_one():
     assert set(QUICK.models) < set(FULL.models) and QUICK.epochs < FULL.epochs and not QUICK.extra
+    # two designs at equal area (one that tends to win, one that tends to lose); the full demo: every shipped one
+    assert QUICK.designs == ("scnn", "tensordash") and FULL.designs is None
     assert QUICK.limit_train == 512 and QUICK.jobs == 1
     # a 2 × 2 grid: 4 sweep points; 4 densities
     assert math.prod(len(v) for v in QUICK.sweep_grid.values()) == 4 and len(QUICK.densities) == 4
@@ -209,6 +211,29 @@ def test_nsd_sweep_trades_lanes_against_sigma_on_the_dithered_sweep_models(tmp_p
     assert len(seen["spec"].configs) == 4
 
 
+def test_designs_compares_the_dithered_traces_by_model_on_the_plan_designs_sharing_the_replay_cache(tmp_path,
+                                                                                                   monkeypatch):
+    seen = {}
+
+    def compare_designs(traces, names, *, iterations, jobs, cache_dir):
+        seen.update(traces=traces, names=names, iterations=iterations, jobs=jobs, cache_dir=cache_dir)
+        return {"format": "hwsim-designs", "rows": []}
+
+    monkeypatch.setattr("hwsim.sweep.designs.compare_designs", compare_designs)
+    traces = {n: tmp_path / n for n in ("lenet5_none", "lenet5_dither", "vit_digits_dither")}
+    out = demo._designs(replace(QUICK, jobs=2), traces, tmp_path)
+    assert out == tmp_path / "designs.json" and json.loads(out.read_text())["format"] == "hwsim-designs"
+    assert seen == {"traces": {"lenet5": tmp_path / "lenet5_dither", "vit_digits": tmp_path / "vit_digits_dither"},
+                    "names": ("scnn", "tensordash"), "iterations": "last", "jobs": 2,
+                    "cache_dir": tmp_path / "simulate"}  # step 2's points: scnn's last batch is replayed once
+    from hwsim.sweep.designs import designs
+
+    demo._designs(FULL, traces, tmp_path)
+    assert seen["names"] == designs()
+    demo._designs(replace(FULL, design_models=("lenet5",)), traces, tmp_path)  # a subset of the dithered traces
+    assert seen["traces"] == {"lenet5": tmp_path / "lenet5_dither"}
+
+
 def test_density_sweep_replaces_the_shipped_densities(tmp_path, monkeypatch):
     seen = _capture_sweeps(monkeypatch)
     out = demo._density_sweep(DemoPlan(models=("x",), densities=(0.2, 0.9)), tmp_path, progress=False)
@@ -238,29 +263,34 @@ def test_run_demo_runs_the_five_steps_in_order_and_writes_the_timings(tmp_path, 
     monkeypatch.setattr(demo, "_capture", step("capture", (traces, {"lenet5_dither": 0.9})))
     monkeypatch.setattr(demo, "_simulate", step("simulate", [tmp_path / "r.json"]))
     monkeypatch.setattr(demo, "_sensitivity", step("sensitivity", tmp_path / "s.md"))
+    monkeypatch.setattr(demo, "_designs", step("designs", tmp_path / "designs.json"))
     monkeypatch.setattr(demo, "_arch_sweep", step("arch", tmp_path / "sw"))
     monkeypatch.setattr(demo, "_nsd_sweep", step("nsd", tmp_path / "sn"))
     monkeypatch.setattr(demo, "_density_sweep", step("density", tmp_path / "sd"))
     monkeypatch.setattr(demo, "_report", step("report", SimpleNamespace(index_html=tmp_path / "index.html")))
     res = demo.run_demo(out=tmp_path / "out", quick=True, jobs=5, progress=False)
-    assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "arch", "nsd", "density", "report"]
+    assert [n for n, _ in order] == ["capture", "simulate", "sensitivity", "designs", "arch", "nsd", "density",
+                                     "report"]
     # the replays and sweeps share one pool of --jobs workers; capture and report have pools of their own
-    assert shared == {"capture": 0, "simulate": 1, "sensitivity": 1, "arch": 1, "nsd": 1, "density": 1, "report": 0}
+    assert shared == {"capture": 0, "simulate": 1, "sensitivity": 1, "designs": 1, "arch": 1, "nsd": 1, "density": 1,
+                      "report": 0}
     plan = order[0][1][0]
     assert plan.jobs == 5 and plan.models == QUICK.models  # --jobs overrides the quick plan's
     assert order[0][1][1] == tmp_path / "out" / "work" / "quick" / "traces"
     # sensitivity sees only the plan's models × methods, not the extra traces
     assert set(order[2][1][0]) == {"lenet5_none", "lenet5_dither"}
-    assert order[6][1][1] == [tmp_path / "r.json", tmp_path / "sw", tmp_path / "sn", tmp_path / "sd", *traces.values()]
+    assert order[7][1][1] == [tmp_path / "r.json", tmp_path / "designs.json", tmp_path / "sw", tmp_path / "sn",
+                              tmp_path / "sd", *traces.values()]
     assert res.index_html == tmp_path / "index.html" and res.accuracies == {"lenet5_dither": 0.9}
-    assert len(res.timings) == 7
+    assert len(res.timings) == 8
     doc = json.loads((tmp_path / "out" / "work" / "quick" / "timings.json").read_text())
     assert doc["quick"] is True and doc["test_acc"] == {"lenet5_dither": 0.9} and list(doc["steps"]) == list(res.timings)
     assert list(doc["cpu_seconds"]) == list(res.timings) == list(res.cpu) and doc["jobs"] == 5
 
 
 def _stub_steps(monkeypatch, tmp_path):
-    for name, value in (("_capture", ({}, {})), ("_simulate", []), ("_sensitivity", None), ("_arch_sweep", None),
+    for name, value in (("_capture", ({}, {})), ("_simulate", []), ("_sensitivity", None), ("_designs", None),
+                        ("_arch_sweep", None),
                         ("_nsd_sweep", None), ("_density_sweep", None),
                         ("_report", SimpleNamespace(index_html=tmp_path / "index.html"))):
         monkeypatch.setattr(demo, name, lambda *a, value=value, **kw: value)
@@ -272,7 +302,7 @@ def test_run_demo_prints_where_the_time_went_unless_quiet(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     table = err[err.index("where the time went:"):].splitlines()
     assert table[1].split() == ["step", "wall", "s", "share", "CPU", "s"]
-    assert [ln.split("  ")[0] for ln in table[2:9]] == list(res.timings) and table[9].startswith("total")
+    assert [ln.split("  ")[0] for ln in table[2:10]] == list(res.timings) and table[10].startswith("total")
     demo.run_demo(out=tmp_path / "b", quick=True, progress=False)
     assert "where the time went" not in capsys.readouterr().err
 

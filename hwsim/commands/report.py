@@ -6,19 +6,22 @@ import argparse
 
 from hwsim.commands.args import int_range
 
-HELP = "SCNN-style report (figures, tables, index.md/html) from results, sweeps and traces"
+HELP = "SCNN-style report (figures, tables, index.md/html) from results, sweeps, traces and design comparisons"
 DESCRIPTION = (
     "Build a report folder from results.json files, sweep output directories (hwsim sweep --out DIR) and, "
     "for training curves, trace directories: per-layer speed-up and energy bars normalised to dense, cycle and "
     "energy breakdowns, latency/energy against density with the crossover, sweep parameter plots and the "
-    "cycles-vs-energy Pareto front, δ̃z density and bit-width over training, and a summary table per network. "
+    "cycles-vs-energy Pareto front, δ̃z density and bit-width over training, and a summary table per network; "
+    "a design comparison (hwsim demo's work/full/designs.json, benchmarks/results/accelerator_table.json) adds "
+    "'Which accelerator for dithered backprop?'. "
     "Writes index.md, a self-contained index.html, PNG and SVG figures and every number as CSV and JSON."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="RESULTS",
-                        help="results.json files, directories of them, sweep directories or trace directories")
+                        help="results.json files, directories of them, sweep directories, trace directories or "
+                             "design comparisons (designs.json)")
     parser.add_argument("--out", required=True, metavar="DIR", help="report folder, e.g. reports/NAME")
     parser.add_argument("--title", default=None, help="page title (default: 'hwsim report')")
     parser.add_argument("--dpi", type=int_range(50, 600), default=150,

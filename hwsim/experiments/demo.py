@@ -4,7 +4,9 @@
    demo also a small Vision Transformer, ``vit_digits``, dithered only), side by side in ``--jobs`` worker
    processes on one torch thread each (so the traces are the same on every machine),
 2. simulate each on the SCNN-like architecture against its dense baselines (steps 2–4 on one pool of
-   ``--jobs`` workers: :func:`hwsim.sweep.executor.shared_pool`),
+   ``--jobs`` workers: :func:`hwsim.sweep.executor.shared_pool`), and put every shipped design against a dense
+   array of its own area on the last full batch of each dithered trace ("which accelerator for dithered
+   backprop?": :func:`hwsim.sweep.designs.compare_designs`),
 3. run the architecture sweep of ``arch_configs/sweeps/demo.yaml`` on the dithered traces, and the NSD-unit
    sweep of ``arch_configs/sweeps/nsd.yaml`` (lanes per PE and their area × σ current | delayed) on them,
 4. run the density sweep of ``arch_configs/sweeps/density.yaml`` (synthetic, for the crossover),
@@ -68,6 +70,8 @@ class DemoPlan:
     jobs: int = 2
     sample_every: int = 10**9  # iterations between stored operand samples (the last iteration is always stored)
     extra: tuple[ExtraTrace, ...] = ()
+    designs: tuple[str, ...] | None = None  # compared at equal area; None: every shipped design (sweep.designs)
+    design_models: tuple[str, ...] | None = None  # their dithered traces (None: every one; vit_digits ≈ 4.5 CPU s)
     threads: int | None = 1  # torch threads of the models × methods captures (None: torch's default). One thread
                              # makes the traces the same on every machine (torch's intra-op threads change the
                              # summation order, so 1 and 2 threads train to different weights and traces) and
@@ -84,7 +88,7 @@ FULL = DemoPlan(models=("lenet5", "mlp500"), epochs=10, sweep_models=("lenet5", 
 QUICK = DemoPlan(models=("lenet5",), epochs=3, limit_train=512,
                  sweep_grid={"pe_array.rows,pe_array.cols": [4, 8], "pe.mac_bits": [8, 16]},
                  nsd_grid={"quantizer.lanes_per_pe": [1, 4], "quantizer.sigma": ["current", "delayed"]},
-                 densities=(0.1, 0.3, 0.6, 1.0), jobs=1)
+                 densities=(0.1, 0.3, 0.6, 1.0), jobs=1, designs=("scnn", "tensordash"))
 
 
 @dataclass(frozen=True)
@@ -163,10 +167,12 @@ def run_demo(*, out: str | os.PathLike = "reports/demo", quick: bool = False, jo
                         lambda: _simulate(plan, traces, work, progress))
         core = {n: p for n, p in traces.items() if any(n == f"{m}_{x}" for m in plan.models for x in plan.methods)}
         timed("2b/5 sensitivity", lambda: _sensitivity(core, root, plan.jobs))
+        designs = timed("2c/5 designs at equal area", lambda: _designs(plan, traces, work))
         sweep_dir = timed("3/5 architecture sweep", lambda: _arch_sweep(plan, traces, work, progress))
         nsd_dir = timed("3b/5 NSD unit sweep", lambda: _nsd_sweep(plan, traces, work, progress))
         dens_dir = timed("4/5 density sweep", lambda: _density_sweep(plan, work, progress))
-    outcome = timed("5/5 report", lambda: _report(root, [*results, sweep_dir, nsd_dir, dens_dir, *traces.values()],
+    outcome = timed("5/5 report", lambda: _report(root, [*results, designs, sweep_dir, nsd_dir, dens_dir,
+                                                         *traces.values()],
                                                   progress, plan.jobs))
     total = time.perf_counter() - t0
     (work / "timings.json").write_text(json.dumps({"quick": quick, "seconds": total, "steps": timings,
@@ -278,9 +284,25 @@ def _simulate(plan: DemoPlan, traces: dict[str, Path], work: Path, progress: boo
     paths = []
     for name, path in traces.items():
         run = simulate_run(load(path, verify=False), "scnn", iterations="all", jobs=plan.jobs, progress=progress,
-                           cache_dir=work / "simulate" / name)
+                           cache_dir=work / "simulate")
         paths.append(save_run_results(run, work / "results" / f"{name}.json"))
     return paths
+
+
+def _designs(plan: DemoPlan, traces: dict[str, Path], work: Path) -> Path:
+    """Every design of the plan (every shipped one by default) against a dense array of its own area, on the last
+    full batch of each dithered trace, into ``work/designs.json`` for the report. The points share step 2's
+    cache (``work/simulate``: scnn's are already there) and run on the demo's pool."""
+    from hwsim._io import atomic_write_text
+    from hwsim.sweep.designs import compare_designs, designs
+
+    dithered = {n.removesuffix("_dither"): p for n, p in traces.items() if n.endswith("_dither")
+                and (plan.design_models is None or n.removesuffix("_dither") in plan.design_models)}
+    doc = compare_designs(dithered, plan.designs or designs(), iterations="last", jobs=plan.jobs,
+                          cache_dir=work / "simulate")
+    out = work / "designs.json"
+    atomic_write_text(out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return out
 
 
 def _sensitivity(traces: dict[str, Path], root: Path, jobs: int = 1) -> Path:
@@ -364,7 +386,9 @@ def _density_sweep(plan: DemoPlan, work: Path, progress: bool) -> Path:
 def _report(root: Path, inputs: Sequence[Path], progress: bool, jobs: int):
     from hwsim.report import build_report
 
-    # The figures (~50, about a second each) are drawn in --jobs processes, as PNGs only: the page shows those;
-    # an SVG copy of each is `hwsim report` of the same inputs away (scripts/readme_tables.py --regenerate).
+    # The figures (~40, under a second each) are drawn in --jobs processes, as PNGs only: the page shows those;
+    # an SVG copy of each is `hwsim report` of the same inputs away (scripts/readme_tables.py --regenerate). The
+    # plain-backprop runs are baselines: two figures each (layer speed-up, cycle breakdown), all their numbers in
+    # the summary tables.
     return build_report(inputs, out=root, title="hwsim demo: dithered backprop on an SCNN-like accelerator",
-                        progress=progress, jobs=jobs, svg=False)
+                        progress=progress, jobs=jobs, svg=False, brief_methods=("none",))

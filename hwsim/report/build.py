@@ -1,4 +1,4 @@
-"""Assemble a report folder from results, sweeps and traces.
+"""Assemble a report folder from results, sweeps, traces and design comparisons.
 
 Layout of ``out``::
 
@@ -7,7 +7,8 @@ Layout of ``out``::
     data/<name>.csv|.json       # every number of every figure and table
 
 Sections appear only when their inputs exist: per-network summaries and per-layer figures need
-results files; density and parameter plots need sweeps; training curves need trace directories.
+results files; "Which accelerator for dithered backprop?" needs a design comparison (``designs.json``,
+:mod:`hwsim.report.designs`); density and parameter plots need sweeps; training curves need trace directories.
 """
 
 from __future__ import annotations
@@ -16,18 +17,24 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.report import (
-    fig_density,
-)
+from hwsim.report import designs, fig_density
 from hwsim.report.fig_sweep import pareto_front
 from hwsim.report.inputs import ReportInputError, ReportInputs, SweepEntry, TraceEntry, load_inputs
 from hwsim.report.page import Page, Table, write_html, write_markdown
-from hwsim.report.render import DATA, FIGURES, RESULT_FIGURES, TRACE_FIGURES, Fig, render_figures
+from hwsim.report.render import (
+    BRIEF_FIGURES,
+    DATA,
+    FIGURES,
+    RESULT_FIGURES,
+    TRACE_FIGURES,
+    Fig,
+    render_figures,
+)
 from hwsim.report.style import SavedPlot, energy_unit, param_label, percent, times
 from hwsim.report.tables import SUMMARY_COLUMNS, fmt, format_table, summary_rows, write_rows
 from hwsim.results import provenance
@@ -48,7 +55,7 @@ def slug(text: str) -> str:
 
 def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str | os.PathLike,
                  title: str | None = None, progress: bool = False, dpi: int = 150, jobs: int = 1,
-                 svg: bool = True) -> ReportOutcome:
+                 svg: bool = True, brief_methods: Collection[str] = ()) -> ReportOutcome:
     """Write the report for ``inputs`` (paths or already-loaded inputs) into ``out``.
 
     ``dpi`` sets the PNG resolution (and so the size of the self-contained HTML): 150 for
@@ -56,11 +63,15 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
     that many spawned worker processes (:func:`hwsim.report.render.render_figures`); the files are byte-for-byte those
     of ``jobs=1``. ``svg=False`` writes each figure as the PNG the pages show and no SVG copy (about a sixth of
     the report's time; ``hwsim demo`` does that), the PNGs and data byte-for-byte those of ``svg=True``.
+    ``brief_methods``: results whose trace's gradient method is one of these (``hwsim demo``: ``none``, its
+    plain-backprop baselines) get only :data:`~hwsim.report.render.BRIEF_FIGURES` (layer speed-up, cycle
+    breakdown); they keep their summary rows and their place in the overview, and the page says so.
     """
     if not isinstance(inputs, ReportInputs):
         inputs = load_inputs(inputs)
     if inputs.empty:
-        raise ReportInputError("nothing to report: give results.json files, sweep directories or trace directories")
+        raise ReportInputError("nothing to report: give results.json files, sweep directories, trace directories or "
+                               "design comparisons (designs.json)")
     root = Path(out)
     (root / FIGURES).mkdir(parents=True, exist_ok=True)
     (root / DATA).mkdir(parents=True, exist_ok=True)
@@ -75,7 +86,12 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         order.append(Fig("overview", -1, "overview_speedup_energy"))
         for i, e in enumerate(inputs.results):
             s = slug(e.label)
-            order += [Fig(kind, i, f"{s}_{kind}") for kind in RESULT_FIGURES]
+            kinds = BRIEF_FIGURES if e.method in brief_methods else RESULT_FIGURES
+            order += [Fig(kind, i, f"{s}_{kind}") for kind in kinds]
+    for i, de in enumerate(inputs.designs):  # "which accelerator for dithered backprop?": tables, then the figure
+        s = "designs" if i == 0 else f"designs_{i + 1}"
+        tables.extend(designs.tables(de, root, DATA, name=s))
+        order += [designs.SECTION, Fig("designs", i, f"{s}_speedup_energy")]
     for i, sw in enumerate(inputs.sweeps):
         s = slug(sw.label)
         order += [Fig("density", i, f"{s}_density_{k}", k) for k in range(len(fig_density.density_groups(sw)[:3]))]
@@ -96,11 +112,20 @@ def build_report(inputs: ReportInputs | Iterable[str | os.PathLike], *, out: str
         section = sp.section if sp is not None else item if isinstance(item, str) else None
         if section is not None and section not in sections:
             sections.append(section)
-    page = Page(title=title or "hwsim report", intro=_intro(inputs), sections=sections, plots=saved, tables=tables,
+    intro = _intro(inputs)
+    brief = [e.label for e in inputs.results if e.method in brief_methods]
+    if brief:
+        intro.append(f"{', '.join(brief)}: only the {' and '.join(_FIGURE_NAMES.get(k, k) for k in BRIEF_FIGURES)} "
+                     f"figures here (a baseline beside the others; hwsim report of the same inputs draws all "
+                     f"{len(RESULT_FIGURES)}); every number is in the summary tables.")
+    page = Page(title=title or "hwsim report", intro=intro, sections=sections, plots=saved, tables=tables,
                 provenance=provenance_blocks(inputs), headline=_headline(inputs))
     md = write_markdown(page, out=root)
     html = write_html(page, out=root)
     return ReportOutcome(out=root, index_md=md, index_html=html, plots=tuple(saved), tables=tuple(tables))
+
+
+_FIGURE_NAMES = {"layer_speedup": "per-layer speed-up", "cycle_breakdown": "cycle breakdown"}
 
 
 def _headline(inputs: ReportInputs) -> list[str]:
@@ -171,6 +196,12 @@ def provenance_blocks(inputs: ReportInputs) -> list[tuple[str, list[tuple[str, s
             items.append(("trace " + (labels[0] if len(labels) == 1 else f"{labels[0]} … {labels[-1]} ({len(labels)})"),
                           text))
         body.append((f"sweep: {sw.label}", items))
+    for d in inputs.designs:
+        items = [("file", str(d.source)), ("designs", ", ".join(x["design"] for x in d.doc["designs"]))]
+        items += [(f"trace {t['model']}", str(t.get("replayed") or "?")) for t in d.doc["traces"]]
+        if d.doc.get("command"):
+            items.append(("command", str(d.doc["command"])))
+        body.append(("design comparison", items))
     for t in inputs.traces:
         tp = provenance.run_provenance(t.meta, t.summary, iterations=len(t.iterations))
         items = [("folder", str(t.source)), *provenance.describe_trace({"trace": tp})]

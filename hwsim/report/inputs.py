@@ -1,8 +1,9 @@
-"""What a report is made of: results files, sweep directories and trace directories.
+"""What a report is made of: results files, sweep directories, trace directories and design comparisons.
 
 The report reads results through :mod:`hwsim.results` (never the simulator) and traces through
 :func:`hwsim.trace.format.load` — their ``manifest.json`` and per-iteration records (δ̃z density and
-bit-width statistics), never the sample arrays — so a report
+bit-width statistics), never the sample arrays — and design comparisons (``"format": "hwsim-designs"``,
+:mod:`hwsim.results.designs`) as the JSON they are — so a report
 can be rebuilt on a laptop that has the JSON files but neither the trace arrays nor torch.
 """
 
@@ -18,6 +19,8 @@ from typing import Any
 from hwsim._io import read_regular
 from hwsim.results import ResultsError, SimResult
 from hwsim.results import provenance as prov_mod
+from hwsim.results.designs import FORMAT as DESIGNS_FORMAT
+from hwsim.results.designs import check_comparison
 from hwsim.trace.records import IterationRecord, TraceMeta
 
 MAX_JSON_BYTES = 256 << 20  # one results file or sweep summary
@@ -132,15 +135,24 @@ class TraceEntry:
 
 
 @dataclass(frozen=True)
+class DesignsEntry:
+    """A design comparison (:func:`hwsim.results.designs.comparison`): designs against equal-area dense arrays."""
+
+    source: Path
+    doc: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     results: tuple[ResultEntry, ...] = ()
     sweeps: tuple[SweepEntry, ...] = ()
     traces: tuple[TraceEntry, ...] = ()
     sources: tuple[str, ...] = field(default_factory=tuple)
+    designs: tuple[DesignsEntry, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.results or self.sweeps or self.traces)
+        return not (self.results or self.sweeps or self.traces or self.designs)
 
 
 def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
@@ -148,6 +160,7 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
     results: list[ResultEntry] = []
     sweeps: list[SweepEntry] = []
     traces: list[TraceEntry] = []
+    designs: list[DesignsEntry] = []
     sources = []
     for raw in paths:
         p = Path(raw)
@@ -173,12 +186,17 @@ def load_inputs(paths: Iterable[str | os.PathLike]) -> ReportInputs:
                 sweeps.append(_load_sweep(p, doc=doc))
             elif isinstance(doc, Mapping) and doc.get("format") == "hwsim-trace":
                 traces.append(_load_trace(p.parent))
+            elif isinstance(doc, Mapping) and doc.get("format") == DESIGNS_FORMAT:
+                try:
+                    designs.append(DesignsEntry(source=p, doc=check_comparison(doc, str(p))))
+                except ResultsError as e:
+                    raise ReportInputError(str(e)) from None
             else:
                 results.append(_load_result(p))
         else:
             raise ReportInputError(f"{p}: not a .json results file or a directory")
     return ReportInputs(results=tuple(_unique_labels(results)), sweeps=tuple(sweeps), traces=tuple(traces),
-                        sources=tuple(sources))
+                        sources=tuple(sources), designs=tuple(designs))
 
 
 def _read_json(p: Path) -> Any:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hwsim.report import (
+    designs,
     fig_breakdown,
     fig_density,
     fig_layers,
@@ -51,6 +52,8 @@ class Fig:
 # Per results file, in page order; the kind is also the file name's suffix (and a trace figure's whole name).
 RESULT_FIGURES = ("layer_speedup", "layer_energy", "cycle_breakdown", "energy_breakdown", "run_cost", "run_summary",
                    "bandwidth", "utilisation")
+# What a results file in a report's ``brief_methods`` gets (a baseline beside the main runs: the demo's plain backprop).
+BRIEF_FIGURES = ("layer_speedup", "cycle_breakdown")
 TRACE_FIGURES = ("training_curves", "training_dz_density", "training_worst_bits", "training_level_histogram")
 
 
@@ -95,6 +98,8 @@ class _Renderer:
             if f.kind == "bandwidth":
                 return fig_memory.bandwidth_figure(e, name=name)
             return fig_memory.utilisation_figure(e, name=name)
+        if f.kind == "designs":
+            return designs.figure(inputs.designs[k], name=name)
         if f.kind in ("density", "parameters", "pareto"):
             sw = inputs.sweeps[k]
             if f.kind == "density":

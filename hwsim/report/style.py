@@ -142,8 +142,8 @@ def _palettise(data: bytes) -> bytes:
         rgb = Image.new("RGB", im.size, "white")
         rgb.paste(im, mask=im.getchannel("A") if im.mode == "RGBA" else None)
     out = io.BytesIO()
-    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG",
-                                                                                              optimize=True)
+    # zlib at its default level: optimize=True (level 9) makes the file ~10 % smaller for ~75 % more time here
+    rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, format="PNG")
     return out.getvalue()
 
 

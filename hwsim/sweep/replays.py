@@ -165,6 +165,11 @@ class _NoBar:
         pass
 
 
+def run_length(trace: Trace, replayed: Sequence[int]) -> int:
+    """Iterations of the training run the replayed ones stand for: up to the last recorded (or replayed) one."""
+    return max([s.index for s in trace.iterations] + [max(replayed)]) + 1
+
+
 def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | str | os.PathLike, *,
                  iterations: str | int | Sequence[int] = "all", seed: int = 0, progress: bool = False, jobs: int = 1,
                  scheduler: str | None = None, cache_dir: str | os.PathLike | None = None,
@@ -203,7 +208,7 @@ def simulate_run(trace_or_path: Trace | str | os.PathLike, arch_or_path: Arch | 
         done = run_replays(tasks, gemms=gemms_per_iteration(trace), out=cache_dir, jobs=jobs, scheduler=scheduler,
                            progress=progress)
     stats = trace.iterations
-    total = max([s.index for s in stats] + [its[-1]]) + 1
+    total = run_length(trace, its)
     training = [{"iteration": s.index, "epoch": s.epoch, "loss": s.loss, "dz_density": s.mean_density(),
                  "sampled": s.sampled} for s in stats]
     caveats = _batch_caveats(stats, its, total)
@@ -260,4 +265,4 @@ def _diff_overrides(arch: Arch, file_arch: Arch) -> dict[str, Any]:
     return {k: v for k, v in diff_overrides(params, file_arch.to_dict()).items() if k in present}
 
 
-__all__ = ["select_iterations", "gemms_per_iteration", "replay_tasks", "run_replays", "simulate_run"]
+__all__ = ["select_iterations", "gemms_per_iteration", "replay_tasks", "run_length", "run_replays", "simulate_run"]
