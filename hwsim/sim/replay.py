@@ -48,6 +48,7 @@ from hwsim.sim import (
     bounds,
     charges,
     energy,
+    heap,
     nongemm,
     precision,
     residency,
@@ -290,7 +291,9 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     t0 = time.perf_counter()
     _, _, systolic, equal_area = baselines(arch)
     big = sum(math.prod(g.input_shape) + math.prod(g.output_shape) for g in trace.layers) > LEAN_ELEMENTS
-    samples = trace.sample(iteration, lazy=True) if big else trace.sample(iteration)  # big: one layer decoded at a time
+    if big:  # one layer decoded at a time; freed layers' memory reused, not page-faulted in again (hwsim.sim.heap)
+        heap.keep_freed_memory()
+    samples = trace.sample(iteration, lazy=True) if big else trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
     if missing:
