@@ -63,3 +63,49 @@ def test_baselines_are_derived_once_per_arch_and_equal_the_variants():
                      dense_equal_area_variant(arch))
     other = load_arch("scnn", {"pe_array.rows": 4})
     assert baselines(other)[0].pe_array.rows == 4  # another arch: its own variants
+
+
+def _two_layer_relu(inside: int):
+    """f1 → f2 (linear, batch 2): f1's δ̃z has ``inside`` non-zeros, all where f2's input (density 0.5) is non-zero."""
+    from hwsim.trace.schema import LayerGeometry, LayerSample
+    g1 = LayerGeometry(name="f1", kind="linear", N=2, C=3, K=64)
+    g2 = LayerGeometry(name="f2", kind="linear", N=2, C=64, K=5)
+    a2 = np.zeros((2, 64), bool)
+    a2[:, ::2] = True
+    lv = np.zeros((2, 64), np.int8)
+    lv.reshape(-1)[np.flatnonzero(a2)[:inside]] = 1
+    return {"f1": LayerSample(geometry=g1, delta=1.0, dz_levels=lv, a_mask=np.ones((2, 3), bool)),
+            "f2": LayerSample(geometry=g2, delta=1.0, dz_levels=np.ones((2, 5), np.int8), a_mask=a2)}
+
+
+@pytest.mark.parametrize("lean", [False, True])
+def test_survey_counts_the_dense_dz_from_the_next_input_with_one_layer_kept(lean):
+    from hwsim.sim.survey import survey
+    arch = load_arch("scnn")
+    # 20 δ̃z non-zeros all on f2's non-zero inputs: chance 0.5**20 < EVIDENCE, so nnz(δz_f1) = nnz(a_f2) = 64
+    sv = survey(_two_layer_relu(20), arch, [arch], seed=0, where="t", lean=lean, training=True, dz_nonzero=True)
+    assert sv.dz_nonzero == {"f1": 64}
+    assert sv.out_densities == {"f1": 0.5, "f2": 1.0}
+    assert [g.name for g in sv.geometries] == ["f1", "f2"] and sv.flags == [(None, None), (None, None)]
+    assert not any(sv.shapes_only["f2"].a_mask.strides)  # arrays dropped: broadcast views
+    assert survey(_two_layer_relu(19), arch, [arch], seed=0, where="t", lean=lean, training=True,
+                  dz_nonzero=True).dz_nonzero == {}  # 0.5**19 > EVIDENCE: not believed
+    assert sv.layers[0].out_density == 0.5
+    if lean:
+        assert not any(sv.layers[0].a.strides)  # released: statistics only
+
+
+def test_a_lazy_sample_is_decoded_twice_per_layer_and_gives_the_eager_results(tmp_path, monkeypatch):
+    from hwsim.sim.replay import replay
+    from hwsim.trace.reading import SampleArchive
+    path = synthesize(tmp_path / "g", model="gpt2_small", seq=16, blocks=1, head=False, batch=2, seed=1,
+                      w_density=0.8, a_density=0.5, dz_density=0.1)
+    trace, arch = load(path), load_arch("scnn")
+    eager = replay(trace.sample(), arch, method="synthetic")
+    decoded: list[str] = []
+    real = SampleArchive.decode
+    monkeypatch.setattr(SampleArchive, "decode", lambda self, nm: decoded.append(nm) or real(self, nm))
+    lazy_samples = trace.sample(lazy=True)
+    lazy = replay(lazy_samples, arch, method="synthetic")
+    assert lazy == eager
+    assert sorted(decoded) == sorted(list(lazy_samples) * 2)  # once to survey, once to run: never the whole iteration

@@ -199,3 +199,20 @@ def test_density_sweep(tmp_path):
 def test_synth_is_numpy_only():
     code = "import sys, hwsim.trace.synth; assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_synthetic_sample_is_stored_at_the_fast_lzma_level_and_reads_back_as_at_the_default(tmp_path):
+    import lzma
+
+    from hwsim.trace.synth import SYNTH_LZMA_PRESET
+    from hwsim.trace.writer import LZMA_PRESET, TraceWriter, encode_sample
+
+    path = synthesize(tmp_path / "t", model="lenet5", batch=2, seed=3, a_density=0.5, dz_density=0.1)
+    tr = load(path)
+    stored = (path / tr.manifest["samples"][0]["file"]).read_bytes()
+    raw = lzma.decompress(stored)
+    assert SYNTH_LZMA_PRESET == 0 and stored == lzma.compress(raw, preset=0)  # level 0, not xz's default 6
+    samples = list(tr.sample().values())
+    assert lzma.decompress(encode_sample(samples, preset=LZMA_PRESET)[0]) == raw  # same arrays at any level
+    with pytest.raises(ValueError, match="lzma_preset=10; allowed: an integer 0..9"):
+        TraceWriter(tmp_path / "bad", meta={}, lzma_preset=10)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -47,8 +47,8 @@ from hwsim.results.actions import Actions
 from hwsim.sim import (
     bounds,
     charges,
-    dz_zeros,
     energy,
+    heap,
     nongemm,
     precision,
     residency,
@@ -57,13 +57,16 @@ from hwsim.sim import (
     update,
 )
 from hwsim.sim.analytic import cycle_breakdown
-from hwsim.sim.mapping import machine_samples
+from hwsim.sim.layerops import TraceArchMismatch, layer_operands
+from hwsim.sim.layerops import _max_bits as _max_bits
+from hwsim.sim.layerops import check as _check  # noqa: F401 - the old name, kept for callers
+from hwsim.sim.mapping import to_machine
 from hwsim.sim.nsd_unit import NSD_METHODS
 from hwsim.sim.operands import Operands, mask_bytes, operand_passes, released, role_density
 from hwsim.sim.passes import PASSES, PassTiming, drop_work_cache, run_pass, streamed_macs, variant_macs
 from hwsim.sim.replayed import first_layer_input_grad, layer_grads, replayed_passes
-from hwsim.sim.segments import transposed
-from hwsim.trace.schema import bit_width
+from hwsim.sim.survey import out_densities, survey
+from hwsim.trace.reading import LazySamples
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -74,66 +77,8 @@ if TYPE_CHECKING:
     from hwsim.trace.schema import LayerSample
 
 
-class TraceArchMismatch(ValueError):
-    """The trace cannot run on this architecture; the message says which layer and field."""
-
-
 SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its streamed MACs are the effectual MACs
 LEAN_ELEMENTS = 50_000_000  # activation + δ̃z elements of an iteration above which a replay holds one layer at a time
-
-
-def layer_operands(sample: LayerSample, *, seed: int, out_density: float, where: str,
-                   memo: dict | None = None) -> Operands:
-    """Real masks of one :class:`~hwsim.trace.format.LayerSample`, 4-D, a grouped layer's weights compact
-    ((K, C/groups, R, S): :attr:`~hwsim.sim.operands.Operands.compact`; the passes read them block by block);
-    ``memo``: statistics already counted for this layer (:func:`hwsim.sim.operands.released`), shared."""
-    g = sample.geometry
-    wshape = g.weight_shape if g.kind == "conv2d" else (g.K, g.C, 1, 1)
-    if sample.w_mask is not None:
-        w = np.asarray(sample.w_mask, dtype=bool).reshape(wshape)
-    elif sample.w_density >= 1.0:  # dense weights: what the seeded draw below would give (random() < 1 always)
-        w = np.ones(wshape, dtype=bool)
-    else:  # no stored mask: a seeded i.i.d. mask at the recorded density
-        rng = np.random.default_rng([seed, zlib.crc32(g.name.encode()), 11])
-        w = rng.random(wshape) < sample.w_density
-    a = np.asarray(sample.a_mask, dtype=bool).reshape(g.N, g.C, g.H, g.W)
-    levels = np.asarray(sample.dz_levels).reshape(g.N, g.K, g.P, g.Q)
-    if g.kind == "linear":
-        # A Linear layer's GEMM has no plane; its batch is the natural one. Fold N into the width
-        # (a 1×N "image", 1×1 kernel) so PEs tile the batch and the I activation slots of a PE
-        # hold different examples instead of one value each. The GEMM and its effectual MACs are
-        # unchanged: out[k, n] = Σ_c w[k, c]·a[c, n].
-        a = _batch_as_width(a)
-        levels = _batch_as_width(levels)
-    return Operands(
-        name=g.name, w=w, w_struct=np.ones(wshape, bool), groups=g.groups,
-        a=a, dz=levels != 0, dz_bits=_max_bits(levels), dz_levels=levels,
-        stride=tuple(g.stride), padding=tuple(g.padding), dilation=tuple(g.dilation), out_density=out_density,
-        **({} if memo is None else {"memo": memo}))
-
-
-def _max_bits(levels: np.ndarray) -> int:
-    """``LayerSample.max_bits`` (sign + magnitude bits of the widest level) without an ``abs`` copy."""
-    if levels.size == 0:
-        return 0
-    return bit_width(max(int(levels.max()), -int(levels.min())))
-
-
-def _batch_as_width(x: np.ndarray) -> np.ndarray:
-    """(N, C, 1, 1) → (1, C, 1, N): the batch of a Linear layer as the width of one image."""
-    n, c = x.shape[:2]
-    return transposed(x.reshape(n, c)).reshape(1, c, 1, n)
-
-
-def _check(sample: LayerSample, arch: Arch, where: str) -> None:
-    mb = arch.pe.mac_bits
-    for f in ("w_bits", "a_bits"):
-        bits = getattr(sample, f)
-        if bits < 32 and bits > mb:  # quantized forward operands must fit the MAC; floats are quantized to it
-            raise TraceArchMismatch(f"{where}: layer {sample.geometry.name!r}: {f}={bits} is wider than the arch's "
-                                    f"pe.mac_bits={mb} ({arch.source}); allowed: {f} <= {mb} (only δ̃z levels "
-                                    f"are split into extra MAC passes); a {bits}-bit capture (e.g. bf16/fp16 "
-                                    f"training) needs an arch with pe.mac_bits >= {bits}: --set pe.mac_bits={bits}")
 
 
 def _variant(t: PassTiming, arch: Arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
@@ -178,12 +123,7 @@ def _nnz(ops: Operands, role: str) -> int:
 def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
     """Density of each layer's stored forward output: the next layer's input if shapes match, else 1."""
     items = list(samples.values())
-    out = {}
-    for i, s in enumerate(items):
-        nxt = items[i + 1] if i + 1 < len(items) else None
-        same = nxt is not None and nxt.geometry.input_shape == s.geometry.output_shape
-        out[s.geometry.name] = nxt.a_density if same else 1.0
-    return out
+    return out_densities(list(samples), [s.geometry for s in items], [s.a_density for s in items])
 
 
 def baselines(arch: Arch) -> tuple[Arch, Arch, Arch, Arch]:
@@ -214,7 +154,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
            k: int | None = None, timelines: dict | None = None, optimizer: update.Optimizer | None = None,
-           nongemm_work: NonGemmWork | None = None) -> list[LayerPassResult]:
+           nongemm_work: NonGemmWork | None = None, shapes: dict | None = None) -> list[LayerPassResult]:
     """Simulate every layer × pass of one iteration's samples on ``arch`` and its baselines (BLAS on one thread).
 
     ``samples`` in execution order. ``training``: a training iteration (forward-activation stash,
@@ -235,36 +175,32 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     ``update``) with ``optimizer`` (default: ``arch.update.default_optimizer``).
     ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
     unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
+    ``samples`` may be a :class:`~hwsim.trace.reading.LazySamples` (``Trace.sample(it, lazy=True)``): each layer is
+    then decoded twice (once to count what the iteration's plans need, once to run it) and memory stays about one
+    layer (:mod:`hwsim.sim.survey`); the results are the eager mapping's. ``shapes``: a dict to fill with every
+    layer's sample without its arrays (:func:`hwsim.sim.survey.shapes_only`), e.g. for
+    :func:`hwsim.sim.update.update_record` without decoding the layers again.
     """
     dense, gated, systolic, equal_area = baselines(arch)
     passes = list(passes)
     if not training and passes != ["forward"]:
         raise ValueError(f"passes: {passes} with training=False; allowed: ['forward'] (inference has no "
                          "backward passes)")
-    traced = samples  # the update counts parameters on the recorded kinds (a matmul has none)
-    samples = machine_samples(samples)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
-    outd = _out_densities(samples)
-    for sample in samples.values():
-        _check(sample, arch, where)
     plan_archs = {"sparse": arch, "dense": dense, "dense_gated": gated, "dense_systolic": systolic,
                   "dense_equal_area": equal_area}
-    # a large iteration holds one layer's arrays at a time: each layer's statistics are counted for the
-    # residency plans, its arrays released, and rebuilt when the layer runs (memory per layer, not per model)
-    lean = sum(np.size(s.a_mask) + np.size(s.dz_levels) for s in samples.values()) > LEAN_ELEMENTS
-    layers = []
-    for n, s in samples.items():
-        ops = layer_operands(s, seed=seed, out_density=outd[n], where=where)
-        if lean:
-            residency.warm(ops, plan_archs.values(), training=training)
-            ops = released(ops)
-        layers.append(ops)
-    geos = [s.geometry for s in samples.values()]
-    flags = [(s.input_grad, s.weight_grad) for s in samples.values()]
+    # a large iteration holds one layer's arrays at a time (hwsim.sim.survey): each layer's statistics are counted
+    # for the residency plans, its arrays released, and the layer looked up again when it runs
+    lazy = isinstance(samples, LazySamples)
+    lean = lazy or sum(np.size(s.a_mask) + np.size(s.dz_levels) for s in samples.values()) > LEAN_ELEMENTS
+    sv = survey(samples, arch, plan_archs.values(), seed=seed, where=where, lean=lean, training=training,
+                dz_nonzero=arch.quantizer.skip_zeros and method in NSD_METHODS)
+    if shapes is not None:
+        shapes.update(sv.shapes_only)
+    layers, geos, flags, names, outd = sv.layers, sv.geometries, sv.flags, sv.names, sv.out_densities
     grads = layer_grads(flags, first_input_grad=first_input_grad)
     plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads],
                                  weight_grads=[bw for _, bw in grads])
              for v, a in plan_archs.items()}
-    names = list(samples)
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
     own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
@@ -274,16 +210,17 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     timed_archs = {"sparse": arch, "dense": dense, "dense_systolic": systolic, "dense_equal_area": equal_area}
     timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
-    for li, ((name, sample), ops) in enumerate(zip(samples.items(), layers, strict=True)):
+    for li, (name, ops) in enumerate(zip(names, layers, strict=True)):
         if lean:  # the layer's arrays again, with the statistics counted before
-            ops = layers[li] = layer_operands(sample, seed=seed, out_density=outd[name], where=where, memo=ops.memo)
+            ops = layers[li] = layer_operands(to_machine(samples[name]), seed=seed, out_density=outd[name],
+                                              where=where, memo=ops.memo)
         for pi, pname in enumerate(passes):
             if (name, pname) in skip:  # no such GEMM in training (e.g. the network input needs no gradient)
                 continue
             res = {v: pl[(name, pname)] for v, pl in plans.items()}
             rng = np.random.default_rng([seed, li, pi])
             p = operand_passes(pname, ops.dz_bits, arch.pe.mac_bits)
-            macs_dense = sample.geometry.macs
+            macs_dense = geos[li].macs
             cache: dict = {}
             eff = streamed_macs(ops, pname, SKIP_ALL, cache=cache)
             m_s = variant_macs(ops, pname, arch, macs_dense=macs_dense, cache=cache)
@@ -332,16 +269,15 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                      "dense_equal_area": equal_area}
     if training and set(passes) == set(PASSES):  # a whole iteration ends with the optimizer step
         opt = optimizer or update.optimizer_from_meta(None, arch.update.default_optimizer)
-        results += update.update_results(traced, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
+        results += update.update_results(sv.shapes_only, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}
     results = nongemm.charge(results, nongemm_work, archs)  # serial vector-unit work, before leakage
-    nonzero = dz_zeros.dense_dz_nonzero(samples) if arch.quantizer.skip_zeros and method in NSD_METHODS else None
-    return charges.finish(results, {n: s.geometry for n, s in samples.items()}, archs, method=method, k=k,
-                          dz_nonzero=nonzero)
+    return charges.finish(results, dict(zip(names, geos, strict=True)), archs, method=method, k=k,
+                          dz_nonzero=sv.dz_nonzero)
 
 
 def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, seed: int = 0, progress: bool = False,
@@ -354,7 +290,10 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
 
     t0 = time.perf_counter()
     _, _, systolic, equal_area = baselines(arch)
-    samples = trace.sample(iteration)
+    big = sum(math.prod(g.input_shape) + math.prod(g.output_shape) for g in trace.layers) > LEAN_ELEMENTS
+    if big:  # one layer decoded at a time; freed layers' memory reused, not page-faulted in again (hwsim.sim.heap)
+        heap.keep_freed_memory()
+    samples = trace.sample(iteration, lazy=True) if big else trace.sample(iteration)
     known = {g.name for g in trace.layers}
     missing = [n for n in samples if n not in known]
     if missing:
@@ -366,10 +305,12 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     if first is not None and first.input_grad is not None:  # recorded by capture: what training ran
         in_grad = first.input_grad
     lines: dict = {}
+    shapes: dict = {}
     opt = update.optimizer_from_meta(meta, arch.update.default_optimizer)
     layers = replay(samples, arch, seed=seed, progress=progress, where=str(trace.path), training=training,
                     passes=PASSES if training else ("forward",), first_input_grad=in_grad,
-                    method=meta.method, k=meta.k, timelines=lines, optimizer=opt, nongemm_work=trace.nongemm(it))
+                    method=meta.method, k=meta.k, timelines=lines, optimizer=opt, nongemm_work=trace.nongemm(it),
+                    shapes=shapes)
     tinfo = {"path": trace_path or str(trace.path), "model": meta.model, "method": meta.method,
              "s": meta.s, "iteration": it, "dataset": meta.dataset}
     if meta.coverage is not None:  # GEMM-MAC coverage of the capture (hwsim.capture.coverage)
@@ -385,7 +326,7 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     return SimResult(trace=tinfo, arch=ainfo, layers=tuple(layers),
                      run={"seed": seed, "training": training, "first_layer_input_grad": in_grad,
                           "wall_s": round(time.perf_counter() - t0, 3),
-                          **({"update": update.update_record(samples, arch, opt)} if training else {}),
+                          **({"update": update.update_record(shapes, arch, opt)} if training else {}),
                           **({"schedule": _schedule_record(lines)} if lines else {})})
 
 

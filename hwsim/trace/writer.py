@@ -35,8 +35,13 @@ def _level_dtype(levels: np.ndarray) -> np.dtype:
     return np.dtype(np.int64)
 
 
-def encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any]]:
-    """One sampled iteration as stored: the LZMA-compressed ``.npz`` bytes and its manifest entry per layer."""
+LZMA_PRESET = 6  # xz's default level: captured (structured) masks come close to their entropy (format.py doc)
+
+
+def encode_sample(samples: Sequence[LayerSample], *, preset: int = LZMA_PRESET) -> tuple[bytes, dict[str, Any]]:
+    """One sampled iteration as stored: the LZMA-compressed ``.npz`` bytes and its manifest entry per layer.
+
+    ``preset``: the LZMA level, 0–9 (any level reads back the same: the reader does not need it)."""
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
     for s in samples:
@@ -62,7 +67,7 @@ def encode_sample(samples: Sequence[LayerSample]) -> tuple[bytes, dict[str, Any]
                 meta[nm][f] = bool(getattr(s, f))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    return lzma.compress(buf.getvalue(), preset=6), meta
+    return lzma.compress(buf.getvalue(), preset=preset), meta
 
 
 # ----------------------------------------------------------------------------- writer
@@ -85,7 +90,10 @@ class TraceWriter:
     """
 
     def __init__(self, path: str | os.PathLike, *, meta: Mapping[str, Any], overwrite: bool = False,
-                 flush_every_s: float = 2.0) -> None:
+                 flush_every_s: float = 2.0, lzma_preset: int = LZMA_PRESET) -> None:
+        if not (isinstance(lzma_preset, int) and 0 <= lzma_preset <= 9):
+            raise ValueError(f"TraceWriter: lzma_preset={lzma_preset!r}; allowed: an integer 0..9")
+        self._preset = lzma_preset
         self.path = Path(path)
         if (self.path / MANIFEST).exists() and not overwrite:
             raise FileExistsError(f"{self.path}: a trace already exists here (pass overwrite=True / --overwrite)")
@@ -138,7 +146,7 @@ class TraceWriter:
         if samples:
             for s in samples:
                 self.add_layer(s.geometry)
-            data, meta = encode_sample(samples)
+            data, meta = encode_sample(samples, preset=self._preset)
             rel = f"{SAMPLES_DIR}/it{int(index):07d}.npz.xz"
             atomic_write_bytes(self.path / rel, data)
             self._samples.pop(int(index), None)

@@ -1,0 +1,106 @@
+"""The replay's first walk over one iteration's layers: what the whole iteration needs before any layer runs.
+
+:func:`survey` looks every layer up once, in execution order, and keeps only small per-layer summaries: the
+machine geometry (:mod:`hwsim.sim.mapping`), the input density, the gradient flags, the sample without its
+arrays (for the optimizer step's parameter counts) and — for ``quantizer.skip_zeros`` — the dense-δz counts of
+:mod:`hwsim.sim.dz_zeros` (that test reads a layer's δ̃z beside the next layer's input, so the previous layer's
+levels are the one array kept from one layer to the next).
+
+``lean``: a large iteration. Each layer's mask statistics for the residency plans are counted
+(:func:`hwsim.sim.residency.warm`) and its arrays released (:func:`hwsim.sim.operands.released`) before the next
+layer is looked up; the replay looks the layer up again when it runs it. With a lazy sample
+(:class:`hwsim.trace.reading.LazySamples`) memory is then the packed sample plus about one layer, not the whole
+iteration decoded. Otherwise the machine samples are kept and the layers built at their output densities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hwsim.sim import dz_zeros, residency
+from hwsim.sim.layerops import check, layer_operands
+from hwsim.sim.mapping import to_machine
+from hwsim.sim.operands import Operands, released
+
+if TYPE_CHECKING:
+    from hwsim.arch import Arch
+    from hwsim.trace.schema import LayerGeometry, LayerSample
+
+
+@dataclass
+class Survey:
+    """Per-layer summaries of one iteration (module doc), every list in execution order."""
+
+    names: list[str]
+    geometries: list[LayerGeometry]          # machine geometries (linear / symmetric conv2d)
+    out_densities: dict[str, float]          # density of each layer's stored forward output (next layer's input)
+    flags: list[tuple[bool | None, bool | None]]  # (input_grad, weight_grad) as recorded
+    shapes_only: dict[str, LayerSample]      # the traced samples with zero-cost stand-ins for their arrays
+    layers: list[Operands]                   # lean: released operands (statistics counted); else full operands
+    dz_nonzero: dict[str, int] | None        # dz_zeros.dense_dz_nonzero of the machine samples, if asked for
+
+
+def shapes_only(s: LayerSample) -> LayerSample:
+    """``s`` with its arrays replaced by broadcast zero views of their shapes (no memory): geometry, flags, bits
+    and ``w_density`` stay; densities computed from the masks read 0."""
+    def stub(x: np.ndarray | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        x = np.asarray(x)
+        return np.broadcast_to(np.zeros((), dtype=x.dtype), x.shape)
+
+    return replace(s, dz_levels=stub(s.dz_levels), a_mask=stub(s.a_mask), w_mask=stub(s.w_mask))
+
+
+def out_densities(names: list[str], geometries: list[LayerGeometry], a_densities: list[float]) -> dict[str, float]:
+    """Density of each layer's stored forward output: the next layer's input density if shapes match, else 1."""
+    out = {}
+    for i, (nm, g) in enumerate(zip(names, geometries, strict=True)):
+        same = i + 1 < len(names) and geometries[i + 1].input_shape == g.output_shape
+        out[nm] = a_densities[i + 1] if same else 1.0
+    return out
+
+
+def survey(samples: Mapping[str, LayerSample], arch: Arch, plan_archs: Iterable[Arch], *, seed: int, where: str,
+           lean: bool, training: bool, dz_nonzero: bool) -> Survey:
+    """One walk over ``samples`` (each layer looked up once; module doc). ``plan_archs``: the archs whose
+    residency plans a lean replay counts statistics for; ``dz_nonzero``: compute the dense-δz counts."""
+    plan_archs = list(plan_archs)
+    names, geos, dens, flags, light, layers, kept = [], [], [], [], {}, [], []
+    nonzero: dict[str, int] | None = {} if dz_nonzero else None
+    prev: tuple[str, LayerGeometry, np.ndarray] | None = None  # the previous layer's δ̃z levels (dz_nonzero)
+    for nm, s in samples.items():
+        m = to_machine(s)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
+        check(m, arch, where)
+        g = m.geometry
+        names.append(nm)
+        geos.append(g)
+        dens.append(m.a_density)
+        flags.append((m.input_grad, m.weight_grad))
+        light[nm] = shapes_only(s)
+        if nonzero is not None:
+            if prev is not None and prev[1].output_shape == g.input_shape:
+                known = dz_zeros.relu_mask_nonzero(np.asarray(prev[2]), np.asarray(m.a_mask))
+                if known is not None:
+                    nonzero[prev[0]] = known
+            prev = (nm, g, m.dz_levels)
+        if lean:  # out_density is not read by the statistics the plans count; the run loop rebuilds the layer
+            ops = layer_operands(m, seed=seed, out_density=1.0, where=where)
+            residency.warm(ops, plan_archs, training=training)
+            layers.append(released(ops))
+            del ops
+        else:
+            kept.append(m)
+        del m, s
+    outd = out_densities(names, geos, dens)
+    if lean:
+        layers = [replace(o, out_density=outd[nm]) for o, nm in zip(layers, names, strict=True)]
+    else:
+        layers = [layer_operands(m, seed=seed, out_density=outd[nm], where=where) for m, nm in zip(kept, names,
+                                                                                                  strict=True)]
+    return Survey(names=names, geometries=geos, out_densities=outd, flags=flags, shapes_only=light, layers=layers,
+                  dz_nonzero=nonzero)
