@@ -103,3 +103,15 @@ def test_a_bad_baseline_lanes_value_is_one_line_naming_the_field():
     with pytest.raises(ArchError, match=r"vector\.baseline_lanes") as err:
         load_arch("training", {"vector.baseline_lanes": "mine"})
     assert "design" in str(err.value) and "own" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_own_lanes_ignore_the_designs_lane_total():
+    """``baseline_lanes: own`` is lanes_per_pe per column of the baseline's own array (vector.py), also when the
+    design sets its own total (``vector.lanes``): that total is the design's unit, not the baseline's."""
+    arch = load_arch("training", {"vector.lanes": 10, "vector.lanes_per_pe": 2, "vector.baseline_lanes": "own"})
+    assert arch.vector_lanes == 10
+    assert dense_systolic_variant(arch).vector_lanes == 64          # 2 × 32 columns, not the design's 10
+    ea = dense_equal_area_variant(arch)
+    assert ea.vector_lanes == 2 * ea.pe_array.cols
+    design = load_arch("training", {"vector.lanes": 10, "vector.lanes_per_pe": 2})
+    assert dense_systolic_variant(design).vector_lanes == dense_equal_area_variant(design).vector_lanes == 10

@@ -77,7 +77,9 @@ def _base_name(arch: Arch) -> str:
 
 def _systolic(arch: Arch, suffix: str, rows: int, cols: int, *, dataflow: str = "systolic_ws",
               extra: dict[str, Any] | None = None) -> Arch:
-    lanes = {"vector.lanes": arch.vector_lanes} if arch.vector.baseline_lanes == "design" else {}
+    # design: the design's lane count; own: lanes_per_pe per column of this array (a design's vector.lanes total
+    # describes the design's unit, not the baseline's)
+    lanes = {"vector.lanes": arch.vector_lanes if arch.vector.baseline_lanes == "design" else 0}
     return load_arch(arch, {**_NO_SKIP, **_PARALLEL, "name": f"{_base_name(arch)}-{suffix}", "dataflow": dataflow,
                             "pe_array.rows": rows, "pe_array.cols": cols, "pe.mult_f": 1, "pe.mult_i": 1,
                             "zero_gating": False, "memory.compression": "none", **lanes, **(extra or {})})
