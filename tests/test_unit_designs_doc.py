@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.breakdown import ResultsError
 from hwsim.results.designs import (
     BASELINE,
@@ -17,6 +18,7 @@ from hwsim.results.designs import (
     check_comparison,
     comparison,
     describe,
+    equal_area_figures,
     geomean,
     summary,
 )
@@ -31,6 +33,50 @@ def _row(model: str, design: str, sp: float | None, en: float | None, *, area: f
             "equal_area_shape": list(shape),
             "speedup": {**{s: 1.0 for s in SCOPES}, "iteration": sp},
             "energy_gain": {**{s: 1.0 for s in SCOPES}, "iteration": en}}
+
+
+# ---------------------------------------------------------------- equal_area_figures by hand
+
+
+def _v(cycles: int, pj: float) -> VariantResult:
+    return VariantResult(cycle_breakdown=CycleBreakdown(compute=cycles), energy_breakdown=EnergyBreakdown(mac=pj),
+                         macs=cycles, multipliers=1, analytical_cycles=cycles)
+
+
+def _lp(pass_name: str, mine: tuple[int, float], ea: tuple[int, float]) -> LayerPassResult:
+    one = _v(1, 1.0)
+    return LayerPassResult(name="fc", pass_name=pass_name, macs_dense=10, macs_effectual=5, sparse=_v(*mine),
+                           dense=one, dense_gated=one, ideal=one, dense_equal_area=_v(*ea))
+
+
+def _result(*layers: LayerPassResult) -> SimResult:
+    return SimResult(trace={"path": "t", "model": "m"}, layers=layers,
+                     arch={"name": "x", "area_mm2": 2.0, BASELINE: {"area_mm2": 1.9, "shape": [16, 17]}})
+
+
+def test_equal_area_figures_by_hand():
+    # forward: design 100 cycles / 50 pJ, equal-area array 300 / 200 → 3×, 4×;
+    # backward-data: 200 / 100 against 100 / 300 → 0.5×, 3×; iteration: 400 / 300 = 4/3×, 500 / 150 = 10/3×
+    r = _result(_lp("forward", (100, 50.0), (300, 200.0)), _lp("backward_data", (200, 100.0), (100, 300.0)))
+    f = equal_area_figures(r)
+    assert (f["area_mm2"], f["equal_area_mm2"], f["equal_area_shape"]) == (2.0, 1.9, [16, 17])
+    assert f["speedup"]["forward"] == pytest.approx(3.0) and f["energy_gain"]["forward"] == pytest.approx(4.0)
+    assert f["speedup"]["backward_data"] == pytest.approx(0.5)
+    assert f["energy_gain"]["backward_data"] == pytest.approx(3.0)
+    assert f["speedup"]["iteration"] == pytest.approx(4 / 3)
+    assert f["energy_gain"]["iteration"] == pytest.approx(10 / 3)
+
+
+def test_a_scope_without_work_is_none_not_a_tie():
+    """An inference-like result: no backward-weight and no update passes at all, and a backward-data pass the
+    design skips entirely (0 cycles) while the equal-area array does not (an infinite speed-up: no JSON number)."""
+    f = equal_area_figures(_result(_lp("forward", (100, 50.0), (300, 200.0)),
+                                   _lp("backward_data", (0, 0.0), (40, 10.0))))
+    for part in ("speedup", "energy_gain"):
+        assert f[part]["backward_weight"] is None and f[part]["update"] is None, part  # not 1.0 (0 / 0)
+        assert f[part]["backward_data"] is None, part
+    assert f["speedup"]["iteration"] == pytest.approx(340 / 100)   # the skipped pass still counts in the whole
+    assert f["energy_gain"]["iteration"] == pytest.approx(210 / 50)
 
 
 # ---------------------------------------------------------------- geomean / summary by hand

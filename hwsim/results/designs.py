@@ -47,14 +47,17 @@ def equal_area_figures(result: SimResult) -> dict[str, Any]:
 
     ``speedup[scope]`` = equal-area dense cycles ÷ the design's cycles and ``energy_gain[scope]`` = equal-area
     dense energy ÷ the design's energy, each summed over the scope's layer-passes (``iteration``: all of them,
-    the weight update included); ``None`` where the scope has no work (JSON has no ``inf``)."""
+    the weight update included); ``None`` where the scope has no work (the design spends no cycles in it: not a
+    1× tie) and where a figure is not finite (JSON has no ``inf``)."""
     ea = result.arch.get(BASELINE) or {}
+    work = {s: result.scope_cycles(s, "sparse") > 0 for s in SCOPES}
     return {"area_mm2": result.arch.get("area_mm2"), "equal_area_mm2": ea.get("area_mm2"),
             "equal_area_shape": list(ea.get("shape") or []),
             "speedup": {s: finite_cell(result.speedup(pass_name=None if s == "iteration" else s, baseline=BASELINE))
-                        for s in SCOPES},
+                        if work[s] else None for s in SCOPES},
             "energy_gain": {s: finite_cell(result.energy_ratio(pass_name=None if s == "iteration" else s,
-                                                               baseline=BASELINE)) for s in SCOPES}}
+                                                               baseline=BASELINE)) if work[s] else None
+                            for s in SCOPES}}
 
 
 def geomean(xs: Sequence[float | None]) -> float | None:
