@@ -56,6 +56,11 @@ TRACES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+
+def _cell(x: float | None) -> str:
+    """A ratio for the progress line; '–' for a scope without work (None)."""
+    return "–" if x is None else f"{x:.2f}×"
+
 def trace_command(model: str, out: str) -> list[str]:
     """The ``hwsim trace`` command that captures ``model``'s trace into ``out`` (:data:`TRACES`)."""
     return ["hwsim", "trace", "--model", model, *_COMMON, *TRACES[model][0], "--out", out]
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             doc = compare_designs({model: path}, args.designs, iterations=TRACES[model][1], jobs=args.jobs)
             for r in doc["rows"]:
                 print(f"{model} {r['design']}: {r['area_mm2']:.2f} mm², equal-area {r['equal_area_shape']}: "
-                      + " ".join(f"{s} {r['speedup'][s] or 0:.2f}×/{r['energy_gain'][s] or 0:.2f}×" for s in SCOPES),
+                      + " ".join(f"{s} {_cell(r['speedup'][s])}/{_cell(r['energy_gain'][s])}" for s in SCOPES),
                       file=sys.stderr, flush=True)
             print(f"{model}: {len(args.designs)} designs replayed in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             rows += doc["rows"]
