@@ -56,10 +56,10 @@ TRACES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-
 def _cell(x: float | None) -> str:
     """A ratio for the progress line; '–' for a scope without work (None)."""
     return "–" if x is None else f"{x:.2f}×"
+
 
 def trace_command(model: str, out: str) -> list[str]:
     """The ``hwsim trace`` command that captures ``model``'s trace into ``out`` (:data:`TRACES`)."""
