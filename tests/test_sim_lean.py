@@ -95,7 +95,9 @@ def test_survey_counts_the_dense_dz_from_the_next_input_with_one_layer_kept(lean
         assert not any(sv.layers[0].a.strides)  # released: statistics only
 
 
-def test_a_lazy_sample_is_decoded_twice_per_layer_and_gives_the_eager_results(tmp_path, monkeypatch):
+def test_a_lazy_sample_is_decoded_twice_per_layer_but_the_first_and_gives_the_eager_results(tmp_path, monkeypatch):
+    from hwsim.sim import replay as replay_mod
+    from hwsim.sim import survey as survey_mod
     from hwsim.sim.replay import replay
     from hwsim.trace.reading import SampleArchive
     path = synthesize(tmp_path / "g", model="gpt2_small", seq=16, blocks=1, head=False, batch=2, seed=1,
@@ -105,7 +107,16 @@ def test_a_lazy_sample_is_decoded_twice_per_layer_and_gives_the_eager_results(tm
     decoded: list[str] = []
     real = SampleArchive.decode
     monkeypatch.setattr(SampleArchive, "decode", lambda self, nm: decoded.append(nm) or real(self, nm))
+    built: list[tuple[str, str]] = []  # (walk, layer) of every operand build
+    for mod, walk in ((survey_mod, "survey"), (replay_mod, "run")):
+        real_build = mod.layer_operands
+        monkeypatch.setattr(mod, "layer_operands", lambda m, *, _r=real_build, _w=walk, **kw:
+                            built.append((_w, m.geometry.name)) or _r(m, **kw))
     lazy_samples = trace.sample(lazy=True)
+    names = list(lazy_samples)
     lazy = replay(lazy_samples, arch, method="synthetic")
     assert lazy == eager
-    assert sorted(decoded) == sorted(list(lazy_samples) * 2)  # once to survey, once to run: never the whole iteration
+    # the survey walks last to first and hands its last-built layer (the first) to the run loop: that layer is
+    # decoded and built once, every other twice (once to survey, once to run): never the whole iteration held
+    assert sorted(decoded) == sorted(names + names[1:])
+    assert built == [("survey", nm) for nm in names[::-1]] + [("run", nm) for nm in names[1:]]

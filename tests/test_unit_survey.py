@@ -58,13 +58,26 @@ def test_a_lean_survey_releases_the_arrays_after_counting_what_the_plans_read():
     assert eager.layers[1].a.shape == (1, 4, 1, 2) and int(eager.layers[1].a.sum()) == 4
 
 
-def test_the_dense_dz_is_believed_from_a_dense_next_input_and_only_along_a_chain():
+def test_a_lean_survey_hands_over_the_first_layer_whole_sharing_its_statistics():
+    arch = load_arch("scnn")
+    eager = survey(_three(), arch, [arch], seed=0, where="t", lean=False, training=True, dz_nonzero=False)
+    lean = survey(_three(), arch, [arch], seed=0, where="t", lean=True, training=True, dz_nonzero=False)
+    assert eager.first is None  # not lean: every layer is kept whole anyway
+    f = lean.first
+    assert f is not None and f.name == "f1" and f.memo is lean.layers[0].memo  # the counted statistics, shared
+    assert f.out_density == 0.5  # f2's input density, set after the walk
+    assert np.array_equal(f.a, eager.layers[0].a) and np.array_equal(f.dz, eager.layers[0].dz) and f.a.all()
+    assert not any(lean.layers[0].a.strides)  # the plans' copy is still the released one
+
+
+@pytest.mark.parametrize("lean", [False, True])
+def test_the_dense_dz_is_believed_from_a_dense_next_input_and_only_along_a_chain(lean):
     arch = load_arch("scnn")
     samples = {"f1": _layer("f1", 3, 4, np.ones((2, 3), bool), levels=np.array([[1, 0, 0, 2], [0, 0, 3, 0]],
                                                                                  np.int8)),
                "f2": _layer("f2", 4, 4, np.ones((2, 4), bool)),   # dense input: every element of δz_f1 counts
                "f3": _layer("f3", 5, 2, np.ones((2, 5), bool))}   # not f2's output: f2 gets no count
-    sv = survey(samples, arch, [arch], seed=0, where="t", lean=False, training=True, dz_nonzero=True)
+    sv = survey(samples, arch, [arch], seed=0, where="t", lean=lean, training=True, dz_nonzero=True)
     assert sv.dz_nonzero == {"f1": 8}  # nnz(a_f2) = 2 × 4, whatever δ̃z_f1's 3 non-zeros say
 
 

@@ -176,8 +176,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     ``nongemm_work``: the iteration's non-GEMM work (``Trace.nongemm``), charged to every variant's vector
     unit after the GEMMs (:mod:`hwsim.sim.nongemm`); ``None``: none recorded, nothing charged.
     ``samples`` may be a :class:`~hwsim.trace.reading.LazySamples` (``Trace.sample(it, lazy=True)``): each layer is
-    then decoded twice (once to count what the iteration's plans need, once to run it) and memory stays about one
-    layer (:mod:`hwsim.sim.survey`); the results are the eager mapping's. ``shapes``: a dict to fill with every
+    then decoded twice (once to count what the iteration's plans need, once to run it; the first layer once: the
+    survey builds it last and hands it over) and memory stays about one layer (:mod:`hwsim.sim.survey`); the
+    results are the eager mapping's. ``shapes``: a dict to fill with every
     layer's sample without its arrays (:func:`hwsim.sim.survey.shapes_only`), e.g. for
     :func:`hwsim.sim.update.update_record` without decoding the layers again.
     """
@@ -211,7 +212,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     timed: dict = {v: {} for v, a in timed_archs.items() if a.memory.schedule == "iteration"}
     results = []
     for li, (name, ops) in enumerate(zip(names, layers, strict=True)):
-        if lean:  # the layer's arrays again, with the statistics counted before
+        if lean and li == 0 and sv.first is not None:  # the survey's last-built layer: not built again
+            ops, sv.first = sv.first, None
+        elif lean:  # the layer's arrays again, with the statistics counted before
             ops = layers[li] = layer_operands(to_machine(samples[name]), seed=seed, out_density=outd[name],
                                               where=where, memo=ops.memo)
         for pi, pname in enumerate(passes):

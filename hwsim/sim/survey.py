@@ -10,7 +10,9 @@ levels are the one array kept from one layer to the next).
 (:func:`hwsim.sim.residency.warm`) and its arrays released (:func:`hwsim.sim.operands.released`) before the next
 layer is looked up; the replay looks the layer up again when it runs it. With a lazy sample
 (:class:`hwsim.trace.reading.LazySamples`) memory is then the packed sample plus about one layer, not the whole
-iteration decoded. Otherwise the machine samples are kept and the layers built at their output densities.
+iteration decoded. A lean survey walks the layers last to first, so the layer it builds last is the one the replay
+runs first: that layer's operands are kept whole (:attr:`Survey.first`) and not built a second time. Otherwise the
+machine samples are kept and the layers built at their output densities.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Survey:
     shapes_only: dict[str, LayerSample]      # the traced samples with zero-cost stand-ins for their arrays
     layers: list[Operands]                   # lean: released operands (statistics counted); else full operands
     dz_nonzero: dict[str, int] | None        # dz_zeros.dense_dz_nonzero of the machine samples, if asked for
+    first: Operands | None = None            # lean: the first layer's full operands (built last), for the replay
 
 
 def shapes_only(s: LayerSample) -> LayerSample:
@@ -70,37 +73,52 @@ def survey(samples: Mapping[str, LayerSample], arch: Arch, plan_archs: Iterable[
     """One walk over ``samples`` (each layer looked up once; module doc). ``plan_archs``: the archs whose
     residency plans a lean replay counts statistics for; ``dz_nonzero``: compute the dense-δz counts."""
     plan_archs = list(plan_archs)
-    names, geos, dens, flags, light, layers, kept = [], [], [], [], {}, [], []
-    nonzero: dict[str, int] | None = {} if dz_nonzero else None
-    prev: tuple[str, LayerGeometry, np.ndarray] | None = None  # the previous layer's δ̃z levels (dz_nonzero)
-    for nm, s in samples.items():
+    order = list(samples)
+    walk = order[::-1] if lean else order  # lean: last to first, so the first layer is the one left built
+    geos, dens, flags, light, layers, kept = {}, {}, {}, {}, {}, []
+    found: dict[str, int] = {}
+    first: Operands | None = None
+    nxt: tuple[LayerGeometry, np.ndarray] | None = None  # lean: the next layer's input mask (dz_nonzero)
+    prev: tuple[str, LayerGeometry, np.ndarray] | None = None  # else: the previous layer's δ̃z levels (dz_nonzero)
+    for nm in walk:
+        s = samples[nm]
         m = to_machine(s)  # trace-v2 kinds → linear / symmetric conv2d (hwsim.sim.mapping)
         check(m, arch, where)
         g = m.geometry
-        names.append(nm)
-        geos.append(g)
-        dens.append(m.a_density)
-        flags.append((m.input_grad, m.weight_grad))
+        geos[nm] = g
+        dens[nm] = m.a_density
+        flags[nm] = (m.input_grad, m.weight_grad)
         light[nm] = shapes_only(s)
-        if nonzero is not None:
-            if prev is not None and prev[1].output_shape == g.input_shape:
-                known = dz_zeros.relu_mask_nonzero(np.asarray(prev[2]), np.asarray(m.a_mask))
+        if dz_nonzero:  # δ̃z of a layer beside the next layer's input, whichever of the two is looked up first
+            # (earlier layer, its δ̃z levels, the later layer's input mask, the later layer's geometry)
+            pair = (nm, m.dz_levels, nxt[1], nxt[0]) if lean and nxt is not None else \
+                (prev[0], prev[2], m.a_mask, g) if not lean and prev is not None else None
+            if pair is not None and geos[pair[0]].output_shape == pair[3].input_shape:
+                known = dz_zeros.relu_mask_nonzero(np.asarray(pair[1]), np.asarray(pair[2]))
                 if known is not None:
-                    nonzero[prev[0]] = known
-            prev = (nm, g, m.dz_levels)
+                    found[pair[0]] = known
+            nxt, prev = (g, m.a_mask), (nm, g, m.dz_levels)
         if lean:  # out_density is not read by the statistics the plans count; the run loop rebuilds the layer
             ops = layer_operands(m, seed=seed, out_density=1.0, where=where)
             residency.warm(ops, plan_archs, training=training)
-            layers.append(released(ops))
+            if nm == order[0]:
+                first = ops  # the replay runs this layer next: kept whole, not built again
+            layers[nm] = released(ops)
             del ops
         else:
             kept.append(m)
         del m, s
-    outd = out_densities(names, geos, dens)
+    nxt = prev = None
+    names = order
+    geo_list = [geos[nm] for nm in names]
+    outd = out_densities(names, geo_list, [dens[nm] for nm in names])
     if lean:
-        layers = [replace(o, out_density=outd[nm]) for o, nm in zip(layers, names, strict=True)]
+        built = [replace(layers[nm], out_density=outd[nm]) for nm in names]
+        if first is not None:
+            first = replace(first, out_density=outd[names[0]])
     else:
-        layers = [layer_operands(m, seed=seed, out_density=outd[nm], where=where) for m, nm in zip(kept, names,
-                                                                                                  strict=True)]
-    return Survey(names=names, geometries=geos, out_densities=outd, flags=flags, shapes_only=light, layers=layers,
-                  dz_nonzero=nonzero)
+        built = [layer_operands(m, seed=seed, out_density=outd[nm], where=where) for m, nm in zip(kept, names,
+                                                                                                 strict=True)]
+    nonzero = {nm: found[nm] for nm in names if nm in found} if dz_nonzero else None
+    return Survey(names=names, geometries=geo_list, out_densities=outd, flags=[flags[nm] for nm in names],
+                  shapes_only={nm: light[nm] for nm in names}, layers=built, dz_nonzero=nonzero, first=first)
