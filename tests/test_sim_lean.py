@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from hwsim.sim import residency
 from hwsim.sim.operands import released
 from hwsim.sim.replay import layer_operands, simulate_trace
 from hwsim.trace.format import load
+from hwsim.trace.layout import MANIFEST
 from hwsim.trace.synth import synthesize
 
 
@@ -120,3 +123,27 @@ def test_a_lazy_sample_is_decoded_twice_per_layer_but_the_first_and_gives_the_ea
     # decoded and built once, every other twice (once to survey, once to run): never the whole iteration held
     assert sorted(decoded) == sorted(names + names[1:])
     assert built == [("survey", nm) for nm in names[::-1]] + [("run", nm) for nm in names[1:]]
+
+
+def test_simulate_trace_of_a_large_trace_decodes_the_first_layer_once_and_the_others_twice(tmp_path, monkeypatch):
+    from hwsim.trace.reading import SampleArchive
+    path = synthesize(tmp_path / "g", model="gpt2_small", seq=16, blocks=1, head=False, batch=2, seed=1,
+                      w_density=0.8, a_density=0.5, dz_density=0.1)
+    manifest = json.loads((path / MANIFEST).read_text())
+    first = next(iter(manifest["samples"][0]["layers"].values()))
+    first["input_grad"] = True  # recorded by a capture: the first layer's input needed a gradient (meta says not)
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    trace, arch = load(path), load_arch("scnn")
+    eager = _result(trace, arch)
+    assert eager["run"]["first_layer_input_grad"] is True
+    decoded: list[str] = []
+    real = SampleArchive.decode
+    monkeypatch.setattr(SampleArchive, "decode", lambda self, nm: decoded.append(nm) or real(self, nm))
+    monkeypatch.setattr(replay_mod, "LEAN_ELEMENTS", 0)  # every trace is large: the lazy reader
+    lean = _result(trace, arch)
+    assert lean == eager
+    names = [g.name for g in trace.layers]
+    # the first layer's recorded input_grad comes from the manifest; the survey builds that layer last and hands it
+    # to the run loop: decoded once; every other layer once to survey and once to run
+    assert sorted(decoded) == sorted(names + names[1:])
+    assert lean["run"]["first_layer_input_grad"] is True

@@ -304,9 +304,11 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
     it = iteration if iteration is not None else trace.sampled_iterations[-1]
     meta = trace.meta
     in_grad = first_layer_input_grad(meta)
-    first = next(iter(samples.values()), None)
-    if first is not None and first.input_grad is not None:  # recorded by capture: what training ran
-        in_grad = first.input_grad
+    first = next(iter(samples), None)
+    if first is not None:  # recorded by capture: what training ran (a lazy sample: from the manifest, not decoded)
+        rec = trace.grad_flags(iteration).get(first, (None, None))[0] if big else samples[first].input_grad
+        if rec is not None:
+            in_grad = rec
     lines: dict = {}
     shapes: dict = {}
     opt = update.optimizer_from_meta(meta, arch.update.default_optimizer)
