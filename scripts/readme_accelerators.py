@@ -11,16 +11,11 @@ saying how each trace was made.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from hwsim.results import times  # the one ratio formatter (reports, sweep summaries, these tables)
 from hwsim.results.designs import WHAT, describe  # what each design is: one home (the demo report's too)
-
-if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
 
 SCOPE_LABELS = {"forward": "forward", "backward_data": "backward-data", "backward_weight": "backward-weight",
                 "update": "update", "iteration": "iteration"}

@@ -8,14 +8,10 @@ renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
+from hwsim.results import times  # the one ratio formatter (reports, sweep summaries, these tables)
 
 
 def _pct1(x: Any) -> str:

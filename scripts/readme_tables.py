@@ -42,9 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # loaded by path (tests, readme_tables._sibling)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_cells import times  # noqa: E402  (this folder's shared cell formatters)
+from hwsim.results import times  # the one ratio formatter (reports, sweep summaries, these tables)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

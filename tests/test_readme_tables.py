@@ -142,14 +142,17 @@ def test_demo_time_table_lists_each_step_the_total_and_the_load():
     assert "(reused `--out`)" in lines[4] and "rerun" not in lines[6]
 
 
-@pytest.mark.parametrize("x,text", [(None, "–"), (float("nan"), "–"), (float("inf"), "–"), (300.4, "300×"),
+@pytest.mark.parametrize("x,text", [(None, "–"), (float("nan"), "–"), (float("inf"), "∞"), (300.4, "300×"),
                                     (100.0, "100×"), (99.96, "100.0×"), (30.14, "30.1×"), (10.0, "10.0×"),
                                     (9.996, "10.00×"), (2.614, "2.61×"), ("1.5", "1.50×")])
 def test_every_readme_table_formats_a_ratio_with_the_one_cell_formatter(x, text):
-    """One ×-formatter (scripts/readme_cells.py) serves all three table scripts: 3 significant digits up to 100×."""
+    """One ×-formatter (hwsim.results.times, the reports' too) serves all three table scripts: 3 significant
+    digits up to 100×."""
+    from hwsim.report import style
+
     mod = _module()
     assert mod.times(x) == text
-    assert mod._sibling("readme_runs").times is mod._sibling("readme_accelerators").times is mod.times
+    assert mod._sibling("readme_runs").times is mod._sibling("readme_accelerators").times is mod.times is style.times
 
 
 def test_capture_overhead_table_marks_missed_targets_and_says_the_load():

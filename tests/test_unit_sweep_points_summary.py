@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from hwsim.results import times as results_times
 from hwsim.sweep import executor, points, summary
 from hwsim.sweep.points import PointTask
 from hwsim.sweep.spec import SweepError
@@ -87,7 +88,8 @@ def test_area_key_is_the_sparse_area_column():
 @pytest.mark.parametrize("x,text", [(None, "–"), (2.345, "2.35×"), (12.34, "12.3×"), (150.4, "150×"),
                                     (9.999, "10.00×"), (10.0, "10.0×"), (100.0, "100×")])
 def test_times(x, text):
-    assert summary._times(x) == text
+    assert summary.times(x) == text
+    assert summary.times is results_times  # the sweep summaries use the one formatter of hwsim.results
 
 
 @pytest.mark.parametrize("pj,text", [(1.5e9, "1.5 mJ"), (999.0, "999 pJ"), (1e3, "1 nJ"), (-2.5e6, "-2.5 µJ"),

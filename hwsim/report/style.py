@@ -16,6 +16,7 @@ from typing import Any
 import matplotlib
 
 from hwsim._io import atomic_write_bytes
+from hwsim.results.views import times  # noqa: F401  (the one ratio formatter; report modules import it from here)
 
 matplotlib.use("Agg")  # reports are files: never open a window, work on headless machines
 
@@ -264,18 +265,6 @@ def param_label(key: str) -> str:
     names = " = ".join(dict.fromkeys(n for n, _ in parts))
     units = list(dict.fromkeys(u for _, u in parts if u))
     return f"{names} ({', '.join(units)})" if units else names
-
-
-def times(x: Any) -> str:
-    """A ratio without false precision: 300×, 30.1×, 2.61×."""
-    if x is None:
-        return "–"
-    x = float(x)
-    if x != x or x in (float("inf"), float("-inf")):
-        return "∞" if x == float("inf") else "–"
-    if abs(x) >= 100:
-        return f"{x:.0f}×"
-    return f"{x:.1f}×" if abs(x) >= 10 else f"{x:.2f}×"
 
 
 def percent(x: Any) -> str:

@@ -45,9 +45,10 @@ from hwsim.results.views import (
     scope_cycles,
     scope_passes,
     scope_total,
+    times,
 )
 
 __all__ = ["ALL_PASSES", "ALL_SCOPES", "UPDATE", "BOUNDS", "LABELS", "Actions", "CYCLE_PARTS", "ENERGY_PARTS", "OPTIONAL_VARIANTS", "PASSES", "RESULTS_VERSION",
            "SCOPES", "VARIANTS", "CycleBreakdown", "EnergyBreakdown", "LayerPassResult", "ResultsError", "RunResult",
            "SimResult", "VariantResult", "finite_cell", "load_results", "load_run_results", "ratio", "ratio_cell",
-           "read_results_json", "save_results", "save_run_results", "scope_cycles", "scope_passes", "scope_total", "sum_variants"]
+           "read_results_json", "save_results", "save_run_results", "scope_cycles", "scope_passes", "scope_total", "sum_variants", "times"]

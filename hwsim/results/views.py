@@ -116,8 +116,21 @@ def finite_cell(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def times(x: object) -> str:
+    """A ratio as text without false precision: 300×, 30.1×, 2.61×; ``∞`` for +inf, "–" for None, NaN or −inf.
+    The one formatter of every table and page (reports, sweep summaries, the README's generated tables)."""
+    if x is None:
+        return "–"
+    v = float(x)  # type: ignore[arg-type]
+    if not math.isfinite(v):
+        return "∞" if v == math.inf else "–"
+    if abs(v) >= 100:
+        return f"{v:.0f}×"
+    return f"{v:.1f}×" if abs(v) >= 10 else f"{v:.2f}×"
+
+
 __all__ = ["ALL_PASSES", "ALL_SCOPES", "BACKWARD", "UPDATE", "BOUNDS", "LABELS", "OPTIONAL_VARIANTS", "PASSES", "SCOPES", "VARIANTS",
-           "finite_cell", "ratio", "ratio_cell", "scope_cycles", "scope_passes", "scope_total"]
+           "finite_cell", "ratio", "ratio_cell", "scope_cycles", "scope_passes", "scope_total", "times"]
 
 
 def nongemm_share(vr: VariantResult) -> float | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwsim._io import atomic_write_text, rows_to_csv
-from hwsim.results import PASSES, VARIANTS, SimResult, finite_cell, ratio_cell
+from hwsim.results import PASSES, VARIANTS, SimResult, finite_cell, ratio_cell, times
 from hwsim.sweep.points import PointTask, point_path, read_point
 from hwsim.sweep.spec import SweepSpec
 
@@ -201,7 +201,7 @@ def ranking_lines(rows: Sequence[Mapping[str, Any]], parameters: Sequence[str]) 
             best = min(cand, key=lambda r, k=key: (float(r[k]), float(r["cycles_sparse"])))
             value = format_energy(float(best[key])) if key.startswith("energy") else pat.format(float(best[key]))
             lines.append(f"  {what}: {value} — {_config_text(best, parameters)} "
-                         f"(speed-up over its own dense {_times(best.get('speedup_sparse'))})")
+                         f"(speed-up over its own dense {times(best.get('speedup_sparse'))})")
         axes = ["cycles_sparse", "energy_pj_sparse", *([akey] if akey else [])]
         pts_rows = [r for r in sub if all(r.get(a) is not None for a in axes)]
         front = pareto_indices([tuple(float(r[a]) for a in axes) for r in pts_rows])
@@ -216,13 +216,6 @@ def ranking_lines(rows: Sequence[Mapping[str, Any]], parameters: Sequence[str]) 
 
 def _config_text(row: Mapping[str, Any], parameters: Sequence[str]) -> str:
     return ", ".join(f"{p}={row.get(p)}" for p in parameters) or "base arch"
-
-
-def _times(x: Any) -> str:
-    if x is None:
-        return "–"
-    x = float(x)
-    return f"{x:.0f}×" if x >= 100 else (f"{x:.1f}×" if x >= 10 else f"{x:.2f}×")
 
 
 def format_energy(pj: float) -> str:
