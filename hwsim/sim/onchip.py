@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim.sim import traffic
+
 if TYPE_CHECKING:
     from hwsim.arch import Arch
 
@@ -88,19 +90,10 @@ def pe_shares(mask: np.ndarray, *, value_bits: int, compression: str, rl_bits: i
     nnz, size = counts if counts is not None else pe_counts(mask, rows=rows, cols=cols)
     nnz, size = np.asarray(nnz, dtype=np.int64), np.asarray(size, dtype=np.int64)
     total = int(nnz.sum())
-    # traffic.tensor_bytes of every PE's slice at once: the same integer products and float divisions
-    plain = size * value_bits / 8
-    if compression == "none":
-        out = plain
-    else:
-        if compression == "bitmask":
-            packed = size / 8 + nnz * value_bits / 8
-        elif compression == "run_length":
-            fill = np.round(fillers * nnz / total).astype(np.int64) if total else 0  # round half to even, as round()
-            packed = (nnz + fill) * (value_bits + rl_bits) / 8
-        else:
-            raise ValueError(f"compression: {compression!r} is not one of ('none', 'bitmask', 'run_length')")
-        out = np.minimum(packed, plain) + 1 / 8
+    # every PE's slice at once; run-length fillers pro-rated by non-zeros (round half to even, as round())
+    fill = np.round(fillers * nnz / total).astype(np.int64) if total and compression == "run_length" else 0
+    out = traffic.tensor_bytes(nnz=nnz, size=size, value_bits=value_bits, compression=compression, rl_bits=rl_bits,
+                               fillers=fill)
     return np.where(size > 0, out, 0.0)
 
 

@@ -70,12 +70,13 @@ _LEADING = np.where(_BYTES > 0, np.argmax(_BITS, axis=1), 8).astype(np.int64)
 _TRAILING = np.where(_BYTES > 0, np.argmax(_BITS[:, ::-1], axis=1), 8).astype(np.int64)
 
 
-def tensor_bytes(*, nnz: int, size: int, value_bits: int, compression: str, rl_bits: int = 4,
-                 fillers: int = 0) -> float:
+def tensor_bytes(*, nnz: int | np.ndarray, size: int | np.ndarray, value_bits: int, compression: str,
+                 rl_bits: int = 4, fillers: int | np.ndarray = 0) -> float | np.ndarray:
     """Bytes of a tensor with ``nnz`` non-zeros out of ``size`` elements in the given format.
 
     A compressed format falls back to the plain values when those are smaller, plus a 1-bit
-    format flag per tensor (module doc).
+    format flag per tensor (module doc). ``nnz``, ``size`` and ``fillers`` may be integer arrays (one tensor
+    slice each, e.g. every PE's share: :func:`hwsim.sim.onchip.pe_shares`); the bytes are then an array.
     """
     plain = size * value_bits / 8
     if compression == "none":
@@ -86,6 +87,8 @@ def tensor_bytes(*, nnz: int, size: int, value_bits: int, compression: str, rl_b
         packed = (nnz + fillers) * (value_bits + rl_bits) / 8
     else:
         raise ValueError(f"compression: {compression!r} is not one of ('none', 'bitmask', 'run_length')")
+    if isinstance(packed, np.ndarray):
+        return np.minimum(packed, plain) + 1 / 8
     return min(packed, plain) + 1 / 8
 
 
