@@ -38,9 +38,9 @@ Reduction: :mod:`hwsim.sim.reduction`; NSD unit: :mod:`hwsim.sim.nsd_unit`; vect
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hwsim.arch.silicon import leakage_mw
 from hwsim.arch.vector import VECTOR_OPS
@@ -111,34 +111,37 @@ _RATES: dict[int, tuple[Arch, _Rates]] = {}  # id(arch) -> (arch, its rates); th
 _LEAKAGE: dict[int, tuple[Arch, float]] = {}  # the same for leakage_mw (computed only where leakage is priced)
 
 
-def _leakage_mw(arch: Arch) -> float:
-    hit = _LEAKAGE.get(id(arch))
+def _per_arch(cache: dict[int, tuple[Arch, Any]], arch: Arch, compute: Callable[[Arch], Any]) -> Any:
+    """``compute(arch)`` once per :class:`~hwsim.arch.Arch` object (keyed by identity, the arch kept beside its value
+    so its id stays its own; at most 64 archs, a sweep's, then the cache starts over)."""
+    hit = cache.get(id(arch))
     if hit is not None and hit[0] is arch:
         return hit[1]
-    if len(_LEAKAGE) >= 64:
-        _LEAKAGE.clear()
-    mw = leakage_mw(arch)
-    _LEAKAGE[id(arch)] = (arch, mw)
-    return mw
+    if len(cache) >= 64:
+        cache.clear()
+    value = compute(arch)
+    cache[id(arch)] = (arch, value)
+    return value
+
+
+def _leakage_mw(arch: Arch) -> float:
+    return _per_arch(_LEAKAGE, arch, leakage_mw)
 
 
 def _rates(arch: Arch) -> _Rates:
-    hit = _RATES.get(id(arch))
-    if hit is not None and hit[0] is arch:
-        return hit[1]
+    return _per_arch(_RATES, arch, _compute_rates)
+
+
+def _compute_rates(arch: Arch) -> _Rates:
     e, q = arch.energy, arch.quantizer
     queue_pj = e.bank_queue_pj_per_product if arch.pe.bank_queue_depth and not arch.is_systolic else 0.0
     if arch.schedules_operands:  # TensorDash-style scheduler: staging read + operand muxes per scheduled product
         queue_pj += arch.tensordash.mux_pj_per_product
-    r = _Rates(mult=e.mult_pj_for(arch.pe.mac_bits), bit_op=e.bit_op_pj, add=e.add_pj_for(arch.pe.accumulator_bits),
-               acc=e.accumulator_access_pj, reg=e.register_pj,
-               sram=tuple((k, e.sram_pj_per_64b(size)) for k, size in buffer_sizes(arch).items()),
-               xbar=e.crossbar_pj_per_product + queue_pj, dram=e.dram_pj_per_64b, link=arch.reduction.link_pj_per_byte,
-               global_sram=e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
-               output_sram=e.sram_pj_per_64b(arch.pe.output_buffer_bytes), nsd_std=q.std_pj_per_element,
-               nsd_rng=q.rng_pj_per_element, nsd_quantize=q.quantize_pj_per_element, nsd_compare=q.compare_pj,
-               vector=tuple((f"vec_{op}", arch.vector.op_pj(op)) for op in VECTOR_OPS))
-    if len(_RATES) >= 64:  # a sweep's archs: keep the cache small
-        _RATES.clear()
-    _RATES[id(arch)] = (arch, r)
-    return r
+    return _Rates(mult=e.mult_pj_for(arch.pe.mac_bits), bit_op=e.bit_op_pj, add=e.add_pj_for(arch.pe.accumulator_bits),
+                  acc=e.accumulator_access_pj, reg=e.register_pj,
+                  sram=tuple((k, e.sram_pj_per_64b(size)) for k, size in buffer_sizes(arch).items()),
+                  xbar=e.crossbar_pj_per_product + queue_pj, dram=e.dram_pj_per_64b, link=arch.reduction.link_pj_per_byte,
+                  global_sram=e.sram_pj_per_64b(arch.memory.global_buffer_bytes),
+                  output_sram=e.sram_pj_per_64b(arch.pe.output_buffer_bytes), nsd_std=q.std_pj_per_element,
+                  nsd_rng=q.rng_pj_per_element, nsd_quantize=q.quantize_pj_per_element, nsd_compare=q.compare_pj,
+                  vector=tuple((f"vec_{op}", arch.vector.op_pj(op)) for op in VECTOR_OPS))
