@@ -90,13 +90,10 @@ def survey(samples: Mapping[str, LayerSample], arch: Arch, plan_archs: Iterable[
         flags[nm] = (m.input_grad, m.weight_grad)
         light[nm] = shapes_only(s)
         if dz_nonzero:  # δ̃z of a layer beside the next layer's input, whichever of the two is looked up first
-            # (earlier layer, its δ̃z levels, the later layer's input mask, the later layer's geometry)
-            pair = (nm, m.dz_levels, nxt[1], nxt[0]) if lean and nxt is not None else \
-                (prev[0], prev[2], m.a_mask, g) if not lean and prev is not None else None
-            if pair is not None and geos[pair[0]].output_shape == pair[3].input_shape:
-                known = dz_zeros.relu_mask_nonzero(np.asarray(pair[1]), np.asarray(pair[2]))
-                if known is not None:
-                    found[pair[0]] = known
+            if lean and nxt is not None:  # walking backwards: this layer's δ̃z, the later layer seen just before
+                _count_dense_dz(found, nm, g, m.dz_levels, *nxt)
+            elif not lean and prev is not None:  # walking forwards: the previous layer's δ̃z, this layer's input
+                _count_dense_dz(found, prev[0], prev[1], prev[2], g, m.a_mask)
             nxt, prev = (g, m.a_mask), (nm, g, m.dz_levels)
         if lean:  # out_density is not read by the statistics the plans count; the run loop rebuilds the layer
             ops = layer_operands(m, seed=seed, out_density=1.0, where=where)
@@ -122,3 +119,14 @@ def survey(samples: Mapping[str, LayerSample], arch: Arch, plan_archs: Iterable[
     nonzero = {nm: found[nm] for nm in names if nm in found} if dz_nonzero else None
     return Survey(names=names, geometries=geo_list, out_densities=outd, flags=[flags[nm] for nm in names],
                   shapes_only={nm: light[nm] for nm in names}, layers=built, dz_nonzero=nonzero, first=first)
+
+
+def _count_dense_dz(found: dict[str, int], name: str, geometry: LayerGeometry, dz_levels: np.ndarray,
+                    later: LayerGeometry, later_input: np.ndarray) -> None:
+    """``found[name]`` = the dense-δz count of layer ``name`` (:func:`hwsim.sim.dz_zeros.relu_mask_nonzero` of its
+    δ̃z levels beside the later layer's input mask), when the two are one chain (shapes match) and the test holds."""
+    if geometry.output_shape != later.input_shape:
+        return
+    known = dz_zeros.relu_mask_nonzero(np.asarray(dz_levels), np.asarray(later_input))
+    if known is not None:
+        found[name] = known
