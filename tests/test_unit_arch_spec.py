@@ -102,6 +102,11 @@ def test_small_sections_validate():
     ({"pe.mac_bits": 64, "pe.accumulator_bits": 64}, "energy.mult_pj", "no entry covers mac_bits=64"),
     ({"pe.mac_bits": 32, "pe.accumulator_bits": 48}, "energy.add_pj", "no entry covers accumulator_bits=48"),
     ({"zero_gating": True, "pe.mac": "bit_serial"}, "zero_gating", "true with pe.mac bit_serial"),
+    # the area tables are checked at load too (they priced only when a run reached hwsim.arch.silicon)
+    ({"pe.mac_bits": 64, "pe.accumulator_bits": 64, "energy.mult_pj": {8: 0.2, 64: 12.0},
+      "energy.add_pj": {64: 0.2}}, "area.mult_um2", "no entry covers mac_bits=64"),
+    ({"pe.accumulator_bits": 48, "energy.add_pj": {64: 0.2}}, "area.add_um2",
+     "no entry covers accumulator_bits=48"),
 ])
 def test_cross_field_errors_name_the_field(scnn, overrides, key, fragment):
     e = _arch_error(scnn, overrides)

@@ -249,6 +249,11 @@ class Arch(Validated):
         if self.energy.max_add_bits() < self.pe.accumulator_bits:
             raise bad("energy.add_pj", f"no entry covers accumulator_bits={self.pe.accumulator_bits} "
                       f"(tabulated: {list(self.energy.add_pj)})", f"a key >= {self.pe.accumulator_bits}")
+        for key, table, bits, what in (("area.mult_um2", self.area.mult_um2, self.pe.mac_bits, "mac_bits"),
+                                       ("area.add_um2", self.area.add_um2, self.pe.accumulator_bits,
+                                        "accumulator_bits")):  # priced by hwsim.arch.silicon
+            if max(table, default=0) < bits:
+                raise bad(key, f"no entry covers {what}={bits} (tabulated: {list(table)})", f"a key >= {bits}")
 
     # derived -----------------------------------------------------------------------
     @property

@@ -47,7 +47,7 @@ def relu_mask_nonzero(dz_levels: np.ndarray, next_a_mask: np.ndarray) -> int | N
     if n == 0 or np.any(nz & ~a):
         return None
     d = na / a.size
-    return na if d == 0 or n * math.log(d) <= math.log(EVIDENCE) else None
+    return na if n * math.log(d) <= math.log(EVIDENCE) else None  # 0 < d < 1: na = 0 failed the subset test
 
 
 def dense_dz_nonzero(samples: Mapping[str, LayerSample]) -> dict[str, int]:
