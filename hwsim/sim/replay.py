@@ -230,7 +230,13 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         shapes.update(sv.shapes_only)
     layers, geos, flags, names, outd = sv.layers, sv.geometries, sv.flags, sv.names, sv.out_densities
     grads = layer_grads(flags, first_input_grad=first_input_grad)
-    plans = {v: _plan(layers, geos, a, training=training, grads=grads) for v, a in plan_archs.items()}
+    plans: dict = {}
+    made: dict = {}  # residency.plan_inputs -> plan: archs that read the same (sparse, dense-gated) share one
+    for v, a in plan_archs.items():
+        key = residency.plan_inputs(a)
+        if key not in made:
+            made[key] = _plan(layers, geos, a, training=training, grads=grads)
+        plans[v] = made[key]
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
     own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
