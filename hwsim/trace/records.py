@@ -37,6 +37,14 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_PLAIN_NUMBERS = frozenset((int, float))
+
+
+def _all_numbers(values: Any) -> bool:
+    """``all(_is_number(x) for x in values)``; a list of plain ints and floats (what JSON gives) in one pass."""
+    return set(map(type, values)) <= _PLAIN_NUMBERS or all(_is_number(x) for x in values)
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -57,6 +65,8 @@ class _Where:
         v = d.get(key)
         if v is None:
             return None
+        if type(v) is float and (lo is None or v >= lo) and (hi is None or v <= hi):  # the common case, checked once
+            return v
         if not _is_number(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
             rng = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""
             raise self.error(key, f"{v!r} is not allowed; allowed: a number{rng} or null"[:300])
@@ -182,7 +192,7 @@ class LayerStats:
         lw = _Where(w.file, f"{w.prefix}{key}.")
         h = d.get("hist")
         counts = h.values() if isinstance(h, Mapping) else h if isinstance(h, list) else None
-        if h is not None and (counts is None or not all(_is_number(x) for x in counts)):
+        if h is not None and (counts is None or not _all_numbers(counts)):
             raise lw.error("hist", f"must be a list of counts, got {str(h)[:40]}")
         extra = {k: v for k, v in d.items() if k not in _STATS_FIELDS}
         return cls(density=lw.number(d, "density", lo=0.0, hi=1.0), max_bits=lw.integer(d, "max_bits", hi=64),
