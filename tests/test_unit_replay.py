@@ -108,3 +108,16 @@ def test_replay_of_two_layers_leaves_out_the_first_backward_data():
             vr = lp.variant(v)
             assert vr.cycles == sum(vr.cycle_breakdown.to_json().values())
         assert lp.ideal.cycles <= lp.sparse.cycles <= lp.dense.cycles or lp.sparse.cycle_breakdown.nsd
+
+
+def test_replays_keep_blas_on_one_thread_and_find_the_pools_once():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas_threads()
+    with replay._one_blas_thread():
+        assert set(blas_threads().values()) <= {1}
+    assert blas_threads() == before                                      # restored on the way out
+    assert replay._blas_controller() is replay._blas_controller()        # found once per process

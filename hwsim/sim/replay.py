@@ -171,13 +171,23 @@ def _baselines(arch: Arch, source: str) -> tuple[Arch, Arch, Arch, Arch]:  # sou
 def _one_blas_thread() -> Iterator[None]:
     """Keep BLAS on one thread (the count products are small; threads would only contend with the other
     replays of a pool for the cores). A no-op without threadpoolctl. Also a decorator (one limit per call)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
+    ctl = _blas_controller()
+    if ctl is None:  # pragma: no cover - scikit-learn (a dependency) brings threadpoolctl
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with ctl.limit(limits=1, user_api="blas"):
         yield
+
+
+@functools.cache
+def _blas_controller() -> object | None:
+    """threadpoolctl's view of the loaded thread pools, found once per process (finding them is most of the cost of
+    a limit: ≈ 0.4 ms a replay). The simulator's BLAS is numpy's, loaded before any replay."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
 
 
 @_one_blas_thread()
