@@ -76,3 +76,21 @@ def test_plain_numbers_at_the_bounds_read_as_before():
     a = r.layers["a"]
     assert (a.density, a.a_density, a.delta, a.hist) == (0.0, 1.0, -2.5, (1, 2.0)) and a.noise != a.noise  # NaN kept
     assert type(r.loss) is float and r.loss == 3.0                                  # an int loss as a float
+
+
+@pytest.mark.parametrize("stats", [
+    {"density": 0.25, "max_bits": 5, "hist": [3, 1, 0], "delta": 0.001, "noise": 0.3, "dz_norm": 0.02},
+    {"density": 0.0, "a_density": 1.0, "w_density": 0.5},            # the bounds
+    {"density": 1, "hist": [1.0, 2]},                                # an int density: the checked path (→ 1.0)
+    {"max_bits": 3.0, "dz_norm": 0},                                  # integral float bits, an int norm
+    {"density": 0.5, "hist": {"2": 4, "3": 1}, "seen": 7},            # older mapping hist, an extra key
+    {"delta": 3, "noise": float("nan")},
+    {},
+])
+def test_the_plain_path_reads_what_the_checked_path_reads(stats, monkeypatch):
+    from hwsim.trace import records
+
+    fast = IterationRecord.from_json({"index": 0, "layers": {"l": stats}}, file="f").layers["l"]
+    monkeypatch.setattr(records, "_plain_stats", lambda d: None)
+    checked = IterationRecord.from_json({"index": 0, "layers": {"l": stats}}, file="f").layers["l"]
+    assert repr(fast) == repr(checked)                          # the same values and types (1 → 1.0, 3.0 → 3)

@@ -186,6 +186,9 @@ class LayerStats:
 
     @classmethod
     def from_json(cls, d: Any, w: _Where, name: str) -> LayerStats:
+        plain = _plain_stats(d)
+        if plain is not None:  # what capture writes: the same record, each value checked once
+            return cls(*plain)
         key = f"layers.{name}"
         if not isinstance(d, Mapping):
             raise w.error(key, f"must be an object {{density, max_bits, hist}}, got {d!r}"[:300])
@@ -201,6 +204,34 @@ class LayerStats:
                    w_density=lw.number(d, "w_density", lo=0.0, hi=1.0),
                    noise=lw.number(d, "noise", lo=0.0), dz_norm=lw.number(d, "dz_norm", lo=0.0),
                    extra=MappingProxyType(extra) if extra else _EMPTY)
+
+
+_STATS_KEYS = frozenset(_STATS_FIELDS)
+
+
+def _unit(v: Any) -> bool:
+    return v is None or (type(v) is float and 0.0 <= v <= 1.0)
+
+
+def _non_negative(v: Any) -> bool:
+    return v is None or (type(v) is float and v >= 0.0)
+
+
+def _plain_stats(d: Any) -> tuple | None:
+    """:class:`LayerStats` fields of a record holding only its known keys, as plain JSON floats in range (a
+    max_bits int in 0..64, a hist list of numbers); ``None`` for anything else, which the checked path reads
+    (and names, when wrong)."""
+    if type(d) is not dict or not _STATS_KEYS.issuperset(d):
+        return None
+    density, max_bits, hist, delta, a_density, w_density, noise, dz_norm = map(d.get, _STATS_FIELDS)
+    if not (_unit(density) and _unit(a_density) and _unit(w_density) and _non_negative(noise)
+            and _non_negative(dz_norm) and (delta is None or type(delta) is float)):
+        return None
+    if max_bits is not None and not (type(max_bits) is int and 0 <= max_bits <= 64):
+        return None
+    if hist is not None and not (type(hist) is list and set(map(type, hist)) <= _PLAIN_NUMBERS):
+        return None
+    return density, max_bits, None if hist is None else tuple(hist), delta, a_density, w_density, noise, dz_norm
 
 
 _ITERATION_FIELDS = ("index", "epoch", "loss", "acc", "sampled", "layers", "nongemm")
