@@ -126,3 +126,28 @@ def test_keys_hold_the_mac_passes_and_the_shapes():
         return shape_memo.plan_key([ops], geo, arch, training=True, input_grads=[False], weight_grads=[True])
 
     assert plan(narrow) == plan(other) and plan(narrow) != plan(wide)  # δ̃z stored at 8 vs 16 bits
+
+
+@pytest.mark.parametrize("pname", ["forward", "backward_data", "backward_weight"])
+def test_a_dense_streaming_arch_maps_each_shape_once(pname, monkeypatch):
+    """The dense-gated baseline streams every role dense (its Kc, work, halo exchange or δW reduction follow from the
+    shapes) but gates and compresses by the masks: the mapping is remembered, the actions are the masks' own."""
+    from hwsim.sim import capacity, passes
+
+    gated = replay.baselines(load_arch("scnn"))[1]
+    shape_memo.clear()
+    a, b = (replay.layer_operands(_samples(seed, dens)["c"], seed=0, out_density=1.0, where="t")
+            for seed, dens in ((1, 0.3), (2, 0.6)))
+
+    def run(ops, p=pname):
+        return passes.run_pass(ops, p, gated, rng=np.random.default_rng(0), macs_dense=864, macs_effectual=1,
+                               timing=False)
+
+    fresh_b = run(b)
+    shape_memo.clear()
+    for p in passes.PASSES:                                       # every pass of a remembered (one key each)
+        run(a, p)
+    monkeypatch.setattr(capacity, "group_kc", lambda *x, **k: pytest.fail("mapped again"))
+    again_b = run(b)                                              # the mapping remembered from a
+    assert again_b.actions == fresh_b.actions and np.array_equal(again_b.mult_cycles, fresh_b.mult_cycles)
+    assert again_b.actions != run(a).actions                      # gated multiplies and compressed bytes: the masks'

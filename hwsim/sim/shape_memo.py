@@ -7,7 +7,9 @@ layer's connectivity, so its layer-pass timing (:func:`hwsim.sim.passes.run_pass
 timing and its residency plan (:func:`hwsim.sim.residency.plan`) follow from the layer shapes, the residency, the
 operand passes ``p`` (δ̃z bits) and the arch alone — the same in every iteration of a training run. A whole-run
 replay computes them once (:func:`remember`) and reuses them; the values are shared, never mutated (frozen
-records, read-only arrays).
+records, read-only arrays). An arch that skips nothing but gates or compresses (the dense-gated baseline) still
+streams every role dense: its mapping (Kc, GEMM work, halo exchange or δW reduction) is remembered the same way
+(:func:`hwsim.sim.passes.run_pass`), its actions are counted from the masks each time.
 
 The cache is keyed by the arch *object* (kept beside its values so its id stays its own; the replay derives
 each baseline once per arch, :func:`hwsim.sim.replay.baselines`) and by a key the caller builds from everything
