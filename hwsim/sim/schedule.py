@@ -261,7 +261,8 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
             cb = vr.cycle_breakdown
             if cb.memory_stall or cb.fill_drain:
                 raise AssertionError(f"{lp.name} {lp.pass_name} {v}: timed with memory ({cb}); the schedule adds it")
-            changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
-                                                             fill_drain=tl.fill_drain[i]))
-        out.append(replace(lp, **changes))
+            if tl.memory_stall[i] or tl.fill_drain[i]:  # else the record stays as it is (both already 0)
+                changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
+                                                                 fill_drain=tl.fill_drain[i]))
+        out.append(replace(lp, **changes) if changes else lp)
     return out, lines
