@@ -25,11 +25,10 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,7 @@ from hwsim.sim import (
     update,
 )
 from hwsim.sim.analytic import cycle_breakdown
+from hwsim.sim.blas import one_blas_thread
 from hwsim.sim.layerops import TraceArchMismatch, layer_operands
 from hwsim.sim.layerops import _max_bits as _max_bits
 from hwsim.sim.layerops import check as _check  # noqa: F401 - the old name, kept for callers
@@ -158,8 +158,21 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
 
 
 def baselines(arch: Arch) -> tuple[Arch, Arch, Arch, Arch]:
-    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run)."""
-    return _baselines(arch, arch.source)
+    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run).
+
+    Looked up by the arch object first (hashing an :class:`~hwsim.arch.Arch` serialises it: ≈ 0.1 ms a call), then
+    by its content, so equal archs of one file share their baselines."""
+    hit = _BY_OBJECT.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    found = _baselines(arch, arch.source)
+    if len(_BY_OBJECT) >= 16:
+        _BY_OBJECT.clear()
+    _BY_OBJECT[id(arch)] = (arch, found)  # the arch kept beside its baselines so its id stays its own
+    return found
+
+
+_BY_OBJECT: dict[int, tuple[Arch, tuple[Arch, Arch, Arch, Arch]]] = {}
 
 
 @functools.lru_cache(maxsize=16)
@@ -167,30 +180,7 @@ def _baselines(arch: Arch, source: str) -> tuple[Arch, Arch, Arch, Arch]:  # sou
     return dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch), dense_equal_area_variant(arch)
 
 
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Keep BLAS on one thread (the count products are small; threads would only contend with the other
-    replays of a pool for the cores). A no-op without threadpoolctl. Also a decorator (one limit per call)."""
-    ctl = _blas_controller()
-    if ctl is None:  # pragma: no cover - scikit-learn (a dependency) brings threadpoolctl
-        yield
-        return
-    with ctl.limit(limits=1, user_api="blas"):
-        yield
-
-
-@functools.cache
-def _blas_controller() -> object | None:
-    """threadpoolctl's view of the loaded thread pools, found once per process (finding them is most of the cost of
-    a limit: ≈ 0.4 ms a replay). The simulator's BLAS is numpy's, loaded before any replay."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-@_one_blas_thread()
+@one_blas_thread()
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
