@@ -151,3 +151,23 @@ def test_a_dense_streaming_arch_maps_each_shape_once(pname, monkeypatch):
     again_b = run(b)                                              # the mapping remembered from a
     assert again_b.actions == fresh_b.actions and np.array_equal(again_b.mult_cycles, fresh_b.mult_cycles)
     assert again_b.actions != run(a).actions                      # gated multiplies and compressed bytes: the masks'
+
+
+def test_the_memo_holds_a_bounded_number_of_array_bytes(monkeypatch):
+    arch = replay.baselines(load_arch("scnn"))[0]
+    shape_memo.clear()
+    monkeypatch.setattr(shape_memo, "MAX_BYTES", 16 * 800)            # a value of at most 800 bytes is kept
+
+    def timing(n):
+        class Timing:
+            mult_cycles = np.zeros(n, dtype=np.int64)                 # 8 bytes each
+        return Timing
+
+    big = shape_memo.remember(arch, ("big",), timing(101))           # 808 bytes: computed, not kept
+    assert shape_memo.remember(arch, ("big",), timing(101)) is not big and ("big",) not in {k for _, k in shape_memo._MEMO}
+    assert big.mult_cycles.flags.writeable                            # not shared, so not frozen
+    for i in range(16):                                               # 16 × 800 bytes fill the budget exactly
+        shape_memo.remember(arch, ("v", i), timing(100))
+    assert len(shape_memo._MEMO) == 16 and shape_memo._BYTES == 16 * 800
+    shape_memo.remember(arch, ("v", 16), timing(100))                 # over the budget: started over
+    assert len(shape_memo._MEMO) == 1 and shape_memo._BYTES == 800

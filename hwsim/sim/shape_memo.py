@@ -14,7 +14,9 @@ streams every role dense: its mapping (Kc, GEMM work, halo exchange or δW reduc
 The cache is keyed by the arch *object* (kept beside its values so its id stays its own; the replay derives
 each baseline once per arch, :func:`hwsim.sim.replay.baselines`) and by a key the caller builds from everything
 the computation reads (:func:`pass_key`, :func:`plan_key`). At most :data:`MAX_ENTRIES` values are held; then
-the cache starts over (a sweep over many models must not pile them up).
+the cache starts over (a sweep over many models must not pile them up), and at most :data:`MAX_BYTES` of arrays (a
+transformer-sized layer-pass whose arrays exceed a sixteenth of that is not kept: a replay's memory stays bounded
+per layer).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from hwsim.trace.schema import LayerGeometry
 
 MAX_ENTRIES = 4096  # layer-passes × baselines of a large model, with their results and plans
+MAX_BYTES = 64 << 20  # array bytes held at most (a value above 1/16 of it is computed but not kept)
 T = TypeVar("T")
 _MEMO: dict[tuple, tuple[Arch, Any]] = {}
 
@@ -72,20 +75,30 @@ def remember(arch: Arch, key: tuple, compute: Callable[[], T]) -> T:
     if hit is not None and hit[0] is arch:
         return hit[1]
     value = compute()
-    for part in value if isinstance(value, tuple) else (value,):
-        for f in ("mult_cycles", "conflict", "load_bytes", "store_bytes"):  # a PassTiming's arrays
-            x = getattr(part, f, None)
-            if isinstance(x, np.ndarray):
-                x.flags.writeable = False
-    if len(_MEMO) >= MAX_ENTRIES:
-        _MEMO.clear()
+    arrays = [x for part in (value if isinstance(value, tuple) else (value,)) for f in _ARRAYS
+              if isinstance(x := getattr(part, f, None), np.ndarray)]
+    nbytes = sum(x.nbytes for x in arrays)
+    if nbytes > MAX_BYTES // 16:  # a transformer-sized layer's arrays: not kept (memory stays bounded per layer)
+        return value
+    for x in arrays:
+        x.flags.writeable = False
+    global _BYTES
+    if len(_MEMO) >= MAX_ENTRIES or _BYTES + nbytes > MAX_BYTES:
+        clear()
     _MEMO[k] = (arch, value)
+    _BYTES += nbytes
     return value
+
+
+_ARRAYS = ("mult_cycles", "conflict", "load_bytes", "store_bytes", "group_pes", "group_values", "group_interval")
+_BYTES = 0  # array bytes the remembered values hold
 
 
 def clear() -> None:
     """Forget every remembered value (tests; a caller that wants the memory back)."""
+    global _BYTES
     _MEMO.clear()
+    _BYTES = 0
 
 
-__all__ = ["MAX_ENTRIES", "clear", "mask_free", "pass_key", "plan_key", "remember", "shape_key"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "clear", "mask_free", "pass_key", "plan_key", "remember", "shape_key"]
