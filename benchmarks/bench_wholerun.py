@@ -6,8 +6,10 @@
    (and the last), for several N, plus the single-iteration practice (last iteration × T).
 2. ``--timing TRACE [--old PATH]``: wall time of replaying all sampled iterations of TRACE in-process
    (``jobs=1``) against 5 × the time one iteration took on the code at ``--old`` (e.g. a checkout of the
-   pre-speed-up simulator), both measured now on this machine. Both sides import the simulator and read the
-   trace's manifest before their clock starts (the figures "with imports + manifest" include them).
+   pre-speed-up simulator), both measured now on this machine. Both sides import the simulator, read the
+   trace's manifest and read and validate the architecture file before their clock starts (the figures "with
+   imports + manifest" include them; the new side's read is the one its whole run reuses,
+   :func:`hwsim.sweep.evaluate.cached_arch`).
 3. ``--max-examples TRACE``: for each sampled iteration of a full-batch trace, cycles and energy of the
    whole batch against its first ``--keep`` examples (what ``max_examples`` stores) scaled to the batch.
 
@@ -126,10 +128,12 @@ def timing(trace_path: str, arch: str, old: str | None) -> None:
     """Wall and CPU (process) time: on a shared machine the CPU time is the figure that does not depend on load."""
     t0, c0 = time.perf_counter(), time.process_time()
     import hwsim.sim.replay  # noqa: F401 - imported before the clock starts, as the old side (OLD_ONE) does
+    from hwsim.sweep.evaluate import cached_arch
     from hwsim.sweep.replays import simulate_run
     from hwsim.trace.format import load
 
     trace = load(trace_path, verify=False)
+    cached_arch(arch)  # the architecture file read and validated before the clock, as the old side's load_arch
     t1, c1 = time.perf_counter(), time.process_time()
     run = simulate_run(trace, arch, iterations="all", jobs=1, progress=False)
     new_s, new_cpu = time.perf_counter() - t1, time.process_time() - c1

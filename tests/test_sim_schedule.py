@@ -267,3 +267,26 @@ def test_every_shipped_dataflow_and_multiplier_kind_schedules(name, training, is
         assert sum(getattr(lp, v).cycles - getattr(lp, v).cycle_breakdown.reduction - getattr(lp, v).cycle_breakdown.nsd
                    for lp in it.layers) == t
     assert (iso.total("sparse").cycles, it.total("sparse").cycles) == (iso_sparse, it_sparse)
+
+
+def test_equal_segments_reuse_the_last_timeline(monkeypatch):
+    """The schedule is a pure function of its segments: the same segments again (a mask-free baseline in the next
+    iteration) return the timeline already computed, without another SimPy run; other segments run anew."""
+    from hwsim.sim import schedule
+
+    schedule._TIMELINES.clear()
+    a, b = ([20, 20], [2, 2], [0, 0]), ([2, 2], [10, 10], [0, 0])
+    first = simulate_schedule([seg("l1", *a), seg("l2", *b)])
+    runs = []
+    monkeypatch.setattr(schedule, "run_intervals", lambda *x, **k: runs.append(1))  # a run would now fail
+    again = simulate_schedule([seg("l1", *a), seg("l2", *b)])            # equal, not the same objects
+    assert again is first and again.makespan == 54 and not runs
+    with pytest.raises(AttributeError):                                  # other segments: a real run
+        simulate_schedule([seg("l1", *a), seg("l2", *a)])
+    assert runs == [1]
+    monkeypatch.undo()
+    log: list = []
+    assert simulate_schedule([seg("l1", *a), seg("l2", *b)], log=log) == first and log   # a log: always run
+    monkeypatch.setattr(schedule, "MAX_TIMELINES", 1)
+    simulate_schedule([seg("l1", *a)])
+    assert len(schedule._TIMELINES) == 1                                 # bounded: started over

@@ -119,3 +119,33 @@ def test_stall_rate_of_long_units():
         st, cyc = banks.queue_stalls(loads, depth=depth)
         assert cyc == 5000 and (depth > 0 or st > 0)
         assert banks.stall_rate(units, f=4, i=4, banks=32, depth=depth, max_cycles=4000) == st / cyc
+
+
+def test_load_stalls_by_hand_from_the_first_stall_on():
+    """Three units on one bank (of 2), depth 1 (capacity 2), cycle-major loads:
+    A [2, 2, 0, 0]: cycle 0 leaves backlog 1, so cycle 1 (1 + 2 > 2) waits 1 cycle;
+    B [1, 1, 1, 1]: one product a cycle, retired each cycle: never waits;
+    C [0, 0, 3, 3]: cycle 2 waits 1 (3 > 2) and leaves backlog 2; cycle 3: 2 + 3 − 2 = 3 cycles. Total 1 + 4 = 5.
+    The full model starts at cycle 1 (A's first stall) with A's backlog of 1 carried over from the stall-free path."""
+    per_unit = {"A": [2, 2, 0, 0], "B": [1, 1, 1, 1], "C": [0, 0, 3, 3]}
+    loads = np.zeros((4, 3, 2), dtype=np.int64)
+    for u, seq in enumerate(per_unit.values()):
+        loads[:, u, 0] = seq
+    assert banks.load_stalls(loads, depth=1) == 5
+    assert banks.queue_stalls([loads[:, u] for u in range(3)], depth=1) == (5, 12)
+    assert banks.load_stalls(loads[:, 1:2], depth=1) == 0               # B alone: the stall-free path only
+    assert banks.load_stalls(loads, depth=1, ports=1) == banks.queue_stalls([loads[:, u] for u in range(3)],
+                                                                            depth=1, ports=1)[0]
+
+
+def test_load_stalls_equal_the_per_cycle_model_with_ports():
+    rng = np.random.default_rng(11)
+    seen = set()
+    for trial in range(80):
+        nt, nu, nb = int(rng.integers(1, 30)), int(rng.integers(1, 6)), int(rng.choice([2, 4, 8]))
+        loads = rng.poisson(rng.uniform(0.2, 1.5), size=(nt, nu, nb))
+        depth, ports = int(rng.integers(0, 4)), int(rng.choice([0, 1, 2, 3]))
+        want = banks.queue_stalls([loads[:, u] for u in range(nu)], depth=depth, ports=ports)[0]
+        assert banks.load_stalls(loads, depth=depth, ports=ports) == want, trial
+        seen.add(want > 0)
+    assert seen == {True, False}                                         # both paths were taken

@@ -108,3 +108,27 @@ def test_replay_of_two_layers_leaves_out_the_first_backward_data():
             vr = lp.variant(v)
             assert vr.cycles == sum(vr.cycle_breakdown.to_json().values())
         assert lp.ideal.cycles <= lp.sparse.cycles <= lp.dense.cycles or lp.sparse.cycle_breakdown.nsd
+
+
+def test_replays_keep_blas_on_one_thread_and_find_the_pools_once():
+    from threadpoolctl import threadpool_info
+
+    from hwsim.sim import blas
+
+    def blas_threads():
+        return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas_threads()
+    with blas.one_blas_thread():
+        assert set(blas_threads().values()) <= {1}
+    assert blas_threads() == before                                      # restored on the way out
+    assert blas.blas_controller() is blas.blas_controller()              # found once per process
+
+
+def test_baselines_are_found_by_the_arch_object_then_by_its_content():
+    a, b = load_arch("scnn"), load_arch("scnn")                    # equal, two objects
+    first = replay.baselines(a)
+    assert replay.baselines(a) is first and replay.baselines(b) is first   # the same four derived archs
+    assert [x.name for x in first] == ["scnn-dense", "scnn-dense_gated", "scnn-dense_systolic", "scnn-dense_equal_area"]
+    other = replay.baselines(load_arch("scnn", {"pe_array.rows": 4}))
+    assert other[0].pe_array.rows == 4 and other is not first

@@ -113,3 +113,22 @@ def test_first_layer_backward_weight_finds_dz_on_chip_only_via_the_next_layer(fi
     plan = residency.plan(layers, [_geo()], arch, first_input_grad=first_input_grad)
     # a single layer: nobody produced δ̃z on chip unless its own backward-data loaded it
     assert plan[("only", "backward_weight")].broadcast_on_chip is first_input_grad
+
+
+def test_archs_with_equal_plan_inputs_get_equal_plans():
+    """The sparse run and its dense-gated baseline differ in skipping and gating only, which a plan never reads:
+    one plan serves both (the replay computes it once). Each field the plan reads changes the inputs."""
+    from hwsim.sim.replay import baselines
+
+    scnn = load_arch("scnn")
+    dense, gated, systolic, _ = baselines(scnn)
+    assert residency.plan_inputs(scnn) == residency.plan_inputs(gated)
+    layers = [_ops("c1", seed=1), _ops("c2", seed=2, density=0.1)]
+    geos = [_geo(), _geo()]
+    assert residency.plan(layers, geos, scnn) == residency.plan(layers, geos, gated)
+    assert residency.plan_inputs(dense) != residency.plan_inputs(scnn)          # uncompressed
+    assert residency.plan_inputs(systolic) != residency.plan_inputs(dense)      # no PE RAMs, another array
+    for field, value in (("pe.mac_bits", 16), ("pe.input_buffer_bytes", 1024), ("pe.output_buffer_bytes", 1024),
+                         ("pe_array.rows", 4), ("pe_array.cols", 4), ("memory.stash", "dram"),
+                         ("memory.global_buffer_bytes", 4096)):
+        assert residency.plan_inputs(load_arch("scnn", {field: value})) != residency.plan_inputs(scnn), field

@@ -41,6 +41,10 @@ def test_a_record_reads_its_fields_and_keeps_the_rest():
      "m.json: field 'iterations[2].layers.fc.noise': -0.1 is not allowed; allowed: a number or null"),
     ({"index": 0, "layers": {"fc": {"hist": [1, "x"]}}},
      "m.json: field 'iterations[2].layers.fc.hist': must be a list of counts, got [1, 'x']"),
+    ({"index": 0, "layers": {"fc": {"hist": [1, True]}}},      # a bool is not a count (the fast path falls back)
+     "m.json: field 'iterations[2].layers.fc.hist': must be a list of counts, got [1, True]"),
+    ({"index": 0, "layers": {"fc": {"density": -0.0001}}},
+     "m.json: field 'iterations[2].layers.fc.density': -0.0001 is not allowed; allowed: a number in [0, 1] or null"),
     ({"index": 0, "layers": {"fc": 0.5}},
      "m.json: field 'iterations[2].layers.fc': must be an object {density, max_bits, hist}, got 0.5"),
     ({"index": -1}, "m.json: field 'iterations[2].index': -1 is not allowed; allowed: an integer >= 0 or null"),
@@ -63,3 +67,30 @@ def test_records_that_are_not_objects():
         iterations_from_manifest({}, "m.json")
     its = iterations_from_manifest([{"loss": 1.0}, {"loss": 0.5}], "m.json")
     assert [r.index for r in its] == [0, 1]                                     # version 1: positions
+
+
+def test_plain_numbers_at_the_bounds_read_as_before():
+    r = IterationRecord.from_json({"index": 0, "loss": 3, "layers": {"a": {"density": 0.0, "a_density": 1.0, "delta": -2.5,
+                                                                         "hist": [1, 2.0], "noise": float("nan")}}},
+                                  file="f")
+    a = r.layers["a"]
+    assert (a.density, a.a_density, a.delta, a.hist) == (0.0, 1.0, -2.5, (1, 2.0)) and a.noise != a.noise  # NaN kept
+    assert type(r.loss) is float and r.loss == 3.0                                  # an int loss as a float
+
+
+@pytest.mark.parametrize("stats", [
+    {"density": 0.25, "max_bits": 5, "hist": [3, 1, 0], "delta": 0.001, "noise": 0.3, "dz_norm": 0.02},
+    {"density": 0.0, "a_density": 1.0, "w_density": 0.5},            # the bounds
+    {"density": 1, "hist": [1.0, 2]},                                # an int density: the checked path (→ 1.0)
+    {"max_bits": 3.0, "dz_norm": 0},                                  # integral float bits, an int norm
+    {"density": 0.5, "hist": {"2": 4, "3": 1}, "seen": 7},            # older mapping hist, an extra key
+    {"delta": 3, "noise": float("nan")},
+    {},
+])
+def test_the_plain_path_reads_what_the_checked_path_reads(stats, monkeypatch):
+    from hwsim.trace import records
+
+    fast = IterationRecord.from_json({"index": 0, "layers": {"l": stats}}, file="f").layers["l"]
+    monkeypatch.setattr(records, "_plain_stats", lambda d: None)
+    checked = IterationRecord.from_json({"index": 0, "layers": {"l": stats}}, file="f").layers["l"]
+    assert repr(fast) == repr(checked)                          # the same values and types (1 → 1.0, 3.0 → 3)

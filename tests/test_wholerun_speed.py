@@ -184,3 +184,21 @@ def test_vectorised_bank_stall_rate_equals_the_per_unit_model():
         kw = dict(f=int(rng.integers(1, 5)), i=int(rng.integers(1, 5)), banks=int(rng.choice([4, 8, 32])),
                   depth=int(rng.integers(0, 5)), max_cycles=int(rng.choice([5, 96])))
         assert banks.stall_rate(units, **kw) == per_unit(units, **kw), trial
+
+
+def test_per_unit_split_and_minimum_equal_the_per_unit_loop():
+    """gemm._split / _unit_min (one pass over all sampled units) against np.split and one min() per unit, with empty
+    units first, in the middle and last, and negative addresses (shifted up only below 0, as the sampler did)."""
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        nu = int(rng.integers(1, 9))
+        unit = np.sort(rng.choice(nu, size=int(rng.integers(0, 40))))
+        x = rng.integers(-20, 30, unit.size)
+        counts = np.bincount(unit, minlength=nu)
+        want = np.split(x, np.cumsum(counts)[:-1])
+        got = gemm._split(x, unit, nu)
+        assert len(got) == nu and all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want, strict=True)), trial
+        mins = gemm._unit_min(x, unit, nu)
+        assert [int(m) for m in mins] == [int(w.min()) if w.size else 0 for w in want], trial
+        shifted = gemm._split(x - np.minimum(mins, 0)[unit], unit, nu)
+        assert all(np.array_equal(s, w - min(int(w.min()), 0) if w.size else w) for s, w in zip(shifted, want, strict=True))

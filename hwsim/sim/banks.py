@@ -116,20 +116,49 @@ def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int
     """Stall cycles per multiplier cycle over sampled units ``[(ax, ay), ...]`` (0 if no work).
 
     Equal to running :func:`unit_bank_loads` per unit and :func:`queue_stalls` on them; the per-cycle
-    bank loads of all units are built in one vectorised pass (:func:`bank_load_stack`).
+    bank loads of all units are built in one vectorised pass (:func:`cycle_loads`).
     """
-    stack, cycles = bank_load_stack(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
+    loads, cycles = cycle_loads(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
     if not cycles:
         return 0.0
-    q = np.zeros((stack.shape[0], banks), dtype=np.int64)
-    stalls = np.zeros(stack.shape[0], dtype=np.int64)
+    return load_stalls(loads, depth=depth, ports=ports) / cycles
+
+
+def load_stalls(loads: np.ndarray, *, depth: int, ports: int = 0) -> int:
+    """Stall cycles of the queue model (module doc) over every unit of (cycles, units, banks) ``loads``.
+
+    Until a unit first stalls, its backlogs follow q ← max(q + L − 1, 0), two array operations a cycle; and it
+    stalls in cycle t exactly when that path's backlog after t exceeds D (q_t + L_t > D + 1), or, with a port
+    limit W, when L_t > W. A unit that never does never stalls (0 cycles). The full model then runs only for
+    the units that stall, from the earliest first stall on, with that cycle's backlogs: the same result as
+    running it over every cycle of every unit, for less when nothing stalls (the SCNN-like default).
+    """
+    nt, nu, nb = loads.shape
+    if nu == 0 or nt == 0:
+        return 0
+    after = loads - 1                                                   # becomes q_{t+1}, cycle by cycle
+    q = np.zeros((nu, nb), dtype=after.dtype)
+    for c in range(nt):
+        np.add(q, after[c], out=q)
+        np.maximum(q, 0, out=q)
+        after[c] = q
+    over = (after > depth).any(axis=2)                                  # (cycles, units): cycle t would stall
+    if ports:
+        over |= (loads > ports).any(axis=2)
+    bad = over.any(axis=0)
+    if not bad.any():
+        return 0
+    c0 = int(over[:, bad].argmax(axis=0).min())
+    sub = loads[:, bad]
+    q = after[c0 - 1, bad] if c0 else np.zeros((sub.shape[1], nb), dtype=after.dtype)
     cap = depth + 1
-    for c in range(stack.shape[1]):
-        lc = stack[:, c]
+    stalls = np.zeros(sub.shape[1], dtype=np.int64)
+    for c in range(c0, nt):
+        lc = sub[c]
         st = _stall(q, lc, cap, ports)
         stalls += st
         q = _drain(q, lc, st, ports)
-    return int(stalls.sum()) / cycles
+    return int(stalls.sum())
 
 
 def bank_load_stack(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int,
@@ -137,8 +166,15 @@ def bank_load_stack(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i
     """(units, cycles, banks) product counts of every unit (zero rows past a unit's cycles), and Σ cycles.
 
     Row u, cycle t is :func:`unit_bank_loads` of unit u at t: weight chunk ⌊t / n_act_chunks⌋ × activation
-    chunk t mod n_act_chunks, each product to bank (ax + ay) mod B.
+    chunk t mod n_act_chunks, each product to bank (ax + ay) mod B. A view of :func:`cycle_loads`.
     """
+    loads, cycles = cycle_loads(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
+    return loads.transpose(1, 0, 2), cycles
+
+
+def cycle_loads(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int,
+                max_cycles: int) -> tuple[np.ndarray, int]:
+    """:func:`bank_load_stack` cycle-major: (cycles, units, banks) product counts (the queue model's order), Σ cycles."""
     nu = len(units)
     lx = np.array([ax.size for ax, _ in units], dtype=np.int64)
     ly = np.array([ay.size for _, ay in units], dtype=np.int64)
@@ -146,7 +182,7 @@ def bank_load_stack(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i
     ncyc = np.minimum(nwc * nac, max_cycles)
     t_max = int(ncyc.max(initial=0))
     if nu == 0 or t_max == 0:
-        return np.zeros((nu, 0, banks), dtype=np.int64), 0
+        return np.zeros((0, nu, banks), dtype=np.int64), 0
     axp = np.full((nu, int(nwc.max()) * f), -1, dtype=np.int64)
     ayp = np.full((nu, int(nac.max()) * i), -1, dtype=np.int64)
     for u, (ax, ay) in enumerate(units):
@@ -159,11 +195,9 @@ def bank_load_stack(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i
     wy = ayp[uu[:, None], ac[:, None] * i + np.arange(i)]                # (rows, i)
     addr = wx[:, :, None] + wy[:, None, :]
     valid = (wx[:, :, None] >= 0) & (wy[:, None, :] >= 0)
-    row = np.broadcast_to(np.arange(uu.size)[:, None, None], addr.shape)
-    counts = np.bincount(row[valid] * banks + np.mod(addr[valid], banks), minlength=uu.size * banks)
-    stack = np.zeros((nu, t_max, banks), dtype=np.int64)
-    stack[uu, tt] = counts.reshape(uu.size, banks)
-    return stack, int(ncyc.sum())
+    row = np.broadcast_to((tt * nu + uu)[:, None, None], addr.shape)     # the (cycle, unit) of each row
+    counts = np.bincount(row[valid] * banks + np.mod(addr[valid], banks), minlength=t_max * nu * banks)
+    return counts.reshape(t_max, nu, banks), int(ncyc.sum())
 
 
 def conflict_cycles(mult_cycles: np.ndarray, rate: float) -> np.ndarray:

@@ -216,13 +216,25 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
         pr, pc = phr[pi[wu]], phc[pi[wu]]
         ax = k * hh * wh - ((r * dl[0] - pr) // st[0]) * wh - (s * dl[1] - pc) // st[1]
         ay = ((h + pd[0] - phr[pi[au]]) // st[0]) * wh + (w + pd[1] - phc[pi[au]]) // st[1]
-    axs = np.split(ax, np.cumsum(np.bincount(wu, minlength=nu))[:-1])
-    ays = np.split(ay, np.cumsum(np.bincount(au, minlength=nu))[:-1])
-    units = []
-    for a_x, a_y in zip(axs, ays, strict=True):
-        off = -min(int(a_x.min()), 0) if a_x.size else 0
-        units.append((a_x + off, a_y - int(a_y.min()) if a_y.size else a_y))
-    return units
+    # per unit: ax shifted up by −min(ax, 0), ay down by its min (one pass over all units, then split by unit)
+    ax = ax - np.minimum(_unit_min(ax, wu, nu), 0)[wu]
+    ay = ay - _unit_min(ay, au, nu)[au]
+    return list(zip(_split(ax, wu, nu), _split(ay, au, nu), strict=True))
+
+
+def _unit_min(x: np.ndarray, unit: np.ndarray, nu: int) -> np.ndarray:
+    """Per unit (``unit`` sorted, 0 ≤ unit < ``nu``) the least of its ``x`` (0 for a unit without any)."""
+    out = np.zeros(nu, dtype=x.dtype)
+    if x.size:
+        first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
+        out[unit[first]] = np.minimum.reduceat(x, first)
+    return out
+
+
+def _split(x: np.ndarray, unit: np.ndarray, nu: int) -> list[np.ndarray]:
+    """``x`` cut into the runs of each unit 0..nu−1 (``unit`` sorted; empty runs included): ``np.split`` by count."""
+    ends = np.cumsum(np.bincount(unit, minlength=nu)).tolist()
+    return [x[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Counted:
@@ -296,6 +308,4 @@ def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, c
               np.clip(w, 0, a.shape[3] - 1)[:, None, None, :]] & hv[:, None, :, None] & wv[:, None, None, :]
     fu, cc, rr, ss = np.nonzero(field)
     nu = pick.size
-    kks = np.split(kk * (chunk * rs), np.cumsum(np.bincount(ku, minlength=nu))[:-1])
-    ays = np.split(cc * rs + rr * kernel[1] + ss, np.cumsum(np.bincount(fu, minlength=nu))[:-1])
-    return list(zip(kks, ays, strict=True))
+    return list(zip(_split(kk * (chunk * rs), ku, nu), _split(cc * rs + rr * kernel[1] + ss, fu, nu), strict=True))

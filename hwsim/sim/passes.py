@@ -26,6 +26,7 @@ from hwsim.sim import (
     halo,
     precision,
     reduction,
+    shape_memo,
     systolic,
     tensordash,
     traffic,
@@ -266,8 +267,13 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
     s_bytes, b_bytes, o_bytes = tensor_bytes
     skip = arch.zero_skip
     masks = _role_masks(ops, pass_name, skip, lazy=True)
-    kc = capacity.group_kc(ops, pass_name, arch, masks)
-    cw = _cartesian_cached(ops, pass_name, arch, rng, skip, sample=skip.any, kc=kc)
+    if not skip.any and arch.pe.mac == "parallel":  # every role streamed dense: the mapping follows from the shapes
+        kc, cw, red = shape_memo.remember(arch, ("cartesian", shape_memo.shape_key(ops), pass_name),
+                                          lambda: _dense_mapping(ops, pass_name, arch, rng, masks))
+    else:
+        kc = capacity.group_kc(ops, pass_name, arch, masks)
+        cw = _cartesian_cached(ops, pass_name, arch, rng, skip, sample=skip.any, kc=kc)
+        red = None
     mult_cycles = cw.mult_cycles * p
     rate = 0.0
     if skip.any and cw.stall_units:
@@ -292,13 +298,28 @@ def _cartesian_pass(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Ge
         # a product is multiplied once, however wide its level (no MAC passes)
         acts = replace(acts, mult=0.0, bit_ops=pw.bit_ops, add=pw.products, acc_access=pw.products,
                        reg_read=pw.products, xbar=pw.products)
-    if pass_name == "backward_weight":
-        red_cycles, red_acts = reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
-    else:  # SCNN's output-halo exchange after each output-channel group (hwsim.sim.halo)
-        out_hw = ops.dz.shape[2:] if pass_name == "forward" else ops.a.shape[2:]
-        red_cycles, red_acts = halo.cost(capacity.scatter_conv(ops, pass_name, masks), cw.tiling, kc, out_hw, arch)
+    red_cycles, red_acts = _exchange(ops, pass_name, arch, masks, cw, kc) if red is None else red
     acts = acts + red_acts
     return mult_cycles, conflict, acts, red_cycles
+
+
+def _exchange(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray], cw: gemm.CartesianWork,
+              kc: int) -> tuple[int, Actions]:
+    """(cycles, actions) of what the PEs exchange after the GEMM: the δW reduction (backward-weight) or SCNN's
+    output-halo exchange after each output-channel group (hwsim.sim.halo)."""
+    if pass_name == "backward_weight":
+        return reduction.cost(cw.group_pes, cw.group_values, cw.group_interval, arch)
+    out_hw = ops.dz.shape[2:] if pass_name == "forward" else ops.a.shape[2:]
+    return halo.cost(capacity.scatter_conv(ops, pass_name, masks), cw.tiling, kc, out_hw, arch)
+
+
+def _dense_mapping(ops: Operands, pass_name: str, arch: Arch, rng: np.random.Generator,
+                   masks: tuple[np.ndarray, np.ndarray]) -> tuple[int, gemm.CartesianWork, tuple[int, Actions]]:
+    """(Kc, work, exchange) of a GEMM whose roles are all streamed dense on ``arch``: all-ones masks within the
+    layer's connectivity, so the same for every iteration of a run (:mod:`hwsim.sim.shape_memo`)."""
+    kc = capacity.group_kc(ops, pass_name, arch, masks)
+    cw = _cartesian_cached(ops, pass_name, arch, rng, arch.zero_skip, sample=False, kc=kc)
+    return kc, cw, _exchange(ops, pass_name, arch, masks, cw, kc)
 
 
 def _port_limit(pe: PEConfig) -> int:

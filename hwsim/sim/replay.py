@@ -25,11 +25,10 @@ with its own arch (the dense baseline's uncompressed tensors may not fit where t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -53,10 +52,12 @@ from hwsim.sim import (
     precision,
     residency,
     schedule,
+    shape_memo,
     traffic,
     update,
 )
 from hwsim.sim.analytic import cycle_breakdown
+from hwsim.sim.blas import one_blas_thread
 from hwsim.sim.layerops import TraceArchMismatch, layer_operands
 from hwsim.sim.layerops import _max_bits as _max_bits
 from hwsim.sim.layerops import check as _check  # noqa: F401 - the old name, kept for callers
@@ -89,6 +90,36 @@ def _variant(t: PassTiming, arch: Arch, *, macs: int, actions: Actions | None = 
     acts = t.actions if actions is None else actions
     return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
                          multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
+
+
+def _baseline(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Generator, macs_dense: int,
+              macs_effectual: int, residency: traffic.Residency, macs: int) -> tuple[PassTiming, VariantResult]:
+    """(timing, result) of a baseline layer-pass: :func:`run_pass` and :func:`_variant` with ``macs``; a mask-free
+    baseline's pair computed once per run and reused by every iteration (:mod:`hwsim.sim.shape_memo`)."""
+    def compute() -> tuple[PassTiming, VariantResult]:
+        t = run_pass(ops, pass_name, arch, rng=rng, macs_dense=macs_dense, macs_effectual=macs_effectual,
+                     residency=residency)
+        return t, _variant(t, arch, macs=macs)
+
+    if not shape_memo.mask_free(arch):
+        return compute()
+    key = (*shape_memo.pass_key(ops, pass_name, arch, residency, macs_dense), macs)
+    return shape_memo.remember(arch, key, compute)
+
+
+def _plan(layers: list[Operands], geos: list, arch: Arch, *, training: bool,
+          grads: list[tuple[bool, bool]]) -> dict:
+    """The iteration's residency plan on ``arch`` (:func:`hwsim.sim.residency.plan`); a mask-free baseline's
+    once per run for the same shapes (:mod:`hwsim.sim.shape_memo`)."""
+    bd, bw = [g[0] for g in grads], [g[1] for g in grads]
+
+    def compute() -> dict:
+        return residency.plan(layers, geos, arch, training=training, input_grads=bd, weight_grads=bw)
+
+    if not shape_memo.mask_free(arch):
+        return compute()
+    key = shape_memo.plan_key(layers, geos, arch, training=training, input_grads=bd, weight_grads=bw)
+    return shape_memo.remember(arch, key, compute)
 
 
 def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
@@ -127,8 +158,21 @@ def _out_densities(samples: Mapping[str, LayerSample]) -> dict[str, float]:
 
 
 def baselines(arch: Arch) -> tuple[Arch, Arch, Arch, Arch]:
-    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run)."""
-    return _baselines(arch, arch.source)
+    """(dense, dense-gated, dense systolic, dense equal-area) variants of ``arch``, derived once per arch (a whole run).
+
+    Looked up by the arch object first (hashing an :class:`~hwsim.arch.Arch` serialises it: ≈ 0.1 ms a call), then
+    by its content, so equal archs of one file share their baselines."""
+    hit = _BY_OBJECT.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    found = _baselines(arch, arch.source)
+    if len(_BY_OBJECT) >= 16:
+        _BY_OBJECT.clear()
+    _BY_OBJECT[id(arch)] = (arch, found)  # the arch kept beside its baselines so its id stays its own
+    return found
+
+
+_BY_OBJECT: dict[int, tuple[Arch, tuple[Arch, Arch, Arch, Arch]]] = {}
 
 
 @functools.lru_cache(maxsize=16)
@@ -136,20 +180,7 @@ def _baselines(arch: Arch, source: str) -> tuple[Arch, Arch, Arch, Arch]:  # sou
     return dense_variant(arch), dense_gated_variant(arch), dense_systolic_variant(arch), dense_equal_area_variant(arch)
 
 
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Keep BLAS on one thread (the count products are small; threads would only contend with the other
-    replays of a pool for the cores). A no-op without threadpoolctl. Also a decorator (one limit per call)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings it
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
-
-
-@_one_blas_thread()
+@one_blas_thread()
 def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, passes: Iterable[str] = PASSES,
            progress: bool = False, where: str = "trace", training: bool = True,
            first_input_grad: bool = False, bar: tqdm | None = None, method: str | None = None,
@@ -199,9 +230,13 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         shapes.update(sv.shapes_only)
     layers, geos, flags, names, outd = sv.layers, sv.geometries, sv.flags, sv.names, sv.out_densities
     grads = layer_grads(flags, first_input_grad=first_input_grad)
-    plans = {v: residency.plan(layers, geos, a, training=training, input_grads=[bd for bd, _ in grads],
-                                 weight_grads=[bw for _, bw in grads])
-             for v, a in plan_archs.items()}
+    plans: dict = {}
+    made: dict = {}  # residency.plan_inputs -> plan: archs that read the same (sparse, dense-gated) share one
+    for v, a in plan_archs.items():
+        key = residency.plan_inputs(a)
+        if key not in made:
+            made[key] = _plan(layers, geos, a, training=training, grads=grads)
+        plans[v] = made[key]
     run = set(replayed_passes(flags, first_input_grad=first_input_grad, passes=passes))
     skip = {(names[i], p) for i in range(len(names)) for p in passes if (i, p) not in run}
     own_bar = bar is None and progress   # ``bar``: an outer progress bar (GEMMs of many iterations) to advance
@@ -234,14 +269,14 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                 bits_ideal = precision.useful_bit_ops(ops, pname, arch, real_only=True)[1]
             t_s = run_pass(ops, pname, arch, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                            residency=res["sparse"])
-            t_d = run_pass(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
-                           residency=res["dense"])
+            t_d, v_d = _baseline(ops, pname, dense, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                                 residency=res["dense"], macs=m_d * p)
             g_acts = run_pass(ops, pname, gated, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
                               timing=False, residency=res["dense_gated"]).actions
-            t_y = run_pass(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
-                           residency=res["dense_systolic"])
-            t_e = run_pass(ops, pname, equal_area, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
-                           residency=res["dense_equal_area"])
+            t_y, v_y = _baseline(ops, pname, systolic, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                                 residency=res["dense_systolic"], macs=macs_dense * p)
+            t_e, v_e = _baseline(ops, pname, equal_area, rng=rng, macs_dense=macs_dense, macs_effectual=eff,
+                                 residency=res["dense_equal_area"], macs=macs_dense * p)
             for v, t in (("sparse", t_s), ("dense", t_d), ("dense_systolic", t_y), ("dense_equal_area", t_e)):
                 if v in timed:  # the iteration's schedule times it after the loop
                     busy = t.mult_cycles + t.conflict
@@ -254,11 +289,11 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                 name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
                 dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
                 sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
-                dense=_variant(t_d, dense, macs=m_d * p),
+                dense=v_d,
                 dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
                 ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
-                dense_systolic=_variant(t_y, systolic, macs=macs_dense * p),
-                dense_equal_area=_variant(t_e, equal_area, macs=macs_dense * p),
+                dense_systolic=v_y,
+                dense_equal_area=v_e,
                 dram_bound_cycles=bounds.dram_bound_cycles(ops, pname, arch, res["sparse"])))
             if bar is not None:
                 bar.update(1)

@@ -141,6 +141,15 @@ def warm(ops: Operands, archs: Iterable[Arch], *, training: bool = True) -> None
                 role_shares(ops, role, arch)
 
 
+def plan_inputs(arch: Arch) -> tuple:
+    """Everything of ``arch`` that :func:`plan` reads (the memory policies and formats, the MAC width, the PE RAMs
+    and the array): two archs with equal inputs get equal plans for the same layers (the sparse run and its
+    dense-gated baseline usually do)."""
+    pe = arch.pe
+    return (arch.memory, pe.mac_bits, arch.is_systolic, arch.pe_array.rows, arch.pe_array.cols,
+            pe.input_buffer_bytes, pe.output_buffer_bytes)
+
+
 def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: Arch, *, training: bool = True,
          first_input_grad: bool = True, input_grads: Sequence[bool] | None = None,
          weight_grads: Sequence[bool] | None = None) -> dict[tuple[str, str], Residency]:

@@ -92,9 +92,30 @@ class Timeline:
     drain: int                   # cycles after the last barrier
 
 
+_TIMELINES: dict[tuple[Segment, ...], Timeline] = {}  # the last schedules run (without a log), by their segments
+MAX_TIMELINES = 64
+
+
 def simulate_schedule(segments: Sequence[Segment], *,
                       log: list[tuple[int, str, int, int, int]] | None = None) -> Timeline:
-    """Run ``segments`` (execution order) as one SimPy schedule; attribute its cycles (module doc)."""
+    """Run ``segments`` (execution order) as one SimPy schedule; attribute its cycles (module doc).
+
+    A pure function of the segments: without ``log`` the timeline of segments equal to a recent call's is that
+    call's (the baselines that ignore the masks schedule the same layer-passes in every iteration of a run;
+    at most :data:`MAX_TIMELINES` are kept, then the cache starts over)."""
+    if log is not None:
+        return _simulate(segments, log=log)
+    key = tuple(segments)
+    hit = _TIMELINES.get(key)
+    if hit is None:
+        hit = _simulate(key, log=None)
+        if len(_TIMELINES) >= MAX_TIMELINES:
+            _TIMELINES.clear()
+        _TIMELINES[key] = hit
+    return hit
+
+
+def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int, int]] | None) -> Timeline:
     spans: list[int] = []
     load_t: list[int] = []
     store_t: list[int] = []
@@ -240,7 +261,8 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
             cb = vr.cycle_breakdown
             if cb.memory_stall or cb.fill_drain:
                 raise AssertionError(f"{lp.name} {lp.pass_name} {v}: timed with memory ({cb}); the schedule adds it")
-            changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
-                                                             fill_drain=tl.fill_drain[i]))
-        out.append(replace(lp, **changes))
+            if tl.memory_stall[i] or tl.fill_drain[i]:  # else the record stays as it is (both already 0)
+                changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
+                                                                 fill_drain=tl.fill_drain[i]))
+        out.append(replace(lp, **changes) if changes else lp)
     return out, lines

@@ -37,6 +37,14 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_PLAIN_NUMBERS = frozenset((int, float))
+
+
+def _all_numbers(values: Any) -> bool:
+    """``all(_is_number(x) for x in values)``; a list of plain ints and floats (what JSON gives) in one pass."""
+    return set(map(type, values)) <= _PLAIN_NUMBERS or all(_is_number(x) for x in values)
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -57,6 +65,8 @@ class _Where:
         v = d.get(key)
         if v is None:
             return None
+        if type(v) is float and (lo is None or v >= lo) and (hi is None or v <= hi):  # the common case, checked once
+            return v
         if not _is_number(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
             rng = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else ""
             raise self.error(key, f"{v!r} is not allowed; allowed: a number{rng} or null"[:300])
@@ -176,13 +186,16 @@ class LayerStats:
 
     @classmethod
     def from_json(cls, d: Any, w: _Where, name: str) -> LayerStats:
+        plain = _plain_stats(d)
+        if plain is not None:  # what capture writes: the same record, each value checked once
+            return cls(*plain)
         key = f"layers.{name}"
         if not isinstance(d, Mapping):
             raise w.error(key, f"must be an object {{density, max_bits, hist}}, got {d!r}"[:300])
         lw = _Where(w.file, f"{w.prefix}{key}.")
         h = d.get("hist")
         counts = h.values() if isinstance(h, Mapping) else h if isinstance(h, list) else None
-        if h is not None and (counts is None or not all(_is_number(x) for x in counts)):
+        if h is not None and (counts is None or not _all_numbers(counts)):
             raise lw.error("hist", f"must be a list of counts, got {str(h)[:40]}")
         extra = {k: v for k, v in d.items() if k not in _STATS_FIELDS}
         return cls(density=lw.number(d, "density", lo=0.0, hi=1.0), max_bits=lw.integer(d, "max_bits", hi=64),
@@ -191,6 +204,34 @@ class LayerStats:
                    w_density=lw.number(d, "w_density", lo=0.0, hi=1.0),
                    noise=lw.number(d, "noise", lo=0.0), dz_norm=lw.number(d, "dz_norm", lo=0.0),
                    extra=MappingProxyType(extra) if extra else _EMPTY)
+
+
+_STATS_KEYS = frozenset(_STATS_FIELDS)
+
+
+def _unit(v: Any) -> bool:
+    return v is None or (type(v) is float and 0.0 <= v <= 1.0)
+
+
+def _non_negative(v: Any) -> bool:
+    return v is None or (type(v) is float and v >= 0.0)
+
+
+def _plain_stats(d: Any) -> tuple | None:
+    """:class:`LayerStats` fields of a record holding only its known keys, as plain JSON floats in range (a
+    max_bits int in 0..64, a hist list of numbers); ``None`` for anything else, which the checked path reads
+    (and names, when wrong)."""
+    if type(d) is not dict or not _STATS_KEYS.issuperset(d):
+        return None
+    density, max_bits, hist, delta, a_density, w_density, noise, dz_norm = map(d.get, _STATS_FIELDS)
+    if not (_unit(density) and _unit(a_density) and _unit(w_density) and _non_negative(noise)
+            and _non_negative(dz_norm) and (delta is None or type(delta) is float)):
+        return None
+    if max_bits is not None and not (type(max_bits) is int and 0 <= max_bits <= 64):
+        return None
+    if hist is not None and not (type(hist) is list and set(map(type, hist)) <= _PLAIN_NUMBERS):
+        return None
+    return density, max_bits, None if hist is None else tuple(hist), delta, a_density, w_density, noise, dz_norm
 
 
 _ITERATION_FIELDS = ("index", "epoch", "loss", "acc", "sampled", "layers", "nongemm")
