@@ -1,0 +1,436 @@
+/* Compiled single-pass quantizers of δz for hwsim.capture.quant_compiled (optional; numpy is the fallback).
+ *
+ * nsd(x, state, alpha, delta, fused, values, levels)
+ *     One pass over a float32 δz after its std is known (Δ = s·σ, alpha = 1/Δ): the dither u, the level
+ *     k = ⌊x·alpha + u⌋, the value δ̃z = k·Δ written once, the levels written only when ``levels`` is not None,
+ *     and the level statistics and noise sums of the call. The uniforms are numpy's: SFC64 (Chris Doty-Humphrey's
+ *     Small Fast Chaotic generator, 64-bit variant: state a, b, c and a counter w, in numpy's state order
+ *     [a, b, c, w]) advanced from ``state`` (a writable buffer of 4 uint64, written back), one 64-bit output per
+ *     two elements split into its two 32-bit halves in memory order (numpy's ``random_raw(...).view(float32)``);
+ *     23 bits of each half give u = (2·m + 1)·2^-24, the value of ``hwsim.capture.quant._uniform_np``'s float
+ *     construction (1.m − (1 − 2^-24), exact). ``fused``: x·alpha + u rounded once (torch's vectorised
+ *     ``add_(x, alpha=…)`` uses an FMA) or twice (numpy's multiply then add); the caller measures which.
+ *     Returns (nnz, max|k|, hist, Σk², Σx·k): hist[b] counts the non-zero levels of bit length b + 1 (the last
+ *     entry also the longer ones), as ``LevelStats.hist`` of max_bits 16.
+ *
+ * view_stats(x)
+ *     The statistics of the int8 view of a float32 δz (``quant.counted_view``): Δ = max|x|/127, |level| =
+ *     max(1, rint(|x|/float32(Δ))) for x ≠ 0. Returns (max|x|, nnz, max|level|, hist), or None when x holds
+ *     NaN/Inf or Δ is not a normal float32 (the caller falls back to the torch view).
+ *
+ * muladd(x, u, alpha, fused, out)
+ *     out = x·alpha + u rounded once (fused) or twice: the caller's probe of torch's arithmetic.
+ *
+ * All buffers are C-contiguous float32 (the caller checks dtypes and lengths); the loops run without the GIL.
+ * Built with -ffp-contract=off so that "rounded twice" stays so; on x86-64 a copy of each loop is compiled for
+ * AVX2 + FMA and chosen at run time (the other copy calls the C library's fmaf: the same results, slower).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define BLOCK 512   /* elements per block: its uniforms and levels stay in the L1 cache */
+#define NBINS 15    /* LevelStats.hist entries for max_bits = 16 */
+#define ONE_BITS 0x3F800000u   /* 1.0f */
+#define TWO_BITS 0x40000000u   /* 2.0f */
+#define FOUR_BITS 0x40800000u  /* 4.0f */
+#define EXACT_SQ_BITS 0x44000000u  /* 512.0f: below it a block's float Σk² is exact (64 terms < 2^18 a lane) */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_AVX2_CLONE 1
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define HAVE_AVX2_CLONE 0
+#endif
+
+#if defined(__GNUC__)
+#define INLINE static inline __attribute__((always_inline))
+#else
+#define INLINE static __forceinline
+#endif
+
+typedef struct {
+    int64_t nnz, ge2;
+    int64_t hist[NBINS];  /* levels with |k| >= 4, by bit-length index (entries 0 and 1 come from nnz, ge2) */
+    uint32_t amax_bits;   /* max |k| as float bits (monotonic for non-negative floats) */
+    double skk, sxk;
+} nsd_acc;
+
+/* ------------------------------------------------------------------------------------------------ SFC64 */
+
+typedef struct {
+    uint64_t a, b, c, w;
+} sfc64;
+
+INLINE uint64_t sfc64_next(sfc64 *r) {
+    const uint64_t out = r->a + r->b + r->w;
+    r->w += 1;
+    r->a = r->b ^ (r->b >> 11);
+    r->b = r->c + (r->c << 3);
+    r->c = ((r->c << 24) | (r->c >> 40)) + out;
+    return out;
+}
+
+INLINE uint32_t f2u(float f) {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+INLINE float u2f(uint32_t b) {
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+/* ------------------------------------------------------------------------------------------------ NSD */
+
+INLINE void nsd_block(const float *restrict x, float *restrict val, float *restrict lev, int m,
+                      const uint32_t *restrict half, float alpha, float delta, int fused, nsd_acc *acc) {
+    float k[BLOCK];
+    if (fused) {
+        for (int i = 0; i < m; i++) {
+            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * 0x1p-24f;
+            k[i] = floorf(fmaf(x[i], alpha, u));
+        }
+    } else {
+        for (int i = 0; i < m; i++) {
+            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * 0x1p-24f;
+            const float p = x[i] * alpha;
+            k[i] = floorf(p + u);
+        }
+    }
+    for (int i = 0; i < m; i++)
+        val[i] = k[i] * delta;
+    if (lev != NULL)
+        memcpy(lev, k, (size_t)m * sizeof(float));
+
+    int32_t nz = 0, g2 = 0;
+    uint32_t mb = 0;
+    for (int i = 0; i < m; i++) {
+        const uint32_t b = f2u(k[i]) & 0x7FFFFFFFu;
+        nz += b != 0;
+        g2 += b >= TWO_BITS;
+        mb = b > mb ? b : mb;
+    }
+    float sx[8] = {0};
+    int i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int j = 0; j < 8; j++)
+            sx[j] += x[i + j] * k[i + j];
+    double sxk = 0.0;
+    for (; i < m; i++)
+        sxk += (double)x[i] * (double)k[i];
+    for (int j = 0; j < 8; j++)
+        sxk += (double)sx[j];
+    acc->sxk += sxk;
+
+    if (mb <= ONE_BITS) {
+        acc->skk += (double)nz;  /* every level in {-1, 0, 1} */
+    } else if (mb < EXACT_SQ_BITS) {
+        float sk[8] = {0};
+        for (i = 0; i + 8 <= m; i += 8)
+            for (int j = 0; j < 8; j++)
+                sk[j] += k[i + j] * k[i + j];
+        double skk = 0.0;
+        for (; i < m; i++)
+            skk += (double)k[i] * (double)k[i];
+        for (int j = 0; j < 8; j++)
+            skk += (double)sk[j];
+        acc->skk += skk;
+    } else {
+        double skk = 0.0;
+        for (i = 0; i < m; i++)
+            skk += (double)k[i] * (double)k[i];
+        acc->skk += skk;
+    }
+    if (mb >= FOUR_BITS) {  /* bit lengths >= 3: from the float's exponent (exact for integers) */
+        for (i = 0; i < m; i++) {
+            const uint32_t b = f2u(k[i]) & 0x7FFFFFFFu;
+            if (b >= FOUR_BITS) {
+                uint32_t e = (b >> 23) - 127u;
+                acc->hist[e < NBINS - 1 ? e : NBINS - 1] += 1;
+            }
+        }
+    }
+    acc->nnz += nz;
+    acc->ge2 += g2;
+    if (mb > acc->amax_bits)
+        acc->amax_bits = mb;
+}
+
+#define DEFINE_NSD_RUN(NAME, ATTR)                                                                        \
+    ATTR static void NAME(const float *x, float *val, float *lev, Py_ssize_t n, uint64_t *state, float alpha, \
+                          float delta, int fused, nsd_acc *acc) {                                         \
+        sfc64 r = {state[0], state[1], state[2], state[3]};                                               \
+        union {                                                                                           \
+            uint64_t w[BLOCK / 2];                                                                        \
+            uint32_t h[BLOCK];                                                                            \
+        } bits;                                                                                           \
+        for (Py_ssize_t off = 0; off < n; off += BLOCK) {                                                 \
+            const int m = (int)(n - off < BLOCK ? n - off : BLOCK);                                       \
+            const int words = (m + 1) / 2;                                                                \
+            for (int j = 0; j < words; j++)                                                               \
+                bits.w[j] = sfc64_next(&r);                                                               \
+            nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, m, bits.h, alpha, delta, fused, acc); \
+        }                                                                                                 \
+        state[0] = r.a;                                                                                   \
+        state[1] = r.b;                                                                                   \
+        state[2] = r.c;                                                                                   \
+        state[3] = r.w;                                                                                   \
+    }
+
+DEFINE_NSD_RUN(nsd_run_base, )
+#if HAVE_AVX2_CLONE
+DEFINE_NSD_RUN(nsd_run_avx2, TARGET_AVX2)
+#endif
+
+/* ------------------------------------------------------------------------------------------------ int8 view */
+
+typedef struct {
+    int64_t nnz, ge[8];  /* ge[b] = #rint(|x|/Δ) >= 2^b, b = 1..7 (ge[0] unused) */
+    float qmax;
+} view_acc;
+
+INLINE void view_pass1(const float *restrict x, Py_ssize_t n, uint32_t *maxbits, int64_t *nnz) {
+    uint32_t mb = 0;
+    int64_t nz = 0;
+    for (Py_ssize_t off = 0; off < n; off += BLOCK) {
+        const int m = (int)(n - off < BLOCK ? n - off : BLOCK);
+        int32_t z = 0;
+        for (int i = 0; i < m; i++) {
+            const uint32_t b = f2u(x[off + i]) & 0x7FFFFFFFu;
+            z += b != 0;
+            mb = b > mb ? b : mb;
+        }
+        nz += z;
+    }
+    *maxbits = mb;
+    *nnz = nz;
+}
+
+INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, view_acc *acc) {
+    float qm = 0.0f;
+    for (Py_ssize_t off = 0; off < n; off += BLOCK) {
+        const int m = (int)(n - off < BLOCK ? n - off : BLOCK);
+        int32_t c[8] = {0};
+        for (int i = 0; i < m; i++) {
+            const float q = rintf(fabsf(x[off + i]) / df);
+            c[1] += q >= 2.0f;
+            c[2] += q >= 4.0f;
+            c[3] += q >= 8.0f;
+            c[4] += q >= 16.0f;
+            c[5] += q >= 32.0f;
+            c[6] += q >= 64.0f;
+            c[7] += q >= 128.0f;
+            qm = q > qm ? q : qm;
+        }
+        for (int b = 1; b < 8; b++)
+            acc->ge[b] += c[b];
+    }
+    acc->qmax = qm;
+}
+
+#define DEFINE_VIEW_RUN(NAME, ATTR)                                                               \
+    ATTR static int NAME(const float *x, Py_ssize_t n, float *mx, view_acc *acc) {                \
+        uint32_t mb;                                                                              \
+        view_pass1(x, n, &mb, &acc->nnz);                                                         \
+        if (mb >= 0x7F800000u)                                                                    \
+            return 0; /* NaN or Inf */                                                            \
+        *mx = u2f(mb);                                                                            \
+        const double delta = (double)*mx / 127.0;                                                 \
+        if (!(delta >= (double)FLT_MIN))                                                          \
+            return 0;                                                                             \
+        view_pass2(x, n, (float)delta, acc);                                                      \
+        return 1;                                                                                 \
+    }
+
+DEFINE_VIEW_RUN(view_run_base, )
+#if HAVE_AVX2_CLONE
+DEFINE_VIEW_RUN(view_run_avx2, TARGET_AVX2)
+#endif
+
+/* ------------------------------------------------------------------------------------------------ probe */
+
+#define DEFINE_MULADD(NAME, ATTR)                                                                     \
+    ATTR static void NAME(const float *x, const float *u, float alpha, int fused, float *out, Py_ssize_t n) { \
+        if (fused)                                                                                    \
+            for (Py_ssize_t i = 0; i < n; i++)                                                        \
+                out[i] = fmaf(x[i], alpha, u[i]);                                                     \
+        else                                                                                          \
+            for (Py_ssize_t i = 0; i < n; i++) {                                                      \
+                const float p = x[i] * alpha;                                                         \
+                out[i] = p + u[i];                                                                    \
+            }                                                                                         \
+    }
+
+DEFINE_MULADD(muladd_base, )
+#if HAVE_AVX2_CLONE
+DEFINE_MULADD(muladd_avx2, TARGET_AVX2)
+#endif
+
+/* ------------------------------------------------------------------------------------------------ Python */
+
+static int use_avx2 = 0;
+
+static int float_buffer(Py_buffer *b, Py_ssize_t n, const char *what) {
+    if (b->len != n * (Py_ssize_t)sizeof(float)) {
+        PyErr_Format(PyExc_ValueError, "_nsdkernel: %s holds %zd bytes, expected %zd float32 values", what, b->len, n);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_nsd(PyObject *self, PyObject *args) {
+    Py_buffer x, st, val, lev = {0};
+    double alpha, delta;
+    int fused;
+    PyObject *levels;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*ddpw*O", &x, &st, &alpha, &delta, &fused, &val, &levels))
+        return NULL;
+    PyObject *ret = NULL;
+    const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
+    int have_lev = 0;
+    if (st.len != 4 * (Py_ssize_t)sizeof(uint64_t)) {
+        PyErr_SetString(PyExc_ValueError, "_nsdkernel: state must be 4 uint64 (numpy SFC64's state['state'])");
+        goto done;
+    }
+    if (!float_buffer(&val, n, "values"))
+        goto done;
+    if (levels != Py_None) {
+        if (PyObject_GetBuffer(levels, &lev, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        have_lev = 1;
+        if (!float_buffer(&lev, n, "levels"))
+            goto done;
+    }
+    nsd_acc acc;
+    memset(&acc, 0, sizeof acc);
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_AVX2_CLONE
+    if (use_avx2)
+        nsd_run_avx2((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
+                     (uint64_t *)st.buf, (float)alpha, (float)delta, fused, &acc);
+    else
+#endif
+        nsd_run_base((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
+                     (uint64_t *)st.buf, (float)alpha, (float)delta, fused, &acc);
+    Py_END_ALLOW_THREADS
+    PyObject *hist = PyTuple_New(NBINS);
+    if (hist == NULL)
+        goto done;
+    for (int b = 0; b < NBINS; b++) {
+        int64_t c = acc.hist[b];
+        if (b == 0)
+            c = acc.nnz - acc.ge2;
+        else if (b == 1) {
+            int64_t ge4 = 0;
+            for (int j = 2; j < NBINS; j++)
+                ge4 += acc.hist[j];
+            c = acc.ge2 - ge4;
+        }
+        PyTuple_SET_ITEM(hist, b, PyLong_FromLongLong(c));
+    }
+    ret = Py_BuildValue("(LdNdd)", (long long)acc.nnz, (double)u2f(acc.amax_bits), hist, acc.skk, acc.sxk);
+done:
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&st);
+    PyBuffer_Release(&val);
+    if (have_lev)
+        PyBuffer_Release(&lev);
+    return ret;
+}
+
+static PyObject *py_view_stats(PyObject *self, PyObject *args) {
+    Py_buffer x;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &x))
+        return NULL;
+    const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
+    view_acc acc;
+    memset(&acc, 0, sizeof acc);
+    float mx = 0.0f;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_AVX2_CLONE
+    if (use_avx2)
+        ok = view_run_avx2((const float *)x.buf, n, &mx, &acc);
+    else
+#endif
+        ok = view_run_base((const float *)x.buf, n, &mx, &acc);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&x);
+    if (!ok || n == 0)
+        Py_RETURN_NONE;
+    /* |level| = max(1, q) for x != 0: ge[0] = nnz, ge[1] = #q >= 2, ...; hist[b] = ge[b] - ge[b + 1] */
+    int64_t ge[9];
+    ge[0] = acc.nnz;
+    for (int b = 1; b < 8; b++)
+        ge[b] = acc.ge[b];
+    ge[8] = 0;
+    const long long top = acc.ge[1] > 0 ? (long long)acc.qmax : (long long)(acc.nnz > 0);
+    PyObject *hist = PyTuple_New(NBINS);
+    if (hist == NULL)
+        return NULL;
+    for (int b = 0; b < NBINS; b++)
+        PyTuple_SET_ITEM(hist, b, PyLong_FromLongLong(b < 8 ? ge[b] - ge[b + 1] : 0));
+    return Py_BuildValue("(dLLN)", (double)mx, (long long)acc.nnz, top, hist);
+}
+
+static PyObject *py_muladd(PyObject *self, PyObject *args) {
+    Py_buffer x, u, out;
+    double alpha;
+    int fused;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*dpw*", &x, &u, &alpha, &fused, &out))
+        return NULL;
+    const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
+    PyObject *ret = NULL;
+    if (float_buffer(&u, n, "u") && float_buffer(&out, n, "out")) {
+#if HAVE_AVX2_CLONE
+        if (use_avx2)
+            muladd_avx2((const float *)x.buf, (const float *)u.buf, (float)alpha, fused, (float *)out.buf, n);
+        else
+#endif
+            muladd_base((const float *)x.buf, (const float *)u.buf, (float)alpha, fused, (float *)out.buf, n);
+        ret = Py_None;
+        Py_INCREF(ret);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&u);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+static PyObject *py_isa(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    return PyUnicode_FromString(use_avx2 ? "avx2+fma" : "baseline");
+}
+
+static PyMethodDef methods[] = {
+    {"nsd", py_nsd, METH_VARARGS,
+     "nsd(x, state, alpha, delta, fused, values, levels) -> (nnz, max|k|, hist, Σk², Σx·k)"},
+    {"view_stats", py_view_stats, METH_VARARGS, "view_stats(x) -> (max|x|, nnz, max|level|, hist) or None"},
+    {"muladd", py_muladd, METH_VARARGS, "muladd(x, u, alpha, fused, out): out = x·alpha + u"},
+    {"isa", py_isa, METH_NOARGS, "the instruction set of the loops in use"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_nsdkernel", "Compiled NSD and int8-view statistics (hwsim.capture.quant_compiled).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__nsdkernel(void) {
+#if HAVE_AVX2_CLONE
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return PyModule_Create(&module);
+}
