@@ -43,6 +43,7 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_AVX2_CLONE 1
 #define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#include <immintrin.h>
 #else
 #define HAVE_AVX2_CLONE 0
 #endif
@@ -185,15 +186,129 @@ INLINE void nsd_block(const float *restrict x, float *restrict val, float *restr
     }
 
 DEFINE_NSD_RUN(nsd_run_base, )
+
 #if HAVE_AVX2_CLONE
-DEFINE_NSD_RUN(nsd_run_avx2, TARGET_AVX2)
+/* One full block in AVX2 with the next block's SFC64 words drawn in the same loop (``gen`` of them, into ``nxt``):
+ * the generator's serial chain (~3 cycles a word) then overlaps the vector work instead of preceding it. The
+ * arithmetic is nsd_block's, lane by lane: the same u, one or two roundings, floor, k·Δ. */
+TARGET_AVX2 static inline __attribute__((always_inline)) void
+nsd_block_avx2(const float *restrict x, float *restrict val, float *restrict lev, const uint32_t *restrict half,
+               uint64_t *restrict nxt, int gen, sfc64 *r, float alpha, float delta, int fused, nsd_acc *acc) {
+    float kb[BLOCK];
+    const __m256i mant = _mm256_set1_epi32(0x7FFFFF), one = _mm256_set1_epi32(1);
+    const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), two = _mm256_set1_epi32((int)(TWO_BITS - 1u));
+    const __m256 scale = _mm256_set1_ps(0x1p-24f), va = _mm256_set1_ps(alpha), vd = _mm256_set1_ps(delta);
+    __m256i zeros = _mm256_setzero_si256(), ge2 = _mm256_setzero_si256(), mx = _mm256_setzero_si256();
+    __m256 sx = _mm256_setzero_ps(), sk = _mm256_setzero_ps();
+    int j = 0;
+    for (int i = 0; i < BLOCK; i += 8) {
+        if (j + 4 <= gen) {
+            nxt[j] = sfc64_next(r);
+            nxt[j + 1] = sfc64_next(r);
+            nxt[j + 2] = sfc64_next(r);
+            nxt[j + 3] = sfc64_next(r);
+            j += 4;
+        }
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(half + i));
+        const __m256i m2 = _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(h, mant), 1), one);
+        const __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(m2), scale);
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        const __m256 t = fused ? _mm256_fmadd_ps(xv, va, u) : _mm256_add_ps(_mm256_mul_ps(xv, va), u);
+        const __m256 k = _mm256_round_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(val + i, _mm256_mul_ps(k, vd));
+        _mm256_storeu_ps(kb + i, k);
+        const __m256i a = _mm256_and_si256(_mm256_castps_si256(k), absm);
+        zeros = _mm256_sub_epi32(zeros, _mm256_cmpeq_epi32(a, _mm256_setzero_si256()));
+        ge2 = _mm256_sub_epi32(ge2, _mm256_cmpgt_epi32(a, two));
+        mx = _mm256_max_epu32(mx, a);
+        sx = _mm256_fmadd_ps(xv, k, sx);
+        sk = _mm256_fmadd_ps(k, k, sk);
+    }
+    for (; j < gen; j++)
+        nxt[j] = sfc64_next(r);
+    if (lev != NULL)
+        memcpy(lev, kb, sizeof kb);
+    int32_t zl[8], gl[8];
+    uint32_t ml[8];
+    float sxl[8], skl[8];
+    _mm256_storeu_si256((__m256i *)zl, zeros);
+    _mm256_storeu_si256((__m256i *)gl, ge2);
+    _mm256_storeu_si256((__m256i *)ml, mx);
+    _mm256_storeu_ps(sxl, sx);
+    _mm256_storeu_ps(skl, sk);
+    int32_t nz = BLOCK, g2 = 0;
+    uint32_t mb = 0;
+    double sxk = 0.0, skk = 0.0;
+    for (int l = 0; l < 8; l++) {
+        nz -= zl[l];
+        g2 += gl[l];
+        mb = ml[l] > mb ? ml[l] : mb;
+        sxk += (double)sxl[l];
+        skk += (double)skl[l];
+    }
+    acc->sxk += sxk;
+    if (mb <= ONE_BITS)
+        acc->skk += (double)nz;
+    else if (mb < EXACT_SQ_BITS)
+        acc->skk += skk;  /* 64 squares < 2^18 a lane: exact in float32 */
+    else {
+        skk = 0.0;
+        for (int i = 0; i < BLOCK; i++)
+            skk += (double)kb[i] * (double)kb[i];
+        acc->skk += skk;
+    }
+    if (mb >= FOUR_BITS) {
+        for (int i = 0; i < BLOCK; i++) {
+            const uint32_t b = f2u(kb[i]) & 0x7FFFFFFFu;
+            if (b >= FOUR_BITS) {
+                uint32_t e = (b >> 23) - 127u;
+                acc->hist[e < NBINS - 1 ? e : NBINS - 1] += 1;
+            }
+        }
+    }
+    acc->nnz += nz;
+    acc->ge2 += g2;
+    if (mb > acc->amax_bits)
+        acc->amax_bits = mb;
+}
+
+TARGET_AVX2 static void nsd_run_avx2(const float *x, float *val, float *lev, Py_ssize_t n, uint64_t *state,
+                                     float alpha, float delta, int fused, nsd_acc *acc) {
+    sfc64 r = {state[0], state[1], state[2], state[3]};
+    union {
+        uint64_t w[BLOCK / 2];
+        uint32_t h[BLOCK];
+    } bits[2];
+    const Py_ssize_t full = n / BLOCK, rest = n - full * BLOCK;
+    if (full > 0)
+        for (int j = 0; j < BLOCK / 2; j++)
+            bits[0].w[j] = sfc64_next(&r);
+    for (Py_ssize_t b = 0; b < full; b++) {  /* block b's words were drawn before it; it draws block b + 1's */
+        const int gen = b + 1 < full ? BLOCK / 2 : (int)(rest + 1) / 2;
+        const Py_ssize_t off = b * BLOCK;
+        nsd_block_avx2(x + off, val + off, lev != NULL ? lev + off : NULL, bits[b & 1].h, bits[(b + 1) & 1].w, gen,
+                       &r, alpha, delta, fused, acc);
+    }
+    if (rest > 0) {
+        if (full == 0)
+            for (int j = 0; j < (int)(rest + 1) / 2; j++)
+                bits[0].w[j] = sfc64_next(&r);
+        const Py_ssize_t off = full * BLOCK;
+        nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, (int)rest, bits[full & 1].h, alpha, delta,
+                  fused, acc);
+    }
+    state[0] = r.a;
+    state[1] = r.b;
+    state[2] = r.c;
+    state[3] = r.w;
+}
 #endif
 
 /* ------------------------------------------------------------------------------------------------ int8 view */
 
 typedef struct {
     int64_t nnz, ge[8];  /* ge[b] = #rint(|x|/Δ) >= 2^b, b = 1..7 (ge[0] unused) */
-    float qmax;
+    uint32_t qmax_bits;  /* max rint(|x|/Δ) as float bits */
 } view_acc;
 
 INLINE void view_pass1(const float *restrict x, Py_ssize_t n, uint32_t *maxbits, int64_t *nnz) {
@@ -214,25 +329,33 @@ INLINE void view_pass1(const float *restrict x, Py_ssize_t n, uint32_t *maxbits,
 }
 
 INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, view_acc *acc) {
-    float qm = 0.0f;
+    uint32_t qm = 0;
+    float q[BLOCK];
     for (Py_ssize_t off = 0; off < n; off += BLOCK) {
         const int m = (int)(n - off < BLOCK ? n - off : BLOCK);
-        int32_t c[8] = {0};
-        for (int i = 0; i < m; i++) {
-            const float q = rintf(fabsf(x[off + i]) / df);
-            c[1] += q >= 2.0f;
-            c[2] += q >= 4.0f;
-            c[3] += q >= 8.0f;
-            c[4] += q >= 16.0f;
-            c[5] += q >= 32.0f;
-            c[6] += q >= 64.0f;
-            c[7] += q >= 128.0f;
-            qm = q > qm ? q : qm;
+        for (int i = 0; i < m; i++)
+            q[i] = rintf(fabsf(x[off + i]) / df);
+        int32_t c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+        for (int i = 0; i < m; i++) {  /* counts on the float bits (monotonic for q >= 0) */
+            const uint32_t b = f2u(q[i]);
+            c1 += b >= 0x40000000u;  /* 2 */
+            c2 += b >= 0x40800000u;  /* 4 */
+            c3 += b >= 0x41000000u;  /* 8 */
+            c4 += b >= 0x41800000u;  /* 16 */
+            c5 += b >= 0x42000000u;  /* 32 */
+            c6 += b >= 0x42800000u;  /* 64 */
+            c7 += b >= 0x43000000u;  /* 128 */
+            qm = b > qm ? b : qm;
         }
-        for (int b = 1; b < 8; b++)
-            acc->ge[b] += c[b];
+        acc->ge[1] += c1;
+        acc->ge[2] += c2;
+        acc->ge[3] += c3;
+        acc->ge[4] += c4;
+        acc->ge[5] += c5;
+        acc->ge[6] += c6;
+        acc->ge[7] += c7;
     }
-    acc->qmax = qm;
+    acc->qmax_bits = qm;
 }
 
 #define DEFINE_VIEW_RUN(NAME, ATTR)                                                               \
@@ -373,7 +496,7 @@ static PyObject *py_view_stats(PyObject *self, PyObject *args) {
     for (int b = 1; b < 8; b++)
         ge[b] = acc.ge[b];
     ge[8] = 0;
-    const long long top = acc.ge[1] > 0 ? (long long)acc.qmax : (long long)(acc.nnz > 0);
+    const long long top = acc.ge[1] > 0 ? (long long)u2f(acc.qmax_bits) : (long long)(acc.nnz > 0);
     PyObject *hist = PyTuple_New(NBINS);
     if (hist == NULL)
         return NULL;
