@@ -53,6 +53,8 @@ def _data(kind: str, n: int, seed: int) -> torch.Tensor:
         x = 1.0 + 1e-3 * x
     elif kind == "cells":  # x/Δ near cell boundaries: values on a coarse grid
         x = torch.round(x * 8) / 8
+    elif kind == "far":  # |x|/Δ ~ 1e5: x·(1/Δ) is inexact by up to ~1/128, so an FMA (one rounding) and a multiply
+        x = 1.0 + 1e-6 * x  # then add (two) give different levels in ~1 % of the elements: which one is used matters
     return x
 
 
@@ -68,7 +70,7 @@ def _pair(x: torch.Tensor, s: float, seed: int, **kw) -> tuple:
     return qk, qn, gk, gn
 
 
-@pytest.mark.parametrize("kind", ["gauss", "heavy", "sparse", "tiny", "huge", "offset", "cells"])
+@pytest.mark.parametrize("kind", ["gauss", "heavy", "sparse", "tiny", "huge", "offset", "cells", "far"])
 @pytest.mark.parametrize("n", [4096, 4097, 8191, 8192, 8193, 12_345, 70_001])
 def test_kernel_equals_the_numpy_path(kind, n):
     for seed, s in ((0, 4.0), (1, 0.5)):
@@ -87,6 +89,17 @@ def test_kernel_equals_the_numpy_path(kind, n):
         got = noise_sums(x, qk).tolist()
         assert got[:2] == pytest.approx(want[:2], rel=1e-5)
         assert got[2] == pytest.approx(want[2], rel=1e-5, abs=1e-6 * math.sqrt(want[0] * want[1]))
+
+
+def test_the_far_case_tells_one_rounding_from_two():
+    """The "far" data above do separate fused from unfused arithmetic (else the comparisons could not tell)."""
+    x = _data("far", 8192, 0)
+    q = quant.nsd(x, s=4.0, generator=quant.new_generator(0), compiled=False)
+    alpha = torch.tensor(1.0 / q.delta, dtype=torch.float32)
+    u = torch.from_numpy(quant._uniform_np(8192, np.float32, quant.new_generator(0)))
+    once = torch.floor((x.double() * alpha.double() + u.double()).float())  # exact product + u, rounded once
+    twice = torch.floor(x * alpha + u)
+    assert int((once != twice).sum()) > 20
 
 
 def test_kernel_levels_and_max_bits_by_hand():
