@@ -33,6 +33,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(_MSC_VER)
+#define restrict __restrict
+#endif
+
+#define U24 (1.0f / 16777216.0f)  /* 2^-24 */
 #define BLOCK 512   /* elements per block: its uniforms and levels stay in the L1 cache */
 #define NBINS 15    /* LevelStats.hist entries for max_bits = 16 */
 #define ONE_BITS 0x3F800000u   /* 1.0f */
@@ -95,12 +100,12 @@ INLINE void nsd_block(const float *restrict x, float *restrict val, float *restr
     float k[BLOCK];
     if (fused) {
         for (int i = 0; i < m; i++) {
-            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * 0x1p-24f;
+            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
             k[i] = floorf(fmaf(x[i], alpha, u));
         }
     } else {
         for (int i = 0; i < m; i++) {
-            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * 0x1p-24f;
+            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
             const float p = x[i] * alpha;
             k[i] = floorf(p + u);
         }
@@ -197,7 +202,7 @@ nsd_block_avx2(const float *restrict x, float *restrict val, float *restrict lev
     float kb[BLOCK];
     const __m256i mant = _mm256_set1_epi32(0x7FFFFF), one = _mm256_set1_epi32(1);
     const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), two = _mm256_set1_epi32((int)(TWO_BITS - 1u));
-    const __m256 scale = _mm256_set1_ps(0x1p-24f), va = _mm256_set1_ps(alpha), vd = _mm256_set1_ps(delta);
+    const __m256 scale = _mm256_set1_ps(U24), va = _mm256_set1_ps(alpha), vd = _mm256_set1_ps(delta);
     __m256i zeros = _mm256_setzero_si256(), ge2 = _mm256_setzero_si256(), mx = _mm256_setzero_si256();
     __m256 sx = _mm256_setzero_ps(), sk = _mm256_setzero_ps();
     int j = 0;
