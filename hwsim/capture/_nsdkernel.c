@@ -13,6 +13,12 @@
  *     Returns (nnz, max|k|, hist, Σk², Σx·k): hist[b] counts the non-zero levels of bit length b + 1 (the last
  *     entry also the longer ones), as ``LevelStats.hist`` of max_bits 16.
  *
+ * nsd_small(x, state, has_uint32, uinteger, alpha, delta, values, levels)
+ *     The same for tensors below ``quant._RAW_MIN`` elements, whose numpy path draws ``Generator.random(n,
+ *     dtype=float32)``: u = (32 random bits >> 8)·2^-24, the 32-bit draws taking the low then the high half of each
+ *     64-bit output, a left-over half kept in numpy's has_uint32 / uinteger (passed in, returned after nsd's
+ *     five values); x·alpha + u rounded twice.
+ *
  * view_stats(x)
  *     The statistics of the int8 view of a float32 δz (``quant.counted_view``): Δ = max|x|/127, |level| =
  *     max(1, rint(|x|/float32(Δ))) for x ≠ 0. Returns (max|x|, nnz, max|level|, hist), or None when x holds
@@ -95,19 +101,22 @@ INLINE float u2f(uint32_t b) {
 
 /* ------------------------------------------------------------------------------------------------ NSD */
 
+/* u of ``quant._uniform_np``'s raw route: 23 bits of a 32-bit half → (2·m + 1)·2^-24 */
+INLINE void uniforms_raw(const uint32_t *restrict half, int m, float *restrict u) {
+    for (int i = 0; i < m; i++)
+        u[i] = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
+}
+
 INLINE void nsd_block(const float *restrict x, float *restrict val, float *restrict lev, int m,
-                      const uint32_t *restrict half, float alpha, float delta, int fused, nsd_acc *acc) {
+                      const float *restrict u, float alpha, float delta, int fused, nsd_acc *acc) {
     float k[BLOCK];
     if (fused) {
-        for (int i = 0; i < m; i++) {
-            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
-            k[i] = floorf(fmaf(x[i], alpha, u));
-        }
+        for (int i = 0; i < m; i++)
+            k[i] = floorf(fmaf(x[i], alpha, u[i]));
     } else {
         for (int i = 0; i < m; i++) {
-            const float u = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
             const float p = x[i] * alpha;
-            k[i] = floorf(p + u);
+            k[i] = floorf(p + u[i]);
         }
     }
     for (int i = 0; i < m; i++)
@@ -177,12 +186,14 @@ INLINE void nsd_block(const float *restrict x, float *restrict val, float *restr
             uint64_t w[BLOCK / 2];                                                                        \
             uint32_t h[BLOCK];                                                                            \
         } bits;                                                                                           \
+        float u[BLOCK];                                                                                   \
         for (Py_ssize_t off = 0; off < n; off += BLOCK) {                                                 \
             const int m = (int)(n - off < BLOCK ? n - off : BLOCK);                                       \
             const int words = (m + 1) / 2;                                                                \
             for (int j = 0; j < words; j++)                                                               \
                 bits.w[j] = sfc64_next(&r);                                                               \
-            nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, m, bits.h, alpha, delta, fused, acc); \
+            uniforms_raw(bits.h, m, u);                                                                   \
+            nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, m, u, alpha, delta, fused, acc); \
         }                                                                                                 \
         state[0] = r.a;                                                                                   \
         state[1] = r.b;                                                                                   \
@@ -299,8 +310,9 @@ TARGET_AVX2 static void nsd_run_avx2(const float *x, float *val, float *lev, Py_
             for (int j = 0; j < (int)(rest + 1) / 2; j++)
                 bits[0].w[j] = sfc64_next(&r);
         const Py_ssize_t off = full * BLOCK;
-        nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, (int)rest, bits[full & 1].h, alpha, delta,
-                  fused, acc);
+        float u[BLOCK];
+        uniforms_raw(bits[full & 1].h, (int)rest, u);
+        nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, (int)rest, u, alpha, delta, fused, acc);
     }
     state[0] = r.a;
     state[1] = r.b;
@@ -308,6 +320,36 @@ TARGET_AVX2 static void nsd_run_avx2(const float *x, float *val, float *lev, Py_
     state[3] = r.w;
 }
 #endif
+
+/* Small tensors: numpy's ``Generator.random(n, dtype=float32)`` uniforms, u = (next 32 bits >> 8)·2^-24, where
+ * the 32-bit draws are the low then the high half of each 64-bit output (the high half kept in the generator's
+ * has_uint32 / uinteger buffer between calls); the levels are rounded twice (numpy's multiply, then add). */
+INLINE uint32_t sfc64_next32(sfc64 *r, int *has, uint32_t *buf) {
+    if (*has) {
+        *has = 0;
+        return *buf;
+    }
+    const uint64_t v = sfc64_next(r);
+    *has = 1;
+    *buf = (uint32_t)(v >> 32);
+    return (uint32_t)v;
+}
+
+static void nsd_small_run(const float *x, float *val, float *lev, Py_ssize_t n, uint64_t *state, int *has,
+                          uint32_t *buf, float alpha, float delta, nsd_acc *acc) {
+    sfc64 r = {state[0], state[1], state[2], state[3]};
+    float u[BLOCK];
+    for (Py_ssize_t off = 0; off < n; off += BLOCK) {
+        const int m = (int)(n - off < BLOCK ? n - off : BLOCK);
+        for (int i = 0; i < m; i++)
+            u[i] = (float)(sfc64_next32(&r, has, buf) >> 8) * U24;
+        nsd_block(x + off, val + off, lev != NULL ? lev + off : NULL, m, u, alpha, delta, 0, acc);
+    }
+    state[0] = r.a;
+    state[1] = r.b;
+    state[2] = r.c;
+    state[3] = r.w;
+}
 
 /* ------------------------------------------------------------------------------------------------ int8 view */
 
@@ -413,14 +455,18 @@ static int float_buffer(Py_buffer *b, Py_ssize_t n, const char *what) {
     return 1;
 }
 
-static PyObject *py_nsd(PyObject *self, PyObject *args) {
+static PyObject *nsd_common(PyObject *args, int small) {
     Py_buffer x, st, val, lev = {0};
     double alpha, delta;
-    int fused;
+    int fused = 0, has = 0;
+    unsigned int ubuf = 0;
     PyObject *levels;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "y*w*ddpw*O", &x, &st, &alpha, &delta, &fused, &val, &levels))
+    if (small) {
+        if (!PyArg_ParseTuple(args, "y*w*pIddw*O", &x, &st, &has, &ubuf, &alpha, &delta, &val, &levels))
+            return NULL;
+    } else if (!PyArg_ParseTuple(args, "y*w*ddpw*O", &x, &st, &alpha, &delta, &fused, &val, &levels))
         return NULL;
+    uint32_t buf = (uint32_t)ubuf;
     PyObject *ret = NULL;
     const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
     int have_lev = 0;
@@ -440,6 +486,10 @@ static PyObject *py_nsd(PyObject *self, PyObject *args) {
     nsd_acc acc;
     memset(&acc, 0, sizeof acc);
     Py_BEGIN_ALLOW_THREADS
+    if (small)
+        nsd_small_run((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
+                      (uint64_t *)st.buf, &has, &buf, (float)alpha, (float)delta, &acc);
+    else
 #if HAVE_AVX2_CLONE
     if (use_avx2)
         nsd_run_avx2((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
@@ -464,7 +514,11 @@ static PyObject *py_nsd(PyObject *self, PyObject *args) {
         }
         PyTuple_SET_ITEM(hist, b, PyLong_FromLongLong(c));
     }
-    ret = Py_BuildValue("(LdNdd)", (long long)acc.nnz, (double)u2f(acc.amax_bits), hist, acc.skk, acc.sxk);
+    if (small)
+        ret = Py_BuildValue("(LdNddiI)", (long long)acc.nnz, (double)u2f(acc.amax_bits), hist, acc.skk, acc.sxk, has,
+                            (unsigned int)buf);
+    else
+        ret = Py_BuildValue("(LdNdd)", (long long)acc.nnz, (double)u2f(acc.amax_bits), hist, acc.skk, acc.sxk);
 done:
     PyBuffer_Release(&x);
     PyBuffer_Release(&st);
@@ -472,6 +526,16 @@ done:
     if (have_lev)
         PyBuffer_Release(&lev);
     return ret;
+}
+
+static PyObject *py_nsd(PyObject *self, PyObject *args) {
+    (void)self;
+    return nsd_common(args, 0);
+}
+
+static PyObject *py_nsd_small(PyObject *self, PyObject *args) {
+    (void)self;
+    return nsd_common(args, 1);
 }
 
 static PyObject *py_view_stats(PyObject *self, PyObject *args) {
@@ -544,6 +608,9 @@ static PyObject *py_isa(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"nsd", py_nsd, METH_VARARGS,
      "nsd(x, state, alpha, delta, fused, values, levels) -> (nnz, max|k|, hist, Σk², Σx·k)"},
+    {"nsd_small", py_nsd_small, METH_VARARGS,
+     "nsd_small(x, state, has_uint32, uinteger, alpha, delta, values, levels) -> nsd's tuple + (has_uint32, "
+     "uinteger): Generator.random's uniforms, rounded twice"},
     {"view_stats", py_view_stats, METH_VARARGS, "view_stats(x) -> (max|x|, nnz, max|level|, hist) or None"},
     {"muladd", py_muladd, METH_VARARGS, "muladd(x, u, alpha, fused, out): out = x·alpha + u"},
     {"isa", py_isa, METH_NOARGS, "the instruction set of the loops in use"},

@@ -23,8 +23,7 @@ environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: numpy 
 is how CPU tests pin the device path. The two paths draw from different random streams: the same
 seed gives statistically equal, not bit-identical, traces on CPU and on a GPU.
 
-Compiled: where the C extension is built, float32 CPU NSD of at least ``_RAW_MIN`` elements and the int8 view's
-counts run in one C pass each (:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the
+Compiled: where the C extension is built, float32 CPU NSD and the int8 view's counts run in one C pass each (:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the
 same random stream, levels, Δ and statistics — in about a third of the time. ``HWSIM_QUANT_PATH=numpy`` (or
 ``compiled=False``) keeps the numpy code here, to compare or to pin it in tests.
 """
@@ -115,12 +114,12 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
     n = x.numel()
     bound = math.sqrt(n) * rms / delta * (1 + 1e-5) + 2.0  # |⌊x/Δ + u⌋| <= |x|/Δ + 1, max|x| <= √Σx²
-    if n >= _RAW_MIN and dz.dtype == torch.float32 and compiled_on(compiled):
+    if dz.dtype == torch.float32 and compiled_on(compiled):
         rng = generator if generator is not None else new_generator()
         fused = quant_compiled.torch_fuses() if n > _SMALL else False  # torch's add_ below, numpy's route above
         if fused is not None and type(rng.bit_generator) is np.random.SFC64:
             return quant_compiled.nsd(x, delta=delta, fused=fused, generator=rng, sum_sq=rms * rms * n,
-                                      keep_levels=keep_levels, bound=bound)
+                                      keep_levels=keep_levels, bound=bound, small=n < _RAW_MIN)
         generator = rng
     if n <= _SMALL and x.is_cpu and not isinstance(generator, torch.Generator):  # numpy: fewer µs per call
         a = x.detach().reshape(-1).numpy()

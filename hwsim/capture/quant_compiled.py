@@ -15,8 +15,9 @@ seed do not depend on which path ran:
   the noise statistics agree to ~1e-7 relative, the levels and Δ exactly).
 * :func:`view_stats` — ``quant.counted_view``'s statistics (two reads of δz, no writes).
 
-Tensors below ``quant._RAW_MIN`` elements (whose uniforms come from ``Generator.random``), other dtypes, other
-devices and other bit generators stay on the numpy / torch paths.
+Tensors below ``quant._RAW_MIN`` elements draw ``Generator.random``'s uniforms instead (numpy's 32-bit draws, a
+left-over half kept in the generator's state as numpy keeps it). Other dtypes, other devices and other bit
+generators stay on the numpy / torch paths.
 """
 
 from __future__ import annotations
@@ -76,21 +77,28 @@ def torch_fuses() -> bool | None:
 
 
 def nsd(x: torch.Tensor, *, delta: float, fused: bool, generator: np.random.Generator, sum_sq: float,
-        keep_levels: bool, bound: float) -> Quantized:
+        keep_levels: bool, bound: float, small: bool = False) -> Quantized:
     """NSD of a float32 CPU tensor ``x`` (any shape and strides, read in row-major order) with step ``delta``
     (> 0, a normal float) — module doc.
 
-    ``fused``: round x/Δ + u once (the numpy path's torch route) or twice (its numpy route). ``sum_sq``: Σx² of the
+    ``fused``: round x/Δ + u once (the numpy path's torch route) or twice (its numpy route); ``small``: the uniforms
+    of ``Generator.random`` (the numpy path's route below ``quant._RAW_MIN`` elements). ``sum_sq``: Σx² of the
     std (Σδz² of the noise sums). ``keep_levels``: also write the levels (else :meth:`Quantized.level_tensor`
     rebuilds them from δ̃z, exact below 2^22; a larger ``bound`` on |level| writes them anyway)."""
     flat = x.detach().contiguous().reshape(-1)
     values = torch.empty_like(flat)
     levels = torch.empty_like(flat) if keep_levels or bound >= _EXACT_REBUILD else None
     bg = generator.bit_generator
+    lv = None if levels is None else levels.numpy()
     with bg.lock:
         st = bg.state
-        nnz, mx, hist, skk, sxk = _ext.nsd(flat.numpy(), st["state"]["state"], 1.0 / delta, delta, fused,
-                                           values.numpy(), None if levels is None else levels.numpy())
+        if small:
+            nnz, mx, hist, skk, sxk, st["has_uint32"], st["uinteger"] = _ext.nsd_small(
+                flat.numpy(), st["state"]["state"], st["has_uint32"], st["uinteger"], 1.0 / delta, delta,
+                values.numpy(), lv)
+        else:
+            nnz, mx, hist, skk, sxk = _ext.nsd(flat.numpy(), st["state"]["state"], 1.0 / delta, delta, fused,
+                                               values.numpy(), lv)
         bg.state = st
     stats = LevelStats(numel=flat.numel(), nnz=nnz, max_abs=int(mx), hist=list(hist))
     noise = (sum_sq, skk * delta * delta, sxk * delta)
