@@ -85,26 +85,22 @@ def nsd(x: torch.Tensor, *, delta: float, fused: bool, generator: np.random.Gene
     of ``Generator.random`` (the numpy path's route below ``quant._RAW_MIN`` elements). ``sum_sq``: Σx² of the
     std (Σδz² of the noise sums). ``keep_levels``: also write the levels (else :meth:`Quantized.level_tensor`
     rebuilds them from δ̃z, exact below 2^22; a larger ``bound`` on |level| writes them anyway)."""
-    flat = x.detach().contiguous().reshape(-1)
-    values = torch.empty_like(flat)
-    levels = torch.empty_like(flat) if keep_levels or bound >= _EXACT_REBUILD else None
+    xc = x.detach().contiguous()  # row-major: the C loops read it (and write the outputs) as one flat buffer
+    values = torch.empty(xc.shape, dtype=torch.float32)
+    levels = torch.empty(xc.shape, dtype=torch.float32) if keep_levels or bound >= _EXACT_REBUILD else None
+    a, out, lv = xc.numpy(), values.numpy(), None if levels is None else levels.numpy()
     bg = generator.bit_generator
-    lv = None if levels is None else levels.numpy()
     with bg.lock:
         st = bg.state
         if small:
             nnz, mx, hist, skk, sxk, st["has_uint32"], st["uinteger"] = _ext.nsd_small(
-                flat.numpy(), st["state"]["state"], st["has_uint32"], st["uinteger"], 1.0 / delta, delta,
-                values.numpy(), lv)
+                a, st["state"]["state"], st["has_uint32"], st["uinteger"], 1.0 / delta, delta, out, lv)
         else:
-            nnz, mx, hist, skk, sxk = _ext.nsd(flat.numpy(), st["state"]["state"], 1.0 / delta, delta, fused,
-                                               values.numpy(), lv)
+            nnz, mx, hist, skk, sxk = _ext.nsd(a, st["state"]["state"], 1.0 / delta, delta, fused, out, lv)
         bg.state = st
-    stats = LevelStats(numel=flat.numel(), nnz=nnz, max_abs=int(mx), hist=list(hist))
-    noise = (sum_sq, skk * delta * delta, sxk * delta)
-    values = values.view(x.shape)
-    return Quantized(values=values, levels=None if levels is None else levels.view(x.shape), delta=delta,
-                     bound=bound, stats=stats, sum_sq=sum_sq, noise=noise,
+    stats = LevelStats(numel=a.size, nnz=nnz, max_abs=int(mx), hist=list(hist))
+    return Quantized(values=values, levels=levels, delta=delta, bound=bound, stats=stats, sum_sq=sum_sq,
+                     noise=(sum_sq, skk * delta * delta, sxk * delta),
                      make_levels=None if levels is not None else _rebuild(values, delta))
 
 

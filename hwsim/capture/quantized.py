@@ -106,7 +106,7 @@ def noise_sums(dz: torch.Tensor, q: Quantized, stats: LevelStats | None = None) 
     ``stats``: the call's level statistics when known (levels in {−1, 0, 1}: Σlevel² is their count).
     """
     if q.noise is not None:  # gathered by the quantizer's own pass (the compiled CPU NSD)
-        return torch.tensor(q.noise, dtype=torch.float64)
+        return torch.from_numpy(np.array(q.noise))  # float64 (fewer µs than torch.tensor of a tuple)
     x = work_dtype(dz).detach().reshape(-1)
     if q.values is None and q.sum_sq is not None and x.dtype == q.levels.dtype:  # NSD on the numpy (CPU) path
         return _cpu_noise_sums(x, q, q.sum_sq, stats)
