@@ -288,6 +288,7 @@ def main() -> None:
                "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                "device": str(device), "rounds": args.rounds, "steps": steps, "sample_every": SAMPLE_EVERY, "s": 4.0,
                "torch": torch.__version__, "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
+               "nsd_kernel": quant_compiled.isa() if quant.compiled_on() else "numpy path",
                "targets": TARGETS, "rows": rows}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
