@@ -24,6 +24,7 @@ class _BuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("hwsim.capture._nsdkernel", ["hwsim/capture/_nsdkernel.c"], optional=True)],
+    ext_modules=[Extension("hwsim.capture._nsdkernel", ["hwsim/capture/_nsdkernel.c"], optional=True,
+                           depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view")])],
     cmdclass={"build_ext": _BuildExt},
 )
