@@ -19,13 +19,14 @@ Devices: the numpy code here is the CPU path. δz on any other device (CUDA, MPS
 :mod:`hwsim.capture.quant_device`: the same quantizers in torch on δz's device, with the level
 statistics computed there too and one small host transfer per call. A ``torch.Generator``
 selects that path on CPU as well (:func:`torch_path`); capture uses it on CPU when the
-environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: numpy on CPU), which
+environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: compiled or numpy on CPU), which
 is how CPU tests pin the device path. The two paths draw from different random streams: the same
 seed gives statistically equal, not bit-identical, traces on CPU and on a GPU.
 
-Compiled: where the C extension is built, float32 CPU NSD and the int8 view's counts run in one C pass each (:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the
-same random stream, levels, Δ and statistics — in about a third of the time. ``HWSIM_QUANT_PATH=numpy`` (or
-``compiled=False``) keeps the numpy code here, to compare or to pin it in tests.
+Compiled: where the C extension is built, float32 CPU NSD and the int8 view's counts run in one C pass each
+(:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the same random stream, levels, Δ and
+statistics — in less than half the time. ``HWSIM_QUANT_PATH=numpy`` (or ``compiled=False``) keeps the numpy code
+here, to compare or to pin it in tests.
 """
 
 from __future__ import annotations
