@@ -8,6 +8,9 @@ Targets: ≤ 1.15× and ≤ 1.25×. A third ratio, ``intercept``, is the capture
 the identity (δz unchanged, fixed statistics, no noise sums): what the interception alone costs — the
 module hooks, the ``TorchFunctionMode``, the non-GEMM tally, the autograd hand-over and the records. Configurations are interleaved in rounds of ``sample_every``
 steps so that load from other processes hits all of them alike; ratios are medians over rounds.
+``dither`` and ``dither+record`` use the compiled NSD kernel where it is built
+(:mod:`hwsim.capture.quant_compiled`); ``--fallback`` adds ``dither/numpy`` and ``dither+record/numpy``, the same
+captures on the numpy path (``HWSIM_QUANT_PATH=numpy``: the same traces), in the same rounds.
 
 Times are CPU time of the training thread (robust when other processes share the cores), with
 wall-clock ratios in parentheses. Then it compares ways of drawing the dither's uniforms (the
@@ -19,7 +22,7 @@ host transfer per layer and iteration); CPU time then means little, so read the 
 ratios, and the dither rows time the device quantizer (wall, synchronized). A device this machine
 does not have is a clear error naming ``--device``.
 
-    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda] [--no-rng] [--json FILE]
+    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda] [--no-rng] [--fallback] [--json FILE]
 
 ``--json FILE`` writes the ratios with the command, the date and the 1-minute load average before and after
 (``benchmarks/results/capture_overhead.json`` is rendered into the README by ``scripts/readme_tables.py``).
@@ -44,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.capture import quant, quant_device, session
+from hwsim.capture import quant, quant_compiled, quant_device, session
 from hwsim.capture.quantized import LevelStats, Quantized
 from hwsim.capture.session import capture
 from hwsim.capture.train import resolve_device
@@ -52,12 +55,28 @@ from hwsim.capture.zoo.models import KIND, build_model
 
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "intercept", "dither", "dither+record")
+FALLBACK = ("dither/numpy", "dither+record/numpy")  # --fallback: the numpy path beside the compiled kernel
 TARGETS = {"dither": 1.15, "dither+record": 1.25}
 
 
 def _identity(g: torch.Tensor, **_: object) -> Quantized:
     """The ``intercept`` configuration's quantizer: δz unchanged, statistics of an all-zero level tensor."""
     return Quantized(values=g, levels=g, delta=1.0, stats=LevelStats(numel=g.numel(), nnz=0, max_abs=0, hist=[0] * 15))
+
+
+@contextlib.contextmanager
+def _quant_path(path: str | None) -> Iterator[None]:
+    """``HWSIM_QUANT_PATH`` while a capture is opened (read when the capture starts); None leaves it alone."""
+    saved = os.environ.get(quant.QUANT_PATH_ENV)
+    if path is not None:
+        os.environ[quant.QUANT_PATH_ENV] = path
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(quant.QUANT_PATH_ENV, None)
+        else:
+            os.environ[quant.QUANT_PATH_ENV] = saved
 
 
 @contextlib.contextmanager
@@ -94,10 +113,12 @@ def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
 
 
 def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int, steps: int,
-                tmp: Path, device: torch.device = torch.device("cpu")) -> dict[str, float]:
+                tmp: Path, device: torch.device = torch.device("cpu"), fallback: bool = False) -> dict[str, float]:
     """Median over rounds of (config step time / plain step time), CPU time and wall time.
 
-    A text model (``KIND`` "text") gets ``batch`` sequences of ``size`` tokens of a 128-symbol vocabulary."""
+    A text model (``KIND`` "text") gets ``batch`` sequences of ``size`` tokens of a 128-symbol vocabulary.
+    ``fallback``: also the :data:`FALLBACK` configurations (numpy path) in the same rounds."""
+    configs = CONFIGS + (FALLBACK if fallback else ())
     torch.manual_seed(0)
     classes = 10
     if KIND[name] == "text":
@@ -107,26 +128,28 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
     else:
         x = torch.randn(batch, channels, size, size).to(device)
         y = torch.randint(0, classes, (batch,)).to(device)
-    models = {c: build_model(name, in_channels=channels, num_classes=classes, image_size=size) for c in CONFIGS}
+    models = {c: build_model(name, in_channels=channels, num_classes=classes, image_size=size) for c in configs}
     for m in models.values():
         m.load_state_dict(models["plain"].state_dict())
         m.to(device)
     opts = {c: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for c, m in models.items()}
-    for c in CONFIGS:  # warm-up (allocator, kernels)
+    for c in configs:  # warm-up (allocator, kernels)
         _steps(models[c], opts[c], x, y, 3)
-    ratios: dict[str, list[float]] = {f"{c}/{k}": [] for c in CONFIGS[1:] for k in ("cpu", "wall")}
+    ratios: dict[str, list[float]] = {f"{c}/{k}": [] for c in configs[1:] for k in ("cpu", "wall")}
     plain: list[float] = []
     for r in range(rounds):
         t = {"plain": _steps(models["plain"], opts["plain"], x, y, steps)}
         with _interception_only(), capture(models["intercept"], method="dither", s=4.0, seed=r):
             t["intercept"] = _steps(models["intercept"], opts["intercept"], x, y, steps)
-        with capture(models["dither"], method="dither", s=4.0, seed=r):
-            t["dither"] = _steps(models["dither"], opts["dither"], x, y, steps)
-        with capture(models["dither+record"], method="dither", s=4.0, seed=r, out=tmp / f"{name}-{r}",
-                     sample_every=SAMPLE_EVERY, overwrite=True):
-            t["dither+record"] = _steps(models["dither+record"], opts["dither+record"], x, y, steps)
+        for c in configs[2:]:
+            with _quant_path("numpy" if c in FALLBACK else None):
+                cap = (capture(models[c], method="dither", s=4.0, seed=r) if not c.startswith("dither+record") else
+                       capture(models[c], method="dither", s=4.0, seed=r, out=tmp / f"{name}-{r}",
+                               sample_every=SAMPLE_EVERY, overwrite=True))
+            with cap:
+                t[c] = _steps(models[c], opts[c], x, y, steps)
         plain.append(t["plain"][0])
-        for c in CONFIGS[1:]:
+        for c in configs[1:]:
             ratios[f"{c}/cpu"].append(t[c][0] / t["plain"][0])
             ratios[f"{c}/wall"].append(t[c][1] / t["plain"][1])
     out = {k: statistics.median(v) for k, v in ratios.items()}
@@ -168,6 +191,14 @@ def bench_device_quant(device: torch.device, n: int = 1_000_000, reps: int = 20)
     return [(nm, _ns_per_elem(fn, n, reps, device), note) for nm, fn, note in rows]
 
 
+def _capture_nsd(x: torch.Tensor, g: np.random.Generator, *, compiled: bool) -> torch.Tensor:
+    """What capture's backward hook runs for one dithered δz: NSD, level statistics, noise sums, δ̃z."""
+    q = quant.nsd(x, s=4.0, generator=g, lazy_values=True, compiled=compiled, keep_levels=False)
+    st = q.stats if q.stats is not None else quant.level_stats(q.levels, bound=q.bound)
+    session.noise_sums(x, q, st)
+    return q.take_values()
+
+
 def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]]:
     """ns/element of uniform draws and of the whole NSD level computation, with what keeps them unbiased."""
     g = torch.Generator().manual_seed(0)
@@ -197,8 +228,12 @@ def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]
          "i.i.d., cell midpoints: mean exactly ½"),
         ("NSD levels, torch.rand", lambda: torch.rand(n, generator=g).add_(x, alpha=inv).floor_(), iid),
         ("NSD levels, hwsim uniform()", lambda: quant.uniform(x, generator=sfc).add_(x, alpha=inv).floor_(), iid),
-        ("whole quant.nsd (std, levels, values)", lambda: quant.nsd(x, s=4.0, generator=sfc), ""),
+        ("whole quant.nsd, numpy path (std, levels, values)", lambda: quant.nsd(x, s=4.0, generator=sfc,
+                                                                              compiled=False), ""),
         ("quant.level_stats (density, bits, hist)", lambda: quant.level_stats(quant.nsd(x, s=4.0).levels), ""),
+        ("capture's NSD, numpy path (+ stats, noise, values)", lambda: _capture_nsd(x, sfc, compiled=False), ""),
+        ("capture's NSD, compiled kernel (the same results)", lambda: _capture_nsd(x, sfc, compiled=True),
+         "falls back to numpy when not built" if not quant_compiled.available() else "one C pass after the std"),
         ("device path on CPU: quant_device.nsd + stats", lambda: quant_device.nsd(x, s=4.0, generator=g),
          "what a GPU runs (HWSIM_QUANT_PATH=torch)"),
     ]
@@ -214,6 +249,8 @@ def main() -> None:
     ap.add_argument("--resnet-batch", type=int, default=16)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda / cuda:N on a machine with a GPU")
     ap.add_argument("--no-rng", action="store_true", help="skip the table of random-number sources")
+    ap.add_argument("--fallback", action="store_true",
+                    help="also time dither and dither+record on the numpy path (HWSIM_QUANT_PATH=numpy) in the same rounds")
     ap.add_argument("--json", type=Path, help="also write the ratios, the command and the load to this file")
     args = ap.parse_args()
     try:
@@ -227,9 +264,12 @@ def main() -> None:
           f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}, device {device}; 1-minute load {load0:.2f}")
     if device.type != "cpu":
         print("(on a GPU the CPU-time ratios count only the host's share: read the wall-clock ones)")
-    heads = [f"{c}/plain" for c in CONFIGS[1:]]
-    print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} " + " ".join(f"{h:>20s}" for h in heads))
-    print(f"{'':16s} {'':5s} {'':18s} " + " ".join(f"{'CPU (wall)':>20s}" for _ in heads))
+    configs = CONFIGS + (FALLBACK if args.fallback else ())
+    print(f"compiled NSD kernel: {'built, ' + quant_compiled.isa() if quant_compiled.available() else 'not built'}; "
+          f"{quant.QUANT_PATH_ENV}={quant.quant_path_from_env()}")
+    heads = [f"{c}/plain" for c in configs[1:]]
+    print(f"{'model':16s} {'batch':>5s} {'plain CPU ms/step':>18s} " + " ".join(f"{h:>26s}" for h in heads))
+    print(f"{'':16s} {'':5s} {'':18s} " + " ".join(f"{'CPU (wall)':>26s}" for _ in heads))
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for name, batch, size in (("lenet5", 64, 28), ("resnet18_cifar", 8 if args.quick else args.resnet_batch, 32),
@@ -237,17 +277,18 @@ def main() -> None:
             if name not in args.models:
                 continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,
-                            rounds=args.rounds, steps=steps, tmp=Path(d), device=device)
-            cells = " ".join(f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)".rjust(20) for c in CONFIGS[1:])
+                            rounds=args.rounds, steps=steps, tmp=Path(d), device=device, fallback=args.fallback)
+            cells = " ".join(f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)".rjust(26) for c in configs[1:])
             print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cells}", flush=True)
             rows.append({"model": name, "batch": f"{batch} × {size} tokens" if KIND[name] == "text" else str(batch),
                          "plain_ms": round(r["plain_ms"], 2),
-                         **{c: {k: round(r[f"{c}/{k}"], 4) for k in ("cpu", "wall")} for c in CONFIGS[1:]}})
+                         **{c: {k: round(r[f"{c}/{k}"], 4) for k in ("cpu", "wall")} for c in configs[1:]}})
     if args.json is not None:
         doc = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
                "date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                "device": str(device), "rounds": args.rounds, "steps": steps, "sample_every": SAMPLE_EVERY, "s": 4.0,
                "torch": torch.__version__, "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
+               "nsd_kernel": quant_compiled.isa() if quant.compiled_on() else "numpy path",
                "targets": TARGETS, "rows": rows}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
@@ -257,11 +298,11 @@ def main() -> None:
     if device.type != "cpu":
         print(f"\nNSD on {device} (1M float32 elements, wall ns/element, synchronized, best of 5):")
         for nm, ns, note in bench_device_quant(device, reps=3 if args.quick else 20):
-            print(f"  {nm:46s} {ns:6.2f}   {note}")
+            print(f"  {nm:52s} {ns:6.2f}   {note}")
         return
     print("\nRandom numbers for the dither (1M float32 elements, CPU ns/element, best of 5; lower is faster):")
     for nm, ns, note in bench_rng(reps=3 if args.quick else 20):
-        print(f"  {nm:46s} {ns:6.2f}   {note}")
+        print(f"  {nm:52s} {ns:6.2f}   {note}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ class DitherSource:
     def __init__(self, config: CaptureConfig) -> None:
         self.config = config
         self.generator = quant.new_generator(config.seed)  # the dither's uniforms for CPU δz (numpy path)
-        self.torch_only = quant.quant_path_from_env() == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
+        path = quant.quant_path_from_env()
+        self.torch_only = path == "torch"  # HWSIM_QUANT_PATH=torch: device path on CPU
+        self.compiled = path == "auto"  # HWSIM_QUANT_PATH=numpy: never the compiled CPU kernel (same results)
         self._device_generators: dict[torch.device, torch.Generator] = {}  # other devices: torch, on the device
         self._srule = config.srule()
         self._site_index: dict[str, int] = {}

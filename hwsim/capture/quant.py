@@ -19,20 +19,26 @@ Devices: the numpy code here is the CPU path. δz on any other device (CUDA, MPS
 :mod:`hwsim.capture.quant_device`: the same quantizers in torch on δz's device, with the level
 statistics computed there too and one small host transfer per call. A ``torch.Generator``
 selects that path on CPU as well (:func:`torch_path`); capture uses it on CPU when the
-environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: numpy on CPU), which
+environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: compiled or numpy on CPU), which
 is how CPU tests pin the device path. The two paths draw from different random streams: the same
 seed gives statistically equal, not bit-identical, traces on CPU and on a GPU.
+
+Compiled: where the C extension is built, float32 CPU NSD and the int8 view's counts run in one C pass each
+(:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the same random stream, levels, Δ and
+statistics — in less than half the time. ``HWSIM_QUANT_PATH=numpy`` (or ``compiled=False``) keeps the numpy code
+here, to compare or to pin it in tests.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from hwsim.capture import quant_device
+from hwsim.capture import quant_compiled, quant_device
 from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
 from hwsim.capture.quantized import (
     LevelStats,
@@ -64,25 +70,35 @@ def torch_path(t: torch.Tensor, generator: Rng = None) -> bool:
 
 
 QUANT_PATH_ENV = "HWSIM_QUANT_PATH"
-QUANT_PATHS = ("auto", "torch")
+QUANT_PATHS = ("auto", "numpy", "torch")
 
 
 def quant_path_from_env() -> str:
-    """``HWSIM_QUANT_PATH``: ``auto`` (numpy on CPU, torch on other devices) or ``torch`` (torch everywhere)."""
+    """``HWSIM_QUANT_PATH``: ``auto`` (on CPU the compiled kernel where it is built and applies, else numpy; torch on
+    other devices), ``numpy`` (never the compiled kernel) or ``torch`` (torch everywhere)."""
     v = os.environ.get(QUANT_PATH_ENV, "auto").strip().lower() or "auto"
     if v not in QUANT_PATHS:
         raise ValueError(f"environment variable {QUANT_PATH_ENV}={v!r} is not allowed; use one of {QUANT_PATHS}")
     return v
 
 
-def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool = False) -> Quantized:
+def compiled_on(compiled: bool | None = None) -> bool:
+    """Will CPU quantizers use the compiled kernel? ``compiled`` None: unless ``HWSIM_QUANT_PATH`` says otherwise."""
+    on = quant_path_from_env() == "auto" if compiled is None else compiled
+    return on and quant_compiled.available()
+
+
+def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool = False,
+        compiled: bool | None = None, keep_levels: bool = True) -> Quantized:
     """Non-subtractive dithered quantization with Δ = s·std(δz) (Algorithm 1).
 
     std is the population std over the whole tensor (all examples), so a one-element tensor
     does not give NaN. σ = 0 (e.g. a dead layer) gives Δ = 0 and all-zero levels; so does a Δ
     below the smallest normal float (a tiny but finite δz, e.g. std 1e-40: Δ·k is not representable
     and 1/Δ overflows). Any finite δz gives finite levels; NaN/Inf raises NonFiniteError. Half-precision
-    δz (bf16, fp16) is quantized in float32; ``values`` are cast back to δz's dtype.
+    δz (bf16, fp16) is quantized in float32; ``values`` are cast back to δz's dtype. ``compiled``: use the
+    compiled kernel where it applies (:func:`compiled_on`; the same results); ``keep_levels=False`` lets it skip
+    writing the levels (then :meth:`Quantized.level_tensor` rebuilds them from the values).
     """
     if not s > 0:
         raise ValueError(f"s must be > 0, got {s!r}")
@@ -99,6 +115,13 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0)
     n = x.numel()
     bound = math.sqrt(n) * rms / delta * (1 + 1e-5) + 2.0  # |⌊x/Δ + u⌋| <= |x|/Δ + 1, max|x| <= √Σx²
+    if dz.dtype == torch.float32 and compiled_on(compiled):
+        rng = generator if generator is not None else new_generator()
+        fused = quant_compiled.torch_fuses() if n > _SMALL else False  # torch's add_ below, numpy's route above
+        if fused is not None and type(rng.bit_generator) is np.random.SFC64:
+            return quant_compiled.nsd(x, delta=delta, fused=fused, generator=rng, sum_sq=rms * rms * n,
+                                      keep_levels=keep_levels, bound=bound, small=n < _RAW_MIN)
+        generator = rng
     if n <= _SMALL and x.is_cpu and not isinstance(generator, torch.Generator):  # numpy: fewer µs per call
         a = x.detach().reshape(-1).numpy()
         lv = a * a.dtype.type(1.0 / delta)
@@ -201,24 +224,26 @@ def meprop(dz: torch.Tensor, *, k: int, generator: Rng = None) -> Quantized:
     return Quantized(values=kept, levels=levels, delta=delta)
 
 
-def passthrough(dz: torch.Tensor, *, generator: Rng = None, lazy_levels: bool = False) -> Quantized:
+def passthrough(dz: torch.Tensor, *, generator: Rng = None, lazy_levels: bool = False,
+                compiled: bool | None = None) -> Quantized:
     """Plain backprop: δz unchanged; levels are its int8 view (exact zero pattern).
 
     ``generator`` is not drawn from; a ``torch.Generator`` selects the torch path (:func:`torch_path`).
     ``lazy_levels``: a float32 CPU δz is only counted (:func:`counted_view`: the same statistics in a few numpy
     passes) and ``levels`` is None until :meth:`Quantized.level_tensor` builds it (capture: sampled iterations).
+    ``compiled``: count in the compiled kernel where it is built (:func:`compiled_on`; the same statistics).
     """
     if torch_path(dz, generator):
         return quant_device.passthrough(dz)
     if lazy_levels:
-        q = counted_view(dz)
+        q = counted_view(dz, compiled=compiled)
         if q is not None:
             return q
     levels, delta = int_view(dz)
     return Quantized(values=dz, levels=levels, delta=delta)
 
 
-def counted_view(dz: torch.Tensor, *, max_bits: int = 16) -> Quantized | None:
+def counted_view(dz: torch.Tensor, *, max_bits: int = 16, compiled: bool | None = None) -> Quantized | None:
     """δz unchanged with the statistics of its int8 view (:func:`int_view`), the view itself built on demand;
     None unless ``dz`` is a finite float32 CPU tensor with a non-zero, normal Δ (then :func:`int_view` runs).
 
@@ -229,6 +254,12 @@ def counted_view(dz: torch.Tensor, *, max_bits: int = 16) -> Quantized | None:
     """
     if dz.dtype != torch.float32 or not dz.is_cpu or dz.numel() == 0:
         return None
+    if max_bits == 16 and compiled_on(compiled):  # the same counts in two C reads of δz
+        got = quant_compiled.view_stats(dz)
+        if got is None:
+            return None
+        delta, st = got
+        return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=_view_levels(dz, delta))
     a = dz.detach().reshape(-1).numpy()
     r = np.abs(a)
     mx = float(r.max())
@@ -245,11 +276,15 @@ def counted_view(dz: torch.Tensor, *, max_bits: int = 16) -> Quantized | None:
     for b in range(len(ge) - 1):  # bit_length b + 1 → sign + (b + 1) bits → hist entry b
         hist[min(b, max_bits - 2)] += ge[b] - ge[b + 1]
     st = LevelStats(numel=a.size, nnz=nnz, max_abs=top, hist=hist)
+    return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=_view_levels(dz, delta))
 
-    def levels() -> torch.Tensor:  # int_view's levels (its normal-Δ branch), built only when stored
+
+def _view_levels(dz: torch.Tensor, delta: float) -> Callable[[], torch.Tensor]:
+    """:func:`int_view`'s levels (its normal-Δ branch), built only when stored."""
+    def levels() -> torch.Tensor:
         x = dz.detach()
         return (x.abs() / delta).round_().clamp_(min=1.0) * (x != 0) * x.sign()
-    return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=levels)
+    return levels
 
 
 def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -269,14 +304,16 @@ def int_view(x: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | None = None,
-             generator: Rng = None, lazy_values: bool = False) -> Quantized:
-    """Dispatch on ``method`` (one of :data:`METHODS`)."""
+             generator: Rng = None, lazy_values: bool = False, compiled: bool | None = None,
+             keep_levels: bool = True) -> Quantized:
+    """Dispatch on ``method`` (one of :data:`METHODS`); ``compiled`` and ``keep_levels`` as :func:`nsd`'s."""
     if method == "dither":
-        return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values)
+        return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values,
+                   compiled=compiled, keep_levels=keep_levels)
     if method == "meprop":
         return meprop(dz, k=k, generator=generator)  # type: ignore[arg-type]
     if method == "none":
-        return passthrough(dz, generator=generator, lazy_levels=lazy_values)
+        return passthrough(dz, generator=generator, lazy_levels=lazy_values, compiled=compiled)
     raise ValueError(f"method {method!r} is unknown; choose one of {METHODS}")
 
 

@@ -55,7 +55,9 @@ class Quantized:
     (:func:`hwsim.capture.quant.passthrough` with ``lazy_levels``); the other CPU quantizers leave it
     None (``level_stats`` computes it). ``levels`` is None when the quantizer only counted them
     (``values`` given): :meth:`level_tensor` builds them with ``make_levels``. ``sum_sq`` is Σδz² when the
-    quantizer computed it on the way (the CPU NSD's std), which :func:`noise_sums` then reuses.
+    quantizer computed it on the way (the CPU NSD's std), which :func:`noise_sums` then reuses; ``noise`` is the
+    call's (Σδz², Σδ̃z², Σδz·δ̃z) when the quantizer gathered them in its pass (the compiled CPU NSD,
+    :mod:`hwsim.capture.quant_compiled`).
     """
 
     values: torch.Tensor | None
@@ -66,6 +68,7 @@ class Quantized:
     stats: LevelStats | None = None
     make_levels: Callable[[], torch.Tensor] | None = None
     sum_sq: float | None = None  # Σδz² when the quantizer computed it (the CPU NSD's std)
+    noise: tuple[float, float, float] | None = None  # (Σδz², Σδ̃z², Σδz·δ̃z) when the quantizer gathered them
 
     def level_tensor(self) -> torch.Tensor:
         """The levels; built here when the quantizer only counted them."""
@@ -102,6 +105,8 @@ def noise_sums(dz: torch.Tensor, q: Quantized, stats: LevelStats | None = None) 
     Call before :meth:`Quantized.take_values` (NSD's lazy values are Δ·levels, read here without scaling them).
     ``stats``: the call's level statistics when known (levels in {−1, 0, 1}: Σlevel² is their count).
     """
+    if q.noise is not None:  # gathered by the quantizer's own pass (the compiled CPU NSD)
+        return torch.from_numpy(np.array(q.noise))  # float64 (fewer µs than torch.tensor of a tuple)
     x = work_dtype(dz).detach().reshape(-1)
     if q.values is None and q.sum_sq is not None and x.dtype == q.levels.dtype:  # NSD on the numpy (CPU) path
         return _cpu_noise_sums(x, q, q.sum_sq, stats)

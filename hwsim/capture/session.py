@@ -275,13 +275,13 @@ class Capture(IterationBoundaries, Interceptor):
     def _backward(self, call: Call, g: torch.Tensor) -> torch.Tensor:
         name = call.site.name
         try:
-            if call.dither:
-                c = self.config
-                q = quant.quantize(g, method=c.method, s=self.dither.s_of(name, self._sites), k=c.k,
-                                   generator=self.dither.generator_for(g),
-                                   lazy_values=True)
+            c, d = self.config, self.dither
+            if call.dither:  # the levels are written only where they are stored (sampled iterations)
+                q = quant.quantize(g, method=c.method, s=d.s_of(name, self._sites), k=c.k,
+                                   generator=d.generator_for(g), lazy_values=True, compiled=d.compiled,
+                                   keep_levels=call.masks is not None)
             else:
-                q = quant.passthrough(g, generator=self.dither.generator_for(g), lazy_levels=True)
+                q = quant.passthrough(g, generator=d.generator_for(g), lazy_levels=True, compiled=d.compiled)
         except quant.NonFiniteError as e:
             raise NonFiniteGradientError(f"layer {name!r}, iteration {call.iteration}: δz holds NaN/Inf ({e}); "
                                          "lower the learning rate or s") from None
