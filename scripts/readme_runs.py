@@ -58,14 +58,18 @@ def demo_time_table(doc: Mapping[str, Any]) -> list[str]:
 
 def capture_overhead_table(doc: Mapping[str, Any]) -> list[str]:
     """Step-time ratios of capture to plain training per model (``benchmarks/bench_capture.py --json``): interception
-    alone, dither and dither + recording, CPU time with wall time in parentheses; a ratio above its target is marked."""
+    alone, dither and dither + recording, CPU time with wall time in parentheses; a ratio above its target is marked.
+    A file made with ``--fallback`` adds the same two ratios on the numpy path (no compiled NSD kernel), measured in
+    the same rounds."""
     targets = doc["targets"]
-    lines = ["| model | batch | plain CPU ms/step | interception only | dither/plain (target ≤ "
-             f"{targets['dither']:.2f}×) | dither+record/plain (target ≤ {targets['dither+record']:.2f}×) |",
-             "|---|---|---|---|---|---|"]
+    fallback = [c for c in ("dither/numpy", "dither+record/numpy") if all(c in r for r in doc["rows"])]
+    head = ("| model | batch | plain CPU ms/step | interception only | dither/plain (target ≤ "
+            f"{targets['dither']:.2f}×) | dither+record/plain (target ≤ {targets['dither+record']:.2f}×) |")
+    head += "".join(f" {c.split('/')[0]}/plain, numpy path |" for c in fallback)
+    lines = [head, "|---|---|---|---|---|---|" + "---|" * len(fallback)]
     for r in doc["rows"]:
         cells = []
-        for c in ("intercept", "dither", "dither+record"):
+        for c in ("intercept", "dither", "dither+record", *fallback):
             cell = f"{r[c]['cpu']:.3f}× ({r[c]['wall']:.3f}×)"
             cells.append(f"**{cell} — missed**" if c in targets and r[c]["cpu"] > targets[c] else cell)
         lines.append(f"| {r['model']} | {r['batch']} | {r['plain_ms']:.1f} | {' | '.join(cells)} |")
@@ -75,4 +79,9 @@ def capture_overhead_table(doc: Mapping[str, Any]) -> list[str]:
             f"{doc['steps']} steps, medians over rounds of the training thread's CPU-time ratio (wall-clock ratio in "
             "parentheses). Interception only: capture with the quantizer replaced by the identity (module hooks, "
             "the op mode, the non-GEMM tally, the δz hand-over and the records still run)")
+    if "nsd_kernel" in doc:
+        said += f". NSD ran on: {doc['nsd_kernel']}"
+    if fallback:
+        said += ("; the numpy-path columns time the same captures with the compiled kernel off "
+                 "(`HWSIM_QUANT_PATH=numpy`), the same traces bit for bit")
     return [*lines, "", said + "."]
