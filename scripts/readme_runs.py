@@ -79,8 +79,10 @@ def capture_overhead_table(doc: Mapping[str, Any]) -> list[str]:
             f"{doc['steps']} steps, medians over rounds of the training thread's CPU-time ratio (wall-clock ratio in "
             "parentheses). Interception only: capture with the quantizer replaced by the identity (module hooks, "
             "the op mode, the non-GEMM tally, the δz hand-over and the records still run)")
-    if "nsd_kernel" in doc:
-        said += f". NSD ran on: {doc['nsd_kernel']}"
+    if "nsd_kernel" in doc:  # what bench_capture.py ran: the compiled kernel's instruction set, or "numpy path"
+        k = doc["nsd_kernel"]
+        said += ". NSD ran on the numpy path (no compiled kernel)" if k == "numpy path" else \
+            f". NSD ran on the compiled kernel ({k})"
     if fallback:
         said += ("; the numpy-path columns time the same captures with the compiled kernel off "
                  "(`HWSIM_QUANT_PATH=numpy`), the same traces bit for bit")

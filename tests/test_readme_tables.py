@@ -171,8 +171,11 @@ def test_capture_overhead_table_marks_missed_targets_and_says_the_load():
     # a --fallback file: the numpy path's two ratios as two more columns (never marked: they are the comparison)
     row.update({"dither/numpy": {"cpu": 1.4, "wall": 1.41}, "dither+record/numpy": {"cpu": 1.5, "wall": 1.52}})
     doc["nsd_kernel"] = "avx2"
-    lines = _module()._sibling("readme_runs").capture_overhead_table(doc)
+    capture_overhead_table = _module()._sibling("readme_runs").capture_overhead_table
+    lines = capture_overhead_table(doc)
     assert lines[0].endswith("| dither/plain, numpy path | dither+record/plain, numpy path |")
     assert lines[1].count("---") == 8
     assert lines[2].endswith("| 1.149× (1.200×) | 1.250× (1.300×) | 1.400× (1.410×) | 1.500× (1.520×) |")
-    assert "NSD ran on: avx2" in lines[4] and "HWSIM_QUANT_PATH=numpy" in lines[4]
+    assert "NSD ran on the compiled kernel (avx2)" in lines[4] and "HWSIM_QUANT_PATH=numpy" in lines[4]
+    doc["nsd_kernel"] = "numpy path"
+    assert "NSD ran on the numpy path (no compiled kernel)" in capture_overhead_table(doc)[4]
