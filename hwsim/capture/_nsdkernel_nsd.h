@@ -19,6 +19,24 @@ INLINE void uniforms_raw(const uint32_t *restrict half, int m, float *restrict u
         u[i] = (float)(int32_t)(((half[i] & 0x7FFFFFu) << 1) | 1u) * U24;
 }
 
+/* A block's level counts into ``acc``: non-zeros ``nz``, |k| >= 2 ``g2``, max |k| as float bits ``mb``, and the
+   histogram of the levels with bit lengths >= 3 (from the float's exponent: exact for integers). */
+INLINE void acc_counts(nsd_acc *acc, const float *restrict k, int m, int32_t nz, int32_t g2, uint32_t mb) {
+    if (mb >= FOUR_BITS) {
+        for (int i = 0; i < m; i++) {
+            const uint32_t b = f2u(k[i]) & 0x7FFFFFFFu;
+            if (b >= FOUR_BITS) {
+                uint32_t e = (b >> 23) - 127u;
+                acc->hist[e < NBINS - 1 ? e : NBINS - 1] += 1;
+            }
+        }
+    }
+    acc->nnz += nz;
+    acc->ge2 += g2;
+    if (mb > acc->amax_bits)
+        acc->amax_bits = mb;
+}
+
 INLINE void nsd_block(const float *restrict x, float *restrict val, float *restrict lev, int m,
                       const float *restrict u, float alpha, float delta, int fused, nsd_acc *acc) {
     float k[BLOCK];
@@ -75,19 +93,7 @@ INLINE void nsd_block(const float *restrict x, float *restrict val, float *restr
             skk += (double)k[i] * (double)k[i];
         acc->skk += skk;
     }
-    if (mb >= FOUR_BITS) {  /* bit lengths >= 3: from the float's exponent (exact for integers) */
-        for (i = 0; i < m; i++) {
-            const uint32_t b = f2u(k[i]) & 0x7FFFFFFFu;
-            if (b >= FOUR_BITS) {
-                uint32_t e = (b >> 23) - 127u;
-                acc->hist[e < NBINS - 1 ? e : NBINS - 1] += 1;
-            }
-        }
-    }
-    acc->nnz += nz;
-    acc->ge2 += g2;
-    if (mb > acc->amax_bits)
-        acc->amax_bits = mb;
+    acc_counts(acc, k, m, nz, g2, mb);
 }
 
 #define DEFINE_NSD_RUN(NAME, ATTR)                                                                        \
@@ -185,19 +191,7 @@ nsd_block_avx2(const float *restrict x, float *restrict val, float *restrict lev
             skk += (double)kb[i] * (double)kb[i];
         acc->skk += skk;
     }
-    if (mb >= FOUR_BITS) {
-        for (int i = 0; i < BLOCK; i++) {
-            const uint32_t b = f2u(kb[i]) & 0x7FFFFFFFu;
-            if (b >= FOUR_BITS) {
-                uint32_t e = (b >> 23) - 127u;
-                acc->hist[e < NBINS - 1 ? e : NBINS - 1] += 1;
-            }
-        }
-    }
-    acc->nnz += nz;
-    acc->ge2 += g2;
-    if (mb > acc->amax_bits)
-        acc->amax_bits = mb;
+    acc_counts(acc, kb, BLOCK, nz, g2, mb);
 }
 
 TARGET_AVX2 static void nsd_run_avx2(const float *x, float *val, float *lev, Py_ssize_t n, uint64_t *state,
