@@ -159,3 +159,26 @@ def test_a_replay_is_identical_on_both_paths(monkeypatch, overrides):
     assert out["numpy"] == out["auto"]
     conflicts = re.findall(r'"bank_conflict": (\d+)', json.dumps(out["auto"]))
     assert sum(int(c) for c in conflicts) > (1000 if overrides else 0)  # the bank model ran, with stalls
+
+
+def test_units_are_the_list_of_pairs_they_stand_for():
+    """banks.Units (what the samplers return): the (ax, ay) pairs of each unit, empty ones included, by index,
+    slice and iteration; pickled whole; the stall rate of either form is the same on both paths."""
+    import pickle
+
+    ax, x_unit = np.array([5, 6, 7, 3]), np.array([0, 0, 2, 2])  # unit 2: 7 + 4 ≡ 3 + 4 (mod 4), a conflict
+    ay, y_unit = np.array([3, 4, 9]), np.array([1, 2, 2])
+    units = banks.Units.from_runs(ax, x_unit, ay, y_unit, 3)
+    pairs = [([5, 6], []), ([], [3]), ([7, 3], [4, 9])]
+    assert len(units) == 3 and [(a.tolist(), b.tolist()) for a, b in units] == pairs
+    assert [(a.tolist(), b.tolist()) for a, b in (units[0], units[-1])] == [pairs[0], pairs[2]]
+    assert [(a.tolist(), b.tolist()) for a, b in units[1:]] == pairs[1:]
+    with pytest.raises(IndexError, match="unit 3 of 3"):
+        units[3]
+    again = pickle.loads(pickle.dumps(units))
+    assert [(a.tolist(), b.tolist()) for a, b in again] == pairs
+    as_list = [(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)) for a, b in pairs]
+    for compiled in (False, KERNEL):
+        for kw in (dict(depth=0), dict(depth=1, ports=1)):
+            r = banks.stall_rate(units, f=2, i=1, banks=4, compiled=compiled, **kw)
+            assert r == banks.stall_rate(as_list, f=2, i=1, banks=4, compiled=compiled, **kw) > 0
