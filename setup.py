@@ -1,7 +1,8 @@
-"""Build of hwsim's one optional C extension, ``hwsim.capture._nsdkernel`` (everything else is in pyproject.toml).
+"""Build of hwsim's two optional C extensions (everything else is in pyproject.toml).
 
-The extension is the compiled NSD of :mod:`hwsim.capture.quant_compiled`. It is optional: without a C compiler
-(or if the build fails) ``pip install`` still succeeds and capture uses its numpy path, with the same traces.
+``hwsim.capture._nsdkernel`` is the compiled NSD of :mod:`hwsim.capture.quant_compiled`; ``hwsim.sim._bankkernel``
+the compiled bank-conflict model of :mod:`hwsim.sim.banks`. Both are optional: without a C compiler (or if a build
+fails) ``pip install`` still succeeds, and capture and the simulator use their numpy paths, with the same results.
 """
 
 from setuptools import Extension, setup
@@ -25,6 +26,7 @@ class _BuildExt(build_ext):
 
 setup(
     ext_modules=[Extension("hwsim.capture._nsdkernel", ["hwsim/capture/_nsdkernel.c"], optional=True,
-                           depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view")])],
+                           depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view")]),
+                 Extension("hwsim.sim._bankkernel", ["hwsim/sim/_bankkernel.c"], optional=True)],
     cmdclass={"build_ext": _BuildExt},
 )

@@ -187,8 +187,14 @@ def test_vectorised_bank_stall_rate_equals_the_per_unit_model():
 
 
 def test_per_unit_split_and_minimum_equal_the_per_unit_loop():
-    """gemm._split / _unit_min (one pass over all sampled units) against np.split and one min() per unit, with empty
-    units first, in the middle and last, and negative addresses (shifted up only below 0, as the sampler did)."""
+    """banks.Units.from_runs / gemm._unit_min (one pass over all sampled units) against np.split and one min() per
+    unit, with empty units first, in the middle and last, and negative addresses (shifted up only below 0, as the
+    sampler did)."""
+    from hwsim.sim import banks
+
+    def split(x, unit, nu):
+        return list(banks.Units.from_runs(x, unit, x[:0], np.zeros(0, dtype=np.int64), nu))
+
     rng = np.random.default_rng(3)
     for trial in range(40):
         nu = int(rng.integers(1, 9))
@@ -196,9 +202,9 @@ def test_per_unit_split_and_minimum_equal_the_per_unit_loop():
         x = rng.integers(-20, 30, unit.size)
         counts = np.bincount(unit, minlength=nu)
         want = np.split(x, np.cumsum(counts)[:-1])
-        got = gemm._split(x, unit, nu)
+        got = [ax for ax, _ in split(x, unit, nu)]
         assert len(got) == nu and all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want, strict=True)), trial
         mins = gemm._unit_min(x, unit, nu)
         assert [int(m) for m in mins] == [int(w.min()) if w.size else 0 for w in want], trial
-        shifted = gemm._split(x - np.minimum(mins, 0)[unit], unit, nu)
+        shifted = [ax for ax, _ in split(x - np.minimum(mins, 0)[unit], unit, nu)]
         assert all(np.array_equal(s, w - min(int(w.min()), 0) if w.size else w) for s, w in zip(shifted, want, strict=True))

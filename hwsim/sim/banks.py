@@ -35,16 +35,99 @@ cycle a bank accepts, W = ``pe.bank_ports`` (``pe.bank_queue_write_ports``; defa
 the queue model before issue 18, whose crossbar outputs per bank are now charged in area). W = 1 is a
 plain crossbar with one output per bank; a crossbar that delivers one product per bank per cycle with
 input-side FIFOs would be a different (not modelled) design.
+
+Two implementations give the same integers: an optional C extension ``hwsim.sim._bankkernel`` (``pip install``
+builds it where a C compiler is present; in a checkout ``python setup.py build_ext --inplace``), which runs the
+loads and the queues unit by unit without building the (cycles, units, banks) array, and the numpy code below, used
+when the extension is not built or the environment variable ``HWSIM_SIM_KERNEL=numpy`` is set (default ``auto``).
+:func:`stall_rate` and :func:`load_stalls` take ``compiled`` (None: as the environment says).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
 MAX_UNITS = 24        # sampled units of work per layer and pass
 MAX_CYCLES = 96       # multiplier cycles simulated per unit
+
+SIM_KERNEL_ENV = "HWSIM_SIM_KERNEL"
+SIM_KERNELS = ("auto", "numpy")
+
+try:  # by name: a C module that imports nothing from hwsim
+    _ext = importlib.import_module("hwsim.sim._bankkernel")
+except ImportError as e:  # no compiler at install time: the numpy path serves
+    _ext = None
+    IMPORT_ERROR: str | None = str(e)
+else:
+    IMPORT_ERROR = None
+
+
+class Units(Sequence):
+    """Sampled units of work as flat address parts: unit u's weight parts are ``ax[ax_off[u]:ax_off[u + 1]]``, its
+    activation parts ``ay[ay_off[u]:ay_off[u + 1]]`` (int64; offsets from 0, ``units + 1`` of each).
+
+    A sequence of ``(ax, ay)`` pairs (views), like the list of pairs it stands for; the compiled model reads the flat
+    arrays as they are (:func:`unit_stalls`)."""
+
+    __slots__ = ("ax", "ax_off", "ay", "ay_off")
+
+    def __init__(self, ax: np.ndarray, ax_off: np.ndarray, ay: np.ndarray, ay_off: np.ndarray) -> None:
+        if ax_off.size != ay_off.size or ax_off.size == 0:
+            raise ValueError(f"Units: {ax_off.size} weight and {ay_off.size} activation offsets; need units + 1 of each")
+        self.ax, self.ax_off, self.ay, self.ay_off = ax, ax_off, ay, ay_off
+
+    @classmethod
+    def from_runs(cls, ax: np.ndarray, x_unit: np.ndarray, ay: np.ndarray, y_unit: np.ndarray, units: int) -> Units:
+        """Units from address parts tagged with their unit (``x_unit``/``y_unit`` sorted, 0 ≤ unit < ``units``;
+        a unit without any is empty)."""
+        ax_off = np.zeros(units + 1, dtype=np.int64)
+        ay_off = np.zeros(units + 1, dtype=np.int64)
+        np.cumsum(np.bincount(x_unit, minlength=units), out=ax_off[1:])
+        np.cumsum(np.bincount(y_unit, minlength=units), out=ay_off[1:])
+        return cls(ax, ax_off, ay, ay_off)
+
+    def __len__(self) -> int:
+        return self.ax_off.size - 1
+
+    def __getitem__(self, u):  # an int: one (ax, ay) pair; a slice: a list of them
+        n = len(self)
+        if isinstance(u, slice):
+            return [self[k] for k in range(*u.indices(n))]
+        u = int(u) + n if u < 0 else int(u)
+        if not 0 <= u < n:
+            raise IndexError(f"unit {u} of {n}")
+        xo, yo = self.ax_off, self.ay_off
+        return self.ax[xo[u]:xo[u + 1]], self.ay[yo[u]:yo[u + 1]]
+
+    def __iter__(self):
+        xo, yo, ax, ay = self.ax_off.tolist(), self.ay_off.tolist(), self.ax, self.ay
+        return ((ax[xo[u]:xo[u + 1]], ay[yo[u]:yo[u + 1]]) for u in range(len(xo) - 1))
+
+    def __reduce__(self):
+        return Units, (self.ax, self.ax_off, self.ay, self.ay_off)
+
+
+def kernel_available() -> bool:
+    """Is the compiled bank model (``hwsim.sim._bankkernel``) built and importable here?"""
+    return _ext is not None
+
+
+def kernel_from_env() -> str:
+    """``HWSIM_SIM_KERNEL``: ``auto`` (the compiled model where it is built, else numpy) or ``numpy``."""
+    v = os.environ.get(SIM_KERNEL_ENV, "auto").strip().lower() or "auto"
+    if v not in SIM_KERNELS:
+        raise ValueError(f"environment variable {SIM_KERNEL_ENV}={v!r} is not allowed; use one of {SIM_KERNELS}")
+    return v
+
+
+def compiled_on(compiled: bool | None = None) -> bool:
+    """Will the bank model run compiled? ``compiled`` None: unless ``HWSIM_SIM_KERNEL`` says ``numpy``."""
+    on = kernel_from_env() == "auto" if compiled is None else compiled
+    return on and _ext is not None
 
 
 def unit_bank_loads(ax: np.ndarray, ay: np.ndarray, *, f: int, i: int, banks: int, max_cycles: int) -> np.ndarray:
@@ -112,19 +195,48 @@ def _drain(q: np.ndarray, lc: np.ndarray, s: np.ndarray, ports: int) -> np.ndarr
 
 
 def stall_rate(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int, depth: int,
-               ports: int = 0, max_cycles: int = MAX_CYCLES) -> float:
+               ports: int = 0, max_cycles: int = MAX_CYCLES, compiled: bool | None = None) -> float:
     """Stall cycles per multiplier cycle over sampled units ``[(ax, ay), ...]`` (0 if no work).
 
     Equal to running :func:`unit_bank_loads` per unit and :func:`queue_stalls` on them; the per-cycle
-    bank loads of all units are built in one vectorised pass (:func:`cycle_loads`).
+    bank loads of all units are built in one vectorised pass (:func:`cycle_loads`), or, compiled
+    (:func:`compiled_on`), counted and queued unit by unit in C (:func:`unit_stalls`): the same integers.
     """
+    if compiled_on(compiled):
+        stalls, cycles = unit_stalls(units, f=f, i=i, banks=banks, depth=depth, ports=ports, max_cycles=max_cycles)
+        return stalls / cycles if cycles else 0.0
     loads, cycles = cycle_loads(units, f=f, i=i, banks=banks, max_cycles=max_cycles)
     if not cycles:
         return 0.0
-    return load_stalls(loads, depth=depth, ports=ports) / cycles
+    return load_stalls(loads, depth=depth, ports=ports, compiled=False) / cycles
 
 
-def load_stalls(loads: np.ndarray, *, depth: int, ports: int = 0) -> int:
+def unit_stalls(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: int, banks: int, depth: int,
+                ports: int = 0, max_cycles: int = MAX_CYCLES) -> tuple[int, int]:
+    """(stall cycles, multiplier cycles) of the sampled ``units`` by the compiled model (needs the extension).
+
+    The numpy path's integers: :func:`cycle_loads` then :func:`load_stalls`, every unit run for the longest
+    unit's cycles (zero loads past its own).
+    """
+    nu = len(units)
+    if nu == 0:
+        return 0, 0
+    if isinstance(units, Units):
+        return _ext.stalls(np.ascontiguousarray(units.ax, dtype=np.int64), units.ax_off,
+                           np.ascontiguousarray(units.ay, dtype=np.int64), units.ay_off,
+                           f, i, banks, depth, ports, max_cycles)
+    xs = [ax for ax, _ in units]
+    ys = [ay for _, ay in units]
+    ax_off = np.zeros(nu + 1, dtype=np.int64)
+    ay_off = np.zeros(nu + 1, dtype=np.int64)
+    np.cumsum([x.size for x in xs], out=ax_off[1:])
+    np.cumsum([y.size for y in ys], out=ay_off[1:])
+    ax = np.concatenate(xs).astype(np.int64, copy=False)
+    ay = np.concatenate(ys).astype(np.int64, copy=False)
+    return _ext.stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles)
+
+
+def load_stalls(loads: np.ndarray, *, depth: int, ports: int = 0, compiled: bool | None = None) -> int:
     """Stall cycles of the queue model (module doc) over every unit of (cycles, units, banks) ``loads``.
 
     Until a unit first stalls, its backlogs follow q ← max(q + L − 1, 0), two array operations a cycle; and it
@@ -136,6 +248,8 @@ def load_stalls(loads: np.ndarray, *, depth: int, ports: int = 0) -> int:
     nt, nu, nb = loads.shape
     if nu == 0 or nt == 0:
         return 0
+    if compiled_on(compiled):
+        return _ext.queue(np.ascontiguousarray(loads, dtype=np.int64), nu, nb, depth, ports)
     after = loads - 1                                                   # becomes q_{t+1}, cycle by cycle
     q = np.zeros((nu, nb), dtype=after.dtype)
     for c in range(nt):
@@ -176,8 +290,11 @@ def cycle_loads(units: Sequence[tuple[np.ndarray, np.ndarray]], *, f: int, i: in
                 max_cycles: int) -> tuple[np.ndarray, int]:
     """:func:`bank_load_stack` cycle-major: (cycles, units, banks) product counts (the queue model's order), Σ cycles."""
     nu = len(units)
-    lx = np.array([ax.size for ax, _ in units], dtype=np.int64)
-    ly = np.array([ay.size for _, ay in units], dtype=np.int64)
+    if isinstance(units, Units):
+        lx, ly = np.diff(units.ax_off), np.diff(units.ay_off)
+    else:
+        lx = np.array([ax.size for ax, _ in units], dtype=np.int64)
+        ly = np.array([ay.size for _, ay in units], dtype=np.int64)
     nwc, nac = -(-lx // f), -(-ly // i)
     ncyc = np.minimum(nwc * nac, max_cycles)
     t_max = int(ncyc.max(initial=0))

@@ -46,6 +46,7 @@ through the same code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,7 @@ class CartesianWork:
     mult_cycles: np.ndarray     # (B, P) int64, multiplier cycles (one MAC pass)
     products: int               # Cartesian products issued (one MAC pass)
     groups: int                 # output-channel groups
-    stall_units: list           # sampled (ax, ay) address parts for the bank-conflict model
+    stall_units: Sequence       # sampled (ax, ay) address parts for the bank-conflict model (banks.Units, or [])
     broadcast_reads: float      # SRAM reads of the broadcast operand, in units of the whole operand
     stream_reads: float         # SRAM reads of the streamed operand, in units of the whole operand
     partial_sums: int           # partial sums reduced across PEs (backward-weight)
@@ -94,7 +95,7 @@ class Counted:
     work: CartesianWork
     sampler: object  # rng -> sampled units
 
-    def sample_units(self, rng: np.random.Generator) -> list:
+    def sample_units(self, rng: np.random.Generator) -> Sequence:
         return self.sampler(rng)
 
 
@@ -157,8 +158,8 @@ def _sample_where(nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, rng: n
 
 
 def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCounts, nx: np.ndarray, tr: int, tc: int, kc: int,
-                   rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Sample units (group, channel, phase, image, tile) and return their bank-address parts."""
+                   rng: np.random.Generator) -> banks.Units | list:
+    """Sample units (group, channel, phase, image, tile) and return their bank-address parts (``[]``: none)."""
     gi, ni, ci, pi, ti = _sample_where(nw, nx, rng)
     if gi.size == 0:
         return []
@@ -219,7 +220,7 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
     # per unit: ax shifted up by −min(ax, 0), ay down by its min (one pass over all units, then split by unit)
     ax = ax - np.minimum(_unit_min(ax, wu, nu), 0)[wu]
     ay = ay - _unit_min(ay, au, nu)[au]
-    return list(zip(_split(ax, wu, nu), _split(ay, au, nu), strict=True))
+    return banks.Units.from_runs(ax, wu, ay, au, nu)
 
 
 def _unit_min(x: np.ndarray, unit: np.ndarray, nu: int) -> np.ndarray:
@@ -229,12 +230,6 @@ def _unit_min(x: np.ndarray, unit: np.ndarray, nu: int) -> np.ndarray:
         first = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
         out[unit[first]] = np.minimum.reduceat(x, first)
     return out
-
-
-def _split(x: np.ndarray, unit: np.ndarray, nu: int) -> list[np.ndarray]:
-    """``x`` cut into the runs of each unit 0..nu−1 (``unit`` sorted; empty runs included): ``np.split`` by count."""
-    ends = np.cumsum(np.bincount(unit, minlength=nu)).tolist()
-    return [x[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Counted:
@@ -279,8 +274,8 @@ def weight_grad_work(op: work.PixelOuterProduct, arch: Arch, *, kc: int,
 
 
 def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, chunk: int,
-                       rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Sampled bank-address parts; ``xg``: non-zero δ̃z per (image, Kc group, pixel), as :func:`weight_grad_counts`."""
+                       rng: np.random.Generator) -> banks.Units | list:
+    """Sampled bank-address parts (``[]``: none); ``xg``: non-zero δ̃z per (image, Kc group, pixel), as :func:`weight_grad_counts`."""
     dz, a, groups, kernel = op.dz, op.a, op.groups, op.kernel
     stride, padding, dilation = op.stride, op.padding, op.dilation
     n, k, p, q = dz.shape
@@ -308,4 +303,4 @@ def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, c
               np.clip(w, 0, a.shape[3] - 1)[:, None, None, :]] & hv[:, None, :, None] & wv[:, None, None, :]
     fu, cc, rr, ss = np.nonzero(field)
     nu = pick.size
-    return list(zip(_split(kk * (chunk * rs), ku, nu), _split(cc * rs + rr * kernel[1] + ss, fu, nu), strict=True))
+    return banks.Units.from_runs(kk * (chunk * rs), ku, cc * rs + rr * kernel[1] + ss, fu, nu)

@@ -1,0 +1,264 @@
+/* Compiled accumulator-bank conflict model for hwsim.sim.banks (optional; numpy is the fallback).
+ *
+ * The model is hwsim/sim/banks.py's (its module doc): per sampled unit of work, per multiplier cycle, the products
+ * of one F-chunk of weight addresses × one I-chunk of activation addresses (weight chunk outer, activation chunk
+ * inner) land in bank (ax + ay) mod B; then the finite bank-queue rules
+ *
+ *     stall(t) = max(0, max_b (q_b + L_b) − (D + 1), [W > 0] max_b ⌈L_b / W⌉ − 1)
+ *     W = 0:  q_b ← max(max(q_b − stall, 0) + L_b − 1, 0)
+ *     W > 0:  q_b ← max(q_b + L_b − 1 − stall, 0)
+ *
+ * Everything is int64 arithmetic: the results equal the numpy path's exactly. As there, a negative address is a
+ * hole (its products are not issued, its cycles still count), and every unit runs for the longest unit's cycles
+ * with no products past its own (numpy stacks the units, zero-padded): without a port limit a unit whose last
+ * cycle leaves a backlog above the queue's capacity waits once more in its first padded cycle.
+ *
+ * stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)
+ *     Unit u's weight addresses are ax[ax_off[u] : ax_off[u + 1]], its activation addresses likewise; all four
+ *     buffers int64, the offsets non-decreasing from 0 (nu + 1 of them, the same nu for both). Cycles per unit:
+ *     min(⌈n_ax / F⌉ · ⌈n_ay / I⌉, max_cycles); the returned cycles are their sum.
+ *
+ * queue(loads, units, banks, depth, ports) -> stall cycles
+ *     The queue rules alone on int64 loads of shape (cycles, units, banks), C order (banks.load_stalls's input).
+ *
+ * Plain C99 and the CPython buffer protocol; the loops run without the GIL.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One cycle of the queue model on bank loads L (banks entries), backlogs q updated in place: the stall. */
+static int64_t queue_cycle(int64_t *q, const int64_t *L, Py_ssize_t banks, int64_t cap, int64_t ports) {
+    int64_t top = 0, port_wait = 0;
+    for (Py_ssize_t b = 0; b < banks; b++) {
+        const int64_t v = q[b] + L[b];
+        if (v > top)
+            top = v;
+        if (ports > 0 && L[b] > 0) {
+            const int64_t w = (L[b] + ports - 1) / ports - 1;
+            if (w > port_wait)
+                port_wait = w;
+        }
+    }
+    int64_t s = top - cap;
+    if (s < 0)
+        s = 0;
+    if (port_wait > s)
+        s = port_wait;
+    if (ports > 0) {
+        for (Py_ssize_t b = 0; b < banks; b++) {
+            const int64_t v = q[b] + L[b] - 1 - s;
+            q[b] = v > 0 ? v : 0;
+        }
+    } else {
+        for (Py_ssize_t b = 0; b < banks; b++) {
+            int64_t v = q[b] - s;
+            if (v < 0)
+                v = 0;
+            v += L[b] - 1;
+            q[b] = v > 0 ? v : 0;
+        }
+    }
+    return s;
+}
+
+/* The stall of one cycle without products (a padded cycle) on backlogs q; q is not needed afterwards. */
+static int64_t idle_stall(const int64_t *q, Py_ssize_t banks, int64_t cap) {
+    int64_t top = 0;
+    for (Py_ssize_t b = 0; b < banks; b++)
+        if (q[b] > top)
+            top = q[b];
+    return top > cap ? top - cap : 0;
+}
+
+static int64_t unit_cycles(int64_t nx, int64_t ny, int64_t f, int64_t i, int64_t max_cycles) {
+    if (nx == 0 || ny == 0)
+        return 0;
+    const int64_t n = ((nx + f - 1) / f) * ((ny + i - 1) / i);
+    return n < max_cycles ? n : max_cycles;
+}
+
+/* work: 2·banks int64 (backlogs, loads). Returns the stall cycles of every unit; *cycles gets Σ cycles. */
+static int64_t run_units(const int64_t *ax, const int64_t *axo, const int64_t *ay, const int64_t *ayo, Py_ssize_t nu,
+                         int64_t f, int64_t i, Py_ssize_t banks, int64_t depth, int64_t ports, int64_t max_cycles,
+                         int64_t *work, int64_t *cycles) {
+    int64_t t_max = 0, total = 0, stalls = 0;
+    for (Py_ssize_t u = 0; u < nu; u++) {
+        const int64_t n = unit_cycles(axo[u + 1] - axo[u], ayo[u + 1] - ayo[u], f, i, max_cycles);
+        total += n;
+        if (n > t_max)
+            t_max = n;
+    }
+    *cycles = total;
+    int64_t *q = work, *L = work + banks;
+    const int64_t cap = depth + 1;
+    for (Py_ssize_t u = 0; u < nu; u++) {
+        const int64_t *x = ax + axo[u], *y = ay + ayo[u];
+        const int64_t nx = axo[u + 1] - axo[u], ny = ayo[u + 1] - ayo[u];
+        const int64_t n = unit_cycles(nx, ny, f, i, max_cycles);
+        if (n == 0)
+            continue;
+        const int64_t nac = (ny + i - 1) / i;
+        memset(q, 0, (size_t)banks * sizeof(int64_t));
+        for (int64_t t = 0; t < n; t++) {
+            const int64_t j0 = (t / nac) * f, l0 = (t % nac) * i;
+            const int64_t j1 = j0 + f < nx ? j0 + f : nx, l1 = l0 + i < ny ? l0 + i : ny;
+            memset(L, 0, (size_t)banks * sizeof(int64_t));
+            for (int64_t j = j0; j < j1; j++) {
+                const int64_t xv = x[j];
+                if (xv < 0)
+                    continue;
+                for (int64_t l = l0; l < l1; l++) {
+                    const int64_t yv = y[l];
+                    if (yv >= 0)
+                        L[(xv + yv) % banks]++;
+                }
+            }
+            stalls += queue_cycle(q, L, banks, cap, ports);
+        }
+        if (n < t_max)  /* numpy's zero-padded cycles: the first drains any backlog above capacity (none with ports) */
+            stalls += idle_stall(q, banks, cap);
+    }
+    return stalls;
+}
+
+static int int64_buffer(PyObject *obj, Py_buffer *b, const char *what) {
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return 0;
+    const char *fmt = b->format ? b->format : "B";
+    if (*fmt == '<' || *fmt == '=' || *fmt == '@')
+        fmt++;
+    if (b->itemsize != 8 || (strcmp(fmt, "q") != 0 && strcmp(fmt, "l") != 0)) {
+        PyErr_Format(PyExc_TypeError, "_bankkernel: %s must be a C-contiguous int64 buffer (format %s, %zd bytes an item)",
+                     what, b->format ? b->format : "B", b->itemsize);
+        PyBuffer_Release(b);
+        return 0;
+    }
+    return 1;
+}
+
+static int check_params(long long f, long long i, long long banks, long long depth, long long ports, long long max_cycles) {
+    if (f < 1 || i < 1 || banks < 1 || depth < 0 || ports < 0 || max_cycles < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "_bankkernel: need f, i, banks >= 1 and depth, ports, max_cycles >= 0 (got f=%lld i=%lld banks=%lld "
+                     "depth=%lld ports=%lld max_cycles=%lld)", f, i, banks, depth, ports, max_cycles);
+        return 0;
+    }
+    return 1;
+}
+
+static int check_offsets(const int64_t *off, Py_ssize_t nu, Py_ssize_t n, const char *what) {
+    if (off[0] != 0 || off[nu] != n) {
+        PyErr_Format(PyExc_ValueError, "_bankkernel: %s must run from 0 to the address count %zd", what, n);
+        return 0;
+    }
+    for (Py_ssize_t u = 0; u < nu; u++)
+        if (off[u + 1] < off[u]) {
+            PyErr_Format(PyExc_ValueError, "_bankkernel: %s must not decrease", what);
+            return 0;
+        }
+    return 1;
+}
+
+static PyObject *py_stalls(PyObject *self, PyObject *args) {
+    PyObject *o[4];
+    long long f, i, banks, depth, ports, max_cycles;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOLLLLLL", &o[0], &o[1], &o[2], &o[3], &f, &i, &banks, &depth, &ports, &max_cycles))
+        return NULL;
+    if (!check_params(f, i, banks, depth, ports, max_cycles))
+        return NULL;
+    static const char *names[4] = {"ax", "ax_off", "ay", "ay_off"};
+    Py_buffer b[4];
+    int got = 0;
+    PyObject *ret = NULL;
+    for (; got < 4; got++)
+        if (!int64_buffer(o[got], &b[got], names[got]))
+            goto done;
+    const Py_ssize_t nx = b[0].len / 8, ny = b[2].len / 8, nu = b[1].len / 8 - 1;
+    if (nu < 0 || b[3].len / 8 - 1 != nu) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: ax_off and ay_off must hold units + 1 offsets each");
+        goto done;
+    }
+    if (!check_offsets(b[1].buf, nu, nx, "ax_off") || !check_offsets(b[3].buf, nu, ny, "ay_off"))
+        goto done;
+    int64_t *work = calloc(2 * (size_t)banks, sizeof(int64_t));
+    if (work == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t stalls, cycles;
+    Py_BEGIN_ALLOW_THREADS
+    stalls = run_units(b[0].buf, b[1].buf, b[2].buf, b[3].buf, nu, f, i, (Py_ssize_t)banks, depth, ports, max_cycles,
+                       work, &cycles);
+    Py_END_ALLOW_THREADS
+    free(work);
+    ret = Py_BuildValue("(LL)", (long long)stalls, (long long)cycles);
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&b[k]);
+    return ret;
+}
+
+static PyObject *py_queue(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    long long units, banks, depth, ports;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OLLLL", &obj, &units, &banks, &depth, &ports))
+        return NULL;
+    if (!check_params(1, 1, banks, depth, ports, 0))
+        return NULL;
+    if (units < 0) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: units must be >= 0");
+        return NULL;
+    }
+    Py_buffer b;
+    if (!int64_buffer(obj, &b, "loads"))
+        return NULL;
+    const Py_ssize_t n = b.len / 8;
+    PyObject *ret = NULL;
+    if (units == 0 || n % (units * banks) != 0) {
+        if (n != 0 || units != 0)
+            PyErr_Format(PyExc_ValueError, "_bankkernel: loads hold %zd values, not cycles x %lld units x %lld banks", n,
+                         units, banks);
+        else
+            ret = PyLong_FromLong(0);
+        PyBuffer_Release(&b);
+        return ret;
+    }
+    const Py_ssize_t nt = n / (units * banks), nb = (Py_ssize_t)banks;
+    int64_t *q = calloc((size_t)units * (size_t)banks, sizeof(int64_t));
+    if (q == NULL) {
+        PyBuffer_Release(&b);
+        return PyErr_NoMemory();
+    }
+    int64_t stalls = 0;
+    const int64_t *loads = b.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t t = 0; t < nt; t++)
+        for (Py_ssize_t u = 0; u < (Py_ssize_t)units; u++)
+            stalls += queue_cycle(q + u * nb, loads + (t * units + u) * nb, nb, depth + 1, ports);
+    Py_END_ALLOW_THREADS
+    free(q);
+    PyBuffer_Release(&b);
+    return PyLong_FromLongLong((long long)stalls);
+}
+
+static PyMethodDef methods[] = {
+    {"stalls", py_stalls, METH_VARARGS,
+     "stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)"},
+    {"queue", py_queue, METH_VARARGS, "queue(loads, units, banks, depth, ports) -> stall cycles"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_bankkernel", "Compiled accumulator-bank conflict model (hwsim.sim.banks).",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__bankkernel(void) {
+    return PyModule_Create(&module);
+}
