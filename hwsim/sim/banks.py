@@ -93,7 +93,7 @@ class Units(Sequence):
     def __len__(self) -> int:
         return self.ax_off.size - 1
 
-    def __getitem__(self, u):  # an int: one (ax, ay) pair; a slice: a list of them
+    def __getitem__(self, u: int | slice) -> tuple[np.ndarray, np.ndarray] | list:  # an int: one pair; a slice: a list
         n = len(self)
         if isinstance(u, slice):
             return [self[k] for k in range(*u.indices(n))]
