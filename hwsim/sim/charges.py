@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hwsim.results import LayerPassResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import energy, nsd_unit
+from hwsim.sim import energy, nsd_unit, shape_memo
 from hwsim.sim.model import transfer_cycles
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ def _add(vr: VariantResult, arch: Arch, actions: Actions, *, nsd_cycles: int = 0
     cb = replace(vr.cycle_breakdown, nsd=vr.cycle_breakdown.nsd + int(nsd_cycles)) if nsd_cycles else vr.cycle_breakdown
     return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,
                    analytical_cycles=vr.analytical_cycles + nsd_cycles)
+
+
+def _leaked(vr: VariantResult, arch: Arch) -> VariantResult:
+    """``vr`` with its leakage charged: ``leak_cycles`` = its cycles."""
+    return _add(vr, arch, Actions(leak_cycles=vr.cycles))
 
 
 def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs: Mapping[str, Any], *,
@@ -60,7 +66,7 @@ def finish(results: list[LayerPassResult], geometries: Mapping[str, Any], archs:
             vr = variants[v]
             if v in ("dense_systolic", "dense_equal_area") and not vr.multipliers:
                 continue
-            variants[v] = _add(vr, arch, Actions(leak_cycles=vr.cycles))
+            variants[v] = shape_memo.derive(vr, arch, ("leak",), partial(_leaked, vr, arch))
         floor = transfer_cycles(lp.ideal.actions.count("dram_bytes"), sparse.memory.dram_bytes_per_cycle)
         out.append(replace(lp, bandwidth_floor_cycles=floor, **variants))
     return out

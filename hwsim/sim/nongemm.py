@@ -53,11 +53,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from hwsim.results import LayerPassResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import energy
+from hwsim.sim import energy, shape_memo
 from hwsim.sim.model import transfer_cycles
 from hwsim.sim.residency import capacity_bytes
 from hwsim.sim.vector import vector_cost
@@ -175,12 +176,35 @@ def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
             out.append(lp)
             continue
         direction = "forward" if lp.pass_name == "forward" else "backward"
+        key = ("nongemm", direction, tuple(counts.items()))  # what the charge reads besides the record and arch
         variants = {}
         for v, arch in archs.items():
             vr = getattr(lp, v)
             if v == "ideal" or (v in ("dense_systolic", "dense_equal_area") and not vr.multipliers):
                 continue
-            cycles, acts = cost(counts, direction, arch)
-            variants[v] = _add(vr, arch, cycles, acts)
+            variants[v] = shape_memo.derive(vr, arch, key, partial(_charged, vr, arch, key))
         out.append(replace(lp, **variants))
     return out
+
+
+def _charged(vr: VariantResult, arch: Arch, key: tuple) -> VariantResult:
+    """``vr`` with the non-GEMM work of ``key`` (("nongemm", direction, counts' items)) charged on ``arch``."""
+    cycles, acts = _cost(key, arch)
+    return _add(vr, arch, cycles, acts)
+
+
+def _cost(key: tuple, arch: Arch) -> tuple[int, Actions]:
+    """:func:`cost` of ``key``'s counts and direction on ``arch``, once per arch object and key (the same work
+    recurs in every iteration of a run; at most 1,024 kept, then the cache starts over)."""
+    k = (id(arch), key)
+    hit = _COSTS.get(k)
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    value = cost(dict(key[2]), key[1], arch)
+    if len(_COSTS) >= 1024:
+        _COSTS.clear()
+    _COSTS[k] = (arch, value)  # the arch kept so its id stays its own
+    return value
+
+
+_COSTS: dict[tuple, tuple[Arch, tuple[int, Actions]]] = {}

@@ -307,7 +307,9 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                      "dense_equal_area": equal_area}
     if training and set(passes) == set(PASSES):  # a whole iteration ends with the optimizer step
         opt = optimizer or update.optimizer_from_meta(None, arch.update.default_optimizer)
-        results += update.update_results(sv.shapes_only, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
+        upd = update.update_results(sv.shapes_only, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
+        shape_memo.share(*(getattr(lp, v) for lp in upd for v in (*variant_archs, "ideal")))  # the same every iteration
+        results += upd
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
         if timelines is not None:
