@@ -276,3 +276,63 @@ def test_symlinks_and_non_regular_files_are_refused(tmp_path):
     (d / ITERATION_LOG).mkdir(parents=True)
     with pytest.raises(TraceError, match=r"not a regular file"):
         _read(d, entry)
+
+
+# ----------------------------------------------------------------------------- one read of a well-formed log
+
+
+def _mixed(root: Path) -> dict:
+    """Records of every shape capture and other producers write: statistics, non-GEMM work, extra keys, ints where
+    floats are expected, an iteration without statistics."""
+    log = IterationLog(root)
+    log.append(_rec(0))
+    log.append({"index": 1, "epoch": 0, "loss": 2, "acc": 0.5, "sampled": True, "lr": 0.1,
+                "layers": {"fc": {"density": 1, "max_bits": 4.0, "hist": [3, 1.5], "delta": 0.01, "noise": 0.2,
+                                  "dz_norm": 3.0, "a_density": 0.4, "w_density": 1.0, "mine": "x"}},
+                "nongemm": {"fc": {"relu": [1, 10, 10, 10, 1, 10, 20, 10]}}})
+    log.append({"index": 2, "loss": None})
+    log.append({"layers": {"fc": {"density": 0.25, "hist": {"0": 1, "1": 2}}}})  # no index: its position
+    entry = log.sync()
+    log.close()
+    return entry
+
+
+def test_the_one_piece_read_gives_the_line_by_line_records(tmp_path, monkeypatch):
+    entry = _mixed(tmp_path)
+    checked = iterlog._read_checked
+    monkeypatch.setattr(iterlog, "_read_checked", lambda *a, **k: pytest.fail("read line by line"))
+    whole = _read(tmp_path, entry)                                   # a well-formed log: one read
+    monkeypatch.setattr(iterlog, "_read_checked", checked)
+    monkeypatch.setattr(iterlog, "WHOLE_READ_BYTES", 0)              # every log line by line
+    assert whole == _read(tmp_path, entry)
+    assert [r.index for r in whole] == [0, 1, 2, 3] and whole[1].loss == 2.0 and whole[1].extra == {"lr": 0.1}
+    assert whole[1].layers["fc"].max_bits == 4 and whole[1].nongemm is not None and whole[3].layers["fc"].hist == (1, 2)
+
+
+@pytest.mark.parametrize("damage", ["extra line", "bad record", "checksum", "long line"])
+def test_anything_but_a_well_formed_log_is_read_line_by_line(tmp_path, monkeypatch, damage):
+    """The one-piece read hands every defect to the line-by-line read, whose messages and warnings name it."""
+    entry = _mixed(tmp_path)
+    path = tmp_path / ITERATION_LOG
+    data = path.read_bytes()
+    if damage == "extra line":                                        # an interrupted run's later line
+        path.write_bytes(data + json.dumps(_rec(9)).encode() + b"\n")
+    elif damage == "bad record":
+        data = data.replace(b'"density":1,', b'"density":2,')
+        path.write_bytes(data)
+        entry = {**entry, "sha256": hashlib.sha256(data).hexdigest()}
+    elif damage == "checksum":
+        entry = {**entry, "sha256": "0" * 64}
+    else:
+        monkeypatch.setattr(iterlog, "MAX_LINE_BYTES", max(map(len, data.split(b"\n"))))
+    used = []
+    checked = iterlog._read_checked
+    monkeypatch.setattr(iterlog, "_read_checked", lambda *a, **k: used.append(1) or checked(*a, **k))
+    if damage == "extra line":
+        assert [r.index for r in _read(tmp_path, entry, complete=False)] == [0, 1, 2, 3, 9]
+    else:
+        msg = {"bad record": r"line 2: field 'layers\.fc\.density': 2 ", "checksum": "checksum mismatch",
+               "long line": r"line 2 is longer than the limit"}[damage]
+        with pytest.raises(TraceError, match=msg):
+            _read(tmp_path, entry)
+    assert used == [1]
