@@ -155,17 +155,21 @@ def exposed(vr: VariantResult, arch: Arch, cycles: int) -> int:
     return max(0, cycles - (cb.compute + cb.fragmentation + cb.imbalance + cb.bank_conflict))
 
 
-def _add(vr: VariantResult, arch: Arch, cycles: int, actions: Actions) -> VariantResult:
+def _add(vr: VariantResult, arch: Arch, cycles: int, actions: Actions, *, priced: bool = True) -> VariantResult:
     cycles = exposed(vr, arch, cycles)
     acts = vr.actions + actions
     cb = replace(vr.cycle_breakdown, nongemm=vr.cycle_breakdown.nongemm + int(cycles))
-    return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,
+    energy_breakdown = energy.price(acts, arch) if priced else vr.energy_breakdown
+    return replace(vr, cycle_breakdown=cb, energy_breakdown=energy_breakdown, actions=acts,
                    analytical_cycles=vr.analytical_cycles + int(cycles))
 
 
 def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
-           archs: Mapping[str, Arch]) -> list[LayerPassResult]:
-    """``results`` with the non-GEMM work charged to every variant of ``archs`` but ``ideal`` (module doc)."""
+           archs: Mapping[str, Arch], *, priced: bool = True) -> list[LayerPassResult]:
+    """``results`` with the non-GEMM work charged to every variant of ``archs`` but ``ideal`` (module doc).
+
+    ``priced=False``: the charged records keep their energy as it was, for a caller that prices them once at the
+    end (:func:`hwsim.sim.charges.finish` does)."""
     if work is None:
         return list(results)
     per = attribute(work, [(lp.name, lp.pass_name) for lp in results])
@@ -176,7 +180,7 @@ def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
             out.append(lp)
             continue
         direction = "forward" if lp.pass_name == "forward" else "backward"
-        key = ("nongemm", direction, tuple(counts.items()))  # what the charge reads besides the record and arch
+        key = ("nongemm", direction, tuple(counts.items()), priced)  # what the charge reads besides record and arch
         variants = {}
         for v, arch in archs.items():
             vr = getattr(lp, v)
@@ -188,9 +192,9 @@ def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
 
 
 def _charged(vr: VariantResult, arch: Arch, key: tuple) -> VariantResult:
-    """``vr`` with the non-GEMM work of ``key`` (("nongemm", direction, counts' items)) charged on ``arch``."""
+    """``vr`` with the non-GEMM work of ``key`` (("nongemm", direction, counts' items, priced)) charged on ``arch``."""
     cycles, acts = _cost(key, arch)
-    return _add(vr, arch, cycles, acts)
+    return _add(vr, arch, cycles, acts, priced=key[3])
 
 
 def _cost(key: tuple, arch: Arch) -> tuple[int, Actions]:
