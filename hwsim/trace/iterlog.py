@@ -12,15 +12,12 @@ every line by :data:`MAX_LINE_BYTES` and the file by :data:`MAX_LOG_BYTES`, and 
 record into an :class:`~hwsim.trace.records.IterationRecord`. Lines after the declared prefix
 (written after the last manifest flush of a run that was then killed) are read too; a torn or
 unparsable *last* line there is ignored with a :class:`~hwsim.trace.records.TraceWarning` naming
-file and line. A log that is exactly its declared bytes of well-formed records (every complete trace's) is read in
-one piece with one checksum (:data:`WHOLE_READ_BYTES` at most); any other is read line by line, and that reading
-names what is wrong. Numpy-free.
+file and line. Numpy-free.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -114,80 +111,48 @@ def read_iteration_log(root: Path, entry: Any, *, mpath: Path, complete: bool) -
     _, lines, nbytes, sha = _entry(entry, mpath)
     path = root / ITERATION_LOG
     fd = _open_regular(path)
-    with os.fdopen(fd, "rb") as fp:
-        whole = _read_whole(fp, path, lines, nbytes, sha) if nbytes <= WHOLE_READ_BYTES else None
-        if whole is not None:
-            return whole
-        fp.seek(0)
-        return _read_checked(fp, path, lines, nbytes, sha, mpath=mpath, complete=complete)
-
-
-WHOLE_READ_BYTES = 64 << 20  # a log up to this size is read in one piece first (larger: line by line)
-
-
-def _read_whole(fp: io.BufferedReader, path: Path, lines: int, nbytes: int,
-                sha: str) -> tuple[IterationRecord, ...] | None:
-    """The records of a log that is exactly its declared ``nbytes`` of whole, well-formed lines: one read, one
-    checksum, each line parsed once. ``None`` for anything else (a longer file, a bad line or record, a checksum
-    mismatch), which :func:`_read_checked` then reads line by line and names."""
-    data = fp.read(nbytes + 1)
-    if len(data) != nbytes or not data.endswith(b"\n") or hashlib.sha256(data).hexdigest() != sha:
-        return None
-    rows = data.split(b"\n")
-    rows.pop()  # the empty rest after the last line end
-    if len(rows) != lines or max(map(len, rows), default=0) >= MAX_LINE_BYTES:  # a line's limit counts its end
-        return None
-    try:
-        return tuple(IterationRecord.from_json(json.loads(row), file=f"{path}: line {n}", position=n - 1)
-                     for n, row in enumerate(rows, 1))
-    except (ValueError, RecursionError):  # a TraceError is a ValueError: the checked read names it
-        return None
-
-
-def _read_checked(fp: io.BufferedReader, path: Path, lines: int, nbytes: int, sha: str, *, mpath: Path,
-                  complete: bool) -> tuple[IterationRecord, ...]:
-    """:func:`read_iteration_log` line by line, every check naming the file and line."""
     out: list[IterationRecord] = []
     h = hashlib.sha256()
     pos = declared_lines = 0
-    n = 0
-    while True:
-        line = fp.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            break
-        n += 1
-        if len(line) > MAX_LINE_BYTES:
-            raise TraceError(f"{path}: line {n} is longer than the limit of {MAX_LINE_BYTES:,} bytes; refused")
-        declared = pos < nbytes
-        if declared:
-            h.update(line)
-            declared_lines += 1
-        pos += len(line)
-        if declared and not line.endswith(b"\n") and pos < nbytes:
-            raise TraceError(f"{path}: ends inside line {n}, before the {nbytes:,} bytes ({lines} lines) the "
-                             "manifest's field 'iteration_log' declares; the file is truncated")
-        if declared and pos > nbytes:
-            raise TraceError(f"{path}: line {n} crosses the end of the {nbytes:,} bytes the manifest's field "
-                             "'iteration_log.bytes' declares; the file was altered")
-        if not declared and complete:
-            raise TraceError(f"{path}: holds more than the {lines} lines ({nbytes:,} bytes) the manifest "
-                             f"({mpath.name}, field 'iteration_log') declares for this complete trace")
-        last = not declared and not fp.peek(1)
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError("no line end: the write was cut short")
-            doc = json.loads(line)
-            if not isinstance(doc, dict) and last:
-                raise ValueError(f"a JSON {type(doc).__name__}, not an object")
-        except (ValueError, RecursionError) as e:
-            if last:
-                warnings.warn(f"{path}: line {n} is torn or unreadable ({str(e)[:80]}); the run was interrupted "
-                              f"while writing it — ignored, {len(out)} iterations read", TraceWarning,
-                              stacklevel=4)
+    with os.fdopen(fd, "rb") as fp:
+        n = 0
+        while True:
+            line = fp.readline(MAX_LINE_BYTES + 1)
+            if not line:
                 break
-            raise TraceError(f"{path}: line {n} is not a JSON object ({str(e)[:80]}); the file is corrupted") \
-                from None
-        out.append(IterationRecord.from_json(doc, file=f"{path}: line {n}", position=n - 1))
+            n += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise TraceError(f"{path}: line {n} is longer than the limit of {MAX_LINE_BYTES:,} bytes; refused")
+            declared = pos < nbytes
+            if declared:
+                h.update(line)
+                declared_lines += 1
+            pos += len(line)
+            if declared and not line.endswith(b"\n") and pos < nbytes:
+                raise TraceError(f"{path}: ends inside line {n}, before the {nbytes:,} bytes ({lines} lines) the "
+                                 "manifest's field 'iteration_log' declares; the file is truncated")
+            if declared and pos > nbytes:
+                raise TraceError(f"{path}: line {n} crosses the end of the {nbytes:,} bytes the manifest's field "
+                                 "'iteration_log.bytes' declares; the file was altered")
+            if not declared and complete:
+                raise TraceError(f"{path}: holds more than the {lines} lines ({nbytes:,} bytes) the manifest "
+                                 f"({mpath.name}, field 'iteration_log') declares for this complete trace")
+            last = not declared and not fp.peek(1)
+            try:
+                if not line.endswith(b"\n"):
+                    raise ValueError("no line end: the write was cut short")
+                doc = json.loads(line)
+                if not isinstance(doc, dict) and last:
+                    raise ValueError(f"a JSON {type(doc).__name__}, not an object")
+            except (ValueError, RecursionError) as e:
+                if last:
+                    warnings.warn(f"{path}: line {n} is torn or unreadable ({str(e)[:80]}); the run was interrupted "
+                                  f"while writing it — ignored, {len(out)} iterations read", TraceWarning,
+                                  stacklevel=3)
+                    break
+                raise TraceError(f"{path}: line {n} is not a JSON object ({str(e)[:80]}); the file is corrupted") \
+                    from None
+            out.append(IterationRecord.from_json(doc, file=f"{path}: line {n}", position=n - 1))
     if pos < nbytes or declared_lines != lines:
         raise TraceError(f"{path}: holds {min(pos, nbytes):,} bytes ({declared_lines} lines), not the {nbytes:,} bytes ({lines} "
                          f"lines) the manifest's field 'iteration_log' declares; the file is truncated or altered")
