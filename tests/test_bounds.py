@@ -186,6 +186,33 @@ def test_equal_area_array_is_within_one_row_or_column_step(name):
     assert area_mm2(_systolic(arch, "dense_equal_area", *nxt, extra=_EQUAL_AREA_MEMORY)) > area_mm2(arch)
 
 
+@pytest.mark.parametrize("name", shipped_arch_names())
+def test_a_reshaped_probe_is_the_array_loaded_at_that_shape(name):
+    """The search loads one array (1 × 1) and reshapes it for every other probe and for the result: each is the arch
+    loading that shape gives (fields, source, area to the last digit), for the design's lanes and its own."""
+    from hwsim.arch.variants import _reshaped
+
+    for arch in (load_arch(name), load_arch(name, {"vector.baseline_lanes": "own"})):
+        base = _systolic(arch, "dense_equal_area", 1, 1, extra=_EQUAL_AREA_MEMORY)
+        for r, c in ((1, 1), (2, 1), (1, 2), (7, 8), (214, 215)):
+            loaded = _systolic(arch, "dense_equal_area", r, c, extra=_EQUAL_AREA_MEMORY)
+            got = _reshaped(base, r, c)
+            assert got == loaded and got.to_dict() == loaded.to_dict() and got.source == loaded.source
+            assert area_mm2(got) == area_mm2(loaded)
+        assert dense_equal_area_variant(arch) == _systolic(arch, "dense_equal_area", *equal_area_shape(arch),
+                                                           extra=_EQUAL_AREA_MEMORY)
+
+
+def test_the_search_loads_one_array(monkeypatch):
+    from hwsim.arch import variants
+
+    loads = []
+    load = variants.load_arch
+    monkeypatch.setattr(variants, "load_arch", lambda *a: loads.append(a[1]["pe_array.rows"]) or load(*a))
+    ea = dense_equal_area_variant(load_arch("scnn"))
+    assert loads == [1] and (ea.pe_array.rows, ea.pe_array.cols) == (214, 215)
+
+
 def test_equal_area_of_scnn_by_hand():
     # scnn: 18.957 mm² before issue 18, + its bank queues (64 PEs × 32 banks × 4 entries × 21 bits = 21 KB ×
     # 28,350 µm²/KB = 0.5954 mm²) + 4 more crossbar outputs per bank (a bank takes depth + 1 = 5 products a cycle:

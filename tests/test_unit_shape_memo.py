@@ -171,3 +171,100 @@ def test_the_memo_holds_a_bounded_number_of_array_bytes(monkeypatch):
     assert len(shape_memo._MEMO) == 16 and shape_memo._BYTES == 16 * 800
     shape_memo.remember(arch, ("v", 16), timing(100))                 # over the budget: started over
     assert len(shape_memo._MEMO) == 1 and shape_memo._BYTES == 800
+
+
+# ----------------------------------------------------------------------------- derived records (the record stages)
+
+
+def test_derive_computes_once_per_shared_record_arch_and_key():
+    from hwsim.results import CycleBreakdown, VariantResult
+
+    arch = replay.baselines(load_arch("scnn"))[0]
+    shape_memo.clear()
+    rec, other = VariantResult(cycle_breakdown=CycleBreakdown(compute=5)), VariantResult()
+    calls = []
+
+    def stage(tag):
+        def compute():
+            calls.append(tag)
+            return VariantResult(cycle_breakdown=CycleBreakdown(compute=len(calls)))
+        return compute
+
+    # a record that is not shared: computed every time, nothing kept
+    a, b = shape_memo.derive(rec, arch, ("k",), stage("x")), shape_memo.derive(rec, arch, ("k",), stage("x"))
+    assert calls == ["x", "x"] and a is not b and not shape_memo._DERIVED
+    shape_memo.share(rec)
+    first = shape_memo.derive(rec, arch, ("k",), stage("y"))
+    assert shape_memo.derive(rec, arch, ("k",), stage("never")) is first          # remembered
+    assert shape_memo.shared(first)                                               # and shared in turn: chains
+    assert shape_memo.derive(first, None, ("next",), stage("z")) is shape_memo.derive(first, None, ("next",),
+                                                                                       stage("never"))
+    assert shape_memo.derive(rec, arch, ("k2",), stage("k2")) is not first        # another key: computed
+    assert shape_memo.derive(rec, None, ("k",), stage("no arch")) is not first    # another arch: computed
+    assert shape_memo.derive(other, arch, ("k",), stage("other")) is not first    # another record (equal or not)
+    assert calls == ["x", "x", "y", "z", "k2", "no arch", "other"]
+    shape_memo.clear()
+    assert not shape_memo.shared(rec) and not shape_memo.shared(first)
+
+
+def test_a_remembered_baseline_record_is_a_shared_one():
+    arch = load_arch("scnn")
+    shape_memo.clear()
+    (lp, *_) = replay.replay(_samples(1, 0.3), arch)
+    # the remembered (timing, record) pairs of the mask-free baselines are shared; the sparse run's records not
+    shared = [v for _, v in shape_memo._MEMO.values() if isinstance(v, tuple) and len(v) == 2
+              and shape_memo.shared(v[1])]
+    assert shared and not shape_memo.shared(lp.sparse)
+
+
+def _nongemm_work():
+    from hwsim.trace.nongemm import NonGemmWork
+
+    # conv c: a batchnorm and a ReLU forward and backward; fc: a ReLU (counts in trace.nongemm's ROW order)
+    return NonGemmWork.from_rows([("c", "batchnorm", [1, 32, 40, 32, 1, 32, 72, 32]),
+                                  ("c", "relu", [1, 32, 32, 32, 1, 32, 64, 32]),
+                                  ("fc", "relu", [1, 10, 10, 10, 1, 10, 20, 10])])
+
+
+@pytest.mark.parametrize("schedule", ["iteration", "isolated"])
+def test_the_record_stages_of_a_shared_baseline_run_once_and_give_a_fresh_replays_records(schedule, monkeypatch):
+    """Every iteration's schedule, non-GEMM work and leakage of the mask-free baselines are the first iteration's:
+    a second replay (other masks, same shapes) derives none of them again, and its records are a fresh replay's."""
+    from hwsim.sim import charges, nongemm
+
+    arch = load_arch("scnn", {"memory.schedule": schedule})
+    work = _nongemm_work()
+    a, b = _samples(1, 0.3), _samples(2, 0.6)
+    shape_memo.clear()
+    fresh_b = replay.replay(b, arch, nongemm_work=work)
+    shape_memo.clear()
+    replay.replay(a, arch, nongemm_work=work)
+    added, costs = [], []
+    for mod in (charges, nongemm):
+        def counted(vr, arch_, *rest, _f=mod._add, **kw):
+            added.append(arch_.name)
+            return _f(vr, arch_, *rest, **kw)
+
+        monkeypatch.setattr(mod, "_add", counted)
+    cost = nongemm.cost
+    monkeypatch.setattr(nongemm, "cost", lambda *x: costs.append(x) or cost(*x))
+    again_b = replay.replay(b, arch, nongemm_work=work)
+    assert _json(again_b) == _json(fresh_b)
+    # only the records made from the masks are charged again (sparse and ideal on scnn, dense-gated), never a
+    # mask-free baseline's; the non-GEMM work's cost on every arch is remembered (the same counts)
+    assert added and set(added) == {"scnn", "scnn-dense_gated"}
+    assert costs == []
+
+
+def test_a_shared_records_memory_stall_is_keyed_by_its_cycles():
+    """The schedule stage of a shared record: another stall is another record."""
+    from hwsim.results import CycleBreakdown, VariantResult
+    from hwsim.sim import schedule
+
+    shape_memo.clear()
+    rec = VariantResult(cycle_breakdown=CycleBreakdown(compute=10))
+    shape_memo.share(rec)
+    one = shape_memo.derive(rec, None, ("schedule", 3, 0), lambda: schedule._with_memory(rec, 3, 0))
+    two = shape_memo.derive(rec, None, ("schedule", 4, 1), lambda: schedule._with_memory(rec, 4, 1))
+    assert (one.cycle_breakdown.memory_stall, one.cycles) == (3, 13)
+    assert (two.cycle_breakdown.memory_stall, two.cycle_breakdown.fill_drain, two.cycles) == (4, 1, 15)

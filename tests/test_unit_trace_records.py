@@ -94,3 +94,36 @@ def test_the_plain_path_reads_what_the_checked_path_reads(stats, monkeypatch):
     monkeypatch.setattr(records, "_plain_stats", lambda d: None)
     checked = IterationRecord.from_json({"index": 0, "layers": {"l": stats}}, file="f").layers["l"]
     assert repr(fast) == repr(checked)                          # the same values and types (1 → 1.0, 3.0 → 3)
+
+
+@pytest.mark.parametrize("rec", [
+    {"index": 7, "epoch": 1, "loss": 0.5, "acc": 0.25, "sampled": True,
+     "layers": {"a": {"density": 0.25, "max_bits": 3, "hist": [3, 1]}, "b": {}},
+     "nongemm": {"a": {"relu": [1, 10, 10, 10, 1, 10, 20, 10]}}},     # what capture writes
+    {"loss": None, "acc": None, "sampled": None, "layers": None},     # nulls; no index: the position
+    {"index": 2.0, "epoch": 0, "loss": 1},                            # an integral float index, an int loss
+    {"index": 1, "lr": 0.1},                                          # an extra key
+    {"index": 1, "layers": {"a": {"density": 1}}},                    # statistics the checked path reads
+    {"index": 0, "sampled": False, "layers": {}},
+])
+def test_a_plain_record_reads_as_the_checked_path_reads_it(rec, monkeypatch):
+    from hwsim.trace import records
+
+    fast = IterationRecord.from_json(rec, file="f", position=4)
+    monkeypatch.setattr(records, "_plain_record", lambda *a: None)
+    checked = IterationRecord.from_json(rec, file="f", position=4)
+    assert repr(fast) == repr(checked) and fast == checked       # the same values and types
+
+
+@pytest.mark.parametrize(("rec", "message"), [
+    ({"index": -1}, "field 'index': -1 is not allowed"),
+    ({"index": True}, "field 'index': True is not allowed"),
+    ({"index": 0, "epoch": -2}, "field 'epoch': -2 is not allowed"),
+    ({"index": 0, "loss": "x"}, "field 'loss': 'x' is not allowed"),
+    ({"index": 0, "sampled": 1}, "field 'sampled': must be true, false or null"),
+    ({"index": 0, "layers": {"a": {"density": 1.5}}}, "field 'layers.a.density': 1.5 is not allowed"),
+    ({"index": 0, "layers": []}, "field 'layers': must be an object"),
+])
+def test_a_record_the_plain_path_refuses_is_named_by_the_checked_path(rec, message):
+    with pytest.raises(TraceError, match=re.escape(f"f: {message}")):
+        IterationRecord.from_json(rec, file="f")

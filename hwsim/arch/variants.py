@@ -10,6 +10,7 @@ baselines replace the dataflow (one systolic array for every pass).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -101,19 +102,23 @@ def square_ish_shapes():
         n += 1
 
 
-def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, int]:
-    """rows × cols of the largest square-ish systolic array (cols = rows or rows + 1) whose area, global buffer
-    included (:func:`hwsim.arch.area_mm2`), is at most ``arch``'s.
+def _reshaped(base: Arch, rows: int, cols: int) -> Arch:
+    """``base`` (an array :func:`_systolic` built) with ``rows`` × ``cols`` PEs: the arch :func:`_systolic` builds for
+    that shape, as only ``pe_array`` differs; checked by the dataclasses' own field and cross-field rules, without
+    :func:`load_arch`'s YAML round trip (≈ 1 ms a call, the search probes up to four shapes)."""
+    if (rows, cols) == (base.pe_array.rows, base.pe_array.cols):
+        return base
+    return dataclasses.replace(base, pe_array=dataclasses.replace(base.pe_array, rows=rows, cols=cols))
 
-    The array's area is c0 + rows·cols·u + cols·l: the global buffer and, by default, the design's vector unit
-    (fixed: ``vector.baseline_lanes: design``), one PE's multiplier and adder (u) and one column's vector lanes (l;
-    0 unless ``baseline_lanes: own``). Three probes (1×1, 2×1, 1×2) give c0, u and l; the largest n×n that fits
-    solves a quadratic, and the shape is checked against the real area (stepped down on float rounding).
-    """
+
+def _equal_area(arch: Arch, dataflow: str) -> Arch:
+    """The equal-area array of ``arch`` (:func:`equal_area_shape`): one array loaded and validated in full (1 × 1),
+    every other shape probed and chosen by :func:`_reshaped` (the same arch as loading that shape)."""
     target = area_mm2(arch)
+    base = _systolic(arch, "dense_equal_area", 1, 1, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY)
 
     def probe(r: int, c: int) -> float:
-        return area_mm2(_systolic(arch, "dense_equal_area", r, c, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY))
+        return area_mm2(_reshaped(base, r, c))
 
     a11, a21, a12 = probe(1, 1), probe(2, 1), probe(1, 2)
     u = a21 - a11
@@ -123,11 +128,23 @@ def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, in
     n = max(1, min(math.isqrt(MAX_EQUAL_AREA_PES), math.floor(root + 1e-9)))
     shape = (n, n + 1) if n * (n + 1) <= MAX_EQUAL_AREA_PES and c0 + n * (n + 1) * u + (n + 1) * lane <= target \
         else (n, n)
-    while shape != (1, 1) and area_mm2(_systolic(arch, "dense_equal_area", *shape, dataflow=dataflow,
-                                                 extra=_EQUAL_AREA_MEMORY)) > target:
+    while shape != (1, 1) and probe(*shape) > target:
         r, c = shape  # float rounding at the boundary: one step down
         shape = (r, c - 1) if c > r else (r - 1, c)
-    return shape
+    return _reshaped(base, *shape)
+
+
+def equal_area_shape(arch: Arch, dataflow: str = "systolic_ws") -> tuple[int, int]:
+    """rows × cols of the largest square-ish systolic array (cols = rows or rows + 1) whose area, global buffer
+    included (:func:`hwsim.arch.area_mm2`), is at most ``arch``'s.
+
+    The array's area is c0 + rows·cols·u + cols·l: the global buffer and, by default, the design's vector unit
+    (fixed: ``vector.baseline_lanes: design``), one PE's multiplier and adder (u) and one column's vector lanes (l;
+    0 unless ``baseline_lanes: own``). Three probes (1×1, 2×1, 1×2) give c0, u and l; the largest n×n that fits
+    solves a quadratic, and the shape is checked against the real area (stepped down on float rounding).
+    """
+    ea = _equal_area(arch, dataflow)
+    return ea.pe_array.rows, ea.pe_array.cols
 
 
 def dense_equal_area_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
@@ -139,5 +156,4 @@ def dense_equal_area_variant(arch: Arch, dataflow: str = "systolic_ws") -> Arch:
     residency: resident tensors may use its global buffer (``memory.residency_in_global_buffer: true``; reason
     above). It is run by the same simulator, with its own residency plan.
     """
-    rows, cols = equal_area_shape(arch, dataflow)
-    return _systolic(arch, "dense_equal_area", rows, cols, dataflow=dataflow, extra=_EQUAL_AREA_MEMORY)
+    return _equal_area(arch, dataflow)

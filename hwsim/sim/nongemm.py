@@ -53,11 +53,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from hwsim.results import LayerPassResult, VariantResult
 from hwsim.results.actions import Actions
-from hwsim.sim import energy
+from hwsim.sim import energy, shape_memo
 from hwsim.sim.model import transfer_cycles
 from hwsim.sim.residency import capacity_bytes
 from hwsim.sim.vector import vector_cost
@@ -154,17 +155,21 @@ def exposed(vr: VariantResult, arch: Arch, cycles: int) -> int:
     return max(0, cycles - (cb.compute + cb.fragmentation + cb.imbalance + cb.bank_conflict))
 
 
-def _add(vr: VariantResult, arch: Arch, cycles: int, actions: Actions) -> VariantResult:
+def _add(vr: VariantResult, arch: Arch, cycles: int, actions: Actions, *, priced: bool = True) -> VariantResult:
     cycles = exposed(vr, arch, cycles)
     acts = vr.actions + actions
     cb = replace(vr.cycle_breakdown, nongemm=vr.cycle_breakdown.nongemm + int(cycles))
-    return replace(vr, cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), actions=acts,
+    energy_breakdown = energy.price(acts, arch) if priced else vr.energy_breakdown
+    return replace(vr, cycle_breakdown=cb, energy_breakdown=energy_breakdown, actions=acts,
                    analytical_cycles=vr.analytical_cycles + int(cycles))
 
 
 def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
-           archs: Mapping[str, Arch]) -> list[LayerPassResult]:
-    """``results`` with the non-GEMM work charged to every variant of ``archs`` but ``ideal`` (module doc)."""
+           archs: Mapping[str, Arch], *, priced: bool = True) -> list[LayerPassResult]:
+    """``results`` with the non-GEMM work charged to every variant of ``archs`` but ``ideal`` (module doc).
+
+    ``priced=False``: the charged records keep their energy as it was, for a caller that prices them once at the
+    end (:func:`hwsim.sim.charges.finish` does)."""
     if work is None:
         return list(results)
     per = attribute(work, [(lp.name, lp.pass_name) for lp in results])
@@ -175,12 +180,35 @@ def charge(results: Sequence[LayerPassResult], work: NonGemmWork | None,
             out.append(lp)
             continue
         direction = "forward" if lp.pass_name == "forward" else "backward"
+        key = ("nongemm", direction, tuple(counts.items()), priced)  # what the charge reads besides record and arch
         variants = {}
         for v, arch in archs.items():
             vr = getattr(lp, v)
             if v == "ideal" or (v in ("dense_systolic", "dense_equal_area") and not vr.multipliers):
                 continue
-            cycles, acts = cost(counts, direction, arch)
-            variants[v] = _add(vr, arch, cycles, acts)
+            variants[v] = shape_memo.derive(vr, arch, key, partial(_charged, vr, arch, key))
         out.append(replace(lp, **variants))
     return out
+
+
+def _charged(vr: VariantResult, arch: Arch, key: tuple) -> VariantResult:
+    """``vr`` with the non-GEMM work of ``key`` (("nongemm", direction, counts' items, priced)) charged on ``arch``."""
+    cycles, acts = _cost(key, arch)
+    return _add(vr, arch, cycles, acts, priced=key[3])
+
+
+def _cost(key: tuple, arch: Arch) -> tuple[int, Actions]:
+    """:func:`cost` of ``key``'s counts and direction on ``arch``, once per arch object and key (the same work
+    recurs in every iteration of a run; at most 1,024 kept, then the cache starts over)."""
+    k = (id(arch), key)
+    hit = _COSTS.get(k)
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    value = cost(dict(key[2]), key[1], arch)
+    if len(_COSTS) >= 1024:
+        _COSTS.clear()
+    _COSTS[k] = (arch, value)  # the arch kept so its id stays its own
+    return value
+
+
+_COSTS: dict[tuple, tuple[Arch, tuple[int, Actions]]] = {}

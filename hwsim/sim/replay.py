@@ -16,6 +16,12 @@ Variants (DESIGN §4), all through the same code (:func:`hwsim.sim.passes.run_pa
 
 The DRAM term of the roofline bound (``dram_bound_cycles``) comes from :mod:`hwsim.sim.bounds`.
 
+Each record's energy is Σ its final action counts × the energy table, priced once: the records the replay builds from
+one iteration's masks (sparse, dense-gated, ideal) hold :data:`UNPRICED` (zeros) while the stages after the GEMMs add
+their actions (the weight update, the iteration schedule, non-GEMM work, the NSD unit) and are priced by
+:func:`hwsim.sim.charges.finish`, which prices every record it returns; the remembered baselines' records are priced
+when first made (:mod:`hwsim.sim.shape_memo`).
+
 DRAM traffic follows the layer chains of a training iteration (:mod:`hwsim.sim.residency`): with
 ``memory.inter_layer_residency`` a GEMM's output that the next GEMM of its chain consumes stays on
 chip if it fits; ``training=True`` adds the forward-activation stash (written in forward, read by
@@ -41,7 +47,7 @@ from hwsim.arch import (
     dense_systolic_variant,
     dense_variant,
 )
-from hwsim.results import CycleBreakdown, LayerPassResult, SimResult, VariantResult
+from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult
 from hwsim.results.actions import Actions
 from hwsim.sim import (
     bounds,
@@ -82,14 +88,20 @@ SKIP_ALL = ZeroSkip(weights=True, activations=True, gradients=True)  # its strea
 LEAN_ELEMENTS = 50_000_000  # activation + δ̃z elements of an iteration above which a replay holds one layer at a time
 
 
-def _variant(t: PassTiming, arch: Arch, *, macs: int, actions: Actions | None = None) -> VariantResult:
-    """The result of timing ``t`` on ``arch``; ``actions`` (default: ``t``'s) are priced on ``arch``."""
+# The energy of a record the replay builds from one iteration's masks until charges.finish prices it (module doc).
+UNPRICED = EnergyBreakdown()
+
+
+def _variant(t: PassTiming, arch: Arch, *, macs: int, actions: Actions | None = None,
+             priced: bool = True) -> VariantResult:
+    """The result of timing ``t`` on ``arch``; ``actions`` (default: ``t``'s) are priced on ``arch`` (``priced=False``:
+    not yet, :data:`UNPRICED`)."""
     cb = cycle_breakdown(mult_cycles=t.mult_cycles, conflict=t.conflict, macs=macs,
                          multipliers=arch.total_multipliers, makespan=t.makespan)
     cb = replace(cb, reduction=t.reduction_cycles)
     acts = t.actions if actions is None else actions
-    return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch), macs=macs,
-                         multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
+    return VariantResult(cycle_breakdown=cb, energy_breakdown=energy.price(acts, arch) if priced else UNPRICED,
+                         macs=macs, multipliers=arch.total_multipliers, analytical_cycles=t.analytical, actions=acts)
 
 
 def _baseline(ops: Operands, pass_name: str, arch: Arch, *, rng: np.random.Generator, macs_dense: int,
@@ -123,7 +135,8 @@ def _plan(layers: list[Operands], geos: list, arch: Arch, *, training: bool,
 
 
 def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
-           res: traffic.Residency = traffic.NO_RESIDENCY, bit_ops: int | None = None) -> VariantResult:
+           res: traffic.Residency = traffic.NO_RESIDENCY, bit_ops: int | None = None,
+           priced: bool = True) -> VariantResult:
     mem = arch.memory
     comp = mem.compression if mem.compression != "none" else "bitmask"
     kw = dict(value_bits=arch.pe.mac_bits, compression=comp, rl_bits=mem.run_length_bits)
@@ -142,7 +155,8 @@ def _ideal(ops: Operands, pass_name: str, arch: Arch, *, eff: int, p: int,
         acts = replace(acts, mult=0.0, bit_ops=bit_ops, add=eff, acc_access=eff, reg_read=eff)
         macs = bit_ops // arch.pe.mac_bits ** 2  # work in mac_bits MAC-equivalents
     cyc = -(-macs // arch.total_multipliers)
-    return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc), energy_breakdown=energy.price(acts, arch),
+    return VariantResult(cycle_breakdown=CycleBreakdown(compute=cyc),
+                         energy_breakdown=energy.price(acts, arch) if priced else UNPRICED,
                          macs=macs, multipliers=arch.total_multipliers, analytical_cycles=cyc, actions=acts)
 
 
@@ -288,10 +302,10 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
             results.append(LayerPassResult(
                 name=name, pass_name=pname, macs_dense=macs_dense * p, macs_effectual=eff * p, density=dens,
                 dz_bits=ops.dz_bits if pname != "forward" else 0, operand_passes=p,
-                sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1)),
+                sparse=_variant(t_s, arch, macs=m_s * (p if bits_ideal is None else 1), priced=False),
                 dense=v_d,
-                dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts),
-                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal),
+                dense_gated=_variant(t_d, gated, macs=m_d * p, actions=g_acts, priced=False),
+                ideal=_ideal(ops, pname, arch, eff=eff, p=p, res=res["sparse"], bit_ops=bits_ideal, priced=False),
                 dense_systolic=v_y,
                 dense_equal_area=v_e,
                 dram_bound_cycles=bounds.dram_bound_cycles(ops, pname, arch, res["sparse"])))
@@ -307,13 +321,15 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
                      "dense_equal_area": equal_area}
     if training and set(passes) == set(PASSES):  # a whole iteration ends with the optimizer step
         opt = optimizer or update.optimizer_from_meta(None, arch.update.default_optimizer)
-        results += update.update_results(sv.shapes_only, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
+        upd = update.update_results(sv.shapes_only, variant_archs, opt, timed=timed, follow={"dense_gated": "dense"})
+        shape_memo.share(*(getattr(lp, v) for lp in upd for v in (*variant_archs, "ideal")))  # the same every iteration
+        results += upd
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}
-    results = nongemm.charge(results, nongemm_work, archs)  # serial vector-unit work, before leakage
+    results = nongemm.charge(results, nongemm_work, archs, priced=False)  # serial vector-unit work, before leakage
     return charges.finish(results, dict(zip(names, geos, strict=True)), archs, method=method, k=k,
                           dz_nonzero=sv.dz_nonzero)
 

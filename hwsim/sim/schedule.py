@@ -47,10 +47,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim.sim import shape_memo
 from hwsim.sim.model import run_intervals, transfer_cycles
+
+if TYPE_CHECKING:
+    from hwsim.results import VariantResult
 
 Key = tuple[str, str]  # (layer name, pass name)
 
@@ -261,8 +267,12 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
             cb = vr.cycle_breakdown
             if cb.memory_stall or cb.fill_drain:
                 raise AssertionError(f"{lp.name} {lp.pass_name} {v}: timed with memory ({cb}); the schedule adds it")
-            if tl.memory_stall[i] or tl.fill_drain[i]:  # else the record stays as it is (both already 0)
-                changes[v] = replace(vr, cycle_breakdown=replace(cb, memory_stall=tl.memory_stall[i],
-                                                                 fill_drain=tl.fill_drain[i]))
+            ms, fd = tl.memory_stall[i], tl.fill_drain[i]
+            if ms or fd:  # else the record stays as it is (both already 0); a shared record's once per run
+                changes[v] = shape_memo.derive(vr, None, ("schedule", ms, fd), partial(_with_memory, vr, ms, fd))
         out.append(replace(lp, **changes) if changes else lp)
     return out, lines
+
+
+def _with_memory(vr: VariantResult, memory_stall: int, fill_drain: int) -> VariantResult:
+    return replace(vr, cycle_breakdown=replace(vr.cycle_breakdown, memory_stall=memory_stall, fill_drain=fill_drain))

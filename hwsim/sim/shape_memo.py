@@ -17,6 +17,14 @@ the computation reads (:func:`pass_key`, :func:`plan_key`). At most :data:`MAX_E
 the cache starts over (a sweep over many models must not pile them up), and at most :data:`MAX_BYTES` of arrays (a
 transformer-sized layer-pass whose arrays exceed a sixteenth of that is not kept: a replay's memory stays bounded
 per layer).
+
+**Derived records.** A remembered value is the same object in every iteration, so what the record stages after
+the GEMMs make of it — the iteration schedule's memory stall (:func:`hwsim.sim.schedule.retime`), the non-GEMM work
+(:func:`hwsim.sim.nongemm.charge`), leakage (:func:`hwsim.sim.charges.finish`) — is the same too, for the same
+additions. :func:`derive` computes such a stage's result once per shared record, arch and key (the key holds what
+the stage adds) and shares the result in turn, so a chain of stages over a remembered record runs once per run.
+Records that are not shared (the sparse run's, made from each iteration's masks) are computed every time and not
+kept.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from hwsim.results import VariantResult
 from hwsim.sim.operands import Operands, operand_passes
 
 if TYPE_CHECKING:
@@ -87,6 +96,7 @@ def remember(arch: Arch, key: tuple, compute: Callable[[], T]) -> T:
         clear()
     _MEMO[k] = (arch, value)
     _BYTES += nbytes
+    share(*(x for x in (value if isinstance(value, tuple) else (value,)) if isinstance(x, VariantResult)))
     return value
 
 
@@ -94,11 +104,52 @@ _ARRAYS = ("mult_cycles", "conflict", "load_bytes", "store_bytes", "group_pes", 
 _BYTES = 0  # array bytes the remembered values hold
 
 
+def share(*values: Any) -> None:
+    """Mark ``values`` as shared across iterations (never mutated): :func:`derive` remembers what is made of them
+    (:func:`remember` marks the variant records it keeps; the weight-update records, the same for every iteration,
+    are marked by the replay)."""
+    for v in values:
+        if len(_SHARED) >= MAX_ENTRIES:
+            _SHARED.clear()
+            _DERIVED.clear()
+        _SHARED[id(v)] = v
+
+
+def shared(value: Any) -> bool:
+    """Is ``value`` a shared record (:func:`share`)?"""
+    return _SHARED.get(id(value)) is value
+
+
+def derive(record: Any, arch: Arch | None, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``: a record stage applied to ``record`` on ``arch`` (module doc, "Derived records"). Once per
+    shared ``record``, ``arch`` object and ``key`` (everything the stage reads besides the two), its result shared in
+    turn; for any other record simply ``compute()``."""
+    if _SHARED.get(id(record)) is not record:
+        return compute()
+    k = (id(record), id(arch), key)
+    hit = _DERIVED.get(k)
+    if hit is not None and hit[0] is record and hit[1] is arch:
+        return hit[2]
+    value = compute()
+    if len(_DERIVED) >= MAX_ENTRIES:
+        _DERIVED.clear()
+    _DERIVED[k] = (record, arch, value)  # the inputs kept so their ids stay theirs
+    share(value)
+    return value
+
+
+_SHARED: dict[int, Any] = {}  # id -> a shared record (kept, so its id stays its own)
+_DERIVED: dict[tuple, tuple[Any, Any, Any]] = {}  # (id(record), id(arch), key) -> (record, arch, derived record)
+
+
 def clear() -> None:
     """Forget every remembered value (tests; a caller that wants the memory back)."""
     global _BYTES
     _MEMO.clear()
+    _SHARED.clear()
+    _DERIVED.clear()
     _BYTES = 0
 
 
-__all__ = ["MAX_BYTES", "MAX_ENTRIES", "clear", "mask_free", "pass_key", "plan_key", "remember", "shape_key"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "clear", "derive", "mask_free", "pass_key", "plan_key", "remember", "shape_key",
+           "share", "shared"]

@@ -273,6 +273,9 @@ class IterationRecord:
         manifest and ``field_prefix`` ``iterations[3].``; for ``iterations.jsonl`` the file and line.
         """
         w = _Where(file, field_prefix)
+        plain = _plain_record(d, w, position)
+        if plain is not None:  # what capture writes: the same record, each value checked once
+            return plain
         if not isinstance(d, Mapping):
             where = f"field '{field_prefix[:-1]}'" if field_prefix else "the record"
             raise TraceError(f"{file}: {where} must be an object, got {type(d).__name__} {str(d)[:40]!r}")
@@ -290,6 +293,32 @@ class IterationRecord:
                    layers=MappingProxyType({str(n): LayerStats.from_json(st, w, str(n)) for n, st in layers.items()}),
                    nongemm=None if ng is None else NonGemmWork.from_json(ng, file=file, field=f"{field_prefix}nongemm"),
                    extra=MappingProxyType(extra) if extra else _EMPTY)
+
+
+_ITERATION_KEYS = frozenset(_ITERATION_FIELDS)
+
+
+def _plain_record(d: Any, w: _Where, position: int) -> IterationRecord | None:
+    """:meth:`IterationRecord.from_json` of a record holding only its known keys with plain JSON values (an index and
+    epoch int >= 0, a loss and accuracy float, sampled a bool, each layer's statistics :func:`_plain_stats`); ``None``
+    for anything else, which the checked path reads (and names, when wrong)."""
+    if type(d) is not dict or not _ITERATION_KEYS.issuperset(d):
+        return None
+    index, epoch, loss, acc, sampled, layers, ng = map(d.get, _ITERATION_FIELDS)
+    if not ((index is None or (type(index) is int and index >= 0)) and (epoch is None or (type(epoch) is int
+            and epoch >= 0)) and (loss is None or type(loss) is float) and (acc is None or type(acc) is float)
+            and (sampled is None or type(sampled) is bool) and (layers is None or type(layers) is dict)):
+        return None
+    stats = {}
+    for name, st in (layers or {}).items():
+        p = _plain_stats(st)
+        if p is None:
+            return None
+        stats[name] = LayerStats(*p)
+    return IterationRecord(index=position if index is None else index, epoch=epoch, loss=loss, acc=acc,
+                           sampled=bool(sampled), layers=MappingProxyType(stats),
+                           nongemm=None if ng is None else NonGemmWork.from_json(ng, file=w.file,
+                                                                                 field=f"{w.prefix}nongemm"))
 
 
 def iterations_from_manifest(its: Any, file: str) -> tuple[IterationRecord, ...]:
