@@ -32,12 +32,12 @@ here, to compare or to pin it in tests.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from hwsim._native import env_choice
 from hwsim.capture import quant_compiled, quant_device
 from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
 from hwsim.capture.quantized import (
@@ -76,10 +76,7 @@ QUANT_PATHS = ("auto", "numpy", "torch")
 def quant_path_from_env() -> str:
     """``HWSIM_QUANT_PATH``: ``auto`` (on CPU the compiled kernel where it is built and applies, else numpy; torch on
     other devices), ``numpy`` (never the compiled kernel) or ``torch`` (torch everywhere)."""
-    v = os.environ.get(QUANT_PATH_ENV, "auto").strip().lower() or "auto"
-    if v not in QUANT_PATHS:
-        raise ValueError(f"environment variable {QUANT_PATH_ENV}={v!r} is not allowed; use one of {QUANT_PATHS}")
-    return v
+    return env_choice(QUANT_PATH_ENV, QUANT_PATHS)
 
 
 def compiled_on(compiled: bool | None = None) -> bool:

@@ -22,22 +22,16 @@ generators stay on the numpy / torch paths.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from hwsim._native import optional_extension
 from hwsim.capture.quantized import LevelStats, Quantized
 
-try:  # by name: a C module (it imports nothing from hwsim), not the package ``hwsim.capture``
-    _ext = importlib.import_module("hwsim.capture._nsdkernel")
-except ImportError as e:  # no compiler at install time: the numpy path serves
-    _ext = None
-    IMPORT_ERROR: str | None = str(e)
-else:
-    IMPORT_ERROR = None
+_ext, IMPORT_ERROR = optional_extension("hwsim.capture._nsdkernel")  # (None, why) without a C compiler at install
 
 _EXACT_REBUILD = 1 << 22  # |level| below this: level = rint(δ̃z/Δ) exactly (δ̃z = level·Δ rounded once in float32)
 _PROBE = 2 * 32768 + 37  # elements of the FMA probe: two of torch's parallel grains and a scalar tail

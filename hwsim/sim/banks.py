@@ -45,11 +45,11 @@ when the extension is not built or the environment variable ``HWSIM_SIM_KERNEL=n
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Sequence
 
 import numpy as np
+
+from hwsim._native import env_choice, optional_extension
 
 MAX_UNITS = 24        # sampled units of work per layer and pass
 MAX_CYCLES = 96       # multiplier cycles simulated per unit
@@ -57,13 +57,7 @@ MAX_CYCLES = 96       # multiplier cycles simulated per unit
 SIM_KERNEL_ENV = "HWSIM_SIM_KERNEL"
 SIM_KERNELS = ("auto", "numpy")
 
-try:  # by name: a C module that imports nothing from hwsim
-    _ext = importlib.import_module("hwsim.sim._bankkernel")
-except ImportError as e:  # no compiler at install time: the numpy path serves
-    _ext = None
-    IMPORT_ERROR: str | None = str(e)
-else:
-    IMPORT_ERROR = None
+_ext, IMPORT_ERROR = optional_extension("hwsim.sim._bankkernel")  # (None, why) without a C compiler at install
 
 
 class Units(Sequence):
@@ -118,10 +112,7 @@ def kernel_available() -> bool:
 
 def kernel_from_env() -> str:
     """``HWSIM_SIM_KERNEL``: ``auto`` (the compiled model where it is built, else numpy) or ``numpy``."""
-    v = os.environ.get(SIM_KERNEL_ENV, "auto").strip().lower() or "auto"
-    if v not in SIM_KERNELS:
-        raise ValueError(f"environment variable {SIM_KERNEL_ENV}={v!r} is not allowed; use one of {SIM_KERNELS}")
-    return v
+    return env_choice(SIM_KERNEL_ENV, SIM_KERNELS)
 
 
 def compiled_on(compiled: bool | None = None) -> bool:

@@ -1,0 +1,32 @@
+"""hwsim's optional compiled parts, and the environment switches that choose a path (one home for both).
+
+Two C extensions are built by ``setup.py`` when a C compiler is present (``optional=True``: without one ``pip
+install`` still succeeds): capture's NSD kernel (``hwsim.capture._nsdkernel``, switched by ``HWSIM_QUANT_PATH``)
+and the simulator's bank-conflict model (``hwsim.sim._bankkernel``, ``HWSIM_SIM_KERNEL``). Each has a numpy path
+that gives the same results bit for bit; the callers pick between them with :func:`env_choice` and import the
+extension with :func:`optional_extension`. A leaf: it imports nothing from hwsim, and the extensions import
+nothing from hwsim either.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+
+def optional_extension(name: str) -> tuple[ModuleType | None, str | None]:
+    """(the compiled module ``name``, None) if it was built, else (None, why not: the ImportError's text)."""
+    try:  # by name: a C module imported by its full dotted name, never through the package that wraps it
+        return importlib.import_module(name), None
+    except ImportError as e:  # no compiler at install time: the numpy path serves
+        return None, str(e)
+
+
+def env_choice(var: str, allowed: tuple[str, ...]) -> str:
+    """The value of environment variable ``var`` (trimmed, lower case; unset or empty: ``allowed[0]``), one of
+    ``allowed``; anything else is a ValueError naming the variable and what it may be."""
+    v = os.environ.get(var, allowed[0]).strip().lower() or allowed[0]
+    if v not in allowed:
+        raise ValueError(f"environment variable {var}={v!r} is not allowed; use one of {allowed}")
+    return v
