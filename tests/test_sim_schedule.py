@@ -276,17 +276,22 @@ def test_equal_segments_reuse_the_last_timeline(monkeypatch):
 
     schedule._TIMELINES.clear()
     a, b = ([20, 20], [2, 2], [0, 0]), ([2, 2], [10, 10], [0, 0])
-    first = simulate_schedule([seg("l1", *a), seg("l2", *b)])
+    plain = simulate_schedule([seg("l1", *a), seg("l2", *b)])            # not asked to remember: nothing kept
+    assert not schedule._TIMELINES
+    first = simulate_schedule([seg("l1", *a), seg("l2", *b)], remember=True)
+    assert first == plain and first is not plain
     runs = []
     monkeypatch.setattr(schedule, "run_intervals", lambda *x, **k: runs.append(1))  # a run would now fail
-    again = simulate_schedule([seg("l1", *a), seg("l2", *b)])            # equal, not the same objects
+    again = simulate_schedule([seg("l1", *a), seg("l2", *b)], remember=True)  # equal, not the same objects
     assert again is first and again.makespan == 54 and not runs
     with pytest.raises(AttributeError):                                  # other segments: a real run
-        simulate_schedule([seg("l1", *a), seg("l2", *a)])
-    assert runs == [1]
+        simulate_schedule([seg("l1", *a), seg("l2", *a)], remember=True)
+    with pytest.raises(AttributeError):                                  # not remembering: a real run too
+        simulate_schedule([seg("l1", *a), seg("l2", *b)])
+    assert runs == [1, 1]
     monkeypatch.undo()
     log: list = []
-    assert simulate_schedule([seg("l1", *a), seg("l2", *b)], log=log) == first and log   # a log: always run
+    assert simulate_schedule([seg("l1", *a), seg("l2", *b)], log=log, remember=True) == first and log  # a log: run
     monkeypatch.setattr(schedule, "MAX_TIMELINES", 1)
-    simulate_schedule([seg("l1", *a)])
+    simulate_schedule([seg("l1", *a)], remember=True)
     assert len(schedule._TIMELINES) == 1                                 # bounded: started over

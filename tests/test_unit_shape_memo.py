@@ -69,6 +69,22 @@ def test_a_remembered_baseline_is_what_a_fresh_replay_computes(monkeypatch):
     assert sorted(set(ran[n_first:])) == ["scnn", "scnn-dense_gated"] and len(ran) - n_first == 5 * 2
 
 
+def test_only_the_mask_free_baselines_schedules_are_kept():
+    """The iteration schedules of the three mask-free baselines repeat every iteration and are kept; the sparse
+    run's, built from one iteration's masks, is never asked again and is not kept (its segments can be large)."""
+    from hwsim.sim import schedule
+
+    schedule._TIMELINES.clear()
+    shape_memo.clear()
+    arch = load_arch("scnn")
+    lines: dict = {}
+    replay.replay(_samples(1, 0.3), arch, timelines=lines)
+    assert set(lines) == {"sparse", "dense", "dense_systolic", "dense_equal_area"}
+    kept = list(schedule._TIMELINES.values())
+    assert len(kept) == 3 and lines["sparse"] not in kept
+    assert all(any(lines[v] is t for t in kept) for v in ("dense", "dense_systolic", "dense_equal_area"))
+
+
 def test_wider_dz_levels_are_not_shared():
     """A level of 200 needs 9 bits (sign + 8): two MAC passes of the 8-bit MACs in each backward pass, so the dense
     baseline's backward work doubles — a remembered one-pass result must not be reused for it."""

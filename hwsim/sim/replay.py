@@ -325,7 +325,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         shape_memo.share(*(getattr(lp, v) for lp in upd for v in (*variant_archs, "ideal")))  # the same every iteration
         results += upd
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
-        results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"})
+        results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"},
+                                         remember=[v for v in timed if shape_memo.mask_free(timed_archs[v])])
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}

@@ -102,14 +102,15 @@ _TIMELINES: dict[tuple[Segment, ...], Timeline] = {}  # the last schedules run (
 MAX_TIMELINES = 64
 
 
-def simulate_schedule(segments: Sequence[Segment], *,
-                      log: list[tuple[int, str, int, int, int]] | None = None) -> Timeline:
+def simulate_schedule(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int, int]] | None = None,
+                      remember: bool = False) -> Timeline:
     """Run ``segments`` (execution order) as one SimPy schedule; attribute its cycles (module doc).
 
-    A pure function of the segments: without ``log`` the timeline of segments equal to a recent call's is that
-    call's (the baselines that ignore the masks schedule the same layer-passes in every iteration of a run;
-    at most :data:`MAX_TIMELINES` are kept, then the cache starts over)."""
-    if log is not None:
+    A pure function of the segments. ``remember`` (a schedule that repeats: the baselines that ignore the masks
+    schedule the same layer-passes in every iteration of a run): the timeline is kept, and segments equal to a kept
+    call's return its timeline without another run (at most :data:`MAX_TIMELINES`, then the cache starts over).
+    Schedules built from one iteration's masks never repeat and are not kept (their segments can be large)."""
+    if log is not None or not remember:
         return _simulate(segments, log=log)
     key = tuple(segments)
     hit = _TIMELINES.get(key)
@@ -246,17 +247,21 @@ def segments_for(order: Sequence[Key], timed: Mapping[Key, tuple[tuple[int, ...]
 
 
 def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: Mapping[str, Mapping],
-           layer_names: Sequence[str], *, follow: Mapping[str, str] | None = None) -> tuple[list, dict[str, Timeline]]:
+           layer_names: Sequence[str], *, follow: Mapping[str, str] | None = None,
+           remember: Iterable[str] = ()) -> tuple[list, dict[str, Timeline]]:
     """``results`` (:class:`~hwsim.results.LayerPassResult`, timed without memory) with each scheduled variant's
     ``memory_stall`` and ``fill_drain`` set from one schedule per variant.
 
     ``timed``: variant → key → :func:`intervals`; ``plans``: variant → residency plan; ``follow``: variant →
-    variant whose timeline it shares (dense-gated runs the dense schedule). Returns (results, timelines).
+    variant whose timeline it shares (dense-gated runs the dense schedule); ``remember``: variants whose schedule
+    repeats every iteration (:func:`simulate_schedule`). Returns (results, timelines).
     """
+    remember = set(remember)
     follow = dict(follow or {})
     order = execution_order([(lp.name, lp.pass_name) for lp in results], layer_names)
     pos = {k: i for i, k in enumerate(order)}
-    lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v])) for v, per in timed.items()}
+    lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v]), remember=v in remember)
+             for v, per in timed.items()}
     out = []
     for lp in results:
         i = pos[(lp.name, lp.pass_name)]
