@@ -236,13 +236,6 @@ def _padded(mask: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
     return np.pad(mask, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
 
 
-def _taps(xp: np.ndarray, *, r: int, s: int, out_hw: Dims, stride: Dims, dilation: Dims) -> np.ndarray:
-    """Tap (r, s) of an already padded (…, H + 2·pad, W + 2·pad) array: the (…, P, Q) im2col column."""
-    h0, w0 = r * dilation[0], s * dilation[1]
-    p, q = out_hw
-    return xp[..., h0:h0 + (p - 1) * stride[0] + 1:stride[0], w0:w0 + (q - 1) * stride[1] + 1:stride[1]]
-
-
 def batch_sum(x: np.ndarray) -> np.ndarray:
     """Σ over axis 0 (the batch) as counts — in uint8/uint16 first for a bool mask of ≤ 255 / 65535 images,
     widened to int64; one image (every linear and matmul layer: the batch is the width) is returned as its own
@@ -298,14 +291,16 @@ def effectual_macs_forward(w_full: np.ndarray, a: np.ndarray, *, out_hw: Dims, s
     The batch is summed first (Σ_n a is the same for every tap), so each tap reads a C×H×W plane.
     ``groups``: ``w_full`` is grouped in that many blocks, compact or expanded (only the blocks are read).
     """
-    total = 0
     wk = _tap_weights(w_full, groups, a.shape[1])  # (C, R, S): non-zero weights per tap and channel
     ap = _padded(batch_sum(a)[None], padding)[0]   # (C, H + 2·pad, W + 2·pad)
-    for r in range(w_full.shape[2]):
-        for s in range(w_full.shape[3]):
-            col = _taps(ap, r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
-            total += int(col.sum(axis=(1, 2), dtype=np.int64) @ wk[:, r, s])
-    return total
+    (p, q), (kr, ks), (sh, sw), (dh, dw) = out_hw, w_full.shape[2:], stride, dilation
+    if kr * ks == 1:  # one tap (linear and matmul layers): its column read directly
+        return int(ap[:, :(p - 1) * sh + 1:sh, :(q - 1) * sw + 1:sw].sum(axis=(1, 2), dtype=np.int64) @ wk[:, 0, 0])
+    # Σ over a tap's im2col column = Σ over its P rows, then over its Q columns of those row sums: R + S reductions
+    rows = np.stack([ap[:, r * dh:r * dh + (p - 1) * sh + 1:sh].sum(axis=1, dtype=np.int64) for r in range(kr)],
+                    axis=1)                        # (C, R, W + 2·pad)
+    cols = np.stack([rows[:, :, s * dw:s * dw + (q - 1) * sw + 1:sw].sum(axis=2) for s in range(ks)], axis=2)
+    return int(np.vdot(cols.reshape(-1), wk.reshape(-1)))  # (C, R, S) · (C, R, S)
 
 
 def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: Dims, stride: Dims, padding: Dims,
@@ -314,35 +309,60 @@ def effectual_macs_backward_data(w_full: np.ndarray, dz: np.ndarray, *, in_hw: D
 
     ``w_full`` of a grouped layer compact or expanded: each output channel's weights sum to the same counts
     (``groups`` is not needed)."""
-    total = 0
     n, k, p, q = dz.shape
+    kr, ks = w_full.shape[2:]
     wc = w_full.sum(axis=1, dtype=np.int64)  # (K, R, S): the expansion's other blocks are zeros
     dn = batch_sum(dz)                       # (K, P, Q): the batch summed once for all taps
-    for r in range(w_full.shape[2]):
-        rv = _valid_range(np.arange(p) * stride[0] + r * dilation[0] - padding[0], in_hw[0])
-        for s in range(w_full.shape[3]):
-            sv = _valid_range(np.arange(q) * stride[1] + s * dilation[1] - padding[1], in_hw[1])
-            cnt = dn[:, rv, sv].sum(axis=(1, 2), dtype=np.int64)  # (K,)
-            total += int(cnt @ wc[:, r, s])
-    return total
+    if kr * ks == 1:  # one tap (linear and matmul layers): its valid rows and columns read directly
+        rv = _valid_range(np.arange(p) * stride[0] - padding[0], in_hw[0])
+        sv = _valid_range(np.arange(q) * stride[1] - padding[1], in_hw[1])
+        return int(dn[:, rv, sv].sum(axis=(1, 2), dtype=np.int64) @ wc[:, 0, 0])
+    # each tap's valid (row, column) ranges of δ̃z as boxes of the plane's summed-area table
+    integral = np.zeros((k, p + 1, q + 1), dtype=np.int64)
+    np.cumsum(dn, axis=1, dtype=np.int64, out=integral[:, 1:, 1:])
+    np.cumsum(integral[:, 1:, 1:], axis=2, out=integral[:, 1:, 1:])
+    rv = [_valid_range(np.arange(p) * stride[0] + r * dilation[0] - padding[0], in_hw[0]) for r in range(kr)]
+    sv = [_valid_range(np.arange(q) * stride[1] + s * dilation[1] - padding[1], in_hw[1]) for s in range(ks)]
+    r0, r1 = np.array([v.start for v in rv]), np.array([v.stop for v in rv])
+    s0, s1 = np.array([v.start for v in sv]), np.array([v.stop for v in sv])
+    box = (integral[:, r1][:, :, s1] - integral[:, r0][:, :, s1] - integral[:, r1][:, :, s0]
+           + integral[:, r0][:, :, s0])       # (K, R, S): non-zero δ̃z each tap reads
+    return int(np.vdot(box.reshape(-1), wc.reshape(-1)))
 
 
 def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int, stride: Dims, padding: Dims,
                                    dilation: Dims,
                                    kernel: tuple[int, int]) -> int:
-    """Effectual MACs of δW = δ̃z ⋆ a: Σ_taps Σ_pixels nnz_k(δ̃z) · nnz_c(a at the tap), per conv group."""
+    """Effectual MACs of δW = δ̃z ⋆ a: Σ_pixels nnz_k(δ̃z) · nnz_c(a in the pixel's receptive field), per conv group
+    (Σ over taps of the products, as one product with the receptive-field counts of :func:`field_sums`)."""
     n, k, p, q = dz.shape
     c = a.shape[1]
     total = 0
     for gi in range(groups):
         dzc = dz[:, gi * (k // groups):(gi + 1) * (k // groups)].sum(axis=1, dtype=np.int64)  # (N, P, Q)
         ag = a[:, gi * (c // groups):(gi + 1) * (c // groups)].sum(axis=1, keepdims=True, dtype=np.int64)
-        agp = _padded(ag, padding)[:, 0]
-        for r in range(kernel[0]):
-            for s in range(kernel[1]):
-                col = _taps(agp, r=r, s=s, out_hw=(p, q), stride=stride, dilation=dilation)
-                total += int((col * dzc).sum(dtype=np.int64))
+        field = field_sums(ag, out_hw=(p, q), kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+        total += int(np.vdot(field.reshape(-1), dzc.reshape(-1)))
     return total
+
+
+def field_sums(x: np.ndarray, *, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims,
+               dilation: Dims) -> np.ndarray:
+    """Σ over the taps (r, s) of the (…, H, W) counts ``x`` read at each output pixel's receptive field (padding
+    reads 0): int64 (…, P, Q). Separable: the R row taps are summed first, then the S column taps of those
+    sums (R + S additions instead of R·S); integer sums, so equal to the tap-by-tap sum."""
+    p, q = out_hw
+    (kr, ks), (sh, sw), (dh, dw) = kernel, stride, dilation
+    xp = _padded(x, padding) if x.ndim == 4 else _padded(x[None], padding)[0]
+    rows = np.zeros(xp.shape[:-2] + (p, xp.shape[-1]), dtype=np.int64)
+    for r in range(kr):
+        rows += xp[..., r * dh:r * dh + (p - 1) * sh + 1:sh, :]
+    if ks == 1 and sw == 1 and rows.shape[-1] == q:
+        return rows
+    out = np.zeros(xp.shape[:-2] + (p, q), dtype=np.int64)
+    for s in range(ks):
+        out += rows[..., s * dw:s * dw + (q - 1) * sw + 1:sw]
+    return out
 
 
 def patch_counts(a: np.ndarray, *, chunk: int, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims,
@@ -361,9 +381,4 @@ def patch_counts(a: np.ndarray, *, chunk: int, out_hw: Dims, kernel: Dims, strid
     nch = -(-c // chunk)
     edges = np.minimum(np.arange(nch + 1, dtype=np.int64) * chunk, c)  # the last chunk may be short
     per = segment_sum(a, edges, axis=1)      # (N, chunks, H, W) non-zeros per channel chunk
-    out = np.zeros((n, nch) + tuple(out_hw), dtype=np.int64)
-    pp = _padded(per, padding)
-    for r in range(kernel[0]):
-        for s in range(kernel[1]):
-            out += _taps(pp, r=r, s=s, out_hw=out_hw, stride=stride, dilation=dilation)
-    return out
+    return field_sums(per, out_hw=out_hw, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
