@@ -21,7 +21,14 @@
  * queue(loads, units, banks, depth, ports) -> stall cycles
  *     The queue rules alone on int64 loads of shape (cycles, units, banks), C order (banks.load_stalls's input).
  *
- * Plain C99 and the CPython buffer protocol; the loops run without the GIL.
+ * scatter_units(x, w, geometry, units, phases, eh, ew, tc, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)
+ *     The bank-address parts of sampled forward / backward-data units, written into the given int64 buffers
+ *     (_bankunits.h; hwsim.sim.gemm._scatter_units is the numpy path and the caller).
+ *
+ * weight_grad_units(dz, a, geometry, units, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)
+ *     The same for sampled backward-weight units (hwsim.sim.gemm._weight_grad_units).
+ *
+ * Plain C99 and the CPython buffer protocol; the bank loops run without the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,6 +36,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_bankunits.h"
 
 /* One cycle of the queue model on bank loads L (banks entries), backlogs q updated in place: the stall. */
 static int64_t queue_cycle(int64_t *q, const int64_t *L, Py_ssize_t banks, int64_t cap, int64_t ports) {
@@ -125,8 +134,8 @@ static int64_t run_units(const int64_t *ax, const int64_t *axo, const int64_t *a
     return stalls;
 }
 
-static int int64_buffer(PyObject *obj, Py_buffer *b, const char *what) {
-    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+static int int64_buffer_flags(PyObject *obj, Py_buffer *b, const char *what, int flags) {
+    if (PyObject_GetBuffer(obj, b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | flags) < 0)
         return 0;
     const char *fmt = b->format ? b->format : "B";
     if (*fmt == '<' || *fmt == '=' || *fmt == '@')
@@ -138,6 +147,10 @@ static int int64_buffer(PyObject *obj, Py_buffer *b, const char *what) {
         return 0;
     }
     return 1;
+}
+
+static int int64_buffer(PyObject *obj, Py_buffer *b, const char *what) {
+    return int64_buffer_flags(obj, b, what, 0);
 }
 
 static int check_params(long long f, long long i, long long banks, long long depth, long long ports, long long max_cycles) {
@@ -247,10 +260,109 @@ static PyObject *py_queue(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong((long long)stalls);
 }
 
+static PyObject *py_scatter_units(PyObject *self, PyObject *args) {
+    PyObject *o[11];
+    long long tc;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOLOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &tc, &o[7], &o[8],
+                          &o[9], &o[10]))
+        return NULL;
+    static const char *names[11] = {"x", "w", "geometry", "units", "phases", "eh", "ew", "ax", "ax_off", "ay",
+                                    "ay_off"};
+    Py_buffer b[11];
+    int got = 0;
+    PyObject *ret = NULL;
+    mask4 x, w;
+    for (; got < 11; got++) {
+        if (got >= 2) {
+            if (!int64_buffer_flags(o[got], &b[got], names[got], got >= 7 ? PyBUF_WRITABLE : 0))
+                goto done;
+            continue;
+        }
+        if (PyObject_GetBuffer(o[got], &b[got], PyBUF_RECORDS_RO) < 0)
+            goto done;
+        if (!mask4_from(&b[got], got ? &w : &x, names[got])) {
+            got++;  /* taken: released below */
+            goto done;
+        }
+    }
+    const Py_ssize_t ng = b[2].len / 8, nu5 = b[3].len / 8, nph4 = b[4].len / 8;
+    const Py_ssize_t nu = b[8].len / 8 - 1;
+    if (ng != 12 || nu5 % 5 != 0 || nu5 / 5 != nu || b[10].len / 8 - 1 != nu || nph4 % 4 != 0 || nph4 == 0) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: scatter_units needs 12 geometry values, (units, 5) units, "
+                                          "(phases, 4) phases and units + 1 offsets of each part");
+        goto done;
+    }
+    const int64_t *g = b[2].buf;
+    if (g[0] < 1 || g[2] < 1 || g[3] < 1 || g[4] < 1 || g[5] < 1 || g[10] < 0 || (g[10] > 0 && g[11] < 1)) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: scatter_units needs kc, strides, dilations >= 1");
+        goto done;
+    }
+    /* with the GIL held: a few thousand parts, and bad input raises from inside the loop */
+    const int ok = scatter_unit_parts(&x, &w, g, b[3].buf, nu, b[4].buf, nph4 / 4, b[5].buf, b[5].len / 8, b[6].buf,
+                            b[6].len / 8, tc, b[7].buf, b[7].len / 8, b[8].buf, b[9].buf, b[9].len / 8, b[10].buf);
+    if (ok)
+        ret = Py_BuildValue("(LL)", (long long)((int64_t *)b[8].buf)[nu], (long long)((int64_t *)b[10].buf)[nu]);
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&b[k]);
+    return ret;
+}
+
+static PyObject *py_weight_grad_units(PyObject *self, PyObject *args) {
+    PyObject *o[8];
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7]))
+        return NULL;
+    static const char *names[8] = {"dz", "a", "geometry", "units", "ax", "ax_off", "ay", "ay_off"};
+    Py_buffer b[8];
+    int got = 0;
+    PyObject *ret = NULL;
+    mask4 dz, a;
+    for (; got < 8; got++) {
+        if (got >= 2) {
+            if (!int64_buffer_flags(o[got], &b[got], names[got], got >= 4 ? PyBUF_WRITABLE : 0))
+                goto done;
+            continue;
+        }
+        if (PyObject_GetBuffer(o[got], &b[got], PyBUF_RECORDS_RO) < 0)
+            goto done;
+        if (!mask4_from(&b[got], got ? &a : &dz, names[got])) {
+            got++;  /* taken: released below */
+            goto done;
+        }
+    }
+    const Py_ssize_t nu = b[5].len / 8 - 1;
+    if (b[2].len / 8 != 11 || b[3].len / 8 != 4 * nu || b[7].len / 8 - 1 != nu) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: weight_grad_units needs 11 geometry values, (units, 4) units "
+                                          "and units + 1 offsets of each part");
+        goto done;
+    }
+    const int64_t *g = b[2].buf;
+    if (g[0] < 1 || g[1] < 1 || g[2] < 1 || g[3] < 1 || g[4] < 1 || g[5] < 1 || g[6] < 1 || g[9] < 1 || g[10] < 1 ||
+        dz.shape[1] % g[2] != 0 || a.shape[1] % g[2] != 0) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: weight_grad_units needs kc, chunk, groups, strides, dilations "
+                                          "and the kernel >= 1, and channels divisible by groups");
+        goto done;
+    }
+    if (weight_grad_unit_parts(&dz, &a, g, b[3].buf, nu, b[4].buf, b[4].len / 8, b[5].buf, b[6].buf, b[6].len / 8,
+                               b[7].buf))
+        ret = Py_BuildValue("(LL)", (long long)((int64_t *)b[5].buf)[nu], (long long)((int64_t *)b[7].buf)[nu]);
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&b[k]);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"stalls", py_stalls, METH_VARARGS,
      "stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)"},
     {"queue", py_queue, METH_VARARGS, "queue(loads, units, banks, depth, ports) -> stall cycles"},
+    {"scatter_units", py_scatter_units, METH_VARARGS,
+     "scatter_units(x, w, geometry, units, phases, eh, ew, tc, ax, ax_off, ay, ay_off) -> (weight parts, activation "
+     "parts)"},
+    {"weight_grad_units", py_weight_grad_units, METH_VARARGS,
+     "weight_grad_units(dz, a, geometry, units, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)"},
     {NULL, NULL, 0, NULL},
 };
 

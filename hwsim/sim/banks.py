@@ -110,6 +110,13 @@ def kernel_available() -> bool:
     return _ext is not None
 
 
+def compiled():  # noqa: ANN201 - the extension module (no stub to name its type)
+    """The compiled bank model itself (``hwsim.sim._bankkernel``), for callers that checked :func:`compiled_on`."""
+    if _ext is None:
+        raise RuntimeError(f"hwsim.sim._bankkernel is not built here ({IMPORT_ERROR})")
+    return _ext
+
+
 def kernel_from_env() -> str:
     """``HWSIM_SIM_KERNEL``: ``auto`` (the compiled model where it is built, else numpy) or ``numpy``."""
     return env_choice(SIM_KERNEL_ENV, SIM_KERNELS)

@@ -163,6 +163,8 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
     gi, ni, ci, pi, ti = _sample_where(nw, nx, rng)
     if gi.size == 0:
         return []
+    if banks.compiled_on():
+        return _scatter_units_compiled(conv, (gi, ni, ci, pi, ti), tr, tc, kc)
     pick = np.arange(gi.size)
     hx, wx = conv.x.shape[2:]
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
@@ -221,6 +223,37 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
     ax = ax - np.minimum(_unit_min(ax, wu, nu), 0)[wu]
     ay = ay - _unit_min(ay, au, nu)[au]
     return banks.Units.from_runs(ax, wu, ay, au, nu)
+
+
+def _halo(conv: work.ScatterConv, th: int, tw: int) -> tuple[int, int]:
+    """(rows, cols) of a PE's accumulator address space for a ``th × tw`` tile, halo included (capacity.py)."""
+    r_, s_ = conv.w.shape[2:]
+    dl = conv.dilation
+    if conv.mode == "up":
+        return th * conv.stride[0] + (r_ - 1) * dl[0], tw * conv.stride[1] + (s_ - 1) * dl[1]
+    st = conv.stride
+    return -(-th // st[0]) + -(-(r_ - 1) * dl[0] // st[0]), -(-tw // st[1]) + -(-(s_ - 1) * dl[1] // st[1])
+
+
+def _scatter_units_compiled(conv: work.ScatterConv, units: tuple[np.ndarray, ...], tr: int, tc: int,
+                            kc: int) -> banks.Units:
+    """:func:`_scatter_units`' address parts of the sampled ``units`` (g, n, c, φ, t), built by the compiled bank
+    model (``hwsim/sim/_bankunits.h``): the same integers in the same order as the numpy path."""
+    hx, wx = conv.x.shape[2:]
+    eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
+    th, tw = -(-hx // tr), -(-wx // tc)  # the largest tile of a near-equal split
+    hh, wh = _halo(conv, th, tw)
+    o, cw, r_, s_ = conv.w.shape
+    og, cb = (o // conv.groups, cw) if conv.compact else (0, 0)
+    geo = np.array([kc, conv.mode == "up", *conv.stride, *conv.dilation, *conv.padding, hh, wh, og, cb],
+                   dtype=np.int64)
+    phases = np.array([(*ph, *conv.x_phase(ph)) for ph in conv.phases], dtype=np.int64)
+    rows = np.stack(units, axis=1).astype(np.int64, copy=False)
+    nu = rows.shape[0]
+    ax, ay = np.empty(nu * kc * r_ * s_, dtype=np.int64), np.empty(nu * th * tw, dtype=np.int64)
+    ax_off, ay_off = np.empty(nu + 1, dtype=np.int64), np.empty(nu + 1, dtype=np.int64)
+    nx, ny = banks.compiled().scatter_units(conv.x, conv.w, geo, rows, phases, eh, ew, tc, ax, ax_off, ay, ay_off)
+    return banks.Units(ax[:nx], ax_off, ay[:ny], ay_off)
 
 
 def _unit_min(x: np.ndarray, unit: np.ndarray, nu: int) -> np.ndarray:
@@ -282,14 +315,23 @@ def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, c
     kg, cg = k // groups, a.shape[1] // groups
     rs = kernel[0] * kernel[1]
     xn = xg if k % kc == 0 else None
-    cand = np.argwhere(xn > 0) if xn is not None else np.argwhere(dz.any(axis=1, keepdims=True))
-    if cand.shape[0] == 0:
+    has = xn > 0 if xn is not None else dz.any(axis=1, keepdims=True)
+    cand = np.flatnonzero(has)  # the (n, g, p, q) with work, in C order (np.argwhere's rows, as flat indices)
+    if cand.size == 0:
         return []
-    pick = rng.choice(cand.shape[0], size=min(banks.MAX_UNITS, cand.shape[0]), replace=False)
-    # All picked units at once (the same arrays, in the same order, as one nonzero() per unit).
-    nn, gg, pp, qq = (cand[pick, j] for j in range(4))
+    pick = rng.choice(cand.size, size=min(banks.MAX_UNITS, cand.size), replace=False)
+    nn, gg, pp, qq = np.unravel_index(cand[pick], has.shape)
     if xn is None:
         gg = np.zeros_like(gg)
+    if banks.compiled_on():
+        rows = np.stack((nn, gg, pp, qq), axis=1).astype(np.int64, copy=False)
+        geo = np.array([kc, chunk, groups, *stride, *dilation, *padding, *kernel], dtype=np.int64)
+        nu = rows.shape[0]
+        ax, ay = np.empty(nu * kc, dtype=np.int64), np.empty(nu * min(chunk, cg) * rs, dtype=np.int64)
+        ax_off, ay_off = np.empty(nu + 1, dtype=np.int64), np.empty(nu + 1, dtype=np.int64)
+        nx, ny = banks.compiled().weight_grad_units(dz, a, geo, rows, ax, ax_off, ay, ay_off)
+        return banks.Units(ax[:nx], ax_off, ay[:ny], ay_off)
+    # All picked units at once (the same arrays, in the same order, as one nonzero() per unit).
     ko = gg[:, None] * kc + np.arange(kc)                                  # (U, kc)
     dk = dz[nn[:, None], np.minimum(ko, k - 1), pp[:, None], qq[:, None]] & (ko < k)
     ku, kk = np.nonzero(dk)
