@@ -159,3 +159,36 @@ def test_weight_grad_units_by_hand_on_both_paths(monkeypatch, path):
     assert len(u) == 1
     assert u.ax.tolist() == [0, 9]
     assert u.ay.tolist() == [4, 5, 7, 8]
+
+
+def test_compiled_planar_counts_equal_the_numpy_counts(monkeypatch):
+    from hwsim.sim import compiled
+
+    rng = np.random.default_rng(8)
+    for trial in range(300):
+        conv = _random_conv(rng)
+        if rng.random() < 0.3:  # a view with other strides (a transposed or sliced mask)
+            conv = work.ScatterConv(x=conv.x[:, ::-1], w=conv.w, stride=conv.stride, padding=conv.padding,
+                                    dilation=conv.dilation, mode=conv.mode, groups=conv.groups)
+        hx, wx = conv.x.shape[2:]
+        tr, tc = int(rng.integers(1, hx + 1)), int(rng.integers(1, wx + 1))
+        want = work.planar_counts(conv, tr, tc)
+        for path in ("numpy", "auto"):
+            monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+            got = compiled.planar_counts(conv, tr, tc)
+            assert got.dtype == np.int64 and got.shape == want.shape and np.array_equal(got, want), (trial, path)
+
+
+@pytest.mark.parametrize("path", ["numpy", "auto"])
+def test_planar_counts_by_hand_on_both_paths(monkeypatch, path):
+    from hwsim.sim import compiled
+
+    monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+    # a 4×5 plane of ones, stride 2, no padding: phase (0, 0) reads rows 0, 2 and cols 0, 2, 4; phase (0, 1) rows 0, 2
+    # and cols 1, 3; (1, 0) rows 1, 3, cols 0, 2, 4; (1, 1) rows 1, 3, cols 1, 3. Tiles 2 × 2: rows {0, 1} {2, 3},
+    # cols {0, 1} {2, 3, 4}.
+    x = np.ones((1, 1, 4, 5), bool)
+    conv = work.ScatterConv(x=x, w=np.ones((1, 1, 2, 2), bool), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+                            mode="down")
+    got = compiled.planar_counts(conv, 2, 2)[0, 0]
+    assert got.tolist() == [[1, 2, 1, 2], [1, 1, 1, 1], [1, 2, 1, 2], [1, 1, 1, 1]]

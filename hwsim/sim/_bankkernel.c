@@ -28,6 +28,9 @@
  * weight_grad_units(dz, a, geometry, units, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)
  *     The same for sampled backward-weight units (hwsim.sim.gemm._weight_grad_units).
  *
+ * planar_counts(x, eh, ew, phases, step_h, step_w, out) -> None
+ *     Non-zeros of a streamed operand per (image, channel, phase, planar tile) (hwsim.sim.work.planar_counts).
+ *
  * Plain C99 and the CPython buffer protocol; the bank loops run without the GIL.
  */
 #define PY_SSIZE_T_CLEAN
@@ -354,6 +357,40 @@ done:
     return ret;
 }
 
+static PyObject *py_planar_counts(PyObject *self, PyObject *args) {
+    PyObject *o[5];
+    long long sh, sw;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOLLO", &o[0], &o[1], &o[2], &o[3], &sh, &sw, &o[4]))
+        return NULL;
+    static const char *names[5] = {"x", "eh", "ew", "phases", "out"};
+    Py_buffer b[5];
+    int got = 0;
+    PyObject *ret = NULL;
+    mask4 x;
+    if (PyObject_GetBuffer(o[0], &b[0], PyBUF_RECORDS_RO) < 0)
+        return NULL;
+    got = 1;
+    if (!mask4_from(&b[0], &x, names[0]))
+        goto done;
+    for (; got < 5; got++)
+        if (!int64_buffer_flags(o[got], &b[got], names[got], got == 4 ? PyBUF_WRITABLE : 0))
+            goto done;
+    if (b[3].len / 8 % 2 != 0 || b[3].len == 0) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: planar_counts needs (phases, 2) phase offsets");
+        goto done;
+    }
+    if (planar_tile_counts(&x, b[1].buf, b[1].len / 8, b[2].buf, b[2].len / 8, b[3].buf, b[3].len / 16, sh, sw,
+                           b[4].buf, b[4].len / 8)) {
+        Py_INCREF(Py_None);
+        ret = Py_None;
+    }
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&b[k]);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"stalls", py_stalls, METH_VARARGS,
      "stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)"},
@@ -363,6 +400,8 @@ static PyMethodDef methods[] = {
      "parts)"},
     {"weight_grad_units", py_weight_grad_units, METH_VARARGS,
      "weight_grad_units(dz, a, geometry, units, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)"},
+    {"planar_counts", py_planar_counts, METH_VARARGS,
+     "planar_counts(x, eh, ew, phases, step_h, step_w, out) -> None: non-zeros per (n, c, phase, tile) into out"},
     {NULL, NULL, 0, NULL},
 };
 

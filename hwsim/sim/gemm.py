@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.sim import banks, blockdiag, work
+from hwsim.sim import banks, blockdiag, compiled, work
 from hwsim.sim.tiling import (
     _group_pes,
     _intervals,
@@ -104,7 +104,7 @@ def scatter_counts(conv: work.ScatterConv, arch: Arch, *, kc: int) -> Counted:
     rows, cols, f, i = arch.pe_array.rows, arch.pe_array.cols, arch.pe.mult_f, arch.pe.mult_i
     hx, wx = conv.x.shape[2:]
     tr, tc, clusters = tile_grid(rows, cols, hx, wx, **scatter_mapping_inputs(conv, kc, i, arch))
-    nx = work.planar_counts(conv, tr, tc)
+    nx = compiled.planar_counts(conv, tr, tc)
     if blockdiag.applies(conv, kc):  # grouped (e.g. attention's batched products): the diagonal blocks only
         nw = blockdiag.group_weight_counts(conv, kc)
         cyc, prod = blockdiag.cartesian_work(nw, nx, f, i)
@@ -164,7 +164,7 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
     if gi.size == 0:
         return []
     if banks.compiled_on():
-        return _scatter_units_compiled(conv, (gi, ni, ci, pi, ti), tr, tc, kc)
+        return compiled.scatter_units(conv, (gi, ni, ci, pi, ti), tr, tc, kc)
     pick = np.arange(gi.size)
     hx, wx = conv.x.shape[2:]
     eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
@@ -223,37 +223,6 @@ def _scatter_units(conv: work.ScatterConv, nw: np.ndarray | blockdiag.BlockCount
     ax = ax - np.minimum(_unit_min(ax, wu, nu), 0)[wu]
     ay = ay - _unit_min(ay, au, nu)[au]
     return banks.Units.from_runs(ax, wu, ay, au, nu)
-
-
-def _halo(conv: work.ScatterConv, th: int, tw: int) -> tuple[int, int]:
-    """(rows, cols) of a PE's accumulator address space for a ``th × tw`` tile, halo included (capacity.py)."""
-    r_, s_ = conv.w.shape[2:]
-    dl = conv.dilation
-    if conv.mode == "up":
-        return th * conv.stride[0] + (r_ - 1) * dl[0], tw * conv.stride[1] + (s_ - 1) * dl[1]
-    st = conv.stride
-    return -(-th // st[0]) + -(-(r_ - 1) * dl[0] // st[0]), -(-tw // st[1]) + -(-(s_ - 1) * dl[1] // st[1])
-
-
-def _scatter_units_compiled(conv: work.ScatterConv, units: tuple[np.ndarray, ...], tr: int, tc: int,
-                            kc: int) -> banks.Units:
-    """:func:`_scatter_units`' address parts of the sampled ``units`` (g, n, c, φ, t), built by the compiled bank
-    model (``hwsim/sim/_bankunits.h``): the same integers in the same order as the numpy path."""
-    hx, wx = conv.x.shape[2:]
-    eh, ew = work.split_edges(hx, tr), work.split_edges(wx, tc)
-    th, tw = -(-hx // tr), -(-wx // tc)  # the largest tile of a near-equal split
-    hh, wh = _halo(conv, th, tw)
-    o, cw, r_, s_ = conv.w.shape
-    og, cb = (o // conv.groups, cw) if conv.compact else (0, 0)
-    geo = np.array([kc, conv.mode == "up", *conv.stride, *conv.dilation, *conv.padding, hh, wh, og, cb],
-                   dtype=np.int64)
-    phases = np.array([(*ph, *conv.x_phase(ph)) for ph in conv.phases], dtype=np.int64)
-    rows = np.stack(units, axis=1).astype(np.int64, copy=False)
-    nu = rows.shape[0]
-    ax, ay = np.empty(nu * kc * r_ * s_, dtype=np.int64), np.empty(nu * th * tw, dtype=np.int64)
-    ax_off, ay_off = np.empty(nu + 1, dtype=np.int64), np.empty(nu + 1, dtype=np.int64)
-    nx, ny = banks.compiled().scatter_units(conv.x, conv.w, geo, rows, phases, eh, ew, tc, ax, ax_off, ay, ay_off)
-    return banks.Units(ax[:nx], ax_off, ay[:ny], ay_off)
 
 
 def _unit_min(x: np.ndarray, unit: np.ndarray, nu: int) -> np.ndarray:
@@ -324,13 +293,7 @@ def _weight_grad_units(op: work.PixelOuterProduct, xg: np.ndarray, *, kc: int, c
     if xn is None:
         gg = np.zeros_like(gg)
     if banks.compiled_on():
-        rows = np.stack((nn, gg, pp, qq), axis=1).astype(np.int64, copy=False)
-        geo = np.array([kc, chunk, groups, *stride, *dilation, *padding, *kernel], dtype=np.int64)
-        nu = rows.shape[0]
-        ax, ay = np.empty(nu * kc, dtype=np.int64), np.empty(nu * min(chunk, cg) * rs, dtype=np.int64)
-        ax_off, ay_off = np.empty(nu + 1, dtype=np.int64), np.empty(nu + 1, dtype=np.int64)
-        nx, ny = banks.compiled().weight_grad_units(dz, a, geo, rows, ax, ax_off, ay, ay_off)
-        return banks.Units(ax[:nx], ax_off, ay[:ny], ay_off)
+        return compiled.weight_grad_units(op, (nn, gg, pp, qq), kc=kc, chunk=chunk)
     # All picked units at once (the same arrays, in the same order, as one nonzero() per unit).
     ko = gg[:, None] * kc + np.arange(kc)                                  # (U, kc)
     dk = dz[nn[:, None], np.minimum(ko, k - 1), pp[:, None], qq[:, None]] & (ko < k)
