@@ -134,3 +134,17 @@ def test_backward_data_effectual_macs_by_hand():
     w = np.ones((1, 1, 3, 3), dtype=bool)
     assert work.effectual_macs_backward_data(w, dz, in_hw=(3, 3), stride=(1, 1), padding=(1, 1),
                                              dilation=(1, 1)) == 4
+
+
+@pytest.mark.parametrize("vmax", [1, 1300, 1400, 100_000])
+def test_field_sums_in_narrow_integers_equal_the_wide_sums(vmax):
+    # the sums run in int16 while vmax·R·S < 2**15 (1300·25 = 32,500), else int32 or int64: counts at vmax on every
+    # pixel reach the bound exactly where the field is full
+    rng = np.random.default_rng(vmax)
+    x = rng.integers(0, vmax + 1, size=(2, 3, 9, 8))
+    x[0, 0] = vmax
+    geo = dict(out_hw=(9, 8), kernel=(5, 5), stride=(1, 1), padding=(2, 2), dilation=(1, 1))
+    got = work.field_sums(x, vmax=vmax, **geo)
+    want = ref_patch_counts(x, chunk=1, **geo)  # chunks of one channel: the per-channel field sums
+    assert got.dtype == np.int64 and np.array_equal(got, want)
+    assert got[0, 0, 4, 4] == 25 * vmax

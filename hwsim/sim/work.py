@@ -339,30 +339,35 @@ def effectual_macs_backward_weight(dz: np.ndarray, a: np.ndarray, *, groups: int
     c = a.shape[1]
     total = 0
     for gi in range(groups):
-        dzc = dz[:, gi * (k // groups):(gi + 1) * (k // groups)].sum(axis=1, dtype=np.int64)  # (N, P, Q)
-        ag = a[:, gi * (c // groups):(gi + 1) * (c // groups)].sum(axis=1, keepdims=True, dtype=np.int64)
-        field = field_sums(ag, out_hw=(p, q), kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+        dzc = block_sums(dz[:, gi * (k // groups):(gi + 1) * (k // groups)], k // groups, axis=1)  # (N, 1, P, Q)
+        ag = block_sums(a[:, gi * (c // groups):(gi + 1) * (c // groups)], c // groups, axis=1)
+        field = field_sums(ag, out_hw=(p, q), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                           vmax=c // groups)
         total += int(np.vdot(field.reshape(-1), dzc.reshape(-1)))
     return total
 
 
-def field_sums(x: np.ndarray, *, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims,
-               dilation: Dims) -> np.ndarray:
+def field_sums(x: np.ndarray, *, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims, dilation: Dims,
+               vmax: int | None = None) -> np.ndarray:
     """Σ over the taps (r, s) of the (…, H, W) counts ``x`` read at each output pixel's receptive field (padding
     reads 0): int64 (…, P, Q). Separable: the R row taps are summed first, then the S column taps of those
-    sums (R + S additions instead of R·S); integer sums, so equal to the tap-by-tap sum."""
-    p, q = out_hw
-    (kr, ks), (sh, sw), (dh, dw) = kernel, stride, dilation
-    xp = _padded(x, padding) if x.ndim == 4 else _padded(x[None], padding)[0]
-    rows = np.zeros(xp.shape[:-2] + (p, xp.shape[-1]), dtype=np.int64)
+    sums (R + S additions instead of R·S); integer sums, so equal to the tap-by-tap sum. ``vmax``: no count of
+    ``x`` exceeds it (a bool ``x``: 1), so the sums run in the narrowest integers that hold ``vmax``·R·S."""
+    (p, q), (kr, ks), (sh, sw), (dh, dw), (ph, pw) = out_hw, kernel, stride, dilation, padding
+    h, w = x.shape[-2:]
+    if kr * ks == 1 and (sh, sw, ph, pw, h, w) == (1, 1, 0, 0, p, q):  # one tap over the whole plane
+        return x.astype(np.int64)
+    bound = (1 if x.dtype == bool else vmax if vmax is not None else 2 ** 62) * kr * ks
+    acc = np.int16 if bound < 2 ** 15 else (np.int32 if bound < 2 ** 31 else np.int64)
+    xp = np.zeros(x.shape[:-2] + (h + 2 * ph, w + 2 * pw), dtype=acc)
+    xp[..., ph:ph + h, pw:pw + w] = x
+    rows = np.zeros(xp.shape[:-2] + (p, xp.shape[-1]), dtype=acc)
     for r in range(kr):
         rows += xp[..., r * dh:r * dh + (p - 1) * sh + 1:sh, :]
-    if ks == 1 and sw == 1 and rows.shape[-1] == q:
-        return rows
-    out = np.zeros(xp.shape[:-2] + (p, q), dtype=np.int64)
+    out = np.zeros(xp.shape[:-2] + (p, q), dtype=acc)
     for s in range(ks):
         out += rows[..., s * dw:s * dw + (q - 1) * sw + 1:sw]
-    return out
+    return out.astype(np.int64)
 
 
 def patch_counts(a: np.ndarray, *, chunk: int, out_hw: Dims, kernel: Dims, stride: Dims, padding: Dims,
@@ -381,4 +386,5 @@ def patch_counts(a: np.ndarray, *, chunk: int, out_hw: Dims, kernel: Dims, strid
     nch = -(-c // chunk)
     edges = np.minimum(np.arange(nch + 1, dtype=np.int64) * chunk, c)  # the last chunk may be short
     per = segment_sum(a, edges, axis=1)      # (N, chunks, H, W) non-zeros per channel chunk
-    return field_sums(per, out_hw=out_hw, kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    return field_sums(per, out_hw=out_hw, kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                      vmax=chunk)
