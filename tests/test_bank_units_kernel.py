@@ -192,3 +192,63 @@ def test_planar_counts_by_hand_on_both_paths(monkeypatch, path):
                             mode="down")
     got = compiled.planar_counts(conv, 2, 2)[0, 0]
     assert got.tolist() == [[1, 2, 1, 2], [1, 1, 1, 1], [1, 2, 1, 2], [1, 1, 1, 1]]
+
+
+def _work_fields(cw):
+    return (cw.mult_cycles.tolist(), cw.products, cw.groups, cw.partial_sums, cw.group_pes.tolist(),
+            cw.group_values.tolist(), cw.group_interval.tolist(), cw.tiling, cw.broadcast_reads, cw.stream_reads)
+
+
+def test_compiled_weight_grad_cycles_equal_the_numpy_counts(monkeypatch):
+    from hwsim.arch import load_arch
+
+    rng = np.random.default_rng(9)
+    archs = {}
+    done = 0
+    for trial in range(200):
+        grid, f, i = int(rng.choice([1, 2, 4, 8])), int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        key = (grid, f, i)
+        if key not in archs:
+            archs[key] = load_arch("scnn", {"pe_array.rows": grid, "pe_array.cols": grid, "pe.mult_f": f,
+                                            "pe.mult_i": i})
+        groups = int(rng.choice([1, 1, 2, 3]))
+        k, c = groups * int(rng.integers(1, 7)), groups * int(rng.integers(1, 5))
+        r, s = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        h, w_ = int(rng.integers(r, 16)), int(rng.integers(s, 16))
+        n, d = int(rng.integers(1, 5)), float(rng.choice([0.05, 0.4, 1.0]))
+        p, q = h - r + 1, w_ - s + 1
+        dz = rng.random((n, k, p, q)) < d
+        a = rng.random((n, c, h, w_)) < d
+        if rng.random() < 0.15:
+            a = work.ones_view(a.shape)
+        op = work.PixelOuterProduct(dz=dz, a=a, groups=groups, kernel=(r, s), stride=(1, 1), padding=(0, 0),
+                                    dilation=(1, 1))
+        kc = int(rng.choice([1, 2, 3, 8]))
+        out = {}
+        for path in ("numpy", "auto"):
+            monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+            out[path] = _work_fields(gemm.weight_grad_counts(op, archs[key], kc=kc).work)
+        assert out["numpy"] == out["auto"], trial
+        done += out["numpy"][1] > 0
+    assert done > 150
+
+
+def test_weight_grad_cycles_by_hand():
+    if not KERNEL:
+        assert banks.IMPORT_ERROR
+        return
+    from hwsim.sim import compiled
+
+    # one image, 2 Kc groups, a 2×3 plane on 1×2 tiles (cols {0}, {1, 2}); F = 2
+    xg = np.array([[[[3, 0, 1], [2, 2, 0]], [[1, 1, 1], [0, 0, 5]]]], dtype=np.int64)   # (1, 2, 2, 3)
+    ceil_y = np.array([[[1, 2, 3], [4, 5, 6]]], dtype=np.int64)
+    ysum = np.array([[[1, 1, 1], [1, 1, 2]]], dtype=np.int64)
+    cyc = np.zeros((2, 1, 2), dtype=np.int64)
+    prod = compiled.weight_grad_cycles(xg, ceil_y, ysum, np.array([0, 2]), np.array([0, 1, 3]), f=2, ks=slice(1, 2),
+                                       cyc=cyc)
+    # group 1 only: ⌈xg/2⌉ = [[1, 1, 1], [0, 0, 3]] · ceil_y → tile 0 (col 0): 1·1 + 0 = 1; tile 1: 2 + 3 + 0 + 18 = 23
+    assert cyc[1, 0].tolist() == [1, 23] and cyc[0, 0].tolist() == [0, 0]
+    assert prod == 1 + 1 + 1 + 5 * 2
+    with pytest.raises(ValueError, match="g0 <= g1 <= groups"):
+        compiled.weight_grad_cycles(xg, ceil_y, ysum, np.array([0, 2]), np.array([0, 1, 3]), f=2, ks=slice(1, 3),
+                                   cyc=cyc)

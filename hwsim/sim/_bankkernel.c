@@ -31,6 +31,10 @@
  * planar_counts(x, eh, ew, phases, step_h, step_w, out) -> None
  *     Non-zeros of a streamed operand per (image, channel, phase, planar tile) (hwsim.sim.work.planar_counts).
  *
+ * weight_grad_cycles(xg, ceil_y, ysum, eh, ew, f, g0, g1, cyc) -> products
+ *     Backward-weight multiplier cycles per (Kc group, image, tile), added into cyc, and the products
+ *     (hwsim.sim.gemm.weight_grad_counts; _bankcounts.h).
+ *
  * Plain C99 and the CPython buffer protocol; the bank loops run without the GIL.
  */
 #define PY_SSIZE_T_CLEAN
@@ -41,6 +45,7 @@
 #include <string.h>
 
 #include "_bankunits.h"
+#include "_bankcounts.h"
 
 /* One cycle of the queue model on bank loads L (banks entries), backlogs q updated in place: the stall. */
 static int64_t queue_cycle(int64_t *q, const int64_t *L, Py_ssize_t banks, int64_t cap, int64_t ports) {
@@ -391,6 +396,45 @@ done:
     return ret;
 }
 
+static PyObject *py_weight_grad_cycles(PyObject *self, PyObject *args) {
+    PyObject *o[6];
+    long long f, g0, g1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOOOOLLLO", &o[0], &o[1], &o[2], &o[3], &o[4], &f, &g0, &g1, &o[5]))
+        return NULL;
+    static const char *names[6] = {"xg", "ceil_y", "ysum", "eh", "ew", "cyc"};
+    Py_buffer b[6];
+    int got = 0;
+    PyObject *ret = NULL;
+    for (; got < 6; got++)
+        if (!int64_buffer_flags(o[got], &b[got], names[got], got == 5 ? PyBUF_WRITABLE : 0))
+            goto done;
+    if (b[0].ndim != 4 || b[1].ndim != 3 || b[2].ndim != 3 || b[5].ndim != 3) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: weight_grad_cycles needs xg (N, G, P, Q), ceil_y and ysum "
+                                          "(N, P, Q) and cyc (G, N, tiles)");
+        goto done;
+    }
+    const Py_ssize_t N = b[0].shape[0], G = b[0].shape[1], P = b[0].shape[2], Q = b[0].shape[3];
+    const Py_ssize_t nt = (b[3].len / 8 - 1) * (b[4].len / 8 - 1);
+    for (int k = 1; k < 3; k++)
+        if (b[k].shape[0] != N || b[k].shape[1] != P || b[k].shape[2] != Q) {
+            PyErr_SetString(PyExc_ValueError, "_bankkernel: weight_grad_cycles: ceil_y and ysum must be (N, P, Q) of xg");
+            goto done;
+        }
+    if (b[5].shape[0] != G || b[5].shape[1] != N || b[5].shape[2] != nt) {
+        PyErr_SetString(PyExc_ValueError, "_bankkernel: weight_grad_cycles: cyc must be (G, N, tiles)");
+        goto done;
+    }
+    int64_t products;
+    if (weight_grad_tile_cycles(b[0].buf, N, G, P, Q, b[1].buf, b[2].buf, b[3].buf, b[3].len / 8, b[4].buf,
+                                b[4].len / 8, f, g0, g1, b[5].buf, &products))
+        ret = PyLong_FromLongLong((long long)products);
+done:
+    for (int k = 0; k < got; k++)
+        PyBuffer_Release(&b[k]);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"stalls", py_stalls, METH_VARARGS,
      "stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)"},
@@ -402,6 +446,8 @@ static PyMethodDef methods[] = {
      "weight_grad_units(dz, a, geometry, units, ax, ax_off, ay, ay_off) -> (weight parts, activation parts)"},
     {"planar_counts", py_planar_counts, METH_VARARGS,
      "planar_counts(x, eh, ew, phases, step_h, step_w, out) -> None: non-zeros per (n, c, phase, tile) into out"},
+    {"weight_grad_cycles", py_weight_grad_cycles, METH_VARARGS,
+     "weight_grad_cycles(xg, ceil_y, ysum, eh, ew, f, g0, g1, cyc) -> products: backward-weight cycles added into cyc"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,6 +5,8 @@ definition and the fallback (no C compiler at install, or ``HWSIM_SIM_KERNEL=num
 
 * :func:`planar_counts` — :func:`hwsim.sim.work.planar_counts`, the streamed operand's non-zeros per (image,
   channel, phase, planar tile), one pass over the mask instead of a reduction per tile row and column;
+* :func:`weight_grad_cycles` — the backward-weight cycles per (Kc group, image, tile) and products of
+  :func:`hwsim.sim.gemm.weight_grad_counts` (``hwsim/sim/_bankcounts.h``);
 * :func:`scatter_units` / :func:`weight_grad_units` — the bank-address parts of the sampled units of
   :func:`hwsim.sim.gemm._scatter_units` / :func:`hwsim.sim.gemm._weight_grad_units` (``hwsim/sim/_bankunits.h``).
 """
@@ -29,6 +31,16 @@ def planar_counts(conv: work.ScatterConv, rows: int, cols: int) -> np.ndarray:
     banks.compiled().planar_counts(conv.x, work.split_edges(hx, rows), work.split_edges(wx, cols), phases, *steps,
                                    out)
     return out
+
+
+def weight_grad_cycles(xg: np.ndarray, ceil_y: np.ndarray, ysum: np.ndarray, eh: np.ndarray, ew: np.ndarray, *,
+                       f: int, ks: slice, cyc: np.ndarray) -> int:
+    """Adds ⌈xg / F⌉ · ceil_y of the Kc groups ``ks`` over each tile's pixels into ``cyc`` (G, N, tiles) and returns
+    Σ xg · ysum over them — :func:`hwsim.sim.gemm.weight_grad_counts`' per-pixel sums (``xg``: (N, G, P, Q),
+    ``ceil_y`` / ``ysum``: (N, P, Q), C-contiguous int64), in one pass."""
+    return banks.compiled().weight_grad_cycles(xg, np.ascontiguousarray(ceil_y, dtype=np.int64),
+                                               np.ascontiguousarray(ysum, dtype=np.int64), eh, ew, f, ks.start,
+                                               ks.stop, cyc)
 
 
 def _halo(conv: work.ScatterConv, th: int, tw: int) -> tuple[int, int]:
