@@ -6,7 +6,9 @@
    (and the last), for several N, plus the single-iteration practice (last iteration × T).
 2. ``--timing TRACE [--old PATH]``: wall time of replaying all sampled iterations of TRACE in-process
    (``jobs=1``) against 5 × the time one iteration took on the code at ``--old`` (e.g. a checkout of the
-   pre-speed-up simulator), both measured now on this machine. Both sides import the simulator, read the
+   pre-speed-up simulator), both measured now on this machine. The old code runs in its own checkout (``cwd``:
+   ``python -c`` imports from the working directory first) on a copy of TRACE in the layout it reads
+   (:func:`old_format_copy`), and the run stops if it imported hwsim from anywhere else. Both sides import the simulator, read the
    trace's manifest and read and validate the architecture file before their clock starts (the figures "with
    imports + manifest" include them; the new side's read is the one its whole run reuses,
    :func:`hwsim.sweep.evaluate.cached_arch`).
@@ -45,6 +47,7 @@ META = ("model", "dataset", "image_size", "method", "s", "epochs", "batch_size",
 OLD_ONE = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
+import hwsim
 from hwsim.arch import load_arch
 from hwsim.sim.replay import simulate_trace
 from hwsim.trace.format import load
@@ -52,8 +55,27 @@ tr = load(sys.argv[1]); arch = load_arch(sys.argv[2]); it = tr.sampled_iteration
 t1, c1 = time.perf_counter(), time.process_time()
 simulate_trace(tr, arch, iteration=it)
 print(json.dumps({"one_s": time.perf_counter() - t1, "one_cpu_s": time.process_time() - c1,
-                  "cmd_s": time.perf_counter() - t0, "cmd_cpu_s": time.process_time() - c0}))
+                  "cmd_s": time.perf_counter() - t0, "cmd_cpu_s": time.process_time() - c0, "hwsim": hwsim.__file__}))
 """
+
+
+def old_format_copy(trace_path: str, out: str) -> str:
+    """A copy of ``trace_path`` that a simulator from before the iteration log reads (manifest version 1, the
+    per-iteration records inline, the sample files linked): the same samples and records in the older layout."""
+    with open(os.path.join(trace_path, "manifest.json")) as fh:
+        man = json.load(fh)
+    log = man.pop("iteration_log", None)
+    if log is not None:
+        with open(os.path.join(trace_path, log["file"])) as fh:
+            man["iterations"] = [json.loads(line) for line in fh if line.strip()]
+    man["version"] = 1
+    os.makedirs(out, exist_ok=True)
+    link = os.path.join(out, "samples")
+    if not os.path.lexists(link):
+        os.symlink(os.path.abspath(os.path.join(trace_path, "samples")), link)
+    with open(os.path.join(out, "manifest.json"), "w") as fh:
+        json.dump(man, fh)
+    return out
 
 
 def _err(est: float, true: float) -> float:
@@ -141,9 +163,17 @@ def timing(trace_path: str, arch: str, old: str | None) -> None:
     print(f"{trace_path}: all {len(run.iterations)} sampled iterations replayed in-process (jobs=1): "
           f"{new_s:.2f} s wall, {new_cpu:.2f} s CPU (with imports + manifest: {cmd_s:.2f} s wall, {cmd_cpu:.2f} s CPU)")
     if old:
-        out = subprocess.run([sys.executable, "-c", OLD_ONE, trace_path, arch], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": old}, check=True).stdout
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            # the old code reads the trace in the layout it knows; it runs in its own checkout, so that `python -c`
+            # (whose first import path is the working directory) imports it and not a checkout it is started from
+            old_trace = old_format_copy(trace_path, os.path.join(tmp, "trace"))
+            out = subprocess.run([sys.executable, "-c", OLD_ONE, old_trace, arch], capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": old}, cwd=old, check=True).stdout
         m = json.loads(out.strip().splitlines()[-1])
+        if not os.path.abspath(m["hwsim"]).startswith(os.path.abspath(old) + os.sep):
+            raise SystemExit(f"--old {old}: the old side imported hwsim from {m['hwsim']}, not from {old}")
         print(f"  old code ({old}), one full-batch iteration: {m['one_s']:.2f} s wall, {m['one_cpu_s']:.2f} s CPU "
               f"(with imports + manifest: {m['cmd_s']:.2f} s wall, {m['cmd_cpu_s']:.2f} s CPU)")
         print(f"  whole run ÷ (5 × old one): replay {new_s / (5 * m['one_s']):.2f} wall, "
