@@ -61,7 +61,8 @@ print(json.dumps({"one_s": time.perf_counter() - t1, "one_cpu_s": time.process_t
 
 def old_format_copy(trace_path: str, out: str) -> str:
     """A copy of ``trace_path`` that a simulator from before the iteration log reads (manifest version 1, the
-    per-iteration records inline, the sample files linked): the same samples and records in the older layout."""
+    per-iteration records inline, the sample files copied: the reader refuses links out of a trace): the same
+    samples and records in the older layout."""
     with open(os.path.join(trace_path, "manifest.json")) as fh:
         man = json.load(fh)
     log = man.pop("iteration_log", None)
@@ -69,10 +70,9 @@ def old_format_copy(trace_path: str, out: str) -> str:
         with open(os.path.join(trace_path, log["file"])) as fh:
             man["iterations"] = [json.loads(line) for line in fh if line.strip()]
     man["version"] = 1
-    os.makedirs(out, exist_ok=True)
-    link = os.path.join(out, "samples")
-    if not os.path.lexists(link):
-        os.symlink(os.path.abspath(os.path.join(trace_path, "samples")), link)
+    import shutil
+
+    shutil.copytree(os.path.join(trace_path, "samples"), os.path.join(out, "samples"), dirs_exist_ok=True)
     with open(os.path.join(out, "manifest.json"), "w") as fh:
         json.dump(man, fh)
     return out
