@@ -148,3 +148,55 @@ def test_field_sums_in_narrow_integers_equal_the_wide_sums(vmax):
     want = ref_patch_counts(x, chunk=1, **geo)  # chunks of one channel: the per-channel field sums
     assert got.dtype == np.int64 and np.array_equal(got, want)
     assert got[0, 0, 4, 4] == 25 * vmax
+
+
+def _ref_tile_grid(rows, cols, h, w, *, groups=1, images=1, i=1, density=1.0, fits=None, min_balance=0.0):
+    """tiling.tile_grid as it was: every candidate's mapping_cost computed in the loop."""
+    from hwsim.sim import tiling
+
+    if h >= rows and w >= cols and tiling.planar_balance(rows, cols, h, w) >= min_balance:
+        return rows, cols, 1
+    best = best_fit = None
+    for tr in range(1, max(1, min(rows, h)) + 1):
+        for tc in range(1, max(1, min(cols, w)) + 1):
+            key = (tiling.mapping_cost(rows, cols, h, w, tr, tc, groups=groups, images=images, i=i, density=density),
+                   -tr * tc)
+            if best is None or key < best[0]:
+                best = (key, tr, tc)
+            if fits is not None and (best_fit is None or key < best_fit[0]) and fits(tr, tc):
+                best_fit = (key, tr, tc)
+    _, tr, tc = best_fit or best
+    return tr, tc, (rows // tr) * (cols // tc)
+
+
+def test_tile_grid_with_remembered_candidates_equals_the_loop_it_replaced():
+    from hwsim.sim import tiling
+
+    rng = np.random.default_rng(11)
+    for trial in range(600):
+        rows, cols = int(rng.integers(1, 17)), int(rng.integers(1, 17))
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        kw = dict(groups=int(rng.integers(1, 70)), images=int(rng.integers(1, 70)), i=int(rng.integers(1, 5)),
+                  density=float(rng.choice([0.0, 0.013, 0.3, 0.5, 1.0, rng.random()])),
+                  min_balance=float(rng.choice([0.0, 0.5, 0.9])))
+        conv = work.ScatterConv(x=np.zeros((1, 1, h, w), bool), w=np.zeros((1, 1, 3, 3), bool), stride=(1, 2),
+                                padding=(1, 1), dilation=(1, 1), mode=str(rng.choice(["up", "down"])))
+        for fits in (None, tiling.AccumulatorFit.of(conv, int(rng.integers(1, 200)))):
+            for _ in range(2):  # the second call reads the remembered candidates
+                assert tiling.tile_grid(rows, cols, h, w, fits=fits, **kw) == \
+                    _ref_tile_grid(rows, cols, h, w, fits=fits, **kw), trial
+        lam = lambda tr, tc: (tr + tc) % 3 != 0  # noqa: E731 - any other callable is asked each time
+        assert tiling.tile_grid(rows, cols, h, w, fits=lam, **kw) == _ref_tile_grid(rows, cols, h, w, fits=lam, **kw)
+
+
+def test_accumulator_fit_by_hand():
+    from hwsim.sim import tiling
+
+    # forward, a 10×10 plane on 2×3 tiles (5×4 pixels), 3×3 kernel, stride 1: (5 + 2)·(4 + 2) = 42 entries
+    conv = work.ScatterConv(x=np.zeros((1, 1, 10, 10), bool), w=np.zeros((1, 1, 3, 3), bool), stride=(1, 1),
+                            padding=(1, 1), dilation=(1, 1), mode="down")
+    fit = tiling.AccumulatorFit.of(conv, 42)
+    assert fit.entries(2, 3) == 42 == tiling.scatter_entries(conv, 2, 3) and fit(2, 3) and not fit(1, 3)
+    # backward-data ("up"), stride 2: (5·2 + 2)·(4·2 + 2) = 120
+    up = work.ScatterConv(x=conv.x, w=conv.w, stride=(2, 2), padding=(1, 1), dilation=(1, 1), mode="up")
+    assert tiling.AccumulatorFit.of(up, 0).entries(2, 3) == 120

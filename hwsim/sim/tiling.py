@@ -10,6 +10,7 @@ never the mask pattern), optionally only among tilings whose partial sums fit th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,16 +72,40 @@ def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: 
     if h >= rows and w >= cols and planar_balance(rows, cols, h, w) >= min_balance:
         return rows, cols, 1
     best = best_fit = None
-    for tr in range(1, max(1, min(rows, h)) + 1):
-        for tc in range(1, max(1, min(cols, w)) + 1):
-            key = (mapping_cost(rows, cols, h, w, tr, tc, groups=groups, images=images, i=i, density=density),
-                   -tr * tc)
-            if best is None or key < best[0]:
-                best = (key, tr, tc)
-            if fits is not None and (best_fit is None or key < best_fit[0]) and fits(tr, tc):
-                best_fit = (key, tr, tc)
+    d = min(max(density, 0.0), 1.0)
+    per: dict[int, float] = {}  # mapping_cost's per-PE term by tile size (it depends on nothing else)
+    for tr, tc, px, rounds, fit in _candidates(rows, cols, h, w, groups, images, fits):
+        if px not in per:
+            per[px] = d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
+        key = (per[px] * rounds, -tr * tc)  # == (mapping_cost(…, tr, tc, …), −tr·tc), the same float operations
+        if best is None or key < best[0]:
+            best = (key, tr, tc)
+        if fit and (best_fit is None or key < best_fit[0]):
+            best_fit = (key, tr, tc)
     _, tr, tc = best_fit or best
     return tr, tc, (rows // tr) * (cols // tc)
+
+
+def _candidates(rows: int, cols: int, h: int, w: int, groups: int, images: int,
+                fits: Callable[[int, int], bool] | None) -> list[tuple[int, int, int, int, bool]]:
+    """:func:`tile_grid`'s candidates in its order, with what does not depend on the density: (tr, tc, pixels per
+    tile, :func:`_round_factor`, fits). Remembered per shape when ``fits`` is None or an :class:`AccumulatorFit`
+    (a replay asks for the same shapes in every iteration); another callable is asked each time."""
+    key = (rows, cols, h, w, groups, images, fits)
+    hit = _CANDIDATES.get(key) if fits is None or isinstance(fits, AccumulatorFit) else None
+    if hit is not None:
+        return hit
+    out = [(tr, tc, -(-h // tr) * -(-w // tc), _round_factor(groups, images, (rows // tr) * (cols // tc)),
+            fits is not None and bool(fits(tr, tc)))
+           for tr in range(1, max(1, min(rows, h)) + 1) for tc in range(1, max(1, min(cols, w)) + 1)]
+    if fits is None or isinstance(fits, AccumulatorFit):
+        if len(_CANDIDATES) >= 4096:
+            _CANDIDATES.clear()
+        _CANDIDATES[key] = out
+    return out
+
+
+_CANDIDATES: dict[tuple, list[tuple[int, int, int, int, bool]]] = {}
 
 
 def _rounds(g: int, n: int, clusters: int) -> list[tuple[int, int, int]]:
@@ -142,13 +167,39 @@ def _density(x: np.ndarray) -> float:
 
 def scatter_entries(conv: work.ScatterConv, tr: int, tc: int) -> int:
     """Accumulator entries one output channel needs per PE for a ``tr × tc`` tiling (:mod:`hwsim.sim.capacity`)."""
-    hx, wx = conv.x.shape[2:]
-    th, tw = -(-hx // tr), -(-wx // tc)
-    r, s = conv.w.shape[2:]
-    (sh, sw), (dh, dw) = conv.stride, conv.dilation
-    if conv.mode == "up":
-        return (th * sh + (r - 1) * dh) * (tw * sw + (s - 1) * dw)
-    return (-(-th // sh) + -(-(r - 1) * dh // sh)) * (-(-tw // sw) + -(-(s - 1) * dw // sw))
+    return AccumulatorFit.of(conv, 0).entries(tr, tc)
+
+
+@dataclass(frozen=True)
+class AccumulatorFit:
+    """``fits(tr, tc)`` of :func:`tile_grid` for a forward / backward-data GEMM: do one output channel's partial sums
+    of a ``tr × tc`` tiling (:meth:`entries`) fit ``capacity`` accumulator entries? A value (the GEMM's plane, kernel,
+    strides, dilations, direction and the capacity), so the candidates it marks are remembered per shape."""
+
+    hx: int
+    wx: int
+    r: int
+    s: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    up: bool
+    capacity: int
+
+    @classmethod
+    def of(cls, conv: work.ScatterConv, capacity: int) -> AccumulatorFit:
+        hx, wx = conv.x.shape[2:]
+        r, s = conv.w.shape[2:]
+        return cls(hx, wx, r, s, tuple(conv.stride), tuple(conv.dilation), conv.mode == "up", capacity)
+
+    def entries(self, tr: int, tc: int) -> int:
+        th, tw = -(-self.hx // tr), -(-self.wx // tc)
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        if self.up:
+            return (th * sh + (self.r - 1) * dh) * (tw * sw + (self.s - 1) * dw)
+        return (-(-th // sh) + -(-(self.r - 1) * dh // sh)) * (-(-tw // sw) + -(-(self.s - 1) * dw // sw))
+
+    def __call__(self, tr: int, tc: int) -> bool:
+        return self.entries(tr, tc) <= self.capacity
 
 
 def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch: Arch | None = None) -> dict:
@@ -158,6 +209,6 @@ def scatter_mapping_inputs(conv: work.ScatterConv, kc: int, i: int, arch: Arch |
                     density=_density(conv.x) if conv.x.size else 1.0)
     if arch is not None:
         cap = arch.pe.accumulator_banks * arch.pe.accumulator_bank_entries
-        kw["fits"] = lambda tr, tc: scatter_entries(conv, tr, tc) <= cap
+        kw["fits"] = AccumulatorFit.of(conv, cap)
         kw["min_balance"] = arch.pe_array.planar_min_balance
     return kw
