@@ -221,6 +221,8 @@ def test_compiled_weight_grad_cycles_equal_the_numpy_counts(monkeypatch):
         a = rng.random((n, c, h, w_)) < d
         if rng.random() < 0.15:
             a = work.ones_view(a.shape)
+        if rng.random() < 0.15:  # a dense baseline's δ̃z: its counts are a broadcast view
+            dz = work.ones_view(dz.shape)
         op = work.PixelOuterProduct(dz=dz, a=a, groups=groups, kernel=(r, s), stride=(1, 1), padding=(0, 0),
                                     dilation=(1, 1))
         kc = int(rng.choice([1, 2, 3, 8]))

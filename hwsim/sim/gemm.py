@@ -249,13 +249,14 @@ def weight_grad_counts(op: work.PixelOuterProduct, arch: Arch, *, kc: int) -> Co
     xg = work.block_sums(op.dz, kc, axis=1)  # (N, G, P, Q)
     cyc = np.zeros((gk, n, tr * tc), dtype=np.int64)
     prod = 0
-    fast = banks.compiled_on() and xg.flags.c_contiguous
+    fast = banks.compiled_on()
+    xc = np.ascontiguousarray(xg) if fast else xg  # an all-dense δ̃z's counts are a broadcast view
     for gi in range(op.groups):
         y = op.field_counts(gi, chunk=chunk)                     # (N, chunks, P, Q)
         ks = slice((gi * kg) // kc, -(-((gi + 1) * kg) // kc))
         ceil_y = (-(-y // i)).sum(axis=1)                        # (N, P, Q)
         if fast:  # the same sums in one pass (hwsim.sim.compiled)
-            prod += compiled.weight_grad_cycles(xg, ceil_y, y.sum(axis=1), eh, ew, f=f, ks=ks, cyc=cyc)
+            prod += compiled.weight_grad_cycles(xc, ceil_y, y.sum(axis=1), eh, ew, f=f, ks=ks, cyc=cyc)
             continue
         per_pix = -(-xg[:, ks] // f) * ceil_y[:, None]           # (N, g, P, Q)
         tiles = work.segment_sum(work.segment_sum(per_pix, eh, axis=2), ew, axis=3)
