@@ -254,3 +254,44 @@ def test_weight_grad_cycles_by_hand():
     with pytest.raises(ValueError, match="g0 <= g1 <= groups"):
         compiled.weight_grad_cycles(xg, ceil_y, ysum, np.array([0, 2]), np.array([0, 1, 3]), f=2, ks=slice(1, 3),
                                    cyc=cyc)
+
+
+def _fillers_by_runs(mask, rl):
+    """The definition: Σ over every zero run (before each non-zero, and the trailing one) of ⌊run / 2**rl⌋."""
+    flat = np.flatnonzero(mask.ravel())
+    gaps = np.diff(np.concatenate([[-1], flat, [mask.size]])) - 1
+    return int((gaps // (1 << rl)).sum())
+
+
+def test_compiled_fillers_equal_the_numpy_fillers_and_the_definition(monkeypatch):
+    from hwsim.sim import traffic
+
+    rng = np.random.default_rng(12)
+    for trial in range(400):
+        n = int(rng.choice([0, 1, 7, 8, 9, 63, 64, 65, int(rng.integers(1, 5000))]))
+        d = float(rng.choice([0.0, 0.001, 0.05, 0.3, 0.9, 1.0]))
+        mask = rng.random(n) < d
+        if rng.random() < 0.2 and n:  # long runs at both ends
+            mask[: n // 3] = False
+            mask[-(n // 4):] = False
+        rl = int(rng.integers(0, 9))
+        got = {}
+        for path in ("numpy", "auto"):
+            monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+            got[path] = traffic.run_length_fillers(mask.reshape(1, 1, 1, -1), rl)
+        assert got["numpy"] == got["auto"] == _fillers_by_runs(mask, rl), (trial, n, d, rl)
+
+
+@pytest.mark.parametrize("path", ["numpy", "auto"])
+def test_fillers_by_hand_on_both_paths(monkeypatch, path):
+    from hwsim.sim import traffic
+
+    monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+    # runs of 20 zeros, a non-zero, 40 zeros, a non-zero, 15 trailing zeros; rl = 4 (16): 1 + 2 + 0 fillers
+    mask = np.zeros(77, dtype=bool)
+    mask[[20, 61]] = True
+    assert traffic.run_length_fillers(mask, 4) == 3
+    assert traffic.run_length_fillers(np.zeros(100, dtype=bool), 3) == 12  # one run of 100 zeros: ⌊100 / 8⌋
+    if KERNEL:
+        with pytest.raises(ValueError, match="3 <= rl <= 62"):
+            banks.compiled().fillers(np.packbits(mask), 77, 2)

@@ -117,3 +117,32 @@ static int weight_grad_tile_cycles(const int64_t *xg, Py_ssize_t N, Py_ssize_t G
     *products = prod;
     return 1;
 }
+
+/* Run-length fillers of a bit-packed mask (MSB first, n bits; hwsim.sim.traffic.run_length_fillers for rl >= 3):
+ * Σ over the zero runs between consecutive non-zero bytes' set bits (and before the first, after the last) of
+ * ⌊run / 2**rl⌋. A run inside one byte (at most 6 zeros) needs no filler when rl >= 3, as the numpy path says. */
+static int64_t packed_fillers(const uint8_t *packed, Py_ssize_t nbytes, int64_t n, int rl) {
+    static int8_t lead[256], trail[256];  /* first / last set bit of a byte, MSB first (0 for the zero byte) */
+    if (lead[1] == 0) {
+        for (int b = 1; b < 256; b++) {
+            int l = 0, t = 0;
+            while (!(b & (0x80 >> l)))
+                l++;
+            while (!(b & (1 << t)))
+                t++;
+            lead[b] = (int8_t)l;
+            trail[b] = (int8_t)t;
+        }
+    }
+    int64_t total = 0, prev_last = -1;
+    for (Py_ssize_t i = 0; i < nbytes; i++) {  /* branch-free: most bytes of a sparse mask are zero, at random */
+        const unsigned b = packed[i];
+        const int64_t keep = -(int64_t)(b != 0);  /* all ones for a non-zero byte, else 0 */
+        const int64_t first = (int64_t)i * 8 + lead[b], last = (int64_t)i * 8 + 7 - trail[b];
+        total += ((first - prev_last - 1) >> rl) & keep;
+        prev_last += (last - prev_last) & keep;
+    }
+    if (prev_last < 0)
+        return n >> rl;
+    return total + ((n - 1 - prev_last) >> rl);
+}

@@ -35,6 +35,8 @@
  *     Backward-weight multiplier cycles per (Kc group, image, tile), added into cyc, and the products
  *     (hwsim.sim.gemm.weight_grad_counts; _bankcounts.h).
  *
+ * fillers(packed, n, rl) -> run-length filler entries of a bit-packed mask of n bits (hwsim.sim.traffic, rl >= 3).
+ *
  * Plain C99 and the CPython buffer protocol; the bank loops run without the GIL.
  */
 #define PY_SSIZE_T_CLEAN
@@ -435,6 +437,25 @@ done:
     return ret;
 }
 
+static PyObject *py_fillers(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    long long n, rl;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OLL", &obj, &n, &rl))
+        return NULL;
+    Py_buffer b;
+    if (PyObject_GetBuffer(obj, &b, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    PyObject *ret = NULL;
+    if (b.itemsize != 1 || rl < 3 || rl > 62 || n < 0 || (n + 7) / 8 != b.len)
+        PyErr_Format(PyExc_ValueError, "_bankkernel: fillers needs (n + 7) / 8 packed bytes of n bits and 3 <= rl <= 62 "
+                                       "(got %zd bytes, n=%lld, rl=%lld)", b.len, n, rl);
+    else
+        ret = PyLong_FromLongLong((long long)packed_fillers(b.buf, b.len, (int64_t)n, (int)rl));
+    PyBuffer_Release(&b);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
     {"stalls", py_stalls, METH_VARARGS,
      "stalls(ax, ax_off, ay, ay_off, f, i, banks, depth, ports, max_cycles) -> (stall cycles, cycles)"},
@@ -448,6 +469,7 @@ static PyMethodDef methods[] = {
      "planar_counts(x, eh, ew, phases, step_h, step_w, out) -> None: non-zeros per (n, c, phase, tile) into out"},
     {"weight_grad_cycles", py_weight_grad_cycles, METH_VARARGS,
      "weight_grad_cycles(xg, ceil_y, ysum, eh, ew, f, g0, g1, cyc) -> products: backward-weight cycles added into cyc"},
+    {"fillers", py_fillers, METH_VARARGS, "fillers(packed, n, rl) -> run-length fillers of a bit-packed mask (rl >= 3)"},
     {NULL, NULL, 0, NULL},
 };
 

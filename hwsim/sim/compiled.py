@@ -7,6 +7,7 @@ definition and the fallback (no C compiler at install, or ``HWSIM_SIM_KERNEL=num
   channel, phase, planar tile), one pass over the mask instead of a reduction per tile row and column;
 * :func:`weight_grad_cycles` — the backward-weight cycles per (Kc group, image, tile) and products of
   :func:`hwsim.sim.gemm.weight_grad_counts` (``hwsim/sim/_bankcounts.h``);
+* :func:`fillers` — the run-length fillers of a bit-packed mask (:func:`hwsim.sim.traffic.run_length_fillers`);
 * :func:`scatter_units` / :func:`weight_grad_units` — the bank-address parts of the sampled units of
   :func:`hwsim.sim.gemm._scatter_units` / :func:`hwsim.sim.gemm._weight_grad_units` (``hwsim/sim/_bankunits.h``).
 """
@@ -41,6 +42,14 @@ def weight_grad_cycles(xg: np.ndarray, ceil_y: np.ndarray, ysum: np.ndarray, eh:
     return banks.compiled().weight_grad_cycles(xg, np.ascontiguousarray(ceil_y, dtype=np.int64),
                                                np.ascontiguousarray(ysum, dtype=np.int64), eh, ew, f, ks.start,
                                                ks.stop, cyc)
+
+
+def fillers(packed: np.ndarray, n: int, rl_bits: int) -> int | None:
+    """:func:`hwsim.sim.traffic.run_length_fillers` of the mask of ``n`` elements bit-packed into ``packed`` (MSB
+    first, ``rl_bits`` >= 3), compiled; ``None`` when the numpy path runs (:func:`banks.compiled_on` is false)."""
+    if not banks.compiled_on():
+        return None
+    return banks.compiled().fillers(packed, n, rl_bits)
 
 
 def _halo(conv: work.ScatterConv, th: int, tw: int) -> tuple[int, int]:

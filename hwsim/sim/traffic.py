@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.sim import compiled
+
 
 def run_length_fillers(mask: np.ndarray, rl_bits: int) -> int:
     """Filler entries a run-length code needs for zero runs longer than 2**rl − 1 (exact, from the mask).
@@ -54,6 +56,9 @@ def run_length_fillers(mask: np.ndarray, rl_bits: int) -> int:
         gaps = np.diff(np.concatenate([[-1], flat, [n]])) - 1  # zeros before each non-zero, and trailing
         return int((gaps // (1 << rl_bits)).sum())
     packed = np.packbits(m.ravel() != 0 if m.dtype != bool else m.ravel())   # MSB first
+    known = compiled.fillers(packed, n, rl_bits)  # the same sum over the packed bytes in one compiled pass
+    if known is not None:
+        return known
     nzb = np.flatnonzero(packed)
     if nzb.size == 0:
         return n // (1 << rl_bits)
