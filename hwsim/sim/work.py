@@ -26,6 +26,7 @@ effectual MAC counts of :func:`effectual_macs_forward` & co.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -254,13 +255,17 @@ def dense_valid_macs(*, n: int, k: int, c_per_group: int, in_hw: Dims, out_hw: D
     Σ over taps of the output rows (columns) whose tap falls inside the input, times N·K·C/groups:
     a Cartesian dataflow never multiplies padding, so this is its dense work.
     """
-    def valid(o: int, size: int, kk: int, st: int, pd: int, dl: int) -> int:
-        pos = np.arange(o)[:, None] * st + np.arange(kk)[None, :] * dl - pd
-        return int(((pos >= 0) & (pos < size)).sum())
-
-    vh = valid(out_hw[0], in_hw[0], kernel[0], stride[0], padding[0], dilation[0])
-    vw = valid(out_hw[1], in_hw[1], kernel[1], stride[1], padding[1], dilation[1])
+    vh = _valid_taps(int(out_hw[0]), int(in_hw[0]), int(kernel[0]), int(stride[0]), int(padding[0]), int(dilation[0]))
+    vw = _valid_taps(int(out_hw[1]), int(in_hw[1]), int(kernel[1]), int(stride[1]), int(padding[1]), int(dilation[1]))
     return n * k * c_per_group * vh * vw
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_taps(o: int, size: int, kk: int, st: int, pd: int, dl: int) -> int:
+    """(output position, tap) pairs of one axis whose input position is inside ``[0, size)`` (remembered: a replay
+    asks for the same layers in every iteration)."""
+    pos = np.arange(o)[:, None] * st + np.arange(kk)[None, :] * dl - pd
+    return int(((pos >= 0) & (pos < size)).sum())
 
 
 def _tap_weights(w_full: np.ndarray, groups: int, channels: int) -> np.ndarray:
