@@ -109,22 +109,23 @@ def test_sparse_cycles_monotone_in_density(tmp_path, scnn, d, step, seed):
     (:func:`hwsim.sim.tiling.mapping_cost`), so two densities may get two tilings, and the denser one's can be the
     better one: at c3 backward-data, d 0.3 → 0.35, seed 0, the work falls from 161 to 100 cycles (imbalance 98 → 44).
     That is the estimate's quality (a known gap of the mapper, in the closing notes), not the engine's: here the
-    estimate sees density 1 at every point, so both densities map alike and the engine itself must be monotone."""
+    estimate sees density 1 at every point (its one density term, :func:`hwsim.sim.tiling.per_pe_cost`), so both
+    densities map alike and the engine itself must be monotone."""
     hi = min(1.0, d + step)
-    orig = tiling.mapping_cost
+    orig = tiling.per_pe_cost
 
     def one_mapping(*args: object, **kw: object) -> float:
         return orig(*args, **{**kw, "density": 1.0})
 
     arch = load_arch(scnn)
-    with mock.patch.object(tiling, "mapping_cost", one_mapping):
+    with mock.patch.object(tiling, "per_pe_cost", one_mapping):
         lo_r = simulate(_trace(tmp_path, d, dz=d, seed=seed, layers=LAYERS[1:3]), arch)
         hi_r = simulate(_trace(tmp_path, hi, dz=hi, seed=seed, layers=LAYERS[1:3]), arch)
     for a, b in zip(lo_r.layers, hi_r.layers, strict=True):
         assert b.sparse.cycles >= a.sparse.cycles, (a.name, a.pass_name, d, hi)
         assert b.macs_effectual >= a.macs_effectual
     sched = load_arch("scnn")  # one schedule per iteration: the iteration's total is monotone too
-    with mock.patch.object(tiling, "mapping_cost", one_mapping):
+    with mock.patch.object(tiling, "per_pe_cost", one_mapping):
         lo_t = simulate(_trace(tmp_path, d, dz=d, seed=seed, layers=LAYERS[1:3]), sched).total("sparse").cycles
         hi_t = simulate(_trace(tmp_path, hi, dz=hi, seed=seed, layers=LAYERS[1:3]), sched).total("sparse").cycles
     assert hi_t >= lo_t, (d, hi)

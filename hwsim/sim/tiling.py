@@ -41,9 +41,14 @@ def mapping_cost(rows: int, cols: int, h: int, w: int, tr: int, tc: int, *, grou
     one scalar density only — what a mapper knows before the masks — never the mask pattern.
     """
     px = -(-h // tr) * -(-w // tc)
+    return per_pe_cost(px, i=i, density=density) * _round_factor(groups, images, (rows // tr) * (cols // tc))
+
+
+def per_pe_cost(px: int, *, i: int, density: float) -> float:
+    """:func:`mapping_cost`'s per-PE term: a tile of ``px`` pixels at ``density`` (clamped to [0, 1]) with ``i``
+    activation lanes (it depends on nothing else, so :func:`tile_grid` computes it once per tile size)."""
     d = min(max(density, 0.0), 1.0)
-    per = d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
-    return per * _round_factor(groups, images, (rows // tr) * (cols // tc))
+    return d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
 
 
 def planar_balance(rows: int, cols: int, h: int, w: int) -> float:
@@ -72,11 +77,10 @@ def tile_grid(rows: int, cols: int, h: int, w: int, *, groups: int = 1, images: 
     if h >= rows and w >= cols and planar_balance(rows, cols, h, w) >= min_balance:
         return rows, cols, 1
     best = best_fit = None
-    d = min(max(density, 0.0), 1.0)
-    per: dict[int, float] = {}  # mapping_cost's per-PE term by tile size (it depends on nothing else)
+    per: dict[int, float] = {}  # mapping_cost's per-PE term by tile size
     for tr, tc, px, rounds, fit in _candidates(rows, cols, h, w, groups, images, fits):
         if px not in per:
-            per[px] = d * px if i <= 1 else d * px / i + 0.5 * (1.0 - (1.0 - d) ** px)
+            per[px] = per_pe_cost(px, i=i, density=density)
         key = (per[px] * rounds, -tr * tc)  # == (mapping_cost(…, tr, tc, …), −tr·tc), the same float operations
         if best is None or key < best[0]:
             best = (key, tr, tc)
