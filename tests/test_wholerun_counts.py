@@ -200,3 +200,15 @@ def test_accumulator_fit_by_hand():
     # backward-data ("up"), stride 2: (5·2 + 2)·(4·2 + 2) = 120
     up = work.ScatterConv(x=conv.x, w=conv.w, stride=(2, 2), padding=(1, 1), dilation=(1, 1), mode="up")
     assert tiling.AccumulatorFit.of(up, 0).entries(2, 3) == 120
+
+
+def test_remembered_candidates_stay_bounded(monkeypatch):
+    from hwsim.sim import tiling
+
+    monkeypatch.setattr(tiling, "MAX_KEPT_CANDIDATES", 100)
+    tiling._CANDIDATES.clear()
+    monkeypatch.setattr(tiling, "_KEPT", 0)
+    for h in range(1, 30):  # 8×8 grid, small planes: up to 64 candidates each
+        want = _ref_tile_grid(8, 8, h, 5, groups=3, images=2, i=4, density=0.3)
+        assert tiling.tile_grid(8, 8, h, 5, groups=3, images=2, i=4, density=0.3) == want
+        assert tiling._KEPT <= 100 and sum(len(v) for v in tiling._CANDIDATES.values()) == tiling._KEPT

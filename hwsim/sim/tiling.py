@@ -103,13 +103,18 @@ def _candidates(rows: int, cols: int, h: int, w: int, groups: int, images: int,
             fits is not None and bool(fits(tr, tc)))
            for tr in range(1, max(1, min(rows, h)) + 1) for tc in range(1, max(1, min(cols, w)) + 1)]
     if fits is None or isinstance(fits, AccumulatorFit):
-        if len(_CANDIDATES) >= 4096:
+        global _KEPT
+        if _KEPT + len(out) > MAX_KEPT_CANDIDATES:  # many shapes or a large grid: start again (bounded memory)
             _CANDIDATES.clear()
+            _KEPT = 0
         _CANDIDATES[key] = out
+        _KEPT += len(out)
     return out
 
 
+MAX_KEPT_CANDIDATES = 200_000  # remembered candidates (≈ 25 MB) before the memo starts again
 _CANDIDATES: dict[tuple, list[tuple[int, int, int, int, bool]]] = {}
+_KEPT = 0
 
 
 def _rounds(g: int, n: int, clusters: int) -> list[tuple[int, int, int]]:
