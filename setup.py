@@ -28,6 +28,6 @@ setup(
     ext_modules=[Extension("hwsim.capture._nsdkernel", ["hwsim/capture/_nsdkernel.c"], optional=True,
                            depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view")]),
                  Extension("hwsim.sim._bankkernel", ["hwsim/sim/_bankkernel.c"], optional=True,
-                           depends=["hwsim/sim/_bankunits.h", "hwsim/sim/_bankcounts.h"])],
+                           depends=[f"hwsim/sim/_bank{h}.h" for h in ("units", "counts", "queue")])],
     cmdclass={"build_ext": _BuildExt},
 )
