@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from types import ModuleType
 
 
-def optional_extension(name: str) -> tuple[ModuleType | None, str | None]:
-    """(the compiled module ``name``, None) if it was built, else (None, why not: the ImportError's text)."""
+def optional_extension(name: str, api: int | None = None) -> tuple[ModuleType | None, str | None]:
+    """(the compiled module ``name``, None) if it was built, else (None, why not).
+
+    ``api``: the interface version the Python side was written against; a module built from older sources (an
+    editable install pulled without a rebuild) exposes another ``API`` and is refused with a warning that says how to
+    rebuild it — the numpy path serves meanwhile, with the same results, instead of a missing function failing a run."""
     try:  # by name: a C module imported by its full dotted name, never through the package that wraps it
-        return importlib.import_module(name), None
+        mod = importlib.import_module(name)
     except ImportError as e:  # no compiler at install time: the numpy path serves
         return None, str(e)
+    built = getattr(mod, "API", None)
+    if api is not None and built != api:
+        why = (f"{name} was built from other sources (interface {built}, this code needs {api}); rebuild it with "
+               "`pip install -e .` (or `python setup.py build_ext --inplace` in a checkout) — the numpy path runs "
+               "until then")
+        warnings.warn(why, RuntimeWarning, stacklevel=2)
+        return None, why
+    return mod, None
 
 
 def env_choice(var: str, allowed: tuple[str, ...]) -> str:

@@ -35,3 +35,44 @@ def test_both_kernels_go_through_it():
     assert (banks._ext is None) == (banks.IMPORT_ERROR is not None)
     assert (quant_compiled._ext is None) == (quant_compiled.IMPORT_ERROR is not None)
     assert quant.QUANT_PATHS[0] == "auto" and banks.SIM_KERNELS[0] == "auto"   # the default of each switch
+
+
+def _fake_module(monkeypatch, name, **attrs):
+    import sys
+    import types
+
+    mod = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(mod, k, v)
+    monkeypatch.setitem(sys.modules, name, mod)
+    return mod
+
+
+def test_a_stale_build_is_refused_with_a_warning_that_says_how_to_rebuild(monkeypatch):
+    _fake_module(monkeypatch, "hwsim._stale_kernel", API=1)
+    with pytest.warns(RuntimeWarning, match=r"hwsim\._stale_kernel was built from other sources \(interface 1, this "
+                                            r"code needs 2\); rebuild it with `pip install -e \.`"):
+        mod, why = _native.optional_extension("hwsim._stale_kernel", api=2)
+    assert mod is None and "numpy path runs" in why
+    _fake_module(monkeypatch, "hwsim._older_kernel")                       # built before the interface had a number
+    with pytest.warns(RuntimeWarning, match="interface None"):
+        assert _native.optional_extension("hwsim._older_kernel", api=2)[0] is None
+
+
+def test_a_build_of_the_right_interface_is_taken(monkeypatch, recwarn):
+    fake = _fake_module(monkeypatch, "hwsim._fresh_kernel", API=2)
+    assert _native.optional_extension("hwsim._fresh_kernel", api=2) == (fake, None)
+    assert _native.optional_extension("hwsim._fresh_kernel") == (fake, None)   # no api asked: not checked
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_the_bank_kernels_interface_number_is_the_one_its_c_source_declares():
+    import re
+    from pathlib import Path
+
+    from hwsim.sim import banks
+
+    src = (Path(banks.__file__).with_name("_bankkernel.c")).read_text()
+    assert int(re.search(r"#define BANK_KERNEL_API (\d+)", src).group(1)) == banks.BANK_KERNEL_API
+    if banks._ext is not None:                                             # built here: it is this source's build
+        assert banks._ext.API == banks.BANK_KERNEL_API

@@ -384,6 +384,15 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
+/* The interface version hwsim.sim.banks checks (BANK_KERNEL_API): raise it with any change of a function's
+ * arguments or results, so a stale build is refused (the numpy path runs) instead of failing. */
+#define BANK_KERNEL_API 2
+
 PyMODINIT_FUNC PyInit__bankkernel(void) {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API", BANK_KERNEL_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -57,7 +57,8 @@ MAX_CYCLES = 96       # multiplier cycles simulated per unit
 SIM_KERNEL_ENV = "HWSIM_SIM_KERNEL"
 SIM_KERNELS = ("auto", "numpy")
 
-_ext, IMPORT_ERROR = optional_extension("hwsim.sim._bankkernel")  # (None, why) without a C compiler at install
+BANK_KERNEL_API = 2  # the compiled module's interface version (BANK_KERNEL_API in _bankkernel.c)
+_ext, IMPORT_ERROR = optional_extension("hwsim.sim._bankkernel", BANK_KERNEL_API)  # (None, why): not built / stale
 
 
 class Units(Sequence):
