@@ -226,14 +226,15 @@ class _Net(nn.Module):
         return self.fc2(F.relu(self.fc1(F.relu(self.conv(x)).flatten(1))))
 
 
+@pytest.mark.parametrize("rng", ["sfc64", "counter"])
 @pytest.mark.parametrize("method", ["dither", "none"])
-def test_a_capture_writes_the_same_trace_on_both_paths(tmp_path, monkeypatch, method):
+def test_a_capture_writes_the_same_trace_on_both_paths(tmp_path, monkeypatch, method, rng):
     def run(path: str):
         monkeypatch.setenv(quant.QUANT_PATH_ENV, path)
         torch.manual_seed(0)
         net = _Net()
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
-        with capture(net, method=method, s=4.0, seed=3, out=tmp_path / path, sample_every=2) as cap:
+        with capture(net, method=method, s=4.0, seed=3, out=tmp_path / path, sample_every=2, dither_rng=rng) as cap:
             assert cap.dither.compiled == (path == "auto")
             for _ in range(5):
                 x, y = torch.randn(16, 1, 12, 12), torch.randint(0, 10, (16,))

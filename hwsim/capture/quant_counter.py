@@ -1,0 +1,280 @@
+"""NSD with a counter-based dither: every element's u is a pure function of (seed, iteration, call, element index).
+
+The default dither stream of capture (``dither_rng: counter``; ``sfc64`` keeps the older sequential numpy stream of
+:mod:`hwsim.capture.quant`). A call's :class:`CounterKey` (two 32-bit words) is derived from the capture's seed,
+the iteration, the GEMM call site's name and the call's ordinal at that site within the iteration
+(:func:`call_key`, a SplitMix64 chain); element ``i`` of δz (row-major index) then draws
+
+    h = H(i mod 2^32, k0, k1 XOR ⌊i / 2^32⌋·0x9E3779B9),   u = (2·⌊h / 2^9⌋ + 1)·2^-24,
+
+u an odd multiple of 2^-24 in (0, 1) (mean exactly ½, the grid of the SFC64 stream). H is two rounds of Chris
+Wellons' "lowbias32" (xorshift 16, ×0x21f0aaad, xorshift 15, ×0x735a2d97, xorshift 15: the best two-multiply
+32-bit hash of his hash-prospector search, full avalanche with a bias of ~0.1 % against ~0.3 % for MurmurHash3's
+finaliser) with the key XORed in before each round: four 32-bit multiplies an element, which AVX2 does 8 lanes at a
+time and a GPU or torch in int64 with 32-bit masking — unlike Philox4x32, whose 32×32→64-bit products need twice
+the vector work on AVX2. The tests check uniformity (χ², KS), avalanche, and independence between neighbouring
+elements, calls and iterations (``tests/test_dither_counter.py``).
+
+σ comes from float64 Σx and Σx² (each x² of a float32 is exact in float64; no over- or underflow), element i added
+to lane i mod 8 in index order and the 8 lanes added left to right; Δ = float32(s·σ), α = float32(1/Δ), levels
+k = ⌊float32(float32(δz·α) + u)⌋ (two roundings), δ̃z = float32(k·Δ). Three paths compute exactly this:
+
+* the C kernel (``_nsdkernel.nsd_ctr``: one read for the sums, one pass for dither, levels, statistics and noise
+  sums; AVX2 lanes or a baseline C loop), for float32 δz on CPU where it is built;
+* numpy (:func:`nsd_numpy`), the CPU fallback, with the kernel's lane order: the same Δ and levels to the bit;
+* torch (:func:`nsd_torch`) on any device (integers in int64 masked to 32 bits), for δz that is not on the CPU or
+  under ``HWSIM_QUANT_PATH=torch``. Its uniforms are the same bits; its sums are torch's (another order), so its
+  Δ equals the others' unless the float64 sums, which differ in their last bits, straddle a float32 rounding
+  boundary of Δ (~1e-13 relative apart against float32's 6e-8: about one call in 10^6 differs by one ulp of Δ).
+
+float64 δz (tests) keeps Δ = s·σ in float64 and float64 arithmetic on the same u; half types are quantized in
+float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hwsim._native import optional_extension
+from hwsim.capture import quant_device
+from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
+
+_ext, _ = optional_extension("hwsim.capture._nsdkernel")
+M32 = 0xFFFFFFFF
+_M64 = (1 << 64) - 1
+_M1, _M2, _HI = 0x21F0AAAD, 0x735A2D97, 0x9E3779B9
+_U24 = 2.0**-24
+_F32_TINY = float(np.finfo(np.float32).tiny)
+_EXACT_REBUILD = 1 << 22  # levels rebuilt from δ̃z are exact below this
+
+
+@dataclass(frozen=True)
+class CounterKey:
+    """One quantization call's dither key (two 32-bit words). ``device_path``: quantize in torch even on CPU."""
+
+    k0: int
+    k1: int
+    device_path: bool = False
+
+
+def _mix64(z: int) -> int:
+    """SplitMix64's output function (Steele, Lea, Flood 2014): a bijection of 64-bit words with full avalanche."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def site_hash(name: str) -> int:
+    """A 64-bit hash of a call site's name, the same in every process (unlike Python's ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def call_key(seed: int, iteration: int, site: int, ordinal: int, *, device_path: bool = False) -> CounterKey:
+    """The key of the ``ordinal``-th quantization at call site ``site`` (:func:`site_hash`) in ``iteration``."""
+    z = 0
+    for v in (seed, iteration, site, ordinal):
+        z = _mix64(z ^ (v & _M64))
+    return CounterKey(k0=z & M32, k1=z >> 32, device_path=device_path)
+
+
+# ----------------------------------------------------------------------------- uniforms
+
+def _round_np(x: np.ndarray) -> None:
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(_M1)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(_M2)
+    x ^= x >> np.uint32(15)
+
+
+def hash_words(idx: np.ndarray, k0: int, k1: int) -> np.ndarray:
+    """H(i, k0, k1) of a uint32 array of indices (in place; module doc): the 32 bits u is made of."""
+    idx ^= np.uint32(k0)
+    _round_np(idx)
+    idx ^= np.uint32(k1)
+    _round_np(idx)
+    return idx
+
+
+def uniform_numpy(key: CounterKey, n: int, start: int = 0) -> np.ndarray:
+    """The float32 u of elements ``start`` … ``start + n − 1`` in numpy (module doc)."""
+    out = np.empty(n, np.float32)
+    i = 0
+    while i < n:  # chunks that keep ⌊index / 2^32⌋ fixed
+        at = start + i
+        m = min(n - i, ((at >> 32) + 1 << 32) - at)
+        x = np.arange(m, dtype=np.uint32)
+        x += np.uint32(at & M32)
+        hash_words(x, key.k0, key.k1 ^ (((at >> 32) * _HI) & M32))
+        x >>= np.uint32(9)
+        x <<= np.uint32(1)
+        x |= np.uint32(1)
+        seg = out[i:i + m]
+        seg[:] = x  # exact: x < 2^24
+        seg *= np.float32(_U24)
+        i += m
+    return out
+
+
+def _round_torch(x: torch.Tensor) -> torch.Tensor:
+    x ^= x >> 16
+    x.mul_(_M1).bitwise_and_(M32)  # < 2^62: no int64 overflow
+    x ^= x >> 15
+    x.mul_(_M2).bitwise_and_(M32)
+    x ^= x >> 15
+    return x
+
+
+def uniform_torch(key: CounterKey, n: int, device: torch.device | str = "cpu", start: int = 0) -> torch.Tensor:
+    """The same u as :func:`uniform_numpy`, computed in torch on ``device`` (int64 with 32-bit masking)."""
+    idx = torch.arange(start, start + n, dtype=torch.int64, device=device)
+    hi = (idx >> 32).mul_(_HI).bitwise_and_(M32).bitwise_xor_(key.k1)
+    x = _round_torch(idx.bitwise_and_(M32).bitwise_xor_(key.k0))
+    x = _round_torch(x.bitwise_xor_(hi))
+    return ((x >> 9) * 2 + 1).to(torch.float32).mul_(_U24)
+
+
+def uniform_kernel(key: CounterKey, n: int, start: int = 0) -> np.ndarray:
+    """The same u from the C kernel (tests); requires the extension."""
+    out = np.empty(n, np.float32)
+    _ext.ctr_uniform(key.k0, key.k1, start, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- σ and Δ
+
+def sums_numpy(a: np.ndarray) -> tuple[float, float]:
+    """(Σx, Σx²) of a flat float32/float64 array in float64, in the kernel's lane order (module doc)."""
+    n = a.size
+    full = n - n % 8
+    b = a[:full].reshape(-1, 8).astype(np.float64)
+    lanes1 = np.add.reduce(b, axis=0) if full else np.zeros(8)
+    lanes2 = np.add.reduce(np.multiply(b, b, out=b), axis=0) if full else np.zeros(8)
+    for j in range(n - full):
+        v = float(a[full + j])
+        lanes1[j] += v
+        lanes2[j] += v * v
+    s1 = s2 = 0.0
+    for j in range(8):
+        s1 += float(lanes1[j])
+        s2 += float(lanes2[j])
+    return s1, s2
+
+
+def step(s1: float, s2: float, n: int, s: float, *, f32: bool = True) -> float:
+    """Δ = float32(s·σ) with σ² = Σx²/n − (Σx/n)² (0 if negative); 0 when Δ is not a normal float32.
+    ``f32=False`` (float64 δz): Δ = s·σ unrounded, 0 below the smallest normal float64."""
+    if not (math.isfinite(s1) and math.isfinite(s2)):
+        raise FloatingPointError("non-finite sums")
+    if n == 0:
+        return 0.0
+    mean = s1 / n
+    var = s2 / n - mean * mean
+    sigma = math.sqrt(var) if var > 0.0 else 0.0
+    if not f32:
+        d = s * sigma
+        return d if d >= np.finfo(np.float64).tiny else 0.0
+    d = float(np.float32(s * sigma))
+    if math.isinf(d):
+        raise OverflowError(f"s·std(δz) = {s * sigma:.3g} overflows float32")
+    return d if d >= _F32_TINY else 0.0
+
+
+def _alpha(delta: float, dt: type) -> np.floating:
+    return dt(1.0 / delta)  # float32: 1/Δ in float64, rounded once to float32 (the kernel's)
+
+
+# ----------------------------------------------------------------------------- the three paths
+
+def nsd(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = False, compiled: bool = False,
+        keep_levels: bool = True) -> Quantized:
+    """NSD of ``dz`` with the counter dither of ``key``: the kernel where ``compiled`` and it applies (float32 CPU),
+    torch for other devices or ``key.device_path``, else numpy — the same levels, Δ and statistics (module doc)."""
+    if not dz.is_cpu or key.device_path:
+        return nsd_torch(dz, s=s, key=key, lazy_values=lazy_values)
+    if compiled and _ext is not None and dz.dtype == torch.float32:
+        return nsd_kernel(dz, s=s, key=key, keep_levels=keep_levels)
+    return nsd_numpy(dz, s=s, key=key, lazy_values=lazy_values)
+
+
+def nsd_kernel(dz: torch.Tensor, *, s: float, key: CounterKey, keep_levels: bool = True) -> Quantized:
+    """The C kernel's NSD of a float32 CPU δz (any strides; read in row-major order)."""
+    xc = dz.detach().contiguous()
+    values = torch.empty(xc.shape, dtype=torch.float32)
+    levels = torch.empty(xc.shape, dtype=torch.float32) if keep_levels else None
+    a = xc.reshape(-1).numpy()
+    got = _ext.nsd_ctr(a, key.k0, key.k1, float(s), values.numpy(), None if levels is None else levels.numpy())
+    if got is None:
+        raise NonFiniteError(count_bad(xc))
+    delta, s1, s2, nnz, mx, hist, skk, sxk = got
+    if math.isinf(delta):
+        step(s1, s2, a.size, s)  # raises the overflow error
+    stats = LevelStats(numel=a.size, nnz=nnz, max_abs=int(mx), hist=list(hist))
+    make = None
+    if levels is None:
+        make = (_rebuild(values, delta) if mx < _EXACT_REBUILD else
+                lambda: nsd_numpy(xc, s=s, key=key).levels)
+    return Quantized(values=values, levels=levels, delta=delta, stats=stats, sum_sq=s2,
+                     noise=(s2, skk * delta * delta, sxk * delta), make_levels=make)
+
+
+def _rebuild(values: torch.Tensor, delta: float):  # noqa: ANN202 - a closure
+    def levels() -> torch.Tensor:
+        v = values.numpy().astype(np.float64)
+        return torch.from_numpy(np.rint(v / delta).astype(np.float32) if delta else np.zeros_like(v, np.float32))
+    return levels
+
+
+def nsd_numpy(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = False) -> Quantized:
+    """The numpy path (CPU): the kernel's results to the bit."""
+    x = work_dtype(dz).detach()
+    a = x.contiguous().reshape(-1).numpy()
+    dt = np.float64 if a.dtype == np.float64 else np.float32
+    try:
+        s1, s2 = sums_numpy(a)
+        delta = step(s1, s2, a.size, s, f32=dt is np.float32)
+    except FloatingPointError:
+        raise NonFiniteError(count_bad(x)) from None
+    if delta == 0.0:
+        z = torch.zeros_like(x)
+        return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0, sum_sq=s2)
+    lv = np.multiply(a, _alpha(delta, dt))  # rounded once in dt
+    lv += uniform_numpy(key, a.size).astype(dt, copy=False)  # rounded again
+    levels = torch.from_numpy(np.floor(lv, out=lv)).view(x.shape)
+    bound = math.sqrt(s2) / delta * (1 + 1e-5) + 2.0
+    if lazy_values:
+        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, bound=bound, sum_sq=s2)
+    return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta, bound=bound, sum_sq=s2)
+
+
+def nsd_torch(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = False) -> Quantized:
+    """The torch path on δz's device (one host transfer with the statistics, as :mod:`quant_device`'s)."""
+    x = work_dtype(dz).detach()
+    n = x.numel()
+    if n == 0:
+        z = torch.zeros_like(x)
+        return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0, stats=quant_device._empty_stats())
+    f32 = x.dtype == torch.float32
+    x64 = x.reshape(-1).double()
+    s1, s2 = x64.sum(), torch.dot(x64, x64)
+    mean = s1 / n
+    sigma = (s2 / n - mean * mean).clamp_min(0.0).sqrt()
+    d = (sigma * s).float() if f32 else sigma * s
+    ok = (d >= torch.finfo(x.dtype).tiny) & torch.isfinite(d)
+    delta = torch.where(ok, d, torch.zeros_like(d))
+    alpha = torch.where(ok, (1.0 / delta.double()).to(x.dtype), torch.zeros_like(d))  # 1/Δ in float64, rounded
+    levels = (x * alpha).add_(uniform_torch(key, n, x.device).view(x.shape).to(x.dtype)).floor_()
+    (head, t1, t2, raw), st = quant_device._fetch(torch.stack((delta.double(), s1, s2, d.double())), levels)
+    if st is None or not (math.isfinite(t1) and math.isfinite(t2)):
+        raise NonFiniteError(count_bad(x))
+    if math.isinf(raw):
+        step(t1, t2, n, s)  # raises the overflow error
+    if lazy_values:
+        return Quantized(values=None, levels=levels, delta=head, dtype=dz.dtype, stats=st)
+    return Quantized(values=(levels * head).to(dz.dtype), levels=levels, delta=head, stats=st)
