@@ -90,6 +90,30 @@ def test_every_path_gives_the_same_delta_levels_values_and_statistics(kind, n):
         assert q.sum_sq is None or q.sum_sq == ref.sum_sq  # Σx² in the kernel's lane order (torch: its own order)
 
 
+@pytest.mark.parametrize("n", [0, 1, 127, 129, 1000, 32768 + 300])
+def test_the_sums_of_sigma_follow_the_lane_order_by_hand(n):
+    """Element i to lane i mod 128 in index order, the lanes added left to right (plain Python floats)."""
+    x = (torch.randn(n, generator=torch.Generator().manual_seed(n)) * 1e3).numpy()
+    lanes1, lanes2 = [0.0] * 128, [0.0] * 128
+    for i, v in enumerate(x.tolist()):
+        lanes1[i % 128] += v
+        lanes2[i % 128] += v * v
+    want = (sum_left(lanes1), sum_left(lanes2))
+    assert qc.sums_numpy(x) == want
+    if KERNEL and n:
+        q = qc.nsd_kernel(torch.from_numpy(x), s=4.0, key=KEY)
+        assert q.sum_sq == want[1]
+        mean = want[0] / n
+        assert q.delta == float(np.float32(4.0 * math.sqrt(max(want[1] / n - mean * mean, 0.0))))
+
+
+def sum_left(v: list[float]) -> float:
+    t = 0.0
+    for a in v:
+        t += a
+    return t
+
+
 def test_non_contiguous_and_shaped_tensors_use_the_row_major_index():
     base = torch.randn(64, 130)
     for x in (base.t(), base[:, ::3], base[::2].reshape(8, 4, 130)):

@@ -7,7 +7,7 @@
  * pure function of (key, index): the numpy and torch paths compute the same words.
  *
  * σ. Σx and Σx² in float64 (x² of a float32 is exact in float64, neither over- nor underflows), element i added to
- * lane i mod 8 in index order, the lanes then added 0 + 1 + … + 7 left to right; mean = Σx/n, var = Σx²/n − mean²
+ * lane i mod 128 in index order, the lanes then added 0 + 1 + … + 127 left to right; mean = Σx/n, var = Σx²/n − mean²
  * (0 if negative), σ = √var, Δ = float32(s·σ), α = float32(1/Δ). The numpy path sums in the same lane order.
  *
  * Levels: k = ⌊float32(float32(x·α) + u)⌋ (two roundings, as every path computes them), δ̃z = float32(k·Δ).
@@ -41,13 +41,14 @@ INLINE void ctr_uniforms(uint64_t start, int m, uint32_t k0, uint32_t k1, float 
         u[i] = (float)(int32_t)(((ctr_hash(lo + (uint32_t)i, k0, k1h) >> 9) << 1) | 1u) * U24;
 }
 
-/* Σx, Σx² in float64, lane i mod 8 (module doc) */
+/* Σx, Σx² in float64, lane i mod CTR_LANES (module doc); the lanes live in L1 and the loop vectorises across them */
+#define CTR_LANES 128
 #define DEFINE_CTR_SUMS(NAME, ATTR)                                                      \
     ATTR static void NAME(const float *x, Py_ssize_t n, double *s1, double *s2) {        \
-        double a[8] = {0}, b[8] = {0};                                                   \
+        double a[CTR_LANES] = {0}, b[CTR_LANES] = {0};                                   \
         Py_ssize_t i = 0;                                                                \
-        for (; i + 8 <= n; i += 8)                                                       \
-            for (int j = 0; j < 8; j++) {                                                \
+        for (; i + CTR_LANES <= n; i += CTR_LANES)                                       \
+            for (int j = 0; j < CTR_LANES; j++) {                                        \
                 const double v = (double)x[i + j];                                       \
                 a[j] += v;                                                               \
                 b[j] += v * v;                                                           \
@@ -58,7 +59,7 @@ INLINE void ctr_uniforms(uint64_t start, int m, uint32_t k0, uint32_t k1, float 
             b[j] += v * v;                                                               \
         }                                                                                \
         double p = 0.0, q = 0.0;                                                         \
-        for (int j = 0; j < 8; j++) {                                                    \
+        for (int j = 0; j < CTR_LANES; j++) {                                            \
             p += a[j];                                                                   \
             q += b[j];                                                                   \
         }                                                                                \
@@ -96,18 +97,18 @@ TARGET_AVX2 static inline __attribute__((always_inline)) void
 nsd_ctr_block_avx2(const float *restrict x, float *restrict val, float *restrict lev, uint64_t start, uint32_t k0,
                    uint32_t k1, float alpha, float delta, nsd_acc *acc) {
     float kb[BLOCK];
-    const __m256i one = _mm256_set1_epi32(1), absm = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i onef = _mm256_set1_epi32((int)ONE_BITS), absm = _mm256_set1_epi32(0x7FFFFFFF);
     const __m256i two = _mm256_set1_epi32((int)(TWO_BITS - 1u)), eight = _mm256_set1_epi32(8);
     const __m256i vk0 = _mm256_set1_epi32((int)k0), vk1 = _mm256_set1_epi32((int)(k1 ^ ((uint32_t)(start >> 32) * CTR_HI)));
-    const __m256 scale = _mm256_set1_ps(U24), va = _mm256_set1_ps(alpha), vd = _mm256_set1_ps(delta);
+    const __m256 c24 = _mm256_set1_ps(1.0f - U24), va = _mm256_set1_ps(alpha), vd = _mm256_set1_ps(delta);
     __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)start), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i zeros = _mm256_setzero_si256(), ge2 = _mm256_setzero_si256(), mx = _mm256_setzero_si256();
     __m256 sx = _mm256_setzero_ps(), sk = _mm256_setzero_ps();
     for (int i = 0; i < BLOCK; i += 8) {
         const __m256i h = ctr_round8(_mm256_xor_si256(ctr_round8(_mm256_xor_si256(idx, vk0)), vk1));
         idx = _mm256_add_epi32(idx, eight);
-        const __m256i m2 = _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(h, 9), 1), one);
-        const __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(m2), scale);
+        /* 1.m − (1 − 2^-24) = (2·m + 1)·2^-24 exactly (m = h >> 9 under the exponent of 1.0f) */
+        const __m256 u = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(h, 9), onef)), c24);
         const __m256 xv = _mm256_loadu_ps(x + i);
         const __m256 k = _mm256_round_ps(_mm256_add_ps(_mm256_mul_ps(xv, va), u),
                                          _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);

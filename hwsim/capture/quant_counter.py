@@ -16,7 +16,7 @@ the vector work on AVX2. The tests check uniformity (χ², KS), avalanche, and i
 elements, calls and iterations (``tests/test_dither_counter.py``).
 
 σ comes from float64 Σx and Σx² (each x² of a float32 is exact in float64; no over- or underflow), element i added
-to lane i mod 8 in index order and the 8 lanes added left to right; Δ = float32(s·σ), α = float32(1/Δ), levels
+to lane i mod 128 in index order and the 128 lanes added left to right; Δ = float32(s·σ), α = float32(1/Δ), levels
 k = ⌊float32(float32(δz·α) + u)⌋ (two roundings), δ̃z = float32(k·Δ). Three paths compute exactly this:
 
 * the C kernel (``_nsdkernel.nsd_ctr``: one read for the sums, one pass for dither, levels, statistics and noise
@@ -85,41 +85,63 @@ def call_key(seed: int, iteration: int, site: int, ordinal: int, *, device_path:
 
 # ----------------------------------------------------------------------------- uniforms
 
-def _round_np(x: np.ndarray) -> None:
-    x ^= x >> np.uint32(16)
+_CHUNK = 1 << 15  # numpy path: elements per chunk (its temporaries stay in the L2 cache); divides 2^32
+_ONE_F32, _C24 = np.uint32(0x3F800000), np.float32(1.0 - _U24)
+
+
+def _round_np(x: np.ndarray, tmp: np.ndarray) -> None:
+    np.right_shift(x, 16, out=tmp)
+    x ^= tmp
     x *= np.uint32(_M1)
-    x ^= x >> np.uint32(15)
+    np.right_shift(x, 15, out=tmp)
+    x ^= tmp
     x *= np.uint32(_M2)
-    x ^= x >> np.uint32(15)
+    np.right_shift(x, 15, out=tmp)
+    x ^= tmp
 
 
 def hash_words(idx: np.ndarray, k0: int, k1: int) -> np.ndarray:
     """H(i, k0, k1) of a uint32 array of indices (in place; module doc): the 32 bits u is made of."""
+    tmp = np.empty_like(idx)
     idx ^= np.uint32(k0)
-    _round_np(idx)
+    _round_np(idx, tmp)
     idx ^= np.uint32(k1)
-    _round_np(idx)
+    _round_np(idx, tmp)
     return idx
+
+
+def _uniform_into(key: CounterKey, start: int, out: np.ndarray, tmp: np.ndarray) -> None:
+    """u of elements ``start`` … into ``out`` (float32, at most :data:`_CHUNK`; not across a multiple of 2^32)."""
+    x = out.view(np.uint32)
+    np.add(_ARANGE[:x.size], np.uint32(start & M32), out=x)
+    x ^= np.uint32(key.k0)
+    _round_np(x, tmp)
+    x ^= np.uint32(key.k1 ^ (((start >> 32) * _HI) & M32))
+    _round_np(x, tmp)
+    x >>= np.uint32(9)
+    x |= _ONE_F32  # 1.m
+    out -= _C24  # 1.m − (1 − 2^-24) = (2·m + 1)·2^-24, exact
+
+
+def _spans(n: int, start: int):  # noqa: ANN202 - a generator of (offset, length)
+    i = 0
+    while i < n:  # chunks of at most _CHUNK that keep ⌊index / 2^32⌋ fixed
+        at = start + i
+        m = min(n - i, _CHUNK, ((at >> 32) + 1 << 32) - at)
+        yield i, m
+        i += m
 
 
 def uniform_numpy(key: CounterKey, n: int, start: int = 0) -> np.ndarray:
     """The float32 u of elements ``start`` … ``start + n − 1`` in numpy (module doc)."""
     out = np.empty(n, np.float32)
-    i = 0
-    while i < n:  # chunks that keep ⌊index / 2^32⌋ fixed
-        at = start + i
-        m = min(n - i, ((at >> 32) + 1 << 32) - at)
-        x = np.arange(m, dtype=np.uint32)
-        x += np.uint32(at & M32)
-        hash_words(x, key.k0, key.k1 ^ (((at >> 32) * _HI) & M32))
-        x >>= np.uint32(9)
-        x <<= np.uint32(1)
-        x |= np.uint32(1)
-        seg = out[i:i + m]
-        seg[:] = x  # exact: x < 2^24
-        seg *= np.float32(_U24)
-        i += m
+    tmp = np.empty(min(n, _CHUNK), np.uint32)
+    for i, m in _spans(n, start):
+        _uniform_into(key, start + i, out[i:i + m], tmp[:m])
     return out
+
+
+_ARANGE = np.arange(_CHUNK, dtype=np.uint32)
 
 
 def _round_torch(x: torch.Tensor) -> torch.Tensor:
@@ -149,21 +171,32 @@ def uniform_kernel(key: CounterKey, n: int, start: int = 0) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- σ and Δ
 
+_LANES = 128  # σ's float64 sums: element i goes to lane i mod _LANES (the kernel's CTR_LANES)
+
+
 def sums_numpy(a: np.ndarray) -> tuple[float, float]:
-    """(Σx, Σx²) of a flat float32/float64 array in float64, in the kernel's lane order (module doc)."""
+    """(Σx, Σx²) of a flat float32/float64 array in float64, in the kernel's lane order (module doc): each chunk's
+    rows of :data:`_LANES` are added to the running lanes one row after the other (numpy reduces axis 0 row by
+    row), the tail's elements once each to the first lanes."""
     n = a.size
-    full = n - n % 8
-    b = a[:full].reshape(-1, 8).astype(np.float64)
-    lanes1 = np.add.reduce(b, axis=0) if full else np.zeros(8)
-    lanes2 = np.add.reduce(np.multiply(b, b, out=b), axis=0) if full else np.zeros(8)
-    for j in range(n - full):
-        v = float(a[full + j])
-        lanes1[j] += v
-        lanes2[j] += v * v
+    full = n - n % _LANES
+    rows = min(full, _CHUNK) // _LANES
+    buf, sq = np.empty((rows + 1, _LANES)), np.empty((rows + 1, _LANES))
+    lanes1, lanes2 = np.zeros(_LANES), np.zeros(_LANES)
+    for i in range(0, full, _LANES * rows) if rows else ():
+        m = min(rows, (full - i) // _LANES)
+        buf[0], sq[0] = lanes1, lanes2  # the running sums first: then row after row
+        buf[1:m + 1] = a[i:i + _LANES * m].reshape(m, _LANES)
+        np.multiply(buf[1:m + 1], buf[1:m + 1], out=sq[1:m + 1])  # exact in float64
+        lanes1, lanes2 = np.add.reduce(buf[:m + 1], axis=0), np.add.reduce(sq[:m + 1], axis=0)
+    t = a[full:].astype(np.float64)
+    lanes1[:t.size] += t
+    lanes2[:t.size] += t * t
     s1 = s2 = 0.0
-    for j in range(8):
-        s1 += float(lanes1[j])
-        s2 += float(lanes2[j])
+    for v in lanes1.tolist():
+        s1 += v
+    for v in lanes2.tolist():
+        s2 += v
     return s1, s2
 
 
@@ -244,9 +277,17 @@ def nsd_numpy(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool 
     if delta == 0.0:
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0, sum_sq=s2)
-    lv = np.multiply(a, _alpha(delta, dt))  # rounded once in dt
-    lv += uniform_numpy(key, a.size).astype(dt, copy=False)  # rounded again
-    levels = torch.from_numpy(np.floor(lv, out=lv)).view(x.shape)
+    lv = np.empty(a.size, dt)
+    alpha = _alpha(delta, dt)
+    u = np.empty(min(a.size, _CHUNK), np.float32)
+    tmp = np.empty(u.size, np.uint32)
+    for i, m in _spans(a.size, 0):  # chunk by chunk: the temporaries stay in the cache
+        _uniform_into(key, i, u[:m], tmp[:m])
+        seg = lv[i:i + m]
+        np.multiply(a[i:i + m], alpha, out=seg)  # rounded once in dt
+        seg += u[:m]  # rounded again
+        np.floor(seg, out=seg)
+    levels = torch.from_numpy(lv).view(x.shape)
     bound = math.sqrt(s2) / delta * (1 + 1e-5) + 2.0
     if lazy_values:
         return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, bound=bound, sum_sq=s2)
