@@ -104,11 +104,15 @@ nsd_ctr_block_avx2(const float *restrict x, float *restrict val, float *restrict
     __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)(uint32_t)start), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256i zeros = _mm256_setzero_si256(), ge2 = _mm256_setzero_si256(), mx = _mm256_setzero_si256();
     __m256 sx = _mm256_setzero_ps(), sk = _mm256_setzero_ps();
-    for (int i = 0; i < BLOCK; i += 8) {
+    float ub[BLOCK];
+    for (int i = 0; i < BLOCK; i += 8) {  /* the block's uniforms first: independent hashes, no loop-carried chain */
         const __m256i h = ctr_round8(_mm256_xor_si256(ctr_round8(_mm256_xor_si256(idx, vk0)), vk1));
         idx = _mm256_add_epi32(idx, eight);
         /* 1.m − (1 − 2^-24) = (2·m + 1)·2^-24 exactly (m = h >> 9 under the exponent of 1.0f) */
-        const __m256 u = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(h, 9), onef)), c24);
+        _mm256_storeu_ps(ub + i, _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(h, 9), onef)), c24));
+    }
+    for (int i = 0; i < BLOCK; i += 8) {
+        const __m256 u = _mm256_loadu_ps(ub + i);
         const __m256 xv = _mm256_loadu_ps(x + i);
         const __m256 k = _mm256_round_ps(_mm256_add_ps(_mm256_mul_ps(xv, va), u),
                                          _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
