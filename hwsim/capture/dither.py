@@ -35,8 +35,8 @@ class DitherSource:
         self.counter = config.dither_rng == "counter"
         self._no_draw = quant_counter.CounterKey(0, 0, device_path=self.torch_only)  # undithered calls (no draw)
         self._site_hashes: dict[str, int] = {}
-        self._ordinals: dict[str, int] = {}  # calls per site in iteration ``_ordinal_it``
-        self._ordinal_it = -1
+        self._ordinals: dict[tuple[int, str], int] = {}  # calls so far per (iteration, site), recent iterations
+        self._ordinal_it = -1  # the latest iteration seen
         self._srule = config.srule()
         self._site_index: dict[str, int] = {}
         self._depth_layers = 0
@@ -63,11 +63,12 @@ class DitherSource:
 
     def _key(self, call: Call) -> quant_counter.CounterKey:
         """(seed, iteration, site, ordinal of this call at its site in the iteration) → the call's key."""
-        name = call.site.name
-        if call.iteration != self._ordinal_it:
-            self._ordinals, self._ordinal_it = {}, call.iteration
-        n = self._ordinals.get(name, 0)
-        self._ordinals[name] = n + 1
+        name, it = call.site.name, call.iteration
+        if it > self._ordinal_it:  # a new iteration: forget all but the one before (a late backward may still come)
+            self._ordinals = {k: v for k, v in self._ordinals.items() if k[0] >= it - 1}
+            self._ordinal_it = it
+        n = self._ordinals.get((it, name), 0)
+        self._ordinals[(it, name)] = n + 1
         h = self._site_hashes.get(name)
         if h is None:
             h = self._site_hashes[name] = quant_counter.site_hash(name)
