@@ -114,6 +114,17 @@ def sum_left(v: list[float]) -> float:
     return t
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_quantized_in_float32_alike_on_every_path(dtype):
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(2)).to(dtype)
+    a, b = qc.nsd_numpy(x, s=4.0, key=KEY), qc.nsd_torch(x, s=4.0, key=KEY)
+    c = quant.nsd(x, s=4.0, generator=KEY, compiled=True)
+    ref = qc.nsd_numpy(x.float(), s=4.0, key=KEY)  # the same as quantizing its float32 copy
+    for q in (a, b, c):
+        assert q.delta == ref.delta and torch.equal(q.level_tensor(), ref.level_tensor())
+        assert q.take_values().dtype == dtype
+
+
 def test_non_contiguous_and_shaped_tensors_use_the_row_major_index():
     base = torch.randn(64, 130)
     for x in (base.t(), base[:, ::3], base[::2].reshape(8, 4, 130)):

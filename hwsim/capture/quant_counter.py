@@ -27,8 +27,9 @@ k = ⌊float32(float32(δz·α) + u)⌋ (two roundings), δ̃z = float32(k·Δ).
   Δ equals the others' unless the float64 sums, which differ in their last bits, straddle a float32 rounding
   boundary of Δ (~1e-13 relative apart against float32's 6e-8: about one call in 10^6 differs by one ulp of Δ).
 
-float64 δz (tests) keeps Δ = s·σ in float64 and float64 arithmetic on the same u; half types are quantized in
-float32.
+float64 δz (tests) keeps Δ = s·σ in float64 (not rounded to float32) and float64 arithmetic on the same u: there
+numpy and torch may differ in Δ's last bit (their sums run in different orders), so their levels agree except where
+δz/Δ + u lands within that bit of an integer. Half types (bf16, fp16) are quantized in float32 and δ̃z cast back.
 """
 
 from __future__ import annotations
