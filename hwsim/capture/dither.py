@@ -37,6 +37,7 @@ class DitherSource:
         self._site_hashes: dict[str, int] = {}
         self._ordinals: dict[tuple[int, str], int] = {}  # calls so far per (iteration, site), recent iterations
         self._ordinal_it = -1  # the latest iteration seen
+        self._prefix = (-1, 0)  # (that iteration, its quant_counter.iteration_prefix)
         self._srule = config.srule()
         self._site_index: dict[str, int] = {}
         self._depth_layers = 0
@@ -67,12 +68,14 @@ class DitherSource:
         if it > self._ordinal_it:  # a new iteration: forget all but the one before (a late backward may still come)
             self._ordinals = {k: v for k, v in self._ordinals.items() if k[0] >= it - 1}
             self._ordinal_it = it
+            self._prefix = (it, quant_counter.iteration_prefix(self.config.seed, it))
         n = self._ordinals.get((it, name), 0)
         self._ordinals[(it, name)] = n + 1
         h = self._site_hashes.get(name)
         if h is None:
             h = self._site_hashes[name] = quant_counter.site_hash(name)
-        return quant_counter.call_key(self.config.seed, call.iteration, h, n, device_path=self.torch_only)
+        prefix = self._prefix[1] if self._prefix[0] == it else quant_counter.iteration_prefix(self.config.seed, it)
+        return quant_counter.key_after(prefix, h, n, device_path=self.torch_only)
 
     def s_of(self, name: str, sites: Mapping[str, object]) -> float | None:
         """Layer ``name``'s s; ``sites``: the capture's call sites in forward order (first seen first)."""

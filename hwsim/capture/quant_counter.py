@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -54,9 +54,9 @@ _F32_TINY = float(np.finfo(np.float32).tiny)
 _EXACT_REBUILD = 1 << 22  # levels rebuilt from δ̃z are exact below this
 
 
-@dataclass(frozen=True)
-class CounterKey:
-    """One quantization call's dither key (two 32-bit words). ``device_path``: quantize in torch even on CPU."""
+class CounterKey(NamedTuple):
+    """One quantization call's dither key (two 32-bit words). ``device_path``: quantize in torch even on CPU.
+    (An immutable named tuple: one is made per quantization call, in the backward pass.)"""
 
     k0: int
     k1: int
@@ -76,12 +76,21 @@ def site_hash(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
 
 
+def iteration_prefix(seed: int, iteration: int) -> int:
+    """The first half of :func:`call_key`'s chain (the same for every call of an iteration)."""
+    return _mix64(_mix64(seed & _M64) ^ (iteration & _M64))
+
+
+def key_after(prefix: int, site: int, ordinal: int, *, device_path: bool = False) -> CounterKey:
+    """:func:`call_key` from its :func:`iteration_prefix`."""
+    z = _mix64(_mix64(prefix ^ (site & _M64)) ^ (ordinal & _M64))
+    return CounterKey(z & M32, z >> 32, device_path)
+
+
 def call_key(seed: int, iteration: int, site: int, ordinal: int, *, device_path: bool = False) -> CounterKey:
-    """The key of the ``ordinal``-th quantization at call site ``site`` (:func:`site_hash`) in ``iteration``."""
-    z = 0
-    for v in (seed, iteration, site, ordinal):
-        z = _mix64(z ^ (v & _M64))
-    return CounterKey(k0=z & M32, k1=z >> 32, device_path=device_path)
+    """The key of the ``ordinal``-th quantization at call site ``site`` (:func:`site_hash`) in ``iteration``:
+    z = M(M(M(M(seed) ⊕ iteration) ⊕ site) ⊕ ordinal) with M SplitMix64's output function; k0, k1 = z's halves."""
+    return key_after(iteration_prefix(seed, iteration), site, ordinal, device_path=device_path)
 
 
 # ----------------------------------------------------------------------------- uniforms
@@ -239,10 +248,12 @@ def nsd(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = Fals
 
 def nsd_kernel(dz: torch.Tensor, *, s: float, key: CounterKey, keep_levels: bool = True) -> Quantized:
     """The C kernel's NSD of a float32 CPU δz (any strides; read in row-major order)."""
-    xc = dz.detach().contiguous()
-    values = torch.empty(xc.shape, dtype=torch.float32)
-    levels = torch.empty(xc.shape, dtype=torch.float32) if keep_levels else None
-    a = xc.reshape(-1).numpy()
+    xc = dz.detach()
+    if not xc.is_contiguous():
+        xc = xc.contiguous()
+    values = torch.empty_like(xc)  # contiguous, as xc
+    levels = torch.empty_like(xc) if keep_levels else None
+    a = xc.numpy()  # the C loops read any C-contiguous buffer as flat
     got = _ext.nsd_ctr(a, key.k0, key.k1, float(s), values.numpy(), None if levels is None else levels.numpy())
     if got is None:
         raise NonFiniteError(count_bad(xc))
