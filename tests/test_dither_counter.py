@@ -58,6 +58,14 @@ def test_uniforms_are_the_same_bits_on_every_path_and_by_hand(n, start):
         assert a[i] == np.float32((2 * (h >> 9) + 1) * 2.0**-24)
 
 
+def test_quant_uniform_takes_a_counter_key():
+    like = torch.empty(3, 5, dtype=torch.float64)
+    u = quant.uniform(like, generator=KEY)
+    assert u.shape == (3, 5) and u.dtype == torch.float64
+    assert np.array_equal(u.reshape(-1).numpy(), qc.uniform_numpy(KEY, 15).astype(np.float64))
+    assert torch.equal(quant.uniform(like, generator=KEY._replace(device_path=True)), u)
+
+
 def _data(kind: str, n: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(n)
     x = torch.randn(n, generator=g)

@@ -187,8 +187,15 @@ def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
     symmetric about ½ (mean exactly ½), never 0 or 1, no float conversion. The fastest unbiased
     option measured on CPU: ~2× ``torch.rand`` (``benchmarks/bench_capture.py``). float64 (tests)
     and small tensors use ``Generator.random``. A ``torch.Generator`` or a non-CPU ``like`` selects
-    :func:`hwsim.capture.quant_device.uniform` (the same 2^23 midpoints, from torch integer bits).
+    :func:`hwsim.capture.quant_device.uniform` (the same 2^23 midpoints, from torch integer bits). A
+    :class:`~hwsim.capture.quant_counter.CounterKey` gives the counter dither's u of the key (the same bits on
+    every device), in ``like``'s dtype.
     """
+    if isinstance(generator, quant_counter.CounterKey):
+        n = like.numel()
+        u = (quant_counter.uniform_torch(generator, n, like.device) if torch_path(like, generator) else
+             torch.from_numpy(quant_counter.uniform_numpy(generator, n)))
+        return u.view(like.shape).to(like.dtype)
     if torch_path(like, generator):
         return quant_device.uniform(like, generator=generator if isinstance(generator, torch.Generator) else None)
     rng = generator if generator is not None else new_generator()
