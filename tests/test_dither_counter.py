@@ -133,6 +133,20 @@ def test_half_precision_is_quantized_in_float32_alike_on_every_path(dtype):
         assert q.take_values().dtype == dtype
 
 
+def test_a_device_without_float64_takes_sigma_from_the_host(monkeypatch):
+    """Apple's MPS has no float64: its Σx, Σx² come from a host copy in the kernel's order (pinned here on CPU)."""
+    monkeypatch.setattr(qc, "NO_FLOAT64", {"cpu"})
+    for kind in ("normal", "heavy", "zeros"):
+        x = _data(kind, 4097)
+        q, ref = qc.nsd_torch(x, s=4.0, key=KEY), qc.nsd_numpy(x, s=4.0, key=KEY)
+        assert q.delta == ref.delta and torch.equal(q.level_tensor(), ref.level_tensor())
+        assert q.stats == quant.level_stats(ref.level_tensor())
+    bad = torch.ones(10)
+    bad[2] = math.inf
+    with pytest.raises(NonFiniteError):
+        qc.nsd_torch(bad, s=4.0, key=KEY)
+
+
 def test_non_contiguous_and_shaped_tensors_use_the_row_major_index():
     base = torch.randn(64, 130)
     for x in (base.t(), base[:, ::3], base[::2].reshape(8, 4, 130)):

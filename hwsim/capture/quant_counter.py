@@ -26,6 +26,7 @@ k = ⌊float32(float32(δz·α) + u)⌋ (two roundings), δ̃z = float32(k·Δ).
   under ``HWSIM_QUANT_PATH=torch``. Its uniforms are the same bits; its sums are torch's (another order), so its
   Δ equals the others' unless the float64 sums, which differ in their last bits, straddle a float32 rounding
   boundary of Δ (~1e-13 relative apart against float32's 6e-8: about one call in 10^6 differs by one ulp of Δ).
+  On a device without float64 (:data:`NO_FLOAT64`: Apple's MPS) the sums are the numpy path's, on a host copy.
 
 float64 δz (tests) keeps Δ = s·σ in float64 (not rounded to float32) and float64 arithmetic on the same u: there
 numpy and torch may differ in Δ's last bit (their sums run in different orders), so their levels agree except where
@@ -313,6 +314,8 @@ def nsd_torch(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool 
     if n == 0:
         z = torch.zeros_like(x)
         return Quantized(values=z.to(dz.dtype), levels=z, delta=0.0, stats=quant_device._empty_stats())
+    if x.device.type in NO_FLOAT64:
+        return _nsd_torch_host_sigma(dz, x, s=s, key=key, lazy_values=lazy_values)
     f32 = x.dtype == torch.float32
     x64 = x.reshape(-1).double()
     s1, s2 = x64.sum(), torch.dot(x64, x64)
@@ -328,6 +331,31 @@ def nsd_torch(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool 
         raise NonFiniteError(count_bad(x))
     if math.isinf(raw):
         step(t1, t2, n, s)  # raises the overflow error
+    if lazy_values:
+        return Quantized(values=None, levels=levels, delta=head, dtype=dz.dtype, stats=st)
+    return Quantized(values=(levels * head).to(dz.dtype), levels=levels, delta=head, stats=st)
+
+
+NO_FLOAT64 = {"mps"}  # device types without float64: σ's sums run on the host (numpy's lane order, exact as the kernel)
+
+
+def _nsd_torch_host_sigma(dz: torch.Tensor, x: torch.Tensor, *, s: float, key: CounterKey,
+                          lazy_values: bool) -> Quantized:
+    """:func:`nsd_torch` on a device without float64 (Apple's MPS): Σx, Σx² from a host copy of δz in the kernel's
+    order (:func:`sums_numpy`: the CPU's Δ to the bit), the levels on the device. One more transfer per call."""
+    n = x.numel()
+    try:
+        s1, s2 = sums_numpy(x.reshape(-1).cpu().numpy())
+        delta = step(s1, s2, n, s)
+    except FloatingPointError:
+        raise NonFiniteError(count_bad(x)) from None
+    alpha = float(_alpha(delta, np.float32)) if delta else 0.0
+    levels = (x * torch.tensor(alpha, dtype=x.dtype, device=x.device))
+    levels = levels.add_(uniform_torch(key, n, x.device).view(x.shape).to(x.dtype)).floor_()
+    st = quant_device._fetch(torch.zeros((), device=x.device), levels)[1]
+    if st is None:
+        raise NonFiniteError(count_bad(x))
+    head = delta
     if lazy_values:
         return Quantized(values=None, levels=levels, delta=head, dtype=dz.dtype, stats=st)
     return Quantized(values=(levels * head).to(dz.dtype), levels=levels, delta=head, stats=st)
