@@ -26,7 +26,7 @@ class _BuildExt(build_ext):
 
 setup(
     ext_modules=[Extension("hwsim.capture._nsdkernel", ["hwsim/capture/_nsdkernel.c"], optional=True,
-                           depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view")]),
+                           depends=[f"hwsim/capture/_nsdkernel_{h}.h" for h in ("common", "nsd", "view", "ctr")]),
                  Extension("hwsim.sim._bankkernel", ["hwsim/sim/_bankkernel.c"], optional=True,
                            depends=[f"hwsim/sim/_bank{h}.h" for h in ("units", "counts", "queue")])],
     cmdclass={"build_ext": _BuildExt},

@@ -10,7 +10,10 @@ module hooks, the ``TorchFunctionMode``, the non-GEMM tally, the autograd hand-o
 steps so that load from other processes hits all of them alike; ratios are medians over rounds.
 ``dither`` and ``dither+record`` use the compiled NSD kernel where it is built
 (:mod:`hwsim.capture.quant_compiled`); ``--fallback`` adds ``dither/numpy`` and ``dither+record/numpy``, the same
-captures on the numpy path (``HWSIM_QUANT_PATH=numpy``: the same traces), in the same rounds.
+captures on the numpy path (``HWSIM_QUANT_PATH=numpy``: the same traces), in the same rounds. The dither draws from
+capture's default stream (``dither_rng="counter"``, :mod:`hwsim.capture.quant_counter`); ``--sfc64`` adds
+``dither/sfc64`` and ``dither+record/sfc64``, the same captures on the older SFC64 stream (its compiled kernel where
+built), in the same rounds: counter against sfc64 measured side by side.
 
 Times are CPU time of the training thread (robust when other processes share the cores), with
 wall-clock ratios in parentheses. Then it compares ways of drawing the dither's uniforms (the
@@ -22,7 +25,8 @@ host transfer per layer and iteration); CPU time then means little, so read the 
 ratios, and the dither rows time the device quantizer (wall, synchronized). A device this machine
 does not have is a clear error naming ``--device``.
 
-    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda] [--no-rng] [--fallback] [--json FILE]
+    python benchmarks/bench_capture.py [--rounds 3] [--quick] [--device cpu|cuda] [--no-rng] [--fallback] [--sfc64]
+                                       [--json FILE]
 
 ``--json FILE`` writes the ratios with the command, the date and the 1-minute load average before and after
 (``benchmarks/results/capture_overhead.json`` is rendered into the README by ``scripts/readme_tables.py``).
@@ -47,7 +51,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hwsim.capture import quant, quant_compiled, quant_device, session
+from hwsim.capture import quant, quant_compiled, quant_counter, quant_device, session
 from hwsim.capture.quantized import LevelStats, Quantized
 from hwsim.capture.session import capture
 from hwsim.capture.train import resolve_device
@@ -56,6 +60,7 @@ from hwsim.capture.zoo.models import KIND, build_model
 SAMPLE_EVERY = 50
 CONFIGS = ("plain", "intercept", "dither", "dither+record")
 FALLBACK = ("dither/numpy", "dither+record/numpy")  # --fallback: the numpy path beside the compiled kernel
+SFC64 = ("dither/sfc64", "dither+record/sfc64")  # --sfc64: the older stream (dither_rng="sfc64") beside the counter
 TARGETS = {"dither": 1.15, "dither+record": 1.25}
 
 
@@ -113,12 +118,14 @@ def _steps(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
 
 
 def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int, steps: int,
-                tmp: Path, device: torch.device = torch.device("cpu"), fallback: bool = False) -> dict[str, float]:
+                tmp: Path, device: torch.device = torch.device("cpu"), fallback: bool = False,
+                sfc64: bool = False) -> dict[str, float]:
     """Median over rounds of (config step time / plain step time), CPU time and wall time.
 
     A text model (``KIND`` "text") gets ``batch`` sequences of ``size`` tokens of a 128-symbol vocabulary.
-    ``fallback``: also the :data:`FALLBACK` configurations (numpy path) in the same rounds."""
-    configs = CONFIGS + (FALLBACK if fallback else ())
+    ``fallback``: also the :data:`FALLBACK` configurations (numpy path) in the same rounds; ``sfc64``: also the
+    :data:`SFC64` ones (the older random stream)."""
+    configs = CONFIGS + (FALLBACK if fallback else ()) + (SFC64 if sfc64 else ())
     torch.manual_seed(0)
     classes = 10
     if KIND[name] == "text":
@@ -142,10 +149,12 @@ def bench_model(name: str, *, batch: int, size: int, channels: int, rounds: int,
         with _interception_only(), capture(models["intercept"], method="dither", s=4.0, seed=r):
             t["intercept"] = _steps(models["intercept"], opts["intercept"], x, y, steps)
         for c in configs[2:]:
+            rng = "sfc64" if c in SFC64 else "counter"
             with _quant_path("numpy" if c in FALLBACK else None):
-                cap = (capture(models[c], method="dither", s=4.0, seed=r) if not c.startswith("dither+record") else
+                cap = (capture(models[c], method="dither", s=4.0, seed=r, dither_rng=rng)
+                       if not c.startswith("dither+record") else
                        capture(models[c], method="dither", s=4.0, seed=r, out=tmp / f"{name}-{r}",
-                               sample_every=SAMPLE_EVERY, overwrite=True))
+                               sample_every=SAMPLE_EVERY, overwrite=True, dither_rng=rng))
             with cap:
                 t[c] = _steps(models[c], opts[c], x, y, steps)
         plain.append(t["plain"][0])
@@ -191,7 +200,7 @@ def bench_device_quant(device: torch.device, n: int = 1_000_000, reps: int = 20)
     return [(nm, _ns_per_elem(fn, n, reps, device), note) for nm, fn, note in rows]
 
 
-def _capture_nsd(x: torch.Tensor, g: np.random.Generator, *, compiled: bool) -> torch.Tensor:
+def _capture_nsd(x: torch.Tensor, g: quant.Rng, *, compiled: bool) -> torch.Tensor:
     """What capture's backward hook runs for one dithered δz: NSD, level statistics, noise sums, δ̃z."""
     q = quant.nsd(x, s=4.0, generator=g, lazy_values=True, compiled=compiled, keep_levels=False)
     st = q.stats if q.stats is not None else quant.level_stats(q.levels, bound=q.bound)
@@ -204,6 +213,7 @@ def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]
     g = torch.Generator().manual_seed(0)
     pcg = np.random.default_rng(0)
     sfc = quant.new_generator(0)
+    key = quant_counter.call_key(0, 0, quant_counter.site_hash("fc1"), 0)
     x = torch.randn(n)
     inv = 1.0 / 4.0
 
@@ -235,7 +245,14 @@ def bench_rng(n: int = 1_000_000, reps: int = 20) -> list[tuple[str, float, str]
         ("capture's NSD, compiled kernel (the same results)", lambda: _capture_nsd(x, sfc, compiled=True),
          "falls back to numpy when not built" if not quant_compiled.available() else "one C pass after the std"),
         ("device path on CPU: quant_device.nsd + stats", lambda: quant_device.nsd(x, s=4.0, generator=g),
-         "what a GPU runs (HWSIM_QUANT_PATH=torch)"),
+         "what a GPU runs (HWSIM_QUANT_PATH=torch), sfc64"),
+        ("counter dither: uniforms, numpy", lambda: quant_counter.uniform_numpy(key, n), "the same bits on every path"),
+        ("counter dither: uniforms, torch", lambda: quant_counter.uniform_torch(key, n), "int64, masked to 32 bits"),
+        ("counter: capture's NSD, numpy path", lambda: _capture_nsd(x, key, compiled=False), "σ included"),
+        ("counter: capture's NSD, compiled kernel", lambda: _capture_nsd(x, key, compiled=True),
+         "σ in its first read" if quant_compiled.available() else "falls back to numpy when not built"),
+        ("counter: torch path on CPU (+ stats)", lambda: quant_counter.nsd_torch(x, s=4.0, key=key),
+         "what a GPU runs"),
     ]
     return [(nm, _ns_per_elem(fn, n, reps), note) for nm, fn, note in rows]
 
@@ -251,6 +268,8 @@ def main() -> None:
     ap.add_argument("--no-rng", action="store_true", help="skip the table of random-number sources")
     ap.add_argument("--fallback", action="store_true",
                     help="also time dither and dither+record on the numpy path (HWSIM_QUANT_PATH=numpy) in the same rounds")
+    ap.add_argument("--sfc64", action="store_true",
+                    help="also time dither and dither+record on the older SFC64 stream (dither_rng=sfc64) in the same rounds")
     ap.add_argument("--json", type=Path, help="also write the ratios, the command and the load to this file")
     args = ap.parse_args()
     try:
@@ -264,7 +283,7 @@ def main() -> None:
           f"{args.rounds} rounds, s=4, sample_every={SAMPLE_EVERY}, device {device}; 1-minute load {load0:.2f}")
     if device.type != "cpu":
         print("(on a GPU the CPU-time ratios count only the host's share: read the wall-clock ones)")
-    configs = CONFIGS + (FALLBACK if args.fallback else ())
+    configs = CONFIGS + (FALLBACK if args.fallback else ()) + (SFC64 if args.sfc64 else ())
     print(f"compiled NSD kernel: {'built, ' + quant_compiled.isa() if quant_compiled.available() else 'not built'}; "
           f"{quant.QUANT_PATH_ENV}={quant.quant_path_from_env()}")
     heads = [f"{c}/plain" for c in configs[1:]]
@@ -277,7 +296,8 @@ def main() -> None:
             if name not in args.models:
                 continue
             r = bench_model(name, batch=batch, size=size, channels=1 if name == "lenet5" else 3,
-                            rounds=args.rounds, steps=steps, tmp=Path(d), device=device, fallback=args.fallback)
+                            rounds=args.rounds, steps=steps, tmp=Path(d), device=device, fallback=args.fallback,
+                            sfc64=args.sfc64)
             cells = " ".join(f"{r[c + '/cpu']:.3f}× ({r[c + '/wall']:.3f}×)".rjust(26) for c in configs[1:])
             print(f"{name:16s} {batch:5d} {r['plain_ms']:18.1f} {cells}", flush=True)
             rows.append({"model": name, "batch": f"{batch} × {size} tokens" if KIND[name] == "text" else str(batch),

@@ -186,15 +186,16 @@ class _Net(nn.Module):
         return self.fc2(F.relu(self.fc1(F.relu(self.conv(x)).flatten(1))))
 
 
+@pytest.mark.parametrize("rng", ["counter", "sfc64"])  # the counter dither's torch path / the torch.Generator one
 @pytest.mark.parametrize("method", ["dither", "meprop", "none"])
-def test_pinned_device_path_copies_no_tensor_to_host_on_non_sampled_iterations(monkeypatch, tmp_path, method):
+def test_pinned_device_path_copies_no_tensor_to_host_on_non_sampled_iterations(monkeypatch, tmp_path, method, rng):
     monkeypatch.setenv(quant.QUANT_PATH_ENV, "torch")
     torch.manual_seed(0)
     net = _Net()
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     x, y = torch.randn(16, 1, 10, 10), torch.randint(0, 10, (16,))
     seen: list[tuple[bool, int, int]] = []
-    with capture(net, method=method, s=4.0, k=5, out=tmp_path / "t", sample_every=3) as cap:
+    with capture(net, method=method, s=4.0, k=5, out=tmp_path / "t", sample_every=3, dither_rng=rng) as cap:
         hx = _HostTransfers(monkeypatch)
         for i in range(6):
             hx.reset()
@@ -235,7 +236,8 @@ def test_bad_quant_path_env_is_a_clear_error(monkeypatch):
         capture(_Net(), s=4.0)
 
 
-def test_capture_seed_fixes_the_device_stream(monkeypatch):
+@pytest.mark.parametrize("rng", ["counter", "sfc64"])
+def test_capture_seed_fixes_the_device_stream(monkeypatch, rng):
     monkeypatch.setenv(quant.QUANT_PATH_ENV, "torch")
 
     def run(seed: int) -> list:
@@ -244,7 +246,7 @@ def test_capture_seed_fixes_the_device_stream(monkeypatch):
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
         x, y = torch.randn(8, 1, 10, 10), torch.randint(0, 10, (8,))
         out = []
-        with capture(net, s=4.0, seed=seed) as cap:
+        with capture(net, s=4.0, seed=seed, dither_rng=rng) as cap:
             for _ in range(3):
                 opt.zero_grad()
                 F.cross_entropy(net(x), y).backward()

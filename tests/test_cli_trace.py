@@ -30,6 +30,7 @@ def test_trace_then_inspect_json(tmp_path):
     assert "test accuracy" in r.stdout and "δ̃z density" in r.stdout
     tr = load(out)
     assert tr.complete and tr.meta["model"] == "lenet300" and tr.meta["s"] == 4.0 and tr.meta["dataset"] == "digits"
+    assert tr.meta["dither_rng"] == "counter"  # the default stream, recorded
     assert len(tr.iterations) == 16 and tr.sampled_iterations == [0, 5, 10, 15]
     assert 0 <= tr.manifest["summary"]["test_acc"] <= 1
     r = _hwsim("inspect", str(out), "--json")
@@ -50,9 +51,11 @@ def test_trace_then_inspect_json(tmp_path):
 def test_trace_stats_every(tmp_path):
     out = tmp_path / "t"
     r = _hwsim("trace", "--model", "lenet300", "--epochs", "1", "--limit-train", "256", "--batch-size", "32",
-               "--sample-every", "5", "--stats-every", "3", "--out", str(out), "--quiet", "--threads", "1")
+               "--sample-every", "5", "--stats-every", "3", "--out", str(out), "--quiet", "--threads", "1",
+               "--dither-rng", "sfc64")
     assert r.returncode == 0, r.stderr
     tr = load(out)
+    assert tr.meta.dither_rng == "sfc64"  # the older stream, as asked
     assert tr.meta.stats_every == 3 and len(tr.iterations) == 8 and tr.sampled_iterations == [0, 5, 7]
     assert [it.index for it in tr.iterations if it.has_stats] == [0, 3, 5, 6, 7]  # every 3rd + sampled (7: last)
     r = _hwsim("inspect", str(out), "--json")

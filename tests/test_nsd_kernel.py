@@ -193,6 +193,30 @@ def test_kernel_nsd_is_unbiased_and_its_dither_uniform():
     assert abs(tot_err / 3) <= Z * 0.5 / math.sqrt(3 * x.numel())
 
 
+def _at_thresholds(mx: float) -> torch.Tensor:
+    """|x| at and a few floats either side of (2^b − ½)·Δ, Δ = mx/127 (mx the largest): where rint(|x|/Δ) crosses
+    2^b, b = 1..6 (2^7 − ½ is above 127)."""
+    d = np.float32(np.float32(mx) / 127)
+    vals = [float(np.float32(mx))]
+    for b in range(1, 7):
+        c = np.float32((2**b - 0.5) * d)
+        for k in range(-3, 4):
+            v = c
+            for _ in range(abs(k)):
+                v = np.nextafter(v, np.float32(np.inf if k > 0 else 0))
+            vals += [float(v), -float(v)]
+    return torch.tensor(vals, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("mx", [1.0, 127.0, 3.0e-3, 0.7071, 1e30, 5e-36])
+def test_compiled_int8_view_counts_at_the_rounding_thresholds(mx):
+    """The kernel counts rint(|x|/Δ) >= 2^b by comparing |x| with precomputed thresholds: exactly numpy's counts
+    one float below, at and above every threshold."""
+    x = _at_thresholds(mx)
+    qk, qn = quant.counted_view(x, compiled=True), quant.counted_view(x, compiled=False)
+    assert qk.delta == qn.delta and qk.stats == qn.stats
+
+
 @pytest.mark.parametrize("case", ["gauss", "ties", "zeros", "tiny_nonzero", "wide", "nan", "tiny_max"])
 def test_compiled_int8_view_counts_equal_the_numpy_counts(case):
     g = torch.Generator().manual_seed(9)
@@ -226,14 +250,15 @@ class _Net(nn.Module):
         return self.fc2(F.relu(self.fc1(F.relu(self.conv(x)).flatten(1))))
 
 
+@pytest.mark.parametrize("rng", ["sfc64", "counter"])
 @pytest.mark.parametrize("method", ["dither", "none"])
-def test_a_capture_writes_the_same_trace_on_both_paths(tmp_path, monkeypatch, method):
+def test_a_capture_writes_the_same_trace_on_both_paths(tmp_path, monkeypatch, method, rng):
     def run(path: str):
         monkeypatch.setenv(quant.QUANT_PATH_ENV, path)
         torch.manual_seed(0)
         net = _Net()
         opt = torch.optim.SGD(net.parameters(), lr=0.05)
-        with capture(net, method=method, s=4.0, seed=3, out=tmp_path / path, sample_every=2) as cap:
+        with capture(net, method=method, s=4.0, seed=3, out=tmp_path / path, sample_every=2, dither_rng=rng) as cap:
             assert cap.dither.compiled == (path == "auto")
             for _ in range(5):
                 x, y = torch.randn(16, 1, 12, 12), torch.randint(0, 10, (16,))

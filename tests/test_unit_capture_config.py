@@ -75,10 +75,18 @@ def test_capture_config_normalizes_numpy_integers():
 
 def test_capture_config_meta_keeps_s_for_dither_and_k_for_meprop_only():
     assert CaptureConfig(s=2).meta() == {"method": "dither", "s": 2.0, "k": None, "seed": 0, "sample_every": 50,
-                                         "stats_every": 1, "max_examples": None, "dither_attention": False}
+                                         "stats_every": 1, "max_examples": None, "dither_attention": False,
+                                         "dither_rng": "counter"}
+    assert CaptureConfig(dither_rng="sfc64").meta()["dither_rng"] == "sfc64"
     m = CaptureConfig(method="meprop", k=7, s=3.0, max_examples=4).meta()
     assert (m["s"], m["k"], m["max_examples"]) == (None, 7, 4)
     assert CaptureConfig(method="none", k=9).meta()["k"] is None
+
+
+def test_capture_config_rejects_an_unknown_dither_rng_naming_the_field_and_the_choices():
+    with pytest.raises(ValueError, match=r"^dither_rng must be one of counter, sfc64, got 'philox'$"):
+        CaptureConfig(dither_rng="philox")
+    assert hwsim.capture(nn.Linear(3, 2), dither_rng="sfc64").config.dither_rng == "sfc64"
 
 
 def test_capture_takes_a_config_and_capture_keywords_build_the_same():

@@ -24,11 +24,23 @@
  *     max(1, rint(|x|/float32(Δ))) for x ≠ 0. Returns (max|x|, nnz, max|level|, hist), or None when x holds
  *     NaN/Inf or Δ is not a normal float32 (the caller falls back to the torch view).
  *
+ * nsd_ctr(x, k0, k1, s, values, levels)
+ *     NSD with the counter-based dither (_nsdkernel_ctr.h): σ from float64 Σx, Σx² (one read), Δ = float32(s·σ), then
+ *     one pass as nsd's with u a hash of (k0, k1, element index) and two roundings. Returns (Δ, Σx, Σx², nnz,
+ *     max|k|, hist, Σk², Σx·k), Δ = 0 (all-zero outputs) when float32(s·σ) is not a normal number, or None when
+ *     Σx or Σx² is not finite (NaN/Inf in x).
+ *
+ * ctr_uniform(k0, k1, start, out)
+ *     The counter dither's u of elements start, start + 1, … into the float32 buffer ``out`` (tests).
+ *
+ * set_isa(avx2) -> previous
+ *     Use the AVX2 loops (where the CPU has them) or the baseline C loops (tests pin both against numpy).
+ *
  * muladd(x, u, alpha, fused, out)
  *     out = x·alpha + u rounded once (fused) or twice: the caller's probe of torch's arithmetic.
  *
  * The loops live in _nsdkernel_nsd.h (NSD) and _nsdkernel_view.h (int8 view, probe), the generator and the constants
- * in _nsdkernel_common.h; this file holds the Python bindings. All buffers are C-contiguous float32 (the caller checks dtypes and lengths); the loops run without the GIL.
+ * in _nsdkernel_common.h, the counter dither in _nsdkernel_ctr.h; this file holds the Python bindings. All buffers are C-contiguous float32 (the caller checks dtypes and lengths); the loops run without the GIL.
  * Built with -ffp-contract=off so that "rounded twice" stays so; on x86-64 a copy of each loop is compiled for
  * AVX2 + FMA and chosen at run time (the other copy calls the C library's fmaf: the same results, slower).
  */
@@ -37,6 +49,7 @@
 
 #include "_nsdkernel_common.h"
 #include "_nsdkernel_nsd.h"
+#include "_nsdkernel_ctr.h"
 #include "_nsdkernel_view.h"
 
 /* ------------------------------------------------------------------------------------------------ Python */
@@ -195,6 +208,135 @@ static PyObject *py_muladd(PyObject *self, PyObject *args) {
     return ret;
 }
 
+
+static PyObject *hist_tuple(const nsd_acc *acc) {
+    PyObject *hist = PyTuple_New(NBINS);
+    if (hist == NULL)
+        return NULL;
+    for (int b = 0; b < NBINS; b++) {
+        int64_t c = acc->hist[b];
+        if (b == 0)
+            c = acc->nnz - acc->ge2;
+        else if (b == 1) {
+            int64_t ge4 = 0;
+            for (int j = 2; j < NBINS; j++)
+                ge4 += acc->hist[j];
+            c = acc->ge2 - ge4;
+        }
+        PyTuple_SET_ITEM(hist, b, PyLong_FromLongLong(c));
+    }
+    return hist;
+}
+
+static PyObject *py_nsd_ctr(PyObject *self, PyObject *args) {
+    Py_buffer x, val, lev = {0};
+    unsigned int k0, k1;
+    double s;
+    PyObject *levels, *ret = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*IIdw*O", &x, &k0, &k1, &s, &val, &levels))
+        return NULL;
+    const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
+    int have_lev = 0;
+    if (!float_buffer(&val, n, "values"))
+        goto done;
+    if (levels != Py_None) {
+        if (PyObject_GetBuffer(levels, &lev, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+            goto done;
+        have_lev = 1;
+        if (!float_buffer(&lev, n, "levels"))
+            goto done;
+    }
+    double s1 = 0.0, s2 = 0.0;
+    float delta = 0.0f;
+    nsd_acc acc;
+    memset(&acc, 0, sizeof acc);
+    int finite = 1;
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_AVX2_CLONE
+    if (use_avx2)
+        ctr_sums_avx2((const float *)x.buf, n, &s1, &s2);
+    else
+#endif
+        ctr_sums_base((const float *)x.buf, n, &s1, &s2);
+    finite = isfinite(s1) && isfinite(s2);
+    if (finite && n > 0) {
+        const double mean = s1 / (double)n;
+        double var = s2 / (double)n - mean * mean;
+        if (!(var > 0.0))
+            var = 0.0;
+        delta = (float)(s * sqrt(var));
+    }
+    if (finite && delta >= FLT_MIN && isfinite(delta)) {
+        const float alpha = (float)(1.0 / (double)delta);
+#if HAVE_AVX2_CLONE
+        if (use_avx2)
+            nsd_ctr_run_avx2((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
+                             (uint32_t)k0, (uint32_t)k1, alpha, delta, &acc);
+        else
+#endif
+            nsd_ctr_run_base((const float *)x.buf, (float *)val.buf, have_lev ? (float *)lev.buf : NULL, n,
+                             (uint32_t)k0, (uint32_t)k1, alpha, delta, &acc);
+    } else if (finite && !isinf(delta)) {  /* σ = 0 or Δ below the smallest normal: all-zero levels */
+        delta = 0.0f;
+        memset(val.buf, 0, (size_t)n * sizeof(float));
+        if (have_lev)
+            memset(lev.buf, 0, (size_t)n * sizeof(float));
+    }
+    Py_END_ALLOW_THREADS
+    if (!finite) {
+        ret = Py_None;
+        Py_INCREF(ret);
+        goto done;
+    }
+    PyObject *hist = hist_tuple(&acc);
+    if (hist != NULL)
+        ret = Py_BuildValue("(dddLdNdd)", (double)delta, s1, s2, (long long)acc.nnz, (double)u2f(acc.amax_bits), hist,
+                            acc.skk, acc.sxk);
+done:
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&val);
+    if (have_lev)
+        PyBuffer_Release(&lev);
+    return ret;
+}
+
+static PyObject *py_ctr_uniform(PyObject *self, PyObject *args) {
+    Py_buffer out;
+    unsigned int k0, k1;
+    unsigned long long start;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "IIKw*", &k0, &k1, &start, &out))
+        return NULL;
+    const Py_ssize_t n = out.len / (Py_ssize_t)sizeof(float);
+    float *u = (float *)out.buf;
+    Py_ssize_t i = 0;
+    while (i < n) {  /* chunks that stop at multiples of 2^32 (ctr_uniforms keeps ⌊i / 2^32⌋ fixed) */
+        const uint64_t at = (uint64_t)start + (uint64_t)i;
+        const uint64_t room = ((at >> 32) + 1) * (UINT64_C(1) << 32) - at;
+        Py_ssize_t m = n - i < BLOCK ? n - i : BLOCK;
+        if ((uint64_t)m > room)
+            m = (Py_ssize_t)room;
+        ctr_uniforms(at, (int)m, (uint32_t)k0, (uint32_t)k1, u + i);
+        i += m;
+    }
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_set_isa(PyObject *self, PyObject *args) {
+    int want;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "p", &want))
+        return NULL;
+    const int before = use_avx2;
+#if HAVE_AVX2_CLONE
+    __builtin_cpu_init();
+    use_avx2 = want && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return PyBool_FromLong(before);
+}
+
 static PyObject *py_isa(PyObject *self, PyObject *args) {
     (void)self;
     (void)args;
@@ -209,6 +351,10 @@ static PyMethodDef methods[] = {
      "uinteger): Generator.random's uniforms, rounded twice"},
     {"view_stats", py_view_stats, METH_VARARGS, "view_stats(x) -> (max|x|, nnz, max|level|, hist) or None"},
     {"muladd", py_muladd, METH_VARARGS, "muladd(x, u, alpha, fused, out): out = x·alpha + u"},
+    {"nsd_ctr", py_nsd_ctr, METH_VARARGS,
+     "nsd_ctr(x, k0, k1, s, values, levels) -> (Δ, Σx, Σx², nnz, max|k|, hist, Σk², Σx·k) or None (NaN/Inf)"},
+    {"ctr_uniform", py_ctr_uniform, METH_VARARGS, "ctr_uniform(k0, k1, start, out): the counter dither's u"},
+    {"set_isa", py_set_isa, METH_VARARGS, "set_isa(avx2) -> previous: AVX2 loops (where available) or baseline"},
     {"isa", py_isa, METH_NOARGS, "the instruction set of the loops in use"},
     {NULL, NULL, 0, NULL},
 };

@@ -28,24 +28,33 @@ INLINE void view_pass1(const float *restrict x, Py_ssize_t n, uint32_t *maxbits,
     *nnz = nz;
 }
 
-INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, view_acc *acc) {
-    uint32_t qm = 0;
-    float q[BLOCK];
+/* The smallest non-negative float y with float32(y / df) >= t: rint(|x| / Δ) >= 2^b exactly when |x| >= it for
+ * t = 2^b − ½ (float division and rint are monotonic; 2^b − ½ rounds to the even 2^b), so pass 2 compares bits. */
+static uint32_t view_threshold(float df, float t) {
+    float c = t * df;
+    while (c > 0.0f && nextafterf(c, 0.0f) / df >= t)
+        c = nextafterf(c, 0.0f);
+    while (c / df < t)
+        c = nextafterf(c, INFINITY);
+    return f2u(c);
+}
+
+INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, float mx, view_acc *acc) {
+    uint32_t th[8];
+    for (int b = 1; b < 8; b++)
+        th[b] = view_threshold(df, (float)(1 << b) - 0.5f);
     for (Py_ssize_t off = 0; off < n; off += BLOCK) {
         const int m = (int)(n - off < BLOCK ? n - off : BLOCK);
-        for (int i = 0; i < m; i++)
-            q[i] = rintf(fabsf(x[off + i]) / df);
         int32_t c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
-        for (int i = 0; i < m; i++) {  /* counts on the float bits (monotonic for q >= 0) */
-            const uint32_t b = f2u(q[i]);
-            c1 += b >= 0x40000000u;  /* 2 */
-            c2 += b >= 0x40800000u;  /* 4 */
-            c3 += b >= 0x41000000u;  /* 8 */
-            c4 += b >= 0x41800000u;  /* 16 */
-            c5 += b >= 0x42000000u;  /* 32 */
-            c6 += b >= 0x42800000u;  /* 64 */
-            c7 += b >= 0x43000000u;  /* 128 */
-            qm = b > qm ? b : qm;
+        for (int i = 0; i < m; i++) {  /* |x| as bits: monotonic for non-negative floats */
+            const uint32_t a = f2u(x[off + i]) & 0x7FFFFFFFu;
+            c1 += a >= th[1];
+            c2 += a >= th[2];
+            c3 += a >= th[3];
+            c4 += a >= th[4];
+            c5 += a >= th[5];
+            c6 += a >= th[6];
+            c7 += a >= th[7];
         }
         acc->ge[1] += c1;
         acc->ge[2] += c2;
@@ -55,7 +64,7 @@ INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, view_acc
         acc->ge[6] += c6;
         acc->ge[7] += c7;
     }
-    acc->qmax_bits = qm;
+    acc->qmax_bits = f2u(rintf(mx / df));  /* the largest |x| has the largest rint(|x| / Δ) */
 }
 
 #define DEFINE_VIEW_RUN(NAME, ATTR)                                                               \
@@ -68,7 +77,7 @@ INLINE void view_pass2(const float *restrict x, Py_ssize_t n, float df, view_acc
         const double delta = (double)*mx / 127.0;                                                 \
         if (!(delta >= (double)FLT_MIN))                                                          \
             return 0;                                                                             \
-        view_pass2(x, n, (float)delta, acc);                                                      \
+        view_pass2(x, n, (float)delta, *mx, acc);                                                 \
         return 1;                                                                                 \
     }
 

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 # ----------------------------------------------------------------------------- names and defaults
 
 METHODS = ("dither", "meprop", "none")  # what is done to δz
+# The dither's random stream: "counter" — each element's u a hash of (seed, iteration, call, element index), the same
+# bits on every path and device (hwsim.capture.quant_counter; 2026-12-07, issue 21: ~2× less CPU per element than
+# the sequential stream); "sfc64" — numpy's sequential SFC64 stream of traces made before (CPU; a torch.Generator on
+# other devices), to reproduce them. Traces without meta.dither_rng were made with sfc64.
+DITHER_RNGS = ("counter", "sfc64")
+DEFAULT_DITHER_RNG = "counter"
 # s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
 # lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
 DEFAULT_S = 4.0
@@ -130,7 +136,9 @@ class CaptureConfig:
     ``iteration``: ``auto`` (a training forward after a backward starts an iteration) or ``step``
     (only ``cap.step()`` ends one). ``stats_every``: write per-layer statistics every this many
     iterations (and of every sampled one). ``s_layers``: per-layer s for dither (:mod:`hwsim.capture.srule`:
-    ``"depth"``, a ``{glob: s}`` mapping or ``"glob=s,..."``; None = ``s`` everywhere).
+    ``"depth"``, a ``{glob: s}`` mapping or ``"glob=s,..."``; None = ``s`` everywhere). ``dither_rng``: the
+    dither's random stream, ``counter`` (default; :mod:`hwsim.capture.quant_counter`) or ``sfc64`` (the stream of
+    older traces) — :data:`DITHER_RNGS`.
     """
 
     method: str = "dither"
@@ -143,6 +151,7 @@ class CaptureConfig:
     iteration: str = "auto"
     stats_every: int = DEFAULT_STATS_EVERY
     s_layers: Any = None
+    dither_rng: str = DEFAULT_DITHER_RNG
 
     def __post_init__(self) -> None:
         if self.method == "dither" and self.s is None:
@@ -163,6 +172,8 @@ class CaptureConfig:
             raise ValueError(f"iteration must be 'auto' or 'step', got {self.iteration!r}")
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.dither_rng not in DITHER_RNGS:
+            raise ValueError(f"dither_rng must be one of {', '.join(DITHER_RNGS)}, got {self.dither_rng!r}")
         if not isinstance(self.dither_attention, bool):
             raise ValueError(f"dither_attention must be True or False, got {self.dither_attention!r}")
         for name in ("sample_every", "stats_every", "seed"):  # numpy integers → int (JSON meta, arithmetic)
@@ -178,7 +189,8 @@ class CaptureConfig:
         return {"method": self.method, "s": float(self.s) if self.method == "dither" else None, **rule,
                 "k": self.k if self.method == "meprop" else None, "seed": self.seed,
                 "sample_every": self.sample_every, "stats_every": self.stats_every,
-                "max_examples": self.max_examples, "dither_attention": self.dither_attention}
+                "max_examples": self.max_examples, "dither_attention": self.dither_attention,
+                "dither_rng": self.dither_rng}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ environment variable ``HWSIM_QUANT_PATH=torch`` is set (default ``auto``: compil
 is how CPU tests pin the device path. The two paths draw from different random streams: the same
 seed gives statistically equal, not bit-identical, traces on CPU and on a GPU.
 
+Counter-based dither (capture's default, ``dither_rng: counter``): a :class:`~hwsim.capture.quant_counter.CounterKey`
+passed as ``generator`` sends NSD to :mod:`hwsim.capture.quant_counter`, where every element's u is a hash of the
+call's key and its index — the same bits on the C kernel, numpy and torch on any device. The SFC64 and
+``torch.Generator`` routes below are the ``sfc64`` stream of older traces.
+
 Compiled: where the C extension is built, float32 CPU NSD and the int8 view's counts run in one C pass each
 (:mod:`hwsim.capture.quant_compiled`) with exactly this module's results — the same random stream, levels, Δ and
 statistics — in less than half the time. ``HWSIM_QUANT_PATH=numpy`` (or ``compiled=False``) keeps the numpy code
@@ -38,7 +43,7 @@ import numpy as np
 import torch
 
 from hwsim._native import env_choice
-from hwsim.capture import quant_compiled, quant_device
+from hwsim.capture import quant_compiled, quant_counter, quant_device
 from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
 from hwsim.capture.quantized import (
     LevelStats,
@@ -61,12 +66,14 @@ _MS_MIN = 2.0**-100  # mean square below this: float32 squares may have underflo
 _RAW_MIN = 1 << 12  # below this one Generator.random call beats the raw-bits route
 _MANTISSAS = np.uint64(0x007FFFFF_007FFFFF)  # the 23 low bits of each 32-bit half
 _ONES = np.uint64(0x3F800000_3F800000)  # 1.0f in each half
-Rng = np.random.Generator | torch.Generator | None
+Rng = np.random.Generator | torch.Generator | quant_counter.CounterKey | None
 
 
 def torch_path(t: torch.Tensor, generator: Rng = None) -> bool:
-    """Whether ``t`` is quantized by :mod:`hwsim.capture.quant_device` (not on CPU, or a torch generator)."""
-    return not t.is_cpu or isinstance(generator, torch.Generator)
+    """Whether ``t`` is quantized in torch (:mod:`hwsim.capture.quant_device`): not on CPU, a torch generator, or a
+    counter key with ``device_path``."""
+    return (not t.is_cpu or isinstance(generator, torch.Generator)
+            or (isinstance(generator, quant_counter.CounterKey) and generator.device_path))
 
 
 QUANT_PATH_ENV = "HWSIM_QUANT_PATH"
@@ -99,6 +106,9 @@ def nsd(dz: torch.Tensor, *, s: float, generator: Rng = None, lazy_values: bool 
     """
     if not s > 0:
         raise ValueError(f"s must be > 0, got {s!r}")
+    if isinstance(generator, quant_counter.CounterKey):  # the counter-based dither: the same bits on every path
+        return quant_counter.nsd(dz, s=s, key=generator, lazy_values=lazy_values, compiled=compiled_on(compiled),
+                                 keep_levels=keep_levels)
     if torch_path(dz, generator):
         return quant_device.nsd(dz, s=s, generator=generator if isinstance(generator, torch.Generator) else None,
                                 lazy_values=lazy_values)
@@ -177,8 +187,15 @@ def uniform(like: torch.Tensor, *, generator: Rng = None) -> torch.Tensor:
     symmetric about ½ (mean exactly ½), never 0 or 1, no float conversion. The fastest unbiased
     option measured on CPU: ~2× ``torch.rand`` (``benchmarks/bench_capture.py``). float64 (tests)
     and small tensors use ``Generator.random``. A ``torch.Generator`` or a non-CPU ``like`` selects
-    :func:`hwsim.capture.quant_device.uniform` (the same 2^23 midpoints, from torch integer bits).
+    :func:`hwsim.capture.quant_device.uniform` (the same 2^23 midpoints, from torch integer bits). A
+    :class:`~hwsim.capture.quant_counter.CounterKey` gives the counter dither's u of the key (the same bits on
+    every device), in ``like``'s dtype.
     """
+    if isinstance(generator, quant_counter.CounterKey):
+        n = like.numel()
+        u = (quant_counter.uniform_torch(generator, n, like.device) if torch_path(like, generator) else
+             torch.from_numpy(quant_counter.uniform_numpy(generator, n)))
+        return u.view(like.shape).to(like.dtype)
     if torch_path(like, generator):
         return quant_device.uniform(like, generator=generator if isinstance(generator, torch.Generator) else None)
     rng = generator if generator is not None else new_generator()

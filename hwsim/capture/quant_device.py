@@ -12,7 +12,9 @@ Distributions are those of the CPU path: NSD levels ⌊δz/Δ + u⌋ with Δ = s
 ``torch.var_mean``) and u the 2^23 cell midpoints (j + ½)/2^23 of [0, 1) (mean exactly ½), drawn as
 integer bits from a ``torch.Generator`` on the device (float64 δz: ``torch.rand``). A seed fixes
 the device generator's stream, but that stream is not numpy's SFC64 stream of the CPU path: traces
-of the same seed on different devices are statistically equal, not bit-identical. Half-precision δz
+of the same seed on different devices are statistically equal, not bit-identical. This is the ``dither_rng: sfc64``
+stream; capture's default counter-based dither runs on every device in :mod:`hwsim.capture.quant_counter` (the same
+bits as on the CPU). Half-precision δz
 (bf16, fp16) is quantized in float32 and δ̃z is cast back to δz's dtype.
 """
 

@@ -1,29 +1,27 @@
 """Dithered backprop on any ``nn.Module``, recorded as an hwsim trace.
 
-``capture(model, method="dither", s=..., out=...)`` intercepts every GEMM-like *operation* the
-model's training forward issues (:mod:`hwsim.capture.ops`: ``F.linear``, ``addmm``, matmuls,
-convolutions, transposed convolutions, attention), not only ``nn.Linear``/``nn.Conv2d`` modules.
-A ``TorchFunctionMode`` is active only inside the model's forward (module pre-hooks push it and
-name the GEMMs by the issuing module path). A pre-hook on each GEMM's own autograd node receives
-δz in backward, quantizes it (NSD / meProp / none) and hands the node δ̃z instead, so the op's own
-backward computes both GEMMs (δa and δW, and the bias sum) from δ̃z
-(:class:`~hwsim.capture.intercept.QuantizeGrad`). The hook belongs to the node, so in-place ReLU
-right after the conv, BatchNorm in between, residual ``out += x`` and repeated calls all keep
-working — unlike ``register_full_backward_pre_hook`` (pytorch issue 61519). Attention's activation×activation products (QKᵀ, P·V) are recorded with
-their operand masks; their δz is dithered only with ``dither_attention=True``.
+``capture(model, method="dither", s=..., out=...)`` intercepts every GEMM-like *operation* the model's
+training forward issues (:mod:`hwsim.capture.ops`: ``F.linear``, ``addmm``, matmuls, convolutions, transposed
+convolutions, attention), not only ``nn.Linear``/``nn.Conv2d`` modules. A ``TorchFunctionMode`` is active only
+inside the model's forward (module pre-hooks push it and name the GEMMs by the issuing module path). A
+pre-hook on each GEMM's own autograd node receives δz in backward, quantizes it (NSD / meProp / none) and
+hands the node δ̃z instead, so the op's own backward computes both GEMMs (δa and δW, and the bias sum) from
+δ̃z (:class:`~hwsim.capture.intercept.QuantizeGrad`). The hook belongs to the node, so in-place ReLU right
+after the conv, BatchNorm in between, residual ``out += x`` and repeated calls all keep working — unlike
+``register_full_backward_pre_hook`` (pytorch issue 61519). Attention's activation×activation products (QKᵀ,
+P·V) are recorded with their operand masks; their δz is dithered only with ``dither_attention=True``.
 
-Names: a weight GEMM is named by the module that owns the weight (``fc1``, ``attn.out_proj``; the
-root module by its class name), other GEMMs by the issuing module and op (``blocks.0.attn:qk``);
-repeated calls within one forward get ``#1``, ``#2``. Forwards in eval mode or under no_grad are
-not captured and never rename anything.
+Names: a weight GEMM is named by the module that owns the weight (``fc1``, ``attn.out_proj``; the root module
+by its class name), other GEMMs by the issuing module and op (``blocks.0.attn:qk``); repeated calls within one
+forward get ``#1``, ``#2``. Forwards in eval mode or under no_grad are not captured and never rename anything.
 
 Iterations follow optimizer steps when an optimizer holds the model's parameters, else ``cap.step()``
 (:mod:`hwsim.capture.boundaries`: the rule, accumulation, ``iteration="step"``). Micro-batch statistics
-are merged; the sampled operands are those of the first micro-batch. Every iteration
-records per-GEMM density / max bit-width / level histogram / Δ (written for every ``stats_every``-th
-and every sampled iteration); every ``sample_every``-th also stores the operands through
-``TraceWriter``. The trace meta gets ``coverage`` (:mod:`hwsim.capture.coverage`); capture warns
-when it is below 100 %. The settings are one :class:`~hwsim.capture.config.CaptureConfig`.
+are merged; the sampled operands are those of the first micro-batch. Every iteration records per-GEMM density /
+max bit-width / level histogram / Δ (written for every ``stats_every``-th and every sampled iteration); every
+``sample_every``-th also stores the operands through ``TraceWriter``. The trace meta gets ``coverage``
+(:mod:`hwsim.capture.coverage`); capture warns when it is below 100 %. The settings are one
+:class:`~hwsim.capture.config.CaptureConfig`.
 """
 
 from __future__ import annotations
@@ -278,7 +276,7 @@ class Capture(IterationBoundaries, Interceptor):
             c, d = self.config, self.dither
             if call.dither:  # the levels are written only where they are stored (sampled iterations)
                 q = quant.quantize(g, method=c.method, s=d.s_of(name, self._sites), k=c.k,
-                                   generator=d.generator_for(g), lazy_values=True, compiled=d.compiled,
+                                   generator=d.generator_for(g, call), lazy_values=True, compiled=d.compiled,
                                    keep_levels=call.masks is not None)
             else:
                 q = quant.passthrough(g, generator=d.generator_for(g), lazy_levels=True, compiled=d.compiled)
@@ -379,7 +377,8 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
             max_examples: int | None = None, meta: Mapping[str, Any] | None = None,
             overwrite: bool = False, dither_attention: bool = False, optimizer: Any = None,
-            iteration: str = "auto", stats_every: int = 1, s_layers: Any = None) -> Capture:
+            iteration: str = "auto", stats_every: int = 1, s_layers: Any = None,
+            dither_rng: str = "counter") -> Capture:
     """Make training of ``model`` use δ̃z (NSD with Δ = s·std(δz), meProp top-k or none) and record it.
 
     The δz and recording keywords form a :class:`~hwsim.capture.config.CaptureConfig` (which checks
@@ -393,8 +392,9 @@ def capture(model: nn.Module, *, method: str = "dither", s: float | None = None,
     many iterations (and of every sampled one); loss/accuracy records and the run summary
     (``summary()``, ``last_stats``) still cover every iteration. Recorded as ``meta.stats_every``.
     ``s_layers``: per-layer s for dither (:mod:`hwsim.capture.srule`: ``"depth"`` or ``{glob: s}``).
+    ``dither_rng``: the dither's random stream, ``counter`` or ``sfc64`` (older traces'; ``meta.dither_rng``).
     """
     config = CaptureConfig(method=method, s=s, k=k, sample_every=sample_every, seed=seed, max_examples=max_examples,
                            dither_attention=dither_attention, iteration=iteration, stats_every=stats_every,
-                           s_layers=s_layers)
+                           s_layers=s_layers, dither_rng=dither_rng)
     return Capture(model, config, out=out, meta=meta, overwrite=overwrite, optimizer=optimizer)

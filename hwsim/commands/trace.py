@@ -14,6 +14,7 @@ from hwsim.capture.config import (  # torch-free: the one home of these defaults
     DEFAULT_BN,
     DEFAULT_DATASETS,
     DEFAULT_DEVICE,
+    DEFAULT_DITHER_RNG,
     DEFAULT_EPOCHS,
     DEFAULT_K,
     DEFAULT_LR,
@@ -24,6 +25,7 @@ from hwsim.capture.config import (  # torch-free: the one home of these defaults
     DEFAULT_SEED,
     DEFAULT_STATS_EVERY,
     DEFAULT_WEIGHT_DECAY,
+    DITHER_RNGS,
     METHODS,
     S_RULES,
     default_dataset,
@@ -104,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEFAULT_DEVICE, metavar="DEV",
                         help="where the model trains and NSD runs: cpu (default), cuda, cuda:N, mps; a GPU keeps δz "
                              "and its statistics on the device (operands reach the host only on sampled iterations); "
-                             "the dither's random stream differs from the CPU one (same statistics, other bits)")
+                             "the counter dither (--dither-rng) draws the same bits there as on the CPU")
     parser.add_argument("--out", default=None, metavar="DIR", help="trace directory (default: traces/MODEL-DATASET-METHOD)")
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -113,6 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dither-attention", action="store_true",
                         help="also dither δz of attention's activation×activation products (QKᵀ, P·V); by default "
                              "they are recorded with plain δz (traces/FORMAT.md)")
+    parser.add_argument("--dither-rng", default=DEFAULT_DITHER_RNG, choices=DITHER_RNGS,
+                        help="the dither's random stream: counter (default; each element's u a hash of seed, "
+                             "iteration, layer call and index: the same bits on every device and path) or sfc64 "
+                             "(numpy's sequential stream, that of traces made before 2026-12-07; on a GPU a "
+                             "torch.Generator); recorded as meta.dither_rng (absent in a trace: sfc64)")
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
                    help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")
@@ -186,7 +193,7 @@ def _train_config(args: argparse.Namespace, *, batch_size: int) -> TrainConfig:
         capture=CaptureConfig(method=args.method, s=args.s if args.method == "dither" else None,
                               k=args.k if args.method == "meprop" else None, sample_every=args.sample_every,
                               seed=args.seed, max_examples=args.max_examples, stats_every=args.stats_every,
-                              dither_attention=args.dither_attention,
+                              dither_attention=args.dither_attention, dither_rng=args.dither_rng,
                               s_layers=args.s_layers if args.method == "dither" else None))
 
 

@@ -103,7 +103,8 @@ class _Where:
 _EXTRA_NUMBERS = ("epochs", "batch_size", "lr", "momentum", "weight_decay", "batch", "world_size", "rank", "steps",
                   "image_size", "context", "tokens_per_example")
 _META_FIELDS = ("model", "dataset", "method", "s", "k", "seed", "int8", "sample_every", "stats_every",
-                "max_examples", "torch_version", "dither_attention", "coverage", "nongemm")
+                "max_examples", "torch_version", "dither_attention", "dither_rng", "coverage", "nongemm")
+DITHER_RNGS = ("counter", "sfc64")  # meta.dither_rng (hwsim.capture.config.DITHER_RNGS; trace does not import capture)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +112,8 @@ class TraceMeta(Mapping[str, Any]):
     """The manifest's ``meta`` object: typed known keys, ``extra`` for the rest, read-only mapping of all.
 
     ``stats_every`` is ``1`` when absent (traces before version 3 kept every iteration's statistics).
+    ``dither_rng`` (the dither's random stream, :data:`DITHER_RNGS`) is ``sfc64`` when absent (traces made before
+    the counter-based stream).
     """
 
     model: str | None = None
@@ -125,6 +128,7 @@ class TraceMeta(Mapping[str, Any]):
     max_examples: int | None = None
     torch_version: str | None = None
     dither_attention: bool | None = None
+    dither_rng: str = "sfc64"
     coverage: Mapping[str, Any] | None = None
     nongemm: Mapping[str, Any] | None = None  # what non-GEMM work the records hold (hwsim.trace.nongemm)
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
@@ -141,12 +145,16 @@ class TraceMeta(Mapping[str, Any]):
         cov = d.get("coverage")
         if cov is not None and not isinstance(cov, Mapping):
             raise w.error("coverage", f"must be an object or null, got {type(cov).__name__}")
+        rng = w.string(d, "dither_rng")
+        if rng is not None and rng not in DITHER_RNGS:
+            raise w.error("dither_rng", f"{rng!r} is not allowed; allowed: {', '.join(DITHER_RNGS)} (absent: sfc64)")
         raw = MappingProxyType(dict(d))
         return cls(model=w.string(d, "model"), dataset=w.string(d, "dataset"), method=w.string(d, "method"),
                    s=w.number(d, "s"), k=w.integer(d, "k"), seed=w.integer(d, "seed", lo=-(1 << 63)),
                    int8=w.flag(d, "int8"), sample_every=w.integer(d, "sample_every"),
                    stats_every=w.integer(d, "stats_every", lo=1) or 1, max_examples=w.integer(d, "max_examples"),
                    torch_version=w.string(d, "torch_version"), dither_attention=w.flag(d, "dither_attention"),
+                   dither_rng=rng or "sfc64",
                    coverage=cov, nongemm=check_meta(d.get("nongemm"), file=file, field=f"{field_name}.nongemm"),
                    extra=MappingProxyType({k: v for k, v in d.items() if k not in _META_FIELDS}), raw=raw)
 
