@@ -76,3 +76,16 @@ def test_the_bank_kernels_interface_number_is_the_one_its_c_source_declares():
     assert int(re.search(r"#define BANK_KERNEL_API (\d+)", src).group(1)) == banks.BANK_KERNEL_API
     if banks._ext is not None:                                             # built here: it is this source's build
         assert banks._ext.API == banks.BANK_KERNEL_API
+
+
+def test_the_nsd_kernels_interface_number_is_the_one_its_c_source_declares():
+    import re
+    from pathlib import Path
+
+    from hwsim.capture import quant_compiled, quant_counter
+
+    src = (Path(quant_compiled.__file__).with_name("_nsdkernel.c")).read_text()
+    assert int(re.search(r"#define NSD_KERNEL_API (\d+)", src).group(1)) == quant_compiled.NSD_KERNEL_API
+    assert quant_counter._ext is quant_compiled.extension()               # one import of the kernel
+    if quant_compiled.extension() is not None:
+        assert quant_compiled.extension().API == quant_compiled.NSD_KERNEL_API

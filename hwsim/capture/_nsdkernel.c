@@ -364,10 +364,19 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
+/* The interface version hwsim.capture.quant_compiled checks (NSD_KERNEL_API): raise it with any change of a
+ * function's arguments or results, so a stale build is refused (the numpy path runs) instead of failing. */
+#define NSD_KERNEL_API 2
+
 PyMODINIT_FUNC PyInit__nsdkernel(void) {
 #if HAVE_AVX2_CLONE
     __builtin_cpu_init();
     use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "API", NSD_KERNEL_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

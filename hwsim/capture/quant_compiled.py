@@ -31,11 +31,18 @@ import torch
 from hwsim._native import optional_extension
 from hwsim.capture.quantized import LevelStats, Quantized
 
-_ext, IMPORT_ERROR = optional_extension("hwsim.capture._nsdkernel")  # (None, why) without a C compiler at install
+NSD_KERNEL_API = 2  # the compiled module's interface version (NSD_KERNEL_API in _nsdkernel.c)
+_ext, IMPORT_ERROR = optional_extension("hwsim.capture._nsdkernel", NSD_KERNEL_API)  # (None, why): not built / stale
 
 _EXACT_REBUILD = 1 << 22  # |level| below this: level = rint(δ̃z/Δ) exactly (δ̃z = level·Δ rounded once in float32)
 _PROBE = 2 * 32768 + 37  # elements of the FMA probe: two of torch's parallel grains and a scalar tail
 _fuses: list[bool | None] = []  # torch_fuses()'s answer, measured once
+
+
+def extension():  # noqa: ANN201 - the extension module (no stub to name its type)
+    """The compiled module (one import for capture: the sfc64 NSD here, the counter dither in
+    :mod:`hwsim.capture.quant_counter`), or None where it is not built or stale."""
+    return _ext
 
 
 def available() -> bool:

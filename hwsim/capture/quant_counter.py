@@ -42,11 +42,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from hwsim._native import optional_extension
-from hwsim.capture import quant_device
+from hwsim.capture import quant_compiled, quant_device
 from hwsim.capture.quantized import LevelStats, NonFiniteError, Quantized, count_bad, work_dtype
 
-_ext, _ = optional_extension("hwsim.capture._nsdkernel")
+_ext = quant_compiled.extension()  # the one import of the NSD kernel (quant_compiled's)
 M32 = 0xFFFFFFFF
 _M64 = (1 << 64) - 1
 _M1, _M2, _HI = 0x21F0AAAD, 0x735A2D97, 0x9E3779B9
