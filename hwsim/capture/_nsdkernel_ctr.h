@@ -125,38 +125,7 @@ nsd_ctr_block_avx2(const float *restrict x, float *restrict val, float *restrict
         sx = _mm256_fmadd_ps(xv, k, sx);
         sk = _mm256_fmadd_ps(k, k, sk);
     }
-    if (lev != NULL)
-        memcpy(lev, kb, sizeof kb);
-    int32_t zl[8], gl[8];
-    uint32_t ml[8];
-    float sxl[8], skl[8];
-    _mm256_storeu_si256((__m256i *)zl, zeros);
-    _mm256_storeu_si256((__m256i *)gl, ge2);
-    _mm256_storeu_si256((__m256i *)ml, mx);
-    _mm256_storeu_ps(sxl, sx);
-    _mm256_storeu_ps(skl, sk);
-    int32_t nz = BLOCK, g2 = 0;
-    uint32_t mb = 0;
-    double sxk = 0.0, skk = 0.0;
-    for (int l = 0; l < 8; l++) {
-        nz -= zl[l];
-        g2 += gl[l];
-        mb = ml[l] > mb ? ml[l] : mb;
-        sxk += (double)sxl[l];
-        skk += (double)skl[l];
-    }
-    acc->sxk += sxk;
-    if (mb <= ONE_BITS)
-        acc->skk += (double)nz;
-    else if (mb < EXACT_SQ_BITS)
-        acc->skk += skk;  /* 64 squares < 2^18 a lane: exact in float32 */
-    else {
-        skk = 0.0;
-        for (int i = 0; i < BLOCK; i++)
-            skk += (double)kb[i] * (double)kb[i];
-        acc->skk += skk;
-    }
-    acc_counts(acc, kb, BLOCK, nz, g2, mb);
+    block_finish_avx2(kb, lev, zeros, ge2, mx, sx, sk, acc);
 }
 
 TARGET_AVX2 static void nsd_ctr_run_avx2(const float *x, float *val, float *lev, Py_ssize_t n, uint32_t k0,

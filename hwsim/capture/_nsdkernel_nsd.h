@@ -122,6 +122,48 @@ INLINE void nsd_block(const float *restrict x, float *restrict val, float *restr
 DEFINE_NSD_RUN(nsd_run_base, )
 
 #if HAVE_AVX2_CLONE
+/* The end of one full AVX2 block, shared by both dithers: the levels written when asked, the lanes' counts (zeros,
+ * |k| >= 2, max |k| bits), Σδz·k and Σk² reduced (Σk² by the count of non-zeros when |k| <= 1, exact in float32
+ * below EXACT_SQ_BITS, else summed again in float64), then the bit-width histogram (acc_counts). */
+TARGET_AVX2 static inline __attribute__((always_inline)) void
+block_finish_avx2(const float *restrict kb, float *restrict lev, __m256i zeros, __m256i ge2, __m256i mx, __m256 sx,
+                  __m256 sk, nsd_acc *acc) {
+    if (lev != NULL)
+        memcpy(lev, kb, BLOCK * sizeof *kb);
+    int32_t zl[8], gl[8];
+    uint32_t ml[8];
+    float sxl[8], skl[8];
+    _mm256_storeu_si256((__m256i *)zl, zeros);
+    _mm256_storeu_si256((__m256i *)gl, ge2);
+    _mm256_storeu_si256((__m256i *)ml, mx);
+    _mm256_storeu_ps(sxl, sx);
+    _mm256_storeu_ps(skl, sk);
+    int32_t nz = BLOCK, g2 = 0;
+    uint32_t mb = 0;
+    double sxk = 0.0, skk = 0.0;
+    for (int l = 0; l < 8; l++) {
+        nz -= zl[l];
+        g2 += gl[l];
+        mb = ml[l] > mb ? ml[l] : mb;
+        sxk += (double)sxl[l];
+        skk += (double)skl[l];
+    }
+    acc->sxk += sxk;
+    if (mb <= ONE_BITS)
+        acc->skk += (double)nz;
+    else if (mb < EXACT_SQ_BITS)
+        acc->skk += skk;  /* 64 squares < 2^18 a lane: exact in float32 */
+    else {
+        skk = 0.0;
+        for (int i = 0; i < BLOCK; i++)
+            skk += (double)kb[i] * (double)kb[i];
+        acc->skk += skk;
+    }
+    acc_counts(acc, kb, BLOCK, nz, g2, mb);
+}
+#endif
+
+#if HAVE_AVX2_CLONE
 /* One full block in AVX2 with the next block's SFC64 words drawn in the same loop (``gen`` of them, into ``nxt``):
  * the generator's serial chain (~3 cycles a word) then overlaps the vector work instead of preceding it. The
  * arithmetic is nsd_block's, lane by lane: the same u, one or two roundings, floor, k·Δ. */
@@ -160,38 +202,7 @@ nsd_block_avx2(const float *restrict x, float *restrict val, float *restrict lev
     }
     for (; j < gen; j++)
         nxt[j] = sfc64_next(r);
-    if (lev != NULL)
-        memcpy(lev, kb, sizeof kb);
-    int32_t zl[8], gl[8];
-    uint32_t ml[8];
-    float sxl[8], skl[8];
-    _mm256_storeu_si256((__m256i *)zl, zeros);
-    _mm256_storeu_si256((__m256i *)gl, ge2);
-    _mm256_storeu_si256((__m256i *)ml, mx);
-    _mm256_storeu_ps(sxl, sx);
-    _mm256_storeu_ps(skl, sk);
-    int32_t nz = BLOCK, g2 = 0;
-    uint32_t mb = 0;
-    double sxk = 0.0, skk = 0.0;
-    for (int l = 0; l < 8; l++) {
-        nz -= zl[l];
-        g2 += gl[l];
-        mb = ml[l] > mb ? ml[l] : mb;
-        sxk += (double)sxl[l];
-        skk += (double)skl[l];
-    }
-    acc->sxk += sxk;
-    if (mb <= ONE_BITS)
-        acc->skk += (double)nz;
-    else if (mb < EXACT_SQ_BITS)
-        acc->skk += skk;  /* 64 squares < 2^18 a lane: exact in float32 */
-    else {
-        skk = 0.0;
-        for (int i = 0; i < BLOCK; i++)
-            skk += (double)kb[i] * (double)kb[i];
-        acc->skk += skk;
-    }
-    acc_counts(acc, kb, BLOCK, nz, g2, mb);
+    block_finish_avx2(kb, lev, zeros, ge2, mx, sx, sk, acc);
 }
 
 TARGET_AVX2 static void nsd_run_avx2(const float *x, float *val, float *lev, Py_ssize_t n, uint64_t *state,
