@@ -8,6 +8,8 @@ Conventions every sub-command follows (helpers here, so they are the same everyw
 - numeric options are range-checked by argparse types (:mod:`hwsim.commands.args`);
 - an output that exists is replaced only with ``--overwrite``, and only once the new one is
   complete (:mod:`hwsim._io`);
+- a reader of stdout that goes away (``hwsim inspect T | head``) ends the command quietly (exit 141, as
+  SIGPIPE would); no "Broken pipe" error;
 - a user error — bad input, a full, read-only or forbidden output location — is one line on
   stderr naming the file, field or flag, and exit code 2; never a traceback.
 """
@@ -19,6 +21,8 @@ import contextlib
 import errno
 import importlib
 import importlib.util
+import os
+import select
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -152,7 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         with one_line_warnings(args.command):
-            return int(args._run(args) or 0)
+            code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError as e:
+        if not _stdout_closed():  # another pipe (a worker's, a socket): an error like any OSError
+            print(f"hwsim {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+            return 2
+        # `hwsim inspect T | head`: the reader has what it wanted; stop quietly, as a Unix tool killed by
+        # SIGPIPE does (exit 128 + 13), and point stdout at /dev/null so the exit flush cannot fail again.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
@@ -167,6 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hwsim {args.command}: error: out of memory; the input is larger than this machine can hold",
               file=sys.stderr)
         return 2
+
+
+def _stdout_closed() -> bool:
+    """Has the reader of stdout gone away (a pipe whose read end is closed)?"""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+    except AttributeError:  # no poll() (Windows): a broken pipe there is most likely stdout's
+        return True
+    except (OSError, ValueError):  # stdout is no file (replaced in-process): the broken pipe is another one
+        return False
 
 
 @contextlib.contextmanager

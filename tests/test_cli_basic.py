@@ -38,3 +38,19 @@ def test_no_command_prints_help_and_fails():
 def test_version():
     out = run("--version")
     assert out.returncode == 0 and "hwsim" in out.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`hwsim validate scnn | head -0`: stdout's reader is gone before hwsim writes; no "Broken pipe" error, no
+    traceback at exit, the exit code a SIGPIPE'd Unix tool has (128 + 13)."""
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # the reader has gone before the first write
+    try:
+        out = subprocess.run([sys.executable, "-m", "hwsim", "validate", "scnn"], stdout=w, stderr=subprocess.PIPE,
+                             text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert out.stderr == ""
+    assert out.returncode == 141
