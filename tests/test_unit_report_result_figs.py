@@ -15,7 +15,7 @@ from _hwsim_fixtures import assert_figure_written, figure_texts  # noqa: E402
 
 from hwsim.report import fig_breakdown, fig_compare, fig_layers, fig_memory, fig_summary  # noqa: E402
 from hwsim.report.inputs import ResultEntry  # noqa: E402
-from hwsim.report.style import times  # noqa: E402
+from hwsim.report.style import canvas_overflow, times  # noqa: E402
 from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult  # noqa: E402
 
 MULTS = 4
@@ -91,6 +91,13 @@ def test_overview_bars_are_the_speedups_of_each_result(tmp_path):
     row = next(r for r in p.rows if r["result"] == "A net" and r["scope"] == "iteration")
     assert row["speedup_sparse"] == pytest.approx(want_iter[0]) and row["dz_density"] == pytest.approx(0.25)
     assert_figure_written(p.figure, tmp_path, "ov")
+
+
+def test_overview_of_one_result_keeps_its_title_on_the_canvas():
+    """One results file makes the narrowest overview (6.8 in): its long title is wrapped, not clipped."""
+    p = fig_summary.overview([_entry("lenet5 dither @ scnn")], name="ov")
+    assert canvas_overflow(p.figure) == []
+    assert "whole-run results" in p.figure.get_suptitle()
 
 
 def test_overview_wraps_long_labels_and_rotates_when_crowded():

@@ -6,6 +6,7 @@ none-vs-dither traces of the same network sit side by side.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,8 +44,10 @@ def overview(entries: Sequence[ResultEntry], *, name: str) -> Plot:
     ax_s.set_title("sparse vs dense: cycles")
     ax_e.set_title("sparse vs dense: energy")
     fig.legend(*ax_s.get_legend_handles_labels(), loc="outside lower center", ncol=4, frameon=False)
-    fig.suptitle("Sparse vs dense per results file — one training iteration, or a whole run for whole-run "
-                 "results (what was replayed: provenance block)", fontsize=11)
+    title = ("Sparse vs dense per results file — one training iteration, or a whole run for whole-run results "
+             "(what was replayed: provenance block)")
+    # Wrapped to the figure's width (about 0.6 em per character at 11 pt): one results file makes a 6.8 in figure.
+    fig.suptitle(textwrap.fill(title, max(40, int(fig.get_figwidth() * 72 / (11 * 0.6)))), fontsize=11)
     return Plot(name=name, title="Speed-up and energy gain per network", figure=fig, rows=rows,
                 caption="Sparse (zero-skipping) accelerator against the dense baseline built from the same "
                         "architecture file: dense cycles ÷ sparse cycles and dense energy ÷ sparse energy, per pass "
