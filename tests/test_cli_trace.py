@@ -33,9 +33,13 @@ def test_trace_then_inspect_json(tmp_path):
     assert tr.meta["dither_rng"] == "counter"  # the default stream, recorded
     assert len(tr.iterations) == 16 and tr.sampled_iterations == [0, 5, 10, 15]
     assert 0 <= tr.manifest["summary"]["test_acc"] <= 1
+    r = _hwsim("inspect", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "method dither, s=4.0, dither stream counter, 16 iterations" in r.stdout.splitlines()[0]
     r = _hwsim("inspect", str(out), "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
+    assert info["summary"]["dither_rng"] == "counter"
     assert [x["name"] for x in info["layers"]] == ["net.1", "net.3", "net.5"]
     for row in info["layers"]:
         assert {"name", "kind", "density", "max_bits", "bytes", "bits_per_element",

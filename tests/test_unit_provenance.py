@@ -79,3 +79,20 @@ def test_sample_batch_is_the_largest_layer_batch_of_that_iteration():
         {"iteration": 3, "layers": {"a": {"geometry": {"N": 5}}, "b": {"geometry": {"N": 29}}}}]})
     assert tr.sample_batch(0) == 64 and tr.sample_batch(3) == 29
     assert tr.sample_batch(1) is None
+
+
+@pytest.mark.parametrize("meta, want", [
+    ({"method": "dither", "dither_rng": "counter"}, "counter"),
+    ({"method": "dither"}, "sfc64"),  # absent: a trace made before the counter stream (traces/FORMAT.md)
+    ({"method": "none", "dither_rng": "counter"}, None),  # no dither, no stream to name
+    ({"method": "synthetic"}, None),
+])
+def test_the_dither_stream_is_part_of_what_was_trained(meta, want):
+    """Two traces of one seed differ between the counter and sfc64 streams, so results and report pages say which."""
+    from hwsim.results.provenance import describe_trace, run_provenance
+    from hwsim.trace.records import TraceMeta
+
+    run = run_provenance(TraceMeta.from_json(meta, file="manifest.json"), {}, iterations=3)
+    assert run.get("dither_rng") == want
+    line = dict(describe_trace({"trace": run}))["trace"]
+    assert (f"dither stream {want}" in line) if want else ("dither stream" not in line)

@@ -93,6 +93,7 @@ def inspect_trace(path: str, *, iteration: int | None = None) -> dict[str, Any]:
     summary = {
         "trace": str(tr.path), "model": tr.meta.model, "dataset": tr.meta.dataset,
         "method": tr.meta.method, "s": tr.meta.s, "k": tr.meta.k,
+        "dither_rng": tr.meta.dither_rng if tr.meta.method == "dither" else None,
         "complete": tr.complete, "status": tr.status, "iterations": len(its),
         "stats_every": tr.meta.stats_every,
         "sampled_iterations": tr.sampled_iterations, "inspected_iteration": it_used,
@@ -180,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     s = info["summary"]
     print(f"{s['trace']}: model {s['model']}, dataset {s['dataset']}, method {s['method']}"
-          f"{', s=' + str(s['s']) if s['s'] is not None else ''}, {s['iterations']} iterations "
+          f"{', s=' + str(s['s']) if s['s'] is not None else ''}"
+          f"{', dither stream ' + s['dither_rng'] if s['dither_rng'] else ''}, {s['iterations']} iterations "
           f"{'(statistics of every ' + str(s['stats_every']) + 'th and the sampled ones) ' if s['stats_every'] > 1 else ''}"
           f"({'complete' if s['complete'] else s['status']}), inspected sample: iteration {s['inspected_iteration']}")
     for line in layer_table(info["layers"], s["method"]):

@@ -8,7 +8,7 @@ and the architecture's YAML-shaped mapping (``Arch.to_dict()``).
 
 Layout (every key optional for a reader; older files have none)::
 
-    {"trace": {"model", "dataset", "method", "s", "k", "epochs", "seed", "batch_size", "iterations",
+    {"trace": {"model", "dataset", "method", "s", "dither_rng" (method dither: counter or sfc64), "k", "epochs", "seed", "batch_size", "iterations",
                "replayed_iterations", "replayed_examples" (the largest replayed batch, in examples:
                a transformer's token rows ÷ meta "tokens_per_example"),
                "replayed_examples_min" (when replayed batches differ), "test_acc", "coverage", "path"},
@@ -208,6 +208,8 @@ def run_provenance(meta: TraceMeta, summary: Mapping[str, Any], *, iterations: i
     out = {"model": meta.model, "dataset": meta.dataset, "method": meta.method, "s": meta.s, "k": meta.k,
            "epochs": meta.get("epochs"), "seed": meta.seed, "batch_size": meta.get("batch_size"),
            "iterations": iterations or None, "test_acc": summary.get("test_acc")}
+    if meta.method == "dither":  # which random stream drew the dither: traces of one seed differ between streams
+        out["dither_rng"] = meta.dither_rng
     cov = meta.coverage if meta.coverage is not None else summary.get("coverage")
     if cov is not None:
         out["coverage"] = cov
@@ -333,6 +335,8 @@ def describe_trace(prov: Mapping[str, Any] | None) -> list[tuple[str, str]]:
             run.append(f"{label} {t[key]}")
     if t.get("s") is not None:
         run.append(f"s = {_num(t['s'])}")
+    if t.get("dither_rng") is not None:
+        run.append(f"dither stream {t['dither_rng']}")
     if t.get("k") is not None:
         run.append(f"k = {t['k']}")
     for label, key in (("epochs", "epochs"), ("seed", "seed"), ("batch", "batch_size")):
