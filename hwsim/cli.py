@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cycles and energy of sparse-aware DNN training accelerators, measured on real "
         "dithered-backprop gradients. Capture a trace, simulate it on YAML architectures, sweep and report.",
         epilog="Run 'hwsim demo' for the whole pipeline on the embedded dataset; 'hwsim COMMAND --help' for details. "
-        "Outputs that exist are replaced only with --overwrite.",
+        "Outputs that exist are replaced only with --overwrite. Environment: HWSIM_QUANT_PATH=auto|numpy|torch "
+        "(capture's NSD on CPU: the compiled kernel where built, else numpy / never the compiled kernel / torch's "
+        "path) and HWSIM_SIM_KERNEL=auto|numpy (the simulator's bank-conflict model: compiled where built / numpy); "
+        "auto is the default; the compiled and numpy paths give the same levels, cycles and energy.",
     )
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

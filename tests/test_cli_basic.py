@@ -54,3 +54,16 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
         os.close(w)
     assert out.stderr == ""
     assert out.returncode == 141
+
+
+def test_help_names_the_environment_switches_and_their_values():
+    """The compiled kernels' switches are documented where a user looks (hwsim --help, trace, simulate), with the
+    values the code accepts (hwsim.capture.quant.QUANT_PATHS, hwsim.sim.banks.SIM_KERNELS)."""
+    from hwsim.capture.quant import QUANT_PATH_ENV, QUANT_PATHS
+    from hwsim.sim.banks import SIM_KERNEL_ENV, SIM_KERNELS
+
+    quant, sim = f"{QUANT_PATH_ENV}={'|'.join(QUANT_PATHS)}", f"{SIM_KERNEL_ENV}={'|'.join(SIM_KERNELS)}"
+    top = "".join(run("--help").stdout.split())  # argparse wraps lines anywhere: compare without whitespace
+    assert quant in top and sim in top
+    assert quant in "".join(run("trace", "--help").stdout.split())
+    assert sim in "".join(run("simulate", "--help").stdout.split())

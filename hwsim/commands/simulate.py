@@ -18,7 +18,10 @@ DESCRIPTION = (
     "multipliers), for the forward, backward-data and backward-weight GEMM of every layer. By default the whole "
     "training run: every sampled iteration, integrated over the run (as --iterations all); --iteration N replays "
     "one sampled iteration, --inference the forward pass of one (default: the last sampled with a full "
-    "mini-batch). Writes the results file and prints a per-layer table of speed-up and energy ratio vs dense."
+    "mini-batch). Writes the results file and prints a per-layer table of speed-up and energy ratio vs dense. "
+    "The bank-conflict model runs compiled where pip install built it, else in numpy (the same cycles and energy); "
+    "the environment variable HWSIM_SIM_KERNEL=auto|numpy chooses (auto, the default: that choice; numpy: never "
+    "the compiled model)."
 )
 
 
