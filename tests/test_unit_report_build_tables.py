@@ -104,3 +104,19 @@ def test_trace_labels_name_the_method_parameter_that_applies(tmp_path, meta, lab
 def test_a_trace_without_method_has_no_levels_and_is_named_by_its_label():
     t = TraceEntry(label="folder", source=Path("/t"), meta=TraceMeta(), iterations=(), layer_order=())
     assert t.method == "?" and not t.has_levels and t.model == "folder"
+
+
+def test_the_whole_iteration_row_includes_the_weight_update_and_its_note_says_so(tmp_path):
+    fwd = LayerPassResult(name="fc", pass_name="forward", macs_dense=100, macs_effectual=25, sparse=_v(25, 10.0),
+                          dense=_v(100, 40.0), dense_gated=_v(100, 20.0), ideal=_v(25, 5.0), density={"dz": 0.25})
+    upd = LayerPassResult(name="fc", pass_name="update", macs_dense=0, macs_effectual=0, sparse=_v(15, 6.0),
+                          dense=_v(15, 6.0), dense_gated=_v(15, 6.0), ideal=_v(15, 6.0))
+    r = SimResult(trace={"model": "m", "method": "dither"}, arch={"name": "scnn"}, layers=(fwd, upd))
+    (t,) = build._summary_tables(ReportInputs(results=(ResultEntry(label="m", source=Path("/m.json"), result=r),)),
+                                 tmp_path)
+    it = dict(zip(t.header, next(row for row in t.body if row[t.header.index("pass")] == "whole iteration"),
+                  strict=True))
+    # forward 25 + update 15 = 40 sparse cycles against 100 + 15 = 115 dense: 2.875×; the update is 15/40 of it
+    assert (it["sparse cycles"], it["dense cycles"], it["speed-up sparse"]) == ("40", "115", "2.88×")
+    assert it["weight update (sparse)"] == "38%"
+    assert "weight update" in t.note and "all three passes" not in t.note

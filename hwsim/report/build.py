@@ -229,7 +229,8 @@ def _summary_tables(inputs: ReportInputs, root: Path) -> list[Table]:
         sub = [r for r in rows if r["network"] == net]
         header, body = format_table(sub, _drop_empty(sub, SUMMARY_COLUMNS))
         out.append(Table(title=f"Summary — {net}", header=header, body=body, section="Overview",
-                         note="One row per results file and pass ('whole iteration' = all three passes; one training "
+                         note="One row per results file and pass ('whole iteration' = every replayed pass and, in "
+                              "training, the weight update — its share is the 'weight update' column; one training "
                               "iteration, or the sum over the whole run for whole-run results — see the provenance "
                               "block). Energy per effectual MAC counts everything (DRAM, SRAM, MACs) over the "
                               "MACs with two non-zero operands.",
