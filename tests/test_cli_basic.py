@@ -67,3 +67,10 @@ def test_help_names_the_environment_switches_and_their_values():
     assert quant in top and sim in top
     assert quant in "".join(run("trace", "--help").stdout.split())
     assert sim in "".join(run("simulate", "--help").stdout.split())
+
+
+def test_inspect_help_explains_every_column_it_prints():
+    """The noise columns (noise, growth, compound) and the dither stream in the header are explained in --help."""
+    text = " ".join(run("inspect", "--help").stdout.split())
+    for word in ("noise =", "growth =", "compound =", "dither stream"):
+        assert word in text, word

@@ -14,7 +14,11 @@ DESCRIPTION = (
     "(fraction of non-zero levels; mean over all recorded iterations, and in the inspected sample), worst-case "
     "bit-width, input-activation density, bytes on disk and bits per stored element against the zeroth-order "
     "entropy of the δ̃z mask + non-zero levels and of the input mask. Per-layer bytes are the layer's arrays "
-    "compressed alone (the file compresses all layers together; the summary uses the real file size)."
+    "compressed alone (the file compresses all layers together; the summary uses the real file size). Traces "
+    "that record NSD's noise add three columns: noise = ‖δ̃z − δz‖/‖δz‖ per layer, growth = ‖δz‖ over the layer "
+    "above's (measured) and compound = the estimated noise gain of the gradient reaching the layer "
+    "(Π √(1 + noise²) over the layers above). The header names the model, method, s and, for a dithered trace, "
+    "its dither stream (counter or sfc64: meta.dither_rng)."
 )
 
 
