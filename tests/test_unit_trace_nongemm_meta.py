@@ -42,8 +42,9 @@ def test_meta_says_how_much_was_recognised():
     assert coverage_line(meta) == ("non-GEMM work (capture): gelu, add, other; 90.0 % of its elements in known "
                                    "kinds; not recognised (not charged): aten::roll ×1")
     assert meta_for(NonGemmWork.from_rows([]), source="topology")["recognised"] == 1.0
-    assert coverage_line(None) == ("non-GEMM work: not recorded (trace written before non-GEMM records): charged "
-                                   "as zero")
+    # no records: an old trace, or a synthetic one of GEMMs only (a freshly written SCALE-Sim trace is not "old")
+    assert coverage_line(None) == ("non-GEMM work: not recorded (a trace written before non-GEMM records, or a "
+                                   "synthetic one of GEMMs only, as from a SCALE-Sim CSV): charged as zero")
     assert coverage_line({"source": "topology", "kinds": []}) == ("non-GEMM work (topology): none; 100.0 % of its "
                                                                   "elements in known kinds")
 

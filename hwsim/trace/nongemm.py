@@ -184,7 +184,8 @@ def meta_for(work: NonGemmWork, *, source: str, other: Mapping[str, int] | None 
 def coverage_line(meta: Mapping[str, Any] | None) -> str:
     """One line on what non-GEMM work a trace records (for ``hwsim inspect`` / ``simulate``)."""
     if not meta:
-        return "non-GEMM work: not recorded (trace written before non-GEMM records): charged as zero"
+        return ("non-GEMM work: not recorded (a trace written before non-GEMM records, or a synthetic one of GEMMs "
+                "only, as from a SCALE-Sim CSV): charged as zero")
     other = meta.get("other") or {}
     tail = ("; not recognised (not charged): " + ", ".join(f"{n} ×{c}" for n, c in list(other.items())[:6])
             if other else "")
