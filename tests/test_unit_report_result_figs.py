@@ -4,6 +4,7 @@ CSV are the hand-computed numbers. Agg backend, low dpi."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -206,6 +207,33 @@ def test_bandwidth_figure(tmp_path):
     # memory stall share of the sparse backward cycles: 0 of 10
     assert "Memory stall is 0% of the sparse backward cycles" in p.caption
     assert_figure_written(p.figure, tmp_path, "bw")
+
+
+def _with_update(sparse_update_cycles: int = 0, **kw) -> ResultEntry:
+    """The toy result plus a weight update of fc1: 30 cycles of memory stall on both sides, no MACs."""
+    e = _entry(**kw)
+    upd = LayerPassResult(name="fc1", pass_name="update", macs_dense=0, macs_effectual=0,
+                          sparse=_v(sparse_update_cycles, 30, dram_bytes=300.0), dense=_v(0, 30, dram_bytes=300.0),
+                          dense_gated=_v(0, 30), ideal=_v(0))
+    return ResultEntry(label=e.label, source=e.source, result=replace(e.result, layers=(*e.result.layers, upd)))
+
+
+def test_bandwidth_caption_counts_backward_passes_not_the_weight_update():
+    # backward-data and backward-weight: 10 sparse cycles, no stall; the update's 30 stall cycles are not backward
+    p = fig_memory.bandwidth_figure(_with_update(), name="bw")
+    assert "Memory stall is 0% of the sparse backward cycles" in p.caption
+
+
+def test_bandwidth_caption_explains_points_above_the_roof():
+    # At the toy's 8 B/cycle every point with effectual MACs is above the roof min(4, 8 B/cycle × MACs/B): e.g. fc1
+    # forward sparse does 24 MACs in 12 cycles (2/cycle) over 240 B, roof 8 × 0.1 = 0.8; dense 24 / 40 = 0.6 over
+    # 480 B, roof 0.4. Four layer-passes with effectual MACs × (sparse, dense) = 8 points (fc2 backward-weight has
+    # none). At 1000 B/cycle the roof is the 4 multipliers and no point (at most 3 MACs/cycle) passes it.
+    p = fig_memory.bandwidth_figure(_entry(), name="bw")
+    assert "8 point(s) sit above the roof" in p.caption and "memory.schedule: iteration" in p.caption
+    e = _entry()
+    wide = replace(e.result, arch={"name": "scnn", "params": {"memory": {"dram_bytes_per_cycle": 1000.0}}})
+    assert "above the roof" not in fig_memory.bandwidth_figure(replace(e, result=wide), name="bw").caption
 
 
 def test_bandwidth_figure_skipped_without_dram_bytes():

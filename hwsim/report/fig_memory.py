@@ -110,8 +110,11 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
     h2, l2 = ax_r.get_legend_handles_labels()
     fig.legend(handles + h2, labels + l2, loc="outside lower center", ncol=4, frameon=False, fontsize=8)
     fig.suptitle(f"DRAM bandwidth per layer — {entry.label}\n{entry.batch_text}", fontsize=11)
-    stall = sum(r["memory_stall_cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] != "forward")
-    back = sum(r["cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] != "forward")
+    backward = ("backward_data", "backward_weight")  # not the weight update, which is mostly DRAM traffic
+    stall = sum(r["memory_stall_cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] in backward)
+    back = sum(r["cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] in backward)
+    above = sum(1 for r in rows if r["macs_per_dram_byte"] and r["effectual_macs_per_cycle"] and bw
+                and r["effectual_macs_per_cycle"] > 1.001 * min(mults, bw * r["macs_per_dram_byte"]))
     return Plot(name=name, title=f"DRAM bandwidth and roofline — {entry.label}", figure=fig, rows=rows,
                 section=entry.label,
                 caption="Left: the DRAM bandwidth each layer-pass would need to hide its traffic behind compute "
@@ -119,7 +122,11 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
                         "the line stall on memory. Right: roofline — effectual MACs per cycle against effectual "
                         "MACs per DRAM byte; points on the sloped roof are bandwidth-bound. Memory stall is "
                         f"{percent(stall / back if back else None)} of the sparse backward cycles. "
-                        "The DRAM bytes are totals per layer-pass (results do not split them by tensor).")
+                        "The DRAM bytes are totals per layer-pass (results do not split them by tensor)."
+                        + (f" {above} point(s) sit above the roof: with one memory schedule per iteration "
+                           "(memory.schedule: iteration, the default) a layer-pass's DRAM traffic also moves while "
+                           "the layer-passes around it compute (prefetch, drain), so per layer-pass the roof is "
+                           "indicative; it bounds the whole iteration." if above else ""))
 
 
 def utilisation_figure(entry: ResultEntry, *, name: str) -> Plot:
