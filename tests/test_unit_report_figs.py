@@ -104,6 +104,9 @@ def test_whole_run_summary_rows_are_the_integral_and_the_last_iteration(run_entr
     en = rows[("forward", "energy_ratio")]
     assert en["last_iteration"] == pytest.approx(40 * 2e3 / (20 * 1e3))
     assert "speed-up vs dense (×)" in text and "energy gain vs dense (×)" in text
+    for ax in p.figure.axes:  # every mark drawn is in the legend, the lone min / max ticks too
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            "min / max over iterations", "whole run", "last iteration", "p10–p90 over iterations"]
     assert_figure_written(p.figure, tmp_path, "sum")
 
 

@@ -93,7 +93,7 @@ def whole_run_summary(entry: ResultEntry, *, name: str, run: RunResult | None = 
         ax.errorbar(x - 0.2, [s["p50"] for s in st], yerr=[[s["p50"] - s["p10"] for s in st],
                                                           [s["p90"] - s["p50"] for s in st]],
                     fmt="none", ecolor="black", capsize=3, label="p10–p90 over iterations")
-        ax.plot(x - 0.2, [s["min"] for s in st], "k_", markersize=8)
+        ax.plot(x - 0.2, [s["min"] for s in st], "k_", markersize=8, label="min / max over iterations")
         ax.plot(x - 0.2, [s["max"] for s in st], "k_", markersize=8)
         ax.axhline(1.0, color="grey", linewidth=0.6)
         ax.set_xticks(x, [_SHORT[p] for p in passes])
