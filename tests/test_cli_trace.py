@@ -228,3 +228,13 @@ def test_inspect_table(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "t")]) == 0
     out = capsys.readouterr().out
     assert "features.0" in out and "8×6×28×28" in out and "bits/element vs entropy" in out
+
+
+def test_plain_backprop_summary_names_no_bit_width(tmp_path):
+    """method none keeps float δz (its levels are an int8-style view, always 8 bits): the summary line says so
+    instead of 'max 8 bits'; one iteration reads '1 iteration'."""
+    r = _hwsim("trace", "--model", "lenet300", "--method", "none", "--epochs", "1", "--limit-train", "64",
+               "--out", str(tmp_path / "t"), "--quiet", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "(1 iteration, " in r.stdout and "float δz (no level bit-width)" in r.stdout
+    assert "max 8 bits" not in r.stdout

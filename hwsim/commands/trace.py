@@ -179,9 +179,11 @@ def run(args: argparse.Namespace) -> int:
             mark_status_in_place(out / "manifest.json")
             raise
     dens = r.mean_density if r.mean_density is not None else float("nan")
-    print(f"trace: {out} ({r.iterations} iterations, {r.seconds:.0f} s); test accuracy {r.test_acc:.2%}; "
-          f"δ̃z density {dens:.4f} (sparsity {1 - dens:.2%}, mean over layers and iterations); "
-          f"max {r.max_bits} bits")
+    # meProp and none keep float δz: their levels are an int8-style view, always 8 bits wide, not a bit-width
+    bits = f"max {r.max_bits} bits" if args.method == "dither" else "float δz (no level bit-width)"
+    print(f"trace: {out} ({r.iterations} iteration{'' if r.iterations == 1 else 's'}, {r.seconds:.0f} s); "
+          f"test accuracy {r.test_acc:.2%}; δ̃z density {dens:.4f} (sparsity {1 - dens:.2%}, mean over layers and "
+          f"iterations); {bits}")
     return 0
 
 
