@@ -640,6 +640,15 @@ def c_sweep_synthetic_typo(d):
     return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["synthetic", "'densty'", "did you mean 'density'"]
 
 
+def c_sweep_synthetic_unknown_model(d):
+    (d / "s.yaml").write_text(_sweep_text().replace("traces: [t]", "traces: [{synthetic: {model: lenet6}}]"))
+    return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["s.yaml", "traces[0].synthetic", "'lenet6'", "lenet5"]
+
+
+def c_synth_unknown_model(d):
+    return ["synth", "--model", "lenet6", "--out", "t"], ["--model", "'lenet6'", "allowed", "lenet5"]
+
+
 def c_sweep_not_utf8(d):
     (d / "s.yaml").write_bytes(_sweep_text().encode() + b"# \xff\n")
     return ["sweep", "s.yaml", "--out", "sw", "--dry-run"], ["s.yaml", "not UTF-8"]

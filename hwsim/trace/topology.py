@@ -124,5 +124,11 @@ def check_synthetic_size(model: str, batch: int, where: str, **options: Any) -> 
     any array exists (``options``: a transformer's seq, heads, ... as :func:`model_layers` takes them)."""
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise TraceError(f"{where}.batch: {batch!r} is not allowed; allowed: an integer >= 1")
-    for spec in model_layers(model, **options):
+    try:
+        specs = model_layers(model, **options)
+    except TraceError:
+        raise
+    except ValueError as e:  # an unknown model or option: say where it was given
+        raise TraceError(f"{where}: {e}") from None
+    for spec in specs:
         check_geometry_size(spec.geometry(batch), f"{where}: model {model}, layer {spec.name} at batch {batch}")
