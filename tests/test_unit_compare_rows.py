@@ -83,6 +83,7 @@ def test_the_table_prints_whole_model_rows_only():
     only = CMP.table(scopes=("iteration",)).splitlines()
     assert [ln.split()[1] for ln in only[2:-1]] == ["dense", "scnn", "bitserial"]
     assert only[-1].startswith("×dense / ×scnn: cycles (energy) of the dense baseline / of scnn's sparse run")
+    assert only[-1].endswith("; non-mem cyc = cycles less memory stall and exposed fill / drain")  # every column
 
 
 def test_compare_needs_an_arch():

@@ -71,7 +71,8 @@ class Comparison:
                          f"{r['speedup_vs_ref']:>{w - 1}.2f}×{r['compute_cycles']:>12,}{r['energy_pj'] / 1e6:>11.3f}"
                          f"{r['energy_vs_dense']:>7.2f}×{r['energy_vs_ref']:>{w - 1}.2f}×")
         lines.append(f"×dense / ×{ref}: cycles (energy) of the dense baseline / of {ref}'s sparse run, divided by "
-                     "the row's (> 1 = the row is faster / cheaper)")
+                     "the row's (> 1 = the row is faster / cheaper); non-mem cyc = cycles less memory stall and "
+                     "exposed fill / drain")
         return "\n".join(lines)
 
 
