@@ -48,9 +48,9 @@ DESCRIPTION = (
     f"download; nor does '{DEFAULT_DATASETS['text']}' (the characters of CPython standard-library source files), "
     "the default of the language model gpt_char. "
     "Inspect the result with 'hwsim inspect OUT'. On CPU, NSD runs in a compiled C kernel where pip install "
-    "built it, else in numpy (the same δ̃z levels and Δ; the noise estimate agrees to ~1e-6); the environment variable HWSIM_QUANT_PATH=auto|numpy|"
-    "torch chooses (auto, the default: that choice; numpy: never the compiled kernel; torch: torch's path, as on "
-    "a GPU)."
+    "built it, else in numpy (the same δ̃z levels and Δ; the noise estimate agrees to ~1e-6); the environment "
+    "variable HWSIM_QUANT_PATH=auto|numpy|torch chooses (auto, the default: that choice; numpy: never the "
+    "compiled kernel; torch: torch's path, as on a GPU)."
 )
 
 MODELS = ("mlp500, lenet300, lenet5, alexnet_cifar, vgg11_cifar, resnet18_cifar, resnet18, vit_digits (a small ViT), "
