@@ -41,5 +41,21 @@ def env_choice(var: str, allowed: tuple[str, ...]) -> str:
     ``allowed``; anything else is a ValueError naming the variable and what it may be."""
     v = os.environ.get(var, allowed[0]).strip().lower() or allowed[0]
     if v not in allowed:
-        raise ValueError(f"environment variable {var}={v!r} is not allowed; use one of {allowed}")
+        raise ValueError(f"environment variable {var}={v!r} is not allowed; use one of: {', '.join(allowed)}")
     return v
+
+
+# The environment switches of the compiled parts (their first value is the default); their modules read them through
+# env_choice, and the command line checks them all before a command starts (check_switches), so a bad value fails
+# at once instead of minutes into a run, in a worker process.
+SWITCHES: dict[str, tuple[str, ...]] = {
+    "HWSIM_QUANT_PATH": ("auto", "numpy", "torch"),  # capture's NSD on CPU (hwsim.capture.quant)
+    "HWSIM_SIM_KERNEL": ("auto", "numpy"),            # the simulator's compiled counting steps (hwsim.sim.banks)
+}
+
+
+def check_switches() -> None:
+    """A ValueError naming the first environment switch of :data:`SWITCHES` whose value is not allowed."""
+    for var, allowed in SWITCHES.items():
+        env_choice(var, allowed)
+

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
+from hwsim._native import check_switches
 from hwsim._version import __version__
 from hwsim.commands.args import UserError
 
@@ -158,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_switches()  # HWSIM_QUANT_PATH / HWSIM_SIM_KERNEL: a bad value fails here, not in a worker minutes later
         with one_line_warnings(args.command):
             code = int(args._run(args) or 0)
         sys.stdout.flush()  # a reader that went away shows here, not as a traceback at interpreter exit

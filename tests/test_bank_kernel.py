@@ -134,7 +134,7 @@ def test_the_environment_chooses_the_path(monkeypatch):
     monkeypatch.setenv(banks.SIM_KERNEL_ENV, "auto")
     assert banks.compiled_on() == KERNEL
     monkeypatch.setenv(banks.SIM_KERNEL_ENV, "fast")
-    with pytest.raises(ValueError, match=r"HWSIM_SIM_KERNEL='fast' is not allowed; use one of \('auto', 'numpy'\)"):
+    with pytest.raises(ValueError, match=r"HWSIM_SIM_KERNEL='fast' is not allowed; use one of: auto, numpy$"):
         banks.compiled_on()
 
 

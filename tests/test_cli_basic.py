@@ -74,3 +74,19 @@ def test_inspect_help_explains_every_column_it_prints():
     text = " ".join(run("inspect", "--help").stdout.split())
     for word in ("noise =", "growth =", "compound =", "dither stream"):
         assert word in text, word
+
+
+def test_a_bad_kernel_switch_stops_any_command_at_once_in_one_line(tmp_path):
+    import os
+
+    for var, bad, allowed in (("HWSIM_QUANT_PATH", "gpu", "auto, numpy, torch"), ("HWSIM_SIM_KERNEL", "fast", "auto, numpy")):
+        env = {**os.environ, var: bad}
+        out = subprocess.run([sys.executable, "-m", "hwsim", "demo", "--quick", "--out", str(tmp_path / "d")],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 2
+        assert out.stderr == (f"hwsim demo: error: environment variable {var}={bad!r} is not allowed; "
+                              f"use one of: {allowed}\n")
+        assert not (tmp_path / "d").exists()                                 # stopped before anything was written
+    out = subprocess.run([sys.executable, "-m", "hwsim", "--help"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HWSIM_SIM_KERNEL": "fast"})
+    assert out.returncode == 0                                               # help still works

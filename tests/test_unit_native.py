@@ -17,7 +17,7 @@ def test_env_choice_defaults_to_the_first_allowed_value(monkeypatch):
 def test_env_choice_names_the_variable_and_what_it_may_be(monkeypatch):
     monkeypatch.setenv("HWSIM_TEST_SWITCH", "fast")
     with pytest.raises(ValueError, match=r"^environment variable HWSIM_TEST_SWITCH='fast' is not allowed; "
-                                         r"use one of \('auto', 'numpy'\)$"):
+                                         r"use one of: auto, numpy$"):
         _native.env_choice("HWSIM_TEST_SWITCH", ("auto", "numpy"))
 
 
@@ -89,3 +89,23 @@ def test_the_nsd_kernels_interface_number_is_the_one_its_c_source_declares():
     assert quant_counter._ext is quant_compiled.extension()               # one import of the kernel
     if quant_compiled.extension() is not None:
         assert quant_compiled.extension().API == quant_compiled.NSD_KERNEL_API
+
+
+def test_check_switches_names_the_first_bad_switch(monkeypatch):
+    for var in _native.SWITCHES:
+        monkeypatch.delenv(var, raising=False)
+    _native.check_switches()                                                # unset: the defaults
+    monkeypatch.setenv("HWSIM_SIM_KERNEL", "NUMPY")
+    _native.check_switches()                                                # any case
+    monkeypatch.setenv("HWSIM_SIM_KERNEL", "torch")                         # allowed for capture, not here
+    with pytest.raises(ValueError, match=r"^environment variable HWSIM_SIM_KERNEL='torch' is not allowed; "
+                                         r"use one of: auto, numpy$"):
+        _native.check_switches()
+
+
+def test_the_kernels_read_their_switches_from_the_one_table():
+    from hwsim.capture import quant
+    from hwsim.sim import banks
+
+    assert quant.QUANT_PATHS == _native.SWITCHES[quant.QUANT_PATH_ENV] == ("auto", "numpy", "torch")
+    assert banks.SIM_KERNELS == _native.SWITCHES[banks.SIM_KERNEL_ENV] == ("auto", "numpy")

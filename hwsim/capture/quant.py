@@ -42,7 +42,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from hwsim._native import env_choice
+from hwsim._native import SWITCHES, env_choice
 from hwsim.capture import quant_compiled, quant_counter, quant_device
 from hwsim.capture.config import DEFAULT_K, DEFAULT_S, METHODS, validate_params
 from hwsim.capture.quantized import (
@@ -77,7 +77,7 @@ def torch_path(t: torch.Tensor, generator: Rng = None) -> bool:
 
 
 QUANT_PATH_ENV = "HWSIM_QUANT_PATH"
-QUANT_PATHS = ("auto", "numpy", "torch")
+QUANT_PATHS = SWITCHES[QUANT_PATH_ENV]  # auto (default), numpy, torch
 
 
 def quant_path_from_env() -> str:

@@ -49,13 +49,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwsim._native import env_choice, optional_extension
+from hwsim._native import SWITCHES, env_choice, optional_extension
 
 MAX_UNITS = 24        # sampled units of work per layer and pass
 MAX_CYCLES = 96       # multiplier cycles simulated per unit
 
 SIM_KERNEL_ENV = "HWSIM_SIM_KERNEL"
-SIM_KERNELS = ("auto", "numpy")
+SIM_KERNELS = SWITCHES[SIM_KERNEL_ENV]  # auto (default), numpy
 
 BANK_KERNEL_API = 2  # the compiled module's interface version (BANK_KERNEL_API in _bankkernel.c)
 _ext, IMPORT_ERROR = optional_extension("hwsim.sim._bankkernel", BANK_KERNEL_API)  # (None, why): not built / stale
