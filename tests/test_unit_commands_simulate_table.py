@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.arch import load_arch
-from hwsim.commands.simulate import run_table, table
+from hwsim.commands.simulate import attribution_lines, run_table, table
 from hwsim.results import PASSES
 
 SAMPLE = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
@@ -92,7 +92,9 @@ def test_run_table(tmp_path):
                        cache_dir=str(tmp_path / "points"))
     lines = run_table(run).splitlines()
     assert lines[-1].startswith("non-GEMM work: not recorded")  # the sample predates non-GEMM records
-    lines = lines[:-1]
+    attr = attribution_lines(run.last, scope="the last replayed iteration")  # tests/test_unit_simulate_attribution.py
+    assert lines[-1 - len(attr):-1] == attr
+    lines = lines[:-1 - len(attr)]
     assert [_cells(ln)[0] for ln in lines[1:-1]] == [*PASSES, "update", "iteration"]
     it = _cells(lines[-2])
     assert it[1] == f"{run.integrated.speedup():.2f}×" and it[2] == f"{run.last.speedup():.2f}×"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING
 
 from hwsim.commands.args import OVERWRITE_HELP, int_range
@@ -87,6 +88,7 @@ def table(result: SimResult) -> str:
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
     lines.extend(update_line(result))
+    lines.extend(attribution_lines(result))
     lines.append(nongemm_line(result))
     from hwsim.trace.schema import coverage_line
 
@@ -94,6 +96,53 @@ def table(result: SimResult) -> str:
     lines.append(coverage_line(cov) + (" — whole-model figures cover the captured GEMMs only"
                                        if cov and cov.get("missed") else ""))
     return "\n".join(lines)
+
+
+ATTRIBUTION_SHARE = 0.01  # footnote a layer-pass whose wait on other passes' transfers is ≥ 1 % of the iteration
+
+
+def foreign_waits(layers, *, dram_bytes_per_cycle: float, min_cycles: float = 0) -> list[tuple[str, str, int, int]]:
+    """Sparse layer-passes whose memory stall exceeds their own DRAM traffic, largest excess first.
+
+    Returns ``(name, pass, memory_stall, own)`` with ``own`` = ⌈the pass's own DRAM bytes ÷ bandwidth⌉ and
+    ``memory_stall − own ≥ min_cycles`` (and > 0). Under ``memory.schedule: iteration`` a layer-pass is charged
+    every cycle from the previous pass's end to its own (:mod:`hwsim.sim.schedule`); its own transfers explain at
+    most ``own`` of its stall, so the excess is time the PEs waited while the DRAM channel carried other passes'
+    transfers (e.g. δW write-backs queued ahead of the tensor it reads: the writer drains in order).
+    """
+    out = []
+    for lp in layers:
+        cb = lp.sparse.cycle_breakdown
+        own = math.ceil(lp.sparse.actions.dram_bytes / dram_bytes_per_cycle) if dram_bytes_per_cycle else 0
+        if cb.memory_stall - own > 0 and cb.memory_stall - own >= min_cycles:
+            out.append((lp.name, lp.pass_name, cb.memory_stall, own))
+    return sorted(out, key=lambda r: r[3] - r[2])
+
+
+def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this iteration") -> list[str]:
+    """Under ``memory.schedule: iteration``: how the per-pass cycles are attributed, and the layer-passes charged
+    ≥ :data:`ATTRIBUTION_SHARE` of the iteration for waiting on other passes' DRAM transfers (:func:`foreign_waits`).
+    Nothing for ``isolated`` (every pass pays only its own traffic) or when no pass waits that long."""
+    mem = (result.arch.get("params") or {}).get("memory") or {}
+    total = result.total("sparse").cycles
+    if mem.get("schedule") != "iteration" or not total:
+        return []
+    waits = foreign_waits(result.layers, dram_bytes_per_cycle=mem.get("dram_bytes_per_cycle") or 0,
+                          min_cycles=ATTRIBUTION_SHARE * total)
+    if not waits:
+        return []
+    short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight", "update": "update"}
+    lines = [f"per-pass attribution ({scope}, memory.schedule: iteration): a layer-pass is charged from the previous "
+             "pass's end to its own end, so a pass that waits for DRAM is charged the wait even while the channel "
+             "carries other passes' transfers",
+             "  (write-backs drain in order: a pass reading a spilled tensor waits behind every write-back queued "
+             "before it, e.g. earlier passes' δW); this moves cycles between passes and phases, not the "
+             "iteration's total; --set memory.schedule=isolated charges each pass its own traffic only:"]
+    for name, pname, stall, own in waits[:most]:
+        lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, its own DRAM traffic "
+                     f"{own:,}: ≥ {stall - own:,} ({(stall - own) / total:.1%} of the iteration's cycles) waiting "
+                     "on other passes' transfers")
+    return lines
 
 
 def nongemm_line(result: SimResult) -> str:
@@ -153,6 +202,7 @@ def run_table(run: RunResult) -> str:
                      f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
     lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
                  f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    lines.extend(attribution_lines(run.last, scope="the last replayed iteration"))
     lines.append(nongemm_line(whole))
     return "\n".join(lines)
 

@@ -25,6 +25,12 @@ each layer-pass's ``memory_stall`` = attributed − Σ of its barrier spans − 
 ``fill_drain`` is the iteration's exposed first load (cycles before the first tile starts, on the first
 layer-pass) and exposed last write-back (cycles after the last barrier, on the last layer-pass): the part
 no schedule can hide. Everything else the PEs wait for DRAM is bandwidth- or dependency-bound stall.
+A wait is charged to the layer-pass that waits, not to the passes whose transfers hold the channel meanwhile:
+a consumer of a spilled tensor waits behind every write-back queued ahead of its producer's (the writer drains
+in order), e.g. the δW of earlier backward-weight passes, whose write-back then costs them nothing. So per-pass
+and per-phase figures move (a backward-weight pass looks faster, the next DRAM consumer slower) while the
+makespan does not; ``hwsim simulate`` footnotes the passes whose stall exceeds their own DRAM traffic
+(:func:`hwsim.commands.simulate.foreign_waits`).
 
 Not in the SimPy timeline, added serially after it exactly as in the isolated model: the backward-weight
 cross-PE δW reduction (``reduction`` cycles, :mod:`hwsim.sim.reduction`) and the NSD unit (``nsd``,
