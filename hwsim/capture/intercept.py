@@ -67,6 +67,8 @@ class QuantizeGrad:
         g = grads[self.index]
         if g is None:  # this output got no gradient (another output of a multi-output op did)
             return None
+        if len(grads) == 1:  # a GEMM's one output (the common case)
+            return (self.cap._backward(self.call, g),)
         out = list(grads)
         out[self.index] = self.cap._backward(self.call, g)
         return tuple(out)

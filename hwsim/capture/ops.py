@@ -297,6 +297,7 @@ HANDLERS: dict[Any, Callable[[tuple, dict], Gemm | None]] = {
     torch.mv: _unsupported("torch.mv"), torch.addmv: _unsupported("torch.addmv"),
 }
 SPECIAL = (SDPA, MHA)  # handled by the session itself
+_NO_KWARGS: dict[str, Any] = {}  # (never written to)
 
 
 class GemmMode(torch.overrides.TorchFunctionMode):
@@ -309,13 +310,14 @@ class GemmMode(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func: Callable, types: tuple[type, ...], args: tuple = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
-        kwargs = kwargs or {}
+        # every op of the forward passes here (views and ``x.shape`` too): as few Python steps as possible
         h = HANDLERS.get(func)
-        if h is None and func not in SPECIAL:
-            out = func(*args, **kwargs)
+        if h is None and func is not SDPA and func is not MHA:
+            out = func(*args, **kwargs) if kwargs else func(*args)
             if self.nongemm is not None:
-                self.nongemm.on_op(func, args, kwargs, out)
+                self.nongemm.on_op(func, args, kwargs or _NO_KWARGS, out)
             return out
+        kwargs = kwargs or {}
         out = self.on_gemm(func, h, args, kwargs)
         if func is SDPA and self.nongemm is not None:
             self.nongemm.sdpa(args, kwargs, out)
