@@ -50,6 +50,7 @@ from hwsim.capture.quantized import (
     NonFiniteError,
     Quantized,
     count_bad,
+    memory_order,
     scaled_std_rms,
     tiny,
     work_dtype,
@@ -274,7 +275,7 @@ def counted_view(dz: torch.Tensor, *, max_bits: int = 16, compiled: bool | None 
             return None
         delta, st = got
         return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=_view_levels(dz, delta))
-    a = dz.detach().reshape(-1).numpy()
+    a = memory_order(dz.detach()).reshape(-1).numpy()  # order-free counts: no copy of a permuted δz
     r = np.abs(a)
     mx = float(r.max())
     delta = mx / VIEW_LEVELS
