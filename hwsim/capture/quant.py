@@ -323,6 +323,9 @@ def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | 
              keep_levels: bool = True) -> Quantized:
     """Dispatch on ``method`` (one of :data:`METHODS`); ``compiled`` and ``keep_levels`` as :func:`nsd`'s."""
     if method == "dither":
+        if type(generator) is quant_counter.CounterKey and s is not None and s > 0:  # capture's default: one hop
+            return quant_counter.nsd(dz, s=float(s), key=generator, lazy_values=lazy_values,
+                                     compiled=compiled_on(compiled), keep_levels=keep_levels)
         return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values,
                    compiled=compiled, keep_levels=keep_levels)
     if method == "meprop":

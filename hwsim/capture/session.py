@@ -262,7 +262,8 @@ class Capture(IterationBoundaries, Interceptor, CaptureReports):
         try:
             c, d = self.config, self.dither
             if call.dither:  # the levels are written only where they are stored (sampled iterations)
-                q = quant.quantize(g, method=c.method, s=d.s_of(name, self._sites), k=c.k,
+                s = d.fixed_s if d.fixed_s is not None else d.s_of(name, self._sites)
+                q = quant.quantize(g, method=c.method, s=s, k=c.k,
                                    generator=d.generator_for(g, call), lazy_values=True, compiled=d.compiled,
                                    keep_levels=call.masks is not None)
             else:
