@@ -62,11 +62,12 @@ class Iteration:
         a[4] += delta * st.numel
         a[5] = None  # merged micro-batches
 
-    def add_noise(self, name: str, sums: torch.Tensor) -> None:
+    def add_noise(self, name: str, sums: torch.Tensor, *, host: bool = False) -> None:
         """Merge one call's (Σδz², Σδ̃z², Σδz·δ̃z) (:func:`~hwsim.capture.quantized.noise_sums`): micro-batches
-        add up (float64). Sums on the CPU go to the host at once (three floats: no stacking when the iteration
-        ends); those on another device stay there until :meth:`fetch_noise`."""
-        if sums.is_cpu and name not in self.noise:
+        add up (float64). ``host``: the sums are a CPU quantizer's, read at once (three floats: no stacking when the
+        iteration ends); else (a device, or the device path pinned on CPU) they stay there until :meth:`fetch_noise`
+        brings every layer's at once."""
+        if host and sums.is_cpu and name not in self.noise:
             a = self.noise_sums.get(name)
             new = sums.tolist()
             self.noise_sums[name] = new if a is None else [x + y for x, y in zip(a, new, strict=True)]

@@ -281,7 +281,7 @@ class Capture(IterationBoundaries, Interceptor, CaptureReports):
             keep = it.sampled or it.index % self.config.stats_every == 0
             if call.dither and self.config.method != "none" and (keep or self.dither.steers):
                 sums = noise_sums(g, q, st)
-                it.add_noise(name, sums)
+                it.add_noise(name, sums, host=not self.dither.torch_only)
                 self.dither.observe(name, sums)
             if call.after is not None:
                 call.after(g)
