@@ -78,3 +78,26 @@ def test_capture_statistics_of_undithered_products_are_unchanged(monkeypatch):
     ref = _attention_run(monkeypatch, False)
     assert counted == ref
     assert "matmul" in counted[-1] and counted[-1]["matmul"]["density"] > 0
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_counted_view_of_a_permuted_gradient_reads_it_in_memory_order(compiled):
+    """The gradient of ``y.transpose(1, 2)`` (attention's P·V δz) is a permuted view: the counts, which do not depend
+    on the order, are read from memory as it lies (no copy) and are those of the reference view exactly."""
+    from hwsim.capture.quantized import memory_order
+    base = torch.tensor([[[127.0, -1.5], [2.5, -3.5], [4.5, 0.49]], [[0.5, 0.0], [63.5, -64.5], [0.0, 0.0]]])
+    x = base.transpose(1, 2)  # shape (2, 2, 3), strides (6, 1, 2): not contiguous
+    assert not x.is_contiguous()
+    flat = memory_order(x)
+    assert flat.data_ptr() == base.data_ptr() and flat.is_contiguous()  # no copy: base's own memory
+    assert flat.reshape(-1).tolist() == base.reshape(-1).tolist()
+    q = quant.passthrough(x, lazy_levels=True, compiled=compiled)
+    # the ties case by hand (test above): levels 127, -2, 2, -4, 4, ±1 (0.49, 0.5), 64, -64 and three zeros
+    assert (q.stats.numel, q.stats.nnz, q.stats.max_abs) == (12, 9, 127)
+    assert q.stats.hist[:8] == [2, 2, 2, 0, 0, 0, 3, 0]
+    r = quant.passthrough(x)
+    assert q.delta == r.delta and q.stats == quant.level_stats(r.levels)
+    assert torch.equal(q.level_tensor(), r.levels)  # the view itself keeps x's (logical) order
+    wide = torch.randn(4, 8, 16, 5, generator=_gen(4)).permute(0, 2, 1, 3)
+    assert quant.passthrough(wide, lazy_levels=True, compiled=compiled).stats == quant.level_stats(
+        quant.passthrough(wide).levels)

@@ -36,12 +36,18 @@ class Coverage:
 
     def __init__(self) -> None:
         self.ops: dict[str, _Op] = {}
+        self.version = 0  # bumped by every change (a new op, :meth:`touch`): capture re-reports only then
+
+    def touch(self) -> None:
+        """Say that an op's ``passes``, ``captured`` or ``why`` was changed in place (the report is rebuilt)."""
+        self.version += 1
 
     def seen(self, name: str, *, op: str, module: str, macs: int, a_grad: bool = True, b_grad: bool = True,
              captured: bool = True, why: str = "") -> bool:
         """Note one op (first call of ``name`` wins); True if it is new."""
         if name in self.ops:
             return False
+        self.version += 1
         self.ops[name] = _Op(op=op, module=module, macs=int(macs), passes=(True, bool(a_grad), bool(b_grad)),
                              captured=captured, why=why)
         return True

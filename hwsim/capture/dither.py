@@ -39,6 +39,8 @@ class DitherSource:
         self._ordinal_it = -1  # the latest iteration seen
         self._prefix = (-1, 0)  # (that iteration, its quant_counter.iteration_prefix)
         self._srule = config.srule()
+        # one s for every layer (no s_layers, or not NSD): what s_of returns, read without a call in backward
+        self.fixed_s = config.s if config.method != "dither" or config.s_layers is None else None
         self._site_index: dict[str, int] = {}
         self._depth_layers = 0
         self._budget = (NoiseBudget(float(config.s), self._srule.budget)  # type: ignore[arg-type]

@@ -67,6 +67,8 @@ class QuantizeGrad:
         g = grads[self.index]
         if g is None:  # this output got no gradient (another output of a multi-output op did)
             return None
+        if len(grads) == 1:  # a GEMM's one output (the common case)
+            return (self.cap._backward(self.call, g),)
         out = list(grads)
         out[self.index] = self.cap._backward(self.call, g)
         return tuple(out)
@@ -88,13 +90,14 @@ class Interceptor:
                 self._mha = []
         if func is ops.SDPA:
             return self._sdpa(func, args, kwargs, path)
-        opname = getattr(func, "__name__", str(func))
         try:
             g = handler(args, kwargs) if handler is not None else None
         except ops.Unsupported as e:
+            opname = getattr(func, "__name__", str(func))
             self._missed(f"{path}:{opname}", opname, path, e.macs, e.why, backward=torch.is_grad_enabled())
             return func(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 - an op capture cannot read never breaks training
+            opname = getattr(func, "__name__", str(func))
             self._missed(f"{path}:{opname}", opname, path, 0, f"capture could not read this op ({type(e).__name__}: {e})")
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
@@ -102,7 +105,7 @@ class Interceptor:
             return out
         if label is not None:
             g.op = label
-        elif self._mha and opname in ("bmm", "baddbmm"):
+        elif self._mha and getattr(func, "__name__", "") in ("bmm", "baddbmm"):
             g.op = self._mha.pop()
         if not torch.is_grad_enabled():
             self._missed(f"{path}:{g.op}", g.op, path, g.macs, NO_GRAD_WHY)
@@ -147,7 +150,8 @@ class Interceptor:
         if site is None:
             site = self._sites[name] = Site(name=name, w_bits=int(getattr(mod, "hwsim_w_bits", 32)),
                                              a_bits=int(getattr(mod, "hwsim_a_bits", 32)))
-        self.coverage.seen(name, op=g.op, module=path, macs=g.macs, a_grad=g.a_grad, b_grad=g.b_grad)
+        if name not in self.coverage.ops:  # (the first call of a name is the one noted)
+            self.coverage.seen(name, op=g.op, module=path, macs=g.macs, a_grad=g.a_grad, b_grad=g.b_grad)
         keep = min(g.batch, self.config.max_examples or g.batch)
         key = (g.key, keep)
         if site.shape_key != key:  # building a LayerGeometry is slow Python: only when shapes change

@@ -74,32 +74,39 @@ KIND: dict[Callable, str] = _table()
 SDPA = F.scaled_dot_product_attention
 
 
-def _tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
-    ts = [a for a in args if isinstance(a, torch.Tensor)]
-    ts += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
-    return ts
-
-
-def _first_out(out: Any) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)):
-        return next((o for o in out if isinstance(o, torch.Tensor)), None)
-    return None
-
-
 class NonGemmTally:
-    """Rows ``(layer, kind) -> [8 integers]`` (``hwsim.trace.nongemm.ROW``) of the iteration in progress."""
+    """Rows ``(layer, kind) -> [8 integers]`` (``hwsim.trace.nongemm.ROW``) of the iteration in progress.
+
+    Each counted call is logged as ``(layer, kind, input sizes, output size, gradient sizes)``; the rows are summed
+    from the log when the iteration ends (:meth:`take`), and only when the log differs from the last iteration's
+    (then that iteration's record is returned as it is): a training loop repeats the same ops on the same shapes,
+    so a call costs one tuple in the forward, not a row's arithmetic.
+    """
 
     def __init__(self) -> None:
         self.layer = ""            # the last GEMM the current forward ran ("" before the first)
         self.first = ""            # the iteration's first GEMM: ops before it are charged there
-        self.rows: dict[tuple[str, str], list[int]] = {}
+        self.log: list[tuple[Any, ...]] = []  # the iteration's counted calls (class doc)
         self.other: dict[str, int] = {}   # unrecognised op name -> calls in the iteration
+        self.meta_version = 0  # bumped whenever :meth:`meta` changes (new kinds or unknown ops)
         self._meta_key: tuple[Any, ...] = ()
         self._meta: dict[str, Any] | None = None
         self._written: dict[str, Any] | None = None  # the last record written (records repeat only on change)
-        self._last: tuple[Any, ...] | None = None  # (rows, first, other, record) of the last record built
+        self._last: tuple[Any, ...] | None = None  # (log, first, other, record) of the last record built
+
+    @property
+    def rows(self) -> dict[tuple[str, str], list[int]]:
+        """The iteration's rows so far, ``(layer, kind) -> ROW`` (summed from the log)."""
+        rows: dict[tuple[str, str], list[int]] = {}
+        for layer, kind, ins, out, grads in self.log:
+            call = list(out) if ins is None else call_row(kind, ins, out, grads)
+            row = rows.get((layer, kind))
+            if row is None:
+                rows[(layer, kind)] = call
+            else:
+                for i, v in enumerate(call):
+                    row[i] += v
+        return rows
 
     def new_forward(self) -> None:
         self.layer = ""
@@ -113,25 +120,31 @@ class NonGemmTally:
     def on_op(self, func: Callable, args: tuple, kwargs: dict, out: Any) -> None:
         """One non-GEMM op ran inside the captured forward (``out``: what it returned); never raises."""
         try:
-            self._on_op(func, args, kwargs, out)
+            if isinstance(out, torch.Tensor):
+                o = out
+            elif isinstance(out, (tuple, list)):
+                o = next((x for x in out if isinstance(x, torch.Tensor)), None)
+                if o is None:
+                    return
+            else:
+                return  # metadata (a shape, a dtype, a number): free
+            kind = KIND.get(func)
+            if kind is None:
+                if not o.requires_grad or o._base is not None or o.grad_fn is None:
+                    return  # a view, or outside the graph: free
+                name = getattr(func, "__name__", str(func))
+                self.other[name] = self.other.get(name, 0) + 1
+                kind = "other"
+            ins = [a for a in args if isinstance(a, torch.Tensor)]
+            if kwargs:
+                ins += [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+            if not ins or not o.is_floating_point():
+                return  # integer book-keeping (BatchNorm's num_batches_tracked += 1), index arithmetic
+            grads = tuple([t.numel() for t in ins if t.requires_grad]) if o.requires_grad else None
+            self.log.append((self.layer, kind, tuple([t.numel() for t in ins]), o.numel(), grads))
         except Exception:  # noqa: BLE001 - counting never breaks training: the op is listed as not recognised
             name = f"{getattr(func, '__name__', func)} (unreadable)"
             self.other[name] = self.other.get(name, 0) + 1
-
-    def _on_op(self, func: Callable, args: tuple, kwargs: dict, out: Any) -> None:
-        kind = KIND.get(func)
-        o = _first_out(out)
-        if kind is None:
-            if o is None or not o.requires_grad or o._base is not None or o.grad_fn is None:
-                return  # metadata, a view, or outside the graph: free
-            name = getattr(func, "__name__", str(func))
-            self.other[name] = self.other.get(name, 0) + 1
-            kind = "other"
-        ins = _tensors(args, kwargs)
-        if o is None or not ins or not o.is_floating_point():
-            return  # integer book-keeping (BatchNorm's num_batches_tracked += 1), index arithmetic
-        grads = [t.numel() for t in ins if t.requires_grad] if o.requires_grad else None
-        self.add(kind, call_row(kind, [t.numel() for t in ins], o.numel(), grads))
 
     def sdpa(self, args: tuple, kwargs: dict, out: Any) -> None:
         """The softmax (and dropout) inside a fused SDPA call, from its shapes; charged to its P·V (the last GEMM)."""
@@ -140,36 +153,35 @@ class NonGemmTally:
         if not (isinstance(q, torch.Tensor) and isinstance(k, torch.Tensor)) or q.dim() < 2:
             return
         scores = q.numel() // q.shape[-1] * k.shape[-2]
-        grads = [scores] if isinstance(out, torch.Tensor) and out.requires_grad else None
-        self.add("softmax", call_row("softmax", [scores], scores, grads))
+        grads = (scores,) if isinstance(out, torch.Tensor) and out.requires_grad else None
+        self.log.append((self.layer, "softmax", (scores,), scores, grads))
         p = args[4] if len(args) > 4 else kwargs.get("dropout_p", 0.0)
         if isinstance(p, (int, float)) and p > 0:
-            self.add("dropout", call_row("dropout", [scores], scores, grads))
+            self.log.append((self.layer, "dropout", (scores,), scores, grads))
 
     def add(self, kind: str, call: list[int]) -> None:
         """Add one call's ``ROW`` (``hwsim.trace.nongemm.call_row``) to (current layer, kind)."""
-        row = self.rows.get((self.layer, kind))
-        if row is None:
-            self.rows[(self.layer, kind)] = call
-        else:
-            for i, v in enumerate(call):
-                row[i] += v
+        self.log.append((self.layer, kind, None, tuple(call), None))
 
     def take(self) -> dict[str, dict[str, list[int]]] | None:
-        """The iteration's ``nongemm`` record (ops before any GEMM go to the first GEMM); resets the rows."""
-        rows, other = self.rows, self.other
-        self.rows, self.other = {}, {}
-        if not rows:
+        """The iteration's ``nongemm`` record (ops before any GEMM go to the first GEMM); resets the log."""
+        log, other = self.log, self.other
+        self.log, self.other = [], {}
+        if not log:
             return None
         last = self._last
-        if last is not None and last[1] == self.first and last[0] == rows and last[2] == other:
+        if last is not None and last[1] == self.first and last[0] == log and last[2] == other:
             return last[3]  # the same ops on the same shapes as the last iteration: its record, not rebuilt
+        self.log = log
+        rows = self.rows
+        self.log = []
         work = NonGemmWork.from_rows((layer or self.first, kind, row) for (layer, kind), row in rows.items())
         key = (tuple(sorted({k for _, k in rows})), tuple(sorted(other)))
         if key != self._meta_key:  # the meta changes only when new kinds or unknown ops appear
             self._meta_key, self._meta = key, meta_for(work, source="capture", other=other)
+            self.meta_version += 1
         record = work.to_json()
-        self._last = (rows, self.first, other, record)
+        self._last = (log, self.first, other, record)
         return record
 
     def changed(self, record: dict[str, Any] | None) -> bool:

@@ -117,11 +117,12 @@ def matmul_gemm(op: str, a: torch.Tensor, b: torch.Tensor) -> Gemm:
     n = b.shape[-1]
     if b.shape[-2] != kc:
         raise Unsupported(f"{op}: inner dimensions {kc} and {b.shape[-2]} differ")
-    if b.dim() == 2 and (is_weight(b) or not (a.dim() == 2 and is_weight(a))):
+    wb = is_weight(b)
+    if b.dim() == 2 and (wb or not (a.dim() == 2 and is_weight(a))):
         rows = a.numel() // kc  # leading dims (batch × sequence) fold into rows
         batch = a.shape[0] if a.dim() > 2 else rows
         return _linear_form(op if op != "mm" else "linear", lambda: a.reshape(rows, kc), lambda: b.t(), rows=rows,
-                            c=kc, k=n, batch=batch, a=a, b=b, role="weight" if is_weight(b) else "activation",
+                            c=kc, k=n, batch=batch, a=a, b=b, role="weight" if wb else "activation",
                             z=lambda t: t.reshape(rows, n))
     if a.dim() == 2 and b.dim() == 2:  # W @ X: a linear layer over X's columns
         return _linear_form(op if op != "mm" else "linear", lambda: b.t(), lambda: a, rows=n, c=kc, k=m, batch=n,
@@ -129,10 +130,10 @@ def matmul_gemm(op: str, a: torch.Tensor, b: torch.Tensor) -> Gemm:
     bs = _batch_shape(a.shape[:-2], b.shape[:-2])
     bt = math.prod(bs)
     return Gemm(op="matmul" if op in ("mm", "bmm", "baddbmm") else op, kind="matmul", macs=bt * m * n * kc,
-                fields={"C": bt * kc, "K": bt * n, "groups": bt, "w_role": "weight" if is_weight(b) else "activation"},
+                fields={"C": bt * kc, "K": bt * n, "groups": bt, "w_role": "weight" if wb else "activation"},
                 a=lambda: a.expand(*bs, m, kc).reshape(bt, m, kc), b=lambda: b.expand(*bs, kc, n).reshape(bt, kc, n),
                 z=lambda t: t.reshape(bt, m, n), b_tensor=b, rows=m, batch=1, a_grad=_grad(a), b_grad=_grad(b),
-                attention=not is_weight(b), key=(op, tuple(a.shape), tuple(b.shape)))
+                attention=not wb, key=(op, tuple(a.shape), tuple(b.shape)))
 
 
 def _batch_shape(a: torch.Size, b: torch.Size) -> torch.Size:
@@ -297,6 +298,7 @@ HANDLERS: dict[Any, Callable[[tuple, dict], Gemm | None]] = {
     torch.mv: _unsupported("torch.mv"), torch.addmv: _unsupported("torch.addmv"),
 }
 SPECIAL = (SDPA, MHA)  # handled by the session itself
+_NO_KWARGS: dict[str, Any] = {}  # (never written to)
 
 
 class GemmMode(torch.overrides.TorchFunctionMode):
@@ -309,13 +311,14 @@ class GemmMode(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func: Callable, types: tuple[type, ...], args: tuple = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
-        kwargs = kwargs or {}
+        # every op of the forward passes here (views and ``x.shape`` too): as few Python steps as possible
         h = HANDLERS.get(func)
-        if h is None and func not in SPECIAL:
-            out = func(*args, **kwargs)
+        if h is None and func is not SDPA and func is not MHA:
+            out = func(*args, **kwargs) if kwargs else func(*args)
             if self.nongemm is not None:
-                self.nongemm.on_op(func, args, kwargs, out)
+                self.nongemm.on_op(func, args, kwargs or _NO_KWARGS, out)
             return out
+        kwargs = kwargs or {}
         out = self.on_gemm(func, h, args, kwargs)
         if func is SDPA and self.nongemm is not None:
             self.nongemm.sdpa(args, kwargs, out)

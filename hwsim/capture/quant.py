@@ -50,6 +50,7 @@ from hwsim.capture.quantized import (
     NonFiniteError,
     Quantized,
     count_bad,
+    memory_order,
     scaled_std_rms,
     tiny,
     work_dtype,
@@ -274,7 +275,7 @@ def counted_view(dz: torch.Tensor, *, max_bits: int = 16, compiled: bool | None 
             return None
         delta, st = got
         return Quantized(values=dz, levels=None, delta=delta, stats=st, make_levels=_view_levels(dz, delta))
-    a = dz.detach().reshape(-1).numpy()
+    a = memory_order(dz.detach()).reshape(-1).numpy()  # order-free counts: no copy of a permuted δz
     r = np.abs(a)
     mx = float(r.max())
     delta = mx / VIEW_LEVELS
@@ -322,6 +323,9 @@ def quantize(dz: torch.Tensor, *, method: str, s: float | None = None, k: int | 
              keep_levels: bool = True) -> Quantized:
     """Dispatch on ``method`` (one of :data:`METHODS`); ``compiled`` and ``keep_levels`` as :func:`nsd`'s."""
     if method == "dither":
+        if type(generator) is quant_counter.CounterKey and s is not None and s > 0:  # capture's default: one hop
+            return quant_counter.nsd(dz, s=float(s), key=generator, lazy_values=lazy_values,
+                                     compiled=compiled_on(compiled), keep_levels=keep_levels)
         return nsd(dz, s=float(s) if s is not None else float("nan"), generator=generator, lazy_values=lazy_values,
                    compiled=compiled, keep_levels=keep_levels)
     if method == "meprop":

@@ -13,7 +13,8 @@ seed do not depend on which path ran:
   level·Δ once, the levels only when asked (sampled iterations), and gathers the level statistics
   (:class:`LevelStats`) and the noise sums (Σδz·level in float64, where the numpy path uses a float32 BLAS dot:
   the noise statistics agree to ~1e-7 relative, the levels and Δ exactly).
-* :func:`view_stats` — ``quant.counted_view``'s statistics (two reads of δz, no writes).
+* :func:`view_stats` — ``quant.counted_view``'s statistics (two reads of δz, no writes; a permuted δz is read in
+  memory order, without a copy: the counts do not depend on the order).
 
 Tensors below ``quant._RAW_MIN`` elements draw ``Generator.random``'s uniforms instead (numpy's 32-bit draws, a
 left-over half kept in the generator's state as numpy keeps it). Other dtypes, other devices and other bit
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from hwsim._native import optional_extension
-from hwsim.capture.quantized import LevelStats, Quantized
+from hwsim.capture.quantized import LevelStats, Quantized, memory_order
 
 NSD_KERNEL_API = 2  # the compiled module's interface version (NSD_KERNEL_API in _nsdkernel.c)
 _ext, IMPORT_ERROR = optional_extension("hwsim.capture._nsdkernel", NSD_KERNEL_API)  # (None, why): not built / stale
@@ -116,7 +117,7 @@ def _rebuild(values: torch.Tensor, delta: float) -> Callable[[], torch.Tensor]:
 def view_stats(dz: torch.Tensor) -> tuple[float, LevelStats] | None:
     """(Δ, statistics) of ``quant.counted_view`` for a float32 CPU δz; None when it holds NaN/Inf or max|δz|/127
     is not a normal float32 (the caller's torch view handles those)."""
-    a = dz.detach().contiguous().reshape(-1).numpy()  # (a 1-D strided or expanded δz stays a view in reshape)
+    a = memory_order(dz.detach()).reshape(-1).numpy()  # order-free counts: a permuted δz is read as it lies
     got = _ext.view_stats(a)
     if got is None:
         return None

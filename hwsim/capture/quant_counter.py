@@ -248,7 +248,7 @@ def nsd(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = Fals
 
 def nsd_kernel(dz: torch.Tensor, *, s: float, key: CounterKey, keep_levels: bool = True) -> Quantized:
     """The C kernel's NSD of a float32 CPU δz (any strides; read in row-major order)."""
-    xc = dz.detach()
+    xc = dz.detach() if dz.requires_grad else dz  # (a gradient in backward does not require grad: no new object)
     if not xc.is_contiguous():
         xc = xc.contiguous()
     values = torch.empty_like(xc)  # contiguous, as xc

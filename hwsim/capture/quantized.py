@@ -119,6 +119,16 @@ def noise_sums(dz: torch.Tensor, q: Quantized, stats: LevelStats | None = None) 
     return torch.stack([torch.dot(x, x), torch.dot(v, v), torch.dot(x, v)]).double()
 
 
+def memory_order(x: torch.Tensor) -> torch.Tensor:
+    """``x``'s elements as a contiguous tensor in the order they lie in memory, without a copy when ``x`` is a
+    permutation of a dense block (a transposed or permuted view: the gradient of ``y.transpose(1, 2)`` is one);
+    else ``x.contiguous()``. For order-free statistics (max, counts), which are then those of ``x`` exactly."""
+    if x.is_contiguous():
+        return x
+    p = x.permute(sorted(range(x.dim()), key=lambda d: -x.stride(d)))  # outermost (largest stride) first
+    return p if p.is_contiguous() else x.contiguous()
+
+
 def work_dtype(x: torch.Tensor) -> torch.Tensor:
     """float32/float64 stay; half types (bf16, fp16) are quantized in float32 (their mantissa is too short)."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()

@@ -47,7 +47,7 @@ class Iteration:
     samples: dict[str, LayerSample] = field(default_factory=dict)
     masked: set[str] = field(default_factory=set)
     noise: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (Σδz², Σδ̃z², Σδz·δ̃z), on δz's device
-    noise_sums: dict[str, list[float]] = field(default_factory=dict)  # the same on the host (fetch_noise)
+    noise_sums: dict[str, list[float]] = field(default_factory=dict)  # the same on the host (CPU δz: as they come)
 
     def add(self, name: str, st: quant.LevelStats, delta: float) -> None:
         """Merge one call's level statistics (plain Python numbers: nothing here touches a device)."""
@@ -62,19 +62,28 @@ class Iteration:
         a[4] += delta * st.numel
         a[5] = None  # merged micro-batches
 
-    def add_noise(self, name: str, sums: torch.Tensor) -> None:
+    def add_noise(self, name: str, sums: torch.Tensor, *, host: bool = False) -> None:
         """Merge one call's (Σδz², Σδ̃z², Σδz·δ̃z) (:func:`~hwsim.capture.quantized.noise_sums`): micro-batches
-        add up, on δz's device."""
+        add up (float64). ``host``: the sums are a CPU quantizer's, read at once (three floats: no stacking when the
+        iteration ends); else (a device, or the device path pinned on CPU) they stay there until :meth:`fetch_noise`
+        brings every layer's at once."""
+        if host and sums.is_cpu and name not in self.noise:
+            a = self.noise_sums.get(name)
+            new = sums.tolist()
+            self.noise_sums[name] = new if a is None else [x + y for x, y in zip(a, new, strict=True)]
+            return
         a = self.noise.get(name)
         self.noise[name] = sums if a is None else a + sums.to(a.device)
 
     def fetch_noise(self) -> None:
-        """Bring every layer's noise sums to the host in one transfer (when the iteration ends)."""
+        """Bring every device layer's noise sums to the host in one transfer (when the iteration ends)."""
         if self.noise:
             names = list(self.noise)
             dev = next(iter(self.noise.values())).device
             rows = torch.stack([self.noise[n].to(dev) for n in names]).tolist()  # one transfer
-            self.noise_sums = dict(zip(names, rows, strict=True))
+            for n, row in zip(names, rows, strict=True):  # (a layer with CPU sums too: rare, they add up)
+                a = self.noise_sums.get(n)
+                self.noise_sums[n] = row if a is None else [x + y for x, y in zip(a, row, strict=True)]
 
     def stats(self, name: str) -> dict[str, Any]:
         n, nnz, mb, hist, dsum, single = self.acc[name]

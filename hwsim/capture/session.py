@@ -49,12 +49,13 @@ from hwsim.capture.compile_guard import (
     refuse_training_through,
 )
 from hwsim.capture.config import CaptureConfig
-from hwsim.capture.coverage import Coverage, describe
+from hwsim.capture.coverage import Coverage
 from hwsim.capture.dither import DitherSource
 from hwsim.capture.intercept import NO_GRAD_WHY, Interceptor
 from hwsim.capture.nongemm import NonGemmTally
 from hwsim.capture.quantized import noise_sums
 from hwsim.capture.records import Call, Iteration, RunTotals, Site
+from hwsim.capture.reports import CaptureReports
 from hwsim.capture.writer import BackgroundWriter
 from hwsim.trace.format import LayerSample, TraceWriter
 from hwsim.trace.noise import compound_warning
@@ -67,7 +68,7 @@ class NonFiniteGradientError(ValueError):
     """δz of a layer holds NaN/Inf (learning rate too high?). The trace so far is kept."""
 
 
-class Capture(IterationBoundaries, Interceptor):
+class Capture(IterationBoundaries, Interceptor, CaptureReports):
     """Context manager returned by :func:`capture`; see the module docstring."""
 
     def __init__(self, model: nn.Module, config: CaptureConfig, *, out: str | os.PathLike | None = None,
@@ -119,6 +120,7 @@ class Capture(IterationBoundaries, Interceptor):
         self._force_sample = False
         self.coverage = Coverage()
         self._coverage_reported: dict[str, Any] | None = None
+        self._coverage_key: tuple[int, int] | None = None  # (coverage version, nongemm meta version) last reported
         self._warned: set[str] = set()
         self.eval_forwards = 0
         self.totals = RunTotals()  # run-level aggregates (over all finished iterations)
@@ -181,22 +183,6 @@ class Capture(IterationBoundaries, Interceptor):
             elif exc_type is None and self.iterations_done == 0:
                 self._warn("empty", self._empty_message())
 
-    def _empty_message(self) -> str:
-        why = (f" ({self.eval_forwards} forward(s) ran in eval mode: call model.train() for training)"
-               if self.eval_forwards else "")
-        return (f"hwsim capture of {type(self.model).__name__}: 0 iterations recorded — no training forward + "
-                f"backward ran inside the capture block{why}")
-
-    def _close_writer(self, exc_type, exc, tb) -> None:
-        assert self.writer is not None
-        self.writer.add_summary(**self.summary())
-        if exc_type is None and self.iterations_done == 0:
-            msg = self._empty_message()
-            self._warn("empty", msg)
-            self.writer.close(status=f"empty: {msg}"[:500])
-            return
-        self.writer.__exit__(exc_type, exc, tb)
-
     def _warn(self, key: str, msg: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -253,6 +239,7 @@ class Capture(IterationBoundaries, Interceptor):
                 for o in self.coverage.ops.values():
                     if o.why == NO_GRAD_WHY:
                         o.passes = (True, True, True)
+                self.coverage.touch()
             return False
         refuse_if_compiling(self._paths.get(module) or type(module).__name__)
         if not self.model.training:
@@ -275,7 +262,8 @@ class Capture(IterationBoundaries, Interceptor):
         try:
             c, d = self.config, self.dither
             if call.dither:  # the levels are written only where they are stored (sampled iterations)
-                q = quant.quantize(g, method=c.method, s=d.s_of(name, self._sites), k=c.k,
+                s = d.fixed_s if d.fixed_s is not None else d.s_of(name, self._sites)
+                q = quant.quantize(g, method=c.method, s=s, k=c.k,
                                    generator=d.generator_for(g, call), lazy_values=True, compiled=d.compiled,
                                    keep_levels=call.masks is not None)
             else:
@@ -293,7 +281,7 @@ class Capture(IterationBoundaries, Interceptor):
             keep = it.sampled or it.index % self.config.stats_every == 0
             if call.dither and self.config.method != "none" and (keep or self.dither.steers):
                 sums = noise_sums(g, q, st)
-                it.add_noise(name, sums)
+                it.add_noise(name, sums, host=not self.dither.torch_only)
                 self.dither.observe(name, sums)
             if call.after is not None:
                 call.after(g)
@@ -303,6 +291,7 @@ class Capture(IterationBoundaries, Interceptor):
             op = self.coverage.ops.get(name)
             if op is not None:
                 op.captured, op.why = False, f"recording failed ({type(e).__name__}: {e})"
+                self.coverage.touch()
         return q.take_values()  # levels are scaled in place: use them before this line
 
     def _record(self, call: Call, it: Iteration, q: quant.Quantized) -> quant.LevelStats:
@@ -349,29 +338,11 @@ class Capture(IterationBoundaries, Interceptor):
                             acc=acc, epoch=epoch, samples=samples or None, wait_first=bool(samples), **extra)
         self.last_stats = stats
         self.last_density = self.totals.add(it, stats)
-        msg = compound_warning(order, stats)  # NSD's noise over depth (hwsim.trace.noise): warned once per run
+        # NSD's noise over depth (hwsim.trace.noise): warned once per run, so looked at only until then
+        msg = compound_warning(order, stats) if "noise" not in self._warned else None
         if msg is not None:
             self._warn("noise", f"hwsim capture: iteration {it.index}: {msg}")
         self._report_coverage()
-
-    def _report_coverage(self, *, final: bool = False) -> None:
-        """After the first iteration (and whenever new ops appear): meta ``coverage``, warn if < 100 %."""
-        if not self.coverage.ops:
-            return
-        cov = {**self.coverage.meta(), "nongemm": self._nongemm.meta()}
-        if cov == self._coverage_reported:
-            return
-        self._coverage_reported = cov
-        cov = dict(cov)
-        nongemm = cov.pop("nongemm")
-        if self._bg is not None:
-            self._bg.submit(self._bg.writer.set_meta, coverage=cov, nongemm=nongemm)
-        elif self.writer is not None:
-            self.writer.set_meta(coverage=cov, nongemm=nongemm)
-        if not self.coverage.complete:
-            self._warn("coverage:" + ",".join(m["module"] + m["op"] for m in cov["missed"]),
-                       f"hwsim capture of {type(self.model).__name__}: {describe(cov)}")
-
 
 def capture(model: nn.Module, *, method: str = "dither", s: float | None = None, k: int | None = None,
             out: str | os.PathLike | None = None, sample_every: int = 50, seed: int = 0,
