@@ -55,7 +55,7 @@ def test_capture_target_is_computed_both_ways():
     t = doc["targets"]
     assert runs.capture_target(doc["rows"], "a", t) == []
     assert len(runs.capture_target(doc["rows"], "b", t)) == 3
-    # a dithered run 2.2 points below plain on one seed: mean drop (97.0 − 95.4) = 1.6 points > 1 → missed
+    # seed 1's dithered run at 94.8 %: mean (96.0 + 94.8) / 2 = 95.4, 1.6 points below 97.0 > 1 → missed
     doc["rows"][5]["test_acc"] = 0.948
     assert runs.capture_target(doc["rows"], "a", t) == ["accuracy 1.60 points below none"]
     assert "met by none; missed by a (accuracy 1.60 points below none), b (" in runs.capture_accuracy_table(doc)[7]
@@ -93,3 +93,10 @@ def test_a_capture_table_that_is_not_json_names_the_file(tmp_path):
     assert out[2] == "| a | none | 97.50 % | 30.00 % | – (float) | – |"
     assert "made by `python benchmarks/capture_table.py --json j` (each run: `hwsim trace ...`)" in out[-1]
 
+
+def test_the_readme_block_is_what_the_committed_json_renders():
+    mod = _load("readme_tables")
+    text = (ROOT / "README.md").read_text()
+    assert "capture-accuracy" in mod.marked_names(text)
+    block = text.split("<!-- table:capture-accuracy -->\n")[1].split("<!-- /table:capture-accuracy -->")[0]
+    assert block == "\n".join(mod.tables()["capture-accuracy"]) + "\n"
