@@ -169,5 +169,8 @@ def capture_accuracy_table(doc: Mapping[str, Any]) -> list[str]:
     said = (f"Table: seed {seeds[0]}. Mean test accuracy over {span}, none → dither: {', '.join(means)}. Target "
             f"(dither at every seed: ≥ {100 * t['sparsity']:g} % sparsity and ≤ {t['max_bits']} bits; mean accuracy "
             f"at most {t['acc_points']:g} point below none's): {verdict}. Measured {doc.get('date', '?')}, hwsim "
-            f"{doc.get('hwsim', '?')}.")
+            f"{doc.get('hwsim', '?')}")
+    if doc.get("threads"):  # LeNet-5's figures at a seed depend on torch's thread count
+        said += f", {doc['threads']} torch thread{'s' if doc['threads'] > 1 else ''} per run"
+    said += "."
     return [*lines, "", said]

@@ -47,6 +47,9 @@ def test_capture_accuracy_table_shows_seed_0_and_the_seed_means():
     assert "over seeds 0, 1, none → dither: a 97.00 → 96.50 %, b 98.00 → 96.70 %." in said, said
     # a: sparsity ≥ 95 %, ≤ 6 bits, 0.5 points lost: met. b: seed 0 has 88 % and 9 bits, 1.30 points lost
     assert "met by a; missed by b (sparsity 88.00 % < 90 %; 9 bits > 8; accuracy 1.30 points below none)." in said
+    assert said.endswith("Measured 2026-12-07, hwsim 0.1.0.")
+    doc = {**_doc(), "threads": 2}   # the thread count is said: LeNet-5's figures at a seed depend on it
+    assert _load("readme_runs").capture_accuracy_table(doc)[7].endswith("hwsim 0.1.0, 2 torch threads per run.")
 
 
 def test_capture_target_is_computed_both_ways():
