@@ -1,9 +1,10 @@
-"""README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth, the demo's time and
-capture's overhead.
+"""README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth, the demo's time,
+capture's overhead and capture's accuracy.
 
 ``noise_table`` renders ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``); ``demo_time_table``
 renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``); ``capture_overhead_table``
-renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``).
+renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``);
+``capture_accuracy_table`` renders ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``).
 """
 
 from __future__ import annotations
@@ -87,3 +88,89 @@ def capture_overhead_table(doc: Mapping[str, Any]) -> list[str]:
         said += ("; the numpy-path columns time the same captures with the compiled kernel off "
                  "(`HWSIM_QUANT_PATH=numpy`), the same traces bit for bit")
     return [*lines, "", said + "."]
+
+
+ROW_KEYS = ("model", "method", "seed", "test_acc", "mean_density", "max_bits")
+
+
+def _check_capture_doc(doc: Any) -> list[Mapping[str, Any]]:
+    """The rows of ``capture_table.json``, or a one-line error naming the file, the row and the missing field."""
+    where = "benchmarks/results/capture_table.json"
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("rows"), list) or not doc["rows"]:
+        raise SystemExit(f"{where}: expected an object with a non-empty list 'rows' (made by "
+                         "benchmarks/capture_table.py --json)")
+    for i, r in enumerate(doc["rows"]):
+        missing = [k for k in ROW_KEYS if not isinstance(r, Mapping) or k not in r]
+        if missing:
+            raise SystemExit(f"{where}: rows[{i}] lacks {', '.join(missing)} (each row needs {', '.join(ROW_KEYS)})")
+        if r["method"] not in ("none", "dither"):
+            raise SystemExit(f"{where}: rows[{i}].method is {r['method']!r}; allowed: none, dither")
+    for k in ("sparsity", "max_bits", "acc_points"):
+        if k not in doc.get("targets", {}):
+            raise SystemExit(f"{where}: targets lacks {k!r} (needs sparsity, max_bits, acc_points)")
+    return doc["rows"]
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def capture_target(rows: list[Mapping[str, Any]], model: str, targets: Mapping[str, float]) -> list[str]:
+    """What the dithered runs of ``model`` miss of the target, empty when met: every seed's δ̃z sparsity ≥
+    ``targets["sparsity"]`` and largest bit-width ≤ ``targets["max_bits"]``, and the mean test accuracy over seeds
+    at most ``targets["acc_points"]`` points below plain training's."""
+    d = [r for r in rows if r["model"] == model and r["method"] == "dither"]
+    n = [r for r in rows if r["model"] == model and r["method"] == "none"]
+    missed = []
+    low = min(1 - r["mean_density"] for r in d)
+    if low < targets["sparsity"]:
+        missed.append(f"sparsity {100 * low:.2f} % < {100 * targets['sparsity']:g} %")
+    bits = max(r["max_bits"] for r in d)
+    if bits > targets["max_bits"]:
+        missed.append(f"{bits} bits > {targets['max_bits']}")
+    drop = 100 * (_mean([r["test_acc"] for r in n]) - _mean([r["test_acc"] for r in d]))
+    if drop > targets["acc_points"]:
+        missed.append(f"accuracy {drop:.2f} points below none")
+    return missed
+
+
+def capture_accuracy_table(doc: Mapping[str, Any]) -> list[str]:
+    """Plain against dithered backprop on the embedded dataset (``benchmarks/capture_table.py --json``): the
+    lowest seed's runs as a table, then the test accuracy's mean over all seeds (none → dither) per model and
+    whether each model meets the target (see :func:`capture_target`)."""
+    rows = _check_capture_doc(doc)
+    seeds = sorted({r["seed"] for r in rows})
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for m in models:
+        for meth in ("none", "dither"):
+            have = {r["seed"] for r in rows if r["model"] == m and r["method"] == meth}
+            if have != set(seeds):
+                raise SystemExit(f"benchmarks/results/capture_table.json: {m} {meth} has seeds "
+                                 f"{sorted(have)}; every model and method needs seeds {seeds}")
+    lines = ["| model | method | test acc | avg δ̃z sparsity | max bit-width | s |", "|---|---|---|---|---|---|"]
+    for m in models:
+        for meth in ("none", "dither"):
+            r = next(x for x in rows if x["model"] == m and x["method"] == meth and x["seed"] == seeds[0])
+            plain = meth == "none" or r["max_bits"] is None
+            lines.append(f"| {m} | {meth} | {100 * r['test_acc']:.2f} % | {100 * (1 - r['mean_density']):.2f} % | "
+                         f"{'– (float)' if plain else r['max_bits']} | "
+                         f"{'–' if plain or r.get('s') is None else format(r['s'], 'g')} |")
+    span = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    means = []
+    for m in models:
+        acc = [_mean([r["test_acc"] for r in rows if r["model"] == m and r["method"] == meth])
+               for meth in ("none", "dither")]
+        means.append(f"{m} {100 * acc[0]:.2f} → {100 * acc[1]:.2f} %")
+    t = doc["targets"]
+    met = [m for m in models if not capture_target(rows, m, t)]
+    missed = [f"{m} ({'; '.join(capture_target(rows, m, t))})" for m in models if capture_target(rows, m, t)]
+    verdict = ("met by " + ", ".join(met) if met else "met by none") + ("; missed by " + ", ".join(missed)
+                                                                        if missed else "")
+    said = (f"Table: seed {seeds[0]}. Mean test accuracy over {span}, none → dither: {', '.join(means)}. Target "
+            f"(dither at every seed: ≥ {100 * t['sparsity']:g} % sparsity and ≤ {t['max_bits']} bits; mean accuracy "
+            f"at most {t['acc_points']:g} point below none's): {verdict}. Measured {doc.get('date', '?')}, hwsim "
+            f"{doc.get('hwsim', '?')}")
+    if doc.get("threads"):  # LeNet-5's figures at a seed depend on torch's thread count
+        said += f", {doc['threads']} torch thread{'s' if doc['threads'] > 1 else ''} per run"
+    said += "."
+    return [*lines, "", said]

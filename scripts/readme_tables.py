@@ -18,6 +18,8 @@ rebuilt from a committed data file, with the command that produced that file pri
 * ``demo-time`` — from ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``).
 * ``capture-overhead`` — from ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``;
   rendered by ``scripts/readme_runs.py``).
+* ``capture-accuracy`` — from ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``;
+  rendered by ``scripts/readme_runs.py``).
 
 Usage::
 
@@ -319,6 +321,16 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
             made = f" from a trace made by `{doc['capture']}`" if doc.get("capture") else ""
             out[name] = [*gen(doc), "", _sub(f"Generated from `{f.relative_to(root)}`, made by "
                                              f"`{doc.get('command', '?')}`{made}.")]
+    f = bench / "capture_table.json"
+    if f.exists():
+        try:
+            doc = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{f.relative_to(root)}: not valid JSON ({e}); remake it with "
+                             "`python benchmarks/capture_table.py --json benchmarks/results/capture_table.json`") from None
+        out["capture-accuracy"] = [*_sibling("readme_runs").capture_accuracy_table(doc), "", _sub(
+            f"Generated from `{f.relative_to(root)}`, made by `{doc.get('command', '?')}` (each run: "
+            f"`{doc.get('capture', '?')}`).")]
     return out
 
 
