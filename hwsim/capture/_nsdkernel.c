@@ -64,6 +64,19 @@ static int float_buffer(Py_buffer *b, Py_ssize_t n, const char *what) {
     return 1;
 }
 
+/* The output buffers of an NSD call: ``values`` (n floats) and, unless ``levels`` is None, the levels (n floats,
+ * writable, C-contiguous; *have_lev set once acquired, so the caller releases it). 0 with an exception set. */
+static int out_buffers(Py_buffer *val, PyObject *levels, Py_buffer *lev, Py_ssize_t n, int *have_lev) {
+    if (!float_buffer(val, n, "values"))
+        return 0;
+    if (levels == Py_None)
+        return 1;
+    if (PyObject_GetBuffer(levels, lev, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
+        return 0;
+    *have_lev = 1;
+    return float_buffer(lev, n, "levels");
+}
+
 static PyObject *nsd_common(PyObject *args, int small) {
     Py_buffer x, st, val, lev = {0};
     double alpha, delta;
@@ -83,15 +96,8 @@ static PyObject *nsd_common(PyObject *args, int small) {
         PyErr_SetString(PyExc_ValueError, "_nsdkernel: state must be 4 uint64 (numpy SFC64's state['state'])");
         goto done;
     }
-    if (!float_buffer(&val, n, "values"))
+    if (!out_buffers(&val, levels, &lev, n, &have_lev))
         goto done;
-    if (levels != Py_None) {
-        if (PyObject_GetBuffer(levels, &lev, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
-            goto done;
-        have_lev = 1;
-        if (!float_buffer(&lev, n, "levels"))
-            goto done;
-    }
     nsd_acc acc;
     memset(&acc, 0, sizeof acc);
     Py_BEGIN_ALLOW_THREADS
@@ -238,15 +244,8 @@ static PyObject *py_nsd_ctr(PyObject *self, PyObject *args) {
         return NULL;
     const Py_ssize_t n = x.len / (Py_ssize_t)sizeof(float);
     int have_lev = 0;
-    if (!float_buffer(&val, n, "values"))
+    if (!out_buffers(&val, levels, &lev, n, &have_lev))
         goto done;
-    if (levels != Py_None) {
-        if (PyObject_GetBuffer(levels, &lev, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0)
-            goto done;
-        have_lev = 1;
-        if (!float_buffer(&lev, n, "levels"))
-            goto done;
-    }
     double s1 = 0.0, s2 = 0.0;
     float delta = 0.0f;
     nsd_acc acc;
