@@ -282,3 +282,17 @@ def test_a_capture_writes_the_same_trace_on_both_paths(tmp_path, monkeypatch, me
     for it in (0, 2, 4):
         for name, sa in ta.sample(it).items():
             assert np.array_equal(sa.dz_levels, tn.sample(it)[name].dz_levels)
+
+
+@pytest.mark.skipif(not quant_compiled.available(), reason="the NSD kernel is not built here (no C compiler)")
+def test_both_nsd_entry_points_refuse_output_buffers_of_the_wrong_size():
+    ext = quant_compiled.extension()
+    x = np.ones(100, np.float32)
+    ok, short = np.empty(100, np.float32), np.empty(50, np.float32)
+    state = np.zeros(4, np.uint64)
+    for call in (lambda v, lev: ext.nsd_ctr(x, 1, 2, 4.0, v, lev),
+                 lambda v, lev: ext.nsd(x, state, 1.0, 1.0, 0, v, lev)):
+        with pytest.raises(ValueError, match=r"^_nsdkernel: values holds 200 bytes, expected 100 float32 values$"):
+            call(short, None)
+        with pytest.raises(ValueError, match=r"^_nsdkernel: levels holds 200 bytes, expected 100 float32 values$"):
+            call(ok, short)
