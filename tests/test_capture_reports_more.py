@@ -166,3 +166,21 @@ def test_closing_after_iterations_or_on_an_exception_exits_the_writer():
     d._close_writer(ValueError, err, None)  # an exception in the block: not reported as an empty run
     assert d.writer.exited == [(ValueError, err, None)] and d.writer.closed == []
     assert d.writer.summaries == [{"iterations": 0}]
+
+
+def test_the_same_versions_do_not_even_rebuild_the_report():
+    c = Fake()
+    calls = []
+    meta = c.coverage.meta
+    c.coverage.meta = lambda: calls.append(1) or meta()
+    for _ in range(5):
+        c._report_coverage()
+    assert len(calls) == 1  # built once: the key (coverage version, non-GEMM version) did not change
+    c.coverage.version = 7
+    c._report_coverage()
+    assert len(calls) == 2
+
+
+def test_one_eval_forward_is_named_in_the_empty_message():
+    assert Fake(eval_forwards=1)._empty_message().endswith(
+        " (1 forward(s) ran in eval mode: call model.train() for training)")
