@@ -55,6 +55,18 @@ def test_more_tile_rows_than_pixel_rows_leave_empty_tiles(monkeypatch, path):
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_transposed_conv_reads_every_row_in_its_one_phase(monkeypatch, path):
+    monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
+    x = np.ones((1, 1, 3, 3), bool)
+    x[0, 0, 1, 2] = False
+    # mode "up" (backward-data): one phase whatever the stride, and every row and column of δ̃z is streamed
+    got = compiled.planar_counts(_conv(x, stride=(2, 2), kernel=(3, 3), mode="up"), 1, 1)
+    assert got.shape == (1, 1, 1, 1) and int(got[0, 0, 0, 0]) == 8
+    got = compiled.planar_counts(_conv(x, stride=(2, 2), kernel=(3, 3), mode="up"), 3, 3)[0, 0, 0]
+    assert got.tolist() == [1, 1, 1, 1, 1, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_an_empty_batch_gives_an_empty_count(monkeypatch, path):
     monkeypatch.setenv(banks.SIM_KERNEL_ENV, path)
     got = compiled.planar_counts(_conv(np.zeros((0, 2, 3, 3), bool), stride=(2, 2)), 2, 2)
@@ -157,12 +169,12 @@ def test_foreign_waits_without_a_bandwidth_counts_the_whole_stall_and_min_cycles
 
 
 def test_foreign_waits_ties_keep_the_layer_order():
-    layers = [_lp("x", "forward", 30, 16.0), _lp("y", "forward", 30, 16.0)]
-    assert [r[0] for r in foreign_waits(layers, dram_bytes_per_cycle=16.0)] == ["x", "y"]
+    layers = [_lp("y", "forward", 30, 16.0), _lp("x", "forward", 30, 16.0), _lp("z", "forward", 31, 16.0)]
+    assert [r[0] for r in foreign_waits(layers, dram_bytes_per_cycle=16.0)] == ["z", "y", "x"]
 
 
 def test_attribution_lines_edge_cases():
-    layers = [_lp("a", "backward_data", 500, 0.0), _lp("b", "mystery_pass", 400, 0.0), _lp("c", "forward", 300, 0.0)]
+    layers = [_lp("a", "backward_data", 500, 0.0), _lp("b", "mystery_pass", 400, 0.0), _lp("c", "forward", 300, 3200.0)]
     assert attribution_lines(_result(layers, total=0)) == []  # nothing simulated
     assert attribution_lines(_result(layers, memory={})) == []  # no schedule: isolated
     assert ATTRIBUTION_SHARE == 0.01  # 1 % of 10,000 = 100 cycles: all three passes qualify below
@@ -173,4 +185,8 @@ def test_attribution_lines_edge_cases():
                         "iteration's cycles) waiting on other passes' transfers")  # an unknown pass keeps its name
     # no bandwidth recorded: each pass's own traffic is taken as 0 cycles
     nobw = attribution_lines(_result(layers, total=10_000, memory={"schedule": "iteration"}))
-    assert len(nobw) == 5 and "fwd: 300 memory-stall cycles" in nobw[-1]
+    assert len(nobw) == 5
+    assert nobw[-1].startswith("  c fwd: 300 memory-stall cycles, its own DRAM traffic 0: ≥ 300 (3.0% ")
+    # with 16 B/cycle c's own 3,200 bytes take 200 cycles: 100 beyond, exactly the 1 % threshold (inclusive)
+    assert attribution_lines(_result(layers, total=10_000))[-1].startswith(
+        "  c fwd: 300 memory-stall cycles, its own DRAM traffic 200: ≥ 100 (1.0% ")
