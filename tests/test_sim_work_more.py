@@ -78,7 +78,7 @@ def test_accumulator_fits_of_the_same_shape_are_equal_values():
 
 
 def test_candidates_are_remembered_for_fits_values_and_asked_again_for_other_callables(monkeypatch):
-    tiling._CANDIDATES.clear()
+    monkeypatch.setattr(tiling, "_CANDIDATES", {})  # a fresh memo, the module's restored afterwards
     monkeypatch.setattr(tiling, "_KEPT", 0)
     fit = tiling.AccumulatorFit.of(_conv(5, 4), 12)
     first = tiling._candidates(2, 3, 5, 4, 1, 1, fit)
@@ -100,8 +100,9 @@ def test_candidates_are_remembered_for_fits_values_and_asked_again_for_other_cal
     assert tiling._KEPT == 6  # and not remembered
 
 
-def test_without_fits_every_candidate_is_marked_not_fitting():
-    tiling._CANDIDATES.clear()
+def test_without_fits_every_candidate_is_marked_not_fitting(monkeypatch):
+    monkeypatch.setattr(tiling, "_CANDIDATES", {})
+    monkeypatch.setattr(tiling, "_KEPT", 0)
     out = tiling._candidates(3, 1, 2, 9, 1, 1, None)
     assert [(c[0], c[1], c[2]) for c in out] == [(1, 1, 18), (2, 1, 9)]  # tr ≤ min(3, 2); tc ≤ min(1, 9)
     assert not any(c[4] for c in out)
