@@ -80,3 +80,13 @@ def test_malformed_documents_are_one_line_errors_naming_the_file(doc, message):
     with pytest.raises(SystemExit, match=message) as e:
         _runs().capture_accuracy_table(doc)
     assert str(e.value).startswith("benchmarks/results/capture_table.json: ") and "\n" not in str(e.value)
+
+
+def test_a_dithered_run_without_a_bit_width_misses_the_width_target_in_words():
+    # max_bits None on a dithered row (a run that recorded no level width) was a TypeError from max(); now it is a
+    # reason the target is not shown met, naming the seeds, and the known widths are still checked
+    rows = [_row("m", "none", 0, 0.5, 0.5, None), _row("m", "dither", 0, 0.5, 0.05, None),
+            _row("m", "dither", 2, 0.5, 0.05, 9), _row("m", "dither", 1, 0.5, 0.05, None)]
+    assert _runs().capture_target(rows, "m", TARGETS) == ["no bit-width recorded (seed 0, 1)", "9 bits > 8"]
+    rows[2]["max_bits"] = 7
+    assert _runs().capture_target(rows, "m", TARGETS) == ["no bit-width recorded (seed 0, 1)"]

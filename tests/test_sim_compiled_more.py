@@ -123,6 +123,8 @@ def test_fillers_bad_inputs_and_edges():
         ext.fillers(np.zeros(3, np.uint8), 24, 63)
     with pytest.raises(ValueError, match="not C-contiguous"):
         ext.fillers(np.zeros(8, np.uint8)[::2], 32, 3)
+    with pytest.raises(ValueError, match=r"^_bankkernel: fillers needs bytes \(uint8\), got 8-byte items$"):
+        ext.fillers(np.zeros(3, np.int64), 192, 3)  # 192 bits are 24 bytes: the size fits, the item type does not
     assert ext.fillers(np.zeros(0, np.uint8), 0, 3) == 0
     assert ext.fillers(np.zeros(3, np.uint8), 24, 3) == 3  # one run of 24 zeros: ⌊24 / 8⌋
     assert ext.fillers(np.zeros(3, np.uint8), 17, 3) == 2  # only the first 17 bits count: ⌊17 / 8⌋

@@ -353,7 +353,9 @@ static PyObject *py_fillers(PyObject *self, PyObject *args) {
     if (PyObject_GetBuffer(obj, &b, PyBUF_C_CONTIGUOUS) < 0)
         return NULL;
     PyObject *ret = NULL;
-    if (b.itemsize != 1 || rl < 3 || rl > 62 || n < 0 || (n + 7) / 8 != b.len)
+    if (b.itemsize != 1)
+        PyErr_Format(PyExc_ValueError, "_bankkernel: fillers needs bytes (uint8), got %zd-byte items", b.itemsize);
+    else if (rl < 3 || rl > 62 || n < 0 || (n + 7) / 8 != b.len)
         PyErr_Format(PyExc_ValueError, "_bankkernel: fillers needs (n + 7) / 8 packed bytes of n bits and 3 <= rl <= 62 "
                                        "(got %zd bytes, n=%lld, rl=%lld)", b.len, n, rl);
     else
