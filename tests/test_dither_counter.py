@@ -335,3 +335,17 @@ def test_hwsim_trace_help_and_a_bad_flag_name_the_streams():
                          text=True, env=env)
     assert bad.returncode == 2 and "argument --dither-rng: invalid choice: 'mt'" in bad.stderr
     json.dumps(capture_config.CaptureConfig().meta())  # the meta field is JSON
+
+
+@pytest.mark.skipif(not KERNEL, reason="the NSD kernel is not built here (no C compiler)")
+def test_the_counter_kernel_rebuilds_unkept_levels_exactly_and_zero_for_a_zero_step():
+    # unsampled iterations keep only δ̃z: the levels are rebuilt from it (quant_compiled.rebuild_levels, shared with
+    # the sfc64 kernel) and must equal the numpy path's; an all-zero δz has Δ = 0 and rebuilds to zeros, not NaN
+    g = torch.Generator().manual_seed(11)
+    dz = torch.randn(3, 257, generator=g) * 1e-3
+    q = qc.nsd_kernel(dz, s=0.5, key=KEY, keep_levels=False)
+    assert q.levels is None and q.make_levels is not None
+    ref = qc.nsd_numpy(dz, s=0.5, key=KEY)
+    assert q.delta == ref.delta and torch.equal(q.level_tensor(), ref.levels)
+    z = qc.nsd_kernel(torch.zeros(4, 64), s=2.0, key=KEY, keep_levels=False)
+    assert z.delta == 0.0 and torch.equal(z.level_tensor(), torch.zeros(4, 64))

@@ -35,7 +35,7 @@ from hwsim.capture.quantized import LevelStats, Quantized, memory_order
 NSD_KERNEL_API = 2  # the compiled module's interface version (NSD_KERNEL_API in _nsdkernel.c)
 _ext, IMPORT_ERROR = optional_extension("hwsim.capture._nsdkernel", NSD_KERNEL_API)  # (None, why): not built / stale
 
-_EXACT_REBUILD = 1 << 22  # |level| below this: level = rint(δ̃z/Δ) exactly (δ̃z = level·Δ rounded once in float32)
+EXACT_REBUILD = 1 << 22  # |level| below this: level = rint(δ̃z/Δ) exactly (δ̃z = level·Δ rounded once in float32)
 _PROBE = 2 * 32768 + 37  # elements of the FMA probe: two of torch's parallel grains and a scalar tail
 _fuses: list[bool | None] = []  # torch_fuses()'s answer, measured once
 
@@ -89,7 +89,7 @@ def nsd(x: torch.Tensor, *, delta: float, fused: bool, generator: np.random.Gene
     rebuilds them from δ̃z, exact below 2^22; a larger ``bound`` on |level| writes them anyway)."""
     xc = x.detach().contiguous()  # row-major: the C loops read it (and write the outputs) as one flat buffer
     values = torch.empty(xc.shape, dtype=torch.float32)
-    levels = torch.empty(xc.shape, dtype=torch.float32) if keep_levels or bound >= _EXACT_REBUILD else None
+    levels = torch.empty(xc.shape, dtype=torch.float32) if keep_levels or bound >= EXACT_REBUILD else None
     a, out, lv = xc.numpy(), values.numpy(), None if levels is None else levels.numpy()
     bg = generator.bit_generator
     with bg.lock:
@@ -103,14 +103,17 @@ def nsd(x: torch.Tensor, *, delta: float, fused: bool, generator: np.random.Gene
     stats = LevelStats(numel=a.size, nnz=nnz, max_abs=int(mx), hist=list(hist))
     return Quantized(values=values, levels=levels, delta=delta, bound=bound, stats=stats, sum_sq=sum_sq,
                      noise=(sum_sq, skk * delta * delta, sxk * delta),
-                     make_levels=None if levels is not None else _rebuild(values, delta))
+                     make_levels=None if levels is not None else rebuild_levels(values, delta))
 
 
-def _rebuild(values: torch.Tensor, delta: float) -> Callable[[], torch.Tensor]:
-    """The levels from δ̃z = fl32(level·fl32(Δ)): rint(δ̃z/fl32(Δ)) in float64 is exact for |level| < 2^22."""
+def rebuild_levels(values: torch.Tensor, delta: float) -> Callable[[], torch.Tensor]:
+    """The levels from δ̃z = fl32(level·fl32(Δ)): rint(δ̃z/fl32(Δ)) in float64 is exact for |level| <
+    :data:`EXACT_REBUILD` (both dithers' kernels keep only δ̃z on unsampled iterations); Δ = 0: all zero."""
     def levels() -> torch.Tensor:
-        d = float(np.float32(delta))
-        return torch.from_numpy(np.rint(values.numpy().astype(np.float64) / d).astype(np.float32))
+        v = values.numpy().astype(np.float64)
+        if not delta:
+            return torch.from_numpy(np.zeros_like(v, np.float32))
+        return torch.from_numpy(np.rint(v / float(np.float32(delta))).astype(np.float32))
     return levels
 
 

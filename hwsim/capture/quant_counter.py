@@ -51,7 +51,6 @@ _M64 = (1 << 64) - 1
 _M1, _M2, _HI = 0x21F0AAAD, 0x735A2D97, 0x9E3779B9
 _U24 = 2.0**-24
 _F32_TINY = float(np.finfo(np.float32).tiny)
-_EXACT_REBUILD = 1 << 22  # levels rebuilt from δ̃z are exact below this
 
 
 class CounterKey(NamedTuple):
@@ -110,13 +109,17 @@ def _round_np(x: np.ndarray, tmp: np.ndarray) -> None:
     x ^= tmp
 
 
+def _hash_into(x: np.ndarray, k0: int, k1: int, tmp: np.ndarray) -> None:
+    """H(x, k0, k1) in place (module doc): the key word XORed in before each of the two rounds."""
+    x ^= np.uint32(k0)
+    _round_np(x, tmp)
+    x ^= np.uint32(k1)
+    _round_np(x, tmp)
+
+
 def hash_words(idx: np.ndarray, k0: int, k1: int) -> np.ndarray:
     """H(i, k0, k1) of a uint32 array of indices (in place; module doc): the 32 bits u is made of."""
-    tmp = np.empty_like(idx)
-    idx ^= np.uint32(k0)
-    _round_np(idx, tmp)
-    idx ^= np.uint32(k1)
-    _round_np(idx, tmp)
+    _hash_into(idx, k0, k1, np.empty_like(idx))
     return idx
 
 
@@ -124,10 +127,7 @@ def _uniform_into(key: CounterKey, start: int, out: np.ndarray, tmp: np.ndarray)
     """u of elements ``start`` … into ``out`` (float32, at most :data:`_CHUNK`; not across a multiple of 2^32)."""
     x = out.view(np.uint32)
     np.add(_ARANGE[:x.size], np.uint32(start & M32), out=x)
-    x ^= np.uint32(key.k0)
-    _round_np(x, tmp)
-    x ^= np.uint32(key.k1 ^ (((start >> 32) * _HI) & M32))
-    _round_np(x, tmp)
+    _hash_into(x, key.k0, key.k1 ^ (((start >> 32) * _HI) & M32), tmp)
     x >>= np.uint32(9)
     x |= _ONE_F32  # 1.m
     out -= _C24  # 1.m − (1 − 2^-24) = (2·m + 1)·2^-24, exact
@@ -263,17 +263,10 @@ def nsd_kernel(dz: torch.Tensor, *, s: float, key: CounterKey, keep_levels: bool
     stats = LevelStats(numel=a.size, nnz=nnz, max_abs=int(mx), hist=list(hist))
     make = None
     if levels is None:
-        make = (_rebuild(values, delta) if mx < _EXACT_REBUILD else
+        make = (quant_compiled.rebuild_levels(values, delta) if mx < quant_compiled.EXACT_REBUILD else
                 lambda: nsd_numpy(xc, s=s, key=key).levels)
     return Quantized(values=values, levels=levels, delta=delta, stats=stats, sum_sq=s2,
                      noise=(s2, skk * delta * delta, sxk * delta), make_levels=make)
-
-
-def _rebuild(values: torch.Tensor, delta: float):  # noqa: ANN202 - a closure
-    def levels() -> torch.Tensor:
-        v = values.numpy().astype(np.float64)
-        return torch.from_numpy(np.rint(v / delta).astype(np.float32) if delta else np.zeros_like(v, np.float32))
-    return levels
 
 
 def nsd_numpy(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool = False) -> Quantized:
