@@ -323,9 +323,7 @@ def nsd_torch(dz: torch.Tensor, *, s: float, key: CounterKey, lazy_values: bool 
         raise NonFiniteError(count_bad(x))
     if math.isinf(raw):
         step(t1, t2, n, s)  # raises the overflow error
-    if lazy_values:
-        return Quantized(values=None, levels=levels, delta=head, dtype=dz.dtype, stats=st)
-    return Quantized(values=(levels * head).to(dz.dtype), levels=levels, delta=head, stats=st)
+    return _device_result(dz, levels, head, st, lazy_values)
 
 
 NO_FLOAT64 = {"mps"}  # device types without float64: σ's sums run on the host (numpy's lane order, exact as the kernel)
@@ -347,7 +345,12 @@ def _nsd_torch_host_sigma(dz: torch.Tensor, x: torch.Tensor, *, s: float, key: C
     st = quant_device._fetch(torch.zeros((), device=x.device), levels)[1]
     if st is None:
         raise NonFiniteError(count_bad(x))
-    head = delta
+    return _device_result(dz, levels, delta, st, lazy_values)
+
+
+def _device_result(dz: torch.Tensor, levels: torch.Tensor, delta: float, stats: LevelStats,
+                   lazy_values: bool) -> Quantized:
+    """The torch paths' result: δ̃z = levels·Δ in δz's dtype, or built later (``lazy_values``)."""
     if lazy_values:
-        return Quantized(values=None, levels=levels, delta=head, dtype=dz.dtype, stats=st)
-    return Quantized(values=(levels * head).to(dz.dtype), levels=levels, delta=head, stats=st)
+        return Quantized(values=None, levels=levels, delta=delta, dtype=dz.dtype, stats=stats)
+    return Quantized(values=(levels * delta).to(dz.dtype), levels=levels, delta=delta, stats=stats)
