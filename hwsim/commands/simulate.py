@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import TYPE_CHECKING
 
 from hwsim.commands.args import OVERWRITE_HELP, int_range
@@ -110,10 +109,13 @@ def foreign_waits(layers, *, dram_bytes_per_cycle: float, min_cycles: float = 0)
     most ``own`` of its stall, so the excess is time the PEs waited while the DRAM channel carried other passes'
     transfers (e.g. δW write-backs queued ahead of the tensor it reads: the writer drains in order).
     """
+    # the simulator's own rounding of DRAM time (imported here: `hwsim simulate --help` loads no simulator)
+    from hwsim.sim.model import transfer_cycles
+
     out = []
     for lp in layers:
         cb = lp.sparse.cycle_breakdown
-        own = math.ceil(lp.sparse.actions.dram_bytes / dram_bytes_per_cycle) if dram_bytes_per_cycle else 0
+        own = transfer_cycles(lp.sparse.actions.dram_bytes, dram_bytes_per_cycle) if dram_bytes_per_cycle else 0
         if cb.memory_stall - own > 0 and cb.memory_stall - own >= min_cycles:
             out.append((lp.name, lp.pass_name, cb.memory_stall, own))
     return sorted(out, key=lambda r: r[3] - r[2])
