@@ -18,6 +18,17 @@ writes it whole, the consumer reads it whole (tiled as any operand that does not
 on chip for backward-data, also serves backward-weight of the same layer (it is placed for both).
 ``inter_layer_residency: false`` keeps nothing on chip (every policy below is then moot).
 
+The gradient hand-over, chained or not (one rule, the link :func:`hwsim.sim.schedule.producers` and the NSD
+unit's ``overlap: producer`` use too): δ̃z_{l−1} is written by backward-data l, whose output δa_l becomes it in the
+post-processing unit (activation derivative, then — for a dithered layer — NSD, compressed at its output), and in
+DRAM it takes exactly the form its consumers read: :func:`role_bytes` of δ̃z_{l−1} (its real mask — the plain δz's
+for a layer that is not dithered, e.g. attention's products — at ``mac_bits`` × its MAC passes). So every DRAM read
+of a layer's gradient is a read of bytes an earlier pass wrote, byte for byte (the per-tensor view:
+:func:`hwsim.sim.passes.dram_tensors`). When the shapes do not chain (attention's head split and merge, a layer after
+a residual block) the tensor goes through DRAM (written whole, read whole), never stays on chip. Only a δa_l
+no backward GEMM consumes (the first layer's input gradient, with ``first_input_grad``) is written as δa_l: its own
+elements at the activation's density. The loss gradient δ̃z_L is in DRAM before the iteration (no producer).
+
 Memory policies (``memory:``, :class:`hwsim.arch.MemoryConfig`), each a candidate for the greedy
 placement of :func:`hwsim.sim.onchip.allocate`, in execution order:
 
@@ -218,7 +229,16 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
                                                global_bytes=fw_gb)
         if not training:
             continue
-        bd_out = (0.0 if ("dz", i - 1) in placed else dz_b[i - 1]) if a_in_chain[i] else None
+        # δa_i becomes δ̃z_{i−1} (module doc: the gradient hand-over), written in the form its consumers read it:
+        # nothing if it stays on chip for them, else role_bytes(δ̃z_{i−1}) — chained or not; δa_i itself (its own
+        # bytes, None) only when no backward GEMM of layer i−1 consumes it (the first layer's input gradient)
+        grad_consumed = i > 0 and (has_bd[i - 1] or has_bw[i - 1])
+        if not grad_consumed:
+            bd_out = None
+        elif a_in_chain[i] and ("dz", i - 1) in placed:
+            bd_out = 0.0
+        else:
+            bd_out = dz_b[i - 1]
         bd_gb = gb(("dz", i, dz_b[i] if dz_in_chain[i] else 0.0), ("w", i, w_b[i]),
                    ("dz", i - 1, dz_b[i - 1] if a_in_chain[i] else 0.0))
         out[(ops.name, "backward_data")] = Residency(stream_on_chip=dz_in_chain[i] and ("dz", i) in placed,
