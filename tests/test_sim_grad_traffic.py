@@ -65,6 +65,23 @@ def test_an_unchained_gradient_is_written_in_the_form_its_consumer_reads():
     assert plan[("A", "backward_data")].out_bytes is None
 
 
+def test_an_activation_products_second_operand_gradient_is_not_written_as_a_weight_gradient():
+    """B = A's output × X (w_role activation, as attention's P·V): B's backward-weight computes the gradient of its
+    second operand, part of A's δz, which B's backward-data hands over whole (4.625 B, as above); the product's
+    backward-weight writes nothing (it used to write 5 × 3 24-bit values as a δW: 45 bytes nobody reads)."""
+    arch = load_arch("scnn")
+    dz_a = np.zeros(12, bool)
+    dz_a[[0, 5, 11]] = True
+    a = _linear("A", n=2, c=8, k=6, dz=dz_a)
+    b = _linear("B", n=4, c=3, k=5, dz=np.ones(20, bool))
+    geos = [_geo(2, 8, 6), SimpleNamespace(**vars(_geo(4, 3, 5)), w_role="activation")]
+    plan = residency.plan([a, b], geos, arch, first_input_grad=True)
+    assert dram_tensors(b, "backward_weight", arch, plan[("B", "backward_weight")])["dw"] == 0.0
+    assert dram_tensors(b, "backward_data", arch, plan[("B", "backward_data")])["grad"] == 4.625
+    # a weight GEMM's δW is written at accumulator width, uncompressed, for the optimizer step
+    assert dram_tensors(a, "backward_weight", arch, plan[("A", "backward_weight")])["dw"] == 6 * 8 * 24 / 8
+
+
 def _ledger(monkeypatch, trace, arch, **kw):
     """Every (arch, layer-pass) the replay runs: its per-tensor DRAM bytes, and each layer's δ̃z bytes per arch."""
     seen: dict = {}
@@ -84,9 +101,14 @@ def _ledger(monkeypatch, trace, arch, **kw):
     return seen, dz, order
 
 
-def _check_handover(seen, dz, order):
+def _check_handover(seen, dz, order, roles):
+    """Every read of a layer's δ̃z is of bytes the hand-over wrote in that form; a backward-weight writes δW only
+    for a weight GEMM (the optimizer step reads it), nothing for an activation product (``roles``: w_role)."""
     checked = 0
     for arch_id, passes in seen.items():
+        for name in order:
+            if (name, "backward_weight") in passes:
+                assert (passes[(name, "backward_weight")]["dw"] > 0) == (roles[name] == "weight"), name
         for i, name in enumerate(order):
             reads = [passes[(name, p)]["dz"] for p in ("backward_data", "backward_weight") if (name, p) in passes]
             nxt = order[i + 1] if i + 1 < len(order) else None
@@ -104,6 +126,10 @@ def _check_handover(seen, dz, order):
     return checked
 
 
+def _roles(path) -> dict[str, str]:
+    return {g.name: g.w_role for g in hwsim.load_trace(path).layers}
+
+
 @pytest.fixture(scope="module")
 def gpt2_block(tmp_path_factory):
     return synthesize(tmp_path_factory.mktemp("g") / "gpt2", model="gpt2_small", seq=16, batch=1, blocks=1)
@@ -113,7 +139,7 @@ def gpt2_block(tmp_path_factory):
                                        "memory.residency_in_global_buffer": False}])
 def test_every_gradient_read_of_a_gpt2_block_was_written_in_that_form(monkeypatch, gpt2_block, over):
     seen, dz, order = _ledger(monkeypatch, gpt2_block, load_arch("scnn", over), iteration=0)
-    assert _check_handover(seen, dz, order) >= 2   # c_proj → P·V and QKᵀ → c_attn cross DRAM in every variant
+    assert _check_handover(seen, dz, order, _roles(gpt2_block)) >= 2   # c_proj → P·V and QKᵀ → c_attn cross DRAM in every variant
     sparse = seen[max(seen, key=lambda k: len(seen[k]))]
     assert sparse[("h.0.attn.c_proj", "backward_data")]["grad"] == sparse[("h.0.attn:pv", "backward_data")]["dz"] > 0
 
@@ -122,5 +148,5 @@ def test_every_gradient_read_of_a_gpt2_block_was_written_in_that_form(monkeypatc
                                        "memory.residency_in_global_buffer": False}])
 def test_every_gradient_read_of_lenet5_was_written_in_that_form(monkeypatch, over):
     seen, dz, order = _ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), iteration=45)
-    checked = _check_handover(seen, dz, order)
+    checked = _check_handover(seen, dz, order, _roles(SAMPLE))
     assert checked >= (4 if over else 0)  # tiny RAMs: every δ̃z spills; default: all on chip, nothing written

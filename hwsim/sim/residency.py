@@ -28,6 +28,14 @@ of a layer's gradient is a read of bytes an earlier pass wrote, byte for byte (t
 a residual block) the tensor goes through DRAM (written whole, read whole), never stays on chip. Only a δa_l
 no backward GEMM consumes (the first layer's input gradient, with ``first_input_grad``) is written as δa_l: its own
 elements at the activation's density. The loss gradient δ̃z_L is in DRAM before the iteration (no producer).
+The backward-weight GEMM of an activation × activation product (``w_role: activation``: attention's QKᵀ and P·V)
+computes the gradient of its second operand (δK, δV), not a δW: that operand is an earlier GEMM's output (GPT-2's
+c_attn), so its gradient is part of that GEMM's δz, which its own hand-over writes whole, once — the product's
+backward-weight writes nothing to DRAM (no optimizer reads it; the NSD unit holds a dithered layer's dense δz
+whole until it is quantized, :mod:`hwsim.sim.nsd_unit`'s capacity check, spills charged there). Limits: the
+hand-over write is booked on the backward-data that follows the layer in execution order, even where part of the
+tensor is computed by a later pass (QKᵀ's backward-data writes c_attn's δ̃z, whose δK part its backward-weight
+computes); and the staging of a plain (undithered) δz's parts on chip until then is not capacity-checked.
 
 Memory policies (``memory:``, :class:`hwsim.arch.MemoryConfig`), each a candidate for the greedy
 placement of :func:`hwsim.sim.onchip.allocate`, in execution order:
@@ -245,6 +253,9 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
                                                      broadcast_on_chip=("w", i) in placed, out_bytes=bd_out,
                                                      global_bytes=bd_gb)
         bw_gb = gb(("a", i, a_b[i] if stash_held(i) else 0.0), ("dz", i, dz_b[i]))
-        out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i),
+        # an activation × activation product's second-operand gradient is part of an earlier GEMM's δz, which
+        # the hand-over writes whole (module doc): not written again here
+        bw_out = 0.0 if i > 0 and getattr(geometries[i], "w_role", "weight") == "activation" else None
+        out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i), out_bytes=bw_out,
                                                        broadcast_on_chip=("dz", i) in placed, global_bytes=bw_gb)
     return out
