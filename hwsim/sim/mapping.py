@@ -13,7 +13,8 @@ padding. Every other recorded kind is replayed as the equivalent one, with the s
   (groups = batch, the rows as the width, as the Linear mapping folds its batch): the second operand
   takes the weight's place with its *recorded* mask. Assumption: the dataflow and DRAM model treat
   it as a weight-side operand; both backward GEMMs are then replayed as usual (here both produce
-  activation gradients).
+  activation gradients). The machine geometry keeps the trace's ``w_role`` (``activation``), so the residency
+  plan writes no δW for it (:mod:`hwsim.sim.residency`: the gradient hand-over).
 * ``conv_transpose1d/2d`` — their GEMM form (how frameworks run them): each input pixel times the
   (C/g) × (K/g·R·S) kernel matrix, scattered by col2im; a grouped 1×1 conv2d over N·H·W tokens whose
   output gradient is im2col(δ̃y) (zero where a tap falls outside the output). Dense MACs
@@ -49,7 +50,7 @@ def to_machine(s: LayerSample) -> LayerSample:
 
 def _geom(g: LayerGeometry, **kw: object) -> LayerGeometry:
     d = {f: getattr(g, f) for f in ("name", "N", "C", "K", "H", "W", "P", "Q", "R", "S", "stride", "padding",
-                                    "dilation", "groups", "batch_size")}
+                                    "dilation", "groups", "batch_size", "w_role")}
     d.update(kind="conv2d", **kw)
     return LayerGeometry(**d)  # type: ignore[arg-type]
 

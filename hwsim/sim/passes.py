@@ -142,6 +142,24 @@ def _tensor_bytes(ops: Operands, pass_name: str, arch: Arch, p: int) -> tuple[fl
     return mask_bytes(ops, "a", value_bits=mb, **kw), dzb, out
 
 
+# The tensor each pass streams, broadcasts and writes (DRAM ledger names: hwsim.sim.residency's module doc).
+PASS_TENSORS = {"forward": ("a", "w", "out"), "backward_data": ("dz", "w", "grad"), "backward_weight": ("a", "dz", "dw")}
+
+
+def dram_tensors(ops: Operands, pass_name: str, arch: Arch,
+                 residency: traffic.Residency = traffic.NO_RESIDENCY) -> dict[str, float]:
+    """DRAM bytes of one layer-pass per tensor: its two operands read (``a``, ``w``, ``dz``; the broadcast one with
+    every chunk's re-read) and its output written (``out``: the forward output; ``grad``: what backward-data writes
+    for the layer before, :func:`hwsim.sim.residency.plan`; ``dw``: δW). Sums to :func:`run_pass`'s DRAM bytes."""
+    s_bytes, b_bytes, o_bytes = _tensor_bytes(ops, pass_name, arch, operand_passes(pass_name, ops.dz_bits,
+                                                                                    arch.pe.mac_bits))
+    on_chip = arch.memory.global_buffer_bytes + arch.num_pes * arch.pe.input_buffer_bytes
+    rd_s, rd_b, wr, _ = traffic.dram_parts(stream_bytes=s_bytes, broadcast_bytes=b_bytes, out_bytes=o_bytes,
+                                           on_chip_bytes=on_chip, residency=residency)
+    stream, broadcast, out = PASS_TENSORS[pass_name]
+    return {stream: rd_s, broadcast: rd_b, out: wr}
+
+
 def _counts(ops: Operands, pass_name: str, arch: Arch, masks: tuple[np.ndarray, np.ndarray],
             kc: int) -> gemm.Counted:
     """The GEMM of ``pass_name`` on the (broadcast, streamed) ``masks``, counted on the Cartesian ``arch``."""

@@ -18,6 +18,25 @@ writes it whole, the consumer reads it whole (tiled as any operand that does not
 on chip for backward-data, also serves backward-weight of the same layer (it is placed for both).
 ``inter_layer_residency: false`` keeps nothing on chip (every policy below is then moot).
 
+The gradient hand-over, chained or not (one rule, the link :func:`hwsim.sim.schedule.producers` and the NSD
+unit's ``overlap: producer`` use too): δ̃z_{l−1} is written by backward-data l, whose output δa_l becomes it in the
+post-processing unit (activation derivative, then — for a dithered layer — NSD, compressed at its output), and in
+DRAM it takes exactly the form its consumers read: :func:`role_bytes` of δ̃z_{l−1} (its real mask — the plain δz's
+for a layer that is not dithered, e.g. attention's products — at ``mac_bits`` × its MAC passes). So every DRAM read
+of a layer's gradient is a read of bytes an earlier pass wrote, byte for byte (the per-tensor view:
+:func:`hwsim.sim.passes.dram_tensors`). When the shapes do not chain (attention's head split and merge, a layer after
+a residual block) the tensor goes through DRAM (written whole, read whole), never stays on chip. Only a δa_l
+no backward GEMM consumes (the first layer's input gradient, with ``first_input_grad``) is written as δa_l: its own
+elements at the activation's density. The loss gradient δ̃z_L is in DRAM before the iteration (no producer).
+The backward-weight GEMM of an activation × activation product (``w_role: activation``: attention's QKᵀ and P·V)
+computes the gradient of its second operand (δK, δV), not a δW: that operand is an earlier GEMM's output (GPT-2's
+c_attn), so its gradient is part of that GEMM's δz, which its own hand-over writes whole, once — the product's
+backward-weight writes nothing to DRAM (no optimizer reads it; the NSD unit holds a dithered layer's dense δz
+whole until it is quantized, :mod:`hwsim.sim.nsd_unit`'s capacity check, spills charged there). Limits: the
+hand-over write is booked on the backward-data that follows the layer in execution order, even where part of the
+tensor is computed by a later pass (QKᵀ's backward-data writes c_attn's δ̃z, whose δK part its backward-weight
+computes); and the staging of a plain (undithered) δz's parts on chip until then is not capacity-checked.
+
 Memory policies (``memory:``, :class:`hwsim.arch.MemoryConfig`), each a candidate for the greedy
 placement of :func:`hwsim.sim.onchip.allocate`, in execution order:
 
@@ -218,13 +237,25 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
                                                global_bytes=fw_gb)
         if not training:
             continue
-        bd_out = (0.0 if ("dz", i - 1) in placed else dz_b[i - 1]) if a_in_chain[i] else None
+        # δa_i becomes δ̃z_{i−1} (module doc: the gradient hand-over), written in the form its consumers read it:
+        # nothing if it stays on chip for them, else role_bytes(δ̃z_{i−1}) — chained or not; δa_i itself (its own
+        # bytes, None) only when no backward GEMM of layer i−1 consumes it (the first layer's input gradient)
+        grad_consumed = i > 0 and (has_bd[i - 1] or has_bw[i - 1])
+        if not grad_consumed:
+            bd_out = None
+        elif a_in_chain[i] and ("dz", i - 1) in placed:
+            bd_out = 0.0
+        else:
+            bd_out = dz_b[i - 1]
         bd_gb = gb(("dz", i, dz_b[i] if dz_in_chain[i] else 0.0), ("w", i, w_b[i]),
                    ("dz", i - 1, dz_b[i - 1] if a_in_chain[i] else 0.0))
         out[(ops.name, "backward_data")] = Residency(stream_on_chip=dz_in_chain[i] and ("dz", i) in placed,
                                                      broadcast_on_chip=("w", i) in placed, out_bytes=bd_out,
                                                      global_bytes=bd_gb)
         bw_gb = gb(("a", i, a_b[i] if stash_held(i) else 0.0), ("dz", i, dz_b[i]))
-        out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i),
+        # an activation × activation product's second-operand gradient is part of an earlier GEMM's δz, which
+        # the hand-over writes whole (module doc): not written again here
+        bw_out = 0.0 if i > 0 and getattr(geometries[i], "w_role", "weight") == "activation" else None
+        out[(ops.name, "backward_weight")] = Residency(stream_on_chip=stash_held(i), out_bytes=bw_out,
                                                        broadcast_on_chip=("dz", i) in placed, global_bytes=bw_gb)
     return out

@@ -141,15 +141,25 @@ class Residency:
 NO_RESIDENCY = Residency()
 
 
-def dram_traffic(*, stream_bytes: float, broadcast_bytes: float, out_bytes: float,
-                 on_chip_bytes: int, residency: Residency = NO_RESIDENCY) -> tuple[float, float, int]:
-    """(bytes read, bytes written, chunks) for one GEMM given the on-chip capacity and residency."""
+def dram_parts(*, stream_bytes: float, broadcast_bytes: float, out_bytes: float, on_chip_bytes: int,
+               residency: Residency = NO_RESIDENCY) -> tuple[float, float, float, int]:
+    """(streamed operand bytes read, broadcast operand bytes read, bytes written, chunks) for one GEMM given the
+    on-chip capacity and residency: :func:`dram_traffic` per tensor (the broadcast read counts every chunk's
+    re-read)."""
     if residency.stream_on_chip:
         chunks = 1  # the whole streamed operand is on chip: the broadcast one is read once
     else:
         chunks = max(1, math.ceil(stream_bytes / on_chip_bytes)) if on_chip_bytes > 0 else 1
     reads = 1 if residency.broadcast_kept else chunks  # resident weights are read once, whatever the chunks
-    rd = (0.0 if residency.stream_on_chip else stream_bytes) + \
-        (0.0 if residency.broadcast_on_chip else broadcast_bytes * reads)
+    rd_s = 0.0 if residency.stream_on_chip else stream_bytes
+    rd_b = 0.0 if residency.broadcast_on_chip else broadcast_bytes * reads
     wr = out_bytes if residency.out_bytes is None else residency.out_bytes
-    return rd, wr, chunks
+    return rd_s, rd_b, wr, chunks
+
+
+def dram_traffic(*, stream_bytes: float, broadcast_bytes: float, out_bytes: float,
+                 on_chip_bytes: int, residency: Residency = NO_RESIDENCY) -> tuple[float, float, int]:
+    """(bytes read, bytes written, chunks) for one GEMM given the on-chip capacity and residency."""
+    rd_s, rd_b, wr, chunks = dram_parts(stream_bytes=stream_bytes, broadcast_bytes=broadcast_bytes,
+                                        out_bytes=out_bytes, on_chip_bytes=on_chip_bytes, residency=residency)
+    return rd_s + rd_b, wr, chunks
