@@ -50,7 +50,7 @@ def dram_bound_bytes(ops: Operands, pass_name: str, arch: Arch, res: traffic.Res
 
     on_chip = (res.stream_on_chip, res.broadcast_on_chip)
     rd = sum(tensor(r) for r, oc in zip(ROLES[pass_name], on_chip, strict=True) if not oc)
-    if res.out_bytes is not None:  # the plan's own figure (stash / spill of a chained output)
+    if res.out_bytes is not None:  # the plan's own figure (a hand-over, stash or spill: hwsim.sim.residency)
         wr = res.out_bytes
     elif pass_name == "backward_weight":  # δW: accumulator width, plain (as every variant writes it)
         wr = ops.weight_count * arch.pe.accumulator_bits / 8

@@ -18,6 +18,24 @@ writes it whole, the consumer reads it whole (tiled as any operand that does not
 on chip for backward-data, also serves backward-weight of the same layer (it is placed for both).
 ``inter_layer_residency: false`` keeps nothing on chip (every policy below is then moot).
 
+The forward hand-over, chained or not (the same rule in the forward direction): forward l writes its output in the
+form its consumers read it — forward l+1's input a_{l+1} as :func:`role_bytes` gives it (compressed at its real
+mask density, at ``mac_bits``), or nothing while it stays on chip for every consumer — plus the second operands of
+the activation × activation products it produces (:func:`operand_sources`: GEMM l's output Q | K | V is read as
+QKᵀ's K and P·V's V, at their masks). So every DRAM read of an activation — forward l+1's input, the stash that
+backward-weight l+1 reads back, an activation product's second operand — is of bytes a forward wrote, byte for byte.
+Between the two GEMMs, non-GEMM work (activation function, pooling, GELU, LayerNorm, softmax, the residual add, a
+head merge's re-layout) transforms the tensor: a_{l+1} is that work's output, not GEMM l's raw output, and the
+model assumes what a careful architect builds — the vector / post-processing unit that does the work writes it
+directly in the consumer's form (its mask, compressed) rather than GEMM l's dense output. Which layer consumes
+what follows the chain assumption below (each layer's input is the output of the layer executed before it, after
+a residual block too). Only an output no captured GEMM reads — the last layer's (the logits, or what only non-GEMM
+work after the captured layers consumes) — is written as before: GEMM l's own output elements at the density the
+trace survey gives it (1 when no layer reads it, :func:`hwsim.sim.survey.out_densities`). Limit: the schedule's
+link (:func:`hwsim.sim.schedule.producers`) makes forward l+1 wait for forward l's write, not an activation product
+for its second operand's source (for GPT-2 the source is the layer QKᵀ follows, so QKᵀ waits for it and P·V runs
+after QKᵀ).
+
 The gradient hand-over, chained or not (one rule, the link :func:`hwsim.sim.schedule.producers` and the NSD
 unit's ``overlap: producer`` use too): δ̃z_{l−1} is written by backward-data l, whose output δa_l becomes it in the
 post-processing unit (activation derivative, then — for a dithered layer — NSD, compressed at its output), and in
@@ -67,7 +85,10 @@ Which consecutive layers form a chain is read off their shapes (:func:`chained`)
 input channels = output channels (conv → conv, spatial size equal or pooled down) or a flatten
 of them (→ linear). Residual adds, concatenations and skip tensors are not modelled: a layer
 that follows a residual block is treated as chained to the layer executed just before it, and
-the skip tensor itself costs nothing.
+the skip tensor itself costs nothing. So a ResNet's downsample convolution, executed after its block's second
+convolution but reading the block's input, is taken to read that convolution's output: the forward hand-over
+writes, for it, the bytes it reads (its input's, at the input's mask), in place of the convolution's own output
+(which really goes to the residual add).
 
 On-chip capacity: :mod:`hwsim.sim.onchip` (two pools, the PE RAMs checked per PE, the global buffer in
 aggregate; a greedy placement over the iteration). :func:`capacity_bytes` is their aggregate, for summaries.
@@ -109,6 +130,21 @@ def chained(producer: LayerGeometry, consumer: LayerGeometry) -> bool:
     if consumer.kind == "linear":  # flatten (after optional pooling) of K channels × h × w, h·w <= P·Q
         return consumer.C % producer.K == 0 and consumer.C // producer.K <= producer.P * producer.Q
     return consumer.C == producer.K and consumer.H <= producer.P and consumer.W <= producer.Q
+
+
+def operand_sources(geometries: Sequence[LayerGeometry]) -> list[int | None]:
+    """For each layer, the index of the layer whose forward output holds its second operand, if that is an
+    activation (``w_role: activation``: attention's QKᵀ reads K, P·V reads V): the nearest layer before it that is
+    not itself an activation product (GPT-2's fused c_attn, whose output is Q | K | V); None for a weight GEMM or
+    when no such layer precedes it (the operand is then in DRAM before the iteration, as the network input)."""
+    out: list[int | None] = []
+    last = None
+    for g in geometries:
+        act = getattr(g, "w_role", "weight") == "activation"
+        out.append(last if act else None)
+        if not act:
+            last = len(out) - 1
+    return out
 
 
 def capacity_bytes(arch: Arch) -> int:
@@ -188,6 +224,12 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
     if not training:
         has_bd = has_bw = [False] * n
     a_b = [role_bytes(o, "a", arch) for o in layers]
+    w_b = [role_bytes(o, "w", arch) for o in layers]
+    # the forward hand-over (module doc): what forward i writes for the second operands of activation products
+    operand_out = [0.0] * n
+    for j, src in enumerate(operand_sources(geometries)):
+        if src is not None:
+            operand_out[src] += w_b[j]
     dz_b = [role_bytes(o, "dz", arch) if training else 0.0 for o in layers]
     a_in_chain = [i > 0 and link[i - 1] for i in range(n)]            # a_i produced on chip by forward i−1
     dz_in_chain = [i + 1 < n and link[i] and has_bd[i + 1] for i in range(n)]  # δ̃z_i produced by backward-data i+1
@@ -218,18 +260,21 @@ def plan(layers: Sequence[Operands], geometries: Sequence[LayerGeometry], arch: 
         """Is a_i on chip for backward-weight i (placed with the stash's long interval)?"""
         return ("a", i) in placed and stash_kept and has_bw[i]
 
-    w_b = [role_bytes(o, "w", arch) for o in layers]
-
     def gb(*tensors: tuple[str, int, float]) -> float:
         """Bytes of the (kind, layer, bytes) ``tensors`` that sit in the global buffer."""
         return float(sum(b for kind, j, b in tensors if placed.get((kind, j)) == "gb"))
 
     out: dict = {}
     for i, ops in enumerate(layers):
+        # the forward hand-over (module doc): a_{i+1} in the form forward i+1 reads it — nothing if it stays on chip
+        # as long as anything needs it, chained or not its compressed bytes otherwise — plus the activation
+        # products' second operands it produces; the last layer's output (no GEMM reads it) as before (None)
         fw_out = None
-        if link[i]:  # a_{i+1}: no DRAM write if it stays on chip as long as anything needs it
+        if link[i]:
             kept = ("a", i + 1) in placed and (not (training and has_bw[i + 1]) or stash_held(i + 1))
-            fw_out = 0.0 if kept else a_b[i + 1]
+            fw_out = (0.0 if kept else a_b[i + 1]) + operand_out[i]
+        elif i + 1 < n:
+            fw_out = a_b[i + 1] + operand_out[i]
         # global-buffer traffic of resident tensors: a chained input read from it, an output written into it
         fw_gb = gb(("a", i, a_b[i] if a_in_chain[i] else 0.0), ("a", i + 1, a_b[i + 1] if link[i] else 0.0))
         out[(ops.name, "forward")] = Residency(stream_on_chip=a_in_chain[i] and ("a", i) in placed,
