@@ -1,15 +1,17 @@
 """README tables about runs (loaded by ``scripts/readme_tables.py``): NSD's noise over depth, the demo's time,
-capture's overhead and capture's accuracy.
+capture's overhead and capture's accuracy, and how close the checked-in sample trace is to its entropy.
 
 ``noise_table`` renders ``benchmarks/results/noise_table.json`` (``benchmarks/noise_table.py``); ``demo_time_table``
 renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``); ``capture_overhead_table``
 renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``);
-``capture_accuracy_table`` renders ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``).
+``capture_accuracy_table`` renders ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``);
+``trace_entropy_line`` renders what ``hwsim inspect --json`` says of ``traces/samples/lenet5-digits-dither``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hwsim.results import times  # the one ratio formatter (reports, sweep summaries, these tables)
@@ -177,3 +179,32 @@ def capture_accuracy_table(doc: Mapping[str, Any]) -> list[str]:
         said += f", {doc['threads']} torch thread{'s' if doc['threads'] > 1 else ''} per run"
     said += "."
     return [*lines, "", said]
+
+
+SAMPLE_TRACE = "traces/samples/lenet5-digits-dither"
+
+
+def trace_entropy_block(root: Path) -> list[str]:
+    """The ``trace-entropy`` block from ``root``'s checked-in sample trace (empty without it): the line of
+    :func:`trace_entropy_line`, a blank line and its source sentence."""
+    if not (root / SAMPLE_TRACE).exists():
+        return []
+    from hwsim.commands.inspect import inspect_trace  # what `hwsim inspect --json` prints
+
+    return [*trace_entropy_line(inspect_trace(str(root / SAMPLE_TRACE))), "",
+            f"Generated from `{SAMPLE_TRACE}` by `hwsim inspect {SAMPLE_TRACE} --json`."]
+
+
+def trace_entropy_line(inspected: Mapping[str, Any]) -> list[str]:
+    """Stored size over zeroth-order entropy of a trace's last sample file and of its layers (``hwsim inspect``'s
+    ``inspect_trace``: ``summary.size_over_entropy``, per layer ``bits_per_element / entropy_bits_per_element``)."""
+    s, layers = inspected["summary"], [r for r in inspected["layers"] if r.get("entropy_bits_per_element")]
+    ratios = [r["bits_per_element"] / r["entropy_bits_per_element"] for r in layers]
+    stored = sorted({r["output_shape"][0] for r in layers})
+    stream = s.get("dither_rng") or "—"
+    return [f"`hwsim inspect TRACE` compares each layer's stored bits per element with the zeroth-order entropy of its "
+            f"δ̃z mask + levels and input mask. The checked-in sample trace `{SAMPLE_TRACE}` ({s['model']}, "
+            f"s = {s['s']:g}, dither stream {stream}, {'/'.join(map(str, stored))} examples stored per sample) keeps "
+            f"its last sample (iteration {s['inspected_iteration']}) at {times(s['size_over_entropy'])} that entropy; "
+            f"its layers at {times(min(ratios))}–{times(max(ratios))}, the smallest layers' fixed overhead weighing "
+            "most."]

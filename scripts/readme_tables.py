@@ -20,6 +20,10 @@ rebuilt from a committed data file, with the command that produced that file pri
   rendered by ``scripts/readme_runs.py``).
 * ``capture-accuracy`` — from ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``;
   rendered by ``scripts/readme_runs.py``).
+* ``trace-entropy`` — from the checked-in sample trace ``traces/samples/lenet5-digits-dither`` (``hwsim inspect``;
+  rendered by ``scripts/readme_runs.py``).
+* ``experiments`` — from ``docs/experiments/{table1,meprop,distributed}/results.json`` (``hwsim experiment NAME
+  --out docs/experiments/NAME``; rendered by ``scripts/readme_experiments.py``).
 
 Usage::
 
@@ -321,6 +325,10 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
             made = f" from a trace made by `{doc['capture']}`" if doc.get("capture") else ""
             out[name] = [*gen(doc), "", _sub(f"Generated from `{f.relative_to(root)}`, made by "
                                              f"`{doc.get('command', '?')}`{made}.")]
+    for name, block in (("trace-entropy", _sibling("readme_runs").trace_entropy_block(root)),
+                        ("experiments", _sibling("readme_experiments").experiments_from(root))):
+        if block:  # the text, then its source sentence (set small, with the "do not edit" note)
+            out[name] = [*block[:-1], _sub(block[-1])]
     f = bench / "capture_table.json"
     if f.exists():
         try:

@@ -35,8 +35,9 @@ def test_every_generated_table_is_marked_in_the_readme():
 def test_a_changed_result_changes_the_rendered_table(tmp_path):
     """The check can fail: edit one committed number in a copy and the rendered README differs."""
     mod = _module()
-    shutil.copytree(ROOT / "reports" / "example" / "data", tmp_path / "reports" / "example" / "data")
-    shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
+    for part in (("reports", "example", "data"), ("benchmarks", "results"), ("docs", "experiments"),
+                 ("traces", "samples")):  # every committed source of a README block
+        shutil.copytree(ROOT.joinpath(*part), tmp_path.joinpath(*part))
     text = (ROOT / "README.md").read_text()
     assert mod.render(text, mod.tables(tmp_path)) == text
     summary = tmp_path / "reports" / "example" / "data" / "summary.json"

@@ -83,6 +83,18 @@ def test_pareto_figure_without_dense_columns_draws_the_sparse_points_only():
     assert [len(o) for o in offsets] == [0, 4]  # no dense points, four sparse points
 
 
+def test_progress_total_is_the_figures_written_when_some_have_nothing_to_draw(tmp_path, capsys):
+    # one configuration: its density figure is drawn; the parameter and Pareto figures (nothing swept) are not
+    sw = _write_sweep(tmp_path / "sw", "dens", _density_rows(1), ["pe.mac_bits"])
+    res = build.build_report([sw], out=tmp_path / "r", progress=True, dpi=30)
+    pngs = sorted(p.name for p in (tmp_path / "r" / "figures").glob("*.png"))
+    assert pngs == ["dens_density_0.png"] and [p.name for p in res.plots] == ["dens_density_0"]
+    assert capsys.readouterr().out.splitlines() == [
+        "report: figure 1/3 dens_density_0",
+        "report: dens_parameters: nothing to draw, skipped (2 figures in all)",
+        "report: dens_pareto: nothing to draw, skipped (1 figure in all)"]  # the last total: the files written
+
+
 def test_a_sweep_without_figures_still_gets_its_section_for_the_table(tmp_path):
     rows = [dict(r, **{"pe.mac_bits": 8}) for r in _arch_sweep_rows()[:1]]  # one point: nothing to plot
     sw = _write_sweep(tmp_path / "sw", "one", rows, ["pe.mac_bits"])

@@ -16,11 +16,13 @@ Everything here but :mod:`hwsim.capture.config` imports torch, and this package 
 can read the defaults without torch). The numpy-only trace contract (schema, storage, the one reader) is
 :mod:`hwsim.trace`. ``hwsim.capture`` is both this package and the :func:`capture` function: the
 module object is callable, so ``hwsim.capture(model, ...)`` works whether or not the package was
-imported first.
+imported first, and ``inspect.signature(hwsim.capture)`` / ``help(hwsim.capture)`` (under FUNCTIONS) show
+the function's keywords and defaults.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -43,12 +45,26 @@ def __getattr__(name: str) -> Any:
 
 
 class _CallableModule(types.ModuleType):
-    """``hwsim.capture(...)`` is :func:`hwsim.capture.session.capture` (the package is also the function)."""
+    """``hwsim.capture(...)`` is :func:`hwsim.capture.session.capture` (the package is also the function).
+
+    ``inspect.signature(hwsim.capture)`` and ``help(hwsim.capture)`` show that function's own signature
+    (its keywords, defaults and return type), read on first use like the function itself.
+    """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Capture:
         from hwsim.capture.session import capture
 
         return capture(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        from hwsim.capture.session import capture
+
+        return inspect.signature(capture)
+
+    def __dir__(self) -> list[str]:
+        # the lazily imported names too, so help() lists capture() with its signature under FUNCTIONS
+        return sorted({*super().__dir__(), *__all__})
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -1,4 +1,4 @@
-"""What every sub-command shares: argument types, the ``--overwrite`` help, and the user-error type.
+"""What every sub-command shares: argument types, the ``--overwrite`` and ``--dither-rng`` options, the user-error type.
 
 The sub-commands (``hwsim/commands/<name>.py``) import these; the dispatcher (:mod:`hwsim.cli`) imports the
 sub-commands — never the other way round.
@@ -10,6 +10,8 @@ import argparse
 import math
 from typing import Any
 
+from hwsim.capture.config import DEFAULT_DITHER_RNG, DITHER_RNGS  # torch-free: the names and the default
+
 
 class UserError(Exception):
     """A problem with the user's input: printed as one clear line, exit code 2, no traceback."""
@@ -17,6 +19,15 @@ class UserError(Exception):
 
 OVERWRITE_HELP = ("replace an existing output; without it hwsim refuses to touch one. The new output is written "
                   "aside and swapped in only once complete, so a failed run leaves the old one intact")
+
+
+def add_dither_rng(parser: argparse.ArgumentParser) -> None:
+    """``--dither-rng {counter,sfc64}`` (dest ``dither_rng``), one definition for ``hwsim trace`` and ``hwsim experiment``."""
+    parser.add_argument("--dither-rng", default=DEFAULT_DITHER_RNG, choices=DITHER_RNGS,
+                        help="the dither's random stream: counter (default; each element's u a hash of seed, "
+                             "iteration, layer call and index: the same bits on every device and path) or sfc64 "
+                             "(numpy's sequential stream, that of traces made before 2026-12-07; on a GPU a "
+                             "torch.Generator); recorded as meta.dither_rng (absent in a trace: sfc64)")
 
 
 def int_range(lo: int | None = None, hi: int | None = None) -> Any:  # noqa: ANN401 - an argparse type
@@ -61,4 +72,4 @@ def _range_text(lo: int | None, hi: int | None, kind: str) -> str:
     return f"{kind} <= {hi}"
 
 
-__all__ = ["OVERWRITE_HELP", "UserError", "float_range", "int_range"]
+__all__ = ["OVERWRITE_HELP", "UserError", "add_dither_rng", "float_range", "int_range"]

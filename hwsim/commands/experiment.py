@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hwsim.capture.config import DEFAULT_DATASETS, S_RULES
-from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
+from hwsim.commands.args import OVERWRITE_HELP, add_dither_rng, float_range, int_range
 from hwsim.experiments.distributed import DistributedConfig
 from hwsim.experiments.meprop import MepropConfig
 from hwsim.experiments.table1 import Table1Config
@@ -63,6 +63,7 @@ def _common(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.add_argument("--threads", type=int_range(1, 1024), default=1, help="torch threads in this process")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-run lines")
+    add_dither_rng(p)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     progress = None if args.quiet else (lambda line: print(line, flush=True))
-    common = ("dataset", "data_dir", "seeds", "lr")
+    common = ("dataset", "data_dir", "seeds", "lr", "dither_rng")
     if args.experiment == "meprop":
         from hwsim.experiments import meprop as ex
 

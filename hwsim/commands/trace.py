@@ -14,7 +14,6 @@ from hwsim.capture.config import (  # torch-free: the one home of these defaults
     DEFAULT_BN,
     DEFAULT_DATASETS,
     DEFAULT_DEVICE,
-    DEFAULT_DITHER_RNG,
     DEFAULT_EPOCHS,
     DEFAULT_K,
     DEFAULT_LR,
@@ -25,12 +24,11 @@ from hwsim.capture.config import (  # torch-free: the one home of these defaults
     DEFAULT_SEED,
     DEFAULT_STATS_EVERY,
     DEFAULT_WEIGHT_DECAY,
-    DITHER_RNGS,
     METHODS,
     S_RULES,
     default_dataset,
 )
-from hwsim.commands.args import OVERWRITE_HELP, float_range, int_range
+from hwsim.commands.args import OVERWRITE_HELP, add_dither_rng, float_range, int_range
 
 if TYPE_CHECKING:
     from hwsim.capture.config import TrainConfig
@@ -119,11 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dither-attention", action="store_true",
                         help="also dither δz of attention's activation×activation products (QKᵀ, P·V); by default "
                              "they are recorded with plain δz (traces/FORMAT.md)")
-    parser.add_argument("--dither-rng", default=DEFAULT_DITHER_RNG, choices=DITHER_RNGS,
-                        help="the dither's random stream: counter (default; each element's u a hash of seed, "
-                             "iteration, layer call and index: the same bits on every device and path) or sfc64 "
-                             "(numpy's sequential stream, that of traces made before 2026-12-07; on a GPU a "
-                             "torch.Generator); recorded as meta.dither_rng (absent in a trace: sfc64)")
+    add_dither_rng(parser)
     g = parser.add_argument_group("distributed (run under torchrun --nproc-per-node N -m hwsim trace ...)")
     g.add_argument("--distributed", action="store_true",
                    help="data-parallel over the torchrun job: NSD per node, gradients averaged; traces in OUT/rank{r}")

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.capture.config import DEFAULT_BATCH_PER_NODE, DEFAULT_DATASETS, DEFAULT_S_RULE
+from hwsim.capture.config import DEFAULT_BATCH_PER_NODE, DEFAULT_DATASETS, DEFAULT_DITHER_RNG, DEFAULT_S_RULE
 from hwsim.experiments.output import (
     markdown_table,
     mean_std,
@@ -53,6 +53,7 @@ class DistributedConfig:
     seeds: tuple[int, ...] = (0, 1)
     methods: tuple[str, ...] = ("dither", "none")
     timeout_s: float = 1800.0
+    dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
 
 
 QUICK = DistributedConfig(nodes=(1, 2), steps=30, seeds=(0,), methods=("dither",))
@@ -115,7 +116,8 @@ def _torchrun(config: DistributedConfig, *, nodes: int, method: str, seed: int,
            "-m", "hwsim", "trace", "--distributed", "--model", config.model, "--dataset", config.dataset,
            "--method", method, "--scale", str(config.s), "--s-rule", config.s_rule, "--steps", str(config.steps),
            "--lr", str(config.lr), "--batch-size", str(config.batch_per_node), "--seed", str(seed),
-           "--sample-every", "0", "--out", str(out), "--overwrite", "--quiet", "--threads", "1"]
+           "--sample-every", "0", "--dither-rng", config.dither_rng, "--out", str(out), "--overwrite", "--quiet",
+           "--threads", "1"]
     if config.data_dir:
         cmd += ["--data-dir", str(config.data_dir)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -245,7 +247,8 @@ def write_report(rows: Sequence[NodeRun], config: DistributedConfig, out: str | 
             f"Seed paper §4.3 / Figs. 6–8. N nodes (torchrun, gloo, gradients all-reduced), batch {config.batch_per_node} per node, "
             f"NSD on every node before the gradient allreduce, gradients averaged; {config.steps} SGD steps at "
             f"lr {config.lr} for every N; s per node = {config.s:g}·{_rule_text(config.s_rule)}; seeds "
-            f"{list(config.seeds)}. Sparsity and bits are per node (each rank's own trace), averaged over ranks; "
+            f"{list(config.seeds)}; dither stream {config.dither_rng}. Sparsity and bits are per node (each rank's own "
+            "trace), averaged over ranks; "
             "plain backprop's bits are an int8 view (8 by construction) and are not plotted.\n\n"
             "![accuracy, per-node sparsity and worst-case bits against N](distributed.png)\n\n" + table +
             "\nFiles: `runs.csv` (one row per torchrun job, with a per-layer-kind split), `summary.csv`, "

@@ -16,7 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_EPOCHS, DEFAULT_LR
+from hwsim.capture.config import (
+    DEFAULT_BATCH,
+    DEFAULT_DATASETS,
+    DEFAULT_DITHER_RNG,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+)
 from hwsim.experiments.output import (
     markdown_table,
     mean_std,
@@ -41,6 +47,7 @@ class MepropConfig:
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH
     lr: float = DEFAULT_LR
+    dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
 
     def runs(self) -> list[tuple[str, float | None, int]]:
         """(method, s or k, seed) of every training run, baseline first."""
@@ -72,7 +79,8 @@ def run_all(config: MepropConfig, *, progress: Callable[[str], None] | None = No
     from hwsim.capture.train import CaptureConfig, TrainConfig, train_and_capture
 
     base = TrainConfig(model=config.model, dataset=config.dataset, data_dir=config.data_dir, epochs=config.epochs,
-                       batch_size=config.batch_size, lr=config.lr, capture=CaptureConfig(sample_every=0))
+                       batch_size=config.batch_size, lr=config.lr,
+                       capture=CaptureConfig(sample_every=0, dither_rng=config.dither_rng))
     rows = []
     for method, param, seed in config.runs():
         t0 = time.perf_counter()
@@ -181,7 +189,8 @@ def write_report(rows: Sequence[RunRow], config: MepropConfig, out: str | os.Pat
           p["max_bits"], p["seeds"]] for p in summary])
     text = (f"# Dithered backprop vs meProp — {config.model} on {config.dataset}\n\n"
             f"Seed paper §4.2 / Fig. 5. {config.epochs} epochs, batch {config.batch_size}, SGD lr {config.lr} "
-            f"(momentum 0.9, weight decay 5e-4, cosine), seeds {list(config.seeds)}. Sparsity = 1 − mean δ̃z density "
+            f"(momentum 0.9, weight decay 5e-4, cosine), seeds {list(config.seeds)}, dither stream {config.dither_rng}. "
+            "Sparsity = 1 − mean δ̃z density "
             "over (layer, iteration) pairs, as in the paper's Table 1. meProp keeps the k largest |δz| per example "
             "(full precision, biased); dither quantizes δz with Δ = s·std(δz) (unbiased, integer levels).\n\n"
             "![accuracy vs sparsity](meprop.png)\n\n" + table +

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_LR, DEFAULT_S
+from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_DITHER_RNG, DEFAULT_LR, DEFAULT_S
 from hwsim.experiments.output import markdown_table, mean_std, pm, write_csv, write_json, write_text
 
 METHODS: tuple[tuple[str, str, bool], ...] = (  # (column, δz method, int8 forward)
@@ -38,6 +38,7 @@ class Table1Config:
     batch_size: int = DEFAULT_BATCH
     lr: float = DEFAULT_LR
     seeds: tuple[int, ...] = (0,)
+    dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def run_all(config: Table1Config, *, progress: Callable[[str], None] | None = No
     cells = []
     for model in config.models:
         base = TrainConfig(model=model, dataset=config.dataset, data_dir=config.data_dir, epochs=config.epochs,
-                           batch_size=config.batch_size, lr=config.lr, capture=CaptureConfig(sample_every=0))
+                           batch_size=config.batch_size, lr=config.lr,
+                           capture=CaptureConfig(sample_every=0, dither_rng=config.dither_rng))
         for column, method, int8 in METHODS:
             for seed in config.seeds:
                 t0 = time.perf_counter()
@@ -124,8 +126,8 @@ def write_report(cells: Sequence[Cell], config: Table1Config, out: str | os.Path
     write_json(out / "results.json", {"config": asdict(config), "summary": summary, "cells": [asdict(c) for c in cells]})
     text = (f"# Table 1 columns on {config.dataset}\n\n"
             f"{config.epochs} epochs, batch {config.batch_size}, SGD lr {config.lr} (momentum 0.9, weight decay 5e-4, "
-            f"cosine), s = {config.s:g}, seeds {list(config.seeds)}. Sparsity = 1 − mean δ̃z density over layers and "
-            "iterations (the paper's measure).\n\n" + markdown(summary, config) +
+            f"cosine), s = {config.s:g}, seeds {list(config.seeds)}, dither stream {config.dither_rng}. "
+            "Sparsity = 1 − mean δ̃z density over layers and iterations (the paper's measure).\n\n" + markdown(summary, config) +
             "\nSeed paper, Table 1 (MNIST):\n\n" + paper_markdown(config.models) + "\n")
     write_text(out / "index.md", text)
     return out

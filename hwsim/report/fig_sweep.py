@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.report.inputs import SweepEntry
+from hwsim.report.labels import label_points
 from hwsim.report.style import Plot, new_figure, param_display, param_label, plain_log, series_style
 
 _METRICS = (("cycles_sparse", "sparse cycles per iteration (log)", True),
@@ -141,13 +142,11 @@ def pareto_figure(sweep: SweepEntry, *, name: str) -> Plot | None:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=18, color="#f4a582", label="sparse config")
         fx, fy = [pts[i][0] for i in front], [pts[i][1] for i in front]
         ax.plot(fx, fy, "-o", color="#d62728", markersize=5, label="Pareto front (sparse)")
-        # Numbers on the plot (labels of nearby points would collide); the configs are in the caption and table.
-        legend_lines = []
-        for n, j in enumerate(front, 1):
-            dy = 6 if n % 2 else -12
-            ax.annotate(str(n), (pts[j][0], pts[j][1]), xytext=(3, dy), textcoords="offset points", fontsize=8,
-                        fontweight="bold", color="#d62728")
-            legend_lines.append(f"{n}: {config_text(rows[idx[j]], axes_def, idx[j])}")
+        # Numbers on the plot (config names of nearby points would not fit), placed so that none overlaps
+        # another or a front marker (labels.py); the configs are in the caption and the table.
+        label_points(ax, [pts[j] for j in front], [str(n) for n in range(1, len(front) + 1)], color="#d62728",
+                     marker_pt=5)
+        legend_lines = [f"{n}: {config_text(rows[idx[j]], axes_def, idx[j])}" for n, j in enumerate(front, 1)]
         fronts[str(tr)] = legend_lines
         for j, i in enumerate(idx):
             data.append({"trace": tr, "config": rows[i].get("config"), "cycles_sparse": pts[j][0],

@@ -115,7 +115,9 @@ class _Renderer:
 def render_figures(inputs: ReportInputs, figs: Sequence[Fig], *, root: Path, dpi: int, jobs: int = 1,
                    progress: bool = False, svg: bool = True) -> list[SavedPlot | None]:
     """Draw and save every figure (None where a figure has nothing to show), in ``figs``' order; ``svg=False``
-    saves the PNGs (which the pages show) without the SVG files.
+    saves the PNGs (which the pages show) without the SVG files. ``progress`` prints a line per figure as it
+    is done, ``report: figure k/N name``, N counting the figures written: a figure with nothing to draw says
+    so and leaves the count.
 
     ``jobs`` > 1: this process and ``jobs - 1`` spawned workers (never forked: the parent may hold torch or
     threads) draw together — the workers from the front of the list, given the loaded inputs once and a
@@ -126,15 +128,23 @@ def render_figures(inputs: ReportInputs, figs: Sequence[Fig], *, root: Path, dpi
     """
     n = len(figs)
     out: list[SavedPlot | None] = [None] * n
-    done = 0
+    written = skipped = 0
     r = _Renderer(inputs, root, dpi, svg)
 
     def finished(i: int, result: SavedPlot | None) -> None:
-        nonlocal done
+        # The total is the figures that will be written: a figure with nothing to draw (a one-iteration result's
+        # cost over training, say) leaves it, so the last line's total is the number of files written.
+        nonlocal written, skipped
         out[i] = result
-        done += 1
+        if result is None:
+            skipped += 1
+        else:
+            written += 1
         if progress:
-            print(f"report: figure {done}/{n} {figs[i].name}", flush=True)
+            line = (f"figure {written}/{n - skipped} {figs[i].name}" if result is not None else
+                    f"{figs[i].name}: nothing to draw, skipped ({n - skipped} figure{'s' * (n - skipped != 1)} "
+                    "in all)")
+            print(f"report: {line}", flush=True)
 
     jobs = max(1, min(jobs, n))
     if jobs == 1:
