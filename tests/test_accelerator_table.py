@@ -8,10 +8,10 @@ on a synthetic one-GEMM trace whose cycles follow from the SCALE-Sim fold model 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 from hwsim.arch import load_arch
 from hwsim.results import designs as rd
@@ -23,10 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(path)
 
 
 def test_design_list_holds_the_shipped_designs_and_any_tensordash_config():

@@ -3,11 +3,11 @@ iteration log reads holds the same records and samples (the new reader reads bot
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+from _scripts import load_script
 
 from hwsim.trace.format import load
 from hwsim.trace.synth import synthesize
@@ -16,10 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_wholerun", ROOT / "benchmarks" / "bench_wholerun.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/bench_wholerun.py")
 
 
 def test_the_old_layout_copy_holds_the_same_records_and_samples(tmp_path):

@@ -3,11 +3,10 @@ put back what they replace, and a real (tiny) run times the compiled calls it wr
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 from hwsim.capture import intercept, nongemm, quant_compiled, quant_counter
 
@@ -15,11 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # (it imports its sibling bench_capture)
-    spec = importlib.util.spec_from_file_location("capture_breakdown", ROOT / "benchmarks" / "capture_breakdown.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/capture_breakdown.py", siblings=True)  # (it imports bench_capture)
 
 
 def test_the_report_splits_the_extra_time_into_parts_that_add_up():

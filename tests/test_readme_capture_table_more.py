@@ -4,19 +4,16 @@ count, missing provenance, and malformed documents as one-line errors. Hand-made
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _runs():  # noqa: ANN202 - the script as a module
-    spec = importlib.util.spec_from_file_location("readme_runs", ROOT / "scripts" / "readme_runs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/readme_runs.py")
 
 
 def _row(model, method, seed, acc, dens, bits, s=None):  # noqa: ANN001, ANN202

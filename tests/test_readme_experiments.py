@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import shlex
 import shutil
@@ -14,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from _scripts import load_script
 
 from hwsim.commands import experiment as exp_cmd
 
@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(f"scripts/{name}.py")
 
 
 EX = _load("readme_experiments")

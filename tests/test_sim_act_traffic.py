@@ -10,10 +10,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _traffic_ledger import ledger
 
 import hwsim
 from hwsim.arch import load_arch
-from hwsim.sim import replay, residency, schedule
+from hwsim.sim import residency, schedule
 from hwsim.sim.operands import Operands
 from hwsim.sim.passes import dram_tensors, run_pass
 from hwsim.trace.synth import synthesize
@@ -98,25 +99,6 @@ def test_an_activation_products_second_operand_is_written_by_the_gemm_that_produ
     assert dram_tensors(z, "forward", arch, plan[("Z", "forward")])["out"] == 0.0  # chained Z → A: on chip
 
 
-def _ledger(monkeypatch, trace, arch, **kw):
-    """Every (arch, layer-pass) the replay runs: its per-tensor DRAM bytes, and each layer's a / w bytes per arch."""
-    seen: dict = {}
-    form: dict = {}
-    order: list[str] = []
-    real = replay.run_pass
-
-    def spy(ops, pname, a, **kws):
-        if pname == "forward" and ops.name not in order:
-            order.append(ops.name)
-        seen.setdefault(id(a), {})[(ops.name, pname)] = dram_tensors(ops, pname, a, kws["residency"])
-        form.setdefault(id(a), {})[ops.name] = {r: residency.role_bytes(ops, r, a) for r in ("a", "w")}
-        return real(ops, pname, a, **kws)
-
-    monkeypatch.setattr(replay, "run_pass", spy)
-    hwsim.simulate(trace, arch, **kw)
-    return seen, form, order
-
-
 def _check_handover(seen, form, order, geos):
     """Every read of a layer's input (forward, stash) and of an activation product's second operand is of bytes
     a forward wrote in that form; returns how many hand-overs crossed DRAM."""
@@ -158,7 +140,7 @@ def gpt2_block(tmp_path_factory):
 @pytest.mark.parametrize("over", [{}, {"pe.input_buffer_bytes": 64, "pe.output_buffer_bytes": 64,
                                        "memory.residency_in_global_buffer": False}])
 def test_every_activation_read_of_a_gpt2_block_was_written_in_that_form(monkeypatch, gpt2_block, over):
-    seen, form, order = _ledger(monkeypatch, gpt2_block, load_arch("scnn", over), iteration=0)
+    seen, form, order = ledger(monkeypatch, gpt2_block, load_arch("scnn", over), roles=("a", "w"), iteration=0)
     # c_attn → QKᵀ and P·V → c_proj cross DRAM in every variant (the head split and merge do not chain)
     assert _check_handover(seen, form, order, _geos(gpt2_block)) >= 2 * len(seen)
     sparse = seen[max(seen, key=lambda k: len(seen[k]))]
@@ -169,6 +151,6 @@ def test_every_activation_read_of_a_gpt2_block_was_written_in_that_form(monkeypa
                                        "memory.residency_in_global_buffer": False},
                                   {"memory.stash": "dram"}])
 def test_every_activation_read_of_lenet5_was_written_in_that_form(monkeypatch, over):
-    seen, form, order = _ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), iteration=45)
+    seen, form, order = ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), roles=("a", "w"), iteration=45)
     checked = _check_handover(seen, form, order, _geos(SAMPLE))
     assert checked >= (4 if over else 0)  # tiny RAMs / DRAM stash: every a_l crosses; default: all on chip

@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _traffic_ledger import ledger
 
 import hwsim
 from hwsim.arch import load_arch
-from hwsim.sim import replay, residency, schedule
+from hwsim.sim import residency, schedule
 from hwsim.sim.operands import Operands
 from hwsim.sim.passes import dram_tensors, run_pass
 from hwsim.trace.synth import synthesize
@@ -82,25 +83,6 @@ def test_an_activation_products_second_operand_gradient_is_not_written_as_a_weig
     assert dram_tensors(a, "backward_weight", arch, plan[("A", "backward_weight")])["dw"] == 6 * 8 * 24 / 8
 
 
-def _ledger(monkeypatch, trace, arch, **kw):
-    """Every (arch, layer-pass) the replay runs: its per-tensor DRAM bytes, and each layer's δ̃z bytes per arch."""
-    seen: dict = {}
-    dz: dict = {}
-    order: list[str] = []
-    real = replay.run_pass
-
-    def spy(ops, pname, a, **kws):
-        if pname == "forward" and ops.name not in order:
-            order.append(ops.name)
-        seen.setdefault(id(a), {})[(ops.name, pname)] = dram_tensors(ops, pname, a, kws["residency"])
-        dz.setdefault(id(a), {})[ops.name] = residency.role_bytes(ops, "dz", a)
-        return real(ops, pname, a, **kws)
-
-    monkeypatch.setattr(replay, "run_pass", spy)
-    hwsim.simulate(trace, arch, **kw)
-    return seen, dz, order
-
-
 def _check_handover(seen, dz, order, roles):
     """Every read of a layer's δ̃z is of bytes the hand-over wrote in that form; a backward-weight writes δW only
     for a weight GEMM (the optimizer step reads it), nothing for an activation product (``roles``: w_role)."""
@@ -115,7 +97,7 @@ def _check_handover(seen, dz, order, roles):
             if nxt is None or (nxt, "backward_data") not in passes:
                 continue  # the loss gradient (or one from outside the replayed layers): in DRAM before the iteration
             write = passes[(nxt, "backward_data")]["grad"]
-            want = dz[arch_id][name]
+            want = dz[arch_id][name]["dz"]
             if any(reads):
                 assert write == want, (name, write, want)
                 for r in reads:  # each read is the tensor whole (the broadcast role: once per chunk)
@@ -138,7 +120,7 @@ def gpt2_block(tmp_path_factory):
 @pytest.mark.parametrize("over", [{}, {"pe.input_buffer_bytes": 64, "pe.output_buffer_bytes": 64,
                                        "memory.residency_in_global_buffer": False}])
 def test_every_gradient_read_of_a_gpt2_block_was_written_in_that_form(monkeypatch, gpt2_block, over):
-    seen, dz, order = _ledger(monkeypatch, gpt2_block, load_arch("scnn", over), iteration=0)
+    seen, dz, order = ledger(monkeypatch, gpt2_block, load_arch("scnn", over), roles=("dz",), iteration=0)
     assert _check_handover(seen, dz, order, _roles(gpt2_block)) >= 2   # c_proj → P·V and QKᵀ → c_attn cross DRAM in every variant
     sparse = seen[max(seen, key=lambda k: len(seen[k]))]
     assert sparse[("h.0.attn.c_proj", "backward_data")]["grad"] == sparse[("h.0.attn:pv", "backward_data")]["dz"] > 0
@@ -147,6 +129,6 @@ def test_every_gradient_read_of_a_gpt2_block_was_written_in_that_form(monkeypatc
 @pytest.mark.parametrize("over", [{}, {"pe.input_buffer_bytes": 16, "pe.output_buffer_bytes": 16,
                                        "memory.residency_in_global_buffer": False}])
 def test_every_gradient_read_of_lenet5_was_written_in_that_form(monkeypatch, over):
-    seen, dz, order = _ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), iteration=45)
+    seen, dz, order = ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), roles=("dz",), iteration=45)
     checked = _check_handover(seen, dz, order, _roles(SAMPLE))
     assert checked >= (4 if over else 0)  # tiny RAMs: every δ̃z spills; default: all on chip, nothing written

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from _scripts import load_script
 
 from hwsim.arch import load_arch
 
-_SPEC = importlib.util.spec_from_file_location("scnn_repro", Path(__file__).parents[1] / "benchmarks" / "scnn_repro.py")
-repro = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(repro)
+repro = load_script("benchmarks/scnn_repro.py")
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from _scripts import load_script
 
 from hwsim.trace.format import load
 
@@ -13,10 +14,7 @@ SAMPLE = ROOT / "traces" / "samples" / "lenet5-digits-dither"   # batch 64, 8 ex
 
 
 def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(path)
 
 
 def test_max_examples_json_compares_the_stored_batch_with_its_first_examples(tmp_path):

@@ -8,18 +8,16 @@ model change regenerates the file (``PYTHONPATH=. python tests/golden/regen.py``
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from _scripts import load_script
 
 HERE = Path(__file__).parent / "golden"
 
 
 def _regen():
-    spec = importlib.util.spec_from_file_location("hwsim_golden_regen", HERE / "regen.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(HERE / "regen.py")
 
 
 def _diff(a, b, path="") -> str | None:
