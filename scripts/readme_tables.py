@@ -24,6 +24,8 @@ rebuilt from a committed data file, with the command that produced that file pri
   rendered by ``scripts/readme_runs.py``).
 * ``experiments`` — from ``docs/experiments/{table1,meprop,distributed}/results.json`` (``hwsim experiment NAME
   --out docs/experiments/NAME``; rendered by ``scripts/readme_experiments.py``).
+* ``bitserial`` — from ``benchmarks/results/bitserial_vs_s.csv`` (``benchmarks/bitserial_vs_s.py``; rendered by
+  ``scripts/readme_bitserial.py``).
 
 Usage::
 
@@ -326,7 +328,8 @@ def tables(root: Path = ROOT) -> dict[str, list[str]]:
             out[name] = [*gen(doc), "", _sub(f"Generated from `{f.relative_to(root)}`, made by "
                                              f"`{doc.get('command', '?')}`{made}.")]
     for name, block in (("trace-entropy", _sibling("readme_runs").trace_entropy_block(root)),
-                        ("experiments", _sibling("readme_experiments").experiments_from(root))):
+                        ("experiments", _sibling("readme_experiments").experiments_from(root)),
+                        ("bitserial", _sibling("readme_bitserial").bitserial_from(root))):
         if block:  # the text, then its source sentence (set small, with the "do not edit" note)
             out[name] = [*block[:-1], _sub(block[-1])]
     f = bench / "capture_table.json"

@@ -5,6 +5,7 @@ wrote. The backward counterpart: tests/test_sim_grad_traffic.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from hwsim.arch import load_arch
 from hwsim.sim import residency, schedule
 from hwsim.sim.operands import Operands
 from hwsim.sim.passes import dram_tensors, run_pass
+from hwsim.sim.traffic import Residency
 from hwsim.trace.synth import synthesize
 
 SAMPLE = Path(__file__).resolve().parent.parent / "traces" / "samples" / "lenet5-digits-dither"
@@ -99,6 +101,59 @@ def test_an_activation_products_second_operand_is_written_by_the_gemm_that_produ
     assert dram_tensors(z, "forward", arch, plan[("Z", "forward")])["out"] == 0.0  # chained Z → A: on chip
 
 
+def test_the_schedule_links_an_activation_product_to_its_second_operands_source():
+    """Z → A → B as above (B's second operand X_B is part of A's output: sources None, None, 1). The schedule's
+    dependencies (hwsim.sim.schedule.producers) follow the hand-overs: B's forward reads X_B, which A's forward wrote,
+    also when B's input a_B stays on chip (then the chain alone links nothing); in the backward direction δX_B, which
+    B's backward-weight computes, is part of δ̃z_A: A's backward passes, reading δ̃z_A from DRAM (the shapes do not
+    chain), wait for B's backward-weight as well as for B's backward-data (where the hand-over's write is booked)
+    — A's backward-weight only when δ̃z_A is not kept on chip from A's backward-data."""
+    arch = load_arch("scnn")
+    z = _linear("Z", n=2, c=8, k=8)
+    a = _linear("A", n=2, c=8, k=12)
+    b = _linear("B", n=4, c=3, k=4, a=_sparse(12, [0, 5, 11]), w=_sparse(12, [0, 1, 2, 3]))
+    geos = [_geo(2, 8, 8), _geo(2, 8, 12), _geo(4, 3, 4, w_role="activation")]
+    names = ["Z", "A", "B"]
+    src = residency.operand_sources(geos)
+    plan = residency.plan([z, a, b], geos, arch, first_input_grad=True)
+    assert not plan[("A", "backward_data")].stream_on_chip  # δ̃z_A crosses DRAM
+    assert schedule.producers(("A", "backward_data"), names, plan, sources=src) == [
+        ("B", "backward_data"), ("B", "backward_weight")]
+    # A's backward-weight reads δ̃z_A on chip (kept from A's backward-data) and its stash a_A too: no DRAM producer
+    assert plan[("A", "backward_weight")].broadcast_on_chip and plan[("A", "backward_weight")].stream_on_chip
+    assert schedule.producers(("A", "backward_weight"), names, plan, sources=src) == []
+    spilled = {k: Residency() for k in plan}  # nothing on chip: it waits for B's backward-weight too
+    assert schedule.producers(("A", "backward_weight"), names, spilled, sources=src) == [
+        ("Z", "forward"), ("B", "backward_data"), ("B", "backward_weight")]
+    # a_B held on chip (as if the shapes chained): B's forward still waits for A's forward, which wrote X_B
+    held = {**plan, ("B", "forward"): replace(plan[("B", "forward")], stream_on_chip=True)}
+    assert schedule.producers(("B", "forward"), names, held, sources=src) == [("A", "forward")]
+    assert schedule.producers(("B", "forward"), names, held) == []  # without the sources: no link
+    # a weight GEMM's passes are untouched: Z's backward-data waits for A's only
+    assert schedule.producers(("Z", "backward_data"), names, plan, sources=src) == \
+        schedule.producers(("Z", "backward_data"), names, plan)
+    with pytest.raises(ValueError, match="sources: 2 entries for 3 layers"):
+        schedule.producers(("B", "forward"), names, plan, sources=src[:2])
+
+
+def test_gpt2_attention_dependencies():
+    """c_attn, QKᵀ, P·V, c_proj (sources None, 0, 0, None): P·V's forward waits for c_attn's (K and V's source) as
+    well as QKᵀ's; c_attn's backward-data for QKᵀ's backward-data and the backward-weight of both products."""
+    names = ["c_attn", "qk", "pv", "c_proj"]
+    src = [None, 0, 0, None]
+    spilled = {(n, p): Residency() for n in names for p in ("forward", "backward_data", "backward_weight")}
+    assert schedule.producers(("pv", "forward"), names, spilled, sources=src) == [("qk", "forward"),
+                                                                                  ("c_attn", "forward")]
+    assert schedule.producers(("qk", "forward"), names, spilled, sources=src) == [("c_attn", "forward")]  # once
+    assert schedule.producers(("c_attn", "backward_data"), names, spilled, sources=src) == [
+        ("qk", "backward_data"), ("qk", "backward_weight"), ("pv", "backward_weight")]
+    # a product's backward-data reads its second operand again unless it stayed on chip from the forward
+    assert schedule.producers(("pv", "backward_data"), names, spilled, sources=src) == [
+        ("c_proj", "backward_data"), ("c_attn", "forward")]
+    kept = {**spilled, ("pv", "backward_data"): Residency(broadcast_on_chip=True)}
+    assert schedule.producers(("pv", "backward_data"), names, kept, sources=src) == [("c_proj", "backward_data")]
+
+
 def _check_handover(seen, form, order, geos):
     """Every read of a layer's input (forward, stash) and of an activation product's second operand is of bytes
     a forward wrote in that form; returns how many hand-overs crossed DRAM."""
@@ -154,3 +209,25 @@ def test_every_activation_read_of_lenet5_was_written_in_that_form(monkeypatch, o
     seen, form, order = ledger(monkeypatch, str(SAMPLE), load_arch("scnn", over), roles=("a", "w"), iteration=45)
     checked = _check_handover(seen, form, order, _geos(SAMPLE))
     assert checked >= (4 if over else 0)  # tiny RAMs / DRAM stash: every a_l crosses; default: all on chip
+
+
+def test_the_replay_schedules_gpt2_with_its_operand_sources(monkeypatch, gpt2_block):
+    """The replay hands the layers' operand sources to the schedule (hwsim/sim/replay.py → schedule.retime): QKᵀ's
+    and P·V's K / V come from c_attn, so c_attn's backward-weight (the first layer: no backward-data), reading
+    δ̃z_c_attn from DRAM, waits for both products' backward-weight."""
+    seen = []
+    real = schedule.segments_for
+
+    def spy(order, timed, names, plan, *, sources=None):
+        segs = real(order, timed, names, plan, sources=sources)
+        seen.append((list(names), sources, {s.key: [order[i] for i in s.after] for s in segs}))
+        return segs
+
+    monkeypatch.setattr(schedule, "segments_for", spy)
+    hwsim.simulate(gpt2_block, load_arch("scnn"), iteration=0)
+    names, sources, after = seen[0]
+    assert names[:3] == ["h.0.attn.c_attn", "h.0.attn:qk", "h.0.attn:pv"]
+    assert list(sources) == [None, 0, 0, None, None, None]
+    assert after[("h.0.attn.c_attn", "backward_weight")] == [
+        ("h.0.attn:pv", "backward_weight"), ("h.0.attn:qk", "backward_data"), ("h.0.attn:qk", "backward_weight")]
+    assert ("h.0.attn.c_attn", "forward") in after[("h.0.attn:pv", "forward")]

@@ -16,7 +16,7 @@ from hwsim.arch import dense_gated_variant, dense_systolic_variant, dense_varian
 from hwsim.arch.errors import ArchError
 from hwsim.sim import simulate
 from hwsim.sim.model import simulate_intervals
-from hwsim.sim.schedule import Segment, execution_order, intervals, producers, simulate_schedule
+from hwsim.sim.schedule import Segment, execution_order, intervals, producers, segments_for, simulate_schedule
 from hwsim.sim.traffic import Residency
 
 SAMPLE = "traces/samples/lenet5-digits-dither"
@@ -166,6 +166,27 @@ def test_execution_order_and_producers():
     dz_only = {k: Residency(broadcast_on_chip=True) for k in keys}          # memory.stash: dram
     assert producers(("c2", "backward_weight"), names, dz_only) == [("c1", "forward")]
     assert producers(("c2", "backward_weight"), names, resident) == []      # memory.stash: on_chip, and it fit
+
+
+def test_a_products_source_waits_for_the_products_backward_weight():
+    """A then B = a_B × X_B (w_role activation, X_B part of A's output: sources None, 0); one interval per
+    layer-pass, 1 cycle and no DRAM except B's backward-weight (10 cycles: it computes δX_B, part of δ̃z_A) and A's
+    backward-data (loads δ̃z_A, 5 cycles). Execution order A fwd, B fwd, B bd, B bw, A bd, A bw: tiles 0–1, 1–2,
+    2–3, 3–13. Without the link A's backward-data loads δ̃z_A behind B's backward-weight (3–8) and runs 13–14: 15
+    cycles in all, no stall. With it the load waits for B's backward-weight (its write-backs end at its barrier,
+    13): load 13–18, tile 18–19, A bw 19–20: makespan 20, 5 cycles of stall on A's backward-data."""
+    names = ["A", "B"]
+    order = execution_order([(n, p) for n in names for p in ("forward", "backward_data", "backward_weight")], names)
+    timed = {k: ((1,), (0,), (0,)) for k in order}
+    timed[("B", "backward_weight")] = ((10,), (0,), (0,))
+    timed[("A", "backward_data")] = ((1,), (5,), (0,))
+    plan = {k: Residency() for k in order}
+    before = simulate_schedule(segments_for(order, timed, names, plan))
+    assert (before.makespan, before.memory_stall) == (15, (0,) * 6)
+    segs = segments_for(order, timed, names, plan, sources=[None, 0])
+    assert segs[4].key == ("A", "backward_data") and segs[4].after == (2, 3)
+    after = simulate_schedule(segs)
+    assert (after.makespan, after.memory_stall) == (20, (0, 0, 0, 0, 5, 0))
 
 
 # ----------------------------------------------------------------------------- the option, end to end

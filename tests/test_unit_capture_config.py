@@ -89,6 +89,21 @@ def test_capture_config_rejects_an_unknown_dither_rng_naming_the_field_and_the_c
     assert hwsim.capture(nn.Linear(3, 2), dither_rng="sfc64").config.dither_rng == "sfc64"
 
 
+@pytest.mark.parametrize("name", ["Table1Config", "MepropConfig", "DistributedConfig"])
+def test_experiment_configs_reject_an_unknown_dither_rng_when_built(name):
+    """The experiments' configs check their stream at construction (with the capture config's own check and
+    choices), not at their first training run minutes later; a valid stream is kept."""
+    from hwsim.experiments import distributed, meprop, table1
+
+    cls = {"Table1Config": table1.Table1Config, "MepropConfig": meprop.MepropConfig,
+           "DistributedConfig": distributed.DistributedConfig}[name]
+    with pytest.raises(ValueError, match=rf"^{name}\.dither_rng must be one of counter, sfc64, got 'philox'$"):
+        cls(dither_rng="philox")
+    with pytest.raises(ValueError, match=rf"^{name}\.dither_rng must be one of counter, sfc64, got None$"):
+        dataclasses.replace(cls(), dither_rng=None)
+    assert cls(dither_rng="sfc64").dither_rng == "sfc64" and cls().dither_rng == "counter"
+
+
 def test_capture_takes_a_config_and_capture_keywords_build_the_same():
     net = nn.Linear(3, 2)
     cfg = CaptureConfig(s=2.0, sample_every=3, seed=4, stats_every=2)

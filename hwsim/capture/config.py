@@ -42,6 +42,14 @@ METHODS = ("dither", "meprop", "none")  # what is done to δz
 # other devices), to reproduce them. Traces without meta.dither_rng were made with sfc64.
 DITHER_RNGS = ("counter", "sfc64")
 DEFAULT_DITHER_RNG = "counter"
+
+
+def check_dither_rng(value: object, field: str = "dither_rng") -> None:
+    """Raise a one-line ValueError naming ``field`` and :data:`DITHER_RNGS` unless ``value`` is one of them (the
+    check of every configuration that carries a dither stream: :class:`CaptureConfig`, the experiments')."""
+    if not isinstance(value, str) or value not in DITHER_RNGS:
+        raise ValueError(f"{field} must be one of {', '.join(DITHER_RNGS)}, got {value!r}")
+
 # s = 4 gives >= 90 % δ̃z sparsity at <= 1 point accuracy change on digits for mlp500,
 # lenet300 and lenet5 (README table); for Gaussian δz the density would be about 0.8/s.
 DEFAULT_S = 4.0
@@ -172,8 +180,7 @@ class CaptureConfig:
             raise ValueError(f"iteration must be 'auto' or 'step', got {self.iteration!r}")
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.dither_rng not in DITHER_RNGS:
-            raise ValueError(f"dither_rng must be one of {', '.join(DITHER_RNGS)}, got {self.dither_rng!r}")
+        check_dither_rng(self.dither_rng)
         if not isinstance(self.dither_attention, bool):
             raise ValueError(f"dither_attention must be True or False, got {self.dither_attention!r}")
         for name in ("sample_every", "stats_every", "seed"):  # numpy integers → int (JSON meta, arithmetic)

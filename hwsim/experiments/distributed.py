@@ -25,7 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.capture.config import DEFAULT_BATCH_PER_NODE, DEFAULT_DATASETS, DEFAULT_DITHER_RNG, DEFAULT_S_RULE
+from hwsim.capture.config import (
+    DEFAULT_BATCH_PER_NODE,
+    DEFAULT_DATASETS,
+    DEFAULT_DITHER_RNG,
+    DEFAULT_S_RULE,
+    check_dither_rng,
+)
 from hwsim.experiments.output import (
     markdown_table,
     mean_std,
@@ -54,6 +60,9 @@ class DistributedConfig:
     methods: tuple[str, ...] = ("dither", "none")
     timeout_s: float = 1800.0
     dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
+
+    def __post_init__(self) -> None:
+        check_dither_rng(self.dither_rng, "DistributedConfig.dither_rng")  # at construction, not at the first capture
 
 
 QUICK = DistributedConfig(nodes=(1, 2), steps=30, seeds=(0,), methods=("dither",))

@@ -22,6 +22,7 @@ from hwsim.capture.config import (
     DEFAULT_DITHER_RNG,
     DEFAULT_EPOCHS,
     DEFAULT_LR,
+    check_dither_rng,
 )
 from hwsim.experiments.output import (
     markdown_table,
@@ -48,6 +49,9 @@ class MepropConfig:
     batch_size: int = DEFAULT_BATCH
     lr: float = DEFAULT_LR
     dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
+
+    def __post_init__(self) -> None:
+        check_dither_rng(self.dither_rng, "MepropConfig.dither_rng")  # at construction, not at the first capture
 
     def runs(self) -> list[tuple[str, float | None, int]]:
         """(method, s or k, seed) of every training run, baseline first."""

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hwsim.capture.config import DEFAULT_BATCH, DEFAULT_DATASETS, DEFAULT_DITHER_RNG, DEFAULT_LR, DEFAULT_S
+from hwsim.capture.config import (
+    DEFAULT_BATCH,
+    DEFAULT_DATASETS,
+    DEFAULT_DITHER_RNG,
+    DEFAULT_LR,
+    DEFAULT_S,
+    check_dither_rng,
+)
 from hwsim.experiments.output import markdown_table, mean_std, pm, write_csv, write_json, write_text
 
 METHODS: tuple[tuple[str, str, bool], ...] = (  # (column, δz method, int8 forward)
@@ -39,6 +46,9 @@ class Table1Config:
     lr: float = DEFAULT_LR
     seeds: tuple[int, ...] = (0,)
     dither_rng: str = DEFAULT_DITHER_RNG  # the dither's random stream (hwsim.capture.config.DITHER_RNGS)
+
+    def __post_init__(self) -> None:
+        check_dither_rng(self.dither_rng, "Table1Config.dither_rng")  # at construction, not at the first capture
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         results += upd
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"},
+                                         sources=residency.operand_sources(geos),
                                          remember=[v for v in timed if shape_memo.mask_free(timed_archs[v])])
         if timelines is not None:
             timelines.update(lines)

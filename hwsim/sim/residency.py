@@ -31,10 +31,10 @@ directly in the consumer's form (its mask, compressed) rather than GEMM l's dens
 what follows the chain assumption below (each layer's input is the output of the layer executed before it, after
 a residual block too). Only an output no captured GEMM reads — the last layer's (the logits, or what only non-GEMM
 work after the captured layers consumes) — is written as before: GEMM l's own output elements at the density the
-trace survey gives it (1 when no layer reads it, :func:`hwsim.sim.survey.out_densities`). Limit: the schedule's
-link (:func:`hwsim.sim.schedule.producers`) makes forward l+1 wait for forward l's write, not an activation product
-for its second operand's source (for GPT-2 the source is the layer QKᵀ follows, so QKᵀ waits for it and P·V runs
-after QKᵀ).
+trace survey gives it (1 when no layer reads it, :func:`hwsim.sim.survey.out_densities`). The schedule's links
+(:func:`hwsim.sim.schedule.producers`) follow these writes: forward l+1 waits for forward l's, an activation product
+for its second operand's source's (P·V for c_attn's, not only QKᵀ's), and in the backward direction the source's
+backward passes that read its δ̃z from DRAM wait for the products' backward-weight, which computes δK / δV.
 
 The gradient hand-over, chained or not (one rule, the link :func:`hwsim.sim.schedule.producers` and the NSD
 unit's ``overlap: producer`` use too): δ̃z_{l−1} is written by backward-data l, whose output δa_l becomes it in the

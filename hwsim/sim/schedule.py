@@ -17,7 +17,9 @@ of one iteration run back to back on one array, one DMA engine and one DRAM chan
   training stash) does not start its *first load* before that producer's write-backs are complete (the
   writer drains in order, so: before every write-back up to the producer's last). A tensor kept on chip
   by residency (:mod:`hwsim.sim.residency`) needs no such wait: the consumer's first tile follows the
-  producer's last barrier on the same array anyway. Weights have no producer inside the iteration.
+  producer's last barrier on the same array anyway. Weights have no producer inside the iteration; an
+  activation × activation product's second operand (attention's K, V) has one, the forward of its source
+  (:func:`hwsim.sim.residency.operand_sources`), and its gradient is part of that source's δ̃z.
 
 Attribution (records add up): layer-pass k owns the cycles from the previous layer-pass's last barrier to
 its own last barrier; the last one also owns the final write-back. So Σ attributed = the makespan, and
@@ -207,7 +209,8 @@ def execution_order(keys: Iterable[Key], layer_names: Sequence[str]) -> list[Key
     return out
 
 
-def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) -> list[Key]:
+def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object], *,
+              sources: Sequence[int | None] | None = None) -> list[Key]:
     """Earlier layer-passes whose DRAM write-backs ``key`` reads (``plan``: :func:`hwsim.sim.residency.plan`).
 
     * forward l (l > 1) reads a_l from DRAM unless it is resident: written by forward l−1;
@@ -215,50 +218,76 @@ def producers(key: Key, layer_names: Sequence[str], plan: Mapping[Key, object]) 
     * backward-weight l reads the stash a_l unless it stayed on chip (``memory.stash: on_chip`` and it fit;
       l > 1: written by forward l−1) and, unless it stayed on chip, δ̃z_l (l < L: written by backward-data l+1).
 
+    Activation × activation products (``sources``: :func:`hwsim.sim.residency.operand_sources` of the layers, in
+    ``layer_names``' order; None = no such products): the forward of a product j reads its second operand (attention's
+    K or V) from DRAM, written by the forward of its source s = ``sources[j]`` (the forward hand-over), and so does
+    its backward-data unless the operand stayed on chip from the forward (resident weights). In the backward
+    direction, the second operand's gradient (δK, δV) is computed by product j's backward-weight and is part of
+    δ̃z_s: so the backward passes of s that read δ̃z_s from DRAM also wait for the backward-weight of every product
+    whose source is s (for GPT-2, c_attn's backward waits for QKᵀ's and P·V's backward-weight, not only for QKᵀ's
+    backward-data, on which the hand-over's write is booked).
+
     The network input, the loss gradient δ̃z_L and the weights are in DRAM before the iteration starts (resident
     weights are loaded by forward l and read on chip by backward-data l: no DRAM producer either).
     The update of layer l reads δW_l, which backward-weight l writes to DRAM. A producer that was not
-    replayed (a missing key) imposes nothing.
+    replayed (a missing key) imposes nothing. Each producer is listed once, in the order the rules above find it.
     """
     name, pname = key
     if pname == "update":
         return [(name, "backward_weight")]
-    i = list(layer_names).index(name)
+    names = list(layer_names)
+    i = names.index(name)
+    src = list(sources) if sources is not None else [None] * len(names)
+    if len(src) != len(names):
+        raise ValueError(f"sources: {len(src)} entries for {len(names)} layers; allowed: one per layer "
+                         "(hwsim.sim.residency.operand_sources)")
     res = plan[key]
-    prev = layer_names[i - 1] if i > 0 else None
-    nxt = layer_names[i + 1] if i + 1 < len(layer_names) else None
+    prev = names[i - 1] if i > 0 else None
+    nxt = names[i + 1] if i + 1 < len(names) else None
+    operand_of = names[src[i]] if src[i] is not None else None     # the forward that wrote this product's K / V
+    grads_from = [names[j] for j, s in enumerate(src) if s == i]    # products whose δK / δV are part of δ̃z_i
     out: list[Key] = []
     if pname == "forward":
         if prev is not None and not res.stream_on_chip:
             out.append((prev, "forward"))
+        if operand_of is not None:
+            out.append((operand_of, "forward"))
     elif pname == "backward_data":
         if nxt is not None and not res.stream_on_chip:
             out.append((nxt, "backward_data"))
+        if not res.stream_on_chip:
+            out += [(p, "backward_weight") for p in grads_from]
+        if operand_of is not None and not res.broadcast_on_chip:
+            out.append((operand_of, "forward"))
     else:
         if prev is not None and not res.stream_on_chip:
             out.append((prev, "forward"))
         if nxt is not None and not res.broadcast_on_chip:
             out.append((nxt, "backward_data"))
-    return out
+        if not res.broadcast_on_chip:
+            out += [(p, "backward_weight") for p in grads_from]
+    return list(dict.fromkeys(out))
 
 
 def segments_for(order: Sequence[Key], timed: Mapping[Key, tuple[tuple[int, ...], ...]], layer_names: Sequence[str],
-                 plan: Mapping[Key, object]) -> list[Segment]:
+                 plan: Mapping[Key, object], *, sources: Sequence[int | None] | None = None) -> list[Segment]:
     """The schedule's segments: ``timed[key]`` = :func:`intervals` of each layer-pass, ``order`` from
-    :func:`execution_order`, dependencies from :func:`producers`."""
+    :func:`execution_order`, dependencies from :func:`producers` (``sources``: the activation products' operand
+    sources, :func:`hwsim.sim.residency.operand_sources`)."""
     pos = {k: i for i, k in enumerate(order)}
     return [Segment(key=k, spans=timed[k][0], load=timed[k][1], store=timed[k][2],
-                    after=tuple(sorted(pos[p] for p in producers(k, layer_names, plan) if p in pos)))
+                    after=tuple(sorted(pos[p] for p in producers(k, layer_names, plan, sources=sources) if p in pos)))
             for k in order]
 
 
 def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: Mapping[str, Mapping],
-           layer_names: Sequence[str], *, follow: Mapping[str, str] | None = None,
-           remember: Iterable[str] = ()) -> tuple[list, dict[str, Timeline]]:
+           layer_names: Sequence[str], *, sources: Sequence[int | None] | None = None,
+           follow: Mapping[str, str] | None = None, remember: Iterable[str] = ()) -> tuple[list, dict[str, Timeline]]:
     """``results`` (:class:`~hwsim.results.LayerPassResult`, timed without memory) with each scheduled variant's
     ``memory_stall`` and ``fill_drain`` set from one schedule per variant.
 
-    ``timed``: variant → key → :func:`intervals`; ``plans``: variant → residency plan; ``follow``: variant →
+    ``timed``: variant → key → :func:`intervals`; ``plans``: variant → residency plan; ``sources``: the layers'
+    :func:`hwsim.sim.residency.operand_sources` (the activation products' dependencies, :func:`producers`); ``follow``: variant →
     variant whose timeline it shares (dense-gated runs the dense schedule); ``remember``: variants whose schedule
     repeats every iteration (:func:`simulate_schedule`). Returns (results, timelines).
     """
@@ -266,7 +295,8 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
     follow = dict(follow or {})
     order = execution_order([(lp.name, lp.pass_name) for lp in results], layer_names)
     pos = {k: i for i, k in enumerate(order)}
-    lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v]), remember=v in remember)
+    lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v], sources=sources),
+                                  remember=v in remember)
              for v, per in timed.items()}
     out = []
     for lp in results:
