@@ -107,6 +107,23 @@ def gpt2(tmp_path_factory):
     return _simulate(tmp_path_factory.mktemp("it"), "memory.schedule=iteration")
 
 
+def test_gpt2_table_row_and_footnote_show_the_measured_figure(gpt2):
+    from hwsim.commands.simulate import FOREIGN_LABEL, table
+    from hwsim.results import PASSES, SimResult
+
+    res = SimResult.from_json(gpt2)
+    lines = table(res).splitlines()
+    row = next(ln for ln in lines if ln.startswith(FOREIGN_LABEL))
+    want = []
+    for p in PASSES:
+        v = res.pass_total(p, "sparse")
+        want.append(f"{v.cycle_breakdown.memory_stall_foreign / v.cycles:.1%}")
+    assert row[len(FOREIGN_LABEL):].split() == want
+    pv = res.layer("h.0.attn:pv", "backward_data").sparse.cycle_breakdown
+    assert any(ln.startswith(f"  h.0.attn:pv bwd-data: {pv.memory_stall:,} memory-stall cycles, of which "
+                             f"{pv.memory_stall_foreign:,} ") for ln in lines)
+
+
 def test_gpt2_pv_backward_data_waits_mostly_on_other_passes(gpt2):
     by = {(lp["name"], lp["pass"]): lp["sparse"] for lp in gpt2["layers"]}
     pv = by[("h.0.attn:pv", "backward_data")]
