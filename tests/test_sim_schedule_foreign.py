@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hwsim.cli import main
@@ -76,9 +77,49 @@ def test_held_lists_every_transfer_as_the_log_does():
     log: list = []
     held: list = []
     run_intervals([10, 10, 10, 5], [0, 0, 0, 4], [100, 0, 0, 0], log=log, held=held)
-    assert held == [(10, 110, 0), (110, 114, 3)]
+    assert held == [(10, 100, 0), (110, 4, 3)]  # (start, cycles, interval): A's write-back, then B's read
     starts = [(t, j) for t, kind, j in log if kind in ("load_start", "store_start")]
     assert [(s, j) for s, _, j in held] == starts
+
+
+def _by_cycle(log, nseg):
+    """Reference, one cycle at a time from the event log: per segment, the cycles the array idles before one of
+    its intervals (after the first tile started) and, of those, the cycles the channel carries another segment's
+    transfer."""
+    tiles = sorted((c, s) for c, kind, s, _, _ in log if kind == "tile_start")
+    busy = {(s, i): c for c, kind, s, i, _ in log if kind == "tile_start"}
+    spans = [(busy[(s, i)], c) for c, kind, s, i, _ in log if kind == "barrier"]
+    held = {}
+    for c, kind, s, i, _ in log:
+        if kind in ("load_start", "store_start"):
+            held[(kind[:4], s, i)] = [c, None]
+        elif kind in ("load_end", "store_end"):
+            held[(kind[:4], s, i)][1] = c
+    stall, foreign = [0] * nseg, [0] * nseg
+    for c in range(tiles[0][0], max(b for _, b in spans)):
+        if any(a <= c < b for a, b in spans):
+            continue
+        owner = next(s for t, s in tiles if t > c)  # the segment whose interval starts next waits
+        stall[owner] += 1
+        foreign[owner] += any(a <= c < b and s != owner for (_, s, _), (a, b) in held.items())
+    return stall, foreign
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_matches_a_cycle_by_cycle_count_of_random_schedules(seed):
+    rng = np.random.default_rng(seed)
+    segs = []
+    for k in range(4):
+        n = int(rng.integers(1, 4))
+        after = (int(rng.integers(0, k)),) if k and rng.random() < 0.5 else ()
+        segs.append(seg(f"l{k}", "forward", rng.integers(0, 12, n), rng.integers(0, 15, n), rng.integers(0, 15, n),
+                        after=after))
+    log: list = []
+    tl = simulate_schedule(segs, log=log)
+    stall, foreign = _by_cycle(log, len(segs))
+    assert list(tl.memory_stall) == stall
+    assert list(tl.memory_stall_foreign) == foreign
+    assert [sum(d.values()) for d in tl.waited_on] == foreign
 
 
 def test_a_schedule_without_work_has_no_foreign_wait():

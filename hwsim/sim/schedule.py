@@ -170,7 +170,7 @@ def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int
     end_of = {k: j for j, k in last.items()}  # segment -> its last global interval
     waits = {j: [end_of[p] for p in segments[k].after if p in end_of] for j, k in first.items() if segments[k].after}
     events: list[tuple[int, str, int]] | None = [] if log is not None else None
-    held: list[tuple[int, int, int]] = []
+    held: list[tuple[float, int, int]] = []
     run = run_intervals(spans, load_t, store_t, waits=waits, log=events, held=held)
     if log is not None:
         n0 = len(log)
@@ -184,10 +184,10 @@ def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int
                    waited_on=by)
 
 
-def _foreign_waits(run: IntervalRun, held: Sequence[tuple[int, int, int]], seg: Sequence[int],
+def _foreign_waits(run: IntervalRun, held: Sequence[tuple[float, int, int]], seg: Sequence[int],
                    nseg: int) -> tuple[tuple[int, ...], tuple[dict[int, int], ...]]:
     """Per segment, the cycles of its memory stall during which the DRAM channel carried another segment's
-    transfer, in all and by that segment (module doc, "Attribution").
+    transfer, in all and by that segment (module doc, "What the per-pass numbers mean").
 
     A segment's memory stall is exactly the array's idle gaps before its intervals, [barrier of the interval
     before, start of the interval), without the iteration's fill (the gap before the first interval) and drain
@@ -196,19 +196,22 @@ def _foreign_waits(run: IntervalRun, held: Sequence[tuple[int, int, int]], seg: 
     pass finds every overlap: O(intervals + transfers)."""
     foreign = [0] * nseg
     by: list[dict[int, int]] = [{} for _ in range(nseg)]
+    starts, barriers = run.starts, run.barriers
+    m = len(held)
     t = 0
-    for j in range(1, len(run.starts)):
-        a, b, k = run.barriers[j - 1], run.starts[j], seg[j]
+    for j in range(1, len(starts)):
+        a, b = barriers[j - 1], starts[j]
         if b <= a:
             continue
-        while t < len(held) and held[t][1] <= a:
+        k = seg[j]
+        while t < m and held[t][0] + held[t][1] <= a:
             t += 1
         u = t
-        while u < len(held) and held[u][0] < b:
-            s0, s1, i = held[u]
+        while u < m and held[u][0] < b:
+            s0, c, i = held[u]
             owner = seg[i]
-            if owner != k:
-                c = min(b, s1) - max(a, s0)
+            c = min(b, s0 + c) - max(a, s0)  # > 0: the transfer overlaps the gap
+            if owner != k and c > 0:
                 foreign[k] += c
                 by[k][owner] = by[k].get(owner, 0) + c
             u += 1
