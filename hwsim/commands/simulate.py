@@ -115,11 +115,16 @@ def foreign_shares(result: SimResult) -> dict[str, float]:
     :mod:`hwsim.sim.schedule`); ``{}`` when no pass has any (``isolated``: never)."""
     from hwsim.results import PASSES
 
+    return foreign_scope_shares(result, PASSES)
+
+
+def foreign_scope_shares(result: SimResult, scopes) -> dict[str, float]:
+    """:func:`foreign_shares` for ``scopes`` (passes, ``update``, ``iteration``) with any sparse cycles."""
     if not _iteration_schedule(result):
         return {}
     shares = {}
-    for p in PASSES:
-        v = result.pass_total(p, "sparse")
+    for p in scopes:
+        v = result.scope_total(p, "sparse")
         if v.cycles:
             shares[p] = v.cycle_breakdown.memory_stall_foreign / v.cycles
     return shares if any(shares.values()) else {}
@@ -158,7 +163,7 @@ def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this it
              "carries other passes' transfers",
              "  (write-backs drain in order: a pass reading a spilled tensor waits behind every write-back queued "
              "before it, e.g. earlier passes' δW); this moves cycles between passes and phases, not the "
-             f"iteration's total (the row '{FOREIGN_LABEL}'); --set memory.schedule=isolated charges each pass its "
+             f"iteration's total (see '{FOREIGN_LABEL}' above); --set memory.schedule=isolated charges each pass its "
              "own traffic only:"]
     for name, pname, stall, foreign in waits[:most]:
         lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, of which {foreign:,} "
@@ -212,15 +217,17 @@ def run_table(run: RunResult) -> str:
     from hwsim.results import ALL_PASSES
 
     whole, last, sp = run.integrated, run.last, run.spread()
+    foreign = foreign_scope_shares(whole, (*ALL_PASSES, "iteration"))  # whole run, sparse
     lines = [f"{'pass':<16}{'whole-run speed-up':>20}{'last it.':>10}{'spread p10–p90 [min, max]':>30}"
-             f"{'whole-run energy':>18}{'last it.':>10}"]
+             f"{'whole-run energy':>18}{'last it.':>10}" + (f"{FOREIGN_LABEL:>23}" if foreign else "")]
     for p in (*ALL_PASSES, None):
         if p is not None and not any(lp.pass_name == p for lp in whole.layers):
             continue
         s = (sp["passes"][p] if p else sp["iteration"])["speedup"]
         lines.append(f"{p or 'iteration':<16}{whole.speedup(pass_name=p):>19.2f}×{last.speedup(pass_name=p):>9.2f}×"
                      f"{s['p10']:>12.2f}–{s['p90']:.2f} [{s['min']:.2f}, {s['max']:.2f}]"
-                     f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
+                     f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×"
+                     + (f"{foreign.get(p or 'iteration', 0.0):>23.1%}" if foreign else ""))
     lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
                  f" standing for {run.total_iterations} training iterations (left-hold estimator)")
     lines.extend(attribution_lines(run.last, scope="the last replayed iteration"))
