@@ -143,9 +143,8 @@ def test_fillers_step_aside_when_the_kernel_is_switched_off(monkeypatch):
 
 # ----------------------------------------------------------------------------- simulate's attribution footnote
 
-def _lp(name: str, pass_name: str, stall: int, dram_bytes: float) -> SimpleNamespace:
-    sparse = SimpleNamespace(cycle_breakdown=SimpleNamespace(memory_stall=stall),
-                             actions=SimpleNamespace(dram_bytes=dram_bytes))
+def _lp(name: str, pass_name: str, stall: int, foreign: int) -> SimpleNamespace:
+    sparse = SimpleNamespace(cycle_breakdown=SimpleNamespace(memory_stall=stall, memory_stall_foreign=foreign))
     return SimpleNamespace(name=name, pass_name=pass_name, sparse=sparse)
 
 
@@ -155,40 +154,29 @@ def _result(layers, *, total=1000, memory=None) -> SimpleNamespace:  # noqa: ANN
                            total=lambda variant: SimpleNamespace(cycles=total))
 
 
-def test_foreign_waits_rounds_own_traffic_up_and_excludes_a_stall_equal_to_it():
-    layers = [_lp("a", "forward", 2, 17.0),   # own ⌈17 / 16⌉ = 2 = its stall: nothing foreign
-              _lp("b", "forward", 3, 17.0),   # 3 − 2 = 1 cycle beyond
-              _lp("c", "forward", 0, 0.0)]
-    assert foreign_waits(layers, dram_bytes_per_cycle=16.0) == [("b", "forward", 3, 2)]
+def test_foreign_waits_skip_passes_without_any_and_min_cycles_is_inclusive():
+    layers = [_lp("a", "update", 40, 40), _lp("b", "forward", 50, 50), _lp("c", "forward", 9, 0)]
+    assert foreign_waits(layers) == [("b", "forward", 50, 50), ("a", "update", 40, 40)]
+    assert foreign_waits(layers, min_cycles=40) == [("b", "forward", 50, 50), ("a", "update", 40, 40)]
+    assert foreign_waits(layers, min_cycles=40.5) == [("b", "forward", 50, 50)]
 
 
-def test_foreign_waits_without_a_bandwidth_counts_the_whole_stall_and_min_cycles_is_inclusive():
-    layers = [_lp("a", "update", 40, 1e9), _lp("b", "forward", 50, 0.0)]
-    assert foreign_waits(layers, dram_bytes_per_cycle=0) == [("b", "forward", 50, 0), ("a", "update", 40, 0)]
-    assert foreign_waits(layers, dram_bytes_per_cycle=0, min_cycles=40) == [("b", "forward", 50, 0),
-                                                                             ("a", "update", 40, 0)]
-    assert foreign_waits(layers, dram_bytes_per_cycle=0, min_cycles=40.5) == [("b", "forward", 50, 0)]
-
-
-def test_foreign_waits_ties_keep_the_layer_order():
-    layers = [_lp("y", "forward", 30, 16.0), _lp("x", "forward", 30, 16.0), _lp("z", "forward", 31, 16.0)]
-    assert [r[0] for r in foreign_waits(layers, dram_bytes_per_cycle=16.0)] == ["z", "y", "x"]
+def test_foreign_waits_rank_by_the_foreign_share_not_the_stall():
+    layers = [_lp("y", "forward", 30, 20), _lp("x", "forward", 90, 20), _lp("z", "forward", 31, 21)]
+    assert [r[0] for r in foreign_waits(layers)] == ["z", "y", "x"]  # ties keep the layer order
 
 
 def test_attribution_lines_edge_cases():
-    layers = [_lp("a", "backward_data", 500, 0.0), _lp("b", "mystery_pass", 400, 0.0), _lp("c", "forward", 300, 3200.0)]
+    layers = [_lp("a", "backward_data", 500, 500), _lp("b", "mystery_pass", 400, 400), _lp("c", "forward", 300, 100)]
     assert attribution_lines(_result(layers, total=0)) == []  # nothing simulated
     assert attribution_lines(_result(layers, memory={})) == []  # no schedule: isolated
     assert ATTRIBUTION_SHARE == 0.01  # 1 % of 10,000 = 100 cycles: all three passes qualify below
     lines = attribution_lines(_result(layers, total=10_000), most=2, scope="the mean iteration")
     assert lines[0].startswith("per-pass attribution (the mean iteration, memory.schedule: iteration)")
     assert len(lines) == 4  # two header lines and the two largest of the three
-    assert lines[3] == ("  b mystery_pass: 400 memory-stall cycles, its own DRAM traffic 0: ≥ 400 (4.0% of the "
+    assert lines[3] == ("  b mystery_pass: 400 memory-stall cycles, of which 400 (4.0% of the "
                         "iteration's cycles) waiting on other passes' transfers")  # an unknown pass keeps its name
-    # no bandwidth recorded: each pass's own traffic is taken as 0 cycles
-    nobw = attribution_lines(_result(layers, total=10_000, memory={"schedule": "iteration"}))
-    assert len(nobw) == 5
-    assert nobw[-1].startswith("  c fwd: 300 memory-stall cycles, its own DRAM traffic 0: ≥ 300 (3.0% ")
-    # with 16 B/cycle c's own 3,200 bytes take 200 cycles: 100 beyond, exactly the 1 % threshold (inclusive)
+    # c's 100 foreign cycles are exactly the 1 % threshold (inclusive)
     assert attribution_lines(_result(layers, total=10_000))[-1].startswith(
-        "  c fwd: 300 memory-stall cycles, its own DRAM traffic 200: ≥ 100 (1.0% ")
+        "  c fwd: 300 memory-stall cycles, of which 100 (1.0% ")
+    assert len(attribution_lines(_result(layers, total=10_001))) == 4  # 100 < 100.01: c drops out

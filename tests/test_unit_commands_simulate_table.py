@@ -96,6 +96,13 @@ def test_run_table(tmp_path):
     assert lines[-1 - len(attr):-1] == attr
     lines = lines[:-1 - len(attr)]
     assert [_cells(ln)[0] for ln in lines[1:-1]] == [*PASSES, "update", "iteration"]
+    # scnn's default memory.schedule is iteration: the last column is the whole run's share of each scope's sparse
+    # cycles spent waiting on other passes' DRAM transfers (memory_stall_foreign, hwsim/sim/schedule.py)
+    assert lines[0].endswith("waits on other passes")
+    for ln in lines[1:-1]:
+        scope = _cells(ln)[0]
+        v = run.integrated.scope_total(scope, "sparse")
+        assert _cells(ln)[-1] == f"{v.cycle_breakdown.memory_stall_foreign / v.cycles:.1%}", scope
     it = _cells(lines[-2])
     assert it[1] == f"{run.integrated.speedup():.2f}×" and it[2] == f"{run.last.speedup():.2f}×"
     sp = run.spread()["iteration"]["speedup"]

@@ -61,7 +61,8 @@ def table(result: SimResult) -> str:
     from hwsim.results import PASSES
 
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
-    w = max([13] + [len(n) for n in result.layer_names()]) + 1  # full names: the column fits the longest
+    foreign = foreign_shares(result)
+    w = max([13] + [len(n) for n in result.layer_names()] + [len(FOREIGN_LABEL)] * bool(foreign)) + 1  # fits all
     head = f"{'layer':<{w}}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
     lines = [head, "-" * len(head)]
     ran: set[str] = set()
@@ -83,6 +84,9 @@ def table(result: SimResult) -> str:
         else:  # e.g. --inference: no backward pass was replayed
             row += f"{'-':>20}{'-':>9}"
     lines.append(row)
+    if foreign:  # per pass: the share of its cycles the PEs waited on other passes' DRAM transfers
+        lines.append(f"{FOREIGN_LABEL:<{w}}" + "".join(f"{foreign[p]:>19.1%} {'':>9}" if p in foreign
+                                                      else f"{'-':>20}{'':>9}" for p in PASSES).rstrip())
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
@@ -98,39 +102,59 @@ def table(result: SimResult) -> str:
 
 
 ATTRIBUTION_SHARE = 0.01  # footnote a layer-pass whose wait on other passes' transfers is ≥ 1 % of the iteration
+FOREIGN_LABEL = "waits on other passes"
 
 
-def foreign_waits(layers, *, dram_bytes_per_cycle: float, min_cycles: float = 0) -> list[tuple[str, str, int, int]]:
-    """Sparse layer-passes whose memory stall exceeds their own DRAM traffic, largest excess first.
+def _iteration_schedule(result: SimResult) -> bool:
+    return ((result.arch.get("params") or {}).get("memory") or {}).get("schedule") == "iteration"
 
-    Returns ``(name, pass, memory_stall, own)`` with ``own`` = ⌈the pass's own DRAM bytes ÷ bandwidth⌉ and
-    ``memory_stall − own ≥ min_cycles`` (and > 0). Under ``memory.schedule: iteration`` a layer-pass is charged
-    every cycle from the previous pass's end to its own (:mod:`hwsim.sim.schedule`); its own transfers explain at
-    most ``own`` of its stall, so the excess is time the PEs waited while the DRAM channel carried other passes'
-    transfers (e.g. δW write-backs queued ahead of the tensor it reads: the writer drains in order).
+
+def foreign_shares(result: SimResult) -> dict[str, float]:
+    """Under ``memory.schedule: iteration``: per pass that ran, the share of its sparse cycles the PEs waited while
+    the DRAM channel carried other passes' transfers (``memory_stall_foreign``, measured in the schedule,
+    :mod:`hwsim.sim.schedule`); ``{}`` when no pass has any (``isolated``: never)."""
+    from hwsim.results import PASSES
+
+    return foreign_scope_shares(result, PASSES)
+
+
+def foreign_scope_shares(result: SimResult, scopes) -> dict[str, float]:
+    """:func:`foreign_shares` for ``scopes`` (passes, ``update``, ``iteration``) with any sparse cycles."""
+    if not _iteration_schedule(result):
+        return {}
+    shares = {}
+    for p in scopes:
+        v = result.scope_total(p, "sparse")
+        if v.cycles:
+            shares[p] = v.cycle_breakdown.memory_stall_foreign / v.cycles
+    return shares if any(shares.values()) else {}
+
+
+def foreign_waits(layers, *, min_cycles: float = 0) -> list[tuple[str, str, int, int]]:
+    """Sparse layer-passes that waited on other passes' DRAM transfers, most first (ties: layer order).
+
+    Returns ``(name, pass, memory_stall, foreign)`` with ``foreign`` = ``memory_stall_foreign`` (the cycles of the
+    pass's memory stall during which the DRAM channel carried other layer-passes' transfers, measured in the
+    ``memory.schedule: iteration`` schedule, :mod:`hwsim.sim.schedule`) and ``foreign ≥ min_cycles`` (and > 0).
+    A layer-pass is charged every cycle from the previous pass's end to its own, so it is charged such waits, e.g.
+    for δW write-backs queued ahead of the tensor it reads (the writer drains in order).
     """
-    # the simulator's own rounding of DRAM time (imported here: `hwsim simulate --help` loads no simulator)
-    from hwsim.sim.model import transfer_cycles
-
     out = []
     for lp in layers:
         cb = lp.sparse.cycle_breakdown
-        own = transfer_cycles(lp.sparse.actions.dram_bytes, dram_bytes_per_cycle) if dram_bytes_per_cycle else 0
-        if cb.memory_stall - own > 0 and cb.memory_stall - own >= min_cycles:
-            out.append((lp.name, lp.pass_name, cb.memory_stall, own))
-    return sorted(out, key=lambda r: r[3] - r[2])
+        if cb.memory_stall_foreign > 0 and cb.memory_stall_foreign >= min_cycles:
+            out.append((lp.name, lp.pass_name, cb.memory_stall, cb.memory_stall_foreign))
+    return sorted(out, key=lambda r: -r[3])
 
 
 def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this iteration") -> list[str]:
     """Under ``memory.schedule: iteration``: how the per-pass cycles are attributed, and the layer-passes charged
     ≥ :data:`ATTRIBUTION_SHARE` of the iteration for waiting on other passes' DRAM transfers (:func:`foreign_waits`).
     Nothing for ``isolated`` (every pass pays only its own traffic) or when no pass waits that long."""
-    mem = (result.arch.get("params") or {}).get("memory") or {}
     total = result.total("sparse").cycles
-    if mem.get("schedule") != "iteration" or not total:
+    if not _iteration_schedule(result) or not total:
         return []
-    waits = foreign_waits(result.layers, dram_bytes_per_cycle=mem.get("dram_bytes_per_cycle") or 0,
-                          min_cycles=ATTRIBUTION_SHARE * total)
+    waits = foreign_waits(result.layers, min_cycles=ATTRIBUTION_SHARE * total)
     if not waits:
         return []
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight", "update": "update"}
@@ -139,11 +163,11 @@ def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this it
              "carries other passes' transfers",
              "  (write-backs drain in order: a pass reading a spilled tensor waits behind every write-back queued "
              "before it, e.g. earlier passes' δW); this moves cycles between passes and phases, not the "
-             "iteration's total; --set memory.schedule=isolated charges each pass its own traffic only:"]
-    for name, pname, stall, own in waits[:most]:
-        lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, its own DRAM traffic "
-                     f"{own:,}: ≥ {stall - own:,} ({(stall - own) / total:.1%} of the iteration's cycles) waiting "
-                     "on other passes' transfers")
+             f"iteration's total (see '{FOREIGN_LABEL}' above); --set memory.schedule=isolated charges each pass its "
+             "own traffic only:"]
+    for name, pname, stall, foreign in waits[:most]:
+        lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, of which {foreign:,} "
+                     f"({foreign / total:.1%} of the iteration's cycles) waiting on other passes' transfers")
     return lines
 
 
@@ -193,15 +217,17 @@ def run_table(run: RunResult) -> str:
     from hwsim.results import ALL_PASSES
 
     whole, last, sp = run.integrated, run.last, run.spread()
+    foreign = foreign_scope_shares(whole, (*ALL_PASSES, "iteration"))  # whole run, sparse
     lines = [f"{'pass':<16}{'whole-run speed-up':>20}{'last it.':>10}{'spread p10–p90 [min, max]':>30}"
-             f"{'whole-run energy':>18}{'last it.':>10}"]
+             f"{'whole-run energy':>18}{'last it.':>10}" + (f"{FOREIGN_LABEL:>23}" if foreign else "")]
     for p in (*ALL_PASSES, None):
         if p is not None and not any(lp.pass_name == p for lp in whole.layers):
             continue
         s = (sp["passes"][p] if p else sp["iteration"])["speedup"]
         lines.append(f"{p or 'iteration':<16}{whole.speedup(pass_name=p):>19.2f}×{last.speedup(pass_name=p):>9.2f}×"
                      f"{s['p10']:>12.2f}–{s['p90']:.2f} [{s['min']:.2f}, {s['max']:.2f}]"
-                     f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×")
+                     f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×"
+                     + (f"{foreign.get(p or 'iteration', 0.0):>23.1%}" if foreign else ""))
     lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
                  f" standing for {run.total_iterations} training iterations (left-hold estimator)")
     lines.extend(attribution_lines(run.last, scope="the last replayed iteration"))

@@ -117,8 +117,17 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
                 # the weight update's share of the sparse iteration (hwsim/sim/update.py); None where not simulated
                 "update_share_sparse": ratio_cell(r.scope_total("update", "sparse").cycles, sparse.cycles)
                 if scope == "iteration" and any(lp.pass_name == "update" for lp in r.layers) else None,
+                # memory.schedule: iteration charges a DRAM wait to the pass that waits: the share of the scope's
+                # sparse cycles spent waiting on other passes' transfers (hwsim/sim/schedule.py); None: isolated
+                "foreign_wait_share_sparse": ratio_cell(sparse.cycle_breakdown.memory_stall_foreign, sparse.cycles)
+                if _schedule(r) == "iteration" else None,
             })
     return rows
+
+
+def _schedule(result: Any) -> str | None:  # noqa: ANN401
+    """The results' ``memory.schedule`` (None where the arch block does not record one)."""
+    return ((result.arch.get("params") or {}).get("memory") or {}).get("schedule")
 
 
 SUMMARY_COLUMNS = (
@@ -131,6 +140,7 @@ SUMMARY_COLUMNS = (
     ("speedup_sparse_vs_dense_equal_area", "sparse vs equal-area dense", times),
     ("fraction_of_mac_bound", "of MAC bound", percent), ("fraction_of_roofline", "of roofline bound", percent),
     ("update_share_sparse", "weight update (sparse)", percent),
+    ("foreign_wait_share_sparse", "waits on other passes (sparse)", percent),
     ("energy_uj_dense", "dense energy (µJ)", lambda v: _sig3(v)), ("energy_uj_sparse", "sparse energy (µJ)",
                                                                      lambda v: _sig3(v)),
     ("energy_ratio_sparse", "energy gain sparse", times),

@@ -55,6 +55,11 @@ class CycleBreakdown:
     * ``vector`` — the vector unit's arithmetic (the weight update, hwsim.sim.update; written only when non-zero),
     * ``nongemm`` — non-GEMM work (activations, norms, softmax, pooling, residual adds and their
       derivatives) on the vector unit, after the layer-pass's GEMM (hwsim.sim.nongemm).
+
+    Not a part (not in :data:`CYCLE_PARTS`, never in :attr:`total`): ``memory_stall_foreign``, the share of
+    ``memory_stall`` during which the DRAM channel carried *other* layer-passes' transfers (``memory.schedule:
+    iteration`` only, :mod:`hwsim.sim.schedule`; 0 under ``isolated``, where a pass has the channel to itself).
+    ``memory_stall − memory_stall_foreign`` is what the layer-pass waited for its own traffic (or an idle channel).
     """
 
     compute: int = 0
@@ -67,15 +72,18 @@ class CycleBreakdown:
     nsd: int = 0
     vector: int = 0
     nongemm: int = 0
+    memory_stall_foreign: int = 0  # a share of memory_stall, not a part (class doc)
 
     @property
     def total(self) -> int:
         return sum(getattr(self, f) for f in CYCLE_PARTS)
 
     def __add__(self, other: CycleBreakdown) -> CycleBreakdown:
-        return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS))
+        return CycleBreakdown(*(getattr(self, f) + getattr(other, f) for f in CYCLE_PARTS),
+                              memory_stall_foreign=self.memory_stall_foreign + other.memory_stall_foreign)
 
     def to_json(self) -> dict[str, int]:
+        """The parts (:data:`CYCLE_PARTS`), which sum to :attr:`total`; ``memory_stall_foreign`` is not one."""
         return {f: int(getattr(self, f)) for f in CYCLE_PARTS}
 
     def to_file_json(self) -> dict[str, int]:
@@ -172,6 +180,9 @@ class VariantResult:
             "multipliers": int(self.multipliers),
             "actions": self.actions.to_json(),
             "breakdown": {"cycles": self.cycle_breakdown.to_file_json(), "energy_pj": self.energy_breakdown.to_json()},
+            # a share of breakdown.cycles.memory_stall, not a part: written only when non-zero (iteration schedule)
+            **({"memory_stall_foreign": int(self.cycle_breakdown.memory_stall_foreign)}
+               if self.cycle_breakdown.memory_stall_foreign else {}),
         }
 
     @classmethod
@@ -179,7 +190,7 @@ class VariantResult:
         """Rebuild from :meth:`to_json` output, validating as it reads (errors name the field and what is allowed)."""
         if not isinstance(d, Mapping):
             raise ResultsError(f"{where}: must be an object, got {type(d).__name__}")
-        for key in ("cycles", "energy_pj", "macs", "analytical_cycles"):
+        for key in ("cycles", "energy_pj", "macs", "analytical_cycles", "memory_stall_foreign"):
             if key in d:
                 check_number(d[key], f"{where}.{key}")
         bd = d.get("breakdown")
@@ -193,7 +204,8 @@ class VariantResult:
                     check_number(x, f"{where}.breakdown.{kind}.{k}")
         try:
             bd = d["breakdown"]
-            cyc = CycleBreakdown(**{k: int(_part(bd["cycles"], k)) for k in CYCLE_PARTS})
+            cyc = CycleBreakdown(**{k: int(_part(bd["cycles"], k)) for k in CYCLE_PARTS},
+                                 memory_stall_foreign=int(d.get("memory_stall_foreign", 0)))
             en = EnergyBreakdown(**{k: float(_part(bd["energy_pj"], k)) for k in ENERGY_PARTS})
             v = cls(cycle_breakdown=cyc, energy_breakdown=en, macs=int(d.get("macs", 0)),
                     multipliers=int(d.get("multipliers", 1)), analytical_cycles=int(d.get("analytical_cycles", 0)),
@@ -203,6 +215,9 @@ class VariantResult:
             raise ResultsError(f"{where}: field {e.args[0]!r} is missing") from None
         except (TypeError, ValueError) as e:
             raise ResultsError(f"{where}: {e}") from None
+        if cyc.memory_stall_foreign > cyc.memory_stall:
+            raise ResultsError(f"{where}.memory_stall_foreign: {cyc.memory_stall_foreign} is not allowed; allowed: "
+                               f"at most breakdown.cycles.memory_stall ({cyc.memory_stall}), of which it is a share")
         if "cycles" in d and int(d["cycles"]) != v.cycles:
             raise ResultsError(f"{where}.cycles: {d['cycles']} != sum of breakdown.cycles ({v.cycles})")
         if "energy_pj" in d and not math.isclose(float(d["energy_pj"]), v.energy_pj, rel_tol=1e-9, abs_tol=1e-9):

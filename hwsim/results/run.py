@@ -80,7 +80,8 @@ def hold_weights(iterations: Sequence[int], total: int) -> list[int]:
 def scale_variant(v: VariantResult, k: int) -> VariantResult:
     """``v`` counted ``k`` times (k an integer weight: cycles stay integers)."""
     return VariantResult(
-        cycle_breakdown=CycleBreakdown(*(getattr(v.cycle_breakdown, f) * k for f in CYCLE_PARTS)),
+        cycle_breakdown=CycleBreakdown(*(getattr(v.cycle_breakdown, f) * k for f in CYCLE_PARTS),
+                                       memory_stall_foreign=v.cycle_breakdown.memory_stall_foreign * k),
         energy_breakdown=EnergyBreakdown(*(getattr(v.energy_breakdown, f) * k for f in ENERGY_PARTS)),
         macs=v.macs * k, multipliers=v.multipliers, analytical_cycles=v.analytical_cycles * k,
         actions=v.actions.scaled(k))

@@ -84,14 +84,17 @@ class IntervalRun:
 
 def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence[int], *,
                   waits: Mapping[int, Sequence[int]] | None = None,
-                  log: list[tuple[int, str, int]] | None = None) -> IntervalRun:
+                  log: list[tuple[int, str, int]] | None = None,
+                  held: list[tuple[float, int, int]] | None = None) -> IntervalRun:
     """The one SimPy loop (module doc): intervals of ``spans`` cycles on the array, each loaded for ``load_t``
     and written back for ``store_t`` DRAM cycles (one channel, FIFO; two tile buffers).
 
     ``waits``: interval j → earlier intervals whose write-backs (and every write-back before them: the writer
     drains in order) must be complete before j's load starts (the iteration's data dependencies,
     :mod:`hwsim.sim.schedule`). ``log``: a list to append ``(cycle, kind, interval)`` to, in execution order —
-    ``load_start``/``load_end``, ``store_start``/``store_end``, ``tile_start``, ``barrier``.
+    ``load_start``/``load_end``, ``store_start``/``store_end``, ``tile_start``, ``barrier``. ``held``: a list to
+    append ``(start, cycles, interval)`` to for every transfer that held the DRAM channel (a load or a write-back of
+    ``interval``), in the order the channel served them (so sorted by start, and disjoint: one channel).
     """
     n = len(spans)
     waits = waits or {}
@@ -116,6 +119,8 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
                     yield req
                     if log is not None:
                         log.append((int(env.now), "load_start", j))
+                    if held is not None:
+                        held.append((env.now, load_t[j], j))
                     yield env.timeout(load_t[j])
                     if log is not None:
                         log.append((int(env.now), "load_end", j))
@@ -153,6 +158,8 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
                     yield req
                     if log is not None:
                         log.append((int(env.now), "store_start", j))
+                    if held is not None:
+                        held.append((env.now, store_t[j], j))
                     yield env.timeout(store_t[j])
                     if log is not None:
                         log.append((int(env.now), "store_end", j))

@@ -27,12 +27,21 @@ each layer-pass's ``memory_stall`` = attributed − Σ of its barrier spans − 
 ``fill_drain`` is the iteration's exposed first load (cycles before the first tile starts, on the first
 layer-pass) and exposed last write-back (cycles after the last barrier, on the last layer-pass): the part
 no schedule can hide. Everything else the PEs wait for DRAM is bandwidth- or dependency-bound stall.
-A wait is charged to the layer-pass that waits, not to the passes whose transfers hold the channel meanwhile:
-a consumer of a spilled tensor waits behind every write-back queued ahead of its producer's (the writer drains
-in order), e.g. the δW of earlier backward-weight passes, whose write-back then costs them nothing. So per-pass
-and per-phase figures move (a backward-weight pass looks faster, the next DRAM consumer slower) while the
-makespan does not; ``hwsim simulate`` footnotes the passes whose stall exceeds their own DRAM traffic
-(:func:`hwsim.commands.simulate.foreign_waits`).
+
+**What the per-pass numbers mean.** A wait is charged to the layer-pass that waits, not to the passes whose
+transfers hold the channel meanwhile: a consumer of a spilled tensor waits behind every write-back queued ahead
+of its producer's (the writer drains in order), e.g. the δW of earlier backward-weight passes, whose write-back
+then costs them nothing. So per-pass and per-phase figures move (a backward-weight pass looks faster, the next
+DRAM consumer slower) while the makespan does not. The schedule measures how much: ``memory_stall_foreign``
+(:attr:`Timeline.memory_stall_foreign`, stored in the results as ``CycleBreakdown.memory_stall_foreign``, a share
+of ``memory_stall``, never a part of the total) counts the cycles of a layer-pass's memory stall during which the
+DRAM channel carried a transfer (a load or a write-back) of *another* layer-pass, and :attr:`Timeline.waited_on`
+names those owners. The rest of the stall is the pass waiting for its own transfers (or an idle channel).
+``hwsim simulate`` prints each pass's
+share as the row "waits on other passes" and footnotes the layer-passes with the most
+(:func:`hwsim.commands.simulate.foreign_waits`). Under ``isolated`` it is 0 everywhere: a pass has the channel to
+itself. Owners are found per transfer (:func:`~hwsim.sim.model.run_intervals`' ``held``: one record per
+transfer, never per MAC) by one merge of the array's idle gaps with the channel's busy spans.
 
 Not in the SimPy timeline, added serially after it exactly as in the isolated model: the backward-weight
 cross-PE δW reduction (``reduction`` cycles, :mod:`hwsim.sim.reduction`) and the NSD unit (``nsd``,
@@ -61,7 +70,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.sim import shape_memo
-from hwsim.sim.model import run_intervals, transfer_cycles
+from hwsim.sim.model import IntervalRun, run_intervals, transfer_cycles
 
 if TYPE_CHECKING:
     from hwsim.results import VariantResult
@@ -104,6 +113,10 @@ class Timeline:
     memory_stall: tuple[int, ...]  # per segment: attributed − Σ spans − fill_drain
     fill: int                    # cycles before the first tile starts
     drain: int                   # cycles after the last barrier
+    # per segment: of its memory_stall, the cycles the DRAM channel carried other segments' transfers (≤ memory_stall)
+    memory_stall_foreign: tuple[int, ...] = ()
+    # per segment: {owner segment: cycles} — whose transfers held the channel during those foreign cycles
+    waited_on: tuple[Mapping[int, int], ...] = ()
 
 
 _TIMELINES: dict[tuple[Segment, ...], Timeline] = {}  # the last schedules run (without a log), by their segments
@@ -155,11 +168,12 @@ def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int
     n = len(spans)
     nseg = len(segments)
     if n == 0:
-        return Timeline(0, (0,) * nseg, (0,) * nseg, (0,) * nseg, 0, 0)
+        return Timeline(0, (0,) * nseg, (0,) * nseg, (0,) * nseg, 0, 0, (0,) * nseg, tuple({} for _ in range(nseg)))
     end_of = {k: j for j, k in last.items()}  # segment -> its last global interval
     waits = {j: [end_of[p] for p in segments[k].after if p in end_of] for j, k in first.items() if segments[k].after}
     events: list[tuple[int, str, int]] | None = [] if log is not None else None
-    run = run_intervals(spans, load_t, store_t, waits=waits, log=events)
+    held: list[tuple[float, int, int]] = []
+    run = run_intervals(spans, load_t, store_t, waits=waits, log=events, held=held)
     if log is not None:
         n0 = len(log)
         log.extend((t, kind, seg[j], local[j], -1) for t, kind, j in events)
@@ -167,7 +181,43 @@ def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int
     ends = [0] * nseg
     for j, k in last.items():
         ends[k] = run.barriers[j]
-    return _attribute(segments, ends, run.makespan, fill=run.starts[0])
+    foreign, by = _foreign_waits(run, held, seg, nseg)
+    return replace(_attribute(segments, ends, run.makespan, fill=run.starts[0]), memory_stall_foreign=foreign,
+                   waited_on=by)
+
+
+def _foreign_waits(run: IntervalRun, held: Sequence[tuple[float, int, int]], seg: Sequence[int],
+                   nseg: int) -> tuple[tuple[int, ...], tuple[dict[int, int], ...]]:
+    """Per segment, the cycles of its memory stall during which the DRAM channel carried another segment's
+    transfer, in all and by that segment (module doc, "What the per-pass numbers mean").
+
+    A segment's memory stall is exactly the array's idle gaps before its intervals, [barrier of the interval
+    before, start of the interval), without the iteration's fill (the gap before the first interval) and drain
+    (after the last barrier, no gap): :func:`_attribute`. ``held`` (:func:`~hwsim.sim.model.run_intervals`) lists
+    the transfers in the order the one channel served them — disjoint and sorted, as the gaps are — so one merge
+    pass finds every overlap: O(intervals + transfers)."""
+    foreign = [0] * nseg
+    by: list[dict[int, int]] = [{} for _ in range(nseg)]
+    starts, barriers = run.starts, run.barriers
+    m = len(held)
+    t = 0
+    for j in range(1, len(starts)):
+        a, b = barriers[j - 1], starts[j]
+        if b <= a:
+            continue
+        k = seg[j]
+        while t < m and held[t][0] + held[t][1] <= a:
+            t += 1
+        u = t
+        while u < m and held[u][0] < b:
+            s0, c, i = held[u]
+            owner = seg[i]
+            c = min(b, s0 + c) - max(a, s0)  # > 0: the transfer overlaps the gap
+            if owner != k and c > 0:
+                foreign[k] += c
+                by[k][owner] = by[k].get(owner, 0) + c
+            u += 1
+    return tuple(foreign), tuple(by)
 
 
 def _attribute(segments: Sequence[Segment], ends: list[int], makespan: int, *, fill: int) -> Timeline:
@@ -308,12 +358,14 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
             cb = vr.cycle_breakdown
             if cb.memory_stall or cb.fill_drain:
                 raise AssertionError(f"{lp.name} {lp.pass_name} {v}: timed with memory ({cb}); the schedule adds it")
-            ms, fd = tl.memory_stall[i], tl.fill_drain[i]
-            if ms or fd:  # else the record stays as it is (both already 0); a shared record's once per run
-                changes[v] = shape_memo.derive(vr, None, ("schedule", ms, fd), partial(_with_memory, vr, ms, fd))
+            ms, fd, mf = tl.memory_stall[i], tl.fill_drain[i], tl.memory_stall_foreign[i]
+            if ms or fd:  # else the record stays as it is (all already 0); a shared record's once per run
+                changes[v] = shape_memo.derive(vr, None, ("schedule", ms, fd, mf),
+                                               partial(_with_memory, vr, ms, fd, mf))
         out.append(replace(lp, **changes) if changes else lp)
     return out, lines
 
 
-def _with_memory(vr: VariantResult, memory_stall: int, fill_drain: int) -> VariantResult:
-    return replace(vr, cycle_breakdown=replace(vr.cycle_breakdown, memory_stall=memory_stall, fill_drain=fill_drain))
+def _with_memory(vr: VariantResult, memory_stall: int, fill_drain: int, foreign: int) -> VariantResult:
+    return replace(vr, cycle_breakdown=replace(vr.cycle_breakdown, memory_stall=memory_stall, fill_drain=fill_drain,
+                                               memory_stall_foreign=foreign))
