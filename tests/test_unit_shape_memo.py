@@ -280,7 +280,11 @@ def test_a_shared_records_memory_stall_is_keyed_by_its_cycles():
     shape_memo.clear()
     rec = VariantResult(cycle_breakdown=CycleBreakdown(compute=10))
     shape_memo.share(rec)
-    one = shape_memo.derive(rec, None, ("schedule", 3, 0), lambda: schedule._with_memory(rec, 3, 0))
-    two = shape_memo.derive(rec, None, ("schedule", 4, 1), lambda: schedule._with_memory(rec, 4, 1))
+    one = shape_memo.derive(rec, None, ("schedule", 3, 0, 0), lambda: schedule._with_memory(rec, 3, 0, 0))
+    two = shape_memo.derive(rec, None, ("schedule", 4, 1, 0), lambda: schedule._with_memory(rec, 4, 1, 0))
+    three = shape_memo.derive(rec, None, ("schedule", 4, 1, 2), lambda: schedule._with_memory(rec, 4, 1, 2))
     assert (one.cycle_breakdown.memory_stall, one.cycles) == (3, 13)
     assert (two.cycle_breakdown.memory_stall, two.cycle_breakdown.fill_drain, two.cycles) == (4, 1, 15)
+    # the same stall with another share of it spent waiting on other passes is another record (same cycles)
+    assert (three.cycle_breakdown.memory_stall_foreign, two.cycle_breakdown.memory_stall_foreign) == (2, 0)
+    assert three.cycles == two.cycles
