@@ -34,7 +34,10 @@ no schedule can hide. Everything else the PEs wait for DRAM is bandwidth- or dep
 transfers hold the channel meanwhile: a consumer of a spilled tensor waits behind every write-back queued ahead
 of its producer's (the writer drains in order), e.g. the δW of earlier backward-weight passes, whose write-back
 then costs them nothing. So per-pass and per-phase figures move (a backward-weight pass looks faster, the next
-DRAM consumer slower) while the makespan does not. The schedule measures how much: ``memory_stall_foreign``
+DRAM consumer slower) while the makespan does not. The same holds for ``memory.dram_arbiter``: which transfer
+the channel serves first barely moves the makespan but moves waits between passes (synthetic ResNet-18 224² b1 on
+scnn, sparse: backward-data 1.60 M → 2.86 M cycles and backward-weight 2.52 M → 1.25 M from ``in_order`` to
+``reads_first``, the iteration −0.01 %). The schedule measures how much: ``memory_stall_foreign``
 (:attr:`Timeline.memory_stall_foreign`, stored in the results as ``CycleBreakdown.memory_stall_foreign``, a share
 of ``memory_stall``, never a part of the total) counts the cycles of a layer-pass's memory stall during which the
 DRAM channel carried a transfer (a load or a write-back) of *another* layer-pass, and :attr:`Timeline.waited_on`
