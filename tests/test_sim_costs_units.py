@@ -224,12 +224,14 @@ def test_sensitivity_table_moves_one_assumption_at_a_time(trace):
     rows = sensitivity(trace, load_arch("scnn"))
     assert [r["setting"] for r in rows] == ["queue depth 0", "queue depth 1", "queue depth 4 (arch)", "DRAM 8 B/cycle",
                                             "DRAM 16 B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
+                                            "DRAM arbiter reads_first (arch)", "DRAM arbiter in_order",
                                             "update: W and state on chip when they fit", "update: bf16 optimizer state",
                                             "non-GEMM: pointwise ops fused into the GEMM output",
                                             "non-GEMM: vector unit overlapped with the array",
                                             "baselines: own vector lanes (1 per column)"]
     by = {r["setting"]: r for r in rows}
-    assert by["queue depth 4 (arch)"]["speedup_vs_dense"] == by["DRAM 16 B/cycle (arch)"]["speedup_vs_dense"]
+    assert by["queue depth 4 (arch)"]["speedup_vs_dense"] == by["DRAM 16 B/cycle (arch)"]["speedup_vs_dense"] \
+        == by["DRAM arbiter reads_first (arch)"]["speedup_vs_dense"]
     assert by["queue depth 0"]["speedup_vs_dense"] <= by["queue depth 4 (arch)"]["speedup_vs_dense"]
     assert all(r["speedup_vs_dense_systolic"] > 0 and 0 < r["fraction_of_ideal"] <= 1 for r in rows)
     text = table(rows)

@@ -27,6 +27,7 @@ COMPRESSIONS = ("bitmask", "run_length", "none")
 MAC_KINDS = ("parallel", "bit_serial", "bit_fusion")
 BIT_SERIAL_MODES = ("magnitude", "essential_bits")
 SCHEDULES = ("isolated", "iteration")
+DRAM_ARBITERS = ("reads_first", "in_order")  # hwsim/sim/model.py ARBITERS
 STASH_PLACES = ("on_chip", "dram")
 
 
@@ -170,6 +171,18 @@ class MemoryConfig(Validated):
                              "layer-pass and draining behind it (hwsim/sim/schedule.py) | isolated = each layer-pass "
                              "its own SimPy run, its first load and last write-back exposed (the model before "
                              "issue 17; kept for comparison)")
+    # Who gets the one DRAM channel when the loader and the writer both wait (hwsim/sim/model.py), e.g. when a barrier
+    # wakes both in the same cycle. Default reads_first: memory controllers serve reads before buffered writes
+    # (FR-FCFS read priority, the write queue drained when it fills: here when the array needs a write-back's tile
+    # buffer again) and a DMA engine prefetches before it drains; no read in the model waits for a write-back to free
+    # a buffer (input tile buffers free at the compute barrier; a tensor read back from DRAM waits for its producer's
+    # write-back explicitly). Only the iteration schedule uses it; isolated keeps each layer-pass's channel first
+    # come, first served (the per-layer comparison model). Always in to_dict (it moves results and cache keys).
+    dram_arbiter: str = spec(choices=DRAM_ARBITERS, default="reads_first",
+                             doc="reads_first = a waiting load gets the DRAM channel before a waiting write-back "
+                                 "(also when both ask in the same cycle) unless the array needs that write-back's "
+                                 "tile buffer again | in_order = first come, first served "
+                                 "(same-cycle ties in simulator event order; the model before the field)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,24 @@ share the single DRAM channel (a ``simpy.Resource``) at ``dram_bytes_per_cycle``
 x bytes holds it ⌈x / bandwidth⌉ cycles. PEs that find their input not yet loaded wait: that,
 plus the final write-back, is the memory stall.
 
+Who gets the channel when a load and a write-back both want it is ``memory.dram_arbiter`` (``arbiter``):
+
+* ``reads_first`` (the shipped configs): whenever the channel is free it serves a pending load before a pending
+  write-back, and it decides after every other event of the cycle, so a load and a write-back requested in the same
+  cycle (a barrier wakes the loader and the writer together) go load first. A write-back already queued waits for a
+  load requested later, too (read priority, as an FR-FCFS memory controller with a write queue gives it) — until
+  its outputs' tile buffer is needed again: the outputs of interval j wait in one of the :data:`TILE_BUFFERS` tile
+  buffers, so once the array has passed the barrier of j + 1 (the next interval to start is j + 2, which would
+  reuse j's buffer) the write-back of j goes before a load (the write queue drains at its high-water mark).
+  Without that bound the write-backs of whole phases (the weight update's) would pile up behind the loads and
+  drain at the end of the iteration, as if the chip buffered them all. Non-preemptive: a transfer that holds the
+  channel keeps it to its end.
+* ``in_order``: first come, first served (a ``simpy.Resource``); requests of the same cycle go in SimPy's event
+  order — in effect whichever of the loader and the writer was woken first (the model before the field existed).
+
+Either way the writer drains in order and the loader runs at most one interval ahead, so at most one load and one
+write-back ever wait.
+
 The work inside a tile comes precomputed from vectorised numpy (``busy``); the PEs of an interval
 share one barrier, so their tiles are one timeout of the slowest tile's cycles (the makespan only
 sees the barrier). The event count is a few per interval, never one per MAC.
@@ -25,7 +43,7 @@ done; pe = -1). Off (None, the default) it costs one test per SimPy event.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +90,80 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
     return run.makespan
 
 
+ARBITERS = ("reads_first", "in_order")  # memory.dram_arbiter (module doc)
+TILE_BUFFERS = 2  # double buffering: the loader runs at most this many intervals ahead; reads_first's write drain
+_LATE = 2  # an event priority after SimPy's URGENT (0) and NORMAL (1): processed after every other event of its cycle
+
+
+class _EndOfCycle(simpy.events.Event):
+    """An event that fires in the current cycle after every URGENT and NORMAL event of that cycle (heap order
+    is (time, priority, id)), set up as :class:`simpy.events.Timeout` sets up its own."""
+
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        env.schedule(self, _LATE)
+
+
+class _InOrder:
+    """The channel under ``in_order``: a one-place ``simpy.Resource`` (FIFO; module doc)."""
+
+    def __init__(self, env: simpy.Environment):
+        self._res = simpy.Resource(env, capacity=1)
+
+    def request(self, read: bool) -> simpy.Event:  # FIFO: the kind does not matter
+        return self._res.request()
+
+    def release(self, req: simpy.Event) -> None:
+        self._res.release(req)
+
+
+class _ReadsFirst:
+    """The channel under ``reads_first`` (module doc): pending requests wait in two queues, and the channel picks
+    the next at the end of the cycle in which it becomes free or a request arrives, loads before write-backs unless
+    ``drain()`` says the waiting write-back's buffer is needed."""
+
+    def __init__(self, env: simpy.Environment, drain: Callable[[], bool]):
+        self._env = env
+        self._drain = drain
+        self._busy = False
+        self._deciding = False
+        self._reads: list[simpy.Event] = []
+        self._writes: list[simpy.Event] = []
+
+    def request(self, read: bool) -> simpy.Event:
+        ev = self._env.event()
+        (self._reads if read else self._writes).append(ev)
+        self._poke()
+        return ev
+
+    def release(self, req: simpy.Event) -> None:  # one holder at a time
+        self._busy = False
+        self._poke()
+
+    def _poke(self) -> None:
+        if not self._busy and not self._deciding:
+            self._deciding = True
+            _EndOfCycle(self._env).callbacks.append(self._decide)
+
+    def _decide(self, _event: simpy.Event) -> None:
+        self._deciding = False
+        queue = (self._writes if self._writes and self._drain() else None) or self._reads or self._writes
+        if queue and not self._busy:
+            self._busy = True
+            queue.pop(0).succeed()
+
+
+def _channel(env: simpy.Environment, arbiter: str, drain: Callable[[], bool]) -> _InOrder | _ReadsFirst:
+    if arbiter == "reads_first":
+        return _ReadsFirst(env, drain)
+    if arbiter == "in_order":
+        return _InOrder(env)
+    raise ValueError(f"arbiter: {arbiter!r}; allowed: one of {', '.join(ARBITERS)} (memory.dram_arbiter)")
+
+
 @dataclass(frozen=True)
 class IntervalRun:
     """What :func:`run_intervals` measured: the makespan and, per interval, when its tiles started and its
@@ -85,9 +177,10 @@ class IntervalRun:
 def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence[int], *,
                   waits: Mapping[int, Sequence[int]] | None = None,
                   log: list[tuple[int, str, int]] | None = None,
-                  held: list[tuple[float, int, int]] | None = None) -> IntervalRun:
+                  held: list[tuple[float, int, int]] | None = None, arbiter: str = "in_order") -> IntervalRun:
     """The one SimPy loop (module doc): intervals of ``spans`` cycles on the array, each loaded for ``load_t``
-    and written back for ``store_t`` DRAM cycles (one channel, FIFO; two tile buffers).
+    and written back for ``store_t`` DRAM cycles (one channel shared as ``arbiter`` says: :data:`ARBITERS`,
+    module doc; two tile buffers).
 
     ``waits``: interval j → earlier intervals whose write-backs (and every write-back before them: the writer
     drains in order) must be complete before j's load starts (the iteration's data dependencies,
@@ -99,7 +192,10 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
     n = len(spans)
     waits = waits or {}
     env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
+    passed = [0]   # barriers the array has passed
+    draining = [0]  # the interval whose write-back the writer is on
+    # reads_first drains a write-back once the array needs its tile buffer again (module doc)
+    dram = _channel(env, arbiter, lambda: passed[0] >= draining[0] + TILE_BUFFERS)
     loaded = [env.event() for _ in range(n)]
     done = [env.event() for _ in range(n)]
     start = [env.event() for _ in range(n)]
@@ -110,20 +206,21 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
 
     def loader():
         for j in range(n):
-            if j >= 2:
-                yield done[j - 2]  # double buffering: buffer of j − 2 is free once j − 2 is done
+            if j >= TILE_BUFFERS:
+                yield done[j - TILE_BUFFERS]  # double buffering: buffer of j − 2 is free once j − 2 is done
             for i in waits.get(j, ()):  # data dependency through DRAM: the producer's write-backs first
                 yield written[i]
             if load_t[j]:
-                with dram.request() as req:
-                    yield req
-                    if log is not None:
-                        log.append((int(env.now), "load_start", j))
-                    if held is not None:
-                        held.append((env.now, load_t[j], j))
-                    yield env.timeout(load_t[j])
-                    if log is not None:
-                        log.append((int(env.now), "load_end", j))
+                req = dram.request(True)
+                yield req
+                if log is not None:
+                    log.append((int(env.now), "load_start", j))
+                if held is not None:
+                    held.append((env.now, load_t[j], j))
+                yield env.timeout(load_t[j])
+                if log is not None:
+                    log.append((int(env.now), "load_end", j))
+                dram.release(req)
             loaded[j].succeed()
 
     def coordinator():
@@ -146,6 +243,7 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
             if spans[j]:
                 yield env.timeout(spans[j])
             barriers[j] = int(env.now)
+            passed[0] = j + 1
             if log is not None:
                 log.append((barriers[j], "barrier", j))
             done[j].succeed()
@@ -153,16 +251,18 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
     def writer():
         for j in range(n):
             yield done[j]
+            draining[0] = j
             if store_t[j]:
-                with dram.request() as req:
-                    yield req
-                    if log is not None:
-                        log.append((int(env.now), "store_start", j))
-                    if held is not None:
-                        held.append((env.now, store_t[j], j))
-                    yield env.timeout(store_t[j])
-                    if log is not None:
-                        log.append((int(env.now), "store_end", j))
+                req = dram.request(False)
+                yield req
+                if log is not None:
+                    log.append((int(env.now), "store_start", j))
+                if held is not None:
+                    held.append((env.now, store_t[j], j))
+                yield env.timeout(store_t[j])
+                if log is not None:
+                    log.append((int(env.now), "store_end", j))
+                dram.release(req)
             if j in written:
                 written[j].succeed()
         finished.succeed()

@@ -327,7 +327,8 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
     if timed:  # one SimPy schedule per variant over the whole iteration; dense-gated has the dense cycles
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"},
                                          sources=residency.operand_sources(geos),
-                                         remember=[v for v in timed if shape_memo.mask_free(timed_archs[v])])
+                                         remember=[v for v in timed if shape_memo.mask_free(timed_archs[v])],
+                                         arbiters={v: timed_archs[v].memory.dram_arbiter for v in timed})
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}
