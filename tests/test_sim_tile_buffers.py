@@ -102,3 +102,12 @@ def test_the_iteration_schedule_follows_the_field_on_a_trace():
         assert (ca.compute, ca.imbalance, ca.bank_conflict) == (cb.compute, cb.imbalance, cb.bank_conflict)
     assert one.total("sparse").cycles > two.total("sparse").cycles
     assert one.total("dense").cycles > two.total("dense").cycles
+
+
+def test_isolated_layer_passes_keep_two_buffers():
+    # memory.schedule: isolated runs each layer-pass alone with the model's double buffering: the field is not read
+    iso = {"memory.schedule": "isolated"}
+    a = simulate(SAMPLE, load_arch("scnn", {**iso, "memory.tile_buffers": 1}), iteration=45)
+    b = simulate(SAMPLE, load_arch("scnn", iso), iteration=45)
+    for v in ("sparse", "dense", "dense_systolic"):
+        assert [getattr(lp, v).cycles for lp in a.layers] == [getattr(lp, v).cycles for lp in b.layers]
