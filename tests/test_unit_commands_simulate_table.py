@@ -110,3 +110,17 @@ def test_run_table(tmp_path):
     assert lines[-1].startswith(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}")
     assert f"standing for {run.total_iterations} training iterations" in lines[-1]
     assert ("…" in lines[-1]) == (len(run.replayed) > 6)
+
+
+def test_waits_row_carries_the_update_and_the_iteration(training):
+    """On the sample trace only the weight update waits on other passes' transfers (every forward / backward pass
+    0 %): the row is still printed, with the update's and the iteration's shares, so the footnote's "see 'waits on
+    other passes' above" points at something."""
+    lines = table(training).splitlines()
+    share = {s: training.scope_total(s, "sparse").cycle_breakdown.memory_stall_foreign
+             / training.scope_total(s, "sparse").cycles for s in (*PASSES, "update", "iteration")}
+    assert share["update"] > 0 and share["iteration"] > 0  # the case this test is about
+    row = next(ln for ln in lines if ln.startswith("waits on other passes"))
+    assert _cells(row)[4:7] == [f"{share[p]:.1%}" for p in PASSES]
+    assert row.endswith(f"(update {share['update']:.1%}, iteration {share['iteration']:.1%})")
+    assert any("see 'waits on other passes' above" in ln for ln in lines)

@@ -61,7 +61,8 @@ def table(result: SimResult) -> str:
     from hwsim.results import PASSES
 
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
-    foreign = foreign_shares(result)
+    # the passes' columns, then the weight update and the iteration (a pass may wait on none while the update does)
+    foreign = foreign_scope_shares(result, (*PASSES, "update", "iteration"))
     w = max([13] + [len(n) for n in result.layer_names()] + [len(FOREIGN_LABEL)] * bool(foreign)) + 1  # fits all
     head = f"{'layer':<{w}}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
     lines = [head, "-" * len(head)]
@@ -85,8 +86,10 @@ def table(result: SimResult) -> str:
             row += f"{'-':>20}{'-':>9}"
     lines.append(row)
     if foreign:  # per pass: the share of its cycles the PEs waited on other passes' DRAM transfers
-        lines.append(f"{FOREIGN_LABEL:<{w}}" + "".join(f"{foreign[p]:>19.1%} {'':>9}" if p in foreign
-                                                      else f"{'-':>20}{'':>9}" for p in PASSES).rstrip())
+        rest = ", ".join(f"{s} {foreign[s]:.1%}" for s in ("update", "iteration") if s in foreign)
+        lines.append((f"{FOREIGN_LABEL:<{w}}" + "".join(f"{foreign[p]:>19.1%} {'':>9}" if p in foreign
+                                                       else f"{'-':>20}{'':>9}" for p in PASSES)).rstrip()
+                     + (f"   ({rest})" if rest else ""))
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
