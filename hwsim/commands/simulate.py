@@ -161,13 +161,18 @@ def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this it
     if not waits:
         return []
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight", "update": "update"}
-    lines = [f"per-pass attribution ({scope}, memory.schedule: iteration): a layer-pass is charged from the previous "
+    arbiter = ((result.arch.get("params") or {}).get("memory") or {}).get("dram_arbiter")  # None: older results
+    other = {"reads_first": "in_order", "in_order": "reads_first"}.get(arbiter)
+    lines = [f"per-pass attribution ({scope}, memory.schedule: iteration"
+             + (f", memory.dram_arbiter: {arbiter}" if arbiter else "")
+             + "): a layer-pass is charged from the previous "
              "pass's end to its own end, so a pass that waits for DRAM is charged the wait even while the channel "
              "carries other passes' transfers",
              "  (write-backs drain in order: a pass reading a spilled tensor waits behind every write-back queued "
              "before it, e.g. earlier passes' δW); this moves cycles between passes and phases, not the "
-             f"iteration's total (see '{FOREIGN_LABEL}' above); --set memory.schedule=isolated charges each pass its "
-             "own traffic only:"]
+             f"iteration's total (see '{FOREIGN_LABEL}' above); "
+             + (f"--set memory.dram_arbiter={other} shows the other arbiter's split; " if other else "")
+             + "--set memory.schedule=isolated charges each pass its own traffic only:"]
     for name, pname, stall, foreign in waits[:most]:
         lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, of which {foreign:,} "
                      f"({foreign / total:.1%} of the iteration's cycles) waiting on other passes' transfers")
