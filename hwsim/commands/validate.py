@@ -110,7 +110,11 @@ def summary(arch: Arch) -> str:
         f"compression {mem.compression}" + (f" ({mem.run_length_bits}-bit runs)" if mem.compression == "run_length" else ""),
         f"  schedule      {mem.schedule} ("
         + ("one SimPy schedule per training iteration" if mem.schedule == "iteration"
-           else "each layer-pass its own SimPy run") + ")",
+           else "each layer-pass its own SimPy run") + ")"
+        + (f"; DRAM arbiter {mem.dram_arbiter} ("
+           + ("loads before write-backs until a tile buffer is needed" if mem.dram_arbiter == "reads_first"
+              else "first come, first served") + ")" if mem.schedule == "iteration"
+           else f"; DRAM arbiter {mem.dram_arbiter} unused (first come, first served per layer-pass)"),
         *_memory_lines(arch),
         "  energy (pJ)",
         f"    mult        {dict(e.mult_pj)} (at {pe.mac_bits} bits: {e.mult_pj_for(pe.mac_bits):g})",
