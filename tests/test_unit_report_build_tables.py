@@ -120,3 +120,18 @@ def test_the_whole_iteration_row_includes_the_weight_update_and_its_note_says_so
     assert (it["sparse cycles"], it["dense cycles"], it["speed-up sparse"]) == ("40", "115", "2.88×")
     assert it["weight update (sparse)"] == "38%"
     assert "weight update" in t.note and "all three passes" not in t.note
+
+
+def test_the_waits_column_is_explained_in_the_note_where_it_appears(tmp_path):
+    """'waits on other passes (sparse)' is a share a newcomer cannot guess: the table's note says what it is, only
+    for tables that carry the column (iteration-schedule results that measured it)."""
+    e = _entry("mlp")
+    (plain,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "waits on other passes (sparse)" not in plain.header and "Waits on other passes" not in plain.note
+    from dataclasses import replace
+
+    r = replace(e.result, arch={"name": "scnn", "params": {"memory": {"schedule": "iteration"}}},
+                run={"schedule": {"mode": "iteration", "foreign_waits": "measured"}})
+    (t,) = build._summary_tables(ReportInputs(results=(replace(e, result=r),)), tmp_path)
+    assert "waits on other passes (sparse)" in t.header
+    assert t.note.endswith(build.FOREIGN_NOTE) and "charges a wait to the pass that waits" in t.note
