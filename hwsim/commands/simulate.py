@@ -236,8 +236,10 @@ def run_table(run: RunResult) -> str:
                      f"{s['p10']:>12.2f}–{s['p90']:.2f} [{s['min']:.2f}, {s['max']:.2f}]"
                      f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×"
                      + (f"{foreign.get(p or 'iteration', 0.0):>23.1%}" if foreign else ""))
-    lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
-                 f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    n, total = len(run.iterations), run.total_iterations
+    lines.append(f"{n} replayed iteration{'s' * (n != 1)} {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
+                 f" standing for {total} training iteration{'s' * (total != 1)} (left-hold estimator)"
+                 + ("; one iteration: the whole run is that iteration, with no spread" if n == 1 else ""))
     lines.extend(attribution_lines(run.last, scope="the last replayed iteration"))
     lines.append(nongemm_line(whole))
     return "\n".join(lines)
