@@ -5,11 +5,14 @@ capture's overhead and capture's accuracy, and how close the checked-in sample t
 renders ``benchmarks/results/demo_time.json`` (``benchmarks/bench_demo.py --json``); ``capture_overhead_table``
 renders ``benchmarks/results/capture_overhead.json`` (``benchmarks/bench_capture.py --json``);
 ``capture_accuracy_table`` renders ``benchmarks/results/capture_table.json`` (``benchmarks/capture_table.py --json``);
-``trace_entropy_line`` renders what ``hwsim inspect --json`` says of ``traces/samples/lenet5-digits-dither``.
+``trace_entropy_line`` renders what ``hwsim inspect --json`` says of ``traces/samples/lenet5-digits-dither``, kept in
+``benchmarks/results/trace_entropy.json`` (``python scripts/readme_runs.py --trace-entropy FILE`` writes it).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -182,17 +185,37 @@ def capture_accuracy_table(doc: Mapping[str, Any]) -> list[str]:
 
 
 SAMPLE_TRACE = "traces/samples/lenet5-digits-dither"
+TRACE_ENTROPY = "benchmarks/results/trace_entropy.json"
+TRACE_ENTROPY_COMMAND = f"python scripts/readme_runs.py --trace-entropy {TRACE_ENTROPY}"
 
 
 def trace_entropy_block(root: Path) -> list[str]:
-    """The ``trace-entropy`` block from ``root``'s checked-in sample trace (empty without it): the line of
-    :func:`trace_entropy_line`, a blank line and its source sentence."""
-    if not (root / SAMPLE_TRACE).exists():
+    """The ``trace-entropy`` block from ``root``'s committed :data:`TRACE_ENTROPY` (empty without it): the line of
+    :func:`trace_entropy_line`, a blank line and its source sentence. Rendered from the committed file, not from a
+    fresh ``hwsim inspect``: the stored sizes are the sample re-encoded with LZMA, whose output length differs by a
+    few bytes between LZMA builds (Debian's Python and a pyenv one give 1.19×–4.51× and 1.20×–4.60×)."""
+    f = root / TRACE_ENTROPY
+    if not f.exists():
         return []
+    doc = json.loads(f.read_text())
+    return [*trace_entropy_line(doc["inspect"]), "",
+            f"Generated from `{TRACE_ENTROPY}`, made by `{doc['command']}` (`hwsim inspect {SAMPLE_TRACE} --json` "
+            f"under Python {doc['python']}; stored sizes re-encode each sample with LZMA, so another LZMA build "
+            "gives a few bytes more or less)."]
+
+
+def write_trace_entropy(root: Path, out: Path) -> dict[str, Any]:
+    """Run ``hwsim inspect --json`` on the sample trace and write :data:`TRACE_ENTROPY`'s document to ``out``."""
+    import platform
+
     from hwsim.commands.inspect import inspect_trace  # what `hwsim inspect --json` prints
 
-    return [*trace_entropy_line(inspect_trace(str(root / SAMPLE_TRACE))), "",
-            f"Generated from `{SAMPLE_TRACE}` by `hwsim inspect {SAMPLE_TRACE} --json`."]
+    doc = {"command": TRACE_ENTROPY_COMMAND, "python": platform.python_version(),
+           "inspect": inspect_trace(str(root / SAMPLE_TRACE))}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    tmp.replace(out)  # write aside, then rename
+    return doc
 
 
 def trace_entropy_line(inspected: Mapping[str, Any]) -> list[str]:
@@ -208,3 +231,17 @@ def trace_entropy_line(inspected: Mapping[str, Any]) -> list[str]:
             f"its last sample (iteration {s['inspected_iteration']}) at {times(s['size_over_entropy'])} that entropy; "
             f"its layers at {times(min(ratios))}–{times(max(ratios))}, the smallest layers' fixed overhead weighing "
             "most."]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Write the data of the README's trace-entropy block.")
+    ap.add_argument("--trace-entropy", type=Path, required=True, metavar="FILE",
+                    help=f"where to write it (the README reads {TRACE_ENTROPY})")
+    args = ap.parse_args(argv)
+    write_trace_entropy(Path(__file__).resolve().parents[1], args.trace_entropy)
+    print(f"wrote {args.trace_entropy}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -135,3 +135,22 @@ def test_trace_entropy_line_by_hand():
     line = runs.trace_entropy_line(inspected)[0]
     assert "(lenet5, s = 4, dither stream sfc64, 8 examples stored per sample)" in line
     assert "keeps its last sample (iteration 45) at 1.25× that entropy; its layers at 1.20×–3.00×," in line
+
+
+def test_the_trace_entropy_block_renders_the_committed_file_and_the_file_is_this_traces(tmp_path):
+    """The block reads benchmarks/results/trace_entropy.json (not a fresh `hwsim inspect`, whose stored sizes move
+    with the LZMA build); the file was made from the checked-in sample: every figure that does not depend on the
+    encoder (entropy, densities, shapes) equals a fresh inspection's, and the writer writes aside, then renames."""
+    runs = _load("readme_runs")
+    committed = json.loads((ROOT / runs.TRACE_ENTROPY).read_text())
+    assert committed["command"] == runs.TRACE_ENTROPY_COMMAND
+    block = runs.trace_entropy_block(ROOT)
+    assert block[0] == runs.trace_entropy_line(committed["inspect"])[0]
+    assert block[-1].startswith(f"Generated from `{runs.TRACE_ENTROPY}`, made by `{runs.TRACE_ENTROPY_COMMAND}`")
+    fresh = runs.write_trace_entropy(ROOT, tmp_path / "e.json")
+    assert json.loads((tmp_path / "e.json").read_text()) == json.loads(json.dumps(fresh))
+    assert not (tmp_path / "e.json.tmp").exists()
+    enc = ("bytes", "bits_per_element", "size_over_entropy")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in enc} for r in rows]  # noqa: E731
+    assert strip(committed["inspect"]["layers"]) == strip(json.loads(json.dumps(fresh["inspect"]["layers"])))
+    assert runs.trace_entropy_block(tmp_path) == []  # no committed file: no block

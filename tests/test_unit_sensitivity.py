@@ -17,6 +17,7 @@ def test_settings_rows_in_order_with_their_overrides():
     assert [r[0] for r in rows] == ["queue depth 0", "queue depth 1", "queue depth 4", "DRAM 8 B/cycle",
                                     "DRAM 16 B/cycle", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
                                     "DRAM arbiter reads_first", "DRAM arbiter in_order",
+                                    "tile buffers 1", "tile buffers 3",
                                     "update: W and state on chip when they fit", "update: bf16 optimizer state",
                                     "non-GEMM: pointwise ops fused into the GEMM output",
                                     "non-GEMM: vector unit overlapped with the array",
@@ -24,13 +25,14 @@ def test_settings_rows_in_order_with_their_overrides():
     assert rows[1][1] == {"pe.bank_queue_depth": 1}
     assert rows[6][1] == {"memory.dram_bytes_per_cycle": math.inf}
     assert rows[7][1] == {"memory.dram_arbiter": "reads_first"} and rows[8][1] == {"memory.dram_arbiter": "in_order"}
+    assert rows[9][1] == {"memory.tile_buffers": 1} and rows[10][1] == {"memory.tile_buffers": 3}
     assert rows[-5][1] == {"update.on_chip": True} and rows[-4][1] == {"update.state_bits": 16}
     assert rows[-3][1] == {"vector.fuse_pointwise": True} and rows[-2][1] == {"vector.overlap_nongemm": True}
     assert rows[-1][1] == {"vector.baseline_lanes": "own"}
-    assert sens.settings(depths=(2,), dram=(12.5,), update=(), arbiters=("in_order",)) == [
+    assert sens.settings(depths=(2,), dram=(12.5,), update=(), arbiters=("in_order",), tile_buffers=(4,)) == [
         ("queue depth 2", {"pe.bank_queue_depth": 2}), ("DRAM 12.5 B/cycle", {"memory.dram_bytes_per_cycle": 12.5}),
-        ("DRAM arbiter in_order", {"memory.dram_arbiter": "in_order"})]
-    assert sens.settings(depths=(), dram=(), update=(), arbiters=()) == []
+        ("DRAM arbiter in_order", {"memory.dram_arbiter": "in_order"}), ("tile buffers 4", {"memory.tile_buffers": 4})]
+    assert sens.settings(depths=(), dram=(), update=(), arbiters=(), tile_buffers=()) == []
 
 
 class _Result:
@@ -57,7 +59,7 @@ def stub(monkeypatch):
 
     def simulate(trace, arch, *, training, seed):
         seen.append({"trace": trace, "q": arch.pe.bank_queue_depth, "bw": arch.memory.dram_bytes_per_cycle,
-                     "arbiter": arch.memory.dram_arbiter, "training": training, "seed": seed})
+                     "arbiter": arch.memory.dram_arbiter, "buffers": arch.memory.tile_buffers, "training": training, "seed": seed})
         return _Result(arch, seen[-1].setdefault("calls", []))
 
     monkeypatch.setattr(hwsim.sim, "simulate", simulate)
@@ -71,12 +73,13 @@ def test_each_row_moves_one_assumption_and_marks_the_archs_own_value(stub):
     assert [r["setting"] for r in rows] == [
         "queue depth 0", "queue depth 1", f"queue depth {q0} (arch)", "DRAM 8 B/cycle",
         f"DRAM {bw0:g} B/cycle (arch)", "DRAM 64 B/cycle", "DRAM ∞ B/cycle",
-        "DRAM arbiter reads_first (arch)", "DRAM arbiter in_order", "update: W and state on chip when they fit", "update: bf16 optimizer state",
+        "DRAM arbiter reads_first (arch)", "DRAM arbiter in_order", "tile buffers 1", "tile buffers 3", "update: W and state on chip when they fit", "update: bf16 optimizer state",
         "non-GEMM: pointwise ops fused into the GEMM output", "non-GEMM: vector unit overlapped with the array",
         "baselines: own vector lanes (1 per column)"]
     assert [(c["q"], c["bw"]) for c in stub] == [(0, bw0), (1, bw0), (4, bw0), (q0, 8.0), (q0, 16.0), (q0, 64.0),
-                                                 (q0, math.inf), *[(q0, bw0)] * 7]
+                                                 (q0, math.inf), *[(q0, bw0)] * 9]
     assert [c["arbiter"] for c in stub[7:9]] == ["reads_first", "in_order"]
+    assert [c["buffers"] for c in stub[7:12]] == [2, 2, 1, 3, 2]
     assert all(c["trace"] == "TRACE" and c["training"] is False and c["seed"] == 7 for c in stub)
     assert stub[0]["calls"] == [("speedup", "forward", "dense"), ("speedup", "forward", "dense_systolic")]
     r1 = rows[1]
@@ -89,7 +92,7 @@ def test_each_row_moves_one_assumption_and_marks_the_archs_own_value(stub):
 
 def test_unlimited_bandwidth_on_the_arch_is_recognised_as_its_own_value(stub):
     arch = load_arch(load_arch("scnn"), {"memory.dram_bytes_per_cycle": math.inf})
-    rows = sens.sensitivity("T", arch, rows=sens.settings(depths=(), dram=(16.0, math.inf), update=(), arbiters=()))
+    rows = sens.sensitivity("T", arch, rows=sens.settings(depths=(), dram=(16.0, math.inf), update=(), arbiters=(), tile_buffers=()))
     assert [r["setting"] for r in rows] == ["DRAM 16 B/cycle", "DRAM ∞ B/cycle (arch)"]
     assert stub[0]["training"] is True and stub[0]["seed"] == 0   # defaults
 

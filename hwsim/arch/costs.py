@@ -28,7 +28,8 @@ history (Micikevicius et al. 2022, "FP8 formats for deep learning"; NVIDIA Trans
 changes the algorithm, and traces are captured with the current σ, so its accuracy effect is not
 measured here. ``overlap`` — ``producer`` lets the NSD unit stream behind the backward-data GEMM of
 the layer above (which produces δa, to which the post-processing unit applies the activation
-derivative); ``none`` runs it after that GEMM. ``booked_on`` — where the exposed NSD cycles are
+derivative) — and, for a layer whose output feeds attention's products (GPT-2's c_attn), behind the
+products' backward-weight too, which produce its δK and δV parts; ``none`` runs it after those GEMMs. ``booked_on`` — where the exposed NSD cycles are
 booked. ``skip_zeros`` — exact zeros of δz stay zero under NSD (⌊0/Δ + u⌋ = 0 for u ∈ [0, 1)), so
 they need no RNG or quantize work. ``check_capacity`` — the dense δz, held at accumulator width
 until quantized, must fit the PE output RAMs, else the excess is spilled to DRAM. The cycle model is
@@ -101,8 +102,9 @@ class QuantizerConfig(Validated):
                       doc="σ of this iteration's δz (std pass + quantize pass, seed paper Algorithm 1) | "
                       "σ of the previous iteration (one pass; FP8 delayed scaling, Micikevicius et al. 2022)")
     overlap: str = spec(choices=OVERLAP_MODES, default="producer",
-                        doc="none | producer: the first NSD pass streams behind the backward-data GEMM of the "
-                        "layer above (the producer of δa); only what exceeds that GEMM's cycles is exposed")
+                        doc="none | producer: the first NSD pass streams behind the GEMMs producing δz (the "
+                        "backward-data of the layer above; attention products' backward-weight for δK / δV); "
+                        "only what is left when the last of them ends is exposed")
     booked_on: str = spec(choices=BOOKINGS, default="first_consumer",
                           doc="first_consumer: the layer's backward-data (else backward-weight), which needs "
                           "δ̃z first | backward_weight (pre-issue-18)")

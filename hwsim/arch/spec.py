@@ -183,6 +183,15 @@ class MemoryConfig(Validated):
                                  "(also when both ask in the same cycle) unless the array needs that write-back's "
                                  "tile buffer again | in_order = first come, first served "
                                  "(same-cycle ties in simulator event order; the model before the field)")
+    # How many intervals' operands the chip's tile buffers hold (hwsim/sim/model.py): the loader loads interval j
+    # once j − tile_buffers is done. Default 2: double buffering (ping-pong), the standard DMA overlap of SCNN's
+    # and Eyeriss's buffers — the load of the next tile behind the compute of the current one. Only the iteration
+    # schedule uses it (isolated keeps two). Omitted from to_dict at its default (the content hash of configs that
+    # do not move it is unchanged); written out in every shipped config all the same.
+    tile_buffers: int = spec(ge=1, default=2, omit_default=True,
+                             doc="tile buffers per operand stream: the loader runs at most tile_buffers − 1 "
+                                 "intervals ahead of the array (2 = double buffering; 1 = each load waits for "
+                                 "the previous interval's compute)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,8 @@ on the Cartesian array, column folds on a systolic array). In interval b every P
 ``busy[b, p]`` cycles on its tile, then waits at a barrier until all PEs are done (inter-PE load
 imbalance). Operands arrive from DRAM through double-buffered tile buffers: a loader process
 fetches interval b's inputs while the PEs compute b − 1 (it may run at most one interval ahead,
-since only two buffers exist), and a writer drains interval b's outputs after its barrier. Both
+since only two buffers exist; the iteration schedule takes the count from ``memory.tile_buffers``, below), and a
+writer drains interval b's outputs after its barrier. Both
 share the single DRAM channel (a ``simpy.Resource``) at ``dram_bytes_per_cycle``; a transfer of
 x bytes holds it ⌈x / bandwidth⌉ cycles. PEs that find their input not yet loaded wait: that,
 plus the final write-back, is the memory stall.
@@ -16,17 +17,23 @@ Who gets the channel when a load and a write-back both want it is ``memory.dram_
   write-back, and it decides after every other event of the cycle, so a load and a write-back requested in the same
   cycle (a barrier wakes the loader and the writer together) go load first. A write-back already queued waits for a
   load requested later, too (read priority, as an FR-FCFS memory controller with a write queue gives it) — until
-  its outputs' tile buffer is needed again: the outputs of interval j wait in one of the :data:`TILE_BUFFERS` tile
-  buffers, so once the array has passed the barrier of j + 1 (the next interval to start is j + 2, which would
-  reuse j's buffer) the write-back of j goes before a load (the write queue drains at its high-water mark).
+  its outputs' tile buffer is needed again: the outputs of interval j wait in one of the B tile buffers
+  (``tile_buffers``, default :data:`TILE_BUFFERS` = 2), so once the array has passed the barrier of j + B − 1 (the
+  next interval to start is j + B, which would reuse j's buffer) the write-back of j goes before a load (the write queue drains at its high-water mark).
   Without that bound the write-backs of whole phases (the weight update's) would pile up behind the loads and
   drain at the end of the iteration, as if the chip buffered them all. Non-preemptive: a transfer that holds the
   channel keeps it to its end.
 * ``in_order``: first come, first served (a ``simpy.Resource``); requests of the same cycle go in SimPy's event
   order — in effect whichever of the loader and the writer was woken first (the model before the field existed).
 
-Either way the writer drains in order and the loader runs at most one interval ahead, so at most one load and one
-write-back ever wait.
+Either way the writer drains in order and the loader runs at most B − 1 intervals ahead, so at most one load and
+one write-back ever wait.
+
+How many tile buffers there are is ``memory.tile_buffers`` (``tile_buffers``, B ≥ 1): the loader loads interval j
+once interval j − B is done (its buffer is free), so B = 2 is the double buffering (ping-pong) of SCNN's and
+Eyeriss's DMA, B = 1 serializes each load behind the previous interval's compute, and B = 3 lets the loader run two
+intervals ahead (a longer load hides behind two intervals' compute). The array still starts interval j only after
+j − 1's barrier (one array); B moves only when loads may start and when ``reads_first`` drains.
 
 The work inside a tile comes precomputed from vectorised numpy (``busy``); the PEs of an interval
 share one barrier, so their tiles are one timeout of the slowest tile's cycles (the makespan only
@@ -91,7 +98,7 @@ def simulate_intervals(busy: np.ndarray, load_bytes: np.ndarray, store_bytes: np
 
 
 ARBITERS = ("reads_first", "in_order")  # memory.dram_arbiter (module doc)
-TILE_BUFFERS = 2  # double buffering: the loader runs at most this many intervals ahead; reads_first's write drain
+TILE_BUFFERS = 2  # memory.tile_buffers' default: double buffering (the loader runs one interval ahead; module doc)
 _LATE = 2  # an event priority after SimPy's URGENT (0) and NORMAL (1): processed after every other event of its cycle
 
 
@@ -177,10 +184,11 @@ class IntervalRun:
 def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence[int], *,
                   waits: Mapping[int, Sequence[int]] | None = None,
                   log: list[tuple[int, str, int]] | None = None,
-                  held: list[tuple[float, int, int]] | None = None, arbiter: str = "in_order") -> IntervalRun:
+                  held: list[tuple[float, int, int]] | None = None, arbiter: str = "in_order",
+                  tile_buffers: int = TILE_BUFFERS) -> IntervalRun:
     """The one SimPy loop (module doc): intervals of ``spans`` cycles on the array, each loaded for ``load_t``
     and written back for ``store_t`` DRAM cycles (one channel shared as ``arbiter`` says: :data:`ARBITERS`,
-    module doc; two tile buffers).
+    module doc) with ``tile_buffers`` tile buffers (``memory.tile_buffers``, ≥ 1: module doc).
 
     ``waits``: interval j → earlier intervals whose write-backs (and every write-back before them: the writer
     drains in order) must be complete before j's load starts (the iteration's data dependencies,
@@ -189,13 +197,15 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
     append ``(start, cycles, interval)`` to for every transfer that held the DRAM channel (a load or a write-back of
     ``interval``), in the order the channel served them (so sorted by start, and disjoint: one channel).
     """
+    if isinstance(tile_buffers, bool) or not isinstance(tile_buffers, int) or tile_buffers < 1:
+        raise ValueError(f"tile_buffers: {tile_buffers!r}; allowed: an integer >= 1 (memory.tile_buffers)")
     n = len(spans)
     waits = waits or {}
     env = simpy.Environment()
     passed = [0]   # barriers the array has passed
     draining = [0]  # the interval whose write-back the writer is on
     # reads_first drains a write-back once the array needs its tile buffer again (module doc)
-    dram = _channel(env, arbiter, lambda: passed[0] >= draining[0] + TILE_BUFFERS)
+    dram = _channel(env, arbiter, lambda: passed[0] >= draining[0] + tile_buffers)
     loaded = [env.event() for _ in range(n)]
     done = [env.event() for _ in range(n)]
     start = [env.event() for _ in range(n)]
@@ -206,8 +216,8 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
 
     def loader():
         for j in range(n):
-            if j >= TILE_BUFFERS:
-                yield done[j - TILE_BUFFERS]  # double buffering: buffer of j − 2 is free once j − 2 is done
+            if j >= tile_buffers:
+                yield done[j - tile_buffers]  # the buffer of j − B is free once j − B is done
             for i in waits.get(j, ()):  # data dependency through DRAM: the producer's write-backs first
                 yield written[i]
             if load_t[j]:

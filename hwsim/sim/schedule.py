@@ -9,7 +9,7 @@ of one iteration run back to back on one array, one DMA engine and one DRAM chan
   weight update of layers L..1 (:mod:`hwsim.sim.update`: its chunks are intervals whose spans are vector-unit
   cycles) (:func:`execution_order`; only the layer-passes the replay has);
 * the rules of :mod:`hwsim.sim.model` apply across layer-pass boundaries unchanged: the loader runs at
-  most one interval ahead of the array (two tile buffers), so it prefetches the next layer-pass's first
+  most one interval ahead of the array (two tile buffers; ``memory.tile_buffers`` B: B − 1 ahead), so it prefetches the next layer-pass's first
   tile behind the current layer-pass's last interval; the writer drains an interval's outputs after its
   barrier, behind the next layer-pass's compute; loads and stores share the one channel, which serves them as
   ``memory.dram_arbiter`` says (:mod:`hwsim.sim.model`: ``reads_first`` — a waiting load before a waiting
@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.sim import shape_memo
-from hwsim.sim.model import IntervalRun, run_intervals, transfer_cycles
+from hwsim.sim.model import TILE_BUFFERS, IntervalRun, run_intervals, transfer_cycles
 
 if TYPE_CHECKING:
     from hwsim.results import VariantResult
@@ -124,25 +124,27 @@ class Timeline:
     waited_on: tuple[Mapping[int, int], ...] = ()
 
 
-_TIMELINES: dict[tuple, Timeline] = {}  # the last schedules run (without a log), by (arbiter, *segments)
+_TIMELINES: dict[tuple, Timeline] = {}  # the last schedules run (without a log), by (arbiter, buffers, *segments)
 MAX_TIMELINES = 64
 
 
 def simulate_schedule(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int, int]] | None = None,
-                      remember: bool = False, arbiter: str = "in_order") -> Timeline:
+                      remember: bool = False, arbiter: str = "in_order", tile_buffers: int = TILE_BUFFERS) -> Timeline:
     """Run ``segments`` (execution order) as one SimPy schedule; attribute its cycles (module doc).
 
     ``arbiter``: who gets the DRAM channel when a load and a write-back both wait (``memory.dram_arbiter``,
-    :data:`hwsim.sim.model.ARBITERS`). A pure function of the segments and the arbiter. ``remember`` (a schedule that repeats: the baselines that ignore the masks
+    :data:`hwsim.sim.model.ARBITERS`); ``tile_buffers``: how many intervals' operands the chip holds
+    (``memory.tile_buffers``, :func:`hwsim.sim.model.run_intervals`). A pure function of the segments, the arbiter
+    and the buffers. ``remember`` (a schedule that repeats: the baselines that ignore the masks
     schedule the same layer-passes in every iteration of a run): the timeline is kept, and segments equal to a kept
     call's return its timeline without another run (at most :data:`MAX_TIMELINES`, then the cache starts over).
     Schedules built from one iteration's masks never repeat and are not kept (their segments can be large)."""
     if log is not None or not remember:
-        return _simulate(segments, log=log, arbiter=arbiter)
-    key = (arbiter, *segments)
+        return _simulate(segments, log=log, arbiter=arbiter, tile_buffers=tile_buffers)
+    key = (arbiter, tile_buffers, *segments)
     hit = _TIMELINES.get(key)
     if hit is None:
-        hit = _simulate(tuple(segments), log=None, arbiter=arbiter)
+        hit = _simulate(tuple(segments), log=None, arbiter=arbiter, tile_buffers=tile_buffers)
         if len(_TIMELINES) >= MAX_TIMELINES:
             _TIMELINES.clear()
         _TIMELINES[key] = hit
@@ -150,7 +152,7 @@ def simulate_schedule(segments: Sequence[Segment], *, log: list[tuple[int, str, 
 
 
 def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int, int]] | None,
-              arbiter: str) -> Timeline:
+              arbiter: str, tile_buffers: int) -> Timeline:
     spans: list[int] = []
     load_t: list[int] = []
     store_t: list[int] = []
@@ -180,7 +182,8 @@ def _simulate(segments: Sequence[Segment], *, log: list[tuple[int, str, int, int
     waits = {j: [end_of[p] for p in segments[k].after if p in end_of] for j, k in first.items() if segments[k].after}
     events: list[tuple[int, str, int]] | None = [] if log is not None else None
     held: list[tuple[float, int, int]] = []
-    run = run_intervals(spans, load_t, store_t, waits=waits, log=events, held=held, arbiter=arbiter)
+    run = run_intervals(spans, load_t, store_t, waits=waits, log=events, held=held, arbiter=arbiter,
+                       tile_buffers=tile_buffers)
     if log is not None:
         n0 = len(log)
         log.extend((t, kind, seg[j], local[j], -1) for t, kind, j in events)
@@ -340,7 +343,8 @@ def segments_for(order: Sequence[Key], timed: Mapping[Key, tuple[tuple[int, ...]
 def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: Mapping[str, Mapping],
            layer_names: Sequence[str], *, sources: Sequence[int | None] | None = None,
            follow: Mapping[str, str] | None = None, remember: Iterable[str] = (),
-           arbiters: Mapping[str, str] | None = None) -> tuple[list, dict[str, Timeline]]:
+           arbiters: Mapping[str, str] | None = None,
+           tile_buffers: Mapping[str, int] | None = None) -> tuple[list, dict[str, Timeline]]:
     """``results`` (:class:`~hwsim.results.LayerPassResult`, timed without memory) with each scheduled variant's
     ``memory_stall`` and ``fill_drain`` set from one schedule per variant.
 
@@ -348,15 +352,18 @@ def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: M
     :func:`hwsim.sim.residency.operand_sources` (the activation products' dependencies, :func:`producers`); ``follow``: variant →
     variant whose timeline it shares (dense-gated runs the dense schedule); ``remember``: variants whose schedule
     repeats every iteration (:func:`simulate_schedule`); ``arbiters``: variant → its ``memory.dram_arbiter``
-    (a variant not named: ``in_order``). Returns (results, timelines).
+    (a variant not named: ``in_order``); ``tile_buffers``: variant → its ``memory.tile_buffers`` (not named:
+    :data:`~hwsim.sim.model.TILE_BUFFERS`). Returns (results, timelines).
     """
     remember = set(remember)
     follow = dict(follow or {})
     order = execution_order([(lp.name, lp.pass_name) for lp in results], layer_names)
     pos = {k: i for i, k in enumerate(order)}
     arbiters = dict(arbiters or {})
+    buffers = dict(tile_buffers or {})
     lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v], sources=sources),
-                                  remember=v in remember, arbiter=arbiters.get(v, "in_order"))
+                                  remember=v in remember, arbiter=arbiters.get(v, "in_order"),
+                                  tile_buffers=buffers.get(v, TILE_BUFFERS))
              for v, per in timed.items()}
     out = []
     for lp in results:

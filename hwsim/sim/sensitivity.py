@@ -1,8 +1,9 @@
 """The headline under the assumptions the papers do not state: one small table.
 
 SCNN states no accumulator-bank queue depth and no DRAM bandwidth; hwsim assumes 4 entries and
-16 B/cycle (arch YAML), and a DRAM channel that serves loads before write-backs (``memory.dram_arbiter``,
-:mod:`hwsim.sim.model`: it moves per-pass figures more than the headline); the weight update keeps W and its optimizer state in DRAM at fp32 (``update:``,
+16 B/cycle (arch YAML), a DRAM channel that serves loads before write-backs (``memory.dram_arbiter``,
+:mod:`hwsim.sim.model`: it moves per-pass figures more than the headline) and double-buffered tiles
+(``memory.tile_buffers`` 2; rows with 1 and 3); the weight update keeps W and its optimizer state in DRAM at fp32 (``update:``,
 :mod:`hwsim.sim.update`). :data:`FREE_PARTS` are optional rows that make the halo exchange or the bank queues'
 area and energy free again (issue 18), so a report can say what its match owes to them; :data:`PORT_ROWS` limit
 the products a bank accepts per cycle (``pe.bank_queue_write_ports``). This module re-simulates one trace with
@@ -26,6 +27,9 @@ QUEUE_DEPTHS = (0, 1, 4)
 DRAM_BYTES_PER_CYCLE = (8.0, 16.0, 64.0, math.inf)
 # Who gets the DRAM channel when a load and a write-back both wait (memory.dram_arbiter; the iteration schedule only)
 DRAM_ARBITERS = ("reads_first", "in_order")
+# How many intervals' operands the tile buffers hold (memory.tile_buffers, default 2; the iteration schedule only):
+# no overlap of a load with the previous compute (1) and a loader two intervals ahead (3)
+TILE_BUFFERS = (1, 3)
 # Products one accumulator bank takes per cycle (pe.bank_queue_write_ports; the arch's default is depth + 1): a plain
 # crossbar (1) and a two-output one (2), rows for benchmarks/scnn_repro.py.
 PORT_ROWS: tuple[tuple[str, dict[str, Any]], ...] = tuple(
@@ -49,12 +53,14 @@ UPDATE_SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def settings(depths: Sequence[int] = QUEUE_DEPTHS, dram: Sequence[float] = DRAM_BYTES_PER_CYCLE,
              update: Sequence[tuple[str, dict[str, Any]]] = UPDATE_SETTINGS,
-             arbiters: Sequence[str] = DRAM_ARBITERS) -> list[tuple[str, dict[str, Any]]]:
+             arbiters: Sequence[str] = DRAM_ARBITERS,
+             tile_buffers: Sequence[int] = TILE_BUFFERS) -> list[tuple[str, dict[str, Any]]]:
     """(label, overrides) of every row: each queue depth, then each DRAM bandwidth, then each DRAM arbiter, then
-    the update's settings."""
+    each tile-buffer count, then the update's settings."""
     rows = [(f"queue depth {d}", {"pe.bank_queue_depth": d}) for d in depths]
     rows += [(f"DRAM {'∞' if math.isinf(b) else f'{b:g}'} B/cycle", {"memory.dram_bytes_per_cycle": b}) for b in dram]
     rows += [(f"DRAM arbiter {a}", {"memory.dram_arbiter": a}) for a in arbiters]
+    rows += [(f"tile buffers {b}", {"memory.tile_buffers": b}) for b in tile_buffers]
     return rows + [(label, dict(over)) for label, over in update]
 
 
