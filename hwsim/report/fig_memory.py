@@ -125,9 +125,9 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
                         "the line stall on memory. Right: roofline — effectual MACs per cycle against effectual "
                         "MACs per DRAM byte; points on the sloped roof are bandwidth-bound. Memory stall is "
                         f"{percent(stall / back if back else None)} of the sparse backward cycles"
-                        + (f", {percent(foreign / back)} of them waiting while the DRAM channel carried other "
-                           "layer-passes' transfers (a wait is charged to the pass that waits)" if foreign and back
-                           else "") + ". "
+                        + (f", {percent(foreign / back)} of them spent waiting while the DRAM channel carried "
+                           "other layer-passes' transfers (part of that stall: a wait is charged to the pass that "
+                           "waits)" if foreign and back else "") + ". "
                         "The DRAM bytes are totals per layer-pass (results do not split them by tensor)."
                         + (f" {above} point(s) sit above the roof: with one memory schedule per iteration "
                            "(memory.schedule: iteration, the default) a layer-pass's DRAM traffic also moves while "
