@@ -135,3 +135,21 @@ def test_the_waits_column_is_explained_in_the_note_where_it_appears(tmp_path):
     (t,) = build._summary_tables(ReportInputs(results=(replace(e, result=r),)), tmp_path)
     assert "waits on other passes (sparse)" in t.header
     assert t.note.endswith(build.FOREIGN_NOTE) and "charges a wait to the pass that waits" in t.note
+
+
+def test_a_pass_above_its_roofline_is_explained_in_the_note(tmp_path, monkeypatch):
+    """Under the iteration schedule a pass can reach more than 100 % of its roofline bound (its traffic overlaps
+    other passes' compute): the note says why, only when some row is above 100 %."""
+    e = _entry("mlp")
+    (plain,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "above 100 %" not in plain.note
+    real = build.summary_rows
+
+    def above(entries):
+        rows = real(entries)
+        rows[0]["fraction_of_roofline"] = 3.41  # lenet5's backward-weight in a whole-run report
+        return rows
+
+    monkeypatch.setattr(build, "summary_rows", above)
+    (t,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "341%" in [c for row in t.body for c in row] and t.note.endswith(build.ROOFLINE_NOTE)
