@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import statistics
 import sys
@@ -41,6 +42,20 @@ from hwsim.capture import intercept, nongemm, quant_compiled, quant_counter  # n
 from hwsim.capture.session import capture  # noqa: E402
 
 SIZES = {"lenet5": (64, 28, 1), "resnet18_cifar": (32, 32, 3), "gpt_char": (64, 32, 3)}  # batch, size, channels
+
+
+@contextlib.contextmanager
+def _quiet_capture_log() -> Iterator[None]:
+    """The mechanism-only capture records nothing by design: its "0 iterations recorded" goes to the capture's
+    logger as well as to ``warnings``, so that logger is held at ERROR meanwhile (a user reading the output would
+    take it for a failed run)."""
+    logger = logging.getLogger("hwsim.capture")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -111,7 +126,7 @@ def breakdown(name: str, *, rounds: int, steps: int) -> dict[str, float]:
     got: dict[str, list[float]] = {k: [] for k in ("plain", "mechanism", "interception", "dither", "nsd", "view")}
     for r in range(rounds):
         got["plain"].append(run(steps))
-        with warnings.catch_warnings(), _mechanism_only():
+        with warnings.catch_warnings(), _mechanism_only(), _quiet_capture_log():
             warnings.simplefilter("ignore")  # "0 iterations recorded": nothing is, by design
             with capture(model, method="dither", s=4.0, seed=r):
                 run(2)

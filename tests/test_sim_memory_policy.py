@@ -169,7 +169,18 @@ def test_validate_and_provenance_state_the_policy():
     assert "memory policy stash in DRAM, weights streamed, residency in PE RAMs (checked per PE)\n" in \
         summary(load_arch("scnn16"))
     params = load_arch("scnn").to_dict()
-    assert key_parameters(params)["memory policy"].endswith("+ global buffer, iteration schedule")
+    assert key_parameters(params)["memory policy"].endswith("+ global buffer, iteration schedule (DRAM arbiter "
+                                                            "reads_first)")
+    # the arbiter moves the per-pass split under the iteration schedule: validate names it, and says when it is unused
+    assert "  schedule      iteration (one SimPy schedule per training iteration); DRAM arbiter reads_first (loads " \
+           "before write-backs until a tile buffer is needed); 2 tile buffers (the loader at most 1 interval ahead)\n" \
+        in text
+    assert "DRAM arbiter in_order (first come, first served); 3 tile buffers (the loader at most 2 intervals ahead)\n" \
+        in summary(load_arch("scnn", {"memory.dram_arbiter": "in_order", "memory.tile_buffers": 3}))
+    assert "  schedule      isolated (each layer-pass its own SimPy run); DRAM arbiter reads_first and tile buffers " \
+           "unused (first come, first served, 2 buffers, per layer-pass)\n" in summary(load_arch("scnn16"))
+    assert "; 1 tile buffer (each load waits for the previous interval's compute)\n" in \
+        summary(load_arch("scnn", {"memory.tile_buffers": 1}))
     old = {**params, "memory": {k: v for k, v in params["memory"].items() if k not in ("stash", "weights_resident")}}
     assert memory_policy(old) is None and "memory policy" not in key_parameters(old)   # results before the fields
 

@@ -159,7 +159,13 @@ def test_gpt2_table_row_and_footnote_show_the_measured_figure(gpt2):
     for p in PASSES:
         v = res.pass_total(p, "sparse")
         want.append(f"{v.cycle_breakdown.memory_stall_foreign / v.cycles:.1%}")
-    assert row[len(FOREIGN_LABEL):].split() == want
+    cells = row[len(FOREIGN_LABEL):].split()
+    assert cells[:3] == want
+    # then the weight update's and the iteration's shares (a pass may wait on none while the update does)
+    rest = {s: res.scope_total(s, "sparse") for s in ("update", "iteration")}
+    assert row.endswith("   (" + ", ".join(f"{s} {v.cycle_breakdown.memory_stall_foreign / v.cycles:.1%}"
+                                          for s, v in rest.items())
+                        + ")")
     pv = res.layer("h.0.attn:pv", "backward_data").sparse.cycle_breakdown
     assert any(ln.startswith(f"  h.0.attn:pv bwd-data: {pv.memory_stall:,} memory-stall cycles, of which "
                              f"{pv.memory_stall_foreign:,} ") for ln in lines)

@@ -110,3 +110,31 @@ def test_run_table(tmp_path):
     assert lines[-1].startswith(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}")
     assert f"standing for {run.total_iterations} training iterations" in lines[-1]
     assert ("…" in lines[-1]) == (len(run.replayed) > 6)
+
+
+def test_waits_row_carries_the_update_and_the_iteration(training):
+    """On the sample trace only the weight update waits on other passes' transfers (every forward / backward pass
+    0 %): the row is still printed, with the update's and the iteration's shares, so the footnote's "see 'waits on
+    other passes' above" points at something."""
+    lines = table(training).splitlines()
+    share = {s: training.scope_total(s, "sparse").cycle_breakdown.memory_stall_foreign
+             / training.scope_total(s, "sparse").cycles for s in (*PASSES, "update", "iteration")}
+    assert share["update"] > 0 and share["iteration"] > 0  # the case this test is about
+    row = next(ln for ln in lines if ln.startswith("waits on other passes"))
+    assert _cells(row)[4:7] == [f"{share[p]:.1%}" for p in PASSES]
+    assert row.endswith(f"(update {share['update']:.1%}, iteration {share['iteration']:.1%})")
+    assert any("see 'waits on other passes' above" in ln for ln in lines)
+
+
+def test_run_table_of_one_replayed_iteration_says_so_in_the_singular(tmp_path):
+    """A synthetic trace holds one iteration: simulate's default whole-run replay is that iteration alone."""
+    from hwsim.sweep.replays import simulate_run
+    from hwsim.trace.format import load
+    from hwsim.trace.synth import synthesize
+
+    path = synthesize(tmp_path / "t", model="lenet5", w_density=0.5, a_density=0.5, dz_density=0.1, batch=1, seed=0)
+    run = simulate_run(load(path), "scnn", iterations="all", progress=False, cache_dir=str(tmp_path / "points"))
+    line = next(ln for ln in run_table(run).splitlines() if "replayed iteration" in ln)
+    assert line == ("1 replayed iteration [0] standing for 1 training iteration (left-hold estimator); one "
+                    "iteration: the whole run is that iteration, with no spread")
+

@@ -63,6 +63,12 @@ def test_key_parameters_keep_the_table_order_skip_what_is_absent_and_carry_units
      "systolic_os", "stash on chip when it fits, weights streamed, residency in nothing"),
     ({**SCNN_MEMORY, "inter_layer_residency": False}, "cartesian",
      "nothing resident: every tensor through DRAM, iteration schedule"),
+    # the DRAM arbiter moves the per-pass split of the iteration schedule; isolated runs do not use it
+    ({**SCNN_MEMORY, "dram_arbiter": "in_order"}, "cartesian",
+     "stash on chip when it fits, weights resident when they fit, residency in PE RAMs (checked per PE) + global "
+     "buffer, iteration schedule (DRAM arbiter in_order)"),
+    ({**SCNN_MEMORY, "schedule": "isolated", "dram_arbiter": "reads_first"}, "systolic_ws",
+     "stash on chip when it fits, weights resident when they fit, residency in global buffer, isolated schedule"),
 ])
 def test_memory_policy_line(memory, dataflow, line):
     params = {"dataflow": dataflow, "memory": memory}

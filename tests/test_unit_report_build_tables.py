@@ -120,3 +120,36 @@ def test_the_whole_iteration_row_includes_the_weight_update_and_its_note_says_so
     assert (it["sparse cycles"], it["dense cycles"], it["speed-up sparse"]) == ("40", "115", "2.88×")
     assert it["weight update (sparse)"] == "38%"
     assert "weight update" in t.note and "all three passes" not in t.note
+
+
+def test_the_waits_column_is_explained_in_the_note_where_it_appears(tmp_path):
+    """'waits on other passes (sparse)' is a share a newcomer cannot guess: the table's note says what it is, only
+    for tables that carry the column (iteration-schedule results that measured it)."""
+    e = _entry("mlp")
+    (plain,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "waits on other passes (sparse)" not in plain.header and "Waits on other passes" not in plain.note
+    from dataclasses import replace
+
+    r = replace(e.result, arch={"name": "scnn", "params": {"memory": {"schedule": "iteration"}}},
+                run={"schedule": {"mode": "iteration", "foreign_waits": "measured"}})
+    (t,) = build._summary_tables(ReportInputs(results=(replace(e, result=r),)), tmp_path)
+    assert "waits on other passes (sparse)" in t.header
+    assert t.note.endswith(build.FOREIGN_NOTE) and "charges a wait to the pass that waits" in t.note
+
+
+def test_a_pass_above_its_roofline_is_explained_in_the_note(tmp_path, monkeypatch):
+    """Under the iteration schedule a pass can reach more than 100 % of its roofline bound (its traffic overlaps
+    other passes' compute): the note says why, only when some row is above 100 %."""
+    e = _entry("mlp")
+    (plain,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "above 100 %" not in plain.note
+    real = build.summary_rows
+
+    def above(entries):
+        rows = real(entries)
+        rows[0]["fraction_of_roofline"] = 3.41  # lenet5's backward-weight in a whole-run report
+        return rows
+
+    monkeypatch.setattr(build, "summary_rows", above)
+    (t,) = build._summary_tables(ReportInputs(results=(e,)), tmp_path)
+    assert "341%" in [c for row in t.body for c in row] and t.note.endswith(build.ROOFLINE_NOTE)

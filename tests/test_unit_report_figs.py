@@ -185,3 +185,14 @@ def test_level_histograms_shares_by_hand(tmp_path):
     assert "bits of a non-zero δ̃z level (sign + magnitude)" in figure_texts(p.figure)
     assert_figure_written(p.figure, tmp_path, "hist")
     assert fig_training.level_histograms([_trace("n", "none")], name="h") is None
+
+
+def test_a_run_of_one_replayed_iteration_draws_no_whole_run_figures(tmp_path):
+    """One replayed iteration (a synthetic trace: `hwsim simulate` replays its whole run by default) has nothing over
+    training: the cost figure would be one marker per variant on a fractional iteration axis, the summary bars equal
+    to the last iteration's; both are skipped like a single-iteration file's."""
+    run = RunResult.build([(0, _res(10, 40, 0))], total_iterations=1)
+    entry = ResultEntry(label="gpt2", source=save_run_results(run, tmp_path / "one.json"), result=run.integrated)
+    assert fig_run.load_run(entry) is not None
+    assert fig_run.cost_over_training(entry, name="c") is None
+    assert fig_run.whole_run_summary(entry, name="w") is None

@@ -16,7 +16,7 @@ from _hwsim_fixtures import assert_figure_written, figure_texts  # noqa: E402
 
 from hwsim.report import fig_breakdown, fig_compare, fig_layers, fig_memory, fig_summary  # noqa: E402
 from hwsim.report.inputs import ResultEntry  # noqa: E402
-from hwsim.report.style import canvas_overflow, times  # noqa: E402
+from hwsim.report.style import canvas_overflow, percent, times  # noqa: E402
 from hwsim.results import CycleBreakdown, EnergyBreakdown, LayerPassResult, SimResult, VariantResult  # noqa: E402
 
 MULTS = 4
@@ -283,3 +283,46 @@ def test_compare_figure(tmp_path):
     assert {"0.40×", "1.00×", "2.00×", "forward", "whole iteration"} <= set(texts)
     assert ax_e.get_ylabel() == "energy (µJ)"  # peak 6·10⁶ pJ
     assert_figure_written(p.figure, tmp_path, "cmp")
+
+
+def test_cycle_breakdown_hatches_the_waits_on_other_passes_and_names_the_passes_it_sums():
+    """The memory stall's share spent waiting on other layer-passes' DRAM transfers (memory_stall_foreign) is drawn
+    hatched inside the memory stall, per pass and per layer; the per-layer panel says which passes it sums."""
+    base = _result()
+    layers = []
+    for lp in base.layers:  # fc2 forward: 3 of its 5 stall cycles wait on other passes
+        if (lp.name, lp.pass_name) == ("fc2", "forward"):
+            cb = replace(lp.sparse.cycle_breakdown, memory_stall_foreign=3)
+            lp = replace(lp, sparse=replace(lp.sparse, cycle_breakdown=cb))
+        layers.append(lp)
+    e = ResultEntry(label="w", source=Path("w.json"), result=replace(base, layers=tuple(layers)))
+    p = fig_breakdown.breakdown(e, kind="cycles", name="bc")
+    left, right = p.figure.axes[:2]
+    hatched = [(b.get_x() + b.get_width() / 2, b.get_y(), b.get_height()) for b in left.patches if b.get_hatch()]
+    # one hatched bar per pass × variant; only the sparse forward's is tall: 3 cycles from where its stall starts
+    # (compute 10 + 5 = 15; stall 2 + 5 = 7 above it)
+    tall = [h for h in hatched if h[2] > 0]
+    assert len(tall) == 1 and tall[0][1:] == pytest.approx((15.0, 3.0))
+    rh = [(b.get_y(), b.get_height()) for b in right.patches if b.get_hatch() and b.get_height() > 0]
+    assert rh == [pytest.approx((5.0 + 4.0 + 0.0, 3.0))]  # fc2: compute 5 + 4 + 0 over its three passes
+    assert "memory stall: waits on other passes" in figure_texts(p.figure)
+    assert "Hatched, inside the memory stall" in p.caption
+    assert right.get_title() == "sparse, per layer, 3 passes"
+    plain = fig_breakdown.breakdown(_entry(), kind="cycles", name="bc")
+    assert not any(b.get_hatch() for b in plain.figure.axes[0].patches) and "Hatched" not in plain.caption
+
+
+def test_bandwidth_caption_says_how_much_of_the_backward_stall_waits_on_other_passes():
+    base = _result()
+    layers = []
+    for lp in base.layers:  # fc2 backward-data: 4 stall cycles, 2 of them on other passes' transfers
+        if (lp.name, lp.pass_name) == ("fc2", "backward_data"):
+            cb = replace(lp.sparse.cycle_breakdown, memory_stall=4, memory_stall_foreign=2)
+            lp = replace(lp, sparse=replace(lp.sparse, cycle_breakdown=cb))
+        layers.append(lp)
+    e = ResultEntry(label="w", source=Path("w.json"), result=replace(base, layers=tuple(layers)))
+    cap = fig_memory.bandwidth_figure(e, name="bw").caption
+    # backward sparse cycles: fc1 bwd-weight 6 + fc2 bwd-data 4 + 4 + fc2 bwd-weight 0 = 14; stall 4, waits 2
+    assert (f"Memory stall is {percent(4 / 14)} of the sparse backward cycles, {percent(2 / 14)} of them spent "
+            "waiting while the DRAM channel carried other layer-passes' transfers (part of that stall") in cap
+    assert "of them spent waiting" not in fig_memory.bandwidth_figure(_entry(), name="bw").caption

@@ -64,7 +64,7 @@ def test_report_summary_column_is_the_scope_share_under_the_iteration_schedule()
 
     layers = (lp("a", "forward", 40, 0), lp("a", "backward_data", 40, 30), lp("a", "backward_weight", 140, 10))
     r = SimResult(trace={"model": "toy"}, arch={"name": "scnn", "params": {"memory": {"schedule": "iteration"}}},
-                  layers=layers)
+                  layers=layers, run={"schedule": {"mode": "iteration", "foreign_waits": "measured"}})
     rows = {x["scope"]: x for x in summary_rows([ResultEntry(label="x", source=Path("x.json"), result=r)])}
     assert rows["forward"]["foreign_wait_share_sparse"] == 0.0
     assert rows["backward_data"]["foreign_wait_share_sparse"] == pytest.approx(30 / 100)
@@ -73,3 +73,19 @@ def test_report_summary_column_is_the_scope_share_under_the_iteration_schedule()
     iso = replace(r, arch={"name": "scnn", "params": {"memory": {"schedule": "isolated"}}})
     rows = summary_rows([ResultEntry(label="x", source=Path("x.json"), result=iso)])
     assert all(x["foreign_wait_share_sparse"] is None for x in rows)  # an empty column, dropped from the table
+    # a results file written before the measurement (no run.schedule.foreign_waits) reads 0 everywhere: the column
+    # says "not measured" (–), not 0 %
+    old = replace(r, run={"schedule": {"mode": "iteration"}})
+    rows = summary_rows([ResultEntry(label="x", source=Path("x.json"), result=old)])
+    assert all(x["foreign_wait_share_sparse"] is None for x in rows)
+
+
+def test_new_iteration_results_say_the_waits_were_measured():
+    from pathlib import Path
+
+    from hwsim.arch import load_arch
+    from hwsim.sim import simulate
+
+    sample = Path(__file__).resolve().parents[1] / "traces" / "samples" / "lenet5-digits-dither"
+    r = simulate(str(sample), load_arch("scnn"), progress=False)
+    assert r.run["schedule"]["foreign_waits"] == "measured"

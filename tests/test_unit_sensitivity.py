@@ -134,3 +134,19 @@ def test_a_row_at_a_field_omitted_from_to_dict_is_marked_by_the_archs_value(stub
     assert sens.sensitivity("TRACE", load_arch("scnn"), rows=row)[0]["setting"] == "own lanes"
     own = load_arch("scnn", {"vector.baseline_lanes": "own"})
     assert sens.sensitivity("TRACE", own, rows=row)[0]["setting"] == "own lanes (arch)"
+
+
+def test_iteration_only_rows_are_left_out_where_the_schedule_is_isolated(stub):
+    """Isolated layer-passes never use memory.dram_arbiter or memory.tile_buffers (scnn16.yaml, the SCNN
+    reproduction): their rows would only repeat the arch's figures, so they are not simulated; the other rows are,
+    and so is a row with no overrides at all."""
+    rows = sens.sensitivity("TRACE", load_arch("scnn16"), training=False)
+    labels = [r["setting"] for r in rows]
+    assert not any(lb.startswith(("DRAM arbiter", "tile buffers")) for lb in labels)
+    assert len(rows) == len(sens.settings()) - 4 == len(stub)
+    assert [r["setting"] for r in sens.sensitivity("TRACE", load_arch("scnn16"), rows=[("arch", {})])] == ["arch (arch)"]
+    # an arbiter row that also moves the schedule to iteration is simulated
+    rows = sens.sensitivity("TRACE", load_arch("scnn16"), training=False,
+                            rows=[("arbiter in iteration", {"memory.dram_arbiter": "in_order",
+                                                            "memory.schedule": "iteration"})])
+    assert [r["setting"] for r in rows] == ["arbiter in iteration"]

@@ -51,3 +51,18 @@ def test_footnote_names_each_pass_and_its_share_of_the_iteration():
 
 def test_no_footnote_with_isolated_schedules():
     assert attribution_lines(_result("isolated")) == []
+
+
+def test_footnote_names_the_dram_arbiter_and_the_other_one():
+    """The per-pass split depends on memory.dram_arbiter: the footnote says which one ran and how to see the other;
+    results written before the field name none."""
+    r = _result("iteration")
+    r.arch["params"]["memory"]["dram_arbiter"] = "reads_first"
+    lines = attribution_lines(r)
+    assert lines[0].startswith("per-pass attribution (this iteration, memory.schedule: iteration, "
+                               "memory.dram_arbiter: reads_first): ")
+    assert "--set memory.dram_arbiter=in_order shows the other arbiter's split" in lines[1]
+    r.arch["params"]["memory"]["dram_arbiter"] = "in_order"
+    assert "--set memory.dram_arbiter=reads_first shows" in attribution_lines(r)[1]
+    old = attribution_lines(_result("iteration"))
+    assert "dram_arbiter" not in old[0] + old[1]

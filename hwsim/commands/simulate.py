@@ -61,7 +61,8 @@ def table(result: SimResult) -> str:
     from hwsim.results import PASSES
 
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight"}
-    foreign = foreign_shares(result)
+    # the passes' columns, then the weight update and the iteration (a pass may wait on none while the update does)
+    foreign = foreign_scope_shares(result, (*PASSES, "update", "iteration"))
     w = max([13] + [len(n) for n in result.layer_names()] + [len(FOREIGN_LABEL)] * bool(foreign)) + 1  # fits all
     head = f"{'layer':<{w}}" + "".join(f"{short[p] + ' speed-up':>20}{'energy':>9}" for p in PASSES)
     lines = [head, "-" * len(head)]
@@ -85,8 +86,10 @@ def table(result: SimResult) -> str:
             row += f"{'-':>20}{'-':>9}"
     lines.append(row)
     if foreign:  # per pass: the share of its cycles the PEs waited on other passes' DRAM transfers
-        lines.append(f"{FOREIGN_LABEL:<{w}}" + "".join(f"{foreign[p]:>19.1%} {'':>9}" if p in foreign
-                                                      else f"{'-':>20}{'':>9}" for p in PASSES).rstrip())
+        rest = ", ".join(f"{s} {foreign[s]:.1%}" for s in ("update", "iteration") if s in foreign)
+        lines.append((f"{FOREIGN_LABEL:<{w}}" + "".join(f"{foreign[p]:>19.1%} {'':>9}" if p in foreign
+                                                       else f"{'-':>20}{'':>9}" for p in PASSES)).rstrip()
+                     + (f"   ({rest})" if rest else ""))
     lines.append(f"iteration: sparse {result.speedup():.2f}× faster, {result.energy_ratio():.2f}× less energy "
                  f"than dense (dense-gated {result.energy_ratio('dense_gated'):.2f}× energy)")
     lines.extend(bounds_lines(result))
@@ -158,13 +161,18 @@ def attribution_lines(result: SimResult, *, most: int = 3, scope: str = "this it
     if not waits:
         return []
     short = {"forward": "fwd", "backward_data": "bwd-data", "backward_weight": "bwd-weight", "update": "update"}
-    lines = [f"per-pass attribution ({scope}, memory.schedule: iteration): a layer-pass is charged from the previous "
+    arbiter = ((result.arch.get("params") or {}).get("memory") or {}).get("dram_arbiter")  # None: older results
+    other = {"reads_first": "in_order", "in_order": "reads_first"}.get(arbiter)
+    lines = [f"per-pass attribution ({scope}, memory.schedule: iteration"
+             + (f", memory.dram_arbiter: {arbiter}" if arbiter else "")
+             + "): a layer-pass is charged from the previous "
              "pass's end to its own end, so a pass that waits for DRAM is charged the wait even while the channel "
              "carries other passes' transfers",
              "  (write-backs drain in order: a pass reading a spilled tensor waits behind every write-back queued "
              "before it, e.g. earlier passes' δW); this moves cycles between passes and phases, not the "
-             f"iteration's total (see '{FOREIGN_LABEL}' above); --set memory.schedule=isolated charges each pass its "
-             "own traffic only:"]
+             f"iteration's total (see '{FOREIGN_LABEL}' above); "
+             + (f"--set memory.dram_arbiter={other} shows the other arbiter's split; " if other else "")
+             + "--set memory.schedule=isolated charges each pass its own traffic only:"]
     for name, pname, stall, foreign in waits[:most]:
         lines.append(f"  {name} {short.get(pname, pname)}: {stall:,} memory-stall cycles, of which {foreign:,} "
                      f"({foreign / total:.1%} of the iteration's cycles) waiting on other passes' transfers")
@@ -228,8 +236,10 @@ def run_table(run: RunResult) -> str:
                      f"{s['p10']:>12.2f}–{s['p90']:.2f} [{s['min']:.2f}, {s['max']:.2f}]"
                      f"{whole.energy_ratio(pass_name=p):>17.2f}×{last.energy_ratio(pass_name=p):>9.2f}×"
                      + (f"{foreign.get(p or 'iteration', 0.0):>23.1%}" if foreign else ""))
-    lines.append(f"{len(run.iterations)} replayed iterations {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
-                 f" standing for {run.total_iterations} training iterations (left-hold estimator)")
+    n, total = len(run.iterations), run.total_iterations
+    lines.append(f"{n} replayed iteration{'s' * (n != 1)} {run.replayed[:6]}{' …' if len(run.replayed) > 6 else ''}"
+                 f" standing for {total} training iteration{'s' * (total != 1)} (left-hold estimator)"
+                 + ("; one iteration: the whole run is that iteration, with no spread" if n == 1 else ""))
     lines.extend(attribution_lines(run.last, scope="the last replayed iteration"))
     lines.append(nongemm_line(whole))
     return "\n".join(lines)

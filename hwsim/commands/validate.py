@@ -70,6 +70,13 @@ def _cost_lines(arch: Arch) -> list[str]:
     return [*(lines[:1] if arch.is_systolic else lines), vec, upd]
 
 
+def _buffers(n: int) -> str:
+    """``memory.tile_buffers`` in words: how far the loader may run ahead of the array."""
+    if n == 1:
+        return "1 tile buffer (each load waits for the previous interval's compute)"
+    return f"{n} tile buffers (the loader at most {n - 1} interval{'s' * (n != 2)} ahead)"
+
+
 def _memory_lines(arch: Arch) -> list[str]:
     """The memory policies (issue 17 item 2, hwsim/sim/residency.py) and the capacity they may use."""
     from hwsim.arch.policy import memory_policy
@@ -110,7 +117,12 @@ def summary(arch: Arch) -> str:
         f"compression {mem.compression}" + (f" ({mem.run_length_bits}-bit runs)" if mem.compression == "run_length" else ""),
         f"  schedule      {mem.schedule} ("
         + ("one SimPy schedule per training iteration" if mem.schedule == "iteration"
-           else "each layer-pass its own SimPy run") + ")",
+           else "each layer-pass its own SimPy run") + ")"
+        + (f"; DRAM arbiter {mem.dram_arbiter} ("
+           + ("loads before write-backs until a tile buffer is needed" if mem.dram_arbiter == "reads_first"
+              else "first come, first served") + f"); {_buffers(mem.tile_buffers)}" if mem.schedule == "iteration"
+           else f"; DRAM arbiter {mem.dram_arbiter} and tile buffers unused (first come, first served, 2 buffers, "
+                "per layer-pass)"),
         *_memory_lines(arch),
         "  energy (pJ)",
         f"    mult        {dict(e.mult_pj)} (at {pe.mac_bits} bits: {e.mult_pj_for(pe.mac_bits):g})",

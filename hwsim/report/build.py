@@ -221,6 +221,18 @@ def _drop_empty(rows: Sequence[dict], columns: Sequence[tuple]) -> list[tuple]:
     return [c for c in columns if any(r.get(c[0]) not in (None, "") for r in rows)]
 
 
+# The summary's 'waits on other passes' column (hwsim/sim/schedule.py), explained where it appears
+FOREIGN_NOTE = (" 'Waits on other passes' = the share of the pass's sparse cycles the PEs waited while the DRAM "
+                "channel carried other layer-passes' transfers: one schedule per iteration (memory.schedule: "
+                "iteration) charges a wait to the pass that waits, so this share moves cycles between passes, not the "
+                "iteration's total, and memory.dram_arbiter moves it too (– where not measured).")
+
+# A pass's 'of roofline bound' above 100 % (the iteration schedule overlaps its traffic with other passes' compute)
+ROOFLINE_NOTE = (" 'Of roofline bound' above 100 % on a pass is no error: with one schedule per iteration a pass's "
+                 "DRAM traffic also moves while other passes compute, so per pass the roofline is indicative; it "
+                 "bounds the whole iteration.")
+
+
 def _summary_tables(inputs: ReportInputs, root: Path) -> list[Table]:
     rows = summary_rows(inputs.results)
     csv_path, json_path = write_rows(rows, out_dir=root / DATA, name="summary")
@@ -233,7 +245,10 @@ def _summary_tables(inputs: ReportInputs, root: Path) -> list[Table]:
                               "training, the weight update — its share is the 'weight update' column; one training "
                               "iteration, or the sum over the whole run for whole-run results — see the provenance "
                               "block). Energy per effectual MAC counts everything (DRAM, SRAM, MACs) over the "
-                              "MACs with two non-zero operands.",
+                              "MACs with two non-zero operands." + (FOREIGN_NOTE if any(
+                                  r.get("foreign_wait_share_sparse") is not None for r in sub) else "")
+                              + (ROOFLINE_NOTE if any((r.get("fraction_of_roofline") or 0) > 1 for r in sub)
+                                 else ""),
                          files=(csv_path, json_path)))
     return out
 

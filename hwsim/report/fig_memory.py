@@ -113,6 +113,9 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
     backward = ("backward_data", "backward_weight")  # not the weight update, which is mostly DRAM traffic
     stall = sum(r["memory_stall_cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] in backward)
     back = sum(r["cycles"] for r in rows if r["variant"] == "sparse" and r["pass"] in backward)
+    # the part of that stall spent waiting on other layer-passes' transfers (hwsim/sim/schedule.py)
+    foreign = sum(lp.sparse.cycle_breakdown.memory_stall_foreign for lp in entry.result.layers
+                  if lp.pass_name in backward)
     above = sum(1 for r in rows if r["macs_per_dram_byte"] and r["effectual_macs_per_cycle"] and bw
                 and r["effectual_macs_per_cycle"] > 1.001 * min(mults, bw * r["macs_per_dram_byte"]))
     return Plot(name=name, title=f"DRAM bandwidth and roofline — {entry.label}", figure=fig, rows=rows,
@@ -121,7 +124,10 @@ def bandwidth_figure(entry: ResultEntry, *, name: str) -> Plot | None:
                         "(filled: sparse, hollow: dense) against the architecture's bandwidth (dashed); points above "
                         "the line stall on memory. Right: roofline — effectual MACs per cycle against effectual "
                         "MACs per DRAM byte; points on the sloped roof are bandwidth-bound. Memory stall is "
-                        f"{percent(stall / back if back else None)} of the sparse backward cycles. "
+                        f"{percent(stall / back if back else None)} of the sparse backward cycles"
+                        + (f", {percent(foreign / back)} of them spent waiting while the DRAM channel carried "
+                           "other layer-passes' transfers (part of that stall: a wait is charged to the pass that "
+                           "waits)" if foreign and back else "") + ". "
                         "The DRAM bytes are totals per layer-pass (results do not split them by tensor)."
                         + (f" {above} point(s) sit above the roof: with one memory schedule per iteration "
                            "(memory.schedule: iteration, the default) a layer-pass's DRAM traffic also moves while "

@@ -4,7 +4,8 @@ For every results entry whose file holds per-iteration records (:mod:`hwsim.resu
 dense cycles and energy of each replayed iteration against the training iteration, with the mean
 δ̃z density of every iteration (from the trace statistics) beside them; and the whole-run speed-up and
 energy gain per pass with their spread over iterations (p10–p90 bars, min/max ticks) beside the last
-iteration's — the figure a single-iteration replay would have reported.
+iteration's — the figure a single-iteration replay would have reported. A run of one replayed iteration draws
+neither (nothing to show over training).
 """
 
 from __future__ import annotations
@@ -36,8 +37,16 @@ def load_run(entry: ResultEntry) -> RunResult | None:
         return None
 
 
-def cost_over_training(entry: ResultEntry, *, name: str, run: RunResult | None = None) -> Plot | None:
+def _over_training(entry: ResultEntry, run: RunResult | None) -> RunResult | None:
+    """The run behind ``entry`` if it replayed at least two iterations: with one (a synthetic trace, a capture that
+    sampled one iteration) there is nothing *over training* — the whole run is that iteration — and the figures
+    would only show one marker on a fractional axis, or bars equal to the last iteration's with no spread."""
     run = run if run is not None else load_run(entry)
+    return run if run is not None and len(run.iterations) >= 2 else None
+
+
+def cost_over_training(entry: ResultEntry, *, name: str, run: RunResult | None = None) -> Plot | None:
+    run = _over_training(entry, run)
     if run is None:
         return None
     its = [r.iteration for r in run.iterations]
@@ -75,7 +84,7 @@ def cost_over_training(entry: ResultEntry, *, name: str, run: RunResult | None =
 
 
 def whole_run_summary(entry: ResultEntry, *, name: str, run: RunResult | None = None) -> Plot | None:
-    run = run if run is not None else load_run(entry)
+    run = _over_training(entry, run)
     if run is None:
         return None
     whole, last, sp = run.integrated, run.last, run.spread()

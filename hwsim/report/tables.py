@@ -118,11 +118,17 @@ def summary_rows(entries: Sequence[ResultEntry]) -> list[dict[str, Any]]:
                 "update_share_sparse": ratio_cell(r.scope_total("update", "sparse").cycles, sparse.cycles)
                 if scope == "iteration" and any(lp.pass_name == "update" for lp in r.layers) else None,
                 # memory.schedule: iteration charges a DRAM wait to the pass that waits: the share of the scope's
-                # sparse cycles spent waiting on other passes' transfers (hwsim/sim/schedule.py); None: isolated
+                # sparse cycles spent waiting on other passes' transfers (hwsim/sim/schedule.py); None: isolated,
+                # or a results file written before the measurement (its zeros are "not measured")
                 "foreign_wait_share_sparse": ratio_cell(sparse.cycle_breakdown.memory_stall_foreign, sparse.cycles)
-                if _schedule(r) == "iteration" else None,
+                if _schedule(r) == "iteration" and _foreign_measured(r) else None,
             })
     return rows
+
+
+def _foreign_measured(result: Any) -> bool:  # noqa: ANN401
+    """Whether the results measured ``memory_stall_foreign`` (``run.schedule.foreign_waits``, hwsim/sim/replay.py)."""
+    return ((result.run or {}).get("schedule") or {}).get("foreign_waits") == "measured"
 
 
 def _schedule(result: Any) -> str | None:  # noqa: ANN401

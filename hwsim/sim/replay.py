@@ -392,6 +392,8 @@ def simulate_trace(trace: Trace, arch: Arch, *, iteration: int | None = None, se
 
 def _schedule_record(lines: Mapping[str, schedule.Timeline]) -> dict:
     """``run["schedule"]`` of an iteration schedule: per timed variant its makespan (before the serial
-    reduction / NSD cycles), exposed first load and last write-back."""
+    reduction / NSD cycles), exposed first load and last write-back; ``foreign_waits: "measured"`` says the
+    layer-passes' ``memory_stall_foreign`` was measured (a results file without it predates the measurement, so
+    its zeros mean "not measured", not "no wait")."""
     return {"mode": "iteration", **{f: {v: int(getattr(tl, f)) for v, tl in lines.items()}
-                                    for f in ("makespan", "fill", "drain")}}
+                                    for f in ("makespan", "fill", "drain")}, "foreign_waits": "measured"}

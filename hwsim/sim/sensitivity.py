@@ -30,6 +30,8 @@ DRAM_ARBITERS = ("reads_first", "in_order")
 # How many intervals' operands the tile buffers hold (memory.tile_buffers, default 2; the iteration schedule only):
 # no overlap of a load with the previous compute (1) and a loader two intervals ahead (3)
 TILE_BUFFERS = (1, 3)
+# Fields only memory.schedule: iteration uses (isolated layer-passes keep a first-come channel and two buffers)
+ITERATION_ONLY = frozenset({"memory.dram_arbiter", "memory.tile_buffers"})
 # Products one accumulator bank takes per cycle (pe.bank_queue_write_ports; the arch's default is depth + 1): a plain
 # crossbar (1) and a two-output one (2), rows for benchmarks/scnn_repro.py.
 PORT_ROWS: tuple[tuple[str, dict[str, Any]], ...] = tuple(
@@ -67,13 +69,20 @@ def settings(depths: Sequence[int] = QUEUE_DEPTHS, dram: Sequence[float] = DRAM_
 def sensitivity(trace: Trace, arch: Arch, *, training: bool = True, seed: int = 0,
                 rows: Sequence[tuple[str, dict[str, Any]]] | None = None,
                 pass_name: str | None = None) -> list[dict[str, Any]]:
-    """Sparse speed-up and energy ratio vs both dense baselines for each setting (module doc)."""
+    """Sparse speed-up and energy ratio vs both dense baselines for each setting (module doc).
+
+    A row that moves only fields of the iteration schedule (:data:`ITERATION_ONLY`: ``memory.dram_arbiter``,
+    ``memory.tile_buffers``) is left out where the arch's ``memory.schedule`` is ``isolated`` (e.g. scnn16.yaml, the
+    SCNN reproduction): isolated layer-passes use neither, so the row would repeat the arch's figures and read as
+    "this assumption moves nothing"."""
     from hwsim.arch import load_arch
     from hwsim.sim import simulate
 
     out = []
     for label, over in rows if rows is not None else settings():
         a = load_arch(arch, over)
+        if over and set(over) <= ITERATION_ONLY and a.memory.schedule != "iteration":
+            continue
         r = simulate(trace, a, training=training, seed=seed)
         default = all(_same(_get(arch, k), v) for k, v in over.items())
         out.append({"setting": label + (" (arch)" if default else ""), "overrides": dict(over),
