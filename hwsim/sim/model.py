@@ -214,6 +214,20 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
     starts = [0] * n
     barriers = [0] * n
 
+    def transfer(read: bool, cycles: int, j: int):
+        """Interval j's load (``read``) or write-back: wait for the channel, hold it ``cycles``, release it."""
+        kind = "load" if read else "store"
+        req = dram.request(read)
+        yield req
+        if log is not None:
+            log.append((int(env.now), f"{kind}_start", j))
+        if held is not None:
+            held.append((env.now, cycles, j))
+        yield env.timeout(cycles)
+        if log is not None:
+            log.append((int(env.now), f"{kind}_end", j))
+        dram.release(req)
+
     def loader():
         for j in range(n):
             if j >= tile_buffers:
@@ -221,16 +235,7 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
             for i in waits.get(j, ()):  # data dependency through DRAM: the producer's write-backs first
                 yield written[i]
             if load_t[j]:
-                req = dram.request(True)
-                yield req
-                if log is not None:
-                    log.append((int(env.now), "load_start", j))
-                if held is not None:
-                    held.append((env.now, load_t[j], j))
-                yield env.timeout(load_t[j])
-                if log is not None:
-                    log.append((int(env.now), "load_end", j))
-                dram.release(req)
+                yield from transfer(True, load_t[j], j)
             loaded[j].succeed()
 
     def coordinator():
@@ -263,16 +268,7 @@ def run_intervals(spans: Sequence[int], load_t: Sequence[int], store_t: Sequence
             yield done[j]
             draining[0] = j
             if store_t[j]:
-                req = dram.request(False)
-                yield req
-                if log is not None:
-                    log.append((int(env.now), "store_start", j))
-                if held is not None:
-                    held.append((env.now, store_t[j], j))
-                yield env.timeout(store_t[j])
-                if log is not None:
-                    log.append((int(env.now), "store_end", j))
-                dram.release(req)
+                yield from transfer(False, store_t[j], j)
             if j in written:
                 written[j].succeed()
         finished.succeed()
