@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _counter_ref import hash_by_hand
 from torch import nn
 
 from hwsim.capture import config as capture_config
@@ -32,17 +33,6 @@ KERNEL = quant_compiled.available()
 KEY = qc.call_key(3, 7, qc.site_hash("fc1"), 0)
 
 
-def _hash_by_hand(i: int, k0: int, k1: int) -> int:
-    """H of the module doc in plain Python integers (an independent implementation)."""
-    def rnd(x: int) -> int:
-        x ^= x >> 16
-        x = (x * 0x21F0AAAD) & 0xFFFFFFFF
-        x ^= x >> 15
-        x = (x * 0x735A2D97) & 0xFFFFFFFF
-        return x ^ (x >> 15)
-    return rnd(rnd((i & 0xFFFFFFFF) ^ k0) ^ k1 ^ (((i >> 32) * 0x9E3779B9) & 0xFFFFFFFF))
-
-
 def _all_uniforms(key: qc.CounterKey, n: int, start: int) -> list[np.ndarray]:
     got = [qc.uniform_numpy(key, n, start), qc.uniform_torch(key, n, "cpu", start).numpy()]
     return got + ([qc.uniform_kernel(key, n, start)] if KERNEL else [])
@@ -54,7 +44,7 @@ def test_uniforms_are_the_same_bits_on_every_path_and_by_hand(n, start):
     a, *others = _all_uniforms(KEY, n, start)
     assert all(np.array_equal(a, b) for b in others)
     for i in range(min(n, 20)):  # u = (2·⌊H / 2^9⌋ + 1)·2^-24
-        h = _hash_by_hand(start + i, KEY.k0, KEY.k1)
+        h = hash_by_hand(start + i, KEY.k0, KEY.k1)
         assert a[i] == np.float32((2 * (h >> 9) + 1) * 2.0**-24)
 
 
@@ -161,7 +151,7 @@ def test_levels_by_hand():
     x = torch.tensor([1.0, -1.0, 0.0, 2.0])
     delta = np.float32(4.0 * math.sqrt(1.25))
     alpha = np.float32(1.0 / float(delta))
-    u = [np.float32((2 * (_hash_by_hand(i, KEY.k0, KEY.k1) >> 9) + 1) * 2.0**-24) for i in range(4)]
+    u = [np.float32((2 * (hash_by_hand(i, KEY.k0, KEY.k1) >> 9) + 1) * 2.0**-24) for i in range(4)]
     want = [math.floor(np.float32(np.float32(np.float32(v) * alpha) + u[i])) for i, v in enumerate(x.tolist())]
     for q in _paths(x):
         assert q.delta == float(delta)

@@ -10,46 +10,22 @@ import math
 import numpy as np
 import pytest
 import torch
+from _counter_ref import M64, splitmix_out, u_by_hand
 
 from hwsim.capture import quant_counter as qc
 from hwsim.capture.quantized import NonFiniteError
-
-M64 = (1 << 64) - 1
-
-
-def _splitmix_out(z: int) -> int:
-    """SplitMix64 (Steele, Lea, Flood 2014) written out again: add the golden gamma, then the two xorshift-multiplies."""
-    z = (z + 0x9E3779B97F4A7C15) & M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def _lowbias_by_hand(x: int) -> int:
-    x ^= x >> 16
-    x = (x * 0x21F0AAAD) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x735A2D97) & 0xFFFFFFFF
-    return x ^ (x >> 15)
-
-
-def _u_by_hand(i: int, k0: int, k1: int) -> float:
-    """u of element i (module doc): two keyed lowbias32 rounds, the top 23 bits → an odd multiple of 2^-24."""
-    h = _lowbias_by_hand((i & 0xFFFFFFFF) ^ k0)
-    h = _lowbias_by_hand(h ^ k1 ^ (((i >> 32) * 0x9E3779B9) & 0xFFFFFFFF))
-    return (2 * (h >> 9) + 1) * 2.0**-24
 
 
 def test_mix64_is_splitmix64_first_output_of_state_zero():
     # The first output of SplitMix64 seeded with 0 is the published 0xE220A8397B1DCDAF.
     assert qc._mix64(0) == 0xE220A8397B1DCDAF
     for z in (1, 2**63, M64, 0x0123456789ABCDEF):
-        assert qc._mix64(z) == _splitmix_out(z)
+        assert qc._mix64(z) == splitmix_out(z)
 
 
 def test_call_key_is_the_four_step_chain_split_into_halves():
     seed, it, site, ordinal = 7, 3, qc.site_hash("layer1.conv"), 2
-    z = _splitmix_out(_splitmix_out(_splitmix_out(_splitmix_out(seed) ^ it) ^ site) ^ ordinal)
+    z = splitmix_out(splitmix_out(splitmix_out(splitmix_out(seed) ^ it) ^ site) ^ ordinal)
     key = qc.call_key(seed, it, site, ordinal)
     assert key == qc.CounterKey(z & 0xFFFFFFFF, z >> 32, False)
     assert 0 <= key.k0 <= 0xFFFFFFFF and 0 <= key.k1 <= 0xFFFFFFFF
@@ -58,7 +34,7 @@ def test_call_key_is_the_four_step_chain_split_into_halves():
 
 def test_key_after_from_the_iteration_prefix_equals_call_key():
     prefix = qc.iteration_prefix(11, 5)
-    assert prefix == _splitmix_out(_splitmix_out(11) ^ 5)
+    assert prefix == splitmix_out(splitmix_out(11) ^ 5)
     for site in (0, qc.site_hash("a"), M64):
         for ordinal in (0, 1, 1000):
             assert qc.key_after(prefix, site, ordinal) == qc.call_key(11, 5, site, ordinal)
@@ -89,7 +65,7 @@ def test_uniform_numpy_matches_the_hand_hash_and_is_odd_multiples_of_2_pow_minus
     u = qc.uniform_numpy(key, 9)
     assert u.dtype == np.float32
     for i in range(9):
-        assert float(u[i]) == _u_by_hand(i, key.k0, key.k1)
+        assert float(u[i]) == u_by_hand(i, key.k0, key.k1)
         m = float(u[i]) * 2**24
         assert m == int(m) and int(m) % 2 == 1
 
@@ -98,7 +74,7 @@ def test_uniform_numpy_matches_the_hand_hash_and_is_odd_multiples_of_2_pow_minus
 def test_uniforms_from_a_start_offset_are_the_tail_of_the_stream(start):
     key = qc.call_key(1, 2, qc.site_hash("x"), 0)
     u = qc.uniform_numpy(key, 6, start)
-    want = [_u_by_hand(start + j, key.k0, key.k1) for j in range(6)]
+    want = [u_by_hand(start + j, key.k0, key.k1) for j in range(6)]
     assert u.tolist() == want
     assert qc.uniform_torch(key, 6, "cpu", start).tolist() == want
     if qc._ext is not None:
