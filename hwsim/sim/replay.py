@@ -328,8 +328,7 @@ def replay(samples: Mapping[str, LayerSample], arch: Arch, *, seed: int = 0, pas
         results, lines = schedule.retime(results, timed, plans, list(samples), follow={"dense_gated": "dense"},
                                          sources=residency.operand_sources(geos),
                                          remember=[v for v in timed if shape_memo.mask_free(timed_archs[v])],
-                                         arbiters={v: timed_archs[v].memory.dram_arbiter for v in timed},
-                                         tile_buffers={v: timed_archs[v].memory.tile_buffers for v in timed})
+                                         memory={v: timed_archs[v].memory for v in timed})
         if timelines is not None:
             timelines.update(lines)
     archs = {**variant_archs, "ideal": arch}

@@ -78,6 +78,7 @@ from hwsim.sim import shape_memo
 from hwsim.sim.model import TILE_BUFFERS, IntervalRun, run_intervals, transfer_cycles
 
 if TYPE_CHECKING:
+    from hwsim.arch import MemoryConfig
     from hwsim.results import VariantResult
 
 Key = tuple[str, str]  # (layer name, pass name)
@@ -343,27 +344,26 @@ def segments_for(order: Sequence[Key], timed: Mapping[Key, tuple[tuple[int, ...]
 def retime(results: Sequence, timed: Mapping[str, Mapping[Key, tuple]], plans: Mapping[str, Mapping],
            layer_names: Sequence[str], *, sources: Sequence[int | None] | None = None,
            follow: Mapping[str, str] | None = None, remember: Iterable[str] = (),
-           arbiters: Mapping[str, str] | None = None,
-           tile_buffers: Mapping[str, int] | None = None) -> tuple[list, dict[str, Timeline]]:
+           memory: Mapping[str, MemoryConfig] | None = None) -> tuple[list, dict[str, Timeline]]:
     """``results`` (:class:`~hwsim.results.LayerPassResult`, timed without memory) with each scheduled variant's
     ``memory_stall`` and ``fill_drain`` set from one schedule per variant.
 
     ``timed``: variant → key → :func:`intervals`; ``plans``: variant → residency plan; ``sources``: the layers'
     :func:`hwsim.sim.residency.operand_sources` (the activation products' dependencies, :func:`producers`); ``follow``: variant →
     variant whose timeline it shares (dense-gated runs the dense schedule); ``remember``: variants whose schedule
-    repeats every iteration (:func:`simulate_schedule`); ``arbiters``: variant → its ``memory.dram_arbiter``
-    (a variant not named: ``in_order``); ``tile_buffers``: variant → its ``memory.tile_buffers`` (not named:
-    :data:`~hwsim.sim.model.TILE_BUFFERS`). Returns (results, timelines).
+    repeats every iteration (:func:`simulate_schedule`); ``memory``: variant → its arch's ``memory`` section
+    (:class:`~hwsim.arch.MemoryConfig`: its ``dram_arbiter`` and ``tile_buffers`` shape the schedule; a variant not
+    named: ``in_order`` and :data:`~hwsim.sim.model.TILE_BUFFERS`). Returns (results, timelines).
     """
     remember = set(remember)
     follow = dict(follow or {})
     order = execution_order([(lp.name, lp.pass_name) for lp in results], layer_names)
     pos = {k: i for i, k in enumerate(order)}
-    arbiters = dict(arbiters or {})
-    buffers = dict(tile_buffers or {})
+    memory = dict(memory or {})
     lines = {v: simulate_schedule(segments_for(order, per, layer_names, plans[v], sources=sources),
-                                  remember=v in remember, arbiter=arbiters.get(v, "in_order"),
-                                  tile_buffers=buffers.get(v, TILE_BUFFERS))
+                                  remember=v in remember,
+                                  arbiter=getattr(memory.get(v), "dram_arbiter", "in_order"),
+                                  tile_buffers=getattr(memory.get(v), "tile_buffers", TILE_BUFFERS))
              for v, per in timed.items()}
     out = []
     for lp in results:
